@@ -1,0 +1,210 @@
+"""JSON-RPC 2.0 envelopes of the binding: parse and build, no I/O.
+
+A request payload is one JSON-RPC 2.0 request object whose ``method`` is an
+A2A 1.0 operation name and whose ``params`` is the ProtoJSON request message.
+A reply payload is one JSON-RPC response object echoing the request ``id``.
+Parsing failures raise :class:`RemoteProtocolError` carrying the JSON-RPC code
+the responder answers with.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Final
+
+from a2a.types.a2a_pb2 import (
+    CancelTaskRequest,
+    DeleteTaskPushNotificationConfigRequest,
+    GetExtendedAgentCardRequest,
+    GetTaskPushNotificationConfigRequest,
+    GetTaskRequest,
+    ListTaskPushNotificationConfigsRequest,
+    ListTasksRequest,
+    SendMessageRequest,
+    SubscribeToTaskRequest,
+    TaskPushNotificationConfig,
+)
+from google.protobuf.descriptor import Descriptor
+from google.protobuf.json_format import ParseDict
+from google.protobuf.message import Message as ProtoMessage
+
+from a2a_mqtt.errors import RemoteProtocolError
+
+__all__ = [
+    "METHODS",
+    "STREAMING_METHODS",
+    "RpcRequest",
+    "RpcResponse",
+    "dumps",
+    "encode_error",
+    "encode_request",
+    "encode_result",
+    "parse_params",
+    "parse_request",
+    "parse_response",
+]
+
+# A2A 1.0 operation -> the proto message its params decode into.
+METHODS: Final[dict[str, type[ProtoMessage]]] = {
+    "SendMessage": SendMessageRequest,
+    "SendStreamingMessage": SendMessageRequest,
+    "GetTask": GetTaskRequest,
+    "ListTasks": ListTasksRequest,
+    "CancelTask": CancelTaskRequest,
+    "SubscribeToTask": SubscribeToTaskRequest,
+    "CreateTaskPushNotificationConfig": TaskPushNotificationConfig,
+    "GetTaskPushNotificationConfig": GetTaskPushNotificationConfigRequest,
+    "ListTaskPushNotificationConfigs": ListTaskPushNotificationConfigsRequest,
+    "DeleteTaskPushNotificationConfig": DeleteTaskPushNotificationConfigRequest,
+    "GetExtendedAgentCard": GetExtendedAgentCardRequest,
+}
+STREAMING_METHODS: Final = frozenset({"SendStreamingMessage", "SubscribeToTask"})
+
+_PARSE_ERROR: Final = -32700
+_INVALID_REQUEST: Final = -32600
+_METHOD_NOT_FOUND: Final = -32601
+_INVALID_PARAMS: Final = -32602
+
+RpcId = str | int | None
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact UTF-8 JSON, the only encoding the binding sends."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class RpcRequest:
+    """A validated JSON-RPC request: the method is one of :data:`METHODS`."""
+
+    id: RpcId
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RpcResponse:
+    """A JSON-RPC response: exactly one of ``result`` (possibly None) or ``error`` is meaningful."""
+
+    id: RpcId
+    result: Any = None
+    error: dict[str, Any] | None = None
+
+
+def _valid_id(value: Any) -> bool:
+    return value is None or (isinstance(value, str | int) and not isinstance(value, bool))
+
+
+def parse_request(payload: bytes, *, max_bytes: int | None = None) -> RpcRequest:
+    """Decode a request payload; the error's ``data`` holds the id when one was readable."""
+    if max_bytes is not None and len(payload) > max_bytes:
+        raise RemoteProtocolError(
+            f"payload too large: {len(payload)} bytes exceeds the limit of {max_bytes}",
+            code=_INVALID_REQUEST)
+    try:
+        body = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RemoteProtocolError(f"parse error: payload is not UTF-8 JSON ({exc})",
+                                  code=_PARSE_ERROR) from exc
+    if not isinstance(body, dict):
+        raise RemoteProtocolError("invalid request: batch or non-object JSON-RPC payloads "
+                                  "are not supported", code=_INVALID_REQUEST)
+    rid = body.get("id")
+    rid = rid if _valid_id(rid) else None
+    if body.get("jsonrpc") != "2.0":
+        raise RemoteProtocolError("invalid request: 'jsonrpc' must be exactly '2.0'",
+                                  code=_INVALID_REQUEST, data=rid)
+    if not _valid_id(body.get("id")):
+        raise RemoteProtocolError("invalid request: id must be a string, integer or null",
+                                  code=_INVALID_REQUEST, data=None)
+    method = body.get("method")
+    if not isinstance(method, str) or not method:
+        raise RemoteProtocolError("invalid request: 'method' must be a non-empty string",
+                                  code=_INVALID_REQUEST, data=rid)
+    if method not in METHODS:
+        raise RemoteProtocolError(f"method not found: {method}", code=_METHOD_NOT_FOUND,
+                                  data=rid)
+    params = body.get("params", {})
+    if not isinstance(params, dict):
+        raise RemoteProtocolError("invalid params: 'params' must be an object",
+                                  code=_INVALID_PARAMS, data=rid)
+    return RpcRequest(id=rid, method=method, params=params)
+
+
+def parse_params(request: RpcRequest) -> ProtoMessage:
+    """Decode ``params`` into the method's proto request (unknown fields ignored)."""
+    message = METHODS[request.method]()
+    problem = _shape_problem(message.DESCRIPTOR, request.params, "params")  # type: ignore[arg-type]
+    if problem is not None:
+        raise RemoteProtocolError(f"invalid params for {request.method}: {problem}",
+                                  code=_INVALID_PARAMS, data=request.id)
+    try:
+        ParseDict(request.params, message, ignore_unknown_fields=True)
+    except Exception as exc:  # ParseError, TypeError, ValueError from nested values
+        raise RemoteProtocolError(f"invalid params for {request.method}: {exc}",
+                                  code=_INVALID_PARAMS, data=request.id) from exc
+    return message
+
+
+def _shape_problem(descriptor: Descriptor, value: Any, path: str) -> str | None:
+    """Where ``value`` has a list or scalar for a message field (or vice versa).
+
+    ``ParseDict(ignore_unknown_fields=True)`` treats a string or list given for
+    a message field as a bag of unknown keys and accepts it as an empty
+    message; this walk rejects such shapes before decoding. Unknown keys stay
+    allowed (forward compatibility); well-known types are ProtoJSON's business.
+    """
+    if not isinstance(value, dict):
+        return f"{path} must be an object"
+    for key, item in value.items():
+        field = descriptor.fields_by_camelcase_name.get(key) or descriptor.fields_by_name.get(key)
+        if field is None or field.message_type is None or item is None:
+            continue
+        sub = field.message_type
+        if sub.full_name.startswith("google.protobuf.") or sub.GetOptions().map_entry:
+            continue
+        items = item if field.is_repeated else [item]
+        if field.is_repeated and not isinstance(item, list):
+            return f"{path}.{key} must be an array"
+        for index, element in enumerate(items):
+            where = f"{path}.{key}[{index}]" if field.is_repeated else f"{path}.{key}"
+            problem = _shape_problem(sub, element, where)
+            if problem is not None:
+                return problem
+    return None
+
+
+def encode_request(method: str, params: dict[str, Any], request_id: RpcId) -> bytes:
+    """A request payload."""
+    return dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+
+
+def encode_result(request_id: RpcId, result: Any) -> bytes:
+    """A success reply payload."""
+    return dumps({"jsonrpc": "2.0", "id": request_id, "result": result})
+
+
+def encode_error(request_id: RpcId, error: dict[str, Any]) -> bytes:
+    """An error reply payload; ``error`` comes from :mod:`a2a_mqtt.binding.codes`."""
+    return dumps({"jsonrpc": "2.0", "id": request_id, "error": error})
+
+
+def parse_response(payload: bytes) -> RpcResponse:
+    """Decode a reply payload, raising RemoteProtocolError for anything malformed."""
+    try:
+        body = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RemoteProtocolError(f"malformed reply: not UTF-8 JSON ({exc})",
+                                  code=_PARSE_ERROR) from exc
+    if not isinstance(body, dict):
+        raise RemoteProtocolError("malformed reply: not a JSON-RPC response object")
+    rid = body.get("id")
+    if "error" in body and body["error"] is not None:
+        error = body["error"]
+        if not isinstance(error, dict):
+            raise RemoteProtocolError(f"malformed reply: error is not an object: {error!r}")
+        return RpcResponse(id=rid if _valid_id(rid) else None, error=error)
+    if "result" not in body:
+        raise RemoteProtocolError("malformed reply: neither 'result' nor 'error'")
+    return RpcResponse(id=rid if _valid_id(rid) else None, result=body["result"])

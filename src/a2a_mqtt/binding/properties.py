@@ -1,0 +1,167 @@
+"""MQTT 5 properties of the binding: User Property names and service parameters.
+
+Service parameters (A2A §3.2.6: ``A2A-Version``, ``A2A-Extensions``,
+``Authorization``, ...) travel as User Properties named ``a2a-`` plus the
+lower-cased parameter name; multi-values are comma-joined. Keys are folded to
+lower case on read because MQTT keys are case-sensitive and may repeat (the
+last occurrence wins). Binding properties (the ``RESERVED`` set) are never
+service parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+from a2a_mqtt.errors import LocalProtocolError
+from a2a_mqtt.transport.base import PublishProperties
+
+__all__ = [
+    "A2A_VERSION",
+    "AUTHORIZATION",
+    "CONTENT_TYPE_JSON",
+    "CONTEXT_ID",
+    "EXTENSIONS",
+    "RESERVED",
+    "RESPONDER_AGENT_ID",
+    "STATUS",
+    "STATUS_SOURCE",
+    "STREAM_END",
+    "TASK_ID",
+    "TRACEPARENT",
+    "is_broker_authoritative",
+    "reply_properties",
+    "request_properties",
+    "service_parameters",
+    "service_parameters_to_user_properties",
+    "status_of",
+    "status_properties",
+]
+
+CONTENT_TYPE_JSON: Final = "application/json"
+
+STATUS: Final = "a2a-status"
+STATUS_SOURCE: Final = "a2a-status-source"
+AUTHORIZATION: Final = "a2a-authorization"
+RESPONDER_AGENT_ID: Final = "a2a-responder-agent-id"
+CONTEXT_ID: Final = "a2a-context-id"
+TASK_ID: Final = "a2a-task-id"
+A2A_VERSION: Final = "a2a-version"
+EXTENSIONS: Final = "a2a-extensions"
+# Ours (docs/binding.md §6.4): set on the last reply of a correlation.
+STREAM_END: Final = "a2a-stream-end"
+TRACEPARENT: Final = "a2a-traceparent"
+
+# Binding properties: never read as service parameters, never forwarded as such.
+RESERVED: Final = frozenset({
+    STATUS, STATUS_SOURCE, RESPONDER_AGENT_ID, CONTEXT_ID, TASK_ID, STREAM_END,
+    "a2a-artifact-mode", "a2a-event-type", "a2a-artifact-id", "a2a-chunk-seqno",
+    "a2a-last-chunk", "a2a-security-profile", "a2a-requester-agent-id",
+    "a2a-recipient-agent-id", "a2a-recipient-kid",
+})
+# Unprefixed custom names that would encode onto a standard parameter's property.
+_AMBIGUOUS: Final = frozenset({"version", "extensions"})
+_BROKER_SOURCES: Final = frozenset({"broker", "emqx"})
+
+
+def service_parameters_to_user_properties(
+    params: Mapping[str, str] | None,
+) -> tuple[tuple[str, str], ...]:
+    """Encode service parameters as ``a2a-*`` User Properties (keys lower-cased)."""
+    if not params:
+        return ()
+    out: list[tuple[str, str]] = []
+    for key, value in params.items():
+        name = key.strip().lower()
+        if name in _AMBIGUOUS:
+            raise LocalProtocolError(
+                f"service parameter {key!r} would read back as A2A-{key.strip().title()}; "
+                "rename it")
+        if not name.startswith("a2a-"):
+            name = f"a2a-{name}"
+        if name in RESERVED:
+            continue
+        out.append((name, value))
+    return tuple(out)
+
+
+def service_parameters(user_properties: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Decode service parameters from User Properties, keyed in lower case.
+
+    ``a2a-version`` and ``a2a-extensions`` keep their names (as HTTP headers
+    would arrive lower-cased); ``a2a-authorization`` becomes ``authorization``;
+    any other ``a2a-x`` becomes ``x``. Repeated keys: the last value wins.
+    """
+    out: dict[str, str] = {}
+    for key, value in user_properties:
+        name = key.lower()
+        if not name.startswith("a2a-") or name in RESERVED:
+            continue
+        if name not in (A2A_VERSION, EXTENSIONS):
+            name = name[4:]
+        out[name] = value
+    return out
+
+
+def request_properties(
+    *,
+    response_topic: str,
+    correlation_data: bytes,
+    service_params: Mapping[str, str] | None = None,
+    message_expiry: int | None = None,
+    extra: Iterable[tuple[str, str]] = (),
+) -> PublishProperties:
+    """Properties of a request PUBLISH (JSON payload, UTF-8, with reply routing)."""
+    return PublishProperties(
+        response_topic=response_topic,
+        correlation_data=correlation_data,
+        content_type=CONTENT_TYPE_JSON,
+        payload_format_utf8=True,
+        message_expiry_interval=message_expiry,
+        user_properties=service_parameters_to_user_properties(service_params) + tuple(extra),
+    )
+
+
+def reply_properties(
+    *,
+    correlation_data: bytes | None,
+    responder_agent_id: str | None = None,
+    task_id: str | None = None,
+    end: bool = False,
+) -> PublishProperties:
+    """Properties of a reply or stream item; Correlation Data echoed unchanged."""
+    ups: list[tuple[str, str]] = []
+    if responder_agent_id:
+        ups.append((RESPONDER_AGENT_ID, responder_agent_id))
+    if task_id:
+        ups.append((TASK_ID, task_id))
+    if end:
+        ups.append((STREAM_END, "true"))
+    return PublishProperties(
+        correlation_data=correlation_data,
+        content_type=CONTENT_TYPE_JSON,
+        payload_format_utf8=True,
+        user_properties=tuple(ups),
+    )
+
+
+def status_properties(status: str, source: str) -> tuple[tuple[str, str], ...]:
+    """The presence User Properties of a card publish or will."""
+    return ((STATUS, status), (STATUS_SOURCE, source))
+
+
+def status_of(props: PublishProperties) -> tuple[str, str]:
+    """``(status, source)`` of a card message; a card without status counts as online.
+
+    Unknown status values are reported as ``unknown`` rather than trusted.
+    """
+    status = (props.user_property(STATUS) or "online").lower()
+    source = (props.user_property(STATUS_SOURCE) or "agent").lower()
+    if status not in ("online", "offline"):
+        status = "unknown"
+    return status, source
+
+
+def is_broker_authoritative(source: str) -> bool:
+    """True for status set by the broker itself (``broker``; EMQX says ``emqx``)."""
+    return source.lower() in _BROKER_SOURCES

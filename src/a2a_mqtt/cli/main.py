@@ -1,0 +1,98 @@
+"""``a2a-mqtt``: flags and ``A2A_MQTT_*`` environment variables in, Configs out.
+
+No business logic lives here: every command builds a Config (or a client) and
+hands it to the module that does the work. Read commands take ``--json``;
+every failure exits non-zero with a one-line message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import click
+from a2a.utils.errors import A2AError
+
+from a2a_mqtt.client.config import RequesterConfig
+from a2a_mqtt.errors import A2AMqttError
+
+__all__ = ["main"]
+
+_T = TypeVar("_T")
+
+
+class Settings:
+    """Connection options shared by every client command."""
+
+    def __init__(self, broker: str, username: str | None, password: str | None,
+                 timeout: float, as_json: bool) -> None:
+        self.broker = broker
+        self.username = username
+        self.password = password
+        self.timeout = timeout
+        self.as_json = as_json
+
+    def requester(self) -> RequesterConfig:
+        return RequesterConfig(broker_url=self.broker, username=self.username,
+                               password=self.password, reply_first_timeout=self.timeout,
+                               max_attempts=2, backoff=(0.5,))
+
+
+def run_async(coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run a command's coroutine, turning our errors into a clean non-zero exit."""
+    try:
+        return asyncio.run(coro)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except (A2AMqttError, A2AError, TimeoutError) as exc:
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        raise click.ClickException(f"{type(exc).__name__}: {message}") from exc
+
+
+def common(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--broker, --username, --password, --timeout, --json."""
+    @click.option("--broker", envvar="A2A_MQTT_BROKER", default="mqtt://127.0.0.1:1883",
+                  show_default=True, help="Broker URL (mqtt://, mqtts://, ws://, wss://).")
+    @click.option("--username", envvar="A2A_MQTT_USERNAME", default=None)
+    @click.option("--password", envvar="A2A_MQTT_PASSWORD", default=None)
+    @click.option("--timeout", envvar="A2A_MQTT_TIMEOUT", type=float, default=10.0,
+                  show_default=True, help="Seconds to wait for a first reply.")
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @functools.wraps(f)
+    def wrapper(broker: str, username: str | None, password: str | None, timeout: float,
+                as_json: bool, **kwargs: Any) -> Any:
+        return f(Settings(broker, username, password, timeout, as_json), **kwargs)
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"],
+                               "auto_envvar_prefix": "A2A_MQTT"})
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+@click.version_option(package_name="a2a-mqtt")
+def main(verbose: int) -> None:
+    """A2A agents over MQTT 5: discover, call, serve."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _register() -> None:
+    from a2a_mqtt.cli import client_cmds, serve_cmds  # noqa: PLC0415
+
+    main.add_command(client_cmds.agents)
+    main.add_command(client_cmds.send)
+    main.add_command(client_cmds.tasks)
+    main.add_command(serve_cmds.broker)
+    main.add_command(serve_cmds.example)
+    main.add_command(serve_cmds.demo)
+
+
+_register()
+
+
+if __name__ == "__main__":
+    main()

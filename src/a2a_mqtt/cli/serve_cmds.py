@@ -1,0 +1,83 @@
+"""Serving commands: ``broker``, ``example``, ``demo``."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import click
+
+from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.cli.main import run_async
+from a2a_mqtt.errors import BrokerError, ConfigError
+
+__all__ = ["broker", "demo", "example"]
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=0, help="0 picks a free port.")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None,
+              help="Persistence directory (default: a temporary one).")
+@click.option("--websockets-port", type=int, default=None)
+def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | None) -> None:
+    """Run Mosquitto with a generated config until interrupted; prints its URL."""
+    from a2a_mqtt.broker import BrokerConfig, EmbeddedBroker  # noqa: PLC0415
+
+    async def go() -> None:
+        config = BrokerConfig(host=host, port=port, state_dir=state_dir,
+                              websockets_port=websockets_port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with EmbeddedBroker(config=config) as b:
+            click.echo(b.url, nl=True)
+            await stop.wait()
+
+    try:
+        run_async(go())
+    except BrokerError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.command()
+@click.argument("name")
+@click.option("--agent", "agent_ref", default=None, help="org/unit/agent to serve as.")
+@click.option("--broker", envvar="A2A_MQTT_BROKER", default="mqtt://127.0.0.1:1883",
+              show_default=True)
+@click.option("--username", envvar="A2A_MQTT_USERNAME", default=None)
+@click.option("--password", envvar="A2A_MQTT_PASSWORD", default=None)
+@click.option("--task-store", envvar="A2A_MQTT_TASK_STORE", default=None,
+              help="memory:// (default), sqlite:///file.db or postgresql://...")
+@click.option("--session-expiry", type=int, default=3600, show_default=True)
+def example(name: str, agent_ref: str | None, broker: str, username: str | None,
+            password: str | None, task_store: str | None, session_expiry: int) -> None:
+    """Serve bundled example agent NAME in the foreground until interrupted."""
+    from a2a_mqtt.examples import EXAMPLES  # noqa: PLC0415
+    from a2a_mqtt.server import AgentConfig, serve_agents  # noqa: PLC0415
+
+    if name not in EXAMPLES:
+        raise click.BadParameter(f"unknown example {name!r}; choose from "
+                                 f"{', '.join(sorted(EXAMPLES))}", param_hint="NAME")
+    ex = EXAMPLES[name]
+    try:
+        config = AgentConfig(ref=AgentRef.parse(agent_ref or ex.default_ref), card=ex.card(),
+                             executor=ex.executor(), broker_url=broker, username=username,
+                             password=password, task_store_url=task_store,
+                             session_expiry=session_expiry)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    click.echo(f"serving {name} as {config.ref} on {broker} (Ctrl-C to stop)", err=True)
+    run_async(serve_agents([config]))
+
+
+@click.command()
+@click.option("--broker", envvar="A2A_MQTT_BROKER", default=None,
+              help="Use this broker instead of starting Mosquitto.")
+def demo(broker: str | None) -> None:
+    """Start a broker and the production-line agents, then discover and call them."""
+    from a2a_mqtt.demo import DemoConfig, run_demo  # noqa: PLC0415
+
+    run_async(run_demo(DemoConfig(broker_url=broker), out=click.echo))

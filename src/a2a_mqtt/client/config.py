@@ -1,0 +1,57 @@
+"""RequesterConfig: how a client connects and how patiently it waits."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from a2a_mqtt.binding.topics import validate_identifier
+from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.transport.base import BrokerURL, TLSConfig
+
+__all__ = ["RequesterConfig"]
+
+
+def _default_requester_id() -> str:
+    return f"client-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequesterConfig:
+    """A requester's identity and the profile's retry/timeout settings.
+
+    The defaults are the profile's (docs/binding.md §6.5): first reply within
+    15 s, at most 30 s between stream items, 3 attempts with 1/2/4 s backoff
+    and ±20 % jitter. Every wait is bounded.
+    """
+
+    broker_url: str = "mqtt://127.0.0.1:1883"
+    org: str = "a2a-mqtt"
+    unit: str = "clients"
+    requester_id: str = field(default_factory=_default_requester_id)
+    """Our agent id in the reply namespace; Client ID is ``org/unit/requester_id``."""
+    username: str | None = None
+    password: str | None = None
+    tls: TLSConfig | None = None
+    keepalive: int = 30
+    session_expiry: int = 300
+    """Seconds the broker keeps queued replies for us across a connection loss."""
+    reply_first_timeout: float = 15.0
+    stream_idle_timeout: float = 30.0
+    max_attempts: int = 3
+    backoff: tuple[float, ...] = (1.0, 2.0, 4.0)
+    jitter: float = 0.2
+    message_expiry: int | None = None
+    """Message Expiry Interval on requests; should exceed reply_first_timeout."""
+
+    def __post_init__(self) -> None:
+        BrokerURL.parse(self.broker_url)
+        validate_identifier(self.org, "org id")
+        validate_identifier(self.unit, "unit id")
+        validate_identifier(self.requester_id, "requester id")
+        if self.max_attempts < 1:
+            raise ConfigError("max_attempts must be at least 1")
+        if self.reply_first_timeout <= 0 or self.stream_idle_timeout <= 0:
+            raise ConfigError("timeouts must be positive")
+        if not self.backoff:
+            raise ConfigError("backoff needs at least one delay")

@@ -1,0 +1,98 @@
+"""Plugging the MQTT transport into a2a-sdk's ClientFactory, and the A2AMqttClient facade."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from a2a.client import Client, ClientConfig, ClientFactory
+from a2a.client.interceptors import ClientCallInterceptor
+from a2a.types.a2a_pb2 import AgentCard
+
+from a2a_mqtt.binding.card import BINDING_ALIASES, BINDING_URI, routing_ref
+from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.client.config import RequesterConfig
+from a2a_mqtt.client.discovery import AgentEntry, Discovery
+from a2a_mqtt.client.requester import Requester
+from a2a_mqtt.client.transport import MqttClientTransport
+from a2a_mqtt.errors import DiscoveryError
+
+__all__ = ["MQTT_LABELS", "A2AMqttClient", "register_mqtt_transport"]
+
+MQTT_LABELS: tuple[str, ...] = (BINDING_URI, *BINDING_ALIASES)
+
+
+def register_mqtt_transport(factory: ClientFactory, requester: Requester,
+                            *, default_agent: AgentRef | None = None) -> None:
+    """Register the MQTT transport under our binding URI and its aliases.
+
+    The producer routes by the card's routing extension, or ``default_agent``
+    for cards without one (a v0.1 peer's card read from elsewhere).
+    """
+    def produce(card: AgentCard, url: str, config: ClientConfig) -> MqttClientTransport:
+        agent = routing_ref(card) or default_agent
+        if agent is None:
+            raise ValueError(f"card {card.name!r} does not say which MQTT agent it is "
+                             "(no routing extension); pass default_agent")
+        return MqttClientTransport(requester=requester, agent=agent, card=card)
+
+    for label in MQTT_LABELS:
+        factory.register(label, produce)
+
+
+class A2AMqttClient:
+    """One connection for discovering agents and calling them with a2a-sdk's Client.
+
+    ::
+
+        async with A2AMqttClient(RequesterConfig(broker_url=url)) as mqtt:
+            entry = await mqtt.discovery.find(tag="inspection")
+            client = mqtt.client_for(entry)
+            async for event in client.send_message(request):
+                ...
+    """
+
+    def __init__(self, config: RequesterConfig | None = None, *, org: str | None = None,
+                 unit: str | None = None, discover: bool = True) -> None:
+        self.requester = Requester(config)
+        self.discovery = Discovery(self.requester, org=org, unit=unit)
+        self._discover = discover
+
+    async def __aenter__(self) -> A2AMqttClient:
+        await self.requester.start()
+        try:
+            if self._discover:
+                await self.discovery.start()
+        except BaseException:
+            await self.requester.close()
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.requester.close()
+
+    def client_for(self, target: AgentEntry | AgentCard, *, streaming: bool = True,
+                   interceptors: list[ClientCallInterceptor] | None = None) -> Client:
+        """An a2a-sdk Client for a discovered agent (or any card with an MQTT interface)."""
+        if isinstance(target, AgentEntry):
+            if target.card is None:
+                raise DiscoveryError(f"{target.ref} has no usable card: {target.problems}")
+            card, default = target.card, target.ref
+        else:
+            card, default = target, None
+        factory = ClientFactory(ClientConfig(streaming=streaming,
+                                             supported_protocol_bindings=list(MQTT_LABELS)))
+        register_mqtt_transport(factory, self.requester, default_agent=default)
+        return factory.create(card, interceptors=interceptors)
+
+    async def connect(self, ref: AgentRef | str, *, streaming: bool = True,
+                      timeout: float = 5.0) -> Client:
+        """Resolve ``org/unit/agent`` through discovery and return a Client for it."""
+        return self.client_for(await self.discovery.resolve(ref, timeout=timeout),
+                               streaming=streaming)
+
+    def transport_for(self, ref: AgentRef | str, card: AgentCard | None = None
+                      ) -> MqttClientTransport:
+        """A bare ClientTransport for ``ref``, no discovery needed."""
+        agent = AgentRef.parse(ref) if isinstance(ref, str) else ref
+        return MqttClientTransport(requester=self.requester, agent=agent, card=card)

@@ -1,0 +1,274 @@
+"""Requester: JSON-RPC calls over MQTT request/reply, with the profile's retries.
+
+One MQTT session serves every call: one reply topic, subscribed before any
+request names it; replies are routed by Correlation Data. A call publishes
+the request (QoS 1), waits for the first correlated reply, then for each next
+one, and ends at the ``a2a-stream-end`` marker (or, for v0.1 peers, at a final
+state). Retries follow docs/binding.md §6.5: new Correlation Data, same
+payload (so the same Task.id), replies to any earlier attempt still accepted,
+never a retry after the first reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import random
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, Final
+
+from a2a.client.errors import A2AClientError, A2AClientTimeoutError
+
+from a2a_mqtt.binding import properties as P
+from a2a_mqtt.binding.codes import BindingError, ResponderUnavailableError, error_from_object
+from a2a_mqtt.binding.envelope import encode_request, parse_response
+from a2a_mqtt.binding.stream import is_final_result
+from a2a_mqtt.binding.topics import AgentRef, reply_filter, reply_topic, request_topic
+from a2a_mqtt.client.config import RequesterConfig
+from a2a_mqtt.errors import PublishError, RemoteProtocolError, TransportError
+from a2a_mqtt.transport.base import (
+    BrokerURL,
+    ConnectOptions,
+    IncomingMessage,
+    MqttTransport,
+    Subscription,
+)
+
+__all__ = ["Reply", "Requester"]
+
+log = logging.getLogger("a2a_mqtt.client")
+
+_NO_MATCHING_SUBSCRIBERS: Final = 0x10
+_DEFAULT_VERSION: Final = {"A2A-Version": "1.0"}
+
+
+class Reply:
+    """One correlated reply: its JSON-RPC result and whether it ends the stream."""
+
+    __slots__ = ("end", "responder", "result")
+
+    def __init__(self, result: Any, end: bool, responder: str | None) -> None:
+        self.result = result
+        self.end = end
+        self.responder = responder
+
+
+class _Call:
+    """Replies for one call, across all of its attempts' Correlation Data."""
+
+    __slots__ = ("_event", "_queue", "_seen")
+
+    def __init__(self) -> None:
+        self._queue: collections.deque[IncomingMessage] = collections.deque()
+        self._event = asyncio.Event()
+        self._seen: set[int] = set()
+
+    def deliver(self, msg: IncomingMessage) -> None:
+        key = hash(msg.payload)
+        if key in self._seen:
+            return  # a QoS 1 duplicate
+        self._seen.add(key)
+        self._queue.append(msg)
+        self._event.set()
+
+    async def next(self, timeout: float) -> IncomingMessage:
+        while not self._queue:
+            self._event.clear()
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
+        return self._queue.popleft()
+
+
+class Requester:
+    """Sends requests and yields correlated replies; an async context manager."""
+
+    def __init__(self, config: RequesterConfig | None = None, *,
+                 transport_factory: Callable[[ConnectOptions], MqttTransport] | None = None
+                 ) -> None:
+        self.config = config or RequesterConfig()
+        self.identity = AgentRef(self.config.org, self.config.unit, self.config.requester_id)
+        self.reply_topic = reply_topic(self.identity, uuid.uuid4().hex[:16])
+        self._factory = transport_factory
+        self._transport: MqttTransport | None = None
+        self._calls: dict[bytes, _Call] = {}
+        self._barriers: dict[bytes, asyncio.Future[None]] = {}
+        self._stack: AsyncExitStack | None = None
+
+    @property
+    def transport(self) -> MqttTransport:
+        if self._transport is None:
+            raise RuntimeError("Requester is not started")
+        return self._transport
+
+    async def __aenter__(self) -> Requester:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        if self._transport is not None:
+            raise RuntimeError("Requester is already started (not reentrant)")
+        cfg = self.config
+        url = BrokerURL.parse(cfg.broker_url)
+        options = ConnectOptions(
+            url=url, client_id=self.identity.client_id, username=cfg.username or url.username,
+            password=cfg.password or url.password, tls=cfg.tls, keepalive=cfg.keepalive,
+            # A fresh random identity has no old session, so clean_start=False only
+            # matters on reconnects: replies queued during an outage are resumed.
+            clean_start=False, session_expiry_interval=cfg.session_expiry)
+        if self._factory is None:
+            from a2a_mqtt.transport import PahoTransport  # noqa: PLC0415
+
+            transport: MqttTransport = PahoTransport(options)
+        else:
+            transport = self._factory(options)
+        await transport.subscribe(Subscription(reply_filter(self.identity), qos=1),
+                                  self._on_reply)
+        self._transport = transport
+        try:
+            await transport.connect()
+        except BaseException:
+            self._transport = None
+            raise
+
+    async def close(self) -> None:
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            await transport.disconnect()
+
+    def _on_reply(self, msg: IncomingMessage) -> None:
+        corr = msg.properties.correlation_data
+        if corr is None:
+            log.warning("reply on %s without Correlation Data ignored", msg.topic)
+            return
+        call = self._calls.get(corr)
+        if call is not None:
+            call.deliver(msg)
+            return
+        barrier = self._barriers.pop(corr, None)
+        if barrier is not None and not barrier.done():
+            barrier.set_result(None)
+            return
+        log.debug("reply for unknown correlation %r ignored (late or duplicate)", corr)
+
+    async def barrier(self, timeout: float = 10.0) -> None:
+        """Round-trip a message to ourselves: everything the broker queued for us before
+        this call (retained cards from a new subscription, say) has then been delivered."""
+        corr = f"sync-{uuid.uuid4().hex}".encode()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._barriers[corr] = future
+        try:
+            await self.transport.publish(self.reply_topic, b"{}", qos=1,
+                                         properties=P.reply_properties(correlation_data=corr))
+            async with asyncio.timeout(timeout):
+                await future
+        finally:
+            self._barriers.pop(corr, None)
+
+    def _delay(self, attempt: int) -> float:
+        cfg = self.config
+        base = cfg.backoff[min(attempt, len(cfg.backoff) - 1)]
+        return base * (1 + cfg.jitter * (2 * random.random() - 1))
+
+    async def call(self, agent: AgentRef, method: str, params: dict[str, Any], *,
+                   service_params: Mapping[str, str] | None = None,
+                   timeout: float | None = None) -> Any:
+        """One request, one result (raising the mapped error for an error reply)."""
+        async for reply in self.stream(agent, method, params, service_params=service_params,
+                                       timeout=timeout, unary=True):
+            return reply.result
+        raise A2AClientError(f"{method}: the stream ended without a result")
+
+    async def stream(self, agent: AgentRef, method: str, params: dict[str, Any], *,
+                     service_params: Mapping[str, str] | None = None,
+                     timeout: float | None = None, unary: bool = False
+                     ) -> AsyncIterator[Reply]:
+        """Yield every reply of one request until the stream ends.
+
+        ``unary`` ends after the first reply. ``timeout`` overrides both the
+        first-reply and the idle timeout. Error replies raise the a2a-sdk error
+        class they map to (docs/binding.md §7).
+        """
+        cfg = self.config
+        first_timeout = timeout or cfg.reply_first_timeout
+        idle_timeout = timeout or cfg.stream_idle_timeout
+        payload = encode_request(method, params, uuid.uuid4().hex)
+        topic = request_topic(agent)
+        sp = dict(_DEFAULT_VERSION)
+        if service_params:
+            sp.update(service_params)
+        call = _Call()
+        corrs: list[bytes] = []
+        last_error: Exception = A2AClientTimeoutError(
+            f"{method} to {agent}: no reply within {first_timeout:g}s")
+        try:
+            for attempt in range(cfg.max_attempts):
+                if attempt:
+                    await asyncio.sleep(self._delay(attempt - 1))
+                corr = uuid.uuid4().hex.encode()
+                self._calls[corr] = call
+                corrs.append(corr)
+                props = P.request_properties(response_topic=self.reply_topic,
+                                             correlation_data=corr, service_params=sp,
+                                             message_expiry=cfg.message_expiry)
+                try:
+                    await self.transport.publish(topic, payload, qos=1, properties=props)
+                except PublishError as exc:
+                    if exc.reason_code != _NO_MATCHING_SUBSCRIBERS:
+                        raise A2AClientError(f"{method} to {agent} refused by the broker: "
+                                             f"{exc}") from exc
+                    last_error = ResponderUnavailableError(
+                        f"{agent} is not subscribed to its request topic (offline?)")
+                    continue
+                except TransportError as exc:
+                    last_error = A2AClientError(f"{method} to {agent} not sent: {exc}")
+                    continue
+                try:
+                    first = await call.next(first_timeout)
+                except TimeoutError:
+                    last_error = A2AClientTimeoutError(
+                        f"{method} to {agent}: no reply within {first_timeout:g}s "
+                        f"(attempt {attempt + 1} of {cfg.max_attempts})")
+                    continue
+                try:
+                    reply = self._decode(first, unary)
+                except BindingError as exc:
+                    if exc.retryable and attempt + 1 < cfg.max_attempts:
+                        last_error = exc
+                        continue
+                    raise
+                yield reply
+                while not reply.end:
+                    try:
+                        msg = await call.next(idle_timeout)
+                    except TimeoutError:
+                        raise A2AClientTimeoutError(
+                            f"{method} to {agent}: stream idle for {idle_timeout:g}s; "
+                            "resume with SubscribeToTask") from None
+                    reply = self._decode(msg, unary)
+                    yield reply
+                return
+            raise last_error
+        finally:
+            for corr in corrs:
+                self._calls.pop(corr, None)
+
+    @staticmethod
+    def _decode(msg: IncomingMessage, unary: bool) -> Reply:
+        try:
+            response = parse_response(msg.payload)
+        except RemoteProtocolError as exc:
+            raise A2AClientError(f"malformed reply on {msg.topic}: {exc}") from exc
+        if response.error is not None:
+            raise error_from_object(response.error)
+        marker = msg.properties.user_property(P.STREAM_END)
+        end = unary or (marker == "true" if marker is not None
+                        else is_final_result(response.result))
+        return Reply(response.result, end, msg.properties.user_property(P.RESPONDER_AGENT_ID))

@@ -1,0 +1,185 @@
+"""MqttClientTransport: a2a-sdk's ClientTransport over the MQTT binding.
+
+Registered with ``ClientFactory`` (see :mod:`a2a_mqtt.client.factory`), it lets
+the stock a2a-sdk ``Client`` call MQTT agents unchanged. Requests are ProtoJSON
+params of the A2A method; service parameters from ``ClientCallContext`` ride as
+``a2a-*`` User Properties with ``A2A-Version: 1.0`` added. A SendMessage
+without a Task.id gets a fresh requester-generated one (and a contextId), as
+the profile requires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any, TypeVar
+
+from a2a.client.client import ClientCallContext
+from a2a.client.errors import A2AClientError
+from a2a.client.transports.base import ClientTransport
+from a2a.types.a2a_pb2 import (
+    AgentCard,
+    CancelTaskRequest,
+    DeleteTaskPushNotificationConfigRequest,
+    GetExtendedAgentCardRequest,
+    GetTaskPushNotificationConfigRequest,
+    GetTaskRequest,
+    ListTaskPushNotificationConfigsRequest,
+    ListTaskPushNotificationConfigsResponse,
+    ListTasksRequest,
+    ListTasksResponse,
+    SendMessageRequest,
+    SendMessageResponse,
+    StreamResponse,
+    SubscribeToTaskRequest,
+    Task,
+    TaskPushNotificationConfig,
+)
+from a2a.utils.proto_utils import parse_lenient
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message as ProtoMessage
+
+from a2a_mqtt.binding.stream import new_context_id, new_task_id
+from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.client.aggregate import TaskAggregator
+from a2a_mqtt.client.requester import Requester
+
+__all__ = ["MqttClientTransport"]
+
+_M = TypeVar("_M", bound=ProtoMessage)
+
+
+def _params(request: ProtoMessage) -> dict[str, Any]:
+    return MessageToDict(request)
+
+
+def _parse(result: Any, message: _M) -> _M:
+    if not isinstance(result, dict):
+        raise A2AClientError(f"invalid result: expected an object, got {type(result).__name__}")
+    try:
+        parsed: _M = parse_lenient(result, message)
+    except Exception as exc:
+        raise A2AClientError(f"invalid result for {type(message).__name__}: {exc}") from exc
+    return parsed
+
+
+def _with_ids(request: SendMessageRequest) -> SendMessageRequest:
+    if request.message.task_id and request.message.context_id:
+        return request
+    out = SendMessageRequest()
+    out.CopyFrom(request)
+    if not out.message.task_id:
+        out.message.task_id = new_task_id()
+    if not out.message.context_id:
+        out.message.context_id = new_context_id()
+    return out
+
+
+class MqttClientTransport(ClientTransport):
+    """Calls one agent (or pool) through a shared :class:`Requester`."""
+
+    def __init__(self, *, requester: Requester, agent: AgentRef,
+                 card: AgentCard | None = None, owns_requester: bool = False) -> None:
+        self.requester = requester
+        self.agent = agent
+        self.agent_card = card
+        self._owns = owns_requester
+
+    def _ctx(self, context: ClientCallContext | None) -> tuple[dict[str, str] | None,
+                                                                float | None]:
+        if context is None:
+            return None, None
+        return dict(context.service_parameters or {}), context.timeout
+
+    async def _call(self, method: str, request: ProtoMessage,
+                    context: ClientCallContext | None) -> Any:
+        sp, timeout = self._ctx(context)
+        return await self.requester.call(self.agent, method, _params(request),
+                                         service_params=sp, timeout=timeout)
+
+    async def _stream(self, method: str, request: ProtoMessage,
+                      context: ClientCallContext | None) -> AsyncGenerator[StreamResponse]:
+        sp, timeout = self._ctx(context)
+        async for reply in self.requester.stream(self.agent, method, _params(request),
+                                                 service_params=sp, timeout=timeout):
+            if reply.result == {} and reply.end:
+                return  # explicit end-of-stream marker without an item
+            yield _parse(reply.result, StreamResponse())
+
+    async def send_message(self, request: SendMessageRequest, *,
+                           context: ClientCallContext | None = None) -> SendMessageResponse:
+        request = _with_ids(request)
+        sp, timeout = self._ctx(context)
+        aggregator: TaskAggregator | None = None
+        async for reply in self.requester.stream(self.agent, "SendMessage", _params(request),
+                                                 service_params=sp, timeout=timeout):
+            result = reply.result
+            if aggregator is None and isinstance(result, dict) and (
+                    "task" in result or "message" in result):
+                return _parse(result, SendMessageResponse())
+            # A v0.1-profile responder streams even a plain SendMessage: fold the events.
+            aggregator = aggregator or TaskAggregator(request.message)
+            if result != {}:
+                aggregator.apply(_parse(result, StreamResponse()))
+        if aggregator is None:
+            raise A2AClientError("SendMessage: no result")
+        return aggregator.response()
+
+    async def send_message_streaming(self, request: SendMessageRequest, *,
+                                     context: ClientCallContext | None = None
+                                     ) -> AsyncGenerator[StreamResponse]:
+        async for item in self._stream("SendStreamingMessage", _with_ids(request), context):
+            yield item
+
+    async def get_task(self, request: GetTaskRequest, *,
+                       context: ClientCallContext | None = None) -> Task:
+        return _parse(await self._call("GetTask", request, context), Task())
+
+    async def list_tasks(self, request: ListTasksRequest, *,
+                         context: ClientCallContext | None = None) -> ListTasksResponse:
+        return _parse(await self._call("ListTasks", request, context), ListTasksResponse())
+
+    async def cancel_task(self, request: CancelTaskRequest, *,
+                          context: ClientCallContext | None = None) -> Task:
+        return _parse(await self._call("CancelTask", request, context), Task())
+
+    async def create_task_push_notification_config(
+        self, request: TaskPushNotificationConfig, *, context: ClientCallContext | None = None,
+    ) -> TaskPushNotificationConfig:
+        return _parse(await self._call("CreateTaskPushNotificationConfig", request, context),
+                      TaskPushNotificationConfig())
+
+    async def get_task_push_notification_config(
+        self, request: GetTaskPushNotificationConfigRequest, *,
+        context: ClientCallContext | None = None,
+    ) -> TaskPushNotificationConfig:
+        return _parse(await self._call("GetTaskPushNotificationConfig", request, context),
+                      TaskPushNotificationConfig())
+
+    async def list_task_push_notification_configs(
+        self, request: ListTaskPushNotificationConfigsRequest, *,
+        context: ClientCallContext | None = None,
+    ) -> ListTaskPushNotificationConfigsResponse:
+        return _parse(await self._call("ListTaskPushNotificationConfigs", request, context),
+                      ListTaskPushNotificationConfigsResponse())
+
+    async def delete_task_push_notification_config(
+        self, request: DeleteTaskPushNotificationConfigRequest, *,
+        context: ClientCallContext | None = None,
+    ) -> None:
+        await self._call("DeleteTaskPushNotificationConfig", request, context)
+
+    async def subscribe(self, request: SubscribeToTaskRequest, *,
+                        context: ClientCallContext | None = None
+                        ) -> AsyncGenerator[StreamResponse]:
+        async for item in self._stream("SubscribeToTask", request, context):
+            yield item
+
+    async def get_extended_agent_card(self, request: GetExtendedAgentCardRequest, *,
+                                      context: ClientCallContext | None = None) -> AgentCard:
+        if self.agent_card is not None and not self.agent_card.capabilities.extended_agent_card:
+            return self.agent_card
+        return _parse(await self._call("GetExtendedAgentCard", request, context), AgentCard())
+
+    async def close(self) -> None:
+        if self._owns:
+            await self.requester.close()

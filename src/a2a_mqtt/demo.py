@@ -1,0 +1,120 @@
+"""The demo: a broker, the production-line agents, and a client that finds and calls them.
+
+Everything runs in this process except Mosquitto, which is started on a free
+port unless a broker URL is given. The client knows no addresses: it finds
+each stage by a skill tag in the retained cards, then streams every call.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from a2a.client import Client
+from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest
+from google.protobuf.json_format import MessageToDict
+
+from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.client.config import RequesterConfig
+from a2a_mqtt.client.factory import A2AMqttClient
+from a2a_mqtt.examples import EXAMPLES
+from a2a_mqtt.server.config import AgentConfig
+from a2a_mqtt.server.host import AgentHost
+
+__all__ = ["DemoConfig", "run_demo"]
+
+Printer = Callable[[str], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoConfig:
+    broker_url: str | None = None
+    """Use this broker instead of starting one."""
+    parts: tuple[str, ...] = ("P-1001", "P-1002", "P-1003", "P-1004")
+    agents: tuple[str, ...] = field(default=("inspection", "quality", "supply", "echo"))
+
+
+def _request(payload: dict[str, Any] | str) -> SendMessageRequest:
+    part = Part(text=payload) if isinstance(payload, str) else Part(
+        media_type="application/json")
+    if not isinstance(payload, str):
+        part.data.struct_value.update(payload)
+    return SendMessageRequest(message=Message(message_id=str(uuid.uuid4()), role=Role.ROLE_USER,
+                                              parts=[part]))
+
+
+async def _call(client: Client, payload: dict[str, Any] | str, out: Printer,
+                label: str) -> dict[str, Any]:
+    """Stream one call, printing each event; return the last data artifact."""
+    result: dict[str, Any] = {}
+    async for event in client.send_message(_request(payload)):
+        kind = event.WhichOneof("payload")
+        if kind == "status_update":
+            status = event.status_update.status
+            text = " ".join(p.text for p in status.message.parts) if status.HasField(
+                "message") else ""
+            state = status.state
+            out(f"    {label:<10} {_state(state):<10} {text}".rstrip())
+        elif kind == "artifact_update":
+            for p in event.artifact_update.artifact.parts:
+                if p.HasField("data"):
+                    value = MessageToDict(p.data)
+                    if isinstance(value, dict):
+                        result = value
+                        out(f"    {label:<10} artifact   {json.dumps(value)}")
+                elif p.HasField("text"):
+                    out(f"    {label:<10} artifact   {p.text}")
+    return result
+
+
+def _state(state: int) -> str:
+    from a2a.types.a2a_pb2 import TaskState  # noqa: PLC0415
+
+    return TaskState.Name(state).removeprefix("TASK_STATE_")
+
+
+async def run_demo(config: DemoConfig, out: Printer = print) -> None:
+    """Run the whole demo; returns when it has finished (about a second)."""
+    async with AsyncExitStack() as stack:
+        url = config.broker_url
+        if url is None:
+            from a2a_mqtt.broker import EmbeddedBroker  # noqa: PLC0415
+
+            broker = await stack.enter_async_context(EmbeddedBroker())
+            url = broker.url
+            out(f"broker    Mosquitto started at {url}")
+        configs = [AgentConfig(ref=AgentRef.parse(EXAMPLES[name].default_ref),
+                               card=EXAMPLES[name].card(), executor=EXAMPLES[name].executor(),
+                               broker_url=url, session_expiry=0)
+                   for name in config.agents]
+        host = await stack.enter_async_context(AgentHost(configs))
+        out(f"agents    {len(host.servers)} agents serving, each with its own MQTT session")
+        mqtt = await stack.enter_async_context(A2AMqttClient(RequesterConfig(broker_url=url)))
+        out("discover  retained Agent Cards on $a2a/v1/discovery/#:")
+        for entry in mqtt.discovery.list():
+            out(f"    {entry.ref!s:<32} {entry.status:<7} {entry.name:<16} "
+                f"tags={','.join(sorted(entry.tags))}")
+        stages = []
+        for tag in ("inspection", "quality", "supply-chain"):
+            entry = await mqtt.discovery.find(tag=tag)
+            out(f"resolve   tag {tag!r:<14} -> {entry.ref}")
+            stages.append((tag.split("-")[0], mqtt.client_for(entry)))
+        for part in config.parts:
+            out(f"part {part}")
+            data: dict[str, Any] = {"part": part}
+            for label, client in stages:
+                data = await _call(client, data, out, label)
+        if "echo" in config.agents:
+            echo = await mqtt.connect(EXAMPLES["echo"].default_ref)
+            out("echo")
+            await _call(echo, "hello over MQTT", out, "echo")
+        out("done      stopping agents (their cards are republished offline)")
+        await host.__aexit__(None, None, None)
+        await mqtt.requester.barrier()
+        offline = [e for e in mqtt.discovery.list() if not e.online]
+        out(f"presence  {len(offline)} of {len(configs)} agents now marked offline")
+

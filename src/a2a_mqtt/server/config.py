@@ -1,0 +1,67 @@
+"""AgentConfig: everything one MQTT-served agent needs, as a frozen value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from a2a.server.agent_execution import AgentExecutor
+from a2a.server.tasks import TaskStore
+from a2a.types.a2a_pb2 import AgentCard
+
+from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.transport.base import BrokerURL, TLSConfig
+
+__all__ = ["AgentConfig"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentConfig:
+    """One agent served over MQTT.
+
+    Durable by default: the agent's MQTT session outlives its process for
+    ``session_expiry`` seconds (clean start off), so requests published while it
+    restarts are delivered when it returns.
+    """
+
+    ref: AgentRef
+    """``org/unit/agent``; also the MQTT Client ID."""
+    card: AgentCard
+    """The card to publish; the MQTT interface and routing extension are added."""
+    executor: AgentExecutor
+    """Any a2a-sdk executor; run through a2a-sdk's DefaultRequestHandler."""
+    broker_url: str = "mqtt://127.0.0.1:1883"
+    public_broker_url: str | None = None
+    """The URL written into the card, when clients reach the broker differently."""
+    username: str | None = None
+    password: str | None = None
+    tls: TLSConfig | None = None
+    task_store: TaskStore | None = None
+    """A ready store; wins over ``task_store_url``."""
+    task_store_url: str | None = None
+    """``memory://`` (default), ``sqlite:///path.db`` or ``postgresql://...``."""
+    extended_card: AgentCard | None = None
+    """Served by GetExtendedAgentCard; sets ``capabilities.extendedAgentCard``."""
+    keepalive: int = 30
+    session_expiry: int = 3600
+    """Seconds the broker keeps our session (and queues requests) while we are away; 0 = none."""
+    max_concurrency: int = 64
+    """Requests handled at once; more wait in line."""
+    max_pending: int = 10_000
+    """Requests allowed to wait; beyond that the agent answers responder_unavailable."""
+    max_payload_bytes: int = 1_048_576
+    """Larger request payloads are answered with -32600 and not parsed."""
+    shutdown_grace: float = 10.0
+    """Seconds a graceful stop waits for requests in progress."""
+    interrupted_task_timeout: float | None = None
+    extra_user_properties: tuple[tuple[str, str], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.ref.pool:
+            raise ConfigError("an agent needs its own org/unit/agent reference")
+        BrokerURL.parse(self.broker_url)
+        for name in ("max_concurrency", "max_pending", "max_payload_bytes", "keepalive"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+        if self.session_expiry < 0:
+            raise ConfigError("session_expiry must be >= 0")

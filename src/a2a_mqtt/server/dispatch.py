@@ -1,0 +1,317 @@
+"""One request message in, its replies out: the MQTT face of an a2a-sdk RequestHandler.
+
+This mirrors what a2a-sdk's JSON-RPC dispatcher does over HTTP (envelope
+checks, params decoding, version check, call context, handler call, error
+mapping) with the binding's differences (docs/binding.md §6): replies go to
+the request's Response Topic with its Correlation Data; streams are one
+PUBLISH per event and the last carries ``a2a-stream-end``; Task.ids are the
+requester's; a request without ``a2a-version`` is a v0.1-profile request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
+from typing import Any, Final
+
+from a2a.extensions.common import get_requested_extensions
+from a2a.server.context import ServerCallContext
+from a2a.server.request_handlers import RequestHandler
+from a2a.server.routes.common import serialize_list_tasks_response
+from a2a.server.tasks import TaskStore
+from a2a.types.a2a_pb2 import (
+    AgentCard,
+    SendMessageRequest,
+    SendMessageResponse,
+    SubscribeToTaskRequest,
+    Task,
+)
+from a2a.utils.errors import (
+    A2AError,
+    InternalError,
+    InvalidParamsError,
+    TaskNotFoundError,
+    VersionNotSupportedError,
+)
+from a2a.utils.proto_utils import to_stream_response
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message as ProtoMessage
+
+from a2a_mqtt.binding import properties as P
+from a2a_mqtt.binding.card import card_to_dict
+from a2a_mqtt.binding.codes import (
+    BindingErrorKind,
+    TransportProtocolError,
+    binding_error_object,
+    error_object,
+)
+from a2a_mqtt.binding.envelope import (
+    RpcRequest,
+    encode_error,
+    encode_result,
+    parse_params,
+    parse_request,
+)
+from a2a_mqtt.binding.stream import (
+    FINAL_STATES,
+    INTERRUPTED_STATES,
+    is_final_result,
+    is_valid_task_id,
+    state_name,
+)
+from a2a_mqtt.errors import RemoteProtocolError, TransportError
+from a2a_mqtt.server.taskids import REQUESTED_TASK_ID, DedupGate, seen_in_history
+from a2a_mqtt.transport.base import IncomingMessage, PublishProperties
+
+__all__ = ["Publish", "RequestDispatcher"]
+
+log = logging.getLogger("a2a_mqtt.server")
+
+Publish = Callable[[str, bytes, PublishProperties], Awaitable[None]]
+_SUPPORTED_MAJOR_MINOR: Final = (1, 0)
+_DUPLICATE_WAIT: Final = 300.0
+
+
+class _Reply:
+    """Replies for one request: same topic, same Correlation Data, in order."""
+
+    __slots__ = ("_corr", "_publish", "_responder", "_topic", "ended")
+
+    def __init__(self, publish: Publish, topic: str, corr: bytes | None, responder: str) -> None:
+        self._publish = publish
+        self._topic = topic
+        self._corr = corr
+        self._responder = responder
+        self.ended = False
+
+    async def send(self, payload: bytes, *, end: bool, task_id: str | None = None) -> None:
+        self.ended = self.ended or end
+        props = P.reply_properties(correlation_data=self._corr, responder_agent_id=self._responder,
+                                   task_id=task_id, end=end)
+        try:
+            await self._publish(self._topic, payload, props)
+        except TransportError as exc:
+            log.warning("reply to %s not delivered: %s", self._topic, exc)
+
+    async def result(self, rid: Any, result: Any, *, end: bool = True) -> None:
+        await self.send(encode_result(rid, result), end=end)
+
+    async def error(self, rid: Any, error: dict[str, Any]) -> None:
+        await self.send(encode_error(rid, error), end=True)
+
+
+def _check_version(headers: dict[str, str]) -> None:
+    raw = headers.get(P.A2A_VERSION, "").strip()
+    if not raw:
+        return  # absent on MQTT means 1.0 (docs/binding.md §4.2)
+    try:
+        major, minor = (int(x) for x in raw.split(".")[:2])
+    except ValueError:
+        raise VersionNotSupportedError(f"A2A-Version {raw!r} is not a version") from None
+    if (major, minor) != _SUPPORTED_MAJOR_MINOR:
+        raise VersionNotSupportedError(f"A2A-Version {raw} is not supported; this agent speaks 1.0")
+
+
+def _dict(message: ProtoMessage) -> dict[str, Any]:
+    return MessageToDict(message)
+
+
+class RequestDispatcher:
+    """Turns request messages into handler calls and handler results into replies."""
+
+    def __init__(
+        self,
+        *,
+        handler: RequestHandler,
+        task_store: TaskStore,
+        card: AgentCard,
+        responder_id: str,
+        publish: Publish,
+        max_payload_bytes: int,
+    ) -> None:
+        self._handler = handler
+        self._store = task_store
+        self._card = card
+        self._responder = responder_id
+        self._publish = publish
+        self._max_payload = max_payload_bytes
+        self._gate = DedupGate()
+
+    def reply_for(self, msg: IncomingMessage) -> _Reply | None:
+        """The reply channel of a request, or None (logged) when it has no Response Topic."""
+        topic = msg.properties.response_topic
+        if not topic:
+            log.warning("request on %s has no Response Topic; dropped (%d bytes)",
+                        msg.topic, len(msg.payload))
+            return None
+        return _Reply(self._publish, topic, msg.properties.correlation_data, self._responder)
+
+    async def reject(self, msg: IncomingMessage, kind: BindingErrorKind, text: str) -> None:
+        """Answer a request with a binding error without decoding more than its id."""
+        reply = self.reply_for(msg)
+        if reply is not None:
+            try:
+                rid = parse_request(msg.payload, max_bytes=self._max_payload).id
+            except RemoteProtocolError:
+                rid = None
+            await reply.error(rid, binding_error_object(kind, text))
+
+    async def handle(self, msg: IncomingMessage) -> None:
+        """Serve one request message; never raises."""
+        reply = self.reply_for(msg)
+        if reply is None:
+            return
+        rid: Any = None
+        if msg.properties.correlation_data is None:
+            await reply.error(None, error_object(TransportProtocolError(
+                "request has no Correlation Data")))
+            return
+        try:
+            try:
+                request = parse_request(msg.payload, max_bytes=self._max_payload)
+                rid = request.id
+                params = parse_params(request)
+            except RemoteProtocolError as exc:
+                rid = exc.data if rid is None else rid
+                log.info("bad request on %s: %s", msg.topic, exc.message)
+                await reply.error(rid, {"code": exc.code, "message": exc.message})
+                return
+            headers = P.service_parameters(msg.properties.user_properties)
+            _check_version(headers)
+            context = ServerCallContext(
+                state={"headers": headers, "method": request.method, "request_id": rid,
+                       "mqtt_topic": msg.topic},
+                tenant=getattr(params, "tenant", ""),
+                requested_extensions=get_requested_extensions(
+                    [headers.get(P.EXTENSIONS, "")]),
+            )
+            # A v0.1-profile requester sends no a2a-version and expects SendMessage as a stream.
+            legacy = P.A2A_VERSION not in headers
+            await self._dispatch(request, params, context, reply, legacy=legacy)
+        except A2AError as exc:
+            await reply.error(rid, error_object(exc))
+        except Exception:
+            log.exception("request %r on %s failed", rid, msg.topic)
+            await reply.error(rid, error_object(InternalError()))
+
+    async def _dispatch(self, request: RpcRequest, params: Any, ctx: ServerCallContext,
+                        reply: _Reply, *, legacy: bool) -> None:
+        h = self._handler
+        rid = request.id
+        match request.method:
+            case "SendMessage" | "SendStreamingMessage":
+                stream = request.method == "SendStreamingMessage" or (
+                    legacy and self._card.capabilities.streaming)
+                await self._send(rid, params, ctx, reply, stream=stream)
+            case "SubscribeToTask":
+                await self._stream(rid, h.on_subscribe_to_task(params, ctx), reply)
+            case "GetTask":
+                task = await h.on_get_task(params, ctx)
+                if task is None:
+                    raise TaskNotFoundError
+                await reply.result(rid, _dict(task))
+            case "ListTasks":
+                listed = await h.on_list_tasks(params, ctx)
+                await reply.result(rid, serialize_list_tasks_response(
+                    listed, params.include_artifacts))
+            case "CancelTask":
+                task = await h.on_cancel_task(params, ctx)
+                if task is None:
+                    raise TaskNotFoundError
+                await reply.result(rid, _dict(task))
+            case "CreateTaskPushNotificationConfig":
+                await reply.result(rid, _dict(
+                    await h.on_create_task_push_notification_config(params, ctx)))
+            case "GetTaskPushNotificationConfig":
+                await reply.result(rid, _dict(
+                    await h.on_get_task_push_notification_config(params, ctx)))
+            case "ListTaskPushNotificationConfigs":
+                await reply.result(rid, _dict(
+                    await h.on_list_task_push_notification_configs(params, ctx)))
+            case "DeleteTaskPushNotificationConfig":
+                await h.on_delete_task_push_notification_config(params, ctx)
+                await reply.result(rid, None)
+            case "GetExtendedAgentCard":
+                await reply.result(rid, card_to_dict(
+                    await h.on_get_extended_agent_card(params, ctx)))
+
+    async def _send(self, rid: Any, params: SendMessageRequest, ctx: ServerCallContext,
+                    reply: _Reply, *, stream: bool) -> None:
+        message = params.message
+        task_id, message_id = message.task_id, message.message_id
+        if not task_id:
+            raise TransportProtocolError(
+                "missing required Task.id (message.taskId): the requester generates it")
+        if not is_valid_task_id(task_id):
+            raise TransportProtocolError(f"malformed Task.id {task_id!r}: expected a UUID")
+        async with self._gate.lock(task_id):
+            state = self._gate.state(task_id, message_id)
+            if state == "new":
+                stored = await self._store.get(task_id, ctx)
+                if stored is None:
+                    ctx.state[REQUESTED_TASK_ID] = task_id
+                    message.task_id = ""
+                elif message.context_id and message.context_id != stored.context_id:
+                    raise InvalidParamsError(
+                        message=f"contextId {message.context_id} does not match context "
+                                f"{stored.context_id} of task {task_id}")
+                elif (message_id and seen_in_history(stored, message_id)) or (
+                        state_name(stored.status.state) not in INTERRUPTED_STATES):
+                    # The profile: a known Task.id returns its existing state; only an
+                    # interrupted task (input-/auth-required) takes a new turn.
+                    state = "done"
+            if state == "new":
+                self._gate.begin(task_id, message_id)
+        if state != "new":
+            await self._answer_duplicate(rid, task_id, message_id, ctx, reply, stream=stream)
+            return
+        try:
+            if stream:
+                await self._stream(rid, self._handler.on_message_send_stream(params, ctx), reply,
+                                   on_first=lambda: self._gate.settled(task_id, message_id))
+            else:
+                result = await self._handler.on_message_send(params, ctx)
+                response = (SendMessageResponse(task=result) if isinstance(result, Task)
+                            else SendMessageResponse(message=result))
+                await reply.result(rid, _dict(response))
+        finally:
+            self._gate.finish(task_id, message_id)
+
+    async def _answer_duplicate(self, rid: Any, task_id: str, message_id: str,
+                                ctx: ServerCallContext, reply: _Reply, *, stream: bool) -> None:
+        """A retry of a request already taken: answer from the store, start nothing."""
+        log.info("duplicate request for task %s message %s answered from the store",
+                 task_id, message_id)
+        await self._gate.wait_settled(task_id, message_id, _DUPLICATE_WAIT)
+        task = await self._store.get(task_id, ctx)
+        if task is None:
+            raise TaskNotFoundError(f"Task {task_id} not found")
+        if not stream:
+            await reply.result(rid, _dict(SendMessageResponse(task=task)))
+        elif state_name(task.status.state) in FINAL_STATES:
+            await reply.result(rid, {"task": _dict(task)})
+        else:
+            await self._stream(rid, self._handler.on_subscribe_to_task(
+                SubscribeToTaskRequest(id=task_id, tenant=ctx.tenant), ctx), reply)
+
+    async def _stream(self, rid: Any, events: AsyncGenerator[Any, None], reply: _Reply,
+                      on_first: Callable[[], None] | None = None) -> None:
+        """Publish each event in order; the last reply carries the end marker."""
+        try:
+            async with aclosing(events) as agen:
+                async for event in agen:
+                    if on_first is not None:
+                        on_first()
+                        on_first = None
+                    result = _dict(to_stream_response(event))
+                    await reply.result(rid, result, end=is_final_result(result))
+        except A2AError as exc:
+            await reply.error(rid, error_object(exc))
+            return
+        finally:
+            if on_first is not None:
+                on_first()
+        if not reply.ended:
+            # The handler closed the stream without a final event: say so explicitly.
+            await reply.result(rid, {}, end=True)

@@ -1,0 +1,192 @@
+"""The subscription registry (what to re-subscribe, who receives a message) and
+the SUBACK bookkeeping.
+
+Invariants: one entry per topic filter (subscribing a filter again replaces its
+handler and options, as MQTT replaces the subscription); entries keep
+registration order, which is the order handlers run in; a ``$share/group/f``
+subscription matches topics against ``f``. With overlapping subscriptions the
+broker sends one copy per subscription (Mosquitto does), and each copy goes to
+every matching handler, as the ``MqttTransport`` contract says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from paho.mqtt.client import topic_matches_sub
+
+from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.transport.base import IncomingMessage, MessageHandler, Subscription
+
+__all__ = ["Entry", "Registry", "SubackTracker", "match_filter"]
+
+log = logging.getLogger("a2a_mqtt.transport")
+
+
+def match_filter(topic_filter: str) -> str:
+    """The filter incoming topics are matched against (``$share`` prefix removed)."""
+    if not topic_filter:
+        raise ConfigError("a topic filter must not be empty")
+    if topic_filter.startswith("$share/"):
+        parts = topic_filter.split("/", 2)
+        if len(parts) != 3 or not parts[1] or not parts[2]:
+            raise ConfigError(f"shared subscription {topic_filter!r} must be $share/group/filter")
+        if "+" in parts[1] or "#" in parts[1]:
+            raise ConfigError(f"share group in {topic_filter!r} must not contain wildcards")
+        return parts[2]
+    return topic_filter
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A registered subscription and its handler."""
+
+    subscription: Subscription
+    handler: MessageHandler
+    match: str
+    shared: bool
+    wildcard: bool
+
+    @classmethod
+    def create(cls, subscription: Subscription, handler: MessageHandler) -> Entry:
+        """Validate ``subscription`` and precompute how it matches topics."""
+        if subscription.qos not in (0, 1, 2):
+            raise ConfigError(f"subscription QoS must be 0, 1 or 2, got {subscription.qos}")
+        match = match_filter(subscription.topic_filter)
+        return cls(
+            subscription=subscription,
+            handler=handler,
+            match=match,
+            shared=match != subscription.topic_filter,
+            wildcard="+" in match or "#" in match,
+        )
+
+    def matches(self, topic: str, *, retain: bool) -> bool:
+        """Whether a PUBLISH on ``topic`` belongs to this subscription.
+
+        Retained messages never reach a ``$share`` subscription (MQTT 5
+        section 4.8.2); Mosquitto before 2.0.13 sends them anyway, so they are
+        filtered here.
+        """
+        if retain and self.shared:
+            return False
+        if not self.wildcard:
+            return topic == self.match
+        return bool(topic_matches_sub(self.match, topic))
+
+
+class Registry:
+    """Topic filter -> :class:`Entry`, in registration order."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Entry] = {}
+
+    def add(self, entry: Entry) -> None:
+        """Register (or replace) the subscription for ``entry``'s filter."""
+        self._entries.pop(entry.subscription.topic_filter, None)
+        self._entries[entry.subscription.topic_filter] = entry
+
+    def discard(self, topic_filter: str, entry: Entry | None = None) -> Entry | None:
+        """Remove the filter (only if it still maps to ``entry``, when given)."""
+        current = self._entries.get(topic_filter)
+        if current is None or (entry is not None and current is not entry):
+            return None
+        del self._entries[topic_filter]
+        return current
+
+    def entries(self) -> list[Entry]:
+        """All entries, in registration order."""
+        return list(self._entries.values())
+
+    def matching(self, topic: str, *, retain: bool) -> list[Entry]:
+        """Entries whose filter matches ``topic``, in registration order."""
+        return [e for e in self._entries.values() if e.matches(topic, retain=retain)]
+
+    def deliver(self, message: IncomingMessage, make_ack: Callable[[], Callable[[], None]]) -> bool:
+        """Run every matching handler on ``message``, in registration order.
+
+        Handlers of ``manual_ack`` subscriptions get a copy carrying
+        ``make_ack()``; the others get ``message`` (``ack=None``). A handler that
+        raises is logged and the others still run. Returns whether a manual ack
+        is now owed (the caller acks at once otherwise).
+        """
+        entries = self.matching(message.topic, retain=message.retain)
+        manual = any(e.subscription.manual_ack for e in entries)
+        with_ack = replace(message, ack=make_ack()) if manual else message
+        for entry in entries:
+            try:
+                entry.handler(with_ack if entry.subscription.manual_ack else message)
+            except Exception:
+                log.exception(
+                    "handler for %r failed on %r", entry.subscription.topic_filter, message.topic
+                )
+        return manual
+
+    def __contains__(self, topic_filter: object) -> bool:
+        return topic_filter in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class SubackTracker:
+    """Who waits for which filter's SUBACK, and which filters each SUBSCRIBE carried.
+
+    Waiting is per filter, not per packet: a ``subscribe()`` caller whose
+    SUBSCRIBE died with the connection is answered by the re-SUBSCRIBE that the
+    next CONNACK sends for every registered filter.
+    """
+
+    def __init__(self) -> None:
+        self._sent: dict[int, list[str]] = {}
+        self._waiters: dict[str, list[asyncio.Future[int]]] = {}
+
+    def sent(self, mid: int, filters: list[str]) -> None:
+        """Record that SUBSCRIBE ``mid`` carried ``filters`` (in order)."""
+        self._sent[mid] = filters
+
+    def waiter(self, topic_filter: str) -> asyncio.Future[int]:
+        """A future resolved with the reason code of the next SUBACK for the filter."""
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(topic_filter, []).append(fut)
+        return fut
+
+    def forget(self, topic_filter: str, fut: asyncio.Future[int]) -> None:
+        """Stop tracking ``fut`` (and cancel it if nobody resolved it)."""
+        fut.cancel()
+        waiters = self._waiters.get(topic_filter)
+        if waiters is not None:
+            with contextlib.suppress(ValueError):
+                waiters.remove(fut)
+            if not waiters:
+                del self._waiters[topic_filter]
+
+    def suback(self, mid: int, codes: list[int]) -> list[tuple[str, int, bool]]:
+        """Resolve waiters; return ``(filter, code, somebody_waited)`` per filter."""
+        filters = self._sent.pop(mid, None)
+        if filters is None:
+            return []
+        out = []
+        for topic_filter, code in zip(filters, codes, strict=False):
+            waiters = self._waiters.get(topic_filter, [])
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(code)
+            out.append((topic_filter, code, bool(waiters)))
+        return out
+
+    def connection_lost(self) -> None:
+        """Packet ids of unanswered SUBSCRIBEs die with the connection."""
+        self._sent.clear()
+
+    def fail(self, error: Exception) -> None:
+        """Fail every waiter (the transport is closing)."""
+        for waiters in self._waiters.values():
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_exception(error)
+        self._sent.clear()

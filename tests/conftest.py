@@ -1,0 +1,68 @@
+"""Fixtures shared by every test.
+
+* ``broker``: a fresh Mosquitto on a free port with its state in ``tmp_path``,
+  stopped at teardown. Behaviour tests run against it, never against a fake.
+* ``broker_factory``: ``broker_factory(**overrides)`` starts a broker from
+  ``BrokerConfig(**overrides)`` (for ACLs, passwords, Receive Maximum, ...); all
+  of them are stopped at teardown.
+* ``unique_id``: a short identifier, unique per test run, safe for
+  ``^[A-Za-z0-9_.-]+$``; use it in client ids and topics so tests never collide.
+
+If ``mosquitto`` is not installed, the broker fixtures *fail* (they do not skip)
+with an install hint: a silently skipped behaviour suite proves nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
+from a2a_mqtt.errors import BrokerError
+
+BrokerFactory = Callable[..., MosquittoProcess]
+
+
+def _start(config: BrokerConfig) -> MosquittoProcess:
+    process = MosquittoProcess(config=config)
+    try:
+        process.start()
+    except BrokerError as exc:
+        pytest.fail(f"cannot start the test broker: {exc}", pytrace=False)
+    return process
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[MosquittoProcess]:
+    """A started Mosquitto on a free port; ``broker.url`` is ``mqtt://127.0.0.1:PORT``."""
+    process = _start(BrokerConfig(state_dir=tmp_path / "broker"))
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def broker_factory(tmp_path: Path) -> Iterator[BrokerFactory]:
+    """Start brokers from ``BrokerConfig`` overrides; each gets its own state dir."""
+    started: list[MosquittoProcess] = []
+
+    def make(**overrides: Any) -> MosquittoProcess:
+        overrides.setdefault("state_dir", tmp_path / f"broker-{len(started)}")
+        process = _start(BrokerConfig(**overrides))
+        started.append(process)
+        return process
+
+    yield make
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def unique_id(request: pytest.FixtureRequest) -> str:
+    """``<test name, sanitised, at most 32 chars>-<6 random hex digits>``."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name).strip("_.-")[:32]
+    return f"{name or 'test'}-{secrets.token_hex(3)}"

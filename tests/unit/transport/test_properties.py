@@ -1,0 +1,79 @@
+"""PublishProperties <-> paho Properties, both ways, without a broker."""
+
+from __future__ import annotations
+
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from a2a_mqtt.transport import BrokerURL, ConnectOptions, PublishProperties, Will
+from a2a_mqtt.transport._properties import (
+    connect_properties,
+    from_paho,
+    to_paho,
+    will_properties,
+)
+
+FULL = PublishProperties(
+    response_topic="r/t",
+    correlation_data=b"\x00\x01\x02",
+    content_type="application/json",
+    payload_format_utf8=False,
+    message_expiry_interval=30,
+    user_properties=(("k", "1"), ("K", "2"), ("k", "1"), ("other", "")),
+)
+
+
+def wire_round_trip(props: Properties, packet_type: int) -> Properties:
+    """Pack and unpack, as the broker would see and send it."""
+    parsed = Properties(packet_type)
+    parsed.unpack(props.pack())
+    return parsed
+
+
+def test_empty_properties_are_not_sent() -> None:
+    assert to_paho(None) is None
+    assert to_paho(PublishProperties()) is None
+    assert from_paho(None) == PublishProperties()
+    assert from_paho(Properties(PacketTypes.PUBLISH)) == PublishProperties()
+
+
+def test_full_round_trip_through_the_wire_format() -> None:
+    paho = to_paho(FULL)
+    assert paho is not None
+    assert from_paho(wire_round_trip(paho, PacketTypes.PUBLISH)) == FULL
+
+
+def test_user_properties_keep_order_and_duplicates() -> None:
+    paho = to_paho(PublishProperties(user_properties=(("b", "2"), ("a", "1"), ("b", "2"))))
+    assert paho.UserProperty == [("b", "2"), ("a", "1"), ("b", "2")]
+
+
+def test_payload_format_indicator_three_states() -> None:
+    for value, wire in ((True, 1), (False, 0)):
+        paho = to_paho(PublishProperties(payload_format_utf8=value))
+        assert paho.PayloadFormatIndicator == wire
+        assert from_paho(paho).payload_format_utf8 is value
+    assert not hasattr(to_paho(PublishProperties(content_type="x")), "PayloadFormatIndicator")
+
+
+def test_will_properties_carry_the_delay() -> None:
+    will = Will(topic="w", payload=b"x", properties=FULL, delay_interval=5)
+    paho = will_properties(will)
+    assert paho.packetType == PacketTypes.WILLMESSAGE
+    assert paho.WillDelayInterval == 5
+    parsed = wire_round_trip(paho, PacketTypes.WILLMESSAGE)
+    assert from_paho(parsed) == FULL
+    assert will_properties(Will(topic="w", payload=b"")) is None
+    assert will_properties(Will(topic="w", payload=b"", delay_interval=2)).WillDelayInterval == 2
+
+
+def test_connect_properties() -> None:
+    url = BrokerURL.parse("mqtt://h")
+    plain = connect_properties(ConnectOptions(url=url, client_id="c"))
+    assert not hasattr(plain, "SessionExpiryInterval")
+    assert plain.ReceiveMaximum == 1000
+    durable = connect_properties(
+        ConnectOptions(url=url, client_id="c", session_expiry_interval=300, max_inflight=70000)
+    )
+    assert durable.SessionExpiryInterval == 300
+    assert durable.ReceiveMaximum == 65535
