@@ -66,3 +66,27 @@ def unique_id(request: pytest.FixtureRequest) -> str:
     """``<test name, sanitised, at most 32 chars>-<6 random hex digits>``."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name).strip("_.-")[:32]
     return f"{name or 'test'}-{secrets.token_hex(3)}"
+
+
+@pytest.fixture
+def postgres_dsn() -> str:
+    """A reachable PostgreSQL (``A2A_MQTT_TEST_POSTGRES_DSN``) as a SQLAlchemy async URL.
+
+    Skipped, saying why, when none is reachable -- unless ``A2A_MQTT_REQUIRE_POSTGRES=1``
+    (set by ``scripts/test`` under CI), where a missing database fails the test.
+    """
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    dsn = os.environ.get("A2A_MQTT_TEST_POSTGRES_DSN",
+                         "postgresql://postgres@127.0.0.1:5432/test")
+    parts = urlsplit(dsn)
+    try:
+        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), 2).close()
+    except OSError as exc:
+        message = f"PostgreSQL at {parts.hostname}:{parts.port or 5432} unreachable ({exc})"
+        if os.environ.get("A2A_MQTT_REQUIRE_POSTGRES") == "1":
+            pytest.fail(message + "; A2A_MQTT_REQUIRE_POSTGRES=1 makes it mandatory")
+        pytest.skip(message + "; set A2A_MQTT_TEST_POSTGRES_DSN to run PostgreSQL tests")
+    return dsn

@@ -141,8 +141,9 @@ def parse_card(payload: bytes | str | Any, *, max_bytes: int | None = None,
     if not isinstance(payload, bytes | bytearray | str):
         data: Any = payload
     else:
-        if max_bytes is not None and len(payload) > max_bytes:
-            raise InvalidCardError(f"card payload of {len(payload)} bytes exceeds {max_bytes}")
+        size = len(payload.encode() if isinstance(payload, str) else payload)
+        if max_bytes is not None and size > max_bytes:
+            raise InvalidCardError(f"card payload of {size} bytes exceeds {max_bytes}")
         try:
             data = json.loads(payload.decode("utf-8") if isinstance(payload, bytes | bytearray)
                               else payload)

@@ -32,6 +32,7 @@ __all__ = [
     "ResponderUnavailableError",
     "TransportProtocolError",
     "binding_error_object",
+    "error_for_code",
     "error_from_object",
     "error_object",
 ]
@@ -107,8 +108,7 @@ def binding_error_object(
     kind: BindingErrorKind, message: str, **details: Any
 ) -> dict[str, Any]:
     """The JSON-RPC ``error`` member for a binding error."""
-    data: dict[str, Any] = {"a2a_error": kind.wire_name}
-    data.update(details)
+    data: dict[str, Any] = {**details, "a2a_error": kind.wire_name}
     return {"code": kind.code, "message": message, "data": data}
 
 
@@ -132,6 +132,11 @@ def error_object(error: BaseException) -> dict[str, Any]:
             "data": build_error_details(InternalError())}
 
 
+def error_for_code(code: int, message: str) -> A2AError:
+    """The a2a-sdk error class for a JSON-RPC code (InternalError when unknown)."""
+    return _CODE_TO_A2A.get(code, InternalError)(message)
+
+
 def error_from_object(error: Any) -> A2AError:
     """The exception a requester raises for a JSON-RPC ``error`` member.
 
@@ -146,9 +151,9 @@ def error_from_object(error: Any) -> A2AError:
     text = message if isinstance(message, str) and message else f"JSON-RPC error {code}"
     data = error.get("data")
     if isinstance(data, dict) and isinstance(data.get("a2a_error"), str):
-        binding_cls = _BINDING_CLASSES.get(data["a2a_error"])
-        if binding_cls is not None:
-            return binding_cls(text, data=data)
+        # The object shape marks a binding error even when its name is new to us:
+        # never let it fall through to the A2A class that shares its code.
+        return _BINDING_CLASSES.get(data["a2a_error"], BindingError)(text, data=data)
     info: dict[str, Any] | None = None
     reason: str | None = None
     if isinstance(data, list):

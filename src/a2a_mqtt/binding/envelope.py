@@ -71,7 +71,7 @@ RpcId = str | int | None
 
 def dumps(obj: Any) -> bytes:
     """Compact UTF-8 JSON, the only encoding the binding sends."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
 @dataclass(frozen=True, slots=True)

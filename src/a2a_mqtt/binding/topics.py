@@ -39,7 +39,7 @@ _POOL = "pool"
 
 def is_valid_identifier(value: str) -> bool:
     """True if ``value`` is a legal org, unit, agent, pool or group id."""
-    return bool(_IDENT.fullmatch(value))
+    return isinstance(value, str) and bool(_IDENT.fullmatch(value))
 
 
 def validate_identifier(value: str, what: str = "identifier") -> str:

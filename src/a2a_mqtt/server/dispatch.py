@@ -44,6 +44,7 @@ from a2a_mqtt.binding.codes import (
     BindingErrorKind,
     TransportProtocolError,
     binding_error_object,
+    error_for_code,
     error_object,
 )
 from a2a_mqtt.binding.envelope import (
@@ -175,7 +176,7 @@ class RequestDispatcher:
             except RemoteProtocolError as exc:
                 rid = exc.data if rid is None else rid
                 log.info("bad request on %s: %s", msg.topic, exc.message)
-                await reply.error(rid, {"code": exc.code, "message": exc.message})
+                await reply.error(rid, error_object(error_for_code(exc.code, exc.message)))
                 return
             headers = P.service_parameters(msg.properties.user_properties)
             _check_version(headers)

@@ -199,12 +199,20 @@ def test_a2a_error_name_wins_over_the_code(code: int, a2a_cls: type[A2AError],
 def test_without_a2a_error_the_code_decides(code: int, a2a_cls: type[A2AError],
                                             binding_cls: type[BindingError],
                                             name: str) -> None:
-    shapes: list[Any] = [None, {}, {"other": 1}, {"a2a_error": "unknown_thing"},
-                         {"a2a_error": 5}, [], "text"]
+    shapes: list[Any] = [None, {}, {"other": 1}, {"a2a_error": 5}, [], "text"]
     for data in shapes:
         obj = {"code": code, "message": "m"} if data is None else {
             "code": code, "message": "m", "data": data}
         assert type(error_from_object(obj)) is a2a_cls, data
+
+
+@pytest.mark.parametrize(("code", "a2a_cls", "binding_cls", "name"), COLLISIONS)
+def test_an_unknown_binding_error_name_never_becomes_the_colliding_a2a_error(
+        code: int, a2a_cls: type[A2AError], binding_cls: type[BindingError], name: str) -> None:
+    error = error_from_object({"code": code, "message": "m",
+                               "data": {"a2a_error": "rate_limited"}})
+    assert type(error) is BindingError
+    assert not isinstance(error, a2a_cls)
 
 
 @pytest.mark.parametrize(("code", "cls"), [(-32602, InvalidParamsError),

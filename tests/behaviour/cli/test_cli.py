@@ -1,0 +1,115 @@
+"""The ``a2a-mqtt`` command against a real broker and agents: JSON output, exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from typing import Any
+
+import pytest
+
+from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.examples.basic import EchoExecutor, GreeterExecutor, echo_card, greeter_card
+from tests.behaviour.conftest import serve
+
+pytestmark = pytest.mark.asyncio
+
+
+async def cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "a2a_mqtt", *args, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, **(env or {})})
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def as_json(text: str) -> Any:
+    return json.loads(text)
+
+
+async def test_agents_list_show_and_filters(broker: MosquittoProcess, ref: AgentRef) -> None:
+    async with serve(broker.url, ref, EchoExecutor(), echo_card()):
+        code, out, err = await cli("agents", "list", "--broker", broker.url, "--json")
+        assert code == 0, err
+        listed = as_json(out)
+        assert [a["ref"] for a in listed] == [str(ref)]
+        assert listed[0]["status"] == "online" and listed[0]["tags"] == ["echo", "test"]
+        code, out, _ = await cli("agents", "list", "--json", "--tag", "nope",
+                                 env={"A2A_MQTT_BROKER": broker.url})
+        assert code == 0 and as_json(out) == []
+        code, out, _ = await cli("agents", "show", str(ref), "--broker", broker.url, "--json")
+        assert code == 0
+        shown = as_json(out)
+        assert shown["card"]["name"] == "Echo"
+        code, out, _ = await cli("agents", "list", "--broker", broker.url)
+        assert code == 0 and str(ref) in out and "online" in out
+
+
+async def test_send_stream_and_tasks(broker: MosquittoProcess, ref: AgentRef) -> None:
+    async with serve(broker.url, ref, EchoExecutor(), echo_card()):
+        code, out, err = await cli("send", str(ref), "hello cli", "--broker", broker.url,
+                                   "--stream")
+        assert code == 0, err
+        lines = out.strip().splitlines()
+        assert lines[0].startswith("[task ")
+        assert "[status] WORKING echoing" in lines
+        assert "[artifact echo] hello cli" in lines
+        assert lines[-1] == "[status] COMPLETED"
+        code, out, err = await cli("send", str(ref), "again", "--broker", broker.url, "--json")
+        assert code == 0, err
+        task = as_json(out)["task"]
+        assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+        code, out, _ = await cli("tasks", "get", str(ref), task["id"], "--broker", broker.url,
+                                 "--json")
+        assert code == 0 and as_json(out)["id"] == task["id"]
+        code, out, _ = await cli("tasks", "list", str(ref), "--broker", broker.url, "--json")
+        assert code == 0 and len(as_json(out)["tasks"]) == 2
+        code, _, err = await cli("tasks", "cancel", str(ref), task["id"], "--broker",
+                                 broker.url)
+        assert code == 1 and "TaskNotCancelableError" in err
+
+
+async def test_multi_turn_from_the_cli(broker: MosquittoProcess, ref: AgentRef) -> None:
+    async with serve(broker.url, ref, GreeterExecutor(), greeter_card()):
+        code, out, _ = await cli("send", str(ref), "hi", "--broker", broker.url, "--json")
+        first = as_json(out)["task"]
+        assert code == 0 and first["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+        code, out, _ = await cli("send", str(ref), "Grace", "--broker", broker.url, "--json",
+                                 "--task-id", first["id"], "--context-id", first["contextId"])
+        assert code == 0
+        assert as_json(out)["task"]["artifacts"][0]["parts"][0]["text"] == "Hello, Grace!"
+
+
+async def test_failures_exit_non_zero_with_a_message(broker: MosquittoProcess) -> None:
+    code, _, err = await cli("send", "not-a-ref", "x", "--broker", broker.url)
+    assert code == 2 and "org/unit/agent" in err
+    code, _, err = await cli("send", "a/b/nobody", "x", "--broker", broker.url,
+                             "--timeout", "0.5")
+    assert code == 1 and "nobody" in err
+    code, _, err = await cli("agents", "show", "a/b/nobody", "--broker", broker.url,
+                             "--timeout", "0.3")
+    assert code == 1 and "DiscoveryError" in err
+    code, _, err = await cli("agents", "list", "--broker", "mqtt://127.0.0.1:1")
+    assert code == 1 and "ConnectError" in err
+    code, _, err = await cli("example", "nope", "--broker", broker.url)
+    assert code == 2 and "echo" in err
+
+
+async def test_broker_command_prints_its_url_and_serves(tmp_path: Any) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "a2a_mqtt", "broker", "--state-dir", str(tmp_path / "b"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        url = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode().strip()
+        assert url.startswith("mqtt://127.0.0.1:")
+        code, out, err = await cli("agents", "list", "--broker", url, "--json")
+        assert code == 0 and as_json(out) == [], err
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 20)
+    assert proc.returncode == 0

@@ -1,0 +1,77 @@
+"""Durable task stores: tasks outlive the agent process (SQLite file, PostgreSQL)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from a2a.types.a2a_pb2 import GetTaskRequest, ListTasksRequest, TaskState
+
+from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.client import A2AMqttClient
+from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.examples.basic import EchoExecutor, GreeterExecutor, echo_card, greeter_card
+from tests.behaviour.conftest import serve, text
+
+pytestmark = pytest.mark.asyncio
+
+
+async def _survives_restart(url: str, store_url: str, ref: AgentRef,
+                            client: A2AMqttClient) -> None:
+    t = client.transport_for(ref)
+    async with serve(url, ref, GreeterExecutor(), greeter_card(), task_store_url=store_url):
+        first = (await t.send_message(text("hello"))).task
+        assert first.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+    executor = EchoExecutor()
+    async with serve(url, ref, GreeterExecutor(), greeter_card(), task_store_url=store_url):
+        # A new process (here: a new server and handler) finds the task in the store...
+        got = await t.get_task(GetTaskRequest(id=first.id))
+        assert got.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+        # ...and the conversation continues where it stopped.
+        done = (await t.send_message(text("Lin", task_id=first.id,
+                                          context_id=first.context_id))).task
+        assert done.status.state == TaskState.TASK_STATE_COMPLETED
+        assert done.artifacts[0].parts[0].text == "Hello, Lin!"
+        listed = await t.list_tasks(ListTasksRequest(context_id=first.context_id))
+        assert [x.id for x in listed.tasks] == [first.id]
+    assert executor.executions == 0
+
+
+async def test_sqlite_store_survives_agent_restart(broker: MosquittoProcess, ref: AgentRef,
+                                                   client: A2AMqttClient, tmp_path: object
+                                                   ) -> None:
+    await _survives_restart(broker.url, f"sqlite:///{tmp_path}/tasks.db", ref, client)
+
+
+@pytest.mark.postgres
+async def test_postgres_store_survives_agent_restart(broker: MosquittoProcess, ref: AgentRef,
+                                                     client: A2AMqttClient,
+                                                     postgres_dsn: str) -> None:
+    # A database of its own keeps runs independent and leaves the shared one untouched.
+    import sqlalchemy
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    name = f"a2a_mqtt_test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(postgres_dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
+                                isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+        try:
+            await _survives_restart(broker.url, postgres_dsn.rsplit("/", 1)[0] + f"/{name}",
+                                    ref, client)
+        finally:
+            async with admin.connect() as conn:
+                await conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" '
+                                                   "WITH (FORCE)"))
+    finally:
+        await admin.dispose()
+
+
+async def test_bad_store_url_is_a_clear_config_error(broker: MosquittoProcess,
+                                                     ref: AgentRef) -> None:
+    with pytest.raises(ConfigError, match="unsupported task store"):
+        async with serve(broker.url, ref, EchoExecutor(), echo_card(),
+                         task_store_url=f"mongodb://{uuid.uuid4().hex}"):
+            pass
