@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 #: The user text of every request (~100 B); the artifact echoes it.
-BENCH_TEXT = "benchmark payload: hello over A2A, the same trivial work on every transport!" * 1
+BENCH_TEXT = "benchmark payload: hello over A2A, the same trivial work on every transport!"
 
 
 class BenchExecutor(AgentExecutor):

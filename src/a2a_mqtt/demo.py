@@ -65,10 +65,20 @@ async def _call(client: Client, payload: dict[str, Any] | str, out: Printer,
                     value = MessageToDict(p.data)
                     if isinstance(value, dict):
                         result = value
-                        out(f"    {label:<10} artifact   {json.dumps(value)}")
+                        out(f"    {label:<10} artifact   {_fmt(value)}")
                 elif p.HasField("text"):
                     out(f"    {label:<10} artifact   {p.text}")
     return result
+
+
+def _fmt(value: dict[str, Any]) -> str:
+    """``part=P-1 key=value ...``: the part first, then the rest alphabetically."""
+    def show(v: Any) -> str:
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return v if isinstance(v, str) and " " not in v else json.dumps(v)
+    keys = sorted(value, key=lambda k: (k != "part", k))
+    return " ".join(f"{k}={show(value[k])}" for k in keys)
 
 
 def _state(state: int) -> str:
