@@ -7,6 +7,7 @@ enqueues the Task, adds one artifact holding the input text, and completes.
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 from dataclasses import dataclass
@@ -45,8 +46,9 @@ class BenchExecutor(AgentExecutor):
             task = new_task_from_user_message(context.message)
             await event_queue.enqueue_event(task)
         updater = TaskUpdater(event_queue, task.id, task.context_id)
-        await updater.add_artifact([Part(text=context.get_user_input())], name="echo",
-                                   last_chunk=True)
+        await updater.add_artifact(
+            [Part(text=context.get_user_input())], name="echo", last_chunk=True
+        )
         await updater.complete()
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
@@ -57,14 +59,22 @@ class BenchExecutor(AgentExecutor):
 def bench_card(url: str = "", binding: str = "JSONRPC") -> AgentCard:
     """The benchmark agent's card; ``url`` set adds one interface (the HTTP server's)."""
     card = AgentCard(
-        name="Bench echo", description="Echoes the input text as one artifact.",
-        version="1.0.0", capabilities=AgentCapabilities(streaming=False),
-        default_input_modes=["text/plain"], default_output_modes=["text/plain"],
-        skills=[AgentSkill(id="echo", name="Echo", description="Returns the input text.",
-                           tags=["bench"])])
+        name="Bench echo",
+        description="Echoes the input text as one artifact.",
+        version="1.0.0",
+        capabilities=AgentCapabilities(streaming=False),
+        default_input_modes=["text/plain"],
+        default_output_modes=["text/plain"],
+        skills=[
+            AgentSkill(
+                id="echo", name="Echo", description="Returns the input text.", tags=["bench"]
+            )
+        ],
+    )
     if url:
         card.supported_interfaces.append(
-            AgentInterface(url=url, protocol_binding=binding, protocol_version="1.0"))
+            AgentInterface(url=url, protocol_binding=binding, protocol_version="1.0")
+        )
     return card
 
 
@@ -91,14 +101,18 @@ class Stats:
 
 def summarize(latencies: list[float], seconds: float, errors: int = 0) -> Stats:
     ordered = sorted(latencies)
-    return Stats(n=len(ordered), seconds=seconds,
-                 rps=len(ordered) / seconds if seconds > 0 else float("nan"),
-                 p50_ms=percentile(ordered, 0.50) * 1000, p99_ms=percentile(ordered, 0.99) * 1000,
-                 errors=errors)
+    return Stats(
+        n=len(ordered),
+        seconds=seconds,
+        rps=len(ordered) / seconds if seconds > 0 else float("nan"),
+        p50_ms=percentile(ordered, 0.50) * 1000,
+        p99_ms=percentile(ordered, 0.99) * 1000,
+        errors=errors,
+    )
 
 
 def median(values: list[float]) -> float:
-    clean = [v for v in values if v == v]  # drop NaN
+    clean = [v for v in values if not math.isnan(v)]
     return statistics.median(clean) if clean else float("nan")
 
 

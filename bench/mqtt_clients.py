@@ -205,9 +205,10 @@ class _ThreadedPaho:
 
     async def publish(self, topic: str, payload: bytes, props: Any) -> None:
         fut = self._loop.create_future()
+        # Not under our lock: paho calls on_publish holding its own, so that would deadlock.
+        mid = self.publish_nowait(topic, payload, props)
         with self._lock:
-            mid = self.publish_nowait(topic, payload, props)
-            if mid in self._early:
+            if mid in self._early:  # the PUBACK was faster than this line
                 self._early.discard(mid)
                 return
             self._acks[mid] = fut
@@ -463,10 +464,15 @@ async def main(args: argparse.Namespace) -> int:
     print(table(medians, args.runs))
     print(f"\nthreads alive before/after: {threads_before}/{threading.active_count()}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps([asdict(r) for r in all_results], indent=2))
-        print(f"raw results written to {args.json}")
+        write_json(Path(args.json), all_results)
     return 0
+
+
+def write_json(path: Path, results: list[Result]) -> None:
+    """Raw per-run results (after the event loop work is done)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([asdict(r) for r in results], indent=2))
+    print(f"raw results written to {path}")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

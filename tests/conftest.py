@@ -79,8 +79,7 @@ def postgres_dsn() -> str:
     import socket
     from urllib.parse import urlsplit
 
-    dsn = os.environ.get("A2A_MQTT_TEST_POSTGRES_DSN",
-                         "postgresql://postgres@127.0.0.1:5432/test")
+    dsn = os.environ.get("A2A_MQTT_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
     parts = urlsplit(dsn)
     try:
         socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), 2).close()

@@ -38,6 +38,7 @@ __all__ = [
     "find_mqtt_interface",
     "is_mqtt_binding",
     "parse_card",
+    "pool_of",
     "prepare_card",
     "routing_ref",
 ]
@@ -76,7 +77,21 @@ def routing_ref(card: AgentCard) -> AgentRef | None:
     return None
 
 
-def prepare_card(card: AgentCard, *, ref: AgentRef, broker_url: str) -> AgentCard:
+def pool_of(card: AgentCard) -> AgentRef | None:
+    """The pool a member card says its agent serves (routing extension ``pool``)."""
+    for ext in card.capabilities.extensions:
+        if ext.uri == ROUTING_EXTENSION_URI:
+            value = ext.params.fields.get("pool")
+            if value is not None and value.HasField("string_value"):
+                try:
+                    return AgentRef.parse(value.string_value)
+                except ConfigError:
+                    return None
+    return None
+
+
+def prepare_card(card: AgentCard, *, ref: AgentRef, broker_url: str,
+                 pool: AgentRef | None = None) -> AgentCard:
     """A copy of ``card`` ready to publish for ``ref`` on the broker at ``broker_url``.
 
     Adds (or refreshes) the MQTT interface and the routing extension; raises
@@ -103,6 +118,8 @@ def prepare_card(card: AgentCard, *, ref: AgentRef, broker_url: str) -> AgentCar
     ext = AgentExtension(uri=ROUTING_EXTENSION_URI, required=False,
                          description="Where to send A2A requests over MQTT 5 (a2a-mqtt binding).")
     ext.params.update({"agentRef": str(ref), "requestTopic": request_topic(ref)})
+    if pool is not None:
+        ext.params.update({"pool": str(pool)})
     out.capabilities.extensions.append(ext)
     problems = card_problems(card_to_dict(out))
     if problems:

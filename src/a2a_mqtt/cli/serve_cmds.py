@@ -52,8 +52,12 @@ def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | 
 @click.option("--task-store", envvar="A2A_MQTT_TASK_STORE", default=None,
               help="memory:// (default), sqlite:///file.db or postgresql://...")
 @click.option("--session-expiry", type=int, default=3600, show_default=True)
+@click.option("--pool", default=None, help="Also serve pool org/unit/pool/POOL (shared "
+              "subscription); defaults the task store to ./a2a-mqtt-ORG-UNIT-POOL.db.")
+@click.option("--max-concurrency", type=int, default=64, show_default=True)
 def example(name: str, agent_ref: str | None, broker: str, username: str | None,
-            password: str | None, task_store: str | None, session_expiry: int) -> None:
+            password: str | None, task_store: str | None, session_expiry: int,
+            pool: str | None, max_concurrency: int) -> None:
     """Serve bundled example agent NAME in the foreground until interrupted."""
     from a2a_mqtt.examples import EXAMPLES  # noqa: PLC0415
     from a2a_mqtt.server import AgentConfig, serve_agents  # noqa: PLC0415
@@ -63,10 +67,13 @@ def example(name: str, agent_ref: str | None, broker: str, username: str | None,
                                  f"{', '.join(sorted(EXAMPLES))}", param_hint="NAME")
     ex = EXAMPLES[name]
     try:
-        config = AgentConfig(ref=AgentRef.parse(agent_ref or ex.default_ref), card=ex.card(),
-                             executor=ex.executor(), broker_url=broker, username=username,
-                             password=password, task_store_url=task_store,
-                             session_expiry=session_expiry)
+        ref = AgentRef.parse(agent_ref or ex.default_ref)
+        if pool is not None and task_store is None:
+            task_store = f"sqlite:///a2a-mqtt-{ref.org}-{ref.unit}-{pool}.db"
+        config = AgentConfig(ref=ref, card=ex.card(), executor=ex.executor(),
+                             broker_url=broker, username=username, password=password,
+                             task_store_url=task_store, session_expiry=session_expiry,
+                             pool=pool, max_concurrency=max_concurrency)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
     click.echo(f"serving {name} as {config.ref} on {broker} (Ctrl-C to stop)", err=True)

@@ -24,7 +24,12 @@ from typing import Any, Final
 from a2a.client.errors import A2AClientError, A2AClientTimeoutError
 
 from a2a_mqtt.binding import properties as P
-from a2a_mqtt.binding.codes import BindingError, ResponderUnavailableError, error_from_object
+from a2a_mqtt.binding.codes import (
+    BindingError,
+    ResponderUnavailableError,
+    TransportProtocolError,
+    error_from_object,
+)
 from a2a_mqtt.binding.envelope import encode_request, parse_response
 from a2a_mqtt.binding.stream import is_final_result
 from a2a_mqtt.binding.topics import AgentRef, reply_filter, reply_topic, request_topic
@@ -44,6 +49,7 @@ log = logging.getLogger("a2a_mqtt.client")
 
 _NO_MATCHING_SUBSCRIBERS: Final = 0x10
 _DEFAULT_VERSION: Final = {"A2A-Version": "1.0"}
+_MAX_RESPONDERS: Final = 100_000
 
 
 class Reply:
@@ -96,6 +102,9 @@ class Requester:
         self._transport: MqttTransport | None = None
         self._calls: dict[bytes, _Call] = {}
         self._barriers: dict[bytes, asyncio.Future[None]] = {}
+        # (pool, task id) -> the member that answered last: later task operations go there.
+        self._responders: collections.OrderedDict[tuple[AgentRef, str], AgentRef] = (
+            collections.OrderedDict())
         self._stack: AsyncExitStack | None = None
 
     @property
@@ -172,6 +181,21 @@ class Requester:
         finally:
             self._barriers.pop(corr, None)
 
+    def note_responder(self, pool: AgentRef, task_id: str, responder: str) -> None:
+        """Remember which member of ``pool`` serves ``task_id`` (the latest one wins:
+        a new responder for the same task is a handover)."""
+        key = (pool, task_id)
+        self._responders[key] = AgentRef(pool.org, pool.unit, responder)
+        self._responders.move_to_end(key)
+        while len(self._responders) > _MAX_RESPONDERS:
+            self._responders.popitem(last=False)
+
+    def route(self, agent: AgentRef, task_id: str | None) -> AgentRef:
+        """Where a task-scoped request goes: the member serving it, else ``agent``."""
+        if not agent.pool or not task_id:
+            return agent
+        return self._responders.get((agent, task_id), agent)
+
     def _delay(self, attempt: int) -> float:
         cfg = self.config
         base = cfg.backoff[min(attempt, len(cfg.backoff) - 1)]
@@ -219,16 +243,17 @@ class Requester:
                                              correlation_data=corr, service_params=sp,
                                              message_expiry=cfg.message_expiry)
                 try:
-                    await self.transport.publish(topic, payload, qos=1, properties=props)
+                    code = await self.transport.publish(topic, payload, qos=1, properties=props)
                 except PublishError as exc:
-                    if exc.reason_code != _NO_MATCHING_SUBSCRIBERS:
-                        raise A2AClientError(f"{method} to {agent} refused by the broker: "
-                                             f"{exc}") from exc
-                    last_error = ResponderUnavailableError(
-                        f"{agent} is not subscribed to its request topic (offline?)")
-                    continue
+                    raise A2AClientError(f"{method} to {agent} refused by the broker: "
+                                         f"{exc}") from exc
                 except TransportError as exc:
                     last_error = A2AClientError(f"{method} to {agent} not sent: {exc}")
+                    continue
+                if code == _NO_MATCHING_SUBSCRIBERS:
+                    # Nobody (not even a persistent session) will ever see this request.
+                    last_error = ResponderUnavailableError(
+                        f"{agent} is not subscribed to its request topic (offline?)")
                     continue
                 try:
                     first = await call.next(first_timeout)
@@ -238,7 +263,7 @@ class Requester:
                         f"(attempt {attempt + 1} of {cfg.max_attempts})")
                     continue
                 try:
-                    reply = self._decode(first, unary)
+                    reply = self._decode(first, unary, agent.pool)
                 except BindingError as exc:
                     if exc.retryable and attempt + 1 < cfg.max_attempts:
                         last_error = exc
@@ -252,7 +277,7 @@ class Requester:
                         raise A2AClientTimeoutError(
                             f"{method} to {agent}: stream idle for {idle_timeout:g}s; "
                             "resume with SubscribeToTask") from None
-                    reply = self._decode(msg, unary)
+                    reply = self._decode(msg, unary, agent.pool)
                     yield reply
                 return
             raise last_error
@@ -261,7 +286,13 @@ class Requester:
                 self._calls.pop(corr, None)
 
     @staticmethod
-    def _decode(msg: IncomingMessage, unary: bool) -> Reply:
+    def _decode(msg: IncomingMessage, unary: bool, pooled: bool) -> Reply:
+        responder = msg.properties.user_property(P.RESPONDER_AGENT_ID)
+        if pooled and not responder:
+            # The profile: a pooled reply MUST name its responder; without it we could
+            # not follow the task, so the reply is a protocol error.
+            raise TransportProtocolError(
+                f"pooled reply on {msg.topic} has no {P.RESPONDER_AGENT_ID} property")
         try:
             response = parse_response(msg.payload)
         except RemoteProtocolError as exc:
@@ -271,4 +302,4 @@ class Requester:
         marker = msg.properties.user_property(P.STREAM_END)
         end = unary or (marker == "true" if marker is not None
                         else is_final_result(response.result))
-        return Reply(response.result, end, msg.properties.user_property(P.RESPONDER_AGENT_ID))
+        return Reply(response.result, end, responder)

@@ -41,7 +41,7 @@ from google.protobuf.message import Message as ProtoMessage
 from a2a_mqtt.binding.stream import new_context_id, new_task_id
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.client.aggregate import TaskAggregator
-from a2a_mqtt.client.requester import Requester
+from a2a_mqtt.client.requester import Reply, Requester
 
 __all__ = ["MqttClientTransport"]
 
@@ -90,17 +90,31 @@ class MqttClientTransport(ClientTransport):
             return None, None
         return dict(context.service_parameters or {}), context.timeout
 
+    def _target(self, task_id: str | None) -> AgentRef:
+        return self.requester.route(self.agent, task_id)
+
+    def _follow(self, reply: Reply, task_id: str | None) -> None:
+        if self.agent.pool and reply.responder and task_id:
+            self.requester.note_responder(self.agent, task_id, reply.responder)
+
     async def _call(self, method: str, request: ProtoMessage,
-                    context: ClientCallContext | None) -> Any:
+                    context: ClientCallContext | None, task_id: str | None = None) -> Any:
         sp, timeout = self._ctx(context)
-        return await self.requester.call(self.agent, method, _params(request),
-                                         service_params=sp, timeout=timeout)
+        async for reply in self.requester.stream(
+                self._target(task_id), method, _params(request), service_params=sp,
+                timeout=timeout, unary=True):
+            self._follow(reply, task_id)
+            return reply.result
+        raise A2AClientError(f"{method}: no result")
 
     async def _stream(self, method: str, request: ProtoMessage,
-                      context: ClientCallContext | None) -> AsyncGenerator[StreamResponse]:
+                      context: ClientCallContext | None, task_id: str | None
+                      ) -> AsyncGenerator[StreamResponse]:
         sp, timeout = self._ctx(context)
-        async for reply in self.requester.stream(self.agent, method, _params(request),
-                                                 service_params=sp, timeout=timeout):
+        async for reply in self.requester.stream(self._target(task_id), method,
+                                                 _params(request), service_params=sp,
+                                                 timeout=timeout):
+            self._follow(reply, task_id)
             if reply.result == {} and reply.end:
                 return  # explicit end-of-stream marker without an item
             yield _parse(reply.result, StreamResponse())
@@ -108,10 +122,13 @@ class MqttClientTransport(ClientTransport):
     async def send_message(self, request: SendMessageRequest, *,
                            context: ClientCallContext | None = None) -> SendMessageResponse:
         request = _with_ids(request)
+        task_id = request.message.task_id
         sp, timeout = self._ctx(context)
         aggregator: TaskAggregator | None = None
-        async for reply in self.requester.stream(self.agent, "SendMessage", _params(request),
-                                                 service_params=sp, timeout=timeout):
+        async for reply in self.requester.stream(self._target(task_id), "SendMessage",
+                                                 _params(request), service_params=sp,
+                                                 timeout=timeout):
+            self._follow(reply, task_id)
             result = reply.result
             if aggregator is None and isinstance(result, dict) and (
                     "task" in result or "message" in result):
@@ -127,12 +144,14 @@ class MqttClientTransport(ClientTransport):
     async def send_message_streaming(self, request: SendMessageRequest, *,
                                      context: ClientCallContext | None = None
                                      ) -> AsyncGenerator[StreamResponse]:
-        async for item in self._stream("SendStreamingMessage", _with_ids(request), context):
+        request = _with_ids(request)
+        async for item in self._stream("SendStreamingMessage", request, context,
+                                       request.message.task_id):
             yield item
 
     async def get_task(self, request: GetTaskRequest, *,
                        context: ClientCallContext | None = None) -> Task:
-        return _parse(await self._call("GetTask", request, context), Task())
+        return _parse(await self._call("GetTask", request, context, request.id), Task())
 
     async def list_tasks(self, request: ListTasksRequest, *,
                          context: ClientCallContext | None = None) -> ListTasksResponse:
@@ -140,38 +159,41 @@ class MqttClientTransport(ClientTransport):
 
     async def cancel_task(self, request: CancelTaskRequest, *,
                           context: ClientCallContext | None = None) -> Task:
-        return _parse(await self._call("CancelTask", request, context), Task())
+        return _parse(await self._call("CancelTask", request, context, request.id), Task())
 
     async def create_task_push_notification_config(
         self, request: TaskPushNotificationConfig, *, context: ClientCallContext | None = None,
     ) -> TaskPushNotificationConfig:
-        return _parse(await self._call("CreateTaskPushNotificationConfig", request, context),
+        return _parse(await self._call("CreateTaskPushNotificationConfig", request, context,
+                                       request.task_id),
                       TaskPushNotificationConfig())
 
     async def get_task_push_notification_config(
         self, request: GetTaskPushNotificationConfigRequest, *,
         context: ClientCallContext | None = None,
     ) -> TaskPushNotificationConfig:
-        return _parse(await self._call("GetTaskPushNotificationConfig", request, context),
+        return _parse(await self._call("GetTaskPushNotificationConfig", request, context,
+                                       request.task_id),
                       TaskPushNotificationConfig())
 
     async def list_task_push_notification_configs(
         self, request: ListTaskPushNotificationConfigsRequest, *,
         context: ClientCallContext | None = None,
     ) -> ListTaskPushNotificationConfigsResponse:
-        return _parse(await self._call("ListTaskPushNotificationConfigs", request, context),
+        return _parse(await self._call("ListTaskPushNotificationConfigs", request, context,
+                                       request.task_id),
                       ListTaskPushNotificationConfigsResponse())
 
     async def delete_task_push_notification_config(
         self, request: DeleteTaskPushNotificationConfigRequest, *,
         context: ClientCallContext | None = None,
     ) -> None:
-        await self._call("DeleteTaskPushNotificationConfig", request, context)
+        await self._call("DeleteTaskPushNotificationConfig", request, context, request.task_id)
 
     async def subscribe(self, request: SubscribeToTaskRequest, *,
                         context: ClientCallContext | None = None
                         ) -> AsyncGenerator[StreamResponse]:
-        async for item in self._stream("SubscribeToTask", request, context):
+        async for item in self._stream("SubscribeToTask", request, context, request.id):
             yield item
 
     async def get_extended_agent_card(self, request: GetExtendedAgentCardRequest, *,

@@ -24,6 +24,7 @@ from contextlib import AsyncExitStack
 from types import TracebackType
 
 import httpx
+from a2a.server.cluster import VersionedTaskStore
 from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.tasks import (
     BasePushNotificationSender,
@@ -33,13 +34,23 @@ from a2a.server.tasks import (
 from a2a.types.a2a_pb2 import AgentCard
 
 from a2a_mqtt.binding import properties as P
-from a2a_mqtt.binding.card import encode_card, prepare_card
+from a2a_mqtt.binding.card import encode_card, parse_card, pool_of, prepare_card
 from a2a_mqtt.binding.codes import BindingErrorKind
-from a2a_mqtt.binding.topics import discovery_topic, request_topic
-from a2a_mqtt.errors import TransportError
+from a2a_mqtt.binding.topics import (
+    AgentRef,
+    discovery_filter,
+    discovery_topic,
+    parse_discovery_topic,
+    pool_subscription,
+    request_topic,
+)
+from a2a_mqtt.errors import InvalidCardError, TransportError
+from a2a_mqtt.server.claims import RequestClaims, claim_key
 from a2a_mqtt.server.config import AgentConfig
 from a2a_mqtt.server.dispatch import RequestDispatcher
-from a2a_mqtt.server.stores import open_task_store
+from a2a_mqtt.server.inflight import DatabaseInflightLog, InflightLog, MemoryInflightLog
+from a2a_mqtt.server.pooling import probe_shared_dollar_topics
+from a2a_mqtt.server.stores import OpenedStore, TaskAccess, create_tables, open_task_store
 from a2a_mqtt.server.taskids import RequesterTaskIdBuilder
 from a2a_mqtt.transport.base import (
     BrokerURL,
@@ -76,12 +87,17 @@ class AgentServer:
         self._dispatcher: RequestDispatcher | None = None
         self._card = AgentCard()
         self._card_payload = b""
+        self._pool_card_payload = b""
         self._semaphore = asyncio.Semaphore(config.max_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending = 0
         self._accepting = False
         self._announced = False
-        self.task_store: TaskStore | None = None
+        self._claims: RequestClaims | None = None
+        self._peer_status: dict[AgentRef, str] = {}
+        self.pool_dispatch: str | None = None
+        """How this member consumes its pool (``shared`` or ``claim``), once started."""
+        self.task_store: TaskStore | VersionedTaskStore | None = None
 
     @property
     def card(self) -> AgentCard:
@@ -117,15 +133,25 @@ class AgentServer:
     async def _start(self, cfg: AgentConfig, stack: AsyncExitStack) -> None:
         url = BrokerURL.parse(cfg.broker_url)
         public = cfg.public_broker_url or str(url)
-        self._card = prepare_card(cfg.card, ref=cfg.ref, broker_url=public)
+        self._card = prepare_card(cfg.card, ref=cfg.ref, broker_url=public, pool=cfg.pool_ref)
         extended = None
         if cfg.extended_card is not None:
             self._card.capabilities.extended_agent_card = True
             extended = prepare_card(cfg.extended_card, ref=cfg.ref, broker_url=public)
             extended.capabilities.extended_agent_card = True
         self._card_payload = encode_card(self._card)
-        store = cfg.task_store or await open_task_store(cfg.task_store_url, stack)
-        self.task_store = store
+        if cfg.pool_ref is not None:
+            pool_card = prepare_card(cfg.pool_card or cfg.card, ref=cfg.pool_ref,
+                                     broker_url=public)
+            self._pool_card_payload = encode_card(pool_card)
+        opened = (OpenedStore(cfg.task_store) if cfg.task_store is not None
+                  else await open_task_store(cfg.task_store_url, stack))
+        self.task_store = opened.store
+        inflight: InflightLog = MemoryInflightLog()
+        if opened.engine is not None:
+            durable = DatabaseInflightLog(opened.engine)
+            await create_tables(durable.initialize)
+            inflight = durable
         push_store = push_sender = None
         if self._card.capabilities.push_notifications:
             http = httpx.AsyncClient(timeout=10.0)
@@ -133,33 +159,87 @@ class AgentServer:
             push_store = InMemoryPushNotificationConfigStore()
             push_sender = BasePushNotificationSender(http, push_store)
         handler = DefaultRequestHandler(
-            agent_executor=cfg.executor, task_store=store, agent_card=self._card,
+            agent_executor=cfg.executor, task_store=opened.store, agent_card=self._card,
             push_config_store=push_store, push_sender=push_sender,
             request_context_builder=RequesterTaskIdBuilder(), extended_agent_card=extended,
-            interrupted_task_timeout=cfg.interrupted_task_timeout)
+            interrupted_task_timeout=cfg.interrupted_task_timeout,
+            event_stream=opened.event_stream)
         stack.push_async_callback(handler.aclose)
         will = Will(topic=discovery_topic(cfg.ref), payload=self._card_payload, qos=1,
                     retain=True, properties=PublishProperties(
                         user_properties=P.status_properties("offline", "lwt")))
-        transport = self._factory(ConnectOptions(
+        options = ConnectOptions(
             url=url, client_id=cfg.ref.client_id, username=cfg.username or url.username,
             password=cfg.password or url.password, tls=cfg.tls, keepalive=cfg.keepalive,
             clean_start=cfg.session_expiry == 0, session_expiry_interval=cfg.session_expiry,
-            will=will))
+            will=will)
+        transport = self._factory(options)
         self._transport = transport
         self._dispatcher = RequestDispatcher(
-            handler=handler, task_store=store, card=self._card, responder_id=cfg.ref.name,
+            handler=handler, tasks=TaskAccess(opened.store), inflight=inflight,
+            card=self._card, responder_id=cfg.ref.name, owner=cfg.ref.client_id,
             publish=self._publish_reply, max_payload_bytes=cfg.max_payload_bytes)
         self._accepting = True
-        # The handler is registered before CONNECT so requests the broker queued in our
+        # Handlers are registered before CONNECT so requests the broker queued in our
         # session while we were away are not delivered to nobody.
         await transport.subscribe(Subscription(request_topic(cfg.ref), qos=1, manual_ack=True),
                                   self._on_request)
+        pool = cfg.pool_ref
+        if pool is not None:
+            await self._join_pool(pool, options, opened)
         transport.on_connection_change(self._on_connection_change)
         await transport.connect()
+        recovered = await self._dispatcher.recover(
+            cfg.ref.client_id, f"agent {cfg.ref} restarted while working on this task",
+            own=True)
+        if recovered:
+            log.warning("agent %s failed %d task(s) its previous run left unfinished",
+                        cfg.ref, recovered)
         await self._publish_card("online")
         self._announced = True
         log.info("agent %s serving on %s", cfg.ref, public)
+
+    async def _join_pool(self, pool: AgentRef, options: ConnectOptions,
+                         opened: OpenedStore) -> None:
+        """Subscribe to the pool's requests the way this broker supports (see pooling.py)."""
+        assert self._transport is not None
+        mode = self.config.pool_dispatch
+        if mode == "auto":
+            shared = await probe_shared_dollar_topics(options, self.config.ref, self._factory)
+            mode = "shared" if shared else "claim"
+        self.pool_dispatch = mode
+        if mode == "shared":
+            await self._transport.subscribe(Subscription(
+                pool_subscription(pool), qos=1, manual_ack=True), self._on_request)
+        else:
+            assert opened.engine is not None  # pools require a database store (config check)
+            claims = RequestClaims(opened.engine)
+            await create_tables(claims.initialize)
+            self._claims = claims
+            await self._transport.subscribe(Subscription(
+                request_topic(pool), qos=1, manual_ack=True), self._on_pool_copy)
+            self._spawn(self._purge_claims(claims), "claims-purge")
+        # Peers' cards: a member that goes offline leaves its turns to us.
+        await self._transport.subscribe(Subscription(discovery_filter(pool.org, pool.unit),
+                                                     qos=1), self._on_peer_card)
+
+    async def _purge_claims(self, claims: RequestClaims) -> None:
+        while True:
+            await asyncio.sleep(claims.ttl / 4)
+            try:
+                await claims.purge()
+            except Exception:
+                log.exception("purging request claims failed")
+
+    def _on_pool_copy(self, msg: IncomingMessage) -> None:
+        """A copy every member received (claim mode): serve it only if we win its claim."""
+        if not self._accepting or msg.retain:
+            if msg.retain:
+                self._ack(msg)
+            return
+        self._pending += 1
+        self._spawn(self._serve(msg, asyncio.get_running_loop().time(), claim=True),
+                    "request")
 
     async def stop(self) -> None:
         """Graceful stop: offline card, drain, close; safe to call twice."""
@@ -187,11 +267,47 @@ class AgentServer:
     async def _publish_card(self, status: str) -> None:
         assert self._transport is not None
         props = PublishProperties(user_properties=P.status_properties(status, "agent"))
+        targets = [(discovery_topic(self.config.ref), self._card_payload)]
+        pool = self.config.pool_ref
+        if pool is not None and status == "online":
+            # The pool card says the pool is served; members never mark it offline,
+            # since one member cannot know that it is the last (docs/binding.md §5.5).
+            targets.append((discovery_topic(pool), self._pool_card_payload))
+        for topic, payload in targets:
+            try:
+                await self._transport.publish(topic, payload, qos=1, retain=True,
+                                              properties=props)
+            except TransportError as exc:
+                log.warning("could not publish %s card on %s: %s", status, topic, exc)
+
+    def _on_peer_card(self, msg: IncomingMessage) -> None:
+        peer = parse_discovery_topic(msg.topic)
+        if peer is None or peer.pool or peer == self.config.ref or not self._accepting:
+            return
+        status, source = P.status_of(msg.properties)
+        self._peer_status[peer] = status if msg.payload else "removed"
+        if status != "offline" or not msg.payload:
+            return
         try:
-            await self._transport.publish(discovery_topic(self.config.ref), self._card_payload,
-                                          qos=1, retain=True, properties=props)
-        except TransportError as exc:
-            log.warning("could not publish %s card for %s: %s", status, self.config.ref, exc)
+            card = parse_card(msg.payload, validate=False)
+        except InvalidCardError:
+            return
+        if pool_of(card) != self.config.pool_ref:
+            return
+        reason = (f"pool member {peer} went offline ({source}) while working on this task")
+        self._spawn(self._recover_peer(peer, reason), "recover")
+
+    async def _recover_peer(self, peer: AgentRef, reason: str) -> None:
+        """Take over an offline peer's turns, unless it returns within the grace period.
+
+        A will also fires when the *broker* restarts; the peer is then alive and
+        republishes its card online on reconnect, and must keep its work.
+        """
+        await asyncio.sleep(self.config.peer_recovery_grace)
+        if self._peer_status.get(peer) != "offline" or not self._accepting:
+            return
+        assert self._dispatcher is not None
+        await self._dispatcher.recover(peer.client_id, reason)
 
     def _on_connection_change(self, up: bool) -> None:
         # Reconnects only: the will may have replaced our card while we were away.
@@ -211,15 +327,16 @@ class AgentServer:
 
     def _on_request(self, msg: IncomingMessage) -> None:
         # Runs on the loop for every request PUBLISH, in arrival order; must not block.
+        # The dispatcher acknowledges the message once the request is taken.
         if not self._accepting:
             return  # not acknowledged: the broker redelivers it to our next session
         if msg.retain:
             # Requests are never retained; a retained copy is a stale replay (Mosquitto <2.0.13).
             self._ack(msg)
             return
-        self._ack(msg)
         if self._pending >= self.config.max_pending:
             assert self._dispatcher is not None
+            self._ack(msg)
             self._spawn(self._dispatcher.reject(msg, BindingErrorKind.RESPONDER_UNAVAILABLE,
                                                 "agent overloaded; retry later"), "reject")
             return
@@ -231,13 +348,22 @@ class AgentServer:
         if msg.ack is not None:
             msg.ack()
 
-    async def _serve(self, msg: IncomingMessage, arrived: float) -> None:
+    async def _serve(self, msg: IncomingMessage, arrived: float, *, claim: bool = False
+                     ) -> None:
         assert self._dispatcher is not None
         try:
             async with self._semaphore:
+                if claim:
+                    assert self._claims is not None
+                    key = claim_key(msg.properties.response_topic or "",
+                                    msg.properties.correlation_data)
+                    if not await self._claims.claim(key, self.config.ref.client_id):
+                        self._ack(msg)  # another member serves it
+                        return
                 expiry = msg.properties.message_expiry_interval
                 waited = asyncio.get_running_loop().time() - arrived
                 if expiry is not None and waited > expiry:
+                    self._ack(msg)
                     await self._dispatcher.reject(msg, BindingErrorKind.REQUEST_EXPIRED,
                                                   f"request expired after waiting {waited:.1f}s")
                     return

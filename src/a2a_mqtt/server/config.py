@@ -55,6 +55,24 @@ class AgentConfig:
     """Seconds a graceful stop waits for requests in progress."""
     interrupted_task_timeout: float | None = None
     extra_user_properties: tuple[tuple[str, str], ...] = field(default=())
+    pool: str | None = None
+    """Join pool ``org/unit/pool/POOL`` (same org and unit as the agent): consume its
+    requests through the shared subscription every member uses."""
+    pool_card: AgentCard | None = None
+    """The card published for the pool (default: the agent's card)."""
+    peer_recovery_grace: float = 10.0
+    """Seconds a pool member waits after a peer's offline card before failing the turns
+    the peer left in flight (a peer that reconnects within it keeps them)."""
+    pool_dispatch: str = "auto"
+    """``shared`` ($share subscription), ``claim`` (members race in the shared store:
+    for brokers whose shared subscriptions miss $ topics) or ``auto`` (probe once)."""
+
+    @property
+    def pool_ref(self) -> AgentRef | None:
+        """The pool this agent serves, if any."""
+        if self.pool is None:
+            return None
+        return AgentRef(self.ref.org, self.ref.unit, self.pool, pool=True)
 
     def __post_init__(self) -> None:
         if self.ref.pool:
@@ -63,5 +81,14 @@ class AgentConfig:
         for name in ("max_concurrency", "max_pending", "max_payload_bytes", "keepalive"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
+        if self.pool is not None:
+            self.pool_ref  # noqa: B018 - validates the pool id
+            if self.pool_dispatch not in ("auto", "shared", "claim"):
+                raise ConfigError("pool_dispatch must be auto, shared or claim")
+            if self.task_store is None and self.task_store_url in (None, "memory://", "memory"):
+                raise ConfigError(
+                    "pool members must share a task store so any member can answer for a "
+                    "task another started: set task_store_url to sqlite:///FILE (one host) "
+                    "or postgresql://... (many hosts)")
         if self.session_expiry < 0:
             raise ConfigError("session_expiry must be >= 0")

@@ -10,7 +10,10 @@ requester's; a request without ``a2a-version`` is a v0.1-profile request.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any, Final
@@ -19,13 +22,13 @@ from a2a.extensions.common import get_requested_extensions
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers import RequestHandler
 from a2a.server.routes.common import serialize_list_tasks_response
-from a2a.server.tasks import TaskStore
 from a2a.types.a2a_pb2 import (
     AgentCard,
     SendMessageRequest,
     SendMessageResponse,
     SubscribeToTaskRequest,
     Task,
+    TaskStatusUpdateEvent,
 )
 from a2a.utils.errors import (
     A2AError,
@@ -62,6 +65,8 @@ from a2a_mqtt.binding.stream import (
     state_name,
 )
 from a2a_mqtt.errors import RemoteProtocolError, TransportError
+from a2a_mqtt.server.inflight import InflightEntry, InflightLog
+from a2a_mqtt.server.stores import TaskAccess
 from a2a_mqtt.server.taskids import REQUESTED_TASK_ID, DedupGate, seen_in_history
 from a2a_mqtt.transport.base import IncomingMessage, PublishProperties
 
@@ -72,6 +77,12 @@ log = logging.getLogger("a2a_mqtt.server")
 Publish = Callable[[str, bytes, PublishProperties], Awaitable[None]]
 _SUPPORTED_MAJOR_MINOR: Final = (1, 0)
 _DUPLICATE_WAIT: Final = 300.0
+_ELSEWHERE_WAIT: Final = 10.0
+
+
+def _ack(msg: IncomingMessage) -> None:
+    if msg.ack is not None:
+        msg.ack()  # idempotent: the transport acknowledges a message at most once
 
 
 class _Reply:
@@ -125,19 +136,24 @@ class RequestDispatcher:
         self,
         *,
         handler: RequestHandler,
-        task_store: TaskStore,
+        tasks: TaskAccess,
+        inflight: InflightLog,
         card: AgentCard,
         responder_id: str,
+        owner: str,
         publish: Publish,
         max_payload_bytes: int,
     ) -> None:
         self._handler = handler
-        self._store = task_store
+        self._tasks = tasks
+        self._inflight = inflight
         self._card = card
         self._responder = responder_id
+        self._owner = owner
         self._publish = publish
         self._max_payload = max_payload_bytes
         self._gate = DedupGate()
+        self._run = uuid.uuid4().hex
 
     def reply_for(self, msg: IncomingMessage) -> _Reply | None:
         """The reply channel of a request, or None (logged) when it has no Response Topic."""
@@ -159,7 +175,19 @@ class RequestDispatcher:
             await reply.error(rid, binding_error_object(kind, text))
 
     async def handle(self, msg: IncomingMessage) -> None:
-        """Serve one request message; never raises."""
+        """Serve one request message; never raises.
+
+        The message is acknowledged to the broker once it is taken: at once for
+        everything but a new SendMessage turn, which is acknowledged only after
+        its turn is claimed in the in-flight log (so a crash before that point
+        leaves it to the broker to redeliver).
+        """
+        try:
+            await self._handle(msg)
+        finally:
+            _ack(msg)
+
+    async def _handle(self, msg: IncomingMessage) -> None:
         reply = self.reply_for(msg)
         if reply is None:
             return
@@ -189,7 +217,9 @@ class RequestDispatcher:
             )
             # A v0.1-profile requester sends no a2a-version and expects SendMessage as a stream.
             legacy = P.A2A_VERSION not in headers
-            await self._dispatch(request, params, context, reply, legacy=legacy)
+            if request.method not in ("SendMessage", "SendStreamingMessage"):
+                _ack(msg)
+            await self._dispatch(request, params, context, reply, legacy=legacy, msg=msg)
         except A2AError as exc:
             await reply.error(rid, error_object(exc))
         except Exception:
@@ -197,14 +227,14 @@ class RequestDispatcher:
             await reply.error(rid, error_object(InternalError()))
 
     async def _dispatch(self, request: RpcRequest, params: Any, ctx: ServerCallContext,
-                        reply: _Reply, *, legacy: bool) -> None:
+                        reply: _Reply, *, legacy: bool, msg: IncomingMessage) -> None:
         h = self._handler
         rid = request.id
         match request.method:
             case "SendMessage" | "SendStreamingMessage":
                 stream = request.method == "SendStreamingMessage" or (
                     legacy and self._card.capabilities.streaming)
-                await self._send(rid, params, ctx, reply, stream=stream)
+                await self._send(rid, params, ctx, reply, stream=stream, msg=msg)
             case "SubscribeToTask":
                 await self._stream(rid, h.on_subscribe_to_task(params, ctx), reply)
             case "GetTask":
@@ -238,7 +268,7 @@ class RequestDispatcher:
                     await h.on_get_extended_agent_card(params, ctx)))
 
     async def _send(self, rid: Any, params: SendMessageRequest, ctx: ServerCallContext,
-                    reply: _Reply, *, stream: bool) -> None:
+                    reply: _Reply, *, stream: bool, msg: IncomingMessage) -> None:
         message = params.message
         task_id, message_id = message.task_id, message.message_id
         if not task_id:
@@ -249,7 +279,7 @@ class RequestDispatcher:
         async with self._gate.lock(task_id):
             state = self._gate.state(task_id, message_id)
             if state == "new":
-                stored = await self._store.get(task_id, ctx)
+                stored = await self._tasks.get(task_id, ctx)
                 if stored is None:
                     ctx.state[REQUESTED_TASK_ID] = task_id
                     message.task_id = ""
@@ -263,10 +293,23 @@ class RequestDispatcher:
                     # interrupted task (input-/auth-required) takes a new turn.
                     state = "done"
             if state == "new":
-                self._gate.begin(task_id, message_id)
+                claimed = await self._inflight.claim(InflightEntry(
+                    task_id=task_id, message_id=message_id, owner=self._owner,
+                    method="stream" if stream else "unary",
+                    response_topic=msg.properties.response_topic or "",
+                    correlation=msg.properties.correlation_data,
+                    request_id=json.dumps(rid), context_id=message.context_id,
+                    run=self._run))
+                if claimed:
+                    self._gate.begin(task_id, message_id)
+                else:
+                    state = "elsewhere"  # another member (or process) holds this turn
+        _ack(msg)
         if state != "new":
-            await self._answer_duplicate(rid, task_id, message_id, ctx, reply, stream=stream)
+            await self._answer_duplicate(rid, task_id, message_id, ctx, reply, stream=stream,
+                                         elsewhere=state == "elsewhere")
             return
+        finished = False
         try:
             if stream:
                 await self._stream(rid, self._handler.on_message_send_stream(params, ctx), reply,
@@ -276,16 +319,25 @@ class RequestDispatcher:
                 response = (SendMessageResponse(task=result) if isinstance(result, Task)
                             else SendMessageResponse(message=result))
                 await reply.result(rid, _dict(response))
+            finished = True
         finally:
             self._gate.finish(task_id, message_id)
+            if finished:
+                await self._inflight.release(task_id, self._owner)
+            # Otherwise (cancelled by a stop that outlasted its grace) the claim stays:
+            # recovery fails the task and answers the requester (see recover()).
 
     async def _answer_duplicate(self, rid: Any, task_id: str, message_id: str,
-                                ctx: ServerCallContext, reply: _Reply, *, stream: bool) -> None:
+                                ctx: ServerCallContext, reply: _Reply, *, stream: bool,
+                                elsewhere: bool = False) -> None:
         """A retry of a request already taken: answer from the store, start nothing."""
         log.info("duplicate request for task %s message %s answered from the store",
                  task_id, message_id)
         await self._gate.wait_settled(task_id, message_id, _DUPLICATE_WAIT)
-        task = await self._store.get(task_id, ctx)
+        task = await self._tasks.get(task_id, ctx)
+        if task is None and elsewhere:
+            # Another process holds the turn and has not written the task yet.
+            task = await self._poll_for(task_id, ctx)
         if task is None:
             raise TaskNotFoundError(f"Task {task_id} not found")
         if not stream:
@@ -295,6 +347,50 @@ class RequestDispatcher:
         else:
             await self._stream(rid, self._handler.on_subscribe_to_task(
                 SubscribeToTaskRequest(id=task_id, tenant=ctx.tenant), ctx), reply)
+
+    async def _poll_for(self, task_id: str, ctx: ServerCallContext) -> Task | None:
+        delay = 0.02
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _ELSEWHERE_WAIT
+        while loop.time() < deadline:
+            await asyncio.sleep(delay)
+            task = await self._tasks.get(task_id, ctx)
+            if task is not None:
+                return task
+            delay = min(delay * 2, 0.5)
+        return None
+
+    async def recover(self, owner: str, reason: str, *, own: bool = False) -> int:
+        """Fail every turn ``owner`` left in flight and tell each requester; return the count.
+
+        Run by an agent on start for its own earlier runs (``own``: the turns of
+        this run are left alone), and by a pool member for a member whose will it
+        saw. Entries are taken atomically, so
+        each abandoned turn is answered exactly once.
+        """
+        entries = await self._inflight.take(owner, except_run=self._run if own else "")
+        ctx = ServerCallContext(state={"headers": {}, "method": "recover"})
+        for entry in entries:
+            try:
+                task = await self._tasks.fail(entry.task_id, reason, ctx,
+                                              context_id=entry.context_id)
+            except Exception:
+                log.exception("could not fail abandoned task %s", entry.task_id)
+                continue
+            if not entry.response_topic:
+                continue
+            rid = json.loads(entry.request_id)
+            reply = _Reply(self._publish, entry.response_topic, entry.correlation,
+                           self._responder)
+            if entry.method == "stream":
+                update = TaskStatusUpdateEvent(task_id=task.id, context_id=task.context_id,
+                                               status=task.status)
+                await reply.result(rid, _dict(to_stream_response(update)))
+            else:
+                await reply.result(rid, _dict(SendMessageResponse(task=task)))
+            log.warning("task %s abandoned by %s: marked %s and requester told",
+                        entry.task_id, owner, state_name(task.status.state))
+        return len(entries)
 
     async def _stream(self, rid: Any, events: AsyncGenerator[Any, None], reply: _Reply,
                       on_first: Callable[[], None] | None = None) -> None:

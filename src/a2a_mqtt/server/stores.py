@@ -1,32 +1,66 @@
-"""Task stores by URL: in-memory, SQLite or PostgreSQL through a2a-sdk's own stores."""
+"""Task stores by URL — in-memory, SQLite or PostgreSQL through a2a-sdk's own stores.
+
+A database URL gives a2a-sdk's cluster pieces: ``VersionedDatabaseTaskStore``
+(optimistic versioning, so pool members sharing the database never overwrite
+each other's writes) and ``DatabaseTaskEventStream`` (every task event is
+logged in the same transaction, so SubscribeToTask on one member streams a task
+running on another). :class:`TaskAccess` gives the rest of the server one way
+to read a task and to fail an abandoned one, whichever kind of store it is.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 
-from a2a.server.tasks import DatabaseTaskStore, InMemoryTaskStore, TaskStore
-from sqlalchemy.ext.asyncio import create_async_engine
+from a2a.server.cluster import (
+    DatabaseTaskEventStream,
+    TaskEventStream,
+    TaskVersion,
+    VersionedDatabaseTaskStore,
+    VersionedTaskStore,
+)
+from a2a.server.context import ServerCallContext
+from a2a.server.tasks import InMemoryTaskStore, TaskStore
+from a2a.types.a2a_pb2 import (
+    Message,
+    Part,
+    Role,
+    Task,
+    TaskState,
+    TaskStatusUpdateEvent,
+)
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from a2a_mqtt.errors import ConfigError
 
-__all__ = ["open_task_store"]
+__all__ = ["OpenedStore", "TaskAccess", "create_tables", "open_task_store"]
 
 _ALIASES = {
     "sqlite": "sqlite+aiosqlite",
     "postgres": "postgresql+asyncpg",
     "postgresql": "postgresql+asyncpg",
 }
+_CREATE_ATTEMPTS = 6
+_TERMINAL = frozenset({TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED,
+                       TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_REJECTED})
 
 
-async def open_task_store(url: str | None, stack: AsyncExitStack) -> TaskStore:
-    """A ready task store for ``url`` whose engine ``stack`` disposes of.
+@dataclass(frozen=True, slots=True)
+class OpenedStore:
+    """What the request handler is given, plus the engine (None in memory)."""
 
-    ``None`` or ``memory://`` gives an in-memory store; ``sqlite:///path.db``
-    and ``postgresql://user@host/db`` (or their SQLAlchemy async spellings)
-    give a2a-sdk's DatabaseTaskStore, creating its table when missing.
-    """
-    if url is None or url in ("memory", "memory://"):
-        return InMemoryTaskStore()
+    store: TaskStore | VersionedTaskStore
+    event_stream: TaskEventStream | None = None
+    engine: AsyncEngine | None = None
+
+
+def database_url(url: str) -> str:
+    """The SQLAlchemy async URL for ``sqlite:///...`` / ``postgresql://...`` spellings."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise ConfigError(f"task store URL {url!r} needs a scheme (sqlite:///, postgresql://)")
@@ -34,8 +68,87 @@ async def open_task_store(url: str | None, stack: AsyncExitStack) -> TaskStore:
     if not scheme.startswith(("sqlite", "postgresql")):
         raise ConfigError(f"unsupported task store {scheme!r}: use memory://, sqlite:/// "
                           "or postgresql://")
-    engine = create_async_engine(f"{scheme}://{rest}")
+    return f"{scheme}://{rest}"
+
+
+async def open_task_store(url: str | None, stack: AsyncExitStack) -> OpenedStore:
+    """A ready store for ``url``; ``stack`` disposes of its engine.
+
+    ``None`` or ``memory://`` gives an in-memory store (one process only).
+    """
+    if url is None or url in ("memory", "memory://"):
+        return OpenedStore(InMemoryTaskStore())
+    engine = create_async_engine(database_url(url))
     stack.push_async_callback(engine.dispose)
-    store = DatabaseTaskStore(engine, create_table=True)
-    await store.initialize()
-    return store
+    store = VersionedDatabaseTaskStore(engine, create_table=True)
+    stream = DatabaseTaskEventStream(engine, create_table=True, poll_interval_s=0.1)
+    await create_tables(store.initialize, stream.initialize)
+    return OpenedStore(store, stream, engine)
+
+
+async def create_tables(*steps: Callable[[], Awaitable[None]]) -> None:
+    """Run table-creating steps, retrying the race between processes starting together.
+
+    ``CREATE TABLE`` is check-then-create: two pool members starting at once can both
+    see no table and one of them fails with "already exists"; on a retry it is there.
+    """
+    for attempt in range(_CREATE_ATTEMPTS):
+        try:
+            for step in steps:
+                await step()
+            return
+        except DBAPIError:
+            if attempt + 1 == _CREATE_ATTEMPTS:
+                raise
+            await asyncio.sleep(0.05 * (attempt + 1) * (1 + random.random()))
+
+
+class TaskAccess:
+    """Reads tasks and fails abandoned ones, over either kind of store."""
+
+    def __init__(self, store: TaskStore | VersionedTaskStore) -> None:
+        self._store = store
+
+    async def get(self, task_id: str, context: ServerCallContext) -> Task | None:
+        if isinstance(self._store, VersionedTaskStore):
+            stored = await self._store.get(task_id, context)
+            return stored.task if stored is not None else None
+        return await self._store.get(task_id, context)
+
+    async def fail(self, task_id: str, reason: str, context: ServerCallContext,
+                   *, context_id: str = "") -> Task:
+        """Mark a task FAILED with ``reason`` and return it.
+
+        A task that is already terminal is returned unchanged: its outcome stands.
+        A task the store has not seen yet (its agent died before the first write)
+        is written as FAILED, so a retry finds the outcome instead of starting over.
+        """
+        prev_version: TaskVersion = TaskVersion.MISSING
+        prev: Task | None
+        if isinstance(self._store, VersionedTaskStore):
+            stored = await self._store.get(task_id, context)
+            prev = stored.task if stored is not None else None
+            if stored is not None:
+                prev_version = stored.version
+        else:
+            prev = await self._store.get(task_id, context)
+        if prev is None:
+            prev = Task(id=task_id, context_id=context_id)
+        if prev.status.state in _TERMINAL:
+            return prev
+        failed = Task()
+        failed.CopyFrom(prev)
+        failed.status.state = TaskState.TASK_STATE_FAILED
+        failed.status.message.CopyFrom(Message(
+            message_id=f"{task_id}-abandoned", role=Role.ROLE_AGENT, task_id=task_id,
+            context_id=prev.context_id, parts=[Part(text=reason)]))
+        failed.status.timestamp.GetCurrentTime()
+        if isinstance(self._store, VersionedTaskStore):
+            event = TaskStatusUpdateEvent(task_id=task_id, context_id=prev.context_id,
+                                          status=failed.status)
+            await self._store.save(failed, event=event,
+                                   prev=None if prev_version.is_missing else prev,
+                                   prev_version=prev_version, context=context)
+        else:
+            await self._store.save(failed, context)
+        return failed

@@ -3,18 +3,32 @@
 Invariants: a field left ``None`` (or an empty user property tuple) is absent
 on the wire, never sent as an empty value; user properties keep their order and
 duplicates both ways; :func:`from_paho` never fails on a property we do not use.
+
+Outgoing PUBLISH properties skip paho's ``Properties`` class, whose setters and
+``pack()`` scan every property name with string replaces (tens of microseconds
+per message): :func:`encode_publish` produces the same bytes directly, and paho
+only ever calls ``pack()`` on what it is given.
 """
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.transport.base import ConnectOptions, PublishProperties, Will
 
-__all__ = ["connect_properties", "from_paho", "to_paho", "will_properties"]
+__all__ = [
+    "EncodedProperties",
+    "connect_properties",
+    "encode_publish",
+    "from_paho",
+    "to_paho",
+    "will_properties",
+]
 
 _EMPTY = PublishProperties()
 
@@ -45,6 +59,65 @@ def _fill(out: Any, props: PublishProperties) -> None:
         out.MessageExpiryInterval = props.message_expiry_interval
     if props.user_properties:
         out.UserProperty = [(k, v) for k, v in props.user_properties]
+
+
+class EncodedProperties:
+    """PUBLISH properties already in wire format; quacks like paho ``Properties``."""
+
+    __slots__ = ("_packed", "source")
+
+    def __init__(self, packed: bytes, source: PublishProperties) -> None:
+        self._packed = packed
+        self.source = source
+
+    def pack(self) -> bytes:
+        """The property block: Variable Byte Integer length, then the properties."""
+        return self._packed
+
+    def __str__(self) -> str:  # paho's debug log prints the properties
+        return str(self.source)
+
+
+def encode_publish(props: PublishProperties | None) -> EncodedProperties | None:
+    """Wire-encode PUBLISH properties, in paho's order; ``None`` if there are none."""
+    if props is None or props == _EMPTY:
+        return None
+    out = bytearray()
+    if props.payload_format_utf8 is not None:
+        out += b"\x01\x01" if props.payload_format_utf8 else b"\x01\x00"
+    if props.message_expiry_interval is not None:
+        if not 0 <= props.message_expiry_interval <= 0xFFFFFFFF:
+            raise ConfigError("message_expiry_interval must fit in 32 bits")
+        out += b"\x02" + struct.pack("!I", props.message_expiry_interval)
+    if props.content_type is not None:
+        out += b"\x03" + _utf8(props.content_type)
+    if props.response_topic is not None:
+        out += b"\x08" + _utf8(props.response_topic)
+    if props.correlation_data is not None:
+        out += b"\x09" + _binary(props.correlation_data)
+    for key, value in props.user_properties:
+        out += b"\x26" + _utf8(key) + _utf8(value)
+    return EncodedProperties(_vbi(len(out)) + out, props)
+
+
+def _binary(data: bytes) -> bytes:
+    if len(data) > 0xFFFF:
+        raise ConfigError("an MQTT property value must not exceed 65535 bytes")
+    return len(data).to_bytes(2, "big") + data
+
+
+def _utf8(text: str) -> bytes:
+    return _binary(text.encode())
+
+
+def _vbi(value: int) -> bytes:
+    """MQTT Variable Byte Integer."""
+    out = bytearray()
+    while True:
+        value, digit = divmod(value, 128)
+        out.append(digit | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
 
 
 def will_properties(will: Will) -> Any:

@@ -17,12 +17,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from paho.mqtt.client import topic_matches_sub
-
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.transport.base import IncomingMessage, MessageHandler, Subscription
 
-__all__ = ["Entry", "Registry", "SubackTracker", "match_filter"]
+__all__ = ["Entry", "Registry", "SubackTracker", "filter_matches", "match_filter"]
 
 log = logging.getLogger("a2a_mqtt.transport")
 
@@ -41,6 +39,25 @@ def match_filter(topic_filter: str) -> str:
     return topic_filter
 
 
+def filter_matches(levels: tuple[str, ...], topic: str) -> bool:
+    """Whether ``topic`` matches the filter split into ``levels``.
+
+    The same answers as paho's ``topic_matches_sub`` (checked by the unit
+    tests), without building a matcher tree per call: ``+`` is one level, ``#``
+    the rest including the parent level, and wildcards at the first level never
+    match topics starting with ``$`` (MQTT 5 section 4.7.2).
+    """
+    if topic.startswith("$") and levels[0] in ("+", "#"):
+        return False
+    parts = topic.split("/")
+    for i, level in enumerate(levels):
+        if level == "#":
+            return True
+        if i >= len(parts) or (level != "+" and level != parts[i]):
+            return False
+    return len(parts) == len(levels)
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """A registered subscription and its handler."""
@@ -50,6 +67,7 @@ class Entry:
     match: str
     shared: bool
     wildcard: bool
+    levels: tuple[str, ...]
 
     @classmethod
     def create(cls, subscription: Subscription, handler: MessageHandler) -> Entry:
@@ -63,6 +81,7 @@ class Entry:
             match=match,
             shared=match != subscription.topic_filter,
             wildcard="+" in match or "#" in match,
+            levels=tuple(match.split("/")),
         )
 
     def matches(self, topic: str, *, retain: bool) -> bool:
@@ -76,7 +95,7 @@ class Entry:
             return False
         if not self.wildcard:
             return topic == self.match
-        return bool(topic_matches_sub(self.match, topic))
+        return filter_matches(self.levels, topic)
 
 
 class Registry:

@@ -224,8 +224,13 @@ class MqttTransport(Protocol):
         qos: int = 1,
         retain: bool = False,
         properties: PublishProperties | None = None,
-    ) -> None:
-        """Publish; for QoS 1 return once PUBACK arrives, raising PublishError on a failure code."""
+    ) -> int:
+        """Publish; for QoS 1 return once PUBACK arrives, raising PublishError on a failure code.
+
+        Returns the acknowledgement's reason code: 0 on success, 0x10 when the
+        broker found no matching subscriber (a success in MQTT 5, but one a
+        requester wants to know about); always 0 for QoS 0.
+        """
 
     async def subscribe(self, subscription: Subscription, handler: MessageHandler) -> None:
         """Subscribe and route matching messages to ``handler``; raise SubscribeError on refusal."""

@@ -47,7 +47,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from a2a_mqtt.errors import ConfigError, ConnectError, NotConnectedError, TransportTimeout
 from a2a_mqtt.transport import _errors
 from a2a_mqtt.transport._client import LoopClient
-from a2a_mqtt.transport._properties import connect_properties, from_paho, to_paho
+from a2a_mqtt.transport._codec import DecodedPublish
+from a2a_mqtt.transport._properties import connect_properties, encode_publish
 from a2a_mqtt.transport._socket import open_socket, raw_socket
 from a2a_mqtt.transport._subscriptions import Entry, Registry, SubackTracker
 from a2a_mqtt.transport.base import (
@@ -172,8 +173,11 @@ class PahoTransport:
         qos: int = 1,
         retain: bool = False,
         properties: PublishProperties | None = None,
-    ) -> None:
+    ) -> int:
         """Publish; QoS 0 returns once queued, QoS 1/2 once PUBACK/PUBCOMP arrives.
+
+        Returns the acknowledgement's reason code (0, or 0x10 "no matching
+        subscribers"; 0 for QoS 0).
 
         While reconnecting, waits for the session first (``ack_timeout`` covers
         both). Raises :class:`PublishError` for a failure reason code (>= 0x80;
@@ -189,14 +193,15 @@ class PahoTransport:
         client = self._client
         assert client is not None  # connected implies a client
         try:
-            info = client.publish(topic, payload, qos, retain, to_paho(properties))
+            encoded: Any = encode_publish(properties)  # duck-typed paho Properties
+            info = client.publish(topic, payload, qos, retain, encoded)
         except ValueError as exc:
             raise ConfigError(f"cannot publish to {topic!r}: {exc}") from exc
         error = _errors.rc_error(info.rc, action=f"publish to {topic!r}")
         if error is not None:
             raise error
         if qos == 0:
-            return
+            return 0
         ack: asyncio.Future[int] = loop.create_future()
         self._pub_acks[info.mid] = ack
         client.flush()  # write now rather than at the next selector round
@@ -212,6 +217,7 @@ class PahoTransport:
                 del self._pub_acks[info.mid]
         if code >= _errors.FAILURE:
             raise _errors.puback_error(code, topic=topic)
+        return code
 
     async def subscribe(self, subscription: Subscription, handler: MessageHandler) -> None:
         """Subscribe and route matching messages to ``handler``.
@@ -327,13 +333,17 @@ class PahoTransport:
     # -- connection management ------------------------------------------------------
 
     def _new_client(self, loop: asyncio.AbstractEventLoop) -> LoopClient:
-        client = LoopClient(options=self._options, loop=loop, on_io_error=self._on_io_error)
+        client = LoopClient(
+            options=self._options,
+            loop=loop,
+            on_publish_received=self._on_message,
+            on_io_error=self._on_io_error,
+        )
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_subscribe = self._on_subscribe
         client.on_unsubscribe = self._on_unsubscribe
-        client.on_message = self._on_message
         return client
 
     async def _open(self, *, first: bool) -> None:
@@ -387,6 +397,9 @@ class PahoTransport:
             except ConnectError as exc:
                 attempt += 1
                 log.warning("%s: reconnect attempt %d failed: %s", self.client_id, attempt, exc)
+            except Exception:  # never let the reconnect task die: keep backing off
+                attempt += 1
+                log.exception("%s: reconnect attempt %d failed", self.client_id, attempt)
 
     async def _misc_loop(self) -> None:
         while True:
@@ -500,23 +513,17 @@ class PahoTransport:
         if ack is not None and not ack.done():
             ack.set_result([int(r.value) for r in reasons])
 
-    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
-        try:
-            topic = msg.topic
-        except UnicodeDecodeError:
-            log.warning("%s: dropped a message with a non-UTF-8 topic", self.client_id)
-            client.ack(msg.mid, msg.qos)
-            return
+    def _on_message(self, msg: DecodedPublish) -> None:
         message = IncomingMessage(
-            topic=topic,
+            topic=msg.topic,
             payload=msg.payload,
             qos=msg.qos,
-            retain=bool(msg.retain),
-            properties=from_paho(msg.properties),
+            retain=msg.retain,
+            properties=msg.properties,
         )
         manual = self._registry.deliver(message, lambda: self._acker(msg.mid, msg.qos))
-        if not manual and msg.qos > 0:
-            client.ack(msg.mid, msg.qos)
+        if not manual and msg.qos > 0 and self._client is not None:
+            self._client.ack(msg.mid, msg.qos)
 
     # -- helpers --------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from a2a_mqtt.broker import (
     free_port,
 )
 from a2a_mqtt.errors import BrokerError, ConfigError
+from tests.conftest import BrokerFactory
 
 needs_clients = pytest.mark.skipif(
     shutil.which("mosquitto_pub") is None or shutil.which("mosquitto_sub") is None,
@@ -126,15 +127,17 @@ def test_restart_keeps_the_port_and_retained_messages(
 
 
 @needs_clients
-def test_kill_then_start_again(broker_factory, unique_id: str) -> None:  # type: ignore[no-untyped-def]
+def test_kill_then_start_again(broker_factory: BrokerFactory, unique_id: str) -> None:
     # autosave_interval 1 persists within a second, so a crash loses little.
     process = broker_factory(autosave_interval=1)
     topic = f"test/{unique_id}/crash"
     publish_retained(process.port, topic, "survives")
     log_before = process.log_text()
     deadline = time.monotonic() + 5
-    while "Saving in-memory database" not in process.log_text()[len(log_before) :]:
-        assert time.monotonic() < deadline, "no autosave within 5 s"
+    # Two saves after the publish: the line is logged before the file is written,
+    # so only once the second one starts is the first surely on disk.
+    while process.log_text()[len(log_before) :].count("Saving in-memory database") < 2:
+        assert time.monotonic() < deadline, "no two autosaves within 5 s"
         time.sleep(0.02)  # polling the log file: there is no event to await
     process.kill()
     assert not process.running

@@ -54,6 +54,9 @@ async def test_acl_denied_publish_raises_publish_error(
             await t.publish(f"denied/{unique_id}", b"nope", qos=1)
         assert info.value.reason_code == 0x87
         assert "not authorized" in str(info.value)
+        with pytest.raises(PublishError) as info:
+            await t.publish(f"denied/{unique_id}", b"nope", qos=2)
+        assert info.value.reason_code == 0x87  # from PUBREC: the QoS 2 flow ends there
         assert t.connected  # a refused publish does not cost the connection
         await t.publish(f"allowed/{unique_id}", b"still fine", qos=1)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -71,11 +73,24 @@ async def test_absent_properties_stay_absent(make_options: OptionsFactory, uniqu
 
 
 @pytest.mark.asyncio
-async def test_no_matching_subscribers_is_success(make_options: OptionsFactory) -> None:
-    async with PahoTransport(make_options()) as t:
-        # Mosquitto answers 0x10 "No matching subscribers": a success code.
+async def test_no_matching_subscribers_is_success(
+    make_options: OptionsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = PahoTransport(make_options())
+    codes: list[int] = []
+    original = t._on_publish
+
+    def spy(client: object, userdata: object, mid: int, reason: Any, props: object) -> None:
+        codes.append(reason.value)
+        original(client, userdata, mid, reason, props)
+
+    monkeypatch.setattr(t, "_on_publish", spy)
+    async with t:
         await t.publish("test/nobody/listens", b"x", qos=1)
         await t.publish("test/nobody/listens", b"x", qos=2)
+    # PUBACK said 0x10 "No matching subscribers", a success; for QoS 2 the PUBREC
+    # said so and the PUBCOMP that completes the flow says 0.
+    assert codes == [0x10, 0x00]
 
 
 @pytest.mark.asyncio
@@ -209,3 +224,29 @@ async def test_factories(make_options: OptionsFactory, unique_id: str) -> None:
         assert connected.client_id == f"{unique_id}-f2"
     finally:
         await connected.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_qos2_both_ways_with_manual_and_automatic_ack(
+    make_options: OptionsFactory, unique_id: str
+) -> None:
+    topic = f"test/{unique_id}/q2"
+    auto, manual = Collector(), Collector()
+    async with PahoTransport(make_options("a")) as a, PahoTransport(make_options("b")) as b:
+        await a.subscribe(Subscription(topic, qos=2), auto)
+        await b.subscribe(Subscription(topic, qos=2, manual_ack=True), manual)
+        for i in range(3):
+            await a.publish(topic, f"m{i}".encode(), qos=2, properties=ALL_PROPS)
+        got_auto = [await auto.get() for _ in range(3)]
+        got_manual = [await manual.get() for _ in range(3)]
+        for message in got_manual:
+            assert message.ack is not None
+            message.ack()
+        await a.publish(topic, b"after", qos=2)
+        assert (await manual.get()).payload == b"after"
+    assert [m.payload for m in got_auto] == [b"m0", b"m1", b"m2"]
+    assert [m.payload for m in got_manual] == [b"m0", b"m1", b"m2"]
+    # Expiry counts down inside the broker, so compare everything else.
+    expected = replace(ALL_PROPS, message_expiry_interval=None)
+    assert all(m.qos == 2 for m in got_auto)
+    assert all(replace(m.properties, message_expiry_interval=None) == expected for m in got_auto)

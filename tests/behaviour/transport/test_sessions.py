@@ -14,7 +14,8 @@ import pytest
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.errors import TransportTimeout
 from a2a_mqtt.transport import PahoTransport, PublishProperties, Subscription, Will
-from tests.behaviour.transport.conftest import Collector, OptionsFactory
+from tests.behaviour.transport.conftest import Collector, OptionsFactory, options_for
+from tests.conftest import BrokerFactory
 
 DURABLE = {"clean_start": False, "session_expiry_interval": 300}
 
@@ -141,6 +142,7 @@ async def test_manual_ack_unacked_message_is_redelivered(
             await pub.publish(topic, b"job-2")
             second = await inbox.get()
             assert second.payload == b"job-2"
+            assert second.ack is not None
             second.ack()
         inbox = Collector()
         worker = PahoTransport(make_options("worker", **DURABLE))
@@ -220,3 +222,25 @@ async def test_disconnect_with_will_and_will_delay(
         assert message.payload == b"bye"
         assert message.properties.content_type == "text/plain"
         await inbox.nothing()
+
+
+@pytest.mark.asyncio
+async def test_inflight_publishes_are_resent_after_a_broker_crash(
+    broker_factory: BrokerFactory, unique_id: str
+) -> None:
+    crashing = broker_factory(max_inflight_messages=20)
+    make = options_for(crashing, unique_id)
+    topic = f"test/{unique_id}/resend"
+    changes = Changes()
+    async with PahoTransport(make("pub")) as pub:
+        pub.on_connection_change(changes)
+        publishes = [asyncio.create_task(pub.publish(topic, b"%d" % i)) for i in range(200)]
+        first = await asyncio.wait(publishes, return_when=asyncio.FIRST_COMPLETED, timeout=10)
+        assert first[0]
+        crashing.kill()  # most of the 200 are in flight (window 20) or queued in paho
+        assert await changes.next() is False
+        unfinished = sum(not p.done() for p in publishes)
+        crashing.start()
+        assert await changes.next() is True
+        await asyncio.wait_for(asyncio.gather(*publishes), 15)
+    assert unfinished > 0

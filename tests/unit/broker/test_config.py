@@ -180,4 +180,4 @@ def test_config_is_frozen_and_keyword_only() -> None:
     with pytest.raises(AttributeError):
         cfg.port = 2  # type: ignore[misc]
     with pytest.raises(TypeError):
-        BrokerConfig("127.0.0.1")  # type: ignore[misc]
+        BrokerConfig("127.0.0.1")  # type: ignore[call-arg]

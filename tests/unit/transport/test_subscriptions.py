@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from paho.mqtt.client import topic_matches_sub
 
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.transport import IncomingMessage, Subscription
-from a2a_mqtt.transport._subscriptions import Entry, Registry, match_filter
+from a2a_mqtt.transport._subscriptions import Entry, Registry, filter_matches, match_filter
 
 
 def handler(_message: IncomingMessage) -> None:
@@ -60,3 +63,15 @@ def test_registry_replaces_and_keeps_order() -> None:
     assert registry.discard("a/#") is replacement
     assert "a/#" not in registry
     assert len(registry) == 1
+
+
+FILTERS = ["#", "+", "a", "a/#", "a/+", "+/b", "a/b", "a/+/c", "+/+", "+/#", "a/b/#", "/+", "+/",
+           "$SYS/#", "$SYS/+", "a//c", "a/+/+/#"]  # fmt: skip
+TOPICS = ["a", "a/b", "a/b/c", "a/x/c", "b", "/b", "a/", "/", "$SYS/x", "$SYS", "a//c",
+          "a/b/c/d", "x/b", "$a2a/v1/x"]  # fmt: skip
+
+
+@pytest.mark.parametrize(("topic_filter", "topic"), list(itertools.product(FILTERS, TOPICS)))
+def test_filter_matching_agrees_with_paho(topic_filter: str, topic: str) -> None:
+    expected = topic_matches_sub(topic_filter, topic)
+    assert filter_matches(tuple(topic_filter.split("/")), topic) is expected

@@ -1,0 +1,142 @@
+"""The in-flight log: which member is working on which task turn, durably.
+
+A SendMessage is acknowledged to the broker only after its turn is claimed
+here (docs/binding.md §6.7). The claim is the task's lock across processes:
+the Task.id is the primary key, so two pool members that receive copies of one
+first request cannot both start it. The entry keeps the request's Response
+Topic and Correlation Data; if its owner dies mid-turn, whoever recovers the
+entry (the owner when it restarts, or a surviving pool member that saw the
+owner's will) fails the task with a reason and tells the requester.
+
+Backed by the task store's database when there is one; in memory otherwise
+(then it protects against in-process duplicates only).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import Column, Float, LargeBinary, MetaData, String, Table, Text, delete, insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+__all__ = ["DatabaseInflightLog", "InflightEntry", "InflightLog", "MemoryInflightLog"]
+
+
+@dataclass(frozen=True, slots=True)
+class InflightEntry:
+    """One task turn in progress and where its answer must go."""
+
+    task_id: str
+    message_id: str
+    owner: str
+    method: str
+    response_topic: str
+    correlation: bytes | None
+    request_id: str
+    """The JSON-RPC id, JSON-encoded (it may be a string, a number or null)."""
+    context_id: str = ""
+    run: str = ""
+    """Which run of the owner took the turn: a restarted agent recovers only its
+    earlier runs' turns, never the ones it is serving right now."""
+    created_at: float = field(default_factory=time.time)
+
+
+class InflightLog:
+    """Claim, release and recover turns; see the module docstring."""
+
+    async def claim(self, entry: InflightEntry) -> bool:
+        """Record the turn; False if the task already has a turn in flight."""
+        raise NotImplementedError
+
+    async def release(self, task_id: str, owner: str) -> None:
+        """Forget a finished turn (only if ``owner`` holds it)."""
+        raise NotImplementedError
+
+    async def take(self, owner: str, *, except_run: str = "") -> list[InflightEntry]:
+        """Atomically remove and return the turns ``owner`` holds (for recovery),
+        leaving those of run ``except_run``."""
+        raise NotImplementedError
+
+
+class MemoryInflightLog(InflightLog):
+    def __init__(self) -> None:
+        self._entries: dict[str, InflightEntry] = {}
+
+    async def claim(self, entry: InflightEntry) -> bool:
+        if entry.task_id in self._entries:
+            return False
+        self._entries[entry.task_id] = entry
+        return True
+
+    async def release(self, task_id: str, owner: str) -> None:
+        entry = self._entries.get(task_id)
+        if entry is not None and entry.owner == owner:
+            del self._entries[task_id]
+
+    async def take(self, owner: str, *, except_run: str = "") -> list[InflightEntry]:
+        taken = [e for e in self._entries.values()
+                 if e.owner == owner and (not except_run or e.run != except_run)]
+        for e in taken:
+            del self._entries[e.task_id]
+        return taken
+
+
+_META = MetaData()
+_TABLE = Table(
+    "a2a_mqtt_inflight", _META,
+    Column("task_id", String(128), primary_key=True),
+    Column("message_id", String(256), nullable=False),
+    Column("owner", String(256), nullable=False, index=True),
+    Column("method", String(64), nullable=False),
+    Column("response_topic", Text, nullable=False),
+    Column("correlation", LargeBinary, nullable=True),
+    Column("request_id", Text, nullable=False),
+    Column("context_id", String(128), nullable=False, default=""),
+    Column("run", String(64), nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+)
+
+
+class DatabaseInflightLog(InflightLog):
+    """The log as a table beside a2a-sdk's task tables (same engine)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def initialize(self) -> None:
+        async with self._engine.begin() as conn:
+            await conn.run_sync(_META.create_all)
+
+    async def claim(self, entry: InflightEntry) -> bool:
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(_TABLE).values(
+                    task_id=entry.task_id, message_id=entry.message_id, owner=entry.owner,
+                    method=entry.method, response_topic=entry.response_topic,
+                    correlation=entry.correlation, request_id=entry.request_id,
+                    context_id=entry.context_id, run=entry.run,
+                    created_at=entry.created_at))
+        except IntegrityError:
+            return False
+        return True
+
+    async def release(self, task_id: str, owner: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(_TABLE).where(
+                (_TABLE.c.task_id == task_id) & (_TABLE.c.owner == owner)))
+
+    async def take(self, owner: str, *, except_run: str = "") -> list[InflightEntry]:
+        # DELETE ... RETURNING: each row goes to exactly one recoverer.
+        condition = _TABLE.c.owner == owner
+        if except_run:
+            condition = condition & (_TABLE.c.run != except_run)
+        async with self._engine.begin() as conn:
+            rows = (await conn.execute(
+                delete(_TABLE).where(condition).returning(*_TABLE.c))).all()
+        return [InflightEntry(task_id=r.task_id, message_id=r.message_id, owner=r.owner,
+                              method=r.method, response_topic=r.response_topic,
+                              correlation=r.correlation, request_id=r.request_id,
+                              context_id=r.context_id, run=r.run, created_at=r.created_at)
+                for r in rows]

@@ -1,0 +1,71 @@
+"""How a pool member consumes its pool's requests: broker-shared, or claimed.
+
+``shared``: one ``$share`` subscription per member, the broker picks a member
+(docs/binding.md §2.4). ``claim``: for brokers whose shared subscriptions miss
+``$`` topics (Mosquitto 2.0.11), every member subscribes to the pool topic and
+the members race for each request in the shared database
+(:mod:`a2a_mqtt.server.claims`). ``auto`` probes the broker once, on a short
+connection of its own, before the member's session subscribes to anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Literal
+
+from a2a_mqtt.binding.topics import AgentRef, event_topic, share_group
+from a2a_mqtt.transport.base import (
+    ConnectOptions,
+    IncomingMessage,
+    MqttTransport,
+    Subscription,
+)
+
+__all__ = ["PoolDispatch", "probe_shared_dollar_topics"]
+
+log = logging.getLogger("a2a_mqtt.server")
+
+PoolDispatch = Literal["auto", "shared", "claim"]
+_NO_MATCHING_SUBSCRIBERS = 0x10
+
+
+async def probe_shared_dollar_topics(
+    options: ConnectOptions, member: AgentRef,
+    factory: Callable[[ConnectOptions], MqttTransport], *, timeout: float = 2.0,
+) -> bool:
+    """True if the broker delivers a ``$a2a`` message to a ``$share`` subscription."""
+    probe_id = uuid.uuid4().hex[:12]
+    topic = f"{event_topic(member)}/probe-{probe_id}"
+    group = share_group(member.org, member.unit, f"probe-{probe_id}")
+    arrived = asyncio.Event()
+
+    def on_message(_msg: IncomingMessage) -> None:
+        arrived.set()
+
+    transport = factory(ConnectOptions(
+        url=options.url, client_id=f"{member.client_id}.probe-{probe_id}",
+        username=options.username, password=options.password, tls=options.tls,
+        keepalive=options.keepalive, clean_start=True, session_expiry_interval=0))
+    await transport.subscribe(Subscription(f"$share/{group}/{topic}", qos=1), on_message)
+    await transport.connect()
+    try:
+        if await transport.publish(topic, b"probe", qos=1) == _NO_MATCHING_SUBSCRIBERS:
+            # The broker says at once that the $share subscription did not match.
+            log.warning("broker %s does not deliver $-topics to shared subscriptions "
+                        "(Mosquitto < 2.0.12?); pool members will claim requests instead",
+                        options.url)
+            return False
+        try:
+            async with asyncio.timeout(timeout):
+                await arrived.wait()
+        except TimeoutError:
+            log.warning("broker %s does not deliver $-topics to shared subscriptions "
+                        "(Mosquitto < 2.0.12?); pool members will claim requests instead",
+                        options.url)
+            return False
+        return True
+    finally:
+        await transport.disconnect()
