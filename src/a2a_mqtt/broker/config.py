@@ -82,6 +82,9 @@ class BrokerConfig:
     persistent_client_expiration: str | None = None
     #: Seconds between persistence saves; ``None`` keeps Mosquitto's default (1800).
     autosave_interval: int | None = None
+    sys_interval: int | None = None
+    """Seconds between ``$SYS`` updates (Mosquitto's default is 10); agents watch
+    ``$SYS/broker/publish/messages/dropped`` to report silent drops."""
     log_types: tuple[str, ...] = ("error", "warning", "notice", "information")
     #: Log to this file (flushed per line); ``None`` logs to stdout (block-buffered
     #: when redirected, so lines only appear when Mosquitto exits).
@@ -104,6 +107,8 @@ class BrokerConfig:
                 raise ConfigError(f"{name} must be >= 0")
         if self.autosave_interval is not None and self.autosave_interval < 0:
             raise ConfigError("autosave_interval must be >= 0")
+        if self.sys_interval is not None and self.sys_interval < 0:
+            raise ConfigError("sys_interval must be >= 0")
         if self.persistent_client_expiration is not None and not _EXPIRATION.match(
             self.persistent_client_expiration
         ):
@@ -174,6 +179,8 @@ def render_config(cfg: BrokerConfig) -> str:
         lines.append("persistence_file mosquitto.db")
     if cfg.autosave_interval is not None:
         lines.append(f"autosave_interval {cfg.autosave_interval}")
+    if cfg.sys_interval is not None:
+        lines.append(f"sys_interval {cfg.sys_interval}")
     if cfg.persistent_client_expiration is not None:
         lines.append(f"persistent_client_expiration {cfg.persistent_client_expiration}")
     lines += [

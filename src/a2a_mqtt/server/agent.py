@@ -45,6 +45,7 @@ from a2a_mqtt.binding.topics import (
     request_topic,
 )
 from a2a_mqtt.errors import InvalidCardError, TransportError
+from a2a_mqtt.server.brokerwatch import DropWatch
 from a2a_mqtt.server.claims import RequestClaims, claim_key
 from a2a_mqtt.server.config import AgentConfig
 from a2a_mqtt.server.dispatch import RequestDispatcher
@@ -95,6 +96,8 @@ class AgentServer:
         self._announced = False
         self._claims: RequestClaims | None = None
         self._peer_status: dict[AgentRef, str] = {}
+        self.drops = DropWatch(label=f"agent {config.ref}")
+        """Messages the broker reported dropping since we started (``$SYS``)."""
         self.pool_dispatch: str | None = None
         """How this member consumes its pool (``shared`` or ``claim``), once started."""
         self.task_store: TaskStore | VersionedTaskStore | None = None
@@ -187,6 +190,8 @@ class AgentServer:
         pool = cfg.pool_ref
         if pool is not None:
             await self._join_pool(pool, options, opened)
+        if cfg.watch_broker_drops:
+            await self.drops.attach(transport)
         transport.on_connection_change(self._on_connection_change)
         await transport.connect()
         recovered = await self._dispatcher.recover(

@@ -60,6 +60,8 @@ class AgentConfig:
     requests through the shared subscription every member uses."""
     pool_card: AgentCard | None = None
     """The card published for the pool (default: the agent's card)."""
+    watch_broker_drops: bool = True
+    """Follow ``$SYS/broker/publish/messages/dropped`` and log every increase."""
     peer_recovery_grace: float = 10.0
     """Seconds a pool member waits after a peer's offline card before failing the turns
     the peer left in flight (a peer that reconnects within it keeps them)."""

@@ -98,3 +98,26 @@ def test_pool_members_need_a_shared_store() -> None:
     with pytest.raises(ConfigError, match="share a task store"):
         AgentConfig(ref=AgentRef("o", "u", "a"), card=echo_card(), executor=EchoExecutor(),
                     pool="p")
+
+
+@pytest.mark.asyncio
+async def test_subscribe_on_one_member_streams_a_task_running_on_another(
+        broker: MosquittoProcess, unique_id: str, tmp_path: Path,
+        client: A2AMqttClient) -> None:
+    from a2a.types.a2a_pb2 import SubscribeToTaskRequest
+
+    async with members(broker.url, unique_id, tmp_path) as pool:
+        t = client.transport_for(pool)
+        stream = t.send_message_streaming(text("long", metadata={"delay": 1.5}))
+        first = await anext(stream)
+        task_id = first.task.id
+        runner = client.requester.route(pool, task_id)
+        other = AgentRef(pool.org, pool.unit, "m1" if runner.name == "m0" else "m0")
+        # Ask the member that is NOT running it: the shared store's event log carries it.
+        remote = client.transport_for(other)
+        events = [e async for e in remote.subscribe(SubscribeToTaskRequest(id=task_id))]
+        rest = [e async for e in stream]
+    assert events[0].task.id == task_id
+    assert events[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
+    assert any(e.WhichOneof("payload") == "artifact_update" for e in events)
+    assert rest[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
