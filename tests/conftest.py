@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
 from a2a_mqtt.errors import BrokerError
@@ -89,3 +90,24 @@ def postgres_dsn() -> str:
             pytest.fail(message + "; A2A_MQTT_REQUIRE_POSTGRES=1 makes it mandatory")
         pytest.skip(message + "; set A2A_MQTT_TEST_POSTGRES_DSN to run PostgreSQL tests")
     return dsn
+
+
+@pytest_asyncio.fixture
+async def postgres_database(postgres_dsn: str) -> Any:
+    """A throwaway PostgreSQL database (created here, dropped after); yields its URL."""
+    import uuid
+
+    import sqlalchemy
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    name = f"a2a_mqtt_test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(postgres_dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
+                                isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+        yield postgres_dsn.rsplit("/", 1)[0] + f"/{name}"
+        async with admin.connect() as conn:
+            await conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()

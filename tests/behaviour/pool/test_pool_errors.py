@@ -32,10 +32,12 @@ from tests.behaviour.server.test_bad_input import raw_peer, rpc
 
 
 @asynccontextmanager
-async def members(url: str, unit: str, tmp: Path, n: int = 2) -> AsyncIterator[AgentRef]:
+async def members(url: str, unit: str, tmp: Path, n: int = 2,
+                  store: str | None = None) -> AsyncIterator[AgentRef]:
     configs = [AgentConfig(ref=AgentRef("pools", unit, f"m{i}"), card=echo_card(),
                            executor=EchoExecutor(), broker_url=url, pool="p",
-                           pool_dispatch="claim", task_store_url=f"sqlite:///{tmp}/p.db",
+                           pool_dispatch="claim",
+                           task_store_url=store or f"sqlite:///{tmp}/p.db",
                            session_expiry=0) for i in range(n)]
     async with AgentHost(configs):
         yield AgentRef("pools", unit, "p", pool=True)
@@ -100,13 +102,21 @@ def test_pool_members_need_a_shared_store() -> None:
                     pool="p")
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/shared.db"
+    url: str = request.getfixturevalue("postgres_database")
+    return url
+
+
 @pytest.mark.asyncio
 async def test_subscribe_on_one_member_streams_a_task_running_on_another(
         broker: MosquittoProcess, unique_id: str, tmp_path: Path,
-        client: A2AMqttClient) -> None:
-    from a2a.types.a2a_pb2 import SubscribeToTaskRequest
+        client: A2AMqttClient, store_url: str) -> None:
+    from a2a.types.a2a_pb2 import ListTasksRequest, SubscribeToTaskRequest
 
-    async with members(broker.url, unique_id, tmp_path) as pool:
+    async with members(broker.url, unique_id, tmp_path, store=store_url) as pool:
         t = client.transport_for(pool)
         stream = t.send_message_streaming(text("long", metadata={"delay": 1.5}))
         first = await anext(stream)
@@ -117,7 +127,11 @@ async def test_subscribe_on_one_member_streams_a_task_running_on_another(
         remote = client.transport_for(other)
         events = [e async for e in remote.subscribe(SubscribeToTaskRequest(id=task_id))]
         rest = [e async for e in stream]
+        # Any member lists and reads the tasks every member ran.
+        more = await asyncio.gather(*(t.send_message(text(f"n{i}")) for i in range(6)))
+        listed = await client.transport_for(other).list_tasks(ListTasksRequest())
     assert events[0].task.id == task_id
     assert events[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
     assert any(e.WhichOneof("payload") == "artifact_update" for e in events)
     assert rest[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
+    assert {r.task.id for r in more} | {task_id} <= {x.id for x in listed.tasks}
