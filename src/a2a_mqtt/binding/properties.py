@@ -135,8 +135,9 @@ def reply_properties(
         ups.append((RESPONDER_AGENT_ID, responder_agent_id))
     if task_id:
         ups.append((TASK_ID, task_id))
-    if end:
-        ups.append((STREAM_END, "true"))
+    # Always present on our replies ("false" on every item but the last), so a
+    # requester can tell a marker-aware responder from a v0.1 one that sends none.
+    ups.append((STREAM_END, "true" if end else "false"))
     return PublishProperties(
         correlation_data=correlation_data,
         content_type=CONTENT_TYPE_JSON,

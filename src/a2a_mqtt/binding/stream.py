@@ -20,6 +20,7 @@ __all__ = [
     "INTERRUPTED_STATES",
     "TERMINAL_STATES",
     "is_final_result",
+    "is_terminal_result",
     "is_valid_task_id",
     "new_context_id",
     "new_task_id",
@@ -49,6 +50,25 @@ def _state_text(value: Any) -> Any:
         except ValueError:
             return None
     return value
+
+
+def is_terminal_result(result: Any) -> bool:
+    """True if a StreamResponse JSON result carries a terminal task state or a message.
+
+    A SubscribeToTask stream ends only there: an input-required task stays
+    subscribed until it finishes (A2A 1.0; a2a-sdk behaves so).
+    """
+    if not isinstance(result, dict):
+        return True
+    if "message" in result:
+        return True
+    for key in ("statusUpdate", "task"):
+        item = result.get(key)
+        if isinstance(item, dict):
+            status = item.get("status")
+            if isinstance(status, dict) and _state_text(status.get("state")) in TERMINAL_STATES:
+                return True
+    return False
 
 
 def is_final_result(result: Any) -> bool:

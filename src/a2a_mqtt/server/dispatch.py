@@ -61,6 +61,7 @@ from a2a_mqtt.binding.stream import (
     FINAL_STATES,
     INTERRUPTED_STATES,
     is_final_result,
+    is_terminal_result,
     is_valid_task_id,
     state_name,
 )
@@ -236,7 +237,8 @@ class RequestDispatcher:
                     legacy and self._card.capabilities.streaming)
                 await self._send(rid, params, ctx, reply, stream=stream, msg=msg)
             case "SubscribeToTask":
-                await self._stream(rid, h.on_subscribe_to_task(params, ctx), reply)
+                await self._stream(rid, h.on_subscribe_to_task(params, ctx), reply,
+                                   until_terminal=True)
             case "GetTask":
                 task = await h.on_get_task(params, ctx)
                 if task is None:
@@ -393,8 +395,14 @@ class RequestDispatcher:
         return len(entries)
 
     async def _stream(self, rid: Any, events: AsyncGenerator[Any, None], reply: _Reply,
-                      on_first: Callable[[], None] | None = None) -> None:
-        """Publish each event in order; the last reply carries the end marker."""
+                      on_first: Callable[[], None] | None = None, *,
+                      until_terminal: bool = False) -> None:
+        """Publish each event in order; the last reply carries the end marker.
+
+        A send stream ends at a terminal or interrupted state; a subscription
+        (``until_terminal``) only at a terminal one.
+        """
+        final = is_terminal_result if until_terminal else is_final_result
         try:
             async with aclosing(events) as agen:
                 async for event in agen:
@@ -402,7 +410,7 @@ class RequestDispatcher:
                         on_first()
                         on_first = None
                     result = _dict(to_stream_response(event))
-                    await reply.result(rid, result, end=is_final_result(result))
+                    await reply.result(rid, result, end=final(result))
         except A2AError as exc:
             await reply.error(rid, error_object(exc))
             return

@@ -186,11 +186,12 @@ def test_reply_properties_echo_correlation_and_never_route_further() -> None:
                                    ("a2a-task-id", "t-1"), ("a2a-stream-end", "true"))
 
 
-def test_reply_properties_without_marker_or_ids() -> None:
+def test_reply_properties_mark_items_that_do_not_end_the_stream() -> None:
     out = P.reply_properties(correlation_data=None)
     assert out.correlation_data is None
-    assert out.user_properties == ()
-    assert out.user_property(P.STREAM_END) is None
+    # "false" (not absent) tells a requester this responder sends end markers at all.
+    assert out.user_properties == (("a2a-stream-end", "false"),)
+    assert out.user_property(P.STREAM_END) == "false"
 
 
 def test_reply_properties_never_carry_authorization() -> None:
