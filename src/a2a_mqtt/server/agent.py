@@ -133,7 +133,19 @@ class AgentServer:
             raise
         self._stack = stack
 
+    @staticmethod
+    def _warn_if_spans_on() -> None:
+        from a2a.utils import telemetry  # noqa: PLC0415
+
+        import a2a_mqtt  # noqa: PLC0415
+
+        if telemetry.otel_enabled and not a2a_mqtt._A2A_SPANS_REQUESTED:
+            log.warning("a2a-sdk was imported before a2a_mqtt, so its per-method "
+                        "OpenTelemetry spans are on and roughly double the CPU per request; "
+                        "import a2a_mqtt first or set OTEL_INSTRUMENTATION_A2A_SDK_ENABLED=false")
+
     async def _start(self, cfg: AgentConfig, stack: AsyncExitStack) -> None:
+        self._warn_if_spans_on()
         url = BrokerURL.parse(cfg.broker_url)
         public = cfg.public_broker_url or str(url)
         self._card = prepare_card(cfg.card, ref=cfg.ref, broker_url=public, pool=cfg.pool_ref)
