@@ -144,8 +144,9 @@ def card_problems(data: Any) -> list[str]:
     for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         where = "/".join(str(p) for p in err.absolute_path) or "(card)"
         problems.append(f"{where}: {err.message}")
-    if isinstance(data, dict):
-        for i, skill in enumerate(data.get("skills") or []):
+    skills = data.get("skills") if isinstance(data, dict) else None
+    if isinstance(skills, list):
+        for i, skill in enumerate(skills):
             if isinstance(skill, dict) and skill.get("tags") == []:
                 problems.append(f"skills/{i}/tags: a skill needs at least one tag")
     return problems

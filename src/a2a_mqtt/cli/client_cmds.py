@@ -21,6 +21,12 @@ from google.protobuf.json_format import MessageToDict
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.main import Settings, common, run_async
 from a2a_mqtt.cli.output import echo_json, entry_dict, event_line, task_line
+from a2a_mqtt.cli.registry_cmds import (
+    registry_list,
+    registry_option,
+    registry_show,
+    registry_watch,
+)
 from a2a_mqtt.client.factory import A2AMqttClient
 from a2a_mqtt.client.transport import MqttClientTransport
 from a2a_mqtt.errors import ConfigError
@@ -54,11 +60,16 @@ def agents() -> None:
 @agents.command("list")
 @common
 @_filters
-def agents_list(s: Settings, **filters: Any) -> None:
+@registry_option
+def agents_list(s: Settings, registry_url: str | None, **filters: Any) -> None:
     """List known agents (filters combine)."""
     async def go() -> None:
-        async with A2AMqttClient(s.requester(), org=filters["org"], unit=filters["unit"]) as mc:
-            found = mc.discovery.list(**filters)
+        if registry_url:
+            found = await registry_list(registry_url, s, filters)
+        else:
+            async with A2AMqttClient(s.requester(), org=filters["org"],
+                                     unit=filters["unit"]) as mc:
+                found = mc.discovery.list(**filters)
         if s.as_json:
             echo_json([entry_dict(e) for e in found])
             return
@@ -72,13 +83,17 @@ def agents_list(s: Settings, **filters: Any) -> None:
 @agents.command("show")
 @common
 @click.argument("agent_ref")
-def agents_show(s: Settings, agent_ref: str) -> None:
+@registry_option
+def agents_show(s: Settings, agent_ref: str, registry_url: str | None) -> None:
     """Show one agent's card and status."""
     ref = _ref(agent_ref)
 
     async def go() -> None:
-        async with A2AMqttClient(s.requester(), org=ref.org, unit=ref.unit) as mc:
-            entry = await mc.discovery.resolve(ref, timeout=s.timeout)
+        if registry_url:
+            entry = await registry_show(registry_url, s, ref)
+        else:
+            async with A2AMqttClient(s.requester(), org=ref.org, unit=ref.unit) as mc:
+                entry = await mc.discovery.resolve(ref, timeout=s.timeout)
         data = entry_dict(entry, with_card=True)
         if s.as_json:
             echo_json(data)
@@ -97,9 +112,14 @@ def agents_show(s: Settings, agent_ref: str) -> None:
 @common
 @_filters
 @click.option("--count", type=int, default=None, help="Stop after this many events.")
-def agents_watch(s: Settings, count: int | None, **filters: Any) -> None:
+@registry_option
+def agents_watch(s: Settings, count: int | None, registry_url: str | None,
+                 **filters: Any) -> None:
     """Print agents appearing, changing, going offline and disappearing."""
     async def go() -> None:
+        if registry_url:
+            await registry_watch(registry_url, s, filters, count)
+            return
         seen = 0
         async with A2AMqttClient(s.requester(), org=filters["org"], unit=filters["unit"]) as mc:
             async for event in mc.discovery.watch():

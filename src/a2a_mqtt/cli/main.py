@@ -81,7 +81,7 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
-    from a2a_mqtt.cli import client_cmds, serve_cmds  # noqa: PLC0415
+    from a2a_mqtt.cli import client_cmds, registry_cmds, serve_cmds  # noqa: PLC0415
 
     main.add_command(client_cmds.agents)
     main.add_command(client_cmds.send)
@@ -89,6 +89,7 @@ def _register() -> None:
     main.add_command(serve_cmds.broker)
     main.add_command(serve_cmds.example)
     main.add_command(serve_cmds.demo)
+    main.add_command(registry_cmds.registry)
 
 
 _register()

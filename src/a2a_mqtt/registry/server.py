@@ -1,0 +1,228 @@
+"""RegistryServer: Config -> Server -> run, like uvicorn.
+
+``RegistryServer(config)`` is an async context manager (reusable, not
+reentrant). Entering it:
+
+1. binds the HTTP socket and starts uvicorn in a named task (``/health``
+   answers at once; ``/ready`` says 503 until step 2 is done);
+2. starts :class:`~a2a_mqtt.registry.ingest.Ingest` and waits until every
+   retained card in scope is indexed (search words are linked afterwards by a
+   background task; free-text queries scan the rest until it is done);
+3. serves the registry's A2A agent (``config.agent_ref``) with AgentServer;
+4. starts the stale-card sweeper if ``config.stale`` is set.
+
+Leaving it undoes them in reverse: the feed closes first, so open SSE streams
+end and uvicorn can stop without waiting for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any
+
+from a2a_mqtt.registry.config import RegistryConfig
+from a2a_mqtt.registry.errors import RegistryError
+from a2a_mqtt.registry.http import create_app
+from a2a_mqtt.registry.ingest import Ingest, TransportFactory
+from a2a_mqtt.registry.service import RegistryService
+from a2a_mqtt.registry.stale import StaleSweeper
+
+__all__ = ["RegistryServer", "serve_registry"]
+
+log = logging.getLogger("a2a_mqtt.registry")
+
+_HTTP_STOP_GRACE = 5.0
+
+
+def _uvicorn() -> Any:
+    try:
+        import uvicorn  # noqa: PLC0415 - optional at import time
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise RegistryError('the registry needs uvicorn: pip install "uvicorn>=0.30"') from exc
+    return uvicorn
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto must say TCP: asyncio sets TCP_NODELAY on accepted sockets only then, and
+    # without it a keep-alive response stalls ~40 ms on Nagle + delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)  # connections wait in the backlog until uvicorn accepts
+    except OSError as exc:
+        sock.close()
+        raise RegistryError(f"cannot listen on {host}:{port}: {exc}") from exc
+    sock.setblocking(False)
+    return sock
+
+
+class RegistryServer:
+    """One registry instance: ingest, HTTP API, A2A agent, stale sweeper."""
+
+    def __init__(self, config: RegistryConfig, *,
+                 transport_factory: TransportFactory | None = None) -> None:
+        self.config = config
+        self._factory = transport_factory
+        self.service = RegistryService(config)
+        self._stack: AsyncExitStack | None = None
+        self._url: str | None = None
+        self.sweeper: StaleSweeper | None = None
+
+    @property
+    def url(self) -> str:
+        """The HTTP base URL (with the real port when ``http_port`` was 0)."""
+        if self._url is None:
+            raise RuntimeError("RegistryServer is not running")
+        return self._url
+
+    async def __aenter__(self) -> RegistryServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        if self._stack is not None:
+            raise RuntimeError("RegistryServer is already running (not reentrant)")
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            await self._start(stack)
+        except BaseException:
+            await stack.aclose()
+            self._url = None
+            raise
+        self._stack = stack
+
+    async def _start(self, stack: AsyncExitStack) -> None:
+        cfg = self.config
+        self.service = service = RegistryService(cfg)
+        await self._start_http(stack, service)
+        ingest = Ingest(cfg, service.index, publish=service.publish,
+                        transport_factory=self._factory)
+        service.ingest = ingest
+        stack.push_async_callback(ingest.stop)
+        stack.callback(service.feed.close)  # runs before the HTTP server stops (LIFO)
+        service.index.defer_words = True  # the replay links words later, off its hot path
+        await ingest.start()
+        service.index.defer_words = False
+        words = asyncio.get_running_loop().create_task(
+            _link_words(service), name=f"a2a-mqtt[registry {cfg.ingest_id}].words")
+        stack.push_async_callback(_cancel, words)
+        if cfg.agent_ref is not None:
+            await self._start_agent(stack, service)
+        if cfg.stale is not None:
+            self.sweeper = sweeper = StaleSweeper(service, cfg.stale)
+            task = asyncio.get_running_loop().create_task(
+                sweeper.run(), name=f"a2a-mqtt[registry {cfg.ingest_id}].stale")
+            stack.push_async_callback(_cancel, task)
+        log.info("registry serving %s on %s", cfg.org or "every org", self._url)
+
+    async def _start_http(self, stack: AsyncExitStack, service: RegistryService) -> None:
+        cfg, uvicorn = self.config, _uvicorn()
+        sock = _bind(cfg.http_host, cfg.http_port)
+        stack.callback(sock.close)
+        host, port = sock.getsockname()[:2]
+        self._url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+        class _Server(uvicorn.Server):  # type: ignore[misc,name-defined]
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                yield  # signals are ours (serve_registry), not uvicorn's
+
+        server = _Server(uvicorn.Config(
+            create_app(service), lifespan="off", log_config=None, access_log=False,
+            timeout_graceful_shutdown=_HTTP_STOP_GRACE))
+        task = asyncio.get_running_loop().create_task(
+            server.serve(sockets=[sock]), name=f"a2a-mqtt[registry {cfg.ingest_id}].http")
+
+        async def stop_http() -> None:
+            server.should_exit = True
+            try:
+                async with asyncio.timeout(_HTTP_STOP_GRACE + 2):
+                    await asyncio.shield(task)
+            except TimeoutError:
+                await _cancel(task)
+        stack.push_async_callback(stop_http)
+
+    async def _start_agent(self, stack: AsyncExitStack, service: RegistryService) -> None:
+        from a2a_mqtt.registry.agent import RegistryExecutor, registry_card  # noqa: PLC0415
+        from a2a_mqtt.server import AgentConfig, AgentServer  # noqa: PLC0415
+
+        cfg = self.config
+        assert cfg.agent_ref is not None
+        agent = AgentServer(AgentConfig(
+            ref=cfg.agent_ref, card=registry_card(), executor=RegistryExecutor(service),
+            broker_url=cfg.broker_url, public_broker_url=cfg.public_broker_url,
+            username=cfg.username, password=cfg.password, tls=cfg.tls, session_expiry=0,
+            keepalive=cfg.keepalive), transport_factory=self._factory)
+        await agent.start()
+        stack.push_async_callback(agent.stop)
+
+    async def stop(self) -> None:
+        """Stop everything; safe to call twice."""
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
+            self._url = None
+
+    async def serve(self, stop: asyncio.Event | None = None) -> None:
+        """Run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully."""
+        await serve_registry(self, stop=stop)
+
+    def run(self) -> None:
+        """Blocking: :meth:`serve` in a new event loop."""
+        asyncio.run(self.serve())
+
+
+async def serve_registry(server: RegistryServer, *, stop: asyncio.Event | None = None,
+                         on_started: Callable[[RegistryServer], None] | None = None) -> None:
+    """Run ``server`` until ``stop`` is set or SIGINT/SIGTERM arrives.
+
+    ``on_started`` is called once the server is ready (its ``url`` is known).
+    """
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        async with server:
+            if on_started is not None:
+                on_started(server)
+            await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+
+
+async def _link_words(service: RegistryService) -> None:
+    """Link the search words deferred during the replay, a batch per loop iteration."""
+    started = time.perf_counter()
+    batch = 2000
+    for _ in range(len(service.index.entries) // batch + 2):  # bounded: one pass
+        if not service.index.link_words(batch):
+            break
+        await asyncio.sleep(0)  # yield to requests and ingest between batches
+    service.words_seconds = time.perf_counter() - started
+    service.words_linked.set()
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
