@@ -19,7 +19,7 @@ from a2a.types.a2a_pb2 import (
 from google.protobuf.json_format import MessageToDict
 
 from a2a_mqtt.binding.topics import AgentRef
-from a2a_mqtt.cli.main import Settings, common, run_async
+from a2a_mqtt.cli.common import Settings, common, run_async
 from a2a_mqtt.cli.output import echo_json, entry_dict, event_line, task_line
 from a2a_mqtt.cli.registry_cmds import (
     registry_list,

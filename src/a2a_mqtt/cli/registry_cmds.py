@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from a2a_mqtt.binding.topics import AgentRef
-from a2a_mqtt.cli.main import Settings, run_async
+from a2a_mqtt.cli.common import Settings, run_async
 from a2a_mqtt.cli.output import echo_json, entry_dict
 from a2a_mqtt.client.discovery import AgentEntry
 from a2a_mqtt.errors import ConfigError

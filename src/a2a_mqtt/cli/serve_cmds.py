@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from a2a_mqtt.binding.topics import AgentRef
-from a2a_mqtt.cli.main import run_async
+from a2a_mqtt.cli.common import run_async
 from a2a_mqtt.errors import BrokerError, ConfigError
 
 __all__ = ["broker", "demo", "example"]

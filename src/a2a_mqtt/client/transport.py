@@ -63,12 +63,14 @@ def _parse(result: Any, message: _M) -> _M:
 
 
 def _with_ids(request: SendMessageRequest) -> SendMessageRequest:
-    if request.message.task_id and request.message.context_id:
+    """A first message gets a requester-generated Task.id (and a contextId if it has
+    none); a continuation keeps what it has: the agent infers a missing contextId
+    from the task."""
+    if request.message.task_id:
         return request
     out = SendMessageRequest()
     out.CopyFrom(request)
-    if not out.message.task_id:
-        out.message.task_id = new_task_id()
+    out.message.task_id = new_task_id()
     if not out.message.context_id:
         out.message.context_id = new_context_id()
     return out

@@ -96,6 +96,8 @@ class AgentServer:
         self._announced = False
         self._claims: RequestClaims | None = None
         self._peer_status: dict[AgentRef, str] = {}
+        self._purger: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self.drops = DropWatch(label=f"agent {config.ref}")
         """Messages the broker reported dropping since we started (``$SYS``)."""
         self.pool_dispatch: str | None = None
@@ -123,6 +125,7 @@ class AgentServer:
     async def start(self) -> None:
         if self._stack is not None:
             raise RuntimeError("AgentServer is already running (not reentrant)")
+        self._stopping.clear()
         cfg = self.config
         stack = AsyncExitStack()
         await stack.__aenter__()
@@ -235,7 +238,9 @@ class AgentServer:
             self._claims = claims
             await self._transport.subscribe(Subscription(
                 request_topic(pool), qos=1, manual_ack=True), self._on_pool_copy)
-            self._spawn(self._purge_claims(claims), "claims-purge")
+            # Long-lived: kept out of the request tasks a stop drains.
+            self._purger = asyncio.create_task(
+                self._purge_claims(claims), name=f"a2a-mqtt[{self.config.ref}].claims-purge")
         # Peers' cards: a member that goes offline leaves its turns to us.
         await self._transport.subscribe(Subscription(discovery_filter(pool.org, pool.unit),
                                                      qos=1), self._on_peer_card)
@@ -265,6 +270,10 @@ class AgentServer:
             return
         self._accepting = False
         self._announced = False
+        self._stopping.set()
+        if self._purger is not None:
+            self._purger.cancel()
+            self._purger = None
         try:
             if self._transport is not None and self._transport.connected:
                 await self._publish_card("offline")
@@ -320,7 +329,12 @@ class AgentServer:
         A will also fires when the *broker* restarts; the peer is then alive and
         republishes its card online on reconnect, and must keep its work.
         """
-        await asyncio.sleep(self.config.peer_recovery_grace)
+        try:
+            await asyncio.wait_for(self._stopping.wait(), self.config.peer_recovery_grace)
+        except TimeoutError:
+            pass
+        else:
+            return  # we are stopping ourselves: the peer's turns are not ours to fail
         if self._peer_status.get(peer) != "offline" or not self._accepting:
             return
         assert self._dispatcher is not None

@@ -1,0 +1,359 @@
+"""HTTP client -> gateway -> MQTT agent, against HTTP client -> a2a-sdk HTTP agent directly.
+
+Usage::
+
+    python bench/gateway_compare.py            # 3 runs; table, ratios, JSON in bench/results/
+    python bench/gateway_compare.py --quick    # 1 small run (~20 s), a smoke test
+    python bench/gateway_compare.py --runs 5   # more runs on a noisy machine
+
+Both paths do the same trivial work (``bench/_common.py:BenchExecutor``: the
+Task, one artifact echoing the input, COMPLETED) and are driven by the same
+client: a2a-sdk's own ``JsonRpcTransport`` on httpx, unary ``SendMessage``.
+
+* ``direct``: a2a-sdk ``create_jsonrpc_routes`` + ``DefaultRequestHandler`` +
+  ``InMemoryTaskStore`` in a Starlette app under uvicorn (one process);
+* ``gateway``: ``a2a-mqtt gateway`` (uvicorn, a2a-sdk routes, MqttProxyHandler;
+  one process) -> Mosquitto -> ``AgentServer`` (``DefaultRequestHandler`` +
+  ``InMemoryTaskStore``; another process).
+
+Each server is this script re-invoked with ``--serve``; the client runs here,
+so nothing shares an event loop or a GIL. Fresh server processes for every
+run. Both paths run side by side and each scenario is measured in
+alternating slices (A B B A A B ...), so on a shared machine both see the same
+background load. Scenarios: 1 and 100 requests in flight, each after a
+warm-up. Reported: the median over runs of
+p50, p99 and throughput, plus server CPU per request (agent + gateway + broker
+for the gateway path). Target: gateway p50 <= 1.5 x direct p50 at 1 in flight.
+Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import BENCH_TEXT, BenchExecutor, bench_card, median, proc_cpu_seconds, summarize
+
+SCRIPT = Path(__file__).resolve()
+RESULTS_DIR = SCRIPT.parent / "results"
+SCENARIOS = (("1 in flight", 1), ("100 in flight", 100))
+TARGET_P50_RATIO = 1.5
+TIMEOUT = 30.0
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+async def _until_stopped(deadline: float) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    eof = asyncio.create_task(reader.read())  # the parent closes stdin to stop us
+    waiter = asyncio.create_task(stop.wait())
+    await asyncio.wait({eof, waiter}, timeout=deadline, return_when=asyncio.FIRST_COMPLETED)
+    for task in (eof, waiter):
+        task.cancel()
+
+
+async def serve(args: argparse.Namespace) -> None:
+    """One server process: ``direct``, ``agent`` or ``gateway``."""
+    from a2a_mqtt.binding.topics import AgentRef
+
+    if args.serve == "direct":
+        import uvicorn
+        from a2a.server.request_handlers import DefaultRequestHandler
+        from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes
+        from a2a.server.tasks import InMemoryTaskStore
+        from starlette.applications import Starlette
+
+        card = bench_card(f"http://127.0.0.1:{args.port}/")
+        handler = DefaultRequestHandler(agent_executor=BenchExecutor(),
+                                        task_store=InMemoryTaskStore(), agent_card=card)
+        app = Starlette(routes=[*create_jsonrpc_routes(handler, rpc_url="/"),
+                                *create_agent_card_routes(card)])
+        config = uvicorn.Config(app, host="127.0.0.1", port=args.port, log_level="warning",
+                                access_log=False, lifespan="off", timeout_keep_alive=60)
+        listening = asyncio.Event()
+
+        class Uvicorn(uvicorn.Server):
+            async def startup(self, sockets: Any = None) -> None:
+                await super().startup(sockets=sockets)
+                listening.set()
+
+        server = Uvicorn(config)
+        from a2a_mqtt.gateway.server import listen_socket  # TCP_NODELAY, as the gateway
+
+        task = asyncio.create_task(server.serve(sockets=[listen_socket("127.0.0.1", args.port)]))
+        async with asyncio.timeout(TIMEOUT):
+            await listening.wait()
+        _say("READY")
+        await _until_stopped(args.deadline)
+        server.should_exit = True
+        await asyncio.wait_for(task, TIMEOUT)
+        await handler.aclose()
+    elif args.serve == "agent":
+        from a2a_mqtt.server import AgentConfig, AgentServer
+
+        config = AgentConfig(ref=AgentRef.parse(args.agent), card=bench_card(),
+                             executor=BenchExecutor(), broker_url=args.broker, session_expiry=0)
+        async with AgentServer(config):
+            _say("READY")
+            await _until_stopped(args.deadline)
+    else:
+        from a2a_mqtt.gateway import GatewayConfig, GatewayServer
+
+        gw_config = GatewayConfig(broker_url=args.broker, port=args.port, card_cache_control=None)
+        async with GatewayServer(gw_config) as gateway:
+            await gateway.gateway.mqtt.discovery.resolve(args.agent, timeout=TIMEOUT)
+            _say("READY")
+            await _until_stopped(args.deadline)
+
+
+class Server:
+    """This script re-invoked with ``--serve``; closing its stdin stops it."""
+
+    def __init__(self, *argv: str) -> None:
+        self.argv = argv
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> Server:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(SCRIPT), *self.argv, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE)
+        assert self.proc.stdout is not None
+        async with asyncio.timeout(TIMEOUT):
+            line = (await self.proc.stdout.readline()).decode().strip()
+        if line != "READY":
+            raise RuntimeError(f"server {self.argv} did not start (said {line!r})")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), TIMEOUT)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+    def cpu(self) -> float:
+        return (proc_cpu_seconds(self.proc.pid) or 0.0) if self.proc else 0.0
+
+
+@dataclass
+class Result:
+    path: str
+    scenario: str
+    run: int
+    n: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    server_cpu_ms: float
+
+
+async def drive(url: str, n: int, inflight: int) -> tuple[list[float], float, int]:
+    """``n`` unary SendMessage calls with ``inflight`` concurrent workers."""
+    import httpx
+    from a2a.client.transports.jsonrpc import JsonRpcTransport
+    from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest
+
+    latencies: list[float] = []
+    errors = 0
+    kinds: dict[str, int] = {}
+    left = n
+    async with httpx.AsyncClient(timeout=TIMEOUT, headers={"A2A-Version": "1.0"},
+                                 limits=httpx.Limits(max_connections=200,
+                                                     max_keepalive_connections=200)) as http:
+        transport = JsonRpcTransport(http, bench_card(url), url)
+
+        async def worker() -> None:
+            nonlocal left, errors
+            while left > 0:
+                left -= 1
+                request = SendMessageRequest(message=Message(
+                    message_id=uuid.uuid4().hex, role=Role.ROLE_USER,
+                    parts=[Part(text=BENCH_TEXT)]))
+                t0 = time.perf_counter()
+                try:
+                    response = await transport.send_message(request)
+                    assert response.task.artifacts[0].parts[0].text == BENCH_TEXT
+                except Exception as exc:  # counted (by kind); the run goes on
+                    errors += 1
+                    kind = f"{type(exc).__name__}: {str(exc)[:80]}"
+                    kinds[kind] = kinds.get(kind, 0) + 1
+                    continue
+                latencies.append(time.perf_counter() - t0)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(inflight)))
+    for kind, count in kinds.items():
+        print(f"    {count} x {kind}", file=sys.stderr)
+    return latencies, time.perf_counter() - start, errors
+
+
+@dataclass
+class Path:
+    """One of the two compared paths: its URL and the processes that serve it."""
+
+    name: str
+    url: str
+    servers: list[Server]
+    broker_pid: int | None = None
+
+    def cpu(self) -> float:
+        broker = proc_cpu_seconds(self.broker_pid) if self.broker_pid else None
+        return sum(s.cpu() for s in self.servers) + (broker or 0.0)
+
+
+async def measure(paths: list[Path], run: int, args: argparse.Namespace) -> list[Result]:
+    """Each scenario in ``args.slices`` alternating slices per path (A B A B ...), so
+    both paths see the same background load on a shared machine."""
+    for path in paths:
+        await drive(path.url, args.warmup, 10)
+    results = []
+    for scenario, inflight in SCENARIOS:
+        n = args.seq_n if inflight == 1 else args.conc_n
+        per_slice = max(inflight, n // args.slices)
+        got: dict[str, tuple[list[float], float, int, float]] = {
+            p.name: ([], 0.0, 0, 0.0) for p in paths}
+        for i in range(args.slices):
+            for path in paths if i % 2 == 0 else list(reversed(paths)):
+                cpu0 = path.cpu()
+                latencies, seconds, errors = await drive(path.url, per_slice, inflight)
+                lat, secs, errs, cpu = got[path.name]
+                got[path.name] = (lat + latencies, secs + seconds, errs + errors,
+                                  cpu + path.cpu() - cpu0)
+        for path in paths:
+            latencies, seconds, errors, cpu = got[path.name]
+            stats = summarize(latencies, seconds, errors)
+            done = max(1, stats.n + errors)
+            results.append(Result(path.name, scenario, run, stats.n, stats.rps, stats.p50_ms,
+                                  stats.p99_ms, errors, cpu * 1000 / done))
+            print(f"  run {run} {path.name:<8} {scenario:<14} p50 {stats.p50_ms:6.2f} ms  "
+                  f"p99 {stats.p99_ms:6.2f} ms  {stats.rps:7.0f} req/s  errors {errors}")
+    return results
+
+
+async def run_once(run: int, broker_url: str, broker_pid: int | None,
+                   args: argparse.Namespace) -> list[Result]:
+    """Fresh servers for both paths, measured side by side."""
+    from a2a_mqtt.broker import free_port
+
+    deadline = ["--deadline", str(args.deadline)]
+    direct_port, gateway_port = free_port(), free_port()
+    agent = f"bench/gateway/echo-{uuid.uuid4().hex[:8]}"
+    async with Server("--serve", "direct", "--port", str(direct_port), *deadline) as direct, \
+            Server("--serve", "agent", "--agent", agent, "--broker", broker_url,
+                   *deadline) as agent_proc, \
+            Server("--serve", "gateway", "--agent", agent, "--broker", broker_url,
+                   "--port", str(gateway_port), *deadline) as gateway_proc:
+        paths = [Path("direct", f"http://127.0.0.1:{direct_port}/", [direct]),
+                 Path("gateway", f"http://127.0.0.1:{gateway_port}/{agent}",
+                      [agent_proc, gateway_proc], broker_pid)]
+        if run % 2 == 0:
+            paths.reverse()
+        return await measure(paths, run, args)
+
+
+def summary(results: list[Result]) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    rows = []
+    for path in ("direct", "gateway"):
+        for scenario, _ in SCENARIOS:
+            mine = [r for r in results if r.path == path and r.scenario == scenario]
+            rows.append({"path": path, "scenario": scenario, "runs": len(mine),
+                         "p50_ms": median([r.p50_ms for r in mine]),
+                         "p99_ms": median([r.p99_ms for r in mine]),
+                         "rps": median([r.rps for r in mine]),
+                         "server_cpu_ms": median([r.server_cpu_ms for r in mine]),
+                         "errors": sum(r.errors for r in mine)})
+    get = {(r["path"], r["scenario"]): r for r in rows}
+    ratios = {}
+    for scenario, _ in SCENARIOS:
+        d, g = get[("direct", scenario)], get[("gateway", scenario)]
+        ratios[f"p50 {scenario}: gateway / direct"] = g["p50_ms"] / d["p50_ms"]
+        ratios[f"p99 {scenario}: gateway / direct"] = g["p99_ms"] / d["p99_ms"]
+        ratios[f"req/s {scenario}: gateway / direct"] = g["rps"] / d["rps"]
+        per_run = {(r.run, r.path): r.p50_ms for r in results if r.scenario == scenario}
+        runs = sorted({run for run, _ in per_run})
+        ratios[f"p50 {scenario}: median of per-run ratios"] = median(
+            [per_run[(run, "gateway")] / per_run[(run, "direct")] for run in runs])
+    return rows, ratios
+
+
+async def main(args: argparse.Namespace) -> int:
+    from a2a_mqtt.broker import BrokerConfig, EmbeddedBroker
+
+    results: list[Result] = []
+    async with EmbeddedBroker(config=BrokerConfig()) as broker:
+        for run in range(1, args.runs + 1):
+            results += await run_once(run, broker.url, broker.process.pid, args)
+    rows, ratios = summary(results)
+    print(f"\n{'path':<8} {'scenario':<14} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} "
+          f"{'srv CPU ms/req':>15} {'errors':>6}   (median of {args.runs} runs)")
+    for r in rows:
+        print(f"{r['path']:<8} {r['scenario']:<14} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
+              f"{r['rps']:8.0f} {r['server_cpu_ms']:15.2f} {r['errors']:6d}")
+    print()
+    for name, value in ratios.items():
+        print(f"{name:<44} {value:6.2f}")
+    p50_ratio = ratios["p50 1 in flight: gateway / direct"]
+    met = p50_ratio <= TARGET_P50_RATIO
+    print(f"\ntarget: gateway p50 <= {TARGET_P50_RATIO} x direct p50 at 1 in flight: "
+          f"{p50_ratio:.2f} -> {'met' if met else 'NOT met'}")
+    RESULTS_DIR.mkdir(exist_ok=True)
+    out = RESULTS_DIR / f"gateway_compare-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps({"args": vars(args), "cpus": os.cpu_count(),
+                               "results": [asdict(r) for r in results], "medians": rows,
+                               "ratios": ratios, "target_met": met}, indent=1))
+    print(f"results: {out}")
+    return 0 if all(r["errors"] == 0 for r in rows) else 1
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seq-n", type=int, default=1000, help="requests at 1 in flight")
+    parser.add_argument("--conc-n", type=int, default=3000, help="requests at 100 in flight")
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--slices", type=int, default=10,
+                        help="alternating slices per scenario (A B A B ...)")
+    parser.add_argument("--quick", action="store_true", help="1 run of 200 / 600 requests")
+    parser.add_argument("--deadline", type=float, default=1800.0,
+                        help="a server process exits after this many seconds regardless")
+    parser.add_argument("--serve", choices=("direct", "agent", "gateway"), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--broker", help=argparse.SUPPRESS)
+    parser.add_argument("--agent", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.runs, args.seq_n, args.conc_n, args.warmup, args.slices = 1, 200, 600, 50, 4
+    return args
+
+
+if __name__ == "__main__":
+    arguments = parse_args(sys.argv[1:])
+    if arguments.serve:
+        asyncio.run(serve(arguments))
+        sys.exit(0)
+    sys.exit(asyncio.run(main(arguments)))

@@ -1,0 +1,99 @@
+"""GatewayConfig: everything the HTTP gateway needs, as one frozen value."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from a2a_mqtt.binding.topics import discovery_filters
+from a2a_mqtt.client.config import RequesterConfig
+from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.transport.base import BrokerURL, TLSConfig
+
+__all__ = ["GatewayConfig"]
+
+_RESERVED_FORWARD = frozenset({"version", "extensions", "host", "content-length",
+                               "content-type", "connection", "transfer-encoding"})
+
+
+def _gateway_id() -> str:
+    return f"gateway-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GatewayConfig:
+    """The HTTP side (where it listens, what it accepts) and the MQTT side (broker, waits).
+
+    Defaults suit a gateway in front of interactive agents: a first reply within
+    30 s, up to 300 s between two events of a stream (an agent that dies
+    mid-stream is noticed sooner, from its will), one attempt per request
+    (HTTP clients retry on their own).
+    """
+
+    broker_url: str = "mqtt://127.0.0.1:1883"
+    username: str | None = None
+    password: str | None = None
+    tls: TLSConfig | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    """0 picks a free port (see ``GatewayServer.url``)."""
+    public_url: str | None = None
+    """Base URL written into rewritten cards; default: from each request's Host header."""
+    registry_url: str | None = None
+    """Read the agents from this a2a-mqtt registry (``http://host:port``) instead of
+    subscribing to every retained card."""
+    org: str | None = None
+    """Serve only agents of this org (discovery scope); None serves every org."""
+    unit: str | None = None
+    max_body_bytes: int = 1_048_576
+    """Larger request bodies get 413 (HTTP+JSON) or JSON-RPC -32600 (as a2a-sdk answers)."""
+    reply_timeout: float = 30.0
+    """Seconds to wait for an agent's first reply."""
+    stream_idle_timeout: float = 300.0
+    """Seconds allowed between two events of a stream."""
+    max_attempts: int = 1
+    """MQTT attempts per request (the binding's retry profile; 3 retries a vanished agent)."""
+    reject_offline: bool = True
+    """Answer 503 at once for an agent whose card says offline, instead of queueing the
+    request in its persistent session until it returns."""
+    forward_headers: tuple[str, ...] = ()
+    """HTTP headers forwarded as service parameters besides Authorization, ``A2A-*``,
+    ``X-*`` and the card's API-key headers."""
+    card_cache_control: str | None = "public, max-age=60"
+    validate_input_modes: bool = True
+    """Reject message parts whose media type the card does not declare
+    (ContentTypeNotSupportedError), before anything reaches MQTT."""
+    enable_v0_3_compat: bool = False
+    """Also accept A2A 0.3 JSON-RPC and REST requests (a2a-sdk's compatibility adapters)."""
+    shutdown_grace: float = 5.0
+    """Seconds a stop waits for open HTTP requests and streams before cancelling them."""
+    requester_id: str = field(default_factory=_gateway_id)
+
+    def __post_init__(self) -> None:
+        BrokerURL.parse(self.broker_url)
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port {self.port} is out of range")
+        for name in ("max_body_bytes", "reply_timeout", "stream_idle_timeout", "max_attempts"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+        if self.shutdown_grace < 0:
+            raise ConfigError("shutdown_grace must be >= 0")
+        for name in ("public_url", "registry_url"):
+            url = getattr(self, name)
+            parts = urlsplit(url) if url is not None else None
+            if parts is not None and (parts.scheme not in ("http", "https") or not parts.netloc):
+                raise ConfigError(f"{name} {url!r} must be an http(s) URL with a host")
+        for name in self.forward_headers:
+            if name.strip().lower() in _RESERVED_FORWARD:
+                raise ConfigError(f"header {name!r} cannot be forwarded as a service parameter")
+        discovery_filters(self.org, self.unit)  # validates the discovery scope
+        self.requester()  # validates the requester id and the timeouts
+
+    def requester(self) -> RequesterConfig:
+        """The MQTT requester the gateway calls agents with."""
+        return RequesterConfig(
+            broker_url=self.broker_url, username=self.username, password=self.password,
+            tls=self.tls, org="a2a-mqtt", unit="gateway", requester_id=self.requester_id,
+            reply_first_timeout=self.reply_timeout, stream_idle_timeout=self.stream_idle_timeout,
+            max_attempts=self.max_attempts, backoff=(0.5, 1.0))

@@ -1,0 +1,143 @@
+"""ExposeHost: HTTP A2A agents joining the MQTT fleet (``a2a-mqtt gateway expose``).
+
+For each configured agent it fetches the Agent Card with a2a-sdk's card
+resolver, and serves it with an ordinary :class:`AgentServer`: the card is
+published retained on the agent's discovery topic with the MQTT interface and
+routing extension added (its HTTP interfaces kept), the will marks it offline,
+and every request is run by :class:`HttpForwardExecutor`, which calls the HTTP
+agent with a2a-sdk's own ``Client``. Several agents share one process and one
+HTTP connection pool; each has its own MQTT session, as native agents do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+from types import TracebackType
+
+import httpx
+from a2a.client import Client, ClientCallContext, ClientConfig, ClientFactory
+from a2a.client.card_resolver import A2ACardResolver
+from a2a.types.a2a_pb2 import AgentCard, GetExtendedAgentCardRequest
+from a2a.utils.constants import TransportProtocol
+from a2a.utils.errors import A2AError
+
+from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.gateway.expose_config import ExposeConfig, ExposedAgent
+from a2a_mqtt.gateway.forward import HttpForwardExecutor
+from a2a_mqtt.server.agent import AgentServer, TransportFactory
+from a2a_mqtt.server.config import AgentConfig
+from a2a_mqtt.server.host import AgentHost
+
+__all__ = ["ExposeHost", "serve_expose"]
+
+log = logging.getLogger("a2a_mqtt.gateway.expose")
+
+_HTTP_BINDINGS = [TransportProtocol.JSONRPC.value, TransportProtocol.HTTP_JSON.value]
+
+
+class ExposeHost:
+    """Serves every agent of an :class:`ExposeConfig` on MQTT; an async context manager."""
+
+    def __init__(self, config: ExposeConfig, *,
+                 transport_factory: TransportFactory | None = None) -> None:
+        self.config = config
+        self._factory = transport_factory
+        self._http: httpx.AsyncClient | None = None
+        self._host: AgentHost | None = None
+
+    @property
+    def servers(self) -> Sequence[AgentServer]:
+        """The MQTT faces, in configuration order (``.card`` is the published card)."""
+        if self._host is None:
+            raise RuntimeError("ExposeHost is not running")
+        return self._host.servers
+
+    async def __aenter__(self) -> ExposeHost:
+        if self._http is not None:
+            raise RuntimeError("ExposeHost is already running (not reentrant)")
+        cfg = self.config
+        http = httpx.AsyncClient(timeout=httpx.Timeout(cfg.http_timeout, read=cfg.stream_timeout),
+                                 headers={"A2A-Version": "1.0"})
+        self._http = http
+        try:
+            configs = await asyncio.gather(*(self._agent_config(a) for a in cfg.agents))
+            host = AgentHost(configs, transport_factory=self._factory)
+            await host.__aenter__()
+        except BaseException:
+            self._http = None
+            await http.aclose()
+            raise
+        self._host = host
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        host, http = self._host, self._http
+        self._host = self._http = None
+        try:
+            if host is not None:
+                await host.__aexit__(exc_type, exc, tb)
+        finally:
+            if http is not None:
+                await http.aclose()
+
+    async def _agent_config(self, agent: ExposedAgent) -> AgentConfig:
+        assert self._http is not None
+        headers = dict(agent.headers)
+        resolver = A2ACardResolver(self._http, agent.url, agent.card_path)
+        try:
+            card = await resolver.get_agent_card(http_kwargs={"headers": headers})
+        except A2AError as exc:
+            raise ConfigError(f"cannot expose {agent.url} as {agent.ref}: fetching its card "
+                              f"failed: {exc}") from exc
+        factory = ClientFactory(ClientConfig(httpx_client=self._http, streaming=True,
+                                             supported_protocol_bindings=list(_HTTP_BINDINGS)))
+        try:
+            client = factory.create(card)
+        except ValueError as exc:
+            raise ConfigError(f"cannot expose {agent.url}: its card offers no JSON-RPC or "
+                              f"HTTP+JSON interface ({exc})") from exc
+        extended = await self._extended_card(agent, card, client, headers)
+        executor = HttpForwardExecutor(client=client, name=agent.url, headers=headers)
+        cfg = self.config
+        log.info("exposing %s (%s) as %s", agent.url, card.name, agent.ref)
+        return AgentConfig(ref=agent.ref, card=card, executor=executor,
+                           broker_url=cfg.broker_url, username=cfg.username,
+                           password=cfg.password, tls=cfg.tls, extended_card=extended,
+                           session_expiry=cfg.session_expiry)
+
+    @staticmethod
+    async def _extended_card(agent: ExposedAgent, card: AgentCard, client: Client,
+                             headers: dict[str, str]) -> AgentCard | None:
+        """The agent's extended card, fetched once with the configured headers."""
+        if not card.capabilities.extended_agent_card:
+            return None
+        try:
+            return await client.get_extended_agent_card(
+                GetExtendedAgentCardRequest(),
+                context=ClientCallContext(service_parameters=headers))
+        except A2AError as exc:
+            log.warning("%s declares an extended card but it could not be fetched (%s); "
+                        "publishing without it", agent.url, exc)
+            card.capabilities.extended_agent_card = False
+            return None
+
+
+async def serve_expose(config: ExposeConfig, *, stop: asyncio.Event | None = None) -> None:
+    """Run the exposed agents until ``stop`` is set or SIGINT/SIGTERM arrives."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        async with ExposeHost(config):
+            await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)

@@ -1,0 +1,227 @@
+"""AgentHttpGuard: the ASGI layer around one agent's a2a-sdk routes.
+
+It does what a2a-sdk's routes leave to the application:
+
+* **Request bodies.** A POST body must be declared JSON (``application/json``
+  or ``*+json``; spec §9.1, §11.1) and is read here, up to ``max_body``
+  bytes, then replayed to the routes. Anything else is refused before any
+  parsing: JSON-RPC gets an error object with a null id (HTTP 200, as a2a-sdk
+  answers JSON-RPC errors) -- ``-32005`` for the content type, ``-32600``
+  "Payload too large" for the size; HTTP+JSON gets 415 or 413 with a
+  ``google.rpc.Status`` naming the same A2A error.
+* **Gateway errors.** When the proxy handler failed with a gateway error
+  (agent offline, timed out, ...) it records it in the request's
+  :class:`Outcome`. a2a-sdk renders every non-A2A error as an internal error;
+  if the response has not started yet, this layer replaces it with the error's
+  own status (503, 504, ...) and binding-native body. A stream that fails
+  after its first event keeps its 200 and ends with a2a-sdk's SSE error event.
+  An unsupported media type gets 415 on HTTP+JSON (A2A 1.0.0 §5.4, the TCK;
+  a2a-sdk follows 1.0.1's 400).
+* **Response headers.** HTTP+JSON answers say ``application/json`` (A2A 1.0.0
+  §11.1 requires it; 1.0.1 merely prefers ``application/a2a+json``), and the
+  Agent Card carries ``Last-Modified`` (§8.6.1).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from email.utils import formatdate
+from typing import Any, Final
+
+from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
+from a2a.utils.errors import A2AError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from a2a_mqtt.gateway.errors import (
+    GatewayError,
+    content_type_not_supported,
+    jsonrpc_error_body,
+    payload_too_large,
+    refusal_jsonrpc_body,
+    refusal_rest_body,
+    rest_error_body,
+)
+from a2a_mqtt.gateway.proxy import OUTCOME, Outcome
+
+__all__ = ["AgentHttpGuard", "header", "json_response", "route_path"]
+
+_BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_DRAIN_FACTOR: Final = 8  # an oversized body is read (and dropped) up to 8x the limit, then cut
+_A2A_JSON: Final = b"application/a2a+json"
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of request header ``name`` (lower case), or None."""
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def route_path(scope: Scope) -> str:
+    """The path below the scope's ``root_path`` (what Starlette routes on)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root):] or "/"
+    return path
+
+
+async def json_response(send: Send, status: int, body: dict[str, Any], *,
+                        headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    """Send a complete JSON response."""
+    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(payload)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _request_id(body: bytes) -> str | int | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    rid = data.get("id") if isinstance(data, dict) else None
+    return rid if isinstance(rid, str | int) and not isinstance(rid, bool) else None
+
+
+class AgentHttpGuard:
+    """Request refusals, gateway-error rendering and response headers (pure ASGI)."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int,
+                 last_modified: Callable[[], float | None] | None = None) -> None:
+        self._app = app
+        self._max = max_body
+        self._last_modified = last_modified
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        path = route_path(scope)
+        jsonrpc = scope["method"] == "POST" and path == "/"
+        body = b""
+        if scope["method"] in _BODY_METHODS:
+            content_type = header(scope, b"content-type")
+            if scope["method"] == "POST" and content_type and not _is_json(content_type):
+                await self._refuse(send, jsonrpc, content_type_not_supported(content_type), 415)
+                return
+            read = await self._read_body(scope, receive, send, jsonrpc)
+            if read is None:
+                return
+            body = read
+            receive = _Replay(body, receive)
+        outcome = Outcome()
+        card = (self._last_modified if scope["method"] in ("GET", "HEAD")
+                and path == AGENT_CARD_WELL_KNOWN_PATH else None)
+        await self._app({**scope, OUTCOME: outcome}, receive,
+                        _Send(send, outcome, jsonrpc, body, card))
+
+    async def _read_body(self, scope: Scope, receive: Receive, send: Send,
+                         jsonrpc: bool) -> bytes | None:
+        declared = header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self._max:
+            await self._refuse(send, jsonrpc, payload_too_large(self._max), 413)  # unread
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk: bytes = message.get("body", b"")
+            more = bool(message.get("more_body", False))
+            size += len(chunk)
+            if size > self._max:
+                # Drain (bounded) what the client is still sending, so it reads our answer.
+                while more and size <= _DRAIN_FACTOR * self._max:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return None
+                    size += len(message.get("body", b""))
+                    more = bool(message.get("more_body", False))
+                await self._refuse(send, jsonrpc, payload_too_large(self._max), 413)
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    async def _refuse(send: Send, jsonrpc: bool, error: A2AError, http_status: int) -> None:
+        if jsonrpc:
+            await json_response(send, 200, refusal_jsonrpc_body(error))
+        else:
+            await json_response(send, http_status, refusal_rest_body(error, http_status))
+
+
+class _Replay:
+    """``receive`` that hands out the buffered body once, then the real messages."""
+
+    __slots__ = ("_body", "_receive")
+
+    def __init__(self, body: bytes, receive: Receive) -> None:
+        self._body: bytes | None = body
+        self._receive = receive
+
+    async def __call__(self) -> Message:
+        if self._body is not None:
+            body, self._body = self._body, None
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await self._receive()
+
+
+class _Send:
+    """``send`` that renders gateway errors and adjusts the response headers."""
+
+    __slots__ = ("_body", "_card", "_jsonrpc", "_outcome", "_replaced", "_send")
+
+    def __init__(self, send: Send, outcome: Outcome, jsonrpc: bool, body: bytes,
+                 card: Callable[[], float | None] | None) -> None:
+        self._send = send
+        self._outcome = outcome
+        self._jsonrpc = jsonrpc
+        self._body = body
+        self._card = card
+        self._replaced = False
+
+    async def __call__(self, message: Message) -> None:
+        if self._replaced:
+            return  # the body of the response we replaced
+        if message["type"] == "http.response.start":
+            error = self._outcome.error
+            if isinstance(error, GatewayError):
+                self._replaced = True
+                await self._render(error)
+                return
+            if error is not None and not self._jsonrpc:  # a2a-sdk would say 400
+                self._replaced = True
+                await json_response(self._send, 415, refusal_rest_body(error, 415))
+                return
+            message = self._adjust(message)
+        await self._send(message)
+
+    def _adjust(self, start: Message) -> Message:
+        headers = [(k, b"application/json" if k == b"content-type" and v == _A2A_JSON else v)
+                   for k, v in start.get("headers", ())]
+        if self._card is not None:
+            modified = self._card()
+            if modified is not None:
+                headers.append((b"last-modified", formatdate(modified, usegmt=True).encode()))
+        return {**start, "headers": headers}
+
+    async def _render(self, error: GatewayError) -> None:
+        headers: tuple[tuple[bytes, bytes], ...] = ()
+        if error.retry_after is not None:
+            headers = ((b"retry-after", str(error.retry_after).encode()),)
+        if self._jsonrpc:
+            body = jsonrpc_error_body(_request_id(self._body), error)
+        else:
+            body = rest_error_body(error)
+        await json_response(self._send, error.http_status, body, headers=headers)

@@ -1,0 +1,251 @@
+"""Gateway and GatewayServer: Config -> Server -> run, as uvicorn does it.
+
+* :class:`Gateway` owns the MQTT side (one requester session, discovery, the
+  presence watch) and the ASGI app; run it under any ASGI server, or call it
+  in process (``httpx.ASGITransport``) in tests.
+* :class:`GatewayServer` adds uvicorn on ``config.host:config.port``.
+* :func:`serve_gateway` runs one until SIGINT/SIGTERM.
+
+Both are async context managers (reusable, not reentrant); uvicorn runs in a
+named task, signals stay with the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from types import TracebackType
+
+import uvicorn
+from a2a.types.a2a_pb2 import AgentCard
+from starlette.types import ASGIApp
+
+from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.client.factory import A2AMqttClient
+from a2a_mqtt.gateway.config import GatewayConfig
+from a2a_mqtt.gateway.errors import AgentNotFoundError
+from a2a_mqtt.gateway.layout import gateway_card
+from a2a_mqtt.gateway.presence import (
+    AgentDirectory,
+    DiscoveryDirectory,
+    Inflight,
+    RegistryDirectory,
+)
+from a2a_mqtt.gateway.proxy import MqttProxyHandler, ProxySettings
+from a2a_mqtt.gateway.routing import AgentAppSettings, GatewayApp, build_agent_app, current_base_url
+
+__all__ = ["Gateway", "GatewayServer", "listen_socket", "serve_gateway"]
+
+log = logging.getLogger("a2a_mqtt.gateway")
+
+
+class Gateway:
+    """MQTT client + directory + ASGI app; an async context manager."""
+
+    def __init__(self, config: GatewayConfig, *, directory: AgentDirectory | None = None) -> None:
+        self.config = config
+        self.inflight = Inflight()
+        own = directory is None
+        self.mqtt = A2AMqttClient(config.requester(), org=config.org, unit=config.unit,
+                                  discover=own and config.registry_url is None)
+        self._presence: DiscoveryDirectory | RegistryDirectory | None = None
+        if own and config.registry_url is not None:
+            self._presence = RegistryDirectory(config.registry_url, self.inflight,
+                                               org=config.org, unit=config.unit)
+        elif own:
+            self._presence = DiscoveryDirectory(self.mqtt.discovery, self.inflight)
+        if directory is None:
+            assert self._presence is not None
+            directory = self._presence
+        self.directory: AgentDirectory = directory
+        self._settings = ProxySettings(reject_offline=config.reject_offline,
+                                       validate_input_modes=config.validate_input_modes,
+                                       forward_headers=frozenset(
+                                           h.strip().lower() for h in config.forward_headers))
+        self._app_settings = AgentAppSettings(max_body_bytes=config.max_body_bytes,
+                                              card_cache_control=config.card_cache_control,
+                                              enable_v0_3_compat=config.enable_v0_3_compat)
+        self.app: ASGIApp = GatewayApp(directory=self.directory, agent_app=self._agent_app,
+                                       public_url=config.public_url)
+        self._running = False
+
+    async def __aenter__(self) -> Gateway:
+        if self._running:
+            raise RuntimeError("Gateway is already running (not reentrant)")
+        await self.mqtt.__aenter__()
+        try:
+            if self._presence is not None:
+                await self._presence.start()
+        except BaseException:
+            await self.mqtt.__aexit__(None, None, None)
+            raise
+        self._running = True
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        if not self._running:
+            return
+        self._running = False
+        try:
+            if self._presence is not None:
+                await self._presence.aclose()
+        finally:
+            await self.mqtt.__aexit__(exc_type, exc, tb)
+
+    def _card_of(self, ref: AgentRef) -> AgentCard:
+        entry = self.directory.get(ref)
+        if entry is None or entry.card is None:
+            raise AgentNotFoundError(f"agent {ref} is no longer known", agent=str(ref))
+        return entry.card
+
+    def _agent_app(self, ref: AgentRef) -> ASGIApp:
+        def rewrite(card: AgentCard) -> AgentCard:
+            return gateway_card(card, base_url=current_base_url(), ref=ref)
+
+        async def current_card(_: AgentCard) -> AgentCard:
+            return rewrite(self._card_of(ref))
+
+        handler = MqttProxyHandler(ref=ref, transport=self.mqtt.transport_for(ref),
+                                   directory=self.directory, inflight=self.inflight,
+                                   settings=self._settings, rewrite_card=rewrite)
+
+        def last_modified() -> float | None:
+            entry = self.directory.get(ref)
+            return entry.updated_at if entry is not None else None
+
+        return build_agent_app(handler, card=self._card_of(ref), card_modifier=current_card,
+                               settings=self._app_settings, last_modified=last_modified)
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn that leaves signal handling to its host and reports when it listens."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self.listening.set()
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket created with ``IPPROTO_TCP``.
+
+    asyncio sets TCP_NODELAY only on connections whose socket says ``proto ==
+    IPPROTO_TCP``, which accepted sockets inherit from this one (uvicorn's own
+    ``bind_socket`` leaves it 0): without it every response would stall about
+    40 ms on Nagle's algorithm and the client's delayed ACK.
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP,
+        flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+class GatewayServer:
+    """A :class:`Gateway` served by uvicorn; ``url`` is where it listens."""
+
+    def __init__(self, config: GatewayConfig, *, directory: AgentDirectory | None = None) -> None:
+        self.config = config
+        self.gateway = Gateway(config, directory=directory)
+        self._server: _Uvicorn | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._url = ""
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` actually bound (useful with ``port=0``)."""
+        if not self._url:
+            raise RuntimeError("GatewayServer is not running")
+        return self._url
+
+    async def __aenter__(self) -> GatewayServer:
+        if self._task is not None:
+            raise RuntimeError("GatewayServer is already running (not reentrant)")
+        await self.gateway.__aenter__()
+        try:
+            await self._start_http()
+        except BaseException:
+            await self.gateway.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def _start_http(self) -> None:
+        cfg = self.config
+        ucfg = uvicorn.Config(self.gateway.app, host=cfg.host, port=cfg.port, lifespan="off",
+                              log_level="warning", access_log=False,
+                              timeout_graceful_shutdown=max(1, round(cfg.shutdown_grace)))
+        sock = listen_socket(cfg.host, cfg.port)  # a bind failure raises OSError here
+        server = _Uvicorn(ucfg)
+        task = asyncio.create_task(server.serve(sockets=[sock]), name="a2a-mqtt-gateway.http")
+        listening = asyncio.create_task(server.listening.wait(), name="a2a-mqtt-gateway.listening")
+        done, _ = await asyncio.wait({task, listening}, timeout=30.0,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if listening not in done:
+            listening.cancel()
+            server.should_exit = True
+            sock.close()
+            if task in done:
+                task.result()  # re-raise the startup failure
+            raise RuntimeError(f"the gateway did not start listening on {cfg.host}:{cfg.port}")
+        host, port = sock.getsockname()[:2]
+        self._server, self._task = server, task
+        shown = f"[{host}]" if ":" in host else host
+        self._url = f"http://{shown}:{port}"
+        log.info("gateway serving on %s (broker %s)", self._url, cfg.broker_url)
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        server, task = self._server, self._task
+        self._server = self._task = None
+        self._url = ""
+        try:
+            if server is not None and task is not None:
+                server.should_exit = True
+                try:
+                    async with asyncio.timeout(self.config.shutdown_grace + 5.0):
+                        await task
+                except TimeoutError:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        finally:
+            await self.gateway.__aexit__(exc_type, exc, tb)
+
+
+async def serve_gateway(config: GatewayConfig, *, stop: asyncio.Event | None = None,
+                        on_ready: Callable[[str], None] | None = None) -> None:
+    """Run a gateway until ``stop`` is set or SIGINT/SIGTERM arrives."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        async with GatewayServer(config) as server:
+            if on_ready is not None:
+                on_ready(server.url)
+            await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
