@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from a2a.client import Client, ClientConfig, ClientFactory
 from a2a.client.interceptors import ClientCallInterceptor
@@ -15,6 +16,9 @@ from a2a_mqtt.client.discovery import AgentEntry, Discovery
 from a2a_mqtt.client.requester import Requester
 from a2a_mqtt.client.transport import MqttClientTransport
 from a2a_mqtt.errors import DiscoveryError
+
+if TYPE_CHECKING:
+    from a2a_mqtt.registry.client import RegistryClient
 
 __all__ = ["MQTT_LABELS", "A2AMqttClient", "register_mqtt_transport"]
 
@@ -52,10 +56,19 @@ class A2AMqttClient:
     """
 
     def __init__(self, config: RequesterConfig | None = None, *, org: str | None = None,
-                 unit: str | None = None, discover: bool = True) -> None:
+                 unit: str | None = None, discover: bool | None = None,
+                 registry_url: str | None = None, registry_token: str | None = None) -> None:
+        """``registry_url`` resolves agents through a registry service (docs/registry.md)
+        instead of reading every retained card; ``discover`` (default: only without a
+        registry) subscribes to the retained cards on this connection."""
         self.requester = Requester(config)
         self.discovery = Discovery(self.requester, org=org, unit=unit)
-        self._discover = discover
+        self._discover = registry_url is None if discover is None else discover
+        self.registry: RegistryClient | None = None
+        if registry_url is not None:
+            from a2a_mqtt.registry.client import RegistryClient  # noqa: PLC0415
+
+            self.registry = RegistryClient(registry_url, token=registry_token)
 
     async def __aenter__(self) -> A2AMqttClient:
         await self.requester.start()
@@ -70,6 +83,20 @@ class A2AMqttClient:
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.requester.close()
+        if self.registry is not None:
+            await self.registry.aclose()
+
+    async def resolve(self, ref: AgentRef | str, *, timeout: float = 5.0) -> AgentEntry:
+        """The entry for ``ref``: from the registry when one is configured, else discovery."""
+        if self.registry is not None:
+            return await self.registry.resolve(ref, timeout=timeout)
+        return await self.discovery.resolve(ref, timeout=timeout)
+
+    async def find(self, *, timeout: float = 5.0, **filters: Any) -> AgentEntry:
+        """The first online agent matching ``filters`` (skill, tag, name, org, unit)."""
+        if self.registry is not None:
+            return await self.registry.find(timeout=timeout, **filters)
+        return await self.discovery.find(timeout=timeout, **filters)
 
     def client_for(self, target: AgentEntry | AgentCard, *, streaming: bool = True,
                    interceptors: list[ClientCallInterceptor] | None = None) -> Client:
@@ -88,8 +115,7 @@ class A2AMqttClient:
     async def connect(self, ref: AgentRef | str, *, streaming: bool = True,
                       timeout: float = 5.0) -> Client:
         """Resolve ``org/unit/agent`` through discovery and return a Client for it."""
-        return self.client_for(await self.discovery.resolve(ref, timeout=timeout),
-                               streaming=streaming)
+        return self.client_for(await self.resolve(ref, timeout=timeout), streaming=streaming)
 
     def transport_for(self, ref: AgentRef | str, card: AgentCard | None = None
                       ) -> MqttClientTransport:
