@@ -52,38 +52,32 @@ def _state_text(value: Any) -> Any:
     return value
 
 
+def _ends(result: Any, states: frozenset[str]) -> bool:
+    if not isinstance(result, dict):
+        return True
+    if "message" in result:
+        return True
+    for key in ("statusUpdate", "task"):
+        item = result.get(key)
+        if isinstance(item, dict):
+            status = item.get("status")
+            if isinstance(status, dict) and _state_text(status.get("state")) in states:
+                return True
+    return False
+
+
 def is_terminal_result(result: Any) -> bool:
     """True if a StreamResponse JSON result carries a terminal task state or a message.
 
     A SubscribeToTask stream ends only there: an input-required task stays
     subscribed until it finishes (A2A 1.0; a2a-sdk behaves so).
     """
-    if not isinstance(result, dict):
-        return True
-    if "message" in result:
-        return True
-    for key in ("statusUpdate", "task"):
-        item = result.get(key)
-        if isinstance(item, dict):
-            status = item.get("status")
-            if isinstance(status, dict) and _state_text(status.get("state")) in TERMINAL_STATES:
-                return True
-    return False
+    return _ends(result, TERMINAL_STATES)
 
 
 def is_final_result(result: Any) -> bool:
     """True if a StreamResponse (or SendMessageResponse) JSON result ends its stream."""
-    if not isinstance(result, dict):
-        return True
-    if "message" in result:
-        return True
-    for key in ("statusUpdate", "task"):
-        item = result.get(key)
-        if isinstance(item, dict):
-            status = item.get("status")
-            if isinstance(status, dict) and _state_text(status.get("state")) in FINAL_STATES:
-                return True
-    return False
+    return _ends(result, FINAL_STATES)
 
 
 def is_valid_task_id(value: str) -> bool:
