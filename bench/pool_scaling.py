@@ -2,10 +2,15 @@
 
 Usage::
 
-    python bench/pool_scaling.py             # 3 runs x 2000 requests per row; ~10-20 min
-    python bench/pool_scaling.py --quick     # 1 run x 400 requests; ~2-3 min (smoke test)
-    python bench/pool_scaling.py --runs 5 --stores sqlite
-    python bench/pool_scaling.py --no-spy    # skip the py-spy pass on one member
+    python bench/pool_scaling.py                # 3 runs x 2000 requests per row (long:
+                                                # ~1.5 h on a loaded 2-core machine)
+    python bench/pool_scaling.py --requests 1000   # what docs/performance.md reports
+    python bench/pool_scaling.py --quick        # 1 run x 400 requests, no py-spy
+    python bench/pool_scaling.py --stores postgres --configs single,pool-1,pool-4,rr-4
+    python bench/pool_scaling.py --stores sqlite-wal   # SQLite in WAL mode (experiment)
+    python bench/pool_scaling.py --delay 2.0 --requests 1280 --warmup 64 --no-spy \
+        --stores postgres --configs pool-1,pool-2,pool-4   # CPU no longer the limit
+    python bench/pool_scaling.py --json /tmp/pools.json   # also write all results
 
 What runs:
 
@@ -14,10 +19,10 @@ What runs:
   bench; every measurement uses its own pool id and member ids, so no session
   or claim left by one measurement can touch the next;
 * every agent is a separate process (this script re-invoked with ``--serve``),
-  like ``tests/behaviour/pool/member.py``, running :class:`SleepyExecutor`:
-  enqueue the Task, ``asyncio.sleep(--delay)`` (50 ms: I/O-bound work), add one
+  like ``tests/behaviour/pool/member.py``, running ``SleepyExecutor``: enqueue
+  the Task, ``asyncio.sleep(--delay)`` (50 ms: I/O-bound work), add one
   artifact with the input text, complete;
-* each member has ``max_concurrency=--concurrency`` (16): one member can run
+* each agent has ``max_concurrency=--concurrency`` (16): one member can run
   at most 16 / 0.05 s = 320 turns/s however fast the machine is, and 4 x 16 =
   64 slots is still far below the 200 requests in flight, so every row is
   limited by its members, never by the offered load: ideal ratios are 2.0 and 4.0;
@@ -25,11 +30,15 @@ What runs:
   requests in flight through one ``A2AMqttClient`` until ``--requests`` (2000)
   are answered, after ``--warmup`` requests that are not measured; no retries
   (``max_attempts=1``) and a 90 s first-reply timeout, so every failure shows;
-* the task store is shared by all members: one SQLite file per measurement
-  (``sqlite:///<tmp>/pool.db``, which is what a one-host pool uses) and, when
-  PostgreSQL answers at ``--postgres`` (default
+  throughput is answers / time to the last answer;
+* the task store is shared by all members: a fresh SQLite file per measurement
+  (``sqlite:///<tmp>/pool-<id>.db``, default journal: what a one-host pool
+  uses) and, when PostgreSQL answers at ``--postgres`` (default
   ``postgresql://postgres@127.0.0.1:5432/test``), the same rows again on a
   throwaway database created for each measurement and dropped after it.
+  ``sqlite-wal`` (only when asked for) is the SQLite store with WAL,
+  ``synchronous=NORMAL`` and a 10 s busy timeout, set by the bench in the
+  member processes: an experiment, not what ``open_task_store`` does.
 
 Rows (``--configs``):
 
@@ -37,8 +46,8 @@ Rows (``--configs``):
   max_concurrency) — the baseline the pool is compared with;
 * ``pool-1``, ``pool-2``, ``pool-4``: N members of pool ``bench/pool/pool/<id>``,
   requests published to the pool topic. ``pool_dispatch`` is ``auto``: on
-  Mosquitto 2.0.11 it probes and falls back to ``claim`` (every member
-  receives every request and races for it in the database);
+  Mosquitto it probes and falls back to ``claim`` (every member receives
+  every request and races for it in the database);
 * ``rr-4`` (control): the same 4 pool members, but the client sends request i
   to member i mod 4's *own* topic: what perfect broker-side dispatch
   (``$share``) would give, without the claim race;
@@ -46,18 +55,22 @@ Rows (``--configs``):
   separate the database's cost from the rest.
 
 Per row: req/s, p50/p99 latency, errors, and CPU per answered request of the
-members, the broker, the client and (PostgreSQL rows) the PostgreSQL server,
-read from /proc over the measured window; in claim mode also how many copies
-each member received, how many claims it attempted and won, and the time it
-spent claiming. The machine's CPU busy share (all of those / cores / wall)
-tells whether the machine, rather than the pool, is the limit. After the
-runs, one extra ``pool-4`` measurement per store records member 0 with py-spy
-and splits its event-loop CPU into claims, in-flight log, task store, other
-SQLAlchemy, a2a-sdk, MQTT transport, our binding and the loop itself.
+members, the broker, the client and (PostgreSQL rows) every ``postgres``
+process, read from /proc over the measured window; each member's CPU in cores
+and its run-queue wait (schedstat: runnable but no CPU); the machine's busy
+share, ours and all processes' (/proc/stat) — together they tell whether the
+machine, rather than the pool, is the limit. In claim mode also how many
+copies each member received, how many claims it lost and the time spent in
+``RequestClaims.claim`` (counted by wrappers in the member process; the server
+code is unchanged), plus ``OperationalError``s and dead request tasks found in
+the members' logs. After the runs, one extra ``--spy-config`` (``pool-4``)
+measurement per store records agent 0 with py-spy and splits its event-loop
+samples into database, a2a-sdk, MQTT transport, our code and the loop.
 
-Every wait is bounded and the whole bench stops after ``--deadline`` seconds.
-Numbers: medians over ``--runs``; the machine is shared and noisy, so read
-ratios, not absolute figures.
+Every wait is bounded: each request phase by ``--max-seconds``, the whole bench
+by ``--deadline`` (no new measurement starts after it; what was measured is
+still reported). Numbers: medians over ``--runs``; the machine is shared and
+noisy, so read ratios and CPU per request, not absolute req/s.
 """
 
 from __future__ import annotations
@@ -683,7 +696,11 @@ async def measure(
         for m in members:
             await m.start()
             await m.ready()
-        result.dispatch = ",".join(sorted({m.dispatch for m in members}))
+        result.dispatch = (
+            "direct"
+            if config.startswith("rr-")
+            else ",".join(sorted({m.dispatch for m in members}))
+        )
         requester = RequesterConfig(
             broker_url=broker.url, reply_first_timeout=REQUEST_TIMEOUT, max_attempts=1
         )

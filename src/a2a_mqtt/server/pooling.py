@@ -55,7 +55,7 @@ async def probe_shared_dollar_topics(
         if await transport.publish(topic, b"probe", qos=1) == _NO_MATCHING_SUBSCRIBERS:
             # The broker says at once that the $share subscription did not match.
             log.warning("broker %s does not deliver $-topics to shared subscriptions "
-                        "(Mosquitto < 2.0.12?); pool members will claim requests instead",
+                        "(Mosquitto does not); pool members will claim requests instead",
                         options.url)
             return False
         try:
@@ -63,7 +63,7 @@ async def probe_shared_dollar_topics(
                 await arrived.wait()
         except TimeoutError:
             log.warning("broker %s does not deliver $-topics to shared subscriptions "
-                        "(Mosquitto < 2.0.12?); pool members will claim requests instead",
+                        "(Mosquitto does not); pool members will claim requests instead",
                         options.url)
             return False
         return True
