@@ -24,6 +24,7 @@ import uvicorn
 from a2a.types.a2a_pb2 import AgentCard
 from starlette.types import ASGIApp
 
+from a2a_mqtt._net import listen_socket
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.client.factory import A2AMqttClient
 from a2a_mqtt.gateway.config import GatewayConfig
@@ -38,6 +39,7 @@ from a2a_mqtt.gateway.presence import (
 from a2a_mqtt.gateway.proxy import MqttProxyHandler, ProxySettings
 from a2a_mqtt.gateway.routing import AgentAppSettings, GatewayApp, build_agent_app, current_base_url
 
+# listen_socket is re-exported: bench/gateway_compare.py imports it from here.
 __all__ = ["Gateway", "GatewayServer", "listen_socket", "serve_gateway"]
 
 log = logging.getLogger("a2a_mqtt.gateway")
@@ -136,29 +138,6 @@ class _Uvicorn(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         self.listening.set()
-
-
-def listen_socket(host: str, port: int) -> socket.socket:
-    """A listening TCP socket created with ``IPPROTO_TCP``.
-
-    asyncio sets TCP_NODELAY only on connections whose socket says ``proto ==
-    IPPROTO_TCP``, which accepted sockets inherit from this one (uvicorn's own
-    ``bind_socket`` leaves it 0): without it every response would stall about
-    40 ms on Nagle's algorithm and the client's delayed ACK.
-    """
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP,
-        flags=socket.AI_PASSIVE)[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
 
 
 class GatewayServer:

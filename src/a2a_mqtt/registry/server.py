@@ -21,13 +21,13 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any
 
+from a2a_mqtt._net import listen_socket
 from a2a_mqtt.registry.config import RegistryConfig
 from a2a_mqtt.registry.errors import RegistryError
 from a2a_mqtt.registry.http import create_app
@@ -48,22 +48,6 @@ def _uvicorn() -> Any:
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise RegistryError('the registry needs uvicorn: pip install "uvicorn>=0.30"') from exc
     return uvicorn
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto must say TCP: asyncio sets TCP_NODELAY on accepted sockets only then, and
-    # without it a keep-alive response stalls ~40 ms on Nagle + delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)  # connections wait in the backlog until uvicorn accepts
-    except OSError as exc:
-        sock.close()
-        raise RegistryError(f"cannot listen on {host}:{port}: {exc}") from exc
-    sock.setblocking(False)
-    return sock
 
 
 class RegistryServer:
@@ -132,7 +116,11 @@ class RegistryServer:
 
     async def _start_http(self, stack: AsyncExitStack, service: RegistryService) -> None:
         cfg, uvicorn = self.config, _uvicorn()
-        sock = _bind(cfg.http_host, cfg.http_port)
+        try:
+            sock = listen_socket(cfg.http_host, cfg.http_port)
+        except OSError as exc:
+            raise RegistryError(
+                f"cannot listen on {cfg.http_host}:{cfg.http_port}: {exc}") from exc
         stack.callback(sock.close)
         host, port = sock.getsockname()[:2]
         self._url = f"http://{f'[{host}]' if ':' in host else host}:{port}"

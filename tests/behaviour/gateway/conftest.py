@@ -11,10 +11,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,31 +24,16 @@ from a2a.client import Client, ClientConfig, ClientFactory
 from a2a.client.card_resolver import A2ACardResolver
 from a2a.types.a2a_pb2 import AgentCard, Message, Part, Role, SendMessageRequest, Task
 
+from a2a_mqtt._net import listen_socket
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.examples.showcase import ShowcaseExecutor, showcase_card, showcase_extended_card
 from a2a_mqtt.gateway import GatewayConfig, GatewayServer
-from a2a_mqtt.gateway.server import listen_socket
+from a2a_mqtt.gateway.server import _Uvicorn
 from a2a_mqtt.server import AgentServer
 from tests.behaviour.conftest import serve
 
 BINDINGS = ("JSONRPC", "HTTP+JSON")
-
-
-class _Uvicorn(uvicorn.Server):
-    """uvicorn without signal handlers, telling when it listens."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.listening = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        self.listening.set()
 
 
 @asynccontextmanager

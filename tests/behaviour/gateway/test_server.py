@@ -9,10 +9,10 @@ import httpx
 import pytest
 from a2a.client.card_resolver import A2ACardResolver
 
+from a2a_mqtt._net import listen_socket
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.gateway import GatewayServer
-from a2a_mqtt.gateway.server import listen_socket
 from a2a_mqtt.server import AgentServer
 from tests.behaviour.gateway.conftest import known, open_gateway
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import random
 import re
-import socket
 import string
 
 from a2a_mqtt.binding.topics import AgentRef, discovery_topic
 from a2a_mqtt.registry.entry import derive, tokenize
 from a2a_mqtt.registry.index import RegistryIndex
 from a2a_mqtt.registry.render import change_dict, entry_dict, entry_json, page_json
-from a2a_mqtt.registry.server import _bind
 from tests.unit.registry.cards import card_bytes, card_dict
 
 REF = AgentRef("acme", "plant", "inspector")
@@ -59,11 +57,3 @@ def test_entry_json_splices_the_retained_card() -> None:
                                 card=True))
     assert page["total"] == 2 and page["items"][1] == decoded
     assert change_dict(change)["entry"] == decoded
-
-
-def test_http_socket_is_tcp_so_asyncio_sets_nodelay() -> None:
-    sock = _bind("127.0.0.1", 0)
-    try:
-        assert sock.proto == socket.IPPROTO_TCP
-    finally:
-        sock.close()
