@@ -259,9 +259,40 @@ class AgentServer:
             if msg.retain:
                 self._ack(msg)
             return
+        if self._pending >= self.config.max_pending:
+            # Every member has this copy; only the claim winner may answer, even to refuse.
+            self._spawn(self._refuse_claimed(msg), "reject")
+            return
         self._pending += 1
         self._spawn(self._serve(msg, asyncio.get_running_loop().time(), claim=True),
                     "request")
+
+    async def _refuse_claimed(self, msg: IncomingMessage) -> None:
+        assert self._dispatcher is not None
+        try:
+            if await self._claim(msg):
+                await self._dispatcher.reject(msg, BindingErrorKind.RESPONDER_UNAVAILABLE,
+                                              "pool member overloaded; retry later")
+        finally:
+            self._ack(msg)
+
+    async def _claim(self, msg: IncomingMessage) -> bool:
+        """Race the other members for a pool copy (claim mode); True if we serve it.
+
+        When the store stays unreachable we answer ``responder_unavailable``
+        ourselves rather than drop the copy: nobody may have claimed it, and a
+        requester must never wait for an answer nobody will send.
+        """
+        assert self._claims is not None
+        assert self._dispatcher is not None
+        key = claim_key(msg.properties.response_topic or "", msg.properties.correlation_data)
+        try:
+            return await self._claims.claim(key, self.config.ref.client_id)
+        except Exception:
+            log.exception("claiming a pool request failed; answering it as unavailable")
+            await self._dispatcher.reject(msg, BindingErrorKind.RESPONDER_UNAVAILABLE,
+                                          "pool task store unreachable; retry later")
+            return False
 
     async def stop(self) -> None:
         """Graceful stop: offline card, drain, close; safe to call twice."""
@@ -384,13 +415,9 @@ class AgentServer:
         assert self._dispatcher is not None
         try:
             async with self._semaphore:
-                if claim:
-                    assert self._claims is not None
-                    key = claim_key(msg.properties.response_topic or "",
-                                    msg.properties.correlation_data)
-                    if not await self._claims.claim(key, self.config.ref.client_id):
-                        self._ack(msg)  # another member serves it
-                        return
+                if claim and not await self._claim(msg):
+                    self._ack(msg)  # another member serves it (or we refused it)
+                    return
                 expiry = msg.properties.message_expiry_interval
                 waited = asyncio.get_running_loop().time() - arrived
                 if expiry is not None and waited > expiry:

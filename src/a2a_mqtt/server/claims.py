@@ -18,9 +18,10 @@ from __future__ import annotations
 import hashlib
 import time
 
-from sqlalchemy import Column, Float, MetaData, String, Table, delete, insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Column, Float, MetaData, String, Table, delete
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from a2a_mqtt.server.dbops import insert_new, retry_transient
 
 __all__ = ["RequestClaims", "claim_key"]
 
@@ -53,17 +54,22 @@ class RequestClaims:
             await conn.run_sync(_META.create_all)
 
     async def claim(self, key: str, owner: str) -> bool:
-        try:
+        """True if this call took the key. Transient database errors are retried;
+        a persistent one propagates (the caller cannot know who serves the request)."""
+        values = {"key": key, "owner": owner, "claimed_at": time.time()}
+
+        async def once() -> bool:
             async with self._engine.begin() as conn:
-                await conn.execute(insert(_TABLE).values(key=key, owner=owner,
-                                                         claimed_at=time.time()))
-        except IntegrityError:
-            return False
-        return True
+                return await insert_new(conn, _TABLE, values)
+
+        return await retry_transient(once, what="request claim")
 
     async def purge(self) -> int:
         """Drop claims older than the TTL; return how many."""
-        async with self._engine.begin() as conn:
-            result = await conn.execute(delete(_TABLE).where(
-                _TABLE.c.claimed_at < time.time() - self.ttl))
-        return int(result.rowcount or 0)
+        async def once() -> int:
+            async with self._engine.begin() as conn:
+                result = await conn.execute(delete(_TABLE).where(
+                    _TABLE.c.claimed_at < time.time() - self.ttl))
+            return int(result.rowcount or 0)
+
+        return await retry_transient(once, what="claim purge")

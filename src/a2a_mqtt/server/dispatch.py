@@ -325,9 +325,18 @@ class RequestDispatcher:
         finally:
             self._gate.finish(task_id, message_id)
             if finished:
-                await self._inflight.release(task_id, self._owner)
+                await self._release(task_id)
             # Otherwise (cancelled by a stop that outlasted its grace) the claim stays:
             # recovery fails the task and answers the requester (see recover()).
+
+    async def _release(self, task_id: str) -> None:
+        # The requester has its answer: a release that fails (after the log's own
+        # retries) must not turn into a second, contradicting reply. The entry stays;
+        # recovery finds the task terminal and leaves its outcome as it is.
+        try:
+            await self._inflight.release(task_id, self._owner)
+        except Exception:
+            log.exception("could not release the in-flight entry of task %s", task_id)
 
     async def _answer_duplicate(self, rid: Any, task_id: str, message_id: str,
                                 ctx: ServerCallContext, reply: _Reply, *, stream: bool,

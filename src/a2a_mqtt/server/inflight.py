@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Column, Float, LargeBinary, MetaData, String, Table, Text, delete, insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Column, Float, LargeBinary, MetaData, String, Table, Text, delete
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from a2a_mqtt.server.dbops import insert_new, retry_transient
 
 __all__ = ["DatabaseInflightLog", "InflightEntry", "InflightLog", "MemoryInflightLog"]
 
@@ -110,31 +112,39 @@ class DatabaseInflightLog(InflightLog):
             await conn.run_sync(_META.create_all)
 
     async def claim(self, entry: InflightEntry) -> bool:
-        try:
+        values = {
+            "task_id": entry.task_id, "message_id": entry.message_id, "owner": entry.owner,
+            "method": entry.method, "response_topic": entry.response_topic,
+            "correlation": entry.correlation, "request_id": entry.request_id,
+            "context_id": entry.context_id, "run": entry.run, "created_at": entry.created_at,
+        }
+
+        async def once() -> bool:
             async with self._engine.begin() as conn:
-                await conn.execute(insert(_TABLE).values(
-                    task_id=entry.task_id, message_id=entry.message_id, owner=entry.owner,
-                    method=entry.method, response_topic=entry.response_topic,
-                    correlation=entry.correlation, request_id=entry.request_id,
-                    context_id=entry.context_id, run=entry.run,
-                    created_at=entry.created_at))
-        except IntegrityError:
-            return False
-        return True
+                return await insert_new(conn, _TABLE, values)
+
+        return await retry_transient(once, what="in-flight claim")
 
     async def release(self, task_id: str, owner: str) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(delete(_TABLE).where(
-                (_TABLE.c.task_id == task_id) & (_TABLE.c.owner == owner)))
+        async def once() -> None:
+            async with self._engine.begin() as conn:
+                await conn.execute(delete(_TABLE).where(
+                    (_TABLE.c.task_id == task_id) & (_TABLE.c.owner == owner)))
+
+        await retry_transient(once, what="in-flight release")
 
     async def take(self, owner: str, *, except_run: str = "") -> list[InflightEntry]:
         # DELETE ... RETURNING: each row goes to exactly one recoverer.
         condition = _TABLE.c.owner == owner
         if except_run:
             condition = condition & (_TABLE.c.run != except_run)
-        async with self._engine.begin() as conn:
-            rows = (await conn.execute(
-                delete(_TABLE).where(condition).returning(*_TABLE.c))).all()
+
+        async def once() -> list[Any]:
+            async with self._engine.begin() as conn:
+                return list((await conn.execute(
+                    delete(_TABLE).where(condition).returning(*_TABLE.c))).all())
+
+        rows = await retry_transient(once, what="in-flight recovery")
         return [InflightEntry(task_id=r.task_id, message_id=r.message_id, owner=r.owner,
                               method=r.method, response_topic=r.response_topic,
                               correlation=r.correlation, request_id=r.request_id,

@@ -15,6 +15,7 @@ import random
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import Any
 
 from a2a.server.cluster import (
     DatabaseTaskEventStream,
@@ -33,6 +34,7 @@ from a2a.types.a2a_pb2 import (
     TaskState,
     TaskStatusUpdateEvent,
 )
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -46,6 +48,7 @@ _ALIASES = {
     "postgresql": "postgresql+asyncpg",
 }
 _CREATE_ATTEMPTS = 6
+_SQLITE_BUSY_MS = 10_000
 _TERMINAL = frozenset({TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED,
                        TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_REJECTED})
 
@@ -80,10 +83,26 @@ async def open_task_store(url: str | None, stack: AsyncExitStack) -> OpenedStore
         return OpenedStore(InMemoryTaskStore())
     engine = create_async_engine(database_url(url))
     stack.push_async_callback(engine.dispose)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     store = VersionedDatabaseTaskStore(engine, create_table=True)
     stream = DatabaseTaskEventStream(engine, create_table=True, poll_interval_s=0.1)
     await create_tables(store.initialize, stream.initialize)
     return OpenedStore(store, stream, engine)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Several processes (pool members) share one SQLite file: WAL lets readers run
+    beside the writer, and writers wait for the lock instead of failing at once with
+    "database is locked". synchronous=NORMAL is durable across process crashes in
+    WAL mode (only a power loss can take the last commits)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+                       f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}"):
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
 
 
 async def create_tables(*steps: Callable[[], Awaitable[None]]) -> None:
