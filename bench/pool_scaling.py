@@ -135,6 +135,7 @@ class _Counters:
         self.claims_attempted = 0
         self.claims_won = 0
         self.claim_seconds = 0.0
+        self.copies_lost = 0
 
 
 COUNTERS = _Counters()
@@ -150,20 +151,20 @@ def _instrument() -> None:
     from a2a_mqtt.server import claims as claims_mod
 
     claims_cls = getattr(claims_mod, "RequestClaims", None)
-    original_claim = getattr(claims_cls, "claim", None)
+    original_claim = getattr(claims_cls, "claim_first", None)
     if claims_cls is not None and original_claim is not None:
 
-        async def claim(self: Any, key: str, owner: str) -> bool:
+        async def claim_first(self: Any, keys: Any, owner: str) -> int | None:
             start = time.perf_counter()
             try:
-                won: bool = await original_claim(self, key, owner)
+                won: int | None = await original_claim(self, keys, owner)
             finally:
                 COUNTERS.claim_seconds += time.perf_counter() - start
                 COUNTERS.claims_attempted += 1
-            COUNTERS.claims_won += int(won)
+            COUNTERS.claims_won += int(won is not None)
             return won
 
-        claims_cls.claim = claim
+        claims_cls.claim_first = claim_first
 
     server_cls = agent_mod.AgentServer
     for name, counter in (("_on_request", "requests_direct"), ("_on_pool_copy", "pool_copies")):
@@ -287,8 +288,13 @@ async def serve(args: argparse.Namespace) -> None:
                         break  # EOF: the parent is done (or gone)
                     if line == "reset":
                         COUNTERS.reset()
+                        queue = getattr(server, "_copies", None)
+                        if queue is not None:
+                            queue.lost = 0
                         _say("RESET")
                     elif line == "stats":
+                        queue = getattr(server, "_copies", None)
+                        COUNTERS.copies_lost = queue.lost if queue is not None else 0
                         _say("STATS " + json.dumps(vars(COUNTERS)))
         except TimeoutError:
             pass
@@ -933,7 +939,7 @@ def medians(results: list[Result]) -> list[dict[str, Any]]:
         ]
         lost = [
             statistics.median(
-                s.get("claims_attempted", 0) - s.get("claims_won", 0) for s in r.member_stats
+                s.get("copies_lost", 0) for s in r.member_stats
             )
             for r in rs
             if r.member_stats
@@ -1032,7 +1038,7 @@ def print_report(
         )
     print()
     head2 = (
-        "| store | row | copies received/member | claims lost/member "
+        "| store | row | copies received/member | copies lost to other members/member "
         "| claim wall ms/req (all members) | DB OperationalErrors in logs "
         "| request tasks died (unanswered copies) | kernel share of member CPU |"
     )

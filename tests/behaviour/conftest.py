@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -60,3 +61,12 @@ def text(body: str, *, task_id: str = "", context_id: str = "",
 def ref(unique_id: str) -> AgentRef:
     """A fresh agent reference for this test."""
     return AgentRef("test", "unit", unique_id)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh shared task-store URL: a SQLite file, then a throwaway PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/shared.db"
+    url: str = request.getfixturevalue("postgres_database")
+    return url

@@ -46,7 +46,8 @@ from a2a_mqtt.binding.topics import (
 )
 from a2a_mqtt.errors import InvalidCardError, TransportError
 from a2a_mqtt.server.brokerwatch import DropWatch
-from a2a_mqtt.server.claims import RequestClaims, claim_key
+from a2a_mqtt.server.claimqueue import ClaimQueue
+from a2a_mqtt.server.claims import RequestClaims, claim_key, claim_owner
 from a2a_mqtt.server.config import AgentConfig
 from a2a_mqtt.server.dispatch import RequestDispatcher
 from a2a_mqtt.server.inflight import DatabaseInflightLog, InflightLog, MemoryInflightLog
@@ -96,8 +97,10 @@ class AgentServer:
         self._announced = False
         self._claims: RequestClaims | None = None
         self._peer_status: dict[AgentRef, str] = {}
-        self._purger: asyncio.Task[None] | None = None
+        self._copies: ClaimQueue | None = None
+        self._background: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        self._recovered = asyncio.Event()
         self.drops = DropWatch(label=f"agent {config.ref}")
         """Messages the broker reported dropping since we started (``$SYS``)."""
         self.pool_dispatch: str | None = None
@@ -114,6 +117,11 @@ class AgentServer:
         """Requests taken and not yet answered."""
         return self._pending
 
+    @property
+    def _claim_owner(self) -> str:
+        assert self._dispatcher is not None
+        return claim_owner(self.config.ref.client_id, self._dispatcher.run)
+
     async def __aenter__(self) -> AgentServer:
         await self.start()
         return self
@@ -126,6 +134,7 @@ class AgentServer:
         if self._stack is not None:
             raise RuntimeError("AgentServer is already running (not reentrant)")
         self._stopping.clear()
+        self._recovered.clear()
         cfg = self.config
         stack = AsyncExitStack()
         await stack.__aenter__()
@@ -209,9 +218,12 @@ class AgentServer:
             await self.drops.attach(transport)
         transport.on_connection_change(self._on_connection_change)
         await transport.connect()
-        recovered = await self._dispatcher.recover(
-            cfg.ref.client_id, f"agent {cfg.ref} restarted while working on this task",
-            own=True)
+        try:
+            recovered = await self._dispatcher.recover(
+                cfg.ref.client_id, f"agent {cfg.ref} restarted while working on this task",
+                own=True)
+        finally:
+            self._recovered.set()
         if recovered:
             log.warning("agent %s failed %d task(s) its previous run left unfinished",
                         cfg.ref, recovered)
@@ -236,11 +248,17 @@ class AgentServer:
             claims = RequestClaims(opened.engine)
             await create_tables(claims.initialize)
             self._claims = claims
+            self._copies = ClaimQueue(claims=claims, owner=self._claim_owner,
+                                      slots=self._semaphore, serve=self._serve_claimed,
+                                      refuse=self._refuse_unclaimable)
             await self._transport.subscribe(Subscription(
                 request_topic(pool), qos=1, manual_ack=True), self._on_pool_copy)
             # Long-lived: kept out of the request tasks a stop drains.
-            self._purger = asyncio.create_task(
-                self._purge_claims(claims), name=f"a2a-mqtt[{self.config.ref}].claims-purge")
+            name = f"a2a-mqtt[{self.config.ref}]"
+            self._background = [
+                asyncio.create_task(self._purge_claims(claims), name=f"{name}.claims-purge"),
+                asyncio.create_task(self._copies.run(), name=f"{name}.claim-queue"),
+            ]
         # Peers' cards: a member that goes offline leaves its turns to us.
         await self._transport.subscribe(Subscription(discovery_filter(pool.org, pool.unit),
                                                      qos=1), self._on_peer_card)
@@ -254,45 +272,39 @@ class AgentServer:
                 log.exception("purging request claims failed")
 
     def _on_pool_copy(self, msg: IncomingMessage) -> None:
-        """A copy every member received (claim mode): serve it only if we win its claim."""
+        """A copy every member received (claim mode): queued until a slot can claim it."""
         if not self._accepting or msg.retain:
             if msg.retain:
                 self._ack(msg)
             return
-        if self._pending >= self.config.max_pending:
+        assert self._copies is not None
+        if self._pending + len(self._copies) >= self.config.max_pending:
             # Every member has this copy; only the claim winner may answer, even to refuse.
             self._spawn(self._refuse_claimed(msg), "reject")
             return
-        self._pending += 1
-        self._spawn(self._serve(msg, asyncio.get_running_loop().time(), claim=True),
-                    "request")
+        self._copies.put(msg, asyncio.get_running_loop().time())
 
     async def _refuse_claimed(self, msg: IncomingMessage) -> None:
-        assert self._dispatcher is not None
+        assert self._claims is not None
         try:
-            if await self._claim(msg):
-                await self._dispatcher.reject(msg, BindingErrorKind.RESPONDER_UNAVAILABLE,
-                                              "pool member overloaded; retry later")
+            key = claim_key(msg.properties.response_topic or "",
+                            msg.properties.correlation_data)
+            try:
+                won = await self._claims.claim(key, self._claim_owner)
+            except Exception:
+                log.exception("claiming a pool request failed; answering it as unavailable")
+                won = True  # nobody may be able to claim it: answer rather than drop
+            if won:
+                await self._reject(msg, "pool member overloaded; retry later")
         finally:
             self._ack(msg)
 
-    async def _claim(self, msg: IncomingMessage) -> bool:
-        """Race the other members for a pool copy (claim mode); True if we serve it.
+    async def _refuse_unclaimable(self, msg: IncomingMessage) -> None:
+        await self._reject(msg, "pool task store unreachable; retry later")
 
-        When the store stays unreachable we answer ``responder_unavailable``
-        ourselves rather than drop the copy: nobody may have claimed it, and a
-        requester must never wait for an answer nobody will send.
-        """
-        assert self._claims is not None
+    async def _reject(self, msg: IncomingMessage, text: str) -> None:
         assert self._dispatcher is not None
-        key = claim_key(msg.properties.response_topic or "", msg.properties.correlation_data)
-        try:
-            return await self._claims.claim(key, self.config.ref.client_id)
-        except Exception:
-            log.exception("claiming a pool request failed; answering it as unavailable")
-            await self._dispatcher.reject(msg, BindingErrorKind.RESPONDER_UNAVAILABLE,
-                                          "pool task store unreachable; retry later")
-            return False
+        await self._dispatcher.reject(msg, BindingErrorKind.RESPONDER_UNAVAILABLE, text)
 
     async def stop(self) -> None:
         """Graceful stop: offline card, drain, close; safe to call twice."""
@@ -302,9 +314,11 @@ class AgentServer:
         self._accepting = False
         self._announced = False
         self._stopping.set()
-        if self._purger is not None:
-            self._purger.cancel()
-            self._purger = None
+        for task in self._background:
+            task.cancel()
+        self._background = []
+        if self._copies is not None:
+            self._copies.release_unclaimed()
         try:
             if self._transport is not None and self._transport.connected:
                 await self._publish_card("offline")
@@ -410,21 +424,37 @@ class AgentServer:
         if msg.ack is not None:
             msg.ack()
 
-    async def _serve(self, msg: IncomingMessage, arrived: float, *, claim: bool = False
-                     ) -> None:
-        assert self._dispatcher is not None
+    async def _serve(self, msg: IncomingMessage, arrived: float) -> None:
         try:
             async with self._semaphore:
-                if claim and not await self._claim(msg):
-                    self._ack(msg)  # another member serves it (or we refused it)
-                    return
-                expiry = msg.properties.message_expiry_interval
-                waited = asyncio.get_running_loop().time() - arrived
-                if expiry is not None and waited > expiry:
-                    self._ack(msg)
-                    await self._dispatcher.reject(msg, BindingErrorKind.REQUEST_EXPIRED,
-                                                  f"request expired after waiting {waited:.1f}s")
-                    return
-                await self._dispatcher.handle(msg)
+                await self._handle(msg, arrived)
         finally:
             self._pending -= 1
+
+    def _serve_claimed(self, msg: IncomingMessage, arrived: float) -> None:
+        """Serve a pool copy we won; the claim queue hands over the slot it holds."""
+        self._pending += 1
+
+        async def serve() -> None:
+            try:
+                await self._handle(msg, arrived)
+            finally:
+                self._pending -= 1
+                self._semaphore.release()
+
+        self._spawn(serve(), "request")
+
+    async def _handle(self, msg: IncomingMessage, arrived: float) -> None:
+        assert self._dispatcher is not None
+        # A request the broker redelivers from our session may belong to a turn our
+        # previous run left in flight: recovery answers that turn first, so the
+        # request is then answered from the store (the failed task), not as "working".
+        await self._recovered.wait()
+        expiry = msg.properties.message_expiry_interval
+        waited = asyncio.get_running_loop().time() - arrived
+        if expiry is not None and waited > expiry:
+            self._ack(msg)
+            await self._dispatcher.reject(msg, BindingErrorKind.REQUEST_EXPIRED,
+                                          f"request expired after waiting {waited:.1f}s")
+            return
+        await self._dispatcher.handle(msg)

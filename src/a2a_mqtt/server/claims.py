@@ -10,20 +10,25 @@ would otherwise do. Claims are kept for ``ttl`` seconds (a late copy must still
 lose) and purged after.
 
 The key is the request's Response Topic and Correlation Data: unique per
-request attempt, identical in every member's copy.
+request attempt, identical in every member's copy. The owner is the member's
+client id and its run (``client#run``): a copy that the broker redelivers to a
+restarted member was never acknowledged, so that member never finished it —
+if its claim is held by an earlier run of the same member, the new run takes
+the claim over instead of dropping the copy as another member's.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 
-from sqlalchemy import Column, Float, MetaData, String, Table, delete
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Column, Float, MetaData, String, Table, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from a2a_mqtt.server.dbops import insert_new, retry_transient
 
-__all__ = ["RequestClaims", "claim_key"]
+__all__ = ["RequestClaims", "claim_key", "claim_owner"]
 
 _META = MetaData()
 _TABLE = Table(
@@ -32,6 +37,15 @@ _TABLE = Table(
     Column("owner", String(256), nullable=False),
     Column("claimed_at", Float, nullable=False, index=True),
 )
+
+
+def claim_owner(client_id: str, run: str) -> str:
+    """The owner recorded for claims made by run ``run`` of member ``client_id``."""
+    return f"{client_id}#{run}"
+
+
+def _member(owner: str) -> str:
+    return owner.rpartition("#")[0] or owner
 
 
 def claim_key(response_topic: str, correlation: bytes | None) -> str:
@@ -63,6 +77,48 @@ class RequestClaims:
                 return await insert_new(conn, _TABLE, values)
 
         return await retry_transient(once, what="request claim")
+
+    async def claim_first(self, keys: Sequence[str], owner: str) -> int | None:
+        """Claim the first of ``keys`` that no other member holds; its index, or None
+        if all are held. Every key before the returned index is held by another member.
+
+        One transaction: a read of who holds the keys, then a write for the first one
+        that is free (or held by an earlier run of ``owner``'s member) — usually one;
+        more only when another member claims it between the read and the write. No
+        deadlock: a transaction holds at most the one row it won and then returns.
+        """
+        if not keys:
+            return None
+        now = time.time()
+        member = _member(owner)
+
+        async def once() -> int | None:
+            async with self._engine.begin() as conn:
+                rows = await conn.execute(select(_TABLE.c.key, _TABLE.c.owner).where(
+                    _TABLE.c.key.in_(list(keys))))
+                holders: dict[str, str] = {row.key: row.owner for row in rows}
+                for index, key in enumerate(keys):
+                    holder = holders.get(key)
+                    if holder is None:
+                        won = await insert_new(conn, _TABLE, {
+                            "key": key, "owner": owner, "claimed_at": now})
+                    elif holder != owner and _member(holder) == member:
+                        won = await self._take_over(conn, key, holder, owner, now)
+                    else:
+                        continue
+                    if won:
+                        return index
+                return None
+
+        return await retry_transient(once, what="request claim")
+
+    @staticmethod
+    async def _take_over(conn: AsyncConnection, key: str, holder: str, owner: str,
+                         now: float) -> bool:
+        result = await conn.execute(update(_TABLE).where(
+            (_TABLE.c.key == key) & (_TABLE.c.owner == holder)).values(
+            owner=owner, claimed_at=now))
+        return bool(result.rowcount == 1)
 
     async def purge(self) -> int:
         """Drop claims older than the TTL; return how many."""

@@ -156,6 +156,11 @@ class RequestDispatcher:
         self._gate = DedupGate()
         self._run = uuid.uuid4().hex
 
+    @property
+    def run(self) -> str:
+        """This run's id: what tells its in-flight turns from an earlier run's."""
+        return self._run
+
     def reply_for(self, msg: IncomingMessage) -> _Reply | None:
         """The reply channel of a request, or None (logged) when it has no Response Topic."""
         topic = msg.properties.response_topic

@@ -88,9 +88,9 @@ def executions(log: Path) -> tuple[collections.Counter[str], collections.Counter
     return starts, dones
 
 
-def patient(url: str) -> object:
+def patient(url: str, *, max_attempts: int = 3) -> object:
     return requester_config(url, reply_first_timeout=30, stream_idle_timeout=30,
-                            max_attempts=3, backoff=(0.5, 1.0))
+                            max_attempts=max_attempts, backoff=(0.5, 1.0))
 
 
 async def test_load_spreads_and_client_follows_responder(broker: MosquittoProcess,
@@ -124,8 +124,11 @@ async def test_kill_9_of_a_member_mid_task_loses_nothing(broker: MosquittoProces
                                                         unique_id: str, tmp_path: Path) -> None:
     org_unit = f"pool/{unique_id}"
     pool = AgentRef.parse(f"{org_unit}/pool/workers")
+    # One attempt: a request the kill leaves unanswered must fail the test, not be
+    # rescued by the requester's retry.
+    requester = patient(broker.url, max_attempts=1)
     async with pool_of(broker.url, org_unit, "workers", 2, tmp_path) as (members, log), \
-            A2AMqttClient(patient(broker.url), org="pool") as mqtt:  # type: ignore[arg-type]
+            A2AMqttClient(requester, org="pool") as mqtt:  # type: ignore[arg-type]
         await wait_online(mqtt, [m.ref for m in members])
         t = mqtt.transport_for(pool)
         pending = [asyncio.create_task(t.send_message(text(f"slow {i}",

@@ -9,8 +9,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from a2a.types.a2a_pb2 import GetTaskRequest, TaskState
 from a2a.utils.errors import TaskNotFoundError
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from a2a_mqtt.binding.codes import TransportProtocolError
 from a2a_mqtt.binding.topics import AgentRef, request_topic
@@ -102,14 +104,6 @@ def test_pool_members_need_a_shared_store() -> None:
                     pool="p")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/shared.db"
-    url: str = request.getfixturevalue("postgres_database")
-    return url
-
-
 @pytest.mark.asyncio
 async def test_subscribe_on_one_member_streams_a_task_running_on_another(
         broker: MosquittoProcess, unique_id: str, tmp_path: Path,
@@ -135,3 +129,22 @@ async def test_subscribe_on_one_member_streams_a_task_running_on_another(
     assert any(e.WhichOneof("payload") == "artifact_update" for e in events)
     assert rest[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
     assert {r.task.id for r in more} | {task_id} <= {x.id for x in listed.tasks}
+
+
+@pytest.mark.asyncio
+async def test_a_claim_store_failure_is_answered_not_dropped(
+        broker: MosquittoProcess, unique_id: str, tmp_path: Path) -> None:
+    # The claims table disappears under running members: nobody can claim, so
+    # somebody must say so instead of leaving the requester to time out.
+    async with members(broker.url, unique_id, tmp_path) as pool, \
+            raw_peer(broker.url, unique_id) as peer:
+        engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path}/p.db")
+        async with engine.begin() as conn:
+            await conn.execute(sqlalchemy.text("DROP TABLE a2a_mqtt_request_claims"))
+        await engine.dispose()
+        await peer.send(request_topic(pool), rpc("GetTask", {"id": "unknown"}),
+                        user_properties=(("a2a-version", "1.0"),))
+        msg = await asyncio.wait_for(peer.replies.get(), 20)
+    body = json.loads(msg.payload)
+    assert body["error"]["code"] == -32004, body  # responder_unavailable: retryable
+    assert "task store unreachable" in body["error"]["message"]
