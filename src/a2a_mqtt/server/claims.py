@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from sqlalchemy import Column, Float, MetaData, String, Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from a2a_mqtt.server.dbops import insert_new, retry_transient
+from a2a_mqtt.server.dbops import autocommit, insert_new, retry_transient
 
 __all__ = ["RequestClaims", "claim_key", "claim_owner"]
 
@@ -61,6 +61,7 @@ class RequestClaims:
 
     def __init__(self, engine: AsyncEngine, *, ttl: float = 600.0) -> None:
         self._engine = engine
+        self._single = autocommit(engine)
         self.ttl = ttl
 
     async def initialize(self) -> None:
@@ -73,7 +74,7 @@ class RequestClaims:
         values = {"key": key, "owner": owner, "claimed_at": time.time()}
 
         async def once() -> bool:
-            async with self._engine.begin() as conn:
+            async with self._single.connect() as conn:
                 return await insert_new(conn, _TABLE, values)
 
         return await retry_transient(once, what="request claim")
@@ -82,10 +83,11 @@ class RequestClaims:
         """Claim the first of ``keys`` that no other member holds; its index, or None
         if all are held. Every key before the returned index is held by another member.
 
-        One transaction: a read of who holds the keys, then a write for the first one
-        that is free (or held by an earlier run of ``owner``'s member) — usually one;
-        more only when another member claims it between the read and the write. No
-        deadlock: a transaction holds at most the one row it won and then returns.
+        A read of who holds the keys, then a write for the first one that is free (or
+        held by an earlier run of ``owner``'s member) — usually one write; more only
+        when another member claims that key between the read and the write. No
+        transaction is needed: a held key stays held until purged, so the read is only
+        a hint that saves attempts, and each write decides atomically on its own.
         """
         if not keys:
             return None
@@ -93,7 +95,7 @@ class RequestClaims:
         member = _member(owner)
 
         async def once() -> int | None:
-            async with self._engine.begin() as conn:
+            async with self._single.connect() as conn:
                 rows = await conn.execute(select(_TABLE.c.key, _TABLE.c.owner).where(
                     _TABLE.c.key.in_(list(keys))))
                 holders: dict[str, str] = {row.key: row.owner for row in rows}
@@ -123,7 +125,7 @@ class RequestClaims:
     async def purge(self) -> int:
         """Drop claims older than the TTL; return how many."""
         async def once() -> int:
-            async with self._engine.begin() as conn:
+            async with self._single.connect() as conn:
                 result = await conn.execute(delete(_TABLE).where(
                     _TABLE.c.claimed_at < time.time() - self.ttl))
             return int(result.rowcount or 0)

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Column, Float, LargeBinary, MetaData, String, Table, Text, delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from a2a_mqtt.server.dbops import insert_new, retry_transient
+from a2a_mqtt.server.dbops import autocommit, insert_new, retry_transient
 
 __all__ = ["DatabaseInflightLog", "InflightEntry", "InflightLog", "MemoryInflightLog"]
 
@@ -106,6 +106,7 @@ class DatabaseInflightLog(InflightLog):
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._single = autocommit(engine)
 
     async def initialize(self) -> None:
         async with self._engine.begin() as conn:
@@ -120,14 +121,14 @@ class DatabaseInflightLog(InflightLog):
         }
 
         async def once() -> bool:
-            async with self._engine.begin() as conn:
+            async with self._single.connect() as conn:
                 return await insert_new(conn, _TABLE, values)
 
         return await retry_transient(once, what="in-flight claim")
 
     async def release(self, task_id: str, owner: str) -> None:
         async def once() -> None:
-            async with self._engine.begin() as conn:
+            async with self._single.connect() as conn:
                 await conn.execute(delete(_TABLE).where(
                     (_TABLE.c.task_id == task_id) & (_TABLE.c.owner == owner)))
 
@@ -140,7 +141,7 @@ class DatabaseInflightLog(InflightLog):
             condition = condition & (_TABLE.c.run != except_run)
 
         async def once() -> list[Any]:
-            async with self._engine.begin() as conn:
+            async with self._single.connect() as conn:
                 return list((await conn.execute(
                     delete(_TABLE).where(condition).returning(*_TABLE.c))).all())
 
