@@ -54,10 +54,19 @@ def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | 
 @click.option("--session-expiry", type=int, default=3600, show_default=True)
 @click.option("--pool", default=None, help="Also serve pool org/unit/pool/POOL (shared "
               "subscription); defaults the task store to ./a2a-mqtt-ORG-UNIT-POOL.db.")
+@click.option("--pool-dispatch", envvar="A2A_MQTT_POOL_DISPATCH", default="auto",
+              show_default=True, type=click.Choice(["auto", "shared", "claim"]),
+              help="How pool members share requests: a $share subscription, claims in "
+              "the shared store (brokers whose $share misses $ topics), or probe.")
+@click.option("--leave-pool-on-stop", is_flag=True, envvar="A2A_MQTT_LEAVE_POOL_ON_STOP",
+              help="Unsubscribe from the pool on a graceful stop (scale-down).")
+@click.option("--keepalive", envvar="A2A_MQTT_KEEPALIVE", type=int, default=30,
+              show_default=True, help="MQTT keepalive seconds (the will fires after 1.5x).")
 @click.option("--max-concurrency", type=int, default=64, show_default=True)
 def example(name: str, agent_ref: str | None, broker: str, username: str | None,
             password: str | None, task_store: str | None, session_expiry: int,
-            pool: str | None, max_concurrency: int) -> None:
+            pool: str | None, pool_dispatch: str, leave_pool_on_stop: bool, keepalive: int,
+            max_concurrency: int) -> None:
     """Serve bundled example agent NAME in the foreground until interrupted."""
     from a2a_mqtt.examples import EXAMPLES  # noqa: PLC0415
     from a2a_mqtt.server import AgentConfig, serve_agents  # noqa: PLC0415
@@ -73,7 +82,9 @@ def example(name: str, agent_ref: str | None, broker: str, username: str | None,
         config = AgentConfig(ref=ref, card=ex.card(), executor=ex.executor(),
                              broker_url=broker, username=username, password=password,
                              task_store_url=task_store, session_expiry=session_expiry,
-                             pool=pool, max_concurrency=max_concurrency)
+                             pool=pool, pool_dispatch=pool_dispatch,
+                             leave_pool_on_stop=leave_pool_on_stop, keepalive=keepalive,
+                             max_concurrency=max_concurrency)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
     click.echo(f"serving {name} as {config.ref} on {broker} (Ctrl-C to stop)", err=True)

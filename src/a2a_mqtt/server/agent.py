@@ -98,6 +98,7 @@ class AgentServer:
         self._claims: RequestClaims | None = None
         self._peer_status: dict[AgentRef, str] = {}
         self._copies: ClaimQueue | None = None
+        self._pool_filter = ""
         self._background: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._recovered = asyncio.Event()
@@ -241,8 +242,9 @@ class AgentServer:
             mode = "shared" if shared else "claim"
         self.pool_dispatch = mode
         if mode == "shared":
+            self._pool_filter = pool_subscription(pool)
             await self._transport.subscribe(Subscription(
-                pool_subscription(pool), qos=1, manual_ack=True), self._on_request)
+                self._pool_filter, qos=1, manual_ack=True), self._on_request)
         else:
             assert opened.engine is not None  # pools require a database store (config check)
             claims = RequestClaims(opened.engine)
@@ -251,8 +253,9 @@ class AgentServer:
             self._copies = ClaimQueue(claims=claims, owner=self._claim_owner,
                                       slots=self._semaphore, serve=self._serve_claimed,
                                       refuse=self._refuse_unclaimable)
+            self._pool_filter = request_topic(pool)
             await self._transport.subscribe(Subscription(
-                request_topic(pool), qos=1, manual_ack=True), self._on_pool_copy)
+                self._pool_filter, qos=1, manual_ack=True), self._on_pool_copy)
             # Long-lived: kept out of the request tasks a stop drains.
             name = f"a2a-mqtt[{self.config.ref}]"
             self._background = [
@@ -321,6 +324,7 @@ class AgentServer:
             self._copies.release_unclaimed()
         try:
             if self._transport is not None and self._transport.connected:
+                await self._leave_pool()
                 await self._publish_card("offline")
             if self._tasks:
                 _done, still = await asyncio.wait(set(self._tasks),
@@ -334,6 +338,17 @@ class AgentServer:
             if self._transport is not None:
                 await self._transport.disconnect()
             log.info("agent %s stopped", self.config.ref)
+
+    async def _leave_pool(self) -> None:
+        if not (self.config.leave_pool_on_stop and self._pool_filter):
+            return
+        assert self._transport is not None
+        try:
+            await self._transport.unsubscribe(self._pool_filter)
+        except TransportError as exc:
+            log.warning("could not leave pool %s: %s", self.config.pool_ref, exc)
+        else:
+            log.info("agent %s left pool %s", self.config.ref, self.config.pool_ref)
 
     async def _publish_card(self, status: str) -> None:
         assert self._transport is not None

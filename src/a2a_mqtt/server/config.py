@@ -65,6 +65,11 @@ class AgentConfig:
     peer_recovery_grace: float = 10.0
     """Seconds a pool member waits after a peer's offline card before failing the turns
     the peer left in flight (a peer that reconnects within it keeps them)."""
+    leave_pool_on_stop: bool = False
+    """On a graceful stop, unsubscribe from the pool before disconnecting, so the
+    broker stops queueing pool requests for this member's session (scale-down).
+    Off by default: a member that restarts keeps receiving its pool's requests
+    while it is away, like its own."""
     pool_dispatch: str = "auto"
     """``shared`` ($share subscription), ``claim`` (members race in the shared store:
     for brokers whose shared subscriptions miss $ topics) or ``auto`` (probe once)."""
