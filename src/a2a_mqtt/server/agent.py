@@ -52,7 +52,13 @@ from a2a_mqtt.server.config import AgentConfig
 from a2a_mqtt.server.dispatch import RequestDispatcher
 from a2a_mqtt.server.inflight import DatabaseInflightLog, InflightLog, MemoryInflightLog
 from a2a_mqtt.server.pooling import probe_shared_dollar_topics
-from a2a_mqtt.server.stores import OpenedStore, TaskAccess, create_tables, open_task_store
+from a2a_mqtt.server.stores import (
+    KnownAbsentStore,
+    OpenedStore,
+    TaskAccess,
+    create_tables,
+    open_task_store,
+)
 from a2a_mqtt.server.taskids import RequesterTaskIdBuilder
 from a2a_mqtt.transport.base import (
     BrokerURL,
@@ -186,8 +192,10 @@ class AgentServer:
             stack.push_async_callback(http.aclose)
             push_store = InMemoryPushNotificationConfigStore()
             push_sender = BasePushNotificationSender(http, push_store)
+        handler_store = (KnownAbsentStore(opened.store)
+                         if isinstance(opened.store, VersionedTaskStore) else opened.store)
         handler = DefaultRequestHandler(
-            agent_executor=cfg.executor, task_store=opened.store, agent_card=self._card,
+            agent_executor=cfg.executor, task_store=handler_store, agent_card=self._card,
             push_config_store=push_store, push_sender=push_sender,
             request_context_builder=RequesterTaskIdBuilder(), extended_agent_card=extended,
             interrupted_task_timeout=cfg.interrupted_task_timeout,

@@ -24,6 +24,7 @@ from a2a.server.request_handlers import RequestHandler
 from a2a.server.routes.common import serialize_list_tasks_response
 from a2a.types.a2a_pb2 import (
     AgentCard,
+    Message,
     SendMessageRequest,
     SendMessageResponse,
     SubscribeToTaskRequest,
@@ -67,7 +68,7 @@ from a2a_mqtt.binding.stream import (
 )
 from a2a_mqtt.errors import RemoteProtocolError, TransportError
 from a2a_mqtt.server.inflight import InflightEntry, InflightLog
-from a2a_mqtt.server.stores import TaskAccess
+from a2a_mqtt.server.stores import KNOWN_ABSENT, TaskAccess
 from a2a_mqtt.server.taskids import REQUESTED_TASK_ID, DedupGate, seen_in_history
 from a2a_mqtt.transport.base import IncomingMessage, PublishProperties
 
@@ -286,20 +287,9 @@ class RequestDispatcher:
         async with self._gate.lock(task_id):
             state = self._gate.state(task_id, message_id)
             if state == "new":
-                stored = await self._tasks.get(task_id, ctx)
-                if stored is None:
-                    ctx.state[REQUESTED_TASK_ID] = task_id
-                    message.task_id = ""
-                elif message.context_id and message.context_id != stored.context_id:
-                    raise InvalidParamsError(
-                        message=f"contextId {message.context_id} does not match context "
-                                f"{stored.context_id} of task {task_id}")
-                elif (message_id and seen_in_history(stored, message_id)) or (
-                        state_name(stored.status.state) not in INTERRUPTED_STATES):
-                    # The profile: a known Task.id returns its existing state; only an
-                    # interrupted task (input-/auth-required) takes a new turn.
-                    state = "done"
-            if state == "new":
+                # The turn first, then the read: while we hold the turn nobody else can
+                # create the task, so "absent" stays true until our handler's first
+                # write (which lets KnownAbsentStore skip the handler's re-reads).
                 claimed = await self._inflight.claim(InflightEntry(
                     task_id=task_id, message_id=message_id, owner=self._owner,
                     method="stream" if stream else "unary",
@@ -307,10 +297,18 @@ class RequestDispatcher:
                     correlation=msg.properties.correlation_data,
                     request_id=json.dumps(rid), context_id=message.context_id,
                     run=self._run))
-                if claimed:
-                    self._gate.begin(task_id, message_id)
-                else:
+                if not claimed:
                     state = "elsewhere"  # another member (or process) holds this turn
+                else:
+                    try:
+                        state = await self._take_turn(task_id, message, ctx)
+                    except BaseException:
+                        await self._release(task_id)
+                        raise
+                    if state == "new":
+                        self._gate.begin(task_id, message_id)
+                    else:
+                        await self._release(task_id)
         _ack(msg)
         if state != "new":
             await self._answer_duplicate(rid, task_id, message_id, ctx, reply, stream=stream,
@@ -333,6 +331,26 @@ class RequestDispatcher:
                 await self._release(task_id)
             # Otherwise (cancelled by a stop that outlasted its grace) the claim stays:
             # recovery fails the task and answers the requester (see recover()).
+
+    async def _take_turn(self, task_id: str, message: Message, ctx: ServerCallContext) -> str:
+        """Decide, holding the turn, whether this SendMessage starts one ("new") or
+        repeats a turn already taken ("done"); prepares ``message`` for the handler."""
+        stored = await self._tasks.get(task_id, ctx)
+        if stored is None:
+            ctx.state[REQUESTED_TASK_ID] = task_id
+            ctx.state[KNOWN_ABSENT] = task_id
+            message.task_id = ""
+            return "new"
+        if message.context_id and message.context_id != stored.context_id:
+            raise InvalidParamsError(
+                message=f"contextId {message.context_id} does not match context "
+                        f"{stored.context_id} of task {task_id}")
+        if (message.message_id and seen_in_history(stored, message.message_id)) or (
+                state_name(stored.status.state) not in INTERRUPTED_STATES):
+            # The profile: a known Task.id returns its existing state; only an
+            # interrupted task (input-/auth-required) takes a new turn.
+            return "done"
+        return "new"
 
     async def _release(self, task_id: str) -> None:
         # The requester has its answer: a release that fails (after the log's own

@@ -15,10 +15,11 @@ import random
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from a2a.server.cluster import (
     DatabaseTaskEventStream,
+    StoredTask,
     TaskEventStream,
     TaskVersion,
     VersionedDatabaseTaskStore,
@@ -27,6 +28,8 @@ from a2a.server.cluster import (
 from a2a.server.context import ServerCallContext
 from a2a.server.tasks import InMemoryTaskStore, TaskStore
 from a2a.types.a2a_pb2 import (
+    ListTasksRequest,
+    ListTasksResponse,
     Message,
     Part,
     Role,
@@ -40,7 +43,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from a2a_mqtt.errors import ConfigError
 
-__all__ = ["OpenedStore", "TaskAccess", "create_tables", "open_task_store"]
+__all__ = ["KNOWN_ABSENT", "KnownAbsentStore", "OpenedStore", "TaskAccess", "create_tables",
+           "open_task_store"]
+
+KNOWN_ABSENT: Final = "a2a_mqtt.known_absent_task"
+"""Call-context key: the id of a task this request has found absent while holding its
+turn (see :class:`KnownAbsentStore`)."""
 
 _ALIASES = {
     "sqlite": "sqlite+aiosqlite",
@@ -120,6 +128,40 @@ async def create_tables(*steps: Callable[[], Awaitable[None]]) -> None:
             if attempt + 1 == _CREATE_ATTEMPTS:
                 raise
             await asyncio.sleep(0.05 * (attempt + 1) * (1 + random.random()))
+
+
+class KnownAbsentStore(VersionedTaskStore):
+    """A versioned store that skips reads the dispatcher already knows the answer to.
+
+    For a new task the dispatcher reads the store while holding the task's in-flight
+    turn (which no other member can take) and finds nothing; a2a-sdk's handler then
+    reads the same task twice more before its first write. Until that write the task
+    cannot exist, so those reads are answered here, without the database, for the
+    request whose call context carries the id under :data:`KNOWN_ABSENT`. Everything
+    else goes to the wrapped store unchanged.
+    """
+
+    def __init__(self, store: VersionedTaskStore) -> None:
+        self.wrapped = store
+
+    async def get(self, task_id: str, context: ServerCallContext) -> StoredTask | None:
+        if context.state.get(KNOWN_ABSENT) == task_id:
+            return None
+        return await self.wrapped.get(task_id, context)
+
+    async def save(self, task: Task, *, event: Any = None, prev: Task | None = None,
+                   prev_version: TaskVersion, context: ServerCallContext) -> TaskVersion:
+        if context.state.get(KNOWN_ABSENT) == task.id:
+            del context.state[KNOWN_ABSENT]  # from the first write on, it exists
+        return await self.wrapped.save(task, event=event, prev=prev,
+                                       prev_version=prev_version, context=context)
+
+    async def list(self, params: ListTasksRequest,
+                   context: ServerCallContext) -> ListTasksResponse:
+        return await self.wrapped.list(params, context)
+
+    async def delete(self, task_id: str, context: ServerCallContext) -> None:
+        await self.wrapped.delete(task_id, context)
 
 
 class TaskAccess:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import AsyncExitStack
 
 import pytest
-from a2a.types.a2a_pb2 import GetTaskRequest, ListTasksRequest, TaskState
+from a2a.server.cluster import TaskVersion
+from a2a.server.context import ServerCallContext
+from a2a.types.a2a_pb2 import GetTaskRequest, ListTasksRequest, Task, TaskState
+from sqlalchemy import event
 
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.examples.basic import EchoExecutor, GreeterExecutor, echo_card, greeter_card
+from a2a_mqtt.server.stores import KNOWN_ABSENT, KnownAbsentStore, open_task_store
 from tests.behaviour.conftest import serve, text
 
 pytestmark = pytest.mark.asyncio
@@ -75,3 +80,28 @@ async def test_bad_store_url_is_a_clear_config_error(broker: MosquittoProcess,
         async with serve(broker.url, ref, EchoExecutor(), echo_card(),
                          task_store_url=f"mongodb://{uuid.uuid4().hex}"):
             pass
+
+
+async def test_known_absent_reads_skip_the_database_until_the_first_write(
+        store_url: str) -> None:
+    async with AsyncExitStack() as stack:
+        opened = await open_task_store(store_url, stack)
+        assert opened.engine is not None
+        statements: list[str] = []
+        event.listen(opened.engine.sync_engine, "before_cursor_execute",
+                     lambda *args: statements.append(args[2]))
+        store = KnownAbsentStore(opened.store)  # type: ignore[arg-type]
+        task_id = str(uuid.uuid4())
+        ctx = ServerCallContext(state={KNOWN_ABSENT: task_id})
+        assert await store.get(task_id, ctx) is None
+        assert statements == []  # answered without the database
+        other = ServerCallContext()
+        assert await store.get(task_id, other) is None  # another request still reads
+        assert statements
+        task = Task(id=task_id, context_id="c")
+        task.status.state = TaskState.TASK_STATE_SUBMITTED
+        await store.save(task, prev_version=TaskVersion.MISSING, context=ctx)
+        assert KNOWN_ABSENT not in ctx.state
+        stored = await store.get(task_id, ctx)  # exists now: read from the store
+        assert stored is not None
+        assert stored.task.id == task_id
