@@ -2,15 +2,26 @@
 
 Usage::
 
-    python bench/pool_scaling.py                # 3 runs x 2000 requests per row (long:
-                                                # ~1.5 h on a loaded 2-core machine)
-    python bench/pool_scaling.py --requests 1000   # what docs/performance.md reports
-    python bench/pool_scaling.py --quick        # 1 run x 400 requests, no py-spy
-    python bench/pool_scaling.py --stores postgres --configs single,pool-1,pool-4,rr-4
-    python bench/pool_scaling.py --stores sqlite-wal   # SQLite in WAL mode (experiment)
-    python bench/pool_scaling.py --delay 2.0 --requests 1280 --warmup 64 --no-spy \
-        --stores postgres --configs pool-1,pool-2,pool-4   # CPU no longer the limit
+    python bench/pool_scaling.py                  # what docs/performance.md reports:
+                                                  # 3 runs x 400 requests per row (~15 min)
+    python bench/pool_scaling.py --runs 5         # a steadier median
+    python bench/pool_scaling.py --quick          # 1 run, PostgreSQL rows only, no py-spy
+    python bench/pool_scaling.py --concurrency 4  # members that run 4 turns at once
     python bench/pool_scaling.py --json /tmp/pools.json   # also write all results
+
+The question: does adding members add capacity? A member is one Python process
+whose capacity is bounded — by ``max_concurrency`` (``--concurrency``, default
+1: one turn at a time, like an agent that drives one model session or one tool
+instance) and by the one CPU core a process can use. The executor waits 50 ms
+per task (I/O bound) and 200 requests stay in flight, far more than 4 members
+can take, so every row is limited by its members, never by the offered load:
+the ideal ratios are 2 and 4. With ``--concurrency 1`` one member needs about a
+third of a core, so 4 members plus the broker, PostgreSQL and this client fit
+on this 2-core machine and the ratio measures the pool. With 4 or 16 slots a
+single member already fills a core (the database store costs ~20 ms of CPU per
+request, docs/performance.md), and 4 members would need more cores than the
+machine has: those runs measure the machine, and the report says so (member
+CPU in cores, machine busy).
 
 What runs:
 
@@ -20,25 +31,18 @@ What runs:
   or claim left by one measurement can touch the next;
 * every agent is a separate process (this script re-invoked with ``--serve``),
   like ``tests/behaviour/pool/member.py``, running ``SleepyExecutor``: enqueue
-  the Task, ``asyncio.sleep(--delay)`` (50 ms: I/O-bound work), add one
-  artifact with the input text, complete;
-* each agent has ``max_concurrency=--concurrency`` (16): one member can run
-  at most 16 / 0.05 s = 320 turns/s however fast the machine is, and 4 x 16 =
-  64 slots is still far below the 200 requests in flight, so every row is
-  limited by its members, never by the offered load: ideal ratios are 2.0 and 4.0;
-* the client (this process) keeps ``--inflight`` (200) unary SendMessage
-  requests in flight through one ``A2AMqttClient`` until ``--requests`` (2000)
-  are answered, after ``--warmup`` requests that are not measured; no retries
-  (``max_attempts=1``) and a 90 s first-reply timeout, so every failure shows;
-  throughput is answers / time to the last answer;
-* the task store is shared by all members: a fresh SQLite file per measurement
-  (``sqlite:///<tmp>/pool-<id>.db``, default journal: what a one-host pool
-  uses) and, when PostgreSQL answers at ``--postgres`` (default
-  ``postgresql://postgres@127.0.0.1:5432/test``), the same rows again on a
-  throwaway database created for each measurement and dropped after it.
-  ``sqlite-wal`` (only when asked for) is the SQLite store with WAL,
-  ``synchronous=NORMAL`` and a 10 s busy timeout, set by the bench in the
-  member processes: an experiment, not what ``open_task_store`` does.
+  the Task, ``asyncio.sleep(--delay)``, add one artifact with the input text,
+  complete;
+* the client (this process) keeps ``--inflight`` unary SendMessage requests in
+  flight through one ``A2AMqttClient`` until ``--requests`` are answered, after
+  ``--warmup`` requests that are not measured; no retries (``max_attempts=1``)
+  and a 90 s first-reply timeout, so every failure shows; throughput is
+  answers / time to the last answer;
+* the task store is shared by all members, fresh for each measurement: a
+  throwaway PostgreSQL database when one answers at ``--postgres`` (default
+  ``postgresql://postgres@127.0.0.1:5432/test``; created, dropped after), and a
+  SQLite file (``sqlite:///<tmp>/pool-<id>.db``, WAL as ``open_task_store``
+  sets it).
 
 Rows (``--configs``):
 
@@ -47,10 +51,10 @@ Rows (``--configs``):
 * ``pool-1``, ``pool-2``, ``pool-4``: N members of pool ``bench/pool/pool/<id>``,
   requests published to the pool topic. ``pool_dispatch`` is ``auto``: on
   Mosquitto it probes and falls back to ``claim`` (every member receives
-  every request and races for it in the database);
-* ``rr-4`` (control): the same 4 pool members, but the client sends request i
-  to member i mod 4's *own* topic: what perfect broker-side dispatch
-  (``$share``) would give, without the claim race;
+  every request; a member with a free slot claims the oldest copy nobody holds);
+* ``rr-4`` (control): the same 4 members, but the client sends request i to
+  member i mod 4's *own* topic: what perfect broker-side dispatch (``$share``)
+  would give, without claims;
 * ``single-mem`` (control): the single agent with the in-memory store, to
   separate the database's cost from the rest.
 
@@ -60,12 +64,12 @@ process, read from /proc over the measured window; each member's CPU in cores
 and its run-queue wait (schedstat: runnable but no CPU); the machine's busy
 share, ours and all processes' (/proc/stat) — together they tell whether the
 machine, rather than the pool, is the limit. In claim mode also how many
-copies each member received, how many claims it lost and the time spent in
-``RequestClaims.claim`` (counted by wrappers in the member process; the server
+copies each member received and dropped as claimed by another member, and the
+time spent claiming (counted by wrappers in the member process; the server
 code is unchanged), plus ``OperationalError``s and dead request tasks found in
-the members' logs. After the runs, one extra ``--spy-config`` (``pool-4``)
-measurement per store records agent 0 with py-spy and splits its event-loop
-samples into database, a2a-sdk, MQTT transport, our code and the loop.
+the members' logs. With ``--spy`` one extra ``--spy-config`` measurement
+records agent 0 with py-spy and splits its event-loop samples into database,
+a2a-sdk, MQTT transport, our code and the loop.
 
 Every wait is bounded: each request phase by ``--max-seconds``, the whole bench
 by ``--deadline`` (no new measurement starts after it; what was measured is
@@ -179,26 +183,6 @@ def _instrument() -> None:
         setattr(server_cls, name, wrapped)
 
 
-def _sqlite_wal() -> None:
-    """Bench-only experiment: WAL journal, synchronous=NORMAL, 10 s busy timeout on every
-    SQLite connection this process opens (what ``open_task_store`` could set)."""
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
-    @event.listens_for(Engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        if "sqlite" not in type(dbapi_connection).__module__ + type(dbapi_connection).__name__:
-            return
-        cursor = dbapi_connection.cursor()
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",
-            "PRAGMA busy_timeout=10000",
-        ):
-            cursor.execute(pragma)
-        cursor.close()
-
-
 def _executor(delay: float) -> Any:
     from a2a.helpers import new_task_from_user_message
     from a2a.server.agent_execution import AgentExecutor, RequestContext
@@ -252,8 +236,6 @@ async def serve(args: argparse.Namespace) -> None:
     from a2a_mqtt.server import AgentConfig, AgentServer
 
     _instrument()
-    if args.sqlite_wal:
-        _sqlite_wal()
     config = AgentConfig(
         ref=AgentRef.parse(args.agent),
         card=_card(),
@@ -388,7 +370,6 @@ class Member:
         broker: str,
         args: argparse.Namespace,
         log_dir: Path,
-        wal: bool = False,
     ) -> None:
         self.ref = ref
         self.name = ref.rsplit("/", 1)[1]
@@ -413,8 +394,6 @@ class Member:
         ]
         if pool:
             self.argv += ["--pool", pool]
-        if wal:
-            self.argv.append("--sqlite-wal")
         self.err_path = log_dir / f"{self.name}.err"
         self.proc: asyncio.subprocess.Process | None = None
         self.dispatch = ""
@@ -489,7 +468,7 @@ class Store:
     async def create(self) -> str:
         if self.kind == "memory":
             self.url = "memory://"
-        elif self.kind in ("sqlite", "sqlite-wal"):
+        elif self.kind == "sqlite":
             path = self._tmp / f"pool-{uuid.uuid4().hex[:8]}.db"
             self.url = f"sqlite:///{path}"
         else:
@@ -506,7 +485,7 @@ class Store:
         return self.url
 
     async def drop(self) -> None:
-        if self.kind in ("sqlite", "sqlite-wal"):
+        if self.kind == "sqlite":
             path = Path(self.url.removeprefix("sqlite:///"))
             for suffix in ("", "-journal", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)  # noqa: ASYNC240
@@ -690,7 +669,6 @@ async def measure(
             broker=broker.url,
             args=args,
             log_dir=log_dir,
-            wal=store.kind == "sqlite-wal",
         )
         for ref in refs
     ]
@@ -1198,14 +1176,18 @@ def main() -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="1 run, 400 requests, 50 warm-up, no py-spy (smoke test)",
+        help="1 run, PostgreSQL rows only, no py-spy (smoke test)",
     )
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--inflight", type=int, default=200)
     parser.add_argument(
-        "--concurrency", type=int, default=16, help="max_concurrency of every agent (default 16)"
+        "--concurrency",
+        type=int,
+        default=1,
+        help="max_concurrency of every agent: turns one member runs at once (default 1; "
+        "see the module docstring for why)",
     )
     parser.add_argument(
         "--delay", type=float, default=0.05, help="seconds the executor sleeps (default 0.05)"
@@ -1217,10 +1199,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--stores",
-        default="sqlite,postgres",
-        help="sqlite, postgres, and sqlite-wal (an experiment: the SQLite "
-        "store with WAL + synchronous=NORMAL + busy_timeout, set by the "
-        "bench in the member processes)",
+        default="postgres,sqlite",
+        help="postgres (the many-host store; skipped when unreachable) and/or sqlite",
     )
     parser.add_argument(
         "--postgres", default=os.environ.get("A2A_MQTT_BENCH_POSTGRES", POSTGRES_DEFAULT)
@@ -1238,8 +1218,8 @@ def main() -> None:
     parser.add_argument(
         "--spy",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="one extra py-spy'd pool-4 measurement per store",
+        default=False,
+        help="one extra py-spy'd --spy-config measurement per store (needs py-spy)",
     )
     parser.add_argument("--spy-rate", type=int, default=200)
     parser.add_argument(
@@ -1256,7 +1236,6 @@ def main() -> None:
     parser.add_argument("--broker", help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
     parser.add_argument("--pool", default="", help=argparse.SUPPRESS)
-    parser.add_argument("--sqlite-wal", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.WARNING,
@@ -1267,7 +1246,7 @@ def main() -> None:
         asyncio.run(serve(args))
         return
     if args.quick:
-        args.runs, args.requests, args.warmup, args.spy = 1, 400, 50, False
+        args.runs, args.stores, args.spy = 1, "postgres", False
     unknown = set(args.configs.split(",")) - set(CONFIGS) - {""}
     if unknown:
         parser.error(f"unknown configs {sorted(unknown)}")
