@@ -1243,7 +1243,9 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if args.serve:
-        asyncio.run(serve(args))
+        from a2a_mqtt._loop import run as run_loop  # members run like `a2a-mqtt` does
+
+        run_loop(serve(args))
         return
     if args.quick:
         args.runs, args.stores, args.spy = 1, "postgres", False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -10,6 +9,7 @@ from typing import Any, TypeVar
 import click
 from a2a.utils.errors import A2AError
 
+from a2a_mqtt._loop import run as run_loop
 from a2a_mqtt.client.config import RequesterConfig
 from a2a_mqtt.errors import A2AMqttError
 
@@ -38,7 +38,7 @@ class Settings:
 def run_async(coro: Coroutine[Any, Any, _T]) -> _T:
     """Run a command's coroutine, turning our errors into a clean non-zero exit."""
     try:
-        return asyncio.run(coro)
+        return run_loop(coro)
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     except (A2AMqttError, A2AError, TimeoutError) as exc:

@@ -79,7 +79,9 @@ def example(name: str, agent_ref: str | None, broker: str, username: str | None,
         ref = AgentRef.parse(agent_ref or ex.default_ref)
         if pool is not None and task_store is None:
             task_store = f"sqlite:///a2a-mqtt-{ref.org}-{ref.unit}-{pool}.db"
+        extended = ex.extended_card() if ex.extended_card is not None else None
         config = AgentConfig(ref=ref, card=ex.card(), executor=ex.executor(),
+                             extended_card=extended,
                              broker_url=broker, username=username, password=password,
                              task_store_url=task_store, session_expiry=session_expiry,
                              pool=pool, pool_dispatch=pool_dispatch,

@@ -17,6 +17,7 @@ from a2a_mqtt.examples.factory import (
     quality_card,
     supply_card,
 )
+from a2a_mqtt.examples.showcase import ShowcaseExecutor, showcase_card, showcase_extended_card
 
 __all__ = ["EXAMPLES", "Example"]
 
@@ -28,6 +29,8 @@ class Example:
     default_ref: str
     card: Callable[[], AgentCard]
     executor: Callable[[], AgentExecutor]
+    extended_card: Callable[[], AgentCard] | None = None
+    """Served by GetExtendedAgentCard, when the example has one."""
 
 
 EXAMPLES: dict[str, Example] = {
@@ -36,4 +39,6 @@ EXAMPLES: dict[str, Example] = {
     "inspection": Example("factory/line1/inspection", inspection_card, InspectionExecutor),
     "quality": Example("factory/line1/quality-control", quality_card, QualityControlExecutor),
     "supply": Example("factory/line1/supply-chain", supply_card, SupplyChainExecutor),
+    "showcase": Example("demo/examples/showcase", showcase_card, ShowcaseExecutor,
+                        extended_card=showcase_extended_card),
 }

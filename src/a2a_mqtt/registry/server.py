@@ -27,6 +27,7 @@ from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any
 
+from a2a_mqtt._loop import run as run_loop
 from a2a_mqtt._net import listen_socket
 from a2a_mqtt.registry.config import RegistryConfig
 from a2a_mqtt.registry.errors import RegistryError
@@ -172,7 +173,7 @@ class RegistryServer:
 
     def run(self) -> None:
         """Blocking: :meth:`serve` in a new event loop."""
-        asyncio.run(self.serve())
+        run_loop(self.serve())
 
 
 async def serve_registry(server: RegistryServer, *, stop: asyncio.Event | None = None,

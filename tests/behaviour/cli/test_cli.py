@@ -9,9 +9,11 @@ import sys
 from typing import Any
 
 import pytest
+from a2a.types.a2a_pb2 import GetExtendedAgentCardRequest
 
-from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.binding.topics import AgentRef, request_topic
 from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.client import A2AMqttClient
 from a2a_mqtt.examples.basic import EchoExecutor, GreeterExecutor, echo_card, greeter_card
 from tests.behaviour.conftest import serve
 
@@ -113,3 +115,32 @@ async def test_broker_command_prints_its_url_and_serves(tmp_path: Any) -> None:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 20)
     assert proc.returncode == 0
+
+
+async def test_example_showcase_in_a_pool_with_extended_card_and_leave_on_stop(
+        broker: MosquittoProcess, client: A2AMqttClient, unique_id: str,
+        tmp_path: Any) -> None:
+    ref = AgentRef("cli", unique_id, "showcase")
+    pool = AgentRef("cli", unique_id, "p", pool=True)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "a2a_mqtt", "example", "showcase", "--agent", str(ref),
+        "--broker", broker.url, "--pool", "p", "--pool-dispatch", "claim",
+        "--task-store", f"sqlite:///{tmp_path}/pool.db", "--keepalive", "5",
+        env={**os.environ, "A2A_MQTT_LEAVE_POOL_ON_STOP": "1"},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        async with asyncio.timeout(30):
+            while (entry := client.discovery.get(ref)) is None or not entry.online:
+                await client.requester.barrier()
+                await asyncio.sleep(0.05)
+        extended = await client.transport_for(pool).get_extended_agent_card(
+            GetExtendedAgentCardRequest())
+        assert extended.description.endswith("(extended card)")
+    finally:
+        proc.terminate()
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    # --leave-pool-on-stop (here from its environment variable): the pool topic has no
+    # subscriber left, the member's session keeps only its own requests.
+    code = await client.requester.transport.publish(request_topic(pool), b"{}", qos=1)
+    assert code == 0x10
