@@ -158,14 +158,14 @@ def _instrument() -> None:
     original_claim = getattr(claims_cls, "claim_first", None)
     if claims_cls is not None and original_claim is not None:
 
-        async def claim_first(self: Any, keys: Any, owner: str) -> int | None:
+        async def claim_first(self: Any, keys: Any, owner: str, **kw: Any) -> list[int]:
             start = time.perf_counter()
             try:
-                won: int | None = await original_claim(self, keys, owner)
+                won: list[int] = await original_claim(self, keys, owner, **kw)
             finally:
                 COUNTERS.claim_seconds += time.perf_counter() - start
                 COUNTERS.claims_attempted += 1
-            COUNTERS.claims_won += int(won is not None)
+            COUNTERS.claims_won += len(won)
             return won
 
         claims_cls.claim_first = claim_first

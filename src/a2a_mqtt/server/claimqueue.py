@@ -83,21 +83,29 @@ class ClaimQueue:
             while not self._waiting:
                 self._more.clear()
                 await self._more.wait()
+            # Every slot free right now, in one claim: a burst fills an idle member at
+            # once instead of one round trip per slot, which keeps the spread even.
             await self._slots.acquire()
+            free = 1
+            while free < len(self._waiting) and not self._slots.locked():
+                await self._slots.acquire()  # immediate: a permit is available
+                free += 1
             try:
-                won = await self._take()
+                won = await self._take(free)
             except BaseException:
-                self._slots.release()
+                for _ in range(free):
+                    self._slots.release()
                 raise
-            if won is None:
+            for _ in range(free - len(won)):
                 self._slots.release()
-            else:
-                self._serve(won.msg, won.arrived)  # takes over the slot
+            for copy in won:
+                self._serve(copy.msg, copy.arrived)  # takes over one slot each
 
-    async def _take(self) -> _Copy | None:
+    async def _take(self, free: int) -> list[_Copy]:
         batch = [self._waiting[i] for i in range(min(self._batch, len(self._waiting)))]
         try:
-            index = await self._claims.claim_first([c.key for c in batch], self._owner)
+            indexes = await self._claims.claim_first([c.key for c in batch], self._owner,
+                                                     limit=free)
         except Exception:
             # Nobody may be able to claim it: answer the oldest rather than leave it.
             log.exception("claiming pool requests failed; answering the oldest as unavailable")
@@ -106,12 +114,20 @@ class ClaimQueue:
                 await self._refuse(copy.msg)
             finally:
                 _ack(copy.msg)
-            return None
-        taken_elsewhere = len(batch) if index is None else index
-        for _ in range(taken_elsewhere):
-            _ack(self._waiting.popleft().msg)
-        self.lost += taken_elsewhere
-        return None if index is None else self._waiting.popleft()
+            return []
+        # Up to the last copy won (or the whole batch when fewer than ``free`` were
+        # won), every copy not won is held by another member.
+        examined = len(batch) if len(indexes) < free else indexes[-1] + 1
+        mine = set(indexes)
+        won: list[_Copy] = []
+        for index in range(examined):
+            copy = self._waiting.popleft()
+            if index in mine:
+                won.append(copy)
+            else:
+                _ack(copy.msg)
+                self.lost += 1
+        return won
 
     def release_unclaimed(self) -> int:
         """Forget the waiting copies (stopping); unacknowledged, so a persistent session

@@ -79,22 +79,25 @@ class RequestClaims:
 
         return await retry_transient(once, what="request claim")
 
-    async def claim_first(self, keys: Sequence[str], owner: str) -> int | None:
-        """Claim the first of ``keys`` that no other member holds; its index, or None
-        if all are held. Every key before the returned index is held by another member.
+    async def claim_first(self, keys: Sequence[str], owner: str, *,
+                          limit: int = 1) -> list[int]:
+        """Claim, in order, the first ``limit`` of ``keys`` that no other member holds;
+        their indexes (ascending). Every other key up to the last index returned — and
+        every key, if fewer than ``limit`` were claimed — is held by another member.
 
-        A read of who holds the keys, then a write for the first one that is free (or
-        held by an earlier run of ``owner``'s member) — usually one write; more only
-        when another member claims that key between the read and the write. No
+        A read of who holds the keys, then a write for each free one (or one held by
+        an earlier run of ``owner``'s member) until ``limit`` are won; a write loses
+        only when another member claims that key between the read and the write. No
         transaction is needed: a held key stays held until purged, so the read is only
         a hint that saves attempts, and each write decides atomically on its own.
         """
-        if not keys:
-            return None
+        if not keys or limit < 1:
+            return []
         now = time.time()
         member = _member(owner)
 
-        async def once() -> int | None:
+        async def once() -> list[int]:
+            won: list[int] = []
             async with self._single.connect() as conn:
                 rows = await conn.execute(select(_TABLE.c.key, _TABLE.c.owner).where(
                     _TABLE.c.key.in_(list(keys))))
@@ -102,15 +105,17 @@ class RequestClaims:
                 for index, key in enumerate(keys):
                     holder = holders.get(key)
                     if holder is None:
-                        won = await insert_new(conn, _TABLE, {
+                        ok = await insert_new(conn, _TABLE, {
                             "key": key, "owner": owner, "claimed_at": now})
                     elif holder != owner and _member(holder) == member:
-                        won = await self._take_over(conn, key, holder, owner, now)
+                        ok = await self._take_over(conn, key, holder, owner, now)
                     else:
                         continue
-                    if won:
-                        return index
-                return None
+                    if ok:
+                        won.append(index)
+                        if len(won) == limit:
+                            break
+            return won
 
         return await retry_transient(once, what="request claim")
 

@@ -50,11 +50,19 @@ async def test_first_free_key_is_claimed_and_held_ones_are_skipped(
     k = keys(4)
     assert await claims.claim(k[0], B)
     assert await claims.claim(k[1], B)
-    assert await claims.claim_first(k, A_NOW) == 2
+    assert await claims.claim_first(k, A_NOW) == [2]
     # Everything before the next free key is held now, by B or by us.
-    assert await claims.claim_first(k, A_NOW) == 3
-    assert await claims.claim_first(k, B) is None
-    assert await claims.claim_first([], B) is None
+    assert await claims.claim_first(k, A_NOW) == [3]
+    assert await claims.claim_first(k, B) == []
+    assert await claims.claim_first([], B) == []
+
+
+async def test_several_free_slots_claim_several_keys_at_once(claims: RequestClaims) -> None:
+    k = keys(6)
+    assert await claims.claim(k[1], B)
+    assert await claims.claim_first(k, A_NOW, limit=3) == [0, 2, 3]
+    assert await claims.claim_first(k, B, limit=5) == [4, 5]  # fewer left than asked
+    assert await claims.claim_first(k, A_NOW, limit=0) == []
 
 
 async def test_a_restarted_member_takes_over_its_earlier_runs_claims(
@@ -62,11 +70,11 @@ async def test_a_restarted_member_takes_over_its_earlier_runs_claims(
     k = keys(3)
     assert await claims.claim(k[0], B)
     assert await claims.claim(k[1], A_OLD)  # claimed, then the member died unacknowledged
-    assert await claims.claim_first(k, A_NOW) == 1
+    assert await claims.claim_first(k, A_NOW) == [1]
     # Once taken over it is this run's: a duplicate copy in this run is not served twice.
-    assert await claims.claim_first(k[:2], A_NOW) is None
+    assert await claims.claim_first(k[:2], A_NOW) == []
     # Another member never takes over someone else's claim.
-    assert await claims.claim_first(k[:2], B) is None
+    assert await claims.claim_first(k[:2], B) == []
 
 
 async def test_concurrent_members_each_win_distinct_keys(claims: RequestClaims) -> None:
@@ -77,11 +85,11 @@ async def test_concurrent_members_each_win_distinct_keys(claims: RequestClaims) 
         won = []
         pending = list(k)
         while pending:
-            index = await claims.claim_first(pending, owner)
-            if index is None:
+            indexes = await claims.claim_first(pending, owner, limit=2)
+            if not indexes:
                 break
-            won.append(pending[index])
-            pending = pending[index + 1:]
+            won.extend(pending[i] for i in indexes)
+            pending = pending[indexes[-1] + 1:]
         return won
 
     results = await asyncio.gather(*(member(o) for o in owners))
