@@ -325,9 +325,12 @@ class AgentServer:
         self._accepting = False
         self._announced = False
         self._stopping.set()
-        for task in self._background:
+        background, self._background = self._background, []
+        for task in background:
             task.cancel()
-        self._background = []
+        # Awaited before the engine is disposed: a task cancelled inside a database
+        # call must return its connection first, or it is left to the GC.
+        await asyncio.gather(*background, return_exceptions=True)
         if self._copies is not None:
             self._copies.release_unclaimed()
         try:
