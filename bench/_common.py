@@ -7,6 +7,7 @@ enqueues the Task, adds one artifact holding the input text, and completes.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import statistics
@@ -33,10 +34,12 @@ BENCH_TEXT = "benchmark payload: hello over A2A, the same trivial work on every 
 
 
 class BenchExecutor(AgentExecutor):
-    """Task -> one artifact with the input text -> COMPLETED. No streaming status."""
+    """Task -> (optionally ``delay`` seconds of I/O-bound waiting) -> one artifact with
+    the input text -> COMPLETED. No streaming status."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, delay: float = 0.0) -> None:
         self.executions = 0
+        self.delay = delay
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         self.executions += 1
@@ -45,6 +48,8 @@ class BenchExecutor(AgentExecutor):
             assert context.message is not None
             task = new_task_from_user_message(context.message)
             await event_queue.enqueue_event(task)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         updater = TaskUpdater(event_queue, task.id, task.context_id)
         await updater.add_artifact(
             [Part(text=context.get_user_input())], name="echo", last_chunk=True

@@ -111,6 +111,7 @@ from _common import (  # noqa: E402
     proc_cpu_seconds,
     summarize,
 )
+from _spy import have_py_spy, start_py_spy, stop_py_spy  # noqa: E402
 
 SCRIPT = Path(__file__).resolve()
 HERE = SCRIPT.parent
@@ -1059,46 +1060,6 @@ def breakdown_spy(path: str, requests: int, rate: int) -> dict[str, Any]:
     }
 
 
-async def _spy(pid: int, out: Path, rate: int) -> asyncio.subprocess.Process:
-    import shutil
-
-    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    return await asyncio.create_subprocess_exec(
-        exe,
-        "record",
-        "--pid",
-        str(pid),
-        "--rate",
-        str(rate),
-        "--format",
-        "raw",
-        "--full-filenames",
-        "-o",
-        str(out),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
-async def _stop_spy(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGINT)
-    try:
-        _out, err = await asyncio.wait_for(proc.communicate(), 30)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise RuntimeError("py-spy did not stop") from None
-    if proc.returncode not in (0, -signal.SIGINT, 130) and err:
-        log.warning("py-spy: %s", err.decode(errors="replace")[-500:])
-
-
-def have_py_spy() -> bool:
-    import shutil
-
-    return bool(shutil.which("py-spy") or (Path(sys.executable).parent / "py-spy").exists())
-
-
 class _Pinning:
     """Pin the profiled process alone on the last CPU and everything else on the others,
     so a sample is (nearly) always CPU time: an unpinned process on a busy 2-core box
@@ -1149,7 +1110,7 @@ async def _spy_pass(
     pinning = _Pinning(target, others if pin else [])
     pinning.active = pinning.active and pin
     with pinning:
-        spy = await _spy(target, out, rate)
+        spy = await start_py_spy(target, out, rate)
         pinning.add_other(spy.pid)
         try:
             await asyncio.sleep(1.5)  # let py-spy attach; idle samples are not recorded
@@ -1157,7 +1118,7 @@ async def _spy_pass(
             _lat, seconds, errors = await drive(client, n, 1)
             cpu1 = proc_cpu_seconds(target)
         finally:
-            await _stop_spy(spy)
+            await stop_py_spy(spy, log=log, strict=True)
     result = breakdown_spy(str(out), n, rate)
     result["pinned"] = pinning.active
     measured = None if cpu0 is None or cpu1 is None else (cpu1 - cpu0) * 1e6 / n

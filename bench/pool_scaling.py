@@ -102,6 +102,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _spy import have_py_spy, start_py_spy, stop_py_spy
+
 SCRIPT = Path(__file__).resolve()
 ROOT = SCRIPT.parents[1]
 ORG, UNIT = "bench", "pool"
@@ -183,37 +185,6 @@ def _instrument() -> None:
         setattr(server_cls, name, wrapped)
 
 
-def _executor(delay: float) -> Any:
-    from a2a.helpers import new_task_from_user_message
-    from a2a.server.agent_execution import AgentExecutor, RequestContext
-    from a2a.server.events import EventQueue
-    from a2a.server.tasks import TaskUpdater
-    from a2a.types.a2a_pb2 import Part
-
-    class SleepyExecutor(AgentExecutor):
-        """Task -> sleep ``delay`` (I/O-bound work) -> one artifact -> COMPLETED."""
-
-        async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
-            COUNTERS.executions += 1
-            task = context.current_task
-            if task is None:
-                assert context.message is not None
-                task = new_task_from_user_message(context.message)
-                await event_queue.enqueue_event(task)
-            await asyncio.sleep(delay)
-            updater = TaskUpdater(event_queue, task.id, task.context_id)
-            await updater.add_artifact(
-                [Part(text=context.get_user_input())], name="echo", last_chunk=True
-            )
-            await updater.complete()
-
-        async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-            if context.task_id and context.context_id:
-                await TaskUpdater(event_queue, context.task_id, context.context_id).cancel()
-
-    return SleepyExecutor()
-
-
 def _card() -> Any:
     from a2a.types.a2a_pb2 import AgentCapabilities, AgentCard, AgentSkill
 
@@ -232,14 +203,16 @@ def _card() -> Any:
 
 async def serve(args: argparse.Namespace) -> None:
     """One agent (pool member or not) until stdin closes; ``stats``/``reset`` on stdin."""
+    from _common import BenchExecutor  # after a2a_mqtt: its defaults apply to a2a-sdk
     from a2a_mqtt.binding.topics import AgentRef
     from a2a_mqtt.server import AgentConfig, AgentServer
 
     _instrument()
+    executor = BenchExecutor(delay=args.delay)
     config = AgentConfig(
         ref=AgentRef.parse(args.agent),
         card=_card(),
-        executor=_executor(args.delay),
+        executor=executor,
         broker_url=args.broker,
         pool=args.pool or None,
         task_store_url=args.store,
@@ -270,6 +243,7 @@ async def serve(args: argparse.Namespace) -> None:
                         break  # EOF: the parent is done (or gone)
                     if line == "reset":
                         COUNTERS.reset()
+                        executor.executions = 0
                         queue = getattr(server, "_copies", None)
                         if queue is not None:
                             queue.lost = 0
@@ -277,6 +251,7 @@ async def serve(args: argparse.Namespace) -> None:
                     elif line == "stats":
                         queue = getattr(server, "_copies", None)
                         COUNTERS.copies_lost = queue.lost if queue is not None else 0
+                        COUNTERS.executions = executor.executions
                         _say("STATS " + json.dumps(vars(COUNTERS)))
         except TimeoutError:
             pass
@@ -710,7 +685,8 @@ async def measure(
             for m in members:
                 await m.command("reset", "RESET")
             if spy_out is not None:
-                spy = await _spy(members[0].pid, spy_out, args.spy_rate)
+                spy = await start_py_spy(members[0].pid, spy_out, args.spy_rate, "--threads",
+                                          "--nonblocking")
                 await asyncio.sleep(1.0)  # let py-spy attach
             before = {m.name: cpu_seconds(m.pid) or 0.0 for m in members}
             sys_before = sum((cpu_split(m.pid) or (0.0, 0.0))[1] for m in members)
@@ -731,7 +707,7 @@ async def measure(
             delay = sum(run_delay_seconds(m.pid) for m in members) - delay_before
             machine_after = machine_times()
             if spy is not None:
-                await _stop_spy(spy)
+                await stop_py_spy(spy, log=log)
                 spy = None
             stats = [json.loads(await m.command("stats", "STATS")) for m in members]
         ordered = sorted(latencies)
@@ -773,7 +749,7 @@ async def measure(
     finally:
         if spy is not None:
             with contextlib.suppress(Exception):
-                await _stop_spy(spy)
+                await stop_py_spy(spy, log=log)
         await asyncio.gather(*(m.stop() for m in members), return_exceptions=True)
         try:
             await store.drop()
@@ -856,41 +832,6 @@ def spy_breakdown(path: Path, rate: int, requests: int) -> dict[str, Any]:
             if total
         },
     }
-
-
-async def _spy(pid: int, out: Path, rate: int) -> asyncio.subprocess.Process:
-    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    return await asyncio.create_subprocess_exec(
-        exe,
-        "record",
-        "--pid",
-        str(pid),
-        "--rate",
-        str(rate),
-        "--format",
-        "raw",
-        "--full-filenames",
-        "--threads",
-        "--nonblocking",
-        "-o",
-        str(out),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
-async def _stop_spy(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGINT)
-    try:
-        await asyncio.wait_for(proc.communicate(), 30)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-
-
-def have_py_spy() -> bool:
-    return bool(shutil.which("py-spy") or (Path(sys.executable).parent / "py-spy").exists())
 
 
 # ===================================================================================

@@ -16,7 +16,7 @@ import collections
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any, Final
@@ -41,6 +41,8 @@ from a2a_mqtt.transport.base import (
     IncomingMessage,
     MqttTransport,
     Subscription,
+    TransportFactory,
+    default_transport,
 )
 
 __all__ = ["Reply", "Requester"]
@@ -93,7 +95,7 @@ class Requester:
     """Sends requests and yields correlated replies; an async context manager."""
 
     def __init__(self, config: RequesterConfig | None = None, *,
-                 transport_factory: Callable[[ConnectOptions], MqttTransport] | None = None
+                 transport_factory: TransportFactory | None = None
                  ) -> None:
         self.config = config or RequesterConfig()
         self.identity = AgentRef(self.config.org, self.config.unit, self.config.requester_id)
@@ -132,12 +134,7 @@ class Requester:
             # A fresh random identity has no old session, so clean_start=False only
             # matters on reconnects: replies queued during an outage are resumed.
             clean_start=False, session_expiry_interval=cfg.session_expiry)
-        if self._factory is None:
-            from a2a_mqtt.transport import PahoTransport  # noqa: PLC0415
-
-            transport: MqttTransport = PahoTransport(options)
-        else:
-            transport = self._factory(options)
+        transport = (self._factory or default_transport)(options)
         await transport.subscribe(Subscription(reply_filter(self.identity), qos=1),
                                   self._on_reply)
         self._transport = transport

@@ -46,20 +46,13 @@ from a2a_mqtt.transport.base import (
     MqttTransport,
     PublishProperties,
     Subscription,
+    TransportFactory,
+    default_transport,
 )
 
 __all__ = ["Ingest", "TransportFactory"]
 
 log = logging.getLogger("a2a_mqtt.registry")
-
-TransportFactory = Callable[[ConnectOptions], MqttTransport]
-
-
-def _default_transport(options: ConnectOptions) -> MqttTransport:
-    from a2a_mqtt.transport import PahoTransport  # noqa: PLC0415 - keeps the seam lazy
-
-    return PahoTransport(options)
-
 
 class Ingest:
     """Keeps ``index`` equal to the retained cards in scope; reports changes to ``publish``."""
@@ -70,7 +63,7 @@ class Ingest:
         self.config = config
         self.index = index
         self._publish = publish
-        self._factory = transport_factory or _default_transport
+        self._factory = transport_factory or default_transport
         self._transport: MqttTransport | None = None
         self._identity: AgentRef = config.ingest_ref
         self._sync_topic = make_reply_topic(self._identity, "sync")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 from types import TracebackType
 
@@ -67,21 +66,14 @@ from a2a_mqtt.transport.base import (
     MqttTransport,
     PublishProperties,
     Subscription,
+    TransportFactory,
     Will,
+    default_transport,
 )
 
 __all__ = ["AgentServer", "TransportFactory"]
 
 log = logging.getLogger("a2a_mqtt.server")
-
-TransportFactory = Callable[[ConnectOptions], MqttTransport]
-
-
-def _default_transport(options: ConnectOptions) -> MqttTransport:
-    from a2a_mqtt.transport import PahoTransport  # noqa: PLC0415 - keeps the seam lazy
-
-    return PahoTransport(options)
-
 
 class AgentServer:
     """Serves one agent; an async context manager (reusable, not reentrant)."""
@@ -89,7 +81,7 @@ class AgentServer:
     def __init__(self, config: AgentConfig, *,
                  transport_factory: TransportFactory | None = None) -> None:
         self.config = config
-        self._factory = transport_factory or _default_transport
+        self._factory = transport_factory or default_transport
         self._stack: AsyncExitStack | None = None
         self._transport: MqttTransport | None = None
         self._dispatcher: RequestDispatcher | None = None
@@ -286,7 +278,7 @@ class AgentServer:
         """A copy every member received (claim mode): queued until a slot can claim it."""
         if not self._accepting or msg.retain:
             if msg.retain:
-                self._ack(msg)
+                msg.acknowledge()
             return
         assert self._copies is not None
         if self._pending + len(self._copies) >= self.config.max_pending:
@@ -308,7 +300,7 @@ class AgentServer:
             if won:
                 await self._reject(msg, "pool member overloaded; retry later")
         finally:
-            self._ack(msg)
+            msg.acknowledge()
 
     async def _refuse_unclaimable(self, msg: IncomingMessage) -> None:
         await self._reject(msg, "pool task store unreachable; retry later")
@@ -434,21 +426,16 @@ class AgentServer:
             return  # not acknowledged: the broker redelivers it to our next session
         if msg.retain:
             # Requests are never retained; a retained copy is a stale replay (Mosquitto <2.0.13).
-            self._ack(msg)
+            msg.acknowledge()
             return
         if self._pending >= self.config.max_pending:
             assert self._dispatcher is not None
-            self._ack(msg)
+            msg.acknowledge()
             self._spawn(self._dispatcher.reject(msg, BindingErrorKind.RESPONDER_UNAVAILABLE,
                                                 "agent overloaded; retry later"), "reject")
             return
         self._pending += 1
         self._spawn(self._serve(msg, asyncio.get_running_loop().time()), "request")
-
-    @staticmethod
-    def _ack(msg: IncomingMessage) -> None:
-        if msg.ack is not None:
-            msg.ack()
 
     async def _serve(self, msg: IncomingMessage, arrived: float) -> None:
         try:
@@ -479,7 +466,7 @@ class AgentServer:
         expiry = msg.properties.message_expiry_interval
         waited = asyncio.get_running_loop().time() - arrived
         if expiry is not None and waited > expiry:
-            self._ack(msg)
+            msg.acknowledge()
             await self._dispatcher.reject(msg, BindingErrorKind.REQUEST_EXPIRED,
                                           f"request expired after waiting {waited:.1f}s")
             return

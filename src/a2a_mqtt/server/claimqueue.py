@@ -113,7 +113,7 @@ class ClaimQueue:
             try:
                 await self._refuse(copy.msg)
             finally:
-                _ack(copy.msg)
+                copy.msg.acknowledge()
             return []
         # Up to the last copy won (or the whole batch when fewer than ``free`` were
         # won), every copy not won is held by another member.
@@ -125,7 +125,7 @@ class ClaimQueue:
             if index in mine:
                 won.append(copy)
             else:
-                _ack(copy.msg)
+                copy.msg.acknowledge()
                 self.lost += 1
         return won
 
@@ -135,8 +135,3 @@ class ClaimQueue:
         count = len(self._waiting)
         self._waiting.clear()
         return count
-
-
-def _ack(msg: IncomingMessage) -> None:
-    if msg.ack is not None:
-        msg.ack()

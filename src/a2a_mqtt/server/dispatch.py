@@ -82,11 +82,6 @@ _DUPLICATE_WAIT: Final = 300.0
 _ELSEWHERE_WAIT: Final = 10.0
 
 
-def _ack(msg: IncomingMessage) -> None:
-    if msg.ack is not None:
-        msg.ack()  # idempotent: the transport acknowledges a message at most once
-
-
 class _Reply:
     """Replies for one request: same topic, same Correlation Data, in order."""
 
@@ -192,7 +187,7 @@ class RequestDispatcher:
         try:
             await self._handle(msg)
         finally:
-            _ack(msg)
+            msg.acknowledge()
 
     async def _handle(self, msg: IncomingMessage) -> None:
         reply = self.reply_for(msg)
@@ -225,7 +220,7 @@ class RequestDispatcher:
             # A v0.1-profile requester sends no a2a-version and expects SendMessage as a stream.
             legacy = P.A2A_VERSION not in headers
             if request.method not in ("SendMessage", "SendStreamingMessage"):
-                _ack(msg)
+                msg.acknowledge()
             await self._dispatch(request, params, context, reply, legacy=legacy, msg=msg)
         except A2AError as exc:
             await reply.error(rid, error_object(exc))
@@ -309,7 +304,7 @@ class RequestDispatcher:
                         self._gate.begin(task_id, message_id)
                     else:
                         await self._release(task_id)
-        _ack(msg)
+        msg.acknowledge()
         if state != "new":
             await self._answer_duplicate(rid, task_id, message_id, ctx, reply, stream=stream,
                                          elsewhere=state == "elsewhere")

@@ -23,7 +23,9 @@ __all__ = [
     "PublishProperties",
     "Subscription",
     "TLSConfig",
+    "TransportFactory",
     "Will",
+    "default_transport",
 ]
 
 _SCHEMES = {
@@ -177,6 +179,12 @@ class IncomingMessage:
     # ``manual_ack=True``: call it once the message is durably handled.
     ack: Callable[[], None] | None = None
 
+    def acknowledge(self) -> None:
+        """Acknowledge the message if its subscription asked for manual acknowledgement;
+        safe to call more than once (the transport acknowledges a message at most once)."""
+        if self.ack is not None:
+            self.ack()
+
 
 # Called on the event loop, synchronously, in arrival order. It must not block:
 # work that awaits belongs in a task the handler creates.
@@ -243,3 +251,14 @@ class MqttTransport(Protocol):
 
     async def disconnect(self, *, send_will: bool = False) -> None:
         """Close the session cleanly (DISCONNECT), optionally asking the broker to send the will."""
+
+
+TransportFactory = Callable[[ConnectOptions], MqttTransport]
+"""How a component gets its transport; tests and embedders may pass their own."""
+
+
+def default_transport(options: ConnectOptions) -> MqttTransport:
+    """The library's transport (paho), imported only when first needed."""
+    from a2a_mqtt.transport.paho import PahoTransport  # noqa: PLC0415 - keeps the seam lazy
+
+    return PahoTransport(options)
