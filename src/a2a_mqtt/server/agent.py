@@ -97,6 +97,7 @@ class AgentServer:
         self._peer_status: dict[AgentRef, str] = {}
         self._copies: ClaimQueue | None = None
         self._pool_filter = ""
+        self._claim_owner = ""
         self._background: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._recovered = asyncio.Event()
@@ -115,11 +116,6 @@ class AgentServer:
     def in_flight(self) -> int:
         """Requests taken and not yet answered."""
         return self._pending
-
-    @property
-    def _claim_owner(self) -> str:
-        assert self._dispatcher is not None
-        return claim_owner(self.config.ref.client_id, self._dispatcher.run)
 
     async def __aenter__(self) -> AgentServer:
         await self.start()
@@ -207,6 +203,7 @@ class AgentServer:
             handler=handler, tasks=TaskAccess(opened.store), inflight=inflight,
             card=self._card, responder_id=cfg.ref.name, owner=cfg.ref.client_id,
             publish=self._publish_reply, max_payload_bytes=cfg.max_payload_bytes)
+        self._claim_owner = claim_owner(cfg.ref.client_id, self._dispatcher.run)
         self._accepting = True
         # Handlers are registered before CONNECT so requests the broker queued in our
         # session while we were away are not delivered to nobody.

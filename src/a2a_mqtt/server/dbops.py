@@ -29,6 +29,8 @@ log = logging.getLogger("a2a_mqtt.server")
 
 T = TypeVar("T")
 
+# The two dialects open_task_store accepts, both with ON CONFLICT DO NOTHING.
+_INSERTS: Final[dict[str, Any]] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 _RETRY_SQLSTATES: Final = frozenset({"40001", "40P01"})
 _ATTEMPTS: Final = 8
 _FIRST_DELAY: Final = 0.02
@@ -76,17 +78,6 @@ async def retry_transient(op: Callable[[], Awaitable[T]], *, what: str,
 
 async def insert_new(conn: AsyncConnection, table: Table, values: dict[str, Any]) -> bool:
     """Insert ``values`` unless a row with the same primary key exists; True if inserted."""
-    dialect = conn.dialect.name
-    stmt: Any
-    if dialect == "postgresql":
-        stmt = postgresql.insert(table).values(values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(table).values(values).on_conflict_do_nothing()
-    else:  # not reached through open_task_store, which accepts only these two
-        try:
-            await conn.execute(table.insert().values(values))
-        except IntegrityError:
-            return False
-        return True
+    stmt = _INSERTS[conn.dialect.name](table).values(values).on_conflict_do_nothing()
     result = await conn.execute(stmt)
     return bool(result.rowcount == 1)
