@@ -161,10 +161,20 @@ class AgentServer:
             self._card.capabilities.extended_agent_card = True
             extended = prepare_card(cfg.extended_card, ref=cfg.ref, broker_url=public)
             extended.capabilities.extended_agent_card = True
+        if cfg.e2e is not None:
+            self._card = cfg.e2e.declare(self._card)
+        if cfg.card_signer is not None:
+            # Last: the signature covers the card exactly as published.
+            self._card = cfg.card_signer.sign(self._card)
+            extended = cfg.card_signer.sign(extended) if extended is not None else None
         self._card_payload = encode_card(self._card)
         if cfg.pool_ref is not None:
             pool_card = prepare_card(cfg.pool_card or cfg.card, ref=cfg.pool_ref,
                                      broker_url=public)
+            if cfg.e2e is not None:
+                pool_card = cfg.e2e.declare(pool_card)
+            if cfg.card_signer is not None:
+                pool_card = cfg.card_signer.sign(pool_card)
             self._pool_card_payload = encode_card(pool_card)
         opened = (OpenedStore(cfg.task_store) if cfg.task_store is not None
                   else await open_task_store(cfg.task_store_url, stack))
@@ -202,7 +212,8 @@ class AgentServer:
         self._dispatcher = RequestDispatcher(
             handler=handler, tasks=TaskAccess(opened.store), inflight=inflight,
             card=self._card, responder_id=cfg.ref.name, owner=cfg.ref.client_id,
-            publish=self._publish_reply, max_payload_bytes=cfg.max_payload_bytes)
+            publish=self._publish_reply, max_payload_bytes=cfg.max_payload_bytes,
+            authorizer=cfg.authorizer)
         self._claim_owner = claim_owner(cfg.ref.client_id, self._dispatcher.run)
         self._accepting = True
         # Handlers are registered before CONNECT so requests the broker queued in our

@@ -16,7 +16,7 @@ import logging
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from a2a.extensions.common import get_requested_extensions
 from a2a.server.context import ServerCallContext
@@ -71,6 +71,9 @@ from a2a_mqtt.server.inflight import InflightEntry, InflightLog
 from a2a_mqtt.server.stores import KNOWN_ABSENT, TaskAccess
 from a2a_mqtt.server.taskids import REQUESTED_TASK_ID, DedupGate, seen_in_history
 from a2a_mqtt.transport.base import IncomingMessage, PublishProperties
+
+if TYPE_CHECKING:
+    from a2a_mqtt.security.authz import RequestAuthorizer
 
 __all__ = ["Publish", "RequestDispatcher"]
 
@@ -140,6 +143,7 @@ class RequestDispatcher:
         owner: str,
         publish: Publish,
         max_payload_bytes: int,
+        authorizer: RequestAuthorizer | None = None,
     ) -> None:
         self._handler = handler
         self._tasks = tasks
@@ -149,6 +153,7 @@ class RequestDispatcher:
         self._owner = owner
         self._publish = publish
         self._max_payload = max_payload_bytes
+        self._authorizer = authorizer
         self._gate = DedupGate()
         self._run = uuid.uuid4().hex
 
@@ -210,9 +215,13 @@ class RequestDispatcher:
                 return
             headers = P.service_parameters(msg.properties.user_properties)
             _check_version(headers)
+            principal = None
+            if self._authorizer is not None:
+                principal = await self._authorizer.authorize(self._card, request.method,
+                                                              params, headers)
             context = ServerCallContext(
                 state={"headers": headers, "method": request.method, "request_id": rid,
-                       "mqtt_topic": msg.topic},
+                       "mqtt_topic": msg.topic, "principal": principal},
                 tenant=getattr(params, "tenant", ""),
                 requested_extensions=get_requested_extensions(
                     [headers.get(P.EXTENSIONS, "")]),
