@@ -38,6 +38,7 @@ from a2a_mqtt.binding.codes import BindingErrorKind
 from a2a_mqtt.binding.topics import (
     AgentRef,
     discovery_filter,
+    discovery_filters,
     discovery_topic,
     parse_discovery_topic,
     pool_subscription,
@@ -213,7 +214,7 @@ class AgentServer:
             handler=handler, tasks=TaskAccess(opened.store), inflight=inflight,
             card=self._card, responder_id=cfg.ref.name, owner=cfg.ref.client_id,
             publish=self._publish_reply, max_payload_bytes=cfg.max_payload_bytes,
-            authorizer=cfg.authorizer)
+            authorizer=cfg.authorizer, e2e=cfg.e2e)
         self._claim_owner = claim_owner(cfg.ref.client_id, self._dispatcher.run)
         self._accepting = True
         # Handlers are registered before CONNECT so requests the broker queued in our
@@ -223,6 +224,10 @@ class AgentServer:
         pool = cfg.pool_ref
         if pool is not None:
             await self._join_pool(pool, options, opened)
+        if cfg.e2e is not None:
+            # Requesters publish their ubsp-v1 keys in their cards: learn them all.
+            for topic_filter in discovery_filters(None, None):
+                await transport.subscribe(Subscription(topic_filter, qos=1), cfg.e2e.on_card)
         if cfg.watch_broker_drops:
             await self.drops.attach(transport)
         transport.on_connection_change(self._on_connection_change)

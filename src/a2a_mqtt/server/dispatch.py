@@ -74,6 +74,7 @@ from a2a_mqtt.transport.base import IncomingMessage, PublishProperties
 
 if TYPE_CHECKING:
     from a2a_mqtt.security.authz import RequestAuthorizer
+    from a2a_mqtt.security.e2e import E2EContext
 
 __all__ = ["Publish", "RequestDispatcher"]
 
@@ -88,7 +89,7 @@ _ELSEWHERE_WAIT: Final = 10.0
 class _Reply:
     """Replies for one request: same topic, same Correlation Data, in order."""
 
-    __slots__ = ("_corr", "_publish", "_responder", "_topic", "ended")
+    __slots__ = ("_corr", "_publish", "_responder", "_topic", "e2e", "ended")
 
     def __init__(self, publish: Publish, topic: str, corr: bytes | None, responder: str) -> None:
         self._publish = publish
@@ -96,11 +97,20 @@ class _Reply:
         self._corr = corr
         self._responder = responder
         self.ended = False
+        self.e2e: tuple[E2EContext, str] | None = None
+        """(our ubsp-v1 context, the requester) once the request was a ubsp-v1 one."""
 
     async def send(self, payload: bytes, *, end: bool, task_id: str | None = None) -> None:
         self.ended = self.ended or end
         props = P.reply_properties(correlation_data=self._corr, responder_agent_id=self._responder,
                                    task_id=task_id, end=end)
+        if self.e2e is not None:
+            from a2a_mqtt.security.e2e_wire import seal_reply  # noqa: PLC0415 - optional feature
+
+            sealed = await seal_reply(self.e2e[0], self.e2e[1], payload, props)
+            if sealed is None:
+                return  # fail closed: no key for the requester, so no reply at all
+            payload, props = sealed
         try:
             await self._publish(self._topic, payload, props)
         except TransportError as exc:
@@ -144,6 +154,7 @@ class RequestDispatcher:
         publish: Publish,
         max_payload_bytes: int,
         authorizer: RequestAuthorizer | None = None,
+        e2e: E2EContext | None = None,
     ) -> None:
         self._handler = handler
         self._tasks = tasks
@@ -154,6 +165,7 @@ class RequestDispatcher:
         self._publish = publish
         self._max_payload = max_payload_bytes
         self._authorizer = authorizer
+        self._e2e = e2e
         self._gate = DedupGate()
         self._run = uuid.uuid4().hex
 
@@ -198,6 +210,13 @@ class RequestDispatcher:
         reply = self.reply_for(msg)
         if reply is None:
             return
+        if self._e2e is not None:
+            from a2a_mqtt.security.e2e_wire import open_request  # noqa: PLC0415 - optional feature
+
+            opened = await open_request(self._e2e, msg, reply)
+            if opened is None:
+                return
+            msg = opened
         rid: Any = None
         if msg.properties.correlation_data is None:
             await reply.error(None, error_object(TransportProtocolError(
@@ -415,7 +434,9 @@ class RequestDispatcher:
             except Exception:
                 log.exception("could not fail abandoned task %s", entry.task_id)
                 continue
-            if not entry.response_topic:
+            if not entry.response_topic or self._e2e is not None:
+                # ubsp-v1: the requester's identity is not in the log, so the answer
+                # could not be encrypted; it learns the outcome with GetTask.
                 continue
             rid = json.loads(entry.request_id)
             reply = _Reply(self._publish, entry.response_topic, entry.correlation,
