@@ -32,10 +32,12 @@ def main(verbose: int) -> None:
 def _register() -> None:
     # Imported here, after ``main`` exists; the command modules never import this one.
     from a2a_mqtt.cli import (  # noqa: PLC0415
+        card_cmds,
         client_cmds,
         gateway_cmds,
         registry_cmds,
         serve_cmds,
+        token_cmds,
     )
 
     main.add_command(client_cmds.agents)
@@ -46,6 +48,8 @@ def _register() -> None:
     main.add_command(serve_cmds.demo)
     main.add_command(registry_cmds.registry)
     main.add_command(gateway_cmds.gateway)
+    main.add_command(token_cmds.token)
+    main.add_command(card_cmds.card)
 
 
 _register()
