@@ -26,7 +26,6 @@ from joserfc.errors import (
     BadSignatureError,
     ExpiredTokenError,
     InvalidClaimError,
-    InvalidTokenError,
     JoseError,
     MissingClaimError,
 )
@@ -155,13 +154,13 @@ class BearerVerifier:
             self._claims.validate(claims)
         except ExpiredTokenError:
             raise TokenRejected("token expired") from None
-        except InvalidTokenError:
-            raise TokenRejected("token not yet valid (nbf/iat in the future)") from None
         except MissingClaimError as exc:
             raise TokenRejected(f"token lacks a required claim: {exc.description}") from None
-        except InvalidClaimError as exc:
-            name = exc.claim if hasattr(exc, "claim") else "claim"
-            raise TokenRejected(f"token {name} not accepted") from None
+        except InvalidClaimError as exc:  # joserfc's InvalidTokenError is this class too
+            name = getattr(exc, "claim", "")
+            if name in ("nbf", "iat"):
+                raise TokenRejected("token not yet valid (nbf/iat in the future)") from None
+            raise TokenRejected(f"token {name or 'claim'} not accepted") from None
         except JoseError:
             raise TokenRejected("token claims not accepted") from None
         subject = claims.get("sub")

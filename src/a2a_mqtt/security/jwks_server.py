@@ -114,6 +114,7 @@ class JwksServer:
             raise RuntimeError("JwksServer is already running")
         cfg = self.config
         ucfg = uvicorn.Config(self._app, host=cfg.host, port=cfg.port, lifespan="off",
+                              interface="asgi3",
                               log_level="warning", access_log=False,
                               ssl_certfile=str(cfg.cert_file), ssl_keyfile=str(cfg.key_file))
         sock = listen_socket(cfg.host, cfg.port)

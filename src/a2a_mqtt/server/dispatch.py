@@ -232,7 +232,8 @@ class RequestDispatcher:
                 log.info("bad request on %s: %s", msg.topic, exc.message)
                 await reply.error(rid, error_object(error_for_code(exc.code, exc.message)))
                 return
-            headers = P.service_parameters(msg.properties.user_properties)
+            # Printed contexts (a2a-sdk logs them at DEBUG) must not show credentials.
+            headers = P.RedactedParameters(P.service_parameters(msg.properties.user_properties))
             _check_version(headers)
             principal = None
             if self._authorizer is not None:
