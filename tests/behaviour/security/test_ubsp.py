@@ -12,6 +12,7 @@ from a2a.client import Client
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
     GetExtendedAgentCardRequest,
+    GetTaskPushNotificationConfigRequest,
     GetTaskRequest,
     ListTasksRequest,
     SubscribeToTaskRequest,
@@ -90,10 +91,9 @@ async def test_every_operation_round_trips_and_the_broker_sees_only_jwe(
     await resubscribed.aclose()
     card = await unary.get_extended_agent_card(GetExtendedAgentCardRequest())
     assert card.name == "Echo"
+    push = GetTaskPushNotificationConfigRequest(task_id=task.id, id="x")
     with pytest.raises(PushNotificationNotSupportedError):  # an error reply, sealed too
-        from a2a.types.a2a_pb2 import GetTaskPushNotificationConfigRequest
-        await unary.get_task_push_notification_config(
-            GetTaskPushNotificationConfigRequest(task_id=task.id, id="x"))
+        await unary.get_task_push_notification_config(push)
     # The third party saw requests and replies of all of that, and only JWE.
     assert len(observer.messages) >= 16
     assert all(is_jwe(p) for p in observer.payloads), [
