@@ -12,11 +12,18 @@ never contains the token:
 
 The result is a :class:`Principal`: subject, scopes (``scope`` as a space
 separated string, or ``scp`` as a list), and the claims.
+
+A token that verified is remembered (by its SHA-256, never the token itself)
+until its ``exp``: clients reuse a token for its lifetime, and the signature
+need not be checked again. The time claims are re-checked on every use, so a
+remembered token still expires on time. The cache is bounded (LRU).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -38,6 +45,7 @@ __all__ = ["BearerConfig", "BearerVerifier", "Principal", "TokenRejected"]
 
 _MAX_LEEWAY: Final = 300
 _MAX_TOKEN_CHARS: Final = 16 * 1024
+_CACHE_SIZE: Final = 10_000
 _ALLOWED_ALGS: Final = ("ES256", "ES384", "RS256", "PS256", "EdDSA")
 
 
@@ -117,9 +125,27 @@ class BearerVerifier:
             iss={"essential": True, "value": config.issuer},
             aud={"essential": True, "value": config.audience},
             exp={"essential": True})
+        self._verified: OrderedDict[bytes, Principal] = OrderedDict()
 
     async def verify(self, authorization: str | None) -> Principal:
         """The principal of an ``Authorization`` value; TokenRejected if not acceptable."""
+        digest = hashlib.sha256((authorization or "").encode("utf-8", "replace")).digest()
+        known = self._verified.get(digest)
+        if known is not None:
+            try:
+                self._claims.validate(known.claims)  # exp/nbf again: time moved on
+            except JoseError:
+                del self._verified[digest]
+            else:
+                self._verified.move_to_end(digest)
+                return known
+        principal = await self._verify(authorization)
+        self._verified[digest] = principal
+        if len(self._verified) > _CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, authorization: str | None) -> Principal:
         if not authorization or not authorization.strip():
             raise TokenRejected("no bearer token presented", missing=True)
         scheme, _, token = authorization.strip().partition(" ")
