@@ -1,4 +1,7 @@
-"""``a2a-mqtt card``: card signing keys, signing a card file, verifying one."""
+"""``a2a-mqtt card``: card signing keys, signing a card file, verifying one.
+
+The security modules are imported inside each command (see token_cmds).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,6 @@ import click
 
 from a2a_mqtt.cli.output import echo_json
 from a2a_mqtt.errors import ConfigError
-from a2a_mqtt.security.cards import CardPolicy, sign_card_data
-from a2a_mqtt.security.keys import load_key_set, new_signing_key, public_jwks, save_key_set
 
 __all__ = ["card"]
 
@@ -35,6 +36,8 @@ def _read_json(path: Path) -> Any:
 @click.argument("key_file", type=_FILE)
 def keygen(key_file: Path) -> None:
     """Create KEY_FILE (a private JWKS, 0600) with one ES256 signing key."""
+    from a2a_mqtt.security.keys import new_signing_key, save_key_set  # noqa: PLC0415
+
     if key_file.exists():
         raise click.ClickException(f"{key_file} exists; use `card rotate`")
     key = new_signing_key()
@@ -46,6 +49,8 @@ def keygen(key_file: Path) -> None:
 @click.argument("key_file", type=_FILE)
 def rotate(key_file: Path) -> None:
     """Add a new active key to KEY_FILE; the previous one stays (publish both)."""
+    from a2a_mqtt.security.keys import load_key_set, new_signing_key, save_key_set  # noqa: PLC0415
+
     keys = [*load_key_set(key_file), new_signing_key()][-_KEEP_KEYS:]
     save_key_set(key_file, keys)
     click.echo(keys[-1].kid)
@@ -55,6 +60,8 @@ def rotate(key_file: Path) -> None:
 @click.argument("key_file", type=_FILE)
 def jwks(key_file: Path) -> None:
     """Print the public JWKS of KEY_FILE (to serve at the signer's jku, or to trust)."""
+    from a2a_mqtt.security.keys import load_key_set, public_jwks  # noqa: PLC0415
+
     echo_json(public_jwks(load_key_set(key_file)))
 
 
@@ -65,6 +72,9 @@ def jwks(key_file: Path) -> None:
 @click.option("-o", "--output", type=_FILE, default=None, help="Write here (default: stdout).")
 def sign(card_file: Path, key_file: Path, jku: str | None, output: Path | None) -> None:
     """Sign the card JSON in CARD_FILE (its signatures are replaced)."""
+    from a2a_mqtt.security.cards import sign_card_data  # noqa: PLC0415
+    from a2a_mqtt.security.keys import load_key_set  # noqa: PLC0415
+
     data = _read_json(card_file)
     if not isinstance(data, dict):
         raise click.ClickException("a card is a JSON object")
@@ -84,6 +94,8 @@ def sign(card_file: Path, key_file: Path, jku: str | None, output: Path | None) 
               help="A JWKS file of trusted signing keys (repeatable).")
 def verify(card_file: Path, trusted: tuple[Path, ...]) -> None:
     """Verify CARD_FILE's signature against trusted keys; exit 1 if it does not verify."""
+    from a2a_mqtt.security.cards import CardPolicy  # noqa: PLC0415
+
     try:
         policy = CardPolicy.from_files(mode="require", key_files=list(trusted))
     except ConfigError as exc:

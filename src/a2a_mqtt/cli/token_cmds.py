@@ -1,4 +1,8 @@
-"""``a2a-mqtt token``: the local token issuer (keys, rotation, JWTs, its JWKS over HTTPS)."""
+"""``a2a-mqtt token``: the local token issuer (keys, rotation, JWTs, its JWKS over HTTPS).
+
+The security modules are imported inside each command: every other command of
+the CLI starts without loading JOSE, cryptography or the HTTPS server.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,26 @@ import asyncio
 import contextlib
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from a2a_mqtt.cli.common import run_async
 from a2a_mqtt.cli.output import echo_json
-from a2a_mqtt.security.issuer import TokenIssuer
-from a2a_mqtt.security.jwks_server import JwksServer, JwksServerConfig
-from a2a_mqtt.security.pki import LocalCA
+
+if TYPE_CHECKING:
+    from a2a_mqtt.security.issuer import TokenIssuer
+    from a2a_mqtt.security.jwks_server import JwksServerConfig
 
 __all__ = ["token"]
 
 _DIR = click.Path(file_okay=False, path_type=Path)
+
+
+def _issuer(directory: Path) -> TokenIssuer:
+    from a2a_mqtt.security.issuer import TokenIssuer  # noqa: PLC0415 - see the docstring
+
+    return TokenIssuer(directory)
 
 
 @click.group()
@@ -30,6 +42,8 @@ def token() -> None:
 @click.option("--issuer", required=True, help="The issuer name (the tokens' iss), a URL.")
 def init(directory: Path, issuer: str) -> None:
     """Create an issuer with one signing key in DIRECTORY."""
+    from a2a_mqtt.security.issuer import TokenIssuer  # noqa: PLC0415
+
     created = TokenIssuer.create(directory, issuer=issuer)
     click.echo(f"issuer {created.issuer} created in {directory} (kid {created.active_kid})")
 
@@ -38,7 +52,7 @@ def init(directory: Path, issuer: str) -> None:
 @click.argument("directory", type=_DIR)
 def rotate(directory: Path) -> None:
     """Add a new active signing key; the previous one stays published."""
-    click.echo(TokenIssuer(directory).rotate())
+    click.echo(_issuer(directory).rotate())
 
 
 @token.command("issue")
@@ -50,7 +64,7 @@ def rotate(directory: Path) -> None:
 def issue(directory: Path, subject: str, audience: str, scopes: tuple[str, ...],
           ttl: int) -> None:
     """Print a signed JWT (the only output, for $(...) capture)."""
-    click.echo(TokenIssuer(directory).issue(subject=subject, audience=audience, scopes=scopes,
+    click.echo(_issuer(directory).issue(subject=subject, audience=audience, scopes=scopes,
                                             ttl=ttl))
 
 
@@ -58,7 +72,7 @@ def issue(directory: Path, subject: str, audience: str, scopes: tuple[str, ...],
 @click.argument("directory", type=_DIR)
 def jwks(directory: Path) -> None:
     """Print the public JWKS."""
-    echo_json(TokenIssuer(directory).jwks())
+    echo_json(_issuer(directory).jwks())
 
 
 @token.command("serve")
@@ -73,6 +87,9 @@ def jwks(directory: Path) -> None:
 def serve(directory: Path, cert: Path | None, key: Path | None, tls_dir: Path | None,
           host: str, port: int) -> None:
     """Serve the JWKS at https://HOST:PORT/.well-known/jwks.json until interrupted."""
+    from a2a_mqtt.security.jwks_server import JwksServerConfig  # noqa: PLC0415
+    from a2a_mqtt.security.pki import LocalCA  # noqa: PLC0415
+
     if (cert is None) != (key is None):
         raise click.UsageError("--cert and --key go together")
     if cert is None or key is None:
@@ -87,6 +104,8 @@ def serve(directory: Path, cert: Path | None, key: Path | None, tls_dir: Path | 
 
 
 async def _serve(config: JwksServerConfig) -> None:
+    from a2a_mqtt.security.jwks_server import JwksServer  # noqa: PLC0415
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -25,9 +25,12 @@ from a2a_mqtt.binding.codes import BindingError, PermissionDeniedError, Unauthen
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient
+from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.examples.basic import EchoExecutor
+from a2a_mqtt.security.bearer import BearerConfig, BearerVerifier, TokenRejected
 from a2a_mqtt.security.issuer import TokenIssuer
 from a2a_mqtt.security.keys import new_signing_key
+from a2a_mqtt.security.pki import LocalCA
 from a2a_mqtt.server import AgentServer
 from tests.behaviour.conftest import requester_config, serve
 from tests.behaviour.security.conftest import (
@@ -222,3 +225,18 @@ async def test_rotation_is_picked_up_and_unknown_kids_are_rate_limited(
             with pytest.raises(UnauthenticatedError):
                 await send(client, request("flood"))
         assert issuer.server.requests <= fetched + 1
+
+
+async def test_jwks_is_only_trusted_over_verified_https(issuer: Issuer, tmp_path: Path) -> None:
+    token = issuer.tokens.issue(subject="a", audience="o/u/a", scopes=["x"])
+    good = BearerVerifier(issuer.config("o/u/a"))
+    assert (await good.verify(f"Bearer {token}")).subject == "a"
+    # The same server, but the verifier trusts another CA: the keys are never used.
+    stranger = LocalCA.create(tmp_path / "stranger")
+    config = BearerConfig(issuer=ISSUER, audience="o/u/a", jwks_url=issuer.jwks_url,
+                          ca_file=stranger.cert_file)
+    with pytest.raises(TokenRejected, match="issuer keys unavailable"):
+        await BearerVerifier(config).verify(f"Bearer {token}")
+    with pytest.raises(ConfigError, match="https"):
+        BearerConfig(issuer=ISSUER, audience="o/u/a",
+                     jwks_url=issuer.jwks_url.replace("https://", "http://"))

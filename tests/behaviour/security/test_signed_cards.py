@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,13 +25,14 @@ from a2a_mqtt.client import A2AMqttClient
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.registry.render import entry_dict
 from a2a_mqtt.security.cards import CardPolicy, CardSigner, sign_card_data
-from a2a_mqtt.security.keys import new_signing_key
+from a2a_mqtt.security.keys import load_key_set, new_signing_key, save_key_set
 from a2a_mqtt.server import AgentServer
 from a2a_mqtt.transport import ConnectOptions, PahoTransport, PublishProperties
 from a2a_mqtt.transport.base import BrokerURL
 from tests.behaviour.conftest import requester_config, serve
 from tests.behaviour.gateway.conftest import agent_url, known, open_gateway
 from tests.behaviour.registry.conftest import start_registry
+from tests.behaviour.security.conftest import Issuer
 
 pytestmark = pytest.mark.asyncio
 
@@ -143,3 +145,40 @@ async def test_gateway_serves_only_verified_agents_under_require(
     assert ok.status_code == 200 and ok.json()["signatures"]
     assert [r.status_code for r in refused] == [404, 404, 404]
     assert served.status_code == 200
+
+
+async def test_trusted_jku_keys_are_fetched_over_https(
+        broker: MosquittoProcess, issuer: Issuer) -> None:
+    # The issuer's JWKS server doubles as the signer's key host: its active key signs.
+    signer_key = load_key_set(issuer.directory / "keys.json")[-1]
+    data = sign_card_data(card_to_dict(echo_card()), signer_key, jku=issuer.jwks_url)
+    trusting = CardPolicy(mode="require", trusted_jku_prefixes=[issuer.server.url + "/"],
+                          ca_file=issuer.ca.cert_file)
+    before = issuer.server.requests
+    await trusting.prefetch(data)
+    check = trusting.check(data)
+    assert check.verified and check.kid == signer_key.kid
+    assert issuer.server.requests == before + 1
+    other = CardPolicy(mode="require", trusted_jku_prefixes=["https://keys.example/"],
+                       ca_file=issuer.ca.cert_file)
+    await other.prefetch(data)
+    assert "not under a trusted prefix" in other.check(data).reasons[0]
+    assert issuer.server.requests == before + 1  # an untrusted jku is never fetched
+
+
+async def test_signing_key_rotation(broker: MosquittoProcess, ref: AgentRef,
+                                    tmp_path: Path) -> None:
+    key_file = tmp_path / "card-keys.json"
+    old = new_signing_key()
+    save_key_set(key_file, [old])
+    signer = CardSigner(key_file=key_file)
+    async with serve(broker.url, ref, EchoExecutor(), echo_card(), card_signer=signer) as a:
+        first = json.loads(encode_card(a.card))
+    new = new_signing_key()
+    save_key_set(key_file, [old, new])  # what `a2a-mqtt card rotate` writes
+    async with serve(broker.url, ref, EchoExecutor(), echo_card(), card_signer=signer) as a:
+        second = json.loads(encode_card(a.card))
+    both = CardPolicy(mode="require", trusted_keys=[_public(old), _public(new)])
+    only_old = CardPolicy(mode="require", trusted_keys=[_public(old)])
+    assert both.check(first).kid == old.kid and both.check(second).kid == new.kid
+    assert only_old.check(first).verified and not only_old.check(second).verified
