@@ -64,3 +64,7 @@ class RequesterConfig:
             raise ConfigError("timeouts must be positive")
         if not self.backoff:
             raise ConfigError("backoff needs at least one delay")
+        identity = f"{self.org}/{self.unit}/{self.requester_id}"
+        if self.e2e is not None and self.e2e.identity != identity:
+            raise ConfigError(f"the ubsp-v1 context is for {self.e2e.identity}, "
+                              f"this requester is {identity}")

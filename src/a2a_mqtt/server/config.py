@@ -112,3 +112,6 @@ class AgentConfig:
                     "or postgresql://... (many hosts)")
         if self.session_expiry < 0:
             raise ConfigError("session_expiry must be >= 0")
+        if self.e2e is not None and self.e2e.identity != str(self.ref):
+            raise ConfigError(f"the ubsp-v1 context is for {self.e2e.identity}, "
+                              f"this agent is {self.ref}")

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
-from click.testing import CliRunner
 from joserfc import jwt
 
 from a2a_mqtt.binding.card import card_to_dict
-from a2a_mqtt.cli.main import main
 from a2a_mqtt.examples.basic import echo_card
 from a2a_mqtt.security.keys import load_key_set
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.stdout, result.stderr
+    # A process per call, as a user runs it (in-process runs would also leave click's
+    # per-command caches shaped by this test).
+    proc = subprocess.run([sys.executable, "-m", "a2a_mqtt", *args], capture_output=True,
+                          text=True, timeout=60, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 def test_card_keygen_sign_verify_rotate(tmp_path: Path) -> None:

@@ -24,10 +24,11 @@ from a2a_mqtt.binding.codes import TransportProtocolError
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient
+from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.security.e2e import E2EContext
 from a2a_mqtt.security.keys import new_encryption_key
-from a2a_mqtt.server import AgentServer
+from a2a_mqtt.server import AgentConfig, AgentServer
 from tests.behaviour.conftest import requester_config, serve, text
 from tests.behaviour.security.conftest import Observer
 
@@ -138,8 +139,18 @@ async def test_no_plaintext_fallback(agent: AgentServer, broker: MosquittoProces
     assert executor.executions == 0
     # A requester that cannot find a key for the agent sends nothing at all.
     async with A2AMqttClient(requester_config(
-            broker.url, e2e=e2e_for("test/clients/lonely"))) as lonely:
+            broker.url, org="test", unit="clients", requester_id="lonely",
+            e2e=e2e_for("test/clients/lonely"))) as lonely:
         published = len(observer.messages)
         with pytest.raises(TransportProtocolError, match="refusing to send plaintext"):
             await lonely.transport_for(ref).send_message(text(SECRET))
     assert not any(SECRET.encode() in p for p in observer.payloads[published:])
+
+
+async def test_context_must_belong_to_the_identity(ref: AgentRef) -> None:
+    with pytest.raises(ConfigError, match="ubsp-v1 context"):
+        requester_config("mqtt://127.0.0.1:1", org="test", unit="clients", requester_id="a",
+                         e2e=e2e_for("test/clients/b"))
+    with pytest.raises(ConfigError, match="ubsp-v1 context"):
+        AgentConfig(ref=ref, card=echo_card(), executor=EchoExecutor(),
+                    e2e=e2e_for("test/unit/someone-else"))
