@@ -57,7 +57,8 @@ def test_disconnected_is_the_spec_notification() -> None:
     assert json.loads(wire.disconnected_payload()) == {
         "jsonrpc": "2.0", "method": "notifications/disconnected"}
     assert wire.is_disconnected(wire.disconnected_payload())
-    assert not wire.is_disconnected(b'{"jsonrpc":"2.0","id":1,"method":"notifications/disconnected"}')
+    request = b'{"jsonrpc":"2.0","id":1,"method":"notifications/disconnected"}'
+    assert not wire.is_disconnected(request)
 
 
 def test_connack_hints() -> None:
