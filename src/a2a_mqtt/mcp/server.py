@@ -20,6 +20,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -98,10 +99,27 @@ class McpMqttServer:
         self._recent_capability: dict[bytes, float] = {}
         self._stack = AsyncExitStack()
         self._was_up = False
+        self._sessions_changed = asyncio.Event()
 
     @property
     def sessions(self) -> int:
         return len(self._sessions)
+
+    def session_ids(self) -> list[str]:
+        """The client ids of the open sessions."""
+        return sorted(self._sessions)
+
+    async def wait_sessions(self, predicate: Callable[[int], bool], timeout: float) -> int:
+        """Wait until ``predicate(number of open sessions)`` holds; return that number."""
+        async with asyncio.timeout(timeout):
+            while not predicate(len(self._sessions)):
+                changed = self._sessions_changed
+                await changed.wait()
+        return len(self._sessions)
+
+    def _sessions_touched(self) -> None:
+        self._sessions_changed.set()
+        self._sessions_changed = asyncio.Event()
 
     @property
     def presence_topic(self) -> str:
@@ -263,6 +281,7 @@ class McpMqttServer:
             buffer=self._config.session_buffer, publish=self._send,
             publish_capability=self._send_capability)
         self._sessions[client_id] = session
+        self._sessions_touched()
         try:
             qos = self._config.qos
             await transport.subscribe(Subscription(session.rpc_topic, qos=qos, no_local=True),
@@ -274,6 +293,7 @@ class McpMqttServer:
         except Exception as exc:
             log.warning("cannot subscribe for session %s: %s", client_id, exc)
             self._sessions.pop(client_id, None)
+            self._sessions_touched()
             return
         session.start(runner)
         session.feed(decoded)
@@ -336,6 +356,7 @@ class McpMqttServer:
         transport = transport or self._transport
         if session is None:
             return
+        self._sessions_touched()
         await session.stop()
         if transport is None:
             return
