@@ -43,24 +43,27 @@ async def example(broker: MosquittoProcess, server_name: str) -> AsyncIterator[M
 class Processes:
     """Subprocesses started by a test, killed at teardown."""
 
-    def __init__(self) -> None:
+    def __init__(self, log_dir: Path) -> None:
         self.started: list[subprocess.Popen[bytes]] = []
+        self._log_dir = log_dir
 
     def start(self, *args: str, stdin: Any = None, stdout: Any = None) -> subprocess.Popen[bytes]:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(args, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
-                                env=env)
+        log_path = self._log_dir / f"process-{len(self.started)}.log"
+        with log_path.open("wb") as log:  # the child keeps its own descriptor
+            proc = subprocess.Popen(args, stdin=stdin, stdout=stdout, stderr=log, env=env)
         self.started.append(proc)
         return proc
 
 
 @pytest.fixture
-def processes() -> Iterator[Processes]:
-    procs = Processes()
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    procs = Processes(tmp_path)
     yield procs
     for proc in procs.started:
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=10)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                stream.close()
