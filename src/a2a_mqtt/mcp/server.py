@@ -99,6 +99,7 @@ class McpMqttServer:
         self._recent_capability: dict[bytes, float] = {}
         self._stack = AsyncExitStack()
         self._was_up = False
+        self._stopping = False
         self._sessions_changed = asyncio.Event()
 
     @property
@@ -199,23 +200,25 @@ class McpMqttServer:
         await self._announce()
 
     async def stop(self) -> None:
-        transport, self._transport = self._transport, None
-        if transport is not None:
+        """End every session (telling its client), clear presence, disconnect. Idempotent."""
+        transport = self._transport
+        if transport is not None and not self._stopping:
+            self._stopping = True  # no new sessions from here on
             for client_id in list(self._sessions):
-                await self._end_session(client_id, notify=True, transport=transport)
+                await self._end_session(client_id, notify=True)
             try:
-                await self._send(self.presence_topic, b"", retain=True, transport=transport)
+                await self._send(self.presence_topic, b"", retain=True)
             except Exception as exc:
                 log.warning("could not clear presence: %s", exc)
+            self._transport = None
             await transport.disconnect()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._stack.aclose()
 
-    async def _send(self, topic: str, payload: bytes, *, retain: bool = False,
-                    transport: MqttTransport | None = None) -> None:
-        transport = transport or self._transport
+    async def _send(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        transport = self._transport
         if transport is None:
             raise RuntimeError("the MCP server is not running")
         await transport.publish(topic, payload, qos=self._config.qos, retain=retain,
@@ -274,7 +277,7 @@ class McpMqttServer:
                                     "server busy: too many sessions")
             return
         transport, runner = self._transport, self._runner
-        if transport is None or runner is None:
+        if transport is None or runner is None or self._stopping:
             return
         session = ServerSession(
             client_id=client_id, server_id=self.server_id, server_name=self.server_name,
@@ -350,20 +353,18 @@ class McpMqttServer:
         except Exception as exc:
             log.warning("could not send an error reply: %s", exc)
 
-    async def _end_session(self, client_id: str, *, notify: bool,
-                           transport: MqttTransport | None = None) -> None:
+    async def _end_session(self, client_id: str, *, notify: bool) -> None:
         session = self._sessions.pop(client_id, None)
-        transport = transport or self._transport
         if session is None:
             return
         self._sessions_touched()
         await session.stop()
+        transport = self._transport
         if transport is None:
             return
         try:
             if notify:
-                await self._send(session.rpc_topic, wire.disconnected_payload(),
-                                 transport=transport)
+                await self._send(session.rpc_topic, wire.disconnected_payload())
             for topic_filter in session.topic_filters:
                 await transport.unsubscribe(topic_filter)
         except Exception as exc:
