@@ -121,8 +121,6 @@ class McpMqttTransport:
             user_properties=wire.connect_properties(
                 "mcp-client", {"implementation": "a2a-mqtt", **cfg.meta}),
         ))
-        in_send, in_recv = anyio.create_memory_object_stream[SessionMessage | Exception](cfg.buffer)
-        out_send, out_recv = anyio.create_memory_object_stream[SessionMessage](cfg.buffer)
         watch = PresenceWatch()
         async with AsyncExitStack() as stack:
             await transport.connect()
@@ -136,6 +134,11 @@ class McpMqttTransport:
             server = await self._choose(watch)
             self.server = server
             sid, name = server.server_id, server.server_name
+            in_send, in_recv = anyio.create_memory_object_stream[SessionMessage | Exception](
+                cfg.buffer)
+            out_send, out_recv = anyio.create_memory_object_stream[SessionMessage](cfg.buffer)
+            for stream in (in_send, in_recv, out_send, out_recv):
+                stack.callback(stream.close)  # idempotent; covers failures before the yield
             feed = _Feed(in_send, cfg.max_message_bytes, client_id)
 
             def on_presence(event: PresenceEvent) -> None:
@@ -153,9 +156,7 @@ class McpMqttTransport:
                 self._pump(transport, out_recv, sid, name, client_id),
                 name=f"mcp-client[{client_id}].pump")
             stack.push_async_callback(_cancel, pump)
-            stack.callback(in_send.close)
-            async with in_recv, out_send:
-                yield in_recv, out_send
+            yield in_recv, out_send
 
     async def _choose(self, watch: PresenceWatch) -> wire.ServerOnline:
         cfg = self._config
