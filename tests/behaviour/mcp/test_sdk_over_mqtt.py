@@ -46,8 +46,8 @@ async def test_tool_errors_and_unknown_tools_come_back_as_results(
 
 def _lowlevel() -> Server[Any]:
     async def list_tools(ctx: ServerRequestContext[Any], params: Any) -> mcp_types.ListToolsResult:
-        return mcp_types.ListToolsResult(tools=[mcp_types.Tool(
-            name="shout", input_schema={"type": "object", "properties": {"text": {"type": "string"}}})])
+        schema = {"type": "object", "properties": {"text": {"type": "string"}}}
+        return mcp_types.ListToolsResult(tools=[mcp_types.Tool(name="shout", input_schema=schema)])
 
     async def call_tool(ctx: ServerRequestContext[Any],
                         params: mcp_types.CallToolRequestParams) -> mcp_types.CallToolResult:

@@ -178,7 +178,8 @@ async def test_client_will_is_a_disconnected_notification(raw: RawClient, proces
     )
     client = processes.start(sys.executable, "-c", script, stdout=subprocess.PIPE)
     assert client.stdout is not None
-    assert (await asyncio.wait_for(asyncio.to_thread(client.stdout.readline), 30)).strip() == b"ready"
+    line = await asyncio.wait_for(asyncio.to_thread(client.stdout.readline), 30)
+    assert line.strip() == b"ready"
     [cid] = example.session_ids()
     client.send_signal(signal.SIGKILL)
     client.wait(timeout=10)

@@ -12,5 +12,5 @@ def test_parse_call() -> None:
     assert parse_call("ping") == ("ping", {})
     with pytest.raises(ValueError, match="JSON object"):
         parse_call("add [1]")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Expecting property name"):
         parse_call("add {broken")
