@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from _common import Stats, median, summarize
 from mcp.client import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
+from _common import Stats, median, summarize
 from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
 from a2a_mqtt.broker.config import free_port
 from a2a_mqtt.mcp.client import McpClientConfig, McpMqttTransport
