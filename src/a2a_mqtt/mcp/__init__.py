@@ -10,9 +10,10 @@ Every module here imports the SDK as ``mcp`` (absolute imports); no module of
 this package may be called ``mcp``.
 """
 
-from a2a_mqtt.mcp.client import McpClientConfig, McpMqttTransport, open_session
-from a2a_mqtt.mcp.discovery import DirectoryConfig, ServerDirectory, list_servers
-from a2a_mqtt.mcp.server import McpMqttServer, McpServerConfig
+from a2a_mqtt.mcp.client import McpMqttTransport, open_session
+from a2a_mqtt.mcp.config import DirectoryConfig, McpClientConfig, McpServerConfig
+from a2a_mqtt.mcp.discovery import ServerDirectory, list_servers
+from a2a_mqtt.mcp.server import McpMqttServer
 
 __all__ = [
     "DirectoryConfig",

@@ -24,7 +24,6 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -33,8 +32,10 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from mcp.client import ClientSession
 from mcp.shared.message import SessionMessage
 
+from a2a_mqtt.errors import DiscoveryError
 from a2a_mqtt.mcp import topics, wire
-from a2a_mqtt.mcp.discovery import Chooser, PresenceWatch, random_instance
+from a2a_mqtt.mcp.config import McpClientConfig
+from a2a_mqtt.mcp.discovery import PresenceWatch
 from a2a_mqtt.mcp.presence import PresenceChange, PresenceEvent
 from a2a_mqtt.transport.base import (
     BrokerURL,
@@ -42,10 +43,7 @@ from a2a_mqtt.transport.base import (
     IncomingMessage,
     MqttTransport,
     Subscription,
-    TLSConfig,
-    TransportFactory,
     Will,
-    default_transport,
 )
 
 __all__ = ["McpClientConfig", "McpMqttTransport", "open_session"]
@@ -54,33 +52,6 @@ log = logging.getLogger(__name__)
 
 Streams = tuple[MemoryObjectReceiveStream[SessionMessage | Exception],
                 MemoryObjectSendStream[SessionMessage]]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class McpClientConfig:
-    """Which server to reach and how. ``client_id`` defaults to a fresh id per session."""
-
-    broker_url: str
-    server_name: str
-    server_id: str | None = None
-    client_id: str | None = None
-    username: str | None = None
-    password: str | None = None
-    tls: TLSConfig | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-    qos: int = 1
-    discovery_timeout: float = 10.0
-    max_message_bytes: int = 1 << 20
-    buffer: int = 256
-    choose: Chooser = random_instance
-    transport_factory: TransportFactory = default_transport
-
-    def __post_init__(self) -> None:
-        topics.check_server_name(self.server_name)
-        if self.server_id is not None:
-            topics.check_server_id(self.server_id)
-        if self.client_id is not None:
-            topics.check_id(self.client_id)
 
 
 class McpMqttTransport:
@@ -174,8 +145,6 @@ class McpMqttTransport:
             for instance in watch.book.instances(cfg.server_name):
                 if instance.server_id == cfg.server_id:
                     return instance
-        from a2a_mqtt.errors import DiscoveryError  # noqa: PLC0415
-
         raise DiscoveryError(f"MCP server instance {cfg.server_id!r} is not online")
 
     async def _pump(self, transport: MqttTransport,

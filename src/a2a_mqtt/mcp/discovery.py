@@ -8,15 +8,14 @@ is a connection of its own for listing and watching servers.
 from __future__ import annotations
 
 import asyncio
-import random
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Self
+from collections.abc import AsyncIterator, Callable
+from typing import Self
 
 from a2a_mqtt.errors import DiscoveryError
 from a2a_mqtt.mcp import topics, wire
+from a2a_mqtt.mcp.config import DirectoryConfig
 from a2a_mqtt.mcp.presence import PresenceBook, PresenceEvent
 from a2a_mqtt.transport.base import (
     BrokerURL,
@@ -24,25 +23,14 @@ from a2a_mqtt.transport.base import (
     IncomingMessage,
     MqttTransport,
     Subscription,
-    TLSConfig,
-    TransportFactory,
-    default_transport,
 )
 
-__all__ = ["Chooser", "DirectoryConfig", "PresenceWatch", "ServerDirectory", "list_servers",
-           "random_instance"]
-
-Chooser = Callable[[Sequence[wire.ServerOnline]], wire.ServerOnline]
+__all__ = ["DirectoryConfig", "PresenceWatch", "ServerDirectory", "list_servers"]
 
 # Retained presences arrive in one burst right after SUBACK; once this long has
 # passed without another, the burst is taken to be over.
 _QUIET = 0.05
 _QUIET_CAP = 0.5
-
-
-def random_instance(instances: Sequence[wire.ServerOnline]) -> wire.ServerOnline:
-    """The default choice among live instances: uniform, so sessions spread out."""
-    return random.choice(list(instances))
 
 
 class PresenceWatch:
@@ -56,6 +44,10 @@ class PresenceWatch:
 
     def listen(self, callback: Callable[[PresenceEvent], None]) -> None:
         self._listeners.append(callback)
+
+    def unlisten(self, callback: Callable[[PresenceEvent], None]) -> None:
+        if callback in self._listeners:
+            self._listeners.remove(callback)
 
     def handle(self, msg: IncomingMessage) -> None:
         event = self.book.update(msg.topic, msg.payload)
@@ -98,23 +90,10 @@ class PresenceWatch:
         return self.book.instances(server_name)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DirectoryConfig:
-    broker_url: str
-    name_filters: tuple[str, ...] = ("#",)
-    username: str | None = None
-    password: str | None = None
-    tls: TLSConfig | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-    transport_factory: TransportFactory = default_transport
-
-
 class ServerDirectory:
     """Watch server presence under name filters (or the broker's CONNACK filters)."""
 
     def __init__(self, *, config: DirectoryConfig) -> None:
-        for name_filter in config.name_filters:
-            topics.check_name_filter(name_filter)
         self._config = config
         self.watch = PresenceWatch()
         self._transport: MqttTransport | None = None
@@ -159,8 +138,11 @@ class ServerDirectory:
         """Presence changes from now on, in arrival order."""
         queue: asyncio.Queue[PresenceEvent] = asyncio.Queue()
         self.watch.listen(queue.put_nowait)
-        while True:
-            yield await queue.get()
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self.watch.unlisten(queue.put_nowait)
 
 
 async def list_servers(config: DirectoryConfig) -> list[wire.ServerOnline]:

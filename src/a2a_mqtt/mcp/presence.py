@@ -8,11 +8,16 @@ instance's presence topic removes that instance. Anything else that is not a
 from __future__ import annotations
 
 import enum
+import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from a2a_mqtt.mcp import topics, wire
 
-__all__ = ["PresenceBook", "PresenceChange", "PresenceEvent"]
+__all__ = ["Chooser", "PresenceBook", "PresenceChange", "PresenceEvent", "random_instance"]
+
+Chooser = Callable[[Sequence[wire.ServerOnline]], wire.ServerOnline]
+"""Picks the instance a new session goes to."""
 
 
 class PresenceChange(enum.Enum):
@@ -68,3 +73,8 @@ class PresenceBook:
 
     def all(self) -> list[wire.ServerOnline]:
         return [i for name in self.names() for i in self.instances(name)]
+
+
+def random_instance(instances: Sequence[wire.ServerOnline]) -> wire.ServerOnline:
+    """The default choice among live instances: uniform, so sessions spread out."""
+    return random.choice(list(instances))

@@ -22,7 +22,6 @@ import secrets
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from typing import Any, Self
 
 import mcp_types
@@ -30,6 +29,7 @@ from mcp.server import Server
 from mcp.server.mcpserver import MCPServer
 
 from a2a_mqtt.mcp import topics, wire
+from a2a_mqtt.mcp.config import McpServerConfig
 from a2a_mqtt.mcp.runners import SessionHost, SessionRunner, sdk_host
 from a2a_mqtt.mcp.session import ServerSession
 from a2a_mqtt.transport.base import (
@@ -38,10 +38,7 @@ from a2a_mqtt.transport.base import (
     IncomingMessage,
     MqttTransport,
     Subscription,
-    TLSConfig,
-    TransportFactory,
     Will,
-    default_transport,
 )
 
 __all__ = ["McpMqttServer", "McpServerConfig"]
@@ -51,33 +48,6 @@ log = logging.getLogger(__name__)
 # Identical capability notifications from several sessions inside this window
 # are one change (each session of the SDK announces it separately).
 _CAPABILITY_DEDUP_SECONDS = 0.25
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class McpServerConfig:
-    """One server instance. ``server_id`` defaults to a fresh random id."""
-
-    broker_url: str
-    server_name: str
-    server_id: str = ""
-    description: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
-    username: str | None = None
-    password: str | None = None
-    tls: TLSConfig | None = None
-    qos: int = 1
-    max_message_bytes: int = 1 << 20
-    max_sessions: int = 10_000
-    session_buffer: int = 256
-    keepalive: int = 30
-    transport_factory: TransportFactory = default_transport
-
-    def __post_init__(self) -> None:
-        topics.check_server_name(self.server_name)
-        if self.server_id:
-            topics.check_server_id(self.server_id)
-        if self.qos not in (0, 1, 2):
-            raise ValueError("qos must be 0, 1 or 2")
 
 
 class McpMqttServer:
@@ -100,6 +70,7 @@ class McpMqttServer:
         self._stack = AsyncExitStack()
         self._was_up = False
         self._stopping = False
+        self.sessions_served = 0  # sessions ever started by this instance
         self._sessions_changed = asyncio.Event()
 
     @property
@@ -299,6 +270,7 @@ class McpMqttServer:
             self._sessions_touched()
             return
         session.start(runner)
+        self.sessions_served += 1
         session.feed(decoded)
         self._spawn(self._reap(session), f"reap[{client_id}]")
 

@@ -8,6 +8,7 @@ from typing import Any
 import mcp_types
 import pytest
 from mcp.server import Server, ServerRequestContext
+from mcp.shared.exceptions import MCPError
 
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.mcp.client import McpMqttTransport, open_session
@@ -141,8 +142,40 @@ async def test_server_stop_ends_client_sessions_promptly(broker: MosquittoProces
         async with open_session(client_config(broker.url, server_name)) as session:
             await session.list_tools()
             await server.stop()
-            with pytest.raises(Exception):  # noqa: B017,PT011 - the SDK's closed-connection error
+            with pytest.raises(MCPError) as failure:
                 async with asyncio.timeout(10):
                     await session.list_tools()
+            assert failure.value.error.code == mcp_types.CONNECTION_CLOSED
     finally:
         await server.stop()
+
+
+async def test_client_chooses_among_instances_of_one_name(broker: MosquittoProcess,
+                                                          server_name: str) -> None:
+    from a2a_mqtt.mcp.example_server import build_example_server
+    configs = [McpServerConfig(broker_url=broker.url, server_name=server_name, server_id=sid)
+               for sid in ("inst-a", "inst-b")]
+    async with McpMqttServer(config=configs[0], app=build_example_server()) as a, \
+            McpMqttServer(config=configs[1], app=build_example_server()) as b:
+        seen: list[list[str]] = []
+
+        def last(instances: Any) -> Any:
+            seen.append([i.server_id for i in instances])
+            return instances[-1]
+
+        transport = McpMqttTransport(config=client_config(broker.url, server_name, choose=last))
+        from mcp.client import ClientSession
+        async with transport as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            assert seen == [["inst-a", "inst-b"]]  # both retained presences were considered
+            assert (a.sessions, b.sessions) == (0, 1)
+            assert (await session.call_tool("add", {"a": 1, "b": 2})).structured_content == {
+                "result": 3}
+        # Sessions spread with the default (random) choice.
+        for _ in range(16):
+            async with open_session(client_config(broker.url, server_name)):
+                pass
+        assert a.session_ids() == b.session_ids() == []
+        # 16 uniform picks all landing on one side: probability 2**-15.
+        assert a.sessions_served >= 1
+        assert b.sessions_served >= 2
