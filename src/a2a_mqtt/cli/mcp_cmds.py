@@ -3,7 +3,8 @@
 ``list``, ``tools``, ``call`` act as an MCP client; ``serve-example`` serves
 the example server; ``expose`` puts a stdio command or a streamable-HTTP URL on
 MQTT; ``bridge`` lets a stdio MCP host reach an MQTT server (stdout is the MCP
-wire then, so it prints nothing else).
+wire then, so it prints nothing else); ``toolsmith`` serves the example A2A
+agent that calls an MCP server's tools.
 """
 
 from __future__ import annotations
@@ -192,3 +193,27 @@ def bridge(s: Settings, server: str, server_id: str | None) -> None:
     from a2a_mqtt.mcp.bridge import bridge_stdio  # noqa: PLC0415
 
     run_async(bridge_stdio(_client_config(s, server, server_id)))
+
+
+@mcp_group.command("toolsmith")
+@click.argument("server")
+@click.option("--agent", "agent_ref", default="demo/examples/toolsmith", show_default=True,
+              help="The agent's reference org/unit/agent.")
+@common
+def toolsmith(s: Settings, server: str, agent_ref: str) -> None:
+    """Serve the Toolsmith A2A agent, which calls the tools of MCP server SERVER."""
+    from a2a_mqtt.binding.topics import AgentRef  # noqa: PLC0415
+    from a2a_mqtt.examples.toolsmith import ToolsmithExecutor, toolsmith_card  # noqa: PLC0415
+    from a2a_mqtt.server import AgentConfig, serve_agents  # noqa: PLC0415
+
+    try:
+        config = AgentConfig(
+            ref=AgentRef.parse(agent_ref), card=toolsmith_card(),
+            executor=ToolsmithExecutor(broker_url=s.broker, server_name=server,
+                                       username=s.username, password=s.password),
+            broker_url=s.broker, username=s.username, password=s.password, session_expiry=0)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    click.echo(f"serving toolsmith as {config.ref} for MCP server {server} (Ctrl-C to stop)",
+               err=True)
+    run_async(serve_agents([config]))

@@ -11,6 +11,7 @@ from a2a_mqtt.client import A2AMqttClient
 from a2a_mqtt.examples.toolsmith import ToolsmithExecutor, toolsmith_card
 from a2a_mqtt.mcp.server import McpMqttServer
 from tests.behaviour.conftest import serve, text
+from tests.behaviour.mcp.conftest import CLI, Processes
 
 pytestmark = pytest.mark.asyncio
 
@@ -40,3 +41,14 @@ async def test_agent_fails_the_task_when_no_server_is_online(
         task = (await client.transport_for(ref).send_message(text("tools"))).task
     assert task.status.state == TaskState.TASK_STATE_FAILED
     assert "unreachable" in task.status.message.parts[0].text
+
+
+async def test_toolsmith_command_serves_the_agent(broker: MosquittoProcess, client: A2AMqttClient,
+                                                  ref: AgentRef, example: McpMqttServer,
+                                                  server_name: str, processes: Processes) -> None:
+    processes.start(CLI, "mcp", "toolsmith", server_name, "--agent", str(ref),
+                    "--broker", broker.url)
+    await client.resolve(ref, timeout=30)  # its retained card: the agent is up
+    task = (await client.transport_for(ref).send_message(text('word_count {"text": "a b c"}'))).task
+    assert task.status.state == TaskState.TASK_STATE_COMPLETED
+    assert task.artifacts[0].parts[0].text == "3"
