@@ -11,9 +11,10 @@ per ``initialize``, one MQTT connection of its own:
    (No Local), then hand the SDK its streams: the first message written (the
    ``initialize`` request) goes to the control topic, roots list-changed to our
    capability topic, everything else to the RPC topic;
-4. the server going offline (empty presence) or sending
-   ``notifications/disconnected`` ends the read stream, so pending requests fail
-   at once instead of timing out;
+4. the server going offline (empty presence), sending
+   ``notifications/disconnected``, or our own connection dropping (our Will
+   ended the session server-side) ends the read stream, so pending requests
+   fail at once instead of timing out;
 5. exit: ``notifications/disconnected`` on our presence topic, DISCONNECT.
 """
 
@@ -118,6 +119,14 @@ class McpMqttTransport:
                     feed.end()
 
             watch.listen(on_presence)
+
+            def on_connection(up: bool) -> None:
+                # Our Will told the server we are gone, and it dropped the session:
+                # the session ends with the connection even if the transport reconnects.
+                if not up:
+                    feed.end()
+
+            transport.on_connection_change(on_connection)
             await transport.subscribe(
                 Subscription(topics.server_capability(sid, name), qos=cfg.qos), feed.handle)
             await transport.subscribe(
