@@ -37,6 +37,7 @@ from a2a_mqtt.transport.base import (
     ConnectOptions,
     IncomingMessage,
     MqttTransport,
+    PublishProperties,
     Subscription,
     Will,
 )
@@ -102,6 +103,9 @@ class McpMqttServer:
             self._runner = await self._stack.enter_async_context(self._host())
             await self._connect()
         except BaseException:
+            transport, self._transport = self._transport, None
+            if transport is not None:
+                await transport.disconnect()
             await self._stack.aclose()
             raise
         return self
@@ -126,7 +130,7 @@ class McpMqttServer:
             user_properties=wire.connect_properties("mcp-server", meta),
         )
 
-    def _props(self) -> Any:
+    def _props(self) -> PublishProperties:
         return wire.publish_properties("mcp-server", self.server_id)
 
     async def _connect(self) -> None:
