@@ -18,10 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.card import BINDING_URI, ROUTING_EXTENSION_URI
 from a2a_mqtt.binding.topics import AgentRef, discovery_topic, request_topic
+from a2a_mqtt.transport.base import IncomingMessage, PublishProperties
 
-__all__ = ["FAMILIES", "INVALID", "Retained", "Step", "churn", "expected_index",
+__all__ = ["FAMILIES", "INVALID", "Retained", "Step", "churn", "expected_index", "message",
            "normal_status", "payload_of", "topic_pool"]
 
 VALID: Final = ("valid", "valid-emoji", "valid-backslash-u", "valid-unicode")
@@ -166,6 +168,18 @@ def churn(refs: list[AgentRef], steps: int, *, seed: int,
             family = rnd.choice(families)
         yield make_step(ref, family, rnd, retain=rnd.random() >= 0.2,
                         status=rnd.choice(STATUSES), source=rnd.choice(SOURCES))
+
+
+def message(step: Step, *, retain: bool | None = None) -> IncomingMessage:
+    """``step`` as the registry's subscription delivers it (``retain`` overrides the flag)."""
+    props: list[tuple[str, str]] = []
+    if step.status is not None:
+        props.append((P.STATUS, step.status))
+    if step.source is not None:
+        props.append((P.STATUS_SOURCE, step.source))
+    return IncomingMessage(topic=step.topic, payload=step.payload, qos=1,
+                           retain=step.retain if retain is None else retain,
+                           properties=PublishProperties(user_properties=tuple(props)))
 
 
 def normal_status(status: str | None, source: str | None) -> tuple[str, str]:

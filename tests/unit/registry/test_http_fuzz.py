@@ -11,9 +11,7 @@ contract here, there is no broker), and every 4xx is the standard error body
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -21,58 +19,15 @@ from urllib.parse import quote
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from starlette.types import ASGIApp
 
 from a2a_mqtt.registry.config import RegistryConfig
 from a2a_mqtt.registry.http import create_app
-from a2a_mqtt.registry.ingest import index_message
 from a2a_mqtt.registry.openapi import openapi_document
 from a2a_mqtt.registry.query import PARAMETERS
 from a2a_mqtt.registry.service import RegistryService
-from tests.unit.registry.churn import MAX_CARD_BYTES, churn, topic_pool
-from tests.unit.registry.test_invariant import message
-
-TOKEN = "t0ken-t0ken-t0ken-t0ken"
-
-
-def churned_service(*, steps: int = 400, seed: int = 3) -> RegistryService:
-    service = RegistryService(RegistryConfig(agent_ref=None, admin_token=TOKEN,
-                                             max_card_bytes=MAX_CARD_BYTES))
-    for now, step in enumerate(churn(topic_pool(30), steps, seed=seed)):
-        changes = index_message(service.index, message(step), float(now))
-        if changes:
-            service.publish(changes)
-    assert service.index.entries and service.index.rejected
-    return service
-
-
-class Uvicorn:
-    """``app`` served by uvicorn on a free loopback port, on a thread of its own
-    (these tests are synchronous: hypothesis and schemathesis drive them)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0,
-                                                    log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()),
-                                       name="uvicorn-test", daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        for _ in range(500):
-            if self.server.started:
-                break
-            self.thread.join(0.01)
-        assert self.server.started, "uvicorn did not start"
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
+from tests.unit.registry.serve import TOKEN, Uvicorn, churned_service
 
 SERVICE = churned_service()
 SERVICE.feed.close()

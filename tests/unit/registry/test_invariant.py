@@ -16,13 +16,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.topics import discovery_topic
 from a2a_mqtt.registry.index import RegistryIndex
 from a2a_mqtt.registry.ingest import index_message
 from a2a_mqtt.registry.query import Query
 from a2a_mqtt.registry.render import change_dict, entry_dict, entry_json, rejection_dict
-from a2a_mqtt.transport.base import IncomingMessage, PublishProperties
 from tests.unit.registry.churn import (
     FAMILIES,
     MAX_CARD_BYTES,
@@ -33,21 +31,11 @@ from tests.unit.registry.churn import (
     churn,
     expected_index,
     make_step,
+    message,
     topic_pool,
 )
 
 REFS = topic_pool(6)
-
-
-def message(step: Step, *, retain: bool | None = None) -> IncomingMessage:
-    props: list[tuple[str, str]] = []
-    if step.status is not None:
-        props.append((P.STATUS, step.status))
-    if step.source is not None:
-        props.append((P.STATUS_SOURCE, step.source))
-    return IncomingMessage(topic=step.topic, payload=step.payload, qos=1,
-                           retain=step.retain if retain is None else retain,
-                           properties=PublishProperties(user_properties=tuple(props)))
 
 
 def assert_index_equals(index: RegistryIndex, retained: Retained) -> None:
