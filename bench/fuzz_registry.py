@@ -38,11 +38,6 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from a2a_mqtt.binding import properties as P
-from a2a_mqtt.broker import BrokerConfig, EmbeddedBroker
-from a2a_mqtt.registry import RegistryConfig, RegistryServer
-from a2a_mqtt.transport import ConnectOptions, PahoTransport, PublishProperties
-from a2a_mqtt.transport.base import BrokerURL
 from tests.behaviour.registry.views import RegistryView, registry_view, retained_snapshot
 from tests.unit.registry.churn import (
     INVALID,
@@ -53,6 +48,12 @@ from tests.unit.registry.churn import (
     expected_index,
     topic_pool,
 )
+
+from a2a_mqtt.binding import properties as P
+from a2a_mqtt.broker import BrokerConfig, EmbeddedBroker
+from a2a_mqtt.registry import RegistryConfig, RegistryServer
+from a2a_mqtt.transport import ConnectOptions, PahoTransport, PublishProperties
+from a2a_mqtt.transport.base import BrokerURL
 
 
 class Load:
