@@ -23,7 +23,9 @@ from a2a_mqtt.transport import PublishProperties
 from tests.behaviour.registry.conftest import Publisher, start_registry
 from tests.behaviour.registry.views import registry_view, retained_snapshot
 from tests.unit.registry.churn import (
+    INVALID,
     MAX_CARD_BYTES,
+    VALID,
     Retained,
     Step,
     churn,
@@ -127,3 +129,38 @@ async def test_index_equals_retained_state_after_churn(
                 assert all(view.rejected.values())  # each listed with its reasons
                 assert not [s for s in view.statuses if s >= 500]
 
+
+
+async def test_admin_puts_of_every_family_answer_4xx_or_retain(
+        broker: MosquittoProcess, unique_id: str) -> None:
+    """The admin face with hostile bodies: valid cards are retained, the rest are refused
+    with the standard error (400 with reasons, 413 when too large), never a 5xx; what
+    ends up retained is what the registry indexed."""
+    token = "admin-token-0123456789"
+    rnd = random.Random(8)
+    families = [f for f in (*VALID, *INVALID) if f != "bad-topic"]
+    async with start_registry(broker.url, admin_token=token,
+                              max_card_bytes=MAX_CARD_BYTES) as registry:
+        auth = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=registry.url, headers=auth, timeout=30) as http:
+            for i, family in enumerate(families):
+                ref = AgentRef("acme", "admin", f"{unique_id}-{i}")
+                body = make_step(ref, family, rnd, retain=True, status=None,
+                                 source=None).payload
+                response = await http.put(f"/agents/{ref}", content=body)
+                error = response.json() if response.status_code != 200 else None
+                if family in VALID:
+                    assert response.status_code == 200, (family, error)
+                elif family in ("too-large", "deep") and len(body) > MAX_CARD_BYTES:
+                    assert response.status_code == 413, (family, error)
+                else:
+                    assert response.status_code == 400, (family, error)
+                    assert error is not None and error["error"] == "invalid_card"
+                    assert error["reasons"]
+            first = AgentRef("acme", "admin", f"{unique_id}-0")
+            assert (await http.delete(f"/agents/{first}")).status_code == 204
+        view = await registry_view(registry.url)
+        snapshot = await retained_snapshot(broker.url)
+        assert {t: p for t, (p, _, _) in view.entries.items()} == {
+            t: p for t, (p, _, _) in snapshot.items()}
+        assert len(view.entries) == len(VALID) - 1 and not view.rejected

@@ -23,7 +23,7 @@ from a2a_mqtt.binding.card import BINDING_URI, ROUTING_EXTENSION_URI
 from a2a_mqtt.binding.topics import AgentRef, discovery_topic, request_topic
 from a2a_mqtt.transport.base import IncomingMessage, PublishProperties
 
-__all__ = ["FAMILIES", "INVALID", "Retained", "Step", "churn", "expected_index", "message",
+__all__ = ["FAMILIES", "INVALID", "VALID", "Retained", "Step", "churn", "expected_index", "message",
            "normal_status", "payload_of", "topic_pool"]
 
 VALID: Final = ("valid", "valid-emoji", "valid-backslash-u", "valid-unicode")

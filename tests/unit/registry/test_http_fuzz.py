@@ -60,7 +60,7 @@ def assert_standard(response: Any, path: str) -> None:
 
 
 @schema.parametrize()
-@settings(derandomize=True, max_examples=40, deadline=None,
+@settings(derandomize=True, max_examples=25, deadline=None,
           suppress_health_check=list(HealthCheck))
 def test_openapi_operations(case: Any, base_url: str) -> None:
     response = case.call(base_url=base_url, timeout=10)
