@@ -71,6 +71,7 @@ def index_message(index: RegistryIndex, msg: IncomingMessage, now: float) -> lis
     status, source = P.status_of(msg.properties)
     return index.apply(msg.topic, msg.payload, status, source, now)
 
+
 class Ingest:
     """Keeps ``index`` equal to the retained cards in scope; reports changes to ``publish``."""
 
