@@ -50,6 +50,8 @@ def _register() -> None:
     main.add_command(gateway_cmds.gateway)
     main.add_command(token_cmds.token)
     main.add_command(card_cmds.card)
+    from a2a_mqtt.cli.mcp_cmds import mcp_group  # noqa: PLC0415
+    main.add_command(mcp_group)
 
 
 _register()
