@@ -14,7 +14,8 @@ requests are unary SendMessage through ``Requester.call`` (QoS 1):
 * ``tls+bearer``: ``mqtts://``, every request carries ``a2a-authorization``
   (an ES256 JWT from the local issuer), the agent verifies it (JWKS over
   HTTPS, cached after the first fetch) and the skill scope;
-* ``ubsp-v1``: ``mqtt://``, request and reply are JWE (ECDH-ES+A256KW, A256GCM).
+* ``ubsp-v1``: ``mqtt://``, request and reply are JWE (ECDH-ES+A256KW on X25519,
+  A256GCM).
 
 Scenarios: 1 in flight (sequential) and 100 in flight. Agents and requesters
 share this process and its event loop, so CPU spent on either side shows up in

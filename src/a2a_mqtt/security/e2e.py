@@ -1,6 +1,7 @@
 """ubsp-v1 end-to-end encryption (docs/binding.md §8.4): JWE payloads between two identities.
 
-**Algorithms.** JWE compact serialization, ``alg`` ECDH-ES+A256KW on P-256,
+**Algorithms.** JWE compact serialization, ``alg`` ECDH-ES+A256KW on X25519
+(default) or P-256 (the recipient's key decides),
 ``enc`` A256GCM, the recipient's ``kid`` in the protected header. The
 plaintext is a JSON object of claims:
 ``{"iss": sender id, "aud": recipient id, "jti", "iat", "exp", "body"}``
@@ -31,13 +32,13 @@ from a2a.types.a2a_pb2 import AgentCard, AgentExtension
 from google.protobuf.json_format import MessageToDict
 from joserfc import jwe
 from joserfc.errors import JoseError
-from joserfc.jwk import ECKey
+from joserfc.jwk import ECKey, JWKRegistry, OKPKey
 from joserfc.util import json_b64decode
 
 from a2a_mqtt.binding.card import parse_card
 from a2a_mqtt.binding.topics import parse_discovery_topic
 from a2a_mqtt.errors import InvalidCardError
-from a2a_mqtt.security.keys import ENCRYPTION_ALG
+from a2a_mqtt.security.keys import ENCRYPTION_ALG, ENCRYPTION_CURVES, EncryptionKey
 from a2a_mqtt.transport.base import IncomingMessage
 
 __all__ = [
@@ -86,7 +87,7 @@ class Opened:
 class E2EContext:
     """One identity's ubsp-v1 keys, its directory of peers' keys, and its replay cache."""
 
-    def __init__(self, *, identity: str, key: ECKey, required: bool = True,
+    def __init__(self, *, identity: str, key: EncryptionKey, required: bool = True,
                  ttl: int = 60) -> None:
         if key.kid is None or not key.is_private:
             raise ValueError("the ubsp-v1 key must be a private key with a kid")
@@ -96,7 +97,7 @@ class E2EContext:
         """Refuse plaintext requests (an agent); a requester always encrypts."""
         self.ttl = ttl
         self._key = key
-        self._peers: dict[str, ECKey] = {}
+        self._peers: dict[str, EncryptionKey] = {}
         self._learned = asyncio.Event()
         self._jtis: OrderedDict[str, int] = OrderedDict()
 
@@ -123,31 +124,37 @@ class E2EContext:
         out.capabilities.extensions.append(ext)
         return out
 
-    def trust(self, peer: str, jwk: dict[str, Any] | ECKey) -> None:
-        """Use ``jwk`` for ``peer`` (what :meth:`learn` does from a card)."""
-        key = jwk if isinstance(jwk, ECKey) else ECKey.import_key(jwk)
-        if key.is_private:
-            key = ECKey.import_key(key.as_dict(private=False))
-        self._peers[peer] = key
-        self._learned.set()
+    def trust(self, peer: str, jwk: dict[str, Any] | EncryptionKey) -> None:
+        """Use ``jwk`` for ``peer`` (what :meth:`learn` does from a card); only its public
+        part is kept. ValueError for a key ubsp-v1 cannot use."""
+        data = jwk.as_dict(private=False) if isinstance(jwk, ECKey | OKPKey) else dict(jwk)
+        data = {k: v for k, v in data.items() if k != "d"}
+        if data.get("crv") not in ENCRYPTION_CURVES or not data.get("kid"):
+            raise ValueError("a ubsp-v1 key is an X25519 or P-256 public key with a kid")
+        try:
+            key = JWKRegistry.import_key(data)
+        except (JoseError, TypeError) as exc:
+            raise ValueError(f"unusable ubsp-v1 key: {type(exc).__name__}") from None
+        if isinstance(key, ECKey | OKPKey):
+            self._peers[peer] = key
+            self._learned.set()
+            return
+        raise ValueError("a ubsp-v1 key is an EC or OKP key")
 
     def learn(self, peer: str, card: AgentCard) -> bool:
-        """Take ``peer``'s key from its card; False when the card declares none."""
+        """Take ``peer``'s key from its card; False when the card declares none usable."""
         for ext in card.capabilities.extensions:
             if ext.uri != E2E_EXTENSION_URI:
                 continue
-            params = MessageToDict(ext.params)
-            keys = params.get("keys")
-            if not isinstance(keys, list):
-                return False
-            for member in keys:
-                try:
-                    key = ECKey.import_key(member)
-                except (JoseError, ValueError, TypeError):
+            keys = MessageToDict(ext.params).get("keys")
+            for member in keys if isinstance(keys, list) else []:
+                if not isinstance(member, dict):
                     continue
-                if key.kid and key.as_dict().get("crv") == "P-256":
-                    self.trust(peer, key)
-                    return True
+                try:
+                    self.trust(peer, member)
+                except ValueError:
+                    continue
+                return True
         return False
 
     def on_card(self, msg: IncomingMessage) -> None:
@@ -161,10 +168,10 @@ class E2EContext:
             return
         self.learn(str(ref), card)
 
-    def peer_key(self, peer: str) -> ECKey | None:
+    def peer_key(self, peer: str) -> EncryptionKey | None:
         return self._peers.get(peer)
 
-    async def wait_for_peer(self, peer: str, timeout: float) -> ECKey | None:
+    async def wait_for_peer(self, peer: str, timeout: float) -> EncryptionKey | None:
         """``peer``'s key, waiting up to ``timeout`` for its card to arrive."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -81,3 +81,22 @@ def test_open_refuses_hostile_payloads_with_e2e_error_only(payload: bytes) -> No
     with pytest.raises(E2EError):
         _BOB.open(payload)
 
+
+
+def test_p256_keys_work_too_and_the_recipient_key_decides_the_curve() -> None:
+    alice = E2EContext(identity="o/u/alice", key=new_encryption_key())
+    bob = E2EContext(identity="o/u/bob", key=new_encryption_key(curve="P-256"))
+    assert alice.learn("o/u/bob", bob.declare(echo_card()))
+    sealed = alice.seal("o/u/bob", b"{}")
+    header = jwe.extract_compact(sealed, registry=jwe.JWERegistry()).protected  # type: ignore[call-arg]
+    assert header["epk"]["crv"] == "P-256"
+    assert bob.open(sealed).body == b"{}"
+
+
+def test_unusable_keys_are_not_learned() -> None:
+    alice = E2EContext(identity="o/u/alice", key=new_encryption_key())
+    with pytest.raises(ValueError, match="X25519 or P-256"):
+        alice.trust("o/u/x", {"kty": "EC", "crv": "P-384", "kid": "k", "x": "a", "y": "b"})
+    with pytest.raises(ValueError, match="X25519 or P-256"):
+        alice.trust("o/u/x", {"kty": "OKP", "crv": "X25519", "x": "abc"})  # no kid
+    assert alice.peer_key("o/u/x") is None
