@@ -6,19 +6,14 @@ A reply payload is one JSON-RPC response object echoing the request ``id``.
 Parsing failures raise :class:`RemoteProtocolError` carrying the JSON-RPC code
 the responder answers with.
 
-Only what every later stage can represent gets through (docs/binding.md §6.6):
-nesting at most :data:`MAX_DEPTH` deep, no ``NaN``/``Infinity`` (not JSON),
-finite floats, integers within 64 bits, and strings that are valid Unicode
-without U+0000 (a lone-surrogate escape such as ``"\\ud800"`` decodes but can
-be neither encoded back nor stored). Syntax and representability problems
+Only what every later stage can represent gets through (see
+:mod:`a2a_mqtt.binding.jsontext`). Syntax and representability problems
 outside ``params`` are -32700; inside ``params`` they are -32602 with the id.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import re
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -38,10 +33,10 @@ from google.protobuf.descriptor import Descriptor
 from google.protobuf.json_format import ParseDict
 from google.protobuf.message import Message as ProtoMessage
 
+from a2a_mqtt.binding.jsontext import UnrepresentableError, has_risky_escape, loads, value_problem
 from a2a_mqtt.errors import RemoteProtocolError
 
 __all__ = [
-    "MAX_DEPTH",
     "METHODS",
     "STREAMING_METHODS",
     "RpcRequest",
@@ -78,89 +73,6 @@ _INVALID_PARAMS: Final = -32602
 
 RpcId = str | int | None
 
-MAX_DEPTH: Final = 64
-"""Deepest nesting of arrays and objects a payload may have (the envelope counts)."""
-_INT_MIN: Final = -(2**63)
-_INT_MAX: Final = 2**64 - 1  # uint64 fields exist; Struct values are doubles anyway
-_INT_DIGITS: Final = 21  # longer literals are out of range: rejected before int()
-# Only an escape can put a surrogate or U+0000 into a decoded string (the text itself
-# is strict UTF-8): payloads without one skip the string walk.
-_RISKY_ESCAPE: Final = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")
-_BAD_CHAR: Final = re.compile("[\ud800-\udfff\x00]")
-
-
-class _Unrepresentable(ValueError):
-    """A JSON value the binding refuses at decode time (raised from json's hooks)."""
-
-
-def _no_constant(name: str) -> Any:
-    raise _Unrepresentable(f"{name} is not JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _Unrepresentable(f"number {text[:40]} is out of range")
-    return value
-
-
-def _bounded_int(text: str) -> int:
-    if len(text) > _INT_DIGITS:
-        raise _Unrepresentable(f"integer {text[:40]}... is out of range")
-    value = int(text)
-    if not _INT_MIN <= value <= _INT_MAX:
-        raise _Unrepresentable(f"integer {text} is out of range")
-    return value
-
-
-def _loads(text: str) -> Any:
-    """``json.loads`` that refuses what the binding cannot carry (ValueError otherwise)."""
-    if text.count("{") + text.count("[") > MAX_DEPTH:
-        depth = _max_depth(text)
-        if depth > MAX_DEPTH:
-            raise _Unrepresentable(f"nesting deeper than {MAX_DEPTH} levels")
-    try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float,
-                          parse_int=_bounded_int)
-    except RecursionError:  # the depth scan is exact for valid JSON; belt and braces
-        raise _Unrepresentable(f"nesting deeper than {MAX_DEPTH} levels") from None
-
-
-_STRINGS: Final = re.compile(r'"(?:[^"\\]|\\.)*"')
-_BRACKETS: Final = re.compile(r"[\[\]{}]")
-
-
-def _max_depth(text: str) -> int:
-    """Deepest bracket nesting outside strings; stops counting once past the limit."""
-    depth = 0
-    for match in _BRACKETS.finditer(_STRINGS.sub("", text)):
-        if match.group() in "[{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                return depth
-        else:
-            depth -= 1
-    return depth
-
-
-def _string_problem(value: Any) -> str | None:
-    """Where a decoded value holds a lone surrogate or U+0000 (keys too), or None."""
-    stack: list[tuple[Any, str]] = [(value, "")]
-    while stack:
-        item, path = stack.pop()
-        if isinstance(item, str):
-            if _BAD_CHAR.search(item):
-                return path or "value"
-        elif isinstance(item, dict):
-            for key, sub in item.items():
-                if _BAD_CHAR.search(key):
-                    return f"{path}.{key.encode('utf-8', 'backslashreplace').decode()}"
-                stack.append((sub, f"{path}.{key}" if path else key))
-        elif isinstance(item, list):
-            stack.extend((sub, f"{path}[{i}]") for i, sub in enumerate(item))
-    return None
-
-
 def dumps(obj: Any) -> bytes:
     """Compact UTF-8 JSON, the only encoding the binding sends."""
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
@@ -196,8 +108,8 @@ def parse_request(payload: bytes, *, max_bytes: int | None = None) -> RpcRequest
             code=_INVALID_REQUEST)
     try:
         text = payload.decode("utf-8")
-        body = _loads(text)
-    except _Unrepresentable as exc:
+        body = loads(text)
+    except UnrepresentableError as exc:
         raise RemoteProtocolError(f"parse error: {exc}", code=_PARSE_ERROR) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise RemoteProtocolError(f"parse error: payload is not UTF-8 JSON ({exc})",
@@ -205,7 +117,7 @@ def parse_request(payload: bytes, *, max_bytes: int | None = None) -> RpcRequest
     if not isinstance(body, dict):
         raise RemoteProtocolError("invalid request: batch or non-object JSON-RPC payloads "
                                   "are not supported", code=_INVALID_REQUEST)
-    if _RISKY_ESCAPE.search(text):
+    if has_risky_escape(text):
         _check_strings(body)
     rid = body.get("id")
     rid = rid if _valid_id(rid) else None
@@ -232,15 +144,14 @@ def parse_request(payload: bytes, *, max_bytes: int | None = None) -> RpcRequest
 def _check_strings(body: dict[str, Any]) -> None:
     """Refuse strings that cannot be encoded or stored: -32602 in params, else -32700."""
     outside = {k: v for k, v in body.items() if k != "params"}
-    problem = _string_problem(outside)
+    problem = value_problem(outside)
     if problem is not None:
-        raise RemoteProtocolError(f"parse error: {problem} holds a lone surrogate or U+0000",
-                                  code=_PARSE_ERROR)
-    problem = _string_problem(body.get("params"))
+        raise RemoteProtocolError(f"parse error: {problem}", code=_PARSE_ERROR)
+    problem = value_problem(body.get("params"))
     if problem is not None:
         rid = body.get("id")
         raise RemoteProtocolError(
-            f"invalid params: params.{problem} holds a lone surrogate or U+0000",
+            f"invalid params: params.{problem}",
             code=_INVALID_PARAMS, data=rid if _valid_id(rid) else None)
 
 
@@ -306,10 +217,13 @@ def parse_response(payload: bytes) -> RpcResponse:
     """Decode a reply payload, raising RemoteProtocolError for anything malformed."""
     try:
         text = payload.decode("utf-8")
-        body = _loads(text)
+        body = loads(text)
     except (UnicodeDecodeError, ValueError) as exc:
         raise RemoteProtocolError(f"malformed reply: not UTF-8 JSON ({exc})",
                                   code=_PARSE_ERROR) from None
+    problem = value_problem(body) if has_risky_escape(text) else None
+    if problem is not None:
+        raise RemoteProtocolError(f"malformed reply: {problem}", code=_PARSE_ERROR)
     if not isinstance(body, dict):
         raise RemoteProtocolError("malformed reply: not a JSON-RPC response object")
     rid = body.get("id")
