@@ -52,6 +52,7 @@ from a2a_mqtt.server.claims import RequestClaims, claim_key, claim_owner
 from a2a_mqtt.server.config import AgentConfig
 from a2a_mqtt.server.dispatch import RequestDispatcher
 from a2a_mqtt.server.inflight import DatabaseInflightLog, InflightLog, MemoryInflightLog
+from a2a_mqtt.server.memstore import BoundedMemoryTaskStore
 from a2a_mqtt.server.pooling import probe_shared_dollar_topics
 from a2a_mqtt.server.stores import (
     KnownAbsentStore,
@@ -178,8 +179,12 @@ class AgentServer:
             pool_card = prepare_card(cfg.pool_card or cfg.card, ref=cfg.pool_ref,
                                      broker_url=public)
             self._pool_card_payload = encode_card(pool_card)
-        opened = (OpenedStore(cfg.task_store) if cfg.task_store is not None
-                  else await open_task_store(cfg.task_store_url, stack))
+        if cfg.task_store is not None:
+            opened = OpenedStore(cfg.task_store)
+        elif cfg.task_store_url in (None, "memory", "memory://"):
+            opened = OpenedStore(BoundedMemoryTaskStore(max_tasks=cfg.memory_store_max_tasks))
+        else:
+            opened = await open_task_store(cfg.task_store_url, stack)
         self.task_store = opened.store
         inflight: InflightLog = MemoryInflightLog()
         if opened.engine is not None:

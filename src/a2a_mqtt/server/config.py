@@ -40,6 +40,8 @@ class AgentConfig:
     """A ready store; wins over ``task_store_url``."""
     task_store_url: str | None = None
     """``memory://`` (default), ``sqlite:///path.db`` or ``postgresql://...``."""
+    memory_store_max_tasks: int = 10_000
+    """``memory://`` only: the newest tasks kept; older finished ones are forgotten."""
     extended_card: AgentCard | None = None
     """Served by GetExtendedAgentCard; sets ``capabilities.extendedAgentCard``."""
     keepalive: int = 30
@@ -88,7 +90,7 @@ class AgentConfig:
             raise ConfigError("an agent needs its own org/unit/agent reference")
         BrokerURL.parse(self.broker_url)
         for name in ("max_concurrency", "max_pending", "max_payload_bytes", "keepalive",
-                     "overload_retry_after"):
+                     "overload_retry_after", "memory_store_max_tasks"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
         if self.pool is not None:
