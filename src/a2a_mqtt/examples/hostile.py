@@ -147,9 +147,9 @@ class HostileRequests:
             # Near the limit only as a read (a stored megabyte per case would measure the
             # task store, not the request path); over it, any method is refused unread.
             which = rng.random()
-            if which < 0.15:
+            if which < 0.05:
                 return "huge", _dumps(valid_send("h" * self._max_payload))
-            if which < 0.35:
+            if which < 0.10:
                 return "huge", _dumps({"jsonrpc": "2.0", "id": "h", "method": "GetTask",
                                        "params": {"id": "i" * (self._max_payload - 100)}})
             return "huge", _dumps(valid_send("h" * rng.choice((5_000, 20_000))))

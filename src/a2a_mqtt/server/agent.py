@@ -182,7 +182,8 @@ class AgentServer:
         if cfg.task_store is not None:
             opened = OpenedStore(cfg.task_store)
         elif cfg.task_store_url in (None, "memory", "memory://"):
-            opened = OpenedStore(BoundedMemoryTaskStore(max_tasks=cfg.memory_store_max_tasks))
+            opened = OpenedStore(BoundedMemoryTaskStore(max_tasks=cfg.memory_store_max_tasks,
+                                                        max_bytes=cfg.memory_store_max_bytes))
         else:
             opened = await open_task_store(cfg.task_store_url, stack)
         self.task_store = opened.store

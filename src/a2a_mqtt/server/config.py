@@ -40,8 +40,10 @@ class AgentConfig:
     """A ready store; wins over ``task_store_url``."""
     task_store_url: str | None = None
     """``memory://`` (default), ``sqlite:///path.db`` or ``postgresql://...``."""
-    memory_store_max_tasks: int = 10_000
-    """``memory://`` only: the newest tasks kept; older finished ones are forgotten."""
+    memory_store_max_tasks: int = 1_000
+    """``memory://`` only: how many of the newest tasks are kept (older finished ones go)."""
+    memory_store_max_bytes: int = 32 * 1024 * 1024
+    """``memory://`` only: how many bytes of tasks (serialized) are kept."""
     extended_card: AgentCard | None = None
     """Served by GetExtendedAgentCard; sets ``capabilities.extendedAgentCard``."""
     keepalive: int = 30
@@ -90,7 +92,8 @@ class AgentConfig:
             raise ConfigError("an agent needs its own org/unit/agent reference")
         BrokerURL.parse(self.broker_url)
         for name in ("max_concurrency", "max_pending", "max_payload_bytes", "keepalive",
-                     "overload_retry_after", "memory_store_max_tasks"):
+                     "overload_retry_after", "memory_store_max_tasks",
+                     "memory_store_max_bytes"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
         if self.pool is not None:
