@@ -18,10 +18,12 @@ from a2a.server.agent_execution import RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.tasks import TaskUpdater
 from a2a.types.a2a_pb2 import Part
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from a2a_mqtt.binding.topics import AgentRef, discovery_topic, request_topic
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.examples.basic import CancellableExecutor, EchoExecutor, echo_card
+from a2a_mqtt.server.inflight import DatabaseInflightLog, InflightEntry
 from a2a_mqtt.transport import ConnectOptions, IncomingMessage, PahoTransport, Subscription
 from a2a_mqtt.transport.base import BrokerURL
 from tests.behaviour.conftest import serve
@@ -233,3 +235,35 @@ async def test_overload_is_minus_32004_with_retry_after(
         assert reply["error"]["data"] == {"a2a_error": "responder_unavailable"}
         assert reply["_retry_after"] == "3"
     assert all(r["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED" for r in served)
+
+
+@pytest.mark.parametrize("topic", ["#", "+", "$SYS/x", "$a2a/v1/discovery/test/unit/victim"])
+async def test_a_turn_left_with_a_bad_response_topic_does_not_stop_the_next_start(
+        broker: MosquittoProcess, ref: AgentRef, unique_id: str, tmp_path: Path, topic: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A store written before the Response Topic rule (or by anything else): recovery fails
+    the abandoned turns, tells the requesters it may, and the agent starts."""
+    store = f"sqlite:///{tmp_path}/tasks.db"
+    async with serve(broker.url, ref, EchoExecutor(), echo_card(), task_store_url=store):
+        pass  # creates the tables
+    engine = create_async_engine(store.replace("sqlite://", "sqlite+aiosqlite://", 1))
+    try:
+        log = DatabaseInflightLog(engine)
+        for n, reply_to in enumerate((topic, f"$a2a/v1/reply/test/peers/{unique_id}/r")):
+            await log.claim(InflightEntry(
+                task_id=str(uuid.uuid4()), message_id=f"m{n}", owner=ref.client_id,
+                method="unary", response_topic=reply_to, correlation=f"old{n}".encode(),
+                request_id=json.dumps(f"old{n}"), run="an-earlier-run"))
+    finally:
+        await engine.dispose()
+    async with raw_peer(broker.url, unique_id) as peer:
+        with caplog.at_level(logging.WARNING, logger="a2a_mqtt.server"):
+            async with serve(broker.url, ref, EchoExecutor(), echo_card(),
+                             task_store_url=store):
+                told = await peer.reply()  # the abandoned turn with a valid topic
+                await peer.send(request_topic(ref), good_send("alive"), user_properties=V1)
+                alive = await peer.reply()
+    assert (told["id"], told["result"]["task"]["status"]["state"]) == ("old1", "TASK_STATE_FAILED")
+    assert alive["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert any("requester not told" in r.getMessage() for r in caplog.records)
+    assert any("failed 2 task(s)" in r.getMessage() for r in caplog.records)
