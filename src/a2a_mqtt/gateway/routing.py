@@ -46,10 +46,15 @@ from a2a.server.routes import (
 from a2a.types.a2a_pb2 import AgentCard
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Router
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from a2a_mqtt.binding.topics import AgentRef
-from a2a_mqtt.gateway.errors import AgentNotFoundError, jsonrpc_error_body, rest_error_body
+from a2a_mqtt.gateway.errors import (
+    AgentNotFoundError,
+    http_error_body,
+    jsonrpc_error_body,
+    rest_error_body,
+)
 from a2a_mqtt.gateway.index import index_html, index_json
 from a2a_mqtt.gateway.layout import REST_PREFIX, candidates
 from a2a_mqtt.gateway.middleware import AgentHttpGuard, header, json_response, route_path
@@ -117,7 +122,8 @@ def build_agent_app(handler: RequestHandler, *, card: AgentCard,
             handler, context_builder=builder, enable_v0_3_compat=settings.enable_v0_3_compat)),
     ]
     return AgentHttpGuard(Router(routes=routes, default=_not_found),
-                          max_body=settings.max_body_bytes, last_modified=last_modified)
+                          max_body=settings.max_body_bytes, last_modified=last_modified,
+                          any_method=settings.enable_v0_3_compat)
 
 
 class GatewayApp:
@@ -149,8 +155,23 @@ class GatewayApp:
             await send({"type": "websocket.close", "code": 1003})
             return
         token = _BASE_URL.set(self._base_url(scope))
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self._http(scope, receive, send)
+            await self._http(scope, receive, tracked)
+        except Exception:
+            # A defect (agent apps answer their own failures): logged, and answered in
+            # JSON if nothing was sent yet, never with the server's plain-text 500.
+            log.exception("gateway: %s %s failed", scope["method"], route_path(scope))
+            if started:
+                raise
+            await json_response(send, 500, http_error_body(500, "internal error in the "
+                                                                "gateway (logged)"))
         finally:
             _BASE_URL.reset(token)
 
