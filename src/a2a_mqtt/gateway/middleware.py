@@ -84,7 +84,11 @@ def route_path(scope: Scope) -> str:
 async def json_response(send: Send, status: int, body: dict[str, Any], *,
                         headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
     """Send a complete JSON response."""
-    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    try:
+        payload = text.encode()
+    except UnicodeEncodeError:  # a lone surrogate: escaped, so the answer still goes out
+        payload = json.dumps(body, separators=(",", ":")).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(payload)).encode()), *headers]})
@@ -103,7 +107,9 @@ def _request_id(body: bytes) -> str | int | None:
     except (ValueError, RecursionError):
         return None
     rid = data.get("id") if isinstance(data, dict) else None
-    return rid if isinstance(rid, str | int) and not isinstance(rid, bool) else None
+    if isinstance(rid, str):
+        return None if any("\ud800" <= c <= "\udfff" for c in rid) else rid
+    return rid if isinstance(rid, int) and not isinstance(rid, bool) else None
 
 
 class AgentHttpGuard:

@@ -118,10 +118,12 @@ def build_agent_app(handler: RequestHandler, *, card: AgentCard,
                                   cache_control=settings.card_cache_control),
         *create_jsonrpc_routes(handler, "/", context_builder=builder,
                                enable_v0_3_compat=settings.enable_v0_3_compat),
-        Mount(REST_PREFIX, routes=create_rest_routes(
-            handler, context_builder=builder, enable_v0_3_compat=settings.enable_v0_3_compat)),
+        # No slash redirects: an unknown path is a 404 with an error body, not a 307.
+        Mount(REST_PREFIX, app=Router(routes=create_rest_routes(
+            handler, context_builder=builder, enable_v0_3_compat=settings.enable_v0_3_compat),
+            default=_not_found, redirect_slashes=False)),
     ]
-    return AgentHttpGuard(Router(routes=routes, default=_not_found),
+    return AgentHttpGuard(Router(routes=routes, default=_not_found, redirect_slashes=False),
                           max_body=settings.max_body_bytes, last_modified=last_modified,
                           any_method=settings.enable_v0_3_compat)
 
