@@ -324,8 +324,8 @@ def transport_requests() -> st.SearchStrategy[Hostile]:
 
 
 def hostile_requests() -> st.SearchStrategy[Hostile]:
-    """Every family, across the JSON-RPC, HTTP+JSON and SSE surfaces."""
-    return st.one_of(_jsonrpc(), _rest(), _transport())
+    """Every family, across the JSON-RPC, HTTP+JSON and SSE surfaces (bodies weigh double)."""
+    return st.one_of(_jsonrpc(), _rest(), _jsonrpc(), _rest(), _transport())
 
 
 async def send(http: httpx.AsyncClient, gateway_url: str, agent_url: str,
@@ -417,5 +417,9 @@ def judge(request: Hostile, answer: Answer) -> str | None:
     if request.jsonrpc:
         return _jsonrpc_problem(data, answer.status)
     if answer.status >= 400:
-        return _status_problem(data, answer.status)
+        problem = _status_problem(data, answer.status)
+        if problem is not None and request.raw_path and request.method == "POST":
+            # A POST to an unknown agent's URL is answered on its would-be JSON-RPC endpoint.
+            return _jsonrpc_problem(data, answer.status) and problem
+        return problem
     return None
