@@ -8,7 +8,8 @@ Besides agent paths:
 
 * ``GET /``: the index (HTML, or JSON with ``?format=json`` or
   ``Accept: application/json``);
-* ``GET /healthz``: ``{"status": "ok", "agents": N}``.
+* ``GET /healthz``: ``{"status": "ok", "agents": N}``;
+* ``GET /openapi.json``: the HTTP surface as OpenAPI 3.1 (:mod:`.openapi`).
 
 Anything else is a 404 with a JSON body: a JSON-RPC error object for a POST
 to what looks like an agent's JSON-RPC endpoint, a ``google.rpc.Status``
@@ -58,6 +59,7 @@ from a2a_mqtt.gateway.errors import (
 from a2a_mqtt.gateway.index import index_html, index_json
 from a2a_mqtt.gateway.layout import REST_PREFIX, candidates
 from a2a_mqtt.gateway.middleware import AgentHttpGuard, header, json_response, route_path
+from a2a_mqtt.gateway.openapi import openapi_document
 from a2a_mqtt.gateway.presence import AgentDirectory
 from a2a_mqtt.gateway.proxy import OUTCOME
 
@@ -137,6 +139,7 @@ class GatewayApp:
         self._make = agent_app
         self._public = public_url.rstrip("/") if public_url else None
         self._apps: dict[AgentRef, ASGIApp] = {}
+        self._openapi = openapi_document()
 
     def _base_url(self, scope: Scope) -> str:
         if self._public is not None:
@@ -181,6 +184,9 @@ class GatewayApp:
         path = route_path(scope)
         if path == "/" and scope["method"] in ("GET", "HEAD"):
             await self._index(scope, send)
+            return
+        if path == "/openapi.json" and scope["method"] == "GET":
+            await json_response(send, 200, self._openapi)
             return
         if path == "/healthz":
             await json_response(send, 200, {"status": "ok",

@@ -11,7 +11,8 @@ both bindings, and refuses what it cannot accept with a
   (nor numbers that overflow to them), at most :data:`MAX_JSON_DEPTH`
   nested arrays/objects, no lone surrogate in any string or key --
   ``JSONParseError`` (-32700);
-* JSON-RPC: one request object (no batch), ``"jsonrpc": "2.0"``, an ``id``
+* JSON-RPC: one request object (no batch) with no other members than
+  ``jsonrpc``, ``id``, ``method`` and ``params``, ``"jsonrpc": "2.0"``, an ``id``
   that is a string, an integer or null, a method name a2a-sdk serves, and
   ``params`` that are an object of the method's request type with its
   required fields -- ``InvalidRequestError`` (-32600),
@@ -59,6 +60,7 @@ MAX_JSON_DEPTH: Final = 64
 JSONRPC_METHODS: Final[Mapping[str, type[ProtoMessage]]] = JsonRpcDispatcher.METHOD_TO_MODEL
 """The A2A 1.0 methods a2a-sdk's JSON-RPC route serves, with their request types."""
 
+_ENVELOPE: Final = frozenset({"jsonrpc", "id", "method", "params"})
 _ESCAPED_SURROGATE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 _REST_BODIES: Final[tuple[tuple[str, type[ProtoMessage]], ...]] = (
     ("/message:send", SendMessageRequest),
@@ -175,6 +177,10 @@ def _check_envelope(data: Any, *, any_method: bool) -> None:
         raise InvalidRequestError(message="a JSON-RPC request is a JSON object")
     if data.get("jsonrpc") != "2.0":
         raise InvalidRequestError(message="Invalid request: 'jsonrpc' must be exactly '2.0'")
+    extra = data.keys() - _ENVELOPE
+    if extra:  # JSON-RPC 2.0 §4 names the members; a2a-sdk's reader refuses others too
+        raise InvalidRequestError(
+            message=f"Invalid request: unknown members {sorted(extra)[:5]!r}"[:200])
     if "id" in data and data["id"] is not None and _request_id(data) is None:
         raise InvalidRequestError(message="Invalid request: id must be a string, integer, or null")
     method = data.get("method")

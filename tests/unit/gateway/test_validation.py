@@ -87,6 +87,7 @@ def test_hostile_json_rpc_bodies_never_raise_anything_else(request_: object) -> 
     (json.dumps([SEND]).encode(), InvalidRequestError),
     (json.dumps({**SEND, "jsonrpc": "1.0"}).encode(), InvalidRequestError),
     (json.dumps({**SEND, "id": 1.5}).encode(), InvalidRequestError),
+    (json.dumps({**SEND, "": None}).encode(), InvalidRequestError),  # found by schemathesis
     (json.dumps({**SEND, "id": True}).encode(), InvalidRequestError),
     (json.dumps({**SEND, "method": 5}).encode(), InvalidRequestError),
     (json.dumps({**SEND, "params": "x"}).encode(), InvalidRequestError),
