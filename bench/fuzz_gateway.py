@@ -140,6 +140,35 @@ async def health(http: httpx.AsyncClient, gw: str, agent_url: str) -> bool:
         return False
 
 
+async def abandon_streams(http: httpx.AsyncClient, agent_url: str, count: int,
+                          sem: asyncio.Semaphore) -> int:
+    """Open ``count`` long SSE streams (both bindings), read one event, drop the connection.
+
+    Returns how many streams sent no first event (0: every one was opened, then left).
+    Whether the gateway let go shows in its open file descriptors and RSS afterwards.
+    """
+    failed = 0
+    headers = {"A2A-Version": "1.0", "Accept": "text/event-stream"}
+
+    async def one(i: int) -> None:
+        nonlocal failed
+        message = {"messageId": f"abandon-{i}", "role": "ROLE_USER",
+                   "parts": [{"text": "chunks 100"}]}
+        url, body = ((agent_url, {"jsonrpc": "2.0", "id": i, "method": "SendStreamingMessage",
+                                  "params": {"message": message}}) if i % 2 else
+                     (f"{agent_url}/rest/message:stream", {"message": message}))
+        # A client of its own per stream: closing it closes the TCP connection.
+        async with sem, httpx.AsyncClient(timeout=30.0) as own, \
+                own.stream("POST", url, json=body, headers=headers) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data:"):
+                    return
+        failed += 1
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return failed
+
+
 async def run(args: argparse.Namespace) -> int:
     tally = Tally()
     checks_passed = checks = 0
@@ -192,14 +221,22 @@ async def run(args: argparse.Namespace) -> int:
                         print(f"  {done} sent, {tally.server_errors} 5xx, "
                               f"{tally.lacking} lacking", file=sys.stderr)
                 elapsed = time.monotonic() - started
+                after_fuzz = proc_status(gateway.pid)
+                left = await abandon_streams(http, agent_url, args.abandon, sem)
+                checks += 1
+                checks_passed += await health(http, gw, agent_url)
                 end = proc_status(gateway.pid)
         finally:
             codes = [await stop_process(p) for p in (gateway, agent) if p is not None]
             broker.stop()
     report(args, tally, checks=checks, passed=checks_passed, elapsed=elapsed,
            warm=warm or end, end=end, codes=codes)
+    print(f"abandoned SSE streams: {args.abandon} opened, first event read, connection "
+          f"dropped; {left} without a first event; RSS after the fuzz "
+          f"{after_fuzz[0] / 1024:.1f} MiB, "
+          f"after the streams {end[0] / 1024:.1f} MiB; open fds {after_fuzz[1]} -> {end[1]}")
     broken = (tally.server_errors or tally.lacking or tally.transport_errors
-              or checks_passed != checks or any(codes))
+              or checks_passed != checks or any(codes) or left)
     return 1 if broken else 0
 
 
@@ -236,6 +273,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=250)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=20261205)
+    parser.add_argument("--abandon", type=int, default=200,
+                        help="SSE streams opened and dropped after their first event")
     parser.add_argument("--progress", action="store_true")
     args = parser.parse_args()
     sys.exit(asyncio.run(run(args)))

@@ -208,7 +208,10 @@ def check_rest(body: bytes, path: str) -> None:
     if not body.strip():
         return
     try:
-        data = load_json(body)
+        try:
+            data = load_json(body)
+        except JSONParseError as error:  # HTTP+JSON has no -32700: a2a-sdk says INVALID_REQUEST
+            raise InvalidRequestError(message=error.message) from None
         if not isinstance(data, dict):
             raise InvalidParamsError(message="the request body must be a JSON object")
         for suffix, model in _REST_BODIES:

@@ -138,8 +138,10 @@ def test_valid_requests_pass_and_depth_up_to_the_limit_is_fine() -> None:
 ])
 def test_malformed_http_json_bodies_are_refused(body: bytes, route: str) -> None:
     refused = _refusal(body, rest=route)
-    assert isinstance(refused.error, JSONParseError | InvalidParamsError)
-    assert refusal_rest_body(refused.error, 400)["error"]["status"] == "INVALID_ARGUMENT"
+    assert isinstance(refused.error, InvalidRequestError | InvalidParamsError)
+    error = refusal_rest_body(refused.error, 400)["error"]
+    assert error["status"] == "INVALID_ARGUMENT"
+    assert error["details"][0]["reason"] in ("INVALID_REQUEST", "INVALID_PARAMS")
 
 
 def test_http_json_bodies_the_route_completes_pass() -> None:
