@@ -48,7 +48,6 @@ JSONRPC_METHODS: Final = (
     "SubscribeToTask", "CreateTaskPushNotificationConfig", "GetTaskPushNotificationConfig",
     "ListTaskPushNotificationConfigs", "DeleteTaskPushNotificationConfig",
     "GetExtendedAgentCard")
-STREAMING: Final = ("SendStreamingMessage", "SubscribeToTask")
 V1: Final = {"A2A-Version": "1.0", "Content-Type": "application/json"}
 
 
