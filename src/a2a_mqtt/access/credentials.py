@@ -8,7 +8,6 @@ one ``[profiles.NAME]`` table per connection; it is written with mode 0600.
 
 from __future__ import annotations
 
-import json
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -93,10 +92,23 @@ def save_profile(name: str, credentials: Credentials, path: Path = DEFAULT_PROFI
     profiles[name] = dict(credentials.as_table())
     lines = ["# a2a-mqtt connection profiles (secrets: keep this file 0600)."]
     for key in sorted(profiles):
-        lines += ["", f"[profiles.{json.dumps(key)}]"]
-        lines += [f"{k} = {json.dumps(str(v))}" for k, v in profiles[key].items()]
+        lines += ["", f"[profiles.{_toml_string(key)}]"]
+        lines += [f"{k} = {_toml_string(str(v))}" for k, v in profiles[key].items()]
     write_private(path, ("\n".join(lines) + "\n").encode())
     return path
+
+
+def _toml_string(value: str) -> str:
+    """A TOML basic string: quote, backslash and control characters escaped."""
+    out = []
+    for ch in value:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def profile_path_from_env() -> Path:

@@ -28,7 +28,7 @@ from typing import Final, Literal
 from a2a_mqtt.access.identity import ALL_ORGS, Grant, Identity
 from a2a_mqtt.binding.topics import PREFIX, share_group
 
-__all__ = ["Access", "Rule", "rules_for", "scope_paths"]
+__all__ = ["Access", "Rule", "allows", "rules_for", "scope_paths", "topic_matches"]
 
 Access = Literal["publish", "subscribe", "receive"]
 
@@ -54,6 +54,8 @@ class Rule:
 def scope_paths(identity: Identity) -> tuple[str, ...]:
     """The ``org/unit/x`` filter paths (agents and pools) this identity may reach."""
     grants = (Grant(identity.ref.org), *identity.grants)
+    if any(g.org == ALL_ORGS for g in grants):
+        grants = (Grant(ALL_ORGS),)
     paths: list[str] = []
     for grant in grants:
         if grant.target is not None:
@@ -129,3 +131,28 @@ def _agent(identity: Identity) -> tuple[Rule, ...]:
                   Rule("receive", f"{DISCOVERY}/{unit}/+")]
     rules += [Rule("subscribe", SYS_DROPPED), Rule("receive", SYS_DROPPED)]
     return tuple(rules)
+
+
+def topic_matches(topic_filter: str, topic: str) -> bool:
+    """MQTT matching: does ``topic_filter`` (``+``, ``#``) match ``topic``?
+
+    A filter starting with a wildcard never matches a ``$`` topic (MQTT 5 §4.7.2).
+    For a subscribe rule, ``topic`` is the requested filter read as a topic, so its
+    ``+``/``#`` only match a rule's wildcard or the same character.
+    """
+    if topic.startswith("$") and topic_filter[:1] in ("+", "#"):
+        return False
+    want = topic_filter.split("/")
+    have = topic.split("/")
+    for i, level in enumerate(want):
+        if level == "#":
+            return i == len(want) - 1
+        if i >= len(have) or (level != "+" and level != have[i]):
+            return False
+    return len(have) == len(want)
+
+
+def allows(identity: Identity, access: Access, topic: str) -> bool:
+    """Whether the policy lets ``identity`` do ``access`` on ``topic`` (the broker's check)."""
+    return any(r.access == access and topic_matches(r.topic, topic)
+               for r in rules_for(identity))
