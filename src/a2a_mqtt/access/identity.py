@@ -15,7 +15,7 @@ from typing import Final, Literal, cast, get_args
 from a2a_mqtt.binding.topics import AgentRef, validate_identifier
 from a2a_mqtt.errors import ConfigError
 
-__all__ = ["ALL_ORGS", "ROLES", "Grant", "Identity", "Role"]
+__all__ = ["ALL_ORGS", "ROLES", "Grant", "Identity", "Role", "parse_identities"]
 
 Role = Literal["agent", "requester", "registry", "gateway", "dashboard", "admin"]
 ROLES: Final[tuple[Role, ...]] = get_args(Role)
@@ -104,3 +104,37 @@ class Identity:
     def client_id(self) -> str:
         """The one Client ID the broker accepts for this identity."""
         return self.ref.client_id
+
+
+def parse_identities(text: str) -> tuple[Identity, ...]:
+    """Identities from TOML: ``[[identity]]`` tables with ``ref``, ``role`` and
+    optional ``pools`` and ``grants`` lists. Raises :class:`ConfigError` with the
+    offending entry's position."""
+    import tomllib  # noqa: PLC0415 - only this loader needs it
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"identities file is not valid TOML: {exc}") from None
+    entries = data.get("identity", [])
+    if not isinstance(entries, list):
+        raise ConfigError("identities file: use [[identity]] tables")
+    out: list[Identity] = []
+    for n, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict) or set(entry) - {"ref", "role", "pools", "grants"}:
+            raise ConfigError(f"identity #{n}: expected keys ref, role, pools, grants")
+        ref, role = entry.get("ref"), entry.get("role")
+        pools, grants = entry.get("pools", []), entry.get("grants", [])
+        if not (isinstance(ref, str) and isinstance(role, str) and _strings(pools)
+                and _strings(grants)):
+            raise ConfigError(f"identity #{n}: ref and role are strings, pools and grants "
+                              "lists of strings")
+        try:
+            out.append(Identity.parse(ref, role, pools=tuple(pools), grants=tuple(grants)))
+        except ConfigError as exc:
+            raise ConfigError(f"identity #{n}: {exc}") from None
+    return tuple(out)
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)

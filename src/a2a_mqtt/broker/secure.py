@@ -194,7 +194,9 @@ class SecureBroker:
         except BaseException:
             await self.stop()
             raise
+        # The port may be new on every start: the admin profile follows it.
         self._admin = dataclasses.replace(self._admin_login(), broker=self.url)
+        save_profile(_ADMIN_PROFILE, self._admin, self.profiles_file)
 
     async def stop(self) -> None:
         broker, self._broker = self._broker, None

@@ -12,6 +12,7 @@ import click
 
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.common import Settings, run_async
+from a2a_mqtt.cli.connection import Connection, connection_options
 from a2a_mqtt.cli.output import echo_json, entry_dict
 from a2a_mqtt.client.discovery import AgentEntry
 from a2a_mqtt.errors import ConfigError
@@ -65,16 +66,21 @@ async def registry_watch(url: str, s: Settings, filters: dict[str, Any], count: 
                 return
 
 
+def _ingest_identity(conn: Connection) -> dict[str, str]:
+    """The indexing connection's Client ID is the identity's, when one is given."""
+    if conn.identity is None:
+        return {}
+    return {"ingest_org": conn.identity.org, "ingest_unit": conn.identity.unit,
+            "ingest_id": conn.identity.name}
+
+
 @click.group()
 def registry() -> None:
     """Run or query the agent registry (an index of every retained Agent Card)."""
 
 
 @registry.command("serve")
-@click.option("--broker", envvar="A2A_MQTT_BROKER", default="mqtt://127.0.0.1:1883",
-              show_default=True, help="Broker URL (mqtt://, mqtts://, ws://, wss://).")
-@click.option("--username", envvar="A2A_MQTT_USERNAME", default=None)
-@click.option("--password", envvar="A2A_MQTT_PASSWORD", default=None)
+@connection_options
 @click.option("--org", envvar="A2A_MQTT_REGISTRY_ORG", default=None,
               help="Index only this org (default: every org).")
 @click.option("--unit", envvar="A2A_MQTT_REGISTRY_UNIT", default=None,
@@ -99,7 +105,7 @@ def registry() -> None:
               help="With --stale-after: only report what would be cleared.")
 @click.option("--stale-interval", envvar="A2A_MQTT_REGISTRY_STALE_INTERVAL", type=float,
               default=None, help="Seconds between stale sweeps.")
-def serve(broker: str, username: str | None, password: str | None, org: str | None,
+def serve(conn: Connection, org: str | None,
           unit: str | None, host: str, port: int, admin_token: str | None,
           max_card_bytes: int, agent_ref: str, no_agent: bool,
           public_broker_url: str | None, stale_after: float | None, stale_dry_run: bool,
@@ -118,7 +124,8 @@ def serve(broker: str, username: str | None, password: str | None, org: str | No
         stale = None if stale_after is None else StalePolicy(
             max_offline_age=stale_after, dry_run=stale_dry_run, interval=stale_interval)
         config = RegistryConfig(
-            broker_url=broker, username=username, password=password, org=org, unit=unit,
+            broker_url=conn.broker, username=conn.username, password=conn.password,
+            tls=conn.tls, org=org, unit=unit, **_ingest_identity(conn),
             http_host=host, http_port=port, admin_token=admin_token,
             max_card_bytes=max_card_bytes, stale=stale, public_broker_url=public_broker_url,
             agent_ref=None if no_agent else AgentRef.parse(agent_ref))
@@ -127,7 +134,8 @@ def serve(broker: str, username: str | None, password: str | None, org: str | No
 
     def started(server: RegistryServer) -> None:
         click.echo(server.url)
-        click.echo(f"registry on {server.url} indexing {broker} (Ctrl-C to stop)", err=True)
+        click.echo(f"registry on {server.url} indexing {conn.broker} (Ctrl-C to stop)",
+                   err=True)
 
     run_async(serve_registry(RegistryServer(config), on_started=started))
 
