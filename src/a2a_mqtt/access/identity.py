@@ -10,7 +10,7 @@ Nothing here does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal, cast, get_args
+from typing import Final, Literal, get_args
 
 from a2a_mqtt.binding.topics import AgentRef, validate_identifier
 from a2a_mqtt.errors import ConfigError
@@ -92,7 +92,7 @@ class Identity:
         """Build an identity from CLI-style text; raise :class:`ConfigError` on bad input."""
         if role not in ROLES:
             raise ConfigError(f"unknown role {role!r}; choose from {', '.join(ROLES)}")
-        return cls(AgentRef.parse(ref), cast(Role, role), tuple(pools),
+        return cls(AgentRef.parse(ref), role, tuple(pools),
                    tuple(Grant.parse(g) for g in grants))
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -30,14 +31,15 @@ class Settings:
 
     def requester(self) -> RequesterConfig:
         conn = self.conn
+        config = RequesterConfig(broker_url=conn.broker, username=conn.username,
+                                 password=conn.password, tls=conn.tls,
+                                 reply_first_timeout=self.timeout, max_attempts=2,
+                                 backoff=(0.5,))
+        if conn.identity is None:
+            return config
         # On a secure broker the Client ID must be the identity's own.
-        who: dict[str, str] = {} if conn.identity is None else {
-            "org": conn.identity.org, "unit": conn.identity.unit,
-            "requester_id": conn.identity.name}
-        return RequesterConfig(broker_url=conn.broker, username=conn.username,
-                               password=conn.password, tls=conn.tls,
-                               reply_first_timeout=self.timeout, max_attempts=2,
-                               backoff=(0.5,), **who)
+        return dataclasses.replace(config, org=conn.identity.org, unit=conn.identity.unit,
+                                   requester_id=conn.identity.name)
 
 
 def run_async(coro: Coroutine[Any, Any, _T]) -> _T:

@@ -69,15 +69,16 @@ def serve(conn: Connection, host: str, port: int,
     from a2a_mqtt.gateway import GatewayConfig, serve_gateway  # noqa: PLC0415
 
     try:
-        who = {} if conn.identity is None else {"requester_id": _gateway_id(conn)}
         config = GatewayConfig(
             broker_url=conn.broker, username=conn.username, password=conn.password,
-            tls=conn.tls, host=host, port=port, **who,
+            tls=conn.tls, host=host, port=port,
             public_url=public_url, registry_url=registry_url, org=org, unit=unit,
             max_body_bytes=max_body,
             reply_timeout=reply_timeout, stream_idle_timeout=stream_timeout,
             forward_headers=forward_headers, reject_offline=not allow_offline,
             enable_v0_3_compat=v03_compat)
+        if conn.identity is not None:
+            config = dataclasses.replace(config, requester_id=_gateway_id(conn))
     except ConfigError as exc:
         raise _config_error(exc) from exc
 

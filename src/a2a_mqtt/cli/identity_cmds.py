@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -104,7 +105,7 @@ def add(conn: Connection, ref: str, role: str, pools: tuple[str, ...],
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_(conn: Connection, as_json: bool) -> None:
     """Every identity on the broker: username (= Client ID) and role."""
-    async def go() -> list[dict[str, object]]:
+    async def go() -> list[dict[str, Any]]:
         async with _control(conn) as control:
             return await control.list()
 

@@ -4,6 +4,7 @@ RegistryClient out)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -66,14 +67,6 @@ async def registry_watch(url: str, s: Settings, filters: dict[str, Any], count: 
                 return
 
 
-def _ingest_identity(conn: Connection) -> dict[str, str]:
-    """The indexing connection's Client ID is the identity's, when one is given."""
-    if conn.identity is None:
-        return {}
-    return {"ingest_org": conn.identity.org, "ingest_unit": conn.identity.unit,
-            "ingest_id": conn.identity.name}
-
-
 @click.group()
 def registry() -> None:
     """Run or query the agent registry (an index of every retained Agent Card)."""
@@ -125,10 +118,15 @@ def serve(conn: Connection, org: str | None,
             max_offline_age=stale_after, dry_run=stale_dry_run, interval=stale_interval)
         config = RegistryConfig(
             broker_url=conn.broker, username=conn.username, password=conn.password,
-            tls=conn.tls, org=org, unit=unit, **_ingest_identity(conn),
+            tls=conn.tls, org=org, unit=unit,
             http_host=host, http_port=port, admin_token=admin_token,
             max_card_bytes=max_card_bytes, stale=stale, public_broker_url=public_broker_url,
             agent_ref=None if no_agent else AgentRef.parse(agent_ref))
+        if conn.identity is not None:
+            # The indexing connection's Client ID is the identity's.
+            config = dataclasses.replace(config, ingest_org=conn.identity.org,
+                                         ingest_unit=conn.identity.unit,
+                                         ingest_id=conn.identity.name)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
 

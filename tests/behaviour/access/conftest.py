@@ -91,7 +91,7 @@ class Line:
 
 @pytest_asyncio.fixture
 async def line(secure: SecureBroker) -> AsyncIterator[Line]:
-    from a2a_mqtt.server import AgentConfig  # noqa: PLC0415
+    from a2a_mqtt.server import AgentConfig
 
     executor = EchoExecutor()
     config = AgentConfig(ref=PRESS.ref, card=echo_card(), executor=executor, session_expiry=0,

@@ -7,6 +7,7 @@ disconnect, or nothing delivered), while a real agent keeps serving a real reque
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,10 +17,26 @@ import pytest
 from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.topics import discovery_topic, request_topic
 from a2a_mqtt.broker.secure import SecureBroker
+from a2a_mqtt.client import A2AMqttClient
 from a2a_mqtt.errors import ConnectError, PublishError, SubscribeError
-from a2a_mqtt.transport import IncomingMessage, MqttTransport, PublishProperties, Subscription
-from tests.behaviour.access.conftest import ATTACKERS, CAST, OPERATOR, PRESS, Line, raw
-from tests.behaviour.conftest import text
+from a2a_mqtt.transport import (
+    IncomingMessage,
+    MqttTransport,
+    PahoTransport,
+    PublishProperties,
+    Subscription,
+)
+from tests.behaviour.access.conftest import (
+    ATTACKERS,
+    CAST,
+    OPERATOR,
+    PRESS,
+    Line,
+    options,
+    raw,
+    requester_settings,
+)
+from tests.behaviour.conftest import requester_config, text
 
 pytestmark = pytest.mark.asyncio
 
@@ -56,10 +73,12 @@ async def assert_receives_nothing(t: MqttTransport, topic_filter: str, line: Lin
     """Subscribe; the broker refuses it (SUBACK 0x87) or, if it grants it, delivers
     nothing while legitimate traffic that would match flows."""
     got: list[IncomingMessage] = []
+    refusal: SubscribeError | None = None
     try:
         await t.subscribe(Subscription(topic_filter, qos=1), got.append)
     except SubscribeError as exc:
-        assert exc.reason_code == NOT_AUTHORIZED
+        refusal = exc
+    assert refusal is None or refusal.reason_code == NOT_AUTHORIZED
     await line.call("traffic the attacker must not see")
     await line.client.requester.barrier()
     assert got == []
@@ -135,10 +154,6 @@ async def test_agent_cannot_be_called_without_a_grant(
 
 
 async def test_a_grant_opens_exactly_the_granted_unit(secure: SecureBroker, line: Line) -> None:
-    from a2a_mqtt.client import A2AMqttClient  # noqa: PLC0415
-    from tests.behaviour.access.conftest import requester_settings  # noqa: PLC0415
-    from tests.behaviour.conftest import requester_config  # noqa: PLC0415
-
     partner = CAST["partner"]
     async with A2AMqttClient(requester_config(
             secure.url, **requester_settings(secure, partner))) as client:
@@ -156,7 +171,6 @@ async def test_plain_tcp_is_refused(secure: SecureBroker, line: Line) -> None:
     plain = secure.url.replace("mqtts://", "mqtt://")
     with pytest.raises(ConnectError):
         await raw(secure, "spy-requester", url=plain).connect()
-    assert "listener" in secure.embedded.process.config_path.read_text()
     listeners = [ln for ln in secure.embedded.process.config_path.read_text().splitlines()
                  if ln.startswith("listener ")]
     assert len(listeners) == 1  # the TLS one: nothing speaks plain MQTT
@@ -164,12 +178,7 @@ async def test_plain_tcp_is_refused(secure: SecureBroker, line: Line) -> None:
 
 
 async def test_wrong_password_is_refused(secure: SecureBroker, line: Line) -> None:
-    from a2a_mqtt.transport import PahoTransport  # noqa: PLC0415
-    from tests.behaviour.access.conftest import options  # noqa: PLC0415
-
     good = options(secure, "spy-requester")
-    import dataclasses  # noqa: PLC0415
-
     with pytest.raises(ConnectError) as refused:
         await PahoTransport(dataclasses.replace(good, password="guess")).connect()
     assert refused.value.reason_code in (0x86, 0x87)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import ssl
 import stat
 from pathlib import Path
@@ -19,9 +20,9 @@ from a2a_mqtt.errors import ConfigError
 
 def test_hash_matches_mosquitto_ctrl() -> None:
     # Produced by `mosquitto_ctrl dynsec init f admin secretpw` (Mosquitto 2.0.11).
-    got = hash_password("secretpw", salt=__import__("base64").b64decode("vGgmoY0PPhkM4fPP"))
-    assert got.hash == ("Fp94wPzSZWMwSJTGoXJSJuKJdZRN5JOUE/TvYmbq15FdHgE2qq3Oe3g9irmdJNZOL8mWsTgRdcB"
-                        "SPabWdjkCWA==")
+    got = hash_password("secretpw", salt=base64.b64decode("vGgmoY0PPhkM4fPP"))
+    assert got.hash == ("Fp94wPzSZWMwSJTGoXJSJuKJdZRN5JOUE/TvYmbq15FdHgE2qq3Oe3g9irmdJNZO"
+                        "L8mWsTgRdcBSPabWdjkCWA==")
     assert got.password_file_entry("u").startswith("u:$7$101$vGgmoY0PPhkM4fPP$Fp94")
 
 
