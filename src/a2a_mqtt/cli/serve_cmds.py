@@ -131,8 +131,14 @@ def example(name: str, agent_ref: str | None, conn: Connection, task_store: str 
 @click.command()
 @click.option("--broker", envvar="A2A_MQTT_BROKER", default=None,
               help="Use this broker instead of starting Mosquitto.")
-def demo(broker: str | None) -> None:
+@click.option("--secure", is_flag=True,
+              help="Run on a secure broker: TLS only, identities, ACLs from the topic rules.")
+def demo(broker: str | None, secure: bool) -> None:
     """Start a broker and the production-line agents, then discover and call them."""
     from a2a_mqtt.demo import DemoConfig, run_demo  # noqa: PLC0415
 
-    run_async(run_demo(DemoConfig(broker_url=broker), out=click.echo))
+    try:
+        config = DemoConfig(broker_url=broker, secure=secure)
+        run_async(run_demo(config, out=click.echo))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
