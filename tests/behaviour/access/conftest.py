@@ -40,6 +40,9 @@ CAST: Final = {
     "dashboard": Identity.parse("acme/ops/board", "dashboard"),
     "other-registry": Identity.parse("globex/ops/registry", "registry"),
     "other-gateway": Identity.parse("globex/edge/gw", "gateway"),
+    # Members of pool acme/line1/pool/presses.
+    "member-a": Identity.parse("acme/line1/press-a", "agent", pools=("presses",)),
+    "member-b": Identity.parse("acme/line1/press-b", "agent", pools=("presses",)),
     # Legitimate across orgs thanks to an explicit grant.
     "partner": Identity.parse("globex/hq/partner", "requester", grants=("acme/line1",)),
 }
