@@ -187,8 +187,6 @@ def render_config(cfg: BrokerConfig) -> str:
         lines.append(f"acl_file {cfg.acl_file}")
     if cfg.dynsec_plugin is not None:
         lines += [f"plugin {cfg.dynsec_plugin}", f"plugin_opt_config_file {cfg.dynsec_file}"]
-    if cfg.use_username_as_clientid:
-        lines.append("use_username_as_clientid true")
     lines.append(f"persistence {_bool(cfg.persistence)}")
     if cfg.persistence and cfg.state_dir is not None:
         # Mosquitto concatenates location and file name, so the trailing slash matters.
@@ -211,15 +209,19 @@ def render_config(cfg: BrokerConfig) -> str:
     lines += [f"log_type {t}" for t in cfg.log_types]
     # The main TCP listener always exists (WebSockets alone does not start on 2.0.x);
     # with listener_tls it is the TLS one and nothing listens in plain text.
-    lines.append(f"listener {cfg.port} {cfg.host}")
+    # Listener options follow their listener line: before any, Mosquitto would open
+    # a default listener on 1883 to hold them.
+    per_listener = ["use_username_as_clientid true"] if cfg.use_username_as_clientid else []
+    lines += [f"listener {cfg.port} {cfg.host}", *per_listener]
     if cfg.listener_tls:
         lines += _tls_lines(cfg)
     if cfg.websockets_port is not None:
-        lines += [f"listener {cfg.websockets_port} {cfg.host}", "protocol websockets"]
+        lines += [f"listener {cfg.websockets_port} {cfg.host}", "protocol websockets",
+                  *per_listener]
         if cfg.listener_tls:
             lines += _tls_lines(cfg)
     if cfg.tls_port is not None:
-        lines += [f"listener {cfg.tls_port} {cfg.host}", *_tls_lines(cfg)]
+        lines += [f"listener {cfg.tls_port} {cfg.host}", *per_listener, *_tls_lines(cfg)]
     return "\n".join(lines) + "\n"
 
 

@@ -14,30 +14,39 @@ The only listener speaks TLS; every client logs in and may use only its own
 Client ID (the plugin's ``clientid`` binding). Identities are added and removed
 while it runs through ``$CONTROL/dynamic-security/v1`` (:meth:`add_identity`).
 A restart on the same state directory keeps CA, identities and admin password.
+
+``auth="files"`` is the fallback for brokers without the plugin: a
+``password_file`` and the policy as an ``acl_file`` (access/export.py), with
+``use_username_as_clientid true`` (a client gets its username as Client ID
+whatever it asks for); changes rewrite both files and reload Mosquitto (SIGHUP).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+import os
 import shutil
+import signal
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Self
+from typing import Final, Literal, Self
 
 from a2a_mqtt.access.ca import LocalCA, write_private
 from a2a_mqtt.access.control import DynsecControl
 from a2a_mqtt.access.credentials import Credentials, load_profile, save_profile
-from a2a_mqtt.access.export import dynsec_document
+from a2a_mqtt.access.export import dynsec_document, mosquitto_acl_file
 from a2a_mqtt.access.identity import Identity
-from a2a_mqtt.access.secrets import hash_password, new_password
+from a2a_mqtt.access.secrets import PasswordHash, hash_password, new_password
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker.config import BrokerConfig
 from a2a_mqtt.broker.process import EmbeddedBroker
-from a2a_mqtt.errors import BrokerError, ConfigError
-from a2a_mqtt.transport.base import BrokerURL, ConnectOptions
+from a2a_mqtt.errors import BrokerError, ConfigError, ConnectError
+from a2a_mqtt.transport.base import BrokerURL, ConnectOptions, default_transport
 
 __all__ = ["ADMIN", "DYNSEC_PLUGIN", "SecureBroker", "SecureBrokerConfig", "find_dynsec_plugin"]
 
@@ -48,6 +57,7 @@ _PLUGIN_DIRS: Final = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"
                        "/usr/lib", "/usr/local/lib", "/usr/lib/mosquitto",
                        "/opt/homebrew/lib", "/usr/local/opt/mosquitto/lib")
 _ADMIN_PROFILE: Final = "admin"
+_RELOAD_TIMEOUT: Final = 10.0
 
 
 def find_dynsec_plugin(explicit: Path | None = None) -> Path:
@@ -85,8 +95,13 @@ class SecureBrokerConfig:
     identities: tuple[Identity, ...] = ()
     persistence: bool = True
     dynsec_plugin: Path | None = None
+    #: ``dynsec`` (the plugin, managed at runtime) or ``files`` (password and ACL
+    #: files, reloaded on change; for brokers without the plugin).
+    auth: Literal["dynsec", "files"] = "dynsec"
 
     def __post_init__(self) -> None:
+        if self.auth not in ("dynsec", "files"):
+            raise ConfigError(f"auth must be 'dynsec' or 'files', got {self.auth!r}")
         supplied = [self.certfile, self.keyfile, self.cafile]
         if any(supplied) and not all(supplied):
             raise ConfigError("supply certfile, keyfile and cafile together (or none)")
@@ -106,6 +121,7 @@ class SecureBroker:
         self._passwords: dict[str, str] = {}
         self._admin: Credentials | None = None
         self._ca: LocalCA | None = None
+        self._files: dict[Identity, PasswordHash] = {}
         self.state_dir = Path()
 
     # -- where things are ---------------------------------------------------------
@@ -138,7 +154,7 @@ class SecureBroker:
     def admin(self) -> Credentials:
         """The admin identity's credentials (for :class:`DynsecControl`)."""
         if self._admin is None:
-            raise BrokerError("the secure broker is not started")
+            raise BrokerError("no admin: the broker is not started, or runs on files")
         return self._admin
 
     def credentials(self, identity: Identity) -> Credentials:
@@ -180,23 +196,32 @@ class SecureBroker:
         self.state_dir = cfg.state_dir or self._tmp or Path()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         certfile, keyfile = self._server_cert()
-        dynsec_file = self.state_dir / "dynamic-security.json"
-        self._seed(dynsec_file)
         broker_config = BrokerConfig(
             host=cfg.host, port=cfg.port, state_dir=self.state_dir,
             persistence=cfg.persistence, listener_tls=True, tls_certfile=certfile,
             tls_keyfile=keyfile, tls_cafile=self.ca_file, tls_require_certificate=cfg.mtls,
-            dynsec_plugin=find_dynsec_plugin(cfg.dynsec_plugin), dynsec_file=dynsec_file,
             allow_anonymous=False)
+        if cfg.auth == "dynsec":
+            dynsec_file = self.state_dir / "dynamic-security.json"
+            self._seed(dynsec_file)
+            broker_config = dataclasses.replace(
+                broker_config, dynsec_plugin=find_dynsec_plugin(cfg.dynsec_plugin),
+                dynsec_file=dynsec_file)
+        else:
+            self._seed_files()
+            broker_config = dataclasses.replace(
+                broker_config, password_file=self._password_file, acl_file=self._acl_file,
+                use_username_as_clientid=True)
         self._broker = EmbeddedBroker(config=broker_config)
         try:
             await self._broker.start()
         except BaseException:
             await self.stop()
             raise
-        # The port may be new on every start: the admin profile follows it.
-        self._admin = dataclasses.replace(self._admin_login(), broker=self.url)
-        save_profile(_ADMIN_PROFILE, self._admin, self.profiles_file)
+        if cfg.auth == "dynsec":
+            # The port may be new on every start: the admin profile follows it.
+            self._admin = dataclasses.replace(self._admin_login(), broker=self.url)
+            save_profile(_ADMIN_PROFILE, self._admin, self.profiles_file)
 
     async def stop(self) -> None:
         broker, self._broker = self._broker, None
@@ -218,13 +243,24 @@ class SecureBroker:
     async def add_identity(self, identity: Identity) -> Credentials:
         """Create ``identity`` on the running broker; return its new credentials."""
         password = new_password()
+        if self.config.auth == "files":
+            self._files[identity] = hash_password(password)
+            self._passwords[identity.username] = password
+            await self._reload(until_accepted=self.credentials(identity))
+            return self.credentials(identity)
         async with self.control() as control:
             await control.add(identity, password)
         self._passwords[identity.username] = password
         return self.credentials(identity)
 
     async def remove_identity(self, identity: Identity) -> None:
-        """Delete ``identity`` (the broker disconnects it if connected)."""
+        """Delete ``identity`` (with the plugin, the broker disconnects it at once)."""
+        if self.config.auth == "files":
+            self._files.pop(identity, None)
+            removed = self.credentials(identity)
+            self._passwords.pop(identity.username, None)
+            await self._reload(until_refused=removed)
+            return
         async with self.control() as control:
             await control.remove(identity.username)
         self._passwords.pop(identity.username, None)
@@ -269,6 +305,70 @@ class SecureBroker:
         save_profile(_ADMIN_PROFILE, Credentials(
             username=ADMIN.username, password=admin_password, client_id=ADMIN.client_id,
             ca_file=str(self.ca_file)), self.profiles_file)
+
+    @property
+    def _password_file(self) -> Path:
+        return self.state_dir / "passwords"
+
+    @property
+    def _acl_file(self) -> Path:
+        return self.state_dir / "acl"
+
+    @property
+    def _identities_file(self) -> Path:
+        return self.state_dir / "identities.json"
+
+    def _seed_files(self) -> None:
+        """The fallback's state: identities (hashes only) kept in ``identities.json``."""
+        if self._identities_file.exists():
+            if self.config.identities:
+                raise ConfigError("identities are seeded on the first start only")
+            for entry in json.loads(self._identities_file.read_text()):
+                who = Identity.parse(entry["ref"], entry["role"], pools=tuple(entry["pools"]),
+                                     grants=tuple(entry["grants"]))
+                self._files[who] = PasswordHash(**entry["password"])
+        for identity in self.config.identities:
+            password = new_password()
+            self._passwords[identity.username] = password
+            self._files[identity] = hash_password(password)
+        self._write_files()
+
+    def _write_files(self) -> None:
+        ordered = sorted(self._files, key=lambda i: (i.ref, i.role))
+        write_private(self._password_file, "".join(
+            self._files[i].password_file_entry(i.username) + "\n" for i in ordered).encode())
+        write_private(self._acl_file, mosquitto_acl_file(ordered).encode())
+        write_private(self._identities_file, json.dumps([
+            {"ref": str(i.ref), "role": i.role, "pools": list(i.pools),
+             "grants": [str(g) for g in i.grants],
+             "password": dataclasses.asdict(self._files[i])} for i in ordered],
+            indent=1).encode())
+
+    async def _reload(self, *, until_accepted: Credentials | None = None,
+                      until_refused: Credentials | None = None) -> None:
+        """Rewrite the files, SIGHUP Mosquitto, and wait until a login shows the change."""
+        self._write_files()
+        pid = self._require().process.pid
+        if pid is None:
+            raise BrokerError("the secure broker is not running")
+        os.kill(pid, signal.SIGHUP)
+        probe = until_accepted or until_refused
+        assert probe is not None
+        deadline = time.monotonic() + _RELOAD_TIMEOUT
+        while time.monotonic() < deadline:
+            transport = default_transport(self.connect_options(probe, connect_timeout=2.0))
+            try:
+                await transport.connect()
+            except ConnectError:
+                if until_refused is not None:
+                    return
+            else:
+                await transport.disconnect()
+                if until_accepted is not None:
+                    return
+            await asyncio.sleep(0.05)
+        raise BrokerError(f"Mosquitto did not apply the new password/ACL files within "
+                          f"{_RELOAD_TIMEOUT:.0f} s")
 
     def _admin_login(self) -> Credentials:
         admin = load_profile(_ADMIN_PROFILE, self.profiles_file)

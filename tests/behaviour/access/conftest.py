@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import pytest
 import pytest_asyncio
 
 from a2a_mqtt.access import Identity
@@ -50,9 +51,12 @@ ATTACKERS: Final = ("anonymous", "rogue-agent", "spy-requester", "other-org", "d
                     "other-registry", "other-gateway")
 
 
-@pytest_asyncio.fixture
-async def secure(tmp_path: Path) -> AsyncIterator[SecureBroker]:
-    config = SecureBrokerConfig(state_dir=tmp_path / "secure", identities=tuple(CAST.values()))
+@pytest_asyncio.fixture(params=["dynsec", "files"])
+async def secure(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[SecureBroker]:
+    """Both enforcement paths: the dynamic-security plugin, and the password/ACL-file
+    fallback (which also proves the exported Mosquitto ACL file enforces the policy)."""
+    config = SecureBrokerConfig(state_dir=tmp_path / "secure", identities=tuple(CAST.values()),
+                                auth=request.param)
     async with SecureBroker(config) as broker:
         yield broker
 
