@@ -39,39 +39,23 @@ from typing import Final, Literal, Self
 from a2a_mqtt.access.ca import LocalCA, write_private
 from a2a_mqtt.access.control import DynsecControl
 from a2a_mqtt.access.credentials import Credentials, load_profile, save_profile
-from a2a_mqtt.access.export import dynsec_document, mosquitto_acl_file
+from a2a_mqtt.access.export import dynsec_document
 from a2a_mqtt.access.identity import Identity
-from a2a_mqtt.access.secrets import PasswordHash, hash_password, new_password
+from a2a_mqtt.access.secrets import hash_password, new_password
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker.config import BrokerConfig
+from a2a_mqtt.broker.fileauth import FileAuth
+from a2a_mqtt.broker.plugin import find_dynsec_plugin
 from a2a_mqtt.broker.process import EmbeddedBroker
 from a2a_mqtt.errors import BrokerError, ConfigError, ConnectError
 from a2a_mqtt.transport.base import BrokerURL, ConnectOptions, default_transport
 
-__all__ = ["ADMIN", "DYNSEC_PLUGIN", "SecureBroker", "SecureBrokerConfig", "find_dynsec_plugin"]
+__all__ = ["ADMIN", "SecureBroker", "SecureBrokerConfig"]
 
 #: The identity the launcher creates to manage the others.
 ADMIN: Final = Identity(AgentRef("a2a-mqtt", "admin", "admin"), "admin")
-DYNSEC_PLUGIN: Final = "mosquitto_dynamic_security.so"
-_PLUGIN_DIRS: Final = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
-                       "/usr/lib", "/usr/local/lib", "/usr/lib/mosquitto",
-                       "/opt/homebrew/lib", "/usr/local/opt/mosquitto/lib")
 _ADMIN_PROFILE: Final = "admin"
 _RELOAD_TIMEOUT: Final = 10.0
-
-
-def find_dynsec_plugin(explicit: Path | None = None) -> Path:
-    """The dynamic-security plugin's path, or :class:`BrokerError` saying where we looked."""
-    if explicit is not None:
-        if explicit.is_file():
-            return explicit
-        raise BrokerError(f"dynamic-security plugin {explicit} not found")
-    for directory in _PLUGIN_DIRS:
-        candidate = Path(directory) / DYNSEC_PLUGIN
-        if candidate.is_file():
-            return candidate
-    raise BrokerError(f"{DYNSEC_PLUGIN} not found in {', '.join(_PLUGIN_DIRS)}; it ships "
-                      "with Mosquitto 2.0+ (Debian: package mosquitto)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,7 +105,7 @@ class SecureBroker:
         self._passwords: dict[str, str] = {}
         self._admin: Credentials | None = None
         self._ca: LocalCA | None = None
-        self._files: dict[Identity, PasswordHash] = {}
+        self._files = FileAuth(state_dir=Path())
         self.state_dir = Path()
 
     # -- where things are ---------------------------------------------------------
@@ -195,6 +179,7 @@ class SecureBroker:
             self._tmp = Path(tempfile.mkdtemp(prefix="a2a-mqtt-secure-"))
         self.state_dir = cfg.state_dir or self._tmp or Path()
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._files = FileAuth(state_dir=self.state_dir)
         certfile, keyfile = self._server_cert()
         broker_config = BrokerConfig(
             host=cfg.host, port=cfg.port, state_dir=self.state_dir,
@@ -208,10 +193,10 @@ class SecureBroker:
                 broker_config, dynsec_plugin=find_dynsec_plugin(cfg.dynsec_plugin),
                 dynsec_file=dynsec_file)
         else:
-            self._seed_files()
+            self._passwords.update(self._files.load_or_seed(cfg.identities))
             broker_config = dataclasses.replace(
-                broker_config, password_file=self._password_file, acl_file=self._acl_file,
-                use_username_as_clientid=True)
+                broker_config, password_file=self._files.password_file,
+                acl_file=self._files.acl_file, use_username_as_clientid=True)
         self._broker = EmbeddedBroker(config=broker_config)
         try:
             await self._broker.start()
@@ -244,7 +229,7 @@ class SecureBroker:
         """Create ``identity`` on the running broker; return its new credentials."""
         password = new_password()
         if self.config.auth == "files":
-            self._files[identity] = hash_password(password)
+            self._files.put(identity, hash_password(password))
             self._passwords[identity.username] = password
             await self._reload(until_accepted=self.credentials(identity))
             return self.credentials(identity)
@@ -256,7 +241,7 @@ class SecureBroker:
     async def remove_identity(self, identity: Identity) -> None:
         """Delete ``identity`` (with the plugin, the broker disconnects it at once)."""
         if self.config.auth == "files":
-            self._files.pop(identity, None)
+            self._files.drop(identity)
             removed = self.credentials(identity)
             self._passwords.pop(identity.username, None)
             await self._reload(until_refused=removed)
@@ -306,48 +291,10 @@ class SecureBroker:
             username=ADMIN.username, password=admin_password, client_id=ADMIN.client_id,
             ca_file=str(self.ca_file)), self.profiles_file)
 
-    @property
-    def _password_file(self) -> Path:
-        return self.state_dir / "passwords"
-
-    @property
-    def _acl_file(self) -> Path:
-        return self.state_dir / "acl"
-
-    @property
-    def _identities_file(self) -> Path:
-        return self.state_dir / "identities.json"
-
-    def _seed_files(self) -> None:
-        """The fallback's state: identities (hashes only) kept in ``identities.json``."""
-        if self._identities_file.exists():
-            if self.config.identities:
-                raise ConfigError("identities are seeded on the first start only")
-            for entry in json.loads(self._identities_file.read_text()):
-                who = Identity.parse(entry["ref"], entry["role"], pools=tuple(entry["pools"]),
-                                     grants=tuple(entry["grants"]))
-                self._files[who] = PasswordHash(**entry["password"])
-        for identity in self.config.identities:
-            password = new_password()
-            self._passwords[identity.username] = password
-            self._files[identity] = hash_password(password)
-        self._write_files()
-
-    def _write_files(self) -> None:
-        ordered = sorted(self._files, key=lambda i: (i.ref, i.role))
-        write_private(self._password_file, "".join(
-            self._files[i].password_file_entry(i.username) + "\n" for i in ordered).encode())
-        write_private(self._acl_file, mosquitto_acl_file(ordered).encode())
-        write_private(self._identities_file, json.dumps([
-            {"ref": str(i.ref), "role": i.role, "pools": list(i.pools),
-             "grants": [str(g) for g in i.grants],
-             "password": dataclasses.asdict(self._files[i])} for i in ordered],
-            indent=1).encode())
-
     async def _reload(self, *, until_accepted: Credentials | None = None,
                       until_refused: Credentials | None = None) -> None:
         """Rewrite the files, SIGHUP Mosquitto, and wait until a login shows the change."""
-        self._write_files()
+        self._files.write()
         pid = self._require().process.pid
         if pid is None:
             raise BrokerError("the secure broker is not running")
