@@ -18,7 +18,8 @@ from a2a_mqtt.access.ca import write_private
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.transport.base import TLSConfig
 
-__all__ = ["DEFAULT_PROFILES", "Credentials", "load_profile", "profile_names", "save_profile"]
+__all__ = ["DEFAULT_PROFILES", "Credentials", "load_profile", "profile_names",
+           "profile_path_from_env", "save_profile"]
 
 DEFAULT_PROFILES: Final = Path("~/.config/a2a-mqtt/profiles.toml")
 

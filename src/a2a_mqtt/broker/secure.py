@@ -177,7 +177,8 @@ class SecureBroker:
         cfg = self.config
         if cfg.state_dir is None:
             self._tmp = Path(tempfile.mkdtemp(prefix="a2a-mqtt-secure-"))
-        self.state_dir = cfg.state_dir or self._tmp or Path()
+        # Absolute: the paths written into profiles must work from any directory.
+        self.state_dir = (cfg.state_dir or self._tmp or Path()).resolve()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._files = FileAuth(state_dir=self.state_dir)
         certfile, keyfile = self._server_cert()

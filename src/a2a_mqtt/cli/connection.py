@@ -40,7 +40,6 @@ class Connection:
     identity: AgentRef | None = None
     #: Whether the broker URL was given (flag, variable or profile) rather than defaulted.
     explicit_broker: bool = False
-    profiles_file: Path = DEFAULT_PROFILES
 
 
 def resolve_connection(given: Credentials, *, profile: str | None,
@@ -60,7 +59,7 @@ def resolve_connection(given: Credentials, *, profile: str | None,
             identity = None
     return Connection(broker=creds.broker or DEFAULT_BROKER, username=creds.username,
                       password=creds.password, tls=creds.tls(), identity=identity,
-                      explicit_broker=creds.broker is not None, profiles_file=profiles_file)
+                      explicit_broker=creds.broker is not None)
 
 
 def connection_options(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -17,7 +17,7 @@ import click
 
 from a2a_mqtt.access.ca import LocalCA
 from a2a_mqtt.access.control import DynsecControl
-from a2a_mqtt.access.credentials import Credentials, save_profile
+from a2a_mqtt.access.credentials import Credentials, profile_path_from_env, save_profile
 from a2a_mqtt.access.export import (
     dynsec_role,
     emqx_acl_conf,
@@ -60,7 +60,8 @@ def identity() -> None:
 @click.option("--save-profile", "profile_name", default=None,
               help="Write the credentials to this profile (0600) instead of stdout.")
 @click.option("--save-to", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Profile file for --save-profile [default: --profiles-file].")
+              help="Profile file for --save-profile [default: $A2A_MQTT_PROFILES or "
+                   "~/.config/a2a-mqtt/profiles.toml; not the admin's --profiles-file].")
 @click.option("--ca-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Also issue a client certificate (mTLS) from the local CA in this "
                    "directory (STATE_DIR/ca of `broker --secure`).")
@@ -90,7 +91,7 @@ def add(conn: Connection, ref: str, role: str, pools: tuple[str, ...],
     creds = Credentials(broker=conn.broker, username=who.username, password=password,
                         client_id=who.client_id, ca_file=ca_file, cert_file=cert, key_file=key)
     if profile_name:
-        path = save_profile(profile_name, creds, save_to or conn.profiles_file)
+        path = save_profile(profile_name, creds, save_to or profile_path_from_env())
         click.echo(f"created {who.role} {who.ref}; credentials in profile "
                    f"{profile_name!r} of {path} (mode 0600)", err=True)
         return

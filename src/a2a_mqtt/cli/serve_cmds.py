@@ -61,8 +61,8 @@ def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | 
                 click.echo(f"secure broker: TLS only, no anonymous access; CA {sb.ca_file}\n"
                            f"admin login: profile 'admin' in {sb.profiles_file}\n"
                            f"add identities with: a2a-mqtt identity add ORG/UNIT/NAME --role "
-                           f"ROLE --broker {sb.url} --profiles-file {sb.profiles_file} "
-                           "--profile admin", err=True)
+                           f"ROLE --profiles-file {sb.profiles_file} --profile admin "
+                           "--save-profile NAME", err=True)
                 await stop.wait()
             return
         plain = BrokerConfig(host=host, port=port, state_dir=state_dir,
