@@ -4,6 +4,7 @@ connection settings resolve flag > variable > profile."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.connection import DEFAULT_BROKER, resolve_connection
 from a2a_mqtt.client.config import RequesterConfig
 from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.server.config import AgentConfig
 from a2a_mqtt.transport.base import BrokerURL, ConnectOptions, TLSConfig
 
@@ -30,19 +32,15 @@ levels = st.lists(st.sampled_from(["a", "b.c", "pool", "*", "", "x+y", "#", " ",
 def test_identity_and_grant_parsers_fail_only_with_config_errors(text: str, role: str) -> None:
     for parse in (lambda: Identity.parse(text, role), lambda: Grant.parse(text),
                   lambda: Identity.parse("a/b/c", "requester", grants=(text,))):
-        try:
+        with contextlib.suppress(ConfigError):
             parse()
-        except ConfigError:
-            pass
 
 
 @settings(derandomize=True, max_examples=150, deadline=None)
 @given(text=st.text(max_size=120))
 def test_identities_file_parser_fails_only_with_config_errors(text: str) -> None:
-    try:
+    with contextlib.suppress(ConfigError):
         parse_identities(text)
-    except ConfigError:
-        pass
 
 
 def test_identities_file_round_trip() -> None:
@@ -61,8 +59,6 @@ def test_no_config_shows_a_password_in_its_repr() -> None:
         RequesterConfig(password=SECRET),
         Credentials(password=SECRET),
     ]
-    from a2a_mqtt.examples.basic import EchoExecutor, echo_card  # noqa: PLC0415
-
     values.append(AgentConfig(ref=AgentRef.parse("a/b/c"), card=echo_card(),
                               executor=EchoExecutor(), password=SECRET))
     for value in values:
