@@ -296,10 +296,16 @@ class SecureBroker:
                       until_refused: Credentials | None = None) -> None:
         """Rewrite the files, SIGHUP Mosquitto, and wait until a login shows the change."""
         self._files.write()
-        pid = self._require().process.pid
-        if pid is None:
-            raise BrokerError("the secure broker is not running")
-        os.kill(pid, signal.SIGHUP)
+        process = self._require().process
+        # Mosquitto installs its SIGHUP handler only after opening its listeners; a
+        # SIGHUP before its "running" line kills it. The log is the only signal.
+        deadline = time.monotonic() + _RELOAD_TIMEOUT
+        while not _main_loop_running(process.log_text()):
+            if time.monotonic() > deadline or process.pid is None:
+                raise BrokerError("Mosquitto is not running; cannot reload its files")
+            await asyncio.sleep(0.01)
+        assert process.pid is not None
+        os.kill(process.pid, signal.SIGHUP)
         probe = until_accepted or until_refused
         assert probe is not None
         deadline = time.monotonic() + _RELOAD_TIMEOUT
@@ -324,3 +330,11 @@ class SecureBroker:
             self._passwords[ADMIN.username] = admin.password
         self._admin = admin
         return admin
+
+
+def _main_loop_running(log: str) -> bool:
+    """Whether the last start logged in ``log`` reached Mosquitto's main loop."""
+    for line in reversed(log.splitlines()):
+        if "mosquitto version" in line:
+            return line.rstrip().endswith(" running")
+    return False
