@@ -41,6 +41,11 @@ CAST: Final = {
     "dashboard": Identity.parse("acme/ops/board", "dashboard"),
     "other-registry": Identity.parse("globex/ops/registry", "registry"),
     "other-gateway": Identity.parse("globex/edge/gw", "gateway"),
+    # An agent of another organisation (for the registry's scope).
+    "globex-agent": Identity.parse("globex/hq/planner", "agent"),
+    # Services: a gateway granted acme/line1, acme's own registry.
+    "gateway": Identity.parse("a2a-mqtt/gateway/gw", "gateway", grants=("acme/line1",)),
+    "registry": Identity.parse("acme/ops/registry", "registry"),
     # Members of pool acme/line1/pool/presses.
     "member-a": Identity.parse("acme/line1/press-a", "agent", pools=("presses",)),
     "member-b": Identity.parse("acme/line1/press-b", "agent", pools=("presses",)),
