@@ -199,6 +199,9 @@ class Subscription:
     qos: int = 1
     no_local: bool = False
     manual_ack: bool = False
+    # MQTT 5 Retain As Published: live messages keep the publisher's retain flag
+    # (without it a broker clears the flag on everything but the subscribe replay).
+    retain_as_published: bool = False
 
 
 @runtime_checkable

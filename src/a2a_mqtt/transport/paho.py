@@ -552,7 +552,8 @@ class PahoTransport:
         topics = [
             (
                 e.subscription.topic_filter,
-                SubscribeOptions(qos=e.subscription.qos, noLocal=e.subscription.no_local),
+                SubscribeOptions(qos=e.subscription.qos, noLocal=e.subscription.no_local,
+                                 retainAsPublished=e.subscription.retain_as_published),
             )
             for e in entries
         ]
