@@ -205,8 +205,11 @@ class SecureBroker:
             await self.stop()
             raise
         if cfg.auth == "dynsec":
-            # The port may be new on every start: the admin profile follows it.
+            # The port may be new on every start: the admin profile follows it. With
+            # mTLS it also carries the admin's client certificate.
             self._admin = dataclasses.replace(self._admin_login(), broker=self.url)
+            if cfg.mtls:
+                self._admin = self.credentials(ADMIN)
             save_profile(_ADMIN_PROFILE, self._admin, self.profiles_file)
 
     async def stop(self) -> None:
@@ -221,10 +224,7 @@ class SecureBroker:
 
     def control(self) -> DynsecControl:
         """An admin session on the plugin (``async with broker.control() as c``)."""
-        admin = self.admin
-        if self.config.mtls:
-            admin = self.credentials(ADMIN)
-        return DynsecControl(self.connect_options(admin))
+        return DynsecControl(self.connect_options(self.admin))
 
     async def add_identity(self, identity: Identity) -> Credentials:
         """Create ``identity`` on the running broker; return its new credentials."""
