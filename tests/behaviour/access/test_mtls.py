@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from a2a_mqtt.access import Identity
+from a2a_mqtt.access.credentials import load_profile
 from a2a_mqtt.broker.secure import SecureBroker, SecureBrokerConfig
 from a2a_mqtt.errors import ConnectError
 from a2a_mqtt.transport import PahoTransport
@@ -33,8 +34,6 @@ async def test_mtls_needs_a_certificate_and_the_password(tmp_path: Path) -> None
             await PahoTransport(broker.connect_options(no_password)).connect()
         # Runtime management works through the admin's own certificate, which the
         # admin profile (for `a2a-mqtt identity`) carries too.
-        from a2a_mqtt.access.credentials import load_profile
-
         assert load_profile("admin", broker.profiles_file).cert_file
         added = await broker.add_identity(Identity.parse("acme/line1/op", "requester"))
         t = PahoTransport(broker.connect_options(added))
