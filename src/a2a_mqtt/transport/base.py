@@ -164,6 +164,8 @@ class ConnectOptions:
     reconnect_max_delay: float = 10.0
     connect_timeout: float = 10.0
     ack_timeout: float = 30.0
+    # User properties of the CONNECT packet (MCP over MQTT announces itself there).
+    user_properties: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
