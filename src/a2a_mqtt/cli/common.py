@@ -26,6 +26,9 @@ class Settings:
     def __init__(self, conn: Connection, timeout: float, as_json: bool) -> None:
         self.conn = conn
         self.broker = conn.broker
+        self.username = conn.username
+        self.password = conn.password
+        self.tls = conn.tls
         self.timeout = timeout
         self.as_json = as_json
 
