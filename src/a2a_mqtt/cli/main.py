@@ -35,6 +35,7 @@ def _register() -> None:
         card_cmds,
         client_cmds,
         gateway_cmds,
+        identity_cmds,
         registry_cmds,
         serve_cmds,
         token_cmds,
@@ -48,6 +49,7 @@ def _register() -> None:
     main.add_command(serve_cmds.demo)
     main.add_command(registry_cmds.registry)
     main.add_command(gateway_cmds.gateway)
+    main.add_command(identity_cmds.identity)
     main.add_command(token_cmds.token)
     main.add_command(card_cmds.card)
     from a2a_mqtt.cli.mcp_cmds import mcp_group  # noqa: PLC0415
