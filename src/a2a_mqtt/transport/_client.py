@@ -1,35 +1,31 @@
-"""``LoopClient``: a paho client whose network I/O is driven by an asyncio loop.
+"""A paho client configured from our options, and its network I/O driven by asyncio.
 
-paho offers four socket callbacks for "external event loops"; this class wires
-them to the loop:
+Everything here uses paho's public API only (``tests/unit/transport/
+test_paho_public_api.py`` enforces it):
 
-* ``on_socket_open``: ``add_reader(fd)`` calling ``loop_read()`` (and again
-  while bytes are buffered where the selector cannot see them);
-* ``on_socket_register_write``: ``loop_write()`` at the next loop turn. TCP and
-  TLS sockets are wrapped in ``_bufsock.BufferedSocket``, which accepts every
-  write and flushes once per turn, so only WebSocket connections (paho's own
-  wrapper) go through ``add_writer``;
-* ``on_socket_unregister_write``: ``remove_writer(fd)`` (WebSocket only);
-* ``on_socket_close``: remove both, and wake :meth:`LoopClient.wait_closed`.
+* :func:`new_client` builds a ``paho.mqtt.client.Client`` with the public
+  setters: MQTT 5, callback API 2, ``manual_ack``, credentials, will, TLS
+  (``tls_set_context``/``tls_insecure_set``), WebSockets (``ws_set_options``),
+  the in-flight bound, an unlimited paho queue and ``connect_timeout``.
+* :class:`LoopIO` drives it with paho's "external event loop" API, as aiomqtt
+  does: ``on_socket_open`` -> ``add_reader(fd)`` calling ``loop_read()``;
+  ``on_socket_register_write`` -> ``loop_write()`` at the next loop turn (then
+  ``add_writer`` while paho still has bytes queued); ``on_socket_unregister_write``
+  -> ``remove_writer``; ``on_socket_close`` -> remove both. So every paho callback
+  runs on the loop, synchronously, in packet order: no thread hop per message.
+* paho's ``connect()``/``reconnect()`` resolve, connect and run the TLS and
+  WebSocket handshakes with blocking calls (each bounded by ``connect_timeout``),
+  and paho has no public way to hand it a socket opened elsewhere. So
+  :meth:`LoopIO.open` runs that one call in a short-lived thread of its own
+  (named ``a2a-mqtt[<client id>].connect``, ended when the call returns) and
+  attaches the socket to the loop only afterwards, on the loop.
 
-Keepalive needs ``loop_misc()`` about once a second; the owner runs that task.
-Sockets are never opened by paho here: the owner opens them asynchronously
-(``_socket.open_socket``) and hands them over with :meth:`LoopClient.use_socket`
-before calling ``connect()``/``reconnect()``, so no paho call blocks.
-
-Three of paho's packet handlers are replaced, keeping their state changes and
-callbacks: ``_handle_publish`` decodes with ``_codec`` and hands QoS 0 and 1
-messages straight to ``on_publish_received``, without building paho
-``Properties``/``MQTTMessage`` objects (QoS 2 keeps paho's PUBREC/PUBREL state
-and arrives the same way once released); ``_handle_pubackcomp`` reuses cached
-``ReasonCode`` objects; ``_handle_pubrec`` ends a QoS 2 flow on a failure reason
-code, as MQTT 5 requires (paho would send PUBREL anyway). With ``manual_ack`` on,
-paho never acks by itself: the owner acks every QoS>0 message with
-``ack(mid, qos)``.
-
-Invariants: at most one socket is registered with the loop at a time; every
-paho callback runs on the loop thread; an exception escaping paho while reading
-or writing drops the socket and is reported through ``on_io_error``.
+Invariants: at most one socket is attached to the loop at a time; while an
+opening thread runs, the loop side never calls into the client (``busy``) and the
+thread never touches the loop (callbacks from it only see that nothing is
+attached); ``TCP_NODELAY`` is set on every socket paho opens, before CONNECT is
+written; an exception escaping paho while reading or writing drops the socket
+and is reported through ``on_io_error``.
 """
 
 from __future__ import annotations
@@ -37,278 +33,297 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from paho.mqtt.client import Client, MQTTMessage, MQTTv5
-from paho.mqtt.enums import CallbackAPIVersion, MessageState, MQTTErrorCode
-from paho.mqtt.exception import MalformedPacket
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.client import Client, MQTTv5
+from paho.mqtt.enums import CallbackAPIVersion
 
-from a2a_mqtt.transport._bufsock import BufferedSocket
-from a2a_mqtt.transport._codec import DecodedPublish, decode_ack, decode_publish
 from a2a_mqtt.transport._properties import will_properties
+from a2a_mqtt.transport._tls import build_ssl_context
 from a2a_mqtt.transport.base import ConnectOptions
 
-__all__ = ["LoopClient"]
+__all__ = ["LoopIO", "new_client", "set_tcp_nodelay", "tcp_nodelay"]
 
 log = logging.getLogger("a2a_mqtt.transport")
 
-# Reads of already buffered bytes per turn before yielding to other callbacks.
+# Reads of already buffered bytes (TLS, WebSocket) per turn before yielding.
 _MAX_PENDING_READS = 100
-_DECODE_ERRORS = (ValueError, IndexError)
-_FAILURE = 0x80
-_ACK_TYPES = {"PUBACK": PacketTypes.PUBACK, "PUBCOMP": PacketTypes.PUBCOMP}
-_reasons: dict[tuple[int, int], Any] = {}
-_no_properties: dict[int, Any] = {}
 
 
-def _reason(packet_type: int, code: int) -> Any:
-    """A shared paho ReasonCode (they are never mutated after decoding)."""
-    reason = _reasons.get((packet_type, code))
-    if reason is None:
-        try:
-            reason = ReasonCode(packet_type, identifier=code)
-        except (KeyError, ValueError) as exc:
-            raise MalformedPacket(f"reason code 0x{code:02X} invalid here") from exc
-        _reasons[packet_type, code] = reason
-    return reason
+def new_client(options: ConnectOptions) -> Client:
+    """An unconnected paho MQTT 5 client set up from ``options`` (public setters only)."""
+    url = options.url
+    client = Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=options.client_id,
+        protocol=MQTTv5,
+        transport="websockets" if url.websockets else "tcp",
+        manual_ack=True,  # acks are decided per subscription by the transport
+    )
+    username = options.username if options.username is not None else url.username
+    password = options.password if options.password is not None else url.password
+    if username is not None or password is not None:
+        client.username_pw_set(username, password)
+    if options.will is not None:
+        will = options.will
+        client.will_set(will.topic, will.payload, will.qos, will.retain, will_properties(will))
+    if url.tls:
+        context = build_ssl_context(options.tls)
+        client.tls_set_context(context)
+        # paho checks the host name itself unless told the context decides.
+        client.tls_insecure_set(not context.check_hostname)
+    if url.websockets:
+        client.ws_set_options(path=url.path)
+    client.max_inflight_messages_set(max(1, min(65535, options.max_inflight)))
+    client.max_queued_messages_set(0)  # unlimited: the transport bounds what it sends
+    client.connect_timeout = options.connect_timeout
+    if log.isEnabledFor(logging.DEBUG):
+        client.enable_logger(logging.getLogger("a2a_mqtt.transport.paho"))
+    return client
 
 
-def _empty_properties(packet_type: int) -> Any:
-    props = _no_properties.get(packet_type)
-    if props is None:
-        props = _no_properties[packet_type] = Properties(packet_type)  # type: ignore[no-untyped-call]
-    return props
+def set_tcp_nodelay(sock: Any) -> None:
+    """Set ``TCP_NODELAY`` on the kernel socket under a paho ``SocketLike``.
+
+    Works through a duplicate of the descriptor, so it needs nothing from the
+    wrapper (TLS socket, paho's WebSocket wrapper) but ``fileno()``. Without it
+    Nagle plus delayed ACK stall every QoS 1 round trip by ~44 ms.
+    """
+    with socket.socket(fileno=os.dup(sock.fileno())) as dup:
+        if dup.family in (socket.AF_INET, socket.AF_INET6):
+            dup.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-class LoopClient(Client):
-    """paho's MQTT 5 client, pumped by ``loop``; see the module docstring.
+def tcp_nodelay(sock: Any) -> bool:
+    """Whether ``TCP_NODELAY`` is set on the kernel socket under ``sock``."""
+    with socket.socket(fileno=os.dup(sock.fileno())) as dup:
+        return bool(dup.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+
+def _close_abandoned_sockets(exc: BaseException) -> None:
+    """Close the sockets a failed ``connect()`` left open in its frames.
+
+    paho does not close the socket when a TLS or WebSocket handshake fails; it
+    would linger until the garbage collector finds it (a ResourceWarning). Any
+    socket still referenced by a frame of the traceback belongs to that attempt.
+    """
+    tb = exc.__traceback__
+    while tb is not None:
+        for value in list(tb.tb_frame.f_locals.values()):
+            if isinstance(value, socket.socket):
+                value.close()
+        tb = tb.tb_next
+
+
+class _Attempt:
+    """One ``connect()``/``reconnect()`` running in its thread."""
+
+    __slots__ = ("abandoned", "done", "error")
+
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        self.done = done
+        self.error: BaseException | None = None
+        self.abandoned = False
+
+
+class LoopIO:
+    """Pumps one paho client's socket from ``loop``; see the module docstring.
 
     Args:
-        options: identity, credentials, will and in-flight bound.
+        client: the paho client (from :func:`new_client`); its four socket
+            callbacks are taken over.
         loop: the event loop whose selector drives the socket.
-        on_publish_received: called for every PUBLISH received (QoS 2 once
-            PUBREL arrived), in order; it must ack QoS>0 messages itself.
-        on_io_error: called (on the loop) after an unexpected exception in paho's
+        name: the prefix of the opening thread's name.
+        on_io_error: called on the loop after an unexpected exception in paho's
             read or write path has dropped the connection.
     """
 
     def __init__(
         self,
+        client: Client,
         *,
-        options: ConnectOptions,
         loop: asyncio.AbstractEventLoop,
-        on_publish_received: Callable[[DecodedPublish], None],
+        name: str,
         on_io_error: Callable[[], None],
     ) -> None:
-        super().__init__(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=options.client_id,
-            protocol=MQTTv5,
-            manual_ack=True,  # acks are decided per subscription by the transport
+        self.client = client
+        self.loop = loop
+        self.name = name
+        self.on_io_error = on_io_error
+        self.attached: Any = None  # the socket registered with the loop
+        self.fd = -1
+        self.writer = False  # add_writer is registered
+        self.write_scheduled = False
+        self.attempt: _Attempt | None = None  # an opening thread is running
+        self.closed_waiter: asyncio.Future[None] | None = None
+        client.on_socket_open = self.socket_opened
+        client.on_socket_close = self.socket_closed
+        client.on_socket_register_write = self.register_write
+        client.on_socket_unregister_write = self.unregister_write
+
+    @property
+    def busy(self) -> bool:
+        """An opening thread is using the client: the loop must not call into it."""
+        return self.attempt is not None
+
+    async def open(self, call: Callable[[], object]) -> None:
+        """Run ``call`` (paho's ``connect``/``reconnect``) in a thread, then attach its socket.
+
+        Raises what ``call`` raised. If cancelled, the thread still finishes
+        (paho bounds it by ``connect_timeout``) and its socket is closed unused;
+        a later :meth:`open` first waits for it.
+        """
+        previous = self.attempt
+        if previous is not None:
+            await asyncio.shield(previous.done)
+        self.drop()
+        attempt = self.attempt = _Attempt(self.loop.create_future())
+        thread = threading.Thread(
+            target=self._run, args=(call, attempt), name=f"{self.name}.connect", daemon=True
         )
-        self._aio_loop = loop
-        self._aio_fd: int | None = None
-        self._aio_buffered = False
-        self._aio_write_scheduled = False
-        self._aio_prepared: Any = None
-        self._aio_closed: asyncio.Future[None] | None = None
-        self._aio_on_io_error = on_io_error
-        self._aio_received = on_publish_received
-        username = options.username if options.username is not None else options.url.username
-        password = options.password if options.password is not None else options.url.password
-        if username is not None or password is not None:
-            self.username_pw_set(username, password)
-        if options.will is not None:
-            will = options.will
-            self.will_set(will.topic, will.payload, will.qos, will.retain, will_properties(will))
-        self.max_inflight_messages_set(max(1, options.max_inflight))
-        self.max_queued_messages_set(0)
-        self.on_socket_open = self._aio_socket_open
-        self.on_socket_close = self._aio_socket_close
-        self.on_socket_register_write = self._aio_register_write
-        self.on_socket_unregister_write = self._aio_unregister_write
-        self.on_message = self._aio_released  # QoS 2, after PUBREL
-        if log.isEnabledFor(logging.DEBUG):
-            self.enable_logger(logging.getLogger("a2a_mqtt.transport.paho"))
+        thread.start()
+        try:
+            await asyncio.shield(attempt.done)
+        except asyncio.CancelledError:
+            attempt.abandoned = True
+            raise
+        thread.join()  # it has returned already: only its last instruction was left
+        if attempt.error is not None:
+            raise attempt.error
+        self.attach()
 
-    # -- used by the transport ------------------------------------------------------
-
-    def use_socket(self, sock: Any) -> None:
-        """The already connected socket the next ``connect()``/``reconnect()`` uses.
-
-        TCP and TLS sockets get a :class:`BufferedSocket` (batched writes and
-        reads); paho's WebSocket wrapper is used as it is.
-        """
-        if isinstance(sock, socket.socket):
-            sock = BufferedSocket(sock, loop=self._aio_loop, on_error=self._aio_write_failed)
-        self._aio_prepared = sock
-
-    def drop_socket(self) -> None:
-        """Close the socket without DISCONNECT (no-op if already closed)."""
-        self._sock_close()
-        if self._aio_prepared is not None:
-            self._aio_prepared.close()
-            self._aio_prepared = None
-
-    async def wait_closed(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for the socket to close (e.g. after DISCONNECT)."""
-        if self._sock is None:
+    def drop(self) -> None:
+        """Close the socket without DISCONNECT (no-op if closed or while opening)."""
+        if self.busy:
             return
-        self._aio_closed = self._aio_loop.create_future()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._aio_closed
-        self._aio_closed = None
-
-    def set_inflight_window(self, window: int) -> None:
-        """Set the QoS>0 in-flight limit from inside ``on_connect``.
-
-        paho's public setter refuses while connected. At ``on_connect`` time no
-        message has been sent on the new connection yet (paho re-sends after the
-        callback returns), so re-running its reconnect bookkeeping with the new
-        window re-queues anything beyond it instead of exceeding the broker's
-        Receive Maximum.
-        """
-        self._max_inflight_messages = window
-        self._messages_reconnect_reset_out()
+        self.detach()
+        sock = self.client.socket()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
 
     def flush(self) -> None:
-        """Write queued packets now instead of at the next selector round."""
-        if self.want_write():
-            self.loop_write()
+        """Write what paho has queued now instead of at the next loop turn."""
+        if self.attached is not None and self.client.want_write():
+            self.write()
 
-    # -- paho hooks -----------------------------------------------------------------
-
-    def _handle_publish(self) -> MQTTErrorCode:
-        try:
-            msg = decode_publish(self._in_packet["command"], self._in_packet["packet"])
-        except _DECODE_ERRORS as exc:
-            raise MalformedPacket(f"bad PUBLISH: {exc}") from exc
-        if msg.qos < 2:
-            self._aio_received(msg)
-            return MQTTErrorCode.MQTT_ERR_SUCCESS
-        # QoS 2: paho's own bookkeeping; delivered by _handle_pubrel -> on_message.
-        held: Any = MQTTMessage(mid=msg.mid, topic=msg.topic.encode())
-        held.qos, held.retain, held.dup = msg.qos, msg.retain, msg.dup
-        held.payload, held.properties = msg.payload, msg.properties
-        held.state = MessageState.MQTT_MS_WAIT_FOR_PUBREL
-        rc: MQTTErrorCode = self._send_pubrec(msg.mid)
-        with self._in_message_mutex:
-            self._in_messages[msg.mid] = held
-        return rc
-
-    def _handle_pubackcomp(self, cmd: str) -> MQTTErrorCode:
-        packet_type = _ACK_TYPES[cmd]
-        try:
-            mid, code = decode_ack(self._in_packet["packet"])
-        except _DECODE_ERRORS as exc:
-            raise MalformedPacket(f"bad {cmd}: {exc}") from exc
-        with self._out_message_mutex:
-            if mid in self._out_messages:
-                rc: MQTTErrorCode = self._do_on_publish(
-                    mid, _reason(packet_type, code), _empty_properties(packet_type)
-                )
-                return rc
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
-
-    def _handle_pubrec(self) -> MQTTErrorCode:
-        # MQTT 5 section 4.3.3: a PUBREC reason code >= 0x80 ends the QoS 2 flow and
-        # frees the packet id. paho would send PUBREL anyway and report the PUBCOMP.
-        try:
-            mid, code = decode_ack(self._in_packet["packet"])
-        except _DECODE_ERRORS as exc:
-            raise MalformedPacket(f"bad PUBREC: {exc}") from exc
-        if code < _FAILURE:
-            rc: MQTTErrorCode = super()._handle_pubrec()
-            return rc
-        with self._out_message_mutex:
-            if mid in self._out_messages:
-                failed = _reason(PacketTypes.PUBREC, code)
-                return self._do_on_publish(mid, failed, _empty_properties(PacketTypes.PUBREC))
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
-
-    def _aio_released(self, client: Any, userdata: Any, held: Any) -> None:
-        self._aio_received(
-            DecodedPublish(
-                topic=held.topic,
-                mid=held.mid,
-                qos=held.qos,
-                retain=bool(held.retain),
-                dup=bool(held.dup),
-                properties=held.properties,
-                payload=bytes(held.payload),
-            )
-        )
-
-    def _create_socket(self) -> Any:
-        sock, self._aio_prepared = self._aio_prepared, None
-        if sock is None:
-            raise ConnectionError("the transport opens connections; paho must not")
-        return sock
-
-    def _aio_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
-        self._aio_fd = sock.fileno()
-        self._aio_buffered = isinstance(sock, BufferedSocket)
-        self._aio_loop.add_reader(self._aio_fd, self._aio_readable)
-
-    def _aio_socket_close(self, client: Any, userdata: Any, sock: Any) -> None:
-        if self._aio_fd is not None:
-            self._aio_loop.remove_reader(self._aio_fd)
-            self._aio_loop.remove_writer(self._aio_fd)
-            self._aio_fd = None
-        closed = self._aio_closed
-        if closed is not None and not closed.done():
-            closed.set_result(None)
-
-    def _aio_register_write(self, client: Any, userdata: Any, sock: Any) -> None:
-        if self._aio_fd is None:
+    async def wait_closed(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the attached socket to close."""
+        if self.attached is None:
             return
-        if not self._aio_buffered:
-            self._aio_loop.add_writer(self._aio_fd, self._aio_writable)
-        elif not self._aio_write_scheduled:
-            # A BufferedSocket accepts every write, so no need to ask the selector.
-            self._aio_write_scheduled = True
-            self._aio_loop.call_soon(self._aio_writable)
+        self.closed_waiter = self.loop.create_future()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self.closed_waiter
+        self.closed_waiter = None
 
-    def _aio_unregister_write(self, client: Any, userdata: Any, sock: Any) -> None:
-        if self._aio_fd is not None and not self._aio_buffered:
-            self._aio_loop.remove_writer(self._aio_fd)
+    # -- the opening thread -----------------------------------------------------------
 
-    def _aio_readable(self) -> None:
+    def _run(self, call: Callable[[], object], attempt: _Attempt) -> None:
+        error: BaseException | None = None
         try:
-            self.loop_read()
-            # Bytes already buffered (ours or TLS's) are invisible to the selector:
-            # keep reading while they last, then yield to the loop and come back.
+            call()
+        except BaseException as exc:  # handed to the loop, re-raised there
+            _close_abandoned_sockets(exc)
+            error = exc
+        try:
+            self.loop.call_soon_threadsafe(self._finished, attempt, error)
+        except RuntimeError:  # the loop is closed: nobody will use this socket
+            sock = self.client.socket()
+            if sock is not None:
+                sock.close()
+
+    def _finished(self, attempt: _Attempt, error: BaseException | None) -> None:
+        attempt.error = error
+        self.attempt = None
+        if attempt.abandoned:
+            self.drop()
+        attempt.done.set_result(None)
+
+    # -- paho's socket callbacks ------------------------------------------------------
+
+    def socket_opened(self, client: Any, userdata: Any, sock: Any) -> None:
+        # In the opening thread: only the socket itself is touched here.
+        set_tcp_nodelay(sock)
+
+    def socket_closed(self, client: Any, userdata: Any, sock: Any) -> None:
+        # From the opening thread only for a socket already detached: a no-op then.
+        if sock is not self.attached:
+            return
+        self.detach()
+        waiter = self.closed_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def register_write(self, client: Any, userdata: Any, sock: Any) -> None:
+        if sock is self.attached and not self.write_scheduled:
+            self.write_scheduled = True
+            self.loop.call_soon(self.write)
+
+    def unregister_write(self, client: Any, userdata: Any, sock: Any) -> None:
+        if self.writer and sock is self.attached:
+            self.loop.remove_writer(self.fd)
+            self.writer = False
+
+    # -- the loop side ----------------------------------------------------------------
+
+    def attach(self) -> None:
+        """Register paho's freshly opened socket with the loop and write its CONNECT."""
+        sock = self.client.socket()
+        if sock is None:
+            return
+        self.attached = sock
+        self.fd = sock.fileno()
+        self.loop.add_reader(self.fd, self.readable)
+        self.flush()
+
+    def detach(self) -> None:
+        if self.attached is None:
+            return
+        self.loop.remove_reader(self.fd)
+        if self.writer:
+            self.loop.remove_writer(self.fd)
+        self.attached, self.fd, self.writer = None, -1, False
+
+    def readable(self) -> None:
+        try:
+            self.client.loop_read()
+            # Bytes already decrypted or unframed (TLS, WebSocket) are invisible to
+            # the selector: keep reading while they last, then yield and come back.
             for _ in range(_MAX_PENDING_READS):
-                if not self._aio_pending():
+                if not self._pending():
                     return
-                self.loop_read()
-            if self._aio_pending():
-                self._aio_loop.call_soon(self._aio_readable)
+                self.client.loop_read()
+            if self._pending():
+                self.loop.call_soon(self.readable)
         except Exception:
             log.exception("error in paho's read path; dropping the connection")
-            self.drop_socket()
-            self._aio_on_io_error()
+            self.drop()
+            self.on_io_error()
 
-    def _aio_pending(self) -> bool:
-        sock: Any = self._sock
-        return sock is not None and hasattr(sock, "pending") and sock.pending() > 0
-
-    def _aio_writable(self) -> None:
-        self._aio_write_scheduled = False
+    def write(self) -> None:
+        self.write_scheduled = False
+        if self.attached is None:
+            return
         try:
-            self.loop_write()
+            self.client.loop_write()
         except Exception:
             log.exception("error in paho's write path; dropping the connection")
-            self.drop_socket()
-            self._aio_on_io_error()
+            self.drop()
+            self.on_io_error()
+            return
+        if self.attached is not None and not self.writer and self.client.want_write():
+            # The kernel buffer is full: wait for the selector.
+            self.writer = True
+            self.loop.add_writer(self.fd, self.write)
 
-    def _aio_write_failed(self) -> None:
-        log.warning("write to the broker failed; dropping the connection")
-        self.drop_socket()
-        self._aio_on_io_error()
+    def _pending(self) -> bool:
+        sock = self.attached
+        if sock is None:
+            return False
+        pending = getattr(sock, "pending", None)
+        return pending is not None and int(pending()) > 0

@@ -1,25 +1,28 @@
-"""``PahoTransport``: paho-mqtt 2.x driven by the asyncio event loop, with no thread.
+"""``PahoTransport``: paho-mqtt 2.x driven by the asyncio event loop, through its public API.
 
 The pieces:
 
-* ``_socket.open_socket`` connects (TCP, TLS, WebSocket) with awaits and sets
-  ``TCP_NODELAY``; the socket is then handed to paho, which never blocks.
-* ``_client.LoopClient`` maps paho's socket callbacks onto the loop's selector
-  (``add_reader`` -> ``loop_read()``, ``add_writer`` -> ``loop_write()``); this
-  module runs ``loop_misc()`` once a second for keepalive. So every paho
-  callback below runs on the loop, synchronously, in packet order.
+* ``_client.new_client`` configures a paho client with its public setters;
+  ``_client.LoopIO`` drives its socket with paho's external-loop callbacks
+  (``add_reader`` -> ``loop_read()``, writes -> ``loop_write()``) and runs
+  paho's blocking ``connect()``/``reconnect()`` in a short-lived thread per
+  attempt; this module runs ``loop_misc()`` once a second for keepalive. So every
+  paho callback below runs on the loop, synchronously, in packet order, with no
+  thread hop per message.
 * ``_subscriptions`` holds the subscriptions and dispatches messages.
 
 Session invariants:
 
-* ``_client`` is set from :meth:`PahoTransport.connect` until
+* ``_client``/``_io`` are set from :meth:`PahoTransport.connect` until
   :meth:`PahoTransport.disconnect`; a new paho client per connect, so nothing
   leaks between uses.
 * ``connected`` is true exactly between a successful CONNACK and the loss of
   that connection. Every successful CONNACK re-SUBSCRIBEs every registered
   subscription (Mosquitto 2.0.11 loses durable ``$share`` subscriptions
-  otherwise) and sets paho's in-flight window to ``min(max_inflight, the
-  CONNACK Receive Maximum)``.
+  otherwise) and sets the in-flight window to ``min(max_inflight, the CONNACK
+  Receive Maximum)``. paho cannot change its own window on an open connection,
+  so :meth:`PahoTransport.publish` enforces it: at most ``window`` QoS>0
+  publishes are unacknowledged at once, the others wait for a slot.
 * An unexpected loss starts the reconnect task (exponential backoff, jitter)
   unless we are closing. QoS>0 publishes in flight survive it: paho re-sends them
   on the next connection with the same packet id and their callers keep waiting,
@@ -34,22 +37,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Self
 
-from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY
+from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY, Client
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from a2a_mqtt.errors import ConfigError, ConnectError, NotConnectedError, TransportTimeout
 from a2a_mqtt.transport import _errors
-from a2a_mqtt.transport._client import LoopClient
-from a2a_mqtt.transport._codec import DecodedPublish
-from a2a_mqtt.transport._properties import connect_properties, encode_publish
-from a2a_mqtt.transport._socket import open_socket, raw_socket
+from a2a_mqtt.transport._client import LoopIO, new_client, tcp_nodelay
+from a2a_mqtt.transport._properties import connect_properties, from_paho, to_paho
 from a2a_mqtt.transport._subscriptions import Entry, Registry, SubackTracker
 from a2a_mqtt.transport.base import (
     ConnectOptions,
@@ -94,7 +97,8 @@ class PahoTransport:
         self._options = options
         self._url = str(options.url)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: LoopClient | None = None
+        self._client: Client | None = None
+        self._io: LoopIO | None = None
         self._connected = False
         self._closing = False
         self._auto_reconnect = False
@@ -108,6 +112,11 @@ class PahoTransport:
         self._unsub_acks: dict[int, asyncio.Future[list[int]]] = {}
         self._reconnect_task: asyncio.Task[None] | None = None
         self._misc_task: asyncio.Task[None] | None = None
+        # The in-flight window: QoS>0 publishes sent and not yet acknowledged.
+        self._window = max(1, options.max_inflight)
+        self._inflight = 0  # slots taken: sent (or being sent) and not acknowledged
+        self._unacked: set[int] = set()  # packet ids holding a slot
+        self._slot_waiters: deque[asyncio.Future[None]] = deque()
 
     @property
     def connected(self) -> bool:
@@ -133,7 +142,7 @@ class PahoTransport:
         if self._client is not None:
             raise RuntimeError("PahoTransport is already connected (not reentrant)")
         loop = self._loop = asyncio.get_running_loop()
-        self._client = self._new_client(loop)
+        self._client, self._io = self._new_client(loop)
         self._closing = False
         self._auto_reconnect = False
         filters = [e.subscription.topic_filter for e in self._registry.entries()]
@@ -174,7 +183,10 @@ class PahoTransport:
         retain: bool = False,
         properties: PublishProperties | None = None,
     ) -> int:
-        """Publish; QoS 0 returns once queued, QoS 1/2 once PUBACK/PUBCOMP arrives.
+        """Publish; QoS 0 returns once queued, QoS 1 once PUBACK arrives.
+
+        QoS 2 is refused with :class:`ConfigError`: paho cannot report a PUBREC
+        failure (see the code). Subscriptions may still receive QoS 2.
 
         Returns the acknowledgement's reason code (0, or 0x10 "no matching
         subscribers"; 0 for QoS 0).
@@ -186,25 +198,28 @@ class PahoTransport:
         re-sending the message while the session lasts), and
         :class:`NotConnectedError` when the transport is closed.
         """
+        if qos not in (0, 1):
+            # paho 2.x ignores a PUBREC failure reason code and sends PUBREL anyway
+            # (Mosquitto 2.0 then closes the connection, and paho re-sends on every
+            # reconnect): a refused QoS 2 publish could never be reported.
+            raise ConfigError(f"publish QoS must be 0 or 1, got {qos} (QoS 2 is receive-only)")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._options.ack_timeout
         if not self._connected:
             await self._wait_up(deadline)
-        client = self._client
-        assert client is not None  # connected implies a client
-        try:
-            encoded: Any = encode_publish(properties)  # duck-typed paho Properties
-            info = client.publish(topic, payload, qos, retain, encoded)
-        except ValueError as exc:
-            raise ConfigError(f"cannot publish to {topic!r}: {exc}") from exc
-        error = _errors.rc_error(info.rc, action=f"publish to {topic!r}")
-        if error is not None:
-            raise error
+        paho_props = to_paho(properties)
         if qos == 0:
+            self._publish_now(topic, payload, qos, retain, paho_props)
             return 0
+        await self._take_slot(deadline)
+        try:
+            mid = self._publish_now(topic, payload, qos, retain, paho_props)
+        except BaseException:
+            self._release_slot()
+            raise
+        self._unacked.add(mid)
         ack: asyncio.Future[int] = loop.create_future()
-        self._pub_acks[info.mid] = ack
-        client.flush()  # write now rather than at the next selector round
+        self._pub_acks[mid] = ack
         try:
             async with asyncio.timeout_at(deadline):
                 code = await ack
@@ -213,8 +228,8 @@ class PahoTransport:
                 f"no PUBACK for the publish to {topic!r} within {self._options.ack_timeout} s"
             ) from exc
         finally:
-            if self._pub_acks.get(info.mid) is ack:
-                del self._pub_acks[info.mid]
+            if self._pub_acks.get(mid) is ack:
+                del self._pub_acks[mid]
         if code >= _errors.FAILURE:
             raise _errors.puback_error(code, topic=topic)
         return code
@@ -297,18 +312,26 @@ class PahoTransport:
         self._closing = True
         await _cancel(self._reconnect_task)
         self._reconnect_task = None
+        io = self._io
+        assert io is not None  # set together with the client
         if self._connected:
             code = 0x04 if send_will else 0x00
             client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, identifier=code))
-            client.flush()
-            await client.wait_closed(_DISCONNECT_GRACE)
-        client.drop_socket()
+            io.flush()
+            await io.wait_closed(_DISCONNECT_GRACE)
+        io.drop()
         await _cancel(self._misc_task)
         self._misc_task = None
-        self._client = None
+        self._client = self._io = None
         self._connected = False
+        self._unacked.clear()
+        self._inflight = 0
         error = NotConnectedError(f"{self.client_id}: the transport was disconnected")
-        pending: list[asyncio.Future[Any]] = [*self._up_waiters, *self._pub_acks.values()]
+        pending: list[asyncio.Future[Any]] = [
+            *self._up_waiters,
+            *self._pub_acks.values(),
+            *self._slot_waiters,
+        ]
         for fut in [*pending, *self._unsub_acks.values()]:
             if not fut.done():
                 fut.set_exception(error)
@@ -325,61 +348,61 @@ class PahoTransport:
         state = "connected" if self._connected else ("open" if self._client else "closed")
         return f"<PahoTransport {self.client_id!r} {self._url} {state}>"
 
-    def _raw_socket(self) -> Any:
-        """The kernel socket of the live connection (tests check its options)."""
-        client = self._client
-        return None if client is None else raw_socket(client.socket())
+    def _tcp_nodelay(self) -> bool | None:
+        """Whether the live connection's kernel socket has TCP_NODELAY (tests check it)."""
+        sock = None if self._client is None else self._client.socket()
+        return None if sock is None else tcp_nodelay(sock)
 
     # -- connection management ------------------------------------------------------
 
-    def _new_client(self, loop: asyncio.AbstractEventLoop) -> LoopClient:
-        client = LoopClient(
-            options=self._options,
-            loop=loop,
-            on_publish_received=self._on_message,
-            on_io_error=self._on_io_error,
+    def _new_client(self, loop: asyncio.AbstractEventLoop) -> tuple[Client, LoopIO]:
+        client = new_client(self._options)
+        io = LoopIO(
+            client, loop=loop, name=f"a2a-mqtt[{self.client_id}]", on_io_error=self._io_failed
         )
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
-        client.on_subscribe = self._on_subscribe
-        client.on_unsubscribe = self._on_unsubscribe
-        return client
+        client.on_connect = self._connack_received
+        client.on_disconnect = self._connection_lost
+        client.on_publish = self._ack_received
+        client.on_subscribe = self._suback_received
+        client.on_unsubscribe = self._unsuback_received
+        client.on_message = self._message_received
+        return client, io
 
     async def _open(self, *, first: bool) -> None:
         """One attempt: socket, CONNECT, CONNACK, all within ``connect_timeout``."""
-        client, loop, opts = self._client, self._loop, self._options
+        client, io, loop, opts = self._client, self._io, self._loop, self._options
         assert client is not None
+        assert io is not None
         assert loop is not None
         connack: asyncio.Future[None] = loop.create_future()
         self._connack = connack
+        if first:
+            # Later reconnects resume the session (clean start false).
+            clean = MQTT_CLEAN_START_FIRST_ONLY if opts.clean_start else False
+            call: Callable[[], object] = functools.partial(
+                client.connect,
+                opts.url.host,
+                opts.url.port,
+                opts.keepalive,
+                clean_start=clean,
+                properties=connect_properties(opts),
+            )
+        else:
+            call = client.reconnect
         try:
             async with asyncio.timeout(opts.connect_timeout):
-                client.use_socket(await open_socket(opts.url, opts.tls))
-                if first:
-                    # Later reconnects resume the session (clean start false).
-                    clean = MQTT_CLEAN_START_FIRST_ONLY if opts.clean_start else False
-                    props = connect_properties(opts)
-                    client.connect(
-                        opts.url.host,
-                        opts.url.port,
-                        opts.keepalive,
-                        clean_start=clean,
-                        properties=props,
-                    )
-                else:
-                    client.reconnect()
+                await io.open(call)
                 await connack
         except TimeoutError as exc:
-            client.drop_socket()
+            io.drop()
             raise ConnectError(
                 f"no CONNACK from {self._url} within {opts.connect_timeout} s"
             ) from exc
         except OSError as exc:
-            client.drop_socket()
+            io.drop()
             raise ConnectError(f"cannot connect to {self._url}: {exc}") from exc
         except BaseException:
-            client.drop_socket()
+            io.drop()
             raise
         finally:
             self._connack = None
@@ -404,8 +427,8 @@ class PahoTransport:
     async def _misc_loop(self) -> None:
         while True:
             await asyncio.sleep(_MISC_INTERVAL)
-            client = self._client
-            if client is not None:
+            client, io = self._client, self._io
+            if client is not None and io is not None and self._connected and not io.busy:
                 try:
                     client.loop_misc()  # keepalive: PINGREQ, and drop if PINGRESP is late
                 except Exception:
@@ -428,7 +451,9 @@ class PahoTransport:
 
     # -- paho callbacks (all on the loop, from inside loop_read/loop_write) ---------
 
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+    def _connack_received(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
         connack = self._connack
         code = int(reason.value)
         if code >= _errors.FAILURE:
@@ -436,9 +461,7 @@ class PahoTransport:
                 connack.set_exception(_errors.connack_error(code, url=self._url))
             return  # paho closes the socket and calls on_disconnect next
         receive_maximum = getattr(props, "ReceiveMaximum", _DEFAULT_RECEIVE_MAXIMUM)
-        window = max(1, min(self._options.max_inflight, int(receive_maximum)))
-        if window != client.max_inflight_messages:
-            client.set_inflight_window(window)
+        window = self._window = max(1, min(self._options.max_inflight, int(receive_maximum)))
         self._connected = True
         self._generation += 1
         entries = self._registry.entries()
@@ -449,6 +472,7 @@ class PahoTransport:
         for waiter in self._up_waiters:
             if not waiter.done():
                 waiter.set_result(None)
+        self._wake_slot_waiters(self._window - self._inflight)
         log.info(
             "%s: connected to %s (session present: %s, in-flight window %d)",
             self.client_id,
@@ -458,7 +482,7 @@ class PahoTransport:
         )
         self._notify(up=True)
 
-    def _on_disconnect(
+    def _connection_lost(
         self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any = None
     ) -> None:
         was_connected, self._connected = self._connected, False
@@ -484,16 +508,19 @@ class PahoTransport:
                 self._reconnect_loop(), name=f"a2a-mqtt[{self.client_id}].reconnect"
             )
 
-    def _on_io_error(self) -> None:
+    def _io_failed(self) -> None:
         reason = ReasonCode(PacketTypes.DISCONNECT, identifier=0x83)
-        self._on_disconnect(self._client, None, None, reason)
+        self._connection_lost(self._client, None, None, reason)
 
-    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+    def _ack_received(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        if mid in self._unacked:
+            self._unacked.discard(mid)
+            self._release_slot()
         ack = self._pub_acks.get(mid)
         if ack is not None and not ack.done():
             ack.set_result(int(reason.value))
 
-    def _on_subscribe(
+    def _suback_received(
         self, client: Any, userdata: Any, mid: int, reasons: list[Any], props: Any
     ) -> None:
         for topic_filter, code, waited in self._subacks.suback(mid, [r.value for r in reasons]):
@@ -506,26 +533,71 @@ class PahoTransport:
                         _errors.suback_error(code, topic_filter=topic_filter),
                     )
 
-    def _on_unsubscribe(
+    def _unsuback_received(
         self, client: Any, userdata: Any, mid: int, reasons: list[Any], props: Any
     ) -> None:
         ack = self._unsub_acks.get(mid)
         if ack is not None and not ack.done():
             ack.set_result([int(r.value) for r in reasons])
 
-    def _on_message(self, msg: DecodedPublish) -> None:
+    def _message_received(self, client: Any, userdata: Any, msg: Any) -> None:
+        qos, mid = msg.qos, msg.mid
         message = IncomingMessage(
             topic=msg.topic,
             payload=msg.payload,
-            qos=msg.qos,
-            retain=msg.retain,
-            properties=msg.properties,
+            qos=qos,
+            retain=bool(msg.retain),
+            properties=from_paho(msg.properties),
         )
-        manual = self._registry.deliver(message, lambda: self._acker(msg.mid, msg.qos))
-        if not manual and msg.qos > 0 and self._client is not None:
-            self._client.ack(msg.mid, msg.qos)
+        manual = self._registry.deliver(message, lambda: self._acker(mid, qos))
+        if not manual and qos > 0 and self._client is not None:
+            self._client.ack(mid, qos)
 
     # -- helpers --------------------------------------------------------------------
+
+    def _publish_now(self, topic: str, payload: bytes, qos: int, retain: bool, props: Any) -> int:
+        """Hand one PUBLISH to paho; its packet id. paho writes it at the next loop turn."""
+        client = self._client
+        assert client is not None  # connected implies a client
+        try:
+            info = client.publish(topic, payload, qos, retain, props)
+        except ValueError as exc:
+            raise ConfigError(f"cannot publish to {topic!r}: {exc}") from exc
+        error = _errors.rc_error(info.rc, action=f"publish to {topic!r}")
+        if error is not None:
+            raise error
+        return info.mid
+
+    async def _take_slot(self, deadline: float) -> None:
+        """Wait (until ``deadline``) for room in the in-flight window, then take it."""
+        while self._inflight >= self._window:
+            if self._client is None:
+                raise NotConnectedError(f"{self.client_id}: the transport was disconnected")
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._slot_waiters.append(waiter)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await waiter
+            except TimeoutError as exc:
+                raise TransportTimeout(
+                    f"{self.client_id}: the in-flight window ({self._window}) stayed full"
+                ) from exc
+            finally:
+                if not waiter.done():
+                    waiter.cancel()
+        self._inflight += 1
+
+    def _release_slot(self) -> None:
+        """A slot taken by :meth:`_take_slot` is free again (acked or never sent)."""
+        self._inflight -= 1
+        self._wake_slot_waiters(1)
+
+    def _wake_slot_waiters(self, count: int) -> None:
+        while count > 0 and self._slot_waiters:
+            waiter = self._slot_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                count -= 1
 
     def _acker(self, mid: int, qos: int) -> Callable[[], None]:
         """An idempotent ack for packet ``mid`` of the current connection."""

@@ -42,7 +42,7 @@ async def round_trip(url: BrokerURL, client_id: str, tls: TLSConfig | None = Non
     async with PahoTransport(ConnectOptions(url=url, client_id=client_id, tls=tls)) as t:
         await t.subscribe(Subscription(f"test/{client_id}"), inbox)
         await t.publish(f"test/{client_id}", b"over the wire", qos=1)
-        assert t._raw_socket() is not None
+        assert t._tcp_nodelay() is True
         return (await inbox.get()).payload
 
 

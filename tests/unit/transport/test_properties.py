@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -12,7 +14,6 @@ from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.transport import BrokerURL, ConnectOptions, PublishProperties, Will
 from a2a_mqtt.transport._properties import (
     connect_properties,
-    encode_publish,
     from_paho,
     to_paho,
     will_properties,
@@ -99,17 +100,43 @@ def test_connect_properties() -> None:
         PublishProperties(user_properties=tuple((f"k{i}", "v" * i) for i in range(40))),
     ],
 )
-def test_fast_encoding_is_byte_identical_to_paho(props: PublishProperties) -> None:
-    encoded = encode_publish(props)
-    assert encoded is not None
-    assert encoded.pack() == bytes(to_paho(props).pack())
-    assert from_paho(wire_round_trip(encoded, PacketTypes.PUBLISH)) == props
+def test_edge_values_survive_the_wire(props: PublishProperties) -> None:
+    assert from_paho(wire_round_trip(to_paho(props), PacketTypes.PUBLISH)) == props
 
 
-def test_fast_encoding_of_nothing_and_limits() -> None:
-    assert encode_publish(None) is None
-    assert encode_publish(PublishProperties()) is None
+_text = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20
+)
+
+
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(
+    props=st.builds(
+        PublishProperties,
+        response_topic=st.none() | _text,
+        correlation_data=st.none() | st.binary(max_size=40),
+        content_type=st.none() | _text,
+        payload_format_utf8=st.none() | st.booleans(),
+        message_expiry_interval=st.none() | st.integers(0, 0xFFFFFFFF),
+        user_properties=st.lists(st.tuples(_text, _text), max_size=5).map(tuple),
+    )
+)
+def test_any_properties_survive_the_wire(props: PublishProperties) -> None:
+    paho = to_paho(props)
+    decoded = (
+        PublishProperties()
+        if paho is None
+        else from_paho(wire_round_trip(paho, PacketTypes.PUBLISH))
+    )
+    assert decoded == props
+
+
+def test_values_mqtt_cannot_carry_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="65535"):
-        encode_publish(PublishProperties(correlation_data=b"x" * 70000))
+        to_paho(PublishProperties(correlation_data=b"x" * 70000))
     with pytest.raises(ConfigError, match="32 bits"):
-        encode_publish(PublishProperties(message_expiry_interval=2**32))
+        to_paho(PublishProperties(message_expiry_interval=2**32))
+    with pytest.raises(ConfigError, match="32 bits"):
+        will_properties(
+            Will(topic="w", payload=b"", properties=PublishProperties(message_expiry_interval=-1))
+        )
