@@ -96,7 +96,7 @@ class PahoTransport:
             raise ConfigError("ConnectOptions.client_id must not be empty")
         self._options = options
         self._url = str(options.url)
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event_loop: asyncio.AbstractEventLoop | None = None
         self._client: Client | None = None
         self._io: LoopIO | None = None
         self._connected = False
@@ -141,7 +141,7 @@ class PahoTransport:
         """
         if self._client is not None:
             raise RuntimeError("PahoTransport is already connected (not reentrant)")
-        loop = self._loop = asyncio.get_running_loop()
+        loop = self._event_loop = asyncio.get_running_loop()
         self._client, self._io = self._new_client(loop)
         self._closing = False
         self._auto_reconnect = False
@@ -250,7 +250,7 @@ class PahoTransport:
         waiter = self._subacks.waiter(topic_filter)
         try:
             if self._connected:
-                self._send_subscribe([entry])
+                self._subscribe_now([entry])
             # else: the re-SUBSCRIBE at the next CONNACK carries it.
             async with asyncio.timeout(self._options.ack_timeout):
                 code = await waiter
@@ -370,7 +370,7 @@ class PahoTransport:
 
     async def _open(self, *, first: bool) -> None:
         """One attempt: socket, CONNECT, CONNACK, all within ``connect_timeout``."""
-        client, io, loop, opts = self._client, self._io, self._loop, self._options
+        client, io, loop, opts = self._client, self._io, self._event_loop, self._options
         assert client is not None
         assert io is not None
         assert loop is not None
@@ -466,7 +466,7 @@ class PahoTransport:
         self._generation += 1
         entries = self._registry.entries()
         if entries:
-            self._send_subscribe(entries)
+            self._subscribe_now(entries)
         if connack is not None and not connack.done():
             connack.set_result(None)
         for waiter in self._up_waiters:
@@ -503,8 +503,8 @@ class PahoTransport:
             self._notify(up=False)
         reconnecting = self._reconnect_task is not None and not self._reconnect_task.done()
         if self._auto_reconnect and not self._closing and not reconnecting:
-            assert self._loop is not None
-            self._reconnect_task = self._loop.create_task(
+            assert self._event_loop is not None
+            self._reconnect_task = self._event_loop.create_task(
                 self._reconnect_loop(), name=f"a2a-mqtt[{self.client_id}].reconnect"
             )
 
@@ -618,7 +618,7 @@ class PahoTransport:
 
         return ack
 
-    def _send_subscribe(self, entries: list[Entry]) -> None:
+    def _subscribe_now(self, entries: list[Entry]) -> None:
         client = self._client
         assert client is not None
         topics = [
