@@ -21,7 +21,8 @@ def failure_codes(packet_type: int) -> list[int]:
     """Every reason code >= 0x80 that paho knows for ``packet_type``."""
     return sorted(
         code
-        for code, names in ReasonCode.names.items()
+        # An instance's table (the same for every packet type): paho 2.1 has no class one.
+        for code, names in ReasonCode(PacketTypes.PUBACK).names.items()
         if code >= 0x80 and any(packet_type in types for types in names.values())
     )
 
