@@ -357,6 +357,9 @@ class Result:
     rps: float
     p50_ms: float
     p99_ms: float
+    # CPU of this process (requester and responder, every thread) per request;
+    # steadier than req/s on a loaded machine, since waiting for a core costs none.
+    cpu_us: float = 0.0
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -374,9 +377,10 @@ async def measure(variant: Variant, scenario: str, n: int, inflight: int) -> Res
             await variant.request(PAYLOAD)
             latencies.append(time.perf_counter() - t0)
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(inflight)))
     seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     latencies.sort()
     return Result(
         variant=variant.name,
@@ -386,6 +390,7 @@ async def measure(variant: Variant, scenario: str, n: int, inflight: int) -> Res
         rps=n / seconds,
         p50_ms=percentile(latencies, 0.50) * 1000,
         p99_ms=percentile(latencies, 0.99) * 1000,
+        cpu_us=cpu / n * 1e6,
     )
 
 
@@ -415,31 +420,65 @@ def median_results(results: list[Result]) -> list[Result]:
             rps=statistics.median(r.rps for r in rs),
             p50_ms=statistics.median(r.p50_ms for r in rs),
             p99_ms=statistics.median(r.p99_ms for r in rs),
+            cpu_us=statistics.median(r.cpu_us for r in rs),
         )
         for (v, s), rs in grouped.items()
     ]
 
 
 def table(medians: list[Result], runs: int) -> str:
-    ours = {r.scenario: r for r in medians if r.variant == "ours"}
+    # With --baseline-src the ratios compare against the baseline (before / after).
+    base_name = "ours@baseline" if any(r.variant == "ours@baseline" for r in medians) else "ours"
+    ours = {r.scenario: r for r in medians if r.variant == base_name}
     lines = [
-        f"| scenario | variant | n | req/s | p50 ms | p99 ms | req/s vs ours | p50 vs ours |"
-        f"  (median of {runs})",
-        "|---|---|---|---|---|---|---|---|",
+        f"| scenario | variant | n | req/s | p50 ms | p99 ms | CPU µs/req | req/s vs base "
+        f"| p50 vs base | CPU vs base |  (median of {runs})",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for scenario in dict.fromkeys(r.scenario for r in medians):
         for r in (m for m in medians if m.scenario == scenario):
             base = ours.get(scenario)
             rps_ratio = f"{r.rps / base.rps:.2f}x" if base else "-"
             p50_ratio = f"{r.p50_ms / base.p50_ms:.2f}x" if base else "-"
+            cpu_ratio = f"{r.cpu_us / base.cpu_us:.2f}x" if base and base.cpu_us else "-"
             lines.append(
                 f"| {scenario} | {r.variant} | {r.n} | {r.rps:,.0f} | {r.p50_ms:.3f} | "
-                f"{r.p99_ms:.3f} | {rps_ratio} | {p50_ratio} |"
+                f"{r.p99_ms:.3f} | {r.cpu_us:,.0f} | {rps_ratio} | {p50_ratio} | {cpu_ratio} |"
             )
     return "\n".join(lines)
 
 
+async def child_run(name: str, url: str, args: argparse.Namespace, src: str | None) -> list[Result]:
+    """One run of ``name`` in a fresh process; ``src`` first on its path (a baseline)."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    proc = await asyncio.create_subprocess_exec(
+        *(sys.executable, __file__, "--child", name, "--url", url),
+        *("--seq-n", str(args.seq_n), "--conc-n", str(args.conc_n)),
+        *("--inflight", str(args.inflight), "--warmup", str(args.warmup)),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, _ = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name} child (src={src}) exited with {proc.returncode}")
+    results = [Result(**r) for r in json.loads(out.decode().splitlines()[-1])]
+    for r in results:
+        r.variant = name if src is None else f"{name}@baseline"
+    return results
+
+
 async def main(args: argparse.Namespace) -> int:
+    if args.child:
+        results = await one_run(args.child, args.url, args)
+        print(json.dumps([asdict(r) for r in results]))
+        return 0
     names = args.variants
     threads_before = threading.active_count()
     config = BrokerConfig(max_inflight_messages=1000, persistence=False)
@@ -447,8 +486,18 @@ async def main(args: argparse.Namespace) -> int:
     async with asyncio.timeout(args.deadline), EmbeddedBroker(config=config) as broker:
         print(f"broker {broker.url} (Mosquitto, set_tcp_nodelay, max_inflight_messages 1000)")
         for run in range(1, args.runs + 1):
-            for name in names:
-                results = await one_run(name, broker.url, args)
+            if args.baseline_src:
+                # Before/after, each side in its own process, order alternating per run.
+                sides: list[str | None] = [None, args.baseline_src]
+                runs = [(name, src) for name in names for src in sides[:: 1 - 2 * (run % 2)]]
+            else:
+                runs = [(name, None) for name in names]
+            for variant, src in runs:
+                if args.baseline_src:
+                    results = await child_run(variant, broker.url, args, src)
+                else:
+                    results = await one_run(variant, broker.url, args)
+                name = results[0].variant
                 all_results += results
                 summary = ", ".join(
                     f"{r.scenario}: {r.rps:,.0f} req/s p50 {r.p50_ms:.2f} ms" for r in results
@@ -486,6 +535,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--json", default=None, help="also write raw results here")
     parser.add_argument("--quick", action="store_true", help="1 run, n=200/1000")
+    parser.add_argument(
+        "--baseline-src",
+        metavar="DIR",
+        help="also run every variant with DIR (another checkout's src/) first on the path, "
+        "as NAME@baseline; both sides then run in child processes, order alternating",
+    )
+    parser.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.seq_n, args.conc_n, args.warmup = 1, 200, 1000, 20

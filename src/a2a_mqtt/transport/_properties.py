@@ -5,10 +5,29 @@ on the wire, never sent as an empty value; user properties keep their order and
 duplicates both ways; :func:`from_paho` never fails on a property we do not use.
 Only paho's public ``Properties`` interface is used: the constructor, attribute
 assignment and reading of the property names, ``pack``/``unpack``.
+
+Building a paho ``Properties`` is slow (its constructor builds two tables, each
+assignment scans every property name), and a publisher repeats the same
+properties but for the Correlation Data. So :func:`to_paho` keeps a small cache
+of filled-in templates keyed by everything but the Correlation Data, and hands
+out shallow copies with only that set. Invariant: a template is never changed
+after it is cached (paho's setter replaces attribute values, it never mutates
+them in place), so its copies cannot affect it or each other.
+
+paho's ``Properties.pack()`` scans all 27 property names with string replaces
+on every message. :class:`PublishPropertiesOut` is a ``Properties`` (every
+attribute set through paho's own setter, so any use paho makes of it is
+correct) whose public ``pack()`` writes the six PUBLISH properties we use
+directly: the same bytes, in the same order (a property-based test compares it
+with paho's own ``pack``). Overriding a public method of a public class is the
+only extension here; no private name is involved.
 """
 
 from __future__ import annotations
 
+import copy
+import struct
+from dataclasses import replace
 from typing import Any
 
 from paho.mqtt.packettypes import PacketTypes
@@ -18,6 +37,7 @@ from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.transport.base import ConnectOptions, PublishProperties, Will
 
 __all__ = [
+    "PublishPropertiesOut",
     "connect_properties",
     "from_paho",
     "to_paho",
@@ -25,10 +45,64 @@ __all__ = [
 ]
 
 _EMPTY = PublishProperties()
+_MAX_TEMPLATES = 256
+_templates: dict[tuple[object, ...], Any] = {}
 
 
 def _new(packet_type: int) -> Any:
     return Properties(packet_type)  # type: ignore[no-untyped-call]  # paho leaves it unannotated
+
+
+class PublishPropertiesOut(Properties):
+    """Outgoing PUBLISH properties with a fast ``pack()``; see the module docstring."""
+
+    def set_correlation_data(self, data: bytes) -> None:
+        """``self.CorrelationData = data`` without paho's name scan (ours is checked).
+
+        Stores the value exactly as paho's setter does for a single-valued
+        property: as the attribute of that name.
+        """
+        object.__setattr__(self, "CorrelationData", data)
+
+    def pack(self) -> bytes:
+        """The property block: Variable Byte Integer length, then the properties."""
+        out = bytearray()
+        pfi = getattr(self, "PayloadFormatIndicator", None)
+        if pfi is not None:
+            out += b"\x01" + bytes((pfi,))
+        expiry = getattr(self, "MessageExpiryInterval", None)
+        if expiry is not None:
+            out += b"\x02" + struct.pack("!I", expiry)
+        content_type = getattr(self, "ContentType", None)
+        if content_type is not None:
+            out += b"\x03" + _utf8(content_type)
+        response_topic = getattr(self, "ResponseTopic", None)
+        if response_topic is not None:
+            out += b"\x08" + _utf8(response_topic)
+        correlation = getattr(self, "CorrelationData", None)
+        if correlation is not None:
+            out += b"\x09" + _binary(bytes(correlation))
+        for key, value in getattr(self, "UserProperty", ()):
+            out += b"\x26" + _utf8(key) + _utf8(value)
+        return _vbi(len(out)) + bytes(out)
+
+
+def _binary(data: bytes) -> bytes:
+    return len(data).to_bytes(2, "big") + data
+
+
+def _utf8(text: str) -> bytes:
+    return _binary(text.encode())
+
+
+def _vbi(value: int) -> bytes:
+    """MQTT Variable Byte Integer."""
+    out = bytearray()
+    while True:
+        value, digit = divmod(value, 128)
+        out.append(digit | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
 
 
 def to_paho(props: PublishProperties | None, *, packet_type: int = PacketTypes.PUBLISH) -> Any:
@@ -36,8 +110,28 @@ def to_paho(props: PublishProperties | None, *, packet_type: int = PacketTypes.P
     if props is None or props == _EMPTY:
         return None
     _check(props)
-    out: Any = _new(packet_type)
-    _fill(out, props)
+    if packet_type != PacketTypes.PUBLISH:
+        out: Any = _new(packet_type)
+        _fill(out, props)
+        return out
+    correlation = props.correlation_data
+    key = (
+        props.response_topic,
+        props.content_type,
+        props.payload_format_utf8,
+        props.message_expiry_interval,
+        props.user_properties,
+    )
+    template = _templates.get(key)
+    if template is None:
+        template = PublishPropertiesOut(packet_type)  # type: ignore[no-untyped-call]
+        _fill(template, replace(props, correlation_data=None))
+        if len(_templates) >= _MAX_TEMPLATES:
+            del _templates[next(iter(_templates))]  # the oldest
+        _templates[key] = template
+    out = copy.copy(template)
+    if correlation is not None:
+        out.set_correlation_data(bytes(correlation))
     return out
 
 

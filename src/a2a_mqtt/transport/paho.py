@@ -205,11 +205,12 @@ class PahoTransport:
             raise ConfigError(f"publish QoS must be 0 or 1, got {qos} (QoS 2 is receive-only)")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._options.ack_timeout
-        if not self._connected:
-            await self._wait_up(deadline)
         paho_props = to_paho(properties)
         if qos == 0:
+            if not self._connected:
+                await self._wait_up(deadline)
             self._publish_now(topic, payload, qos, retain, paho_props)
+            self._flush()
             return 0
         await self._take_slot(deadline)
         try:
@@ -220,6 +221,7 @@ class PahoTransport:
         self._unacked.add(mid)
         ack: asyncio.Future[int] = loop.create_future()
         self._pub_acks[mid] = ack
+        self._flush()
         try:
             async with asyncio.timeout_at(deadline):
                 code = await ack
@@ -568,11 +570,23 @@ class PahoTransport:
             raise error
         return info.mid
 
+    def _flush(self) -> None:
+        """Write now rather than at the next loop turn (a publish is latency-bound)."""
+        if self._io is not None:
+            self._io.flush()
+
     async def _take_slot(self, deadline: float) -> None:
-        """Wait (until ``deadline``) for room in the in-flight window, then take it."""
-        while self._inflight >= self._window:
-            if self._client is None:
-                raise NotConnectedError(f"{self.client_id}: the transport was disconnected")
+        """Wait (until ``deadline``) for the session and room in the in-flight window.
+
+        Returns connected with a slot taken; nothing awaits between this and the
+        PUBLISH, so the connection cannot drop in between.
+        """
+        while True:
+            if not self._connected:
+                await self._wait_up(deadline)
+            if self._inflight < self._window:
+                self._inflight += 1
+                return
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._slot_waiters.append(waiter)
             try:
@@ -582,10 +596,13 @@ class PahoTransport:
                 raise TransportTimeout(
                     f"{self.client_id}: the in-flight window ({self._window}) stayed full"
                 ) from exc
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_slot_waiters(1)  # pass on the wake-up this caller got
+                raise
             finally:
                 if not waiter.done():
                     waiter.cancel()
-        self._inflight += 1
 
     def _release_slot(self) -> None:
         """A slot taken by :meth:`_take_slot` is free again (acked or never sent)."""

@@ -20,9 +20,10 @@ AST of every module under ``src/a2a_mqtt`` (no import of the code under test):
 4. **No back doors.** In a module that imports paho: no ``getattr``/``setattr``/
    ``hasattr``/``delattr`` with a literal name starting with ``_``, no ``vars()``
    and no ``.__dict__`` (reaching paho's state without naming it).
-5. **No subclassing paho classes.** A subclass overrides a private hook just by
-   defining a method of that name, which no attribute check sees; the transport
-   uses composition and paho's public callbacks instead.
+5. **Subclasses stay public.** No class may subclass a private paho class, and a
+   subclass of a public paho class may not define any private (``_x``) name: a
+   subclass overrides a private hook just by defining a method of that name. It
+   may override public methods (``Properties.pack``), which are paho's API.
 
 ``tests/unit/transport/test_import_boundary.py`` keeps paho imports inside
 ``a2a_mqtt.transport``, so objects of paho never reach modules rule 3 does not
@@ -66,10 +67,21 @@ def paho_private_names() -> frozenset[str]:
 PAHO_PRIVATE = paho_private_names()
 
 
+def _defined_name(node: ast.AST) -> str | None:
+    """The name a def, class or ``self.x =`` assignment inside a class body defines."""
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return node.name
+    if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+        return node.attr
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+        return node.id
+    return None
+
+
 def violations(source: str, filename: str = "<snippet>") -> list[str]:
     """Every breach of the module docstring's rules in ``source``, as readable lines."""
     tree = ast.parse(source, filename=filename)
-    bound: set[str] = set()  # names bound by paho imports
+    bound: dict[str, str] = {}  # name bound by a paho import -> the name paho gives it
     found: list[str] = []
 
     def report(node: ast.AST, text: str) -> None:
@@ -80,7 +92,7 @@ def violations(source: str, filename: str = "<snippet>") -> list[str]:
             for alias in node.names:
                 parts = alias.name.split(".")
                 if parts[0] == "paho":
-                    bound.add(alias.asname or parts[0])
+                    bound[alias.asname or parts[0]] = parts[-1] if alias.asname else parts[0]
                     if any(_private(p) for p in parts):
                         report(node, f"imports private paho module {alias.name}")
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -89,7 +101,7 @@ def violations(source: str, filename: str = "<snippet>") -> list[str]:
                 if any(_private(p) for p in parts):
                     report(node, f"imports from private paho module {node.module}")
                 for alias in node.names:
-                    bound.add(alias.asname or alias.name)
+                    bound[alias.asname or alias.name] = alias.name
                     if _private(alias.name):
                         report(node, f"imports private paho name {alias.name}")
     uses_paho = bool(bound)
@@ -111,8 +123,15 @@ def violations(source: str, filename: str = "<snippet>") -> list[str]:
                 root = base
                 while isinstance(root, ast.Attribute):
                     root = root.value
-                if isinstance(root, ast.Name) and root.id in bound:
-                    report(node, f"class {node.name} subclasses paho's {ast.unparse(base)}")
+                if not (isinstance(root, ast.Name) and root.id in bound):
+                    continue
+                base_name = base.attr if isinstance(base, ast.Attribute) else bound[root.id]
+                if _private(base_name):
+                    report(node, f"class {node.name} subclasses paho's private {base_name}")
+                for item in ast.walk(node):
+                    defined = _defined_name(item)
+                    if defined is not None and _private(defined):
+                        report(item, f"{node.name}, a paho subclass, defines {defined}")
         elif uses_paho and isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             if node.func.id == "vars":
                 report(node, "calls vars() in a module that uses paho")
@@ -152,8 +171,10 @@ def test_the_checks_see_paho_and_the_transport() -> None:
         ("import paho.mqtt.client\nx = 1\ny._sock", "private name of paho"),
         ("import paho.mqtt.client\nself._out_messages.clear()", "private name of paho"),
         ("import paho\nclass A:\n    def _handle_publish(self): ...", "defines _handle_publish"),
-        ("from paho.mqtt.client import Client\nclass C(Client): ...", "subclasses"),
-        ("import paho.mqtt.client as m\nclass C(m.Client): ...", "subclasses"),
+        ("from paho.mqtt.client import _WebsocketWrapper as W\nclass C(W): ...", "private _Web"),
+        ("import paho.mqtt.client as m\nclass C(m._WebsocketWrapper): ...", "subclasses"),
+        ("from paho.mqtt.client import Client\nclass C(Client):\n def _mine(self): ...", "defines"),
+        ("import paho.mqtt.client as m\nclass C(m.Client):\n  def f(s): s._x = 1", "defines _x"),
         ("import paho\ngetattr(c, '_sock')", "getattr"),
         ("import paho\nsetattr(c, '_anything_private', 1)", "setattr"),
         ("import paho\nc.__dict__.get('x')", "__dict__"),
@@ -174,6 +195,7 @@ def test_the_checker_catches(snippet: str, expected: str) -> None:
         "self._sock = 1",  # no paho import: rule 3 does not apply
         "import paho\ngetattr(props, 'ResponseTopic', None)",
         "import paho\nclass Mine:\n    def __init__(self): ...",
+        "from paho.mqtt.properties import Properties\nclass P(Properties):\n def pack(s): ...",
     ],
 )
 def test_the_checker_allows(snippet: str) -> None:

@@ -13,6 +13,7 @@ from paho.mqtt.properties import Properties
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.transport import BrokerURL, ConnectOptions, PublishProperties, Will
 from a2a_mqtt.transport._properties import (
+    PublishPropertiesOut,
     connect_properties,
     from_paho,
     to_paho,
@@ -140,3 +141,32 @@ def test_values_mqtt_cannot_carry_are_config_errors() -> None:
         will_properties(
             Will(topic="w", payload=b"", properties=PublishProperties(message_expiry_interval=-1))
         )
+
+
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(
+    props=st.builds(
+        PublishProperties,
+        response_topic=st.none() | _text,
+        correlation_data=st.none() | st.binary(max_size=40),
+        content_type=st.none() | _text,
+        payload_format_utf8=st.none() | st.booleans(),
+        message_expiry_interval=st.none() | st.integers(0, 0xFFFFFFFF),
+        user_properties=st.lists(st.tuples(_text, _text), max_size=5).map(tuple),
+    )
+)
+def test_fast_pack_is_byte_identical_to_pahos(props: PublishProperties) -> None:
+    out = to_paho(props)
+    if out is None:
+        return
+    assert isinstance(out, PublishPropertiesOut)
+    assert out.pack() == bytes(Properties.pack(out))  # paho's own serialisation
+
+
+def test_templates_are_shared_but_never_changed() -> None:
+    first = to_paho(PublishProperties(response_topic="r", correlation_data=b"1"))
+    second = to_paho(PublishProperties(response_topic="r", correlation_data=b"2"))
+    bare = to_paho(PublishProperties(response_topic="r"))
+    assert (first.CorrelationData, second.CorrelationData) == (b"1", b"2")
+    assert not hasattr(bare, "CorrelationData")
+    assert first is not second
