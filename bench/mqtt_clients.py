@@ -4,6 +4,8 @@ Usage::
 
     python bench/mqtt_clients.py            # about a minute; prints a table
     python bench/mqtt_clients.py --quick    # a few seconds, for smoke tests
+    # before/after: the same variants with another checkout's src/ first on the path
+    python bench/mqtt_clients.py --variants ours --baseline-src /tmp/a2a-main-before/src
 
 Each variant runs a requester and a responder (same library, separate
 connections) against one embedded Mosquitto on loopback. A request is a QoS 1
@@ -14,8 +16,8 @@ PUBACK and the matching reply arrived.
 
 Variants:
 
-* ``ours``: :class:`a2a_mqtt.transport.PahoTransport` (paho driven by the asyncio
-  loop: add_reader/add_writer, no thread);
+* ``ours``: :class:`a2a_mqtt.transport.PahoTransport` (paho's public
+  external-loop API driven by the asyncio loop: add_reader/add_writer, no thread);
 * ``paho-thread``: paho with its own network thread (``loop_start``), bridged to
   asyncio by ``loop.call_soon_threadsafe`` (the minimal adapter below);
 * ``aiomqtt``: aiomqtt 2.5.1 (also paho under asyncio socket callbacks).
@@ -24,7 +26,12 @@ Scenarios: sequential (one request at a time, default n=2000) and concurrent
 (100 in flight, n=10000). Each variant x scenario runs ``--runs`` times
 (default 3), interleaved; the table shows the median of each metric, plus the
 ratio against ``ours`` (for throughput >1 means faster than ours, for latency
->1 means slower than ours). Everything is bounded by ``--deadline`` seconds.
+and CPU >1 means slower than ours). "CPU µs/req" is this process's CPU time
+(requester and responder, all threads; not the broker) per request: on a loaded
+machine it moves far less than req/s. With ``--baseline-src DIR`` every variant
+also runs as ``NAME@baseline`` with DIR first on ``PYTHONPATH``; both sides then
+run in fresh child processes, alternating which goes first each run, and the
+ratios are against the baseline. Everything is bounded by ``--deadline`` seconds.
 """
 
 from __future__ import annotations

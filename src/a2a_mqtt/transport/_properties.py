@@ -6,28 +6,29 @@ duplicates both ways; :func:`from_paho` never fails on a property we do not use.
 Only paho's public ``Properties`` interface is used: the constructor, attribute
 assignment and reading of the property names, ``pack``/``unpack``.
 
-Building a paho ``Properties`` is slow (its constructor builds two tables, each
-assignment scans every property name), and a publisher repeats the same
-properties but for the Correlation Data. So :func:`to_paho` keeps a small cache
-of filled-in templates keyed by everything but the Correlation Data, and hands
-out shallow copies with only that set. Invariant: a template is never changed
-after it is cached (paho's setter replaces attribute values, it never mutates
-them in place), so its copies cannot affect it or each other.
+Outgoing PUBLISH properties are on every message's path, and paho's
+``Properties`` is slow there: its constructor builds two tables, every
+assignment scans all 27 property names with string replaces, and so does
+``pack()``. So :func:`to_paho` builds a :class:`PublishPropertiesOut`:
 
-paho's ``Properties.pack()`` scans all 27 property names with string replaces
-on every message. :class:`PublishPropertiesOut` is a ``Properties`` (every
-attribute set through paho's own setter, so any use paho makes of it is
-correct) whose public ``pack()`` writes the six PUBLISH properties we use
-directly: the same bytes, in the same order (a property-based test compares it
-with paho's own ``pack``). Overriding a public method of a public class is the
-only extension here; no private name is involved.
+* a shallow copy of one blank instance (no constructor run per message);
+* each property stored as paho's documented data model has it, an attribute
+  named after the property (``ResponseTopic``, ``UserProperty`` as a list of
+  pairs), with the values checked here instead of by paho's setter;
+* a public ``pack()`` that writes those six properties directly, in paho's
+  order.
+
+Property-based tests check that the result equals, attribute by attribute and
+byte by byte, what paho's own setters and ``pack()`` produce. Overriding a
+public method of a public class is the only extension; no private name is used.
+Invariant: the blank instance is never modified (every value is stored on the
+copy), so copies cannot affect it or each other.
 """
 
 from __future__ import annotations
 
 import copy
 import struct
-from dataclasses import replace
 from typing import Any
 
 from paho.mqtt.packettypes import PacketTypes
@@ -45,8 +46,6 @@ __all__ = [
 ]
 
 _EMPTY = PublishProperties()
-_MAX_TEMPLATES = 256
-_templates: dict[tuple[object, ...], Any] = {}
 
 
 def _new(packet_type: int) -> Any:
@@ -56,13 +55,24 @@ def _new(packet_type: int) -> Any:
 class PublishPropertiesOut(Properties):
     """Outgoing PUBLISH properties with a fast ``pack()``; see the module docstring."""
 
-    def set_correlation_data(self, data: bytes) -> None:
-        """``self.CorrelationData = data`` without paho's name scan (ours is checked).
-
-        Stores the value exactly as paho's setter does for a single-valued
-        property: as the attribute of that name.
-        """
-        object.__setattr__(self, "CorrelationData", data)
+    @classmethod
+    def build(cls, props: PublishProperties) -> PublishPropertiesOut:
+        """The paho properties of ``props`` (already checked), without paho's name scans."""
+        out: PublishPropertiesOut = copy.copy(_BLANK)
+        store = object.__setattr__  # what paho's setter ends with, minus its scans
+        if props.payload_format_utf8 is not None:
+            store(out, "PayloadFormatIndicator", 1 if props.payload_format_utf8 else 0)
+        if props.message_expiry_interval is not None:
+            store(out, "MessageExpiryInterval", props.message_expiry_interval)
+        if props.content_type is not None:
+            store(out, "ContentType", props.content_type)
+        if props.response_topic is not None:
+            store(out, "ResponseTopic", props.response_topic)
+        if props.correlation_data is not None:
+            store(out, "CorrelationData", bytes(props.correlation_data))
+        if props.user_properties:
+            store(out, "UserProperty", list(props.user_properties))
+        return out
 
     def pack(self) -> bytes:
         """The property block: Variable Byte Integer length, then the properties."""
@@ -110,28 +120,10 @@ def to_paho(props: PublishProperties | None, *, packet_type: int = PacketTypes.P
     if props is None or props == _EMPTY:
         return None
     _check(props)
-    if packet_type != PacketTypes.PUBLISH:
-        out: Any = _new(packet_type)
-        _fill(out, props)
-        return out
-    correlation = props.correlation_data
-    key = (
-        props.response_topic,
-        props.content_type,
-        props.payload_format_utf8,
-        props.message_expiry_interval,
-        props.user_properties,
-    )
-    template = _templates.get(key)
-    if template is None:
-        template = PublishPropertiesOut(packet_type)  # type: ignore[no-untyped-call]
-        _fill(template, replace(props, correlation_data=None))
-        if len(_templates) >= _MAX_TEMPLATES:
-            del _templates[next(iter(_templates))]  # the oldest
-        _templates[key] = template
-    out = copy.copy(template)
-    if correlation is not None:
-        out.set_correlation_data(bytes(correlation))
+    if packet_type == PacketTypes.PUBLISH:
+        return PublishPropertiesOut.build(props)
+    out: Any = _new(packet_type)
+    _fill(out, props)
     return out
 
 
@@ -150,12 +142,22 @@ def _fill(out: Any, props: PublishProperties) -> None:
         out.UserProperty = [(k, v) for k, v in props.user_properties]
 
 
+_BLANK: Any = PublishPropertiesOut(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+
+
 def _check(props: PublishProperties) -> None:
     """Refuse values MQTT cannot carry with a ConfigError (paho would fail obscurely)."""
     expiry = props.message_expiry_interval
     if expiry is not None and not 0 <= expiry <= 0xFFFFFFFF:
         raise ConfigError("message_expiry_interval must fit in 32 bits")
-    if props.correlation_data is not None and len(props.correlation_data) > 0xFFFF:
+    texts = [props.content_type, props.response_topic]
+    texts += [text for pair in props.user_properties for text in pair]
+    for text in texts:
+        if text is not None and not isinstance(text, str):
+            raise ConfigError(f"MQTT string properties must be str, got {type(text).__name__}")
+    sizes = [len(props.correlation_data)] if props.correlation_data is not None else []
+    sizes += [len(text.encode()) for text in texts if text is not None]
+    if any(size > 0xFFFF for size in sizes):
         raise ConfigError("an MQTT property value must not exceed 65535 bytes")
 
 

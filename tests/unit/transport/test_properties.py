@@ -134,6 +134,10 @@ def test_any_properties_survive_the_wire(props: PublishProperties) -> None:
 
 def test_values_mqtt_cannot_carry_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="65535"):
+        to_paho(PublishProperties(response_topic="t" * 70000))
+    with pytest.raises(ConfigError, match="65535"):
+        to_paho(PublishProperties(user_properties=(("k", "v" * 70000),)))
+    with pytest.raises(ConfigError, match="65535"):
         to_paho(PublishProperties(correlation_data=b"x" * 70000))
     with pytest.raises(ConfigError, match="32 bits"):
         to_paho(PublishProperties(message_expiry_interval=2**32))
@@ -161,12 +165,19 @@ def test_fast_pack_is_byte_identical_to_pahos(props: PublishProperties) -> None:
         return
     assert isinstance(out, PublishPropertiesOut)
     assert out.pack() == bytes(Properties.pack(out))  # paho's own serialisation
+    # The same object paho's own setters build, attribute by attribute.
+    reference = new_properties(PacketTypes.PUBLISH)
+    for name, value in out.json().items():
+        setattr(reference, name, value if name != "CorrelationData" else bytes.fromhex(value))
+    assert reference.json() == out.json()
+    assert bytes(reference.pack()) == out.pack()
 
 
-def test_templates_are_shared_but_never_changed() -> None:
-    first = to_paho(PublishProperties(response_topic="r", correlation_data=b"1"))
-    second = to_paho(PublishProperties(response_topic="r", correlation_data=b"2"))
-    bare = to_paho(PublishProperties(response_topic="r"))
-    assert (first.CorrelationData, second.CorrelationData) == (b"1", b"2")
-    assert not hasattr(bare, "CorrelationData")
-    assert first is not second
+def test_copies_never_share_state() -> None:
+    first = to_paho(PublishProperties(user_properties=(("a", "1"),), correlation_data=b"1"))
+    second = to_paho(PublishProperties(user_properties=(("b", "2"),)))
+    first.UserProperty = ("c", "3")  # paho's setter appends to a multi-valued property
+    assert first.UserProperty == [("a", "1"), ("c", "3")]
+    assert second.UserProperty == [("b", "2")]
+    assert not hasattr(second, "CorrelationData")
+    assert not hasattr(to_paho(PublishProperties(content_type="x")), "UserProperty")
