@@ -13,12 +13,10 @@ test_paho_public_api.py`` enforces it):
   ``add_writer`` while paho still has bytes queued); ``on_socket_unregister_write``
   -> ``remove_writer``; ``on_socket_close`` -> remove both. So every paho callback
   runs on the loop, synchronously, in packet order: no thread hop per message.
-* paho writes each packet with its own ``send()``; on loopback every send is
-  a TCP segment, a wake-up of the broker and often a context switch. Writes
-  therefore happen once per loop turn (``call_soon``), and when the transport
-  handed paho more than one packet since the last write (:attr:`LoopIO.queued`)
-  that ``loop_write()`` runs under ``TCP_CORK`` (Linux): the packets leave
-  together when the cork is pulled.
+* paho writes each packet with its own ``send()`` (batching them under
+  ``TCP_CORK`` was measured and did not pay: see docs/performance.md). A
+  publish is written at once (:meth:`LoopIO.flush`), acknowledgements queued
+  inside paho's callbacks at the next loop turn.
 * paho's ``connect()``/``reconnect()`` resolve, connect and run the TLS and
   WebSocket handshakes with blocking calls (each bounded by ``connect_timeout``),
   and paho has no public way to hand it a socket opened elsewhere. So
@@ -58,7 +56,6 @@ log = logging.getLogger("a2a_mqtt.transport")
 
 # Reads of already buffered bytes (TLS, WebSocket) per turn before yielding.
 _MAX_PENDING_READS = 100
-_CORK: int = getattr(socket, "TCP_CORK", 0)  # Linux only; 0: not available
 
 
 def new_client(options: ConnectOptions) -> Client:
@@ -166,8 +163,6 @@ class LoopIO:
         self.writer = False  # add_writer is registered
         self.write_scheduled = False
         self.attempt: _Attempt | None = None  # an opening thread is running
-        self.queued = 0  # packets the transport handed to paho since the last write
-        self.corker: socket.socket | None = None  # a duplicate of a TCP socket
         self.closed_waiter: asyncio.Future[None] | None = None
         client.on_socket_open = self.socket_opened
         client.on_socket_close = self.socket_closed
@@ -287,12 +282,6 @@ class LoopIO:
             return
         self.attached = sock
         self.fd = sock.fileno()
-        if _CORK:
-            dup = socket.socket(fileno=os.dup(self.fd))
-            if dup.family in (socket.AF_INET, socket.AF_INET6):
-                self.corker = dup
-            else:
-                dup.close()
         self.loop.add_reader(self.fd, self.readable)
         self.flush()
 
@@ -302,9 +291,6 @@ class LoopIO:
         self.loop.remove_reader(self.fd)
         if self.writer:
             self.loop.remove_writer(self.fd)
-        if self.corker is not None:
-            self.corker.close()  # the connection itself closes with paho's socket
-            self.corker = None
         self.attached, self.fd, self.writer = None, -1, False
 
     def readable(self) -> None:
@@ -327,19 +313,8 @@ class LoopIO:
         self.write_scheduled = False
         if self.attached is None:
             return
-        corker = self.corker if self.queued > 1 else None
-        self.queued = 0
         try:
-            if corker is None:
-                self.client.loop_write()
-            else:
-                corker.setsockopt(socket.IPPROTO_TCP, _CORK, 1)
-                try:
-                    self.client.loop_write()
-                finally:
-                    # Sends what is held; harmless if paho closed the socket meanwhile.
-                    with contextlib.suppress(OSError):
-                        corker.setsockopt(socket.IPPROTO_TCP, _CORK, 0)
+            self.client.loop_write()
         except Exception:
             log.exception("error in paho's write path; dropping the connection")
             self.drop()

@@ -69,7 +69,6 @@ log = logging.getLogger("a2a_mqtt.transport")
 _MISC_INTERVAL = 1.0
 _DISCONNECT_GRACE = 2.0
 _DEFAULT_RECEIVE_MAXIMUM = 65535
-_BATCH = True
 
 
 class _Lost(Exception):
@@ -213,7 +212,10 @@ class PahoTransport:
             self._publish_now(topic, payload, qos, retain, paho_props)
             self._flush()
             return 0
-        await self._take_slot(deadline)
+        if self._connected and self._inflight < self._window:
+            self._inflight += 1  # the common case, without a coroutine
+        else:
+            await self._take_slot(deadline)
         try:
             mid = self._publish_now(topic, payload, qos, retain, paho_props)
         except BaseException:
@@ -555,7 +557,6 @@ class PahoTransport:
         manual = self._registry.deliver(message, lambda: self._acker(mid, qos))
         if not manual and qos > 0 and self._client is not None:
             self._client.ack(mid, qos)
-            self._count_packet()
 
     # -- helpers --------------------------------------------------------------------
 
@@ -565,7 +566,6 @@ class PahoTransport:
         assert client is not None  # connected implies a client
         try:
             info = client.publish(topic, payload, qos, retain, props)
-            self._count_packet()
         except ValueError as exc:
             raise ConfigError(f"cannot publish to {topic!r}: {exc}") from exc
         error = _errors.rc_error(info.rc, action=f"publish to {topic!r}")
@@ -575,12 +575,8 @@ class PahoTransport:
 
     def _flush(self) -> None:
         """Write now rather than at the next loop turn (a publish is latency-bound)."""
-        if self._io is not None and not _BATCH:
-            self._io.flush()
-
-    def _count_packet(self) -> None:
         if self._io is not None:
-            self._io.queued += 1
+            self._io.flush()
 
     async def _take_slot(self, deadline: float) -> None:
         """Wait (until ``deadline``) for the session and room in the in-flight window.
@@ -639,7 +635,6 @@ class PahoTransport:
             if self._generation != generation:
                 return  # that packet id belonged to an earlier connection
             client.ack(mid, qos)
-            self._count_packet()
 
         return ack
 
