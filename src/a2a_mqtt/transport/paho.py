@@ -189,10 +189,12 @@ class PahoTransport:
         retain: bool = False,
         properties: PublishProperties | None = None,
     ) -> int:
-        """Publish; QoS 0 returns once queued, QoS 1 once PUBACK arrives.
+        """Publish; QoS 0 returns once queued, QoS 1/2 once PUBACK/PUBCOMP arrives.
 
-        QoS 2 is refused with :class:`ConfigError`: paho cannot report a PUBREC
-        failure (see the code). Subscriptions may still receive QoS 2.
+        Known limit of QoS 2: paho 2.x ignores a failure reason code in PUBREC and
+        sends PUBREL anyway, so a QoS 2 publish the broker refuses is not reported
+        as refused (Mosquitto 2.0 closes the connection on that PUBREL; the
+        transport reconnects). Use QoS 1 where a refusal must be seen.
 
         Returns the acknowledgement's reason code (0, or 0x10 "no matching
         subscribers"; 0 for QoS 0).
@@ -204,11 +206,8 @@ class PahoTransport:
         re-sending the message while the session lasts), and
         :class:`NotConnectedError` when the transport is closed.
         """
-        if qos not in (0, 1):
-            # paho 2.x ignores a PUBREC failure reason code and sends PUBREL anyway
-            # (Mosquitto 2.0 then closes the connection, and paho re-sends on every
-            # reconnect): a refused QoS 2 publish could never be reported.
-            raise ConfigError(f"publish QoS must be 0 or 1, got {qos} (QoS 2 is receive-only)")
+        if qos not in (0, 1, 2):
+            raise ConfigError(f"publish QoS must be 0, 1 or 2, got {qos}")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._options.ack_timeout
         paho_props = to_paho(properties)

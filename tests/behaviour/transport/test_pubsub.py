@@ -247,10 +247,11 @@ async def test_qos2_received_with_manual_and_automatic_ack(
         for message in got_manual:
             assert message.ack is not None
             message.ack()
-        await a.publish(topic, b"after", qos=1)
+        await a.publish(topic, b"after", qos=2)  # and our own QoS 2 publish
         assert (await manual.get()).payload == b"after"
-        with pytest.raises(ConfigError, match="QoS 2"):
-            await a.publish(topic, b"refused", qos=2)
+        assert (await auto.get()).qos == 2
+        with pytest.raises(ConfigError, match="QoS"):
+            await a.publish(topic, b"bad", qos=3)
         assert a.connected
     assert [m.payload for m in got_auto] == [b"m0", b"m1", b"m2"]
     assert [m.payload for m in got_manual] == [b"m0", b"m1", b"m2"]
