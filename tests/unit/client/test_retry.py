@@ -23,7 +23,7 @@ def test_retry_after_is_plain_decimal_seconds() -> None:
     assert parse_retry_after(" 0.25 ") == 0.25
     assert parse_retry_after("0") == 0.0
     for bad in (None, "", "-1", "+1", "1e3", "nan", "inf", "Infinity", "1.", ".5", "1,5",
-                "１", "0x10", "99999999", "1.1234567", "1 2"):
+                "\uff11", "0x10", "99999999", "1.1234567", "1 2"):
         assert parse_retry_after(bad) is None, bad
 
 
