@@ -400,26 +400,32 @@ class RequestDispatcher:
         entries = await self._inflight.take(owner, except_run=self._run if own else "")
         ctx = ServerCallContext(state={"headers": {}, "method": "recover"})
         for entry in entries:
+            # Taken from the log already: one entry that cannot be answered must
+            # not cost the others their answer (nor the agent its start).
             try:
-                task = await self._tasks.fail(entry.task_id, reason, ctx,
-                                              context_id=entry.context_id)
+                await self._recover_one(entry, owner, reason, ctx)
             except Exception:
-                log.exception("could not fail abandoned task %s", entry.task_id)
-                continue
-            if not entry.response_topic:
-                continue
-            rid = json.loads(entry.request_id)
-            reply = _Reply(self._publish, entry.response_topic, entry.correlation,
-                           self._responder)
-            if entry.method == "stream":
-                update = TaskStatusUpdateEvent(task_id=task.id, context_id=task.context_id,
-                                               status=task.status)
-                await reply.result(rid, _dict(to_stream_response(update)))
-            else:
-                await reply.result(rid, _dict(SendMessageResponse(task=task)))
-            log.warning("task %s abandoned by %s: marked %s and requester told",
-                        entry.task_id, owner, state_name(task.status.state))
+                log.exception("could not recover abandoned task %s", entry.task_id)
         return len(entries)
+
+    async def _recover_one(self, entry: InflightEntry, owner: str, reason: str,
+                           ctx: ServerCallContext) -> None:
+        task = await self._tasks.fail(entry.task_id, reason, ctx, context_id=entry.context_id)
+        problem = entry.answer_problem
+        if problem is not None:
+            log.warning("task %s abandoned by %s: marked %s; requester not told (%s)",
+                        entry.task_id, owner, state_name(task.status.state), problem)
+            return
+        rid = json.loads(entry.request_id)
+        reply = _Reply(self._publish, entry.response_topic, entry.correlation, self._responder)
+        if entry.method == "stream":
+            update = TaskStatusUpdateEvent(task_id=task.id, context_id=task.context_id,
+                                           status=task.status)
+            await reply.result(rid, _dict(to_stream_response(update)))
+        else:
+            await reply.result(rid, _dict(SendMessageResponse(task=task)))
+        log.warning("task %s abandoned by %s: marked %s and requester told",
+                    entry.task_id, owner, state_name(task.status.state))
 
     async def _stream(self, rid: Any, events: AsyncGenerator[Any, None], reply: _Reply,
                       on_first: Callable[[], None] | None = None, *,

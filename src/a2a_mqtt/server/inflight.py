@@ -10,20 +10,50 @@ owner's will) fails the task with a reason and tells the requester.
 
 Backed by the task store's database when there is one; in memory otherwise
 (then it protects against in-process duplicates only).
+
+Recovery must survive whatever an entry holds: :attr:`InflightEntry.answer_problem`
+says when the stored Response Topic or JSON-RPC id cannot be answered (a
+wildcard, a topic outside the reply namespace, text that cannot be encoded), so
+the recoverer fails the task and logs instead of publishing. A database that
+cannot be read at all raises :class:`~a2a_mqtt.errors.StoreError` with the fix.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Column, Float, LargeBinary, MetaData, String, Table, Text, delete
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from a2a_mqtt.server.dbops import autocommit, insert_new, retry_transient
+from a2a_mqtt.server.dbops import autocommit, insert_new, retry_transient, store_error
 
-__all__ = ["DatabaseInflightLog", "InflightEntry", "InflightLog", "MemoryInflightLog"]
+__all__ = ["DatabaseInflightLog", "InflightEntry", "InflightLog", "MemoryInflightLog",
+           "reply_topic_problem"]
+
+_REPLY_PREFIX: Final = "$a2a/v1/reply/"
+_MAX_TOPIC_BYTES: Final = 65_535
+
+
+def reply_topic_problem(topic: str) -> str | None:
+    """Why ``topic`` may not receive a reply (None if it may): replies go only to
+    concrete topics under ``$a2a/v1/reply/`` (docs/binding.md §6.7)."""
+    if not topic:
+        return "no Response Topic"
+    if not topic.startswith(_REPLY_PREFIX):
+        return f"Response Topic {topic[:80]!r} is outside {_REPLY_PREFIX}"
+    if "+" in topic or "#" in topic or "\0" in topic:
+        return f"Response Topic {topic[:80]!r} has a wildcard or NUL"
+    try:
+        size = len(topic.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "Response Topic is not valid UTF-8"
+    if size > _MAX_TOPIC_BYTES:
+        return f"Response Topic is {size} bytes long"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +73,21 @@ class InflightEntry:
     """Which run of the owner took the turn: a restarted agent recovers only its
     earlier runs' turns, never the ones it is serving right now."""
     created_at: float = field(default_factory=time.time)
+
+    @property
+    def answer_problem(self) -> str | None:
+        """Why recovery cannot tell this turn's requester (None if it can)."""
+        problem = reply_topic_problem(self.response_topic)
+        if problem is not None:
+            return problem
+        try:
+            rid = json.loads(self.request_id)
+            json.dumps(rid, ensure_ascii=False).encode("utf-8")
+        except (ValueError, RecursionError):
+            return "stored JSON-RPC id is not JSON or not valid UTF-8"
+        if rid is not None and (isinstance(rid, bool) or not isinstance(rid, str | int)):
+            return "stored JSON-RPC id is not a string, integer or null"
+        return None
 
 
 class InflightLog:
@@ -145,7 +190,11 @@ class DatabaseInflightLog(InflightLog):
                 return list((await conn.execute(
                     delete(_TABLE).where(condition).returning(*_TABLE.c))).all())
 
-        rows = await retry_transient(once, what="in-flight recovery")
+        try:
+            rows = await retry_transient(once, what="in-flight recovery")
+        except DBAPIError as exc:
+            raise store_error(exc, self._engine.url.render_as_string(hide_password=True)
+                              ) from exc
         return [InflightEntry(task_id=r.task_id, message_id=r.message_id, owner=r.owner,
                               method=r.method, response_topic=r.response_topic,
                               correlation=r.correlation, request_id=r.request_id,
