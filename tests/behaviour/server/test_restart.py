@@ -1,0 +1,137 @@
+"""An agent restarts on its store whatever its previous run left behind.
+
+Hostile in-flight entries (a wildcard, ``$SYS``, another agent's topic, an id
+that cannot be encoded) never stop the start: recovery fails every abandoned
+task, tells each requester it can, logs the rest, and publishes nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import pytest
+from a2a.server.context import ServerCallContext
+from a2a.types.a2a_pb2 import TaskState
+from sqlalchemy import func, select
+
+from a2a_mqtt.binding import properties as P
+from a2a_mqtt.binding.topics import AgentRef, discovery_topic, request_topic
+from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.client import A2AMqttClient
+from a2a_mqtt.examples.basic import EchoExecutor, echo_card
+from a2a_mqtt.server.inflight import _TABLE, DatabaseInflightLog, InflightEntry
+from a2a_mqtt.server.stores import TaskAccess, open_task_store
+from a2a_mqtt.transport import ConnectOptions, IncomingMessage, PahoTransport, Subscription
+from a2a_mqtt.transport.base import BrokerURL
+from tests.behaviour.conftest import serve, text
+
+pytestmark = pytest.mark.asyncio
+
+EARLIER_RUN = "earlier-run"
+
+
+@asynccontextmanager
+async def listener(url: str, name: str, *filters: str) -> AsyncIterator[
+        asyncio.Queue[IncomingMessage]]:
+    received: asyncio.Queue[IncomingMessage] = asyncio.Queue()
+    transport = PahoTransport(ConnectOptions(url=BrokerURL.parse(url),
+                                             client_id=f"test/listeners/{name}"))
+    for f in filters:
+        await transport.subscribe(Subscription(f, qos=1), received.put_nowait)
+    async with transport:
+        yield received
+
+
+async def seed(store: str, entries: list[InflightEntry]) -> None:
+    """Leave ``entries`` in the store's in-flight log, as a crashed run would."""
+    async with AsyncExitStack() as stack:
+        opened = await open_task_store(store, stack)
+        assert opened.engine is not None
+        log = DatabaseInflightLog(opened.engine)
+        await log.initialize()
+        for e in entries:
+            assert await log.claim(e)
+
+
+async def left_in_log(store: str) -> int:
+    async with AsyncExitStack() as stack:
+        opened = await open_task_store(store, stack)
+        assert opened.engine is not None
+        async with opened.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(_TABLE))).scalar_one())
+
+
+async def states(store: str, task_ids: list[str]) -> list[int | None]:
+    async with AsyncExitStack() as stack:
+        opened = await open_task_store(store, stack)
+        tasks = TaskAccess(opened.store)
+        ctx = ServerCallContext(state={"headers": {}})
+        found = [await tasks.get(t, ctx) for t in task_ids]
+    return [t.status.state if t is not None else None for t in found]
+
+
+async def test_hostile_in_flight_entries_never_stop_a_restart(
+        broker: MosquittoProcess, ref: AgentRef, store_url: str, unique_id: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    reply = f"$a2a/v1/reply/test/peers/{unique_id}/r"
+    victim = AgentRef("test", "unit", f"victim-{unique_id}")
+
+    def turn(topic: str, rid: str = '"r"', method: str = "unary") -> InflightEntry:
+        return InflightEntry(task_id=str(uuid.uuid4()), message_id="m", owner=ref.client_id,
+                             method=method, response_topic=topic, correlation=b"corr-" +
+                             uuid.uuid4().hex.encode(), request_id=rid,
+                             context_id=str(uuid.uuid4()), run=EARLIER_RUN)
+
+    hostile = [turn("#"), turn("+"), turn("$SYS/broker/log/M"), turn(""),
+               turn(request_topic(victim)), turn(discovery_topic(victim)),
+               turn("$a2a/v1/reply/test/+/x"), turn(reply, rid="not json"),
+               turn(reply, rid='"\\ud800"'), turn(reply, rid="[1, 2]")]
+    good = [turn(reply, rid='"good-unary"'), turn(reply, rid="42", method="stream")]
+    # Good turns on both sides of the bad ones: the order recovery meets them in is not ours.
+    entries = [good[0], *hostile, good[1]]
+    await seed(store_url, entries)
+    caplog.set_level(logging.WARNING, logger="a2a_mqtt.server")
+
+    async with listener(broker.url, f"peer-{unique_id}", reply) as replies, \
+            listener(broker.url, f"spy-{unique_id}", request_topic(victim),
+                     discovery_topic(victim), discovery_topic(ref)) as spied:
+        async with serve(broker.url, ref, EchoExecutor(), echo_card(),
+                         task_store_url=store_url), \
+                _client(broker.url) as mqtt:
+            answers = [await asyncio.wait_for(replies.get(), 10) for _ in good]
+            fresh = await mqtt.transport_for(ref).send_message(text("after recovery"))
+        others = [spied.get_nowait() for _ in range(spied.qsize())]
+
+    bodies = {json.dumps(json.loads(a.payload)["id"]): json.loads(a.payload) for a in answers}
+    assert set(bodies) == {'"good-unary"', "42"}
+    unary = bodies['"good-unary"']["result"]["task"]
+    stream = bodies["42"]["result"]["statusUpdate"]
+    assert unary["status"]["state"] == stream["status"]["state"] == "TASK_STATE_FAILED"
+    assert "restarted" in unary["status"]["message"]["parts"][0]["text"]
+    assert {a.properties.correlation_data for a in answers} == {e.correlation for e in good}
+    assert replies.empty()  # nothing for the entries that cannot be answered
+    assert fresh.task.status.state == TaskState.TASK_STATE_COMPLETED
+    # Nothing reached the victim; our card was never replaced by our will (no $SYS
+    # publish, so no disconnect).
+    assert [m.topic for m in others if m.topic != discovery_topic(ref)] == []
+    assert [P.status_of(m.properties) for m in others
+            if m.topic == discovery_topic(ref)] == [("online", "agent"), ("offline", "agent")]
+    # Every abandoned task is failed in the store, answered or not, and the log is empty.
+    assert await states(store_url, [e.task_id for e in entries]) == [
+        TaskState.TASK_STATE_FAILED] * len(entries)
+    assert await left_in_log(store_url) == 0
+    not_told = [r for r in caplog.records if "requester not told" in r.getMessage()]
+    assert len(not_told) == len(hostile)
+
+
+@asynccontextmanager
+async def _client(url: str) -> AsyncIterator[A2AMqttClient]:
+    from tests.behaviour.conftest import requester_config  # noqa: PLC0415
+
+    async with A2AMqttClient(requester_config(url)) as mqtt:
+        yield mqtt
