@@ -21,6 +21,7 @@ cannot be read at all raises :class:`~a2a_mqtt.errors.StoreError` with the fix.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -29,10 +30,19 @@ from sqlalchemy import Column, Float, LargeBinary, MetaData, String, Table, Text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from a2a_mqtt.server.dbops import autocommit, insert_new, retry_transient, store_error
+from a2a_mqtt.binding.codes import ResponderUnavailableError
+from a2a_mqtt.server.dbops import (
+    autocommit,
+    insert_new,
+    retry_transient,
+    store_error,
+    store_problem,
+)
 
 __all__ = ["DatabaseInflightLog", "InflightEntry", "InflightLog", "MemoryInflightLog",
            "reply_topic_problem"]
+
+log = logging.getLogger("a2a_mqtt.server")
 
 _REPLY_PREFIX: Final = "$a2a/v1/reply/"
 _MAX_TOPIC_BYTES: Final = 65_535
@@ -94,7 +104,11 @@ class InflightLog:
     """Claim, release and recover turns; see the module docstring."""
 
     async def claim(self, entry: InflightEntry) -> bool:
-        """Record the turn; False if the task already has a turn in flight."""
+        """Record the turn; False if the task already has a turn in flight.
+
+        Raises ``ResponderUnavailableError`` (-32004, retryable) when the store
+        cannot take writes (a full disk, read-only), so the requester is told.
+        """
         raise NotImplementedError
 
     async def release(self, task_id: str, owner: str) -> None:
@@ -169,7 +183,17 @@ class DatabaseInflightLog(InflightLog):
             async with self._single.connect() as conn:
                 return await insert_new(conn, _TABLE, values)
 
-        return await retry_transient(once, what="in-flight claim")
+        try:
+            return await retry_transient(once, what="in-flight claim")
+        except DBAPIError as exc:
+            problem = store_problem(exc)
+            if problem is None:
+                raise
+            # Nothing was taken: the requester may retry (here or elsewhere) once the
+            # operator has fixed the store; the detail is for the operator only.
+            log.error("cannot take task %s: %s", entry.task_id, problem)  # noqa: TRY400
+            raise ResponderUnavailableError(
+                "the agent's task store cannot take new work; retry later") from exc
 
     async def release(self, task_id: str, owner: str) -> None:
         async def once() -> None:

@@ -3,20 +3,31 @@
 Hostile in-flight entries (a wildcard, ``$SYS``, another agent's topic, an id
 that cannot be encoded) never stop the start: recovery fails every abandoned
 task, tells each requester it can, logs the rest, and publishes nowhere else.
+A full disk gets every request a retryable refusal, a start on it exits with
+one line saying what to fix, and once space is free the agent starts and
+still has its tasks. (Restart after ``kill -9``: tests/behaviour/server/
+test_faults_load.py.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
+import os
+import subprocess
+import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 import pytest
+from a2a.client.errors import A2AClientTimeoutError
 from a2a.server.context import ServerCallContext
-from a2a.types.a2a_pb2 import TaskState
+from a2a.types.a2a_pb2 import GetTaskRequest, TaskState
+from a2a.utils.errors import A2AError
 from sqlalchemy import func, select
 
 from a2a_mqtt.binding import properties as P
@@ -28,7 +39,7 @@ from a2a_mqtt.server.inflight import _TABLE, DatabaseInflightLog, InflightEntry
 from a2a_mqtt.server.stores import TaskAccess, open_task_store
 from a2a_mqtt.transport import ConnectOptions, IncomingMessage, PahoTransport, Subscription
 from a2a_mqtt.transport.base import BrokerURL
-from tests.behaviour.conftest import serve, text
+from tests.behaviour.conftest import requester_config, serve, text
 
 pytestmark = pytest.mark.asyncio
 
@@ -131,7 +142,78 @@ async def test_hostile_in_flight_entries_never_stop_a_restart(
 
 @asynccontextmanager
 async def _client(url: str) -> AsyncIterator[A2AMqttClient]:
-    from tests.behaviour.conftest import requester_config  # noqa: PLC0415
-
     async with A2AMqttClient(requester_config(url)) as mqtt:
         yield mqtt
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs: a disk that can really fill up (needs root to mount)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs to fill needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                          capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        with pytest.raises(OSError, match="No space left") as full:  # noqa: PT012
+            while True:
+                os.write(fd, b"\0" * 65536)
+    finally:
+        os.close(fd)
+    assert full.value.errno == errno.ENOSPC
+    return filler
+
+
+async def test_full_disk_answers_then_refuses_to_start_in_one_line_then_recovers(
+        broker: MosquittoProcess, ref: AgentRef, tiny_disk: Path) -> None:
+    store = f"sqlite:///{tiny_disk}/agent.db"
+    async with serve(broker.url, ref, EchoExecutor(), echo_card(), task_store_url=store), \
+            _client(broker.url) as mqtt:
+        t = mqtt.transport_for(ref)
+        before = await t.send_message(text("before"))
+        filler = fill(tiny_disk)
+        # Full: every request is still answered (with a retryable refusal or an error),
+        # never left to time out, and the agent keeps serving.
+        outcomes = []
+        for i in range(3):
+            try:
+                outcomes.append((await t.send_message(text(f"full {i}"))).task.status.state)
+            except A2AClientTimeoutError:
+                raise
+            except A2AError as exc:
+                outcomes.append(type(exc).__name__)
+    assert before.task.status.state == TaskState.TASK_STATE_COMPLETED
+    assert outcomes == ["ResponderUnavailableError"] * 3, outcomes
+
+    # A start on the full disk exits non-zero with one line naming the store and the fix.
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "a2a_mqtt", "example", "echo", "--agent", str(ref),
+        "--broker", broker.url, "--task-store", store, "--session-expiry", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _out, err = await asyncio.wait_for(cli.communicate(), 60)
+    last = err.decode().strip().splitlines()[-1]
+    assert cli.returncode == 1
+    assert last.startswith(f"Error: StoreError: task store sqlite+aiosqlite:///{tiny_disk}"), last
+    assert "full" in last and "free space there and start again" in last
+    assert "Traceback" not in err.decode()
+
+    filler.unlink()
+    async with serve(broker.url, ref, EchoExecutor(), echo_card(), task_store_url=store), \
+            _client(broker.url) as mqtt:
+        t = mqtt.transport_for(ref)
+        after = await t.send_message(text("after"))
+        kept = await t.get_task(GetTaskRequest(id=before.task.id))
+    assert after.task.status.state == TaskState.TASK_STATE_COMPLETED
+    assert kept.status.state == TaskState.TASK_STATE_COMPLETED
