@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
+from a2a.client.errors import A2AClientTimeoutError
 
 from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.codes import BindingErrorKind, binding_error_object
@@ -112,3 +113,27 @@ async def test_a_garbage_hint_falls_back_to_the_backoff(broker: MosquittoProcess
     async with busy_agent(broker.url, ref, hint="soon") as agent, Requester(cfg) as req:
         result = await req.call(ref, "GetTask", {"id": "t"})
     assert result == {"ok": 2} and len(agent.arrivals) == 2
+
+
+async def test_a_call_leaves_no_state_behind_and_late_replies_are_ignored(
+        broker: MosquittoProcess, ref: AgentRef) -> None:
+    # Nobody answers: a spy only records each attempt's Correlation Data.
+    cfg = requester_config(broker.url, max_attempts=2, reply_first_timeout=0.3,
+                           backoff=(0.05,))
+    async with Requester(cfg) as req:
+        seen: list[bytes | None] = []
+        spy = PahoTransport(ConnectOptions(url=BrokerURL.parse(broker.url),
+                                           client_id=f"{ref.client_id}-spy"))
+        await spy.subscribe(Subscription(request_topic(ref), qos=1),
+                            lambda m: seen.append(m.properties.correlation_data))
+        async with spy:
+            with pytest.raises(A2AClientTimeoutError):
+                await req.call(ref, "GetTask", {"id": "t"})
+            assert req._calls == {}  # every attempt's Correlation Data forgotten
+            # Late answers to both attempts: ignored, and the requester still works.
+            for corr in seen:
+                await spy.publish(req.reply_topic, encode_result("x", {"late": True}), qos=1,
+                                  properties=P.reply_properties(correlation_data=corr,
+                                                                end=True))
+            await req.barrier()
+            assert len(seen) == 2 and req._calls == {}
