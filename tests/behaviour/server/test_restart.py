@@ -34,6 +34,7 @@ from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.topics import AgentRef, discovery_topic, request_topic
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient
+from a2a_mqtt.errors import StoreError
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.server.inflight import _TABLE, DatabaseInflightLog, InflightEntry
 from a2a_mqtt.server.stores import TaskAccess, open_task_store
@@ -197,7 +198,11 @@ async def test_full_disk_answers_then_refuses_to_start_in_one_line_then_recovers
     assert before.task.status.state == TaskState.TASK_STATE_COMPLETED
     assert outcomes == ["ResponderUnavailableError"] * 3, outcomes
 
-    # A start on the full disk exits non-zero with one line naming the store and the fix.
+    # A start on the full disk fails with the store, the problem and the fix...
+    with pytest.raises(StoreError, match=r"full .*free space there and start again"):
+        async with serve(broker.url, ref, EchoExecutor(), echo_card(), task_store_url=store):
+            pass
+    # ...which the CLI prints as its one last line, exiting non-zero.
     cli = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "a2a_mqtt", "example", "echo", "--agent", str(ref),
         "--broker", broker.url, "--task-store", store, "--session-expiry", "0",
