@@ -67,7 +67,7 @@ from a2a_mqtt.binding.stream import (
     state_name,
 )
 from a2a_mqtt.errors import RemoteProtocolError, TransportError
-from a2a_mqtt.server.inflight import InflightEntry, InflightLog
+from a2a_mqtt.server.inflight import InflightEntry, InflightLog, reply_topic_problem
 from a2a_mqtt.server.stores import KNOWN_ABSENT, TaskAccess
 from a2a_mqtt.server.taskids import REQUESTED_TASK_ID, DedupGate, seen_in_history
 from a2a_mqtt.transport.base import IncomingMessage, PublishProperties
@@ -411,12 +411,12 @@ class RequestDispatcher:
     async def _recover_one(self, entry: InflightEntry, owner: str, reason: str,
                            ctx: ServerCallContext) -> None:
         task = await self._tasks.fail(entry.task_id, reason, ctx, context_id=entry.context_id)
-        problem = entry.answer_problem
+        problem = reply_topic_problem(entry.response_topic)
         if problem is not None:
-            log.warning("task %s abandoned by %s: marked %s; requester not told (%s)",
+            log.warning("task %s abandoned by %s: marked %s, requester not told (%s)",
                         entry.task_id, owner, state_name(task.status.state), problem)
             return
-        rid = json.loads(entry.request_id)
+        rid = entry.reply_id
         reply = _Reply(self._publish, entry.response_topic, entry.correlation, self._responder)
         if entry.method == "stream":
             update = TaskStatusUpdateEvent(task_id=task.id, context_id=task.context_id,

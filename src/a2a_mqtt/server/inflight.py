@@ -11,10 +11,11 @@ owner's will) fails the task with a reason and tells the requester.
 Backed by the task store's database when there is one; in memory otherwise
 (then it protects against in-process duplicates only).
 
-Recovery must survive whatever an entry holds: :attr:`InflightEntry.answer_problem`
-says when the stored Response Topic or JSON-RPC id cannot be answered (a
-wildcard, a topic outside the reply namespace, text that cannot be encoded), so
-the recoverer fails the task and logs instead of publishing. A database that
+Recovery must survive whatever an entry holds: :func:`reply_topic_problem` says
+when the stored Response Topic must not be answered on (a wildcard, a topic
+outside the reply namespace, text that cannot be encoded), so the recoverer
+fails the task and logs instead of publishing; :attr:`InflightEntry.reply_id`
+falls back to null for a stored id that cannot be sent back. A database that
 cannot be read at all raises :class:`~a2a_mqtt.errors.StoreError` with the fix.
 """
 
@@ -85,19 +86,18 @@ class InflightEntry:
     created_at: float = field(default_factory=time.time)
 
     @property
-    def answer_problem(self) -> str | None:
-        """Why recovery cannot tell this turn's requester (None if it can)."""
-        problem = reply_topic_problem(self.response_topic)
-        if problem is not None:
-            return problem
+    def reply_id(self) -> str | int | None:
+        """The JSON-RPC id to answer with: the stored one, or null when it does not decode
+        to a string or integer that can be encoded (the requester correlates by
+        Correlation Data, so it is still told)."""
         try:
             rid = json.loads(self.request_id)
             json.dumps(rid, ensure_ascii=False).encode("utf-8")
         except (ValueError, RecursionError):
-            return "stored JSON-RPC id is not JSON or not valid UTF-8"
-        if rid is not None and (isinstance(rid, bool) or not isinstance(rid, str | int)):
-            return "stored JSON-RPC id is not a string, integer or null"
-        return None
+            return None
+        if isinstance(rid, bool) or not isinstance(rid, str | int):
+            return None
+        return rid
 
 
 class InflightLog:

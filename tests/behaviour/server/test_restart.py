@@ -101,11 +101,14 @@ async def test_hostile_in_flight_entries_never_stop_a_restart(
 
     hostile = [turn("#"), turn("+"), turn("$SYS/broker/log/M"), turn(""),
                turn(request_topic(victim)), turn(discovery_topic(victim)),
-               turn("$a2a/v1/reply/test/+/x"), turn(reply, rid="not json"),
-               turn(reply, rid='"\\ud800"'), turn(reply, rid="[1, 2]")]
-    good = [turn(reply, rid='"good-unary"'), turn(reply, rid="42", method="stream")]
+               turn("$a2a/v1/reply/test/+/x")]
+    # Answerable, though their stored JSON-RPC id cannot be sent back: answered with null.
+    odd_ids = [turn(reply, rid="not json"), turn(reply, rid='"\\ud800"'),
+               turn(reply, rid="[1, 2]")]
+    good = [turn(reply, rid='"good-unary"'), turn(reply, rid="42", method="stream"),
+            *odd_ids]
     # Good turns on both sides of the bad ones: the order recovery meets them in is not ours.
-    entries = [good[0], *hostile, good[1]]
+    entries = [good[0], *hostile, *good[1:]]
     await seed(store_url, entries)
     caplog.set_level(logging.WARNING, logger="a2a_mqtt.server")
 
@@ -119,12 +122,13 @@ async def test_hostile_in_flight_entries_never_stop_a_restart(
             fresh = await mqtt.transport_for(ref).send_message(text("after recovery"))
         others = [spied.get_nowait() for _ in range(spied.qsize())]
 
-    bodies = {json.dumps(json.loads(a.payload)["id"]): json.loads(a.payload) for a in answers}
-    assert set(bodies) == {'"good-unary"', "42"}
-    unary = bodies['"good-unary"']["result"]["task"]
-    stream = bodies["42"]["result"]["statusUpdate"]
-    assert unary["status"]["state"] == stream["status"]["state"] == "TASK_STATE_FAILED"
-    assert "restarted" in unary["status"]["message"]["parts"][0]["text"]
+    by_corr = {a.properties.correlation_data: json.loads(a.payload) for a in answers}
+    assert [by_corr[e.correlation]["id"] for e in good] == ["good-unary", 42, None, None, None]
+    stream = by_corr[good[1].correlation]["result"]["statusUpdate"]
+    tasks = [by_corr[e.correlation]["result"]["task"] for e in good if e.method == "unary"]
+    assert {t["status"]["state"] for t in tasks} == {stream["status"]["state"]} == {
+        "TASK_STATE_FAILED"}
+    assert all("restarted" in t["status"]["message"]["parts"][0]["text"] for t in tasks)
     assert {a.properties.correlation_data for a in answers} == {e.correlation for e in good}
     assert replies.empty()  # nothing for the entries that cannot be answered
     assert fresh.task.status.state == TaskState.TASK_STATE_COMPLETED
