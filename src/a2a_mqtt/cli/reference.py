@@ -1,0 +1,61 @@
+"""docs/cli.md, rendered from the click definitions so the reference cannot drift.
+
+``python -m a2a_mqtt.cli.reference > docs/cli.md`` (or ``scripts/cli-docs``);
+``tests/unit/cli/test_cli_docs.py`` fails when the committed file differs.
+"""
+
+from __future__ import annotations
+
+import click
+
+from a2a_mqtt.cli.main import main
+
+__all__ = ["render"]
+
+_HEADER = """# `a2a-mqtt` command reference
+
+Generated from the command definitions by `scripts/cli-docs`; do not edit by hand.
+Options also read `A2A_MQTT_<COMMAND>_<OPTION>` environment variables (click's
+automatic prefix), and `A2A_MQTT_BROKER` where a command takes `--broker`; `--json`
+output is meant for machines, everything else for people.
+"""
+
+
+def _commands(group: click.Group, ctx: click.Context) -> list[tuple[str, click.Command]]:
+    found: list[tuple[str, click.Command]] = []
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if command is None or command.hidden:
+            continue
+        found.append((name, command))
+    return found
+
+
+def _section(path: list[str], command: click.Command, parent: click.Context,
+             out: list[str]) -> None:
+    ctx = click.Context(command, info_name=path[-1], parent=parent)
+    level = "#" * min(len(path) + 1, 4)
+    out.append(f"\n{level} `{' '.join(path)}`\n")
+    out.append("```text")
+    out.append(command.get_help(ctx))
+    out.append("```")
+    if isinstance(command, click.Group):
+        for name, sub in _commands(command, ctx):
+            _section([*path, name], sub, ctx, out)
+
+
+def render() -> str:
+    """The whole reference as Markdown."""
+    out = [_HEADER]
+    root = click.Context(main, info_name="a2a-mqtt", terminal_width=100, max_content_width=100)
+    out.append("\n## `a2a-mqtt`\n")
+    out.append("```text")
+    out.append(main.get_help(root))
+    out.append("```")
+    for name, sub in _commands(main, root):
+        _section(["a2a-mqtt", name], sub, root, out)
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    click.echo(render(), nl=False)
