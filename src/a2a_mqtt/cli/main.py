@@ -46,6 +46,8 @@ def _register() -> None:
     main.add_command(serve_cmds.demo)
     main.add_command(registry_cmds.registry)
     main.add_command(gateway_cmds.gateway)
+    from a2a_mqtt.cli.mcp_cmds import mcp_group  # noqa: PLC0415
+    main.add_command(mcp_group)
 
 
 _register()

@@ -47,7 +47,10 @@ def _section(path: list[str], command: click.Command, parent: click.Context,
 def render() -> str:
     """The whole reference as Markdown."""
     out = [_HEADER]
-    root = click.Context(main, info_name="a2a-mqtt", terminal_width=100, max_content_width=100)
+    # The real CLI's context settings (``-h, --help``): click caches each command's help
+    # option on first use, so rendering with other names depended on test order.
+    root = click.Context(main, info_name="a2a-mqtt", terminal_width=100, max_content_width=100,
+                         help_option_names=main.context_settings.get("help_option_names"))
     out.append("\n## `a2a-mqtt`\n")
     out.append("```text")
     out.append(main.get_help(root))

@@ -12,13 +12,22 @@ rejects the task (``TASK_STATE_REJECTED``) with a message saying what is wrong.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from typing import Any
 
-from a2a.helpers import new_task_from_user_message
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.tasks import TaskUpdater
-from a2a.types.a2a_pb2 import AgentCapabilities, AgentCard, AgentSkill, Message, Part
+from a2a.types.a2a_pb2 import (
+    AgentCapabilities,
+    AgentCard,
+    AgentSkill,
+    Message,
+    Part,
+    Task,
+    TaskState,
+    TaskStatus,
+)
 from a2a.utils.errors import UnsupportedOperationError
 from google.protobuf.json_format import MessageToDict
 
@@ -85,7 +94,13 @@ class RegistryExecutor(AgentExecutor):
         task = context.current_task
         if task is None:
             assert context.message is not None  # a2a-sdk validated the request
-            task = new_task_from_user_message(context.message)
+            # Not a2a-sdk's new_task_from_user_message: it raises on an empty text part,
+            # which is a valid query here (everything).
+            message = context.message
+            task = Task(id=message.task_id or str(uuid.uuid4()),
+                        context_id=message.context_id or str(uuid.uuid4()),
+                        status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED),
+                        history=[message])
             await event_queue.enqueue_event(task)
         updater = TaskUpdater(event_queue, task.id, task.context_id)
         try:

@@ -129,7 +129,7 @@ def derive(data: dict[str, Any]) -> Derived:
 def etag_of(payload: bytes, status: str, source: str) -> str:
     """A short hash of the retained state; equal on every instance for equal state."""
     digest = hashlib.blake2b(payload, digest_size=10)
-    digest.update(f"\0{status}\0{source}".encode())
+    digest.update(f"\0{status}\0{source}".encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 
 

@@ -9,7 +9,9 @@ Invariants:
   falls that far behind is dropped with an ``overflow`` marker (after which it
   may resume from its last event id), so a slow reader costs bounded memory;
 * the last ``ring_size`` changes are kept, so a reader that reconnects with
-  its last event id (``EPOCH-SEQ``) misses nothing if it was away briefly.
+  its last event id (``EPOCH-SEQ``) misses nothing if it was away briefly;
+  a backlog longer than ``queue_size`` gets ``resync`` instead (replaying it
+  would overflow at once, and the reader would retry the same id forever).
   ``EPOCH`` is random per instance: an id from another instance (or an older
   run) gets ``resync``, never a wrong replay.
 """
@@ -133,9 +135,9 @@ class ChangeFeed:
                   resync: bool = False) -> FeedSubscription:
         """A subscription to changes after ``after`` (default: from now on).
 
-        If changes after ``after`` are no longer in the ring, or ``resync`` is
-        set (an unknown event id), the subscription starts with a ``resync``
-        marker and continues live.
+        If changes after ``after`` are no longer in the ring, or more of them
+        match than one queue holds, or ``resync`` is set (an unknown event id),
+        the subscription starts with a ``resync`` marker and continues live.
         """
         sub = FeedSubscription(self, queue_size=self._queue_size, match=match)
         if self._closed:
@@ -145,10 +147,14 @@ class ChangeFeed:
             sub._queue.append("resync")
         elif after is not None and after < self.seq:
             oldest = self._ring[0].seq if self._ring else self.seq + 1
-            if after + 1 < oldest:
+            backlog = [] if after + 1 < oldest else [
+                c for c in self._ring if c.seq > after and (match is None or match(c))]
+            if after + 1 < oldest or len(backlog) > self._queue_size:
+                # Too old, or more than one queue: replaying it would only overflow, and
+                # the reader would come back with the same id forever.
                 sub._queue.append("resync")
             else:
-                sub._offer(c for c in self._ring if c.seq > after)
+                sub._offer(backlog)
         if not sub._ended:
             self._subscribers.add(sub)
         return sub

@@ -9,12 +9,15 @@ Routes (documented in ``/openapi.json`` and docs/registry.md):
   retains a card on an agent's behalf, ``DELETE /agents/{ref}`` clears one.
 
 Every error is JSON ``{"error": CODE, "message": TEXT}`` with a 4xx/5xx status;
-a malformed query is a 400 that names the parameter and what it expects.
+a malformed query is a 400 that names the parameter and what it expects. An
+unexpected exception is logged and answered 500 ``internal_error`` with a fixed
+message: exception text never reaches a client.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import Any, Final
 
 from starlette.applications import Starlette
@@ -35,6 +38,8 @@ from a2a_mqtt.registry.sse import event_stream
 from a2a_mqtt.registry.validate import check_card
 
 __all__ = ["create_app"]
+
+log = logging.getLogger("a2a_mqtt.registry")
 
 _JSON: Final = "application/json"
 _PAGE_ONLY: Final = frozenset({"limit", "cursor", "card"})
@@ -218,7 +223,9 @@ async def _on_error(request: Request, exc: Exception) -> Response:
         return _error(exc.status_code, "http_error", str(exc.detail))
     if isinstance(exc, TransportError | TimeoutError):
         return _error(503, "unavailable", f"the broker did not complete the operation: {exc}")
-    return _error(500, "internal_error", f"{type(exc).__name__}: {exc}")
+    log.error("registry: %s %s failed", request.method, request.url.path, exc_info=exc)
+    return _error(500, "internal_error", "the registry failed to answer this request; "
+                  "the error is in its log")
 
 
 def create_app(service: RegistryService) -> Starlette:

@@ -28,7 +28,7 @@ from a2a_mqtt.registry._sorted import SortedKeys
 from a2a_mqtt.registry.entry import Change, ChangeKind, Entry, Rejection, derive, etag_of
 from a2a_mqtt.registry.query import Query, encode_cursor
 from a2a_mqtt.registry.search import Page, search
-from a2a_mqtt.registry.validate import Verdict, check_card
+from a2a_mqtt.registry.validate import Verdict, check_card, printable
 from a2a_mqtt.registry.words import WordIndex
 
 __all__ = ["Page", "RegistryIndex"]
@@ -108,7 +108,8 @@ class RegistryIndex:
             verdict = check_card(ref, payload, max_bytes=self.max_card_bytes)
             derived = derive(verdict.data) if verdict.data is not None else None
         except Exception as exc:  # a defect here must not let a bad card through or stop us
-            verdict = Verdict(None, (f"card could not be checked: {type(exc).__name__}: {exc}",))
+            verdict = Verdict(None, (printable(
+                f"card could not be checked: {type(exc).__name__}: {exc}")[:300],))
             derived = None
         if verdict.data is None or derived is None:
             changes = []

@@ -9,7 +9,11 @@ Lifecycle:
    publish to ourselves after subscribing -- arrives after all of them (the
    broker keeps per-connection order), which marks the index complete;
    (the cyclic garbage collector is paused meanwhile, see :meth:`Ingest.start`);
-3. live publishes update the index as they come (on the event loop, in order);
+3. live *retained* publishes update the index as they come (on the event loop,
+   in order). The card subscriptions use Retain As Published, so a live message
+   keeps its publisher's retain flag: a non-retained publish on a discovery
+   topic changes nothing on the broker, so it changes nothing here either
+   (:func:`index_message`);
 4. after every reconnect the broker replays the retained cards again: the
    index notes what the replay delivers and, at the next barrier, removes what
    it did not (cards deleted while we were away).
@@ -50,9 +54,23 @@ from a2a_mqtt.transport.base import (
     default_transport,
 )
 
-__all__ = ["Ingest", "TransportFactory"]
+__all__ = ["Ingest", "TransportFactory", "index_message"]
 
 log = logging.getLogger("a2a_mqtt.registry")
+
+
+def index_message(index: RegistryIndex, msg: IncomingMessage, now: float) -> list[Change] | None:
+    """Apply one message of a discovery subscription (Retain As Published) to ``index``.
+
+    Returns the changes it made, or None for a message that is not retained
+    state (ignored: the index is a function of the latest retained message
+    per topic, and a non-retained publish does not replace it on the broker).
+    """
+    if not msg.retain:
+        return None
+    status, source = P.status_of(msg.properties)
+    return index.apply(msg.topic, msg.payload, status, source, now)
+
 
 class Ingest:
     """Keeps ``index`` equal to the retained cards in scope; reports changes to ``publish``."""
@@ -73,6 +91,8 @@ class Ingest:
         self.replay_seconds: float | None = None
         self.replay_cards = 0
         self.errors = 0
+        self.ignored = 0
+        """Non-retained messages on discovery topics (never indexed)."""
         self.resyncs = 0
 
     @property
@@ -95,7 +115,8 @@ class Ingest:
         await transport.subscribe(Subscription(reply_filter(self._identity), qos=1),
                                   self._on_sync)
         for topic_filter in discovery_filters(cfg.org, cfg.unit):
-            await transport.subscribe(Subscription(topic_filter, qos=1), self._on_card)
+            await transport.subscribe(Subscription(topic_filter, qos=1, retain_as_published=True),
+                                      self._on_card)
         transport.on_connection_change(self._on_connection_change)
         self._transport = transport
         started = time.perf_counter()
@@ -171,13 +192,14 @@ class Ingest:
 
     def _on_card(self, msg: IncomingMessage) -> None:
         try:
-            status, source = P.status_of(msg.properties)
-            changes = self.index.apply(msg.topic, msg.payload, status, source, time.time())
+            changes = index_message(self.index, msg, time.time())
         except Exception:
             self.errors += 1
             log.exception("registry could not index the message on %r", msg.topic)
             return
-        if changes:
+        if changes is None:
+            self.ignored += 1
+        elif changes:
             self._publish(changes)
 
     def _on_sync(self, msg: IncomingMessage) -> None:

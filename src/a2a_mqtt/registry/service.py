@@ -63,6 +63,7 @@ class RegistryService:
                        "wordsSeconds": self.words_seconds},
             "resyncs": 0 if ingest is None else ingest.resyncs,
             "errors": 0 if ingest is None else ingest.errors,
+            "ignored": 0 if ingest is None else ingest.ignored,
             "feed": {"eventId": self.event_id(), "subscribers": self.feed.subscribers},
             "stale": self.stale_report,
             "uptimeSeconds": round(time.time() - self.started_at, 3),

@@ -4,7 +4,10 @@ A card is indexed only if all of these hold, checked in this order; the first
 failing step gives the reasons:
 
 1. the payload is at most ``max_bytes`` long;
-2. it is UTF-8 JSON (no BOM, no ``NaN``/``Infinity``) holding an object;
+2. it is UTF-8 JSON (no BOM, no ``NaN``/``Infinity``) holding an object, and
+   every value can be written out again: no string holds a lone surrogate
+   (``"\\ud800"`` decodes, but cannot be encoded as UTF-8), no number
+   overflows a double (``1e400``; a2a-sdk carries JSON numbers as doubles);
 3. it satisfies the A2A 1.0 AgentCard schema, EMQX's registry rules (no
    unknown fields, skills with non-empty tags, ...): ``binding.card``;
 4. the binding's own rules (docs/binding.md §5.1, §5.2): an interface that
@@ -20,6 +23,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 from functools import cache
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
@@ -32,7 +37,8 @@ from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.registry.fastcheck import card_is_valid
 
-__all__ = ["MAX_REASONS", "Verdict", "binding_problems", "check_card", "schema_problems"]
+__all__ = ["MAX_REASONS", "Verdict", "binding_problems", "check_card", "printable",
+           "schema_problems"]
 
 log = logging.getLogger("a2a_mqtt.registry")
 
@@ -41,11 +47,68 @@ _MAX_REASON_CHARS: Final = 300
 _BROKER_SCHEMES: Final = frozenset({"mqtt", "mqtts", "ws", "wss"})
 
 
+class _Unrepresentable(ValueError):
+    """A JSON value that decodes but cannot be written out again."""
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Unrepresentable(f"the number {text[:40]} overflows a double")
+    return value
+
+
+def _double_int(text: str) -> int:
+    value = int(text)
+    if len(text) > 300:  # only then can it overflow a double (~1.8e308)
+        try:
+            float(value)
+        except OverflowError:
+            raise _Unrepresentable(f"the number {text[:40]}... ({len(text)} digits) "
+                                   "overflows a double") from None
+    return value
+
+
+_decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float,
+                            parse_int=_double_int)
+# A JSON escape of a UTF-16 surrogate: the text may hold a lone one (checked by walking).
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(data: Any) -> str | None:
+    """Where in ``data`` a string (or key) holds a lone surrogate, or None.
+
+    Iterative: the decoder accepts nesting deeper than Python's recursion limit.
+    """
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    return path or "(card)"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                where = f"{path}/{key}" if path else str(key)
+                stack.append((where + " (key)", key))
+                stack.append((where, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}/{i}" if path else str(i), item)
+                         for i, item in enumerate(value))
+    return None
+
+
+def printable(text: str) -> str:
+    """``text`` with anything UTF-8 cannot encode (lone surrogates) escaped."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class Verdict(NamedTuple):
@@ -56,7 +119,7 @@ class Verdict(NamedTuple):
 
 
 def _clip(reasons: list[str]) -> tuple[str, ...]:
-    out = [r if len(r) <= _MAX_REASON_CHARS else r[:_MAX_REASON_CHARS - 1] + "…"
+    out = [printable(r if len(r) <= _MAX_REASON_CHARS else r[:_MAX_REASON_CHARS - 1] + "…")
            for r in reasons[:MAX_REASONS]]
     if len(reasons) > MAX_REASONS:
         out.append(f"... and {len(reasons) - MAX_REASONS} more")
@@ -74,12 +137,19 @@ def check_card(ref: AgentRef, payload: bytes, *, max_bytes: int) -> Verdict:
         return Verdict(None, (f"card payload is not UTF-8: {exc}",))
     try:
         data = _decoder.decode(text)
+    except _Unrepresentable as exc:
+        return Verdict(None, (f"card payload cannot be represented: {exc}",))
     except ValueError as exc:
         return Verdict(None, (f"card payload is not JSON: {exc}",))
     except RecursionError:
         return Verdict(None, ("card payload is nested too deeply to be a card",))
     if not isinstance(data, dict):
         return Verdict(None, (f"card payload is a JSON {type(data).__name__}, not an object",))
+    if _SURROGATE_ESCAPE.search(text):
+        where = _lone_surrogate(data)
+        if where is not None:
+            return Verdict(None, (f"{printable(where)}: a string holds a lone UTF-16 surrogate "
+                                  "(such as \\ud800), which cannot be encoded as UTF-8",))
     if not card_is_valid(data):
         problems = schema_problems(data)
         if problems:

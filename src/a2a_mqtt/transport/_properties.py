@@ -132,7 +132,7 @@ def will_properties(will: Will) -> Any:
 
 
 def connect_properties(options: ConnectOptions) -> Any:
-    """CONNECT properties: Session Expiry Interval and our Receive Maximum.
+    """CONNECT properties: Session Expiry Interval, our Receive Maximum, user properties.
 
     Our Receive Maximum bounds the QoS>0 messages the broker may have
     unacknowledged towards us (manual-ack messages count until acked); it uses
@@ -142,6 +142,8 @@ def connect_properties(options: ConnectOptions) -> Any:
     if options.session_expiry_interval:
         out.SessionExpiryInterval = options.session_expiry_interval
     out.ReceiveMaximum = max(1, min(65535, options.max_inflight))
+    if options.user_properties:
+        out.UserProperty = list(options.user_properties)
     return out
 
 

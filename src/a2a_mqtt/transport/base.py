@@ -164,6 +164,8 @@ class ConnectOptions:
     reconnect_max_delay: float = 10.0
     connect_timeout: float = 10.0
     ack_timeout: float = 30.0
+    # User properties of the CONNECT packet (MCP over MQTT announces itself there).
+    user_properties: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +201,9 @@ class Subscription:
     qos: int = 1
     no_local: bool = False
     manual_ack: bool = False
+    # MQTT 5 Retain As Published: live messages keep the publisher's retain flag
+    # (without it a broker clears the flag on everything but the subscribe replay).
+    retain_as_published: bool = False
 
 
 @runtime_checkable

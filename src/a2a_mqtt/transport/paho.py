@@ -103,6 +103,7 @@ class PahoTransport:
         self._subacks = SubackTracker()
         self._callbacks: list[Callable[[bool], None]] = []
         self._connack: asyncio.Future[None] | None = None
+        self._connack_user_properties: tuple[tuple[str, str], ...] = ()
         self._up_waiters: set[asyncio.Future[None]] = set()
         self._pub_acks: dict[int, asyncio.Future[int]] = {}
         self._unsub_acks: dict[int, asyncio.Future[list[int]]] = {}
@@ -118,6 +119,11 @@ class PahoTransport:
     def client_id(self) -> str:
         """The MQTT client identifier."""
         return self._options.client_id
+
+    @property
+    def connack_user_properties(self) -> tuple[tuple[str, str], ...]:
+        """User properties of the latest successful CONNACK (broker hints such as MCP's)."""
+        return self._connack_user_properties
 
     @property
     def options(self) -> ConnectOptions:
@@ -436,6 +442,8 @@ class PahoTransport:
                 connack.set_exception(_errors.connack_error(code, url=self._url))
             return  # paho closes the socket and calls on_disconnect next
         receive_maximum = getattr(props, "ReceiveMaximum", _DEFAULT_RECEIVE_MAXIMUM)
+        user = getattr(props, "UserProperty", None)
+        self._connack_user_properties = tuple((str(k), str(v)) for k, v in user or ())
         window = max(1, min(self._options.max_inflight, int(receive_maximum)))
         if window != client.max_inflight_messages:
             client.set_inflight_window(window)
@@ -552,7 +560,8 @@ class PahoTransport:
         topics = [
             (
                 e.subscription.topic_filter,
-                SubscribeOptions(qos=e.subscription.qos, noLocal=e.subscription.no_local),
+                SubscribeOptions(qos=e.subscription.qos, noLocal=e.subscription.no_local,
+                                 retainAsPublished=e.subscription.retain_as_published),
             )
             for e in entries
         ]
