@@ -14,7 +14,6 @@ A card published by this binding (docs/binding.md §5):
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from typing import Any, Final
 
@@ -24,6 +23,7 @@ from google.protobuf.json_format import MessageToDict, ParseDict
 
 from a2a_mqtt.binding.card_schema import agent_card_schema
 from a2a_mqtt.binding.envelope import dumps
+from a2a_mqtt.binding.jsontext import has_risky_escape, loads, value_problem
 from a2a_mqtt.binding.topics import AgentRef, request_topic
 from a2a_mqtt.errors import ConfigError, InvalidCardError
 
@@ -156,6 +156,7 @@ def parse_card(payload: bytes | str | Any, *, max_bytes: int | None = None,
                validate: bool = True) -> AgentCard:
     """Decode a card payload (bytes, text, or already-decoded JSON); raise InvalidCardError
     saying why it is unusable."""
+    risky = True
     if not isinstance(payload, bytes | bytearray | str):
         data: Any = payload
     else:
@@ -163,12 +164,17 @@ def parse_card(payload: bytes | str | Any, *, max_bytes: int | None = None,
         if max_bytes is not None and size > max_bytes:
             raise InvalidCardError(f"card payload of {size} bytes exceeds {max_bytes}")
         try:
-            data = json.loads(payload.decode("utf-8") if isinstance(payload, bytes | bytearray)
-                              else payload)
+            text = payload.decode("utf-8") if isinstance(payload, bytes | bytearray) else payload
+            data = loads(text)
         except (UnicodeDecodeError, ValueError) as exc:
-            raise InvalidCardError(f"card payload is not UTF-8 JSON: {exc}") from exc
+            raise InvalidCardError(f"card payload is not UTF-8 JSON: {exc}") from None
+        risky = has_risky_escape(text)
     if not isinstance(data, dict):
         raise InvalidCardError("card payload is not a JSON object")
+    problem = value_problem(data) if risky else None
+    if problem is not None:
+        # Such a card could be neither re-encoded nor stored (docs/binding.md §5.3).
+        raise InvalidCardError(f"card field {problem}")
     if validate:
         problems = card_problems(data)
         if problems:

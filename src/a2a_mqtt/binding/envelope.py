@@ -5,6 +5,10 @@ A2A 1.0 operation name and whose ``params`` is the ProtoJSON request message.
 A reply payload is one JSON-RPC response object echoing the request ``id``.
 Parsing failures raise :class:`RemoteProtocolError` carrying the JSON-RPC code
 the responder answers with.
+
+Only what every later stage can represent gets through (see
+:mod:`a2a_mqtt.binding.jsontext`). Syntax and representability problems
+outside ``params`` are -32700; inside ``params`` they are -32602 with the id.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from google.protobuf.descriptor import Descriptor
 from google.protobuf.json_format import ParseDict
 from google.protobuf.message import Message as ProtoMessage
 
+from a2a_mqtt.binding.jsontext import UnrepresentableError, has_risky_escape, loads, value_problem
 from a2a_mqtt.errors import RemoteProtocolError
 
 __all__ = [
@@ -68,7 +73,6 @@ _INVALID_PARAMS: Final = -32602
 
 RpcId = str | int | None
 
-
 def dumps(obj: Any) -> bytes:
     """Compact UTF-8 JSON, the only encoding the binding sends."""
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
@@ -103,13 +107,18 @@ def parse_request(payload: bytes, *, max_bytes: int | None = None) -> RpcRequest
             f"payload too large: {len(payload)} bytes exceeds the limit of {max_bytes}",
             code=_INVALID_REQUEST)
     try:
-        body = json.loads(payload.decode("utf-8"))
+        text = payload.decode("utf-8")
+        body = loads(text)
+    except UnrepresentableError as exc:
+        raise RemoteProtocolError(f"parse error: {exc}", code=_PARSE_ERROR) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise RemoteProtocolError(f"parse error: payload is not UTF-8 JSON ({exc})",
-                                  code=_PARSE_ERROR) from exc
+                                  code=_PARSE_ERROR) from None
     if not isinstance(body, dict):
         raise RemoteProtocolError("invalid request: batch or non-object JSON-RPC payloads "
                                   "are not supported", code=_INVALID_REQUEST)
+    if has_risky_escape(text):
+        _check_strings(body)
     rid = body.get("id")
     rid = rid if _valid_id(rid) else None
     if body.get("jsonrpc") != "2.0":
@@ -130,6 +139,20 @@ def parse_request(payload: bytes, *, max_bytes: int | None = None) -> RpcRequest
         raise RemoteProtocolError("invalid params: 'params' must be an object",
                                   code=_INVALID_PARAMS, data=rid)
     return RpcRequest(id=rid, method=method, params=params)
+
+
+def _check_strings(body: dict[str, Any]) -> None:
+    """Refuse strings that cannot be encoded or stored: -32602 in params, else -32700."""
+    outside = {k: v for k, v in body.items() if k != "params"}
+    problem = value_problem(outside)
+    if problem is not None:
+        raise RemoteProtocolError(f"parse error: {problem}", code=_PARSE_ERROR)
+    problem = value_problem(body.get("params"))
+    if problem is not None:
+        rid = body.get("id")
+        raise RemoteProtocolError(
+            f"invalid params: params.{problem}",
+            code=_INVALID_PARAMS, data=rid if _valid_id(rid) else None)
 
 
 def parse_params(request: RpcRequest) -> ProtoMessage:
@@ -193,10 +216,14 @@ def encode_error(request_id: RpcId, error: dict[str, Any]) -> bytes:
 def parse_response(payload: bytes) -> RpcResponse:
     """Decode a reply payload, raising RemoteProtocolError for anything malformed."""
     try:
-        body = json.loads(payload.decode("utf-8"))
+        text = payload.decode("utf-8")
+        body = loads(text)
     except (UnicodeDecodeError, ValueError) as exc:
         raise RemoteProtocolError(f"malformed reply: not UTF-8 JSON ({exc})",
-                                  code=_PARSE_ERROR) from exc
+                                  code=_PARSE_ERROR) from None
+    problem = value_problem(body) if has_risky_escape(text) else None
+    if problem is not None:
+        raise RemoteProtocolError(f"malformed reply: {problem}", code=_PARSE_ERROR)
     if not isinstance(body, dict):
         raise RemoteProtocolError("malformed reply: not a JSON-RPC response object")
     rid = body.get("id")

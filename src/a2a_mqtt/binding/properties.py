@@ -24,6 +24,7 @@ __all__ = [
     "EXTENSIONS",
     "RESERVED",
     "RESPONDER_AGENT_ID",
+    "RETRY_AFTER",
     "STATUS",
     "STATUS_SOURCE",
     "STREAM_END",
@@ -51,6 +52,9 @@ EXTENSIONS: Final = "a2a-extensions"
 # Ours (docs/binding.md §6.4): set on the last reply of a correlation.
 STREAM_END: Final = "a2a-stream-end"
 TRACEPARENT: Final = "a2a-traceparent"
+# Ours (docs/binding.md §6.6): on a -32004 overload answer, whole seconds to wait
+# before retrying. Unprefixed like HTTP's Retry-After; never a service parameter.
+RETRY_AFTER: Final = "retry-after"
 
 # Binding properties: never read as service parameters, never forwarded as such.
 RESERVED: Final = frozenset({
@@ -128,9 +132,12 @@ def reply_properties(
     responder_agent_id: str | None = None,
     task_id: str | None = None,
     end: bool = False,
+    retry_after: int | None = None,
 ) -> PublishProperties:
     """Properties of a reply or stream item; Correlation Data echoed unchanged."""
     ups: list[tuple[str, str]] = []
+    if retry_after is not None:
+        ups.append((RETRY_AFTER, str(max(1, retry_after))))
     if responder_agent_id:
         ups.append((RESPONDER_AGENT_ID, responder_agent_id))
     if task_id:

@@ -49,7 +49,7 @@ def _state_text(value: Any) -> Any:
             return TaskState.Name(value)
         except ValueError:
             return None
-    return value
+    return value if isinstance(value, str) else None  # lists and dicts are unhashable
 
 
 def _ends(result: Any, states: frozenset[str]) -> bool:

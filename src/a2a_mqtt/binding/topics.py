@@ -15,6 +15,7 @@ from a2a_mqtt.errors import ConfigError
 
 __all__ = [
     "PREFIX",
+    "REPLY_PREFIX",
     "AgentRef",
     "discovery_filter",
     "discovery_filters",
@@ -25,12 +26,15 @@ __all__ = [
     "pool_subscription",
     "reply_filter",
     "reply_topic",
+    "reply_topic_problem",
     "request_topic",
     "share_group",
     "validate_identifier",
 ]
 
 PREFIX = "$a2a/v1"
+REPLY_PREFIX = f"{PREFIX}/reply/"
+_TOPIC_MAX_BYTES = 65_535
 _IDENT = re.compile(r"[A-Za-z0-9_.-]+")
 _GROUP_UNSAFE = re.compile(r"[^A-Za-z0-9._]")
 _GROUP_MAX = 64
@@ -110,6 +114,32 @@ def reply_topic(requester: AgentRef, suffix: str) -> str:
     """A requester's reply topic; ``suffix`` should be collision resistant."""
     validate_identifier(suffix, "reply suffix")
     return f"{PREFIX}/reply/{requester}/{suffix}"
+
+
+def reply_topic_problem(topic: str | None) -> str | None:
+    """Why a request's Response Topic must not be answered on, or None if it may.
+
+    A responder publishes only under ``$a2a/v1/reply/`` (docs/binding.md §6.6):
+    anything else would let a requester aim our replies at another agent's card,
+    request queue or at ``$SYS`` (where Mosquitto disconnects the publisher). The
+    topic must also be a valid MQTT topic *name*: no wildcards, no U+0000, valid
+    UTF-8 of at most 65,535 bytes.
+    """
+    if not topic:
+        return "no Response Topic"
+    if not topic.startswith(REPLY_PREFIX) or len(topic) == len(REPLY_PREFIX):
+        return f"Response Topic is not under {REPLY_PREFIX}"
+    if "#" in topic or "+" in topic:
+        return "Response Topic holds a wildcard"
+    if "\x00" in topic:
+        return "Response Topic holds U+0000"
+    try:
+        size = len(topic.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "Response Topic is not valid UTF-8"
+    if size > _TOPIC_MAX_BYTES:
+        return "Response Topic is longer than 65535 bytes"
+    return None
 
 
 def reply_filter(requester: AgentRef) -> str:

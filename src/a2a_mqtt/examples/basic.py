@@ -15,7 +15,8 @@ from a2a.helpers import get_message_text, new_task_from_user_message
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.tasks import TaskUpdater
-from a2a.types.a2a_pb2 import AgentCapabilities, AgentCard, AgentSkill, Part
+from a2a.types.a2a_pb2 import AgentCapabilities, AgentCard, AgentSkill, Part, Role
+from a2a.utils.errors import InvalidParamsError
 
 __all__ = ["CancellableExecutor", "EchoExecutor", "GreeterExecutor", "echo_card", "greeter_card"]
 
@@ -26,6 +27,9 @@ async def _updater(context: RequestContext, queue: EventQueue) -> TaskUpdater:
     task = context.current_task
     if task is None:
         assert context.message is not None
+        if context.message.role != Role.ROLE_USER:
+            # A client error, not ours: answered -32602 rather than -32603.
+            raise InvalidParamsError(message="message.role must be ROLE_USER")
         task = new_task_from_user_message(context.message)
         await queue.enqueue_event(task)
     return TaskUpdater(queue, task.id, task.context_id)

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from contextlib import AsyncExitStack
 from types import TracebackType
+from typing import Any
 
 import httpx
 from a2a.server.cluster import VersionedTaskStore
@@ -50,6 +52,7 @@ from a2a_mqtt.server.claims import RequestClaims, claim_key, claim_owner
 from a2a_mqtt.server.config import AgentConfig
 from a2a_mqtt.server.dispatch import RequestDispatcher
 from a2a_mqtt.server.inflight import DatabaseInflightLog, InflightLog, MemoryInflightLog
+from a2a_mqtt.server.memstore import BoundedMemoryTaskStore
 from a2a_mqtt.server.pooling import probe_shared_dollar_topics
 from a2a_mqtt.server.stores import (
     KnownAbsentStore,
@@ -74,6 +77,16 @@ from a2a_mqtt.transport.base import (
 __all__ = ["AgentServer", "TransportFactory"]
 
 log = logging.getLogger("a2a_mqtt.server")
+_PEERS_MAX = 10_000
+"""Pool peers whose presence we remember (oldest news forgotten first)."""
+
+
+async def _logged(coro: Coroutine[Any, Any, None], what: str) -> None:
+    """Run a background step; an exception is logged here, never left to the loop."""
+    try:
+        await coro
+    except Exception:
+        log.exception("background %s failed", what)
 
 class AgentServer:
     """Serves one agent; an async context manager (reusable, not reentrant)."""
@@ -170,8 +183,13 @@ class AgentServer:
             pool_card = prepare_card(cfg.pool_card or cfg.card, ref=cfg.pool_ref,
                                      broker_url=public)
             self._pool_card_payload = encode_card(pool_card)
-        opened = (OpenedStore(cfg.task_store) if cfg.task_store is not None
-                  else await open_task_store(cfg.task_store_url, stack))
+        if cfg.task_store is not None:
+            opened = OpenedStore(cfg.task_store)
+        elif cfg.task_store_url in (None, "memory", "memory://"):
+            opened = OpenedStore(BoundedMemoryTaskStore(max_tasks=cfg.memory_store_max_tasks,
+                                                        max_bytes=cfg.memory_store_max_bytes))
+        else:
+            opened = await open_task_store(cfg.task_store_url, stack)
         self.task_store = opened.store
         inflight: InflightLog = MemoryInflightLog()
         if opened.engine is not None:
@@ -206,7 +224,8 @@ class AgentServer:
         self._dispatcher = RequestDispatcher(
             handler=handler, tasks=TaskAccess(opened.store), inflight=inflight,
             card=self._card, responder_id=cfg.ref.name, owner=cfg.ref.client_id,
-            publish=self._publish_reply, max_payload_bytes=cfg.max_payload_bytes)
+            publish=self._publish_reply, max_payload_bytes=cfg.max_payload_bytes,
+            retry_after=cfg.overload_retry_after)
         self._claim_owner = claim_owner(cfg.ref.client_id, self._dispatcher.run)
         self._accepting = True
         # Handlers are registered before CONNECT so requests the broker queued in our
@@ -375,7 +394,11 @@ class AgentServer:
         if peer is None or peer.pool or peer == self.config.ref or not self._accepting:
             return
         status, source = P.status_of(msg.properties)
+        # Bounded: anyone allowed to publish cards in our unit could invent peers.
+        self._peer_status.pop(peer, None)
         self._peer_status[peer] = status if msg.payload else "removed"
+        while len(self._peer_status) > _PEERS_MAX:
+            del self._peer_status[next(iter(self._peer_status))]
         if status != "offline" or not msg.payload:
             return
         try:
@@ -413,10 +436,9 @@ class AgentServer:
         assert self._transport is not None
         await self._transport.publish(topic, payload, qos=1, properties=props)
 
-    def _spawn(self, coro: object, what: str) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(
-            coro,  # type: ignore[arg-type]
-            name=f"a2a-mqtt[{self.config.ref}].{what}")
+    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+        task = asyncio.create_task(_logged(coro, what),
+                                   name=f"a2a-mqtt[{self.config.ref}].{what}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

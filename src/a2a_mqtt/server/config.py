@@ -40,6 +40,10 @@ class AgentConfig:
     """A ready store; wins over ``task_store_url``."""
     task_store_url: str | None = None
     """``memory://`` (default), ``sqlite:///path.db`` or ``postgresql://...``."""
+    memory_store_max_tasks: int = 1_000
+    """``memory://`` only: how many of the newest tasks are kept (older finished ones go)."""
+    memory_store_max_bytes: int = 32 * 1024 * 1024
+    """``memory://`` only: how many bytes of tasks (serialized) are kept."""
     extended_card: AgentCard | None = None
     """Served by GetExtendedAgentCard; sets ``capabilities.extendedAgentCard``."""
     keepalive: int = 30
@@ -49,6 +53,8 @@ class AgentConfig:
     """Requests handled at once; more wait in line."""
     max_pending: int = 10_000
     """Requests allowed to wait; beyond that the agent answers responder_unavailable."""
+    overload_retry_after: int = 1
+    """Seconds an overload answer (-32004) tells the requester to wait (``retry-after``)."""
     max_payload_bytes: int = 1_048_576
     """Larger request payloads are answered with -32600 and not parsed."""
     shutdown_grace: float = 10.0
@@ -85,7 +91,9 @@ class AgentConfig:
         if self.ref.pool:
             raise ConfigError("an agent needs its own org/unit/agent reference")
         BrokerURL.parse(self.broker_url)
-        for name in ("max_concurrency", "max_pending", "max_payload_bytes", "keepalive"):
+        for name in ("max_concurrency", "max_pending", "max_payload_bytes", "keepalive",
+                     "overload_retry_after", "memory_store_max_tasks",
+                     "memory_store_max_bytes"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
         if self.pool is not None:

@@ -41,6 +41,7 @@ from a2a.utils.errors import (
 from a2a.utils.proto_utils import to_stream_response
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message as ProtoMessage
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.card import card_to_dict
@@ -66,8 +67,9 @@ from a2a_mqtt.binding.stream import (
     is_valid_task_id,
     state_name,
 )
+from a2a_mqtt.binding.topics import reply_topic_problem
 from a2a_mqtt.errors import RemoteProtocolError, TransportError
-from a2a_mqtt.server.inflight import InflightEntry, InflightLog, reply_topic_problem
+from a2a_mqtt.server.inflight import InflightEntry, InflightLog
 from a2a_mqtt.server.stores import KNOWN_ABSENT, TaskAccess
 from a2a_mqtt.server.taskids import REQUESTED_TASK_ID, DedupGate, seen_in_history
 from a2a_mqtt.transport.base import IncomingMessage, PublishProperties
@@ -80,10 +82,17 @@ Publish = Callable[[str, bytes, PublishProperties], Awaitable[None]]
 _SUPPORTED_MAJOR_MINOR: Final = (1, 0)
 _DUPLICATE_WAIT: Final = 300.0
 _ELSEWHERE_WAIT: Final = 10.0
+_MESSAGE_MAX: Final = 500
 
 
 class _Reply:
-    """Replies for one request: same topic, same Correlation Data, in order."""
+    """Replies for one request: same topic, same Correlation Data, in order.
+
+    Invariants: the topic passed :func:`reply_topic_problem`; exactly one reply
+    carries the end marker and nothing is published after it (a later send is
+    dropped and logged); sending never raises (a reply that cannot be encoded
+    becomes -32603, one that cannot be published is logged).
+    """
 
     __slots__ = ("_corr", "_publish", "_responder", "_topic", "ended")
 
@@ -94,20 +103,44 @@ class _Reply:
         self._responder = responder
         self.ended = False
 
-    async def send(self, payload: bytes, *, end: bool, task_id: str | None = None) -> None:
-        self.ended = self.ended or end
+    async def send(self, payload: bytes, *, end: bool, task_id: str | None = None,
+                   retry_after: int | None = None) -> None:
+        if self.ended:
+            log.warning("reply to %s after its end marker dropped (%d bytes)",
+                        self._topic, len(payload))
+            return
+        self.ended = end
         props = P.reply_properties(correlation_data=self._corr, responder_agent_id=self._responder,
-                                   task_id=task_id, end=end)
+                                   task_id=task_id, end=end, retry_after=retry_after)
         try:
             await self._publish(self._topic, payload, props)
         except TransportError as exc:
             log.warning("reply to %s not delivered: %s", self._topic, exc)
+        except Exception:
+            log.exception("reply to %s could not be published", self._topic)
 
     async def result(self, rid: Any, result: Any, *, end: bool = True) -> None:
-        await self.send(encode_result(rid, result), end=end)
+        try:
+            payload = encode_result(rid, result)
+        except (ValueError, TypeError):
+            log.exception("the result for request %r cannot be encoded as JSON", rid)
+            await self.error(rid, error_object(InternalError()))
+            return
+        await self.send(payload, end=end)
 
-    async def error(self, rid: Any, error: dict[str, Any]) -> None:
-        await self.send(encode_error(rid, error), end=True)
+    async def error(self, rid: Any, error: dict[str, Any], *,
+                    retry_after: int | None = None) -> None:
+        try:
+            payload = encode_error(rid, error)
+        except (ValueError, TypeError):
+            log.exception("the error for request %r cannot be encoded as JSON", rid)
+            payload = encode_error(None, error_object(InternalError()))
+        await self.send(payload, end=True, retry_after=retry_after)
+
+
+def _clip(text: str, limit: int = _MESSAGE_MAX) -> str:
+    """Error messages may quote the request; a reply never carries more than ``limit``."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _check_version(headers: dict[str, str]) -> None:
@@ -140,6 +173,7 @@ class RequestDispatcher:
         owner: str,
         publish: Publish,
         max_payload_bytes: int,
+        retry_after: int = 1,
     ) -> None:
         self._handler = handler
         self._tasks = tasks
@@ -149,6 +183,7 @@ class RequestDispatcher:
         self._owner = owner
         self._publish = publish
         self._max_payload = max_payload_bytes
+        self._retry_after = retry_after
         self._gate = DedupGate()
         self._run = uuid.uuid4().hex
 
@@ -158,23 +193,30 @@ class RequestDispatcher:
         return self._run
 
     def reply_for(self, msg: IncomingMessage) -> _Reply | None:
-        """The reply channel of a request, or None (logged) when it has no Response Topic."""
+        """The reply channel of a request, or None (logged) when its Response Topic is
+        missing or not one we may publish to (docs/binding.md §6.6)."""
         topic = msg.properties.response_topic
-        if not topic:
-            log.warning("request on %s has no Response Topic; dropped (%d bytes)",
-                        msg.topic, len(msg.payload))
+        problem = reply_topic_problem(topic)
+        if problem is not None:
+            log.warning("request on %s refused, not answered: %s (%r, %d bytes)", msg.topic,
+                        problem, _clip(topic or "", 120), len(msg.payload))
             return None
+        assert topic is not None
         return _Reply(self._publish, topic, msg.properties.correlation_data, self._responder)
 
     async def reject(self, msg: IncomingMessage, kind: BindingErrorKind, text: str) -> None:
-        """Answer a request with a binding error without decoding more than its id."""
+        """Answer a request with a binding error without decoding more than its id.
+
+        A -32004 (overload) carries the ``retry-after`` hint."""
         reply = self.reply_for(msg)
         if reply is not None:
             try:
                 rid = parse_request(msg.payload, max_bytes=self._max_payload).id
             except RemoteProtocolError:
                 rid = None
-            await reply.error(rid, binding_error_object(kind, text))
+            retry = (self._retry_after if kind is BindingErrorKind.RESPONDER_UNAVAILABLE
+                     else None)
+            await reply.error(rid, binding_error_object(kind, text), retry_after=retry)
 
     async def handle(self, msg: IncomingMessage) -> None:
         """Serve one request message; never raises.
@@ -182,10 +224,13 @@ class RequestDispatcher:
         The message is acknowledged to the broker once it is taken: at once for
         everything but a new SendMessage turn, which is acknowledged only after
         its turn is claimed in the in-flight log (so a crash before that point
-        leaves it to the broker to redeliver).
+        leaves it to the broker to redeliver). A refused request is acknowledged
+        too: redelivering it would only be refused again.
         """
         try:
             await self._handle(msg)
+        except Exception:
+            log.exception("request on %s failed outside its reply path", msg.topic)
         finally:
             msg.acknowledge()
 
@@ -205,8 +250,9 @@ class RequestDispatcher:
                 params = parse_params(request)
             except RemoteProtocolError as exc:
                 rid = exc.data if rid is None else rid
-                log.info("bad request on %s: %s", msg.topic, exc.message)
-                await reply.error(rid, error_object(error_for_code(exc.code, exc.message)))
+                text = _clip(exc.message)
+                log.info("bad request on %s: %s", msg.topic, text)
+                await reply.error(rid, error_object(error_for_code(exc.code, text)))
                 return
             headers = P.service_parameters(msg.properties.user_properties)
             _check_version(headers)
@@ -224,6 +270,12 @@ class RequestDispatcher:
             await self._dispatch(request, params, context, reply, legacy=legacy, msg=msg)
         except A2AError as exc:
             await reply.error(rid, error_object(exc))
+        except SQLAlchemyTimeoutError:
+            # The task store's connection pool is exhausted: saturation, not a fault.
+            log.warning("request %r on %s refused: task store busy", rid, msg.topic)
+            await reply.error(rid, binding_error_object(
+                BindingErrorKind.RESPONDER_UNAVAILABLE, "task store busy; retry later"),
+                retry_after=self._retry_after)
         except Exception:
             log.exception("request %r on %s failed", rid, msg.topic)
             await reply.error(rid, error_object(InternalError()))
@@ -309,7 +361,7 @@ class RequestDispatcher:
             await self._answer_duplicate(rid, task_id, message_id, ctx, reply, stream=stream,
                                          elsewhere=state == "elsewhere")
             return
-        finished = False
+        cancelled = False
         try:
             if stream:
                 await self._stream(rid, self._handler.on_message_send_stream(params, ctx), reply,
@@ -319,13 +371,17 @@ class RequestDispatcher:
                 response = (SendMessageResponse(task=result) if isinstance(result, Task)
                             else SendMessageResponse(message=result))
                 await reply.result(rid, _dict(response))
-            finished = True
+        except asyncio.CancelledError:
+            # Cancelled by a stop that outlasted its grace: the claim stays, and
+            # recovery fails the task and answers the requester (see recover()).
+            cancelled = True
+            raise
         finally:
             self._gate.finish(task_id, message_id)
-            if finished:
+            if not cancelled:
+                # Answered, or about to be answered with the error the handler raised:
+                # an entry left behind would make recovery answer a second time.
                 await self._release(task_id)
-            # Otherwise (cancelled by a stop that outlasted its grace) the claim stays:
-            # recovery fails the task and answers the requester (see recover()).
 
     async def _take_turn(self, task_id: str, message: Message, ctx: ServerCallContext) -> str:
         """Decide, holding the turn, whether this SendMessage starts one ("new") or
@@ -398,24 +454,25 @@ class RequestDispatcher:
         each abandoned turn is answered exactly once.
         """
         entries = await self._inflight.take(owner, except_run=self._run if own else "")
-        ctx = ServerCallContext(state={"headers": {}, "method": "recover"})
         for entry in entries:
             # Taken from the log already: one entry that cannot be answered must
             # not cost the others their answer (nor the agent its start).
             try:
-                await self._recover_one(entry, owner, reason, ctx)
+                await self._recover_one(entry, owner, reason)
             except Exception:
                 log.exception("could not recover abandoned task %s", entry.task_id)
         return len(entries)
 
-    async def _recover_one(self, entry: InflightEntry, owner: str, reason: str,
-                           ctx: ServerCallContext) -> None:
+    async def _recover_one(self, entry: InflightEntry, owner: str, reason: str) -> None:
+        ctx = ServerCallContext(state={"headers": {}, "method": "recover"})
         task = await self._tasks.fail(entry.task_id, reason, ctx, context_id=entry.context_id)
         problem = reply_topic_problem(entry.response_topic)
         if problem is not None:
             log.warning("task %s abandoned by %s: marked %s, requester not told (%s)",
                         entry.task_id, owner, state_name(task.status.state), problem)
             return
+        # A stored id that cannot be sent back (not JSON, a lone surrogate, an array)
+        # is answered as null: the requester correlates by Correlation Data.
         rid = entry.reply_id
         reply = _Reply(self._publish, entry.response_topic, entry.correlation, self._responder)
         if entry.method == "stream":
@@ -444,6 +501,8 @@ class RequestDispatcher:
                         on_first = None
                     result = _dict(to_stream_response(event))
                     await reply.result(rid, result, end=final(result))
+                    if reply.ended:
+                        break  # nothing follows the end marker (closes the handler's stream)
         except A2AError as exc:
             await reply.error(rid, error_object(exc))
             return

@@ -11,10 +11,9 @@ owner's will) fails the task with a reason and tells the requester.
 Backed by the task store's database when there is one; in memory otherwise
 (then it protects against in-process duplicates only).
 
-Recovery must survive whatever an entry holds: :func:`reply_topic_problem` says
-when the stored Response Topic must not be answered on (a wildcard, a topic
-outside the reply namespace, text that cannot be encoded), so the recoverer
-fails the task and logs instead of publishing; :attr:`InflightEntry.reply_id`
+Recovery must survive whatever an entry holds: the recoverer checks the stored
+Response Topic with ``binding.topics.reply_topic_problem`` (fails the task and
+logs instead of publishing where it must not), and :attr:`InflightEntry.reply_id`
 falls back to null for a stored id that cannot be sent back. A database that
 cannot be read at all raises :class:`~a2a_mqtt.errors.StoreError` with the fix.
 """
@@ -25,7 +24,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import Column, Float, LargeBinary, MetaData, String, Table, Text, delete
 from sqlalchemy.exc import DBAPIError
@@ -40,31 +39,9 @@ from a2a_mqtt.server.dbops import (
     store_problem,
 )
 
-__all__ = ["DatabaseInflightLog", "InflightEntry", "InflightLog", "MemoryInflightLog",
-           "reply_topic_problem"]
+__all__ = ["DatabaseInflightLog", "InflightEntry", "InflightLog", "MemoryInflightLog"]
 
 log = logging.getLogger("a2a_mqtt.server")
-
-_REPLY_PREFIX: Final = "$a2a/v1/reply/"
-_MAX_TOPIC_BYTES: Final = 65_535
-
-
-def reply_topic_problem(topic: str) -> str | None:
-    """Why ``topic`` may not receive a reply (None if it may): replies go only to
-    concrete topics under ``$a2a/v1/reply/`` (docs/binding.md §6.7)."""
-    if not topic:
-        return "no Response Topic"
-    if not topic.startswith(_REPLY_PREFIX):
-        return f"Response Topic {topic[:80]!r} is outside {_REPLY_PREFIX}"
-    if "+" in topic or "#" in topic or "\0" in topic:
-        return f"Response Topic {topic[:80]!r} has a wildcard or NUL"
-    try:
-        size = len(topic.encode("utf-8"))
-    except UnicodeEncodeError:
-        return "Response Topic is not valid UTF-8"
-    if size > _MAX_TOPIC_BYTES:
-        return f"Response Topic is {size} bytes long"
-    return None
 
 
 @dataclass(frozen=True, slots=True)

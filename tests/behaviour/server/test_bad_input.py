@@ -53,6 +53,7 @@ class RawPeer:
         body: dict[str, Any] = json.loads(msg.payload)
         body["_correlation"] = msg.properties.correlation_data
         body["_end"] = msg.properties.user_property("a2a-stream-end")
+        body["_retry_after"] = msg.properties.user_property("retry-after")
         return body
 
 

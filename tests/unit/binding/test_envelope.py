@@ -327,3 +327,39 @@ def test_parse_response_rejects_malformed_replies(payload: bytes, code: int) -> 
     with pytest.raises(RemoteProtocolError) as info:
         parse_response(payload)
     assert info.value.code == code
+
+
+@pytest.mark.parametrize(("payload", "code", "rid"), [
+    (b'{"jsonrpc":"2.0","id":"\\ud800","method":"GetTask","params":{}}', -32700, None),
+    (b'{"jsonrpc":"2.0","id":"\\ud800","method":"GetTask","params":{"id":"\\udc00"}}', -32700,
+     None),
+    (b'{"jsonrpc":"2.0","id":3,"method":"GetTask","params":{"id":"\\udc00"}}', -32602, 3),
+    (b'{"jsonrpc":"2.0","id":3,"method":"GetTask","params":{"\\ud800":1}}', -32602, 3),
+    (b'{"jsonrpc":"2.0","id":3,"method":"GetTask","params":{"id":"a\\u0000"}}', -32602, 3),
+    (b'{"jsonrpc":"2.0","id":3,"method":"GetTask\\u0000","params":{}}', -32700, None),
+    (b'{"jsonrpc":"2.0","id":3,"method":"GetTask","params":{"id":NaN}}', -32700, None),
+    (b'{"jsonrpc":"2.0","id":3,"method":"GetTask","params":{"id":-Infinity}}', -32700, None),
+    (b'{"jsonrpc":"2.0","id":3,"method":"GetTask","params":{"h":1e400}}', -32700, None),
+    (b'{"jsonrpc":"2.0","id":18446744073709551616,"method":"GetTask"}', -32700, None),
+    (b'{"jsonrpc":"2.0","id":3,"method":"GetTask","params":{"h":-9223372036854775809}}',
+     -32700, None),
+    (b'{"jsonrpc":"2.0","id":3,"method":"GetTask","params":{"x":' + b"[" * 63 + b"]" * 63
+     + b"}}", -32700, None),
+    (b"[" * 100_000 + b"]" * 100_000, -32700, None),
+    (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, -32700, None),
+])
+def test_unrepresentable_requests_are_refused_at_decode(payload: bytes, code: int,
+                                                        rid: Any) -> None:
+    with pytest.raises(RemoteProtocolError) as err:
+        parse_params(parse_request(payload))
+    assert (err.value.code, err.value.data) == (code, rid)
+
+
+@pytest.mark.parametrize("payload", [
+    b'{"jsonrpc":"2.0","id":18446744073709551615,"method":"GetTask","params":{"id":"t"}}',
+    b'{"jsonrpc":"2.0","id":-9223372036854775808,"method":"GetTask","params":{"id":"t"}}',
+    b'{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"\\ud83d\\ude00 [[[{{{"}}',
+    b'{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"x":' + b"[" * 61 + b"]" * 61 + b"}}",
+])
+def test_representable_edges_are_accepted(payload: bytes) -> None:
+    parse_params(parse_request(payload))

@@ -20,6 +20,7 @@ from a2a_mqtt.binding.topics import (
     pool_subscription,
     reply_filter,
     reply_topic,
+    reply_topic_problem,
     request_topic,
     share_group,
     validate_identifier,
@@ -316,3 +317,29 @@ def test_parse_discovery_topic_round_trips(ref: AgentRef) -> None:
 ])
 def test_parse_discovery_topic_rejects(topic: str) -> None:
     assert parse_discovery_topic(topic) is None
+
+
+@pytest.mark.parametrize(("topic", "problem"), [
+    ("$a2a/v1/reply/o/u/r/abc", None),
+    ("$a2a/v1/reply/x", None),
+    ("$a2a/v1/reply/o/u/r/\u00e9\u4e2d", None),
+    (None, "no Response Topic"),
+    ("", "no Response Topic"),
+    ("$a2a/v1/reply/", "not under"),
+    ("$a2a/v1/reply", "not under"),
+    ("$a2a/v1/discovery/o/u/a", "not under"),
+    ("$a2a/v1/request/o/u/a", "not under"),
+    ("$SYS/broker/x", "not under"),
+    ("#", "not under"),
+    ("$share/g/$a2a/v1/reply/x", "not under"),
+    ("$a2a/v1/reply/o/+/r", "wildcard"),
+    ("$a2a/v1/reply/o/#", "wildcard"),
+    ("$a2a/v1/reply/o\x00", "U+0000"),
+    ("$a2a/v1/reply/\ud800", "UTF-8"),
+    ("$a2a/v1/reply/" + "x" * 65_536, "65535"),
+])
+def test_reply_topic_rule(topic: str | None, problem: str | None) -> None:
+    found = reply_topic_problem(topic)
+    assert (found is None) == (problem is None)
+    if problem is not None:
+        assert found is not None and problem in found

@@ -7,7 +7,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from a2a_mqtt.server.inflight import InflightEntry, reply_topic_problem
+from a2a_mqtt.binding.topics import reply_topic_problem
+from a2a_mqtt.server.inflight import InflightEntry
 
 BOUNDED = settings(derandomize=True, max_examples=400, deadline=None)
 GOOD = "$a2a/v1/reply/org/unit/client-1/abc"
