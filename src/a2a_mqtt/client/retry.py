@@ -15,12 +15,13 @@ import re
 from collections.abc import Sequence
 from typing import Any, Final
 
+from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.codes import ResponderUnavailableError
 
 __all__ = ["RETRY_AFTER", "OverloadedError", "backoff_delay", "overload_delay",
            "parse_retry_after"]
 
-RETRY_AFTER: Final = "retry-after"
+RETRY_AFTER: Final = P.RETRY_AFTER
 """User Property on a -32004 reply: seconds (decimal) the requester should wait."""
 
 # Plain decimals only: no sign, exponent, NaN or infinity, at most a day.
