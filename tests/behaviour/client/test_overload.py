@@ -2,7 +2,8 @@
 
 The responder is a tiny raw MQTT peer built here: it answers the first request
 with -32004 ``responder_unavailable`` and a ``retry-after`` User Property, and
-later ones with a result, recording when each request arrived.
+later ones with a result, recording when each request arrived. The last test
+saturates a real agent (``max_pending=1``).
 """
 
 from __future__ import annotations
@@ -14,17 +15,19 @@ from contextlib import asynccontextmanager
 
 import pytest
 from a2a.client.errors import A2AClientTimeoutError
+from a2a.types.a2a_pb2 import TaskState
 
 from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.codes import BindingErrorKind, binding_error_object
 from a2a_mqtt.binding.envelope import encode_error, encode_result
 from a2a_mqtt.binding.topics import AgentRef, request_topic
 from a2a_mqtt.broker import MosquittoProcess
-from a2a_mqtt.client import OverloadedError, Requester
+from a2a_mqtt.client import A2AMqttClient, OverloadedError, Requester
 from a2a_mqtt.client.retry import RETRY_AFTER
+from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.transport import ConnectOptions, IncomingMessage, PahoTransport, Subscription
 from a2a_mqtt.transport.base import BrokerURL, PublishProperties
-from tests.behaviour.conftest import requester_config
+from tests.behaviour.conftest import requester_config, serve, text
 
 pytestmark = pytest.mark.asyncio
 
@@ -137,3 +140,26 @@ async def test_a_call_leaves_no_state_behind_and_late_replies_are_ignored(
                                                                 end=True))
             await req.barrier()
             assert len(seen) == 2 and req._calls == {}
+
+
+async def test_against_a_saturated_agent_the_hint_is_surfaced_or_waited_out(
+        broker: MosquittoProcess, ref: AgentRef) -> None:
+    async with serve(broker.url, ref, EchoExecutor(), echo_card(), max_pending=1,
+                     max_concurrency=1, overload_retry_after=1):
+        async with A2AMqttClient(requester_config(broker.url, max_attempts=1)) as impatient:
+            t = impatient.transport_for(ref)
+            results = await asyncio.gather(
+                *(t.send_message(text(f"slow {i}", metadata={"delay": 0.5})) for i in range(3)),
+                return_exceptions=True)
+        refused = [r for r in results if isinstance(r, BaseException)]
+        assert refused and all(isinstance(r, OverloadedError) and r.retry_after == 1.0
+                               for r in refused), results
+        patient_cfg = requester_config(broker.url, max_attempts=6, backoff=(0.05,))
+        async with A2AMqttClient(patient_cfg) as patient:
+            t = patient.transport_for(ref)
+            started = asyncio.get_running_loop().time()
+            done = await asyncio.gather(
+                *(t.send_message(text(f"slow {i}", metadata={"delay": 0.5})) for i in range(3)))
+            took = asyncio.get_running_loop().time() - started
+    assert [d.task.status.state for d in done] == [TaskState.TASK_STATE_COMPLETED] * 3
+    assert took >= 1.0  # at least one refusal waited out its hint, not the 50 ms backoff
