@@ -78,6 +78,14 @@ class BrokerConfig:
     tls_keyfile: Path | None = None
     tls_cafile: Path | None = None
     tls_require_certificate: bool = False
+    #: The main listener (``port``) speaks TLS with the ``tls_*`` files; there is
+    #: then no plain listener at all (the secure launcher, broker/secure.py).
+    listener_tls: bool = False
+    #: Mosquitto's dynamic-security plugin (``.so``) and its JSON state file.
+    dynsec_plugin: Path | None = None
+    dynsec_file: Path | None = None
+    #: Bind Client IDs to usernames (the static password/ACL-file fallback).
+    use_username_as_clientid: bool = False
     #: e.g. ``"2h"`` or ``"14d"``; ``None`` keeps Mosquitto's default (never expire).
     persistent_client_expiration: str | None = None
     #: Seconds between persistence saves; ``None`` keeps Mosquitto's default (1800).
@@ -118,8 +126,11 @@ class BrokerConfig:
         unknown = set(self.log_types) - LOG_TYPES
         if unknown:
             raise ConfigError(f"unknown log_types {sorted(unknown)}; use {sorted(LOG_TYPES)}")
-        if self.tls_port is not None and (self.tls_certfile is None or self.tls_keyfile is None):
+        if (self.tls_port is not None or self.listener_tls) and (
+                self.tls_certfile is None or self.tls_keyfile is None):
             raise ConfigError("a TLS listener needs both tls_certfile and tls_keyfile")
+        if (self.dynsec_plugin is None) != (self.dynsec_file is None):
+            raise ConfigError("dynsec_plugin and dynsec_file go together")
         for name in (
             "host",
             "state_dir",
@@ -130,6 +141,8 @@ class BrokerConfig:
             "tls_cafile",
             "user",
             "log_file",
+            "dynsec_plugin",
+            "dynsec_file",
         ):
             value = getattr(self, name)
             if value is not None and ("\n" in str(value) or "\r" in str(value)):
@@ -142,7 +155,7 @@ class BrokerConfig:
         """Whether clients without credentials may connect."""
         if self.allow_anonymous is not None:
             return self.allow_anonymous
-        return self.password_file is None
+        return self.password_file is None and self.dynsec_file is None
 
 
 def _check_port(name: str, value: int, *, allow_zero: bool) -> None:
@@ -172,6 +185,8 @@ def render_config(cfg: BrokerConfig) -> str:
         lines.append(f"password_file {cfg.password_file}")
     if cfg.acl_file is not None:
         lines.append(f"acl_file {cfg.acl_file}")
+    if cfg.dynsec_plugin is not None:
+        lines += [f"plugin {cfg.dynsec_plugin}", f"plugin_opt_config_file {cfg.dynsec_file}"]
     lines.append(f"persistence {_bool(cfg.persistence)}")
     if cfg.persistence and cfg.state_dir is not None:
         # Mosquitto concatenates location and file name, so the trailing slash matters.
@@ -192,20 +207,30 @@ def render_config(cfg: BrokerConfig) -> str:
         "connection_messages true",
     ]
     lines += [f"log_type {t}" for t in cfg.log_types]
-    # The plain TCP listener always exists: WebSockets alone does not start on 2.0.x.
-    lines.append(f"listener {cfg.port} {cfg.host}")
+    # The main TCP listener always exists (WebSockets alone does not start on 2.0.x);
+    # with listener_tls it is the TLS one and nothing listens in plain text.
+    # Listener options follow their listener line: before any, Mosquitto would open
+    # a default listener on 1883 to hold them.
+    per_listener = ["use_username_as_clientid true"] if cfg.use_username_as_clientid else []
+    lines += [f"listener {cfg.port} {cfg.host}", *per_listener]
+    if cfg.listener_tls:
+        lines += _tls_lines(cfg)
     if cfg.websockets_port is not None:
-        lines += [f"listener {cfg.websockets_port} {cfg.host}", "protocol websockets"]
+        lines += [f"listener {cfg.websockets_port} {cfg.host}", "protocol websockets",
+                  *per_listener]
+        if cfg.listener_tls:
+            lines += _tls_lines(cfg)
     if cfg.tls_port is not None:
-        lines += [
-            f"listener {cfg.tls_port} {cfg.host}",
-            f"certfile {cfg.tls_certfile}",
-            f"keyfile {cfg.tls_keyfile}",
-        ]
-        if cfg.tls_cafile is not None:
-            lines.append(f"cafile {cfg.tls_cafile}")
-        lines.append(f"require_certificate {_bool(cfg.tls_require_certificate)}")
+        lines += [f"listener {cfg.tls_port} {cfg.host}", *per_listener, *_tls_lines(cfg)]
     return "\n".join(lines) + "\n"
+
+
+def _tls_lines(cfg: BrokerConfig) -> list[str]:
+    lines = [f"certfile {cfg.tls_certfile}", f"keyfile {cfg.tls_keyfile}"]
+    if cfg.tls_cafile is not None:
+        lines.append(f"cafile {cfg.tls_cafile}")
+    lines.append(f"require_certificate {_bool(cfg.tls_require_certificate)}")
+    return lines
 
 
 def _bool(value: bool) -> str:

@@ -115,14 +115,16 @@ class MosquittoProcess:
 
     @property
     def url(self) -> str:
-        """``mqtt://host:port`` of the plain MQTT listener."""
-        return f"mqtt://{_bracket(self.host)}:{self.port}"
+        """``mqtt://host:port`` of the main listener (``mqtts://`` when it is TLS)."""
+        scheme = "mqtts" if self._config.listener_tls else "mqtt"
+        return f"{scheme}://{_bracket(self.host)}:{self.port}"
 
     @property
     def ws_url(self) -> str | None:
-        """``ws://host:port/mqtt`` of the WebSockets listener, if configured."""
+        """``ws://host:port/mqtt`` of the WebSockets listener (``wss://`` with TLS)."""
         port = self._config.websockets_port
-        return None if port is None else f"ws://{_bracket(self.host)}:{port}/mqtt"
+        scheme = "wss" if self._config.listener_tls else "ws"
+        return None if port is None else f"{scheme}://{_bracket(self.host)}:{port}/mqtt"
 
     @property
     def running(self) -> bool:

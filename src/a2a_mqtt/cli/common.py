@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -10,6 +11,7 @@ import click
 from a2a.utils.errors import A2AError
 
 from a2a_mqtt._loop import run as run_loop
+from a2a_mqtt.cli.connection import Connection, connection_options
 from a2a_mqtt.client.config import RequesterConfig
 from a2a_mqtt.errors import A2AMqttError
 
@@ -21,18 +23,26 @@ _T = TypeVar("_T")
 class Settings:
     """Connection options shared by every client command."""
 
-    def __init__(self, broker: str, username: str | None, password: str | None,
-                 timeout: float, as_json: bool) -> None:
-        self.broker = broker
-        self.username = username
-        self.password = password
+    def __init__(self, conn: Connection, timeout: float, as_json: bool) -> None:
+        self.conn = conn
+        self.broker = conn.broker
+        self.username = conn.username
+        self.password = conn.password
+        self.tls = conn.tls
         self.timeout = timeout
         self.as_json = as_json
 
     def requester(self) -> RequesterConfig:
-        return RequesterConfig(broker_url=self.broker, username=self.username,
-                               password=self.password, reply_first_timeout=self.timeout,
-                               max_attempts=2, backoff=(0.5,))
+        conn = self.conn
+        config = RequesterConfig(broker_url=conn.broker, username=conn.username,
+                                 password=conn.password, tls=conn.tls,
+                                 reply_first_timeout=self.timeout, max_attempts=2,
+                                 backoff=(0.5,))
+        if conn.identity is None:
+            return config
+        # On a secure broker the Client ID must be the identity's own.
+        return dataclasses.replace(config, org=conn.identity.org, unit=conn.identity.unit,
+                                   requester_id=conn.identity.name)
 
 
 def run_async(coro: Coroutine[Any, Any, _T]) -> _T:
@@ -47,16 +57,12 @@ def run_async(coro: Coroutine[Any, Any, _T]) -> _T:
 
 
 def common(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--broker, --username, --password, --timeout, --json."""
-    @click.option("--broker", envvar="A2A_MQTT_BROKER", default="mqtt://127.0.0.1:1883",
-                  show_default=True, help="Broker URL (mqtt://, mqtts://, ws://, wss://).")
-    @click.option("--username", envvar="A2A_MQTT_USERNAME", default=None)
-    @click.option("--password", envvar="A2A_MQTT_PASSWORD", default=None)
+    """The connection flags (cli/connection.py), --timeout, --json."""
+    @connection_options
     @click.option("--timeout", envvar="A2A_MQTT_TIMEOUT", type=float, default=10.0,
                   show_default=True, help="Seconds to wait for a first reply.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @functools.wraps(f)
-    def wrapper(broker: str, username: str | None, password: str | None, timeout: float,
-                as_json: bool, **kwargs: Any) -> Any:
-        return f(Settings(broker, username, password, timeout, as_json), **kwargs)
+    def wrapper(conn: Connection, timeout: float, as_json: bool, **kwargs: Any) -> Any:
+        return f(Settings(conn, timeout, as_json), **kwargs)
     return wrapper

@@ -6,15 +6,14 @@ Flags and ``A2A_MQTT_*`` variables in, a Config out; the work happens in
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
+import dataclasses
 from pathlib import Path
-from typing import Any
 
 import click
 
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.common import run_async
+from a2a_mqtt.cli.connection import Connection, connection_options
 from a2a_mqtt.errors import ConfigError
 
 __all__ = ["gateway"]
@@ -29,18 +28,6 @@ class _DefaultToServe(click.Group):
         return super().parse_args(ctx, args)
 
 
-def _broker(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--broker, --username, --password."""
-    @click.option("--broker", envvar="A2A_MQTT_BROKER", default="mqtt://127.0.0.1:1883",
-                  show_default=True, help="Broker URL (mqtt://, mqtts://, ws://, wss://).")
-    @click.option("--username", envvar="A2A_MQTT_USERNAME", default=None)
-    @click.option("--password", envvar="A2A_MQTT_PASSWORD", default=None)
-    @functools.wraps(f)
-    def wrapper(**kwargs: Any) -> Any:
-        return f(**kwargs)
-    return wrapper
-
-
 def _config_error(exc: ConfigError) -> click.ClickException:
     return click.ClickException(str(exc))
 
@@ -51,7 +38,7 @@ def gateway() -> None:
 
 
 @gateway.command()
-@_broker
+@connection_options
 @click.option("--host", envvar="A2A_MQTT_GATEWAY_HOST", default="127.0.0.1", show_default=True)
 @click.option("--port", envvar="A2A_MQTT_GATEWAY_PORT", type=int, default=8080,
               show_default=True, help="0 picks a free port.")
@@ -73,7 +60,7 @@ def gateway() -> None:
 @click.option("--allow-offline", is_flag=True,
               help="Queue requests for agents marked offline instead of answering 503.")
 @click.option("--v03-compat", is_flag=True, help="Also accept A2A 0.3 requests.")
-def serve(broker: str, username: str | None, password: str | None, host: str, port: int,
+def serve(conn: Connection, host: str, port: int,
           public_url: str | None, registry_url: str | None, org: str | None,
           unit: str | None, max_body: int,
           reply_timeout: float, stream_timeout: float, forward_headers: tuple[str, ...],
@@ -83,20 +70,32 @@ def serve(broker: str, username: str | None, password: str | None, host: str, po
 
     try:
         config = GatewayConfig(
-            broker_url=broker, username=username, password=password, host=host, port=port,
+            broker_url=conn.broker, username=conn.username, password=conn.password,
+            tls=conn.tls, host=host, port=port,
             public_url=public_url, registry_url=registry_url, org=org, unit=unit,
             max_body_bytes=max_body,
             reply_timeout=reply_timeout, stream_idle_timeout=stream_timeout,
             forward_headers=forward_headers, reject_offline=not allow_offline,
             enable_v0_3_compat=v03_compat)
+        if conn.identity is not None:
+            config = dataclasses.replace(config, requester_id=_gateway_id(conn))
     except ConfigError as exc:
         raise _config_error(exc) from exc
 
     def ready(url: str) -> None:
         click.echo(url)
-        click.echo(f"gateway on {url} for agents on {broker} (Ctrl-C to stop)", err=True)
+        click.echo(f"gateway on {url} for agents on {conn.broker} (Ctrl-C to stop)", err=True)
 
     run_async(serve_gateway(config, on_ready=ready))
+
+
+def _gateway_id(conn: Connection) -> str:
+    """The gateway's requester id: its Client ID is ``a2a-mqtt/gateway/{id}``."""
+    assert conn.identity is not None
+    if (conn.identity.org, conn.identity.unit) != ("a2a-mqtt", "gateway"):
+        raise click.BadParameter(f"the gateway connects as a2a-mqtt/gateway/NAME, not "
+                                 f"{conn.identity}", param_hint="--identity")
+    return conn.identity.name
 
 
 def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -110,7 +109,7 @@ def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 
 @gateway.command()
-@_broker
+@connection_options
 @click.argument("url", required=False)
 @click.option("--agent", "agent_ref", default=None, help="org/unit/agent to publish it as.")
 @click.option("--header", "headers", multiple=True,
@@ -118,7 +117,7 @@ def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="TOML or JSON file listing several agents.")
 @click.option("--session-expiry", type=int, default=3600, show_default=True)
-def expose(broker: str, username: str | None, password: str | None, url: str | None,
+def expose(conn: Connection, url: str | None,
            agent_ref: str | None, headers: tuple[str, ...], config_file: Path | None,
            session_expiry: int) -> None:
     """Put the HTTP A2A agent at URL on MQTT as --agent (or every agent of --config)."""
@@ -129,16 +128,16 @@ def expose(broker: str, username: str | None, password: str | None, url: str | N
         load_expose_config,
     )
 
-    ctx = click.get_current_context()
-    explicit_broker = ctx.get_parameter_source("broker") not in (
-        click.core.ParameterSource.DEFAULT, None)
     try:
         if config_file is not None:
             if url or agent_ref:
                 raise click.UsageError("give either URL --agent REF or --config FILE, not both")
-            config = load_expose_config(config_file, broker_url=broker if explicit_broker
-                                        else None, username=username, password=password,
+            config = load_expose_config(config_file, broker_url=conn.broker
+                                        if conn.explicit_broker else None,
+                                        username=conn.username, password=conn.password,
                                         session_expiry=session_expiry)
+            if conn.tls is not None:
+                config = dataclasses.replace(config, tls=conn.tls)
         else:
             if not url or not agent_ref:
                 raise click.UsageError("expose needs URL and --agent org/unit/agent "
@@ -146,8 +145,8 @@ def expose(broker: str, username: str | None, password: str | None, url: str | N
             config = ExposeConfig(
                 agents=(ExposedAgent(url=url, ref=AgentRef.parse(agent_ref),
                                      headers=_headers(headers)),),
-                broker_url=broker, username=username, password=password,
-                session_expiry=session_expiry)
+                broker_url=conn.broker, username=conn.username, password=conn.password,
+                tls=conn.tls, session_expiry=session_expiry)
     except ConfigError as exc:
         raise _config_error(exc) from exc
     names = ", ".join(f"{a.url} as {a.ref}" for a in config.agents)
@@ -156,12 +155,12 @@ def expose(broker: str, username: str | None, password: str | None, url: str | N
 
 
 @gateway.command()
-@_broker
+@connection_options
 @click.option("--agent", "agent_ref", default="demo/examples/showcase", show_default=True)
 @click.option("--no-push", is_flag=True, help="Declare no push-notification support.")
 @click.option("--require-extension", default=None,
               help="Declare this extension URI as required (ExtensionSupportRequiredError).")
-def showcase(broker: str, username: str | None, password: str | None, agent_ref: str,
+def showcase(conn: Connection, agent_ref: str,
              no_push: bool, require_extension: str | None) -> None:
     """Serve the showcase agent (every capability; the A2A TCK's scenarios) on MQTT."""
     from a2a_mqtt.examples.showcase import (  # noqa: PLC0415
@@ -173,13 +172,13 @@ def showcase(broker: str, username: str | None, password: str | None, agent_ref:
 
     try:
         config = AgentConfig(
-            ref=AgentRef.parse(agent_ref), executor=ShowcaseExecutor(), broker_url=broker,
-            username=username, password=password,
+            ref=AgentRef.parse(agent_ref), executor=ShowcaseExecutor(), broker_url=conn.broker,
+            username=conn.username, password=conn.password, tls=conn.tls,
             card=showcase_card(push=not no_push, required_extension=require_extension),
             extended_card=showcase_extended_card(push=not no_push,
                                                  required_extension=require_extension))
     except ConfigError as exc:
         raise _config_error(exc) from exc
-    click.echo(f"serving the showcase agent as {config.ref} on {broker} (Ctrl-C to stop)",
+    click.echo(f"serving the showcase agent as {config.ref} on {conn.broker} (Ctrl-C to stop)",
                err=True)
     run_async(serve_agents([config]))

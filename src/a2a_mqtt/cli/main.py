@@ -34,6 +34,7 @@ def _register() -> None:
     from a2a_mqtt.cli import (  # noqa: PLC0415
         client_cmds,
         gateway_cmds,
+        identity_cmds,
         registry_cmds,
         serve_cmds,
     )
@@ -46,6 +47,7 @@ def _register() -> None:
     main.add_command(serve_cmds.demo)
     main.add_command(registry_cmds.registry)
     main.add_command(gateway_cmds.gateway)
+    main.add_command(identity_cmds.identity)
     from a2a_mqtt.cli.mcp_cmds import mcp_group  # noqa: PLC0415
     main.add_command(mcp_group)
 

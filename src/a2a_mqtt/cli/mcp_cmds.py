@@ -29,7 +29,7 @@ def _client_config(s: Settings, server: str, server_id: str | None) -> Any:
 
     try:
         return McpClientConfig(broker_url=s.broker, server_name=server, server_id=server_id,
-                               username=s.username, password=s.password,
+                               username=s.username, password=s.password, tls=s.tls,
                                discovery_timeout=s.timeout)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
@@ -61,7 +61,8 @@ def _server_config(s: Settings, server_name: str, server_id: str, description: s
 
     try:
         return McpServerConfig(broker_url=s.broker, server_name=server_name, server_id=server_id,
-                               description=description, username=s.username, password=s.password)
+                               description=description, username=s.username, password=s.password,
+                               tls=s.tls)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
 
@@ -85,7 +86,7 @@ def list_cmd(s: Settings, name_filter: str) -> None:
 
     servers = run_async(list_servers(DirectoryConfig(
         broker_url=s.broker, name_filters=(name_filter,), username=s.username,
-        password=s.password)))
+        password=s.password, tls=s.tls)))
     if s.as_json:
         echo_json([{"serverName": i.server_name, "serverId": i.server_id,
                     "description": i.description, "meta": i.meta} for i in servers])
@@ -211,7 +212,8 @@ def toolsmith(s: Settings, server: str, agent_ref: str) -> None:
             ref=AgentRef.parse(agent_ref), card=toolsmith_card(),
             executor=ToolsmithExecutor(broker_url=s.broker, server_name=server,
                                        username=s.username, password=s.password),
-            broker_url=s.broker, username=s.username, password=s.password, session_expiry=0)
+            broker_url=s.broker, username=s.username, password=s.password, tls=s.tls,
+            session_expiry=0)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
     click.echo(f"serving toolsmith as {config.ref} for MCP server {server} (Ctrl-C to stop)",

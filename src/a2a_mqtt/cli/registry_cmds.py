@@ -4,6 +4,7 @@ RegistryClient out)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +13,7 @@ import click
 
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.common import Settings, run_async
+from a2a_mqtt.cli.connection import Connection, connection_options
 from a2a_mqtt.cli.output import echo_json, entry_dict
 from a2a_mqtt.client.discovery import AgentEntry
 from a2a_mqtt.errors import ConfigError
@@ -71,10 +73,7 @@ def registry() -> None:
 
 
 @registry.command("serve")
-@click.option("--broker", envvar="A2A_MQTT_BROKER", default="mqtt://127.0.0.1:1883",
-              show_default=True, help="Broker URL (mqtt://, mqtts://, ws://, wss://).")
-@click.option("--username", envvar="A2A_MQTT_USERNAME", default=None)
-@click.option("--password", envvar="A2A_MQTT_PASSWORD", default=None)
+@connection_options
 @click.option("--org", envvar="A2A_MQTT_REGISTRY_ORG", default=None,
               help="Index only this org (default: every org).")
 @click.option("--unit", envvar="A2A_MQTT_REGISTRY_UNIT", default=None,
@@ -99,7 +98,7 @@ def registry() -> None:
               help="With --stale-after: only report what would be cleared.")
 @click.option("--stale-interval", envvar="A2A_MQTT_REGISTRY_STALE_INTERVAL", type=float,
               default=None, help="Seconds between stale sweeps.")
-def serve(broker: str, username: str | None, password: str | None, org: str | None,
+def serve(conn: Connection, org: str | None,
           unit: str | None, host: str, port: int, admin_token: str | None,
           max_card_bytes: int, agent_ref: str, no_agent: bool,
           public_broker_url: str | None, stale_after: float | None, stale_dry_run: bool,
@@ -118,16 +117,23 @@ def serve(broker: str, username: str | None, password: str | None, org: str | No
         stale = None if stale_after is None else StalePolicy(
             max_offline_age=stale_after, dry_run=stale_dry_run, interval=stale_interval)
         config = RegistryConfig(
-            broker_url=broker, username=username, password=password, org=org, unit=unit,
+            broker_url=conn.broker, username=conn.username, password=conn.password,
+            tls=conn.tls, org=org, unit=unit,
             http_host=host, http_port=port, admin_token=admin_token,
             max_card_bytes=max_card_bytes, stale=stale, public_broker_url=public_broker_url,
             agent_ref=None if no_agent else AgentRef.parse(agent_ref))
+        if conn.identity is not None:
+            # The indexing connection's Client ID is the identity's.
+            config = dataclasses.replace(config, ingest_org=conn.identity.org,
+                                         ingest_unit=conn.identity.unit,
+                                         ingest_id=conn.identity.name)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
 
     def started(server: RegistryServer) -> None:
         click.echo(server.url)
-        click.echo(f"registry on {server.url} indexing {broker} (Ctrl-C to stop)", err=True)
+        click.echo(f"registry on {server.url} indexing {conn.broker} (Ctrl-C to stop)",
+                   err=True)
 
     run_async(serve_registry(RegistryServer(config), on_started=started))
 

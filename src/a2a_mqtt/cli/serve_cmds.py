@@ -10,6 +10,7 @@ import click
 
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.common import run_async
+from a2a_mqtt.cli.connection import Connection, connection_options
 from a2a_mqtt.errors import BrokerError, ConfigError
 
 __all__ = ["broker", "demo", "example"]
@@ -19,36 +20,67 @@ __all__ = ["broker", "demo", "example"]
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=0, help="0 picks a free port.")
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None,
-              help="Persistence directory (default: a temporary one).")
+              help="Persistence directory (default: a temporary one). With --secure it also "
+                   "keeps the CA, the identities and the admin profile across restarts.")
 @click.option("--websockets-port", type=int, default=None)
-def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | None) -> None:
+@click.option("--secure", is_flag=True,
+              help="TLS only, no anonymous access, identities managed while it runs "
+                   "(`a2a-mqtt identity`), ACLs from the binding's topic rules.")
+@click.option("--mtls", is_flag=True, help="With --secure: also require a client certificate.")
+@click.option("--hostname", "hostnames", multiple=True,
+              help="With --secure: another name or address for the server certificate.")
+@click.option("--certfile", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="With --secure: your server certificate (with --keyfile, --cafile).")
+@click.option("--keyfile", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@click.option("--cafile", type=click.Path(path_type=Path, dir_okay=False), default=None)
+def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | None,
+           secure: bool, mtls: bool, hostnames: tuple[str, ...], certfile: Path | None,
+           keyfile: Path | None, cafile: Path | None) -> None:
     """Run Mosquitto with a generated config until interrupted; prints its URL."""
     from a2a_mqtt.broker import BrokerConfig, EmbeddedBroker  # noqa: PLC0415
+    from a2a_mqtt.broker.secure import SecureBroker, SecureBrokerConfig  # noqa: PLC0415
+
+    if not secure and (mtls or hostnames or certfile or keyfile or cafile):
+        raise click.UsageError("--mtls, --hostname, --certfile, --keyfile and --cafile "
+                               "need --secure")
+    if secure and websockets_port is not None:
+        raise click.UsageError("--secure serves MQTT over TLS only; --websockets-port is "
+                               "not supported with it yet")
 
     async def go() -> None:
-        config = BrokerConfig(host=host, port=port, state_dir=state_dir,
-                              websockets_port=websockets_port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with EmbeddedBroker(config=config) as b:
+        if secure:
+            config = SecureBrokerConfig(host=host, port=port, state_dir=state_dir,
+                                        hostnames=hostnames, certfile=certfile,
+                                        keyfile=keyfile, cafile=cafile, mtls=mtls)
+            async with SecureBroker(config) as sb:
+                click.echo(sb.url, nl=True)
+                click.echo(f"secure broker: TLS only, no anonymous access; CA {sb.ca_file}\n"
+                           f"admin login: profile 'admin' in {sb.profiles_file}\n"
+                           f"add identities with: a2a-mqtt identity add ORG/UNIT/NAME --role "
+                           f"ROLE --profiles-file {sb.profiles_file} --profile admin "
+                           "--save-profile NAME", err=True)
+                await stop.wait()
+            return
+        plain = BrokerConfig(host=host, port=port, state_dir=state_dir,
+                             websockets_port=websockets_port)
+        async with EmbeddedBroker(config=plain) as b:
             click.echo(b.url, nl=True)
             await stop.wait()
 
     try:
         run_async(go())
-    except BrokerError as exc:
+    except (BrokerError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from exc
 
 
 @click.command()
 @click.argument("name")
 @click.option("--agent", "agent_ref", default=None, help="org/unit/agent to serve as.")
-@click.option("--broker", envvar="A2A_MQTT_BROKER", default="mqtt://127.0.0.1:1883",
-              show_default=True)
-@click.option("--username", envvar="A2A_MQTT_USERNAME", default=None)
-@click.option("--password", envvar="A2A_MQTT_PASSWORD", default=None)
+@connection_options
 @click.option("--task-store", envvar="A2A_MQTT_TASK_STORE", default=None,
               help="memory:// (default), sqlite:///file.db or postgresql://...")
 @click.option("--session-expiry", type=int, default=3600, show_default=True)
@@ -63,8 +95,8 @@ def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | 
 @click.option("--keepalive", envvar="A2A_MQTT_KEEPALIVE", type=int, default=30,
               show_default=True, help="MQTT keepalive seconds (the will fires after 1.5x).")
 @click.option("--max-concurrency", type=int, default=64, show_default=True)
-def example(name: str, agent_ref: str | None, broker: str, username: str | None,
-            password: str | None, task_store: str | None, session_expiry: int,
+def example(name: str, agent_ref: str | None, conn: Connection, task_store: str | None,
+            session_expiry: int,
             pool: str | None, pool_dispatch: str, leave_pool_on_stop: bool, keepalive: int,
             max_concurrency: int) -> None:
     """Serve bundled example agent NAME in the foreground until interrupted."""
@@ -76,28 +108,37 @@ def example(name: str, agent_ref: str | None, broker: str, username: str | None,
                                  f"{', '.join(sorted(EXAMPLES))}", param_hint="NAME")
     ex = EXAMPLES[name]
     try:
-        ref = AgentRef.parse(agent_ref or ex.default_ref)
+        # On a secure broker the agent is its identity (Client ID = org/unit/agent).
+        default = str(conn.identity) if conn.identity is not None else ex.default_ref
+        ref = AgentRef.parse(agent_ref or default)
         if pool is not None and task_store is None:
             task_store = f"sqlite:///a2a-mqtt-{ref.org}-{ref.unit}-{pool}.db"
         extended = ex.extended_card() if ex.extended_card is not None else None
         config = AgentConfig(ref=ref, card=ex.card(), executor=ex.executor(),
                              extended_card=extended,
-                             broker_url=broker, username=username, password=password,
+                             broker_url=conn.broker, username=conn.username,
+                             password=conn.password, tls=conn.tls,
                              task_store_url=task_store, session_expiry=session_expiry,
                              pool=pool, pool_dispatch=pool_dispatch,
                              leave_pool_on_stop=leave_pool_on_stop, keepalive=keepalive,
                              max_concurrency=max_concurrency)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
-    click.echo(f"serving {name} as {config.ref} on {broker} (Ctrl-C to stop)", err=True)
+    click.echo(f"serving {name} as {config.ref} on {conn.broker} (Ctrl-C to stop)", err=True)
     run_async(serve_agents([config]))
 
 
 @click.command()
 @click.option("--broker", envvar="A2A_MQTT_BROKER", default=None,
               help="Use this broker instead of starting Mosquitto.")
-def demo(broker: str | None) -> None:
+@click.option("--secure", is_flag=True,
+              help="Run on a secure broker: TLS only, identities, ACLs from the topic rules.")
+def demo(broker: str | None, secure: bool) -> None:
     """Start a broker and the production-line agents, then discover and call them."""
     from a2a_mqtt.demo import DemoConfig, run_demo  # noqa: PLC0415
 
-    run_async(run_demo(DemoConfig(broker_url=broker), out=click.echo))
+    try:
+        config = DemoConfig(broker_url=broker, secure=secure)
+        run_async(run_demo(config, out=click.echo))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc

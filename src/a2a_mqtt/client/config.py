@@ -32,7 +32,7 @@ class RequesterConfig:
     requester_id: str = field(default_factory=_default_requester_id)
     """Our agent id in the reply namespace; Client ID is ``org/unit/requester_id``."""
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
     tls: TLSConfig | None = None
     keepalive: int = 30
     session_expiry: int = 300

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-from a2a.helpers import get_message_text, new_task_from_user_message
+from a2a.helpers import get_message_text, new_task
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.tasks import TaskUpdater
@@ -143,7 +144,11 @@ class ShowcaseExecutor(AgentExecutor):
         previous = context.current_task.status.state if context.current_task else None
         task = context.current_task
         if task is None:
-            task = new_task_from_user_message(message)
+            # Not new_task_from_user_message: it raises ValueError (an internal error for
+            # the caller) on an empty text part or a non-user role; any message is echoed.
+            task = new_task(context.task_id or message.task_id or str(uuid.uuid4()),
+                            context.context_id or message.context_id or str(uuid.uuid4()),
+                            TaskState.TASK_STATE_SUBMITTED, history=[message])
             await event_queue.enqueue_event(task)
         updater = TaskUpdater(event_queue, task.id, task.context_id)
         for prefix, scenario in _TCK:

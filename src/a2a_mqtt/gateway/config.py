@@ -33,7 +33,7 @@ class GatewayConfig:
 
     broker_url: str = "mqtt://127.0.0.1:1883"
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
     tls: TLSConfig | None = None
     host: str = "127.0.0.1"
     port: int = 8080

@@ -46,6 +46,7 @@ __all__ = [
     "BadGatewayError",
     "GatewayError",
     "content_type_not_supported",
+    "http_error_body",
     "jsonrpc_error_body",
     "payload_too_large",
     "refusal_jsonrpc_body",
@@ -153,9 +154,10 @@ def content_type_not_supported(content_type: str) -> ContentTypeNotSupportedErro
         message=f"Content-Type {content_type!r} is not supported: send application/json")
 
 
-def refusal_jsonrpc_body(error: A2AError) -> dict[str, Any]:
-    """A JSON-RPC error for a request refused before it was parsed (so ``id`` is null)."""
-    return {"jsonrpc": "2.0", "id": None,
+def refusal_jsonrpc_body(error: A2AError,
+                         request_id: str | int | None = None) -> dict[str, Any]:
+    """A JSON-RPC error for a request refused before a2a-sdk saw it (``id`` null if unread)."""
+    return {"jsonrpc": "2.0", "id": request_id,
             "error": {"code": JSON_RPC_ERROR_CODE_MAP.get(type(error), -32603),
                       "message": error.message, "data": build_error_details(error)}}
 
@@ -165,3 +167,20 @@ def refusal_rest_body(error: A2AError, http_status: int) -> dict[str, Any]:
     reason lets a2a-sdk's REST client raise the matching A2A error."""
     return {"error": {"code": http_status, "status": "INVALID_ARGUMENT",
                       "message": error.message, "details": build_error_details(error)}}
+
+
+_HTTP_STATUS_NAMES: Final = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED",
+                             403: "PERMISSION_DENIED", 404: "NOT_FOUND", 405: "UNIMPLEMENTED",
+                             409: "ABORTED", 413: "INVALID_ARGUMENT",
+                             415: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED"}
+
+
+def http_error_body(http_status: int, message: str) -> dict[str, Any]:
+    """A ``google.rpc.Status`` for an HTTP-level answer that has no A2A error class
+    (a wrong HTTP method, an internal failure), so no answer is ever plain text."""
+    status = _HTTP_STATUS_NAMES.get(http_status,
+                                    "INTERNAL" if http_status >= 500 else "FAILED_PRECONDITION")
+    reason = "INTERNAL_ERROR" if http_status >= 500 else f"HTTP_{http_status}"
+    return {"error": {"code": http_status, "status": status, "message": message,
+                      "details": [{"@type": _ERROR_INFO, "reason": reason,
+                                   "domain": GATEWAY_DOMAIN, "metadata": {}}]}}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,7 +57,7 @@ class ExposeConfig:
     agents: tuple[ExposedAgent, ...]
     broker_url: str = "mqtt://127.0.0.1:1883"
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
     tls: TLSConfig | None = None
     session_expiry: int = 3600
     http_timeout: float = 30.0

@@ -23,6 +23,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Mapping
 
+import httpx
 from a2a.client import Client, ClientCallContext
 from a2a.client.errors import A2AClientError
 from a2a.server.agent_execution import AgentExecutor, RequestContext
@@ -38,7 +39,7 @@ from a2a.types.a2a_pb2 import (
     TaskStatus,
     TaskStatusUpdateEvent,
 )
-from a2a.utils.errors import A2AError, InternalError
+from a2a.utils.errors import A2AError, InternalError, InvalidParamsError
 
 __all__ = ["HttpForwardExecutor", "IdMap"]
 
@@ -130,6 +131,16 @@ class HttpForwardExecutor(AgentExecutor):
         except A2AClientError as exc:
             raise InternalError(message=f"the HTTP agent {self._name} failed: "
                                         f"{exc.message}") from exc
+        except A2AError:
+            raise  # the HTTP agent's own answer (TaskNotFoundError, ...): its class is kept
+        except (ValueError, TypeError, UnicodeError) as exc:
+            # The request cannot be written as HTTP A2A (NaN, a lone surrogate, ...): the
+            # requester's fault, told as such instead of an unexplained internal error.
+            raise InvalidParamsError(message="the request cannot be forwarded to the HTTP "
+                                             f"agent: {str(exc)[:200]}") from exc
+        except httpx.HTTPError as exc:
+            raise InternalError(message=f"the HTTP agent {self._name} is unreachable: "
+                                        f"{type(exc).__name__}") from exc
 
     def _localize(self, item: StreamResponse, task_id: str, context_id: str, have_task: bool,
                   context: RequestContext) -> list[Task | Message | TaskStatusUpdateEvent

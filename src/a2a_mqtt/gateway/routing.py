@@ -8,7 +8,8 @@ Besides agent paths:
 
 * ``GET /``: the index (HTML, or JSON with ``?format=json`` or
   ``Accept: application/json``);
-* ``GET /healthz``: ``{"status": "ok", "agents": N}``.
+* ``GET /healthz``: ``{"status": "ok", "agents": N}``;
+* ``GET /openapi.json``: the HTTP surface as OpenAPI 3.1 (:mod:`.openapi`).
 
 Anything else is a 404 with a JSON body: a JSON-RPC error object for a POST
 to what looks like an agent's JSON-RPC endpoint, a ``google.rpc.Status``
@@ -46,13 +47,19 @@ from a2a.server.routes import (
 from a2a.types.a2a_pb2 import AgentCard
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Router
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from a2a_mqtt.binding.topics import AgentRef
-from a2a_mqtt.gateway.errors import AgentNotFoundError, jsonrpc_error_body, rest_error_body
+from a2a_mqtt.gateway.errors import (
+    AgentNotFoundError,
+    http_error_body,
+    jsonrpc_error_body,
+    rest_error_body,
+)
 from a2a_mqtt.gateway.index import index_html, index_json
 from a2a_mqtt.gateway.layout import REST_PREFIX, candidates
 from a2a_mqtt.gateway.middleware import AgentHttpGuard, header, json_response, route_path
+from a2a_mqtt.gateway.openapi import openapi_document
 from a2a_mqtt.gateway.presence import AgentDirectory
 from a2a_mqtt.gateway.proxy import OUTCOME
 
@@ -113,11 +120,14 @@ def build_agent_app(handler: RequestHandler, *, card: AgentCard,
                                   cache_control=settings.card_cache_control),
         *create_jsonrpc_routes(handler, "/", context_builder=builder,
                                enable_v0_3_compat=settings.enable_v0_3_compat),
-        Mount(REST_PREFIX, routes=create_rest_routes(
-            handler, context_builder=builder, enable_v0_3_compat=settings.enable_v0_3_compat)),
+        # No slash redirects: an unknown path is a 404 with an error body, not a 307.
+        Mount(REST_PREFIX, app=Router(routes=create_rest_routes(
+            handler, context_builder=builder, enable_v0_3_compat=settings.enable_v0_3_compat),
+            default=_not_found, redirect_slashes=False)),
     ]
-    return AgentHttpGuard(Router(routes=routes, default=_not_found),
-                          max_body=settings.max_body_bytes, last_modified=last_modified)
+    return AgentHttpGuard(Router(routes=routes, default=_not_found, redirect_slashes=False),
+                          max_body=settings.max_body_bytes, last_modified=last_modified,
+                          any_method=settings.enable_v0_3_compat)
 
 
 class GatewayApp:
@@ -129,6 +139,7 @@ class GatewayApp:
         self._make = agent_app
         self._public = public_url.rstrip("/") if public_url else None
         self._apps: dict[AgentRef, ASGIApp] = {}
+        self._openapi = openapi_document()
 
     def _base_url(self, scope: Scope) -> str:
         if self._public is not None:
@@ -149,8 +160,23 @@ class GatewayApp:
             await send({"type": "websocket.close", "code": 1003})
             return
         token = _BASE_URL.set(self._base_url(scope))
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self._http(scope, receive, send)
+            await self._http(scope, receive, tracked)
+        except Exception:
+            # A defect (agent apps answer their own failures): logged, and answered in
+            # JSON if nothing was sent yet, never with the server's plain-text 500.
+            log.exception("gateway: %s %s failed", scope["method"], route_path(scope))
+            if started:
+                raise
+            await json_response(send, 500, http_error_body(500, "internal error in the "
+                                                                "gateway (logged)"))
         finally:
             _BASE_URL.reset(token)
 
@@ -158,6 +184,9 @@ class GatewayApp:
         path = route_path(scope)
         if path == "/" and scope["method"] in ("GET", "HEAD"):
             await self._index(scope, send)
+            return
+        if path == "/openapi.json" and scope["method"] == "GET":
+            await json_response(send, 200, self._openapi)
             return
         if path == "/healthz":
             await json_response(send, 200, {"status": "ok",

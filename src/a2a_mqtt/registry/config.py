@@ -55,7 +55,7 @@ class RegistryConfig:
 
     broker_url: str = "mqtt://127.0.0.1:1883"
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
     tls: TLSConfig | None = None
     org: str | None = None
     """Index only this org (all orgs when None)."""
@@ -69,7 +69,7 @@ class RegistryConfig:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     """0 picks a free port (see ``RegistryServer.url``)."""
-    admin_token: str | None = None
+    admin_token: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
     """Enables PUT/DELETE of cards over HTTP for ``Authorization: Bearer <token>``."""
     max_card_bytes: int = 256 * 1024
     """Larger card payloads are rejected without being decoded."""

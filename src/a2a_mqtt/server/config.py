@@ -34,7 +34,7 @@ class AgentConfig:
     public_broker_url: str | None = None
     """The URL written into the card, when clients reach the broker differently."""
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
     tls: TLSConfig | None = None
     task_store: TaskStore | None = None
     """A ready store; wins over ``task_store_url``."""

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from a2a_mqtt.binding.topics import AgentRef, event_topic, share_group
+from a2a_mqtt.errors import ConnectError
 from a2a_mqtt.transport.base import (
     ConnectOptions,
     IncomingMessage,
@@ -50,7 +51,14 @@ async def probe_shared_dollar_topics(
         username=options.username, password=options.password, tls=options.tls,
         keepalive=options.keepalive, clean_start=True, session_expiry_interval=0))
     await transport.subscribe(Subscription(f"$share/{group}/{topic}", qos=1), on_message)
-    await transport.connect()
+    try:
+        await transport.connect()
+    except ConnectError as exc:
+        # A secure broker binds each login to one Client ID, so the probe's own
+        # connection is refused; claiming works on every broker.
+        log.warning("cannot probe broker %s for shared $-topic delivery (%s); pool members "
+                    "will claim requests instead", options.url, exc)
+        return False
     try:
         if await transport.publish(topic, b"probe", qos=1) == _NO_MATCHING_SUBSCRIBERS:
             # The broker says at once that the $share subscription did not match.

@@ -52,7 +52,7 @@ class BrokerURL:
     websockets: bool = False
     path: str = "/mqtt"
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
 
     @classmethod
     def parse(cls, url: str) -> BrokerURL:
@@ -97,7 +97,7 @@ class TLSConfig:
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
-    key_password: str | None = None
+    key_password: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
     insecure_skip_verify: bool = False
     context: ssl.SSLContext | None = None
 
@@ -150,7 +150,7 @@ class ConnectOptions:
     url: BrokerURL
     client_id: str
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
     tls: TLSConfig | None = None
     keepalive: int = 30
     clean_start: bool = True

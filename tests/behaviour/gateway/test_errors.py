@@ -75,19 +75,21 @@ async def test_malformed_json_rpc_gets_standard_errors_and_nothing_breaks(
     await known(gateway, ref)
     url = agent_url(gateway, ref)
 
-    async def code(**kwargs: Any) -> int:
+    async def code(status: int = 400, **kwargs: Any) -> int:
         r = await http.post(url, headers={**V1, "Content-Type": "application/json"}, **kwargs)
-        assert r.status_code == 200, r.text
+        assert r.status_code == status, r.text
         return int(r.json()["error"]["code"])
 
+    # Malformed requests never reach a2a-sdk: 400 and the JSON-RPC error object.
     assert await code(content=b"{not json") == -32700
     assert await code(content=json.dumps([rpc("GetTask", {"id": "x"})])) == -32600
     assert await code(json={"jsonrpc": "1.0", "id": 1, "method": "GetTask"}) == -32600
     assert await code(json=rpc("NoSuchMethod", {})) == -32601
-    assert await code(json=rpc("GetTask", "not an object")) == -32600  # a2a-sdk's reading
+    assert await code(json=rpc("GetTask", "not an object")) == -32600
     assert await code(json=rpc("GetTask", {"id": {"not": "a string"}})) == -32602
     assert await code(json=rpc("SendMessage", {})) == -32602  # message is required
-    assert await code(json=rpc("GetTask", {"id": "nope"})) == -32001
+    # A well-formed request the agent refuses keeps a2a-sdk's JSON-RPC answer (200).
+    assert await code(200, json=rpc("GetTask", {"id": "nope"})) == -32001
     r = await http.post(f"{url}/rest/message:send", json={}, headers=V1)
     assert r.status_code == 400 and r.json()["error"]["status"] == "INVALID_ARGUMENT"
     # A wrong or missing A2A-Version is VersionNotSupportedError (-32009), as a2a-sdk decides.
@@ -108,7 +110,7 @@ async def test_oversized_bodies_are_refused_before_parsing(
         url = agent_url(gw, ref)
         big = rpc("SendMessage", msg("x" * 5000))
         r = await http.post(url, json=big, headers=V1)
-        assert r.status_code == 200
+        assert r.status_code == 413
         assert r.json()["error"]["code"] == -32600 and "too large" in r.json()["error"]["message"]
         r = await http.post(f"{url}/rest/message:send", json=msg("x" * 5000), headers=V1)
         assert r.status_code == 413

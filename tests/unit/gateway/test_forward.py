@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
+import pytest
+from a2a.client.errors import A2AClientError
 from a2a.server.agent_execution import RequestContext
 from a2a.server.context import ServerCallContext
 from a2a.types.a2a_pb2 import (
@@ -16,6 +21,7 @@ from a2a.types.a2a_pb2 import (
     TaskStatus,
     TaskStatusUpdateEvent,
 )
+from a2a.utils.errors import InternalError, InvalidParamsError, TaskNotFoundError
 
 from a2a_mqtt.gateway.forward import HttpForwardExecutor, IdMap
 
@@ -84,3 +90,29 @@ def test_messages_are_restamped_and_empty_items_dropped() -> None:
     assert isinstance(events[0], Message) and events[0].context_id == "local-c"
     assert not events[0].task_id  # not set upstream, not invented here
     assert ex._localize(StreamResponse(), "local-t", "local-c", False, _context()) == []
+
+
+class _Failing:
+    """The one Client method execute() calls, failing as an upstream call can."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def send_message(self, request: object, *, context: object = None) -> Any:
+        raise self.error
+        yield  # an async generator, as Client.send_message is
+
+
+@pytest.mark.parametrize(("raised", "expected"), [
+    (ValueError("Fail to serialize NaN for Value.number_value"), InvalidParamsError),
+    (UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed"), InvalidParamsError),
+    (httpx.ConnectError("refused"), InternalError),
+    (A2AClientError("HTTP Error 502"), InternalError),
+    (TaskNotFoundError(), TaskNotFoundError),  # the HTTP agent's own answer keeps its class
+])
+@pytest.mark.asyncio
+async def test_upstream_failures_become_a2a_errors(raised: Exception, expected: type) -> None:
+    executor = HttpForwardExecutor(client=_Failing(raised), name="http://agent")  # type: ignore[arg-type]
+    with pytest.raises(expected) as caught:
+        await executor.execute(_context(), None)  # type: ignore[arg-type]  # fails before any event
+    assert type(caught.value) is expected

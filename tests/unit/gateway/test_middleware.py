@@ -14,6 +14,8 @@ from a2a_mqtt.gateway.proxy import OUTCOME, Outcome
 
 pytestmark = pytest.mark.asyncio
 
+RPC = b'{"jsonrpc":"2.0","id":42,"method":"GetTask","params":{"id":"t-1"}}'
+
 
 class Echo:
     """Answers with the body it read; or fails like a2a-sdk renders an error."""
@@ -76,15 +78,15 @@ async def call(app: Any, *, path: str = "/", body: list[bytes] | None = None,
 
 async def test_the_body_is_read_once_and_replayed() -> None:
     app = Echo()
-    status, _, body = await call(AgentHttpGuard(app, max_body=100), body=[b"ab", b"cd"])
-    assert (status, body) == (200, b"abcd")
+    status, _, body = await call(AgentHttpGuard(app, max_body=100), body=[RPC[:9], RPC[9:]])
+    assert (status, body) == (200, RPC)
 
 
 async def test_declared_oversized_body_is_refused_unread() -> None:
     app = Echo()
     guard = AgentHttpGuard(app, max_body=10)
     status, _, body = await call(guard, path="/", body=[b"x" * 50], length=50)
-    assert status == 200 and json.loads(body)["error"]["code"] == -32600  # JSON-RPC
+    assert status == 413 and json.loads(body)["error"]["code"] == -32600  # JSON-RPC
     status, _, body = await call(guard, path="/rest/message:send", body=[b"x" * 50], length=50)
     assert status == 413 and json.loads(body)["error"]["code"] == 413
     assert app.calls == 0
@@ -97,8 +99,8 @@ async def test_streamed_oversized_body_is_counted_and_drained() -> None:
 
 
 async def test_a_client_gone_while_sending_gets_nothing() -> None:
-    status, _, _ = await call(AgentHttpGuard(Echo(), max_body=100), body=[])
-    assert status == 200  # an empty body is a body
+    status, _, body = await call(AgentHttpGuard(Echo(), max_body=100), body=[])
+    assert status == 400 and json.loads(body)["error"]["code"] == -32700  # read, not JSON
     app = Echo()
 
     async def vanished(scope: Scope, receive: Receive, send: Send) -> None:
@@ -111,7 +113,7 @@ async def test_a_client_gone_while_sending_gets_nothing() -> None:
 
 async def test_gateway_errors_get_their_status_and_binding_body() -> None:
     guard = AgentHttpGuard(Echo(fail=True), max_body=1000)
-    status, headers, body = await call(guard, path="/", body=[b'{"jsonrpc":"2.0","id":42}'])
+    status, headers, body = await call(guard, path="/", body=[RPC])
     assert status == 504 and headers["content-type"] == "application/json"
     parsed = json.loads(body)
     assert parsed["id"] == 42 and parsed["error"]["data"][0]["reason"] == "AGENT_TIMEOUT"
@@ -120,15 +122,16 @@ async def test_gateway_errors_get_their_status_and_binding_body() -> None:
 
 
 async def test_an_error_after_the_response_started_is_left_alone() -> None:
-    status, _, body = await call(AgentHttpGuard(Echo(stream=True), max_body=10), path="/")
+    status, _, body = await call(AgentHttpGuard(Echo(stream=True), max_body=100), path="/",
+                                 body=[RPC])
     assert (status, body) == (200, b"data: x\n\n")
 
 
 async def test_a_body_not_declared_as_json_is_refused() -> None:
     app = Echo()
     guard = AgentHttpGuard(app, max_body=100)
-    status, _, body = await call(guard, body=[b"{}"], content_type=b"text/plain")
-    assert status == 200 and json.loads(body)["error"]["code"] == -32005
+    status, _, body = await call(guard, body=[RPC], content_type=b"text/plain")
+    assert status == 415 and json.loads(body)["error"]["code"] == -32005
     status, _, body = await call(guard, path="/rest/message:send", body=[b"{}"],
                                  content_type=b"text/plain")
     assert status == 415
@@ -136,7 +139,7 @@ async def test_a_body_not_declared_as_json_is_refused() -> None:
     assert app.calls == 0
     for ok in (b"application/json", b"application/json; charset=utf-8",
                b"application/a2a+json"):
-        assert (await call(guard, body=[b"{}"], content_type=ok))[0] == 200
+        assert (await call(guard, body=[RPC], content_type=ok))[0] == 200
 
 
 class Card:
