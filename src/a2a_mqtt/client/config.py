@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from a2a_mqtt.binding.topics import validate_identifier
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.transport.base import BrokerURL, TLSConfig
+
+if TYPE_CHECKING:
+    from a2a_mqtt.security.cards import CardPolicy
+    from a2a_mqtt.security.e2e import E2EContext
 
 __all__ = ["RequesterConfig"]
 
@@ -50,6 +55,10 @@ class RequesterConfig:
     stream_buffer: int = 10_000
     """Replies one call may hold that its consumer has not read yet; past this the
     call fails (resume with SubscribeToTask) instead of growing without bound."""
+    card_policy: CardPolicy | None = None
+    """Card signature policy applied by discovery on this connection (None: off)."""
+    e2e: E2EContext | None = None
+    """ubsp-v1: encrypt requests to agents whose cards publish a key; decrypt replies."""
 
     def __post_init__(self) -> None:
         BrokerURL.parse(self.broker_url)
@@ -66,3 +75,7 @@ class RequesterConfig:
             raise ConfigError("max_retry_after must not be negative")
         if self.stream_buffer < 1:
             raise ConfigError("stream_buffer must be at least 1")
+        identity = f"{self.org}/{self.unit}/{self.requester_id}"
+        if self.e2e is not None and self.e2e.identity != identity:
+            raise ConfigError(f"the ubsp-v1 context is for {self.e2e.identity}, "
+                              f"this requester is {identity}")
