@@ -71,6 +71,10 @@ class OpenedStore:
     engine: AsyncEngine | None = None
 
 
+_SQLITE_POOL = 4  # connections per process
+_SQLITE_CACHE_KIB = 512  # page cache per connection; the OS page cache does the rest
+
+
 def database_url(url: str) -> str:
     """The SQLAlchemy async URL for ``sqlite:///...`` / ``postgresql://...`` spellings."""
     scheme, sep, rest = url.partition("://")
@@ -90,7 +94,11 @@ async def open_task_store(url: str | None, stack: AsyncExitStack) -> OpenedStore
     """
     if url is None or url in ("memory", "memory://"):
         return OpenedStore(InMemoryTaskStore())
-    engine = create_async_engine(database_url(url))
+    db_url = database_url(url)
+    # SQLite has one writer at a time, so more pooled connections add no throughput, only
+    # memory: each holds its own page cache (and aiosqlite a thread). Bound both.
+    engine = (create_async_engine(db_url, pool_size=_SQLITE_POOL, max_overflow=0)
+              if db_url.startswith("sqlite") else create_async_engine(db_url))
     stack.push_async_callback(engine.dispose)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -118,7 +126,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
-                       f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}"):
+                       f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}",
+                       f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}"):
             cursor.execute(pragma)
     finally:
         cursor.close()
