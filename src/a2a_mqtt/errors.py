@@ -15,6 +15,7 @@
     │   └── RemoteProtocolError       a peer sent something the binding forbids
     │       └── InvalidCardError      an Agent Card that is not JSON or fails the schema
     ├── BrokerError                   the embedded Mosquitto could not be started
+    ├── StoreError                    the task store cannot be used (full, unreachable, ...)
     └── DiscoveryError                an agent reference did not resolve
 
 A2A-level failures (task not found, unsupported operation, ...) are not part of
@@ -38,6 +39,7 @@ __all__ = [
     "ProtocolError",
     "PublishError",
     "RemoteProtocolError",
+    "StoreError",
     "SubscribeError",
     "TransportError",
     "TransportTimeout",
@@ -119,6 +121,10 @@ class InvalidCardError(RemoteProtocolError):
 
 class BrokerError(A2AMqttError):
     """The embedded broker could not be started or stopped."""
+
+
+class StoreError(A2AMqttError):
+    """The task store cannot be used: its message says what is wrong and how to fix it."""
 
 
 class DiscoveryError(A2AMqttError, LookupError):

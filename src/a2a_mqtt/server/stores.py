@@ -42,9 +42,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.server.dbops import store_error, store_problem
 
 __all__ = ["KNOWN_ABSENT", "KnownAbsentStore", "OpenedStore", "TaskAccess", "create_tables",
-           "open_task_store"]
+           "display_url", "open_task_store"]
 
 KNOWN_ABSENT: Final = "a2a_mqtt.known_absent_task"
 """Call-context key: the id of a task this request has found absent while holding its
@@ -103,8 +104,18 @@ async def open_task_store(url: str | None, stack: AsyncExitStack) -> OpenedStore
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     store = VersionedDatabaseTaskStore(engine, create_table=True)
     stream = DatabaseTaskEventStream(engine, create_table=True, poll_interval_s=0.1)
-    await create_tables(store.initialize, stream.initialize)
+    try:
+        await create_tables(store.initialize, stream.initialize)
+    except (DBAPIError, OSError) as exc:
+        # The first use of the store: a full disk, a missing directory or database,
+        # an unreachable server all end the start here, in one line with the fix.
+        raise store_error(exc, display_url(engine)) from exc
     return OpenedStore(store, stream, engine)
+
+
+def display_url(engine: AsyncEngine) -> str:
+    """The engine's URL as an operator may see it (never its password)."""
+    return engine.url.render_as_string(hide_password=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -133,8 +144,8 @@ async def create_tables(*steps: Callable[[], Awaitable[None]]) -> None:
             for step in steps:
                 await step()
             return
-        except DBAPIError:
-            if attempt + 1 == _CREATE_ATTEMPTS:
+        except DBAPIError as exc:
+            if attempt + 1 == _CREATE_ATTEMPTS or store_problem(exc) is not None:
                 raise
             await asyncio.sleep(0.05 * (attempt + 1) * (1 + random.random()))
 
