@@ -178,8 +178,8 @@ def _step(r: _Reader, key: Any, raw: Any) -> Step:
     r.lines[_dotted(path)] = r.doc.line(path)
     body = r.typed(raw, path, dict, "a mapping (agent or hold, input, needs, ...)")
     r.keys(body, path, _STEP)
-    for key in body:
-        r.lines[f"steps.{name}.{key}"] = r.doc.line((*path, key))
+    for field_name in body:
+        r.lines[f"steps.{name}.{field_name}"] = r.doc.line((*path, field_name))
     if ("agent" in body) == ("hold" in body):
         raise r.fail(path, "a step has exactly one of 'agent' (call an agent) or 'hold' "
                      "(wait for the caller)")

@@ -9,6 +9,7 @@ PyYAML raised, becomes a :class:`WorkflowError` with a line.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,17 +52,25 @@ def _mark_line(exc: BaseException) -> int:
     return 1
 
 
+def _reader_error(text: str, exc: yaml.reader.ReaderError) -> WorkflowError:
+    line = text.count("\n", 0, max(0, int(exc.position))) + 1
+    return WorkflowError(f"unreadable character: {exc.reason}", line=line)
+
+
 def load_located(text: str) -> Located:
     """Parse one YAML document; raise WorkflowError (with a line) for anything unusable."""
     if len(text) > MAX_TEXT:
         raise WorkflowError(f"the workflow file is larger than {MAX_TEXT} characters", line=1)
-    loader = yaml.SafeLoader(text)
+    try:
+        # The reader checks the characters as soon as the loader is made.
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(text, exc) from None
     try:
         try:
             node = loader.get_single_node()
         except yaml.reader.ReaderError as exc:
-            line = text.count("\n", 0, max(0, exc.position)) + 1
-            raise WorkflowError(f"unreadable character: {exc.reason}", line=line) from None
+            raise _reader_error(text, exc) from None
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or str(exc)
             raise WorkflowError(f"not valid YAML: {problem}", line=_mark_line(exc)) from None
@@ -125,6 +134,8 @@ def _scalar(loader: yaml.SafeLoader, node: yaml.Node, line: int) -> Any:
         raise WorkflowError(f"unusable YAML value: {problem}", line=line) from None
     except (ValueError, OverflowError, TypeError) as exc:
         raise WorkflowError(f"unusable YAML value: {exc}", line=line) from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise WorkflowError("numbers must be finite (no .nan or .inf)", line=line)
     if value is None or isinstance(value, str | bool | int | float):
         return value
     raise WorkflowError(f"unsupported YAML value of type {type(value).__name__}", line=line)

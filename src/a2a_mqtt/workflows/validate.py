@@ -168,20 +168,22 @@ def _check_fallbacks(workflow: Workflow, names: set[str]) -> None:
 def _check_refs(workflow: Workflow, refs: Iterable[Ref], *, inputs: set[str],
                 visible: set[str], fallbacks: dict[str, str], where: str,
                 fallback_line: str = "") -> None:
+    def fail(reason: str) -> WorkflowError:
+        return _fail(workflow, f"${{{ref}}}: {reason}", where, fallback_line)
+
     for ref in refs:
         if ref.root == "inputs" and ref.name not in inputs:
-            raise _fail(workflow, f"${{{ref}}}: unknown input {ref.name!r} "
-                        "(declare it under inputs)", where, fallback_line)
+            raise fail(f"unknown input {ref.name!r} (declare it under inputs)")
         if ref.root != "steps":
             continue
         if ref.name in fallbacks:
-            raise _fail(workflow, f"${{{ref}}}: {ref.name!r} is a fallback; refer to "
-                        f"{fallbacks[ref.name]!r}, whose output it stands in for", where, fallback_line)
+            raise fail(f"{ref.name!r} is a fallback; refer to {fallbacks[ref.name]!r}, "
+                       "whose output it stands in for")
         if not any(step.name == ref.name for step in workflow.steps):
-            raise _fail(workflow, f"${{{ref}}}: unknown step {ref.name!r}", where, fallback_line)
+            raise fail(f"unknown step {ref.name!r}")
         if ref.name not in visible:
-            raise _fail(workflow, f"${{{ref}}}: step {ref.name!r} is not in needs (directly "
-                        "or through another step), so it may not have run yet", where, fallback_line)
+            raise fail(f"step {ref.name!r} is not in needs (directly or through another "
+                       "step), so it may not have run yet")
 
 
 def describe(workflow: Workflow, states: dict[str, str] | None = None) -> str:
