@@ -37,6 +37,7 @@ def _register() -> None:
         identity_cmds,
         registry_cmds,
         serve_cmds,
+        workflow_cmds,
     )
 
     main.add_command(client_cmds.agents)
@@ -48,6 +49,7 @@ def _register() -> None:
     main.add_command(registry_cmds.registry)
     main.add_command(gateway_cmds.gateway)
     main.add_command(identity_cmds.identity)
+    main.add_command(workflow_cmds.workflow)
     from a2a_mqtt.cli.mcp_cmds import mcp_group  # noqa: PLC0415
     main.add_command(mcp_group)
 
