@@ -55,3 +55,11 @@ def test_an_unreadable_file_exits_non_zero(tmp_path: Path) -> None:
     result = cli("validate", str(tmp_path / "missing.yaml"))
     assert result.returncode == 1
     assert "cannot read" in result.stderr
+
+
+def test_the_graph_in_docs_is_what_the_command_prints() -> None:
+    docs = (Path(__file__).parents[3] / "docs" / "workflows.md").read_text()
+    block = docs.split("$ a2a-mqtt workflow validate src/a2a_mqtt/examples/production_line.yaml\n",
+                       1)[1].split("$ ", 1)[0]
+    result = cli("validate", str(EXAMPLE))
+    assert result.stdout == block
