@@ -1,8 +1,10 @@
 """Workflows: declarative multi-agent pipelines (issue #14; see docs/workflows.md).
 
 What exists: the definition (YAML or frozen dataclasses) with its validation,
-the template language, and the run-state model with a pure scheduler. The
-supervisor that runs definitions against agents over MQTT builds on these.
+the template language, the run-state model with a pure scheduler
+(``workflows.state``, ``workflows.scheduler``), a minimal in-process runner over
+MQTT (``workflows.runner``) and a durable event log (``workflows.store``). The HA
+supervisors of the design build on these.
 """
 
 from __future__ import annotations
