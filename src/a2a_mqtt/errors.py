@@ -4,6 +4,7 @@
 
     A2AMqttError                      root: catch this to catch everything of ours
     ├── ConfigError                   a bad option, URL or identifier given by the caller
+    │   └── WorkflowError, ...        a refused workflow file (a2a_mqtt.workflows.errors)
     ├── TransportError                the MQTT connection failed us
     │   ├── ConnectError              CONNECT refused or the broker is unreachable
     │   ├── NotConnectedError         an operation needed a live connection and had none
