@@ -18,11 +18,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
-from a2a.client.errors import A2AClientTimeoutError
+from a2a.client.errors import A2AClientError, A2AClientTimeoutError
 from a2a.types.a2a_pb2 import StreamResponse, Task, TaskState
+from a2a.utils.errors import A2AError
 
 from a2a_mqtt.binding.codes import ResponderUnavailableError
 from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.cli.common import one_line
 from a2a_mqtt.client.discovery import Discovery, DiscoveryEvent
 
 __all__ = ["TERMINAL", "FollowOptions", "Progress", "follow", "progress_line"]
@@ -47,9 +49,9 @@ def progress_line(state: str, silent_for: float, events: int) -> str:
 class Progress:
     """A one-line display rewritten in place; only on a terminal."""
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
+    def __init__(self, stream: IO[str] | None = None, *, enabled: bool = True) -> None:
         self.stream = stream or sys.stdout
-        self.enabled = self.stream.isatty()
+        self.enabled = enabled and self.stream.isatty()
         self._shown = False
 
     def show(self, line: str) -> None:
@@ -138,7 +140,12 @@ async def follow(events: AsyncIterator[StreamResponse], *, agent: AgentRef,
             if (probe is not None and options.probe_interval
                     and now - max(last_event, last_check) >= options.probe_interval):
                 last_check = now
-                task = await probe()
+                try:
+                    task = await probe()
+                except (A2AError, TimeoutError) as exc:
+                    raise A2AClientError(f"{agent} did not answer a liveness probe (GetTask) "
+                                         f"after {now - last_event:.0f}s of silence: "
+                                         f"{one_line(exc)}") from exc
                 if task.status.state in TERMINAL:
                     progress.clear()
                     show(StreamResponse(task=task))

@@ -36,7 +36,7 @@ from a2a_mqtt.binding.codes import ResponderUnavailableError
 from a2a_mqtt.binding.stream import new_context_id, new_task_id
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.common import Settings, common
-from a2a_mqtt.cli.follow import TERMINAL, FollowOptions, follow
+from a2a_mqtt.cli.follow import TERMINAL, FollowOptions, Progress, follow
 from a2a_mqtt.cli.output import echo_json, event_line, task_line
 from a2a_mqtt.client.factory import A2AMqttClient
 from a2a_mqtt.client.transport import MqttClientTransport
@@ -91,9 +91,11 @@ def follow_options(f: Any) -> Any:
 async def _presence(mc: A2AMqttClient, ref: AgentRef, wait_online: bool) -> None:
     """Fail fast on an offline card (or wait, with ``wait_online``)."""
     entry = mc.discovery.get(ref)
-    if entry is None or entry.online:
+    if entry is not None and entry.online:
+        return
+    if entry is None and not wait_online:
         return  # unknown agents are still tried: a publish nobody hears fails fast
-    if not wait_online:
+    if entry is not None and not wait_online:
         raise ResponderUnavailableError(
             f"{ref} is offline (its card says so, via {entry.status_source}); "
             "use --wait-online to wait for it")
@@ -120,9 +122,12 @@ async def _follow(s: Settings, mc: A2AMqttClient, transport: MqttClientTransport
     async def probe() -> Task:
         return await transport.get_task(GetTaskRequest(id=task_id),
                                         context=ClientCallContext(timeout=s.timeout))
-    known = mc.discovery.get(ref) is not None
+    # A pool's card never goes offline (no member knows it is the last); a member that
+    # dies has its tasks failed by a survivor, which reaches us as an event.
+    watched = not ref.pool and mc.discovery.get(ref) is not None
     await follow(events, agent=ref, show=_show(s), options=opts,
-                 discovery=mc.discovery if known else None, probe=probe)
+                 discovery=mc.discovery if watched else None, probe=probe,
+                 progress=Progress(enabled=not s.as_json))
 
 
 @click.command()

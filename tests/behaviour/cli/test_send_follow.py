@@ -107,6 +107,14 @@ async def test_a_20s_silent_task_streams_to_completion(broker: MosquittoProcess,
     assert "[artifact echo] patience" in lines and lines[-1] == "[status] COMPLETED"
 
 
+async def test_idle_timeout_is_opt_in(broker: MosquittoProcess, ref: AgentRef) -> None:
+    async with serve(broker.url, ref, EchoExecutor(), echo_card()):
+        code, out, err = await cli("send", str(ref), "x", "--broker", broker.url, "--stream",
+                                   "--idle-timeout", "1", "--metadata", '{"delay": 30}')
+    assert code == 1 and out.startswith("[task ")
+    assert "no event from" in err and "(--idle-timeout)" in err
+
+
 async def test_a_stream_ends_when_the_agent_goes_offline(broker: MosquittoProcess,
                                                          ref: AgentRef) -> None:
     async with AsyncExitStack() as agent:
