@@ -82,8 +82,8 @@ def resolve_connection(given: Credentials, *, profile: str | None,
 def connection_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Add the connection flags; the command receives ``conn: Connection``."""
     @click.option("--broker", envvar="A2A_MQTT_BROKER", default=None,
-                  help=f"Broker URL (mqtt://, mqtts://, ws://, wss://) [default: "
-                       f"{DEFAULT_BROKER}].")
+                  help=f"Broker URL (mqtt://, mqtts://, ws://, wss://) [default: the one a "
+                       f"running `a2a-mqtt broker` announced, else {DEFAULT_BROKER}].")
     @click.option("--username", envvar="A2A_MQTT_USERNAME", default=None)
     @click.option("--password", envvar="A2A_MQTT_PASSWORD", default=None,
                   help="Prefer --profile or A2A_MQTT_PASSWORD: flags end up in shell history.")
