@@ -25,7 +25,7 @@ from a2a.utils.errors import A2AError
 from a2a_mqtt.binding.codes import ResponderUnavailableError
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.common import one_line
-from a2a_mqtt.client.discovery import Discovery, DiscoveryEvent
+from a2a_mqtt.client.discovery import Discovery, DiscoveryEvent, Watch
 
 __all__ = ["TERMINAL", "FollowOptions", "Progress", "follow", "progress_line"]
 
@@ -67,12 +67,12 @@ class Progress:
             self._shown = False
 
 
-async def _gone(discovery: Discovery, ref: AgentRef) -> DiscoveryEvent:
-    async with discovery.watch(include_existing=False) as watch:
-        async for event in watch:
-            if event.entry.ref == ref and event.kind in ("offline", "removed"):
-                return event
-    raise AssertionError("discovery watch ended")  # pragma: no cover - never closed here
+async def _gone(watch: Watch, ref: AgentRef) -> DiscoveryEvent:
+    async for event in watch:
+        # The first events replay the current entries: an agent already offline counts.
+        if event.entry.ref == ref and (event.kind == "removed" or not event.entry.online):
+            return event
+    raise AssertionError("discovery watch ended")  # pragma: no cover - closed after us
 
 
 def _state_of(event: StreamResponse) -> str:
@@ -98,8 +98,10 @@ async def follow(events: AsyncIterator[StreamResponse], *, agent: AgentRef,
     loop = asyncio.get_running_loop()
     progress = progress or Progress()
     nxt: asyncio.Future[Any] = asyncio.ensure_future(anext(events))
-    gone = (asyncio.create_task(_gone(discovery, agent), name="cli-follow-presence")
-            if discovery is not None else None)
+    # Registered now, not when the task first runs: no change in between is missed.
+    watch = discovery.watch(include_existing=True) if discovery is not None else None
+    gone = (asyncio.create_task(_gone(watch, agent), name="cli-follow-presence")
+            if watch is not None else None)
     last_event = last_check = started = loop.time()
     count, state = 0, ""
     try:
@@ -132,8 +134,8 @@ async def follow(events: AsyncIterator[StreamResponse], *, agent: AgentRef,
             if gone is not None and gone in done:
                 ev = gone.result()
                 raise ResponderUnavailableError(
-                    f"{agent} went {'away' if ev.kind == 'removed' else 'offline'} "
-                    f"(its card says so) while the stream was open")
+                    f"{agent} is {'gone' if ev.kind == 'removed' else 'offline'} "
+                    f"(its card says so): no more events will come")
             if options.idle_timeout is not None and now - last_event >= options.idle_timeout:
                 raise A2AClientTimeoutError(
                     f"no event from {agent} for {options.idle_timeout:g}s (--idle-timeout)")
@@ -158,6 +160,8 @@ async def follow(events: AsyncIterator[StreamResponse], *, agent: AgentRef,
                 fut.cancel()
                 with contextlib.suppress(BaseException):
                     await fut
+        if watch is not None:
+            await watch.aclose()
         aclose = getattr(events, "aclose", None)
         if aclose is not None:
             with contextlib.suppress(BaseException):

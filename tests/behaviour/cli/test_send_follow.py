@@ -125,7 +125,19 @@ async def test_a_stream_ends_when_the_agent_goes_offline(broker: MosquittoProces
             await agent.aclose()  # a graceful stop: the card says offline
             _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 1
-    assert f"{ref} went offline" in err.decode() and "Traceback" not in err.decode()
+    assert f"{ref} is offline (its card says so)" in err.decode()
+    assert "Traceback" not in err.decode()
+
+
+async def test_subscribe_to_an_offline_agent_fails_fast(broker: MosquittoProcess,
+                                                        ref: AgentRef,
+                                                        client: A2AMqttClient) -> None:
+    async with serve(broker.url, ref, EchoExecutor(), echo_card(), session_expiry=600):
+        pass
+    await wait_offline(client, ref)
+    code, out, took = await in_process("tasks", "subscribe", str(ref), "some-task",
+                                       "--broker", broker.url)
+    assert code == 1 and f"{ref} is offline" in out and took < 1.0, (took, out)
 
 
 async def test_cancel_through_metadata_and_subscribe(broker: MosquittoProcess,
