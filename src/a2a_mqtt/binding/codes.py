@@ -28,9 +28,11 @@ from a2a.utils.errors import (
 __all__ = [
     "BindingError",
     "BindingErrorKind",
+    "PermissionDeniedError",
     "RequestExpiredError",
     "ResponderUnavailableError",
     "TransportProtocolError",
+    "UnauthenticatedError",
     "binding_error_object",
     "error_for_code",
     "error_from_object",
@@ -46,6 +48,10 @@ class BindingErrorKind(enum.Enum):
     REQUEST_EXPIRED = (-32003, "request_expired", True)
     RESPONDER_UNAVAILABLE = (-32004, "responder_unavailable", True)
     TRANSPORT_PROTOCOL_ERROR = (-32005, "transport_protocol_error", False)
+    # A2A 1.0 has no JSON-RPC code for these (HTTP says 401/403, gRPC UNAUTHENTICATED /
+    # PERMISSION_DENIED); the object-shaped data tells them apart (docs/binding.md §8.2).
+    UNAUTHENTICATED = (-32010, "unauthenticated", False)
+    PERMISSION_DENIED = (-32011, "permission_denied", False)
 
     @property
     def code(self) -> int:
@@ -95,9 +101,24 @@ class TransportProtocolError(BindingError):
     message = "Transport protocol error"
 
 
+class UnauthenticatedError(BindingError):
+    """Credentials required by the agent are missing, malformed, expired or not trusted."""
+
+    kind = BindingErrorKind.UNAUTHENTICATED
+    message = "Authentication required"
+
+
+class PermissionDeniedError(BindingError):
+    """Valid credentials that do not grant what the request needs (a skill's scope)."""
+
+    kind = BindingErrorKind.PERMISSION_DENIED
+    message = "Permission denied"
+
+
 _BINDING_CLASSES: Final[dict[str, type[BindingError]]] = {
     cls.kind.wire_name: cls
-    for cls in (RequestExpiredError, ResponderUnavailableError, TransportProtocolError)
+    for cls in (RequestExpiredError, ResponderUnavailableError, TransportProtocolError,
+                UnauthenticatedError, PermissionDeniedError)
 }
 _CODE_TO_A2A: Final[dict[int, type[A2AError]]] = {
     code: cls for cls, code in JSON_RPC_ERROR_CODE_MAP.items()

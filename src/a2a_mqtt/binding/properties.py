@@ -30,6 +30,7 @@ __all__ = [
     "STREAM_END",
     "TASK_ID",
     "TRACEPARENT",
+    "RedactedParameters",
     "is_broker_authoritative",
     "reply_properties",
     "request_properties",
@@ -105,6 +106,23 @@ def service_parameters(user_properties: Iterable[tuple[str, str]]) -> dict[str, 
             name = name[4:]
         out[name] = value
     return out
+
+
+class RedactedParameters(dict[str, str]):
+    """Service parameters whose printed form hides credentials.
+
+    The values stay readable by key; only ``repr``/``str`` (what a debug log of a
+    call context prints, a2a-sdk's included) replace secret-looking ones.
+    """
+
+    _SECRET_WORDS = ("authorization", "token", "secret", "password", "key", "cookie")
+
+    def __repr__(self) -> str:
+        shown = {k: ("<redacted>" if any(w in k for w in self._SECRET_WORDS) else v)
+                 for k, v in self.items()}
+        return repr(shown)
+
+    __str__ = __repr__
 
 
 def request_properties(

@@ -32,11 +32,13 @@ def main(verbose: int) -> None:
 def _register() -> None:
     # Imported here, after ``main`` exists; the command modules never import this one.
     from a2a_mqtt.cli import (  # noqa: PLC0415
+        card_cmds,
         client_cmds,
         gateway_cmds,
         identity_cmds,
         registry_cmds,
         serve_cmds,
+        token_cmds,
     )
 
     main.add_command(client_cmds.agents)
@@ -48,6 +50,8 @@ def _register() -> None:
     main.add_command(registry_cmds.registry)
     main.add_command(gateway_cmds.gateway)
     main.add_command(identity_cmds.identity)
+    main.add_command(token_cmds.token)
+    main.add_command(card_cmds.card)
     from a2a_mqtt.cli.mcp_cmds import mcp_group  # noqa: PLC0415
     main.add_command(mcp_group)
     _show_envvars(main)

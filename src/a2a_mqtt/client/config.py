@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from a2a_mqtt.binding.topics import validate_identifier
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.transport.base import BrokerURL, TLSConfig
+
+if TYPE_CHECKING:
+    from a2a_mqtt.security.cards import CardPolicy
+    from a2a_mqtt.security.e2e import E2EContext
 
 __all__ = ["RequesterConfig"]
 
@@ -43,6 +48,10 @@ class RequesterConfig:
     jitter: float = 0.2
     message_expiry: int | None = None
     """Message Expiry Interval on requests; should exceed reply_first_timeout."""
+    card_policy: CardPolicy | None = None
+    """Card signature policy applied by discovery on this connection (None: off)."""
+    e2e: E2EContext | None = None
+    """ubsp-v1: encrypt requests to agents whose cards publish a key; decrypt replies."""
 
     def __post_init__(self) -> None:
         BrokerURL.parse(self.broker_url)
@@ -55,3 +64,7 @@ class RequesterConfig:
             raise ConfigError("timeouts must be positive")
         if not self.backoff:
             raise ConfigError("backoff needs at least one delay")
+        identity = f"{self.org}/{self.unit}/{self.requester_id}"
+        if self.e2e is not None and self.e2e.identity != identity:
+            raise ConfigError(f"the ubsp-v1 context is for {self.e2e.identity}, "
+                              f"this requester is {identity}")

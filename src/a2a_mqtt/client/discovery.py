@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from a2a.types.a2a_pb2 import AgentCard
 
@@ -29,6 +29,9 @@ from a2a_mqtt.binding.topics import AgentRef, discovery_filters, parse_discovery
 from a2a_mqtt.client.requester import Requester
 from a2a_mqtt.errors import DiscoveryError, InvalidCardError
 from a2a_mqtt.transport.base import IncomingMessage, Subscription
+
+if TYPE_CHECKING:
+    from a2a_mqtt.security.cards import CardPolicy
 
 __all__ = ["AgentEntry", "Discovery", "DiscoveryEvent", "Watch"]
 
@@ -211,7 +214,7 @@ class Discovery:
                 self._emit("removed", previous)
             return
         status, source = P.status_of(msg.properties)
-        card, problems = self._decode(msg.payload)
+        card, problems = self._decode(msg.payload, self._requester.config.card_policy)
         entry = AgentEntry(ref=ref, card=card, status=status, status_source=source,
                            problems=problems)
         if (previous is not None and previous.card == card and previous.status == status
@@ -228,7 +231,8 @@ class Discovery:
             self._emit("updated", entry)
 
     @staticmethod
-    def _decode(payload: bytes) -> tuple[AgentCard | None, tuple[str, ...]]:
+    def _decode(payload: bytes, policy: CardPolicy | None = None
+                ) -> tuple[AgentCard | None, tuple[str, ...]]:
         if len(payload) > _MAX_CARD_BYTES:
             return None, (f"card payload of {len(payload)} bytes exceeds {_MAX_CARD_BYTES}",)
         try:
@@ -239,4 +243,12 @@ class Discovery:
             card = parse_card(data, validate=False)
         except InvalidCardError as exc:
             return None, (str(exc),)
-        return card, tuple(card_problems(data))
+        problems = tuple(card_problems(data))
+        if policy is not None and policy.mode != "off":
+            check = policy.check(data)
+            if not check.verified:
+                unverified = tuple(f"signature: {r}" for r in check.reasons)
+                if policy.mode == "require":
+                    return None, unverified  # an untrusted card is not usable at all
+                problems += unverified
+        return card, problems

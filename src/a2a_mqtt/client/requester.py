@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import random
 import uuid
@@ -22,8 +23,10 @@ from types import TracebackType
 from typing import Any, Final
 
 from a2a.client.errors import A2AClientError, A2AClientTimeoutError
+from a2a.types.a2a_pb2 import AgentCard
 
 from a2a_mqtt.binding import properties as P
+from a2a_mqtt.binding.card import encode_card
 from a2a_mqtt.binding.codes import (
     BindingError,
     ResponderUnavailableError,
@@ -32,7 +35,13 @@ from a2a_mqtt.binding.codes import (
 )
 from a2a_mqtt.binding.envelope import encode_request, parse_response
 from a2a_mqtt.binding.stream import is_final_result
-from a2a_mqtt.binding.topics import AgentRef, reply_filter, reply_topic, request_topic
+from a2a_mqtt.binding.topics import (
+    AgentRef,
+    discovery_topic,
+    reply_filter,
+    reply_topic,
+    request_topic,
+)
 from a2a_mqtt.client.config import RequesterConfig
 from a2a_mqtt.errors import PublishError, RemoteProtocolError, TransportError
 from a2a_mqtt.transport.base import (
@@ -40,6 +49,7 @@ from a2a_mqtt.transport.base import (
     ConnectOptions,
     IncomingMessage,
     MqttTransport,
+    PublishProperties,
     Subscription,
     TransportFactory,
     default_transport,
@@ -140,6 +150,8 @@ class Requester:
         self._transport = transport
         try:
             await transport.connect()
+            if cfg.e2e is not None:
+                await self._publish_key_card(transport)
         except BaseException:
             self._transport = None
             raise
@@ -236,11 +248,14 @@ class Requester:
                 corr = uuid.uuid4().hex.encode()
                 self._calls[corr] = call
                 corrs.append(corr)
+                body, extra = self._seal(agent, payload)
                 props = P.request_properties(response_topic=self.reply_topic,
                                              correlation_data=corr, service_params=sp,
-                                             message_expiry=cfg.message_expiry)
+                                             message_expiry=cfg.message_expiry, extra=extra)
+                if extra:
+                    props = dataclasses.replace(props, content_type="application/jose")
                 try:
-                    code = await self.transport.publish(topic, payload, qos=1, properties=props)
+                    code = await self.transport.publish(topic, body, qos=1, properties=props)
                 except PublishError as exc:
                     raise A2AClientError(f"{method} to {agent} refused by the broker: "
                                          f"{exc}") from exc
@@ -260,7 +275,7 @@ class Requester:
                         f"(attempt {attempt + 1} of {cfg.max_attempts})")
                     continue
                 try:
-                    reply = self._decode(first, unary, agent.pool)
+                    reply = self._decode(self._open(first, agent), unary, agent.pool)
                 except BindingError as exc:
                     if exc.retryable and attempt + 1 < cfg.max_attempts:
                         last_error = exc
@@ -274,13 +289,46 @@ class Requester:
                         raise A2AClientTimeoutError(
                             f"{method} to {agent}: stream idle for {idle_timeout:g}s; "
                             "resume with SubscribeToTask") from None
-                    reply = self._decode(msg, unary, agent.pool)
+                    reply = self._decode(self._open(msg, agent), unary, agent.pool)
                     yield reply
                 return
             raise last_error
         finally:
             for corr in corrs:
                 self._calls.pop(corr, None)
+
+    def _seal(self, agent: AgentRef, payload: bytes
+              ) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+        """ubsp-v1: the payload encrypted to ``agent`` (fails closed without its key)."""
+        e2e = self.config.e2e
+        if e2e is None:
+            return payload, ()
+        from a2a_mqtt.security.e2e import E2EError  # noqa: PLC0415 - optional feature
+        from a2a_mqtt.security.e2e_wire import seal_request  # noqa: PLC0415
+
+        try:
+            return seal_request(e2e, str(agent), payload)
+        except E2EError as exc:
+            raise TransportProtocolError(exc.reason) from None
+
+    def _open(self, msg: IncomingMessage, agent: AgentRef) -> IncomingMessage:
+        e2e = self.config.e2e
+        if e2e is None:
+            return msg
+        from a2a_mqtt.security.e2e_wire import open_reply  # noqa: PLC0415 - optional feature
+
+        return dataclasses.replace(msg, payload=open_reply(e2e, msg, str(agent)))
+
+    async def _publish_key_card(self, transport: MqttTransport) -> None:
+        """ubsp-v1: our public key, in a retained card on our own discovery topic."""
+        e2e = self.config.e2e
+        assert e2e is not None
+        card = e2e.declare(AgentCard(
+            name=f"requester {self.identity}", version="1.0.0",
+            description="ubsp-v1 key metadata of a requester; it takes no requests"))
+        await transport.publish(discovery_topic(self.identity), encode_card(card), qos=1,
+                                retain=True, properties=PublishProperties(
+                                    user_properties=P.status_properties("online", "agent")))
 
     @staticmethod
     def _decode(msg: IncomingMessage, unary: bool, pooled: bool) -> Reply:

@@ -85,6 +85,9 @@ class MqttClientTransport(ClientTransport):
         self.agent = agent
         self.agent_card = card
         self._owns = owns_requester
+        e2e = requester.config.e2e
+        if e2e is not None and card is not None:
+            e2e.learn(str(agent), card)  # ubsp-v1: the agent's key, from its card
 
     def _ctx(self, context: ClientCallContext | None) -> tuple[dict[str, str] | None,
                                                                 float | None]:

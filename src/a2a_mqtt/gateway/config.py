@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from a2a_mqtt.binding.topics import discovery_filters
 from a2a_mqtt.client.config import RequesterConfig
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.transport.base import BrokerURL, TLSConfig
+
+if TYPE_CHECKING:
+    from a2a_mqtt.security.cards import CardPolicy
 
 __all__ = ["GatewayConfig"]
 
@@ -69,6 +73,9 @@ class GatewayConfig:
     shutdown_grace: float = 5.0
     """Seconds a stop waits for open HTTP requests and streams before cancelling them."""
     requester_id: str = field(default_factory=_gateway_id)
+    card_policy: CardPolicy | None = None
+    """Card signature policy for the agents it serves from discovery (None: off);
+    under ``require`` an agent whose card does not verify is not served."""
 
     def __post_init__(self) -> None:
         BrokerURL.parse(self.broker_url)
@@ -96,4 +103,4 @@ class GatewayConfig:
             broker_url=self.broker_url, username=self.username, password=self.password,
             tls=self.tls, org="a2a-mqtt", unit="gateway", requester_id=self.requester_id,
             reply_first_timeout=self.reply_timeout, stream_idle_timeout=self.stream_idle_timeout,
-            max_attempts=self.max_attempts, backoff=(0.5, 1.0))
+            max_attempts=self.max_attempts, backoff=(0.5, 1.0), card_policy=self.card_policy)

@@ -15,6 +15,8 @@ class                      HTTP  google.rpc status  JSON-RPC    when
                                                                 the agent's will arrived
 ``AgentTimeoutError``      504   DEADLINE_EXCEEDED  -32603      no (further) reply in time
 ``BadGatewayError``        502   INTERNAL           -32603      a malformed or refused reply
+``AgentUnauthenticated..`` 401   UNAUTHENTICATED    -32010      agent refused the credentials
+``AgentForbiddenError``    403   PERMISSION_DENIED  -32011      token lacks the skill's scope
 =========================  ====  =================  ==========  ==========================
 
 Their bodies follow each binding: a JSON-RPC error object, or (HTTP+JSON) a
@@ -40,8 +42,10 @@ from a2a_mqtt.errors import A2AMqttError
 
 __all__ = [
     "GATEWAY_DOMAIN",
+    "AgentForbiddenError",
     "AgentNotFoundError",
     "AgentTimeoutError",
+    "AgentUnauthenticatedError",
     "AgentUnavailableError",
     "BadGatewayError",
     "GatewayError",
@@ -108,6 +112,24 @@ class AgentTimeoutError(GatewayError):
     reason = "AGENT_TIMEOUT"
 
 
+class AgentUnauthenticatedError(GatewayError):
+    """The agent refused the request: credentials missing, invalid or expired."""
+
+    http_status = 401
+    rpc_status = "UNAUTHENTICATED"
+    reason = "UNAUTHENTICATED"
+    jsonrpc_code = BindingErrorKind.UNAUTHENTICATED.code
+
+
+class AgentForbiddenError(GatewayError):
+    """The agent refused the request: valid credentials without the needed scope."""
+
+    http_status = 403
+    rpc_status = "PERMISSION_DENIED"
+    reason = "PERMISSION_DENIED"
+    jsonrpc_code = BindingErrorKind.PERMISSION_DENIED.code
+
+
 def translate(error: A2AError | A2AMqttError, agent: str) -> A2AError:
     """The error to answer an HTTP client with, for an error our MQTT client raised.
 
@@ -118,6 +140,10 @@ def translate(error: A2AError | A2AMqttError, agent: str) -> A2AError:
         if error.kind is BindingErrorKind.TRANSPORT_PROTOCOL_ERROR:
             return BadGatewayError(f"agent {agent} rejected the request's binding metadata: "
                                    f"{error.message}", agent=agent)
+        if error.kind is BindingErrorKind.UNAUTHENTICATED:
+            return AgentUnauthenticatedError(f"agent {agent}: {error.message}", agent=agent)
+        if error.kind is BindingErrorKind.PERMISSION_DENIED:
+            return AgentForbiddenError(f"agent {agent}: {error.message}", agent=agent)
         return AgentUnavailableError(f"agent {agent} is unavailable: {error.message}",
                                      agent=agent, mqtt_error=error.kind.wire_name)
     if isinstance(error, A2AClientTimeoutError):

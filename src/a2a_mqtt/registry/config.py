@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from a2a_mqtt.binding.topics import AgentRef, validate_identifier
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.transport.base import BrokerURL, TLSConfig
+
+if TYPE_CHECKING:
+    from a2a_mqtt.security.cards import CardPolicy
 
 __all__ = ["RegistryConfig", "StalePolicy"]
 
@@ -90,6 +94,9 @@ class RegistryConfig:
     """Seconds between SSE keep-alive comments on an idle stream."""
     default_agent_limit: int = 20
     """Cards per A2A answer when the query names no ``limit``."""
+    card_policy: CardPolicy | None = None
+    """Card signatures: ``warn`` flags unverified entries (``signature`` in answers),
+    ``require`` rejects them with the reason; None or ``off`` does not check."""
 
     def __post_init__(self) -> None:
         BrokerURL.parse(self.broker_url)

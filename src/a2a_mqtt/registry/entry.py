@@ -136,11 +136,12 @@ def etag_of(payload: bytes, status: str, source: str) -> str:
 class Entry:
     """One indexed agent (or pool): its retained card and presence."""
 
-    __slots__ = ("changed_at", "derived", "etag", "key", "payload", "ref", "seq", "source",
-                 "status", "status_since")
+    __slots__ = ("changed_at", "derived", "etag", "key", "payload", "ref", "seq", "signature",
+                 "source", "status", "status_since")
 
     def __init__(self, *, key: str, ref: AgentRef, payload: bytes, status: str, source: str,
-                 derived: Derived, seq: int, changed_at: float, status_since: float) -> None:
+                 derived: Derived, seq: int, changed_at: float, status_since: float,
+                 signature: dict[str, Any] | None = None) -> None:
         self.key = key
         self.ref = ref
         self.payload = payload
@@ -151,6 +152,9 @@ class Entry:
         self.seq = seq
         self.changed_at = changed_at
         self.status_since = status_since
+        self.signature = signature
+        """The card-signature verdict (``verified``, ``kid`` or ``reasons``) when the
+        registry has a card policy; None when it does not check."""
 
     @property
     def authoritative(self) -> bool:

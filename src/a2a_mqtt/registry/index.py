@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterator
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from a2a_mqtt.binding.topics import AgentRef, discovery_topic, parse_discovery_topic
 from a2a_mqtt.registry._sorted import SortedKeys
@@ -30,6 +30,9 @@ from a2a_mqtt.registry.query import Query, encode_cursor
 from a2a_mqtt.registry.search import Page, search
 from a2a_mqtt.registry.validate import Verdict, check_card, printable
 from a2a_mqtt.registry.words import WordIndex
+
+if TYPE_CHECKING:
+    from a2a_mqtt.security.cards import CardPolicy
 
 __all__ = ["Page", "RegistryIndex"]
 
@@ -61,8 +64,10 @@ def _index_values(entry: Entry) -> Iterator[tuple[str, str]]:
 class RegistryIndex:
     """Entries by reference, rejected topics, secondary and word indexes."""
 
-    def __init__(self, *, max_card_bytes: int = 256 * 1024) -> None:
+    def __init__(self, *, max_card_bytes: int = 256 * 1024,
+                 card_policy: CardPolicy | None = None) -> None:
         self.max_card_bytes = max_card_bytes
+        self.card_policy = card_policy if card_policy and card_policy.mode != "off" else None
         self.entries: dict[str, Entry] = {}
         self.rejected: dict[str, Rejection] = {}
         self.seq = 0
@@ -118,11 +123,25 @@ class RegistryIndex:
                 changes.append(self._change("removed", now, entry=previous))
             return changes + self._reject(topic, ref, payload, status=status, source=source,
                                           reasons=verdict.reasons, now=now)
+        signature = None
+        if self.card_policy is not None:
+            check = self.card_policy.check(verdict.data)
+            if not check.verified and self.card_policy.mode == "require":
+                changes = []
+                if previous is not None:
+                    self._remove(previous)
+                    changes.append(self._change("removed", now, entry=previous))
+                return changes + self._reject(
+                    topic, ref, payload, status=status, source=source, now=now,
+                    reasons=tuple(f"signature: {r}" for r in check.reasons))
+            signature = ({"verified": True, "kid": check.kid} if check.verified
+                         else {"verified": False, "reasons": list(check.reasons)})
         self.rejected.pop(topic, None)
         entry = Entry(key=key, ref=ref, payload=payload, status=status, source=source,
                       derived=derived, seq=self.seq + 1, changed_at=now,
                       status_since=(previous.status_since if previous is not None
-                                    and previous.status == status else now))
+                                    and previous.status == status else now),
+                      signature=signature)
         if previous is None:
             self._add(entry)
             return [self._change("added", now, entry=entry)]
@@ -153,7 +172,8 @@ class RegistryIndex:
     def _restatus(self, previous: Entry, *, status: str, source: str, now: float) -> Entry:
         return Entry(key=previous.key, ref=previous.ref, payload=previous.payload, status=status,
                      source=source, derived=previous.derived, seq=self.seq + 1, changed_at=now,
-                     status_since=previous.status_since if previous.status == status else now)
+                     status_since=previous.status_since if previous.status == status else now,
+                     signature=previous.signature)
 
     @staticmethod
     def _kind(previous: Entry, entry: Entry) -> ChangeKind:

@@ -38,7 +38,7 @@ def _summary(entry: Entry) -> dict[str, Any]:
         "skills": list(derived.skills), "tags": list(derived.tags),
         "observed": {"seq": entry.seq, "changedAt": iso(entry.changed_at),
                      "statusSince": iso(entry.status_since)},
-    }
+    } | ({"signature": entry.signature} if entry.signature is not None else {})
 
 
 def entry_json(entry: Entry, *, card: bool = True) -> bytes:

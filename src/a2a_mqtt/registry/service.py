@@ -25,7 +25,8 @@ class RegistryService:
 
     def __init__(self, config: RegistryConfig) -> None:
         self.config = config
-        self.index = RegistryIndex(max_card_bytes=config.max_card_bytes)
+        self.index = RegistryIndex(max_card_bytes=config.max_card_bytes,
+                                   card_policy=config.card_policy)
         self.feed = ChangeFeed(ring_size=config.feed_ring_size,
                                queue_size=config.feed_queue_size)
         self.ingest: Ingest | None = None

@@ -40,6 +40,7 @@ from a2a_mqtt.binding.codes import BindingErrorKind
 from a2a_mqtt.binding.topics import (
     AgentRef,
     discovery_filter,
+    discovery_filters,
     discovery_topic,
     parse_discovery_topic,
     pool_subscription,
@@ -174,10 +175,20 @@ class AgentServer:
             self._card.capabilities.extended_agent_card = True
             extended = prepare_card(cfg.extended_card, ref=cfg.ref, broker_url=public)
             extended.capabilities.extended_agent_card = True
+        if cfg.e2e is not None:
+            self._card = cfg.e2e.declare(self._card)
+        if cfg.card_signer is not None:
+            # Last: the signature covers the card exactly as published.
+            self._card = cfg.card_signer.sign(self._card)
+            extended = cfg.card_signer.sign(extended) if extended is not None else None
         self._card_payload = encode_card(self._card)
         if cfg.pool_ref is not None:
             pool_card = prepare_card(cfg.pool_card or cfg.card, ref=cfg.pool_ref,
                                      broker_url=public)
+            if cfg.e2e is not None:
+                pool_card = cfg.e2e.declare(pool_card)
+            if cfg.card_signer is not None:
+                pool_card = cfg.card_signer.sign(pool_card)
             self._pool_card_payload = encode_card(pool_card)
         if cfg.task_store is not None:
             opened = OpenedStore(cfg.task_store)
@@ -221,7 +232,7 @@ class AgentServer:
             handler=handler, tasks=TaskAccess(opened.store), inflight=inflight,
             card=self._card, responder_id=cfg.ref.name, owner=cfg.ref.client_id,
             publish=self._publish_reply, max_payload_bytes=cfg.max_payload_bytes,
-            retry_after=cfg.overload_retry_after)
+            retry_after=cfg.overload_retry_after, authorizer=cfg.authorizer, e2e=cfg.e2e)
         self._claim_owner = claim_owner(cfg.ref.client_id, self._dispatcher.run)
         self._accepting = True
         # Handlers are registered before CONNECT so requests the broker queued in our
@@ -231,6 +242,10 @@ class AgentServer:
         pool = cfg.pool_ref
         if pool is not None:
             await self._join_pool(pool, options, opened)
+        if cfg.e2e is not None:
+            # Requesters publish their ubsp-v1 keys in their cards: learn them all.
+            for topic_filter in discovery_filters(None, None):
+                await transport.subscribe(Subscription(topic_filter, qos=1), cfg.e2e.on_card)
         if cfg.watch_broker_drops:
             await self.drops.attach(transport)
         transport.on_connection_change(self._on_connection_change)

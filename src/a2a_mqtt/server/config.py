@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from a2a.server.agent_execution import AgentExecutor
 from a2a.server.tasks import TaskStore
@@ -11,6 +12,11 @@ from a2a.types.a2a_pb2 import AgentCard
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.transport.base import BrokerURL, TLSConfig
+
+if TYPE_CHECKING:
+    from a2a_mqtt.security.authz import RequestAuthorizer
+    from a2a_mqtt.security.cards import CardSigner
+    from a2a_mqtt.security.e2e import E2EContext
 
 __all__ = ["AgentConfig"]
 
@@ -79,6 +85,13 @@ class AgentConfig:
     pool_dispatch: str = "auto"
     """``shared`` ($share subscription), ``claim`` (members race in the shared store:
     for brokers whose shared subscriptions miss $ topics) or ``auto`` (probe once)."""
+    authorizer: RequestAuthorizer | None = None
+    """Checks each request's credentials against the card's security requirements
+    (a2a_mqtt.security.authz); None: no checks."""
+    card_signer: CardSigner | None = None
+    """Signs the cards this agent publishes (A2A 1.0 ``signatures``)."""
+    e2e: E2EContext | None = None
+    """ubsp-v1 end-to-end encryption: requests, replies and stream items are JWE."""
 
     @property
     def pool_ref(self) -> AgentRef | None:
@@ -107,3 +120,6 @@ class AgentConfig:
                     "or postgresql://... (many hosts)")
         if self.session_expiry < 0:
             raise ConfigError("session_expiry must be >= 0")
+        if self.e2e is not None and self.e2e.identity != str(self.ref):
+            raise ConfigError(f"the ubsp-v1 context is for {self.e2e.identity}, "
+                              f"this agent is {self.ref}")

@@ -16,7 +16,7 @@ import logging
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from a2a.extensions.common import get_requested_extensions
 from a2a.server.context import ServerCallContext
@@ -74,6 +74,10 @@ from a2a_mqtt.server.stores import KNOWN_ABSENT, TaskAccess
 from a2a_mqtt.server.taskids import REQUESTED_TASK_ID, DedupGate, seen_in_history
 from a2a_mqtt.transport.base import IncomingMessage, PublishProperties
 
+if TYPE_CHECKING:
+    from a2a_mqtt.security.authz import RequestAuthorizer
+    from a2a_mqtt.security.e2e import E2EContext
+
 __all__ = ["Publish", "RequestDispatcher"]
 
 log = logging.getLogger("a2a_mqtt.server")
@@ -94,7 +98,7 @@ class _Reply:
     becomes -32603, one that cannot be published is logged).
     """
 
-    __slots__ = ("_corr", "_publish", "_responder", "_topic", "ended")
+    __slots__ = ("_corr", "_publish", "_responder", "_topic", "e2e", "ended")
 
     def __init__(self, publish: Publish, topic: str, corr: bytes | None, responder: str) -> None:
         self._publish = publish
@@ -102,6 +106,8 @@ class _Reply:
         self._corr = corr
         self._responder = responder
         self.ended = False
+        self.e2e: tuple[E2EContext, str] | None = None
+        """(our ubsp-v1 context, the requester) once the request was a ubsp-v1 one."""
 
     async def send(self, payload: bytes, *, end: bool, task_id: str | None = None,
                    retry_after: int | None = None) -> None:
@@ -112,6 +118,13 @@ class _Reply:
         self.ended = end
         props = P.reply_properties(correlation_data=self._corr, responder_agent_id=self._responder,
                                    task_id=task_id, end=end, retry_after=retry_after)
+        if self.e2e is not None:
+            from a2a_mqtt.security.e2e_wire import seal_reply  # noqa: PLC0415 - optional feature
+
+            sealed = await seal_reply(self.e2e[0], self.e2e[1], payload, props)
+            if sealed is None:
+                return  # fail closed: no key for the requester, so no reply at all
+            payload, props = sealed
         try:
             await self._publish(self._topic, payload, props)
         except TransportError as exc:
@@ -174,6 +187,8 @@ class RequestDispatcher:
         publish: Publish,
         max_payload_bytes: int,
         retry_after: int = 1,
+        authorizer: RequestAuthorizer | None = None,
+        e2e: E2EContext | None = None,
     ) -> None:
         self._handler = handler
         self._tasks = tasks
@@ -184,6 +199,8 @@ class RequestDispatcher:
         self._publish = publish
         self._max_payload = max_payload_bytes
         self._retry_after = retry_after
+        self._authorizer = authorizer
+        self._e2e = e2e
         self._gate = DedupGate()
         self._run = uuid.uuid4().hex
 
@@ -238,6 +255,13 @@ class RequestDispatcher:
         reply = self.reply_for(msg)
         if reply is None:
             return
+        if self._e2e is not None:
+            from a2a_mqtt.security.e2e_wire import open_request  # noqa: PLC0415 - optional feature
+
+            opened = await open_request(self._e2e, msg, reply)
+            if opened is None:
+                return
+            msg = opened
         rid: Any = None
         if msg.properties.correlation_data is None:
             await reply.error(None, error_object(TransportProtocolError(
@@ -254,11 +278,16 @@ class RequestDispatcher:
                 log.info("bad request on %s: %s", msg.topic, text)
                 await reply.error(rid, error_object(error_for_code(exc.code, text)))
                 return
-            headers = P.service_parameters(msg.properties.user_properties)
+            # Printed contexts (a2a-sdk logs them at DEBUG) must not show credentials.
+            headers = P.RedactedParameters(P.service_parameters(msg.properties.user_properties))
             _check_version(headers)
+            principal = None
+            if self._authorizer is not None:
+                principal = await self._authorizer.authorize(self._card, request.method,
+                                                              params, headers)
             context = ServerCallContext(
                 state={"headers": headers, "method": request.method, "request_id": rid,
-                       "mqtt_topic": msg.topic},
+                       "mqtt_topic": msg.topic, "principal": principal},
                 tenant=getattr(params, "tenant", ""),
                 requested_extensions=get_requested_extensions(
                     [headers.get(P.EXTENSIONS, "")]),
@@ -465,6 +494,10 @@ class RequestDispatcher:
         ctx = ServerCallContext(state={"headers": {}, "method": "recover"})
         task = await self._tasks.fail(entry.task_id, reason, ctx, context_id=entry.context_id)
         problem = reply_topic_problem(entry.response_topic)
+        if problem is None and self._e2e is not None:
+            # ubsp-v1: the log does not keep the requester's identity, so the answer could
+            # not be encrypted; the requester learns the outcome with GetTask.
+            problem = "ubsp-v1 answers need the requester's key"
         if problem is not None:
             log.warning("task %s abandoned by %s: marked %s, requester not told (%s)",
                         entry.task_id, owner, state_name(task.status.state), problem)
