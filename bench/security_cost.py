@@ -39,6 +39,7 @@ from typing import Any
 
 import a2a_mqtt  # noqa: F401 - first, as an application does: a2a-sdk spans stay off
 from _common import BENCH_TEXT, BenchExecutor, Stats, bench_card, median, summarize
+from a2a_mqtt.access.ca import LocalCA
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
 from a2a_mqtt.broker.config import free_port
@@ -49,7 +50,6 @@ from a2a_mqtt.security.e2e import E2EContext
 from a2a_mqtt.security.issuer import TokenIssuer
 from a2a_mqtt.security.jwks_server import JwksServer, JwksServerConfig
 from a2a_mqtt.security.keys import new_encryption_key
-from a2a_mqtt.security.pki import LocalCA
 from a2a_mqtt.server import AgentConfig, AgentServer
 from a2a_mqtt.transport.base import TLSConfig
 
@@ -98,9 +98,10 @@ async def measure(variant: Variant, *, in_flight: int, total: int) -> Stats:
 
 @asynccontextmanager
 async def scene(tmp: Path) -> AsyncIterator[list[Variant]]:
-    ca = LocalCA.create(tmp / "ca")
-    broker_cert = ca.issue_server("broker")
-    jwks_cert = ca.issue_server("jwks")
+    ca = LocalCA(directory=tmp / "ca")
+    hosts = ("localhost", "127.0.0.1")
+    broker_cert = ca.issue_server(directory=tmp / "ca" / "broker", hosts=hosts)
+    jwks_cert = ca.issue_server(directory=tmp / "ca" / "jwks", hosts=hosts)
     tls_port = free_port()
     broker = MosquittoProcess(config=BrokerConfig(
         state_dir=tmp / "broker", tls_port=tls_port, tls_certfile=broker_cert.cert_file,

@@ -6,32 +6,43 @@ each stage by a skill tag in the retained cards, then streams every call.
 
 ``secure=True`` (``a2a-mqtt demo --secure``, ``./scripts/demo --secure``) runs the
 same line on :class:`SecureBroker`: TLS only, no anonymous access, one identity
-per agent and one for the operator, ACLs from the binding's topic rules.
-:class:`DemoSecurity` is where per-agent and requester settings are added; bearer
-tokens and signed cards plug in there too (see ``_secure_setup``).
+per agent and one for the operator, ACLs from the binding's topic rules. On top
+of that every agent declares bearer security in its card and verifies tokens
+against a local issuer's JWKS (HTTPS, certificate from the broker's CA), every
+agent signs its card, and the client accepts only cards signed by the demo's
+key and calls with a token per agent (see ``_secure_setup``, ``_add_tokens_and_cards``).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from a2a.client import Client
-from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest
+from a2a.client import Client, ClientCallContext
+from a2a.client.auth import AuthInterceptor, CredentialService
+from a2a.client.interceptors import ClientCallInterceptor
+from a2a.types.a2a_pb2 import AgentCard, Message, Part, Role, SendMessageRequest
 from google.protobuf.json_format import MessageToDict
 
 from a2a_mqtt.access.identity import Identity
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.client.config import RequesterConfig
+from a2a_mqtt.client.discovery import AgentEntry
 from a2a_mqtt.client.factory import A2AMqttClient
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.examples import EXAMPLES
 from a2a_mqtt.server.config import AgentConfig
 from a2a_mqtt.server.host import AgentHost
+
+if TYPE_CHECKING:
+    from a2a_mqtt.security.authz import RequestAuthorizer
+    from a2a_mqtt.security.bearer import Principal
+    from a2a_mqtt.security.jwks_server import JwksServer
 
 __all__ = ["DemoConfig", "DemoSecurity", "run_demo"]
 
@@ -56,13 +67,37 @@ OPERATOR = Identity.parse("factory/line1/operator", "requester",
 @dataclass
 class DemoSecurity:
     """Extra keyword arguments for each agent's AgentConfig (by example name) and for
-    the operator's RequesterConfig: credentials and TLS now, tokens and card
-    signing keys from the bearer/signed-card work later."""
+    the operator's RequesterConfig (credentials, TLS, authorizer, card signer and
+    policy), the cards to serve instead of the examples', and the bearer token
+    for each agent the operator calls."""
 
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
     requester: dict[str, Any] = field(default_factory=dict)
+    cards: dict[str, AgentCard] = field(default_factory=dict)
+    #: The operator's token per agent ref (its ``aud``); empty: calls carry none.
+    tokens: dict[str, str] = field(default_factory=dict)
     #: The CA clients trust (a secure broker's), else None.
     ca_file: str | None = None
+    #: The issuer's JWKS server the agents verify tokens against, else None.
+    jwks: JwksServer | None = None
+    #: Requests the agents admitted on a verified token.
+    authorized: int = 0
+
+    def interceptors(self, ref: AgentRef) -> list[ClientCallInterceptor]:
+        """a2a-sdk's AuthInterceptor handing out ``ref``'s token, if there is one."""
+        token = self.tokens.get(str(ref))
+        return [AuthInterceptor(_Token(token))] if token is not None else []
+
+
+class _Token(CredentialService):
+    """One token for every scheme the card asks for (the demo declares one)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def get_credentials(self, security_scheme_name: str,
+                              context: ClientCallContext | None) -> str | None:
+        return self._token
 
 
 async def _secure_setup(stack: AsyncExitStack, config: DemoConfig,
@@ -88,9 +123,72 @@ async def _secure_setup(stack: AsyncExitStack, config: DemoConfig,
     out(f"identity  operator {OPERATOR.ref} may call its own org, plus a grant for "
         f"{', '.join(str(g) for g in OPERATOR.grants)}")
     security.ca_file = str(broker.ca_file)
-    # Hook (bearer tokens, signed cards): add "a2a-authorization" credentials to
-    # security.requester and signing keys to security.agents[name] here.
+    await _add_tokens_and_cards(stack, security, config, out, state_dir=broker.state_dir,
+                                ca_file=broker.ca_file)
     return broker.url, security
+
+
+#: The demo issuer's ``iss``; its keys are served by the JWKS server it starts.
+DEMO_ISSUER = "https://issuer.demo.a2a-mqtt.invalid"
+
+
+def _scope(name: str) -> str:
+    return f"{name}:call"
+
+
+class _Tally:
+    """A RequestAuthorizer counting the requests ``inner`` let through with a token."""
+
+    def __init__(self, inner: RequestAuthorizer, security: DemoSecurity) -> None:
+        self._inner = inner
+        self._security = security
+
+    async def authorize(self, card: AgentCard, method: str, params: Any,
+                        headers: Mapping[str, str]) -> Principal | None:
+        principal = await self._inner.authorize(card, method, params, headers)
+        if principal is not None:
+            self._security.authorized += 1
+        return principal
+
+
+async def _add_tokens_and_cards(stack: AsyncExitStack, security: DemoSecurity,
+                                config: DemoConfig, out: Printer, *, state_dir: Path,
+                                ca_file: Path) -> None:
+    """Issuer + JWKS over HTTPS, bearer-guarded signed cards, a token per agent."""
+    from joserfc.jwk import ECKey  # noqa: PLC0415
+
+    from a2a_mqtt.access.ca import LocalCA  # noqa: PLC0415
+    from a2a_mqtt.security.authz import BearerAuthorizer, declare_bearer  # noqa: PLC0415
+    from a2a_mqtt.security.bearer import BearerConfig, BearerVerifier  # noqa: PLC0415
+    from a2a_mqtt.security.cards import CardPolicy, CardSigner  # noqa: PLC0415
+    from a2a_mqtt.security.issuer import TokenIssuer  # noqa: PLC0415
+    from a2a_mqtt.security.jwks_server import JwksServer, JwksServerConfig  # noqa: PLC0415
+    from a2a_mqtt.security.keys import new_signing_key  # noqa: PLC0415
+
+    issuer = TokenIssuer.create(state_dir / "issuer", issuer=DEMO_ISSUER)
+    # The broker's CA (already trusted by every client here) certifies the JWKS server.
+    cert = LocalCA(directory=ca_file.parent).issue_server(
+        directory=state_dir / "issuer", hosts=("127.0.0.1", "localhost"))
+    jwks = await stack.enter_async_context(JwksServer(JwksServerConfig(
+        issuer_dir=issuer.directory, cert_file=cert.cert_file, key_file=cert.key_file)))
+    security.jwks = jwks
+    out(f"issuer    local token issuer {DEMO_ISSUER}, JWKS served over HTTPS at "
+        f"{jwks.jwks_url} (certificate from the broker's CA)")
+    card_key = new_signing_key()
+    signer = CardSigner(key=card_key)
+    for name in config.agents:
+        ref = EXAMPLES[name].default_ref
+        security.cards[name] = declare_bearer(EXAMPLES[name].card(), scopes=(_scope(name),))
+        verifier = BearerVerifier(BearerConfig(issuer=DEMO_ISSUER, audience=ref,
+                                               jwks_url=jwks.jwks_url, ca_file=ca_file))
+        security.agents[name].update(authorizer=_Tally(BearerAuthorizer(verifier), security),
+                                     card_signer=signer)
+        security.tokens[ref] = issuer.issue(subject=str(OPERATOR.ref), audience=ref,
+                                            scopes=(_scope(name),), ttl=600)
+    security.requester["card_policy"] = CardPolicy(
+        mode="require", trusted_keys=[ECKey.import_key(card_key.as_dict(private=False))])
+    out(f"cards     every agent signs its card (ES256, kid {(card_key.kid or '')[:12]}...); the "
+        f"client requires a signature by that key")
 
 
 async def _show_refusal(url: str, ca_file: str, out: Printer) -> None:
@@ -110,6 +208,19 @@ async def _show_refusal(url: str, ca_file: str, out: Printer) -> None:
     else:
         await anonymous.disconnect()
         raise RuntimeError("the secure broker accepted an anonymous client")
+
+
+async def _show_token_refusal(mqtt: A2AMqttClient, entry: AgentEntry, out: Printer) -> None:
+    """One call without a token, to show the agent refuses it (-32010)."""
+    from a2a_mqtt.binding.codes import UnauthenticatedError  # noqa: PLC0415
+
+    try:
+        await _call(mqtt.client_for(entry), {"part": "P-0000"}, lambda _: None, "")
+    except UnauthenticatedError as exc:
+        out(f"refused   a call to {entry.ref} without a bearer token: "
+            f"{exc.kind.code} {exc.kind.wire_name} ({exc})")
+    else:
+        raise RuntimeError(f"{entry.ref} served a call that carried no token")
 
 
 def _request(payload: dict[str, Any] | str) -> SendMessageRequest:
@@ -177,7 +288,8 @@ async def run_demo(config: DemoConfig, out: Printer = print) -> None:
             url = broker.url
             out(f"broker    Mosquitto started at {url}")
         configs = [AgentConfig(ref=AgentRef.parse(EXAMPLES[name].default_ref),
-                               card=EXAMPLES[name].card(), executor=EXAMPLES[name].executor(),
+                               card=security.cards.get(name) or EXAMPLES[name].card(),
+                               executor=EXAMPLES[name].executor(),
                                broker_url=url, session_expiry=0,
                                **security.agents.get(name, {}))
                    for name in config.agents]
@@ -188,26 +300,38 @@ async def run_demo(config: DemoConfig, out: Printer = print) -> None:
         mqtt = await stack.enter_async_context(A2AMqttClient(RequesterConfig(
             broker_url=url, **security.requester)))
         out("discover  retained Agent Cards on $a2a/v1/discovery/#:")
-        for entry in mqtt.discovery.list():
+        entries = mqtt.discovery.list()
+        for entry in entries:
             out(f"    {entry.ref!s:<32} {entry.status:<7} {entry.name:<16} "
                 f"tags={','.join(sorted(entry.tags))}")
+        if security.tokens:
+            # Under CardPolicy "require" a card whose signature does not verify is unusable.
+            usable = [e for e in entries if e.card is not None]
+            out(f"cards     {len(usable)} of {len(entries)} signatures verified "
+                f"(CardPolicy require, trusting the demo's signing key)")
         stages = []
         for tag in ("inspection", "quality", "supply-chain"):
             entry = await mqtt.discovery.find(tag=tag)
             out(f"resolve   tag {tag!r:<14} -> {entry.ref}")
-            stages.append((tag.split("-")[0], mqtt.client_for(entry)))
+            stages.append((tag.split("-")[0], mqtt.client_for(
+                entry, interceptors=security.interceptors(entry.ref))))
+        if security.tokens:
+            await _show_token_refusal(mqtt, await mqtt.discovery.find(tag="inspection"), out)
         for part in config.parts:
             out(f"part {part}")
             data: dict[str, Any] = {"part": part}
             for label, client in stages:
                 data = await _call(client, data, out, label)
         if "echo" in config.agents:
-            echo = await mqtt.connect(EXAMPLES["echo"].default_ref)
+            entry = await mqtt.resolve(EXAMPLES["echo"].default_ref)
+            echo = mqtt.client_for(entry, interceptors=security.interceptors(entry.ref))
             out("echo")
             await _call(echo, "hello over MQTT", out, "echo")
+        if security.jwks is not None:
+            out(f"bearer    {security.authorized} requests admitted on tokens verified against "
+                f"{security.jwks.jwks_url} (JWKS fetched {security.jwks.requests} times)")
         out("done      stopping agents (their cards are republished offline)")
         await host.__aexit__(None, None, None)
         await mqtt.requester.barrier()
         offline = [e for e in mqtt.discovery.list() if not e.online]
         out(f"presence  {len(offline)} of {len(configs)} agents now marked offline")
-

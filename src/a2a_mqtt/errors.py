@@ -4,6 +4,7 @@
 
     A2AMqttError                      root: catch this to catch everything of ours
     ├── ConfigError                   a bad option, URL or identifier given by the caller
+    │   └── WorkflowError, ...        a refused workflow file (a2a_mqtt.workflows.errors)
     ├── TransportError                the MQTT connection failed us
     │   ├── ConnectError              CONNECT refused or the broker is unreachable
     │   ├── NotConnectedError         an operation needed a live connection and had none
@@ -15,6 +16,7 @@
     │   └── RemoteProtocolError       a peer sent something the binding forbids
     │       └── InvalidCardError      an Agent Card that is not JSON or fails the schema
     ├── BrokerError                   the embedded Mosquitto could not be started
+    ├── StoreError                    the task store cannot be used (full, unreachable, ...)
     └── DiscoveryError                an agent reference did not resolve
 
 A2A-level failures (task not found, unsupported operation, ...) are not part of
@@ -38,6 +40,7 @@ __all__ = [
     "ProtocolError",
     "PublishError",
     "RemoteProtocolError",
+    "StoreError",
     "SubscribeError",
     "TransportError",
     "TransportTimeout",
@@ -119,6 +122,10 @@ class InvalidCardError(RemoteProtocolError):
 
 class BrokerError(A2AMqttError):
     """The embedded broker could not be started or stopped."""
+
+
+class StoreError(A2AMqttError):
+    """The task store cannot be used: its message says what is wrong and how to fix it."""
 
 
 class DiscoveryError(A2AMqttError, LookupError):

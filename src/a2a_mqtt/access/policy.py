@@ -84,6 +84,8 @@ def rules_for(identity: Identity) -> tuple[Rule, ...]:
     scope = scope_paths(identity)
     if role in ("requester", "gateway"):
         rules += [Rule("publish", f"{REQUEST}/{p}") for p in scope]
+        # Its own key card, for ubsp-v1 (docs/binding.md §8.4): agents learn its key there.
+        rules.append(Rule("publish", f"{DISCOVERY}/{identity.ref}"))
     if role == "registry":
         rules += [Rule("publish", f"{DISCOVERY}/{p}") for p in scope]
     rules += [Rule("subscribe", f) for f in _BROAD_DISCOVERY]
@@ -124,11 +126,10 @@ def _agent(identity: Identity) -> tuple[Rule, ...]:
                   Rule("receive", topic)]
     rules += [Rule("subscribe", f"{own_event}/#"), Rule("subscribe", f"$share/+/{own_event}/#"),
               Rule("receive", f"{own_event}/#")]
-    if identity.pools:
-        # Pool members watch their peers' cards (server/agent.py: a member that goes
-        # offline leaves its turns to the others).
-        rules += [Rule("subscribe", f"{DISCOVERY}/{unit}/+"),
-                  Rule("receive", f"{DISCOVERY}/{unit}/+")]
+    # Cards in scope: pool members watch their peers' (a member that goes offline leaves
+    # its turns to the others), and an agent under ubsp-v1 learns requesters' keys there.
+    rules += [Rule("subscribe", f) for f in _BROAD_DISCOVERY]
+    rules += [Rule("receive", f"{DISCOVERY}/{p}") for p in scope_paths(identity)]
     rules += [Rule("subscribe", SYS_DROPPED), Rule("receive", SYS_DROPPED)]
     return tuple(rules)
 

@@ -39,6 +39,7 @@ def _register() -> None:
         registry_cmds,
         serve_cmds,
         token_cmds,
+        workflow_cmds,
     )
 
     main.add_command(client_cmds.agents)
@@ -52,6 +53,7 @@ def _register() -> None:
     main.add_command(identity_cmds.identity)
     main.add_command(token_cmds.token)
     main.add_command(card_cmds.card)
+    main.add_command(workflow_cmds.workflow)
     from a2a_mqtt.cli.mcp_cmds import mcp_group  # noqa: PLC0415
     main.add_command(mcp_group)
     _show_envvars(main)

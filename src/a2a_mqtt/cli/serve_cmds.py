@@ -147,7 +147,8 @@ def example(name: str, agent_ref: str | None, conn: Connection, task_store: str 
 @click.option("--broker", envvar="A2A_MQTT_BROKER", default=None,
               help="Use this broker instead of starting Mosquitto.")
 @click.option("--secure", is_flag=True,
-              help="Run on a secure broker: TLS only, identities, ACLs from the topic rules.")
+              help="Run on a secure broker (TLS only, identities, ACLs from the topic rules) "
+                   "with bearer tokens and signed cards.")
 def demo(broker: str | None, secure: bool) -> None:
     """Start a broker and the production-line agents, then discover and call them."""
     from a2a_mqtt.demo import DemoConfig, run_demo  # noqa: PLC0415

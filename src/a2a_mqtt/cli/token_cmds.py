@@ -87,15 +87,15 @@ def jwks(directory: Path) -> None:
 def serve(directory: Path, cert: Path | None, key: Path | None, tls_dir: Path | None,
           host: str, port: int) -> None:
     """Serve the JWKS at https://HOST:PORT/.well-known/jwks.json until interrupted."""
+    from a2a_mqtt.access.ca import LocalCA  # noqa: PLC0415
     from a2a_mqtt.security.jwks_server import JwksServerConfig  # noqa: PLC0415
-    from a2a_mqtt.security.pki import LocalCA  # noqa: PLC0415
 
     if (cert is None) != (key is None):
         raise click.UsageError("--cert and --key go together")
     if cert is None or key is None:
         where = tls_dir or directory / "tls"
-        ca = LocalCA.load(where) if (where / "ca.pem").exists() else LocalCA.create(where)
-        server_cert = ca.issue_server("jwks", hosts=(host, "localhost"))
+        ca = LocalCA(directory=where)  # created on first use
+        server_cert = ca.issue_server(directory=where / "jwks", hosts=(host, "localhost"))
         cert, key = server_cert.cert_file, server_cert.key_file
         click.echo(f"CA certificate (trust it in verifiers): {ca.cert_file}", err=True)
     config = JwksServerConfig(issuer_dir=directory, cert_file=cert, key_file=key, host=host,

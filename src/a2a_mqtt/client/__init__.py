@@ -4,6 +4,7 @@ from a2a_mqtt.client.config import RequesterConfig
 from a2a_mqtt.client.discovery import AgentEntry, Discovery, DiscoveryEvent
 from a2a_mqtt.client.factory import MQTT_LABELS, A2AMqttClient, register_mqtt_transport
 from a2a_mqtt.client.requester import Reply, Requester
+from a2a_mqtt.client.retry import OverloadedError
 from a2a_mqtt.client.transport import MqttClientTransport
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "Discovery",
     "DiscoveryEvent",
     "MqttClientTransport",
+    "OverloadedError",
     "Reply",
     "Requester",
     "RequesterConfig",

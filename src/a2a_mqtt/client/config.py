@@ -27,7 +27,8 @@ class RequesterConfig:
 
     The defaults are the profile's (docs/binding.md §6.5): first reply within
     15 s, at most 30 s between stream items, 3 attempts with 1/2/4 s backoff
-    and ±20 % jitter. Every wait is bounded.
+    and ±20 % jitter, an overloaded responder's ``retry-after`` honoured up to
+    30 s. Every wait is bounded.
     """
 
     broker_url: str = "mqtt://127.0.0.1:1883"
@@ -48,6 +49,12 @@ class RequesterConfig:
     jitter: float = 0.2
     message_expiry: int | None = None
     """Message Expiry Interval on requests; should exceed reply_first_timeout."""
+    max_retry_after: float = 30.0
+    """The longest ``retry-after`` hint (from an overloaded responder) we wait out
+    before a retry; a longer hint is raised to the caller as ``OverloadedError``."""
+    stream_buffer: int = 10_000
+    """Replies one call may hold that its consumer has not read yet; past this the
+    call fails (resume with SubscribeToTask) instead of growing without bound."""
     card_policy: CardPolicy | None = None
     """Card signature policy applied by discovery on this connection (None: off)."""
     e2e: E2EContext | None = None
@@ -64,6 +71,10 @@ class RequesterConfig:
             raise ConfigError("timeouts must be positive")
         if not self.backoff:
             raise ConfigError("backoff needs at least one delay")
+        if self.max_retry_after < 0:
+            raise ConfigError("max_retry_after must not be negative")
+        if self.stream_buffer < 1:
+            raise ConfigError("stream_buffer must be at least 1")
         identity = f"{self.org}/{self.unit}/{self.requester_id}"
         if self.e2e is not None and self.e2e.identity != identity:
             raise ConfigError(f"the ubsp-v1 context is for {self.e2e.identity}, "

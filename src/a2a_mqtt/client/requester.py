@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import hashlib
 import logging
 import random
 import uuid
@@ -43,6 +44,13 @@ from a2a_mqtt.binding.topics import (
     request_topic,
 )
 from a2a_mqtt.client.config import RequesterConfig
+from a2a_mqtt.client.retry import (
+    RETRY_AFTER,
+    OverloadedError,
+    backoff_delay,
+    overload_delay,
+    parse_retry_after,
+)
 from a2a_mqtt.errors import PublishError, RemoteProtocolError, TransportError
 from a2a_mqtt.transport.base import (
     BrokerURL,
@@ -62,6 +70,7 @@ log = logging.getLogger("a2a_mqtt.client")
 _NO_MATCHING_SUBSCRIBERS: Final = 0x10
 _DEFAULT_VERSION: Final = {"A2A-Version": "1.0"}
 _MAX_RESPONDERS: Final = 100_000
+_DEDUP_WINDOW: Final = 256
 
 
 class Reply:
@@ -76,29 +85,54 @@ class Reply:
 
 
 class _Call:
-    """Replies for one call, across all of its attempts' Correlation Data."""
+    """Replies for one call, across all of its attempts' Correlation Data.
 
-    __slots__ = ("_event", "_queue", "_seen")
+    Bounded: at most ``limit`` unread replies (past that the call fails rather
+    than grow) and a duplicate filter over the last :data:`_DEDUP_WINDOW` replies.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_event", "_limit", "_order", "_queue", "_seen", "overflowed")
+
+    def __init__(self, limit: int) -> None:
         self._queue: collections.deque[IncomingMessage] = collections.deque()
         self._event = asyncio.Event()
-        self._seen: set[int] = set()
+        self._seen: set[bytes] = set()
+        self._order: collections.deque[bytes] = collections.deque()
+        self._limit = limit
+        self.overflowed = False
 
     def deliver(self, msg: IncomingMessage) -> None:
-        key = hash(msg.payload)
+        if self.overflowed:
+            return
+        # A QoS 1 redelivery repeats the reply byte for byte; so does the answer
+        # to a retry's Correlation Data, which must not count as a second answer.
+        key = hashlib.blake2b(msg.payload, digest_size=16).digest()
         if key in self._seen:
-            return  # a QoS 1 duplicate
+            return
         self._seen.add(key)
-        self._queue.append(msg)
+        self._order.append(key)
+        if len(self._order) > _DEDUP_WINDOW:
+            self._seen.discard(self._order.popleft())
+        if len(self._queue) >= self._limit:
+            self.overflowed = True
+            self._queue.clear()
+        else:
+            self._queue.append(msg)
         self._event.set()
 
     async def next(self, timeout: float) -> IncomingMessage:
         while not self._queue:
+            if self.overflowed:
+                raise A2AClientError(f"more than {self._limit} replies unread; the call "
+                                     "is abandoned (resume with SubscribeToTask)")
             self._event.clear()
             async with asyncio.timeout(timeout):
                 await self._event.wait()
         return self._queue.popleft()
+
+    @property
+    def buffered(self) -> int:
+        return len(self._queue)
 
 
 class Requester:
@@ -205,10 +239,14 @@ class Requester:
             return agent
         return self._responders.get((agent, task_id), agent)
 
-    def _delay(self, attempt: int) -> float:
+    def _delay(self, attempt: int, error: BaseException | None) -> float | None:
+        """The wait before retry ``attempt + 1``; None when ``error`` asks for longer
+        than we are willing to wait (then it is raised instead)."""
         cfg = self.config
-        base = cfg.backoff[min(attempt, len(cfg.backoff) - 1)]
-        return base * (1 + cfg.jitter * (2 * random.random() - 1))
+        if isinstance(error, OverloadedError):
+            return overload_delay(error.retry_after, limit=cfg.max_retry_after,
+                                  jitter=cfg.jitter, rand=random.random())
+        return backoff_delay(cfg.backoff, attempt, cfg.jitter, random.random())
 
     async def call(self, agent: AgentRef, method: str, params: dict[str, Any], *,
                    service_params: Mapping[str, str] | None = None,
@@ -237,14 +275,17 @@ class Requester:
         sp = dict(_DEFAULT_VERSION)
         if service_params:
             sp.update(service_params)
-        call = _Call()
+        call = _Call(cfg.stream_buffer)
         corrs: list[bytes] = []
         last_error: Exception = A2AClientTimeoutError(
             f"{method} to {agent}: no reply within {first_timeout:g}s")
         try:
             for attempt in range(cfg.max_attempts):
                 if attempt:
-                    await asyncio.sleep(self._delay(attempt - 1))
+                    delay = self._delay(attempt - 1, last_error)
+                    if delay is None:
+                        raise last_error
+                    await asyncio.sleep(delay)
                 corr = uuid.uuid4().hex.encode()
                 self._calls[corr] = call
                 corrs.append(corr)
@@ -343,7 +384,11 @@ class Requester:
         except RemoteProtocolError as exc:
             raise A2AClientError(f"malformed reply on {msg.topic}: {exc}") from exc
         if response.error is not None:
-            raise error_from_object(response.error)
+            error = error_from_object(response.error)
+            hint = parse_retry_after(msg.properties.user_property(RETRY_AFTER))
+            if isinstance(error, ResponderUnavailableError) and hint is not None:
+                raise OverloadedError(error.message, error.data, retry_after=hint)
+            raise error
         marker = msg.properties.user_property(P.STREAM_END)
         end = unary or (marker == "true" if marker is not None
                         else is_final_result(response.result))

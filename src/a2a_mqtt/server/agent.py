@@ -151,6 +151,10 @@ class AgentServer:
             await self._start(cfg, stack)
         except BaseException:
             await stack.aclose()
+            # A start that fails after CONNECT (recovery on a full disk, say) must not
+            # leave its session open: a later start would take it over.
+            if self._transport is not None:
+                await self._transport.disconnect()
             raise
         self._stack = stack
 

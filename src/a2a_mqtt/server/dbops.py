@@ -7,7 +7,10 @@ request), so it must not cost an exception and a rollback.
 
 Transient errors — SQLite's "database is locked", a PostgreSQL serialization
 failure or deadlock, a dropped connection — are retried with backoff; anything
-else, or a transient error that outlasts the retries, propagates.
+else, or a transient error that outlasts the retries, propagates. Conditions
+only an operator can clear (a full disk, a read-only or corrupt file, a
+missing database) are never retried: :func:`store_problem` names them and the
+fix, and :func:`store_error` turns them into one clear :class:`StoreError`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
@@ -23,7 +27,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-__all__ = ["autocommit", "insert_new", "is_transient", "retry_transient"]
+from a2a_mqtt.errors import StoreError
+
+__all__ = ["autocommit", "insert_new", "is_transient", "retry_transient", "store_error",
+           "store_problem"]
 
 log = logging.getLogger("a2a_mqtt.server")
 
@@ -36,6 +43,27 @@ _ATTEMPTS: Final = 8
 _FIRST_DELAY: Final = 0.02
 _MAX_DELAY: Final = 1.0
 
+_FULL: Final = "the disk holding it is full (or failing); free space there and start again"
+# SQLite primary result codes (the low byte of sqlite_errorcode).
+_SQLITE_PROBLEMS: Final[dict[int, str]] = {
+    3: "access to the database file was denied; fix its permissions",
+    8: "the database file is read-only; make it and its directory writable",
+    10: _FULL,
+    11: "the database file is corrupt; restore it from a backup or move it aside",
+    13: _FULL,
+    14: "the database file cannot be opened; check that its directory exists and is "
+        "writable",
+    26: "the file is not an SQLite database; point the store URL at the right file",
+}
+_PG_PROBLEMS: Final[dict[str, str]] = {
+    "53100": "PostgreSQL's disk is full; free space on the database server",
+    "25006": "PostgreSQL is read-only (a standby?); point the store URL at the primary",
+    "3D000": "the database does not exist; create it or fix the store URL",
+    "28000": "PostgreSQL refused the login; fix the user or password in the store URL",
+    "28P01": "PostgreSQL refused the password; fix the store URL",
+    "42501": "PostgreSQL denied the operation; grant the store's user rights on its tables",
+}
+
 
 def autocommit(engine: AsyncEngine) -> AsyncEngine:
     """``engine`` without BEGIN/COMMIT around each statement (same connection pool).
@@ -47,9 +75,41 @@ def autocommit(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
+def store_problem(exc: BaseException) -> str | None:
+    """What an operator must fix when ``exc`` is a condition retries cannot clear
+    (full disk, read-only, corrupt, missing database, refused login), else None."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(orig, ConnectionRefusedError | socket.gaierror):
+        return (f"the database server cannot be reached ({orig}); start it or fix the "
+                "host and port in the store URL")
+    code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        problem = _SQLITE_PROBLEMS.get(code & 0xFF)
+        if problem is not None:
+            name = getattr(orig, "sqlite_errorname", "") or f"code {code}"
+            return f"{problem} (SQLite: {name}, {orig})"
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate in _PG_PROBLEMS:
+        return f"{_PG_PROBLEMS[sqlstate]} (SQLSTATE {sqlstate})"
+    return None
+
+
+def store_error(exc: BaseException, where: str) -> StoreError:
+    """One line for an operator: which store (``where``, no password), what is wrong,
+    how to fix it; falls back to the driver's own message for anything unknown."""
+    problem = store_problem(exc)
+    if problem is None:
+        orig = exc.orig if isinstance(exc, DBAPIError) else exc
+        detail = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+        problem = f"{type(orig).__name__}: {detail}"
+    return StoreError(f"task store {where}: {problem}")
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` is contention or a lost connection, worth another attempt."""
     if not isinstance(exc, DBAPIError) or isinstance(exc, IntegrityError):
+        return False
+    if store_problem(exc) is not None:
         return False
     if exc.connection_invalidated:
         return True

@@ -484,6 +484,8 @@ class RequestDispatcher:
         """
         entries = await self._inflight.take(owner, except_run=self._run if own else "")
         for entry in entries:
+            # Taken from the log already: one entry that cannot be answered must
+            # not cost the others their answer (nor the agent its start).
             try:
                 await self._recover_one(entry, owner, reason)
             except Exception:
@@ -502,10 +504,9 @@ class RequestDispatcher:
             log.warning("task %s abandoned by %s: marked %s, requester not told (%s)",
                         entry.task_id, owner, state_name(task.status.state), problem)
             return
-        try:
-            rid = json.loads(entry.request_id)
-        except ValueError:
-            rid = None
+        # A stored id that cannot be sent back (not JSON, a lone surrogate, an array)
+        # is answered as null: the requester correlates by Correlation Data.
+        rid = entry.reply_id
         reply = _Reply(self._publish, entry.response_topic, entry.correlation, self._responder)
         if entry.method == "stream":
             update = TaskStatusUpdateEvent(task_id=task.id, context_id=task.context_id,

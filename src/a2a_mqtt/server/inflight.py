@@ -10,20 +10,38 @@ owner's will) fails the task with a reason and tells the requester.
 
 Backed by the task store's database when there is one; in memory otherwise
 (then it protects against in-process duplicates only).
+
+Recovery must survive whatever an entry holds: the recoverer checks the stored
+Response Topic with ``binding.topics.reply_topic_problem`` (fails the task and
+logs instead of publishing where it must not), and :attr:`InflightEntry.reply_id`
+falls back to null for a stored id that cannot be sent back. A database that
+cannot be read at all raises :class:`~a2a_mqtt.errors.StoreError` with the fix.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Column, Float, LargeBinary, MetaData, String, Table, Text, delete
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from a2a_mqtt.server.dbops import autocommit, insert_new, retry_transient
+from a2a_mqtt.binding.codes import ResponderUnavailableError
+from a2a_mqtt.server.dbops import (
+    autocommit,
+    insert_new,
+    retry_transient,
+    store_error,
+    store_problem,
+)
 
 __all__ = ["DatabaseInflightLog", "InflightEntry", "InflightLog", "MemoryInflightLog"]
+
+log = logging.getLogger("a2a_mqtt.server")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +62,30 @@ class InflightEntry:
     earlier runs' turns, never the ones it is serving right now."""
     created_at: float = field(default_factory=time.time)
 
+    @property
+    def reply_id(self) -> str | int | None:
+        """The JSON-RPC id to answer with: the stored one, or null when it does not decode
+        to a string or integer that can be encoded (the requester correlates by
+        Correlation Data, so it is still told)."""
+        try:
+            rid = json.loads(self.request_id)
+            json.dumps(rid, ensure_ascii=False).encode("utf-8")
+        except (ValueError, RecursionError):
+            return None
+        if isinstance(rid, bool) or not isinstance(rid, str | int):
+            return None
+        return rid
+
 
 class InflightLog:
     """Claim, release and recover turns; see the module docstring."""
 
     async def claim(self, entry: InflightEntry) -> bool:
-        """Record the turn; False if the task already has a turn in flight."""
+        """Record the turn; False if the task already has a turn in flight.
+
+        Raises ``ResponderUnavailableError`` (-32004, retryable) when the store
+        cannot take writes (a full disk, read-only), so the requester is told.
+        """
         raise NotImplementedError
 
     async def release(self, task_id: str, owner: str) -> None:
@@ -124,7 +160,17 @@ class DatabaseInflightLog(InflightLog):
             async with self._single.connect() as conn:
                 return await insert_new(conn, _TABLE, values)
 
-        return await retry_transient(once, what="in-flight claim")
+        try:
+            return await retry_transient(once, what="in-flight claim")
+        except DBAPIError as exc:
+            problem = store_problem(exc)
+            if problem is None:
+                raise
+            # Nothing was taken: the requester may retry (here or elsewhere) once the
+            # operator has fixed the store; the detail is for the operator only.
+            log.error("cannot take task %s: %s", entry.task_id, problem)  # noqa: TRY400
+            raise ResponderUnavailableError(
+                "the agent's task store cannot take new work; retry later") from exc
 
     async def release(self, task_id: str, owner: str) -> None:
         async def once() -> None:
@@ -145,7 +191,11 @@ class DatabaseInflightLog(InflightLog):
                 return list((await conn.execute(
                     delete(_TABLE).where(condition).returning(*_TABLE.c))).all())
 
-        rows = await retry_transient(once, what="in-flight recovery")
+        try:
+            rows = await retry_transient(once, what="in-flight recovery")
+        except DBAPIError as exc:
+            raise store_error(exc, self._engine.url.render_as_string(hide_password=True)
+                              ) from exc
         return [InflightEntry(task_id=r.task_id, message_id=r.message_id, owner=r.owner,
                               method=r.method, response_topic=r.response_topic,
                               correlation=r.correlation, request_id=r.request_id,

@@ -42,9 +42,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.server.dbops import store_error, store_problem
 
 __all__ = ["KNOWN_ABSENT", "KnownAbsentStore", "OpenedStore", "TaskAccess", "create_tables",
-           "open_task_store"]
+           "display_url", "open_task_store"]
 
 KNOWN_ABSENT: Final = "a2a_mqtt.known_absent_task"
 """Call-context key: the id of a task this request has found absent while holding its
@@ -70,6 +71,10 @@ class OpenedStore:
     engine: AsyncEngine | None = None
 
 
+_SQLITE_POOL = 4  # connections per process
+_SQLITE_CACHE_KIB = 512  # page cache per connection; the OS page cache does the rest
+
+
 def database_url(url: str) -> str:
     """The SQLAlchemy async URL for ``sqlite:///...`` / ``postgresql://...`` spellings."""
     scheme, sep, rest = url.partition("://")
@@ -89,14 +94,28 @@ async def open_task_store(url: str | None, stack: AsyncExitStack) -> OpenedStore
     """
     if url is None or url in ("memory", "memory://"):
         return OpenedStore(InMemoryTaskStore())
-    engine = create_async_engine(database_url(url))
+    db_url = database_url(url)
+    # SQLite has one writer at a time, so more pooled connections add no throughput, only
+    # memory: each holds its own page cache (and aiosqlite a thread). Bound both.
+    engine = (create_async_engine(db_url, pool_size=_SQLITE_POOL, max_overflow=0)
+              if db_url.startswith("sqlite") else create_async_engine(db_url))
     stack.push_async_callback(engine.dispose)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     store = VersionedDatabaseTaskStore(engine, create_table=True)
     stream = DatabaseTaskEventStream(engine, create_table=True, poll_interval_s=0.1)
-    await create_tables(store.initialize, stream.initialize)
+    try:
+        await create_tables(store.initialize, stream.initialize)
+    except (DBAPIError, OSError) as exc:
+        # The first use of the store: a full disk, a missing directory or database,
+        # an unreachable server all end the start here, in one line with the fix.
+        raise store_error(exc, display_url(engine)) from exc
     return OpenedStore(store, stream, engine)
+
+
+def display_url(engine: AsyncEngine) -> str:
+    """The engine's URL as an operator may see it (never its password)."""
+    return engine.url.render_as_string(hide_password=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -107,7 +126,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
-                       f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}"):
+                       f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}",
+                       f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}"):
             cursor.execute(pragma)
     finally:
         cursor.close()
@@ -124,8 +144,8 @@ async def create_tables(*steps: Callable[[], Awaitable[None]]) -> None:
             for step in steps:
                 await step()
             return
-        except DBAPIError:
-            if attempt + 1 == _CREATE_ATTEMPTS:
+        except DBAPIError as exc:
+            if attempt + 1 == _CREATE_ATTEMPTS or store_problem(exc) is not None:
                 raise
             await asyncio.sleep(0.05 * (attempt + 1) * (1 + random.random()))
 

@@ -1,6 +1,9 @@
-"""The demo's production line on a secure broker (``a2a-mqtt demo --secure``)."""
+"""The demo's production line on a secure broker (``a2a-mqtt demo --secure``): TLS,
+identities and ACLs, bearer tokens verified against a JWKS over HTTPS, signed cards."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -21,6 +24,42 @@ async def test_secure_demo_runs_the_whole_line_over_tls() -> None:
     for stage in ("inspection", "quality", "supply"):
         assert f"    {stage:<10} COMPLETED" in text
     assert "    echo       artifact   hello over MQTT" in text
+    assert lines[-1] == "presence  4 of 4 agents now marked offline"
+
+
+async def test_secure_demo_uses_tokens_and_signed_cards() -> None:
+    lines: list[str] = []
+    await run_demo(DemoConfig(secure=True, parts=("P-1001",)), out=lines.append)
+    text = "\n".join(lines)
+    issuer = re.search(r"^issuer    .* JWKS served over HTTPS at (https://127\.0\.0\.1:\d+"
+                       r"/\.well-known/jwks\.json)", text, re.MULTILINE)
+    assert issuer is not None, text
+    # Cards: all four retained cards passed CardPolicy "require" with the demo's key.
+    assert "cards     4 of 4 signatures verified (CardPolicy require" in text
+    # The agents really guard: a call without a token is refused with -32010 ...
+    assert re.search(r"^refused   a call to factory/line1/inspection without a bearer token: "
+                     r"-32010 unauthenticated \(.*no bearer token", text, re.MULTILINE), text
+    # ... and the line ran on tokens the agents verified against that JWKS (one
+    # fetch per agent's verifier): three stages and echo, at least one request each.
+    bearer = re.search(r"^bearer    (\d+) requests admitted on tokens verified against "
+                       r"(\S+) \(JWKS fetched (\d+) times\)$", text, re.MULTILINE)
+    assert bearer is not None, text
+    assert int(bearer[1]) >= 4
+    assert bearer[2] == issuer[1]
+    assert int(bearer[3]) == 4
+    for stage in ("inspection", "quality", "supply"):
+        assert f"    {stage:<10} COMPLETED" in text
+    assert "    echo       artifact   hello over MQTT" in text
+    # No token ever reaches the output.
+    assert not re.search(r"eyJ[\w-]+\.[\w-]+\.[\w-]+", text)
+
+
+async def test_plain_demo_has_no_security_lines() -> None:
+    lines: list[str] = []
+    await run_demo(DemoConfig(parts=("P-1001",)), out=lines.append)
+    assert lines[0].startswith("broker    Mosquitto started at mqtt://")
+    assert not [line for line in lines
+                if line.startswith(("issuer", "cards", "bearer", "refused", "identity"))]
     assert lines[-1] == "presence  4 of 4 agents now marked offline"
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest_asyncio
 from a2a.types.a2a_pb2 import AgentCard, AgentSkill
 
+from a2a_mqtt.access.ca import LocalCA
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.examples.basic import echo_card
@@ -25,7 +26,6 @@ from a2a_mqtt.security.authz import BearerAuthorizer, declare_bearer
 from a2a_mqtt.security.bearer import BearerConfig, BearerVerifier
 from a2a_mqtt.security.issuer import TokenIssuer
 from a2a_mqtt.security.jwks_server import JwksServer, JwksServerConfig
-from a2a_mqtt.security.pki import LocalCA
 from a2a_mqtt.transport import ConnectOptions, PahoTransport
 from a2a_mqtt.transport.base import BrokerURL, IncomingMessage, Subscription
 
@@ -50,8 +50,8 @@ class Issuer:
 
 @pytest_asyncio.fixture
 async def issuer(tmp_path: Path) -> AsyncIterator[Issuer]:
-    ca = LocalCA.create(tmp_path / "ca")
-    cert = ca.issue_server("jwks")
+    ca = LocalCA(directory=tmp_path / "ca")
+    cert = ca.issue_server(directory=tmp_path / "ca" / "jwks", hosts=("localhost", "127.0.0.1"))
     tokens = TokenIssuer.create(tmp_path / "issuer", issuer=ISSUER)
     config = JwksServerConfig(issuer_dir=tmp_path / "issuer", cert_file=cert.cert_file,
                               key_file=cert.key_file)

@@ -21,6 +21,7 @@ from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest, TaskState
 from a2a.utils.errors import InvalidParamsError
 from joserfc import jwt
 
+from a2a_mqtt.access.ca import LocalCA
 from a2a_mqtt.binding.codes import BindingError, PermissionDeniedError, UnauthenticatedError
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
@@ -30,7 +31,6 @@ from a2a_mqtt.examples.basic import EchoExecutor
 from a2a_mqtt.security.bearer import BearerConfig, BearerVerifier, TokenRejected
 from a2a_mqtt.security.issuer import TokenIssuer
 from a2a_mqtt.security.keys import new_signing_key
-from a2a_mqtt.security.pki import LocalCA
 from a2a_mqtt.server import AgentServer
 from tests.behaviour.conftest import requester_config, serve
 from tests.behaviour.security.conftest import (
@@ -232,7 +232,7 @@ async def test_jwks_is_only_trusted_over_verified_https(issuer: Issuer, tmp_path
     good = BearerVerifier(issuer.config("o/u/a"))
     assert (await good.verify(f"Bearer {token}")).subject == "a"
     # The same server, but the verifier trusts another CA: the keys are never used.
-    stranger = LocalCA.create(tmp_path / "stranger")
+    stranger = LocalCA(directory=tmp_path / "stranger")
     config = BearerConfig(issuer=ISSUER, audience="o/u/a", jwks_url=issuer.jwks_url,
                           ca_file=stranger.cert_file)
     with pytest.raises(TokenRejected, match="issuer keys unavailable"):

@@ -60,7 +60,9 @@ def test_requester_reads_only_its_reply_subtree_and_calls_only_its_org() -> None
     assert allows(OP, "publish", "$a2a/v1/request/acme/line9/press")
     assert allows(OP, "publish", "$a2a/v1/request/acme/line9/pool/p")
     assert not allows(OP, "publish", "$a2a/v1/request/globex/hq/agent")
-    assert not allows(OP, "publish", "$a2a/v1/discovery/acme/line1/op")
+    # Its own key card (ubsp-v1), never another's.
+    assert allows(OP, "publish", "$a2a/v1/discovery/acme/line1/op")
+    assert not allows(OP, "publish", "$a2a/v1/discovery/acme/line1/other")
     assert allows(OP, "receive", "$a2a/v1/discovery/acme/x/y")
     assert not allows(OP, "receive", "$a2a/v1/discovery/globex/x/y")
 

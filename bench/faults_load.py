@@ -1,0 +1,485 @@
+"""Faults under load: many requests in flight while the broker restarts or the agent dies.
+
+Usage::
+
+    python bench/faults_load.py                               # 10,000 requests, 200 in
+                                                              # flight, SQLite and PostgreSQL,
+                                                              # broker restart and kill -9
+    python bench/faults_load.py --requests 1000 --stores sqlite --faults kill
+    python bench/faults_load.py --json /tmp/faults.json       # also write the figures
+
+What runs, per (store, fault):
+
+* one Mosquitto with persistence on (the generated config), its state in a
+  temporary directory;
+* one echo agent as a child process (this script with ``--serve``) on a fresh
+  durable task store (a SQLite file, or a throwaway PostgreSQL database). Its
+  executor appends ``start <task> <pid>`` and ``done <task> <pid>`` to an
+  execution log, one ``write`` each, so executions survive ``kill -9``;
+* this process keeps ``--inflight`` unary SendMessage requests in flight until
+  ``--requests`` have an outcome, through one requester with the profile's
+  retries (3 attempts, 30 s first-reply timeout). A second MQTT session
+  subscribed to the requester's reply topics counts every reply on the wire;
+* after ``--fault-at`` of the requests have answers, the fault: ``broker`` stops
+  Mosquitto (SIGTERM, so it saves its sessions) and starts it again on the same
+  port; ``kill`` sends SIGKILL to the agent and starts it again at once, as a
+  supervisor would.
+
+Counted: outcomes per request (the call returned a task, or raised), task
+states, executions per task from the log, replies per request on the wire
+(duplicates the requester filtered: a QoS 1 redelivery, or the answer to a
+retry of a request already answered), and contradictory answers (two replies
+for one task with different states). The verdict is PASS when every request
+got exactly one outcome and it is a terminal task, no task was executed twice
+(no second ``done``, no second ``start``), no task both completed and was
+reported failed, and no two replies for one task disagree.
+
+The machine is shared and noisy: the times are for orientation only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCRIPT = Path(__file__).resolve()
+ROOT = SCRIPT.parents[1]
+POSTGRES_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+READY_TIMEOUT = 60.0
+TERMINAL = {"TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED",
+            "TASK_STATE_REJECTED"}
+
+log = logging.getLogger("bench.faults_load")
+
+
+# ===================================================================================
+# Agent side (child process)
+# ===================================================================================
+
+
+def _counting_executor(log_path: str, delay: float) -> Any:
+    from a2a.server.agent_execution import RequestContext
+    from a2a.server.events import EventQueue
+    from a2a.server.tasks import TaskUpdater
+    from a2a.types.a2a_pb2 import Part
+
+    from a2a_mqtt.examples.basic import CancellableExecutor
+
+    def write(line: str) -> None:
+        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, f"{line}\n".encode())  # one write: lines never interleave
+        finally:
+            os.close(fd)
+
+    class CountingEcho(CancellableExecutor):
+        async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+            from a2a.helpers import new_task_from_user_message
+
+            task = context.current_task
+            if task is None:
+                assert context.message is not None
+                task = new_task_from_user_message(context.message)
+                await event_queue.enqueue_event(task)
+            write(f"start {task.id} {os.getpid()}")
+            if delay:
+                await asyncio.sleep(delay)
+            updater = TaskUpdater(event_queue, task.id, task.context_id)
+            await updater.add_artifact([Part(text=context.get_user_input())], name="echo",
+                                       last_chunk=True)
+            await updater.complete()
+            write(f"done {task.id} {os.getpid()}")
+
+    return CountingEcho()
+
+
+async def serve(args: argparse.Namespace) -> None:
+    """The echo agent until SIGTERM or stdin EOF; prints READY once serving."""
+    from a2a_mqtt.binding.topics import AgentRef
+    from a2a_mqtt.examples.basic import echo_card
+    from a2a_mqtt.server import AgentConfig, AgentServer
+
+    config = AgentConfig(ref=AgentRef.parse(args.agent), card=echo_card(),
+                         executor=_counting_executor(args.exec_log, args.delay),
+                         broker_url=args.broker, task_store_url=args.store,
+                         session_expiry=600, keepalive=5, shutdown_grace=10,
+                         max_concurrency=args.concurrency)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    async with AgentServer(config):
+        print("READY", flush=True)
+        eof = asyncio.create_task(reader.read(), name="bench.stdin-eof")
+        stopped = asyncio.create_task(stop.wait(), name="bench.stop")
+        await asyncio.wait({eof, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        eof.cancel()
+        stopped.cancel()
+
+
+# ===================================================================================
+# Driver side
+# ===================================================================================
+
+
+class Agent:
+    """The agent child process: started, killed with SIGKILL, restarted."""
+
+    def __init__(self, argv: list[str], err_path: Path) -> None:
+        self.argv = argv
+        self.err_path = err_path
+        self.proc: asyncio.subprocess.Process | None = None
+        self.starts = 0
+
+    async def start(self) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(ROOT / "src"), env.get("PYTHONPATH", "")) if p)
+        with open(self.err_path, "ab") as err:  # noqa: ASYNC230 - a local file, once
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=err, cwd=str(ROOT), env=env)
+        self.starts += 1
+        assert self.proc.stdout is not None
+        async with asyncio.timeout(READY_TIMEOUT):
+            while True:
+                line = await self.proc.stdout.readline()
+                if not line:
+                    tail = self.err_path.read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"agent exited before READY:\n{tail}")
+                if line.strip() == b"READY":
+                    return
+
+    async def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        await self.proc.wait()
+
+    async def stop(self) -> int | None:
+        proc = self.proc
+        if proc is None:
+            return None
+        if proc.returncode is None:
+            assert proc.stdin is not None
+            with contextlib.suppress(Exception):
+                proc.stdin.close()
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        return proc.returncode
+
+
+@dataclass
+class Result:
+    store: str
+    fault: str
+    requests: int
+    inflight: int
+    seconds: float = 0.0
+    fault_at_answered: int = 0
+    outcomes: int = 0
+    """Requests whose call returned (a task) or raised: each exactly once."""
+    client_errors: dict[str, int] = field(default_factory=dict)
+    states: dict[str, int] = field(default_factory=dict)
+    not_terminal: int = 0
+    executed: int = 0
+    started_twice: int = 0
+    done_twice: int = 0
+    completed_without_execution: int = 0
+    failed_after_execution: int = 0
+    """Executor finished, but the agent died before the outcome was stored: recovery
+    reported the task FAILED (at most once, never run again)."""
+    wire_replies: int = 0
+    wire_duplicates: int = 0
+    """Replies beyond the first for one task (filtered by the requester)."""
+    wire_contradictions: int = 0
+    """Tasks with replies in two different states."""
+    wire_errors: int = 0
+    agent_restarts: int = 0
+    agent_exit: int | None = None
+    agent_tracebacks: int = 0
+    verdict: str = ""
+    problems: list[str] = field(default_factory=list)
+
+
+def executions(path: Path) -> tuple[collections.Counter[str], collections.Counter[str]]:
+    starts: collections.Counter[str] = collections.Counter()
+    dones: collections.Counter[str] = collections.Counter()
+    if path.exists():
+        for line in path.read_text().splitlines():
+            kind, task, _pid = line.split()
+            (starts if kind == "start" else dones)[task] += 1
+    return starts, dones
+
+
+class WireCount:
+    """Every reply the broker delivers to the requester's reply topics, by task."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, list[str]] = collections.defaultdict(list)
+        self.replies = 0
+        self.errors = 0
+
+    def on_reply(self, msg: Any) -> None:
+        if (msg.properties.correlation_data or b"").startswith(b"sync-"):
+            return  # the requester's own barrier round trip, not a reply
+        self.replies += 1
+        try:
+            body = json.loads(msg.payload)
+        except ValueError:
+            self.errors += 1
+            return
+        task = (body.get("result") or {}).get("task") if isinstance(body, dict) else None
+        if not isinstance(task, dict):
+            self.errors += 1
+            return
+        self.states[str(task.get("id"))].append(str(task.get("status", {}).get("state")))
+
+
+async def store_url(kind: str, tmp: Path, postgres: str) -> tuple[str, str]:
+    """A fresh store URL and the PostgreSQL database name to drop ("" for SQLite)."""
+    if kind == "sqlite":
+        return f"sqlite:///{tmp}/agent.db", ""
+    import asyncpg  # type: ignore[import-untyped,unused-ignore]
+
+    name = f"a2a_faults_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(postgres, timeout=10)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return f"{postgres.rpartition('/')[0]}/{name}", name
+
+
+async def drop_database(postgres: str, name: str) -> None:
+    import asyncpg  # type: ignore[import-untyped,unused-ignore]
+
+    conn = await asyncpg.connect(postgres, timeout=10)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def measure(kind: str, fault: str, args: argparse.Namespace, tmp: Path) -> Result:
+    from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest, TaskState
+
+    from a2a_mqtt.binding.topics import AgentRef, reply_filter
+    from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
+    from a2a_mqtt.client import A2AMqttClient, RequesterConfig
+    from a2a_mqtt.transport import ConnectOptions, PahoTransport, Subscription
+    from a2a_mqtt.transport.base import BrokerURL
+
+    result = Result(store=kind, fault=fault, requests=args.requests, inflight=args.inflight)
+    run_id = uuid.uuid4().hex[:8]
+    broker = MosquittoProcess(config=BrokerConfig(state_dir=tmp / "broker"))
+    await asyncio.to_thread(broker.start)
+    url, dbname = await store_url(kind, tmp, args.postgres)
+    exec_log = tmp / "executions.log"
+    ref = AgentRef("bench", "faults", f"echo-{run_id}")
+    agent = Agent([sys.executable, str(SCRIPT), "--serve", "--agent", str(ref),
+                   "--broker", broker.url, "--store", url, "--exec-log", str(exec_log),
+                   "--delay", str(args.delay), "--concurrency", str(args.concurrency)],
+                  tmp / "agent.err")
+    requester_id = f"driver-{run_id}"
+    wire = WireCount()
+    monitor = PahoTransport(ConnectOptions(
+        url=BrokerURL.parse(broker.url), client_id=f"bench/faults/monitor-{run_id}",
+        clean_start=False, session_expiry_interval=600))
+    await monitor.subscribe(Subscription(reply_filter(AgentRef("bench", "clients",
+                                                               requester_id)), qos=1),
+                            wire.on_reply)
+    config = RequesterConfig(broker_url=broker.url, org="bench", unit="clients",
+                             requester_id=requester_id, reply_first_timeout=30.0,
+                             max_attempts=3, backoff=(0.5, 1.0, 2.0), session_expiry=600)
+    outcomes: dict[str, list[str]] = collections.defaultdict(list)
+    errors: collections.Counter[str] = collections.Counter()
+    answered = 0
+    fault_due = asyncio.Event()
+    fault_at = max(1, int(args.requests * args.fault_at))
+    try:
+        await agent.start()
+        async with monitor, A2AMqttClient(config) as mqtt:
+            transport = mqtt.transport_for(ref)
+
+            async def one(i: int) -> None:
+                nonlocal answered
+                task_id = str(uuid.uuid4())
+                request = SendMessageRequest(message=Message(
+                    message_id=str(uuid.uuid4()), role=Role.ROLE_USER, task_id=task_id,
+                    context_id=str(uuid.uuid4()), parts=[Part(text=f"faults {i}")]))
+                try:
+                    response = await transport.send_message(request)
+                except Exception as exc:
+                    errors[type(exc).__name__] += 1
+                    outcomes[task_id].append(f"error:{type(exc).__name__}")
+                else:
+                    outcomes[task_id].append(TaskState.Name(response.task.status.state))
+                answered += 1
+                if answered == fault_at:
+                    fault_due.set()
+
+            async def injector() -> None:
+                await fault_due.wait()
+                result.fault_at_answered = answered
+                log.info("%s/%s: fault %s after %d answers", kind, fault, fault, answered)
+                if fault == "broker":
+                    await asyncio.to_thread(broker.restart)
+                elif fault == "kill":
+                    await agent.kill9()
+                    await agent.start()
+
+            gate = asyncio.Semaphore(args.inflight)
+
+            async def paced(i: int) -> None:
+                async with gate:
+                    await one(i)
+
+            started = time.perf_counter()
+            injecting = asyncio.create_task(injector(), name="bench.fault")
+            async with asyncio.timeout(args.max_seconds):
+                await asyncio.gather(*(paced(i) for i in range(args.requests)))
+            result.seconds = time.perf_counter() - started
+            if not injecting.done():
+                injecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await injecting
+            await asyncio.sleep(args.settle)  # late duplicates, if any, reach the monitor
+    finally:
+        result.agent_exit = await agent.stop()
+        await asyncio.to_thread(broker.stop)
+        if dbname:
+            await drop_database(args.postgres, dbname)
+    _tally(result, outcomes=outcomes, errors=errors, wire=wire, exec_log=exec_log, agent=agent)
+    return result
+
+
+def _tally(result: Result, *, outcomes: dict[str, list[str]], errors: collections.Counter[str],
+           wire: WireCount, exec_log: Path, agent: Agent) -> None:
+    starts, dones = executions(exec_log)
+    result.outcomes = sum(len(v) for v in outcomes.values())
+    result.client_errors = dict(errors)
+    result.states = dict(collections.Counter(v[0] for v in outcomes.values()))
+    result.not_terminal = sum(1 for v in outcomes.values() if v[0] not in TERMINAL)
+    result.executed = len(dones)
+    result.started_twice = sum(1 for n in starts.values() if n > 1)
+    result.done_twice = sum(1 for n in dones.values() if n > 1)
+    result.completed_without_execution = sum(
+        1 for t, v in outcomes.items() if v[0] == "TASK_STATE_COMPLETED" and not dones[t])
+    result.failed_after_execution = sum(
+        1 for t, v in outcomes.items() if v[0] == "TASK_STATE_FAILED" and dones[t])
+    result.wire_replies = wire.replies
+    result.wire_errors = wire.errors
+    result.wire_duplicates = sum(len(s) - 1 for s in wire.states.values() if len(s) > 1)
+    result.wire_contradictions = sum(1 for s in wire.states.values() if len(set(s)) > 1)
+    result.agent_restarts = agent.starts - 1
+    err = agent.err_path.read_text(errors="replace") if agent.err_path.exists() else ""
+    result.agent_tracebacks = err.count("Traceback")
+    problems = result.problems
+    if result.outcomes != result.requests or any(len(v) != 1 for v in outcomes.values()):
+        problems.append(f"{result.outcomes} outcomes for {result.requests} requests")
+    if errors:
+        problems.append(f"client errors {dict(errors)}")
+    if result.not_terminal:
+        problems.append(f"{result.not_terminal} answers not terminal")
+    if result.started_twice or result.done_twice:
+        problems.append(f"executed twice: {result.started_twice} started, "
+                        f"{result.done_twice} done")
+    if result.completed_without_execution:
+        problems.append(f"{result.completed_without_execution} completed but never executed")
+    # Not a problem: an executor that finished just before SIGKILL, whose outcome never
+    # reached the store, is failed by recovery (at most once; the requester is told).
+    if result.wire_contradictions:
+        problems.append(f"{result.wire_contradictions} tasks with contradicting replies")
+    if result.agent_tracebacks:
+        problems.append(f"{result.agent_tracebacks} tracebacks in the agent's log")
+    result.verdict = "FAIL" if problems else "PASS"
+
+
+def print_report(results: list[Result]) -> None:
+    print("\nFaults under load (shared, noisy machine: times are orientation only)")
+    head = (f"{'store':8} {'fault':6} {'requests':>8} {'secs':>6} {'outcomes':>8} "
+            f"{'completed':>9} {'failed':>6} {'errors':>6} {'exec':>6} {'exec2x':>6} "
+            f"{'exec-failed':>11} {'wire':>6} {'dup':>4} {'contra':>6}  verdict")
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        print(f"{r.store:8} {r.fault:6} {r.requests:>8} {r.seconds:>6.1f} {r.outcomes:>8} "
+              f"{r.states.get('TASK_STATE_COMPLETED', 0):>9} "
+              f"{r.states.get('TASK_STATE_FAILED', 0):>6} {sum(r.client_errors.values()):>6} "
+              f"{r.executed:>6} {r.started_twice + r.done_twice:>6} "
+              f"{r.failed_after_execution:>11} {r.wire_replies:>6} "
+              f"{r.wire_duplicates:>4} {r.wire_contradictions:>6}  {r.verdict}")
+        for p in r.problems:
+            print(f"    - {p}")
+    verdict = "PASS" if results and all(r.verdict == "PASS" for r in results) else "FAIL"
+    print(f"\nverdict: {verdict}")
+
+
+async def run(args: argparse.Namespace) -> list[Result]:
+    import a2a_mqtt  # noqa: F401 - first, so a2a-sdk's defaults are ours
+
+    results = []
+    for kind in args.stores:
+        for fault in args.faults:
+            with tempfile.TemporaryDirectory(prefix="a2a-faults-") as tmp:
+                r = await measure(kind, fault, args, Path(tmp))
+            log.info("%s/%s: %s in %.1fs", kind, fault, r.verdict, r.seconds)
+            results.append(r)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--inflight", type=int, default=200)
+    parser.add_argument("--stores", type=lambda s: s.split(","), default=["sqlite", "postgres"],
+                        help="comma-separated: sqlite, postgres")
+    parser.add_argument("--faults", type=lambda s: s.split(","), default=["broker", "kill"],
+                        help="comma-separated: broker, kill, none")
+    parser.add_argument("--fault-at", type=float, default=0.3,
+                        help="fraction of requests answered before the fault")
+    parser.add_argument("--delay", type=float, default=0.01, help="executor work, seconds")
+    parser.add_argument("--concurrency", type=int, default=64, help="agent max_concurrency")
+    parser.add_argument("--postgres", default=POSTGRES_DEFAULT)
+    parser.add_argument("--settle", type=float, default=2.0)
+    parser.add_argument("--max-seconds", type=float, default=900.0)
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--agent", help=argparse.SUPPRESS)
+    parser.add_argument("--broker", help=argparse.SUPPRESS)
+    parser.add_argument("--store", help=argparse.SUPPRESS)
+    parser.add_argument("--exec-log", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.serve:
+        asyncio.run(serve(args))
+        return
+    results = asyncio.run(run(args))
+    print_report(results)
+    if args.json is not None:
+        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
+    sys.exit(0 if all(r.verdict == "PASS" for r in results) else 1)
+
+
+if __name__ == "__main__":
+    main()
