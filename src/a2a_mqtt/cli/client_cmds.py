@@ -1,7 +1,9 @@
-"""Client commands: ``agents list|show|watch``, ``send``, ``tasks get|list|cancel``."""
+"""Client commands: ``agents list|show|watch``, ``tasks get|list|cancel|subscribe``
+(``send`` lives in cli/send_cmds.py)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import click
@@ -10,35 +12,29 @@ from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
     GetTaskRequest,
     ListTasksRequest,
-    Message,
-    Part,
-    Role,
-    SendMessageRequest,
-    StreamResponse,
 )
 from google.protobuf.json_format import MessageToDict
 
 from a2a_mqtt.binding.topics import AgentRef
-from a2a_mqtt.cli.common import Settings, common, run_async
-from a2a_mqtt.cli.output import echo_json, entry_dict, event_line, task_line
+from a2a_mqtt.cli.common import Settings, common
+from a2a_mqtt.cli.follow import FollowOptions
+from a2a_mqtt.cli.output import echo_json, entry_dict, task_line
 from a2a_mqtt.cli.registry_cmds import (
     registry_list,
     registry_option,
     registry_show,
     registry_watch,
 )
+from a2a_mqtt.cli.send_cmds import follow_options, parse_ref, send, subscribe_task
 from a2a_mqtt.client.factory import A2AMqttClient
 from a2a_mqtt.client.transport import MqttClientTransport
-from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.errors import DiscoveryError
 
-__all__ = ["agents", "send", "tasks"]
+__all__ = ["agents", "send", "tasks"]  # send: re-exported from cli/send_cmds.py
 
 
 def _ref(value: str) -> AgentRef:
-    try:
-        return AgentRef.parse(value)
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc)) from exc
+    return parse_ref(value)
 
 
 def _filters(f: Any) -> Any:
@@ -77,7 +73,7 @@ def agents_list(s: Settings, registry_url: str | None, **filters: Any) -> None:
             click.echo(f"{e.ref!s:<40} {e.status:<8} {e.name}  [{', '.join(sorted(e.tags))}]")
         if not found:
             click.echo("no agents found", err=True)
-    run_async(go())
+    s.run(go())
 
 
 @agents.command("show")
@@ -93,7 +89,12 @@ def agents_show(s: Settings, agent_ref: str, registry_url: str | None) -> None:
             entry = await registry_show(registry_url, s, ref)
         else:
             async with A2AMqttClient(s.requester(), org=ref.org, unit=ref.unit) as mc:
-                entry = await mc.discovery.resolve(ref, timeout=s.timeout)
+                # Discovery.start returned after the retained-card replay: no card now
+                # means no card at all, so there is nothing to wait for.
+                found = mc.discovery.get(ref)
+                if found is None or found.card is None:
+                    raise DiscoveryError(f"unknown agent {ref}: no usable card on the broker")
+                entry = found
         data = entry_dict(entry, with_card=True)
         if s.as_json:
             echo_json(data)
@@ -105,7 +106,7 @@ def agents_show(s: Settings, agent_ref: str, registry_url: str | None) -> None:
             click.echo(f"  skill {skill.id}: {skill.description} [{', '.join(skill.tags)}]")
         for problem in entry.problems:
             click.echo(f"  problem: {problem}")
-    run_async(go())
+    s.run(go())
 
 
 @agents.command("watch")
@@ -126,68 +127,19 @@ def agents_watch(s: Settings, count: int | None, registry_url: str | None,
                 if not event.entry.matches(**filters):
                     continue
                 if s.as_json:
-                    click.echo(__import__("json").dumps(
+                    click.echo(json.dumps(
                         {"event": event.kind, **entry_dict(event.entry)}))
                 else:
                     click.echo(f"{event.kind:<8} {event.entry.ref!s:<40} {event.entry.status}")
                 seen += 1
                 if count is not None and seen >= count:
                     return
-    run_async(go())
-
-
-def _message(text: str, task_id: str | None, context_id: str | None) -> SendMessageRequest:
-    import uuid  # noqa: PLC0415
-
-    msg = Message(message_id=str(uuid.uuid4()), role=Role.ROLE_USER, parts=[Part(text=text)])
-    if task_id:
-        msg.task_id = task_id
-    if context_id:
-        msg.context_id = context_id
-    return SendMessageRequest(message=msg)
-
-
-@click.command()
-@common
-@click.argument("agent_ref")
-@click.argument("text")
-@click.option("--stream", is_flag=True, help="Stream status and artifact updates.")
-@click.option("--task-id", default=None, help="Continue this task (after input-required).")
-@click.option("--context-id", default=None)
-def send(s: Settings, agent_ref: str, text: str, stream: bool, task_id: str | None,
-         context_id: str | None) -> None:
-    """Send TEXT to AGENT_REF (org/unit/agent or org/unit/pool/ID)."""
-    ref = _ref(agent_ref)
-
-    async def go() -> None:
-        async with A2AMqttClient(s.requester(), discover=False) as mc:
-            transport = mc.transport_for(ref)
-            request = _message(text, task_id, context_id)
-            ctx = ClientCallContext(timeout=s.timeout)
-            if stream:
-                async for event in transport.send_message_streaming(request, context=ctx):
-                    _print_event(s, event)
-                return
-            response = await transport.send_message(request, context=ctx)
-            if s.as_json:
-                echo_json(MessageToDict(response))
-            elif response.HasField("task"):
-                click.echo(task_line(response.task))
-            else:
-                click.echo(event_line(StreamResponse(message=response.message)))
-    run_async(go())
-
-
-def _print_event(s: Settings, event: StreamResponse) -> None:
-    if s.as_json:
-        click.echo(__import__("json").dumps(MessageToDict(event), ensure_ascii=False))
-    else:
-        click.echo(event_line(event))
+    s.run(go())
 
 
 @click.group()
 def tasks() -> None:
-    """Inspect and cancel tasks on an agent."""
+    """Inspect, follow and cancel tasks on an agent."""
 
 
 async def _with_transport(s: Settings, agent_ref: str, fn: Any) -> Any:
@@ -206,8 +158,7 @@ def tasks_get(s: Settings, agent_ref: str, task_id: str, history: int | None) ->
     req = GetTaskRequest(id=task_id)
     if history is not None:
         req.history_length = history
-    task = run_async(_with_transport(s, agent_ref,
-                                     lambda t, c: t.get_task(req, context=c)))
+    task = s.run(_with_transport(s, agent_ref, lambda t, c: t.get_task(req, context=c)))
     echo_json(MessageToDict(task)) if s.as_json else click.echo(task_line(task))
 
 
@@ -224,8 +175,7 @@ def tasks_list(s: Settings, agent_ref: str, context_id: str | None,
         req.context_id = context_id
     if page_size:
         req.page_size = page_size
-    listed = run_async(_with_transport(s, agent_ref,
-                                       lambda t, c: t.list_tasks(req, context=c)))
+    listed = s.run(_with_transport(s, agent_ref, lambda t, c: t.list_tasks(req, context=c)))
     if s.as_json:
         echo_json(MessageToDict(listed))
         return
@@ -239,6 +189,18 @@ def tasks_list(s: Settings, agent_ref: str, context_id: str | None,
 @click.argument("task_id")
 def tasks_cancel(s: Settings, agent_ref: str, task_id: str) -> None:
     """Cancel a task."""
-    task = run_async(_with_transport(
+    task = s.run(_with_transport(
         s, agent_ref, lambda t, c: t.cancel_task(CancelTaskRequest(id=task_id), context=c)))
     echo_json(MessageToDict(task)) if s.as_json else click.echo(task_line(task))
+
+
+@tasks.command("subscribe")
+@common
+@click.argument("agent_ref")
+@click.argument("task_id")
+@follow_options
+def tasks_subscribe(s: Settings, agent_ref: str, task_id: str, idle_timeout: float | None,
+                    probe_interval: float) -> None:
+    """Follow a running task's events (SubscribeToTask) until it ends."""
+    subscribe_task(s, agent_ref, task_id, FollowOptions(probe_interval=probe_interval or None,
+                                                        idle_timeout=idle_timeout))

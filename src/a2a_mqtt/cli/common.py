@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import click
+from a2a.client.errors import A2AClientError
 from a2a.utils.errors import A2AError
 
 from a2a_mqtt._loop import run as run_loop
@@ -15,9 +16,15 @@ from a2a_mqtt.cli.connection import Connection, connection_options
 from a2a_mqtt.client.config import RequesterConfig
 from a2a_mqtt.errors import A2AMqttError
 
-__all__ = ["Settings", "common", "run_async"]
+__all__ = ["Settings", "common", "one_line", "run_async"]
 
 _T = TypeVar("_T")
+_FOREVER = 10.0 ** 7  # seconds (~4 months): a bound asyncio accepts, never reached
+
+#: Failures a user can cause or meet (a port in use, a broker gone, a bad value):
+#: each becomes one line on stderr and exit status 1, never a traceback.
+_EXPECTED: tuple[type[BaseException], ...] = (
+    A2AMqttError, A2AError, A2AClientError, TimeoutError, OSError)
 
 
 class Settings:
@@ -32,12 +39,19 @@ class Settings:
         self.timeout = timeout
         self.as_json = as_json
 
+    def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        """:func:`run_async`, naming this command's broker on a failure."""
+        return run_async(coro, conn=self.conn)
+
     def requester(self) -> RequesterConfig:
         conn = self.conn
         config = RequesterConfig(broker_url=conn.broker, username=conn.username,
                                  password=conn.password, tls=conn.tls,
                                  reply_first_timeout=self.timeout, max_attempts=2,
-                                 backoff=(0.5,))
+                                 backoff=(0.5,),
+                                 # Streams have no idle death: cli/follow.py watches the
+                                 # agent's presence instead (and --idle-timeout, opt-in).
+                                 stream_idle_timeout=_FOREVER)
         if conn.identity is None:
             return config
         # On a secure broker the Client ID must be the identity's own.
@@ -45,15 +59,27 @@ class Settings:
                                    requester_id=conn.identity.name)
 
 
-def run_async(coro: Coroutine[Any, Any, _T]) -> _T:
-    """Run a command's coroutine, turning our errors into a clean non-zero exit."""
+def one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line (a multi-line message keeps its first line)."""
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    first = str(message).strip().splitlines()[0] if str(message).strip() else ""
+    return f"{type(exc).__name__}: {first}"
+
+
+def run_async(coro: Coroutine[Any, Any, _T], *, conn: Connection | None = None) -> _T:
+    """Run a command's coroutine, turning expected failures into one line and exit 1.
+
+    With ``conn``, the line says which broker was used and where its URL came from.
+    """
     try:
         return run_loop(coro)
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-    except (A2AMqttError, A2AError, TimeoutError) as exc:
-        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        raise click.ClickException(f"{type(exc).__name__}: {message}") from exc
+    except click.ClickException:
+        raise
+    except _EXPECTED as exc:
+        suffix = f" [{conn.describe_broker()}]" if conn is not None else ""
+        raise click.ClickException(one_line(exc) + suffix) from exc
 
 
 def common(f: Callable[..., Any]) -> Callable[..., Any]:

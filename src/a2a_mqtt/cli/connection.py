@@ -3,7 +3,9 @@
 Precedence, per field: flag, then environment variable, then the profile
 (``--profile NAME`` / ``A2A_MQTT_PROFILE``, from ``--profiles-file`` /
 ``A2A_MQTT_PROFILES``, default ``~/.config/a2a-mqtt/profiles.toml``), then the
-default. A profile keeps secrets off command lines and out of shell history;
+default. The broker URL's default is the one a running ``a2a-mqtt broker``
+announced in its state file (cli/state.py), else ``mqtt://127.0.0.1:1883``.
+A profile keeps secrets off command lines and out of shell history;
 ``--password`` exists for completeness but a profile or ``A2A_MQTT_PASSWORD``
 is the way to pass one.
 """
@@ -20,6 +22,7 @@ import click
 
 from a2a_mqtt.access.credentials import DEFAULT_PROFILES, Credentials, load_profile
 from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.cli.state import broker_state_file, read_broker_url
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.transport.base import TLSConfig
 
@@ -40,11 +43,17 @@ class Connection:
     identity: AgentRef | None = None
     #: Whether the broker URL was given (flag, variable or profile) rather than defaulted.
     explicit_broker: bool = False
+    #: Where the broker URL came from, for error messages.
+    broker_source: str = "default"
+
+    def describe_broker(self) -> str:
+        return f"broker {self.broker} ({self.broker_source})"
 
 
 def resolve_connection(given: Credentials, *, profile: str | None,
-                       profiles_file: Path) -> Connection:
-    """Merge ``given`` (flags and variables) over the named profile."""
+                       profiles_file: Path, state_file: Path | None = None) -> Connection:
+    """Merge ``given`` (flags and variables) over the named profile; without a broker
+    URL, use the one in ``state_file`` (default: the user's broker state file)."""
     creds = given
     if profile:
         creds = load_profile(profile, profiles_file).merged(given)
@@ -57,16 +66,24 @@ def resolve_connection(given: Credentials, *, profile: str | None,
             identity = AgentRef.parse(creds.username)
         except ConfigError:
             identity = None
-    return Connection(broker=creds.broker or DEFAULT_BROKER, username=creds.username,
+    broker, source = creds.broker, "given"
+    if given.broker is None and broker is not None:
+        source = f"profile {profile}"
+    if broker is None:
+        state = state_file or broker_state_file()
+        broker, source = read_broker_url(state), f"from {state}"
+    if broker is None:
+        broker, source = DEFAULT_BROKER, "default; start one with `a2a-mqtt broker`"
+    return Connection(broker=broker, username=creds.username,
                       password=creds.password, tls=creds.tls(), identity=identity,
-                      explicit_broker=creds.broker is not None)
+                      explicit_broker=creds.broker is not None, broker_source=source)
 
 
 def connection_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Add the connection flags; the command receives ``conn: Connection``."""
     @click.option("--broker", envvar="A2A_MQTT_BROKER", default=None,
-                  help=f"Broker URL (mqtt://, mqtts://, ws://, wss://) [default: "
-                       f"{DEFAULT_BROKER}].")
+                  help=f"Broker URL (mqtt://, mqtts://, ws://, wss://) [default: the one a "
+                       f"running `a2a-mqtt broker` announced, else {DEFAULT_BROKER}].")
     @click.option("--username", envvar="A2A_MQTT_USERNAME", default=None)
     @click.option("--password", envvar="A2A_MQTT_PASSWORD", default=None,
                   help="Prefer --profile or A2A_MQTT_PASSWORD: flags end up in shell history.")
@@ -96,5 +113,8 @@ def connection_options(f: Callable[..., Any]) -> Callable[..., Any]:
                                       profiles_file=profiles_file.expanduser())
         except ConfigError as exc:
             raise click.BadParameter(str(exc), param_hint="--profile/--identity") from exc
+        if conn.broker_source.startswith("default"):
+            # Never silently: whatever listens on :1883 may not be the broker meant.
+            click.echo(f"note: using {conn.describe_broker()}", err=True)
         return f(conn=conn, **kwargs)
     return wrapper

@@ -7,7 +7,10 @@ Flags and ``A2A_MQTT_*`` variables in, a Config out; the work happens in
 from __future__ import annotations
 
 import dataclasses
+import errno
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -41,7 +44,8 @@ def gateway() -> None:
 @connection_options
 @click.option("--host", envvar="A2A_MQTT_GATEWAY_HOST", default="127.0.0.1", show_default=True)
 @click.option("--port", envvar="A2A_MQTT_GATEWAY_PORT", type=int, default=8080,
-              show_default=True, help="0 picks a free port.")
+              show_default=True, help="0 picks a free port (the registry defaults to 8700, "
+              "the dashboard to 8800).")
 @click.option("--public-url", envvar="A2A_MQTT_GATEWAY_PUBLIC_URL", default=None,
               help="Base URL to write into cards (default: from each request's Host).")
 @click.option("--registry", "registry_url", envvar="A2A_MQTT_REGISTRY", default=None,
@@ -86,7 +90,17 @@ def serve(conn: Connection, host: str, port: int,
         click.echo(url)
         click.echo(f"gateway on {url} for agents on {conn.broker} (Ctrl-C to stop)", err=True)
 
-    run_async(serve_gateway(config, on_ready=ready))
+    run_async(listening(serve_gateway(config, on_ready=ready), host, port), conn=conn)
+
+
+async def listening(coro: Coroutine[Any, Any, None], host: str, port: int) -> None:
+    """Run a server's coroutine, naming the address when it cannot listen."""
+    try:
+        await coro
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        raise
 
 
 def _gateway_id(conn: Connection) -> str:
@@ -151,7 +165,7 @@ def expose(conn: Connection, url: str | None,
         raise _config_error(exc) from exc
     names = ", ".join(f"{a.url} as {a.ref}" for a in config.agents)
     click.echo(f"exposing {names} on {config.broker_url} (Ctrl-C to stop)", err=True)
-    run_async(serve_expose(config))
+    run_async(serve_expose(config), conn=conn)
 
 
 @gateway.command()
@@ -181,4 +195,4 @@ def showcase(conn: Connection, agent_ref: str,
         raise _config_error(exc) from exc
     click.echo(f"serving the showcase agent as {config.ref} on {conn.broker} (Ctrl-C to stop)",
                err=True)
-    run_async(serve_agents([config]))
+    run_async(serve_agents([config]), conn=conn)

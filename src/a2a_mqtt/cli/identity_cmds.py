@@ -81,7 +81,7 @@ def add(conn: Connection, ref: str, role: str, pools: tuple[str, ...],
         async with _control(conn) as control:
             await control.add(who, password)
 
-    run_async(go())
+    run_async(go(), conn=conn)
     cert = key = None
     if ca_dir is not None:
         pair = LocalCA(directory=ca_dir).issue_client(directory=cert_dir or ca_dir / "clients",
@@ -110,7 +110,7 @@ def list_(conn: Connection, as_json: bool) -> None:
         async with _control(conn) as control:
             return await control.list()
 
-    clients = run_async(go())
+    clients = run_async(go(), conn=conn)
     rows = [{"username": c.get("username"), "clientid": c.get("clientid"),
              "description": c.get("textdescription") or c.get("textDescription"),
              "roles": [r.get("rolename") for r in c.get("roles", []) if isinstance(r, dict)]}
@@ -131,7 +131,7 @@ def remove(conn: Connection, ref: str) -> None:
         async with _control(conn) as control:
             await control.remove(ref)
 
-    run_async(go())
+    run_async(go(), conn=conn)
     click.echo(f"removed {ref}", err=True)
 
 

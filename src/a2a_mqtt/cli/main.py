@@ -56,6 +56,18 @@ def _register() -> None:
     main.add_command(workflow_cmds.workflow)
     from a2a_mqtt.cli.mcp_cmds import mcp_group  # noqa: PLC0415
     main.add_command(mcp_group)
+    _show_envvars(main)
+
+
+def _show_envvars(command: click.Command) -> None:
+    """Name each option's own environment variable in ``--help`` (and so in docs/cli.md);
+    click's automatic ``A2A_MQTT_<COMMAND>_<OPTION>`` ones are described once, at the top."""
+    for param in command.params:
+        if isinstance(param, click.Option) and param.envvar:
+            param.show_envvar = True
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _show_envvars(sub)
 
 
 _register()

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from a2a_mqtt.cli.common import Settings, common, run_async
+from a2a_mqtt.cli.common import Settings, common
 from a2a_mqtt.cli.output import echo_json
 from a2a_mqtt.errors import ConfigError
 
@@ -84,7 +84,7 @@ def list_cmd(s: Settings, name_filter: str) -> None:
     """List online server instances from their retained presence."""
     from a2a_mqtt.mcp.discovery import DirectoryConfig, list_servers  # noqa: PLC0415
 
-    servers = run_async(list_servers(DirectoryConfig(
+    servers = s.run(list_servers(DirectoryConfig(
         broker_url=s.broker, name_filters=(name_filter,), username=s.username,
         password=s.password, tls=s.tls)))
     if s.as_json:
@@ -111,7 +111,7 @@ def tools_cmd(s: Settings, server: str, server_id: str | None) -> None:
     async def work(session: Any) -> Any:
         return await session.list_tools()
 
-    result = run_async(_with_session(_client_config(s, server, server_id), work))
+    result = s.run(_with_session(_client_config(s, server, server_id), work))
     if s.as_json:
         echo_json([t.model_dump(mode="json", by_alias=True, exclude_none=True)
                    for t in result.tools])
@@ -138,7 +138,7 @@ def call_cmd(s: Settings, server: str, tool: str, args_json: str, server_id: str
     async def work(session: Any) -> Any:
         return await session.call_tool(tool, arguments)
 
-    result = run_async(_with_session(_client_config(s, server, server_id), work))
+    result = s.run(_with_session(_client_config(s, server, server_id), work))
     if s.as_json:
         echo_json(result.model_dump(mode="json", by_alias=True, exclude_none=True))
     else:
@@ -159,7 +159,7 @@ def serve_example(s: Settings, server_name: str, server_id: str, description: st
     from a2a_mqtt.mcp.server import McpMqttServer  # noqa: PLC0415
 
     config = _server_config(s, server_name, server_id, description)
-    run_async(_until_stopped(
+    s.run(_until_stopped(
         lambda: McpMqttServer(config=config, app=build_example_server()), _announce))
 
 
@@ -181,7 +181,7 @@ def expose(s: Settings, server_name: str, server_id: str, description: str, url:
         raise click.UsageError("give either --url or -- COMMAND ARGS...")
     upstream = http_upstream(url) if url else stdio_upstream(command[0], command[1:])
     config = _server_config(s, server_name, server_id, description)
-    run_async(_until_stopped(
+    s.run(_until_stopped(
         lambda: McpMqttServer(config=config, host=upstream_host(upstream)), _announce))
 
 
@@ -193,7 +193,7 @@ def bridge(s: Settings, server: str, server_id: str | None) -> None:
     """Speak MCP on stdin/stdout and relay it to SERVER over MQTT (for stdio MCP hosts)."""
     from a2a_mqtt.mcp.bridge import bridge_stdio  # noqa: PLC0415
 
-    run_async(bridge_stdio(_client_config(s, server, server_id)))
+    s.run(bridge_stdio(_client_config(s, server, server_id)))
 
 
 @mcp_group.command("toolsmith")
@@ -218,4 +218,4 @@ def toolsmith(s: Settings, server: str, agent_ref: str) -> None:
         raise click.BadParameter(str(exc)) from exc
     click.echo(f"serving toolsmith as {config.ref} for MCP server {server} (Ctrl-C to stop)",
                err=True)
-    run_async(serve_agents([config]))
+    s.run(serve_agents([config]))

@@ -18,6 +18,13 @@ Generated from the command definitions by `scripts/cli-docs`; do not edit by han
 Options also read `A2A_MQTT_<COMMAND>_<OPTION>` environment variables (click's
 automatic prefix), and `A2A_MQTT_BROKER` where a command takes `--broker`; `--json`
 output is meant for machines, everything else for people.
+
+Without `--broker`, `A2A_MQTT_BROKER` or a profile's broker, commands use the URL
+a running `a2a-mqtt broker` wrote to `$XDG_RUNTIME_DIR/a2a-mqtt/broker` (else
+`<tmp>/a2a-mqtt-<uid>/broker`), and only then `mqtt://127.0.0.1:1883`, with a
+note on stderr. Expected failures (broker gone, port in use, bad values) print
+one line naming the broker used, and exit 1 (2 for a usage error). Default HTTP
+ports: gateway 8080, registry 8700, dashboard (coming) 8800.
 """
 
 

@@ -31,7 +31,7 @@ def registry_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def _url_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--registry", "registry_url", envvar="A2A_MQTT_REGISTRY",
-                        default="http://127.0.0.1:8080", show_default=True,
+                        default="http://127.0.0.1:8700", show_default=True,
                         help="The registry's HTTP base URL.")(f)
 
 
@@ -80,7 +80,7 @@ def registry() -> None:
               help="Index only this unit of --org.")
 @click.option("--host", envvar="A2A_MQTT_REGISTRY_HOST", default="127.0.0.1",
               show_default=True, help="HTTP listen address.")
-@click.option("--port", envvar="A2A_MQTT_REGISTRY_PORT", type=int, default=8080,
+@click.option("--port", envvar="A2A_MQTT_REGISTRY_PORT", type=int, default=8700,
               show_default=True, help="HTTP port (0 picks a free one).")
 @click.option("--admin-token", envvar="A2A_MQTT_REGISTRY_ADMIN_TOKEN", default=None,
               help="Enable PUT/DELETE /agents/{ref} for this bearer token (16+ chars).")
@@ -135,7 +135,7 @@ def serve(conn: Connection, org: str | None,
         click.echo(f"registry on {server.url} indexing {conn.broker} (Ctrl-C to stop)",
                    err=True)
 
-    run_async(serve_registry(RegistryServer(config), on_started=started))
+    run_async(serve_registry(RegistryServer(config), on_started=started), conn=conn)
 
 
 @registry.command("stats")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import click
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.common import run_async
 from a2a_mqtt.cli.connection import Connection, connection_options
+from a2a_mqtt.cli.state import announce_broker
 from a2a_mqtt.errors import BrokerError, ConfigError
 
 __all__ = ["broker", "demo", "example"]
@@ -33,10 +35,17 @@ __all__ = ["broker", "demo", "example"]
               help="With --secure: your server certificate (with --keyfile, --cafile).")
 @click.option("--keyfile", type=click.Path(path_type=Path, dir_okay=False), default=None)
 @click.option("--cafile", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@click.option("--no-state-file", is_flag=True,
+              help="Do not announce the URL in the state file other commands read.")
 def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | None,
            secure: bool, mtls: bool, hostnames: tuple[str, ...], certfile: Path | None,
-           keyfile: Path | None, cafile: Path | None) -> None:
-    """Run Mosquitto with a generated config until interrupted; prints its URL."""
+           keyfile: Path | None, cafile: Path | None, no_state_file: bool) -> None:
+    """Run Mosquitto with a generated config until interrupted; prints its URL.
+
+    While it runs, the URL is also written to $XDG_RUNTIME_DIR/a2a-mqtt/broker
+    (else <tmp>/a2a-mqtt-<uid>/broker): other commands use it when given no
+    --broker, A2A_MQTT_BROKER or profile. The file is removed on exit.
+    """
     from a2a_mqtt.broker import BrokerConfig, EmbeddedBroker  # noqa: PLC0415
     from a2a_mqtt.broker.secure import SecureBroker, SecureBrokerConfig  # noqa: PLC0415
 
@@ -57,6 +66,7 @@ def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | 
                                         hostnames=hostnames, certfile=certfile,
                                         keyfile=keyfile, cafile=cafile, mtls=mtls)
             async with SecureBroker(config) as sb:
+                announce(sb.url)
                 click.echo(sb.url, nl=True)
                 click.echo(f"secure broker: TLS only, no anonymous access; CA {sb.ca_file}\n"
                            f"admin login: profile 'admin' in {sb.profiles_file}\n"
@@ -68,13 +78,18 @@ def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | 
         plain = BrokerConfig(host=host, port=port, state_dir=state_dir,
                              websockets_port=websockets_port)
         async with EmbeddedBroker(config=plain) as b:
+            announce(b.url)
             click.echo(b.url, nl=True)
             await stop.wait()
 
-    try:
-        run_async(go())
-    except (BrokerError, ConfigError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    with contextlib.ExitStack() as cleanup:
+        def announce(url: str) -> None:
+            if not no_state_file:
+                cleanup.enter_context(announce_broker(url))
+        try:
+            run_async(go())
+        except (BrokerError, ConfigError) as exc:
+            raise click.ClickException(str(exc)) from exc
 
 
 @click.command()
@@ -125,7 +140,7 @@ def example(name: str, agent_ref: str | None, conn: Connection, task_store: str 
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
     click.echo(f"serving {name} as {config.ref} on {conn.broker} (Ctrl-C to stop)", err=True)
-    run_async(serve_agents([config]))
+    run_async(serve_agents([config]), conn=conn)
 
 
 @click.command()

@@ -1,7 +1,8 @@
 """Small deterministic example agents: echo and a multi-turn greeter.
 
 ``echo`` streams a WORKING status, then an artifact whose text is the input,
-then COMPLETED. A ``delay`` (seconds, at most 60) in the message metadata
+then COMPLETED. A ``delay`` (seconds, at most 60) in the request metadata
+(``SendMessageRequest.metadata``; ``a2a-mqtt send --metadata '{"delay": 30}'``)
 makes it wait before the artifact, which is how tests and the CLI exercise
 cancel. ``greeter`` asks for a name (INPUT_REQUIRED) and completes on the
 second turn.

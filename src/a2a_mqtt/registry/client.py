@@ -7,7 +7,7 @@ every retained card, so a client of a large fleet reads only what it needs.
 The calls are coroutines (each is an HTTP request). Use an entry with
 ``A2AMqttClient(..., discover=False).client_for(entry)`` to call the agent::
 
-    async with RegistryClient("http://registry:8080") as registry, \\
+    async with RegistryClient("http://registry:8700") as registry, \\
             A2AMqttClient(config, discover=False) as mqtt:
         entry = await registry.find(tag="inspection")
         client = mqtt.client_for(entry)

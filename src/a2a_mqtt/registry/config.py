@@ -71,7 +71,7 @@ class RegistryConfig:
     """The indexing connection's Client ID is ``ingest_org/ingest_unit/ingest_id``."""
     keepalive: int = 30
     http_host: str = "127.0.0.1"
-    http_port: int = 8080
+    http_port: int = 8700
     """0 picks a free port (see ``RegistryServer.url``)."""
     admin_token: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
     """Enables PUT/DELETE of cards over HTTP for ``Authorization: Bearer <token>``."""

@@ -104,7 +104,9 @@ async def test_failures_exit_non_zero_with_a_message(broker: MosquittoProcess) -
 async def test_broker_command_prints_its_url_and_serves(tmp_path: Any) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "a2a_mqtt", "broker", "--state-dir", str(tmp_path / "b"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        # The user's real state file is not this test's to write (test_defaults.py
+        # covers it in a private runtime dir).
+        "--no-state-file", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         assert proc.stdout is not None
         url = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode().strip()

@@ -75,7 +75,7 @@ def test_connection_precedence_flag_over_profile(tmp_path: Path) -> None:
     assert conn.identity == AgentRef.parse("acme/line1/op")  # the username is the identity
     assert conn.tls is not None and conn.tls.ca_file == "/ca.crt" and conn.explicit_broker
     bare = resolve_connection(Credentials(username="plain-user"), profile=None,
-                              profiles_file=path)
+                              profiles_file=path, state_file=tmp_path / "no-broker")
     assert bare.broker == DEFAULT_BROKER and bare.identity is None and bare.tls is None
     assert not bare.explicit_broker
     with pytest.raises(ConfigError):
