@@ -38,6 +38,16 @@ def _start(config: BrokerConfig) -> MosquittoProcess:
     return process
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The broker state file (cli/state.py) lives under XDG_RUNTIME_DIR: give the whole
+    run, and every CLI process it starts, a private one, so no test reads or writes the
+    user's broker announcement."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("runtime")))
+        yield
+
+
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[MosquittoProcess]:
     """A started Mosquitto on a free port; ``broker.url`` is ``mqtt://127.0.0.1:PORT``."""
