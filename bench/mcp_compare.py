@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from mcp.client import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from _common import Stats, median, summarize
+from a2a_mqtt._uvicorn import EmbeddedUvicorn
 from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
 from a2a_mqtt.broker.config import free_port
 from a2a_mqtt.mcp.client import McpClientConfig, McpMqttTransport
@@ -47,22 +47,12 @@ SCENARIOS = (1, 50)
 VARIANTS = ("mqtt", "http", "http-json")
 
 
-class _Uvicorn(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.listening = asyncio.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        self.listening.set()
-
-
 async def serve(broker_url: str) -> None:
     app = build_example_server()
     servers, ports = [], []
     for json_response in (False, True):  # the SDK's default (SSE replies), then plain JSON
         ports.append(free_port())
-        http = _Uvicorn(uvicorn.Config(app.streamable_http_app(json_response=json_response),
+        http = EmbeddedUvicorn(uvicorn.Config(app.streamable_http_app(json_response=json_response),
                                        host="127.0.0.1", port=ports[-1], log_level="warning",
                                        lifespan="on"))
         servers.append((http, asyncio.create_task(http.serve(), name="bench-http")))

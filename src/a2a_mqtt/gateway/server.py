@@ -16,8 +16,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import TracebackType
 
 import uvicorn
@@ -25,6 +24,7 @@ from a2a.types.a2a_pb2 import AgentCard
 from starlette.types import ASGIApp
 
 from a2a_mqtt._net import listen_socket
+from a2a_mqtt._uvicorn import EmbeddedUvicorn
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.client.factory import A2AMqttClient
 from a2a_mqtt.gateway.config import GatewayConfig
@@ -124,29 +124,13 @@ class Gateway:
                                settings=self._app_settings, last_modified=last_modified)
 
 
-class _Uvicorn(uvicorn.Server):
-    """uvicorn that leaves signal handling to its host and reports when it listens."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.listening = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        self.listening.set()
-
-
 class GatewayServer:
     """A :class:`Gateway` served by uvicorn; ``url`` is where it listens."""
 
     def __init__(self, config: GatewayConfig, *, directory: AgentDirectory | None = None) -> None:
         self.config = config
         self.gateway = Gateway(config, directory=directory)
-        self._server: _Uvicorn | None = None
+        self._server: EmbeddedUvicorn | None = None
         self._task: asyncio.Task[None] | None = None
         self._url = ""
 
@@ -174,7 +158,7 @@ class GatewayServer:
                               log_level="warning", access_log=False,
                               timeout_graceful_shutdown=max(1, round(cfg.shutdown_grace)))
         sock = listen_socket(cfg.host, cfg.port)  # a bind failure raises OSError here
-        server = _Uvicorn(ucfg)
+        server = EmbeddedUvicorn(ucfg)
         task = asyncio.create_task(server.serve(sockets=[sock]), name="a2a-mqtt-gateway.http")
         listening = asyncio.create_task(server.listening.wait(), name="a2a-mqtt-gateway.listening")
         done, _ = await asyncio.wait({task, listening}, timeout=30.0,

@@ -22,7 +22,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any
@@ -126,12 +126,9 @@ class RegistryServer:
         host, port = sock.getsockname()[:2]
         self._url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
-        class _Server(uvicorn.Server):  # type: ignore[misc,name-defined]
-            @contextlib.contextmanager
-            def capture_signals(self) -> Iterator[None]:
-                yield  # signals are ours (serve_registry), not uvicorn's
+        from a2a_mqtt._uvicorn import EmbeddedUvicorn  # noqa: PLC0415 - needs uvicorn
 
-        server = _Server(uvicorn.Config(
+        server = EmbeddedUvicorn(uvicorn.Config(
             create_app(service), lifespan="off", log_config=None, access_log=False,
             timeout_graceful_shutdown=_HTTP_STOP_GRACE))
         task = asyncio.get_running_loop().create_task(

@@ -12,8 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +21,7 @@ from typing import Any, Final
 import uvicorn
 
 from a2a_mqtt._net import listen_socket
+from a2a_mqtt._uvicorn import EmbeddedUvicorn
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.security.issuer import TokenIssuer
 
@@ -52,20 +52,6 @@ class JwksServerConfig:
                 raise ConfigError(f"{name} {getattr(self, name)} does not exist")
 
 
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.listening = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # signals stay with the host process
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        self.listening.set()
-
-
 class JwksServer:
     """Serves one issuer's JWKS; an async context manager (not reentrant)."""
 
@@ -74,7 +60,7 @@ class JwksServer:
         self.issuer = TokenIssuer(config.issuer_dir)
         self.requests = 0
         """JWKS documents served (how often verifiers fetched)."""
-        self._server: _Server | None = None
+        self._server: EmbeddedUvicorn | None = None
         self._task: asyncio.Task[None] | None = None
         self._base = ""
 
@@ -118,7 +104,7 @@ class JwksServer:
                               log_level="warning", access_log=False,
                               ssl_certfile=str(cfg.cert_file), ssl_keyfile=str(cfg.key_file))
         sock = listen_socket(cfg.host, cfg.port)
-        server = _Server(ucfg)
+        server = EmbeddedUvicorn(ucfg)
         task = asyncio.create_task(server.serve(sockets=[sock]), name="a2a-mqtt-jwks.http")
         listening = asyncio.create_task(server.listening.wait(), name="a2a-mqtt-jwks.listening")
         done, _ = await asyncio.wait({task, listening}, timeout=30.0,

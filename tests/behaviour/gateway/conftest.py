@@ -25,11 +25,11 @@ from a2a.client.card_resolver import A2ACardResolver
 from a2a.types.a2a_pb2 import AgentCard, Message, Part, Role, SendMessageRequest, Task
 
 from a2a_mqtt._net import listen_socket
+from a2a_mqtt._uvicorn import EmbeddedUvicorn
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.examples.showcase import ShowcaseExecutor, showcase_card, showcase_extended_card
 from a2a_mqtt.gateway import GatewayConfig, GatewayServer
-from a2a_mqtt.gateway.server import _Uvicorn
 from a2a_mqtt.server import AgentServer
 from tests.behaviour.conftest import serve
 
@@ -42,7 +42,7 @@ async def asgi_server(app: Any) -> AsyncIterator[str]:
     config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning",
                             timeout_graceful_shutdown=1)
     sock = listen_socket("127.0.0.1", 0)  # with TCP_NODELAY on its connections
-    server = _Uvicorn(config)
+    server = EmbeddedUvicorn(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="test-asgi-server")
     async with asyncio.timeout(10):
         await server.listening.wait()

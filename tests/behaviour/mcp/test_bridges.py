@@ -4,7 +4,6 @@ stdio MCP client reaching an MQTT server through ``a2a-mqtt mcp bridge``."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +13,7 @@ import uvicorn
 from mcp.client import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
+from a2a_mqtt._uvicorn import EmbeddedUvicorn
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.broker.config import free_port
 from a2a_mqtt.mcp.bridge import http_upstream, upstream_host
@@ -46,23 +46,11 @@ async def test_expose_stdio_server(broker: MosquittoProcess, processes: Processe
     assert await asyncio.gather(one(1), one(2)) == [{"result": 101}, {"result": 102}]
 
 
-class ListeningUvicorn(uvicorn.Server):
-    """uvicorn that says when it listens."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.listening = asyncio.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        self.listening.set()
-
-
 @asynccontextmanager
 async def http_example() -> AsyncIterator[str]:
     port = free_port()
     app = build_example_server().streamable_http_app()
-    server = ListeningUvicorn(uvicorn.Config(app, host="127.0.0.1", port=port,
+    server = EmbeddedUvicorn(uvicorn.Config(app, host="127.0.0.1", port=port,
                                              log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve(), name="test-http-mcp")
     try:

@@ -1,0 +1,33 @@
+"""uvicorn embedded in a process that owns its signals and waits for it to listen.
+
+The gateway, the registry and the JWKS server each run uvicorn as one task among
+others: SIGINT/SIGTERM belong to the host (``serve``/``run``), and start-up waits
+for :attr:`EmbeddedUvicorn.listening` instead of polling the port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+
+import uvicorn
+
+__all__ = ["EmbeddedUvicorn"]
+
+
+class EmbeddedUvicorn(uvicorn.Server):
+    """A uvicorn server that leaves signals alone and says when it listens."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # signals stay with the host process
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self.listening.set()
