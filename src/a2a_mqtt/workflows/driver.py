@@ -1,0 +1,411 @@
+"""One owned run, driven by its supervisor: decide, record (fenced), then act.
+
+The loop is the one of docs/workflows.md §3 with three differences from the
+in-process runner: every event is written under the run's fencing epoch
+before anything is sent (write-ahead dispatch); on start the driver re-sends
+each attempt left in flight with the SAME Task.id and message id to the SAME
+agent (the agent deduplicates and answers from its task store, or resumes the
+stream), and a lost stream (a broker restart, a stream gone idle) is
+reconciled the same way instead of failing the attempt; and after every
+write the caller's stream is continued from the log (``progress``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from a2a.client.errors import A2AClientTimeoutError
+from a2a.types.a2a_pb2 import (
+    CancelTaskRequest,
+    Message,
+    Role,
+    SendMessageRequest,
+    StreamResponse,
+    TaskState,
+)
+from a2a.utils.errors import A2AError
+
+from a2a_mqtt.binding.codes import ResponderUnavailableError
+from a2a_mqtt.binding.stream import new_task_id
+from a2a_mqtt.errors import A2AMqttError, TransportError
+from a2a_mqtt.workflows.crash import crash_point
+from a2a_mqtt.workflows.launch import LaunchRequest
+from a2a_mqtt.workflows.leases import Fenced, ReplyTarget, SeqTaken
+from a2a_mqtt.workflows.progress import ends_stream, stream_items, to_parts
+from a2a_mqtt.workflows.scheduler import (
+    CancelAttempt,
+    CompleteRun,
+    Dispatch,
+    Expire,
+    FailRun,
+    FailStep,
+    FinishCancel,
+    Forward,
+    Hold,
+    Skip,
+    apply,
+    context,
+    in_flight,
+    next_actions,
+    render_parts,
+    wake_at,
+)
+from a2a_mqtt.workflows.state import (
+    AttemptCancelled,
+    AttemptCompleted,
+    AttemptDispatched,
+    AttemptFailed,
+    AttemptInputRequired,
+    Event,
+    HoldStarted,
+    InputForwarded,
+    InputProvided,
+    Parts,
+    RunCancelled,
+    RunCompleted,
+    RunFailed,
+    RunStarted,
+    RunState,
+    StepFailed,
+    StepOutput,
+    StepSkipped,
+    start_run,
+)
+
+if TYPE_CHECKING:
+    from a2a_mqtt.workflows.supervisor import Supervisor
+
+__all__ = ["RunDriver", "message_id_for", "outcome_of"]
+
+log = logging.getLogger("a2a_mqtt.workflows")
+
+_FAILED = (TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_REJECTED,
+           TaskState.TASK_STATE_CANCELED)
+# A lost stream is re-sent (same Task.id) after these delays; the step's timeout bounds it.
+_RESEND_DELAYS = (0.2, 0.5, 1.0, 2.0)
+
+
+def message_id_for(task_id: str, turn: int) -> str:
+    """The message id of turn ``turn`` on an attempt's task: the same on every re-send."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"a2a-mqtt-workflow:{task_id}:{turn}"))
+
+
+def _from_parts(parts: Any) -> Parts:
+    from google.protobuf.json_format import MessageToDict  # noqa: PLC0415
+
+    result: list[tuple[Any, Any]] = []
+    for part in parts:
+        if part.HasField("text"):
+            result.append(("text", part.text))
+        elif part.HasField("data"):
+            result.append(("data", MessageToDict(part.data)))
+    return tuple(result)
+
+
+def _text(message: Message) -> str:
+    return " ".join(p.text for p in message.parts if p.HasField("text")).strip()
+
+
+def outcome_of(step: str, task_id: str, item: StreamResponse, collected: list[tuple[Any, Any]],
+               at: float) -> Event | None:
+    """The attempt event a step agent's stream item means, if any (artifacts collect)."""
+    kind = item.WhichOneof("payload")
+    if kind == "message":
+        return AttemptCompleted(step, task_id, StepOutput.from_parts(
+            _from_parts(item.message.parts)), at)
+    if kind == "artifact_update":
+        collected.extend(_from_parts(item.artifact_update.artifact.parts))
+        return None
+    status = item.status_update.status if kind == "status_update" else (
+        item.task.status if kind == "task" else None)
+    if kind == "task":
+        collected.clear()  # a task snapshot carries every artifact so far
+        for artifact in item.task.artifacts:
+            collected.extend(_from_parts(artifact.parts))
+    if status is None:
+        return None
+    if status.state == TaskState.TASK_STATE_COMPLETED:
+        return AttemptCompleted(step, task_id, StepOutput.from_parts(tuple(collected)), at)
+    if status.state in _FAILED:
+        reason = _text(status.message) if status.HasField("message") else ""
+        return AttemptFailed(step, task_id, reason or TaskState.Name(status.state), at)
+    if status.state == TaskState.TASK_STATE_INPUT_REQUIRED:
+        prompt = _text(status.message) if status.HasField("message") else ""
+        return AttemptInputRequired(step, task_id, prompt, at)
+    return None
+
+
+def _transient(exc: BaseException) -> bool:
+    """A lost or silent stream (reconcile by re-sending), not an answer from the agent."""
+    if isinstance(exc, A2AClientTimeoutError | TimeoutError | TransportError
+                  | ResponderUnavailableError):
+        return True
+    return isinstance(exc.__cause__, TransportError)
+
+
+class RunDriver:
+    """Drives one run this supervisor owns at ``epoch``; stops when fenced or finished."""
+
+    def __init__(self, supervisor: Supervisor, run_id: str, epoch: int) -> None:
+        self.sup = supervisor
+        self.run_id = run_id
+        self.epoch = epoch
+        self.state: RunState | None = None
+        self.states: list[RunState] = []        # the state after each logged event
+        self.inbox: asyncio.Queue[Event] = asyncio.Queue()
+        self.calls: dict[str, asyncio.Task[None]] = {}
+        self.turns: dict[str, int] = {}          # task_id -> the last turn sent on it
+        self.wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+    # --- the log ---------------------------------------------------------------------
+
+    async def load(self) -> None:
+        workflow = self.sup.workflows[(await self.sup.store.run_row(self.run_id)).workflow]
+        state: RunState | None = None
+        for item in await self.sup.store.events_after(self.run_id, -1):
+            if state is None:
+                assert isinstance(item, RunStarted)
+                state = start_run(self.run_id, workflow, item.inputs, at=item.at)
+            else:
+                state = _fold(state, item)
+            self.states.append(state)
+        assert state is not None
+        self.state = state
+
+    async def reload(self) -> bool:
+        """Fold events others appended (a caller's reply or cancel); True if any."""
+        assert self.state is not None
+        newer = await self.sup.store.events_after(self.run_id, len(self.state.events) - 1)
+        for item in newer:
+            self.state = _fold(self.state, item)
+            self.states.append(self.state)
+        if newer:
+            await self.flush()
+        return bool(newer)
+
+    async def record(self, item: Event) -> bool:
+        """Append ``item`` (fenced) if it changes the run; False if it does not apply."""
+        for _ in range(20):
+            assert self.state is not None
+            new = apply(self.state, item)
+            if new is self.state:
+                return False
+            seq = len(self.state.events)
+            try:
+                await self.sup.leases.append(self.run_id, self.epoch, seq, item,
+                                             status=new.status, error=new.error)
+            except SeqTaken:
+                await self.reload()
+                continue
+            self.state = new
+            self.states.append(new)
+            await self.flush()
+            return True
+        raise Fenced(f"run {self.run_id}: could not append after 20 tries")
+
+    async def flush(self) -> None:
+        """Continue the caller's stream with every event it has not been sent yet."""
+        row = await self.sup.store.run_row(self.run_id)
+        if row is None or row.reply_topic is None:
+            return
+        target = ReplyTarget(row.reply_topic, row.reply_corr, row.reply_rid or "null")
+        last = row.reply_seq
+        ended = False
+        for seq in range(row.reply_seq + 1, len(self.states)):
+            for item in stream_items(self.states[seq], seq):
+                ended = ends_stream(item)
+                await self.sup.publish_item(target, item, end=ended)
+                if ended:
+                    break
+            last = seq
+            if ended:
+                break
+        if last != row.reply_seq or ended:
+            await self.sup.leases.mark_streamed(self.run_id, target, last, ended=ended)
+
+    # --- the loop --------------------------------------------------------------------
+
+    async def drive(self) -> None:
+        try:
+            await self.load()
+            await self.flush()
+            assert self.state is not None
+            for step, record in in_flight(self.state):
+                # Taken over (or restarted): same Task.id, same agent, same message.
+                self.resume(step, record.task_id, record.agent)
+            while self.state.terminal is None:
+                actions = next_actions(self.state, time.time())
+                for action in actions:
+                    await self.perform(action)
+                if actions:
+                    continue
+                await self.wait()
+        except Fenced as exc:
+            log.warning("run %s: %s; another supervisor has it now", self.run_id, exc)
+        finally:
+            calls = list(self.calls.values())
+            for task in calls:
+                task.cancel()
+            await asyncio.gather(*calls, return_exceptions=True)
+
+    async def wait(self) -> None:
+        assert self.state is not None
+        wake = wake_at(self.state)
+        timeout = self.sup.config.poll_interval
+        if wake is not None:
+            timeout = min(timeout, max(0.0, wake - time.time()))
+        self.wakeup.clear()
+        getter = asyncio.ensure_future(self.inbox.get())
+        waker = asyncio.ensure_future(self.wakeup.wait())
+        try:
+            done, _ = await asyncio.wait({getter, waker}, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waker.cancel()
+            if not getter.done():
+                getter.cancel()
+        if getter in done:
+            await self.record(getter.result())
+            while not self.inbox.empty():
+                await self.record(self.inbox.get_nowait())
+        else:
+            await self.reload()
+
+    async def perform(self, action: Any) -> None:
+        at = time.time()
+        if isinstance(action, Dispatch):
+            await self.dispatch(action)
+        elif isinstance(action, Forward):
+            if await self.record(InputForwarded(action.step, action.task_id, at)):
+                turn = self.turns.get(action.task_id, 0) + 1
+                self.start_call(action.step, action.task_id, action.agent, action.parts, turn)
+        elif isinstance(action, Hold):
+            await self.record(HoldStarted(action.step, action.prompt, at))
+        elif isinstance(action, Skip):
+            await self.record(StepSkipped(action.step, action.reason, at))
+        elif isinstance(action, FailStep):
+            await self.record(StepFailed(action.step, action.error, at))
+        elif isinstance(action, Expire):
+            if action.task_id is None:
+                await self.record(StepFailed(action.step, "no answer from the caller in time",
+                                             at))
+            else:
+                await self.stop_call(action.task_id, action.agent)
+                await self.record(AttemptFailed(action.step, action.task_id, "timed out", at,
+                                                timed_out=True))
+                await self.sup.attempt_finished(self.run_id, action.task_id, "timed_out")
+        elif isinstance(action, CancelAttempt):
+            await self.stop_call(action.task_id, action.agent)
+            await self.record(AttemptCancelled(action.step, action.task_id, at))
+            await self.sup.attempt_finished(self.run_id, action.task_id, "cancelled")
+        elif isinstance(action, CompleteRun):
+            await self.record(RunCompleted(action.parts, at))
+        elif isinstance(action, FailRun):
+            await self.record(RunFailed(action.error, at))
+        elif isinstance(action, FinishCancel):
+            await self.record(RunCancelled(at))
+
+    async def dispatch(self, action: Dispatch) -> None:
+        assert self.state is not None
+        task_id = new_task_id()
+        crash_point("before_record", action.step)
+        step = self.state.workflow.step(action.step)
+        try:
+            agent = await self.sup.agent_for(LaunchRequest(
+                run_id=self.run_id, workflow=self.state.workflow.name, step=step,
+                task_id=task_id, attempt=action.attempt))
+        except (A2AMqttError, A2AError, TimeoutError) as exc:
+            # No agent is a failed attempt (retries and on_failure apply), not a crash.
+            if await self.record(AttemptDispatched(action.step, task_id, "-", time.time())):
+                await self.record(AttemptFailed(action.step, task_id,
+                                                f"no agent for {action.selector}: {exc}",
+                                                time.time()))
+            return
+        # Write-ahead: the attempt is on record before the request is published.
+        if not await self.record(AttemptDispatched(action.step, task_id, agent, time.time())):
+            return
+        crash_point("after_record", action.step)
+        self.start_call(action.step, task_id, agent, action.parts, 0)
+
+    def resume(self, step: str, task_id: str, agent: str) -> None:
+        """Re-send the attempt's last message (dispatch or forwarded reply) unchanged."""
+        assert self.state is not None
+        turns = [i for i in self.state.events
+                 if isinstance(i, InputForwarded) and i.task_id == task_id]
+        if turns:
+            replies = [i for i in self.state.events
+                       if isinstance(i, InputProvided) and i.step == step]
+            parts = replies[-1].parts if replies else ()
+        else:
+            ctx = context(self.state)
+            parts = render_parts(self.state.workflow.step(step).input, ctx)
+        self.start_call(step, task_id, agent, parts, len(turns))
+
+    def start_call(self, step: str, task_id: str, agent: str, parts: Parts, turn: int) -> None:
+        self.turns[task_id] = turn
+        message = Message(message_id=message_id_for(task_id, turn), role=Role.ROLE_USER,
+                          task_id=task_id, context_id=self.run_id, parts=to_parts(parts))
+        old = self.calls.pop(task_id, None)
+        if old is not None:
+            old.cancel()
+        self.calls[task_id] = asyncio.create_task(
+            self.call(step, task_id, agent, message), name=f"workflow-{self.run_id}-{step}")
+
+    async def call(self, step: str, task_id: str, agent: str, message: Message) -> None:
+        """Follow the attempt until it has an outcome; a lost stream is re-sent (dedup)."""
+        collected: list[tuple[Any, Any]] = []
+        for attempt in range(1_000_000):
+            if attempt:
+                await asyncio.sleep(_RESEND_DELAYS[min(attempt, len(_RESEND_DELAYS)) - 1])
+            try:
+                client = await self.sup.client_for(agent)
+                first = True
+                async for item in client.send_message(SendMessageRequest(message=message)):
+                    if first:
+                        first = False
+                        crash_point("after_publish", step)
+                    done = outcome_of(step, task_id, item, collected, time.time())
+                    if done is not None:
+                        crash_point("after_result", step)
+                        self.inbox.put_nowait(done)
+                        return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if _transient(exc):
+                    log.info("run %s step %s: stream lost (%s); re-sending task %s",
+                             self.run_id, step, exc, task_id)
+                    continue
+                self.inbox.put_nowait(AttemptFailed(
+                    step, task_id, f"{type(exc).__name__}: {exc}"[:500], time.time()))
+                return
+            # The stream ended without an outcome: ask again (the agent answers from its store).
+
+    async def stop_call(self, task_id: str, agent: str | None) -> None:
+        task = self.calls.pop(task_id, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if agent and agent != "-":
+            try:
+                client = await self.sup.client_for(agent)
+                await asyncio.wait_for(client.cancel_task(CancelTaskRequest(id=task_id)), 5)
+            except Exception as exc:
+                log.info("cancelling task %s at %s: %s", task_id, agent, exc)
+
+
+def _fold(state: RunState, item: Event) -> RunState:
+    """Apply a logged event; one the fold ignores (an input that came too late) still
+    takes its position, so ``state.events[seq]`` is the log's event ``seq``."""
+    new = apply(state, item)
+    if new is state:
+        new = dataclasses.replace(state, events=(*state.events, item))
+    return new
