@@ -1,17 +1,23 @@
-"""``a2a-mqtt workflow validate``: check a workflow file and draw its step graph.
+"""``a2a-mqtt workflow validate|serve|run|list|show|cancel`` (docs/workflows.md).
 
-The other subcommands of issue #14 (serve, run, list, show, cancel) join this
-group when the supervisor lands (docs/workflows.md).
+``validate`` checks a file; ``serve`` runs a supervisor (workflows/supervisor.py);
+``run`` calls a workflow agent over MQTT like any A2A client (``--watch`` prints
+its progress stream); ``list`` and ``show`` read the shared run database;
+``cancel`` sends CancelTask to the workflow agent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import json
+import signal
 from pathlib import Path
 from typing import Any
 
 import click
 
+from a2a_mqtt.cli.common import Settings, common
 from a2a_mqtt.cli.output import echo_json
 from a2a_mqtt.workflows import Workflow, WorkflowError, describe, parse_workflow
 from a2a_mqtt.workflows.validate import topological_order
@@ -48,6 +54,16 @@ def validate(file: Path, as_json: bool) -> None:
         click.echo(describe(definition))
 
 
+def _load(file: Path) -> Workflow:
+    try:
+        return parse_workflow(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"cannot read {file}: {exc}") from None
+    except WorkflowError as exc:
+        raise click.ClickException(f"{file}:{exc.line}: {exc.path + ': ' if exc.path else ''}"
+                                   f"{exc.reason}") from None
+
+
 def _summary(definition: Workflow) -> dict[str, Any]:
     return {
         "name": definition.name,
@@ -67,3 +83,134 @@ def _summary(definition: Workflow) -> dict[str, Any]:
             "conditional": step.when is not None,
         } for step in definition.steps],
     }
+
+
+_DB_HELP = "Run database: sqlite:///FILE (one host) or postgresql://... (several)."
+
+
+@workflow.command("serve")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--db", "db", envvar="A2A_MQTT_WORKFLOW_DB", required=True, help=_DB_HELP)
+@click.option("--broker", envvar="A2A_MQTT_BROKER", default="mqtt://127.0.0.1:1883",
+              show_default=True, help="Broker URL.")
+@click.option("--org", default="workflows", show_default=True,
+              help="Org of the workflow agents (org/unit/<workflow name>).")
+@click.option("--unit", default="default", show_default=True, help="Unit of the agents.")
+@click.option("--id", "supervisor_id", envvar="A2A_MQTT_SUPERVISOR_ID", default=None,
+              help="Stable supervisor id (default: random); keep it across restarts.")
+@click.option("--lease-ttl", type=float, default=15.0, show_default=True,
+              help="Seconds a run's lease lasts unless renewed.")
+@click.option("--poll-interval", type=float, default=0.5, show_default=True,
+              help="Seconds between reads of inputs other supervisors took.")
+def serve(files: tuple[Path, ...], db: str, broker: str, org: str, unit: str,
+          supervisor_id: str | None, lease_ttl: float, poll_interval: float) -> None:
+    """Serve the workflows in FILES as A2A agents (one supervisor; run several)."""
+    from a2a_mqtt.cli.common import run_async  # noqa: PLC0415
+    from a2a_mqtt.workflows.supervisor import SupervisorConfig, run  # noqa: PLC0415
+
+    definitions = tuple(_load(file) for file in files)
+    config = SupervisorConfig(workflows=definitions, database_url=db, broker_url=broker,
+                              org=org, unit=unit, lease_ttl=lease_ttl,
+                              poll_interval=poll_interval)
+    if supervisor_id:
+        config = dataclasses.replace(config, supervisor_id=supervisor_id)
+    click.echo(f"supervisor {config.supervisor_id} serving "
+               f"{', '.join(str(config.ref(w)) for w in definitions)} on {broker} "
+               "(Ctrl-C to stop)", err=True)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run(config, stop=stop)
+
+    run_async(main())
+
+
+@workflow.command("run")
+@click.argument("agent")
+@click.option("-i", "--input", "inputs", multiple=True,
+              help="An input as NAME=VALUE (VALUE parsed as JSON when it can be).")
+@click.option("--inputs-json", default=None, help="All inputs as one JSON object.")
+@click.option("--watch", is_flag=True, help="Print each progress event as it arrives.")
+@click.option("--reply", "replies", multiple=True,
+              help="Answer an input-required step with this text (in order; without it "
+                   "the command asks on the terminal).")
+@common
+def run_cmd(settings: Settings, agent: str, inputs: tuple[str, ...], inputs_json: str | None,
+            watch: bool, replies: tuple[str, ...]) -> None:
+    """Run the workflow agent AGENT (org/unit/name) and print its result."""
+    from a2a_mqtt.cli.wfwatch import run_workflow  # noqa: PLC0415
+
+    values: dict[str, Any] = {}
+    if inputs_json:
+        try:
+            values.update(json.loads(inputs_json))
+        except (ValueError, TypeError) as exc:
+            raise click.BadParameter(f"not a JSON object: {exc}") from None
+    for item in inputs:
+        name, sep, raw = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r}: expected NAME=VALUE")
+        try:
+            values[name] = json.loads(raw)
+        except ValueError:
+            values[name] = raw
+    code = settings.run(run_workflow(settings, agent, values, watch=watch,
+                                     replies=list(replies)))
+    raise SystemExit(code)
+
+
+@workflow.command("list")
+@click.option("--db", "db", envvar="A2A_MQTT_WORKFLOW_DB", required=True, help=_DB_HELP)
+@click.option("--workflow", "name", default=None, help="Only runs of this workflow.")
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_cmd(db: str, name: str | None, limit: int, as_json: bool) -> None:
+    """The newest runs: id, workflow, status, owner (supervisor) and epoch."""
+    from a2a_mqtt.cli.common import run_async  # noqa: PLC0415
+    from a2a_mqtt.cli.wfwatch import list_runs  # noqa: PLC0415
+
+    rows = run_async(list_runs(db, name, limit))
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['runId']}  {row['workflow']:<20} {row['status']:<15} "
+                   f"owner={row['owner'] or '-'} epoch={row['epoch']}")
+
+
+@workflow.command("show")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("run_id")
+@click.option("--db", "db", envvar="A2A_MQTT_WORKFLOW_DB", required=True, help=_DB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show(file: Path, run_id: str, db: str, as_json: bool) -> None:
+    """Draw run RUN_ID of the workflow in FILE: its step graph with each step's state."""
+    from a2a_mqtt.cli.common import run_async  # noqa: PLC0415
+    from a2a_mqtt.cli.wfwatch import load_run  # noqa: PLC0415
+
+    definition = _load(file)
+    state = run_async(load_run(db, run_id, definition))
+    steps: dict[str, str] = {name: s.status for name, s in state.steps.items()}
+    if as_json:
+        echo_json({"runId": run_id, "status": state.status, "error": state.error,
+                   "steps": {name: {"status": s.status, "attempts": [
+                       {"taskId": a.task_id, "agent": a.agent, "outcome": a.outcome}
+                       for a in s.attempts]} for name, s in state.steps.items()}})
+        return
+    click.echo(f"run {run_id}: {state.status}" + (f" ({state.error})" if state.error else ""))
+    click.echo(describe(definition, steps))
+
+
+@workflow.command("cancel")
+@click.argument("agent")
+@click.argument("run_id")
+@common
+def cancel(settings: Settings, agent: str, run_id: str) -> None:
+    """Cancel run RUN_ID of the workflow agent AGENT (its running steps are cancelled)."""
+    from a2a_mqtt.cli.wfwatch import cancel_run  # noqa: PLC0415
+
+    click.echo(settings.run(cancel_run(settings, agent, run_id)))
