@@ -120,7 +120,8 @@ async def load_run(db: str, run_id: str, workflow: Workflow) -> RunState:
         try:
             return await store.load(run_id, workflow)
         except KeyError:
-            raise click.ClickException(f"no run {run_id} in {db.rsplit('@', maxsplit=1)[-1]}") from None
+            where = db.rsplit("@", maxsplit=1)[-1]  # never the password
+            raise click.ClickException(f"no run {run_id} in {where}") from None
 
 
 async def cancel_run(settings: Settings, agent: str, run_id: str) -> str:
