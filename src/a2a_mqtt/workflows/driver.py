@@ -36,7 +36,7 @@ from a2a_mqtt.errors import A2AMqttError, TransportError
 from a2a_mqtt.workflows.crash import crash_point
 from a2a_mqtt.workflows.launch import LaunchRequest
 from a2a_mqtt.workflows.leases import Fenced, ReplyTarget, SeqTaken
-from a2a_mqtt.workflows.progress import ends_stream, stream_items, to_parts
+from a2a_mqtt.workflows.progress import ends_stream, plain, stream_items, to_parts
 from a2a_mqtt.workflows.scheduler import (
     CancelAttempt,
     CompleteRun,
@@ -103,7 +103,7 @@ def _from_parts(parts: Any) -> Parts:
         if part.HasField("text"):
             result.append(("text", part.text))
         elif part.HasField("data"):
-            result.append(("data", MessageToDict(part.data)))
+            result.append(("data", plain(MessageToDict(part.data))))
     return tuple(result)
 
 

@@ -54,7 +54,7 @@ from a2a_mqtt.workflows.state import (
     StepSkipped,
 )
 
-__all__ = ["META_KEY", "ends_stream", "run_task", "stream_items", "to_parts"]
+__all__ = ["META_KEY", "ends_stream", "plain", "run_task", "stream_items", "to_parts"]
 
 META_KEY = "a2aMqttWorkflow"
 _STATES = {"running": TaskState.TASK_STATE_WORKING,
@@ -64,6 +64,18 @@ _STATES = {"running": TaskState.TASK_STATE_WORKING,
            "completed": TaskState.TASK_STATE_COMPLETED,
            "failed": TaskState.TASK_STATE_FAILED,
            "cancelled": TaskState.TASK_STATE_CANCELED}
+
+
+def plain(value: Any) -> Any:
+    """A JSON value from a protobuf Struct: integral numbers back to ints (Struct keeps
+    only doubles, so ``41`` arrives as ``41.0``)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
 
 
 def to_parts(parts: Parts) -> list[Part]:

@@ -120,6 +120,7 @@ class Supervisor:
         self._launched: dict[str, tuple[StepLauncher, LaunchRequest]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._scan = asyncio.Event()
+        self._stopping = False
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -164,6 +165,7 @@ class Supervisor:
                 await self._shutdown(background if "background" in locals() else [])
 
     async def _shutdown(self, background: list[asyncio.Task[None]]) -> None:
+        self._stopping = True
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
@@ -202,7 +204,7 @@ class Supervisor:
                  ", ".join(str(cfg.ref(w)) for w in cfg.workflows))
 
     def _on_connection(self, up: bool) -> None:
-        if up:
+        if up and not self._stopping:
             # Our Will may have fired (a broker restart): say we are back, re-check runs.
             self.spawn(self._announce(), "announce")
             self._scan.set()
@@ -216,7 +218,7 @@ class Supervisor:
         except (ValueError, KeyError, TypeError):
             return
         if who == self.config.supervisor_id:
-            if status == "offline":
+            if status == "offline" and not self._stopping:
                 self.spawn(self._announce(), "announce")
             return
         if status == "offline":

@@ -55,7 +55,7 @@ from a2a_mqtt.transport.base import IncomingMessage
 from a2a_mqtt.workflows.errors import WorkflowInputError
 from a2a_mqtt.workflows.leases import TERMINAL, ReplyTarget
 from a2a_mqtt.workflows.model import Workflow
-from a2a_mqtt.workflows.progress import run_task
+from a2a_mqtt.workflows.progress import plain, run_task
 from a2a_mqtt.workflows.state import CancelRequested, InputProvided, Parts, start_run
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def inputs_of(message: Message) -> dict[str, Any]:
     """A run's inputs from the caller's first message (first data part, or JSON text)."""
     for part in message.parts:
         if part.HasField("data"):
-            value = MessageToDict(part.data)
+            value = plain(MessageToDict(part.data))
             if isinstance(value, dict):
                 return value
             raise WorkflowInputError("the inputs data part must be a JSON object")
@@ -112,7 +112,7 @@ def _reply_parts(message: Message) -> Parts:
         if part.HasField("text"):
             result.append(("text", part.text))
         elif part.HasField("data"):
-            result.append(("data", MessageToDict(part.data)))
+            result.append(("data", plain(MessageToDict(part.data))))
     return tuple(result)
 
 
