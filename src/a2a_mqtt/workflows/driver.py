@@ -211,25 +211,33 @@ class RunDriver:
             return True
         raise Fenced(f"run {self.run_id}: could not append after 20 tries")
 
-    async def flush(self) -> None:
-        """Continue the caller's stream with every event it has not been sent yet."""
+    async def flush(self) -> bool:
+        """Continue the caller's stream with every event it has not been sent yet.
+
+        False if the broker did not take an item: the stream stays at the last item
+        it did take, and the next flush starts there (at least once, in order)."""
         row = await self.sup.store.run_row(self.run_id)
         if row is None or row.reply_topic is None:
-            return
+            return True
         target = ReplyTarget(row.reply_topic, row.reply_corr, row.reply_rid or "null")
         last = row.reply_seq
-        ended = False
+        ended = delivered = False
         for seq in range(row.reply_seq + 1, len(self.states)):
+            delivered = True
             for item in stream_items(self.states[seq], seq):
                 ended = ends_stream(item)
-                await self.sup.publish_item(target, item, end=ended)
-                if ended:
+                delivered = await self.sup.publish_item(target, item, end=ended)
+                if ended or not delivered:
                     break
+            if not delivered:
+                ended = False
+                break
             last = seq
             if ended:
                 break
         if last != row.reply_seq or ended:
             await self.sup.leases.mark_streamed(self.run_id, target, last, ended=ended)
+        return delivered or last == len(self.states) - 1
 
     # --- the loop --------------------------------------------------------------------
 
@@ -248,6 +256,11 @@ class RunDriver:
                 if actions:
                     continue
                 await self.wait()
+            # The end must reach the caller even if the broker was away just then.
+            for delay in (0.2, 0.5, 1.0, 2.0, 2.0, 5.0, 5.0, 10.0):
+                if await self.flush():
+                    break
+                await asyncio.sleep(delay)
         except Fenced as exc:
             log.warning("run %s: %s; another supervisor has it now", self.run_id, exc)
         finally:
@@ -276,8 +289,8 @@ class RunDriver:
             await self.record(getter.result())
             while not self.inbox.empty():
                 await self.record(self.inbox.get_nowait())
-        else:
-            await self.reload()
+        elif not await self.reload():
+            await self.flush()  # an item the broker did not take earlier
 
     async def perform(self, action: Any) -> None:
         at = time.time()

@@ -326,12 +326,13 @@ class Supervisor:
             except Exception:
                 log.exception("launcher: finishing attempt %s failed", task_id)
 
-    async def publish_item(self, target: ReplyTarget, item: Any, *, end: bool) -> None:
+    async def publish_item(self, target: ReplyTarget, item: Any, *, end: bool) -> bool:
         """One item of a caller's stream (its request's topic and Correlation Data)."""
-        await self.reply(target, MessageToDict(item), end=end)
+        return await self.reply(target, MessageToDict(item), end=end)
 
     async def reply(self, target: ReplyTarget, result: Any, *, end: bool,
-                    task_id: str | None = None) -> None:
+                    task_id: str | None = None) -> bool:
+        """Publish one reply; False if the broker did not take it (retried by the caller)."""
         assert self.transport is not None
         props = P.reply_properties(correlation_data=target.correlation,
                                    responder_agent_id=self.config.supervisor_id,
@@ -339,8 +340,10 @@ class Supervisor:
         payload = encode_result(json.loads(target.request_id), result)
         try:
             await self.transport.publish(target.topic, payload, qos=1, properties=props)
-        except Exception as exc:
+        except Exception as exc:  # the log keeps the run: the item is sent again later
             log.warning("stream item to %s not delivered: %s", target.topic, exc)
+            return False
+        return True
 
     def spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
         async def logged() -> None:

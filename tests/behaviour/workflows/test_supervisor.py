@@ -7,6 +7,8 @@ agents' execution log (each effect once).
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from a2a.types.a2a_pb2 import CancelTaskRequest, GetTaskRequest, TaskState
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient
 from tests.behaviour.conftest import requester_config, serve
-from tests.behaviour.workflows.support import call, effects, supervisor
+from tests.behaviour.workflows.support import Outcome, call, effects, supervisor
 from tests.behaviour.workflows.worker import EffectExecutor, worker_card
 
 pytestmark = pytest.mark.asyncio
@@ -42,7 +44,9 @@ steps:
     agent: {ref: test/unit/worker}
     needs: [b, c]
     input:
-      data: {step: d, value: "b=${steps.b.output.data.value} c=${steps.c.output.data.value.from_a.step}"}
+      data:
+        step: d
+        value: "b=${steps.b.output.data.value} c=${steps.c.output.data.value.from_a.step}"
 output:
   data: {result: "${steps.d.output.data.value}", x: "${inputs.x}"}
 """
@@ -164,11 +168,6 @@ async def test_input_required_round_trip(world: dict[str, Any]) -> None:
 
 async def test_cancel_cancels_running_steps(world: dict[str, Any]) -> None:
     client = await world["mqtt"].connect("wf/test/slow", timeout=5)
-    import asyncio  # noqa: PLC0415
-    import uuid  # noqa: PLC0415
-
-    from tests.behaviour.workflows.support import Outcome  # noqa: PLC0415
-
     seen = Outcome(str(uuid.uuid4()))
     running = asyncio.create_task(call(client, {}, outcome=seen))
     for _ in range(200):
