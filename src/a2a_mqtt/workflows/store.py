@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from a2a_mqtt.server.stores import database_url
+from a2a_mqtt.server.stores import create_tables, database_url
 from a2a_mqtt.workflows import state as events_module
 from a2a_mqtt.workflows.model import Workflow
 from a2a_mqtt.workflows.scheduler import apply
@@ -128,9 +128,16 @@ class RunStore:
         self.engine: AsyncEngine = open_engine(url)
 
     async def __aenter__(self) -> RunStore:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(_metadata.create_all)
+        await self.initialize()
         return self
+
+    async def initialize(self) -> None:
+        """Create the tables (several processes may start at once: the race is retried)."""
+        async def create() -> None:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(_metadata.create_all)
+
+        await create_tables(create)
 
     async def __aexit__(self, *exc: object) -> None:
         await self.engine.dispose()

@@ -56,7 +56,7 @@ from a2a_mqtt.workflows.driver import RunDriver
 from a2a_mqtt.workflows.launch import LaunchRequest, StepLauncher
 from a2a_mqtt.workflows.leases import Leases, ReplyTarget
 from a2a_mqtt.workflows.model import Workflow
-from a2a_mqtt.workflows.store import RunStore, _metadata
+from a2a_mqtt.workflows.store import RunStore
 from a2a_mqtt.workflows.wfagent import WorkflowFrontend, workflow_card
 
 __all__ = ["Supervisor", "SupervisorConfig", "presence_topic", "run"]
@@ -126,8 +126,7 @@ class Supervisor:
 
     async def serve(self, stop: asyncio.Event) -> None:
         cfg = self.config
-        async with self.engine.begin() as conn:
-            await conn.run_sync(_metadata.create_all)
+        await self.store.initialize()
         await create_tables(self.claims.initialize)
         url = BrokerURL.parse(cfg.broker_url)
         requester = RequesterConfig(

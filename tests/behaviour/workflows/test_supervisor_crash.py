@@ -89,6 +89,10 @@ class World:
                  "test/unit/worker", f"sqlite:///{self.tmp / 'worker.db'}", str(self.log)],
                 env=self.env, stdout=subprocess.DEVNULL, stderr=err)
 
+    def serving(self, sup_id: str) -> bool:
+        err = self.tmp / f"{sup_id}.err"
+        return err.exists() and f"workflows: supervisor {sup_id} serving" in err.read_text()
+
     def owner(self, run_id: str) -> tuple[str, int] | None:
         with sqlite3.connect(self.tmp / "runs.db") as conn:
             row = conn.execute("SELECT owner, epoch FROM workflow_run WHERE run_id = ?",
@@ -220,9 +224,8 @@ async def test_a_run_requested_while_every_supervisor_is_down(world: World,
     for sup_id in ("sup-1", "sup-2"):
         world.start_supervisor(sup_id)
     client = await mqtt.connect("wf/test/chain", timeout=15)   # the card is retained
-    await _until(lambda: (world.tmp / "runs.db").exists())
-    await asyncio.sleep(1.0)  # both sessions subscribed (no event says so from outside)
-    world.stop_supervisors = None  # type: ignore[attr-defined]
+    # Both logged that they serve (after subscribing): both sessions hold the request topic.
+    await _until(lambda: all(world.serving(sup_id) for sup_id in ("sup-1", "sup-2")))
     for proc in world.sups.values():
         proc.send_signal(signal.SIGTERM)
     for proc in world.sups.values():
