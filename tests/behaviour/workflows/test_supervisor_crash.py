@@ -113,7 +113,7 @@ class World:
         for proc in [*self.sups.values(), self.worker]:
             if proc is not None:
                 try:
-                    proc.wait(10)
+                    proc.wait(5)
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
