@@ -86,7 +86,8 @@ class Leases:
         return await retry_transient(once, what="workflow run create")
 
     async def claimable(self, workflows: Iterable[str], dead: Iterable[str]) -> list[str]:
-        """Unfinished runs of ``workflows`` whose lease lapsed or whose owner is dead."""
+        """Unfinished runs of ``workflows`` whose lease lapsed or whose owner is dead
+        (our own included: a run whose driver failed, or an earlier life of our id)."""
         now = time.time()
         dead = list(dead)
         lapsed = or_(runs.c.lease_until < now, runs.c.owner.in_(dead)) if dead else (
@@ -94,7 +95,7 @@ class Leases:
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(runs.c.run_id).where(and_(
                 runs.c.workflow.in_(list(workflows)), runs.c.status.not_in(TERMINAL),
-                runs.c.owner != self.owner, lapsed)).order_by(runs.c.started_at).limit(100))
+                lapsed)).order_by(runs.c.started_at).limit(100))
             return [row.run_id for row in rows]
 
     async def claim(self, run_id: str, dead: Iterable[str]) -> int | None:

@@ -121,6 +121,7 @@ class Supervisor:
         self._tasks: set[asyncio.Task[None]] = set()
         self._scan = asyncio.Event()
         self._stopping = False
+        self._was_down = False
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -203,7 +204,9 @@ class Supervisor:
                  ", ".join(str(cfg.ref(w)) for w in cfg.workflows))
 
     def _on_connection(self, up: bool) -> None:
-        if up and not self._stopping:
+        if not up:
+            self._was_down = True
+        elif self._was_down and not self._stopping:
             # Our Will may have fired (a broker restart): say we are back, re-check runs.
             self.spawn(self._announce(), "announce")
             self._scan.set()
