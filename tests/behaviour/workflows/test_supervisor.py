@@ -122,9 +122,11 @@ output:
 
 
 @pytest_asyncio.fixture
-async def world(broker: MosquittoProcess, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+async def world(broker: MosquittoProcess, tmp_path: Path,
+                store_url: str) -> AsyncIterator[dict[str, Any]]:
+    """Every test runs on SQLite and on PostgreSQL (the run database)."""
     log = tmp_path / "effects.log"
-    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    db = store_url
     async with serve(broker.url, "test/unit/worker", EffectExecutor(str(log)), worker_card()), \
             supervisor(broker.url, db, DIAMOND, POLICIES, HUMAN, SLOW, FAILING) as sup, \
             A2AMqttClient(requester_config(broker.url)) as mqtt:
