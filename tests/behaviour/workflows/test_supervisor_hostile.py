@@ -16,6 +16,7 @@ from a2a.types.a2a_pb2 import GetTaskRequest, Message, Part, Role, SendMessageRe
 from a2a.utils.errors import InvalidParamsError, TaskNotFoundError
 
 from a2a_mqtt.binding import properties as P
+from a2a_mqtt.binding.card import encode_card, prepare_card
 from a2a_mqtt.binding.topics import AgentRef, discovery_topic, request_topic
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient
@@ -72,9 +73,6 @@ async def _garbage_agent(url: str) -> None:
 
     await transport.subscribe(Subscription(request_topic(ref), qos=1), on_request)
     await transport.connect()
-    # Any valid card with the MQTT interface will do: reuse the workflow card builder's.
-    from a2a_mqtt.binding.card import encode_card, prepare_card  # noqa: PLC0415
-
     card = prepare_card(worker_card("garbage"), ref=ref, broker_url=url)
     await transport.publish(discovery_topic(ref), encode_card(card), qos=1, retain=True,
                             properties=PublishProperties(
