@@ -149,18 +149,27 @@ def _transient(exc: BaseException) -> bool:
 
 
 class RunDriver:
-    """Drives one run this supervisor owns at ``epoch``; stops when fenced or finished."""
+    """Drives one run this supervisor owns at ``epoch``; stops when fenced or finished.
+
+    Events are decided into memory and committed in one fenced transaction before
+    anything leaves the process (a request to an agent, a stream item to the caller):
+    a step's completion and the next step's dispatch usually share one commit.
+    """
 
     def __init__(self, supervisor: Supervisor, run_id: str, epoch: int) -> None:
         self.sup = supervisor
         self.run_id = run_id
         self.epoch = epoch
         self.state: RunState | None = None
-        self.states: list[RunState] = []        # the state after each logged event
+        self.states: list[RunState] = []        # the state after each event (log position)
+        self.committed = 0                       # events[:committed] are in the database
         self.inbox: asyncio.Queue[Event] = asyncio.Queue()
         self.calls: dict[str, asyncio.Task[None]] = {}
         self.turns: dict[str, int] = {}          # task_id -> the last turn sent on it
         self.wakeup = asyncio.Event()
+        self.target: ReplyTarget | None = None   # the caller's stream, as last read
+        self.streamed = -1                       # the last position sent to ``target``
+        self.streamed_saved = -1                 # ... and recorded in the database
 
     def wake(self) -> None:
         self.wakeup.set()
@@ -168,7 +177,8 @@ class RunDriver:
     # --- the log ---------------------------------------------------------------------
 
     async def load(self) -> None:
-        workflow = self.sup.workflows[(await self.sup.store.run_row(self.run_id)).workflow]
+        row = await self.sup.store.run_row(self.run_id)
+        workflow = self.sup.workflows[row.workflow]
         state: RunState | None = None
         for item in await self.sup.store.events_after(self.run_id, -1):
             if state is None:
@@ -179,50 +189,86 @@ class RunDriver:
             self.states.append(state)
         assert state is not None
         self.state = state
+        self.committed = len(state.events)
+        self._take_row(row)
+
+    def _take_row(self, row: Any) -> None:
+        if row is None or row.reply_topic is None:
+            self.target = None
+            return
+        target = ReplyTarget(row.reply_topic, row.reply_corr, row.reply_rid or "null")
+        if target != self.target:
+            self.target = target
+            self.streamed = self.streamed_saved = row.reply_seq
 
     async def reload(self) -> bool:
-        """Fold events others appended (a caller's reply or cancel); True if any."""
+        """Fold events others appended (a caller's reply or cancel); True if any.
+
+        Only called with nothing uncommitted; also re-reads where the stream goes."""
         assert self.state is not None
-        newer = await self.sup.store.events_after(self.run_id, len(self.state.events) - 1)
+        assert self.committed == len(self.state.events)
+        newer = await self.sup.store.events_after(self.run_id, self.committed - 1)
         for item in newer:
             self.state = _fold(self.state, item)
             self.states.append(self.state)
-        if newer:
-            await self.flush()
+        self.committed = len(self.state.events)
+        self._take_row(await self.sup.store.run_row(self.run_id))
         return bool(newer)
 
     async def record(self, item: Event) -> bool:
-        """Append ``item`` (fenced) if it changes the run; False if it does not apply."""
-        for _ in range(20):
-            assert self.state is not None
-            new = apply(self.state, item)
-            if new is self.state:
-                return False
-            seq = len(self.state.events)
-            try:
-                await self.sup.leases.append(self.run_id, self.epoch, seq, item,
-                                             status=new.status, error=new.error)
-            except SeqTaken:
-                await self.reload()
-                continue
-            self.state = new
-            self.states.append(new)
-            await self.flush()
-            return True
-        raise Fenced(f"run {self.run_id}: could not append after 20 tries")
+        """Fold ``item`` into the run (in memory until :meth:`commit`); False if stale."""
+        assert self.state is not None
+        new = apply(self.state, item)
+        if new is self.state:
+            return False
+        self.state = new
+        self.states.append(new)
+        return True
 
-    async def flush(self) -> bool:
-        """Continue the caller's stream with every event it has not been sent yet.
+    async def commit(self) -> None:
+        """Write every recorded event in one fenced transaction, then stream them.
+
+        A position taken meanwhile (an input another supervisor appended) means: read
+        it, fold our events again on top (the fold drops any that no longer apply),
+        and try again. Raises Fenced when another supervisor owns the run now."""
+        for _ in range(50):
+            assert self.state is not None
+            pending = list(self.state.events[self.committed:])
+            if not pending:
+                break
+            saved = self.streamed if self.streamed != self.streamed_saved else None
+            try:
+                await self.sup.leases.append_many(
+                    self.run_id, self.epoch, self.committed, pending,
+                    status=self.state.status, error=self.state.error,
+                    reply=self.target if saved is not None else None, streamed=saved)
+            except SeqTaken:
+                self.state = self.states[self.committed - 1]
+                del self.states[self.committed:]
+                await self.reload()
+                for item in pending:
+                    await self.record(item)
+                continue
+            self.committed = len(self.state.events)
+            if saved is not None:
+                self.streamed_saved = saved
+            break
+        else:
+            raise Fenced(f"run {self.run_id}: could not append after 50 tries")
+        await self.flush()
+
+    async def flush(self, *, final: bool = False) -> bool:
+        """Continue the caller's stream with the committed events it has not been sent.
 
         False if the broker did not take an item: the stream stays at the last item
-        it did take, and the next flush starts there (at least once, in order)."""
-        row = await self.sup.store.run_row(self.run_id)
-        if row is None or row.reply_topic is None:
+        it took, and the next flush starts there (at least once, in order). The
+        position streamed is saved with the next commit; at the end of a stream (or
+        with ``final``) at once, closing it."""
+        target = self.target
+        if target is None:
             return True
-        target = ReplyTarget(row.reply_topic, row.reply_corr, row.reply_rid or "null")
-        last = row.reply_seq
         ended = delivered = False
-        for seq in range(row.reply_seq + 1, len(self.states)):
+        for seq in range(self.streamed + 1, self.committed):
             delivered = True
             for item in stream_items(self.states[seq], seq):
                 ended = ends_stream(item)
@@ -232,12 +278,15 @@ class RunDriver:
             if not delivered:
                 ended = False
                 break
-            last = seq
+            self.streamed = seq
             if ended:
                 break
-        if last != row.reply_seq or ended:
-            await self.sup.leases.mark_streamed(self.run_id, target, last, ended=ended)
-        return delivered or last == len(self.states) - 1
+        if ended or (final and self.streamed != self.streamed_saved):
+            await self.sup.leases.mark_streamed(self.run_id, target, self.streamed, ended=ended)
+            self.streamed_saved = self.streamed
+            if ended:
+                self.target = None
+        return self.streamed >= self.committed - 1
 
     # --- the loop --------------------------------------------------------------------
 
@@ -255,12 +304,15 @@ class RunDriver:
                     await self.perform(action)
                 if actions:
                     continue
+                await self.commit()
                 await self.wait()
+            await self.commit()
             # The end must reach the caller even if the broker was away just then.
             for delay in (0.2, 0.5, 1.0, 2.0, 2.0, 5.0, 5.0, 10.0):
-                if await self.flush():
+                if await self.flush(final=True):
                     break
                 await asyncio.sleep(delay)
+                self._take_row(await self.sup.store.run_row(self.run_id))
         except Fenced as exc:
             log.warning("run %s: %s; another supervisor has it now", self.run_id, exc)
         finally:
@@ -289,8 +341,10 @@ class RunDriver:
             await self.record(getter.result())
             while not self.inbox.empty():
                 await self.record(self.inbox.get_nowait())
-        elif not await self.reload():
-            await self.flush()  # an item the broker did not take earlier
+        else:
+            # Nudged, or the poll: inputs other supervisors appended, a new stream.
+            await self.reload()
+            await self.flush()
 
     async def perform(self, action: Any) -> None:
         at = time.time()
@@ -298,8 +352,11 @@ class RunDriver:
             await self.dispatch(action)
         elif isinstance(action, Forward):
             if await self.record(InputForwarded(action.step, action.task_id, at)):
-                turn = self.turns.get(action.task_id, 0) + 1
-                self.start_call(action.step, action.task_id, action.agent, action.parts, turn)
+                await self.commit()   # write-ahead: on record before it is sent
+                if self._current(action.step, action.task_id):
+                    turn = self.turns.get(action.task_id, 0) + 1
+                    self.start_call(action.step, action.task_id, action.agent, action.parts,
+                                    turn)
         elif isinstance(action, Hold):
             await self.record(HoldStarted(action.step, action.prompt, at))
         elif isinstance(action, Skip):
@@ -345,8 +402,16 @@ class RunDriver:
         # Write-ahead: the attempt is on record before the request is published.
         if not await self.record(AttemptDispatched(action.step, task_id, agent, time.time())):
             return
+        await self.commit()
+        if not self._current(action.step, task_id):
+            return  # a concurrent input (a cancel) made the dispatch moot: nothing sent
         crash_point("after_record", action.step)
         self.start_call(action.step, task_id, agent, action.parts, 0)
+
+    def _current(self, step: str, task_id: str) -> bool:
+        assert self.state is not None
+        current = self.state.steps[step].current
+        return current is not None and current.task_id == task_id
 
     def resume(self, step: str, task_id: str, agent: str) -> None:
         """Re-send the attempt's last message (dispatch or forwarded reply) unchanged."""

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -157,6 +157,35 @@ class Leases:
                                                               kind=kind, body=body))
             except IntegrityError as exc:
                 raise SeqTaken(f"run {run_id}: position {seq} taken") from exc
+
+        await retry_transient(once, what="workflow event append")
+
+    async def append_many(self, run_id: str, epoch: int, first: int, items: list[Event], *,
+                          status: str, error: str | None, reply: ReplyTarget | None = None,
+                          streamed: int | None = None) -> None:
+        """The owner's writes at positions ``first``, ``first + 1``, ...: one transaction,
+        fenced on (owner, epoch); raises Fenced or SeqTaken. With ``reply``/``streamed``,
+        also records how far the stream to ``reply`` got (if it still goes there)."""
+        rows = []
+        for offset, item in enumerate(items):
+            kind, body = encode_event(item)
+            rows.append({"run_id": run_id, "seq": first + offset, "kind": kind, "body": body})
+        values: dict[str, Any] = {"status": status, "error": error, "updated_at": time.time()}
+        if reply is not None and streamed is not None:
+            same = and_(runs.c.reply_topic == reply.topic, runs.c.reply_rid == reply.request_id)
+            values["reply_seq"] = case((same, streamed), else_=runs.c.reply_seq)
+
+        async def once() -> None:
+            try:
+                async with self.engine.begin() as conn:
+                    locked = await conn.execute(update(runs).where(and_(
+                        runs.c.run_id == run_id, runs.c.owner == self.owner,
+                        runs.c.epoch == epoch)).values(**values))
+                    if locked.rowcount != 1:
+                        raise Fenced(f"run {run_id}: epoch {epoch} is no longer ours")
+                    await conn.execute(events.insert(), rows)
+            except IntegrityError as exc:
+                raise SeqTaken(f"run {run_id}: position taken") from exc
 
         await retry_transient(once, what="workflow event append")
 

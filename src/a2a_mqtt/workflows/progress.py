@@ -16,6 +16,7 @@ terminal states end a stream; completion is preceded by the final artifact
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -96,7 +97,9 @@ def _agent_message(text: str, data: dict[str, Any] | None = None) -> Message:
     if data is not None:
         parts.extend(to_parts((("data", data),)))
     # Deterministic, so every supervisor projects the same item for the same event.
-    mid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"a2a-mqtt-workflow:{text}|{data!r}"))
+    # (sorted keys: an output read back from the log has its keys sorted.)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    mid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"a2a-mqtt-workflow:{text}|{canonical}"))
     return Message(message_id=mid, role=Role.ROLE_AGENT, parts=parts)
 
 

@@ -75,6 +75,23 @@ class Outcome:
                 out.append(int(meta["seq"]))
         return out
 
+    def coherent(self) -> bool:
+        """True if, once repeats are dropped, the stream is the log in order: every item
+        with a position seen before is identical to the first (a repeat after a
+        takeover), and every new position is past all earlier ones."""
+        first: dict[int, StreamResponse] = {}
+        for item in self.items:
+            if not item.HasField("status_update"):
+                continue
+            seq = int(MessageToDict(item.status_update.metadata)[META_KEY]["seq"])
+            if seq in first:
+                if first[seq] != item:
+                    return False
+            elif first and seq < max(first):
+                return False
+            first.setdefault(seq, item)
+        return True
+
     @property
     def output(self) -> list[Any]:
         values: list[Any] = []
