@@ -60,7 +60,8 @@ def _noop_executor() -> Any:
             await updater.complete()
 
         async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-            assert context.task_id and context.context_id
+            assert context.task_id
+            assert context.context_id
             await TaskUpdater(event_queue, context.task_id, context.context_id).cancel()
 
     return Noop()
@@ -177,7 +178,7 @@ async def overhead(url: str, db: str, steps: int, reps: int) -> dict[str, Any]:
         stop.set()
         await task
     wf_med, direct_med = statistics.median(wf_times), statistics.median(direct_times)
-    return {"db": db.split(":")[0], "steps": steps, "reps": reps,
+    return {"db": db.split(":", maxsplit=1)[0], "steps": steps, "reps": reps,
             "workflow_ms": round(wf_med * 1000, 1), "direct_ms": round(direct_med * 1000, 1),
             "overhead_ms_per_step": round((wf_med - direct_med) / steps * 1000, 2),
             "ratio": round(wf_med / direct_med, 2)}
@@ -192,7 +193,7 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
                                 env={**os.environ, "PYTHONPATH": str(SCRIPT.parents[1] / "src")})
 
 
-async def throughput(url: str, supervisors: int, runs: int, inflight: int, warmup: int,
+async def throughput(url: str, supervisors: int, *, runs: int, inflight: int, warmup: int,
                      tmp: Path) -> dict[str, Any]:
     from a2a_mqtt.client import A2AMqttClient, RequesterConfig
 
@@ -292,8 +293,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                           f"(median of {row['reps']})", flush=True)
             if not args.skip_throughput:
                 for n in (1, 3):
-                    row = await throughput(broker.url, n, args.runs, args.inflight,
-                                           args.warmup, tmp)
+                    row = await throughput(broker.url, n, runs=args.runs,
+                                           inflight=args.inflight, warmup=args.warmup, tmp=tmp)
                     results["throughput"].append(row)
                     print(f"throughput [postgresql]: {n} supervisor(s) {row['runs_per_s']} "
                           f"runs/s ({row['runs']} runs of 3 steps, {args.inflight} in "

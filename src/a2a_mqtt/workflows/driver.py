@@ -28,7 +28,7 @@ from a2a.types.a2a_pb2 import (
     StreamResponse,
     TaskState,
 )
-from a2a.utils.errors import A2AError
+from a2a.utils.errors import A2AError, TaskNotFoundError
 
 from a2a_mqtt.binding.codes import ResponderUnavailableError
 from a2a_mqtt.binding.stream import new_task_id
@@ -170,8 +170,14 @@ class RunDriver:
         self.target: ReplyTarget | None = None   # the caller's stream, as last read
         self.streamed = -1                       # the last position sent to ``target``
         self.streamed_saved = -1                 # ... and recorded in the database
+        self.stopping = False
 
     def wake(self) -> None:
+        self.wakeup.set()
+
+    def stop(self) -> None:
+        """Leave the loop at the next step boundary (never inside a database call)."""
+        self.stopping = True
         self.wakeup.set()
 
     # --- the log ---------------------------------------------------------------------
@@ -299,6 +305,9 @@ class RunDriver:
                 # Taken over (or restarted): same Task.id, same agent, same message.
                 self.resume(step, record.task_id, record.agent)
             while self.state.terminal is None:
+                if self.stopping:
+                    await self.commit()
+                    return
                 actions = next_actions(self.state, time.time())
                 for action in actions:
                     await self.perform(action)
@@ -339,6 +348,9 @@ class RunDriver:
                 getter.cancel()
         if getter in done:
             await self.record(getter.result())
+        if self.stopping:
+            return
+        if getter in done:
             while not self.inbox.empty():
                 await self.record(self.inbox.get_nowait())
         else:
@@ -472,12 +484,21 @@ class RunDriver:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        if agent and agent != "-":
+        if not agent or agent == "-":
+            return
+        # A cancel can overtake the request it cancels (the agent has no task yet):
+        # asked again, briefly. Best effort: the attempt is over for the run anyway.
+        for delay in (0.0, 0.3, 1.0):
+            await asyncio.sleep(delay)
             try:
                 client = await self.sup.client_for(agent)
                 await asyncio.wait_for(client.cancel_task(CancelTaskRequest(id=task_id)), 5)
+                return
+            except TaskNotFoundError:
+                continue
             except Exception as exc:
                 log.info("cancelling task %s at %s: %s", task_id, agent, exc)
+                return
 
 
 def _fold(state: RunState, item: Event) -> RunState:

@@ -154,38 +154,54 @@ class Supervisor:
         transport.on_connection_change(self._on_connection)
         async with A2AMqttClient(requester) as mqtt:
             self.mqtt = mqtt
+            background: list[asyncio.Task[None]] = []
             await transport.connect()
             try:
                 await self._announce()
-                background = [
-                    asyncio.create_task(self._lease_loop(), name=f"{cfg.supervisor_id}.leases"),
-                ]
+                background.append(asyncio.create_task(
+                    self._lease_loop(), name=f"{cfg.supervisor_id}.leases"))
                 await stop.wait()
             finally:
-                await self._shutdown(background if "background" in locals() else [])
+                await self._shutdown(background)
 
     async def _shutdown(self, background: list[asyncio.Task[None]]) -> None:
+        """Stop driving (leases handed over at once), say offline, disconnect.
+
+        Every step is bounded: a stop must end even with the broker or database gone."""
         self._stopping = True
-        for task in background:
+        log.debug("supervisor %s stopping", self.config.supervisor_id)
+        # The lease loop ends by itself between two database calls (a task cancelled
+        # inside one can keep its pooled connection, and the engine's disposal waits).
+        self._scan.set()
+        _done, late = await asyncio.wait(background, timeout=5) if background else ((), ())
+        for task in late:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         drivers = list(self.drivers.values())
-        for _driver, task in drivers:
-            task.cancel()
-        await asyncio.gather(*(t for _, t in drivers), return_exceptions=True)
+        for driver, _task in drivers:
+            driver.stop()
+        if drivers:
+            _done, late = await asyncio.wait([t for _, t in drivers], timeout=5)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*(t for _, t in drivers), return_exceptions=True)
         for driver, _ in drivers:
             # A graceful stop hands the run over at once instead of after the TTL.
             with contextlib.suppress(Exception):
-                await self.leases.release(driver.run_id, driver.epoch)
+                await asyncio.wait_for(self.leases.release(driver.run_id, driver.epoch), 5)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.transport is not None:
             with contextlib.suppress(Exception):
-                await self.transport.publish(presence_topic(self.config.supervisor_id),
-                                             self._presence("offline"), qos=1, retain=True)
-            await self.transport.disconnect()
-        await self.engine.dispose()
+                await asyncio.wait_for(self.transport.publish(
+                    presence_topic(self.config.supervisor_id), self._presence("offline"),
+                    qos=1, retain=True), 2)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.transport.disconnect(), 5)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.engine.dispose(), 5)
+        log.debug("supervisor %s stopped", self.config.supervisor_id)
 
     def _presence(self, status: str) -> bytes:
         return json.dumps({"id": self.config.supervisor_id, "status": status}).encode()
@@ -238,7 +254,7 @@ class Supervisor:
 
     async def _lease_loop(self) -> None:
         period = self.config.lease_ttl / 3
-        while True:
+        while not self._stopping:
             try:
                 owned = {run_id: d.epoch for run_id, (d, _) in self.drivers.items()}
                 if owned:
@@ -254,6 +270,8 @@ class Supervisor:
                         self.start_driver(run_id, epoch)
             except Exception:
                 log.exception("lease maintenance failed; trying again")
+            if self._stopping:
+                break
             self._scan.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._scan.wait(), period)

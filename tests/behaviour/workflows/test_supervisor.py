@@ -194,6 +194,12 @@ async def test_a_failed_step_fails_the_run_and_cancels_the_others(
     assert "step 'a' failed" in seen.error
     cancelled = [p["step"] for p in seen.progress if p["event"] == "step_cancelled"]
     assert cancelled == ["b"]
+    # ... at the agent too, even when the cancel overtook the request it cancels.
+    b_task = next(p["taskId"] for p in seen.progress
+                  if p["event"] == "step_started" and p["step"] == "b")
+    agent = await world["mqtt"].connect("test/unit/worker", timeout=5)
+    inner = await agent.get_task(GetTaskRequest(id=b_task))
+    assert inner.status.state == TaskState.TASK_STATE_CANCELED
 
 
 async def test_missing_input_is_a_clear_error_on_the_task(world: dict[str, Any]) -> None:
