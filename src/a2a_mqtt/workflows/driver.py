@@ -347,16 +347,26 @@ class RunDriver:
             if not getter.done():
                 getter.cancel()
         if getter in done:
-            await self.record(getter.result())
+            await self.outcome(getter.result())
         if self.stopping:
             return
         if getter in done:
             while not self.inbox.empty():
-                await self.record(self.inbox.get_nowait())
+                await self.outcome(self.inbox.get_nowait())
         else:
             # Nudged, or the poll: inputs other supervisors appended, a new stream.
             await self.reload()
             await self.flush()
+
+    async def outcome(self, item: Event) -> None:
+        """An agent's answer: record it; a finished attempt is reported to its launcher."""
+        if not await self.record(item):
+            return
+        if isinstance(item, AttemptCompleted):
+            await self.sup.attempt_finished(self.run_id, item.task_id, "completed")
+        elif isinstance(item, AttemptFailed):
+            await self.sup.attempt_finished(self.run_id, item.task_id,
+                                            "timed_out" if item.timed_out else "failed")
 
     async def perform(self, action: Any) -> None:
         at = time.time()

@@ -19,6 +19,8 @@ from a2a.types.a2a_pb2 import CancelTaskRequest, GetTaskRequest, TaskState
 
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient
+from a2a_mqtt.workflows import Step
+from a2a_mqtt.workflows.launch import LaunchRequest, StepLauncher
 from tests.behaviour.conftest import requester_config, serve
 from tests.behaviour.workflows.support import Outcome, call, effects, supervisor
 from tests.behaviour.workflows.worker import EffectExecutor, worker_card
@@ -210,3 +212,44 @@ async def test_missing_input_is_a_clear_error_on_the_task(world: dict[str, Any])
     wrong = await call(client, {"x": "forty"})
     assert "must be of type integer" in wrong.error
     assert effects(world["log"]) == {}
+
+
+class _Launcher:
+    """A StepLauncher that provides the agent for step ``b`` and records what it saw."""
+
+    def __init__(self) -> None:
+        self.launched: list[tuple[str, int]] = []
+        self.finished: list[tuple[str, str]] = []
+
+    def handles(self, step: Step) -> bool:
+        return step.name == "b"
+
+    async def launch(self, request: LaunchRequest) -> str:
+        self.launched.append((request.step.name, request.attempt))
+        return "test/unit/other"
+
+    async def finished(self, request: LaunchRequest, outcome: str) -> None:
+        self.finished.append((request.task_id, outcome))
+
+
+async def test_a_step_launcher_provides_the_agent(broker: MosquittoProcess,
+                                                  tmp_path: Path) -> None:
+    log = tmp_path / "effects.log"
+    launcher = _Launcher()
+    assert isinstance(launcher, StepLauncher)
+    async with serve(broker.url, "test/unit/worker", EffectExecutor(str(log)), worker_card()), \
+            serve(broker.url, "test/unit/other", EffectExecutor(str(log), "other"),
+                  worker_card("other")), \
+            supervisor(broker.url, f"sqlite:///{tmp_path / 'runs.db'}", DIAMOND,
+                       launchers=(launcher,)), \
+            A2AMqttClient(requester_config(broker.url)) as mqtt:
+        seen = await call(await mqtt.connect("wf/test/diamond", timeout=5), {"x": 1})
+    assert seen.state == TaskState.TASK_STATE_COMPLETED, seen.error
+    agents = {p["step"]: p["agent"] for p in seen.progress if p["event"] == "step_started"}
+    # (c is found by tag, which both agents carry.)
+    assert (agents["a"], agents["b"], agents["d"]) == (
+        "test/unit/worker", "test/unit/other", "test/unit/worker")
+    assert launcher.launched == [("b", 1)]
+    b_task = next(p["taskId"] for p in seen.progress
+                  if p["event"] == "step_started" and p["step"] == "b")
+    assert launcher.finished == [(b_task, "completed")]
