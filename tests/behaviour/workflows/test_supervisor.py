@@ -219,7 +219,7 @@ class _Launcher:
 
     def __init__(self) -> None:
         self.launched: list[tuple[str, int]] = []
-        self.finished: list[tuple[str, str]] = []
+        self.outcomes: list[tuple[str, str]] = []
 
     def handles(self, step: Step) -> bool:
         return step.name == "b"
@@ -229,7 +229,7 @@ class _Launcher:
         return "test/unit/other"
 
     async def finished(self, request: LaunchRequest, outcome: str) -> None:
-        self.finished.append((request.task_id, outcome))
+        self.outcomes.append((request.task_id, outcome))
 
 
 async def test_a_step_launcher_provides_the_agent(broker: MosquittoProcess,
@@ -252,4 +252,4 @@ async def test_a_step_launcher_provides_the_agent(broker: MosquittoProcess,
     assert launcher.launched == [("b", 1)]
     b_task = next(p["taskId"] for p in seen.progress
                   if p["event"] == "step_started" and p["step"] == "b")
-    assert launcher.finished == [(b_task, "completed")]
+    assert launcher.outcomes == [(b_task, "completed")]
