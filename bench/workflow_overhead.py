@@ -2,8 +2,8 @@
 
 Usage::
 
-    python bench/workflow_overhead.py                 # both parts (~2 min)
-    python bench/workflow_overhead.py --steps 10 --reps 15 --runs 120 --inflight 30
+    python bench/workflow_overhead.py                 # both parts (~3 min)
+    python bench/workflow_overhead.py --steps 10 --reps 15 --runs 100 --inflight 20 --rounds 3
     python bench/workflow_overhead.py --json /tmp/wf.json
 
 Part 1, overhead per step: one no-op agent (completes at once, in-memory store) and
@@ -17,7 +17,9 @@ Part 2, throughput on PostgreSQL: 1 and then 3 supervisor processes (``a2a-mqtt
 workflow serve``) and 2 no-op agent processes (the 3-step workflow alternates
 between them by reference); this process keeps ``--inflight`` runs going until
 ``--runs`` have completed (after ``--warmup`` unmeasured ones): runs/s = completed
-runs / time to the last. Each measurement gets a fresh database. The machine has 2
+runs / time to the last. Each measurement gets a fresh database; the 1- and
+3-supervisor measurements alternate ``--rounds`` times and the medians are compared.
+Supervisor CPU per run is read from /proc. The machine has 2
 cores shared with the broker, PostgreSQL, the agents and this client: read the
 ratio, not the absolute numbers.
 """
@@ -232,9 +234,13 @@ async def throughput(url: str, supervisors: int, *, runs: int, inflight: int, wa
                     else:
                         failed += 1
 
+            sup_pids = [p.pid for p in procs[len(agents):]]
+            cpu_before = sum(_cpu(pid) for pid in sup_pids)
             start = time.perf_counter()
             await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(inflight))), 300)
             elapsed = time.perf_counter() - start
+            cpu = sum(_cpu(pid) for pid in sup_pids) - cpu_before
+            load = os.getloadavg()[0]
         owners = await _owners(db)
     finally:
         for p in procs:
@@ -247,7 +253,15 @@ async def throughput(url: str, supervisors: int, *, runs: int, inflight: int, wa
         await drop()
     return {"supervisors": supervisors, "runs": runs, "failed": failed,
             "runs_per_s": round(done / elapsed, 1), "seconds": round(elapsed, 2),
+            "supervisor_cpu_ms_per_run": round(cpu / max(done, 1) * 1000, 1),
+            "load": round(load, 1),
             "runs_per_supervisor": owners}
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _owners(db: str) -> dict[str, int]:
@@ -292,17 +306,24 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                           f"{row['direct_ms']} ms -> {row['overhead_ms_per_step']} ms/step "
                           f"(median of {row['reps']})", flush=True)
             if not args.skip_throughput:
-                for n in (1, 3):
-                    row = await throughput(broker.url, n, runs=args.runs,
-                                           inflight=args.inflight, warmup=args.warmup, tmp=tmp)
-                    results["throughput"].append(row)
-                    print(f"throughput [postgresql]: {n} supervisor(s) {row['runs_per_s']} "
-                          f"runs/s ({row['runs']} runs of 3 steps, {args.inflight} in "
-                          f"flight, {row['failed']} failed; runs per supervisor "
-                          f"{row['runs_per_supervisor']})", flush=True)
-                one, three = results["throughput"]
-                print(f"3 supervisors / 1 supervisor: "
-                      f"{three['runs_per_s'] / one['runs_per_s']:.2f}x", flush=True)
+                # Alternated (1, 3, 1, 3, ...) so a change in the machine's load hits both.
+                for _round in range(args.rounds):
+                    for n in (1, 3):
+                        row = await throughput(broker.url, n, runs=args.runs,
+                                               inflight=args.inflight, warmup=args.warmup,
+                                               tmp=tmp)
+                        results["throughput"].append(row)
+                        print(f"throughput [postgresql]: {n} supervisor(s) "
+                              f"{row['runs_per_s']} runs/s ({row['runs']} runs of 3 steps, "
+                              f"{args.inflight} in flight, {row['failed']} failed; runs per "
+                              f"supervisor {row['runs_per_supervisor']}; supervisor CPU "
+                              f"{row['supervisor_cpu_ms_per_run']} ms/run, load "
+                              f"{row['load']})", flush=True)
+                medians = {n: statistics.median(r["runs_per_s"] for r in results["throughput"]
+                                                if r["supervisors"] == n) for n in (1, 3)}
+                results["median_runs_per_s"] = medians
+                print(f"median runs/s: 1 supervisor {medians[1]}, 3 supervisors {medians[3]} "
+                      f"-> {medians[3] / medians[1]:.2f}x", flush=True)
         finally:
             broker.stop()
     return results
@@ -315,6 +336,7 @@ def cli() -> None:
     parser.add_argument("--runs", type=int, default=150)
     parser.add_argument("--inflight", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
