@@ -14,8 +14,10 @@ the agent, one after the other. Overhead per step = (median(a) - median(b)) / st
 Measured with the run database on SQLite and on PostgreSQL.
 
 Part 2, throughput on PostgreSQL: 1 and then 3 supervisor processes (``a2a-mqtt
-workflow serve``) and 2 no-op agent processes (the 3-step workflow alternates
-between them by reference); this process keeps ``--inflight`` runs going until
+workflow serve --max-runs 8``: each drives at most 8 runs at once, the capacity of
+one supervisor) and 2 agent processes whose steps take ``--step-ms`` (50 ms) of I/O
+(the 3-step workflow alternates between them by reference); this process keeps
+``--inflight`` (40) runs going until
 ``--runs`` have completed (after ``--warmup`` unmeasured ones): runs/s = completed
 runs / time to the last. Each measurement gets a fresh database; the 1- and
 3-supervisor measurements alternate ``--rounds`` times and the medians are compared.
@@ -47,7 +49,7 @@ POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 # --- the no-op agent ------------------------------------------------------------------
 
 
-def _noop_executor() -> Any:
+def _noop_executor(delay: float = 0.0) -> Any:
     from a2a.server.agent_execution import AgentExecutor, RequestContext
     from a2a.server.events import EventQueue
     from a2a.server.tasks import TaskUpdater
@@ -58,6 +60,8 @@ def _noop_executor() -> Any:
     class Noop(AgentExecutor):
         async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
             updater = await _updater(context, event_queue)
+            if delay:
+                await asyncio.sleep(delay)  # the step's I/O (a model call, a tool)
             await updater.add_artifact([Part(text="ok")], name="r", last_chunk=True)
             await updater.complete()
 
@@ -69,7 +73,7 @@ def _noop_executor() -> Any:
     return Noop()
 
 
-def _agent_config(url: str, ref: str) -> Any:
+def _agent_config(url: str, ref: str, delay: float = 0.0) -> Any:
     from a2a.types.a2a_pb2 import AgentCapabilities, AgentCard, AgentSkill
 
     from a2a_mqtt.binding.topics import AgentRef
@@ -79,15 +83,15 @@ def _agent_config(url: str, ref: str) -> Any:
                      capabilities=AgentCapabilities(streaming=True),
                      skills=[AgentSkill(id="noop", name="noop", description="nothing",
                                         tags=["bench"])])
-    return AgentConfig(ref=AgentRef.parse(ref), card=card, executor=_noop_executor(),
+    return AgentConfig(ref=AgentRef.parse(ref), card=card, executor=_noop_executor(delay),
                        broker_url=url, session_expiry=0, watch_broker_drops=False,
                        max_concurrency=256)
 
 
-def _serve_agent(url: str, ref: str) -> None:
+def _serve_agent(url: str, ref: str, delay: str) -> None:
     from a2a_mqtt.server import serve_agents
 
-    asyncio.run(serve_agents([_agent_config(url, ref)]))
+    asyncio.run(serve_agents([_agent_config(url, ref, float(delay))]))
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -196,7 +200,7 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
 
 
 async def throughput(url: str, supervisors: int, *, runs: int, inflight: int, warmup: int,
-                     tmp: Path) -> dict[str, Any]:
+                     tmp: Path, step_ms: float, max_runs: int) -> dict[str, Any]:
     from a2a_mqtt.client import A2AMqttClient, RequesterConfig
 
     db, drop = await _pg_database()
@@ -204,12 +208,14 @@ async def throughput(url: str, supervisors: int, *, runs: int, inflight: int, wa
     agents = [f"bench/wf/{name}-a{i}" for i in range(2)]
     file = tmp / f"{name}.yaml"
     file.write_text(chain(name, 3, agents))
-    procs = [_spawn([sys.executable, str(SCRIPT), "--serve-agent", url, ref],
+    procs = [_spawn([sys.executable, str(SCRIPT), "--serve-agent", url, ref,
+                     str(step_ms / 1000)],
                     tmp / f"{name}-agent{i}.log") for i, ref in enumerate(agents)]
     logs = [tmp / f"{name}-sup{i}.log" for i in range(supervisors)]
     procs += [_spawn([sys.executable, "-m", "a2a_mqtt", "-v", "workflow", "serve", str(file),
                       "--db", db, "--broker", url, "--org", "bench", "--unit", "wf",
-                      "--id", f"{name}-sup{i}", "--lease-ttl", "15"], logs[i])
+                      "--id", f"{name}-sup{i}", "--lease-ttl", "15",
+                      "--max-runs", str(max_runs)], logs[i])
               for i in range(supervisors)]
     try:
         deadline = time.monotonic() + 60
@@ -311,7 +317,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     for n in (1, 3):
                         row = await throughput(broker.url, n, runs=args.runs,
                                                inflight=args.inflight, warmup=args.warmup,
-                                               tmp=tmp)
+                                               tmp=tmp, step_ms=args.step_ms,
+                                               max_runs=args.max_runs)
                         results["throughput"].append(row)
                         print(f"throughput [postgresql]: {n} supervisor(s) "
                               f"{row['runs_per_s']} runs/s ({row['runs']} runs of 3 steps, "
@@ -334,13 +341,19 @@ def cli() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--runs", type=int, default=150)
-    parser.add_argument("--inflight", type=int, default=30)
+    parser.add_argument("--inflight", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--step-ms", type=float, default=50.0,
+                        help="I/O time of each step in the throughput part (agent sleep)")
+    parser.add_argument("--max-runs", type=int, default=8,
+                        help="runs one supervisor drives at once in the throughput part "
+                             "(0: no limit)")
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--serve-agent", nargs=2, metavar=("URL", "REF"), default=None)
+    parser.add_argument("--serve-agent", nargs=3, metavar=("URL", "REF", "DELAY"),
+                        default=None)
     args = parser.parse_args()
     if args.serve_agent:
         _serve_agent(*args.serve_agent)

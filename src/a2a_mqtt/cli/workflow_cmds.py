@@ -105,9 +105,12 @@ _DB_HELP = "Run database: sqlite:///FILE (one host) or postgresql://... (several
               help="Seconds between reads of inputs other supervisors took.")
 @click.option("--stream-idle-timeout", type=float, default=30.0, show_default=True,
               help="Seconds a step's stream may stay silent before it is re-sent.")
+@click.option("--max-runs", type=int, default=0, show_default=True,
+              help="Runs this supervisor starts and drives at once (0: no limit); new "
+                   "requests beyond it are left to supervisors with room.")
 def serve(files: tuple[Path, ...], db: str, broker: str, org: str, unit: str,
           supervisor_id: str | None, lease_ttl: float, poll_interval: float,
-          stream_idle_timeout: float) -> None:
+          stream_idle_timeout: float, max_runs: int) -> None:
     """Serve the workflows in FILES as A2A agents (one supervisor; run several)."""
     from a2a_mqtt.cli.common import run_async  # noqa: PLC0415
     from a2a_mqtt.workflows.supervisor import SupervisorConfig, run  # noqa: PLC0415
@@ -116,7 +119,7 @@ def serve(files: tuple[Path, ...], db: str, broker: str, org: str, unit: str,
     config = SupervisorConfig(workflows=definitions, database_url=db, broker_url=broker,
                               org=org, unit=unit, lease_ttl=lease_ttl,
                               poll_interval=poll_interval,
-                              stream_idle_timeout=stream_idle_timeout)
+                              stream_idle_timeout=stream_idle_timeout, max_runs=max_runs)
     if supervisor_id:
         config = dataclasses.replace(config, supervisor_id=supervisor_id)
     click.echo(f"supervisor {config.supervisor_id} serving "

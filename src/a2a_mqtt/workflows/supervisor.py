@@ -93,6 +93,10 @@ class SupervisorConfig:
     """How long a step's stream may stay silent before it is reconciled (re-sent)."""
     launchers: tuple[StepLauncher, ...] = ()
     """Provide the agent for the steps they handle (workflows/launch.py)."""
+    max_runs: int = 0
+    """Runs this supervisor starts and drives at once (0: no limit). A request for a new
+    run waits unclaimed while it is full, so a supervisor with room takes it; runs taken
+    over from a dead supervisor are never refused."""
 
     def ref(self, workflow: Workflow) -> AgentRef:
         return AgentRef(self.org, self.unit, workflow.name)
@@ -122,6 +126,8 @@ class Supervisor:
         self._scan = asyncio.Event()
         self._stopping = False
         self._was_down = False
+        self._room = asyncio.Condition()
+        self._reserved = 0
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -276,6 +282,21 @@ class Supervisor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._scan.wait(), period)
 
+    async def reserve(self) -> None:
+        """Wait until a new run fits under ``max_runs``, and hold that room."""
+        async with self._room:
+            await self._room.wait_for(
+                lambda: len(self.drivers) + self._reserved < self.config.max_runs)
+            self._reserved += 1
+
+    def unreserve(self) -> None:
+        self._reserved -= 1
+        self.spawn(self._notify_room(), "room")
+
+    async def _notify_room(self) -> None:
+        async with self._room:
+            self._room.notify_all()
+
     def start_driver(self, run_id: str, epoch: int) -> None:
         driver = RunDriver(self, run_id, epoch)
         task = asyncio.create_task(self._drive(driver), name=f"workflow-run-{run_id}")
@@ -292,6 +313,8 @@ class Supervisor:
             entry = self.drivers.get(driver.run_id)
             if entry is not None and entry[0] is driver:
                 del self.drivers[driver.run_id]
+            if self.config.max_runs and not self._stopping:
+                self.spawn(self._notify_room(), "room")
 
     def _drop(self, run_id: str) -> None:
         entry = self.drivers.pop(run_id, None)

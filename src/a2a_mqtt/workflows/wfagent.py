@@ -135,6 +135,15 @@ class WorkflowFrontend:
             return
         sup = self.sup
         key = claim_key(topic, msg.properties.correlation_data)
+        reserved = await self._wait_for_capacity(msg)
+        try:
+            await self._claimed(msg, topic, key)
+        finally:
+            if reserved:
+                sup.unreserve()  # the run's driver (if it started) holds the room now
+
+    async def _claimed(self, msg: IncomingMessage, topic: str, key: str) -> None:
+        sup = self.sup
         won = await sup.claims.claim_first([key], f"{sup.config.supervisor_id}#{sup.boot}")
         if not won:
             msg.acknowledge()  # another supervisor answers this one
@@ -158,6 +167,24 @@ class WorkflowFrontend:
             await self._error(topic, msg, target_rid, error_object(exc))
         finally:
             msg.acknowledge()
+
+    async def _wait_for_capacity(self, msg: IncomingMessage) -> bool:
+        """With ``max_runs``, a request that would start a run waits here (unclaimed, so
+        a supervisor with room takes it first) until this supervisor has room; True if
+        a slot was reserved for it."""
+        if not self.sup.config.max_runs:
+            return False
+        try:
+            request = parse_request(msg.payload, max_bytes=_MAX_BYTES)
+            task_id = request.params.get("message", {}).get("taskId")
+        except (RemoteProtocolError, AttributeError):
+            return False
+        if request.method not in ("SendMessage", "SendStreamingMessage") \
+                or not isinstance(task_id, str) \
+                or await self.sup.store.run_row(task_id) is not None:
+            return False
+        await self.sup.reserve()
+        return True
 
     def _workflow_of(self, topic: str) -> Workflow | None:
         for workflow in self.sup.config.workflows:

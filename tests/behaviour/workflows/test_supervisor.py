@@ -8,6 +8,7 @@ agents' execution log (each effect once).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -253,3 +254,38 @@ async def test_a_step_launcher_provides_the_agent(broker: MosquittoProcess,
     b_task = next(p["taskId"] for p in seen.progress
                   if p["event"] == "step_started" and p["step"] == "b")
     assert launcher.outcomes == [(b_task, "completed")]
+
+
+BRIEF = """
+name: brief
+steps:
+  work:
+    agent: {ref: test/unit/worker}
+    input: {data: {step: work, sleep: 0.5}}
+output: {text: done}
+"""
+
+
+async def test_max_runs_leaves_new_runs_to_supervisors_with_room(
+        broker: MosquittoProcess, tmp_path: Path) -> None:
+    log = tmp_path / "effects.log"
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    async with serve(broker.url, "test/unit/worker", EffectExecutor(str(log)), worker_card()), \
+            supervisor(broker.url, db, BRIEF, sup_id="sup-a", max_runs=1) as a, \
+            supervisor(broker.url, db, BRIEF, sup_id="sup-b", max_runs=1) as b, \
+            A2AMqttClient(requester_config(broker.url)) as mqtt:
+        client = await mqtt.connect("wf/test/brief", timeout=5)
+        outcomes = await asyncio.gather(*(call(client, {}) for _ in range(3)))
+        spans: dict[str, list[tuple[float, float]]] = {}
+        for seen in outcomes:
+            owner = (await a.store.run_row(seen.task_id)).owner
+            logged = await b.store.events_after(seen.task_id, -1)
+            spans.setdefault(owner, []).append((logged[0].at, logged[-1].at))
+    assert all(o.state == TaskState.TASK_STATE_COMPLETED for o in outcomes)
+    # Three runs at once, two supervisors with room for one each: neither ever drove two
+    # at a time (the third waited, unclaimed, for room), so both took runs.
+    assert sorted(spans) == ["sup-a", "sup-b"]
+    for runs in spans.values():
+        runs.sort()
+        assert all(end <= start for (_, end), (start, _) in itertools.pairwise(runs))
+    assert effects(log) == {"work": 3}
