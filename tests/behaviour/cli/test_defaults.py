@@ -103,3 +103,4 @@ async def test_a_profile_names_broker_credentials_and_registry(
         code, _, err = await cli("agents", "list", "--profile", "plant", "--registry",
                                  "http://127.0.0.1:9", env=env)
         assert code == 1 and "unreachable" in err and "s3cret-pw" not in err
+
