@@ -13,7 +13,8 @@ from google.protobuf.json_format import MessageToDict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from a2a_mqtt.cli.common import one_line
+from a2a_mqtt.cli.common import Settings, one_line
+from a2a_mqtt.cli.connection import Connection
 from a2a_mqtt.cli.follow import Progress, progress_line
 from a2a_mqtt.cli.send_cmds import build_parts
 from a2a_mqtt.errors import ConfigError
@@ -70,3 +71,11 @@ def test_progress_only_on_a_terminal() -> None:
     assert piped.getvalue() == ""
     assert "WORKING: 2 event(s), silent for 12s" in tty.getvalue()
     assert tty.getvalue().endswith("\r\x1b[2K")
+
+
+def test_cli_streams_have_no_idle_death() -> None:
+    # The requester's own idle limit (30 s by default) would end a silent stream while
+    # its agent still works: the CLI lifts it, and cli/follow.py watches presence instead.
+    config = Settings(Connection(broker="mqtt://127.0.0.1:1"), 10.0, False).requester()
+    assert config.stream_idle_timeout > 30 * 24 * 3600
+    assert config.reply_first_timeout == 10.0  # --timeout bounds the first reply only
