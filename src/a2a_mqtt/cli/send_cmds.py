@@ -44,7 +44,7 @@ from a2a_mqtt.client.factory import A2AMqttClient
 from a2a_mqtt.client.transport import MqttClientTransport
 from a2a_mqtt.errors import ConfigError
 
-__all__ = ["follow_options", "send", "subscribe_task"]
+__all__ = ["check_outcome", "follow_options", "send", "subscribe_task"]
 
 
 def parse_ref(value: str) -> AgentRef:
