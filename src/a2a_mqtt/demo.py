@@ -194,7 +194,7 @@ async def _add_tokens_and_cards(stack: AsyncExitStack, security: DemoSecurity,
 async def _show_refusal(url: str, ca_file: str, out: Printer) -> None:
     """One attempt without credentials, to show the broker refuses it."""
     from a2a_mqtt.errors import ConnectError  # noqa: PLC0415
-    from a2a_mqtt.transport import BrokerURL, ConnectOptions, TLSConfig  # noqa: PLC0415
+    from a2a_mqtt.mqtt_types import BrokerURL, ConnectOptions, TLSConfig  # noqa: PLC0415
     from a2a_mqtt.transport.base import default_transport  # noqa: PLC0415
 
     anonymous = default_transport(ConnectOptions(

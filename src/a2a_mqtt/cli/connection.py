@@ -24,7 +24,7 @@ from a2a_mqtt.access.credentials import DEFAULT_PROFILES, Credentials, load_prof
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.state import broker_state_file, read_broker_url
 from a2a_mqtt.errors import ConfigError
-from a2a_mqtt.transport.base import TLSConfig
+from a2a_mqtt.mqtt_types import TLSConfig
 
 __all__ = ["DEFAULT_BROKER", "Connection", "connection_options", "resolve_connection"]
 

@@ -28,7 +28,7 @@ from a2a_mqtt.binding.card import card_problems, parse_card
 from a2a_mqtt.binding.topics import AgentRef, discovery_filters, parse_discovery_topic
 from a2a_mqtt.client.requester import Requester
 from a2a_mqtt.errors import DiscoveryError, InvalidCardError
-from a2a_mqtt.transport.base import IncomingMessage, Subscription
+from a2a_mqtt.mqtt_types import IncomingMessage, Subscription
 
 if TYPE_CHECKING:
     from a2a_mqtt.security.cards import CardPolicy

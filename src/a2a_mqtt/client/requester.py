@@ -52,16 +52,14 @@ from a2a_mqtt.client.retry import (
     parse_retry_after,
 )
 from a2a_mqtt.errors import PublishError, RemoteProtocolError, TransportError
-from a2a_mqtt.transport.base import (
+from a2a_mqtt.mqtt_types import (
     BrokerURL,
     ConnectOptions,
     IncomingMessage,
-    MqttTransport,
     PublishProperties,
     Subscription,
-    TransportFactory,
-    default_transport,
 )
+from a2a_mqtt.transport.base import MqttTransport, TransportFactory, default_transport
 
 __all__ = ["Reply", "Requester"]
 

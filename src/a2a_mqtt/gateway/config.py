@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from a2a_mqtt.binding.topics import discovery_filters
 from a2a_mqtt.client.config import RequesterConfig
 from a2a_mqtt.errors import ConfigError
-from a2a_mqtt.transport.base import BrokerURL, TLSConfig
+from a2a_mqtt.mqtt_types import BrokerURL, TLSConfig
 
 if TYPE_CHECKING:
     from a2a_mqtt.security.cards import CardPolicy

@@ -27,7 +27,7 @@ from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
 
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.errors import ConfigError
-from a2a_mqtt.transport.base import BrokerURL, TLSConfig
+from a2a_mqtt.mqtt_types import BrokerURL, TLSConfig
 
 __all__ = ["ExposeConfig", "ExposedAgent", "load_expose_config"]
 

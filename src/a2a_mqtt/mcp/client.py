@@ -38,14 +38,8 @@ from a2a_mqtt.mcp import topics, wire
 from a2a_mqtt.mcp.config import McpClientConfig
 from a2a_mqtt.mcp.discovery import PresenceWatch
 from a2a_mqtt.mcp.presence import PresenceChange, PresenceEvent
-from a2a_mqtt.transport.base import (
-    BrokerURL,
-    ConnectOptions,
-    IncomingMessage,
-    MqttTransport,
-    Subscription,
-    Will,
-)
+from a2a_mqtt.mqtt_types import BrokerURL, ConnectOptions, IncomingMessage, Subscription, Will
+from a2a_mqtt.transport.base import MqttTransport
 
 __all__ = ["McpClientConfig", "McpMqttTransport", "open_session"]
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from a2a_mqtt.mcp import topics
 from a2a_mqtt.mcp.presence import Chooser, random_instance
-from a2a_mqtt.transport.base import TLSConfig, TransportFactory, default_transport
+from a2a_mqtt.mqtt_types import TLSConfig
+from a2a_mqtt.transport.base import TransportFactory, default_transport
 
 __all__ = ["DirectoryConfig", "McpClientConfig", "McpServerConfig"]
 

@@ -17,13 +17,8 @@ from a2a_mqtt.errors import DiscoveryError
 from a2a_mqtt.mcp import topics, wire
 from a2a_mqtt.mcp.config import DirectoryConfig
 from a2a_mqtt.mcp.presence import PresenceBook, PresenceEvent
-from a2a_mqtt.transport.base import (
-    BrokerURL,
-    ConnectOptions,
-    IncomingMessage,
-    MqttTransport,
-    Subscription,
-)
+from a2a_mqtt.mqtt_types import BrokerURL, ConnectOptions, IncomingMessage, Subscription
+from a2a_mqtt.transport.base import MqttTransport
 
 __all__ = ["DirectoryConfig", "PresenceWatch", "ServerDirectory", "list_servers"]
 

@@ -32,15 +32,15 @@ from a2a_mqtt.mcp import topics, wire
 from a2a_mqtt.mcp.config import McpServerConfig
 from a2a_mqtt.mcp.runners import SessionHost, SessionRunner, sdk_host
 from a2a_mqtt.mcp.session import ServerSession
-from a2a_mqtt.transport.base import (
+from a2a_mqtt.mqtt_types import (
     BrokerURL,
     ConnectOptions,
     IncomingMessage,
-    MqttTransport,
     PublishProperties,
     Subscription,
     Will,
 )
+from a2a_mqtt.transport.base import MqttTransport
 
 __all__ = ["McpMqttServer", "McpServerConfig"]
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from a2a_mqtt.binding.topics import AgentRef, validate_identifier
 from a2a_mqtt.errors import ConfigError
-from a2a_mqtt.transport.base import BrokerURL, TLSConfig
+from a2a_mqtt.mqtt_types import BrokerURL, TLSConfig
 
 if TYPE_CHECKING:
     from a2a_mqtt.security.cards import CardPolicy

@@ -39,20 +39,18 @@ from collections.abc import Callable
 from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.topics import AgentRef, discovery_filters, discovery_topic, reply_filter
 from a2a_mqtt.binding.topics import reply_topic as make_reply_topic
+from a2a_mqtt.mqtt_types import (
+    BrokerURL,
+    ConnectOptions,
+    IncomingMessage,
+    PublishProperties,
+    Subscription,
+)
 from a2a_mqtt.registry.config import RegistryConfig
 from a2a_mqtt.registry.entry import Change
 from a2a_mqtt.registry.errors import RegistryError
 from a2a_mqtt.registry.index import RegistryIndex
-from a2a_mqtt.transport.base import (
-    BrokerURL,
-    ConnectOptions,
-    IncomingMessage,
-    MqttTransport,
-    PublishProperties,
-    Subscription,
-    TransportFactory,
-    default_transport,
-)
+from a2a_mqtt.transport.base import MqttTransport, TransportFactory, default_transport
 
 __all__ = ["Ingest", "TransportFactory", "index_message"]
 

@@ -47,6 +47,14 @@ from a2a_mqtt.binding.topics import (
     request_topic,
 )
 from a2a_mqtt.errors import InvalidCardError, TransportError
+from a2a_mqtt.mqtt_types import (
+    BrokerURL,
+    ConnectOptions,
+    IncomingMessage,
+    PublishProperties,
+    Subscription,
+    Will,
+)
 from a2a_mqtt.server.brokerwatch import DropWatch
 from a2a_mqtt.server.claimqueue import ClaimQueue
 from a2a_mqtt.server.claims import RequestClaims, claim_key, claim_owner
@@ -63,17 +71,7 @@ from a2a_mqtt.server.stores import (
     open_task_store,
 )
 from a2a_mqtt.server.taskids import RequesterTaskIdBuilder
-from a2a_mqtt.transport.base import (
-    BrokerURL,
-    ConnectOptions,
-    IncomingMessage,
-    MqttTransport,
-    PublishProperties,
-    Subscription,
-    TransportFactory,
-    Will,
-    default_transport,
-)
+from a2a_mqtt.transport.base import MqttTransport, TransportFactory, default_transport
 
 __all__ = ["AgentServer", "TransportFactory"]
 

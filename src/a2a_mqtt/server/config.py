@@ -11,7 +11,7 @@ from a2a.types.a2a_pb2 import AgentCard
 
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.errors import ConfigError
-from a2a_mqtt.transport.base import BrokerURL, TLSConfig
+from a2a_mqtt.mqtt_types import BrokerURL, TLSConfig
 
 if TYPE_CHECKING:
     from a2a_mqtt.security.authz import RequestAuthorizer
