@@ -91,6 +91,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from a2a_mqtt.connection import ConnectionSettings
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 #: a2a-sdk wraps its handler methods in OpenTelemetry spans unless this is "false",
@@ -230,7 +232,7 @@ async def serve_ours(args: argparse.Namespace) -> None:
         ref=AgentRef(ORG, UNIT, args.agent),
         card=bench_card(),
         executor=BenchExecutor(),
-        broker_url=args.broker,
+        connection=ConnectionSettings(url=args.broker),
     )
     async with AgentServer(config):
         _say(f"READY spans={_spans_state()}")
@@ -417,7 +419,8 @@ class OursClient(Client):
     async def start(self) -> None:
         from a2a_mqtt.client import A2AMqttClient, RequesterConfig
 
-        self._client = A2AMqttClient(RequesterConfig(broker_url=self.broker), discover=False)
+        self._client = A2AMqttClient(
+            RequesterConfig(connection=ConnectionSettings(url=self.broker)), discover=False)
         await self._client.__aenter__()
         self._transport = self._client.transport_for(f"{ORG}/{UNIT}/{self.agent}")
 

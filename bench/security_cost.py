@@ -44,6 +44,7 @@ from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
 from a2a_mqtt.broker.config import free_port
 from a2a_mqtt.client import Requester, RequesterConfig
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.security.authz import BearerAuthorizer, declare_bearer
 from a2a_mqtt.security.bearer import BearerConfig, BearerVerifier
 from a2a_mqtt.security.e2e import E2EContext
@@ -124,16 +125,19 @@ async def scene(tmp: Path) -> AsyncIterator[list[Variant]]:
             agent_e2e = E2EContext(identity=str(refs["ubsp-v1"]), key=new_encryption_key())
             agents = {
                 "plain": AgentConfig(ref=refs["plain"], card=bench_card(),
-                                     executor=BenchExecutor(), broker_url=plain_url),
+                                     executor=BenchExecutor(),
+                                     connection=ConnectionSettings(url=plain_url)),
                 "tls": AgentConfig(ref=refs["tls"], card=bench_card(), executor=BenchExecutor(),
-                                   broker_url=tls_url, tls=tls),
+                                   connection=ConnectionSettings(url=tls_url, tls=tls)),
                 "tls+bearer": AgentConfig(
                     ref=bearer_ref, card=declare_bearer(bench_card(),
                                                         skill_scopes={"echo": ["echo:run"]}),
-                    executor=BenchExecutor(), broker_url=tls_url, tls=tls,
-                    authorizer=BearerAuthorizer(verifier)),
+                    executor=BenchExecutor(), connection=ConnectionSettings(url=tls_url,
+                                                                            tls=tls),
+                                                                            authorizer=BearerAuthorizer(verifier)),
                 "ubsp-v1": AgentConfig(ref=refs["ubsp-v1"], card=bench_card(),
-                                       executor=BenchExecutor(), broker_url=plain_url,
+                                       executor=BenchExecutor(),
+                                       connection=ConnectionSettings(url=plain_url),
                                        e2e=agent_e2e),
             }
             servers = {}
@@ -145,10 +149,13 @@ async def scene(tmp: Path) -> AsyncIterator[list[Variant]]:
             common = {"org": "bench", "unit": "clients", "max_attempts": 1,
                       "reply_first_timeout": 30.0}
             requesters = {
-                "plain": RequesterConfig(broker_url=plain_url, **common),
-                "tls": RequesterConfig(broker_url=tls_url, tls=tls, **common),
-                "tls+bearer": RequesterConfig(broker_url=tls_url, tls=tls, **common),
-                "ubsp-v1": RequesterConfig(broker_url=plain_url, e2e=req_e2e,
+                "plain": RequesterConfig(connection=ConnectionSettings(url=plain_url), **common),
+                "tls": RequesterConfig(connection=ConnectionSettings(url=tls_url, tls=tls),
+                                       **common),
+                "tls+bearer": RequesterConfig(connection=ConnectionSettings(url=tls_url, tls=tls),
+                                              **common),
+                "ubsp-v1": RequesterConfig(connection=ConnectionSettings(url=plain_url),
+                                           e2e=req_e2e,
                                            requester_id=f"req-{run}", **common),
             }
             token = issuer.issue(subject="bench", audience=str(bearer_ref),

@@ -74,8 +74,7 @@ def serve(conn: Connection, host: str, port: int,
 
     try:
         config = GatewayConfig(
-            broker_url=conn.broker, username=conn.username, password=conn.password,
-            tls=conn.tls, host=host, port=port,
+            connection=conn.settings, host=host, port=port,
             public_url=public_url, registry_url=registry_url, org=org, unit=unit,
             max_body_bytes=max_body,
             reply_timeout=reply_timeout, stream_idle_timeout=stream_timeout,
@@ -148,10 +147,7 @@ def expose(conn: Connection, url: str | None,
                 raise click.UsageError("give either URL --agent REF or --config FILE, not both")
             config = load_expose_config(config_file, broker_url=conn.broker
                                         if conn.explicit_broker else None,
-                                        username=conn.username, password=conn.password,
-                                        session_expiry=session_expiry)
-            if conn.tls is not None:
-                config = dataclasses.replace(config, tls=conn.tls)
+                                        connection=conn.settings, session_expiry=session_expiry)
         else:
             if not url or not agent_ref:
                 raise click.UsageError("expose needs URL and --agent org/unit/agent "
@@ -159,12 +155,11 @@ def expose(conn: Connection, url: str | None,
             config = ExposeConfig(
                 agents=(ExposedAgent(url=url, ref=AgentRef.parse(agent_ref),
                                      headers=_headers(headers)),),
-                broker_url=conn.broker, username=conn.username, password=conn.password,
-                tls=conn.tls, session_expiry=session_expiry)
+                connection=conn.settings, session_expiry=session_expiry)
     except ConfigError as exc:
         raise _config_error(exc) from exc
     names = ", ".join(f"{a.url} as {a.ref}" for a in config.agents)
-    click.echo(f"exposing {names} on {config.broker_url} (Ctrl-C to stop)", err=True)
+    click.echo(f"exposing {names} on {config.connection.display_url()} (Ctrl-C to stop)", err=True)
     run_async(serve_expose(config), conn=conn)
 
 
@@ -186,8 +181,8 @@ def showcase(conn: Connection, agent_ref: str,
 
     try:
         config = AgentConfig(
-            ref=AgentRef.parse(agent_ref), executor=ShowcaseExecutor(), broker_url=conn.broker,
-            username=conn.username, password=conn.password, tls=conn.tls,
+            ref=AgentRef.parse(agent_ref), executor=ShowcaseExecutor(),
+            connection=conn.settings,
             card=showcase_card(push=not no_push, required_extension=require_extension),
             extended_card=showcase_extended_card(push=not no_push,
                                                  required_extension=require_extension))

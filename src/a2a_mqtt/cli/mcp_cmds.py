@@ -28,8 +28,8 @@ def _client_config(s: Settings, server: str, server_id: str | None) -> Any:
     from a2a_mqtt.mcp.client import McpClientConfig  # noqa: PLC0415 - the SDK loads on demand
 
     try:
-        return McpClientConfig(broker_url=s.broker, server_name=server, server_id=server_id,
-                               username=s.username, password=s.password, tls=s.tls,
+        return McpClientConfig(connection=s.conn.settings, server_name=server,
+                               server_id=server_id,
                                discovery_timeout=s.timeout)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
@@ -60,9 +60,8 @@ def _server_config(s: Settings, server_name: str, server_id: str, description: s
     from a2a_mqtt.mcp.server import McpServerConfig  # noqa: PLC0415
 
     try:
-        return McpServerConfig(broker_url=s.broker, server_name=server_name, server_id=server_id,
-                               description=description, username=s.username, password=s.password,
-                               tls=s.tls)
+        return McpServerConfig(connection=s.conn.settings, server_name=server_name,
+                               server_id=server_id, description=description)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
 
@@ -85,8 +84,7 @@ def list_cmd(s: Settings, name_filter: str) -> None:
     from a2a_mqtt.mcp.discovery import DirectoryConfig, list_servers  # noqa: PLC0415
 
     servers = s.run(list_servers(DirectoryConfig(
-        broker_url=s.broker, name_filters=(name_filter,), username=s.username,
-        password=s.password, tls=s.tls)))
+        connection=s.conn.settings, name_filters=(name_filter,))))
     if s.as_json:
         echo_json([{"serverName": i.server_name, "serverId": i.server_id,
                     "description": i.description, "meta": i.meta} for i in servers])
@@ -210,10 +208,8 @@ def toolsmith(s: Settings, server: str, agent_ref: str) -> None:
     try:
         config = AgentConfig(
             ref=AgentRef.parse(agent_ref), card=toolsmith_card(),
-            executor=ToolsmithExecutor(broker_url=s.broker, server_name=server,
-                                       username=s.username, password=s.password),
-            broker_url=s.broker, username=s.username, password=s.password, tls=s.tls,
-            session_expiry=0)
+            executor=ToolsmithExecutor(connection=s.conn.settings, server_name=server),
+            connection=s.conn.settings, session_expiry=0)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
     click.echo(f"serving toolsmith as {config.ref} for MCP server {server} (Ctrl-C to stop)",

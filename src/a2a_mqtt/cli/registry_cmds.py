@@ -117,8 +117,7 @@ def serve(conn: Connection, org: str | None,
         stale = None if stale_after is None else StalePolicy(
             max_offline_age=stale_after, dry_run=stale_dry_run, interval=stale_interval)
         config = RegistryConfig(
-            broker_url=conn.broker, username=conn.username, password=conn.password,
-            tls=conn.tls, org=org, unit=unit,
+            connection=conn.settings, org=org, unit=unit,
             http_host=host, http_port=port, admin_token=admin_token,
             max_card_bytes=max_card_bytes, stale=stale, public_broker_url=public_broker_url,
             agent_ref=None if no_agent else AgentRef.parse(agent_ref))

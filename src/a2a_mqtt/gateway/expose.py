@@ -106,8 +106,7 @@ class ExposeHost:
         cfg = self.config
         log.info("exposing %s (%s) as %s", agent.url, card.name, agent.ref)
         return AgentConfig(ref=agent.ref, card=card, executor=executor,
-                           broker_url=cfg.broker_url, username=cfg.username,
-                           password=cfg.password, tls=cfg.tls, extended_card=extended,
+                           connection=cfg.connection, extended_card=extended,
                            session_expiry=cfg.session_expiry)
 
     @staticmethod

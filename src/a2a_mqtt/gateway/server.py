@@ -174,7 +174,7 @@ class GatewayServer:
         self._server, self._task = server, task
         shown = f"[{host}]" if ":" in host else host
         self._url = f"http://{shown}:{port}"
-        log.info("gateway serving on %s (broker %s)", self._url, cfg.broker_url)
+        log.info("gateway serving on %s (broker %s)", self._url, cfg.connection.display_url())
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:

@@ -33,7 +33,6 @@ from a2a_mqtt.mcp.config import McpServerConfig
 from a2a_mqtt.mcp.runners import SessionHost, SessionRunner, sdk_host
 from a2a_mqtt.mcp.session import ServerSession
 from a2a_mqtt.mqtt_types import (
-    BrokerURL,
     ConnectOptions,
     IncomingMessage,
     PublishProperties,
@@ -121,10 +120,8 @@ class McpMqttServer:
     def _options(self) -> ConnectOptions:
         cfg = self._config
         meta = {"implementation": "a2a-mqtt", **cfg.meta}
-        return ConnectOptions(
-            url=BrokerURL.parse(cfg.broker_url), client_id=self.server_id,
-            username=cfg.username, password=cfg.password, tls=cfg.tls,
-            keepalive=cfg.keepalive, clean_start=True, session_expiry_interval=0,
+        return cfg.connection.connect_options(
+            client_id=self.server_id, clean_start=True, session_expiry=0,
             will=Will(topic=self.presence_topic, payload=b"", qos=cfg.qos, retain=True,
                       properties=self._props()),
             user_properties=wire.connect_properties("mcp-server", meta),

@@ -151,9 +151,8 @@ class RegistryServer:
         assert cfg.agent_ref is not None
         agent = AgentServer(AgentConfig(
             ref=cfg.agent_ref, card=registry_card(), executor=RegistryExecutor(service),
-            broker_url=cfg.broker_url, public_broker_url=cfg.public_broker_url,
-            username=cfg.username, password=cfg.password, tls=cfg.tls, session_expiry=0,
-            keepalive=cfg.keepalive), transport_factory=self._factory)
+            connection=cfg.connection, public_broker_url=cfg.public_broker_url,
+            session_expiry=0), transport_factory=self._factory)
         await agent.start()
         stack.push_async_callback(agent.stop)
 

@@ -48,7 +48,6 @@ from a2a_mqtt.binding.topics import (
 )
 from a2a_mqtt.errors import InvalidCardError, TransportError
 from a2a_mqtt.mqtt_types import (
-    BrokerURL,
     ConnectOptions,
     IncomingMessage,
     PublishProperties,
@@ -169,8 +168,7 @@ class AgentServer:
 
     async def _start(self, cfg: AgentConfig, stack: AsyncExitStack) -> None:
         self._warn_if_spans_on()
-        url = BrokerURL.parse(cfg.broker_url)
-        public = cfg.public_broker_url or str(url)
+        public = cfg.public_broker_url or cfg.connection.display_url()
         self._card = prepare_card(cfg.card, ref=cfg.ref, broker_url=public, pool=cfg.pool_ref)
         extended = None
         if cfg.extended_card is not None:
@@ -223,11 +221,9 @@ class AgentServer:
         will = Will(topic=discovery_topic(cfg.ref), payload=self._card_payload, qos=1,
                     retain=True, properties=PublishProperties(
                         user_properties=P.status_properties("offline", "lwt")))
-        options = ConnectOptions(
-            url=url, client_id=cfg.ref.client_id, username=cfg.username or url.username,
-            password=cfg.password or url.password, tls=cfg.tls, keepalive=cfg.keepalive,
-            clean_start=cfg.session_expiry == 0, session_expiry_interval=cfg.session_expiry,
-            will=will)
+        options = cfg.connection.connect_options(
+            client_id=cfg.ref.client_id, clean_start=cfg.session_expiry == 0,
+            session_expiry=cfg.session_expiry, will=will)
         transport = self._factory(options)
         self._transport = transport
         self._dispatcher = RequestDispatcher(

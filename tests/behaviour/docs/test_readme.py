@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.cli.main import main as cli
 from a2a_mqtt.client import A2AMqttClient, RequesterConfig
+from a2a_mqtt.connection import ConnectionSettings
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -47,7 +48,7 @@ def cli_lines() -> list[str]:
 
 
 async def wait_online(url: str, ref: str, timeout: float) -> None:
-    async with A2AMqttClient(RequesterConfig(broker_url=url)) as mqtt:
+    async with A2AMqttClient(RequesterConfig(connection=ConnectionSettings(url=url))) as mqtt:
         entry = await mqtt.discovery.resolve(ref, timeout=timeout)
         assert entry.online
 
