@@ -438,7 +438,9 @@ def print_report(results: list[Result]) -> None:
 
 
 async def run(args: argparse.Namespace) -> list[Result]:
-    import a2a_mqtt  # noqa: F401 - first, so a2a-sdk's defaults are ours
+    from a2a_mqtt.telemetry import prefer_a2a_sdk_spans_off
+
+    prefer_a2a_sdk_spans_off()  # before this process imports a2a-sdk: a2a-mqtt's default
 
     results = []
     for kind in args.stores:

@@ -37,7 +37,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import a2a_mqtt  # noqa: F401 - first, as an application does: a2a-sdk spans stay off
+from a2a_mqtt.telemetry import prefer_a2a_sdk_spans_off
+
+prefer_a2a_sdk_spans_off()  # first, as an a2a-mqtt process does (a2a_mqtt/telemetry.py)
+# ruff: noqa: E402 - every import below comes after that start-up decision
 from _common import BENCH_TEXT, BenchExecutor, Stats, bench_card, median, summarize
 from a2a_mqtt.access.ca import LocalCA
 from a2a_mqtt.binding.topics import AgentRef

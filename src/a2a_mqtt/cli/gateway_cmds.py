@@ -70,7 +70,7 @@ def serve(conn: Connection, host: str, port: int,
           reply_timeout: float, stream_timeout: float, forward_headers: tuple[str, ...],
           allow_offline: bool, v03_compat: bool) -> None:
     """Serve every discovered agent over JSON-RPC and HTTP+JSON (default command)."""
-    from a2a_mqtt.gateway import GatewayConfig, serve_gateway  # noqa: PLC0415
+    from a2a_mqtt.gateway import GatewayConfig, GatewayServer  # noqa: PLC0415
 
     try:
         config = GatewayConfig(
@@ -85,11 +85,14 @@ def serve(conn: Connection, host: str, port: int,
     except ConfigError as exc:
         raise _config_error(exc) from exc
 
-    def ready(url: str) -> None:
-        click.echo(url)
-        click.echo(f"gateway on {url} for agents on {conn.broker} (Ctrl-C to stop)", err=True)
+    server = GatewayServer(config)
 
-    run_async(listening(serve_gateway(config, on_ready=ready), host, port), conn=conn)
+    def ready() -> None:
+        click.echo(server.url)
+        click.echo(f"gateway on {server.url} for agents on {conn.broker} (Ctrl-C to stop)",
+                   err=True)
+
+    run_async(listening(server.serve(on_ready=ready), host, port), conn=conn)
 
 
 async def listening(coro: Coroutine[Any, Any, None], host: str, port: int) -> None:
@@ -134,7 +137,7 @@ def expose(conn: Connection, url: str | None,
            agent_ref: str | None, headers: tuple[str, ...], config_file: Path | None,
            session_expiry: int) -> None:
     """Put the HTTP A2A agent at URL on MQTT as --agent (or every agent of --config)."""
-    from a2a_mqtt.gateway.expose import serve_expose  # noqa: PLC0415
+    from a2a_mqtt.gateway.expose import ExposeHost  # noqa: PLC0415
     from a2a_mqtt.gateway.expose_config import (  # noqa: PLC0415
         ExposeConfig,
         ExposedAgent,
@@ -160,7 +163,7 @@ def expose(conn: Connection, url: str | None,
         raise _config_error(exc) from exc
     names = ", ".join(f"{a.url} as {a.ref}" for a in config.agents)
     click.echo(f"exposing {names} on {config.connection.display_url()} (Ctrl-C to stop)", err=True)
-    run_async(serve_expose(config), conn=conn)
+    run_async(ExposeHost(config).serve(), conn=conn)
 
 
 @gateway.command()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -35,14 +34,10 @@ def _client_config(s: Settings, server: str, server_id: str | None) -> Any:
         raise click.BadParameter(str(exc)) from exc
 
 
-async def _until_stopped(start: Callable[[], Any], announce: Callable[[Any], None]) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with start() as server:
-        announce(server)
-        await stop.wait()
+async def _serve(make: Callable[[], Any]) -> None:
+    """Make the server on the running loop, then ``serve()`` it (a2a_mqtt/service.py)."""
+    server = make()
+    await server.serve(on_ready=lambda: _announce(server))
 
 
 def _server_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -157,8 +152,7 @@ def serve_example(s: Settings, server_name: str, server_id: str, description: st
     from a2a_mqtt.mcp.server import McpMqttServer  # noqa: PLC0415
 
     config = _server_config(s, server_name, server_id, description)
-    s.run(_until_stopped(
-        lambda: McpMqttServer(config=config, app=build_example_server()), _announce))
+    s.run(_serve(lambda: McpMqttServer(config=config, app=build_example_server())))
 
 
 @mcp_group.command("expose", context_settings={"ignore_unknown_options": True})
@@ -179,8 +173,7 @@ def expose(s: Settings, server_name: str, server_id: str, description: str, url:
         raise click.UsageError("give either --url or -- COMMAND ARGS...")
     upstream = http_upstream(url) if url else stdio_upstream(command[0], command[1:])
     config = _server_config(s, server_name, server_id, description)
-    s.run(_until_stopped(
-        lambda: McpMqttServer(config=config, host=upstream_host(upstream)), _announce))
+    s.run(_serve(lambda: McpMqttServer(config=config, host=upstream_host(upstream))))
 
 
 @mcp_group.command("bridge")

@@ -108,7 +108,6 @@ def serve(conn: Connection, org: str | None,
         RegistryConfig,
         RegistryServer,
         StalePolicy,
-        serve_registry,
     )
 
     if (stale_dry_run or stale_interval is not None) and stale_after is None:
@@ -129,12 +128,14 @@ def serve(conn: Connection, org: str | None,
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
 
-    def started(server: RegistryServer) -> None:
+    server = RegistryServer(config)
+
+    def started() -> None:
         click.echo(server.url)
         click.echo(f"registry on {server.url} indexing {conn.broker} (Ctrl-C to stop)",
                    err=True)
 
-    run_async(serve_registry(RegistryServer(config), on_started=started), conn=conn)
+    run_async(server.serve(on_ready=started), conn=conn)
 
 
 @registry.command("stats")

@@ -13,6 +13,7 @@ from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import ConfigError
 
 if TYPE_CHECKING:
+    from a2a_mqtt.gateway.server import GatewayServer
     from a2a_mqtt.security.cards import CardPolicy
 
 __all__ = ["GatewayConfig"]
@@ -93,6 +94,12 @@ class GatewayConfig:
                 raise ConfigError(f"header {name!r} cannot be forwarded as a service parameter")
         discovery_filters(self.org, self.unit)  # validates the discovery scope
         self.requester()  # validates the requester id and the timeouts
+
+    def server(self) -> GatewayServer:
+        """This config's server (``a2a_mqtt.run(config)`` runs it)."""
+        from a2a_mqtt.gateway.server import GatewayServer  # noqa: PLC0415 - imports this
+
+        return GatewayServer(self)
 
     def requester(self) -> RequesterConfig:
         """The MQTT requester the gateway calls agents with."""

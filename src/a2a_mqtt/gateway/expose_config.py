@@ -20,7 +20,7 @@ import json
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
@@ -28,6 +28,9 @@ from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.connection import DEFAULT_BROKER_URL, ConnectionSettings
 from a2a_mqtt.errors import ConfigError
+
+if TYPE_CHECKING:
+    from a2a_mqtt.gateway.expose import ExposeHost
 
 __all__ = ["ExposeConfig", "ExposedAgent", "load_expose_config"]
 
@@ -72,6 +75,13 @@ class ExposeConfig:
             raise ConfigError(f"agent reference(s) used twice: {', '.join(duplicates)}")
         if self.http_timeout <= 0 or self.stream_timeout <= 0:
             raise ConfigError("timeouts must be positive")
+
+
+    def server(self) -> ExposeHost:
+        """This config's server (``a2a_mqtt.run(config)`` runs it)."""
+        from a2a_mqtt.gateway.expose import ExposeHost  # noqa: PLC0415 - it imports this module
+
+        return ExposeHost(self)
 
 
 def _agent(item: Any, where: str) -> ExposedAgent:

@@ -39,6 +39,7 @@ from a2a_mqtt.mqtt_types import (
     Subscription,
     Will,
 )
+from a2a_mqtt.service import serve_until_stopped
 from a2a_mqtt.transport.base import MqttTransport
 
 __all__ = ["McpMqttServer", "McpServerConfig"]
@@ -112,8 +113,11 @@ class McpMqttServer:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    async def serve_forever(self) -> None:
-        await asyncio.Event().wait()
+    async def serve(self, stop: asyncio.Event | None = None, *,
+                    on_ready: Callable[[], None] | None = None) -> None:
+        """Start, run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully
+        (a2a_mqtt/service.py); ``on_ready`` is called once serving."""
+        await serve_until_stopped(self, stop, on_ready=on_ready)
 
     # -- connection -----------------------------------------------------------------
 

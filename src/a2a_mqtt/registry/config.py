@@ -11,6 +11,7 @@ from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import ConfigError
 
 if TYPE_CHECKING:
+    from a2a_mqtt.registry.server import RegistryServer
     from a2a_mqtt.security.cards import CardPolicy
 
 __all__ = ["RegistryConfig", "StalePolicy"]
@@ -114,6 +115,12 @@ class RegistryConfig:
             raise ConfigError("admin_token must be at least 16 characters")
         if self.agent_ref is not None and self.agent_ref.pool:
             raise ConfigError("the registry agent needs an org/unit/agent reference")
+
+    def server(self) -> RegistryServer:
+        """This config's server (``a2a_mqtt.run(config)`` runs it)."""
+        from a2a_mqtt.registry.server import RegistryServer  # noqa: PLC0415 - imports this
+
+        return RegistryServer(self)
 
     @property
     def ingest_ref(self) -> AgentRef:

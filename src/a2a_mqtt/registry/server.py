@@ -1,4 +1,4 @@
-"""RegistryServer: Config -> Server -> run, like uvicorn.
+"""RegistryServer: Config -> Server -> serve()/run(config), like uvicorn (a2a_mqtt/service.py).
 
 ``RegistryServer(config)`` is an async context manager (reusable, not
 reentrant). Entering it:
@@ -20,14 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any
 
-from a2a_mqtt._loop import run as run_loop
 from a2a_mqtt._net import listen_socket
 from a2a_mqtt.registry.config import RegistryConfig
 from a2a_mqtt.registry.errors import RegistryError
@@ -35,8 +33,9 @@ from a2a_mqtt.registry.http import create_app
 from a2a_mqtt.registry.ingest import Ingest, TransportFactory
 from a2a_mqtt.registry.service import RegistryService
 from a2a_mqtt.registry.stale import StaleSweeper
+from a2a_mqtt.service import serve_until_stopped
 
-__all__ = ["RegistryServer", "serve_registry"]
+__all__ = ["RegistryServer"]
 
 log = logging.getLogger("a2a_mqtt.registry")
 
@@ -163,35 +162,11 @@ class RegistryServer:
             await stack.aclose()
             self._url = None
 
-    async def serve(self, stop: asyncio.Event | None = None) -> None:
-        """Run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully."""
-        await serve_registry(self, stop=stop)
-
-    def run(self) -> None:
-        """Blocking: :meth:`serve` in a new event loop."""
-        run_loop(self.serve())
-
-
-async def serve_registry(server: RegistryServer, *, stop: asyncio.Event | None = None,
-                         on_started: Callable[[RegistryServer], None] | None = None) -> None:
-    """Run ``server`` until ``stop`` is set or SIGINT/SIGTERM arrives.
-
-    ``on_started`` is called once the server is ready (its ``url`` is known).
-    """
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        async with server:
-            if on_started is not None:
-                on_started(server)
-            await stop.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
+    async def serve(self, stop: asyncio.Event | None = None, *,
+                    on_ready: Callable[[], None] | None = None) -> None:
+        """Start, run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully
+        (a2a_mqtt/service.py); ``on_ready`` is called once serving."""
+        await serve_until_stopped(self, stop, on_ready=on_ready)
 
 
 async def _link_words(service: RegistryService) -> None:

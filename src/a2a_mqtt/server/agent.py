@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any
@@ -70,6 +70,8 @@ from a2a_mqtt.server.stores import (
     open_task_store,
 )
 from a2a_mqtt.server.taskids import RequesterTaskIdBuilder
+from a2a_mqtt.service import serve_until_stopped
+from a2a_mqtt.telemetry import warn_if_a2a_sdk_spans_on
 from a2a_mqtt.transport.base import MqttTransport, TransportFactory, default_transport
 
 __all__ = ["AgentServer", "TransportFactory"]
@@ -136,6 +138,12 @@ class AgentServer:
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.stop()
 
+    async def serve(self, stop: asyncio.Event | None = None, *,
+                    on_ready: Callable[[], None] | None = None) -> None:
+        """Start, run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully
+        (a2a_mqtt/service.py); ``on_ready`` is called once serving."""
+        await serve_until_stopped(self, stop, on_ready=on_ready)
+
     async def start(self) -> None:
         if self._stack is not None:
             raise RuntimeError("AgentServer is already running (not reentrant)")
@@ -155,19 +163,8 @@ class AgentServer:
             raise
         self._stack = stack
 
-    @staticmethod
-    def _warn_if_spans_on() -> None:
-        from a2a.utils import telemetry  # noqa: PLC0415
-
-        import a2a_mqtt  # noqa: PLC0415
-
-        if telemetry.otel_enabled and not a2a_mqtt._A2A_SPANS_REQUESTED:
-            log.warning("a2a-sdk was imported before a2a_mqtt, so its per-method "
-                        "OpenTelemetry spans are on and roughly double the CPU per request; "
-                        "import a2a_mqtt first or set OTEL_INSTRUMENTATION_A2A_SDK_ENABLED=false")
-
     async def _start(self, cfg: AgentConfig, stack: AsyncExitStack) -> None:
-        self._warn_if_spans_on()
+        warn_if_a2a_sdk_spans_on()
         public = cfg.public_broker_url or cfg.connection.display_url()
         self._card = prepare_card(cfg.card, ref=cfg.ref, broker_url=public, pool=cfg.pool_ref)
         extended = None

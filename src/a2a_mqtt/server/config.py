@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from a2a_mqtt.security.authz import RequestAuthorizer
     from a2a_mqtt.security.cards import CardSigner
     from a2a_mqtt.security.e2e import E2EContext
+    from a2a_mqtt.server.agent import AgentServer
 
 __all__ = ["AgentConfig"]
 
@@ -89,6 +90,12 @@ class AgentConfig:
     """Signs the cards this agent publishes (A2A 1.0 ``signatures``)."""
     e2e: E2EContext | None = None
     """ubsp-v1 end-to-end encryption: requests, replies and stream items are JWE."""
+
+    def server(self) -> AgentServer:
+        """This config's server (``a2a_mqtt.run(config)`` runs it)."""
+        from a2a_mqtt.server.agent import AgentServer  # noqa: PLC0415 - it imports this module
+
+        return AgentServer(self)
 
     @property
     def pool_ref(self) -> AgentRef | None:
