@@ -8,7 +8,7 @@ They resolve lazily (PEP 562): ``import a2a_mqtt`` loads no a2a-sdk, no MQTT
 library and no optional extra, and changes nothing in the process (no
 environment variable is written; start-up decisions live in
 a2a_mqtt/telemetry.py). A name whose extra is not installed fails when it is
-first used, naming the extra to install.
+first used, naming the extra to install (a2a_mqtt/extras.py).
 """
 
 from __future__ import annotations
@@ -157,7 +157,15 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'a2a_mqtt' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        from a2a_mqtt.extras import CAPABILITY_EXTRA, missing_extra  # noqa: PLC0415
+
+        missing = missing_extra(exc, extra=CAPABILITY_EXTRA.get(module.split(".")[1]))
+        if missing is None:
+            raise
+        raise missing from exc
     globals()[name] = value  # later lookups skip this function
     return value
 

@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import Any
 
 from a2a_mqtt._net import listen_socket
+from a2a_mqtt.extras import missing_extra
 from a2a_mqtt.registry.config import RegistryConfig
 from a2a_mqtt.registry.errors import RegistryError
 from a2a_mqtt.registry.http import create_app
@@ -46,7 +47,8 @@ def _uvicorn() -> Any:
     try:
         import uvicorn  # noqa: PLC0415 - optional at import time
     except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise RegistryError('the registry needs uvicorn: pip install "uvicorn>=0.30"') from exc
+        raise (missing_extra(exc) or RegistryError(f"the registry cannot import uvicorn: {exc}")
+               ) from exc
     return uvicorn
 
 
