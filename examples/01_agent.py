@@ -8,7 +8,7 @@ marks it offline.
     a2a-mqtt broker                                   # prints the broker's URL
     python examples/01_agent.py --broker mqtt://127.0.0.1:PORT
 
-Serves ``guide/examples/shout`` until Ctrl-C (or SIGTERM).
+Serves ``guide/examples/shout`` until Ctrl-C (or SIGTERM), then stops gracefully.
 """
 
 from __future__ import annotations
@@ -16,18 +16,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-
-# a2a_mqtt before a2a-sdk: importing it first keeps a2a-sdk's per-call tracing spans
-# off; on, they double the CPU an agent spends per request (docs/performance.md).
-from a2a_mqtt.binding import AgentRef
-from a2a_mqtt.server import AgentConfig, AgentHost
 
 from a2a.helpers import new_task_from_user_message
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.tasks import TaskUpdater
 from a2a.types.a2a_pb2 import AgentCapabilities, AgentCard, AgentSkill, Part
+
+from a2a_mqtt import AgentConfig, AgentHost, AgentRef, ConnectionSettings
 
 AGENT = "guide/examples/shout"  # org/unit/agent: its topics and its MQTT Client ID
 
@@ -63,14 +59,11 @@ def shout_card() -> AgentCard:
 
 async def main(broker: str) -> None:
     config = AgentConfig(ref=AgentRef.parse(AGENT), card=shout_card(),
-                         executor=ShoutExecutor(), broker_url=broker)
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    async with AgentHost([config]):  # connected, card retained: clients can find it now
-        print(f"serving {AGENT} on {broker} (Ctrl-C to stop)", flush=True)
-        await stop.wait()
-    # Leaving the block stopped it gracefully: its card now says offline.
+                         executor=ShoutExecutor(), connection=ConnectionSettings(url=broker))
+    # serve(): connect, retain the card, run until SIGINT/SIGTERM, stop gracefully (the
+    # card then says offline). on_ready runs once clients can find the agent.
+    await AgentHost([config]).serve(
+        on_ready=lambda: print(f"serving {AGENT} on {broker} (Ctrl-C to stop)", flush=True))
 
 
 if __name__ == "__main__":

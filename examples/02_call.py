@@ -17,7 +17,7 @@ import uuid
 
 from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest, StreamResponse, TaskState
 
-from a2a_mqtt.client import A2AMqttClient, RequesterConfig
+from a2a_mqtt import A2AMqttClient, ConnectionSettings, RequesterConfig
 
 
 def describe(event: StreamResponse) -> str:
@@ -36,7 +36,8 @@ def describe(event: StreamResponse) -> str:
 
 
 async def main(broker: str, text: str) -> None:
-    async with A2AMqttClient(RequesterConfig(broker_url=broker)) as mqtt:
+    config = RequesterConfig(connection=ConnectionSettings(url=broker))
+    async with A2AMqttClient(config) as mqtt:
         entry = await mqtt.discovery.find(tag="shout", timeout=10)  # waits for an online card
         print(f"found    {entry.ref} ({entry.name})")
         client = mqtt.client_for(entry)  # an a2a.client.Client speaking MQTT

@@ -21,12 +21,6 @@ import tempfile
 import uuid
 from collections import Counter
 
-# a2a_mqtt before a2a-sdk: importing it first keeps a2a-sdk's per-call tracing spans
-# off; on, they double the CPU an agent spends per request (docs/performance.md).
-from a2a_mqtt.binding import AgentRef
-from a2a_mqtt.client import A2AMqttClient, RequesterConfig
-from a2a_mqtt.server import AgentConfig, AgentHost
-
 from a2a.helpers import new_task_from_user_message
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
@@ -39,6 +33,15 @@ from a2a.types.a2a_pb2 import (
     Part,
     Role,
     SendMessageRequest,
+)
+
+from a2a_mqtt import (
+    A2AMqttClient,
+    AgentConfig,
+    AgentHost,
+    AgentRef,
+    ConnectionSettings,
+    RequesterConfig,
 )
 
 POOL = "guide/examples/pool/shouters"
@@ -89,17 +92,17 @@ async def call(mqtt: A2AMqttClient, text: str) -> str:
 
 
 async def main(broker: str, requests: int) -> None:
-    pool = AgentRef.parse(POOL)
+    pool, connection = AgentRef.parse(POOL), ConnectionSettings(url=broker)
     with tempfile.TemporaryDirectory() as tmp:
         members = [
             AgentConfig(ref=AgentRef(pool.org, pool.unit, f"member-{i}"), card=card(),
-                        executor=MemberShout(f"member-{i}"), broker_url=broker,
+                        executor=MemberShout(f"member-{i}"), connection=connection,
                         pool=pool.name, task_store_url=f"sqlite:///{tmp}/tasks.db",
                         session_expiry=0)  # a demo: no session outlives the process
             for i in (1, 2, 3)]
         async with AgentHost(members):
             print(f"pool {POOL}: {len(members)} members on {broker}", flush=True)
-            async with A2AMqttClient(RequesterConfig(broker_url=broker)) as mqtt:
+            async with A2AMqttClient(RequesterConfig(connection=connection)) as mqtt:
                 answers = await asyncio.gather(
                     *(call(mqtt, f"hello {n}") for n in range(1, requests + 1)))
             for answer in answers:

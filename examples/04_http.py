@@ -24,13 +24,14 @@ from a2a.client import ClientConfig, ClientFactory
 from a2a.client.card_resolver import A2ACardResolver
 from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest, TaskState
 
-from a2a_mqtt.gateway import GatewayConfig, GatewayServer
+from a2a_mqtt import ConnectionSettings, GatewayConfig, GatewayServer
 
 AGENT = "guide/examples/shout"  # step 1's agent
 
 
 async def main(broker: str, port: int, serve: bool) -> None:
-    async with GatewayServer(GatewayConfig(broker_url=broker, port=port)) as gateway:
+    config = GatewayConfig(connection=ConnectionSettings(url=broker), port=port)
+    async with GatewayServer(config) as gateway:
         url = f"{gateway.url}/{AGENT}"
         print(f"gateway  {gateway.url} (agents on {broker})", flush=True)
         async with httpx.AsyncClient(timeout=30) as http:
