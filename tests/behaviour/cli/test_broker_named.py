@@ -15,7 +15,8 @@ def test_every_broker_command_names_its_broker_on_a_failure() -> None:
                 ["tasks", "get", "a/b/c", "t"], ["tasks", "list", "a/b/c"],
                 ["tasks", "cancel", "a/b/c", "t"], ["tasks", "subscribe", "a/b/c", "t"],
                 ["example", "echo"], ["gateway", "--port", "0"], ["gateway", "showcase"],
-                ["registry", "serve", "--port", "0"], ["mcp", "list"]]
+                ["registry", "serve", "--port", "0"], ["mcp", "list"],
+                ["gateway", "expose", "http://127.0.0.1:1", "--agent", "a/b/c"]]
     for command in commands:
         # In this process: the commands' own code paths, without 14 interpreter starts.
         result = CliRunner().invoke(main, [*command, "--broker", gone])
@@ -23,3 +24,5 @@ def test_every_broker_command_names_its_broker_on_a_failure() -> None:
         assert result.exit_code == 1 and len(errors) == 1, (command, result.output)
         assert errors[0].endswith(f"[broker {gone} (given)]"), (command, result.output)
         assert result.exc_info is None or result.exc_info[0] is SystemExit
+        # Serving commands say "serving"/"exposing" once ready, never before a failure.
+        assert "serving" not in result.stderr and "exposing" not in result.stderr
