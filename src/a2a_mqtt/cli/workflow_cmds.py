@@ -13,14 +13,15 @@ import dataclasses
 import json
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from a2a_mqtt.cli.common import Settings, common
 from a2a_mqtt.cli.output import echo_json
-from a2a_mqtt.workflows import Workflow, WorkflowError, describe, parse_workflow
-from a2a_mqtt.workflows.validate import topological_order
+
+if TYPE_CHECKING:  # imported in the commands: a2a_mqtt.workflows needs the workflows extra
+    from a2a_mqtt.workflows import Workflow
 
 __all__ = ["workflow"]
 
@@ -35,6 +36,8 @@ def workflow() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def validate(file: Path, as_json: bool) -> None:
     """Check FILE; print its step graph, or the first error with its line (exit 1)."""
+    from a2a_mqtt.workflows import WorkflowError, describe, parse_workflow  # noqa: PLC0415
+
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -65,6 +68,8 @@ def _load(file: Path) -> Workflow:
 
 
 def _summary(definition: Workflow) -> dict[str, Any]:
+    from a2a_mqtt.workflows.validate import topological_order  # noqa: PLC0415
+
     return {
         "name": definition.name,
         "version": definition.version,
