@@ -77,6 +77,7 @@ def _agent_config(url: str, ref: str, delay: float = 0.0) -> Any:
     from a2a.types.a2a_pb2 import AgentCapabilities, AgentCard, AgentSkill
 
     from a2a_mqtt.binding.topics import AgentRef
+    from a2a_mqtt.connection import ConnectionSettings
     from a2a_mqtt.server import AgentConfig
 
     card = AgentCard(name="noop", description="completes at once", version="1.0.0",
@@ -84,7 +85,8 @@ def _agent_config(url: str, ref: str, delay: float = 0.0) -> Any:
                      skills=[AgentSkill(id="noop", name="noop", description="nothing",
                                         tags=["bench"])])
     return AgentConfig(ref=AgentRef.parse(ref), card=card, executor=_noop_executor(delay),
-                       broker_url=url, session_expiry=0, watch_broker_drops=False,
+                       connection=ConnectionSettings(url=url), session_expiry=0,
+                       watch_broker_drops=False,
                        max_concurrency=256)
 
 
@@ -153,6 +155,7 @@ async def direct_calls(client: Any, n: int) -> None:
 
 async def overhead(url: str, db: str, steps: int, reps: int) -> dict[str, Any]:
     from a2a_mqtt.client import A2AMqttClient, RequesterConfig
+    from a2a_mqtt.connection import ConnectionSettings
     from a2a_mqtt.server import AgentServer
     from a2a_mqtt.workflows import parse_workflow
     from a2a_mqtt.workflows.supervisor import Supervisor, SupervisorConfig
@@ -160,7 +163,8 @@ async def overhead(url: str, db: str, steps: int, reps: int) -> dict[str, Any]:
     name = f"noop{uuid.uuid4().hex[:6]}"
     agent = f"bench/wf/{name}-agent"
     config = SupervisorConfig(workflows=(parse_workflow(chain(name, steps, [agent])),),
-                              database_url=db, broker_url=url, org="bench", unit="wf",
+                              database_url=db, connection=ConnectionSettings(url=url),
+                              org="bench", unit="wf",
                               lease_ttl=15, session_expiry=0)
     stop = asyncio.Event()
     async with AsyncExitStack() as stack:
@@ -168,7 +172,7 @@ async def overhead(url: str, db: str, steps: int, reps: int) -> dict[str, Any]:
         sup = Supervisor(config)
         task = asyncio.create_task(sup.serve(stop), name="bench-supervisor")
         mqtt = await stack.enter_async_context(A2AMqttClient(RequesterConfig(
-            broker_url=url, max_attempts=1, reply_first_timeout=30)))
+            connection=ConnectionSettings(url=url), max_attempts=1, reply_first_timeout=30)))
         wf_client = await mqtt.connect(f"bench/wf/{name}", timeout=10)
         direct = await mqtt.connect(agent, timeout=10)
         await run_once(wf_client)          # warm-up: tables, connections, caches
@@ -202,6 +206,7 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
 async def throughput(url: str, supervisors: int, *, runs: int, inflight: int, warmup: int,
                      tmp: Path, step_ms: float, max_runs: int) -> dict[str, Any]:
     from a2a_mqtt.client import A2AMqttClient, RequesterConfig
+    from a2a_mqtt.connection import ConnectionSettings
 
     db, drop = await _pg_database()
     name = f"tp{uuid.uuid4().hex[:6]}"
@@ -222,7 +227,8 @@ async def throughput(url: str, supervisors: int, *, runs: int, inflight: int, wa
         while not all(p.exists() and "workflows: supervisor" in p.read_text() for p in logs):
             assert time.monotonic() < deadline, "supervisors did not start"
             await asyncio.sleep(0.1)
-        async with A2AMqttClient(RequesterConfig(broker_url=url, max_attempts=1,
+        async with A2AMqttClient(RequesterConfig(connection=ConnectionSettings(url=url),
+                                                 max_attempts=1,
                                                  reply_first_timeout=60,
                                                  stream_idle_timeout=60)) as mqtt:
             for ref in agents:

@@ -8,16 +8,15 @@ its progress stream); ``list`` and ``show`` read the shared run database;
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from a2a_mqtt.cli.common import Settings, common
+from a2a_mqtt.cli.connection import Connection, connection_options
 from a2a_mqtt.cli.output import echo_json
 
 if TYPE_CHECKING:  # imported in the commands: a2a_mqtt.workflows needs the workflows extra
@@ -58,6 +57,8 @@ def validate(file: Path, as_json: bool) -> None:
 
 
 def _load(file: Path) -> Workflow:
+    from a2a_mqtt.workflows import WorkflowError, parse_workflow  # noqa: PLC0415
+
     try:
         return parse_workflow(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
@@ -97,8 +98,7 @@ _DB_HELP = "Run database: sqlite:///FILE (one host) or postgresql://... (several
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--db", "db", envvar="A2A_MQTT_WORKFLOW_DB", required=True, help=_DB_HELP)
-@click.option("--broker", envvar="A2A_MQTT_BROKER", default="mqtt://127.0.0.1:1883",
-              show_default=True, help="Broker URL.")
+@connection_options
 @click.option("--org", default="workflows", show_default=True,
               help="Org of the workflow agents (org/unit/<workflow name>).")
 @click.option("--unit", default="default", show_default=True, help="Unit of the agents.")
@@ -113,32 +113,25 @@ _DB_HELP = "Run database: sqlite:///FILE (one host) or postgresql://... (several
 @click.option("--max-runs", type=int, default=0, show_default=True,
               help="Runs this supervisor starts and drives at once (0: no limit); new "
                    "requests beyond it are left to supervisors with room.")
-def serve(files: tuple[Path, ...], db: str, broker: str, org: str, unit: str,
+def serve(conn: Connection, files: tuple[Path, ...], db: str, org: str, unit: str,
           supervisor_id: str | None, lease_ttl: float, poll_interval: float,
           stream_idle_timeout: float, max_runs: int) -> None:
     """Serve the workflows in FILES as A2A agents (one supervisor; run several)."""
     from a2a_mqtt.cli.common import run_async  # noqa: PLC0415
-    from a2a_mqtt.workflows.supervisor import SupervisorConfig, run  # noqa: PLC0415
+    from a2a_mqtt.workflows.supervisor import Supervisor, SupervisorConfig  # noqa: PLC0415
 
     definitions = tuple(_load(file) for file in files)
-    config = SupervisorConfig(workflows=definitions, database_url=db, broker_url=broker,
+    config = SupervisorConfig(workflows=definitions, database_url=db,
+                              connection=conn.settings,
                               org=org, unit=unit, lease_ttl=lease_ttl,
                               poll_interval=poll_interval,
                               stream_idle_timeout=stream_idle_timeout, max_runs=max_runs)
     if supervisor_id:
         config = dataclasses.replace(config, supervisor_id=supervisor_id)
     click.echo(f"supervisor {config.supervisor_id} serving "
-               f"{', '.join(str(config.ref(w)) for w in definitions)} on {broker} "
-               "(Ctrl-C to stop)", err=True)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await run(config, stop=stop)
-
-    run_async(main())
+               f"{', '.join(str(config.ref(w)) for w in definitions)} on "
+               f"{conn.describe_broker()} (Ctrl-C to stop)", err=True)
+    run_async(Supervisor(config).serve(), conn=conn)
 
 
 @workflow.command("run")
@@ -203,6 +196,7 @@ def show(file: Path, run_id: str, db: str, as_json: bool) -> None:
     """Draw run RUN_ID of the workflow in FILE: its step graph with each step's state."""
     from a2a_mqtt.cli.common import run_async  # noqa: PLC0415
     from a2a_mqtt.cli.wfwatch import load_run  # noqa: PLC0415
+    from a2a_mqtt.workflows import describe  # noqa: PLC0415
 
     definition = _load(file)
     state = run_async(load_run(db, run_id, definition))

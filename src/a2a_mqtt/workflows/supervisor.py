@@ -1,6 +1,7 @@
 """The workflow supervisor: each workflow served as an A2A agent, runs in the shared DB.
 
-Config -> :class:`Supervisor` -> ``serve(stop)``; :func:`run` does all three.
+``SupervisorConfig`` -> :class:`Supervisor` (an async context manager) ->
+``serve(stop)``; :func:`run` (a2a_mqtt.service) does all three.
 Any number of supervisors may serve the same workflows against one database
 (SQLite on one host, PostgreSQL across hosts); they hold no state of their own
 (docs/workflows.md §5):
@@ -28,6 +29,7 @@ import logging
 import time
 import uuid
 from collections.abc import Coroutine
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,11 +41,12 @@ from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.envelope import encode_result
 from a2a_mqtt.binding.topics import PREFIX, AgentRef, discovery_topic, request_topic
 from a2a_mqtt.client import A2AMqttClient, RequesterConfig
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.server.claims import RequestClaims
 from a2a_mqtt.server.stores import create_tables
+from a2a_mqtt.service import run as service_run
+from a2a_mqtt.service import serve_until_stopped
 from a2a_mqtt.transport.base import (
-    BrokerURL,
-    ConnectOptions,
     IncomingMessage,
     MqttTransport,
     PublishProperties,
@@ -76,13 +79,12 @@ class SupervisorConfig:
     workflows: tuple[Workflow, ...]
     database_url: str
     """``sqlite:///FILE`` (one host) or ``postgresql://...`` (several hosts)."""
-    broker_url: str = "mqtt://127.0.0.1:1883"
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
+    """Broker URL, credentials, TLS and keepalive (a2a_mqtt.connection)."""
     org: str = "workflows"
     unit: str = "default"
     supervisor_id: str = field(default_factory=lambda: f"sup-{uuid.uuid4().hex[:8]}")
     """Stable across restarts if requests queued while it is down should reach it."""
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
     lease_ttl: float = 15.0
     """Seconds a run's lease lasts unless renewed (renewed every third of it)."""
     poll_interval: float = 0.5
@@ -100,6 +102,10 @@ class SupervisorConfig:
 
     def ref(self, workflow: Workflow) -> AgentRef:
         return AgentRef(self.org, self.unit, workflow.name)
+
+    def server(self) -> Supervisor:
+        """The service shape (a2a_mqtt.service): ``run(config)`` serves this."""
+        return Supervisor(self)
 
 
 class Supervisor:
@@ -128,24 +134,38 @@ class Supervisor:
         self._was_down = False
         self._room = asyncio.Condition()
         self._reserved = 0
+        self._background: list[asyncio.Task[None]] = []
+        self._stack = AsyncExitStack()
 
     # --- lifecycle -------------------------------------------------------------------
 
-    async def serve(self, stop: asyncio.Event) -> None:
+    async def serve(self, stop: asyncio.Event | None = None) -> None:
+        """Serve until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully."""
+        await serve_until_stopped(self, stop)
+
+    async def __aenter__(self) -> Supervisor:
+        try:
+            await self._start()
+        except BaseException:
+            await self._shutdown()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._shutdown()
+
+    async def _start(self) -> None:
         cfg = self.config
         await self.store.initialize()
         await create_tables(self.claims.initialize)
-        url = BrokerURL.parse(cfg.broker_url)
         requester = RequesterConfig(
-            broker_url=cfg.broker_url, org=cfg.org, unit=cfg.unit,
-            requester_id=f"{cfg.supervisor_id}-calls", username=cfg.username,
-            password=cfg.password, session_expiry=cfg.session_expiry,
+            connection=cfg.connection, org=cfg.org, unit=cfg.unit,
+            requester_id=f"{cfg.supervisor_id}-calls", session_expiry=cfg.session_expiry,
             stream_idle_timeout=cfg.stream_idle_timeout, max_attempts=1)
         offline = json.dumps({"id": cfg.supervisor_id, "status": "offline"}).encode()
-        options = ConnectOptions(
-            url=url, client_id=f"{cfg.org}/{cfg.unit}/{cfg.supervisor_id}",
-            username=cfg.username or url.username, password=cfg.password or url.password,
-            clean_start=False, session_expiry_interval=cfg.session_expiry,
+        options = cfg.connection.connect_options(
+            client_id=f"{cfg.org}/{cfg.unit}/{cfg.supervisor_id}", clean_start=False,
+            session_expiry=cfg.session_expiry,
             will=Will(topic=presence_topic(cfg.supervisor_id), payload=offline, qos=1,
                       retain=True))
         transport = self._factory(options)
@@ -158,19 +178,13 @@ class Supervisor:
         await transport.subscribe(Subscription(
             presence_topic(cfg.supervisor_id) + "/nudge", qos=0), self._on_nudge)
         transport.on_connection_change(self._on_connection)
-        async with A2AMqttClient(requester) as mqtt:
-            self.mqtt = mqtt
-            background: list[asyncio.Task[None]] = []
-            await transport.connect()
-            try:
-                await self._announce()
-                background.append(asyncio.create_task(
-                    self._lease_loop(), name=f"{cfg.supervisor_id}.leases"))
-                await stop.wait()
-            finally:
-                await self._shutdown(background)
+        self.mqtt = await self._stack.enter_async_context(A2AMqttClient(requester))
+        await transport.connect()
+        await self._announce()
+        self._background.append(asyncio.create_task(
+            self._lease_loop(), name=f"{cfg.supervisor_id}.leases"))
 
-    async def _shutdown(self, background: list[asyncio.Task[None]]) -> None:
+    async def _shutdown(self) -> None:
         """Stop driving (leases handed over at once), say offline, disconnect.
 
         Every step is bounded: a stop must end even with the broker or database gone."""
@@ -179,6 +193,7 @@ class Supervisor:
         # The lease loop ends by itself between two database calls (a task cancelled
         # inside one can keep its pooled connection, and the engine's disposal waits).
         self._scan.set()
+        background, self._background = self._background, []
         _done, late = await asyncio.wait(background, timeout=5) if background else ((), ())
         for task in late:
             task.cancel()
@@ -206,6 +221,8 @@ class Supervisor:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.transport.disconnect(), 5)
         with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._stack.aclose(), 10)   # the step-calling client
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(self.engine.dispose(), 5)
         log.debug("supervisor %s stopped", self.config.supervisor_id)
 
@@ -219,7 +236,7 @@ class Supervisor:
                                      self._presence("online"), qos=1, retain=True)
         props = PublishProperties(user_properties=P.status_properties("online", "agent"))
         for workflow in cfg.workflows:
-            card = workflow_card(workflow, cfg.ref(workflow), cfg.broker_url)
+            card = workflow_card(workflow, cfg.ref(workflow), cfg.connection.display_url())
             await self.transport.publish(discovery_topic(cfg.ref(workflow)), card, qos=1,
                                          retain=True, properties=props)
         log.info("supervisor %s serving %s", cfg.supervisor_id,
@@ -404,6 +421,6 @@ class Supervisor:
         return time.time()
 
 
-async def run(config: SupervisorConfig, *, stop: asyncio.Event | None = None) -> None:
-    """Serve until ``stop`` is set (or forever)."""
-    await Supervisor(config).serve(stop or asyncio.Event())
+def run(config: SupervisorConfig) -> None:
+    """Blocking: serve on a new event loop until SIGINT/SIGTERM (a2a_mqtt.service.run)."""
+    service_run(config)

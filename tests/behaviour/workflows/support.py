@@ -15,6 +15,7 @@ from a2a.client import Client
 from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest, StreamResponse, TaskState
 from google.protobuf.json_format import MessageToDict, ParseDict
 
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.workflows import parse_workflow
 from a2a_mqtt.workflows.progress import META_KEY
 from a2a_mqtt.workflows.supervisor import Supervisor, SupervisorConfig
@@ -31,9 +32,10 @@ async def supervisor(broker_url: str, db: str, *yaml_texts: str, sup_id: str = "
     overrides.setdefault("poll_interval", 0.2)
     overrides.setdefault("resolve_timeout", 3.0)
     config = SupervisorConfig(workflows=tuple(parse_workflow(t) for t in yaml_texts),
-                              database_url=db, broker_url=broker_url, org="wf", unit="test",
-                              supervisor_id=sup_id, session_expiry=60, **overrides)
-    sup = Supervisor(config)
+                              database_url=db, connection=ConnectionSettings(url=broker_url),
+                              org="wf", unit="test", supervisor_id=sup_id, session_expiry=60,
+                              **overrides)
+    sup = config.server()
     stop = asyncio.Event()
     task = asyncio.create_task(sup.serve(stop), name=f"test-supervisor-{sup_id}")
     try:

@@ -29,6 +29,7 @@ from a2a.types.a2a_pb2 import AgentCapabilities, AgentCard, AgentSkill, Part
 from google.protobuf.json_format import MessageToDict, ParseDict
 
 from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.examples.basic import CancellableExecutor, _updater
 from a2a_mqtt.server import AgentConfig, serve_agents
 
@@ -110,8 +111,9 @@ def main() -> None:
     url, ref, store, log_path = sys.argv[1:5]
     agent = AgentRef.parse(ref)
     config = AgentConfig(ref=agent, card=worker_card(agent.name),
-                         executor=EffectExecutor(log_path, agent.name), broker_url=url,
-                         task_store_url=store, session_expiry=300, keepalive=5,
+                         executor=EffectExecutor(log_path, agent.name),
+                         connection=ConnectionSettings(url=url, keepalive=5),
+                         task_store_url=store, session_expiry=300,
                          shutdown_grace=5)
     asyncio.run(serve_agents([config]))
 
