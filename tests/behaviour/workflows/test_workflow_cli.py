@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.workflows.leases import Leases
+from a2a_mqtt.workflows.store import RunStore
 from tests.behaviour.conftest import serve
 from tests.behaviour.workflows.support import effects, supervisor
 from tests.behaviour.workflows.worker import EffectExecutor, worker_card
@@ -84,13 +86,14 @@ async def test_run_watch_list_show_and_cancel(broker: MosquittoProcess, tmp_path
 
         slow = asyncio.create_task(cli("run", "wf/test/slowone", "--broker", broker.url,
                                        "--watch"))
-        for _ in range(300):
-            code, out, _err = await cli("list", "--db", db, "--workflow", "slowone", "--json")
-            started = json.loads(out)
-            if started:
-                break
-            await asyncio.sleep(0.1)
-        code, out, err = await cli("cancel", "wf/test/slowone", started[0]["runId"],
+        async with RunStore(db) as store:
+            for _ in range(600):   # the run exists once its step was dispatched
+                started = await Leases(store.engine, owner="", ttl=0).list_runs("slowone")
+                if started and started[0].status == "running" and len(
+                        await store.events_after(started[0].run_id, 0)) >= 1:
+                    break
+                await asyncio.sleep(0.05)
+        code, out, err = await cli("cancel", "wf/test/slowone", started[0].run_id,
                                    "--broker", broker.url)
         assert code == 0, err
         assert "TASK_STATE_CANCELED" in out
