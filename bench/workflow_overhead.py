@@ -42,6 +42,8 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+# As the a2a-mqtt command does: a2a-sdk's per-method spans off (they double its CPU).
+os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
 SCRIPT = Path(__file__).resolve()
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
