@@ -16,27 +16,17 @@ import asyncio
 import dataclasses
 import logging
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
-from a2a.client.errors import A2AClientTimeoutError
-from a2a.types.a2a_pb2 import (
-    CancelTaskRequest,
-    Message,
-    Role,
-    SendMessageRequest,
-    StreamResponse,
-    TaskState,
-)
-from a2a.utils.errors import A2AError, TaskNotFoundError
+from a2a.utils.errors import A2AError
 
-from a2a_mqtt.binding.codes import ResponderUnavailableError
 from a2a_mqtt.binding.stream import new_task_id
-from a2a_mqtt.errors import A2AMqttError, TransportError
+from a2a_mqtt.errors import A2AMqttError
+from a2a_mqtt.workflows.attempts import StepCalls
 from a2a_mqtt.workflows.crash import crash_point
 from a2a_mqtt.workflows.launch import LaunchRequest
 from a2a_mqtt.workflows.leases import Fenced, ReplyTarget, SeqTaken
-from a2a_mqtt.workflows.progress import ends_stream, plain, stream_items, to_parts
+from a2a_mqtt.workflows.progress import ends_stream, stream_items
 from a2a_mqtt.workflows.scheduler import (
     CancelAttempt,
     CompleteRun,
@@ -60,19 +50,16 @@ from a2a_mqtt.workflows.state import (
     AttemptCompleted,
     AttemptDispatched,
     AttemptFailed,
-    AttemptInputRequired,
     Event,
     HoldStarted,
     InputForwarded,
     InputProvided,
-    Parts,
     RunCancelled,
     RunCompleted,
     RunFailed,
     RunStarted,
     RunState,
     StepFailed,
-    StepOutput,
     StepSkipped,
     start_run,
 )
@@ -80,73 +67,9 @@ from a2a_mqtt.workflows.state import (
 if TYPE_CHECKING:
     from a2a_mqtt.workflows.supervisor import Supervisor
 
-__all__ = ["RunDriver", "message_id_for", "outcome_of"]
+__all__ = ["RunDriver"]
 
 log = logging.getLogger("a2a_mqtt.workflows")
-
-_FAILED = (TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_REJECTED,
-           TaskState.TASK_STATE_CANCELED)
-# A lost stream is re-sent (same Task.id) after these delays; the step's timeout bounds it.
-_RESEND_DELAYS = (0.2, 0.5, 1.0, 2.0)
-
-
-def message_id_for(task_id: str, turn: int) -> str:
-    """The message id of turn ``turn`` on an attempt's task: the same on every re-send."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"a2a-mqtt-workflow:{task_id}:{turn}"))
-
-
-def _from_parts(parts: Any) -> Parts:
-    from google.protobuf.json_format import MessageToDict  # noqa: PLC0415
-
-    result: list[tuple[Any, Any]] = []
-    for part in parts:
-        if part.HasField("text"):
-            result.append(("text", part.text))
-        elif part.HasField("data"):
-            result.append(("data", plain(MessageToDict(part.data))))
-    return tuple(result)
-
-
-def _text(message: Message) -> str:
-    return " ".join(p.text for p in message.parts if p.HasField("text")).strip()
-
-
-def outcome_of(step: str, task_id: str, item: StreamResponse, collected: list[tuple[Any, Any]],
-               at: float) -> Event | None:
-    """The attempt event a step agent's stream item means, if any (artifacts collect)."""
-    kind = item.WhichOneof("payload")
-    if kind == "message":
-        return AttemptCompleted(step, task_id, StepOutput.from_parts(
-            _from_parts(item.message.parts)), at)
-    if kind == "artifact_update":
-        collected.extend(_from_parts(item.artifact_update.artifact.parts))
-        return None
-    status = item.status_update.status if kind == "status_update" else (
-        item.task.status if kind == "task" else None)
-    if kind == "task":
-        collected.clear()  # a task snapshot carries every artifact so far
-        for artifact in item.task.artifacts:
-            collected.extend(_from_parts(artifact.parts))
-    if status is None:
-        return None
-    if status.state == TaskState.TASK_STATE_COMPLETED:
-        return AttemptCompleted(step, task_id, StepOutput.from_parts(tuple(collected)), at)
-    if status.state in _FAILED:
-        reason = _text(status.message) if status.HasField("message") else ""
-        return AttemptFailed(step, task_id, reason or TaskState.Name(status.state), at)
-    if status.state == TaskState.TASK_STATE_INPUT_REQUIRED:
-        prompt = _text(status.message) if status.HasField("message") else ""
-        return AttemptInputRequired(step, task_id, prompt, at)
-    return None
-
-
-def _transient(exc: BaseException) -> bool:
-    """A lost or silent stream (reconcile by re-sending), not an answer from the agent."""
-    if isinstance(exc, A2AClientTimeoutError | TimeoutError | TransportError
-                  | ResponderUnavailableError):
-        return True
-    return isinstance(exc.__cause__, TransportError)
-
 
 class RunDriver:
     """Drives one run this supervisor owns at ``epoch``; stops when fenced or finished.
@@ -164,8 +87,7 @@ class RunDriver:
         self.states: list[RunState] = []        # the state after each event (log position)
         self.committed = 0                       # events[:committed] are in the database
         self.inbox: asyncio.Queue[Event] = asyncio.Queue()
-        self.calls: dict[str, asyncio.Task[None]] = {}
-        self.turns: dict[str, int] = {}          # task_id -> the last turn sent on it
+        self.attempts = StepCalls(supervisor, run_id, self.inbox)
         self.wakeup = asyncio.Event()
         self.target: ReplyTarget | None = None   # the caller's stream, as last read
         self.streamed = -1                       # the last position sent to ``target``
@@ -325,10 +247,7 @@ class RunDriver:
         except Fenced as exc:
             log.warning("run %s: %s; another supervisor has it now", self.run_id, exc)
         finally:
-            calls = list(self.calls.values())
-            for task in calls:
-                task.cancel()
-            await asyncio.gather(*calls, return_exceptions=True)
+            await self.attempts.close()
 
     async def wait(self) -> None:
         assert self.state is not None
@@ -376,8 +295,8 @@ class RunDriver:
             if await self.record(InputForwarded(action.step, action.task_id, at)):
                 await self.commit()   # write-ahead: on record before it is sent
                 if self._current(action.step, action.task_id):
-                    turn = self.turns.get(action.task_id, 0) + 1
-                    self.start_call(action.step, action.task_id, action.agent, action.parts,
+                    turn = self.attempts.turns.get(action.task_id, 0) + 1
+                    self.attempts.start(action.step, action.task_id, action.agent, action.parts,
                                     turn)
         elif isinstance(action, Hold):
             await self.record(HoldStarted(action.step, action.prompt, at))
@@ -390,12 +309,12 @@ class RunDriver:
                 await self.record(StepFailed(action.step, "no answer from the caller in time",
                                              at))
             else:
-                await self.stop_call(action.task_id, action.agent)
+                await self.attempts.stop(action.task_id, action.agent)
                 await self.record(AttemptFailed(action.step, action.task_id, "timed out", at,
                                                 timed_out=True))
                 await self.sup.attempt_finished(self.run_id, action.task_id, "timed_out")
         elif isinstance(action, CancelAttempt):
-            await self.stop_call(action.task_id, action.agent)
+            await self.attempts.stop(action.task_id, action.agent)
             await self.record(AttemptCancelled(action.step, action.task_id, at))
             await self.sup.attempt_finished(self.run_id, action.task_id, "cancelled")
         elif isinstance(action, CompleteRun):
@@ -428,7 +347,7 @@ class RunDriver:
         if not self._current(action.step, task_id):
             return  # a concurrent input (a cancel) made the dispatch moot: nothing sent
         crash_point("after_record", action.step)
-        self.start_call(action.step, task_id, agent, action.parts, 0)
+        self.attempts.start(action.step, task_id, agent, action.parts, 0)
 
     def _current(self, step: str, task_id: str) -> bool:
         assert self.state is not None
@@ -447,69 +366,7 @@ class RunDriver:
         else:
             ctx = context(self.state)
             parts = render_parts(self.state.workflow.step(step).input, ctx)
-        self.start_call(step, task_id, agent, parts, len(turns))
-
-    def start_call(self, step: str, task_id: str, agent: str, parts: Parts, turn: int) -> None:
-        self.turns[task_id] = turn
-        message = Message(message_id=message_id_for(task_id, turn), role=Role.ROLE_USER,
-                          task_id=task_id, context_id=self.run_id, parts=to_parts(parts))
-        old = self.calls.pop(task_id, None)
-        if old is not None:
-            old.cancel()
-        self.calls[task_id] = asyncio.create_task(
-            self.call(step, task_id, agent, message), name=f"workflow-{self.run_id}-{step}")
-
-    async def call(self, step: str, task_id: str, agent: str, message: Message) -> None:
-        """Follow the attempt until it has an outcome; a lost stream is re-sent (dedup)."""
-        collected: list[tuple[Any, Any]] = []
-        for attempt in range(1_000_000):
-            if attempt:
-                await asyncio.sleep(_RESEND_DELAYS[min(attempt, len(_RESEND_DELAYS)) - 1])
-            try:
-                client = await self.sup.client_for(agent)
-                first = True
-                async for item in client.send_message(SendMessageRequest(message=message)):
-                    if first:
-                        first = False
-                        crash_point("after_publish", step)
-                    done = outcome_of(step, task_id, item, collected, time.time())
-                    if done is not None:
-                        crash_point("after_result", step)
-                        self.inbox.put_nowait(done)
-                        return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if _transient(exc):
-                    log.info("run %s step %s: stream lost (%s); re-sending task %s",
-                             self.run_id, step, exc, task_id)
-                    continue
-                self.inbox.put_nowait(AttemptFailed(
-                    step, task_id, f"{type(exc).__name__}: {exc}"[:500], time.time()))
-                return
-            # The stream ended without an outcome: ask again (the agent answers from its store).
-
-    async def stop_call(self, task_id: str, agent: str | None) -> None:
-        task = self.calls.pop(task_id, None)
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        if not agent or agent == "-":
-            return
-        # A cancel can overtake the request it cancels (the agent has no task yet):
-        # asked again, briefly. Best effort: the attempt is over for the run anyway.
-        for delay in (0.0, 0.3, 1.0):
-            await asyncio.sleep(delay)
-            try:
-                client = await self.sup.client_for(agent)
-                await asyncio.wait_for(client.cancel_task(CancelTaskRequest(id=task_id)), 5)
-                return
-            except TaskNotFoundError:
-                continue
-            except Exception as exc:
-                log.info("cancelling task %s at %s: %s", task_id, agent, exc)
-                return
-
+        self.attempts.start(step, task_id, agent, parts, len(turns))
 
 def _fold(state: RunState, item: Event) -> RunState:
     """Apply a logged event; one the fold ignores (an input that came too late) still
