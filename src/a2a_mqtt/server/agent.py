@@ -47,6 +47,7 @@ from a2a_mqtt.binding.topics import (
     request_topic,
 )
 from a2a_mqtt.errors import InvalidCardError, TransportError
+from a2a_mqtt.observability import tracing
 from a2a_mqtt.server.brokerwatch import DropWatch
 from a2a_mqtt.server.claimqueue import ClaimQueue
 from a2a_mqtt.server.claims import RequestClaims, claim_key, claim_owner
@@ -216,7 +217,8 @@ class AgentServer:
         handler_store = (KnownAbsentStore(opened.store)
                          if isinstance(opened.store, VersionedTaskStore) else opened.store)
         handler = DefaultRequestHandler(
-            agent_executor=cfg.executor, task_store=handler_store, agent_card=self._card,
+            agent_executor=tracing.traced_executor(cfg.executor), task_store=handler_store,
+            agent_card=self._card,
             push_config_store=push_store, push_sender=push_sender,
             request_context_builder=RequesterTaskIdBuilder(), extended_agent_card=extended,
             interrupted_task_timeout=cfg.interrupted_task_timeout,
