@@ -17,6 +17,7 @@ import click
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.common import run_async
 from a2a_mqtt.cli.connection import Connection, connection_options
+from a2a_mqtt.cli.tracing_opts import TraceOptions, tracing_options
 from a2a_mqtt.errors import ConfigError
 
 __all__ = ["gateway"]
@@ -64,7 +65,8 @@ def gateway() -> None:
 @click.option("--allow-offline", is_flag=True,
               help="Queue requests for agents marked offline instead of answering 503.")
 @click.option("--v03-compat", is_flag=True, help="Also accept A2A 0.3 requests.")
-def serve(conn: Connection, host: str, port: int,
+@tracing_options
+def serve(conn: Connection, trace: TraceOptions, host: str, port: int,
           public_url: str | None, registry_url: str | None, org: str | None,
           unit: str | None, max_body: int,
           reply_timeout: float, stream_timeout: float, forward_headers: tuple[str, ...],
@@ -90,6 +92,7 @@ def serve(conn: Connection, host: str, port: int,
         click.echo(url)
         click.echo(f"gateway on {url} for agents on {conn.broker} (Ctrl-C to stop)", err=True)
 
+    trace.start("a2a-mqtt-gateway")
     run_async(listening(serve_gateway(config, on_ready=ready), host, port), conn=conn)
 
 
@@ -131,7 +134,8 @@ def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="TOML or JSON file listing several agents.")
 @click.option("--session-expiry", type=int, default=3600, show_default=True)
-def expose(conn: Connection, url: str | None,
+@tracing_options
+def expose(conn: Connection, trace: TraceOptions, url: str | None,
            agent_ref: str | None, headers: tuple[str, ...], config_file: Path | None,
            session_expiry: int) -> None:
     """Put the HTTP A2A agent at URL on MQTT as --agent (or every agent of --config)."""
@@ -165,6 +169,7 @@ def expose(conn: Connection, url: str | None,
         raise _config_error(exc) from exc
     names = ", ".join(f"{a.url} as {a.ref}" for a in config.agents)
     click.echo(f"exposing {names} on {config.broker_url} (Ctrl-C to stop)", err=True)
+    trace.start("a2a-mqtt-expose")
     run_async(serve_expose(config), conn=conn)
 
 

@@ -13,6 +13,7 @@ from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.common import run_async
 from a2a_mqtt.cli.connection import Connection, connection_options
 from a2a_mqtt.cli.state import announce_broker
+from a2a_mqtt.cli.tracing_opts import TraceOptions, tracing_options
 from a2a_mqtt.errors import BrokerError, ConfigError
 
 __all__ = ["broker", "demo", "example"]
@@ -110,7 +111,9 @@ def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | 
 @click.option("--keepalive", envvar="A2A_MQTT_KEEPALIVE", type=int, default=30,
               show_default=True, help="MQTT keepalive seconds (the will fires after 1.5x).")
 @click.option("--max-concurrency", type=int, default=64, show_default=True)
-def example(name: str, agent_ref: str | None, conn: Connection, task_store: str | None,
+@tracing_options
+def example(name: str, agent_ref: str | None, conn: Connection, trace: TraceOptions,
+            task_store: str | None,
             session_expiry: int,
             pool: str | None, pool_dispatch: str, leave_pool_on_stop: bool, keepalive: int,
             max_concurrency: int) -> None:
@@ -140,6 +143,7 @@ def example(name: str, agent_ref: str | None, conn: Connection, task_store: str 
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
     click.echo(f"serving {name} as {config.ref} on {conn.broker} (Ctrl-C to stop)", err=True)
+    trace.start(str(config.ref))
     run_async(serve_agents([config]), conn=conn)
 
 
