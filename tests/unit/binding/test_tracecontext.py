@@ -24,7 +24,7 @@ from a2a_mqtt.binding.tracecontext import (
     without_trace_context,
 )
 
-_VALID = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$")
+_VALID = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 TP = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
