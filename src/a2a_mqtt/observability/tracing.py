@@ -185,7 +185,10 @@ def configure_tracing(config: TracingConfig) -> TracingHandle | None:
         sampler=ParentBased(TraceIdRatioBased(config.sample_ratio)))
     # Export runs on the SDK's own worker thread, in batches, off the event loop.
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=config.endpoint)))
-    trace.set_tracer_provider(provider)
+    # The global provider (what a2a-sdk's own spans use, when on) can be set once per
+    # process; a configure after a shutdown (tests, benchmarks) keeps the first one.
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        trace.set_tracer_provider(provider)
     _TRACER = provider.get_tracer("a2a_mqtt", __version__)
     _HANDLE = TracingHandle(provider, config)
     log.info("tracing on: %s, sample ratio %g, service %s", config.endpoint,
