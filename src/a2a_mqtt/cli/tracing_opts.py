@@ -49,6 +49,7 @@ def tracing_options(f: Callable[..., Any]) -> Callable[..., Any]:
                        "OTEL_EXPORTER_OTLP_ENDPOINT; /v1/traces is appended) [default: "
                        "the OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT variables, else no tracing].")
     @click.option("--trace-sample-ratio", type=click.FloatRange(0.0, 1.0), default=None,
+                  metavar="R",
                   help="Fraction of new traces kept; requests arriving with a trace follow "
                        "its decision [default: OTEL_TRACES_SAMPLER(_ARG), else 1.0].")
     @functools.wraps(f)
