@@ -89,11 +89,12 @@ async def _measure(send: Callable[[], Awaitable[Any]], n: int,
             await send()
             latencies.append(time.perf_counter() - started)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     async with asyncio.timeout(300):
         await asyncio.gather(*(worker() for _ in range(in_flight)))
+    cpu_ms = (time.process_time() - cpu) * 1000 / n
     stats = summarize(latencies, time.perf_counter() - started)
-    return {"p50_ms": stats.p50_ms, "rps": stats.rps}
+    return {"p50_ms": stats.p50_ms, "rps": stats.rps, "cpu_ms": cpu_ms}
 
 
 async def run_variant(broker_url: str, ratio: float | None, sink: str,
@@ -163,9 +164,12 @@ async def main(args: argparse.Namespace) -> None:
         await sink_proc.wait()
     print(f"observability_cost: median of {args.rounds} round(s), {args.requests} requests "
           "per cell; shared, noisy 2-core machine")
+    print("CPU: this process's (requester, agent and span export), per request at 100 in "
+          "flight; the ratios are per round (against that round's 'off'), then medians")
     print(f"{'variant':<30}" + "".join(f"{c + ' p50 ms':>22}{c + ' req/s':>22}"
-                                        for c in CELLS) + f"{'req/s ratio (100)':>20}")
-    base = median([r[CELLS[1]]["rps"] for r in rounds["off"]])
+                                        for c in CELLS)
+          + f"{'CPU ms/req':>12}{'req/s ratio':>13}{'CPU ratio':>11}")
+    off = rounds["off"]
     for name, got in rounds.items():
         if not got:
             continue
@@ -173,8 +177,12 @@ async def main(args: argparse.Namespace) -> None:
         for cell in CELLS:
             row += f"{median([r[cell]['p50_ms'] for r in got]):>22.2f}"
             row += f"{median([r[cell]['rps'] for r in got]):>22.0f}"
-        rps = median([r[CELLS[1]]["rps"] for r in got])
-        print(row + f"{rps / base:>19.2f}x")
+        hundred = [r[CELLS[1]] for r in got]
+        rps = median([h["rps"] / o[CELLS[1]]["rps"] for h, o in zip(hundred, off, strict=True)])
+        cpu = median([h["cpu_ms"] / o[CELLS[1]]["cpu_ms"]
+                      for h, o in zip(hundred, off, strict=True)])
+        row += f"{median([h['cpu_ms'] for h in hundred]):>12.2f}"
+        print(row + f"{rps:>12.2f}x{cpu:>10.2f}x")
 
 
 if __name__ == "__main__":
