@@ -37,6 +37,7 @@ class Received:
     span_id: str
     parent_id: str
     attributes: dict[str, Any] = field(hash=False)
+    scope: str = ""
 
 
 class Collector:
@@ -59,7 +60,8 @@ class Collector:
                             service=str(attrs.get("service.name")), name=s.name,
                             kind=KIND.get(s.kind, str(s.kind)), trace_id=s.trace_id.hex(),
                             span_id=s.span_id.hex(), parent_id=s.parent_span_id.hex(),
-                            attributes={a.key: _value(a.value) for a in s.attributes}))
+                            attributes={a.key: _value(a.value) for a in s.attributes},
+                            scope=ss.scope.name))
             self._changed.notify_all()
 
     async def wait_for(self, ready: Callable[[list[Received]], bool],

@@ -40,11 +40,13 @@ _CALLER_TP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 @asynccontextmanager
-async def process(*args: str, ready: bytes | None = None) -> AsyncIterator[str]:
+async def process(*args: str, ready: bytes | None = None,
+                  env: dict[str, str] | None = None) -> AsyncIterator[str]:
     """A service process, stopped by SIGINT on exit; with ``ready``, yields (the line)
     once a stdout line contains it."""
     proc = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=_ENV)
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        env={**_ENV, **(env or {})})
     line = b""
     try:
         assert proc.stdout is not None
@@ -226,3 +228,41 @@ async def test_expose_carries_the_trace_on_to_the_http_agent(
     assert len(sent) == 1
     assert sent[0][:52] == f"00-{server.trace_id}-{http_call[0].span_id}"
     assert int(sent[0][53:], 16) & 1  # sampled
+
+
+async def test_a2a_sdk_spans_when_asked_for_join_the_same_trace(
+        broker: MosquittoProcess, client: A2AMqttClient, unique_id: str) -> None:
+    ref = AgentRef("t", unique_id, "sdk")
+    async with otlp_receiver() as (otlp, collector):
+        async with process(*_CLI, "example", "echo", "--agent", str(ref), "--broker",
+                           broker.url, "--otlp-endpoint", otlp,
+                           env={"OTEL_INSTRUMENTATION_A2A_SDK_ENABLED": "true"}):
+            await client.discovery.resolve(ref, timeout=30)
+            agent = await client.connect(ref, streaming=False)
+            async for _ in agent.send_message(text("hello")):
+                pass
+            spans = await collector.wait_for(
+                lambda got: any(s.name == "a2a/execute" for s in got)
+                and any(s.kind == "server" and s.scope == "a2a_mqtt" for s in got)
+                and any(s.scope != "a2a_mqtt" for s in got)
+                # every parent received (the batches of one request may come apart)
+                and {s.parent_id for s in got} - {"", *(s.span_id for s in got)} == set())
+    ours = [s for s in spans if s.scope == "a2a_mqtt"]
+    sdk = [s for s in spans if s.scope != "a2a_mqtt"]
+    assert sdk, spans
+    assert len({s.trace_id for s in spans}) == 1
+    server = [s for s in ours if s.kind == "server"]
+    assert len(server) == 1 and server[0].parent_id == ""
+    by_id = {s.span_id: s for s in spans}
+
+    def ancestors(span: Received) -> list[str]:
+        chain = []
+        while span.parent_id:
+            span = by_id[span.parent_id]
+            chain.append(span.span_id)
+        return chain
+
+    # Every span, a2a-sdk's included, hangs below our SERVER span of the request.
+    for s in spans:
+        if s is not server[0]:
+            assert server[0].span_id in ancestors(s), s
