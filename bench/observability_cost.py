@@ -42,6 +42,7 @@ from _common import BENCH_TEXT, BenchExecutor, bench_card, median, summarize
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import EmbeddedBroker
 from a2a_mqtt.client import A2AMqttClient, RequesterConfig
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.observability.tracing import TracingConfig, configure_tracing
 from a2a_mqtt.server import AgentConfig, AgentServer
 
@@ -99,17 +100,17 @@ async def _measure(send: Callable[[], Awaitable[Any]], n: int,
 
 async def run_variant(broker_url: str, ratio: float | None, sink: str,
                       n: int) -> dict[str, dict[str, float]]:
-    handle = None
-    if ratio is not None:
-        handle = configure_tracing(TracingConfig(endpoint=f"{sink}/v1/traces",
-                                                 sample_ratio=ratio, service_name="bench"))
+    traced = TracingConfig() if ratio is None else TracingConfig(
+        endpoint=f"{sink}/v1/traces", sample_ratio=ratio, service_name="bench")
+    handle = configure_tracing(traced)  # the agent's own call (its config) is then a no-op
+    connection = ConnectionSettings(url=broker_url)
     try:
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(AgentServer(AgentConfig(
-                ref=REF, card=bench_card(), executor=BenchExecutor(), broker_url=broker_url,
-                session_expiry=0)))
+                ref=REF, card=bench_card(), executor=BenchExecutor(), connection=connection,
+                session_expiry=0, tracing=traced)))
             client = await stack.enter_async_context(A2AMqttClient(RequesterConfig(
-                broker_url=broker_url), discover=False))
+                connection=connection), discover=False))
             transport = client.transport_for(REF, card=bench_card())
 
             async def send() -> None:

@@ -15,31 +15,26 @@ from typing import Any
 import click
 
 from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.observability.tracing import TracingConfig
 
 __all__ = ["TraceOptions", "tracing_options"]
 
 
 @dataclass(frozen=True, slots=True)
 class TraceOptions:
-    """The flags as given; :meth:`start` turns tracing on for this process."""
+    """The flags as given; :meth:`config` makes the service's TracingConfig of them."""
 
     endpoint: str | None = None
     sample_ratio: float | None = None
 
-    def start(self, service_name: str) -> None:
-        """Configure tracing (flags over ``OTEL_*``) for a service called ``service_name``
-        unless ``OTEL_SERVICE_NAME`` names it; a no-op when no endpoint is set."""
-        from a2a_mqtt.observability.tracing import (  # noqa: PLC0415
-            TracingConfig,
-            configure_tracing,
-        )
-
+    def config(self, service_name: str) -> TracingConfig:
+        """Flags over ``OTEL_*``, for a service called ``service_name`` unless
+        ``OTEL_SERVICE_NAME`` names it; off when neither gives an endpoint."""
         try:
-            config = TracingConfig.from_env(service_name=service_name, endpoint=self.endpoint,
-                                            sample_ratio=self.sample_ratio)
+            return TracingConfig.from_env(service_name=service_name, endpoint=self.endpoint,
+                                          sample_ratio=self.sample_ratio)
         except ConfigError as exc:
             raise click.BadParameter(str(exc), param_hint="--otlp-endpoint/OTEL_*") from exc
-        configure_tracing(config)
 
 
 def tracing_options(f: Callable[..., Any]) -> Callable[..., Any]:

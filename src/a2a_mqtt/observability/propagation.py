@@ -11,13 +11,16 @@ below it becomes its child.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from a2a_mqtt.binding.tracecontext import TRACEPARENT, TRACESTATE, extract, inject
 from a2a_mqtt.observability import tracing
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["TracedHttpApp", "context_from_headers", "trace_headers"]
 

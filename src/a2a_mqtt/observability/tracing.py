@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
-from a2a.server.agent_execution import AgentExecutor, RequestContext
-from a2a.server.events import EventQueue
 from opentelemetry import trace
 from opentelemetry.context import Context, attach, detach
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
@@ -33,12 +31,12 @@ from opentelemetry.util.types import AttributeValue
 
 from a2a_mqtt.binding.tracecontext import extract
 from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.extras import missing_extra
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
 __all__ = [
-    "TracedExecutor",
     "TracingConfig",
     "TracingHandle",
     "client_span",
@@ -48,7 +46,6 @@ __all__ = [
     "rpc_attributes",
     "server_span",
     "span",
-    "traced_executor",
     "tracer",
 ]
 
@@ -159,8 +156,10 @@ _HANDLE: TracingHandle | None = None
 def configure_tracing(config: TracingConfig) -> TracingHandle | None:
     """Turn tracing on for this process as ``config`` says; None when it says off.
 
-    OpenTelemetry has one tracer provider per process: a second call returns the
-    first handle (a different config is logged and ignored)."""
+    Every service calls it as it starts (with its config's ``tracing``), so the first
+    service of a process that has tracing on sets it up. OpenTelemetry has one tracer
+    provider per process: a later call returns the first handle (a different config is
+    logged and ignored). Raises MissingExtraError without the ``tracing`` extra."""
     global _TRACER, _HANDLE  # noqa: PLW0603 - the process's one tracer
     if not config.enabled:
         return None
@@ -169,14 +168,20 @@ def configure_tracing(config: TracingConfig) -> TracingHandle | None:
             log.warning("tracing is already configured (%s); %s ignored",
                         _HANDLE.config, config)
         return _HANDLE
-    # The SDK and the exporter load only when tracing is on.
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
-        OTLPSpanExporter,
-    )
-    from opentelemetry.sdk.resources import SERVICE_NAME, Resource  # noqa: PLC0415
-    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased  # noqa: PLC0415
+    # The SDK and the exporter (the ``tracing`` extra) load only when tracing is on.
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
+            OTLPSpanExporter,
+        )
+        from opentelemetry.sdk.resources import SERVICE_NAME, Resource  # noqa: PLC0415
+        from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
+        from opentelemetry.sdk.trace.sampling import (  # noqa: PLC0415
+            ParentBased,
+            TraceIdRatioBased,
+        )
+    except ImportError as exc:
+        raise missing_extra(exc, extra="tracing") or exc from None
 
     from a2a_mqtt._version import __version__  # noqa: PLC0415
 
@@ -284,31 +289,3 @@ def mark_error(code: int, message: str) -> None:
         current.set_attribute("rpc.jsonrpc.error_code", code)
         current.set_status(Status(StatusCode.ERROR, message[:200]))
 
-
-class TracedExecutor(AgentExecutor):
-    """An executor whose runs are INTERNAL spans, children of the request's span.
-
-    a2a-sdk runs ``execute`` in a task started within a copy of the caller's
-    context (ActiveTask keeps the sender's ``contextvars`` context), so the
-    current span there is the dispatcher's; and calls the executor makes to other
-    agents become children of this span."""
-
-    def __init__(self, inner: AgentExecutor) -> None:
-        self.inner = inner
-
-    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
-        with span("a2a/execute", kind=SpanKind.INTERNAL,
-                  attributes={"a2a.task.id": context.task_id or "",
-                              "a2a.executor": type(self.inner).__name__}):
-            await self.inner.execute(context, event_queue)
-
-    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-        with span("a2a/cancel", kind=SpanKind.INTERNAL,
-                  attributes={"a2a.task.id": context.task_id or "",
-                              "a2a.executor": type(self.inner).__name__}):
-            await self.inner.cancel(context, event_queue)
-
-
-def traced_executor(executor: AgentExecutor) -> AgentExecutor:
-    """``executor`` with spans while tracing is on; itself, unwrapped, while it is off."""
-    return executor if _TRACER is None else TracedExecutor(executor)

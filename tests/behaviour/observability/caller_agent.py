@@ -11,12 +11,13 @@ from a2a.server.agent_execution import RequestContext
 from a2a.server.events import EventQueue
 from a2a.types.a2a_pb2 import AgentCard, Part
 
-from a2a_mqtt._loop import run
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.client import A2AMqttClient, RequesterConfig
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.examples.basic import CancellableExecutor, _updater, echo_card
-from a2a_mqtt.observability.tracing import TracingConfig, configure_tracing
-from a2a_mqtt.server import AgentConfig, serve_agents
+from a2a_mqtt.observability.tracing import TracingConfig
+from a2a_mqtt.server import AgentConfig
+from a2a_mqtt.service import run
 from tests.behaviour.conftest import text
 
 
@@ -29,8 +30,8 @@ class CallerExecutor(CancellableExecutor):
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         updater = await _updater(context, event_queue)
-        async with A2AMqttClient(RequesterConfig(broker_url=self.broker_url,
-                                                 reply_first_timeout=10)) as mqtt:
+        async with A2AMqttClient(RequesterConfig(connection=ConnectionSettings(
+                url=self.broker_url), reply_first_timeout=10)) as mqtt:
             client = await mqtt.connect(self.callee, streaming=False, timeout=10)
             answer = ""
             async for item in client.send_message(text(context.get_user_input())):
@@ -50,12 +51,12 @@ def _card() -> AgentCard:
 
 def main() -> None:
     broker_url, ref, callee, otlp = sys.argv[1:5]
-    configure_tracing(TracingConfig(endpoint=otlp, service_name="agent-a"))
+    # Tracing through the config field: the agent sets it up as it starts.
     config = AgentConfig(ref=AgentRef.parse(ref), card=_card(),
-                         executor=CallerExecutor(broker_url, callee), broker_url=broker_url,
-                         session_expiry=0)
-    print("serving", flush=True)
-    run(serve_agents([config]))
+                         executor=CallerExecutor(broker_url, callee),
+                         connection=ConnectionSettings(url=broker_url), session_expiry=0,
+                         tracing=TracingConfig(endpoint=otlp, service_name="agent-a"))
+    run(config)
 
 
 if __name__ == "__main__":

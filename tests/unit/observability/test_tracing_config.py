@@ -10,6 +10,7 @@ from opentelemetry.trace import SpanKind
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.examples.basic import EchoExecutor
 from a2a_mqtt.observability import tracing
+from a2a_mqtt.observability.executor import traced_executor
 from a2a_mqtt.observability.tracing import TracingConfig
 
 
@@ -89,4 +90,4 @@ def test_while_off_no_span_no_wrapper_no_properties() -> None:
                              "t") as s:
         assert s is None
     executor = EchoExecutor()
-    assert tracing.traced_executor(executor) is executor
+    assert traced_executor(executor) is executor
