@@ -120,7 +120,7 @@ def example(name: str, agent_ref: str | None, conn: Connection, trace: TraceOpti
             max_concurrency: int) -> None:
     """Serve bundled example agent NAME in the foreground until interrupted."""
     from a2a_mqtt.examples import EXAMPLES  # noqa: PLC0415
-    from a2a_mqtt.server import AgentConfig, serve_agents  # noqa: PLC0415
+    from a2a_mqtt.server import AgentConfig, AgentHost  # noqa: PLC0415
 
     if name not in EXAMPLES:
         raise click.BadParameter(f"unknown example {name!r}; choose from "
@@ -142,8 +142,10 @@ def example(name: str, agent_ref: str | None, conn: Connection, trace: TraceOpti
                              tracing=trace.config(str(ref)))
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
-    click.echo(f"serving {name} as {config.ref} on {conn.broker} (Ctrl-C to stop)", err=True)
-    run_async(serve_agents([config]), conn=conn)
+    def ready() -> None:  # said once connected and announced, never before
+        click.echo(f"serving {name} as {config.ref} on {conn.broker} (Ctrl-C to stop)",
+                   err=True)
+    run_async(AgentHost([config]).serve(on_ready=ready), conn=conn)
 
 
 @click.command()
