@@ -79,8 +79,13 @@ class TracingConfig:
         if not 0.0 <= self.sample_ratio <= 1.0:
             raise ConfigError(f"trace sample ratio {self.sample_ratio} is not within 0..1")
         if self.endpoint is not None:
-            parts = urlsplit(self.endpoint)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
+            try:
+                parts = urlsplit(self.endpoint)
+                ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+                parts.port  # noqa: B018 - raises on a port that is not a number
+            except ValueError:
+                ok = False
+            if not ok:
                 raise ConfigError(f"OTLP endpoint {self.endpoint!r} is not an http(s) URL")
         if not self.service_name.strip():
             raise ConfigError("the tracing service name is empty")

@@ -56,6 +56,8 @@ def test_sampler_variables_and_flag() -> None:
     {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "1.5"},
     {"OTEL_TRACES_SAMPLER": "jaeger_remote"},
     {"OTEL_EXPORTER_OTLP_ENDPOINT": "grpc://collector:4317"},
+    {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://[::1"},
+    {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:port/v1/traces"},
 ])
 def test_bad_values_are_config_errors(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError):
@@ -66,7 +68,8 @@ _KEYS = st.sampled_from(["OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_SERV
                          "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
                          "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"])
 _VALUES = st.one_of(st.text(max_size=40), st.sampled_from(
-    ["true", "none", "http://h:1", "https://h", "traceidratio", "always_on", "0.3", "nan"]))
+    ["true", "none", "http://h:1", "https://h", "traceidratio", "always_on", "0.3", "nan",
+     "http://[::1", "http://h:x", "http://h:99999"]))
 
 
 @given(st.dictionaries(_KEYS, _VALUES))
