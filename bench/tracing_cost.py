@@ -1,9 +1,9 @@
-"""What observability costs, side by side in one run: tracing off against tracing on.
+"""What tracing costs, side by side in one run: tracing off against tracing on.
 
 Usage::
 
-    python bench/observability_cost.py            # 3 rounds, 400 requests per cell
-    python bench/observability_cost.py --quick    # 1 round, 100 requests (smoke test)
+    python bench/tracing_cost.py            # 3 rounds, 400 requests per cell
+    python bench/tracing_cost.py --quick    # 1 round, 100 requests (smoke test)
 
 Each round runs every variant in turn (order rotated per round) on one broker,
 with a real ``AgentServer`` (``BenchExecutor``) and a real requester
@@ -17,6 +17,10 @@ a2a-sdk's own spans are fixed when a2a-sdk is imported, so the variants with
 them on (``OTEL_INSTRUMENTATION_A2A_SDK_ENABLED=true``) run in a child process,
 one round at a time between this process's rounds; their ratios are against this
 process's "off". Medians over rounds.
+
+:func:`tracing_on` is the tracing setup for other benchmarks (the tracing slot of
+``bench/observability_cost.py``, branch obs-metrics): a context manager factory that
+turns tracing on at a sample ratio, exporting to a sink process, and off on exit.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, AsyncExitStack, contextmanager
 from typing import Any
 
 # a2a_mqtt's default for a2a-sdk's spans (off) unless the parent asked for them.
@@ -72,6 +76,33 @@ s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
 print(s.server_address[1], flush=True)
 s.serve_forever()
 """
+
+
+def tracing_on(ratio: float) -> Callable[[], AbstractContextManager[None]]:
+    """A factory of context managers: inside, this process traces at ``ratio``
+    (agents started inside wrap their executors; requesters inject), exporting over
+    OTLP/HTTP to a sink process started for the block; on exit, the spans left are
+    exported and tracing is off again."""
+
+    @contextmanager
+    def on() -> Iterator[None]:
+        sink = subprocess.Popen([sys.executable, "-c", _SINK], stdout=subprocess.PIPE,
+                                text=True)
+        try:
+            assert sink.stdout is not None
+            url = f"http://127.0.0.1:{sink.stdout.readline().strip()}/v1/traces"
+            handle = configure_tracing(TracingConfig(endpoint=url, sample_ratio=ratio,
+                                                     service_name="bench"))
+            try:
+                yield
+            finally:
+                if handle is not None:
+                    handle.shutdown()
+        finally:
+            sink.terminate()
+            sink.wait()
+
+    return on
 
 
 def _request() -> SendMessageRequest:
@@ -163,7 +194,7 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         sink_proc.terminate()
         await sink_proc.wait()
-    print(f"observability_cost: median of {args.rounds} round(s), {args.requests} requests "
+    print(f"tracing_cost: median of {args.rounds} round(s), {args.requests} requests "
           "per cell; shared, noisy 2-core machine")
     print("CPU: this process's (requester, agent and span export), per request at 100 in "
           "flight; the ratios are per round (against that round's 'off'), then medians")
