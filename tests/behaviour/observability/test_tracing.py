@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
 
 import httpx
 import pytest
@@ -92,32 +92,34 @@ async def three_processes(broker: MosquittoProcess, client: A2AMqttClient, otlp:
         yield url
 
 
-async def ask(gateway: str, a: AgentRef, headers: dict[str, str]) -> dict[str, Any]:
-    """SendMessage to agent A through the gateway (retried while the gateway has not
-    read A's retained card yet: a 404 from another process, nothing to await)."""
+async def ask(gateway: str, a: AgentRef, headers: dict[str, str],
+              method: str = "SendMessage") -> str:
+    """``method`` to agent A through the gateway (retried while the gateway has not
+    read A's retained card yet: a 404 from another process, nothing to await); the
+    response body (JSON, or the SSE stream of a streaming method)."""
     async with httpx.AsyncClient(timeout=30) as http:
         for _ in range(100):
             r = await http.post(f"{gateway}/{a}", headers={"A2A-Version": "1.0", **headers},
-                                json={"jsonrpc": "2.0", "id": 1, "method": "SendMessage",
+                                json={"jsonrpc": "2.0", "id": 1, "method": method,
                                       "params": {"message": {
                                           "messageId": "m-1", "role": "ROLE_USER",
                                           "parts": [{"text": "ping"}]}}})
             if r.status_code != 404:
                 break
             await asyncio.sleep(0.05)
-        body: dict[str, Any] = r.json()
-        return body
+        return r.text
 
 
 def whole(spans: list[Received]) -> bool:
     return sum(s.name == "a2a/execute" for s in spans) >= 2 and len(spans) >= 7
 
 
-def check_chain(spans: list[Received], a: AgentRef, b: AgentRef) -> list[Received]:
+def check_chain(spans: list[Received], a: AgentRef, b: AgentRef,
+                method: str = "SendMessage") -> list[Received]:
     """The seven spans of one request, one trace, each the child of the one before
     (agent A's SERVER span has its execute span as the parent of its call to B)."""
     gw_http = one(spans, "a2a-mqtt-gateway", f"POST /{a}")
-    gw_call = one(spans, "a2a-mqtt-gateway", "a2a/SendMessage")
+    gw_call = one(spans, "a2a-mqtt-gateway", f"a2a/{method}")
     a_server = [s for s in spans if s.service == "agent-a" and s.kind == "server"]
     a_exec = one(spans, "agent-a", "a2a/execute")
     a_call = [s for s in spans if s.service == "agent-a" and s.kind == "client"]
@@ -131,7 +133,8 @@ def check_chain(spans: list[Received], a: AgentRef, b: AgentRef) -> list[Receive
     for parent, child in itertools.pairwise(chain):
         assert child.parent_id == parent.span_id, (parent, child)
     assert len(spans) == 7
-    assert a_server[0].name == b_server[0].name == "a2a/SendMessage"
+    assert a_server[0].name == f"a2a/{method}"
+    assert b_server[0].name == "a2a/SendMessage"  # A's executor calls B unary
     assert gw_call.attributes["rpc.system"] == "a2a"
     assert gw_call.attributes["messaging.system"] == "mqtt"
     assert gw_call.attributes["messaging.destination.name"] == f"$a2a/v1/request/{a}"
@@ -145,7 +148,8 @@ async def test_one_trace_across_gateway_and_two_agents(
     a, b = AgentRef("t", unique_id, "a"), AgentRef("t", unique_id, "b")
     async with otlp_receiver() as (otlp, collector), \
             three_processes(broker, client, otlp, a, b) as gateway:
-        answer = await ask(gateway, a, {"traceparent": _CALLER_TP, "tracestate": "k=v"})
+        answer = json.loads(await ask(gateway, a, {"traceparent": _CALLER_TP,
+                                                   "tracestate": "k=v"}))
         artifacts = answer["result"]["task"]["artifacts"]
         assert artifacts[0]["parts"][0]["text"] == "B said: ping"
         spans = await collector.wait_for(whole)
@@ -159,12 +163,25 @@ async def test_without_traceparent_the_gateway_starts_the_trace(
     a, b = AgentRef("t", unique_id, "a"), AgentRef("t", unique_id, "b")
     async with otlp_receiver() as (otlp, collector), \
             three_processes(broker, client, otlp, a, b) as gateway:
-        answer = await ask(gateway, a, {"traceparent": "00-garbage-01"})
+        answer = json.loads(await ask(gateway, a, {"traceparent": "00-garbage-01"}))
         assert answer["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
         spans = await collector.wait_for(whole)
     chain = check_chain(spans, a, b)
     assert chain[0].parent_id == ""  # a new root at the gateway
     assert chain[0].trace_id != _CALLER_TP[3:35]
+
+
+async def test_a_streamed_request_is_one_trace_too(
+        broker: MosquittoProcess, client: A2AMqttClient, unique_id: str) -> None:
+    """SSE through the gateway: a2a-sdk streams from another task; the trace holds."""
+    a, b = AgentRef("t", unique_id, "a"), AgentRef("t", unique_id, "b")
+    async with otlp_receiver() as (otlp, collector), \
+            three_processes(broker, client, otlp, a, b) as gateway:
+        stream = await ask(gateway, a, {"traceparent": _CALLER_TP}, "SendStreamingMessage")
+        assert "B said: ping" in stream
+        spans = await collector.wait_for(whole)
+    chain = check_chain(spans, a, b, "SendStreamingMessage")
+    assert chain[0].trace_id == _CALLER_TP[3:35]
 
 
 @asynccontextmanager
