@@ -1,4 +1,4 @@
-"""Raw MQTT 5 QoS 1 request/reply: our PahoTransport against two other ways to use paho.
+"""Raw MQTT 5 QoS 1 request/reply: our Mqtt5Transport against two other ways to use paho.
 
 Usage::
 
@@ -14,7 +14,7 @@ PUBACK and the matching reply arrived.
 
 Variants:
 
-* ``ours``: :class:`a2a_mqtt.transport.PahoTransport` (paho driven by the asyncio
+* ``ours``: :class:`a2a_mqtt.transport.Mqtt5Transport` (paho driven by the asyncio
   loop: add_reader/add_writer, no thread);
 * ``paho-thread``: paho with its own network thread (``loop_start``), bridged to
   asyncio by ``loop.call_soon_threadsafe`` (the minimal adapter below);
@@ -60,7 +60,7 @@ from a2a_mqtt.transport import (
     BrokerURL,
     ConnectOptions,
     IncomingMessage,
-    PahoTransport,
+    Mqtt5Transport,
     PublishProperties,
     Subscription,
 )
@@ -108,8 +108,8 @@ class Ours:
         self._counter = itertools.count()
         loop = asyncio.get_running_loop()
         broker = BrokerURL.parse(url)
-        self._responder = PahoTransport(ConnectOptions(url=broker, client_id=f"{run_id}-resp"))
-        self._requester = PahoTransport(ConnectOptions(url=broker, client_id=f"{run_id}-req"))
+        self._responder = Mqtt5Transport(ConnectOptions(url=broker, client_id=f"{run_id}-resp"))
+        self._requester = Mqtt5Transport(ConnectOptions(url=broker, client_id=f"{run_id}-req"))
         self._tasks: set[asyncio.Task[None]] = set()
 
         def on_request(msg: IncomingMessage) -> None:

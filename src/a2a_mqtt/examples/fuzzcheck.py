@@ -24,7 +24,7 @@ from typing import Any
 
 from a2a_mqtt.binding.topics import REPLY_PREFIX, AgentRef, discovery_topic, request_topic
 from a2a_mqtt.examples.hostile import HostileRequests, valid_send
-from a2a_mqtt.transport import ConnectOptions, IncomingMessage, PahoTransport, Subscription
+from a2a_mqtt.transport import ConnectOptions, IncomingMessage, Mqtt5Transport, Subscription
 from a2a_mqtt.transport.base import BrokerURL, PublishProperties
 
 __all__ = ["FuzzRig", "Tally"]
@@ -82,8 +82,8 @@ class FuzzRig:
         self.cases = HostileRequests(seed=seed, agent=agent, reply_base=self._reply_base,
                                      max_payload=max_payload, known_tasks=self._known)
         url = BrokerURL.parse(broker_url)
-        self._requester = PahoTransport(ConnectOptions(url=url, client_id=f"fuzz/req/r{run}"))
-        self._observer = PahoTransport(ConnectOptions(url=url, client_id=f"fuzz/obs/r{run}"))
+        self._requester = Mqtt5Transport(ConnectOptions(url=url, client_id=f"fuzz/req/r{run}"))
+        self._observer = Mqtt5Transport(ConnectOptions(url=url, client_id=f"fuzz/obs/r{run}"))
         self._owed: dict[str, _Owed] = {}
         self._open: set[str] = set()
         self._window = asyncio.Semaphore(window)

@@ -22,7 +22,7 @@ from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.transport import (
     ConnectOptions,
     IncomingMessage,
-    PahoTransport,
+    Mqtt5Transport,
     PublishProperties,
     Subscription,
 )
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.asyncio
 class RawPeer:
     """A bare MQTT peer that sends arbitrary bytes and collects what comes back."""
 
-    def __init__(self, transport: PahoTransport, reply_topic: str) -> None:
+    def __init__(self, transport: Mqtt5Transport, reply_topic: str) -> None:
         self.transport = transport
         self.reply_topic = reply_topic
         self.replies: asyncio.Queue[IncomingMessage] = asyncio.Queue()
@@ -60,7 +60,7 @@ class RawPeer:
 @asynccontextmanager
 async def raw_peer(url: str, name: str) -> AsyncIterator[RawPeer]:
     reply_topic = f"$a2a/v1/reply/test/peers/{name}/r"
-    transport = PahoTransport(ConnectOptions(url=BrokerURL.parse(url),
+    transport = Mqtt5Transport(ConnectOptions(url=BrokerURL.parse(url),
                                              client_id=f"test/peers/{name}"))
     peer = RawPeer(transport, reply_topic)
     await transport.subscribe(Subscription(reply_topic, qos=1), peer.replies.put_nowait)
@@ -141,7 +141,7 @@ async def test_malformed_reply_gives_client_clear_error(
         garbage: bytes) -> None:
     """A responder that answers garbage: the client raises promptly instead of hanging."""
     fake = AgentRef("test", "liars", unique_id)
-    liar = PahoTransport(ConnectOptions(url=BrokerURL.parse(broker.url),
+    liar = Mqtt5Transport(ConnectOptions(url=BrokerURL.parse(broker.url),
                                         client_id=fake.client_id))
 
     def answer(msg: IncomingMessage) -> None:
