@@ -50,7 +50,7 @@ def remaining_length(buf: bytes | bytearray | memoryview, start: int) -> tuple[i
             return length, i - start
         shift += 7
         if shift >= 28:
-            raise MalformedPacket("remaining length longer than four bytes")
+            raise MalformedPacket("malformed packet: remaining length longer than four bytes")
 
 
 class Framer:

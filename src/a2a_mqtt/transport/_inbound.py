@@ -91,7 +91,8 @@ class Inbound:
         for packet in packets:
             handler = dispatch.get(type(packet))
             if handler is None:
-                self._drop(TransportError(f"protocol error: the broker sent {packet!r}"))
+                kind = type(packet).__name__  # never the packet: it may hold credentials
+                self._drop(TransportError(f"protocol error: the broker sent {kind}"))
                 return
             handler(packet)
             if self._conn is None:
