@@ -6,7 +6,8 @@ lie, so it is never asked to guess: :class:`Framer` reads the fixed header
 (type byte, Variable Byte Integer remaining length, MQTT 5 section 2.1.4)
 itself and hands ``mqtt5.read`` exactly one complete packet at a time. Any
 failure to decode a complete packet, or a decoder that does not consume it
-exactly, is a :class:`MalformedPacket`: the connection is then unusable (MQTT
+exactly, is a :class:`MalformedPacket` (whatever the codec raised: invalid
+UTF-8 in a property even ends in a Rust panic, a ``BaseException``): the connection is then unusable (MQTT
 has no resynchronisation) and the owner drops it.
 
 Invariants: bytes are consumed in order and only as whole packets; the
@@ -88,7 +89,9 @@ class Framer:
                     break
                 try:
                     packet, used = mqtt5.read(view[pos:end])
-                except (ValueError, IndexError, TypeError, OverflowError) as exc:
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException as exc:  # even a panic in the codec, a BaseException
                     raise MalformedPacket(
                         f"malformed packet (type byte 0x{source[pos]:02X}): {exc}"
                     ) from exc

@@ -24,7 +24,7 @@ from a2a_mqtt.broker.secure import SecureBroker, SecureBrokerConfig
 from a2a_mqtt.client import A2AMqttClient
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.server import AgentServer
-from a2a_mqtt.transport import MqttTransport, Mqtt5Transport
+from a2a_mqtt.transport import Mqtt5Transport, MqttTransport
 from a2a_mqtt.transport.base import ConnectOptions
 from tests.behaviour.conftest import requester_config, text
 

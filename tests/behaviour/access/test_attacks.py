@@ -21,8 +21,8 @@ from a2a_mqtt.client import A2AMqttClient
 from a2a_mqtt.errors import ConnectError, PublishError, SubscribeError
 from a2a_mqtt.transport import (
     IncomingMessage,
-    MqttTransport,
     Mqtt5Transport,
+    MqttTransport,
     PublishProperties,
     Subscription,
 )

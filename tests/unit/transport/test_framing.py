@@ -97,6 +97,17 @@ def test_known_malformed_packets(data: bytes) -> None:
         Framer().feed(data)
 
 
+# mqtt5 0.8 reports the UnicodeDecodeError as "unraisable" before its panic.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_invalid_utf8_is_malformed_and_the_codec_still_works_after() -> None:
+    bad = mqtt5.PublishPacket("a", b"x", user_properties=[("k", "v")]).write()
+    with pytest.raises(MalformedPacket):
+        Framer().feed(bad.replace(b"\x00\x01v", b"\x00\x01\xff"))
+    (packet,) = Framer().feed(bad)
+    assert isinstance(packet, mqtt5.PublishPacket)
+    assert packet.user_properties == [("k", "v")]
+
+
 def test_an_incomplete_packet_waits_for_the_rest() -> None:
     data = mqtt5.PublishPacket("t", b"x" * 1000).write()
     framer = Framer()
