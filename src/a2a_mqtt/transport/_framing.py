@@ -7,8 +7,9 @@ lie, so it is never asked to guess: :class:`Framer` reads the fixed header
 itself and hands ``mqtt5.read`` exactly one complete packet at a time. Any
 failure to decode a complete packet, or a decoder that does not consume it
 exactly, is a :class:`MalformedPacket` (whatever the codec raised: invalid
-UTF-8 in a property even ends in a Rust panic, a ``BaseException``): the connection is then unusable (MQTT
-has no resynchronisation) and the owner drops it.
+UTF-8 in a property even ends in a Rust panic, a ``BaseException``). The
+connection is then unusable (MQTT has no resynchronisation) and the owner
+drops it.
 
 Invariants: bytes are consumed in order and only as whole packets; the
 buffer keeps at most one incomplete packet; nothing here blocks or raises
