@@ -153,7 +153,7 @@ class RunDriver:
         self.states.append(new)
         return True
 
-    async def commit(self) -> None:
+    async def commit(self, *, flush: bool = True) -> None:
         """Write every recorded event in one fenced transaction, then stream them.
 
         A position taken meanwhile (an input another supervisor appended) means: read
@@ -183,7 +183,8 @@ class RunDriver:
             break
         else:
             raise Fenced(f"run {self.run_id}: could not append after 50 tries")
-        await self.flush()
+        if flush:
+            await self.flush()
 
     async def flush(self, *, final: bool = False) -> bool:
         """Continue the caller's stream with the committed events it has not been sent.
@@ -293,11 +294,13 @@ class RunDriver:
             await self.dispatch(action)
         elif isinstance(action, Forward):
             if await self.record(InputForwarded(action.step, action.task_id, at)):
-                await self.commit()   # write-ahead: on record before it is sent
+                # Write-ahead: on record before it is sent; the caller's stream after.
+                await self.commit(flush=False)
                 if self._current(action.step, action.task_id):
                     turn = self.attempts.turns.get(action.task_id, 0) + 1
                     self.attempts.start(action.step, action.task_id, action.agent, action.parts,
-                                    turn)
+                                        turn)
+                await self.flush()
         elif isinstance(action, Hold):
             await self.record(HoldStarted(action.step, action.prompt, at))
         elif isinstance(action, Skip):
@@ -343,11 +346,13 @@ class RunDriver:
         # Write-ahead: the attempt is on record before the request is published.
         if not await self.record(AttemptDispatched(action.step, task_id, agent, time.time())):
             return
-        await self.commit()
-        if not self._current(action.step, task_id):
-            return  # a concurrent input (a cancel) made the dispatch moot: nothing sent
-        crash_point("after_record", action.step)
-        self.attempts.start(action.step, task_id, agent, action.parts, 0)
+        # The request goes out before the caller's stream items: they wait for PUBACKs.
+        await self.commit(flush=False)
+        if self._current(action.step, task_id):
+            crash_point("after_record", action.step)
+            self.attempts.start(action.step, task_id, agent, action.parts, 0)
+        # (else a concurrent input, a cancel, made the dispatch moot: nothing sent)
+        await self.flush()
 
     def _current(self, step: str, task_id: str) -> bool:
         assert self.state is not None
