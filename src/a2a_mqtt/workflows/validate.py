@@ -141,6 +141,9 @@ def _check_runners(workflow: Workflow) -> None:
                         f"{where}.runner", f"{where}.agent", where)
         if not workflow.event_driven:
             continue
+        if step.name == "input":
+            raise _fail(workflow, "'input' names the pipeline's input topic: choose another "
+                        "stage name", where)
         if step.trigger is None:
             raise _fail(workflow, "every step of an event-driven workflow needs a trigger "
                         "('on input' or 'on result of STEP')", where)
