@@ -73,7 +73,15 @@ def load_agent(spec: str) -> WorkerAgent:
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"cannot load {spec}: {type(exc).__name__}: {exc}") from None
     card_of, executor_of = getattr(target, "card", None), getattr(target, "executor", None)
-    made: Any = target if callable(card_of) and callable(executor_of) else target()
+    if callable(card_of) and callable(executor_of):
+        made: Any = target
+    elif callable(target):
+        try:
+            made = target()
+        except Exception as exc:  # the user's factory: any failure is a refused spec
+            raise ConfigError(f"{spec} failed: {type(exc).__name__}: {exc}") from None
+    else:
+        made = None
     if isinstance(made, WorkerAgent):
         return made
     if isinstance(made, tuple) and len(made) == 2:
