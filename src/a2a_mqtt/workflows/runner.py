@@ -29,10 +29,10 @@ from a2a.utils.errors import A2AError
 from google.protobuf.json_format import MessageToDict, ParseDict
 
 from a2a_mqtt.binding.stream import new_task_id
-from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.client import A2AMqttClient
 from a2a_mqtt.errors import A2AMqttError
 from a2a_mqtt.workflows.ephemeral import Launcher
+from a2a_mqtt.workflows.ephemeral_launch import worker_ref
 from a2a_mqtt.workflows.ephemeral_run import run_worker
 from a2a_mqtt.workflows.model import AgentSelector, Workflow
 from a2a_mqtt.workflows.scheduler import (
@@ -223,8 +223,7 @@ class _Run:
     async def dispatch(self, action: Dispatch, at: float) -> None:
         if action.selector.spawn is not None:
             task_id = new_task_id()
-            org, unit = self.runner.worker_scope
-            worker = AgentRef(org, unit, f"{action.step}-{task_id[:8]}")
+            worker = worker_ref(self.runner.worker_scope, action.step, task_id)
             await self.record(AttemptDispatched(action.step, task_id, str(worker), at))
             self.workers[task_id] = asyncio.create_task(
                 run_worker(self, step=action.step, task_id=task_id, ref=worker,

@@ -11,15 +11,21 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from a2a.types.a2a_pb2 import Message, Role, SendMessageRequest, TaskState
 
+from a2a_mqtt.binding.stream import new_task_id
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient
 from a2a_mqtt.workflows import parse_workflow
 from a2a_mqtt.workflows.ephemeral import SubprocessLauncher
-from a2a_mqtt.workflows.runner import WorkflowRunner
+from a2a_mqtt.workflows.ephemeral_launch import EphemeralStepLauncher
+from a2a_mqtt.workflows.model import Step
+from a2a_mqtt.workflows.runner import WorkflowRunner, to_parts
 from tests.behaviour.conftest import requester_config
 
 pytestmark = pytest.mark.asyncio
@@ -118,3 +124,50 @@ output: "${steps.work.output.text}"
     assert state.terminal == "failed"
     error = state.steps["work"].error or ""
     assert "exit status 2" in error and "did not build an agent" in error, error
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a supervisor's LaunchRequest offers the launcher (read structurally)."""
+
+    step: Step
+    task_id: str
+
+
+async def test_the_supervisor_hook_starts_a_worker_per_attempt_and_reaps_it(
+        broker: MosquittoProcess) -> None:
+    deaths: list[tuple[str, str]] = []
+    died = asyncio.Event()
+
+    async def on_death(task_id: str, reason: str) -> None:
+        deaths.append((task_id, reason))
+        died.set()
+
+    processes = SubprocessLauncher()
+    hook = EphemeralStepLauncher(launcher=processes, broker_url=broker.url, on_death=on_death)
+    step = LINE.step("inspect")
+    assert hook.handles(step) and not hook.handles(parse_workflow(
+        "name: x\nsteps:\n  a:\n    agent: o/u/a\n    input: x\noutput: x\n").step("a"))
+    async with A2AMqttClient(requester_config(broker.url)) as mqtt:
+        # An attempt whose worker dies before it is finished is reported at once.
+        doomed = Request(step, new_task_id())
+        await mqtt.resolve(await hook.launch(doomed), timeout=30)
+        processes.started[0].process.kill()
+        async with asyncio.timeout(10):
+            await died.wait()
+        assert deaths[0][0] == doomed.task_id
+        assert f"status {-signal.SIGKILL} before its attempt finished" in deaths[0][1]
+        await hook.finished(doomed, "failed")
+        # The next attempt's worker serves the step, then exits by itself.
+        request = Request(step, new_task_id())
+        ref = await hook.launch(request)
+        client = mqtt.client_for(await mqtt.resolve(ref, timeout=30))
+        message = Message(message_id=str(uuid.uuid4()), role=Role.ROLE_USER,
+                          task_id=request.task_id, parts=to_parts((("data", {"part": "P-7"}),)))
+        states = [TaskState.Name(e.status_update.status.state)
+                  async for e in client.send_message(SendMessageRequest(message=message))
+                  if e.HasField("status_update")]
+        assert states[-1] == "TASK_STATE_COMPLETED"
+        await hook.finished(request, "completed")
+    assert [w.process.returncode for w in processes.started] == [-signal.SIGKILL, 0]
+    assert len(deaths) == 1
