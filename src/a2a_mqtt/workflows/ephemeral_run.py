@@ -79,7 +79,7 @@ async def _attempt(run: _Run, *, step: str, task_id: str, ref: AgentRef, parts: 
         await asyncio.wait({died, exited, ready}, return_when=asyncio.FIRST_COMPLETED)
         if not ready.done() or ready.exception() is not None:
             ready.cancel()
-            await _settle(died, exited)
+            await _settle(died, exited, served=False)
             fail(_death(ref, handle, died, exited, "before serving")
                  if died.done() or exited.done()
                  else f"worker {ref} ({handle.ident}) published no card within "
@@ -102,7 +102,7 @@ async def _attempt(run: _Run, *, step: str, task_id: str, ref: AgentRef, parts: 
         if call is not None and not call.done():
             call.cancel()
             await asyncio.gather(call, return_exceptions=True)
-        await _settle(died, exited)
+        await _settle(died, exited, served=True)
         fail(_death(ref, handle, died, exited, "during the step"))
     finally:
         for task in (died, exited, ready):
@@ -110,11 +110,15 @@ async def _attempt(run: _Run, *, step: str, task_id: str, ref: AgentRef, parts: 
         await asyncio.gather(died, exited, ready, return_exceptions=True)
 
 
-async def _settle(died: asyncio.Task[None], exited: asyncio.Task[int]) -> None:
-    """After one sign of death, give the other a moment: the reason names both."""
-    pending = {task for task in (died, exited) if not task.done()}
-    if pending and len(pending) < 2:
-        await asyncio.wait(pending, timeout=_REPLY_GRACE)
+async def _settle(died: asyncio.Task[None], exited: asyncio.Task[int], *,
+                  served: bool) -> None:
+    """After one sign of death, give the other a moment, so the reason names both: the
+    exit status after a will; the will after a failed exit of a worker that was connected
+    (a clean exit, or one before connecting, has no will to wait for)."""
+    if died.done() and not exited.done():
+        await asyncio.wait({exited}, timeout=_REPLY_GRACE)
+    elif served and exited.done() and not died.done() and exited.result() != 0:
+        await asyncio.wait({died}, timeout=_REPLY_GRACE)
 
 
 def _death(ref: AgentRef, handle: WorkerHandle, died: asyncio.Task[None],

@@ -218,7 +218,13 @@ async def test_poison_events_become_error_events_and_the_pipeline_flows_on(
     await emit(probe, "unknown", {"part": "P-2", "colour": "red"})
     await emit(probe, "bad", {"part": "BAD"})      # the inspector fails it, twice
     await probe.publish(stage_result_topic("line", "inspect"), b"[1, 2]", qos=1)
-    await emit(probe, "good", {"part": "P-9"})
+    file = tmp_path / "line.yaml"
+    file.write_text(PIPELINE)
+    emitted = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "a2a_mqtt", "workflow", "emit", str(file),
+                         "--inputs", '{"part": "P-9"}', "--id", "good", "--broker", broker.url],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert (emitted.returncode, emitted.stdout.strip()) == (0, "good"), emitted.stderr
     await results.wait_for(lambda: len(results.events) == 1)
     await errors.wait_for(lambda: len(errors.events) == 6)
     reasons = sorted((e["stage"], e["error"]) for e in errors.events.values())
