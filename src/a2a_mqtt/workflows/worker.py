@@ -6,8 +6,9 @@ for the step's request, and exits once a turn leaves the task finished (complete
 failed, cancelled or rejected). A turn that ends in ``input-required`` keeps it
 serving, so the caller's reply reaches the same worker. Exit status: 0 after a
 finished task; 2 for a bad agent spec; 3 when no request came within
-``--idle-timeout``. Its Last Will is the agent's offline card (binding §5.4): when the
-process dies, the broker tells the runner.
+``--idle-timeout`` (only the first request is timed: a task waiting for the caller's
+reply waits as long as the runner lets it). Its Last Will is the agent's offline card
+(binding §5.4): when the process dies, the broker tells the runner.
 """
 
 from __future__ import annotations
@@ -68,9 +69,10 @@ async def serve_one(*, broker_url: str, ref: AgentRef, agent: str,
                          password=os.environ.get(PASSWORD_ENV), session_expiry=0,
                          watch_broker_drops=False, shutdown_grace=5.0)
     async with AgentServer(config) as server:
+        wait: float | None = idle_timeout
         while True:
             try:
-                task_id = await asyncio.wait_for(turns.turns.get(), idle_timeout)
+                task_id = await asyncio.wait_for(turns.turns.get(), wait)
             except TimeoutError:
                 log.warning("worker %s: no request within %.0f s; exiting", ref, idle_timeout)
                 return 3
@@ -85,6 +87,9 @@ async def serve_one(*, broker_url: str, ref: AgentRef, agent: str,
                     if isinstance(store, TaskStore) and task_id else None)
             if task is None or task.status.state in _FINISHED:
                 return 0
+            # Waiting for the caller's reply (input-required) takes as long as a human
+            # takes; the runner ends the attempt (and this worker) if it gives up.
+            wait = None
 
 
 def main(argv: list[str] | None = None) -> int:

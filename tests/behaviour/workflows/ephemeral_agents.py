@@ -15,7 +15,13 @@ from a2a.server.agent_execution import RequestContext
 from a2a.server.events import EventQueue
 from a2a.types.a2a_pb2 import Part
 
-from a2a_mqtt.examples.basic import CancellableExecutor, _updater, echo_card
+from a2a_mqtt.examples.basic import (
+    CancellableExecutor,
+    GreeterExecutor,
+    _updater,
+    echo_card,
+    greeter_card,
+)
 from a2a_mqtt.workflows.ephemeral import WorkerAgent
 
 
@@ -41,3 +47,8 @@ def stalling() -> WorkerAgent:
 
 def not_an_agent() -> object:
     return 42
+
+
+def greeter() -> WorkerAgent:
+    """Two turns: input-required, then the greeting (the worker must outlive the first)."""
+    return WorkerAgent(card=greeter_card(), executor=GreeterExecutor())

@@ -26,6 +26,7 @@ from a2a_mqtt.workflows.ephemeral import SubprocessLauncher
 from a2a_mqtt.workflows.ephemeral_launch import EphemeralStepLauncher
 from a2a_mqtt.workflows.model import Step
 from a2a_mqtt.workflows.runner import WorkflowRunner, to_parts
+from a2a_mqtt.workflows.state import Parts
 from tests.behaviour.conftest import requester_config
 
 pytestmark = pytest.mark.asyncio
@@ -171,3 +172,32 @@ async def test_the_supervisor_hook_starts_a_worker_per_attempt_and_reaps_it(
         await hook.finished(request, "completed")
     assert [w.process.returncode for w in processes.started] == [-signal.SIGKILL, 0]
     assert len(deaths) == 1
+
+
+async def test_an_ephemeral_agent_asking_for_input_keeps_its_worker_for_the_reply(
+        broker: MosquittoProcess) -> None:
+    workflow = parse_workflow("""
+name: greet
+steps:
+  hello:
+    runner: ephemeral
+    agent: tests.behaviour.workflows.ephemeral_agents:greeter
+    input: "hi"
+    timeout: 60s
+output: "${steps.hello.output.text}"
+""")
+    asked: list[str] = []
+
+    async def caller(step: str, prompt: str) -> Parts:
+        asked.append(prompt)
+        return (("text", "Ada"),)
+
+    launcher = SubprocessLauncher(env={"PYTHONPATH": str(ROOT)})
+    async with A2AMqttClient(requester_config(broker.url)) as mqtt:
+        state = await WorkflowRunner(client=mqtt, launcher=launcher, on_input=caller).run(
+            workflow, {})
+    assert state.terminal == "completed", state.error
+    assert asked == ["What is your name?"]
+    assert dict(state.output or ())["text"] == "Hello, Ada!"
+    # One worker served both turns, then exited by itself.
+    assert [w.process.returncode for w in launcher.started] == [0]
