@@ -105,9 +105,13 @@ def emit(conn: Connection, file: Path, inputs_json: str, event_id: str | None) -
     ident = event_id or str(uuid.uuid4())
     payload = encode_event(FlowEvent(id=ident, origin=ident, inputs=inputs), definition.name)
 
+    # On a secure broker the Client ID must be the identity's own.
+    client_id = (conn.identity.client_id if conn.identity is not None
+                 else f"a2a-mqtt-emit-{uuid.uuid4().hex[:12]}")
+
     async def publish() -> None:
         transport = await connect_transport(ConnectOptions(
-            url=BrokerURL.parse(conn.broker), client_id=f"a2a-mqtt-emit-{uuid.uuid4().hex[:12]}",
+            url=BrokerURL.parse(conn.broker), client_id=client_id,
             username=conn.username, password=conn.password, tls=conn.tls))
         try:
             await transport.publish(flow_input_topic(definition.name), payload, qos=1)
