@@ -20,6 +20,7 @@ from a2a.server.events import EventQueue
 
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.client.factory import A2AMqttClient
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.examples import EXAMPLES
 from a2a_mqtt.examples.factory import InspectionExecutor
 from a2a_mqtt.server.config import AgentConfig
@@ -54,7 +55,8 @@ def pool_configs(url: str, state_dir: Path) -> list[AgentConfig]:
     # "claim" skips the start-up probe for shared subscriptions (Mosquitto 2.0.11 has none
     # for $ topics, so the probe would only cost two seconds to find that out).
     return [AgentConfig(ref=AgentRef.parse(ref), card=example.card(),
-                        executor=CountingInspector(), broker_url=url, session_expiry=0,
+                        executor=CountingInspector(),
+                        connection=ConnectionSettings(url=url), session_expiry=0,
                         pool="inspection", task_store_url=store, pool_dispatch="claim",
                         watch_broker_drops=False)
             for ref in (example.default_ref, SECOND_INSPECTOR)]

@@ -5,9 +5,10 @@ Precedence, per field: flag, then environment variable, then the profile
 ``A2A_MQTT_PROFILES``, default ``~/.config/a2a-mqtt/profiles.toml``), then the
 default. The broker URL's default is the one a running ``a2a-mqtt broker``
 announced in its state file (cli/state.py), else ``mqtt://127.0.0.1:1883``.
-A profile keeps secrets off command lines and out of shell history;
-``--password`` exists for completeness but a profile or ``A2A_MQTT_PASSWORD``
-is the way to pass one.
+A profile may also name a registry (``registry = "http://host:8700"``), which
+``agents list|show|watch`` then read instead of the broker. A profile keeps
+secrets off command lines and out of shell history; ``--password`` exists for
+completeness but a profile or ``A2A_MQTT_PASSWORD`` is the way to pass one.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ import click
 from a2a_mqtt.access.credentials import DEFAULT_PROFILES, Credentials, load_profile
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.state import broker_state_file, read_broker_url
+from a2a_mqtt.connection import DEFAULT_BROKER_URL, ConnectionSettings
 from a2a_mqtt.errors import ConfigError
-from a2a_mqtt.transport.base import TLSConfig
+from a2a_mqtt.mqtt_types import TLSConfig
 
 __all__ = ["DEFAULT_BROKER", "Connection", "connection_options", "resolve_connection"]
 
-DEFAULT_BROKER: Final = "mqtt://127.0.0.1:1883"
+DEFAULT_BROKER: Final = DEFAULT_BROKER_URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +47,18 @@ class Connection:
     explicit_broker: bool = False
     #: Where the broker URL came from, for error messages.
     broker_source: str = "default"
+    #: The registry URL of the profile (``--registry``/``A2A_MQTT_REGISTRY`` win over it).
+    registry: str | None = None
 
     def describe_broker(self) -> str:
         return f"broker {self.broker} ({self.broker_source})"
+
+    @property
+    def settings(self) -> ConnectionSettings:
+        """What every command hands its config: the one place the CLI builds it (a bad
+        broker URL raises ConfigError here, reported by the command)."""
+        return ConnectionSettings(url=self.broker, username=self.username,
+                                  password=self.password, tls=self.tls)
 
 
 def resolve_connection(given: Credentials, *, profile: str | None,
@@ -76,7 +87,8 @@ def resolve_connection(given: Credentials, *, profile: str | None,
         broker, source = DEFAULT_BROKER, "default; start one with `a2a-mqtt broker`"
     return Connection(broker=broker, username=creds.username,
                       password=creds.password, tls=creds.tls(), identity=identity,
-                      explicit_broker=creds.broker is not None, broker_source=source)
+                      explicit_broker=creds.broker is not None, broker_source=source,
+                      registry=creds.registry)
 
 
 def connection_options(f: Callable[..., Any]) -> Callable[..., Any]:

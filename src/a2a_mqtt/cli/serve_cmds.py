@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 from pathlib import Path
 
@@ -116,7 +117,7 @@ def example(name: str, agent_ref: str | None, conn: Connection, task_store: str 
             max_concurrency: int) -> None:
     """Serve bundled example agent NAME in the foreground until interrupted."""
     from a2a_mqtt.examples import EXAMPLES  # noqa: PLC0415
-    from a2a_mqtt.server import AgentConfig, serve_agents  # noqa: PLC0415
+    from a2a_mqtt.server import AgentConfig, AgentHost  # noqa: PLC0415
 
     if name not in EXAMPLES:
         raise click.BadParameter(f"unknown example {name!r}; choose from "
@@ -131,16 +132,16 @@ def example(name: str, agent_ref: str | None, conn: Connection, task_store: str 
         extended = ex.extended_card() if ex.extended_card is not None else None
         config = AgentConfig(ref=ref, card=ex.card(), executor=ex.executor(),
                              extended_card=extended,
-                             broker_url=conn.broker, username=conn.username,
-                             password=conn.password, tls=conn.tls,
+                             connection=dataclasses.replace(conn.settings, keepalive=keepalive),
                              task_store_url=task_store, session_expiry=session_expiry,
                              pool=pool, pool_dispatch=pool_dispatch,
-                             leave_pool_on_stop=leave_pool_on_stop, keepalive=keepalive,
-                             max_concurrency=max_concurrency)
+                             leave_pool_on_stop=leave_pool_on_stop, max_concurrency=max_concurrency)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
-    click.echo(f"serving {name} as {config.ref} on {conn.broker} (Ctrl-C to stop)", err=True)
-    run_async(serve_agents([config]), conn=conn)
+    def ready() -> None:  # said once connected and announced, never before
+        click.echo(f"serving {name} as {config.ref} on {conn.broker} (Ctrl-C to stop)",
+                   err=True)
+    run_async(AgentHost([config]).serve(on_ready=ready), conn=conn)
 
 
 @click.command()

@@ -7,10 +7,7 @@ docs/workflows.md §6 and docs/binding.md §13.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import signal
 import uuid
 from pathlib import Path
 
@@ -56,26 +53,18 @@ def stages(conn: Connection, file: Path, store_url: str, only: tuple[str, ...],
 
     definition = _load(file)
     try:
-        config = StageConfig(workflow=definition, store_url=store_url, broker_url=conn.broker,
-                             username=conn.username, password=conn.password, tls=conn.tls,
-                             stages=only, max_concurrency=concurrency,
-                             session_expiry=session_expiry)
+        config = StageConfig(workflow=definition, store_url=store_url,
+                             connection=conn.settings, stages=only,
+                             max_concurrency=concurrency, session_expiry=session_expiry)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
 
-    async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-        async with StageServer(config):
-            names = ", ".join(step.name for step in config.selected)
-            click.echo(f"stages {names} of {definition.name} serving on {conn.broker} "
-                       "(Ctrl-C to stop)", err=True)
-            await stop.wait()
+    def ready() -> None:
+        names = ", ".join(step.name for step in config.selected)
+        click.echo(f"stages {names} of {definition.name} serving on {conn.broker} "
+                   "(Ctrl-C to stop)", err=True)
 
-    run_async(serve(), conn=conn)
+    run_async(StageServer(config).serve(on_ready=ready), conn=conn)
 
 
 @click.command("emit")
@@ -87,8 +76,7 @@ def stages(conn: Connection, file: Path, store_url: str, only: tuple[str, ...],
 @connection_options
 def emit(conn: Connection, file: Path, inputs_json: str, event_id: str | None) -> None:
     """Publish one input event to FILE's pipeline; print its id."""
-    from a2a_mqtt.transport import ConnectOptions, connect_transport  # noqa: PLC0415
-    from a2a_mqtt.transport.base import BrokerURL  # noqa: PLC0415
+    from a2a_mqtt.transport import connect_transport  # noqa: PLC0415
     from a2a_mqtt.workflows.events_codec import (  # noqa: PLC0415
         FlowEvent,
         encode_event,
@@ -110,9 +98,8 @@ def emit(conn: Connection, file: Path, inputs_json: str, event_id: str | None) -
                  else f"a2a-mqtt-emit-{uuid.uuid4().hex[:12]}")
 
     async def publish() -> None:
-        transport = await connect_transport(ConnectOptions(
-            url=BrokerURL.parse(conn.broker), client_id=client_id,
-            username=conn.username, password=conn.password, tls=conn.tls))
+        transport = await connect_transport(conn.settings.connect_options(
+            client_id=client_id))
         try:
             await transport.publish(flow_input_topic(definition.name), payload, qos=1)
         finally:

@@ -32,7 +32,9 @@ from a2a.server.agent_execution import AgentExecutor
 from a2a.types.a2a_pb2 import AgentCard
 
 from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.mqtt_types import BrokerURL
 
 __all__ = [
     "PASSWORD_ENV",
@@ -106,11 +108,32 @@ class WorkerSpec:
     password: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
     idle_timeout: float = 60.0
     """The worker exits (status 3) if no request arrives within this many seconds."""
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
 
     def argv(self) -> list[str]:
-        """The worker's arguments (no secrets: those travel in the environment)."""
-        return ["--broker", self.broker_url, "--ref", str(self.ref), "--agent", self.agent,
-                "--idle-timeout", str(self.idle_timeout)]
+        """The worker's arguments (no secrets: those travel in the environment; a URL's
+        userinfo is dropped, its credentials belong in ``username``/``password``)."""
+        url = str(BrokerURL.parse(self.broker_url))
+        files = [(flag, value) for flag, value in (("--ca-file", self.ca_file),
+                 ("--cert-file", self.cert_file), ("--key-file", self.key_file)) if value]
+        return ["--broker", url, "--ref", str(self.ref), "--agent", self.agent,
+                "--idle-timeout", str(self.idle_timeout),
+                *[item for pair in files for item in pair]]
+
+    @classmethod
+    def for_connection(cls, connection: ConnectionSettings, *, ref: AgentRef, agent: str,
+                       idle_timeout: float = 60.0) -> WorkerSpec:
+        """A worker reaching the broker the way ``connection`` does (a TLS key protected
+        by a password is not supported: the worker could not be given it safely)."""
+        username, password = connection.credentials()
+        tls = connection.tls
+        return cls(ref=ref, agent=agent, broker_url=connection.display_url(),
+                   username=username, password=password, idle_timeout=idle_timeout,
+                   ca_file=tls.ca_file if tls else None,
+                   cert_file=tls.cert_file if tls else None,
+                   key_file=tls.key_file if tls else None)
 
 
 @runtime_checkable

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.workflows.ephemeral import Launcher, WorkerHandle, WorkerSpec
 from a2a_mqtt.workflows.model import Step
 
@@ -49,15 +50,12 @@ class _Request(Protocol):
 class EphemeralStepLauncher:
     """Starts one worker per attempt of the steps with ``runner: ephemeral``."""
 
-    def __init__(self, *, launcher: Launcher, broker_url: str, username: str | None = None,
-                 password: str | None = None,
+    def __init__(self, *, launcher: Launcher, connection: ConnectionSettings,
                  scope: tuple[str, str] = ("workflows", "workers"),
                  idle_timeout: float = 60.0,
                  on_death: Callable[[str, str], Awaitable[None]] | None = None) -> None:
         self.launcher = launcher
-        self.broker_url = broker_url
-        self._username = username
-        self._password = password
+        self.connection = connection
         self.scope = scope
         self.idle_timeout = idle_timeout
         self.on_death = on_death
@@ -72,10 +70,8 @@ class EphemeralStepLauncher:
         assert step.agent is not None
         assert step.agent.spawn is not None
         ref = worker_ref(self.scope, step.name, request.task_id)
-        handle = await self.launcher.launch(WorkerSpec(
-            ref=ref, agent=step.agent.spawn, broker_url=self.broker_url,
-            username=self._username, password=self._password,
-            idle_timeout=self.idle_timeout))
+        handle = await self.launcher.launch(WorkerSpec.for_connection(
+            self.connection, ref=ref, agent=step.agent.spawn, idle_timeout=self.idle_timeout))
         self.workers[request.task_id] = handle
         if self.on_death is not None:
             self._watchers[request.task_id] = asyncio.create_task(

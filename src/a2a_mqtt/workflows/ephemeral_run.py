@@ -49,10 +49,8 @@ async def run_worker(run: _Run, *, step: str, task_id: str, ref: AgentRef, spawn
     if runner.launcher is None:
         fail("no launcher for ephemeral steps: give WorkflowRunner(launcher=...)")
         return
-    config = mqtt.requester.config
-    spec = WorkerSpec(ref=ref, agent=spawn, broker_url=config.broker_url,
-                      username=config.username, password=config.password,
-                      idle_timeout=max(runner.spawn_timeout, 10.0))
+    spec = WorkerSpec.for_connection(mqtt.requester.config.connection, ref=ref, agent=spawn,
+                                     idle_timeout=max(runner.spawn_timeout, 10.0))
     # Watch before launching, so neither the card nor the will can slip past.
     async with mqtt.discovery.watch(include_existing=False) as watch:
         try:

@@ -1,6 +1,6 @@
 """Event-driven stages (the HiveMQ model): no supervisor, each stage reacts to events.
 
-``StageConfig`` -> ``StageServer(config)`` -> ``serve(stop)`` / :func:`run_stages`.
+``StageConfig`` -> ``StageServer(config)`` -> ``serve(stop)`` / ``a2a_mqtt.service.run``.
 A stage server hosts some or all stages of one event-driven workflow. Per stage it
 holds one MQTT session with a fixed Client ID, Clean Start off and a session expiry,
 so events published while it is down are queued by the broker; it subscribes at QoS
@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -37,17 +38,11 @@ from typing import Any, Literal
 from a2a.utils.errors import A2AError
 
 from a2a_mqtt.client import A2AMqttClient, RequesterConfig
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import A2AMqttError, ConfigError
-from a2a_mqtt.transport.base import (
-    BrokerURL,
-    ConnectOptions,
-    IncomingMessage,
-    MqttTransport,
-    Subscription,
-    TLSConfig,
-    Will,
-    default_transport,
-)
+from a2a_mqtt.mqtt_types import IncomingMessage, Subscription, Will
+from a2a_mqtt.service import serve_until_stopped
+from a2a_mqtt.transport.base import MqttTransport, default_transport
 from a2a_mqtt.workflows.errors import TemplateError, WorkflowInputError
 from a2a_mqtt.workflows.events_call import StageFailure, call_stage
 from a2a_mqtt.workflows.events_codec import (
@@ -69,7 +64,7 @@ from a2a_mqtt.workflows.model import Step, Workflow
 from a2a_mqtt.workflows.state import Parts, bind_inputs
 from a2a_mqtt.workflows.templates import render_value
 
-__all__ = ["StageConfig", "StageServer", "run_stages"]
+__all__ = ["StageConfig", "StageServer"]
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +78,8 @@ class StageConfig:
     workflow: Workflow
     store_url: str
     """The dedup store: ``sqlite:///FILE`` (one host) or ``postgresql://...``."""
-    broker_url: str = "mqtt://127.0.0.1:1883"
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
-    tls: TLSConfig | None = None
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
+    """Broker URL, credentials, TLS and keepalive (a2a_mqtt.connection)."""
     stages: tuple[str, ...] = ()
     """The stages to serve; empty: all of them."""
     session_expiry: int = 3600
@@ -105,13 +98,15 @@ class StageConfig:
         if unknown:
             raise ConfigError(f"unknown stage(s) {', '.join(unknown)}; the workflow has "
                               f"{', '.join(sorted(names))}")
-        BrokerURL.parse(self.broker_url)
         if self.max_concurrency <= 0 or self.session_expiry < 0:
             raise ConfigError("max_concurrency must be positive and session_expiry >= 0")
 
     @property
     def selected(self) -> tuple[Step, ...]:
         return tuple(s for s in self.workflow.steps if not self.stages or s.name in self.stages)
+
+    def server(self) -> StageServer:
+        return StageServer(self)
 
 
 class StageServer:
@@ -138,9 +133,11 @@ class StageServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def serve(self, stop: asyncio.Event) -> None:
-        async with self:
-            await stop.wait()
+    async def serve(self, stop: asyncio.Event | None = None, *,
+                    on_ready: Callable[[], None] | None = None) -> None:
+        """Start, run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully
+        (a2a_mqtt/service.py); ``on_ready`` is called once serving."""
+        await serve_until_stopped(self, stop, on_ready=on_ready)
 
     async def start(self) -> None:
         if self._stack is not None:
@@ -152,8 +149,7 @@ class StageServer:
         try:
             self._store = await stack.enter_async_context(DedupStore(cfg.store_url))
             self._mqtt = await stack.enter_async_context(A2AMqttClient(RequesterConfig(
-                broker_url=cfg.broker_url, username=cfg.username, password=cfg.password,
-                tls=cfg.tls)))
+                connection=cfg.connection)))
             self._accepting = True
             for step in cfg.selected:
                 await self._open_stage(step)
@@ -164,11 +160,9 @@ class StageServer:
     async def _open_stage(self, step: Step) -> None:
         cfg = self.config
         status = stage_status_topic(self.pipeline, step.name)
-        transport = default_transport(ConnectOptions(
-            url=BrokerURL.parse(cfg.broker_url),
-            client_id=stage_client_id(self.pipeline, step.name), username=cfg.username,
-            password=cfg.password, tls=cfg.tls, clean_start=cfg.session_expiry == 0,
-            session_expiry_interval=cfg.session_expiry,
+        transport = default_transport(cfg.connection.connect_options(
+            client_id=stage_client_id(self.pipeline, step.name),
+            clean_start=cfg.session_expiry == 0, session_expiry=cfg.session_expiry,
             will=Will(topic=status, payload=_status("offline", step.name), retain=True)))
         self._transports[step.name] = transport
         assert step.trigger is not None
@@ -312,6 +306,3 @@ def _status(status: str, stage: str) -> bytes:
     return json.dumps({"stage": stage, "status": status}).encode()
 
 
-async def run_stages(config: StageConfig, *, stop: asyncio.Event | None = None) -> None:
-    """Serve ``config``'s stages until ``stop`` is set (the CLI sets it on SIGINT/SIGTERM)."""
-    await StageServer(config).serve(stop or asyncio.Event())

@@ -26,7 +26,9 @@ from a2a.server.tasks import TaskStore
 from a2a.types.a2a_pb2 import TaskState
 
 from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import A2AMqttError, ConfigError
+from a2a_mqtt.mqtt_types import TLSConfig
 from a2a_mqtt.server import AgentConfig, AgentServer
 from a2a_mqtt.workflows.ephemeral import PASSWORD_ENV, USERNAME_ENV, load_agent
 
@@ -60,14 +62,14 @@ class _Turns(AgentExecutor):
 
 
 async def serve_one(*, broker_url: str, ref: AgentRef, agent: str,
-                    idle_timeout: float = 60.0) -> int:
+                    idle_timeout: float = 60.0, tls: TLSConfig | None = None) -> int:
     """Serve ``agent`` as ``ref`` until its task is finished; the exit status."""
     built = load_agent(agent)
     turns = _Turns(built.executor)
-    config = AgentConfig(ref=ref, card=built.card, executor=turns, broker_url=broker_url,
-                         username=os.environ.get(USERNAME_ENV),
-                         password=os.environ.get(PASSWORD_ENV), session_expiry=0,
-                         watch_broker_drops=False, shutdown_grace=5.0)
+    connection = ConnectionSettings(url=broker_url, username=os.environ.get(USERNAME_ENV),
+                                    password=os.environ.get(PASSWORD_ENV), tls=tls)
+    config = AgentConfig(ref=ref, card=built.card, executor=turns, connection=connection,
+                         session_expiry=0, watch_broker_drops=False, shutdown_grace=5.0)
     async with AgentServer(config) as server:
         wait: float | None = idle_timeout
         while True:
@@ -99,12 +101,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ref", required=True, help="org/unit/agent to serve as")
     parser.add_argument("--agent", required=True, help="module:factory")
     parser.add_argument("--idle-timeout", type=float, default=60.0)
+    parser.add_argument("--ca-file")
+    parser.add_argument("--cert-file")
+    parser.add_argument("--key-file")
     args = parser.parse_args(argv)
+    tls = (TLSConfig(ca_file=args.ca_file, cert_file=args.cert_file, key_file=args.key_file)
+           if args.ca_file or args.cert_file or args.key_file else None)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return asyncio.run(serve_one(broker_url=args.broker, ref=AgentRef.parse(args.ref),
-                                     agent=args.agent, idle_timeout=args.idle_timeout))
+                                     agent=args.agent, idle_timeout=args.idle_timeout,
+                                     tls=tls))
     except ConfigError as exc:
         print(f"worker: {exc}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ from a2a.types.a2a_pb2 import Message, Role, SendMessageRequest, TaskState
 from a2a_mqtt.binding.stream import new_task_id
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.workflows import parse_workflow
 from a2a_mqtt.workflows.ephemeral import SubprocessLauncher
 from a2a_mqtt.workflows.ephemeral_launch import EphemeralStepLauncher
@@ -145,7 +146,9 @@ async def test_the_supervisor_hook_starts_a_worker_per_attempt_and_reaps_it(
         died.set()
 
     processes = SubprocessLauncher()
-    hook = EphemeralStepLauncher(launcher=processes, broker_url=broker.url, on_death=on_death)
+    hook = EphemeralStepLauncher(launcher=processes,
+                                 connection=ConnectionSettings(url=broker.url),
+                                 on_death=on_death)
     step = LINE.step("inspect")
     assert hook.handles(step) and not hook.handles(parse_workflow(
         "name: x\nsteps:\n  a:\n    agent: o/u/a\n    input: x\noutput: x\n").step("a"))

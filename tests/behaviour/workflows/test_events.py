@@ -29,6 +29,7 @@ from a2a.server.events import EventQueue
 from a2a.types.a2a_pb2 import Part
 
 from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.examples.basic import CancellableExecutor, _updater, echo_card
 from a2a_mqtt.examples.factory import _input
 from a2a_mqtt.transport import ConnectOptions, IncomingMessage, Subscription, connect_transport
@@ -173,7 +174,8 @@ async def test_a_stage_killed_mid_event_and_restarted_runs_every_event_once(
     probe, results, errors = line["probe"], line["results"], line["errors"]
     judge = line["agents"]["judge"]
     config = StageConfig(workflow=WORKFLOW, store_url=f"sqlite:///{tmp_path}/local.db",
-                         broker_url=broker.url, stages=("inspect", "book"))
+                         connection=ConnectionSettings(url=broker.url),
+                         stages=("inspect", "book"))
     await line["stack"].enter_async_context(StageServer(config))
     remote = f"sqlite:///{tmp_path}/judge.db"
     first = stage_process(broker, file, remote)
@@ -210,7 +212,7 @@ async def test_poison_events_become_error_events_and_the_pipeline_flows_on(
         broker: MosquittoProcess, line: dict[str, Any], tmp_path: Path) -> None:
     probe, results, errors = line["probe"], line["results"], line["errors"]
     config = StageConfig(workflow=WORKFLOW, store_url=f"sqlite:///{tmp_path}/all.db",
-                         broker_url=broker.url)
+                         connection=ConnectionSettings(url=broker.url))
     await line["stack"].enter_async_context(StageServer(config))
     await probe.publish(flow_input_topic("line"), b"\xff not json", qos=1)
     await probe.publish(flow_input_topic("line"), b'{"inputs": {"part": "P-1"}}', qos=1)
