@@ -1,4 +1,4 @@
-"""The README demo runs the production line as a workflow (demo_workflow.py).
+"""The README demo runs the production line as a workflow (demo/line.py).
 
 Real Mosquitto, the example agents with the inspector as a pool of two, the
 workflow file shipped in the package, and the demo's operator answering the hold.

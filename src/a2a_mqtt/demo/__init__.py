@@ -3,7 +3,7 @@
 Everything runs in this process except Mosquitto, which is started on a free
 port unless a broker URL is given. The client knows no addresses: it reads the
 retained cards, then runs the production line as a workflow
-(``demo_workflow.py``: a pool of two inspectors, a human hold on REWORK).
+(``demo/line.py``: a pool of two inspectors, a human hold on REWORK).
 
 ``secure=True`` (``a2a-mqtt demo --secure``, ``./scripts/demo --secure``) runs the
 same line on :class:`SecureBroker`: TLS only, no anonymous access, one identity
@@ -292,7 +292,7 @@ async def run_demo(config: DemoConfig, out: Printer = print) -> None:
             broker = await stack.enter_async_context(EmbeddedBroker())
             url = broker.url
             out(f"broker    Mosquitto started at {url}")
-        # The plain demo runs the line as a workflow (demo_workflow.py): its inspection
+        # The plain demo runs the line as a workflow (demo/line.py): its inspection
         # step fans out to a pool of two inspection agents. The secure one calls each stage.
         workflow = not config.secure and "inspection" in config.agents
         configs = [AgentConfig(ref=AgentRef.parse(EXAMPLES[name].default_ref),
@@ -302,7 +302,7 @@ async def run_demo(config: DemoConfig, out: Printer = print) -> None:
                                                     **security.agents.get(name, {})})
                    for name in config.agents if not (workflow and name == "inspection")]
         if workflow:
-            from a2a_mqtt.demo_workflow import pool_configs  # noqa: PLC0415
+            from a2a_mqtt.demo.line import pool_configs  # noqa: PLC0415
 
             state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             configs[:0] = pool_configs(url, state_dir)
@@ -331,7 +331,7 @@ async def run_demo(config: DemoConfig, out: Printer = print) -> None:
         if security.tokens:
             await _show_token_refusal(mqtt, await mqtt.discovery.find(tag="inspection"), out)
         if workflow:
-            from a2a_mqtt.demo_workflow import pool_spread, run_line  # noqa: PLC0415
+            from a2a_mqtt.demo.line import pool_spread, run_line  # noqa: PLC0415
 
             await run_line(mqtt, config.parts, out)
             out(f"pool      factory/line1/pool/inspection spread the inspections: "
