@@ -35,6 +35,7 @@ from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.mqtt_types import BrokerURL
+from a2a_mqtt.telemetry import prefer_a2a_sdk_spans_off
 
 __all__ = [
     "PASSWORD_ENV",
@@ -218,6 +219,9 @@ class SubprocessLauncher:
 
     async def launch(self, spec: WorkerSpec) -> SubprocessWorker:
         env = {**os.environ, **self.env}
+        # The decision the a2a-mqtt command takes at start-up, made for the worker's
+        # process before it imports a2a-sdk (a2a_mqtt/telemetry.py).
+        prefer_a2a_sdk_spans_off(env)
         env.pop(USERNAME_ENV, None)
         env.pop(PASSWORD_ENV, None)
         if spec.username is not None:
