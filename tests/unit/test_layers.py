@@ -36,9 +36,7 @@ LAYERS: tuple[frozenset[str], ...] = (
 )
 #: Only these may import a2a_mqtt.transport (the MQTT session); the rest go through them.
 TRANSPORT_USERS = frozenset({"access", "broker", "server", "client", "mcp", "registry",
-                             "examples", "demo", "cli",
-                             # event-driven stages own sessions: fixed Client ID, will, manual ack
-                             "workflows"})
+                             "workflows", "examples", "demo", "cli"})
 #: Third-party MQTT clients: imported inside a2a_mqtt.transport only.
 MQTT_LIBRARIES = frozenset({"paho", "aiomqtt", "gmqtt"})
 

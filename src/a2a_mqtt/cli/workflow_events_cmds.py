@@ -2,7 +2,7 @@
 
 ``stages`` serves some or all stages of an event-driven workflow (steps with
 ``trigger:``) until interrupted; ``emit`` publishes one input event. See
-docs/workflows.md §6 and docs/binding.md §13.
+docs/workflows.md §10 and docs/binding.md §13.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The production-line agents as ``module:factory`` specs for ephemeral workers.
 
 ``runner: ephemeral`` with ``agent: a2a_mqtt.examples.workers:inspection`` spawns a
-worker serving a fresh inspection agent for one step (docs/workflows.md §5). Each
+worker serving a fresh inspection agent for one step (docs/workflows.md §9). Each
 factory returns ``(card, executor)``, a form the worker accepts (examples sit beside
 workflows in the layers, so they do not import it).
 """

@@ -1,4 +1,4 @@
-"""Ephemeral workers (docs/workflows.md §5): a process spawned for one step attempt.
+"""Ephemeral workers (docs/workflows.md §9): a process spawned for one step attempt.
 
 A step with ``runner: ephemeral`` and ``agent: module:factory`` is not sent to a
 running agent. The runner asks a :class:`Launcher` for a worker that serves the

@@ -31,7 +31,7 @@ INPUT_TYPES = ("string", "number", "integer", "boolean", "object", "array", "any
 class AgentSelector:
     """Which agent runs a step: exactly one of an agent/pool reference, a skill id, a tag,
     or (``runner: ephemeral``) ``spawn``, the ``module:factory`` of an agent that a
-    worker started for the step serves (docs/workflows.md §5)."""
+    worker started for the step serves (docs/workflows.md §9)."""
 
     ref: str | None = None
     skill: str | None = None
