@@ -26,7 +26,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"errors", "telemetry", "_version"}),
     frozenset({"mqtt_types", "extras", "_loop", "_net", "_uvicorn"}),
     frozenset({"binding", "connection", "service"}),
-    frozenset({"transport"}),
+    frozenset({"transport", "observability"}),
     frozenset({"security", "access"}),
     frozenset({"server", "client", "broker", "mcp"}),
     frozenset({"registry", "workflows", "examples"}),
