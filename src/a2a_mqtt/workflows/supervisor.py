@@ -42,6 +42,7 @@ from a2a_mqtt.binding.envelope import encode_result
 from a2a_mqtt.binding.topics import PREFIX, AgentRef, discovery_topic, request_topic
 from a2a_mqtt.client import A2AMqttClient, RequesterConfig
 from a2a_mqtt.connection import ConnectionSettings
+from a2a_mqtt.errors import DiscoveryError
 from a2a_mqtt.server.claims import RequestClaims
 from a2a_mqtt.server.stores import create_tables
 from a2a_mqtt.service import run as service_run
@@ -369,6 +370,10 @@ class Supervisor:
         assert self.mqtt is not None
         assert request.step.agent is not None
         selector, timeout = request.step.agent, self.config.resolve_timeout
+        if selector.spawn is not None:
+            # A failed attempt (its retries and on_failure apply), never a random agent.
+            raise DiscoveryError(f"step {request.step.name!r} runs in an ephemeral worker "
+                                 "and this supervisor has no launcher for it")
         if selector.ref is not None:
             entry = await self.mqtt.resolve(selector.ref, timeout=timeout)
         elif selector.skill is not None:
