@@ -130,13 +130,13 @@ def world(broker: MosquittoProcess, tmp_path: Path) -> Iterator[World]:
 
 @pytest_asyncio.fixture
 async def mqtt(broker: MosquittoProcess) -> AsyncIterator[A2AMqttClient]:
-    config = requester_config(broker.url, reply_first_timeout=20.0, stream_idle_timeout=20.0,
+    config = requester_config(broker.url, reply_first_timeout=40.0, stream_idle_timeout=40.0,
                               session_expiry=120)
     async with A2AMqttClient(config) as client:
         yield client
 
 
-async def _until(predicate: Any, timeout: float = 20.0) -> None:
+async def _until(predicate: Any, timeout: float = 60.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():
@@ -167,7 +167,7 @@ async def test_kill_9_of_the_owner_at_each_crash_point(world: World, mqtt: A2AMq
            "A2A_MQTT_WF_CRASH_ONCE": str(world.tmp / "crashed")}
     for sup_id in ("sup-1", "sup-2"):
         world.start_supervisor(sup_id, **env)
-    seen = await asyncio.wait_for(_run(mqtt, Outcome(str(uuid.uuid4()))), 60)
+    seen = await asyncio.wait_for(_run(mqtt, Outcome(str(uuid.uuid4()))), 120)
     _check(world, seen)
     codes = [p.poll() for p in world.sups.values()]
     assert codes.count(137) == 1, codes          # exactly the owner died, at that point
@@ -186,7 +186,7 @@ async def test_kill_9_of_the_owner_while_a_step_runs(world: World,
     owner = world.owner(seen.task_id)
     assert owner is not None
     world.sups[owner[0]].send_signal(signal.SIGKILL)
-    seen = await asyncio.wait_for(running, 60)
+    seen = await asyncio.wait_for(running, 120)
     _check(world, seen)
     after = world.owner(seen.task_id)
     assert after is not None and after[0] != owner[0] and after[1] > owner[1]
@@ -202,7 +202,7 @@ async def test_kill_9_of_the_step_agent_mid_task(world: World, mqtt: A2AMqttClie
     world.worker.send_signal(signal.SIGKILL)
     world.worker.wait()
     world.start_worker()  # its task store says b was cut short: the attempt fails, b retries
-    seen = await asyncio.wait_for(running, 60)
+    seen = await asyncio.wait_for(running, 120)
     _check(world, seen)
     starts = [line for line in world.log.read_text().splitlines() if line.startswith("start b")]
     assert len(starts) == 2                       # the cut-short attempt and its retry
@@ -216,7 +216,7 @@ async def test_broker_restart_mid_run(world: World, mqtt: A2AMqttClient) -> None
     await _until(lambda: any(p.get("event") == "step_started" and p["step"] == "b"
                              for p in seen.progress))
     world.broker.restart()
-    seen = await asyncio.wait_for(running, 60)
+    seen = await asyncio.wait_for(running, 120)
     _check(world, seen)
 
 
@@ -236,5 +236,5 @@ async def test_a_run_requested_while_every_supervisor_is_down(world: World,
     await asyncio.sleep(0.5)
     assert not seen.items and world.owner(seen.task_id) is None   # nobody serves it yet
     world.start_supervisor("sup-2")
-    seen = await asyncio.wait_for(running, 60)
+    seen = await asyncio.wait_for(running, 120)
     _check(world, seen)
