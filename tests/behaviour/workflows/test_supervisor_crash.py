@@ -156,7 +156,7 @@ def _check(world: World, seen: Outcome) -> None:
 
 
 async def _run(mqtt: A2AMqttClient, seen: Outcome) -> Outcome:
-    client = await mqtt.connect("wf/test/chain", timeout=15)
+    client = await mqtt.connect("wf/test/chain", timeout=45)
     return await call(client, {"x": 7}, outcome=seen)
 
 
@@ -224,7 +224,7 @@ async def test_a_run_requested_while_every_supervisor_is_down(world: World,
                                                               mqtt: A2AMqttClient) -> None:
     for sup_id in ("sup-1", "sup-2"):
         world.start_supervisor(sup_id)
-    client = await mqtt.connect("wf/test/chain", timeout=15)   # the card is retained
+    client = await mqtt.connect("wf/test/chain", timeout=45)   # the card is retained
     # Both logged that they serve (after subscribing): both sessions hold the request topic.
     await _until(lambda: all(world.serving(sup_id) for sup_id in ("sup-1", "sup-2")))
     for proc in world.sups.values():
