@@ -34,6 +34,7 @@ def _register() -> None:
     from a2a_mqtt.cli import (  # noqa: PLC0415
         card_cmds,
         client_cmds,
+        dashboard_cmds,
         gateway_cmds,
         identity_cmds,
         registry_cmds,
@@ -54,6 +55,7 @@ def _register() -> None:
     main.add_command(token_cmds.token)
     main.add_command(card_cmds.card)
     main.add_command(workflow_cmds.workflow)
+    main.add_command(dashboard_cmds.dashboard)
     from a2a_mqtt.cli.mcp_cmds import mcp_group  # noqa: PLC0415
     main.add_command(mcp_group)
     _show_envvars(main)
