@@ -1,0 +1,140 @@
+"""The dashboard in a real Chromium, against a real broker, registry and agents.
+
+Each test awaits what the page shows (Playwright's auto-waiting ``expect``),
+never a fixed sleep; each saves a screenshot under test-artifacts/dashboard/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import expect
+
+from a2a_mqtt.binding import properties as P
+from a2a_mqtt.binding.topics import AgentRef, discovery_topic
+from a2a_mqtt.transport import BrokerURL, ConnectOptions
+from a2a_mqtt.transport.base import PublishProperties, default_transport
+from tests.behaviour.dashboard.conftest import Fleet
+
+pytestmark = pytest.mark.asyncio
+
+
+def row(page: Any, ref: AgentRef) -> Any:
+    return page.locator(f'tr[data-ref="{ref}"]')
+
+
+async def test_agent_appears_live_and_goes_offline_after_kill_9(
+        fleet: Fleet, page: Any, screenshots: Path) -> None:
+    await fleet.agent("greeter")
+    await page.goto(f"{fleet.url}/#/fleet")
+    await expect(page.locator("#fleet-summary")).to_contain_text("1 match")
+    await expect(page.locator("#feed-state")).to_have_text("live")
+    ref, proc = fleet.process_agent("echo", "worker")
+    # No reload: the row arrives through the registry's change feed.
+    await expect(row(page, ref).locator(".badge")).to_contain_text("online", timeout=15_000)
+    await page.screenshot(path=screenshots / "fleet.png", full_page=True)
+    os.kill(proc.pid, signal.SIGKILL)
+    # The broker publishes the agent's will (its card, offline) when the socket drops.
+    await expect(row(page, ref).locator(".badge")).to_contain_text("offline", timeout=10_000)
+    await expect(row(page, ref).locator(".badge")).to_contain_text("lwt")
+    await page.screenshot(path=screenshots / "fleet-offline.png", full_page=True)
+
+
+async def test_echo_streams_the_artifact_and_the_wire_shows_the_method(
+        fleet: Fleet, page: Any, screenshots: Path) -> None:
+    ref = await fleet.agent("echo")
+    await page.goto(f"{fleet.url}/#/agent/{ref}")
+    await expect(page.locator("#card-h")).to_be_visible()
+    await expect(page.locator(".skill")).to_contain_text("Returns the input text.")
+    await page.get_by_label("Text", exact=True).fill("hello over mqtt")
+    await page.get_by_role("button", name="Send").click()
+    log = page.locator("#chat-log")
+    await expect(log.locator("li.artifact")).to_contain_text("hello over mqtt")
+    await expect(log.locator("li.status.completed")).to_be_visible()
+    await expect(page.locator("#wire .wire-method").first).to_have_text(
+        "→ SendStreamingMessage")
+    await page.locator("#wire details").first.locator("summary").click()
+    await expect(page.locator("#wire pre").first).to_contain_text('"method": "SendStreamingMessage"')
+    await expect(page.locator("#wire pre").first).to_contain_text("responseTopic")
+    await page.screenshot(path=screenshots / "agent-chat.png", full_page=True)
+
+
+async def test_greeter_multi_turn_completes(fleet: Fleet, page: Any, screenshots: Path) -> None:
+    ref = await fleet.agent("greeter")
+    await page.goto(f"{fleet.url}/#/agent/{ref}")
+    text = page.get_by_label("Text", exact=True)
+    await text.fill("hi")
+    await page.get_by_role("button", name="Send").click()
+    log = page.locator("#chat-log")
+    await expect(log.locator("li.status.input-required")).to_contain_text("What is your name?")
+    await expect(page.locator("#task-line")).to_contain_text("your next message continues it")
+    await text.fill("Ada")
+    await page.get_by_role("button", name="Send").click()
+    await expect(log.locator("li.artifact")).to_contain_text("Hello, Ada!")
+    await expect(log.locator("li.status.completed")).to_be_visible()
+    await page.screenshot(path=screenshots / "greeter.png", full_page=True)
+
+
+async def test_a_slow_task_is_cancelled_from_the_page(
+        fleet: Fleet, page: Any, screenshots: Path) -> None:
+    ref = await fleet.agent("echo", "slow")
+    await page.goto(f"{fleet.url}/#/agent/{ref}")
+    await page.get_by_label("Text", exact=True).fill("take your time")
+    await page.get_by_label("Metadata (JSON, optional)").fill('{"delay": 30}')
+    await page.get_by_role("button", name="Send").click()
+    log = page.locator("#chat-log")
+    await expect(log.locator("li.status.working")).to_be_visible()
+    cancel = page.get_by_role("button", name="Cancel task")
+    await expect(cancel).to_be_enabled()
+    await cancel.click()
+    await expect(log.locator("li.status.canceled").first).to_be_visible()
+    await expect(page.locator("#task-line")).to_contain_text("canceled")
+    await expect(log.locator("li.artifact")).to_have_count(0)
+    await expect(page.locator("#wire .wire-method", has_text="CancelTask")).to_have_count(1)
+    await page.screenshot(path=screenshots / "cancel.png", full_page=True)
+
+
+async def test_an_invalid_card_shows_its_rejection_reason(
+        fleet: Fleet, page: Any, screenshots: Path) -> None:
+    bad = AgentRef("fleet", fleet.prefix, "broken")
+    await page.goto(f"{fleet.url}/#/fleet")
+    await expect(page.locator("#feed-state")).to_have_text("live")
+    transport = default_transport(ConnectOptions(url=BrokerURL.parse(fleet.broker.url),
+                                                 client_id=f"{fleet.prefix}-publisher"))
+    await transport.connect()
+    try:
+        await transport.publish(discovery_topic(bad), b'{"name": 5}', qos=1, retain=True,
+                                properties=PublishProperties(
+                                    user_properties=P.status_properties("online", "agent")))
+    finally:
+        await transport.disconnect()
+    rejected = page.locator(f'#rejected tr[data-topic="{discovery_topic(bad)}"]')
+    await expect(rejected).to_contain_text(str(bad))
+    await expect(rejected).to_contain_text("'description' is a required property")
+    await page.screenshot(path=screenshots / "rejected.png", full_page=True)
+
+
+async def test_bad_references_and_other_pages_say_so(
+        fleet: Fleet, page: Any, screenshots: Path) -> None:
+    await page.goto(f"{fleet.url}/#/agent/not-a-ref")
+    await expect(page.locator("#agent-error")).to_contain_text("not an agent reference")
+    await page.goto(f"{fleet.url}/#/agent/fleet/nowhere/nobody")
+    await expect(page.locator("#agent-error")).to_contain_text("Unknown agent")
+    await page.goto(f"{fleet.url}/#/metrics")
+    await expect(page.locator("#metrics-none")).to_contain_text("no metrics endpoint")
+    await page.screenshot(path=screenshots / "metrics-none.png", full_page=True)
+    await page.goto(f"{fleet.url}/#/broker")
+    await expect(page.locator(".facts.big")).to_contain_text("mosquitto", timeout=15_000)
+    await page.screenshot(path=screenshots / "broker.png", full_page=True)
+    # Keyboard: the nav and the search field are reachable with Tab.
+    await page.goto(f"{fleet.url}/#/fleet")
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Tab")
+    await expect(page.locator("nav a").first).to_be_focused()
+    assert await page.get_by_label("Search").count() == 1
+    await asyncio.sleep(0)
