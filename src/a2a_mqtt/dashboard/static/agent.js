@@ -1,5 +1,5 @@
 // One agent (or pool): its card, readable and raw, its gateway links, and the client.
-import { h, clear, getJSON, agentHref, statusBadge, ago } from "./dom.js";
+import { h, clear, fill, getJSON, agentHref, statusBadge, ago } from "./dom.js";
 import { app } from "./app.js";
 import { chatPanel } from "./chat.js";
 
@@ -58,14 +58,14 @@ export function agentPage(main, parts) {
     try {
       data = await getJSON(`/api/agents/${ref}`);
     } catch (err) {
-      clear(body).append(h("p", { class: "error", role: "alert", id: "agent-error" },
+      fill(body, h("p", { class: "error", role: "alert", id: "agent-error" },
         err.status === 400 ? `That is not an agent reference: ${err.message}`
           : err.status === 404 ? `Unknown agent: ${err.message}` : err.message));
       return;
     }
     const entry = data.entry;
     const card = entry.card || {};
-    clear(head).append(
+    fill(head, 
       h("h1", {}, card.name || ref, " ", h("span", { id: "agent-status" }, statusBadge(entry.status, entry.statusSource))),
       h("p", { class: "muted" }, h("code", {}, ref), ` · ${entry.kind} · status since ${ago(entry.observed.statusSince)}`,
         data.pool ? [" · member of ", h("a", { href: agentHref(data.pool) }, data.pool)] : null));
@@ -78,16 +78,17 @@ export function agentPage(main, parts) {
       h("h2", {}, `Pool members (${data.members.length})`),
       list(data.members, (m) => [h("a", { href: agentHref(m.ref) }, m.ref), " ", statusBadge(m.status, m.statusSource)]));
     chat = chatPanel(ref, card);
-    clear(body).append(
+    fill(body, 
       h("div", { class: "columns" }, cardView(card, entry),
         h("section", { class: "raw", "aria-labelledby": "raw-h" }, h("h2", { id: "raw-h" }, "Raw JSON"),
           h("pre", { tabindex: "0", "aria-label": "Card JSON" }, JSON.stringify(card, null, 2)))),
+      chat.element,
       members,
-      h("section", {}, h("h2", {}, "Gateway"), links),
-      h("section", {}, h("h2", {}, "Metrics"), h("p", { class: "muted", id: "agent-metrics" },
-        app.info.metricsSources ? "See the Metrics page for this agent's series." :
-          "No metrics source is configured, so there is nothing to show (never made up).")),
-      chat.element);
+      h("div", { class: "columns" },
+        h("section", {}, h("h2", {}, "Gateway"), links),
+        h("section", {}, h("h2", {}, "Metrics"), h("p", { class: "muted", id: "agent-metrics" },
+          app.info.metricsSources ? "See the Metrics page for this agent's series." :
+            "No metrics source is configured, so there is nothing to show (never made up)."))));
   }
 
   const off = app.onFeed((kind, data) => { if (data && data.ref === ref) load(); });

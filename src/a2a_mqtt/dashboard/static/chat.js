@@ -1,5 +1,5 @@
 // The generic client: talk to one agent, watch its events and the wire.
-import { h, clear, getJSON, readNdjson, toast } from "./dom.js";
+import { h, clear, fill, getJSON, readNdjson, toast } from "./dom.js";
 import { app } from "./app.js";
 
 const FINAL = new Set(["TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED",
@@ -30,6 +30,17 @@ function fileView(p) {
     media.startsWith("image/") ? h("img", { src: url, alt: name, class: "artifact-image" }) : null,
     h("a", { href: url, download: name, class: "download" }, `Download ${name}`),
     h("small", { class: "muted" }, ` ${media}, ${bytes.length} bytes`));
+}
+
+function replyLabel(payload) {
+  if (payload.error) return `error ${payload.error.code || ""}`;
+  const result = payload.result;
+  if (!result || typeof result !== "object") return "reply";
+  if (result.id && result.status) return `task ${stateName(result.status.state)}`;
+  const kind = Object.keys(result)[0] || "end of stream";
+  const body = result[kind] || {};
+  const state = (body.status && body.status.state) || "";
+  return `${kind} ${stateName(state)}`.trim();
 }
 
 function readFile(file) {
@@ -88,7 +99,7 @@ export function chatPanel(ref, card) {
   function showWire(w) {
     const payload = w.payload || {};
     const label = w.direction === "request" ? `→ ${payload.method || "publish"}`
-      : w.direction === "reply" ? `← ${payload.error ? "error" : "reply"}` : `· ${w.direction}`;
+      : w.direction === "reply" ? `← ${replyLabel(payload)}` : `· ${w.direction}`;
     wire.append(h("li", { class: `wire-item ${w.direction}` },
       h("details", {}, h("summary", {}, h("b", { class: "wire-method" }, label), " ", h("code", {}, w.topic)),
         h("pre", {}, JSON.stringify({ topic: w.topic, qos: w.qos, properties: w.properties, payload }, null, 2)))));
@@ -207,7 +218,7 @@ export function chatPanel(ref, card) {
   async function refreshTasks() {
     let out;
     try { out = await getJSON(`/api/tasks?agent=${encodeURIComponent(ref)}`); } catch (_) { return; }
-    clear(tasks).append(out.items.length ? out.items.map((t) => h("li", {},
+    fill(tasks, out.items.length ? out.items.map((t) => h("li", {},
       h("code", {}, t.taskId.slice(0, 8)), " ", h("span", { class: `state ${stateName(t.state)}` }, stateName(t.state) || "?"),
       ` ${t.events} events `,
       h("button", { type: "button", class: "small", disabled: locked, "aria-label": `Resubscribe to task ${t.taskId}`,

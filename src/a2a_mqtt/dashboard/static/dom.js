@@ -97,3 +97,8 @@ export function statusBadge(status, source) {
   return h("span", { class: `badge ${status}`, title: `status source: ${source || "?"}` },
            status, source ? h("small", {}, ` (${source})`) : null);
 }
+
+// Replace an element's children (arrays flattened, null and false skipped).
+export function fill(el, ...children) {
+  return append(clear(el), children);
+}

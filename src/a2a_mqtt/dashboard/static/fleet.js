@@ -1,5 +1,5 @@
 // The fleet: every agent and pool as an org → unit tree, filters, pages, live updates.
-import { h, clear, getJSON, ago, agentHref, statusBadge } from "./dom.js";
+import { h, append, clear, fill, getJSON, ago, agentHref, statusBadge } from "./dom.js";
 import { app } from "./app.js";
 
 const PAGE = 50;
@@ -20,7 +20,7 @@ export function fleetPage(main) {
   const feedState = h("span", { id: "feed-state", class: "pill" }, app.feedState);
   const tree = h("div", { id: "fleet-tree", class: "tree" });
   const pager = h("nav", { class: "pager", "aria-label": "Fleet pages" });
-  const rejected = h("section", { id: "rejected", "aria-labelledby": "rejected-h" });
+  const rejected = h("section", { id: "rejected", "aria-labelledby": "rejected-h", hidden: true });
 
   const field = (label, input) => h("label", { class: "field" }, h("span", {}, label), input);
   main.append(
@@ -55,7 +55,7 @@ export function fleetPage(main) {
     try {
       page = await getJSON(`/api/fleet?${params}`);
     } catch (err) {
-      if (mine === seq) { clear(tree).append(h("p", { class: "error", role: "alert" }, err.message)); }
+      if (mine === seq) { fill(tree, h("p", { class: "error", role: "alert" }, err.message)); }
       return;
     }
     if (mine !== seq) return;  // a newer load won
@@ -65,7 +65,7 @@ export function fleetPage(main) {
     summary.textContent = page.total
       ? `${page.total} match${page.total === 1 ? "" : "es"}; showing ${first}–${first + page.items.length - 1}`
       : "No agent matches.";
-    clear(pager).append(
+    fill(pager, 
       h("button", { type: "button", disabled: pageIndex === 0,
                     onclick: () => { pageIndex -= 1; load(); } }, "‹ Previous"),
       h("span", {}, ` page ${pageIndex + 1} of ${Math.max(1, Math.ceil(page.total / PAGE))} `),
@@ -92,8 +92,8 @@ export function fleetPage(main) {
                                  h("th", {}, "Skills"), h("th", {}, "Tags"), h("th", {}, "Last change"))),
             h("tbody", {}, members.map(row)))));
       }
-      tree.append(h("details", { open: true, class: "org" },
-        h("summary", {}, h("span", { class: "org-name" }, org)), unitNodes));
+      append(tree, [h("details", { open: true, class: "org" },
+        h("summary", {}, h("span", { class: "org-name" }, org)), unitNodes)]);
     }
   }
 
@@ -112,6 +112,7 @@ export function fleetPage(main) {
     let page;
     try { page = await getJSON("/api/rejected?limit=50"); } catch (err) { return; }
     clear(rejected);
+    rejected.hidden = !page.total;
     if (!page.total) return;
     rejected.append(h("h2", { id: "rejected-h" }, `Rejected cards (${page.total})`),
       h("table", { class: "rejected" },

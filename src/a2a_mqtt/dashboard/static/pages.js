@@ -1,5 +1,5 @@
 // Broker health ($SYS), metrics (Prometheus endpoints), traces, and the task history.
-import { h, clear, getJSON, agentHref } from "./dom.js";
+import { h, clear, fill, getJSON, agentHref } from "./dom.js";
 
 function poll(fn, every) {
   fn();
@@ -12,7 +12,7 @@ export function brokerPage(main) {
   main.append(h("h1", {}, "Broker health"), h("p", { class: "muted" }, "From the broker's own $SYS topics, as it publishes them."), body);
   return poll(async () => {
     let data;
-    try { data = await getJSON("/api/broker"); } catch (err) { clear(body).append(h("p", { class: "error" }, err.message)); return; }
+    try { data = await getJSON("/api/broker"); } catch (err) { fill(body, h("p", { class: "error" }, err.message)); return; }
     clear(body);
     if (!data.available) { body.append(h("p", { class: "notice", id: "broker-none" }, data.message)); return; }
     body.append(
@@ -44,7 +44,7 @@ export function metricsPage(main) {
   main.append(h("h1", {}, "Metrics"), body);
   return poll(async () => {
     let data;
-    try { data = await getJSON("/api/metrics"); } catch (err) { clear(body).append(h("p", { class: "error" }, err.message)); return; }
+    try { data = await getJSON("/api/metrics"); } catch (err) { fill(body, h("p", { class: "error" }, err.message)); return; }
     clear(body);
     if (!data.sources.length) { body.append(h("p", { class: "notice", id: "metrics-none" }, data.message)); return; }
     for (const src of data.sources) {
@@ -76,7 +76,7 @@ export function tasksPage(main) {
   main.append(h("h1", {}, "Tasks"), h("p", { class: "muted" }, "Every task this dashboard started or followed (newest first)."), body);
   return poll(async () => {
     const out = await getJSON("/api/tasks");
-    clear(body).append(out.items.length ? h("table", { class: "agents" },
+    fill(body, out.items.length ? h("table", { class: "agents" },
       h("thead", {}, h("tr", {}, h("th", {}, "Agent"), h("th", {}, "Task"), h("th", {}, "State"), h("th", {}, "Events"), h("th", {}, "Updated"))),
       h("tbody", {}, out.items.map((t) => h("tr", {}, h("td", {}, h("a", { href: agentHref(t.agent) }, t.agent)),
         h("td", {}, h("code", {}, t.taskId)), h("td", {}, (t.state || "?").replace("TASK_STATE_", "").toLowerCase()),
