@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -87,9 +87,9 @@ async def fleet(broker: MosquittoProcess, unique_id: str) -> AsyncIterator[Fleet
 
 
 @pytest.fixture
-def screenshots(request: pytest.FixtureRequest) -> Iterator[Path]:
+def screenshots() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    yield ARTIFACTS
+    return ARTIFACTS
 
 
 @pytest_asyncio.fixture

@@ -59,7 +59,8 @@ async def test_echo_streams_the_artifact_and_the_wire_shows_the_method(
     await expect(page.locator("#wire .wire-method").first).to_have_text(
         "→ SendStreamingMessage")
     await page.locator("#wire details").first.locator("summary").click()
-    await expect(page.locator("#wire pre").first).to_contain_text('"method": "SendStreamingMessage"')
+    request = page.locator("#wire pre").first
+    await expect(request).to_contain_text('"method": "SendStreamingMessage"')
     await expect(page.locator("#wire pre").first).to_contain_text("responseTopic")
     await page.screenshot(path=screenshots / "agent-chat.png", full_page=True)
 
