@@ -23,7 +23,7 @@ def dashboard() -> None:
 @connection_options
 @click.option("--host", envvar="A2A_MQTT_DASHBOARD_HOST", default="127.0.0.1",
               show_default=True, help="HTTP listen address.")
-@click.option("--port", envvar="A2A_MQTT_DASHBOARD_PORT", type=int, default=8750,
+@click.option("--port", envvar="A2A_MQTT_DASHBOARD_PORT", type=int, default=8800,
               show_default=True, help="HTTP port (0 picks a free one).")
 @click.option("--registry", "registry_url", envvar="A2A_MQTT_REGISTRY", default=None,
               help="Read the fleet from this registry (http://host:port); default: embed one.")

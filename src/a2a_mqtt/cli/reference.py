@@ -24,7 +24,7 @@ a running `a2a-mqtt broker` wrote to `$XDG_RUNTIME_DIR/a2a-mqtt/broker` (else
 `<tmp>/a2a-mqtt-<uid>/broker`), and only then `mqtt://127.0.0.1:1883`, with a
 note on stderr. Expected failures (broker gone, port in use, bad values) print
 one line naming the broker used, and exit 1 (2 for a usage error). Default HTTP
-ports: gateway 8080, registry 8700, dashboard (coming) 8800.
+ports: gateway 8080, registry 8700, dashboard 8800.
 """
 
 

@@ -149,12 +149,18 @@ def example(name: str, agent_ref: str | None, conn: Connection, task_store: str 
 @click.option("--secure", is_flag=True,
               help="Run on a secure broker (TLS only, identities, ACLs from the topic rules) "
                    "with bearer tokens and signed cards.")
-def demo(broker: str | None, secure: bool) -> None:
+@click.option("--stay", is_flag=True,
+              help="Then keep the agents up and serve the dashboard (its URL is printed) "
+                   "until Ctrl-C.")
+@click.option("--dashboard-port", type=int, default=8800, show_default=True,
+              help="With --stay: the dashboard's port (taken: a free one).")
+def demo(broker: str | None, secure: bool, stay: bool, dashboard_port: int) -> None:
     """Start a broker and the production-line agents, then discover and call them."""
     from a2a_mqtt.demo import DemoConfig, run_demo  # noqa: PLC0415
 
     try:
-        config = DemoConfig(broker_url=broker, secure=secure)
+        config = DemoConfig(broker_url=broker, secure=secure, stay=stay,
+                            dashboard_port=dashboard_port)
         run_async(run_demo(config, out=click.echo))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc

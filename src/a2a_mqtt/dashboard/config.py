@@ -14,7 +14,7 @@ from a2a_mqtt.transport.base import BrokerURL, TLSConfig
 
 __all__ = ["DEFAULT_PORT", "DashboardConfig"]
 
-DEFAULT_PORT = 8750
+DEFAULT_PORT = 8800
 """Beside the gateway (8080) and the registry (8700)."""
 
 
