@@ -153,6 +153,7 @@ class FeedHub:
         sub = _Subscriber(self._queue_size)
         self._subscribers.add(sub)
         stop = asyncio.ensure_future(closing.wait())
+        get: asyncio.Future[SseEvent] | None = None
         try:
             yield b"retry: 2000\n: connected\n\n"
             while True:
@@ -170,8 +171,10 @@ class FeedHub:
                 yield f"{head}event: {name}\ndata: {data}\n\n".encode()
                 if sub.dropped and sub.queue.empty():
                     return
-        finally:
+        finally:  # the browser left (the generator is closed) or the dashboard stops
             stop.cancel()
+            if get is not None:
+                get.cancel()
             self._subscribers.discard(sub)
 
 
