@@ -139,3 +139,33 @@ async def test_bad_references_and_other_pages_say_so(
     await expect(page.locator("nav a").first).to_be_focused()
     assert await page.get_by_label("Search").count() == 1
     await asyncio.sleep(0)
+
+
+async def test_files_both_ways_and_resubscribe_to_a_running_task(
+        fleet: Fleet, page: Any, screenshots: Path) -> None:
+    ref = await fleet.agent("showcase")
+    await page.goto(f"{fleet.url}/#/agent/{ref}")
+    log = page.locator("#chat-log")
+    text = page.get_by_label("Text", exact=True)
+    await text.fill("parts")
+    await page.get_by_label("Files").set_input_files(
+        files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"a file from the page"}])
+    await page.get_by_role("button", name="Send").click()
+    download = log.get_by_role("link", name="Download output.txt")
+    await expect(download).to_be_visible()
+    async with page.expect_download() as info:
+        await download.click()
+    saved = await (await info.value).path()
+    assert Path(saved).read_bytes() == b"tck"
+    await expect(log.locator("pre.part.data").first).to_be_visible()
+    await expect(page.locator("#wire pre").first).to_contain_text("notes.txt", use_inner_text=False)
+    await page.screenshot(path=screenshots / "files.png", full_page=True)
+    # A running task: leave its stream, then resubscribe from the page.
+    await page.get_by_role("button", name="New conversation").click()
+    await text.fill("slow 2")
+    await page.get_by_role("button", name="Send").click()
+    await expect(log.locator("li.status.working")).to_be_visible()
+    await page.get_by_role("button", name="Resubscribe", exact=True).click()
+    await expect(log.locator("li.call", has_text="SubscribeToTask")).to_be_visible()
+    await expect(log.locator("li.status.completed")).to_be_visible(timeout=15_000)
+    await expect(page.locator("#wire .wire-method", has_text="SubscribeToTask")).to_have_count(1)

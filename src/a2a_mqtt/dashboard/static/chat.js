@@ -205,7 +205,6 @@ export function chatPanel(ref, card) {
   async function resubscribe(taskId = current.taskId) {
     if (!taskId) return;
     if (controller) controller.abort();
-    note("call muted", `SubscribeToTask ${taskId}`);
     await stream(`/api/subscribe?agent=${encodeURIComponent(ref)}&task=${encodeURIComponent(taskId)}`);
   }
 
