@@ -169,3 +169,58 @@ async def test_files_both_ways_and_resubscribe_to_a_running_task(
     await expect(log.locator("li.call", has_text="SubscribeToTask")).to_be_visible()
     await expect(log.locator("li.status.completed")).to_be_visible(timeout=15_000)
     await expect(page.locator("#wire .wire-method", has_text="SubscribeToTask")).to_have_count(1)
+
+
+async def test_metrics_pages_chart_the_exported_series(
+        broker: Any, tmp_path: Path, screenshots: Path) -> None:
+    """A real HTTP endpoint serving the text an a2a-mqtt agent exports (the series names
+    of a2a_mqtt/observability/names.py), counters growing between scrapes."""
+    import uvicorn
+    from playwright.async_api import async_playwright
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from a2a_mqtt._net import listen_socket
+    from a2a_mqtt._uvicorn import EmbeddedUvicorn
+    from a2a_mqtt.dashboard import DashboardConfig, DashboardServer
+    from tests.behaviour.dashboard.conftest import chromium_path
+
+    scrapes = {"n": 0}
+
+    async def metrics(request: Any) -> PlainTextResponse:
+        scrapes["n"] += 1
+        n = 100 + 40 * scrapes["n"]
+        return PlainTextResponse(
+            f'rpc_server_requests_total{{a2a_agent="echo",a2a_outcome="ok"}} {n}\n'
+            f'rpc_server_requests_total{{a2a_agent="echo",a2a_outcome="error"}} 5\n'
+            f'rpc_server_call_duration_seconds_bucket{{a2a_agent="echo",le="0.005"}} {n // 2}\n'
+            f'rpc_server_call_duration_seconds_bucket{{a2a_agent="echo",le="0.05"}} {n + 5}\n'
+            f'rpc_server_call_duration_seconds_bucket{{a2a_agent="echo",le="+Inf"}} {n + 5}\n'
+            'a2a_mqtt_registry_cards{a2a_status="online"} 1\n')
+
+    sock = listen_socket("127.0.0.1", 0)
+    server = EmbeddedUvicorn(uvicorn.Config(Starlette(routes=[Route("/metrics", metrics)]),
+                                            lifespan="off", log_config=None))
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+    await server.listening.wait()
+    port = sock.getsockname()[1]
+    try:
+        async with DashboardServer(DashboardConfig(
+                broker_url=broker.url, port=0,
+                metrics_urls=(f"http://127.0.0.1:{port}/metrics",))) as dash, \
+                async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=chromium_path(),
+                                               args=["--no-sandbox"])
+            page = await browser.new_page(viewport={"width": 1360, "height": 900})
+            await page.goto(f"{dash.url}/#/metrics")
+            echo = page.locator('#metrics-agents tr[data-agent="echo"]')
+            await expect(echo.locator("td").nth(1)).to_contain_text("/s", timeout=15_000)
+            await expect(echo).to_contain_text("ms")
+            await expect(page.locator("#metrics-body")).to_contain_text("cards online")
+            await page.screenshot(path=screenshots / "metrics.png", full_page=True)
+            await browser.close()
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

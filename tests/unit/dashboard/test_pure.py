@@ -102,3 +102,44 @@ def test_config_refuses_an_open_dashboard_off_loopback() -> None:
     with pytest.raises(ConfigError, match="registry_url"):
         DashboardConfig(registry_url="ftp://x")
     assert "hunter" not in repr(DashboardConfig(password="hunter2"))
+
+
+EXPOSITION = """
+# TYPE rpc_server_requests_total counter
+rpc_server_requests_total{a2a_agent="echo",rpc_method="SendMessage",a2a_outcome="ok"} 90
+rpc_server_requests_total{a2a_agent="echo",rpc_method="SendMessage",a2a_outcome="error"} 10
+rpc_server_requests_total{a2a_agent="greeter",rpc_method="SendMessage",a2a_outcome="ok"} 5
+rpc_server_call_duration_seconds_bucket{a2a_agent="echo",le="0.01"} 50
+rpc_server_call_duration_seconds_bucket{a2a_agent="echo",le="0.1"} 100
+rpc_server_call_duration_seconds_bucket{a2a_agent="echo",le="+Inf"} 100
+a2a_mqtt_registry_cards{a2a_status="online"} 3
+"""
+
+
+def test_summary_of_the_exported_series() -> None:
+    from a2a_mqtt.dashboard.metrics import summarize
+
+    out = summarize(parse_prometheus(EXPOSITION))
+    echo = out["agents"]["echo"]
+    assert (echo["requests"], echo["errors"], echo["errorRate"]) == (100, 10, 0.1)
+    assert echo["latency"]["p50"] == pytest.approx(0.01)
+    assert echo["latency"]["p95"] == pytest.approx(0.01 + 0.09 * 0.9)
+    assert out["agents"]["greeter"]["latency"]["p50"] is None  # no histogram: no number
+    assert out["fleet"]["requests"] == 105
+    assert out["registryCards"] == {"online": 3}
+    assert "httpRequests" not in out
+    assert summarize([]) == {}
+
+
+@given(st.lists(st.tuples(st.floats(0, 100), st.floats(0, 1000)), max_size=8),
+       st.floats(0, 1))
+def test_quantile_stays_within_the_bounds(pairs: list[tuple[float, float]], q: float) -> None:
+    from a2a_mqtt.dashboard.metrics import quantile
+
+    # A cumulative histogram: counts never decrease with le.
+    pairs = sorted(pairs)
+    counts = sorted(c for _, c in pairs)
+    buckets = [(le, c) for (le, _), c in zip(pairs, counts, strict=True)]
+    value = quantile(buckets, q)
+    if value is not None:
+        assert 0 <= value <= max(le for le, _ in buckets)

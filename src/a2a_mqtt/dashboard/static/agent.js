@@ -46,6 +46,20 @@ function cardView(card, entry) {
       list(caps.extensions, (e) => [h("code", {}, e.uri), e.params ? ` ${JSON.stringify(e.params)}` : ""])] : null);
 }
 
+async function showMetrics(name) {
+  const box = document.getElementById("agent-metrics");
+  let data;
+  try { data = await getJSON("/api/metrics"); } catch (err) { box.textContent = err.message; return; }
+  const f = data.summary && data.summary.agents && data.summary.agents[name];
+  if (!f) { box.textContent = `The metrics endpoints have no rpc.server.* series for ${name}.`; return; }
+  const ms = (v) => (v === null ? "—" : `${(v * 1000).toFixed(1)} ms`);
+  fill(box, h("dl", { class: "facts" },
+    h("dt", {}, "Requests"), h("dd", {}, String(f.requests)),
+    h("dt", {}, "Errors"), h("dd", {}, `${f.errors}${f.errorRate === null ? "" : ` (${(f.errorRate * 100).toFixed(1)} %)`}`),
+    h("dt", {}, "Latency p50 / p95 / p99"), h("dd", {}, `${ms(f.latency.p50)} / ${ms(f.latency.p95)} / ${ms(f.latency.p99)}`)),
+    h("p", { class: "small" }, "Since the agent's process started; rates on the ", h("a", { href: "#/metrics" }, "Metrics page"), "."));
+}
+
 export function agentPage(main, parts) {
   const ref = parts.join("/");
   const head = h("div", { class: "agent-head" }, h("h1", {}, ref));
@@ -87,8 +101,9 @@ export function agentPage(main, parts) {
       h("div", { class: "columns" },
         h("section", {}, h("h2", {}, "Gateway"), links),
         h("section", {}, h("h2", {}, "Metrics"), h("p", { class: "muted", id: "agent-metrics" },
-          app.info.metricsSources ? "See the Metrics page for this agent's series." :
+          app.info.metricsSources ? "Reading the metrics endpoints…" :
             "No metrics source is configured, so there is nothing to show (never made up)."))));
+    if (app.info.metricsSources) showMetrics(entry.agent || entry.pool);
   }
 
   const off = app.onFeed((kind, data) => { if (data && data.ref === ref) load(); });

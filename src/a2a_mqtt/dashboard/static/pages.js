@@ -1,5 +1,5 @@
 // Broker health ($SYS), metrics (Prometheus endpoints), traces, and the task history.
-import { h, clear, fill, getJSON, agentHref } from "./dom.js";
+import { h, append, clear, fill, getJSON, agentHref } from "./dom.js";
 
 function poll(fn, every) {
   fn();
@@ -38,30 +38,65 @@ function sparkline(values) {
   return svg;
 }
 
+function fmtSeconds(v) {
+  if (v === null || v === undefined) return "—";
+  return v < 1 ? `${(v * 1000).toFixed(1)} ms` : `${v.toFixed(2)} s`;
+}
+
+function pct(v) { return v === null || v === undefined ? "—" : `${(v * 100).toFixed(1)} %`; }
+
+// Rates come from the change of cumulative counters between two polls.
+export function figuresRow(name, f, rate, history) {
+  return h("tr", { "data-agent": name }, h("td", {}, name),
+    h("td", {}, rate === null ? "—" : `${rate.toFixed(2)}/s`), h("td", {}, sparkline(history)),
+    h("td", {}, String(f.requests)), h("td", {}, pct(f.errorRate)),
+    h("td", {}, fmtSeconds(f.latency.p50)), h("td", {}, fmtSeconds(f.latency.p95)),
+    h("td", {}, fmtSeconds(f.latency.p99)));
+}
+
+const FIG_HEAD = ["Agent", "Request rate", "Trend", "Requests", "Error rate", "p50", "p95", "p99"];
+
 export function metricsPage(main) {
   const body = h("div", { id: "metrics-body" });
   const history = new Map();
+  let last = null;
   main.append(h("h1", {}, "Metrics"), body);
   return poll(async () => {
     let data;
     try { data = await getJSON("/api/metrics"); } catch (err) { fill(body, h("p", { class: "error" }, err.message)); return; }
     clear(body);
     if (!data.sources.length) { body.append(h("p", { class: "notice", id: "metrics-none" }, data.message)); return; }
-    for (const src of data.sources) {
-      if (!src.ok) { body.append(h("h2", {}, src.url), h("p", { class: "error" }, src.message)); continue; }
-      const rows = src.samples.filter((s) => !s.name.endsWith("_bucket"));
-      body.append(h("h2", {}, src.url), h("table", { class: "metrics" },
-        h("thead", {}, h("tr", {}, h("th", {}, "Series"), h("th", {}, "Value"), h("th", {}, "Trend"))),
-        h("tbody", {}, rows.slice(0, 300).map((s) => {
-          const key = `${src.url} ${s.name}${JSON.stringify(s.labels)}`;
-          const seen = history.get(key) || [];
-          seen.push(s.value); if (seen.length > 60) seen.shift();
-          history.set(key, seen);
-          const labels = Object.entries(s.labels).map(([k, v]) => `${k}="${v}"`).join(", ");
-          return h("tr", {}, h("td", {}, h("code", {}, s.name), labels ? h("div", { class: "small muted" }, labels) : null),
-                   h("td", {}, String(s.value)), h("td", {}, sparkline(seen)));
-        }))));
+    const summary = data.summary || {};
+    const rates = new Map();
+    const rows = [];
+    const entries = summary.fleet ? [["fleet", summary.fleet], ...Object.entries(summary.agents)] : [];
+    for (const [name, f] of entries) {
+      const prev = last && (name === "fleet" ? last.fleet : (last.agents || {})[name]);
+      const rate = prev ? Math.max(0, f.requests - prev.requests) / Math.max(0.001, data.at - last.at) : null;
+      const seen = history.get(name) || [];
+      if (rate !== null) { seen.push(rate); if (seen.length > 60) seen.shift(); }
+      history.set(name, seen);
+      rates.set(name, rate);
+      rows.push(figuresRow(name, f, rate, seen));
     }
+    last = summary.fleet ? { ...summary, at: data.at } : null;
+    append(body, [
+      rows.length ? [h("h2", {}, "Requests by agent"), h("p", { class: "muted small" },
+        "From rpc.server.* of each agent's /metrics; counts and latency since each process started, rates between two polls (5 s)."),
+        h("table", { class: "metrics", id: "metrics-agents" }, h("thead", {}, h("tr", {}, FIG_HEAD.map((x) => h("th", {}, x)))),
+          h("tbody", {}, rows))]
+        : h("p", { class: "notice", id: "metrics-no-agents" }, "The configured endpoints export no rpc.server.* series (no agent metrics yet)."),
+      summary.registryCards ? [h("h2", {}, "Registry"), h("dl", { class: "facts" }, Object.entries(summary.registryCards)
+        .map(([k, v]) => [h("dt", {}, `cards ${k}`), h("dd", {}, String(v))]))] : null,
+      summary.httpRequests ? [h("h2", {}, "HTTP services"), h("dl", { class: "facts" }, Object.entries(summary.httpRequests)
+        .map(([k, v]) => [h("dt", {}, `${k} requests`), h("dd", {}, String(v))]))] : null,
+      h("h2", {}, "Sources"),
+      data.sources.map((src) => src.ok
+        ? h("details", {}, h("summary", {}, `${src.url}: ${src.samples.length} series`),
+            h("table", { class: "metrics" }, h("tbody", {}, src.samples.filter((x) => !x.name.endsWith("_bucket")).slice(0, 300)
+              .map((x) => h("tr", {}, h("td", {}, h("code", {}, x.name), h("div", { class: "small muted" },
+                Object.entries(x.labels).map(([k, v]) => `${k}="${v}"`).join(", "))), h("td", {}, String(x.value)))))))
+        : h("p", { class: "error" }, `${src.url}: ${src.message}`))]);
   }, 5000);
 }
 
