@@ -11,9 +11,13 @@ import httpx
 
 
 def test_demo_stay_prints_the_dashboard_url_and_serves_until_interrupted() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "a2a_mqtt", "demo", "--stay",
-                             "--dashboard-port", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    with subprocess.Popen([sys.executable, "-m", "a2a_mqtt", "demo", "--stay",
+                           "--dashboard-port", "0"], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as proc:
+        _check(proc)
+
+
+def _check(proc: subprocess.Popen[str]) -> None:
     try:
         assert proc.stdout is not None
         url = None
