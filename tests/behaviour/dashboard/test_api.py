@@ -208,3 +208,32 @@ async def test_the_http_surface_answers_hostile_input_with_4xx(
                     resp.json()
     await asyncio.to_thread(check)
     assert (await http.get("/health")).json()["status"] == "ok"
+
+
+async def test_a_pool_lists_its_members_and_answers_a_chat(
+        fleet: Fleet, http: httpx.AsyncClient, tmp_path: Any) -> None:
+    from a2a_mqtt.binding.topics import AgentRef
+    from a2a_mqtt.examples.basic import EchoExecutor, echo_card
+    from a2a_mqtt.server import AgentConfig, AgentHost
+
+    unit = fleet.prefix
+    configs = [AgentConfig(ref=AgentRef("pools", unit, f"m{i}"), card=echo_card(),
+                           executor=EchoExecutor(), broker_url=fleet.broker.url, pool="p",
+                           pool_dispatch="claim", task_store_url=f"sqlite:///{tmp_path}/p.db",
+                           session_expiry=0) for i in range(2)]
+    async with AgentHost(configs):
+        pool = AgentRef("pools", unit, "p", pool=True)
+
+        async def listed() -> bool:
+            resp = await http.get(f"/api/agents/{pool}")
+            return resp.status_code == 200 and len(resp.json()["members"]) == 2
+        await until(listed)
+        body = (await http.get(f"/api/agents/{pool}")).json()
+        assert sorted(m["ref"] for m in body["members"]) == [
+            f"pools/{unit}/m0", f"pools/{unit}/m1"]
+        assert (await http.get(f"/api/agents/pools/{unit}/m0")).json()["pool"] == str(pool)
+        async with http.stream("POST", f"/api/send?agent={pool}", json={"text": "pooled"}) as r:
+            got = await items(r)
+        assert got[-1] == {"kind": "end"}
+        responders = {i.get("responder") for i in got if i["kind"] == "event"}
+        assert responders <= {"m0", "m1"} and responders
