@@ -213,7 +213,7 @@ async def test_metrics_pages_chart_the_exported_series(
             browser = await pw.chromium.launch(executable_path=chromium_path(),
                                                args=["--no-sandbox"])
             page = await browser.new_page(viewport={"width": 1360, "height": 900})
-            await page.goto(f"{dash.url}/#/metrics")
+            await page.goto(f"{dash.url}/#/metrics?every=1")
             echo = page.locator('#metrics-agents tr[data-agent="echo"]')
             await expect(echo.locator("td").nth(1)).to_contain_text("/s", timeout=15_000)
             await expect(echo).to_contain_text("ms")

@@ -61,6 +61,8 @@ export function metricsPage(main) {
   const history = new Map();
   let last = null;
   main.append(h("h1", {}, "Metrics"), body);
+  // #/metrics?every=SECONDS scrapes more (or less) often than every 5 s.
+  const every = Math.max(1, Number(new URLSearchParams(location.hash.split("?")[1] || "").get("every")) || 5);
   return poll(async () => {
     let data;
     try { data = await getJSON("/api/metrics"); } catch (err) { fill(body, h("p", { class: "error" }, err.message)); return; }
@@ -82,7 +84,7 @@ export function metricsPage(main) {
     last = summary.fleet ? { ...summary, at: data.at } : null;
     append(body, [
       rows.length ? [h("h2", {}, "Requests by agent"), h("p", { class: "muted small" },
-        "From rpc.server.* of each agent's /metrics; counts and latency since each process started, rates between two polls (5 s)."),
+        `From rpc.server.* of each agent's /metrics; counts and latency since each process started, rates between two scrapes (${every} s).`),
         h("table", { class: "metrics", id: "metrics-agents" }, h("thead", {}, h("tr", {}, FIG_HEAD.map((x) => h("th", {}, x)))),
           h("tbody", {}, rows))]
         : h("p", { class: "notice", id: "metrics-no-agents" }, "The configured endpoints export no rpc.server.* series (no agent metrics yet)."),
@@ -97,7 +99,7 @@ export function metricsPage(main) {
               .map((x) => h("tr", {}, h("td", {}, h("code", {}, x.name), h("div", { class: "small muted" },
                 Object.entries(x.labels).map(([k, v]) => `${k}="${v}"`).join(", "))), h("td", {}, String(x.value)))))))
         : h("p", { class: "error" }, `${src.url}: ${src.message}`))]);
-  }, 5000);
+  }, every * 1000);
 }
 
 export function tracesPage(main) {
