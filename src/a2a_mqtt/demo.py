@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,10 +57,6 @@ class DemoConfig:
     """Start a secure broker (TLS, identities, ACLs); excludes ``broker_url``."""
     parts: tuple[str, ...] = ("P-1001", "P-1002", "P-1003", "P-1004")
     agents: tuple[str, ...] = field(default=("inspection", "quality", "supply", "echo"))
-    stay: bool = False
-    """After the calls, serve the dashboard (and keep the agents up) until interrupted."""
-    dashboard_port: int = 8800
-    """The dashboard's port with ``stay`` (0 picks a free one; taken: a free one)."""
 
 
 #: The operator's identity on a secure broker; the grant opens the echo agent's org.
@@ -276,33 +272,14 @@ def _state(state: int) -> str:
     return TaskState.Name(state).removeprefix("TASK_STATE_")
 
 
-async def _stay(url: str, config: DemoConfig, out: Printer) -> None:
-    """Serve the dashboard beside the running agents until SIGINT/SIGTERM."""
-    from a2a_mqtt.dashboard import DashboardConfig, DashboardServer, serve_dashboard  # noqa: PLC0415
-    from a2a_mqtt.dashboard.server import DashboardError  # noqa: PLC0415
+async def run_demo(config: DemoConfig, out: Printer = print, *,
+                   then: Callable[[str], Awaitable[None]] | None = None) -> None:
+    """Run the whole demo; returns when it has finished (about a second).
 
-    def started(server: DashboardServer) -> None:
-        out(f"dashboard {server.url}/ (the fleet, the cards, a client; Ctrl-C to stop)")
-
-    try:
-        await serve_dashboard(DashboardServer(DashboardConfig(
-            broker_url=url, port=config.dashboard_port)), on_started=started)
-    except DashboardError:
-        if config.dashboard_port == 0:
-            raise
-        out(f"dashboard port {config.dashboard_port} is taken; using a free one")
-        await serve_dashboard(DashboardServer(DashboardConfig(broker_url=url, port=0)),
-                              on_started=started)
-
-
-async def run_demo(config: DemoConfig, out: Printer = print) -> None:
-    """Run the whole demo; returns when it has finished (about a second), or with
-    ``stay`` when interrupted."""
+    ``then(broker_url)``, when given, runs after the calls while the agents are still
+    up (``a2a-mqtt demo --stay`` serves the dashboard there until interrupted)."""
     if config.secure and config.broker_url is not None:
         raise ConfigError("the secure demo starts its own broker: drop the broker URL")
-    if config.secure and config.stay:
-        raise ConfigError("--stay runs the dashboard beside the plain demo; the secure demo "
-                          "does not keep it up yet")
     async with AsyncExitStack() as stack:
         url = config.broker_url
         security = DemoSecurity()
@@ -357,8 +334,8 @@ async def run_demo(config: DemoConfig, out: Printer = print) -> None:
         if security.jwks is not None:
             out(f"bearer    {security.authorized} requests admitted on tokens verified against "
                 f"{security.jwks.jwks_url} (JWKS fetched {security.jwks.requests} times)")
-        if config.stay:
-            await _stay(url, config, out)
+        if then is not None:
+            await then(url)
         out("done      stopping agents (their cards are republished offline)")
         await host.__aexit__(None, None, None)
         await mqtt.requester.barrier()

@@ -158,9 +158,31 @@ def demo(broker: str | None, secure: bool, stay: bool, dashboard_port: int) -> N
     """Start a broker and the production-line agents, then discover and call them."""
     from a2a_mqtt.demo import DemoConfig, run_demo  # noqa: PLC0415
 
+    if stay and secure:
+        raise click.UsageError("--stay serves the dashboard beside the plain demo; the "
+                               "secure demo does not keep it up yet")
     try:
-        config = DemoConfig(broker_url=broker, secure=secure, stay=stay,
-                            dashboard_port=dashboard_port)
-        run_async(run_demo(config, out=click.echo))
+        config = DemoConfig(broker_url=broker, secure=secure)
+        then = (lambda url: _serve_dashboard(url, dashboard_port)) if stay else None
+        run_async(run_demo(config, out=click.echo, then=then))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+async def _serve_dashboard(broker_url: str, port: int) -> None:
+    """``demo --stay``: the dashboard beside the demo's agents until SIGINT/SIGTERM."""
+    from a2a_mqtt.dashboard import DashboardConfig, DashboardServer, serve_dashboard  # noqa: PLC0415
+    from a2a_mqtt.dashboard.server import DashboardError  # noqa: PLC0415
+
+    def started(server: DashboardServer) -> None:
+        click.echo(f"dashboard {server.url}/ (the fleet, the cards, a client; Ctrl-C to stop)")
+
+    try:
+        await serve_dashboard(DashboardServer(DashboardConfig(broker_url=broker_url, port=port)),
+                              on_started=started)
+    except DashboardError:
+        if port == 0:
+            raise
+        click.echo(f"dashboard port {port} is taken; using a free one")
+        await serve_dashboard(DashboardServer(DashboardConfig(broker_url=broker_url, port=0)),
+                              on_started=started)
