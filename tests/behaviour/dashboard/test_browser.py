@@ -224,3 +224,36 @@ async def test_metrics_pages_chart_the_exported_series(
         server.should_exit = True
         await task
         sock.close()
+
+
+async def test_a_person_signs_in_before_sending(broker: Any, screenshots: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    from a2a_mqtt.dashboard import DashboardConfig, DashboardServer
+    from a2a_mqtt.examples import EXAMPLES
+    from tests.behaviour.conftest import serve
+    from tests.behaviour.dashboard.conftest import chromium_path
+
+    token = "sign-in-token-for-the-page"
+    ex = EXAMPLES["echo"]
+    async with serve(broker.url, "fleet/signin/echo", ex.executor(), ex.card()), \
+            DashboardServer(DashboardConfig(broker_url=broker.url, port=0,
+                                            access_token=token)) as dash, \
+            async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium_path(),
+                                           args=["--no-sandbox"])
+        page = await browser.new_page(viewport={"width": 1360, "height": 900})
+        await page.goto(f"{dash.url}/#/agent/fleet/signin/echo")
+        await expect(page.get_by_role("note")).to_contain_text("Sign in")
+        await expect(page.get_by_role("button", name="Send")).to_be_disabled()
+        await page.get_by_label("Password or access token").fill("wrong")
+        await page.get_by_role("button", name="Sign in").click()
+        await expect(page.locator("#toast")).to_contain_text("wrong password or token")
+        await page.get_by_label("Password or access token").fill(token)
+        await page.keyboard.press("Enter")
+        await expect(page.locator("#session")).to_contain_text("signed in")
+        await page.get_by_label("Text", exact=True).fill("after sign-in")
+        await page.get_by_role("button", name="Send").click()
+        await expect(page.locator("#chat-log li.artifact")).to_contain_text("after sign-in")
+        await page.screenshot(path=screenshots / "signed-in.png")
+        await browser.close()
