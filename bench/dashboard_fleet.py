@@ -33,6 +33,7 @@ from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.card import encode_card, prepare_card
 from a2a_mqtt.binding.topics import AgentRef, discovery_topic
 from a2a_mqtt.broker import EmbeddedBroker
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.dashboard import DashboardConfig, DashboardServer
 from a2a_mqtt.examples import EXAMPLES
 from a2a_mqtt.transport import BrokerURL, ConnectOptions
@@ -73,7 +74,8 @@ async def main() -> None:
         started = time.perf_counter()
         await publish_cards(broker.url, args.agents)
         published = time.perf_counter() - started
-        async with DashboardServer(DashboardConfig(broker_url=broker.url, port=0)) as dash, \
+        config = DashboardConfig(connection=ConnectionSettings(url=broker.url), port=0)
+        async with DashboardServer(config) as dash, \
                 async_playwright() as pw:
             stats = dash.registry.service.index.stats()
             print(f"agents     {stats['entries']} indexed by the embedded registry "

@@ -47,12 +47,11 @@ def serve(conn: Connection, host: str, port: int, registry_url: str | None,
           password_hash: str | None, access_token: str | None, max_upload_bytes: int,
           no_broker_sys: bool) -> None:
     """Serve the dashboard until interrupted; prints its URL on stdout."""
-    from a2a_mqtt.dashboard import DashboardConfig, DashboardServer, serve_dashboard  # noqa: PLC0415
+    from a2a_mqtt.dashboard import DashboardConfig  # noqa: PLC0415
 
     try:
         config = DashboardConfig(
-            broker_url=conn.broker, username=conn.username, password=conn.password,
-            tls=conn.tls, host=host, port=port, registry_url=registry_url,
+            connection=conn.settings, host=host, port=port, registry_url=registry_url,
             gateway_url=gateway_url, metrics_urls=metrics_urls, read_only=read_only,
             password_hash=password_hash, access_token=access_token,
             max_upload_bytes=max_upload_bytes, broker_sys=not no_broker_sys)
@@ -64,12 +63,14 @@ def serve(conn: Connection, host: str, port: int, registry_url: str | None,
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
 
-    def started(server: DashboardServer) -> None:
-        click.echo(server.url)
-        click.echo(f"dashboard on {server.url} watching {conn.broker} (Ctrl-C to stop)",
-                   err=True)
+    server = config.server()
 
-    run_async(serve_dashboard(DashboardServer(config), on_started=started), conn=conn)
+    def started() -> None:
+        click.echo(server.url)
+        click.echo(f"dashboard on {server.url} watching {conn.describe_broker()} "
+                   "(Ctrl-C to stop)", err=True)
+
+    run_async(server.serve(on_ready=started), conn=conn)
 
 
 @dashboard.command("hash-password")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 from pathlib import Path
 
@@ -131,12 +132,10 @@ def example(name: str, agent_ref: str | None, conn: Connection, task_store: str 
         extended = ex.extended_card() if ex.extended_card is not None else None
         config = AgentConfig(ref=ref, card=ex.card(), executor=ex.executor(),
                              extended_card=extended,
-                             broker_url=conn.broker, username=conn.username,
-                             password=conn.password, tls=conn.tls,
+                             connection=dataclasses.replace(conn.settings, keepalive=keepalive),
                              task_store_url=task_store, session_expiry=session_expiry,
                              pool=pool, pool_dispatch=pool_dispatch,
-                             leave_pool_on_stop=leave_pool_on_stop, keepalive=keepalive,
-                             max_concurrency=max_concurrency)
+                             leave_pool_on_stop=leave_pool_on_stop, max_concurrency=max_concurrency)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
     click.echo(f"serving {name} as {config.ref} on {conn.broker} (Ctrl-C to stop)", err=True)
@@ -171,18 +170,19 @@ def demo(broker: str | None, secure: bool, stay: bool, dashboard_port: int) -> N
 
 async def _serve_dashboard(broker_url: str, port: int) -> None:
     """``demo --stay``: the dashboard beside the demo's agents until SIGINT/SIGTERM."""
-    from a2a_mqtt.dashboard import DashboardConfig, DashboardServer, serve_dashboard  # noqa: PLC0415
-    from a2a_mqtt.dashboard.server import DashboardError  # noqa: PLC0415
+    from a2a_mqtt.connection import ConnectionSettings  # noqa: PLC0415
+    from a2a_mqtt.dashboard import DashboardConfig, DashboardError  # noqa: PLC0415
 
-    def started(server: DashboardServer) -> None:
-        click.echo(f"dashboard {server.url}/ (the fleet, the cards, a client; Ctrl-C to stop)")
+    async def serve(port: int) -> None:
+        server = DashboardConfig(connection=ConnectionSettings(url=broker_url),
+                                 port=port).server()
+        await server.serve(on_ready=lambda: click.echo(
+            f"dashboard {server.url}/ (the fleet, the cards, a client; Ctrl-C to stop)"))
 
     try:
-        await serve_dashboard(DashboardServer(DashboardConfig(broker_url=broker_url, port=port)),
-                              on_started=started)
+        await serve(port)
     except DashboardError:
         if port == 0:
             raise
         click.echo(f"dashboard port {port} is taken; using a free one")
-        await serve_dashboard(DashboardServer(DashboardConfig(broker_url=broker_url, port=0)),
-                              on_started=started)
+        await serve(0)

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from a2a_mqtt.dashboard.config import DEFAULT_PORT, DashboardConfig
-from a2a_mqtt.dashboard.server import DashboardServer, run, serve_dashboard
+from a2a_mqtt.dashboard.server import DashboardError, DashboardServer
 
-__all__ = ["DEFAULT_PORT", "DashboardConfig", "DashboardServer", "run", "serve_dashboard"]
+__all__ = ["DEFAULT_PORT", "DashboardConfig", "DashboardError", "DashboardServer"]

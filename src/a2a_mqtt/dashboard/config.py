@@ -5,12 +5,16 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from a2a_mqtt.binding.topics import validate_identifier
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.dashboard.auth import parse_password_hash
 from a2a_mqtt.errors import ConfigError
-from a2a_mqtt.transport.base import BrokerURL, TLSConfig
+
+if TYPE_CHECKING:
+    from a2a_mqtt.dashboard.server import DashboardServer
 
 __all__ = ["DEFAULT_PORT", "DashboardConfig"]
 
@@ -47,10 +51,9 @@ class DashboardConfig:
     this process with its own identity (``org/unit/dashboard_id``).
     """
 
-    broker_url: str = "mqtt://127.0.0.1:1883"
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
-    tls: TLSConfig | None = None
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
+    """Broker URL, credentials, TLS and keepalive (a2a_mqtt.connection): the dashboard's
+    own identity on the broker."""
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     """0 picks a free port (see ``DashboardServer.url``)."""
@@ -81,10 +84,8 @@ class DashboardConfig:
     """Seconds allowed between two events of a stream."""
     broker_sys: bool = True
     """Subscribe to ``$SYS/#`` for the broker health page (when the broker offers it)."""
-    keepalive: int = 30
 
     def __post_init__(self) -> None:
-        BrokerURL.parse(self.broker_url)
         validate_identifier(self.org, "org id")
         validate_identifier(self.unit, "unit id")
         validate_identifier(self.dashboard_id, "dashboard id")
@@ -99,13 +100,19 @@ class DashboardConfig:
         if self.access_token is not None and len(self.access_token) < 16:
             raise ConfigError("access_token must be at least 16 characters")
         for name in ("session_ttl", "max_upload_bytes", "reply_timeout",
-                     "stream_idle_timeout", "keepalive"):
+                     "stream_idle_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
         if not (self.read_only or self.sign_in_required or _loopback(self.host)):
             raise ConfigError(
                 f"a dashboard listening on {self.host!r} (not loopback) must either be "
                 "--read-only or require a sign-in (--password-hash or --access-token)")
+
+    def server(self) -> DashboardServer:
+        """This config's server (``a2a_mqtt.run(config)`` runs it)."""
+        from a2a_mqtt.dashboard.server import DashboardServer  # noqa: PLC0415 - imports this
+
+        return DashboardServer(self)
 
     @property
     def sign_in_required(self) -> bool:

@@ -1,6 +1,7 @@
-"""DashboardServer: Config -> Server -> serve(stop) -> run(config), like the registry.
+"""DashboardServer: Config -> Server -> serve(stop), like every service.
 
-``DashboardServer(config)`` is an async context manager. Entering it:
+``DashboardServer(config)`` is an async context manager (a2a_mqtt/service.py;
+``a2a_mqtt.service.run(config)`` blocks). Entering it:
 
 1. starts an embedded registry (``config.registry_url`` is None) on a free
    loopback port, or uses the one configured;
@@ -18,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -28,7 +28,6 @@ from typing import Any
 import httpx
 import uvicorn
 
-from a2a_mqtt._loop import run as run_loop
 from a2a_mqtt._net import listen_socket
 from a2a_mqtt._uvicorn import EmbeddedUvicorn
 from a2a_mqtt.client.config import RequesterConfig
@@ -42,10 +41,11 @@ from a2a_mqtt.dashboard.feed import FeedHub
 from a2a_mqtt.dashboard.metrics import MetricsSources
 from a2a_mqtt.dashboard.wire import WireTap
 from a2a_mqtt.errors import A2AMqttError
+from a2a_mqtt.service import serve_until_stopped
 from a2a_mqtt.transport.base import ConnectOptions, MqttTransport, TransportFactory
 from a2a_mqtt.transport.base import default_transport as _default_transport
 
-__all__ = ["DashboardServer", "DashboardState", "run", "serve_dashboard"]
+__all__ = ["DashboardError", "DashboardServer", "DashboardState"]
 
 log = logging.getLogger("a2a_mqtt.dashboard")
 
@@ -123,9 +123,8 @@ class DashboardServer:
             {"Authorization": f"Bearer {cfg.registry_token}"} if cfg.registry_token else {}))
         stack.push_async_callback(http.aclose)
         requester = Requester(RequesterConfig(
-            broker_url=cfg.broker_url, org=cfg.org, unit=cfg.unit,
-            requester_id=cfg.dashboard_id, username=cfg.username, password=cfg.password,
-            tls=cfg.tls, keepalive=cfg.keepalive, session_expiry=0, max_attempts=1,
+            connection=cfg.connection, org=cfg.org, unit=cfg.unit,
+            requester_id=cfg.dashboard_id, session_expiry=0, max_attempts=1,
             reply_first_timeout=cfg.reply_timeout,
             stream_idle_timeout=cfg.stream_idle_timeout), transport_factory=self._tapped)
         await requester.start()
@@ -160,10 +159,9 @@ class DashboardServer:
 
         cfg = self.config
         registry = RegistryServer(RegistryConfig(
-            broker_url=cfg.broker_url, username=cfg.username, password=cfg.password,
-            tls=cfg.tls, ingest_org=cfg.org, ingest_unit=cfg.unit,
+            connection=cfg.connection, ingest_org=cfg.org, ingest_unit=cfg.unit,
             ingest_id=f"{cfg.dashboard_id}.registry", http_host="127.0.0.1", http_port=0,
-            agent_ref=None, keepalive=cfg.keepalive), transport_factory=self._factory)
+            agent_ref=None), transport_factory=self._factory)
         await registry.start()
         stack.push_async_callback(registry.stop)
         self.registry = registry
@@ -202,34 +200,11 @@ class DashboardServer:
             await stack.aclose()
             self._url = None
 
-    async def serve(self, stop: asyncio.Event | None = None) -> None:
-        """Run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully."""
-        await serve_dashboard(self, stop=stop)
-
-
-async def serve_dashboard(server: DashboardServer, *, stop: asyncio.Event | None = None,
-                          on_started: Callable[[DashboardServer], None] | None = None) -> None:
-    """Run ``server`` until ``stop`` is set or SIGINT/SIGTERM arrives."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        async with server:
-            if on_started is not None:
-                on_started(server)
-            await stop.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
-
-
-def run(config: DashboardConfig,
-        on_started: Callable[[DashboardServer], None] | None = None) -> None:
-    """Blocking: serve the dashboard of ``config`` in a new event loop."""
-    run_loop(serve_dashboard(DashboardServer(config), on_started=on_started))
+    async def serve(self, stop: asyncio.Event | None = None, *,
+                    on_ready: Callable[[], None] | None = None) -> None:
+        """Start, run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully
+        (a2a_mqtt/service.py); ``on_ready`` is called once serving (``url`` is known)."""
+        await serve_until_stopped(self, stop, on_ready=on_ready)
 
 
 async def _cancel(task: asyncio.Task[Any]) -> None:

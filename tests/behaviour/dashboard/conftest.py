@@ -22,6 +22,7 @@ import pytest_asyncio
 
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.dashboard import DashboardConfig, DashboardServer
 from a2a_mqtt.examples import EXAMPLES
 from tests.behaviour.conftest import serve
@@ -75,7 +76,8 @@ class Fleet:
 async def fleet(broker: MosquittoProcess, unique_id: str) -> AsyncIterator[Fleet]:
     async with AsyncExitStack() as stack:
         dashboard = await stack.enter_async_context(DashboardServer(DashboardConfig(
-            broker_url=broker.url, port=0, reply_timeout=5.0, stream_idle_timeout=60.0)))
+            connection=ConnectionSettings(url=broker.url), port=0, reply_timeout=5.0,
+            stream_idle_timeout=60.0)))
         fleet = Fleet(broker, dashboard, stack, unique_id.replace("_", "-")[-20:])
         try:
             yield fleet

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.dashboard import DashboardConfig, DashboardServer
 from a2a_mqtt.dashboard.auth import hash_password
 from tests.behaviour.dashboard.conftest import Fleet
@@ -146,7 +147,8 @@ async def test_a_closed_call_stream_cancels_the_call(
 
 @asynccontextmanager
 async def dashboard(broker: MosquittoProcess, **config: Any) -> AsyncIterator[httpx.AsyncClient]:
-    async with DashboardServer(DashboardConfig(broker_url=broker.url, port=0, **config)) as d, \
+    settings = ConnectionSettings(url=broker.url)
+    async with DashboardServer(DashboardConfig(connection=settings, port=0, **config)) as d, \
             httpx.AsyncClient(base_url=d.url) as client:
         yield client
 
@@ -218,7 +220,8 @@ async def test_a_pool_lists_its_members_and_answers_a_chat(
 
     unit = fleet.prefix
     configs = [AgentConfig(ref=AgentRef("pools", unit, f"m{i}"), card=echo_card(),
-                           executor=EchoExecutor(), broker_url=fleet.broker.url, pool="p",
+                           executor=EchoExecutor(),
+                           connection=ConnectionSettings(url=fleet.broker.url), pool="p",
                            pool_dispatch="claim", task_store_url=f"sqlite:///{tmp_path}/p.db",
                            session_expiry=0) for i in range(2)]
     async with AgentHost(configs):

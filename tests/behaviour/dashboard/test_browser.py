@@ -183,6 +183,7 @@ async def test_metrics_pages_chart_the_exported_series(
 
     from a2a_mqtt._net import listen_socket
     from a2a_mqtt._uvicorn import EmbeddedUvicorn
+    from a2a_mqtt.connection import ConnectionSettings
     from a2a_mqtt.dashboard import DashboardConfig, DashboardServer
     from tests.behaviour.dashboard.conftest import chromium_path
 
@@ -207,7 +208,7 @@ async def test_metrics_pages_chart_the_exported_series(
     port = sock.getsockname()[1]
     try:
         async with DashboardServer(DashboardConfig(
-                broker_url=broker.url, port=0,
+                connection=ConnectionSettings(url=broker.url), port=0,
                 metrics_urls=(f"http://127.0.0.1:{port}/metrics",))) as dash, \
                 async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=chromium_path(),
@@ -229,6 +230,7 @@ async def test_metrics_pages_chart_the_exported_series(
 async def test_a_person_signs_in_before_sending(broker: Any, screenshots: Path) -> None:
     from playwright.async_api import async_playwright
 
+    from a2a_mqtt.connection import ConnectionSettings
     from a2a_mqtt.dashboard import DashboardConfig, DashboardServer
     from a2a_mqtt.examples import EXAMPLES
     from tests.behaviour.conftest import serve
@@ -237,7 +239,7 @@ async def test_a_person_signs_in_before_sending(broker: Any, screenshots: Path) 
     token = "sign-in-token-for-the-page"
     ex = EXAMPLES["echo"]
     async with serve(broker.url, "fleet/signin/echo", ex.executor(), ex.card()), \
-            DashboardServer(DashboardConfig(broker_url=broker.url, port=0,
+            DashboardServer(DashboardConfig(connection=ConnectionSettings(url=broker.url), port=0,
                                             access_token=token)) as dash, \
             async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium_path(),
