@@ -259,3 +259,44 @@ async def test_a_person_signs_in_before_sending(broker: Any, screenshots: Path) 
         await expect(page.locator("#chat-log li.artifact")).to_contain_text("after sign-in")
         await page.screenshot(path=screenshots / "signed-in.png")
         await browser.close()
+
+
+async def test_an_image_artifact_is_shown_and_downloadable(
+        fleet: Fleet, page: Any, screenshots: Path) -> None:
+    import base64
+
+    from a2a.helpers import new_task_from_user_message
+    from a2a.server.agent_execution import AgentExecutor, RequestContext
+    from a2a.server.events import EventQueue
+    from a2a.server.tasks import TaskUpdater
+    from a2a.types.a2a_pb2 import Part
+
+    from a2a_mqtt.examples.basic import echo_card
+    from tests.behaviour.conftest import serve
+
+    # A 1x1 red PNG.
+    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8Dw"
+                           "HwAFBQIAX8jx0gAAAABJRU5ErkJggg==")
+
+    class Painter(AgentExecutor):
+        async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+            assert context.message is not None
+            task = new_task_from_user_message(context.message)
+            await event_queue.enqueue_event(task)
+            updater = TaskUpdater(event_queue, task.id, task.context_id)
+            await updater.add_artifact([Part(raw=png, media_type="image/png",
+                                             filename="dot.png")], name="picture")
+            await updater.complete()
+
+        async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+            return None
+
+    ref = AgentRef("fleet", fleet.prefix, "painter")
+    await fleet.stack.enter_async_context(serve(fleet.broker.url, ref, Painter(), echo_card()))
+    await page.goto(f"{fleet.url}/#/agent/{ref}")
+    await page.get_by_label("Text", exact=True).fill("paint")
+    await page.get_by_role("button", name="Send").click()
+    image = page.locator("#chat-log img.artifact-image")
+    await expect(image).to_have_attribute("alt", "dot.png")
+    assert await image.evaluate("img => img.decode().then(() => img.naturalWidth)") == 1
+    await expect(page.get_by_role("link", name="Download dot.png")).to_be_visible()
