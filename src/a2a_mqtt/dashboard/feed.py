@@ -99,7 +99,9 @@ class FeedHub:
                     attempt = 0
                 except (httpx.HTTPError, OSError) as exc:
                     log.warning("dashboard: registry feed broke (%s); reconnecting", exc)
-                self.connected.clear()
+                if self.connected.is_set():
+                    self.connected.clear()
+                    self._state(False)
                 await asyncio.sleep(_RETRY[min(attempt, len(_RETRY) - 1)])
                 attempt += 1
 
@@ -110,6 +112,7 @@ class FeedHub:
         async with http.stream("GET", f"{self.registry_url}/events", headers=headers) as resp:
             resp.raise_for_status()
             self.connected.set()
+            self._state(True)
             frame: list[str] = []
             async for line in resp.aiter_lines():
                 if line:
@@ -119,6 +122,12 @@ class FeedHub:
                 frame = []
                 if parsed is not None:
                     self._dispatch(parsed)
+
+    def _state(self, up: bool) -> None:
+        """Tell every page whether the registry's feed is flowing (``feed`` event)."""
+        event: SseEvent = ("feed", None, json.dumps({"connected": up}))
+        for sub in list(self._subscribers):
+            sub.offer(event)
 
     def _dispatch(self, event: SseEvent) -> None:
         name, event_id, data = event
@@ -155,7 +164,8 @@ class FeedHub:
         stop = asyncio.ensure_future(closing.wait())
         get: asyncio.Future[SseEvent] | None = None
         try:
-            yield b"retry: 2000\n: connected\n\n"
+            up = json.dumps({"connected": self.connected.is_set()})
+            yield f"retry: 2000\nevent: feed\ndata: {up}\n\n".encode()
             while True:
                 get = asyncio.ensure_future(sub.queue.get())
                 done, _ = await asyncio.wait({get, stop}, timeout=heartbeat,

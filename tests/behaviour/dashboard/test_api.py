@@ -240,3 +240,34 @@ async def test_a_pool_lists_its_members_and_answers_a_chat(
         assert got[-1] == {"kind": "end"}
         responders = {i.get("responder") for i in got if i["kind"] == "event"}
         assert responders <= {"m0", "m1"} and responders
+
+
+async def test_beside_a_registry_pages_hear_when_its_feed_breaks_and_returns(
+        broker: MosquittoProcess) -> None:
+    from a2a_mqtt.registry import RegistryConfig, RegistryServer
+
+    settings = ConnectionSettings(url=broker.url)
+    registry = RegistryServer(RegistryConfig(connection=settings, http_port=0, agent_ref=None))
+    await registry.start()
+    port = int(registry.url.rsplit(":", 1)[1])
+    try:
+        async with DashboardServer(DashboardConfig(
+                connection=settings, port=0, registry_url=registry.url)) as dash, \
+                httpx.AsyncClient(base_url=dash.url, timeout=None) as http, \
+                http.stream("GET", "/api/events") as stream:
+            lines = stream.aiter_lines()
+
+            async def feed_state() -> bool:
+                while True:
+                    line = await anext(lines)
+                    if line.startswith("data:") and "connected" in line:
+                        return bool(json.loads(line[5:])["connected"])
+            assert await feed_state() is True
+            await registry.stop()
+            assert await asyncio.wait_for(feed_state(), 10) is False
+            registry = RegistryServer(RegistryConfig(connection=settings, http_port=port,
+                                                     agent_ref=None))
+            await registry.start()
+            assert await asyncio.wait_for(feed_state(), 15) is True
+    finally:
+        await registry.stop()

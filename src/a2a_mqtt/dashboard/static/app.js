@@ -13,6 +13,7 @@ export const app = {
 };
 
 const KINDS = ["added", "updated", "online", "offline", "removed", "rejected", "resync"];
+let registryUp = true;
 
 function openFeed() {
   const source = new EventSource("/api/events");
@@ -24,7 +25,13 @@ function openFeed() {
       dispatch(kind, data);
     });
   }
-  source.onopen = () => { app.feedState = "live"; dispatch("state", null); };
+  // "feed": whether the dashboard's own link to the registry's change feed is up.
+  source.addEventListener("feed", (ev) => {
+    registryUp = JSON.parse(ev.data).connected;
+    app.feedState = registryUp ? "live" : "registry unreachable";
+    dispatch(registryUp ? "resync" : "state", null);
+  });
+  source.onopen = () => { app.feedState = registryUp ? "live" : "registry unreachable"; dispatch("state", null); };
   source.onerror = () => { app.feedState = "reconnecting"; dispatch("state", null); };
 }
 
