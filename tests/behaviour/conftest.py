@@ -39,7 +39,8 @@ def requester_config(url: str, **overrides: Any) -> RequesterConfig:
     overrides.setdefault("reply_first_timeout", 5.0)
     overrides.setdefault("stream_idle_timeout", 10.0)
     overrides.setdefault("max_attempts", 1)
-    return RequesterConfig(connection=ConnectionSettings(url=url), **overrides)
+    overrides.setdefault("connection", ConnectionSettings(url=url))
+    return RequesterConfig(**overrides)
 
 
 @pytest_asyncio.fixture
