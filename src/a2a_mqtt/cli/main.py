@@ -22,7 +22,8 @@ _T = TypeVar("_T")
 
 #: The extra each command group's work needs (the one to name when a library is missing).
 _COMMAND_EXTRA = {"example": "server", "gateway": "gateway", "registry": "registry",
-                  "mcp": "mcp", "workflow": "workflows", "demo": "all"}
+                  "mcp": "mcp", "workflow": "workflows", "demo": "all",
+                  "dashboard": "dashboard"}
 
 
 class _Main(click.Group):
