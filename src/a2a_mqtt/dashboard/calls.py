@@ -20,13 +20,9 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Final, Protocol
 
-from a2a.client.errors import A2AClientError, A2AClientTimeoutError
-
-from a2a_mqtt.binding.codes import BindingError
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.client.requester import Requester
 from a2a_mqtt.dashboard.wire import WireLog, WireTap, current_wire
-from a2a_mqtt.errors import A2AMqttError
 
 __all__ = ["CallService", "TaskRecord"]
 
@@ -129,10 +125,20 @@ class CallService:
                      ) -> AsyncIterator[Item]:
         """Items of one streamed call until it ends; closing the iterator cancels it."""
         queue: asyncio.Queue[Item] = asyncio.Queue()
+        overflow = False
 
         def put(item: Item) -> None:
-            if queue.qsize() < _QUEUE_LIMIT:
-                queue.put_nowait(item)
+            # Bounded: a page that stops reading ends its call with an error item (the
+            # last one) instead of letting the queue grow.
+            nonlocal overflow
+            if overflow:
+                return
+            if queue.qsize() >= _QUEUE_LIMIT:
+                overflow = True
+                item = {"kind": "error", "type": "Overflow", "message":
+                        f"the page fell {_QUEUE_LIMIT} items behind; the call was dropped "
+                        "(resubscribe to the task to continue)"}
+            queue.put_nowait(item)
 
         wire = WireLog(listener=lambda w: put({"kind": "wire", "item": w}))
         message = params.get("message") or {}
@@ -180,10 +186,9 @@ class CallService:
             put({"kind": "error", "type": "AgentOffline",
                  "message": f"{agent} went offline during the call (its last will was "
                             "published); the task may be resumed when it is back"})
-        except (A2AClientTimeoutError, A2AClientError, BindingError, A2AMqttError,
-                TimeoutError) as exc:
-            put(error_item(exc))
-        except Exception as exc:  # one bad reply must not take the service down
+        except Exception as exc:
+            # Timeouts, error replies (BindingError, A2AClientError), transport failures
+            # and anything unexpected from one reply: shown to the page, never raised.
             put(error_item(exc))
         finally:
             if self._offline is not None:
