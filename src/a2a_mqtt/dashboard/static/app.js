@@ -64,6 +64,7 @@ function renderSession() {
     try {
       await postJSON("/api/session", { secret: input.value });
       input.value = "";
+      toast("Signed in.");
       await loadInfo();
       route();
     } catch (err) { toast(`Sign-in failed: ${err.message}`); }
