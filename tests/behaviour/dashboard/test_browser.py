@@ -78,6 +78,9 @@ async def test_greeter_multi_turn_completes(fleet: Fleet, page: Any, screenshots
     await page.get_by_role("button", name="Send").click()
     await expect(log.locator("li.artifact")).to_contain_text("Hello, Ada!")
     await expect(log.locator("li.status.completed")).to_be_visible()
+    # The agent's own task list (ListTasks) knows the finished conversation.
+    await page.get_by_role("button", name="Ask the agent for its tasks").click()
+    await expect(page.locator("#remote-tasks li").first).to_contain_text("completed")
     await page.screenshot(path=screenshots / "greeter.png", full_page=True)
 
 

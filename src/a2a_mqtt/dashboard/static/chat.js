@@ -57,6 +57,7 @@ export function chatPanel(ref, card) {
   const log = h("ol", { id: "chat-log", class: "chat-log", "aria-live": "polite", "aria-label": "Conversation" });
   const wire = h("ol", { id: "wire", class: "wire", "aria-label": "Wire inspector" });
   const tasks = h("ul", { id: "task-list", class: "task-list" });
+  const remote = h("div", { id: "remote-tasks", "aria-live": "polite" });
   const text = h("textarea", { id: "chat-text", rows: "3", placeholder: "Message text" });
   const data = h("textarea", { id: "chat-data", rows: "2", placeholder: '{"optional": "JSON data part"}' });
   const meta = h("input", { id: "chat-meta", type: "text", placeholder: '{"delay": 5}' });
@@ -84,7 +85,9 @@ export function chatPanel(ref, card) {
       h("div", {}, form, taskLine, log),
       h("div", {}, h("h3", {}, "Wire inspector"),
         h("p", { class: "muted small" }, "Each MQTT publish of a call and each reply, with topic, properties and JSON-RPC body."),
-        wire, h("h3", {}, "Tasks"), tasks)));
+        wire, h("h3", {}, "Tasks"), tasks,
+        h("button", { type: "button", id: "agent-tasks", disabled: locked, onclick: () => agentTasks() },
+          "Ask the agent for its tasks (ListTasks)"), remote)));
 
   let current = { taskId: null, contextId: null, state: null };
   let controller = null;
@@ -225,6 +228,22 @@ export function chatPanel(ref, card) {
       FINAL.has(t.state) ? null : h("button", { type: "button", class: "small", disabled: locked,
                     "aria-label": `Cancel task ${t.taskId}`, onclick: () => cancelTask(t.taskId) }, "Cancel")))
       : h("li", { class: "muted" }, "No task with this agent yet."));
+  }
+
+  async function agentTasks() {
+    const resp = await fetch(`/api/remote-tasks?agent=${encodeURIComponent(ref)}`, { credentials: "same-origin" });
+    let out = {};
+    try { out = await resp.json(); } catch (_) { out = {}; }
+    for (const w of out.wire || []) showWire(w);
+    if (!resp.ok) {
+      fill(remote, h("p", { class: "error", role: "alert" }, `ListTasks failed: ${(out.error && out.error.message) || out.message || resp.status}`));
+      return;
+    }
+    const items = (out.result && out.result.tasks) || [];
+    fill(remote, items.length ? h("ul", { class: "task-list" }, items.map((t) => h("li", {},
+      h("code", {}, t.id), " ", h("span", { class: `state ${stateName(t.status && t.status.state)}` },
+        stateName(t.status && t.status.state) || "?"), ` ${(t.history || []).length} messages`)))
+      : h("p", { class: "muted" }, "The agent lists no task."));
   }
 
   refreshTasks();
