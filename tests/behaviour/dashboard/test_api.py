@@ -271,3 +271,26 @@ async def test_beside_a_registry_pages_hear_when_its_feed_breaks_and_returns(
             assert await asyncio.wait_for(feed_state(), 15) is True
     finally:
         await registry.stop()
+
+
+async def test_the_gateway_links_of_an_agent_answer_on_a_real_gateway(
+        broker: MosquittoProcess, unique_id: str) -> None:
+    from a2a_mqtt.binding.topics import AgentRef
+    from a2a_mqtt.examples.basic import EchoExecutor, echo_card
+    from a2a_mqtt.gateway import GatewayConfig, GatewayServer
+    from tests.behaviour.conftest import serve
+
+    settings = ConnectionSettings(url=broker.url)
+    ref = AgentRef("gw", "links", unique_id)
+    async with serve(broker.url, ref, EchoExecutor(), echo_card()), \
+            GatewayServer(GatewayConfig(connection=settings, port=0)) as gateway, \
+            DashboardServer(DashboardConfig(connection=settings, port=0,
+                                            gateway_url=gateway.url)) as dash, \
+            httpx.AsyncClient(timeout=20) as http:
+        links = (await http.get(f"{dash.url}/api/agents/{ref}")).json()["gateway"]
+        card = await http.get(links["card"])
+        assert card.status_code == 200 and card.json()["name"] == "Echo"
+        reply = await http.post(links["jsonrpc"], json={
+            "jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": "nope"}},
+            headers={"A2A-Version": "1.0"})
+        assert reply.status_code == 200 and "error" in reply.json()  # the agent answered
