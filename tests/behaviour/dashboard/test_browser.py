@@ -43,6 +43,12 @@ async def test_agent_appears_live_and_goes_offline_after_kill_9(
     await expect(row(page, ref).locator(".badge")).to_contain_text("offline", timeout=10_000)
     await expect(row(page, ref).locator(".badge")).to_contain_text("lwt")
     await page.screenshot(path=screenshots / "fleet-offline.png", full_page=True)
+    # The tree narrows to one unit; a filter that matches nothing says so.
+    await page.get_by_role("button", name=f"Show only unit fleet/{fleet.prefix}").click()
+    await expect(page.get_by_role("textbox", name="Unit")).to_have_value(fleet.prefix)
+    await expect(page.locator("#fleet-summary")).to_contain_text("2 matches")
+    await page.get_by_label("Tag").fill("no-such-tag")
+    await expect(page.locator("#fleet-summary")).to_have_text("No agent matches.")
 
 
 async def test_echo_streams_the_artifact_and_the_wire_shows_the_method(

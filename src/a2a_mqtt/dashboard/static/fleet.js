@@ -10,6 +10,8 @@ export function fleetPage(main) {
                          placeholder: "name, skill, words…" });
   const skill = h("input", { id: "f-skill", type: "text", value: params.get("skill") || "" });
   const tag = h("input", { id: "f-tag", type: "text", value: params.get("tag") || "" });
+  const org = h("input", { id: "f-org", type: "text", size: "10", value: params.get("org") || "" });
+  const unit = h("input", { id: "f-unit", type: "text", size: "10", value: params.get("unit") || "" });
   const status = h("select", { id: "f-status" },
     h("option", { value: "" }, "any"), h("option", { value: "online" }, "online"),
     h("option", { value: "offline" }, "offline"));
@@ -26,7 +28,8 @@ export function fleetPage(main) {
   main.append(
     h("h1", {}, "Fleet ", feedState),
     h("form", { class: "filters", role: "search", onsubmit: (ev) => { ev.preventDefault(); reload(); } },
-      field("Search", q), field("Skill", skill), field("Tag", tag), field("Status", status),
+      field("Search", q), field("Skill", skill), field("Tag", tag), field("Org", org),
+      field("Unit", unit), field("Status", status),
       field("Kind", kind), h("button", { type: "submit" }, "Filter")),
     summary, tree, pager, rejected);
 
@@ -37,14 +40,20 @@ export function fleetPage(main) {
 
   function filters() {
     const out = new URLSearchParams();
-    for (const [name, el] of [["q", q], ["skill", skill], ["tag", tag], ["status", status],
-                              ["kind", kind]]) {
+    for (const [name, el] of [["q", q], ["skill", skill], ["tag", tag], ["org", org],
+                              ["unit", unit], ["status", status], ["kind", kind]]) {
       if (el.value.trim()) out.set(name, el.value.trim());
     }
     return out;
   }
 
   function reload() { cursors = [null]; pageIndex = 0; load(); }
+
+  function narrow(orgName, unitName) {
+    org.value = orgName;
+    unit.value = unitName;
+    reload();
+  }
 
   async function load() {
     const mine = ++seq;
@@ -82,18 +91,22 @@ export function fleetPage(main) {
       units.get(item.unit).push(item);
     }
     clear(tree);
-    for (const [org, units] of orgs) {
+    for (const [orgName, units] of orgs) {
       const unitNodes = [];
-      for (const [unit, members] of units) {
+      for (const [unitName, members] of units) {
         unitNodes.push(h("details", { open: true, class: "unit" },
-          h("summary", {}, h("span", { class: "unit-name" }, unit), h("small", { class: "muted" }, ` ${members.length}`)),
+          h("summary", {}, h("span", { class: "unit-name" }, unitName), h("small", { class: "muted" }, ` ${members.length} `),
+            h("button", { type: "button", class: "small link", "aria-label": `Show only unit ${orgName}/${unitName}`,
+                          onclick: () => narrow(orgName, unitName) }, "only this unit")),
           h("table", { class: "agents" },
             h("thead", {}, h("tr", {}, h("th", {}, "Agent"), h("th", {}, "Status"),
                                  h("th", {}, "Skills"), h("th", {}, "Tags"), h("th", {}, "Last change"))),
             h("tbody", {}, members.map(row)))));
       }
       append(tree, [h("details", { open: true, class: "org" },
-        h("summary", {}, h("span", { class: "org-name" }, org)), unitNodes)]);
+        h("summary", {}, h("span", { class: "org-name" }, orgName), " ",
+          h("button", { type: "button", class: "small link", "aria-label": `Show only org ${orgName}`,
+                        onclick: () => narrow(orgName, "") }, "only this org")), unitNodes)]);
     }
   }
 
@@ -130,7 +143,7 @@ export function fleetPage(main) {
   });
   for (const el of [status, kind]) el.addEventListener("change", reload);
   let typing = null;
-  for (const el of [q, skill, tag]) {
+  for (const el of [q, skill, tag, org, unit]) {
     el.addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(reload, 200); });
   }
   load();
