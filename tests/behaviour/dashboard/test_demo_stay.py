@@ -27,13 +27,14 @@ def _check(proc: subprocess.Popen[str]) -> None:
                 break
         assert url is not None and url.startswith("http://127.0.0.1:")
         fleet = httpx.get(f"{url}api/fleet", timeout=10).json()
-        assert fleet["total"] == 4
+        served = sum(1 for i in fleet["items"] if i["kind"] == "agent")
+        assert served >= 4  # the production line and echo (and its pools), up while it stays
         assert {i["status"] for i in fleet["items"]} == {"online"}
         assert httpx.get(url, timeout=10).status_code == 200
         proc.send_signal(signal.SIGINT)
         rest = proc.stdout.read()
         assert proc.wait(30) == 0
-        assert "presence  4 of 4 agents now marked offline" in rest
+        assert f"presence  {served} of {served} agents now marked offline" in rest
     finally:
         if proc.poll() is None:
             proc.kill()
