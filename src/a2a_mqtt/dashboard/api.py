@@ -24,6 +24,7 @@ from a2a_mqtt.binding.card import ROUTING_EXTENSION_URI
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.dashboard.auth import check_secret
 from a2a_mqtt.dashboard.compose import ComposeError, compose_send, parse_json_body
+from a2a_mqtt.dashboard.traces import TracesUnavailable
 from a2a_mqtt.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -269,6 +270,30 @@ class Api:
 
     async def metrics(self, request: Request) -> Response:
         return JSONResponse(await self.state.metrics.collect(self.state.http))
+
+    # -- traces (OTLP/HTTP in, call trees out) ---------------------------------------------
+
+    async def otlp_traces(self, request: Request) -> Response:
+        body = await self._body(request, self.config.max_upload_bytes)
+        try:
+            self.state.traces.add(body, request.headers.get("content-encoding", "").lower())
+        except TracesUnavailable as exc:
+            raise ApiError(501, "not_implemented", str(exc)) from None
+        # An empty ExportTraceServiceResponse is an empty protobuf message.
+        return Response(b"", media_type="application/x-protobuf")
+
+    async def traces(self, request: Request) -> Response:
+        task = request.query_params.get("task") or None
+        store = self.state.traces
+        return JSONResponse({"items": store.summaries(task), "spans": store.spans})
+
+    async def trace(self, request: Request) -> Response:
+        trace_id = request.path_params["trace_id"]
+        spans = self.state.traces.get(trace_id)
+        if spans is None:
+            raise ApiError(404, "not_found", f"no trace {trace_id[:64]!r} here (the newest "
+                           f"{self.state.traces.max_spans} spans are kept)")
+        return JSONResponse({"traceId": trace_id, "spans": spans})
 
 
 async def on_error(request: Request, exc: Exception) -> Response:

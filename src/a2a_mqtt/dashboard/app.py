@@ -64,6 +64,9 @@ def create_app(state: DashboardState) -> Starlette:
         Route("/api/remote-tasks", api.remote_tasks, methods=["GET"]),
         Route("/api/broker", api.broker, methods=["GET"]),
         Route("/api/metrics", api.metrics, methods=["GET"]),
+        Route("/api/traces", api.traces, methods=["GET"]),
+        Route("/api/traces/{trace_id}", api.trace, methods=["GET"]),
+        Route("/v1/traces", api.otlp_traces, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     handlers: dict[Any, Any] = {ApiError: on_error, ComposeError: on_error,

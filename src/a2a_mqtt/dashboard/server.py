@@ -39,6 +39,7 @@ from a2a_mqtt.dashboard.calls import CallService
 from a2a_mqtt.dashboard.config import DashboardConfig
 from a2a_mqtt.dashboard.feed import FeedHub
 from a2a_mqtt.dashboard.metrics import MetricsSources
+from a2a_mqtt.dashboard.traces import TraceStore
 from a2a_mqtt.dashboard.wire import WireTap
 from a2a_mqtt.errors import A2AMqttError
 from a2a_mqtt.service import serve_until_stopped
@@ -68,6 +69,7 @@ class DashboardState:
     sessions: SessionStore
     broker_health: BrokerHealth
     metrics: MetricsSources
+    traces: TraceStore
     closing: asyncio.Event
 
 
@@ -143,7 +145,7 @@ class DashboardServer:
                               reply_timeout=cfg.reply_timeout,
                               idle_timeout=cfg.stream_idle_timeout),
             sessions=SessionStore(cfg.session_ttl), broker_health=health,
-            metrics=MetricsSources(cfg.metrics_urls), closing=closing)
+            metrics=MetricsSources(cfg.metrics_urls), traces=TraceStore(), closing=closing)
         await self._start_http(stack, self.state)
         stack.callback(closing.set)  # runs before the HTTP server stops (LIFO)
         try:

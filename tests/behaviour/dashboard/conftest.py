@@ -61,12 +61,13 @@ class Fleet:
                                                    ex.card(), **config))
         return ref
 
-    def process_agent(self, example: str, name: str) -> tuple[AgentRef, subprocess.Popen[bytes]]:
+    def process_agent(self, example: str, name: str, *extra: str
+                      ) -> tuple[AgentRef, subprocess.Popen[bytes]]:
         """An example agent in its own process (so a test can ``kill -9`` it)."""
         ref = AgentRef("fleet", self.prefix, name)
         proc = subprocess.Popen(
             [sys.executable, "-m", "a2a_mqtt", "example", example, "--agent", str(ref),
-             "--broker", self.broker.url, "--session-expiry", "0"],
+             "--broker", self.broker.url, "--session-expiry", "0", *extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.processes.append(proc)
         return ref, proc

@@ -309,3 +309,23 @@ async def test_an_image_artifact_is_shown_and_downloadable(
     await expect(image).to_have_attribute("alt", "dot.png")
     assert await image.evaluate("img => img.decode().then(() => img.naturalWidth)") == 1
     await expect(page.get_by_role("link", name="Download dot.png")).to_be_visible()
+
+
+async def test_a_tasks_trace_arrives_over_otlp_and_shows_as_a_call_tree(
+        fleet: Fleet, page: Any, screenshots: Path) -> None:
+    # The agent, its own process, exports its spans to the dashboard (OTLP/HTTP).
+    ref, _ = fleet.process_agent("echo", "traced", "--otlp-endpoint", fleet.url)
+    await page.goto(f"{fleet.url}/#/fleet")
+    await expect(row(page, ref).locator(".badge")).to_contain_text("online", timeout=15_000)
+    await page.goto(f"{fleet.url}/#/agent/{ref}")
+    await page.get_by_label("Text", exact=True).fill("trace me")
+    await page.get_by_role("button", name="Send").click()
+    await expect(page.locator("#chat-log li.status.completed")).to_be_visible()
+    await page.get_by_role("link", name="its trace").click()
+    # The exporter batches (up to 5 s); the page polls until the trace is in.
+    tree = page.locator("#trace-tree")
+    await expect(tree.locator(".span").first).to_contain_text("a2a/SendStreamingMessage",
+                                                                timeout=20_000)
+    await expect(tree.locator(".span")).not_to_have_count(1)  # the executor's child span
+    await expect(tree).to_contain_text("task ")
+    await page.screenshot(path=screenshots / "traces.png", full_page=True)

@@ -139,9 +139,10 @@ export function chatPanel(ref, card) {
     const running = current.taskId && !FINAL.has(current.state);
     cancel.disabled = locked || !running;
     resub.disabled = locked || !current.taskId;
-    taskLine.textContent = current.taskId
-      ? `Task ${current.taskId}: ${stateName(current.state) || "?"}${current.state === "TASK_STATE_INPUT_REQUIRED" ? " (your next message continues it)" : ""}`
-      : "No task yet.";
+    fill(taskLine, current.taskId
+      ? [`Task ${current.taskId}: ${stateName(current.state) || "?"}${current.state === "TASK_STATE_INPUT_REQUIRED" ? " (your next message continues it)" : ""} · `,
+         h("a", { href: `#/traces?task=${encodeURIComponent(current.taskId)}` }, "its trace")]
+      : "No task yet.");
   }
 
   async function stream(url, body) {

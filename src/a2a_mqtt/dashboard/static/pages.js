@@ -102,10 +102,84 @@ export function metricsPage(main) {
   }, every * 1000);
 }
 
-export function tracesPage(main) {
-  main.append(h("h1", {}, "Traces"), h("p", { class: "notice", id: "traces-none" },
-    "No trace source is connected to this dashboard, so there is no call tree to show. " +
-    "Traces light up here once the services export them (see docs/dashboard.md)."));
+export function tracesPage(main, parts) {
+  const params = new URLSearchParams(location.hash.split("?")[1] || "");
+  const task = h("input", { id: "trace-task", type: "search", value: params.get("task") || "", placeholder: "task id" });
+  const list = h("div", { id: "traces-list" });
+  const tree = h("div", { id: "trace-tree" });
+  main.append(h("h1", {}, "Traces"),
+    h("p", { class: "muted" }, "Spans the services export over OTLP/HTTP to this dashboard (",
+      h("code", {}, `--otlp-endpoint ${location.origin}`), "): each trace as a call tree with its timing."),
+    h("form", { class: "filters", role: "search", onsubmit: (ev) => { ev.preventDefault(); load(); } },
+      h("label", { class: "field" }, h("span", {}, "Task"), task), h("button", { type: "submit" }, "Find")),
+    list, tree);
+
+  async function load() {
+    const q = task.value.trim() ? `?task=${encodeURIComponent(task.value.trim())}` : "";
+    let out;
+    try { out = await getJSON(`/api/traces${q}`); } catch (err) { fill(list, h("p", { class: "error" }, err.message)); return; }
+    if (!out.spans) {
+      fill(list, h("p", { class: "notice", id: "traces-none" },
+        "No trace has arrived: no service exports its spans to this dashboard (start them with --otlp-endpoint pointing here)."));
+      return;
+    }
+    fill(list, out.items.length ? h("table", { class: "agents" },
+      h("thead", {}, h("tr", {}, ["Trace", "Root", "Services", "Spans", "Duration", "Tasks"].map((x) => h("th", {}, x)))),
+      h("tbody", {}, out.items.map((t) => h("tr", { "data-trace": t.traceId },
+        h("td", {}, h("button", { type: "button", class: "small link", "aria-label": `Show trace ${t.traceId}`,
+                                  onclick: () => show(t.traceId) }, t.traceId.slice(0, 12))),
+        h("td", {}, t.root, t.errors ? h("span", { class: "badge offline" }, ` ${t.errors} error`) : null),
+        h("td", {}, t.services.join(", ")), h("td", {}, String(t.spans)),
+        h("td", {}, `${t.durationMs.toFixed(1)} ms`), h("td", {}, t.tasks.map((x) => h("code", {}, x.slice(0, 8))))))))
+      : h("p", { class: "muted" }, "No trace matches."));
+    if (out.items.length === 1 || parts[0]) show(parts[0] || out.items[0].traceId);
+  }
+
+  async function show(traceId) {
+    let out;
+    try { out = await getJSON(`/api/traces/${traceId}`); } catch (err) { fill(tree, h("p", { class: "error" }, err.message)); return; }
+    const spans = out.spans;
+    const ids = new Set(spans.map((s) => s.spanId));
+    const children = new Map();
+    for (const s of spans) {
+      const parent = ids.has(s.parentId) ? s.parentId : "";
+      if (!children.has(parent)) children.set(parent, []);
+      children.get(parent).push(s);
+    }
+    const t0 = Math.min(...spans.map((s) => s.start));
+    const total = Math.max(1, Math.max(...spans.map((s) => s.end)) - t0);
+    const rows = [];
+    const walk = (parent, depth) => {
+      for (const s of children.get(parent) || []) {
+        const left = ((s.start - t0) / total) * 100;
+        const width = Math.max(0.5, ((s.end - s.start) / total) * 100);
+        rows.push(h("li", { class: `span ${s.error ? "error" : ""}`, style: null, "data-depth": depth },
+          h("div", { class: "span-label", "data-depth": String(Math.min(depth, 8)) },
+            h("b", {}, s.name), ` ${s.kind} · ${s.service} · ${((s.end - s.start) / 1e6).toFixed(2)} ms`,
+            s.attributes["a2a.task.id"] ? [" · task ", h("code", {}, String(s.attributes["a2a.task.id"]).slice(0, 8))] : null),
+          bar(left, width)));
+        walk(s.spanId, depth + 1);
+      }
+    };
+    walk("", 0);
+    fill(tree, h("h2", {}, `Trace ${traceId}`), h("ol", { class: "trace", "aria-label": "Call tree" }, rows));
+  }
+
+  load();
+  const timer = setInterval(() => { if (!tree.firstChild) load(); }, 3000);
+  return () => clearInterval(timer);
+}
+
+// The timing bar: an SVG (inline styles are refused by the page's CSP).
+function bar(left, width) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("class", "span-bar"); svg.setAttribute("viewBox", "0 0 100 4");
+  svg.setAttribute("preserveAspectRatio", "none"); svg.setAttribute("aria-hidden", "true");
+  const r = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+  r.setAttribute("x", String(left)); r.setAttribute("width", String(width));
+  r.setAttribute("y", "0"); r.setAttribute("height", "4");
+  svg.append(r);
+  return svg;
 }
 
 export function tasksPage(main) {
