@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import itertools
 import os
-import resource
-import sys
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -30,68 +25,33 @@ from a2a_bench.settings import (
     SERVER_ENV,
     STOP_TIMEOUT,
     USER_OTEL,
-    log,
 )
-from harness.cpu import proc_cpu_seconds
+from harness.cpu import CpuMeter
+from harness.drive import drive as harness_drive
+from harness.procs import ChildProcess, free_port
 from harness.stats import summarize
 
 # -- server processes -----------------------------------------------------------------
 
 
-class ServerProcess:
-    """This script re-invoked with ``--serve``; stdin is its control line, EOF stops it."""
+class ServerProcess(ChildProcess):
+    """bench/a2a_compare.py re-invoked with ``--serve``; stdin is its control line,
+    EOF stops it; its READY line says whether a2a-sdk's spans are on."""
 
     def __init__(self, argv: list[str]) -> None:
-        self.argv = argv
-        self.proc: asyncio.subprocess.Process | None = None
+        super().__init__(
+            str(SCRIPT),
+            argv,
+            env=_server_env(),
+            ready_timeout=READY_TIMEOUT,
+            stop_timeout=STOP_TIMEOUT,
+        )
         self.spans: str | None = None
 
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(SCRIPT),
-            *self.argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env=_server_env(),
-        )
-        ready = await self.expect("READY", READY_TIMEOUT)
+    async def start(self) -> str:
+        ready = await super().start()
         self.spans = ready.partition("spans=")[2] or None
-
-    async def expect(self, word: str, timeout: float) -> str:
-        assert self.proc is not None
-        assert self.proc.stdout is not None
-        async with asyncio.timeout(timeout):
-            while True:
-                line = (await self.proc.stdout.readline()).decode().strip()
-                if not line:
-                    raise RuntimeError(f"server {self.argv} exited before {word}")
-                if line == word or line.startswith(word + " "):
-                    return line
-
-    async def command(self, line: str, expect: str) -> None:
-        assert self.proc is not None
-        assert self.proc.stdin is not None
-        self.proc.stdin.write((line + "\n").encode())
-        await self.proc.stdin.drain()
-        await self.expect(expect, 60.0)
-
-    async def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.stdin is not None:
-            proc.stdin.close()
-        try:
-            await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
-        except TimeoutError:
-            proc.kill()
-            await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
+        return ready
 
 
 def _server_env() -> dict[str, str]:
@@ -105,19 +65,13 @@ def _server_env() -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    from a2a_mqtt.broker import free_port
-
-    return free_port()
-
-
 def make_variant(name: str, broker: str, deadline: float) -> tuple[ServerProcess, Client]:
     agent = f"{name.replace('-', '')}-{uuid.uuid4().hex[:8]}"
     common = ["--broker", broker, "--agent", agent, "--deadline", str(deadline)]
     if name == "ours":
         return ServerProcess(["--serve", "ours", *common]), OursClient(broker, agent)
     if name in ("http", "http-aiohttp"):
-        port = _free_port()
+        port = free_port()
         server = ServerProcess(["--serve", "http", "--port", str(port), *common])
         client: Client = HttpClient(port) if name == "http" else HttpAiohttpClient(port)
         return server, client
@@ -154,38 +108,13 @@ class Result:
     """a2a-sdk's OpenTelemetry spans in the server process: on, off or n/a."""
 
 
-def _self_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 async def drive(
     client: Client, n: int, inflight: int, max_seconds: float | None = None
 ) -> tuple[list[float], float, int]:
-    """``n`` requests with ``inflight`` workers, or fewer if ``max_seconds`` runs out
-    (no new request starts after it); (latencies, seconds, errors)."""
-    latencies: list[float] = []
-    errors = 0
-    remaining = itertools.count()
-    stop_at = time.perf_counter() + max_seconds if max_seconds else float("inf")
-
-    async def worker() -> None:
-        nonlocal errors
-        while next(remaining) < n and time.perf_counter() < stop_at:
-            t0 = time.perf_counter()
-            try:
-                async with asyncio.timeout(REQUEST_TIMEOUT):
-                    await client.request()
-            except Exception as exc:
-                errors += 1
-                if errors <= 3:
-                    log.warning("request failed: %r", exc)
-                continue
-            latencies.append(time.perf_counter() - t0)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(inflight)))
-    return latencies, time.perf_counter() - start, errors
+    """The harness's load loop on ``client.request``: (latencies, seconds, errors)."""
+    return await harness_drive(
+        client.request, n, inflight, max_seconds=max_seconds, timeout=REQUEST_TIMEOUT
+    )
 
 
 async def measure(
@@ -201,23 +130,10 @@ async def measure(
     max_seconds: float | None,
 ) -> Result:
     load1 = os.getloadavg()[0]
-    cpu0 = (
-        _self_cpu(),
-        proc_cpu_seconds(server_pid),
-        proc_cpu_seconds(broker_pid) if broker_pid else None,
-    )
+    meter = CpuMeter({"client": None, "server": server_pid, "broker": broker_pid or -1})
+    meter.start()
     latencies, seconds, errors = await drive(client, n, inflight, max_seconds)
-    cpu1 = (
-        _self_cpu(),
-        proc_cpu_seconds(server_pid),
-        proc_cpu_seconds(broker_pid) if broker_pid else None,
-    )
-    done = max(1, len(latencies) + errors)
-
-    def per_req(i: int) -> float | None:
-        a, b = cpu0[i], cpu1[i]
-        return None if a is None or b is None else (b - a) * 1000 / done
-
+    cpu = meter.per_request(len(latencies) + errors)
     stats = summarize(latencies, seconds, errors)
     return Result(
         variant=variant,
@@ -229,9 +145,9 @@ async def measure(
         p50_ms=stats.p50_ms,
         p99_ms=stats.p99_ms,
         errors=errors,
-        cpu_client_ms=per_req(0),
-        cpu_server_ms=per_req(1),
-        cpu_broker_ms=per_req(2),
+        cpu_client_ms=cpu["client"],
+        cpu_server_ms=cpu["server"],
+        cpu_broker_ms=cpu["broker"],
         load1=load1,
     )
 
