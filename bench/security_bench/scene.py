@@ -122,7 +122,8 @@ async def scene(tmp: Path, names: Sequence[str]) -> AsyncIterator[list[Variant]]
                 servers[name] = await stack.enter_async_context(
                     AgentServer(_with(cfg, session_expiry=0, watch_broker_drops=False)))
             req_e2e = E2EContext(identity=f"bench/clients/req-{run}", key=new_encryption_key())
-            req_e2e.learn(str(refs["ubsp-v1"]), servers["ubsp-v1"].card)
+            if "ubsp-v1" in servers:
+                req_e2e.learn(str(refs["ubsp-v1"]), servers["ubsp-v1"].card)
             common = {"org": "bench", "unit": "clients", "max_attempts": 1,
                       "reply_first_timeout": 30.0}
             requesters = {
