@@ -22,30 +22,31 @@ def fmt(value: float | None, spec: str = ".2f") -> str:
     return format(value, spec)
 
 
-def markdown_table(
-    columns: Sequence[tuple[str, str]], rows: Sequence[dict[str, Any]]
-) -> str:
-    """``columns`` is (header, format) per column, the format either a format spec
-    for a number (right-aligned; ``-`` when missing) or ``""`` for text."""
-    head = "| " + " | ".join(h for h, _ in columns) + " |"
-    rule = "|" + "|".join("---:" if spec else "---" for _, spec in columns) + "|"
+Column = tuple[str, str] | tuple[str, str, str]
+
+
+def markdown_table(columns: Sequence[Column], rows: Sequence[dict[str, Any]]) -> str:
+    """One row per dict. A column is ``(header, spec)`` or ``(header, spec, key)``:
+    ``spec`` is a format spec for a number (right-aligned; ``-`` when missing or nan)
+    or ``""`` for text; the value is ``row[key]``, else ``row[header]``, else the
+    header in snake_case (``"p50 ms"`` -> ``p50_ms``)."""
+    head = "| " + " | ".join(c[0] for c in columns) + " |"
+    rule = "|" + "|".join("---:" if c[1] else "---" for c in columns) + "|"
     lines = [head, rule]
     for row in rows:
         cells = []
-        for (header, spec), value in zip(columns, _values(columns, row), strict=True):
-            del header
+        for column in columns:
+            spec, value = column[1], row.get(_key(column, row))
             cells.append(fmt(value, spec) if spec else ("-" if value is None else str(value)))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def _values(columns: Sequence[tuple[str, str]], row: dict[str, Any]) -> list[Any]:
-    # A row may be keyed by header or by the header's snake_case.
-    out = []
-    for header, _ in columns:
-        key = header if header in row else header.lower().replace(" ", "_").replace("/", "_")
-        out.append(row.get(key))
-    return out
+def _key(column: Column, row: dict[str, Any]) -> str:
+    if len(column) == 3:
+        return column[2]
+    header = column[0]
+    return header if header in row else header.lower().replace(" ", "_").replace("/", "_")
 
 
 def write_json(bench: str, payload: dict[str, Any], path: str | Path | None = None) -> Path:
