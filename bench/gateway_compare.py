@@ -317,7 +317,8 @@ async def main(args: argparse.Namespace) -> int:
     print(f"\nMedians of {args.runs} run(s):")
     print(markdown_table(
         [("path", ""), ("scenario", ""), ("p50 ms", ".2f"), ("p99 ms", ".2f"),
-         ("req/s", ",.0f", "rps"), ("server CPU ms/req", ".2f", "server_cpu_ms"), ("errors", "d")], rows))
+         ("req/s", ",.0f", "rps"), ("server CPU ms/req", ".2f", "server_cpu_ms"),
+         ("errors", "d")], rows))
     print()
     for name, value in ratios.items():
         print(f"{name:<44} {value:6.2f}")
