@@ -158,9 +158,3 @@ def _with(cfg: AgentConfig, **changes: Any) -> AgentConfig:
     from dataclasses import replace
 
     return replace(cfg, **changes)
-
-
-def _with(cfg: AgentConfig, **changes: Any) -> AgentConfig:
-    return replace(cfg, **changes)
-
-
