@@ -155,6 +155,4 @@ async def scene(tmp: Path, names: Sequence[str]) -> AsyncIterator[list[Variant]]
 
 
 def _with(cfg: AgentConfig, **changes: Any) -> AgentConfig:
-    from dataclasses import replace
-
     return replace(cfg, **changes)
