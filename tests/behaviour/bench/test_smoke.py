@@ -23,7 +23,10 @@ SCRIPTS = sorted(
     p for p in BENCH.glob("*.py") if 'if __name__ == "__main__"' in p.read_text()
 )
 #: Run end to end below: no need to ask them for --help as well.
-RUN_BELOW = {"a2a_compare.py", "pool_scaling.py", "mqtt_clients.py", "security_cost.py"}
+RUN_BELOW = {
+    "a2a_compare.py", "pool_scaling.py", "mqtt_clients.py", "security_cost.py",
+    "payload_size.py",
+}
 
 
 def run(*argv: str, timeout: float = 90.0) -> subprocess.CompletedProcess[str]:
@@ -76,7 +79,7 @@ def test_a2a_compare_tiniest(tmp_path: Path) -> None:
 
 def test_pool_scaling_tiniest(tmp_path: Path) -> None:
     out = tmp_path / "pool.json"
-    run(str(BENCH / "pool_scaling.py"), "--runs", "1", "--requests", "20", "--warmup", "4",
+    run(str(BENCH / "pool_scaling.py"), "--runs", "1", "--requests", "12", "--warmup", "2",
         "--inflight", "10", "--configs", "single,pool-1", "--stores", "sqlite", "--no-spy",
         "--delay", "0.01", "--json", str(out))
     data = _rows(out)
@@ -104,3 +107,14 @@ def test_security_cost_tiniest(tmp_path: Path) -> None:
         assert cells["1"]["errors"] == cells["100"]["errors"] == 0
         assert cells["1"]["rps"] > 0
     assert data["plain"]["1"]["p50_ratio"] == pytest.approx(1.0)
+
+
+def test_payload_size_tiniest(tmp_path: Path) -> None:
+    """The docs' example bench: the short file keeps working."""
+    out = tmp_path / "size.json"
+    run(str(BENCH / "payload_size.py"), "--runs", "1", "-n", "10", "--json", str(out))
+    rows = _rows(out)["medians"]
+    assert [(r["in flight"], r["size"]) for r in rows] == [
+        (k, s) for k in (1, 10) for s in ("100 B", "10 kB", "100 kB")
+    ]
+    assert all(r["errors"] == 0 and r["rps"] > 0 and r["runs"] == 1 for r in rows)
