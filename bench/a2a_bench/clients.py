@@ -17,7 +17,7 @@ from a2a_mqtt.connection import ConnectionSettings
 from harness.agent import BENCH_TEXT, bench_card
 
 
-def _floor_payload() -> bytes:
+def floor_payload() -> bytes:
     """A SendMessage JSON-RPC request the size of ours, for the raw MQTT floor."""
     return json.dumps(
         {
@@ -52,7 +52,7 @@ class Client:
     async def stop(self) -> None: ...
 
 
-def _new_send_request() -> Any:
+def new_send_request() -> Any:
     from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest
 
     return SendMessageRequest(
@@ -86,7 +86,7 @@ class OursClient(Client):
         self._transport = self._client.transport_for(f"{ORG}/{UNIT}/{self.agent}")
 
     async def request(self) -> None:
-        _check_task(await self._transport.send_message(_new_send_request()))
+        _check_task(await self._transport.send_message(new_send_request()))
 
     async def stop(self) -> None:
         await self._client.__aexit__(None, None, None)
@@ -112,7 +112,7 @@ class HttpClient(Client):
         self._transport = JsonRpcTransport(self._http, bench_card(self.url), self.url)
 
     async def request(self) -> None:
-        _check_task(await self._transport.send_message(_new_send_request()))
+        _check_task(await self._transport.send_message(new_send_request()))
 
     async def stop(self) -> None:
         await self._http.aclose()
@@ -144,7 +144,7 @@ class HttpAiohttpClient(Client):
                 "jsonrpc": "2.0",
                 "id": uuid.uuid4().hex,
                 "method": "SendMessage",
-                "params": MessageToDict(_new_send_request()),
+                "params": MessageToDict(new_send_request()),
             }
         )
         async with self._session.post(self.url, data=body) as resp:
@@ -199,7 +199,7 @@ class FloorClient(Client):
 
     def __init__(self, broker: str, agent: str) -> None:
         self.broker, self.agent = broker, agent
-        self.payload = _floor_payload()
+        self.payload = floor_payload()
 
     async def start(self) -> None:
         from a2a_mqtt.transport import (

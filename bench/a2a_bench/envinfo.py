@@ -14,21 +14,21 @@ from a2a_bench.settings import (
 )
 
 
-def _version(dist: str) -> str:
+def dist_version(dist: str) -> str:
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return "-"
 
 
-def _http_impl() -> tuple[str, str]:
+def http_impl() -> tuple[str, str]:
     """What uvicorn's ``auto`` picks here: (loop, http)."""
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     http = "httptools" if importlib.util.find_spec("httptools") else "h11"
     return loop, http
 
 
-def _src_digest() -> str:
+def src_digest() -> str:
     import hashlib
 
     digest = hashlib.sha256()
@@ -61,12 +61,12 @@ def _git_state() -> dict[str, Any]:
     return {
         "head": git("rev-parse", "--short", "HEAD"),
         "modified": git("status", "--porcelain", "--", "src").splitlines(),
-        "src_sha256": _src_digest(),
+        "src_sha256": src_digest(),
     }
 
 
 def environment() -> dict[str, Any]:
-    loop, http = _http_impl()
+    loop, http = http_impl()
     from a2a_mqtt.broker import find_mosquitto
 
     try:
@@ -90,7 +90,7 @@ def environment() -> dict[str, Any]:
         "uvicorn_http": http,
         "protobuf_backend": api_implementation.Type(),
         "versions": {
-            d: _version(d)
+            d: dist_version(d)
             for d in (
                 "a2a-mqtt",
                 "a2a-sdk",

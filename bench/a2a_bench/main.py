@@ -17,7 +17,6 @@ from a2a_bench.envinfo import environment
 from a2a_bench.micro import micro_both
 from a2a_bench.profile import print_profile, profile_ours
 from a2a_bench.report import (
-    _fmt,
     median_rows,
     print_beyond_handler,
     print_micro,
@@ -31,6 +30,7 @@ from a2a_bench.settings import (
     RESULTS_DIR,
     VARIANTS,
 )
+from harness.report import fmt
 
 # -- main -----------------------------------------------------------------------------
 
@@ -86,7 +86,7 @@ async def main(args: argparse.Namespace) -> int:
         print(table(rows))
         print("\nRatios:")
         for k, v in rat.items():
-            print(f"  {k:<42} {_fmt(v, '.2f')}")
+            print(f"  {k:<42} {fmt(v, '.2f')}")
         print("\nTargets:")
         for k, ok in tgt.items():
             print(f"  {k:<42} {'met' if ok else ('MISSED' if ok is not None else '-')}")

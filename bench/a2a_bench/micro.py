@@ -10,9 +10,9 @@ import sys
 import time
 from typing import Any
 
-from a2a_bench.clients import _new_send_request
-from a2a_bench.scenarios import _server_env
-from a2a_bench.servers import _spans_state
+from a2a_bench.clients import new_send_request
+from a2a_bench.scenarios import server_env
+from a2a_bench.servers import spans_state
 from a2a_bench.settings import (
     OTEL_VAR,
     SCRIPT,
@@ -47,7 +47,7 @@ async def micro(args: argparse.Namespace) -> dict[str, Any]:
             async def worker(count: Any = count) -> None:
                 while next(count) < n:
                     response = await handler.on_message_send(
-                        _new_send_request(), ServerCallContext()
+                        new_send_request(), ServerCallContext()
                     )
                     if not response.artifacts:
                         raise RuntimeError("handler returned no artifact")
@@ -64,7 +64,7 @@ async def micro_both(args: argparse.Namespace) -> dict[str, Any]:
     """:func:`micro` in a fresh process with a2a-sdk's spans on, then off."""
     out: dict[str, Any] = {}
     for state, value in (("on", "true"), ("off", "false")):
-        env = _server_env()
+        env = server_env()
         env[OTEL_VAR] = value
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -87,6 +87,6 @@ async def micro_both(args: argparse.Namespace) -> dict[str, Any]:
 
 def micro_child(args: argparse.Namespace) -> int:
     result = asyncio.run(micro(args))
-    result["spans"] = _spans_state()
+    result["spans"] = spans_state()
     print(json.dumps(result))
     return 0

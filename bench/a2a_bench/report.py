@@ -15,6 +15,7 @@ from a2a_bench.settings import (
     SCENARIOS,
     VARIANTS,
 )
+from harness.report import fmt
 from harness.stats import median
 
 # -- reporting ------------------------------------------------------------------------
@@ -55,10 +56,6 @@ def median_rows(results: list[Result]) -> list[dict[str, Any]]:
     return rows
 
 
-def _fmt(v: float | None, spec: str) -> str:
-    return "-" if v is None or math.isnan(v) else format(v, spec)
-
-
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| scenario | variant | n | req/s | p50 ms | p99 ms | CPU ms/req: client | "
@@ -69,10 +66,10 @@ def table(rows: list[dict[str, Any]]) -> str:
         parts = [r.get(k) for k in ("cpu_client_ms", "cpu_server_ms", "cpu_broker_ms")]
         total = sum(p for p in parts if p is not None and not math.isnan(p))
         lines.append(
-            f"| {r['scenario']} | {r['variant']} | {r['n']} | {_fmt(r['rps'], ',.0f')} | "
-            f"{_fmt(r['p50_ms'], '.2f')} | {_fmt(r['p99_ms'], '.2f')} | "
-            f"{_fmt(r['cpu_client_ms'], '.2f')} | {_fmt(r['cpu_server_ms'], '.2f')} | "
-            f"{_fmt(r['cpu_broker_ms'], '.2f')} | {total:.2f} | {_fmt(r.get('load1'), '.1f')} | "
+            f"| {r['scenario']} | {r['variant']} | {r['n']} | {fmt(r['rps'], ',.0f')} | "
+            f"{fmt(r['p50_ms'], '.2f')} | {fmt(r['p99_ms'], '.2f')} | "
+            f"{fmt(r['cpu_client_ms'], '.2f')} | {fmt(r['cpu_server_ms'], '.2f')} | "
+            f"{fmt(r['cpu_broker_ms'], '.2f')} | {total:.2f} | {fmt(r.get('load1'), '.1f')} | "
             f"{r.get('server_spans') or '-'} | {r['errors']} |"
         )
     return "\n".join(lines)
@@ -178,7 +175,7 @@ def report(path: Path) -> int:
     print(table(rows))
     print("\nRatios:")
     for k, v in ratios(rows).items():
-        print(f"  {k:<42} {_fmt(v, '.2f')}")
+        print(f"  {k:<42} {fmt(v, '.2f')}")
     for k, ok in targets(ratios(rows)).items():
         print(f"  {k:<42} {'met' if ok else ('MISSED' if ok is not None else '-')}")
     if data.get("profile"):

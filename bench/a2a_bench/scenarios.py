@@ -15,7 +15,7 @@ from a2a_bench.clients import (
     HttpClient,
     OursClient,
 )
-from a2a_bench.envinfo import _src_digest
+from a2a_bench.envinfo import src_digest
 from a2a_bench.settings import (
     OTEL_VAR,
     READY_TIMEOUT,
@@ -42,7 +42,7 @@ class ServerProcess(ChildProcess):
         super().__init__(
             str(SCRIPT),
             argv,
-            env=_server_env(),
+            env=server_env(),
             ready_timeout=READY_TIMEOUT,
             stop_timeout=STOP_TIMEOUT,
         )
@@ -54,7 +54,7 @@ class ServerProcess(ChildProcess):
         return ready
 
 
-def _server_env() -> dict[str, str]:
+def server_env() -> dict[str, str]:
     """This process's environment with the user's own a2a-sdk spans setting restored
     (the start-up decision may have set its default here), plus ``--server-env``."""
     env = dict(os.environ)
@@ -157,7 +157,7 @@ async def run_variant(
 ) -> list[Result]:
     server, client = make_variant(name, broker_url, args.deadline)
     results: list[Result] = []
-    src = _src_digest()
+    src = src_digest()
     await server.start()
     try:
         await client.start()

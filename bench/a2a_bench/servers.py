@@ -53,7 +53,7 @@ class _Control:
                 _say("PROFILED")
 
 
-def _spans_state() -> str:
+def spans_state() -> str:
     """Whether a2a-sdk's per-method OpenTelemetry spans are on in this process."""
     telemetry = sys.modules.get("a2a.utils.telemetry")
     if telemetry is None:
@@ -92,7 +92,7 @@ async def serve_ours(args: argparse.Namespace) -> None:
         connection=ConnectionSettings(url=args.broker),
     )
     async with AgentServer(config):
-        _say(f"READY spans={_spans_state()}")
+        _say(f"READY spans={spans_state()}")
         await _serve_until_eof(args.deadline)
 
 
@@ -129,7 +129,7 @@ async def serve_http(args: argparse.Namespace) -> None:
         await asyncio.sleep(0.02)
     if not server.started:
         raise RuntimeError("uvicorn did not start")
-    _say(f"READY spans={_spans_state()}")
+    _say(f"READY spans={spans_state()}")
     await _serve_until_eof(args.deadline)
     server.should_exit = True
     with contextlib.suppress(Exception):
@@ -165,7 +165,7 @@ async def serve_emqx(args: argparse.Namespace) -> None:
     running = asyncio.create_task(responder.run())
     # It has no readiness hook: its retained card appears once it has subscribed.
     await _wait_retained(args.broker, topics.discovery(args.agent))
-    _say(f"READY spans={_spans_state()}")
+    _say(f"READY spans={spans_state()}")
     await _serve_until_eof(args.deadline)
     running.cancel()
     await asyncio.gather(running, return_exceptions=True)
@@ -219,7 +219,7 @@ async def serve_floor(args: argparse.Namespace) -> None:
 
     await transport.connect()
     await transport.subscribe(Subscription(f"bench/floor/{args.agent}/req", qos=1), on_request)
-    _say(f"READY spans={_spans_state()}")
+    _say(f"READY spans={spans_state()}")
     try:
         await _serve_until_eof(args.deadline)
     finally:
