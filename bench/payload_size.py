@@ -63,7 +63,7 @@ async def measure(url: str, size: str, run: int, n: int) -> list[dict[str, objec
                 message_id=uuid.uuid4().hex, role=Role.ROLE_USER, parts=[Part(text=text)])))
             assert response.task.artifacts[0].parts[0].text == text
 
-        await drive(send, 20, 5)  # warm-up
+        await drive(send, min(20, n), 5)  # warm-up
         rows: list[dict[str, object]] = []
         for k in IN_FLIGHT:
             cpu = CpuMeter({"process": None})
