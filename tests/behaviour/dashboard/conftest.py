@@ -68,7 +68,9 @@ class Fleet:
         proc = subprocess.Popen(
             [sys.executable, "-m", "a2a_mqtt", "example", example, "--agent", str(ref),
              "--broker", self.broker.url, "--session-expiry", "0", *extra],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # Span batches leave at once rather than every 5 s (the SDK's default).
+            env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "100"})
         self.processes.append(proc)
         return ref, proc
 

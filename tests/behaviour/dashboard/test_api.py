@@ -188,7 +188,7 @@ async def test_the_http_surface_answers_hostile_input_with_4xx(
         fleet: Fleet, http: httpx.AsyncClient) -> None:
     base = fleet.url
 
-    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
     @given(path=_text, params=st.dictionaries(_text, _text, max_size=4), body=_json,
            fields=st.dictionaries(st.sampled_from(
                ["text", "data", "files", "taskId", "contextId", "metadata", "x"]), _json,
