@@ -167,7 +167,7 @@ GATEWAY_AGENTS = Instrument(
 ALL: Final[tuple[Instrument, ...]] = tuple(
     v for v in globals().values() if isinstance(v, Instrument))
 
-_UNIT_SUFFIX: Final = {"s": "seconds", "By": "bytes", "1": "ratio"}
+_UNIT_SUFFIX: Final = {"s": "seconds", "By": "bytes"}
 
 
 def prometheus_name(instrument: Instrument) -> str:
