@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Final
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -32,10 +31,10 @@ from opentelemetry.util.types import AttributeValue
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from a2a_mqtt._version import __version__
-from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.observability.config import ObservabilityConfig
 from a2a_mqtt.observability.names import Instrument
 
-__all__ = ["DURATION_BUCKETS", "Histogram", "Metrics", "MetricsConfig", "Sum"]
+__all__ = ["DURATION_BUCKETS", "Histogram", "Metrics", "Sum"]
 
 log = logging.getLogger("a2a_mqtt.observability")
 
@@ -45,28 +44,6 @@ DURATION_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 
 Key = tuple[str, ...]
 Attributes = dict[str, AttributeValue]
-
-
-@dataclass(frozen=True, kw_only=True)
-class MetricsConfig:
-    """Where a service's metrics go besides its own ``/metrics``."""
-
-    otlp_endpoint: str | None = None
-    """OTLP/HTTP metrics endpoint (``http://collector:4318/v1/metrics``); None: no push."""
-    otlp_interval: float = 30.0
-    """Seconds between two OTLP pushes."""
-    otlp_headers: tuple[tuple[str, str], ...] = ()
-    """Extra HTTP headers for the push (an API key, say); never logged."""
-
-    def __post_init__(self) -> None:
-        if self.otlp_interval <= 0:
-            raise ConfigError("otlp_interval must be positive")
-        if self.otlp_endpoint is not None and not self.otlp_endpoint.startswith(
-                ("http://", "https://")):
-            raise ConfigError("otlp_endpoint must be an http(s) URL")
-
-    def __repr__(self) -> str:  # the headers may carry credentials
-        return f"MetricsConfig(otlp_endpoint={self.otlp_endpoint!r})"
 
 
 class _Attrs:
@@ -129,11 +106,11 @@ class Metrics:
     """A service's instruments and readers; ``render()`` is the Prometheus text."""
 
     def __init__(self, *, service: str, instance: str = "",
-                 config: MetricsConfig | None = None) -> None:
+                 config: ObservabilityConfig | None = None) -> None:
         self.service = service
         self.registry = CollectorRegistry(auto_describe=True)
         readers: list[MetricReader] = [PrometheusMetricReader(registry=self.registry)]
-        config = config or MetricsConfig()
+        config = config or ObservabilityConfig()
         if config.otlp_endpoint is not None:
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # noqa: PLC0415
                 OTLPMetricExporter,
@@ -151,6 +128,7 @@ class Metrics:
         self._meter = self._provider.get_meter("a2a_mqtt", __version__)
         self._sums: dict[str, Sum] = {}
         self._hists: dict[str, Histogram] = {}
+        self._readers: dict[str, list[Callable[[], Iterable[tuple[Key, float]]]]] = {}
         self._closed = False
 
     def sum(self, instrument: Instrument) -> Sum:
@@ -186,21 +164,35 @@ class Metrics:
 
     def gauge(self, instrument: Instrument,
               read: Callable[[], Iterable[tuple[Key, float]]]) -> None:
-        """An observable gauge (or counter, by kind) whose values ``read`` returns."""
+        """Add ``read`` to an observable instrument (a gauge, or by kind an observable
+        counter / up-down counter): each collection reports what every reader returns."""
+        readers = self._readers.get(instrument.name)
+        if readers is not None:
+            readers.append(read)
+            return
+        readers = self._readers[instrument.name] = [read]
         attrs = _Attrs(instrument.attributes)
 
         def observe(_options: CallbackOptions) -> Iterable[Observation]:
-            try:
-                return [Observation(v, attrs(k)) for k, v in read()]
-            except Exception:  # a failing reader must not break the whole scrape
-                log.exception("reading %s failed", instrument.name)
-                return []
+            out: list[Observation] = []
+            for reader in list(readers):
+                try:
+                    out.extend(Observation(v, attrs(k)) for k, v in reader())
+                except Exception:  # a failing reader must not break the whole scrape
+                    log.exception("reading %s failed", instrument.name)
+            return out
 
         create = {"gauge": self._meter.create_observable_gauge,
                   "counter": self._meter.create_observable_counter,
                   "updown": self._meter.create_observable_up_down_counter}[instrument.kind]
         create(instrument.name, [observe], unit=instrument.unit,
                description=instrument.description)
+
+    def forget(self, read: Callable[[], Iterable[tuple[Key, float]]]) -> None:
+        """Remove a reader added with :meth:`gauge` (a stopped agent's, say)."""
+        for readers in self._readers.values():
+            if read in readers:
+                readers.remove(read)
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus exposition text and its content type."""
