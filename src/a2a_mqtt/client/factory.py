@@ -18,6 +18,7 @@ from a2a_mqtt.client.transport import MqttClientTransport
 from a2a_mqtt.errors import DiscoveryError
 
 if TYPE_CHECKING:
+    from a2a_mqtt.observability.metrics import Metrics
     from a2a_mqtt.registry.client import RegistryClient
 
 __all__ = ["MQTT_LABELS", "A2AMqttClient", "register_mqtt_transport"]
@@ -57,11 +58,12 @@ class A2AMqttClient:
 
     def __init__(self, config: RequesterConfig | None = None, *, org: str | None = None,
                  unit: str | None = None, discover: bool | None = None,
-                 registry_url: str | None = None, registry_token: str | None = None) -> None:
+                 registry_url: str | None = None, registry_token: str | None = None,
+                 metrics: Metrics | None = None) -> None:
         """``registry_url`` resolves agents through a registry service (docs/registry.md)
         instead of reading every retained card; ``discover`` (default: only without a
         registry) subscribes to the retained cards on this connection."""
-        self.requester = Requester(config)
+        self.requester = Requester(config, metrics=metrics)
         self.discovery = Discovery(self.requester, org=org, unit=unit)
         self._discover = registry_url is None if discover is None else discover
         self.registry: RegistryClient | None = None
