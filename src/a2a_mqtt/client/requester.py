@@ -18,7 +18,7 @@ import hashlib
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import AsyncExitStack, aclosing
 from types import TracebackType
 from typing import Any, Final
@@ -302,7 +302,7 @@ class Requester:
 
     async def _stream(self, agent: AgentRef, method: str, params: dict[str, Any], *,
                       service_params: Mapping[str, str] | None, timeout: float | None,
-                      unary: bool, record: ClientCall | None) -> AsyncIterator[Reply]:
+                      unary: bool, record: ClientCall | None) -> AsyncGenerator[Reply, None]:
         cfg = self.config
         first_timeout = timeout or cfg.reply_first_timeout
         idle_timeout = timeout or cfg.stream_idle_timeout
