@@ -27,6 +27,7 @@ from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
 
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.observability.config import ObservabilityConfig
 from a2a_mqtt.transport.base import BrokerURL, TLSConfig
 
 __all__ = ["ExposeConfig", "ExposedAgent", "load_expose_config"]
@@ -64,6 +65,8 @@ class ExposeConfig:
     """Seconds to connect to an HTTP agent and to wait for a unary answer."""
     stream_timeout: float = 300.0
     """Seconds allowed between two events of an HTTP agent's stream."""
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
+    """Metrics, OTLP push, and the ``/metrics`` ``/healthz`` ``/readyz`` port (``http_port``)."""
 
     def __post_init__(self) -> None:
         BrokerURL.parse(self.broker_url)

@@ -52,8 +52,11 @@ class ObservedApp:
     """``/metrics``, ``/healthz``, ``/readyz``; everything else to ``app``, measured."""
 
     def __init__(self, *, service: str, health: Health, metrics: Metrics | None,
-                 app: ASGIApp | None = None, route_of: RouteOf = _no_routes) -> None:
+                 app: ASGIApp | None = None, route_of: RouteOf = _no_routes,
+                 own_healthz: bool = True) -> None:
+        """``own_healthz=False`` leaves ``/healthz`` to ``app`` (the gateway's says more)."""
         self._service = service
+        self._paths = _PATHS if own_healthz or app is None else _PATHS - {"/healthz"}
         self._health = health
         self._metrics = metrics
         self._app = app
@@ -64,7 +67,7 @@ class ObservedApp:
             self._streams = metrics.sum(N.HTTP_OPEN_STREAMS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] in _PATHS and scope["method"] in (
+        if scope["type"] == "http" and scope["path"] in self._paths and scope["method"] in (
                 "GET", "HEAD"):
             await self._own(scope["path"], send)
             return
