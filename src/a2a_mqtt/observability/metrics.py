@@ -130,6 +130,7 @@ class Metrics:
         self._hists: dict[str, Histogram] = {}
         self._readers: dict[str, list[Callable[[], Iterable[tuple[Key, float]]]]] = {}
         self._closed = False
+        self._push = config.otlp_endpoint is not None
 
     def sum(self, instrument: Instrument) -> Sum:
         """The accumulator of a counter or up-down counter (created once)."""
@@ -200,7 +201,9 @@ class Metrics:
 
     def shutdown(self) -> None:
         """Flush the OTLP push (if any) and stop the readers; idempotent."""
-        if self._closed:
+        # Only the OTLP push has a thread to stop; the Prometheus reader stays usable, so
+        # a service that is started again (servers are reusable) keeps its counts.
+        if self._closed or not self._push:
             return
         self._closed = True
         try:

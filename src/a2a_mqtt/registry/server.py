@@ -29,9 +29,13 @@ from typing import Any
 
 from a2a_mqtt._loop import run as run_loop
 from a2a_mqtt._net import listen_socket
+from a2a_mqtt.observability.health import Health
+from a2a_mqtt.observability.http import ObservedApp
+from a2a_mqtt.observability.metrics import Metrics
+from a2a_mqtt.observability.registry import RegistryMetrics
 from a2a_mqtt.registry.config import RegistryConfig
 from a2a_mqtt.registry.errors import RegistryError
-from a2a_mqtt.registry.http import create_app
+from a2a_mqtt.registry.http import create_app, registry_route
 from a2a_mqtt.registry.ingest import Ingest, TransportFactory
 from a2a_mqtt.registry.service import RegistryService
 from a2a_mqtt.registry.stale import StaleSweeper
@@ -59,6 +63,12 @@ class RegistryServer:
         self.config = config
         self._factory = transport_factory
         self.service = RegistryService(config)
+        obs = config.observability
+        self.metrics = Metrics(service="registry", config=obs) if obs.metrics else None
+        self.health = Health(service="registry", metrics=self.metrics)
+        self.health.add("broker", lambda: self.service.ready)
+        self._registry_metrics = (RegistryMetrics(self.metrics, lambda: self.service)
+                                  if self.metrics is not None else None)
         self._stack: AsyncExitStack | None = None
         self._url: str | None = None
         self.sweeper: StaleSweeper | None = None
@@ -94,6 +104,7 @@ class RegistryServer:
     async def _start(self, stack: AsyncExitStack) -> None:
         cfg = self.config
         self.service = service = RegistryService(cfg)
+        service.metrics = self._registry_metrics
         await self._start_http(stack, service)
         ingest = Ingest(cfg, service.index, publish=service.publish,
                         transport_factory=self._factory)
@@ -129,7 +140,9 @@ class RegistryServer:
         from a2a_mqtt._uvicorn import EmbeddedUvicorn  # noqa: PLC0415 - needs uvicorn
 
         server = EmbeddedUvicorn(uvicorn.Config(
-            create_app(service), lifespan="off", log_config=None, access_log=False,
+            ObservedApp(service="registry", health=self.health, metrics=self.metrics,
+                        app=create_app(service), route_of=registry_route),
+            lifespan="off", log_config=None, access_log=False,
             timeout_graceful_shutdown=_HTTP_STOP_GRACE))
         task = asyncio.get_running_loop().create_task(
             server.serve(sockets=[sock]), name=f"a2a-mqtt[registry {cfg.ingest_id}].http")
@@ -153,7 +166,7 @@ class RegistryServer:
             ref=cfg.agent_ref, card=registry_card(), executor=RegistryExecutor(service),
             broker_url=cfg.broker_url, public_broker_url=cfg.public_broker_url,
             username=cfg.username, password=cfg.password, tls=cfg.tls, session_expiry=0,
-            keepalive=cfg.keepalive), transport_factory=self._factory)
+            keepalive=cfg.keepalive), transport_factory=self._factory, metrics=self.metrics)
         await agent.start()
         stack.push_async_callback(agent.stop)
 
