@@ -1,0 +1,247 @@
+"""What observability costs: the same agent with metrics off and on, side by side in one run.
+
+Usage::
+
+    python bench/observability_cost.py            # 3 rounds
+    python bench/observability_cost.py --quick    # 1 small round (smoke test)
+
+One Mosquitto; one agent per variant (each in its own AgentHost, ``BenchExecutor``),
+one requester per variant; unary SendMessage through ``Requester.call`` at 100 in
+flight (and 1 in flight for latency). Agent, requester and scraper share this
+process, so every microsecond spent recording shows up in throughput and in the CPU
+per request (``time.process_time``, all threads of the process).
+
+Variants (``VARIANTS``; rounds interleave them, so drift hits all alike):
+
+* ``off``: ``ObservabilityConfig(metrics=False)`` on the host, no requester metrics;
+* ``metrics``: agent and requester metrics on, ``/metrics`` served on a port and
+  scraped over HTTP once a second during the run (Prometheus scrapes every 15 s
+  by default: this is the pessimistic case);
+* ``tracing-100``, ``tracing-1``: tracing at 100 % and 1 % sampling. A slot for
+  the tracing work (branch ``obs-tracing``): its setup function goes into
+  ``_tracing`` below; until then these rows print "n/a".
+
+Target: ``metrics`` costs <= 5 % of ``off`` throughput at 100 in flight. The
+machine is shared: read the ratios within one run, never absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+import a2a_mqtt  # noqa: F401 - first, as an application does: a2a-sdk spans stay off
+from _common import BENCH_TEXT, BenchExecutor, Stats, bench_card, median, summarize
+from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
+from a2a_mqtt.client import Requester, RequesterConfig
+from a2a_mqtt.observability.config import ObservabilityConfig
+from a2a_mqtt.observability.metrics import Metrics
+from a2a_mqtt.server import AgentConfig
+from a2a_mqtt.server.host import AgentHost
+
+
+def _tracing(ratio: float) -> Callable[[], contextlib.AbstractContextManager[None]] | None:
+    """The tracing variant's setup, or None while tracing is not in this tree.
+
+    Slot for branch obs-tracing: return a context manager factory that turns tracing
+    on at ``ratio`` sampling for the agent and requester of this variant (and off on
+    exit), using a2a_mqtt.observability.tracing's setup function.
+    """
+    try:
+        import a2a_mqtt.observability.tracing  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        return None
+    return None  # to be filled in with the tracing setup (see the docstring)
+
+
+@dataclass
+class Spec:
+    name: str
+    metrics: bool
+    scrape: bool
+    tracing: Callable[[], contextlib.AbstractContextManager[None]] | None = None
+    available: bool = True
+
+
+VARIANTS: list[Spec] = [
+    Spec("off", metrics=False, scrape=False),
+    Spec("metrics", metrics=True, scrape=True),
+    Spec("tracing-100", metrics=True, scrape=True, tracing=_tracing(1.0),
+         available=_tracing(1.0) is not None),
+    Spec("tracing-1", metrics=True, scrape=True, tracing=_tracing(0.01),
+         available=_tracing(0.01) is not None),
+]
+
+
+def _params() -> dict[str, Any]:
+    return {"message": {"messageId": uuid.uuid4().hex, "role": "ROLE_USER",
+                        "parts": [{"text": BENCH_TEXT}], "taskId": str(uuid.uuid4()),
+                        "contextId": str(uuid.uuid4())}}
+
+
+@dataclass
+class Variant:
+    spec: Spec
+    requester: Requester
+    agent: AgentRef
+    metrics_url: str
+    scrapes: list[float] = field(default_factory=list)
+
+    async def one(self) -> float:
+        start = time.perf_counter()
+        result = await self.requester.call(self.agent, "SendMessage", _params())
+        elapsed = time.perf_counter() - start
+        if result["task"]["status"]["state"] != "TASK_STATE_COMPLETED":
+            raise RuntimeError(f"{self.spec.name}: unexpected result {result}")
+        return elapsed
+
+
+@dataclass
+class Run:
+    stats: Stats
+    cpu_ms_per_req: float
+
+
+async def _scraper(url: str, http: httpx.AsyncClient, sizes: list[float]) -> None:
+    while True:
+        await asyncio.sleep(1.0)
+        response = await http.get(f"{url}/metrics")
+        response.raise_for_status()
+        sizes.append(len(response.content))
+
+
+async def measure(variant: Variant, http: httpx.AsyncClient, *, in_flight: int,
+                  total: int) -> Run:
+    latencies: list[float] = []
+    remaining = total
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            latencies.append(await variant.one())
+
+    scraper = None
+    if variant.spec.scrape and variant.metrics_url:
+        scraper = asyncio.create_task(_scraper(variant.metrics_url, http, variant.scrapes),
+                                      name="bench.scraper")
+    tracing = variant.spec.tracing() if variant.spec.tracing else contextlib.nullcontext()
+    cpu = time.process_time()
+    start = time.perf_counter()
+    with tracing:
+        await asyncio.gather(*(worker() for _ in range(in_flight)))
+    seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    if scraper is not None:
+        scraper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await scraper
+    return Run(summarize(latencies, seconds), cpu * 1000 / max(1, len(latencies)))
+
+
+@asynccontextmanager
+async def scene(tmp: Path) -> AsyncIterator[list[Variant]]:
+    broker = MosquittoProcess(config=BrokerConfig(state_dir=tmp / "broker"))
+    broker.start()
+    run = uuid.uuid4().hex[:6]
+    try:
+        async with AsyncExitStack() as stack:
+            variants = []
+            for spec in VARIANTS:
+                if not spec.available:
+                    continue
+                ref = AgentRef("bench", "observability", f"{spec.name}-{run}")
+                obs = ObservabilityConfig(metrics=spec.metrics,
+                                          http_port=0 if spec.metrics else None)
+                host = await stack.enter_async_context(AgentHost([AgentConfig(
+                    ref=ref, card=bench_card(), executor=BenchExecutor(),
+                    broker_url=broker.url, session_expiry=0, watch_broker_drops=False)],
+                    observability=obs))
+                metrics = Metrics(service="bench-client") if spec.metrics else None
+                requester = await stack.enter_async_context(Requester(RequesterConfig(
+                    broker_url=broker.url, org="bench", unit="clients", max_attempts=1,
+                    reply_first_timeout=30.0), metrics=metrics))
+                variants.append(Variant(spec, requester, ref, host.metrics_url))
+            yield variants
+    finally:
+        broker.stop()
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, dict[str, list[Run]]] = {
+        v.name: {"1": [], "100": []} for v in VARIANTS if v.available}
+    with tempfile.TemporaryDirectory(prefix="a2a-mqtt-obsbench-") as tmp:
+        async with scene(Path(tmp)) as variants, httpx.AsyncClient(timeout=10) as http:
+            for variant in variants:  # warm-up: connections, imports, caches
+                await measure(variant, http, in_flight=10, total=100)
+            for rnd in range(args.rounds):
+                order = variants if rnd % 2 == 0 else list(reversed(variants))
+                for variant in order:
+                    results[variant.spec.name]["1"].append(
+                        await measure(variant, http, in_flight=1, total=args.sequential))
+                    results[variant.spec.name]["100"].append(
+                        await measure(variant, http, in_flight=100, total=args.parallel))
+                print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
+            scrape_bytes = {v.spec.name: median(v.scrapes) for v in variants if v.scrapes}
+    return report(results, scrape_bytes)
+
+
+def report(results: dict[str, dict[str, list[Run]]],
+           scrape_bytes: dict[str, float]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    base = results["off"]
+    base_rps = median([r.stats.rps for r in base["100"]])
+    base_cpu = median([r.cpu_ms_per_req for r in base["100"]])
+    print("Observability cost (medians over rounds; shared, noisy machine: read the ratios)")
+    print(f"{'variant':<12} {'p50 1 ms':>9} {'rps 100':>8} {'x rps':>6} {'p50 100':>8} "
+          f"{'p99 100':>8} {'CPU ms/req':>10} {'x CPU':>6}")
+    for spec in VARIANTS:
+        if spec.name not in results:
+            print(f"{spec.name:<12} n/a (tracing is not in this tree yet)")
+            out[spec.name] = None
+            continue
+        runs = results[spec.name]
+        rps = median([r.stats.rps for r in runs["100"]])
+        cpu = median([r.cpu_ms_per_req for r in runs["100"]])
+        row = {"p50_1_ms": round(median([r.stats.p50_ms for r in runs["1"]]), 2),
+               "rps_100": round(rps, 1), "rps_ratio": round(rps / base_rps, 3),
+               "p50_100_ms": round(median([r.stats.p50_ms for r in runs["100"]]), 2),
+               "p99_100_ms": round(median([r.stats.p99_ms for r in runs["100"]]), 2),
+               "cpu_ms_per_req": round(cpu, 3), "cpu_ratio": round(cpu / base_cpu, 3),
+               "rounds_rps_100": [round(r.stats.rps, 1) for r in runs["100"]],
+               "scrape_bytes": scrape_bytes.get(spec.name)}
+        out[spec.name] = row
+        print(f"{spec.name:<12} {row['p50_1_ms']:>9.2f} {rps:>8.0f} {row['rps_ratio']:>6.3f} "
+              f"{row['p50_100_ms']:>8.2f} {row['p99_100_ms']:>8.2f} {cpu:>10.3f} "
+              f"{row['cpu_ratio']:>6.3f}")
+    print("target: metrics throughput at 100 in flight >= 0.95x off")
+    return out
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sequential", type=int, default=200)
+    parser.add_argument("--parallel", type=int, default=3000)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", type=Path, default=None, help="Write the results here.")
+    ns = parser.parse_args()
+    if ns.quick:
+        ns.rounds, ns.sequential, ns.parallel = 1, 30, 300
+    figures = asyncio.run(main(ns))
+    if ns.json is not None:
+        ns.json.write_text(json.dumps(figures, indent=2))
