@@ -89,7 +89,8 @@ SERVER_CLAIMS = Instrument(
     "Pool claims, by result (won | lost)", (AGENT, CLAIM_RESULT))
 SERVER_BROKER_DROPS = Instrument(
     "a2a_mqtt.server.broker_drops", "counter", "{event}",
-    "Broker restarts or session losses the agent detected", (AGENT, REASON))
+    "Messages the broker reported dropping ($SYS dropped-messages counter) while the agent "
+    "watched", (AGENT, REASON))
 SERVER_READY = Instrument(
     "a2a_mqtt.ready", "gauge", "1",
     "1 while connected to the broker and subscribed, else 0", (SERVICE,))
@@ -112,7 +113,7 @@ CLIENT_RETRIES = Instrument(
 # --- transport (MQTT) --------------------------------------------------------------------
 TRANSPORT_CONNECTS = Instrument(
     "messaging.client.connects", "counter", "{connect}",
-    "Successful broker connections (first and re-)", ("messaging.system", REASON))
+    "Successful broker connections (first and re-)", ("messaging.system",))
 TRANSPORT_RECONNECTS = Instrument(
     "messaging.client.reconnects", "counter", "{connect}",
     "Connections after a loss", ("messaging.system",))
@@ -141,7 +142,8 @@ REGISTRY_REJECTS = Instrument(
     "Cards refused at ingest, by reason", (REASON,))
 REGISTRY_INGESTS = Instrument(
     "a2a_mqtt.registry.ingests", "counter", "{card}",
-    "Card messages ingested (accepted: new, changed, removed, unchanged)", (REASON,))
+    "Changes card messages made to the index, by kind (added, updated, online, offline, "
+    "removed, rejected)", (REASON,))
 REGISTRY_QUERY_DURATION = Instrument(
     "a2a_mqtt.registry.query.duration", "histogram", "s",
     "Time to answer a registry query", ("a2a.query",))

@@ -59,3 +59,11 @@ def test_sums_are_exact_and_histogram_counts_match() -> None:
     assert ok == [7.0]
     assert err == [2.0]
     assert count == [7.0]
+
+
+def test_the_doc_lists_every_metric() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "observability.md").read_text()
+    for inst in N.ALL:
+        assert f"`{inst.name}`" in doc and f"`{N.prometheus_name(inst)}`" in doc, inst.name
