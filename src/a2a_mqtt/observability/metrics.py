@@ -124,7 +124,10 @@ class Metrics:
                                             "service.version": __version__}
         if instance:
             attrs["service.instance.id"] = instance
-        self._provider = MeterProvider(metric_readers=readers, resource=Resource.create(attrs))
+        # No atexit hook: it would keep every provider (and its series) alive for the
+        # life of the process; the owning service calls shutdown() instead.
+        self._provider = MeterProvider(metric_readers=readers, resource=Resource.create(attrs),
+                                       shutdown_on_exit=False)
         self._meter = self._provider.get_meter("a2a_mqtt", __version__)
         self._sums: dict[str, Sum] = {}
         self._hists: dict[str, Histogram] = {}
