@@ -21,7 +21,7 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import AsyncExitStack, aclosing
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from a2a.client.errors import A2AClientError, A2AClientTimeoutError
 from a2a.types.a2a_pb2 import AgentCard
@@ -53,7 +53,6 @@ from a2a_mqtt.client.retry import (
 )
 from a2a_mqtt.errors import PublishError, RemoteProtocolError, TransportError
 from a2a_mqtt.observability.client import ClientCall, ClientMetrics
-from a2a_mqtt.observability.metrics import Metrics
 from a2a_mqtt.transport.base import (
     BrokerURL,
     ConnectOptions,
@@ -64,6 +63,9 @@ from a2a_mqtt.transport.base import (
     TransportFactory,
     default_transport,
 )
+
+if TYPE_CHECKING:
+    from a2a_mqtt.observability.metrics import Metrics
 
 __all__ = ["Reply", "Requester"]
 

@@ -45,9 +45,9 @@ from a2a_mqtt.gateway.routing import (
     gateway_route,
 )
 from a2a_mqtt.observability import names as N
+from a2a_mqtt.observability.factory import make_metrics
 from a2a_mqtt.observability.health import Health
 from a2a_mqtt.observability.http import ObservedApp
-from a2a_mqtt.observability.metrics import Metrics
 
 # listen_socket is re-exported: bench/gateway_compare.py imports it from here.
 __all__ = ["Gateway", "GatewayServer", "listen_socket", "serve_gateway"]
@@ -63,7 +63,7 @@ class Gateway:
         self.inflight = Inflight()
         own = directory is None
         obs = config.observability
-        self.metrics = Metrics(service="gateway", config=obs) if obs.metrics else None
+        self.metrics = make_metrics(service="gateway", config=obs)
         self.health = Health(service="gateway", metrics=self.metrics)
         self.mqtt = A2AMqttClient(config.requester(), org=config.org, unit=config.unit,
                                   discover=own and config.registry_url is None,

@@ -17,10 +17,12 @@ request is counted; the method attribute is one of :data:`METHODS` or ``other``
 from __future__ import annotations
 
 import time
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from a2a_mqtt.observability import names as N
-from a2a_mqtt.observability.metrics import Metrics
+
+if TYPE_CHECKING:
+    from a2a_mqtt.observability.metrics import Metrics
 
 __all__ = ["METHODS", "AgentMetrics", "CallRecord"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from a2a.client.errors import A2AClientTimeoutError
 from a2a.utils.errors import JSON_RPC_ERROR_CODE_MAP, A2AError
@@ -18,7 +18,9 @@ from a2a.utils.errors import JSON_RPC_ERROR_CODE_MAP, A2AError
 from a2a_mqtt.binding.codes import BindingError
 from a2a_mqtt.observability import names as N
 from a2a_mqtt.observability.agent import method_label
-from a2a_mqtt.observability.metrics import Metrics
+
+if TYPE_CHECKING:
+    from a2a_mqtt.observability.metrics import Metrics
 
 __all__ = ["ClientCall", "ClientMetrics", "error_label"]
 

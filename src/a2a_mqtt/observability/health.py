@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from a2a_mqtt.observability import names as N
-from a2a_mqtt.observability.metrics import Metrics
+
+if TYPE_CHECKING:
+    from a2a_mqtt.observability.metrics import Metrics
 
 __all__ = ["Health"]
 

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,7 +25,9 @@ from a2a_mqtt._net import listen_socket
 from a2a_mqtt._uvicorn import EmbeddedUvicorn
 from a2a_mqtt.observability import names as N
 from a2a_mqtt.observability.health import Health
-from a2a_mqtt.observability.metrics import Metrics
+
+if TYPE_CHECKING:
+    from a2a_mqtt.observability.metrics import Metrics
 
 __all__ = ["ObservabilityServer", "ObservedApp"]
 

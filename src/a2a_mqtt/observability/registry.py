@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Final
 
 from a2a_mqtt.observability import names as N
-from a2a_mqtt.observability.metrics import Metrics
 
 if TYPE_CHECKING:
+    from a2a_mqtt.observability.metrics import Metrics
     from a2a_mqtt.registry.entry import Change
     from a2a_mqtt.registry.service import RegistryService
 

@@ -29,9 +29,9 @@ from typing import Any
 
 from a2a_mqtt._loop import run as run_loop
 from a2a_mqtt._net import listen_socket
+from a2a_mqtt.observability.factory import make_metrics
 from a2a_mqtt.observability.health import Health
 from a2a_mqtt.observability.http import ObservedApp
-from a2a_mqtt.observability.metrics import Metrics
 from a2a_mqtt.observability.registry import RegistryMetrics
 from a2a_mqtt.registry.config import RegistryConfig
 from a2a_mqtt.registry.errors import RegistryError
@@ -64,7 +64,7 @@ class RegistryServer:
         self._factory = transport_factory
         self.service = RegistryService(config)
         obs = config.observability
-        self.metrics = Metrics(service="registry", config=obs) if obs.metrics else None
+        self.metrics = make_metrics(service="registry", config=obs)
         self.health = Health(service="registry", metrics=self.metrics)
         self.health.add("broker", lambda: self.service.ready)
         self._registry_metrics = (RegistryMetrics(self.metrics, lambda: self.service)

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Coroutine
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from a2a.server.cluster import VersionedTaskStore
@@ -50,7 +50,6 @@ from a2a_mqtt.errors import InvalidCardError, TransportError
 from a2a_mqtt.observability import names as N
 from a2a_mqtt.observability.agent import AgentMetrics
 from a2a_mqtt.observability.health import Health
-from a2a_mqtt.observability.metrics import Metrics
 from a2a_mqtt.server.brokerwatch import DropWatch
 from a2a_mqtt.server.claimqueue import ClaimQueue
 from a2a_mqtt.server.claims import RequestClaims, claim_key, claim_owner
@@ -78,6 +77,9 @@ from a2a_mqtt.transport.base import (
     Will,
     default_transport,
 )
+
+if TYPE_CHECKING:
+    from a2a_mqtt.observability.metrics import Metrics
 
 __all__ = ["AgentServer", "TransportFactory"]
 

@@ -10,9 +10,8 @@ from contextlib import AsyncExitStack
 from types import TracebackType
 
 from a2a_mqtt.observability.config import ObservabilityConfig
+from a2a_mqtt.observability.factory import make_metrics
 from a2a_mqtt.observability.health import Health
-from a2a_mqtt.observability.http import ObservabilityServer, ObservedApp
-from a2a_mqtt.observability.metrics import Metrics
 from a2a_mqtt.server.agent import AgentServer, TransportFactory
 from a2a_mqtt.server.config import AgentConfig
 
@@ -27,7 +26,7 @@ class AgentHost:
                  observability: ObservabilityConfig | None = None) -> None:
         obs = observability or ObservabilityConfig()
         self.observability = obs
-        self.metrics = Metrics(service="agent", config=obs) if obs.metrics else None
+        self.metrics = make_metrics(service="agent", config=obs)
         """The agents' shared instruments (None: metrics off)."""
         self.health = Health(service="agent", metrics=self.metrics)
         self.servers: Sequence[AgentServer] = [
@@ -45,6 +44,11 @@ class AgentHost:
         obs = self.observability
         try:
             if obs.http_port is not None:
+                from a2a_mqtt.observability.http import (  # noqa: PLC0415 - needs uvicorn
+                    ObservabilityServer,
+                    ObservedApp,
+                )
+
                 # Before the agents: /healthz answers (and /readyz says 503) during start-up.
                 served = await stack.enter_async_context(ObservabilityServer(
                     ObservedApp(service="agent", health=self.health, metrics=self.metrics),

@@ -1,0 +1,35 @@
+"""make_metrics: a service's Metrics, or None when off or when the SDK is not installed.
+
+The OpenTelemetry SDK and exporters are the ``observability`` extra. Without them a
+service still runs, answers ``/healthz`` and ``/readyz``, and says "metrics are off"
+at ``/metrics``; asking for an OTLP push without them is a configuration error.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.observability.config import ObservabilityConfig
+
+if TYPE_CHECKING:
+    from a2a_mqtt.observability.metrics import Metrics
+
+__all__ = ["make_metrics"]
+
+log = logging.getLogger("a2a_mqtt.observability")
+
+
+def make_metrics(*, service: str, config: ObservabilityConfig) -> Metrics | None:
+    if not config.metrics:
+        return None
+    try:
+        from a2a_mqtt.observability.metrics import Metrics  # noqa: PLC0415 - optional extra
+    except ImportError as exc:
+        if config.otlp_endpoint is not None:
+            raise ConfigError(f"an OTLP push needs the observability extra "
+                              f"(pip install 'a2a-mqtt[observability]'): {exc}") from None
+        log.info("%s: metrics off, the observability extra is not installed (%s)", service, exc)
+        return None
+    return Metrics(service=service, config=config)
