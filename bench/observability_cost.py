@@ -25,6 +25,9 @@ Target: ``metrics`` costs <= 5 % of ``off`` throughput at 100 in flight. The
 machine is shared: read the ratios within one run, never absolute numbers. Each round
 runs every variant back to back, so the per-round ratio (variant / off) is paired;
 the report gives the median of those ratios besides the medians of the figures.
+Then each variant runs head to head with ``off``, both at 100 in flight at the same
+time on the same loop, and the ratio of their completions is taken: the most robust
+figure on a loaded machine, since both see the same load at the same moment.
 Last, it times the recording itself (no I/O): what one agent request and one
 requester call add in CPU microseconds, a figure that does not depend on the load.
 """
@@ -201,7 +204,53 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         await measure(variant, http, in_flight=100, total=args.parallel))
                 print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
             scrape_bytes = {v.spec.name: median(v.scrapes) for v in variants if v.scrapes}
-    return report(results, scrape_bytes)
+            shares = await head_to_head(variants, http, rounds=args.rounds,
+                                        seconds=args.head_to_head)
+    out = report(results, scrape_bytes)
+    out["head_to_head"] = shares
+    return out
+
+
+async def _for(variant: Variant, http: httpx.AsyncClient, seconds: float) -> int:
+    """Requests completed at 100 in flight within ``seconds``."""
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            await variant.one()
+            done += 1
+
+    scraper = None
+    if variant.spec.scrape and variant.metrics_url:
+        scraper = asyncio.create_task(_scraper(variant.metrics_url, http, variant.scrapes),
+                                      name="bench.scraper")
+    await asyncio.gather(*(worker() for _ in range(100)))
+    if scraper is not None:
+        scraper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await scraper
+    return done
+
+
+async def head_to_head(variants: list[Variant], http: httpx.AsyncClient, *, rounds: int,
+                       seconds: float) -> dict[str, float]:
+    """Each variant against ``off`` at the same time, 100 in flight each, on one loop:
+    both see the same machine at the same moment, so load swings cancel out. A variant
+    that costs x % more CPU per request completes about x % fewer requests."""
+    base = variants[0]
+    out: dict[str, float] = {}
+    for variant in variants[1:]:
+        ratios = []
+        for _ in range(rounds):
+            done_base, done_variant = await asyncio.gather(
+                _for(base, http, seconds), _for(variant, http, seconds))
+            ratios.append(done_variant / max(1, done_base))
+        out[variant.spec.name] = round(median(ratios), 3)
+        print(f"head to head, {variant.spec.name} / off completions at the same time: "
+              f"median {median(ratios):.3f} of {[round(r, 3) for r in ratios]}")
+    return out
 
 
 def recording_cost(n: int = 20_000) -> dict[str, float]:
@@ -283,11 +332,13 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--sequential", type=int, default=100)
     parser.add_argument("--parallel", type=int, default=1000)
+    parser.add_argument("--head-to-head", type=float, default=6.0,
+                        help="Seconds of each simultaneous off-vs-variant round.")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path, default=None, help="Write the results here.")
     ns = parser.parse_args()
     if ns.quick:
-        ns.rounds, ns.sequential, ns.parallel = 1, 30, 300
+        ns.rounds, ns.sequential, ns.parallel, ns.head_to_head = 1, 30, 300, 2.0
     figures = asyncio.run(main(ns))
     if ns.json is not None:
         ns.json.write_text(json.dumps(figures, indent=2))
