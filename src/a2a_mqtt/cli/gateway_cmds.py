@@ -17,7 +17,9 @@ import click
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.common import run_async
 from a2a_mqtt.cli.connection import Connection, connection_options
+from a2a_mqtt.cli.observability_opts import observability_options
 from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.observability.config import ObservabilityConfig
 
 __all__ = ["gateway"]
 
@@ -64,11 +66,12 @@ def gateway() -> None:
 @click.option("--allow-offline", is_flag=True,
               help="Queue requests for agents marked offline instead of answering 503.")
 @click.option("--v03-compat", is_flag=True, help="Also accept A2A 0.3 requests.")
+@observability_options(port=False)
 def serve(conn: Connection, host: str, port: int,
           public_url: str | None, registry_url: str | None, org: str | None,
           unit: str | None, max_body: int,
           reply_timeout: float, stream_timeout: float, forward_headers: tuple[str, ...],
-          allow_offline: bool, v03_compat: bool) -> None:
+          allow_offline: bool, v03_compat: bool, observability: ObservabilityConfig) -> None:
     """Serve every discovered agent over JSON-RPC and HTTP+JSON (default command)."""
     from a2a_mqtt.gateway import GatewayConfig, serve_gateway  # noqa: PLC0415
 
@@ -80,7 +83,7 @@ def serve(conn: Connection, host: str, port: int,
             max_body_bytes=max_body,
             reply_timeout=reply_timeout, stream_idle_timeout=stream_timeout,
             forward_headers=forward_headers, reject_offline=not allow_offline,
-            enable_v0_3_compat=v03_compat)
+            enable_v0_3_compat=v03_compat, observability=observability)
         if conn.identity is not None:
             config = dataclasses.replace(config, requester_id=_gateway_id(conn))
     except ConfigError as exc:
@@ -131,9 +134,10 @@ def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="TOML or JSON file listing several agents.")
 @click.option("--session-expiry", type=int, default=3600, show_default=True)
+@observability_options(port=True)
 def expose(conn: Connection, url: str | None,
            agent_ref: str | None, headers: tuple[str, ...], config_file: Path | None,
-           session_expiry: int) -> None:
+           session_expiry: int, observability: ObservabilityConfig) -> None:
     """Put the HTTP A2A agent at URL on MQTT as --agent (or every agent of --config)."""
     from a2a_mqtt.gateway.expose import serve_expose  # noqa: PLC0415
     from a2a_mqtt.gateway.expose_config import (  # noqa: PLC0415
@@ -163,6 +167,7 @@ def expose(conn: Connection, url: str | None,
                 tls=conn.tls, session_expiry=session_expiry)
     except ConfigError as exc:
         raise _config_error(exc) from exc
+    config = dataclasses.replace(config, observability=observability)
     names = ", ".join(f"{a.url} as {a.ref}" for a in config.agents)
     click.echo(f"exposing {names} on {config.broker_url} (Ctrl-C to stop)", err=True)
     run_async(serve_expose(config), conn=conn)

@@ -12,8 +12,10 @@ import click
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.common import run_async
 from a2a_mqtt.cli.connection import Connection, connection_options
+from a2a_mqtt.cli.observability_opts import observability_options
 from a2a_mqtt.cli.state import announce_broker
 from a2a_mqtt.errors import BrokerError, ConfigError
+from a2a_mqtt.observability.config import ObservabilityConfig
 
 __all__ = ["broker", "demo", "example"]
 
@@ -110,10 +112,11 @@ def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | 
 @click.option("--keepalive", envvar="A2A_MQTT_KEEPALIVE", type=int, default=30,
               show_default=True, help="MQTT keepalive seconds (the will fires after 1.5x).")
 @click.option("--max-concurrency", type=int, default=64, show_default=True)
+@observability_options(port=True)
 def example(name: str, agent_ref: str | None, conn: Connection, task_store: str | None,
             session_expiry: int,
             pool: str | None, pool_dispatch: str, leave_pool_on_stop: bool, keepalive: int,
-            max_concurrency: int) -> None:
+            max_concurrency: int, observability: ObservabilityConfig) -> None:
     """Serve bundled example agent NAME in the foreground until interrupted."""
     from a2a_mqtt.examples import EXAMPLES  # noqa: PLC0415
     from a2a_mqtt.server import AgentConfig, serve_agents  # noqa: PLC0415
@@ -140,7 +143,7 @@ def example(name: str, agent_ref: str | None, conn: Connection, task_store: str 
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
     click.echo(f"serving {name} as {config.ref} on {conn.broker} (Ctrl-C to stop)", err=True)
-    run_async(serve_agents([config]), conn=conn)
+    run_async(serve_agents([config], observability=observability), conn=conn)
 
 
 @click.command()
