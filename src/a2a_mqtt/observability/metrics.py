@@ -24,6 +24,7 @@ from typing import Final
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import Histogram as OtelHistogram
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -90,10 +91,7 @@ class Histogram:
 
     __slots__ = ("_attrs", "_hist", "instrument")
 
-    def __init__(self, instrument: Instrument, hist: object) -> None:
-        from opentelemetry.metrics import Histogram as OtelHistogram  # noqa: PLC0415
-
-        assert isinstance(hist, OtelHistogram)
+    def __init__(self, instrument: Instrument, hist: OtelHistogram) -> None:
         self.instrument = instrument
         self._hist = hist
         self._attrs = _Attrs(instrument.attributes)
