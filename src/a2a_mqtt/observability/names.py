@@ -49,6 +49,8 @@ HTTP_ROUTE: Final = "http.route"
 HTTP_METHOD: Final = "http.request.method"
 HTTP_STATUS: Final = "http.response.status_code"
 SERVICE: Final = "a2a.service"  # "agent" | "registry" | "gateway" | "expose"
+MESSAGING_SYSTEM: Final = "messaging.system"  # always "mqtt"
+CLIENT_ID: Final = "messaging.client.id"  # the MQTT Client ID of the session
 
 # --- agent (server side), per method -----------------------------------------------------
 SERVER_REQUESTS = Instrument(
@@ -113,25 +115,26 @@ CLIENT_RETRIES = Instrument(
 # --- transport (MQTT) --------------------------------------------------------------------
 TRANSPORT_CONNECTS = Instrument(
     "messaging.client.connects", "counter", "{connect}",
-    "Successful broker connections (first and re-)", ("messaging.system",))
+    "Successful broker connections (first and re-)", (MESSAGING_SYSTEM, CLIENT_ID))
 TRANSPORT_RECONNECTS = Instrument(
     "messaging.client.reconnects", "counter", "{connect}",
-    "Connections after a loss", ("messaging.system",))
+    "Connections after a loss", (MESSAGING_SYSTEM, CLIENT_ID))
 TRANSPORT_DISCONNECTS = Instrument(
     "messaging.client.disconnects", "counter", "{event}",
-    "Connection losses, by reason", ("messaging.system", REASON))
+    "Connection losses, by reason", (MESSAGING_SYSTEM, CLIENT_ID, REASON))
 TRANSPORT_DISCONNECTED_TIME = Instrument(
     "messaging.client.disconnected.duration", "histogram", "s",
-    "Time from losing the broker to being connected again", ("messaging.system",))
+    "Time from losing the broker to being connected again", (MESSAGING_SYSTEM,))
 TRANSPORT_PUBLISH_ACK = Instrument(
     "messaging.publish.duration", "histogram", "s",
-    "Publish to broker acknowledgement (QoS >= 1)", ("messaging.system",))
+    "Publish to broker acknowledgement (QoS >= 1)", (MESSAGING_SYSTEM,))
 TRANSPORT_QUEUE_DEPTH = Instrument(
-    "messaging.client.queue.depth", "gauge", "{message}",
-    "Messages waiting in the transport's outgoing queue", ("messaging.system",))
+    "messaging.client.queue.depth", "updown", "{message}",
+    "QoS>0 publishes waiting for their acknowledgement (queued or in flight)",
+    (MESSAGING_SYSTEM,))
 TRANSPORT_MESSAGES = Instrument(
     "messaging.client.messages", "counter", "{message}",
-    "Messages published (out) and delivered (in)", ("messaging.system", DIRECTION))
+    "Messages published (out) and delivered (in)", (MESSAGING_SYSTEM, DIRECTION))
 
 # --- registry ----------------------------------------------------------------------------
 REGISTRY_CARDS = Instrument(
