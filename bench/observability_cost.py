@@ -15,8 +15,7 @@ Variants (``VARIANTS``; rounds interleave them, so drift hits all alike):
 
 * ``off``: ``ObservabilityConfig(metrics=False)`` on the host, no requester metrics;
 * ``metrics``: agent and requester metrics on, ``/metrics`` served on a port and
-  scraped over HTTP once a second during the run (Prometheus scrapes every 15 s
-  by default: this is the pessimistic case);
+  scraped over HTTP every 5 s during the run (Prometheus' default is 15 s);
 * ``tracing-100``, ``tracing-1``: tracing at 100 % and 1 % sampling. A slot for
   the tracing work (branch ``obs-tracing``): its setup function goes into
   ``_tracing`` below; until then these rows print "n/a".
@@ -25,9 +24,11 @@ Target: ``metrics`` costs <= 5 % of ``off`` throughput at 100 in flight. The
 machine is shared: read the ratios within one run, never absolute numbers. Each round
 runs every variant back to back, so the per-round ratio (variant / off) is paired;
 the report gives the median of those ratios besides the medians of the figures.
-Then each variant runs head to head with ``off``, both at 100 in flight at the same
-time on the same loop, and the ratio of their completions is taken: the most robust
-figure on a loaded machine, since both see the same load at the same moment.
+Then each variant runs head to head with ``off``: two processes at once on the same
+broker, 100 in flight each, and the ratio of their completions is taken. Both see the
+same load at the same moment and the OS shares the CPU between them: the most robust
+figure on a loaded machine. (Two variants on one event loop would not do: the loop
+serves both in turn, so they complete alike whatever each costs.)
 Last, it times the recording itself (no I/O): what one agent request and one
 requester call add in CPU microseconds, a figure that does not depend on the load.
 """
@@ -123,9 +124,13 @@ class Run:
     cpu_ms_per_req: float
 
 
+SCRAPE_INTERVAL = 5.0
+"""Seconds between two scrapes during a run (Prometheus' default is 15 s)."""
+
+
 async def _scraper(url: str, http: httpx.AsyncClient, sizes: list[float]) -> None:
     while True:
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(SCRAPE_INTERVAL)
         response = await http.get(f"{url}/metrics")
         response.raise_for_status()
         sizes.append(len(response.content))
@@ -160,30 +165,30 @@ async def measure(variant: Variant, http: httpx.AsyncClient, *, in_flight: int,
     return Run(summarize(latencies, seconds), cpu * 1000 / max(1, len(latencies)))
 
 
+async def build(stack: AsyncExitStack, spec: Spec, broker_url: str, run: str) -> Variant:
+    """One variant: its agent host (metrics on or off) and its requester."""
+    ref = AgentRef("bench", "observability", f"{spec.name}-{run}")
+    obs = ObservabilityConfig(metrics=spec.metrics, http_port=0 if spec.metrics else None)
+    host = await stack.enter_async_context(AgentHost([AgentConfig(
+        ref=ref, card=bench_card(), executor=BenchExecutor(), broker_url=broker_url,
+        session_expiry=0, watch_broker_drops=False)], observability=obs))
+    metrics = Metrics(service="bench-client") if spec.metrics else None
+    requester = await stack.enter_async_context(Requester(RequesterConfig(
+        broker_url=broker_url, org="bench", unit=f"clients-{spec.name}", max_attempts=1,
+        reply_first_timeout=30.0), metrics=metrics))
+    return Variant(spec, requester, ref, host.metrics_url)
+
+
 @asynccontextmanager
-async def scene(tmp: Path) -> AsyncIterator[list[Variant]]:
+async def scene(tmp: Path) -> AsyncIterator[tuple[str, list[Variant]]]:
     broker = MosquittoProcess(config=BrokerConfig(state_dir=tmp / "broker"))
     broker.start()
     run = uuid.uuid4().hex[:6]
     try:
         async with AsyncExitStack() as stack:
-            variants = []
-            for spec in VARIANTS:
-                if not spec.available:
-                    continue
-                ref = AgentRef("bench", "observability", f"{spec.name}-{run}")
-                obs = ObservabilityConfig(metrics=spec.metrics,
-                                          http_port=0 if spec.metrics else None)
-                host = await stack.enter_async_context(AgentHost([AgentConfig(
-                    ref=ref, card=bench_card(), executor=BenchExecutor(),
-                    broker_url=broker.url, session_expiry=0, watch_broker_drops=False)],
-                    observability=obs))
-                metrics = Metrics(service="bench-client") if spec.metrics else None
-                requester = await stack.enter_async_context(Requester(RequesterConfig(
-                    broker_url=broker.url, org="bench", unit="clients", max_attempts=1,
-                    reply_first_timeout=30.0), metrics=metrics))
-                variants.append(Variant(spec, requester, ref, host.metrics_url))
-            yield variants
+            variants = [await build(stack, spec, broker.url, run)
+                        for spec in VARIANTS if spec.available]
+            yield broker.url, variants
     finally:
         broker.stop()
 
@@ -192,7 +197,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, dict[str, list[Run]]] = {
         v.name: {"1": [], "100": []} for v in VARIANTS if v.available}
     with tempfile.TemporaryDirectory(prefix="a2a-mqtt-obsbench-") as tmp:
-        async with scene(Path(tmp)) as variants, httpx.AsyncClient(timeout=10) as http:
+        async with scene(Path(tmp)) as (broker_url, variants), \
+                httpx.AsyncClient(timeout=10) as http:
             for variant in variants:  # warm-up: connections, imports, caches
                 await measure(variant, http, in_flight=10, total=100)
             for rnd in range(args.rounds):
@@ -204,52 +210,89 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         await measure(variant, http, in_flight=100, total=args.parallel))
                 print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
             scrape_bytes = {v.spec.name: median(v.scrapes) for v in variants if v.scrapes}
-            shares = await head_to_head(variants, http, rounds=args.rounds,
+            shares = await head_to_head(broker_url, rounds=args.rounds,
                                         seconds=args.head_to_head)
     out = report(results, scrape_bytes)
     out["head_to_head"] = shares
     return out
 
 
-async def _for(variant: Variant, http: httpx.AsyncClient, seconds: float) -> int:
-    """Requests completed at 100 in flight within ``seconds``."""
-    done = 0
-    deadline = time.perf_counter() + seconds
+async def worker_main(name: str, broker_url: str, seconds: float) -> None:
+    """One variant in its own process (head-to-head): say ready on stdout, wait for a
+    line on stdin, run ``seconds`` at 100 in flight, print the count as JSON."""
+    spec = next(s for s in VARIANTS if s.name == name)
+    async with AsyncExitStack() as stack, httpx.AsyncClient(timeout=10) as http:
+        variant = await build(stack, spec, broker_url, uuid.uuid4().hex[:6])
+        await measure(variant, http, in_flight=10, total=100)
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+        done = 0
+        deadline = time.perf_counter() + seconds
 
-    async def worker() -> None:
-        nonlocal done
-        while time.perf_counter() < deadline:
-            await variant.one()
-            done += 1
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                await variant.one()
+                done += 1
 
-    scraper = None
-    if variant.spec.scrape and variant.metrics_url:
-        scraper = asyncio.create_task(_scraper(variant.metrics_url, http, variant.scrapes),
-                                      name="bench.scraper")
-    await asyncio.gather(*(worker() for _ in range(100)))
-    if scraper is not None:
-        scraper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await scraper
-    return done
+        scraper = None
+        if spec.scrape and variant.metrics_url:
+            scraper = asyncio.create_task(_scraper(variant.metrics_url, http, []),
+                                          name="bench.scraper")
+        cpu = time.process_time()
+        await asyncio.gather(*(worker() for _ in range(100)))
+        cpu = time.process_time() - cpu
+        if scraper is not None:
+            scraper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await scraper
+        print(json.dumps({"done": done, "cpu_ms_per_req": cpu * 1000 / max(1, done)}),
+              flush=True)
 
 
-async def head_to_head(variants: list[Variant], http: httpx.AsyncClient, *, rounds: int,
-                       seconds: float) -> dict[str, float]:
-    """Each variant against ``off`` at the same time, 100 in flight each, on one loop:
-    both see the same machine at the same moment, so load swings cancel out. A variant
-    that costs x % more CPU per request completes about x % fewer requests."""
-    base = variants[0]
-    out: dict[str, float] = {}
-    for variant in variants[1:]:
-        ratios = []
-        for _ in range(rounds):
-            done_base, done_variant = await asyncio.gather(
-                _for(base, http, seconds), _for(variant, http, seconds))
-            ratios.append(done_variant / max(1, done_base))
-        out[variant.spec.name] = round(median(ratios), 3)
-        print(f"head to head, {variant.spec.name} / off completions at the same time: "
-              f"median {median(ratios):.3f} of {[round(r, 3) for r in ratios]}")
+async def _pair(broker_url: str, names: tuple[str, str], seconds: float) -> list[dict[str, Any]]:
+    procs = [await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--worker", name, "--broker", broker_url,
+        "--head-to-head", str(seconds), stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE) for name in names]
+    for proc in procs:
+        assert proc.stdout is not None
+        line = await proc.stdout.readline()
+        if line.strip() != b"ready":
+            raise RuntimeError(f"head-to-head worker failed to start: {line!r}")
+    for proc in procs:  # both start measuring at the same moment
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+        await proc.stdin.drain()
+    out = []
+    for proc in procs:
+        stdout, _ = await proc.communicate()
+        out.append(json.loads(stdout.decode().strip().splitlines()[-1]))
+    return out
+
+
+async def head_to_head(broker_url: str, *, rounds: int, seconds: float) -> dict[str, Any]:
+    """Each variant against ``off`` at the same time, each in its own process, on the same
+    broker: both see the same machine at the same moment, so load swings cancel out, and
+    the OS shares the CPU between them, so a variant that costs x % more CPU per request
+    completes about x % fewer requests."""
+    out: dict[str, Any] = {}
+    for spec in VARIANTS[1:]:
+        if not spec.available:
+            continue
+        ratios, cpu_ratios = [], []
+        for rnd in range(rounds):
+            names = ("off", spec.name) if rnd % 2 == 0 else (spec.name, "off")
+            results = dict(zip(names, await _pair(broker_url, names, seconds), strict=True))
+            ratios.append(results[spec.name]["done"] / max(1, results["off"]["done"]))
+            cpu_ratios.append(results[spec.name]["cpu_ms_per_req"]
+                              / results["off"]["cpu_ms_per_req"])
+        out[spec.name] = {"completions_ratio": round(median(ratios), 3),
+                          "cpu_ratio": round(median(cpu_ratios), 3),
+                          "rounds": [round(r, 3) for r in ratios]}
+        print(f"head to head ({spec.name} vs off, two processes at once, 100 in flight each): "
+              f"completions x{median(ratios):.3f}, CPU per request x{median(cpu_ratios):.3f} "
+              f"(rounds {[round(r, 3) for r in ratios]})")
     return out
 
 
@@ -335,10 +378,15 @@ if __name__ == "__main__":
     parser.add_argument("--head-to-head", type=float, default=6.0,
                         help="Seconds of each simultaneous off-vs-variant round.")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--broker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, default=None, help="Write the results here.")
     ns = parser.parse_args()
     if ns.quick:
         ns.rounds, ns.sequential, ns.parallel, ns.head_to_head = 1, 30, 300, 2.0
+    if ns.worker is not None:
+        asyncio.run(worker_main(ns.worker, ns.broker, ns.head_to_head))
+        sys.exit(0)
     figures = asyncio.run(main(ns))
     if ns.json is not None:
         ns.json.write_text(json.dumps(figures, indent=2))

@@ -8,7 +8,9 @@ on pre-built key tuples) except the histogram records at the first and the
 terminal reply.
 
 Invariants: each request is counted exactly once in ``rpc.server.requests`` (at
-its end marker, or at close when it got none: outcome ``no_reply``); in-flight
+its end marker, or at close when it got none: outcome ``no_reply``); the first-reply
+histogram holds streams only (a reply that is also the last is timed once, as the
+terminal reply: two synchronous records per request cost measurable CPU); in-flight
 goes up once when the method is known and down once at the same moment the
 request is counted; the method attribute is one of :data:`METHODS` or ``other``
 (the method name comes from the wire: it must not mint new series).
@@ -114,7 +116,8 @@ class CallRecord:
         m.bytes_out.add(key, nbytes)
         if not self.replied:
             self.replied = True
-            m.first.record(key, time.perf_counter() - self._start)
+            if not end:  # a stream's first event; a unary reply is timed as the terminal one
+                m.first.record(key, time.perf_counter() - self._start)
         if end:
             code = self.code
             self._finish("ok" if code is None else "error", "" if code is None else str(code))

@@ -63,7 +63,8 @@ SERVER_DURATION = Instrument(
     (AGENT, RPC_SYSTEM, RPC_METHOD, RPC_OUTCOME))
 SERVER_FIRST_REPLY = Instrument(
     "rpc.server.first_reply.duration", "histogram", "s",
-    "Time from request arrival to the first reply message (stream event or result)",
+    "Streams: time from request arrival to the first event (a unary reply is only in "
+    "rpc.server.call.duration)",
     (AGENT, RPC_SYSTEM, RPC_METHOD))
 SERVER_REQUEST_SIZE = Instrument(
     "rpc.server.request.size", "counter", "By",
