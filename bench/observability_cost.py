@@ -16,6 +16,8 @@ Variants (``VARIANTS``; rounds interleave them, so drift hits all alike):
 * ``off``: ``ObservabilityConfig(metrics=False)`` on the host, no requester metrics;
 * ``metrics``: agent and requester metrics on, ``/metrics`` served on a port and
   scraped over HTTP every 5 s during the run (Prometheus' default is 15 s);
+* ``metrics-no-http``: the same instruments, no port, no scrapes (an agent that
+  pushes over OTLP, or whose metrics nobody reads): the recording alone;
 * ``tracing-100``, ``tracing-1``: tracing at 100 % and 1 % sampling. A slot for
   the tracing work (branch ``obs-tracing``): its setup function goes into
   ``_tracing`` below; until then these rows print "n/a".
@@ -88,6 +90,7 @@ class Spec:
 VARIANTS: list[Spec] = [
     Spec("off", metrics=False, scrape=False),
     Spec("metrics", metrics=True, scrape=True),
+    Spec("metrics-no-http", metrics=True, scrape=False),
     Spec("tracing-100", metrics=True, scrape=True, tracing=_tracing(1.0),
          available=_tracing(1.0) is not None),
     Spec("tracing-1", metrics=True, scrape=True, tracing=_tracing(0.01),
@@ -168,7 +171,7 @@ async def measure(variant: Variant, http: httpx.AsyncClient, *, in_flight: int,
 async def build(stack: AsyncExitStack, spec: Spec, broker_url: str, run: str) -> Variant:
     """One variant: its agent host (metrics on or off) and its requester."""
     ref = AgentRef("bench", "observability", f"{spec.name}-{run}")
-    obs = ObservabilityConfig(metrics=spec.metrics, http_port=0 if spec.metrics else None)
+    obs = ObservabilityConfig(metrics=spec.metrics, http_port=0 if spec.scrape else None)
     host = await stack.enter_async_context(AgentHost([AgentConfig(
         ref=ref, card=bench_card(), executor=BenchExecutor(), broker_url=broker_url,
         session_expiry=0, watch_broker_drops=False)], observability=obs))
