@@ -91,17 +91,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from a2a_mqtt.connection import ConnectionSettings
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 #: a2a-sdk wraps its handler methods in OpenTelemetry spans unless this is "false",
-#: read once when a2a-sdk is first imported. a2a_mqtt sets it to "false" (setdefault)
-#: when it is imported first; the user's own value is kept here, before any import.
+#: read once when a2a-sdk is first imported. An a2a-mqtt process sets it to "false"
+#: (setdefault, a2a_mqtt/telemetry.py) at start-up; the user's own value is kept here.
 OTEL_VAR = "OTEL_INSTRUMENTATION_A2A_SDK_ENABLED"
 USER_OTEL = os.environ.get(OTEL_VAR)
 if sys.argv[1:3] == ["--serve", "ours"]:
-    # Our agent server imports a2a_mqtt before a2a-sdk, as an application built on it
-    # does, so a2a_mqtt's defaults apply to it (and only to it).
-    import a2a_mqtt  # noqa: F401
+    # Our agent server makes a2a-mqtt's start-up decision before a2a-sdk is imported,
+    # as an a2a-mqtt process does, so its defaults apply to it (and only to it).
+    from a2a_mqtt.telemetry import prefer_a2a_sdk_spans_off
+
+    prefer_a2a_sdk_spans_off()
 
 from _common import (  # noqa: E402
     BENCH_TEXT,
@@ -230,7 +234,7 @@ async def serve_ours(args: argparse.Namespace) -> None:
         ref=AgentRef(ORG, UNIT, args.agent),
         card=bench_card(),
         executor=BenchExecutor(),
-        broker_url=args.broker,
+        connection=ConnectionSettings(url=args.broker),
     )
     async with AgentServer(config):
         _say(f"READY spans={_spans_state()}")
@@ -417,7 +421,8 @@ class OursClient(Client):
     async def start(self) -> None:
         from a2a_mqtt.client import A2AMqttClient, RequesterConfig
 
-        self._client = A2AMqttClient(RequesterConfig(broker_url=self.broker), discover=False)
+        self._client = A2AMqttClient(
+            RequesterConfig(connection=ConnectionSettings(url=self.broker)), discover=False)
         await self._client.__aenter__()
         self._transport = self._client.transport_for(f"{ORG}/{UNIT}/{self.agent}")
 
@@ -642,7 +647,7 @@ class ServerProcess:
 
 def _server_env() -> dict[str, str]:
     """This process's environment with the user's own a2a-sdk spans setting restored
-    (importing a2a_mqtt here set its default), plus ``--server-env``."""
+    (the start-up decision may have set its default here), plus ``--server-env``."""
     env = dict(os.environ)
     env.pop(OTEL_VAR, None)
     if USER_OTEL is not None:

@@ -55,6 +55,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from a2a_mqtt.connection import ConnectionSettings
+
 SCRIPT = Path(__file__).resolve()
 ROOT = SCRIPT.parents[1]
 POSTGRES_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
@@ -114,8 +116,9 @@ async def serve(args: argparse.Namespace) -> None:
 
     config = AgentConfig(ref=AgentRef.parse(args.agent), card=echo_card(),
                          executor=_counting_executor(args.exec_log, args.delay),
-                         broker_url=args.broker, task_store_url=args.store,
-                         session_expiry=600, keepalive=5, shutdown_grace=10,
+                         connection=ConnectionSettings(url=args.broker,
+                                                       keepalive=5), task_store_url=args.store,
+                         session_expiry=600, shutdown_grace=10,
                          max_concurrency=args.concurrency)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -306,7 +309,8 @@ async def measure(kind: str, fault: str, args: argparse.Namespace, tmp: Path) ->
     await monitor.subscribe(Subscription(reply_filter(AgentRef("bench", "clients",
                                                                requester_id)), qos=1),
                             wire.on_reply)
-    config = RequesterConfig(broker_url=broker.url, org="bench", unit="clients",
+    config = RequesterConfig(connection=ConnectionSettings(url=broker.url), org="bench",
+                             unit="clients",
                              requester_id=requester_id, reply_first_timeout=30.0,
                              max_attempts=3, backoff=(0.5, 1.0, 2.0), session_expiry=600)
     outcomes: dict[str, list[str]] = collections.defaultdict(list)
@@ -434,7 +438,9 @@ def print_report(results: list[Result]) -> None:
 
 
 async def run(args: argparse.Namespace) -> list[Result]:
-    import a2a_mqtt  # noqa: F401 - first, so a2a-sdk's defaults are ours
+    from a2a_mqtt.telemetry import prefer_a2a_sdk_spans_off
+
+    prefer_a2a_sdk_spans_off()  # before this process imports a2a-sdk: a2a-mqtt's default
 
     results = []
     for kind in args.stores:

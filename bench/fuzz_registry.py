@@ -51,6 +51,7 @@ from tests.unit.registry.churn import (
 
 from a2a_mqtt.binding import properties as P
 from a2a_mqtt.broker import BrokerConfig, EmbeddedBroker
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.registry import RegistryConfig, RegistryServer
 from a2a_mqtt.transport import ConnectOptions, PahoTransport, PublishProperties
 from a2a_mqtt.transport.base import BrokerURL
@@ -151,7 +152,8 @@ async def main(cards: int, topics: int, readers: int, seed: int) -> int:
           "machine: timings are indicative", flush=True)
     model = Retained()
     async with EmbeddedBroker(config=BrokerConfig()) as broker:
-        config = RegistryConfig(broker_url=broker.url, http_port=0, agent_ref=None,
+        config = RegistryConfig(connection=ConnectionSettings(url=broker.url), http_port=0,
+                                agent_ref=None,
                                 max_card_bytes=MAX_CARD_BYTES, feed_queue_size=100_000)
         async with RegistryServer(config) as registry:
             load = Load(registry.url, [str(r) for r in refs], seed)
@@ -191,7 +193,8 @@ async def main(cards: int, topics: int, readers: int, seed: int) -> int:
                               rejected)
             view_s = time.perf_counter() - started
             started = time.perf_counter()
-            second = RegistryConfig(broker_url=broker.url, http_port=0, agent_ref=None,
+            second = RegistryConfig(connection=ConnectionSettings(url=broker.url), http_port=0,
+                                    agent_ref=None,
                                     max_card_bytes=MAX_CARD_BYTES)
             async with RegistryServer(second) as fresh:
                 replay_s = time.perf_counter() - started

@@ -41,6 +41,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from a2a_mqtt.connection import ConnectionSettings
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import BENCH_TEXT, BenchExecutor, bench_card, median, proc_cpu_seconds, summarize
@@ -111,14 +113,16 @@ async def serve(args: argparse.Namespace) -> None:
         from a2a_mqtt.server import AgentConfig, AgentServer
 
         config = AgentConfig(ref=AgentRef.parse(args.agent), card=bench_card(),
-                             executor=BenchExecutor(), broker_url=args.broker, session_expiry=0)
+                             executor=BenchExecutor(),
+                             connection=ConnectionSettings(url=args.broker), session_expiry=0)
         async with AgentServer(config):
             _say("READY")
             await _until_stopped(args.deadline)
     else:
         from a2a_mqtt.gateway import GatewayConfig, GatewayServer
 
-        gw_config = GatewayConfig(broker_url=args.broker, port=args.port, card_cache_control=None)
+        gw_config = GatewayConfig(connection=ConnectionSettings(url=args.broker), port=args.port,
+                                  card_cache_control=None)
         async with GatewayServer(gw_config) as gateway:
             await gateway.gateway.mqtt.discovery.resolve(args.agent, timeout=TIMEOUT)
             _say("READY")

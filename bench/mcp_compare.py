@@ -38,6 +38,7 @@ from _common import Stats, median, summarize
 from a2a_mqtt._uvicorn import EmbeddedUvicorn
 from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
 from a2a_mqtt.broker.config import free_port
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.mcp.client import McpClientConfig, McpMqttTransport
 from a2a_mqtt.mcp.example_server import build_example_server
 from a2a_mqtt.mcp.server import McpMqttServer, McpServerConfig
@@ -57,7 +58,8 @@ async def serve(broker_url: str) -> None:
                                        lifespan="on"))
         servers.append((http, asyncio.create_task(http.serve(), name="bench-http")))
         await http.listening.wait()
-    config = McpServerConfig(broker_url=broker_url, server_name=NAME, server_id="bench-server")
+    config = McpServerConfig(connection=ConnectionSettings(url=broker_url), server_name=NAME,
+                             server_id="bench-server")
     async with McpMqttServer(config=config, app=app):
         print(f"ready {ports[0]} {ports[1]}", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until EOF
@@ -68,7 +70,8 @@ async def serve(broker_url: str) -> None:
 
 @asynccontextmanager
 async def mqtt_session(broker_url: str) -> AsyncIterator[ClientSession]:
-    transport = McpMqttTransport(config=McpClientConfig(broker_url=broker_url, server_name=NAME))
+    transport = McpMqttTransport(config=McpClientConfig(
+        connection=ConnectionSettings(url=broker_url), server_name=NAME))
     async with transport as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         yield session

@@ -103,6 +103,7 @@ from pathlib import Path
 from typing import Any
 
 from _spy import have_py_spy, start_py_spy, stop_py_spy
+from a2a_mqtt.connection import ConnectionSettings
 
 SCRIPT = Path(__file__).resolve()
 ROOT = SCRIPT.parents[1]
@@ -213,7 +214,7 @@ async def serve(args: argparse.Namespace) -> None:
         ref=AgentRef.parse(args.agent),
         card=_card(),
         executor=executor,
-        broker_url=args.broker,
+        connection=ConnectionSettings(url=args.broker),
         pool=args.pool or None,
         task_store_url=args.store,
         max_concurrency=args.concurrency,
@@ -661,7 +662,8 @@ async def measure(
             else ",".join(sorted({m.dispatch for m in members}))
         )
         requester = RequesterConfig(
-            broker_url=broker.url, reply_first_timeout=REQUEST_TIMEOUT, max_attempts=1
+            connection=ConnectionSettings(url=broker.url), reply_first_timeout=REQUEST_TIMEOUT,
+            max_attempts=1
         )
         async with A2AMqttClient(requester, discover=False) as mqtt:
             if config.startswith("pool-"):

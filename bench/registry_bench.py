@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import proc_cpu_seconds
 from a2a_mqtt.binding.topics import discovery_filters
 from a2a_mqtt.broker import BrokerConfig, EmbeddedBroker
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.transport import ConnectOptions, PahoTransport, PublishProperties, Subscription
 from a2a_mqtt.transport.base import BrokerURL
 from registry_cards import fleet
@@ -140,7 +141,8 @@ async def child(url: str, n: int, query: bool, hold: bool) -> None:
 
     gc.collect()
     before = rss_bytes()
-    server = RegistryServer(RegistryConfig(broker_url=url, http_port=0, agent_ref=None,
+    server = RegistryServer(RegistryConfig(connection=ConnectionSettings(url=url), http_port=0,
+                                           agent_ref=None,
                                            sync_timeout=600))
     started, cpu = time.perf_counter(), time.process_time()
     await server.start()

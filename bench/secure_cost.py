@@ -38,6 +38,7 @@ from a2a_mqtt.access import Identity
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import EmbeddedBroker, SecureBroker, SecureBrokerConfig
 from a2a_mqtt.client import A2AMqttClient, RequesterConfig
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.server import AgentConfig, AgentServer
 
 AGENT = Identity.parse("bench/secure/echo", "agent")
@@ -95,10 +96,11 @@ async def run_variant(name: str, n: int) -> dict[str, dict[str, float]]:
     async with AsyncExitStack() as stack:
         url, agent_kw, caller_kw = await VARIANTS[name](stack)
         await stack.enter_async_context(AgentServer(AgentConfig(
-            ref=AGENT.ref, card=bench_card(), executor=BenchExecutor(), broker_url=url,
+            ref=AGENT.ref, card=bench_card(), executor=BenchExecutor(),
+            connection=ConnectionSettings(url=url),
             session_expiry=0, **agent_kw)))
         client = await stack.enter_async_context(A2AMqttClient(RequesterConfig(
-            broker_url=url, **caller_kw), discover=False))
+            connection=ConnectionSettings(url=url), **caller_kw), discover=False))
         transport = client.transport_for(AgentRef.parse(str(AGENT.ref)),
                                          card=bench_card())
 

@@ -37,13 +37,17 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import a2a_mqtt  # noqa: F401 - first, as an application does: a2a-sdk spans stay off
+from a2a_mqtt.telemetry import prefer_a2a_sdk_spans_off
+
+prefer_a2a_sdk_spans_off()  # first, as an a2a-mqtt process does (a2a_mqtt/telemetry.py)
+# ruff: noqa: E402 - every import below comes after that start-up decision
 from _common import BENCH_TEXT, BenchExecutor, Stats, bench_card, median, summarize
 from a2a_mqtt.access.ca import LocalCA
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
 from a2a_mqtt.broker.config import free_port
 from a2a_mqtt.client import Requester, RequesterConfig
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.security.authz import BearerAuthorizer, declare_bearer
 from a2a_mqtt.security.bearer import BearerConfig, BearerVerifier
 from a2a_mqtt.security.e2e import E2EContext
@@ -124,16 +128,19 @@ async def scene(tmp: Path) -> AsyncIterator[list[Variant]]:
             agent_e2e = E2EContext(identity=str(refs["ubsp-v1"]), key=new_encryption_key())
             agents = {
                 "plain": AgentConfig(ref=refs["plain"], card=bench_card(),
-                                     executor=BenchExecutor(), broker_url=plain_url),
+                                     executor=BenchExecutor(),
+                                     connection=ConnectionSettings(url=plain_url)),
                 "tls": AgentConfig(ref=refs["tls"], card=bench_card(), executor=BenchExecutor(),
-                                   broker_url=tls_url, tls=tls),
+                                   connection=ConnectionSettings(url=tls_url, tls=tls)),
                 "tls+bearer": AgentConfig(
                     ref=bearer_ref, card=declare_bearer(bench_card(),
                                                         skill_scopes={"echo": ["echo:run"]}),
-                    executor=BenchExecutor(), broker_url=tls_url, tls=tls,
-                    authorizer=BearerAuthorizer(verifier)),
+                    executor=BenchExecutor(), connection=ConnectionSettings(url=tls_url,
+                                                                            tls=tls),
+                                                                            authorizer=BearerAuthorizer(verifier)),
                 "ubsp-v1": AgentConfig(ref=refs["ubsp-v1"], card=bench_card(),
-                                       executor=BenchExecutor(), broker_url=plain_url,
+                                       executor=BenchExecutor(),
+                                       connection=ConnectionSettings(url=plain_url),
                                        e2e=agent_e2e),
             }
             servers = {}
@@ -145,10 +152,13 @@ async def scene(tmp: Path) -> AsyncIterator[list[Variant]]:
             common = {"org": "bench", "unit": "clients", "max_attempts": 1,
                       "reply_first_timeout": 30.0}
             requesters = {
-                "plain": RequesterConfig(broker_url=plain_url, **common),
-                "tls": RequesterConfig(broker_url=tls_url, tls=tls, **common),
-                "tls+bearer": RequesterConfig(broker_url=tls_url, tls=tls, **common),
-                "ubsp-v1": RequesterConfig(broker_url=plain_url, e2e=req_e2e,
+                "plain": RequesterConfig(connection=ConnectionSettings(url=plain_url), **common),
+                "tls": RequesterConfig(connection=ConnectionSettings(url=tls_url, tls=tls),
+                                       **common),
+                "tls+bearer": RequesterConfig(connection=ConnectionSettings(url=tls_url, tls=tls),
+                                              **common),
+                "ubsp-v1": RequesterConfig(connection=ConnectionSettings(url=plain_url),
+                                           e2e=req_e2e,
                                            requester_id=f"req-{run}", **common),
             }
             token = issuer.issue(subject="bench", audience=str(bearer_ref),

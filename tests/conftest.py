@@ -23,8 +23,14 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
-from a2a_mqtt.errors import BrokerError
+from a2a_mqtt.telemetry import prefer_a2a_sdk_spans_off
+
+# The test process is an a2a-mqtt process: the same start-up decision as the
+# command's (a2a_mqtt/__main__.py), before anything imports a2a-sdk.
+prefer_a2a_sdk_spans_off()
+
+from a2a_mqtt.broker import BrokerConfig, MosquittoProcess  # noqa: E402 - after the decision
+from a2a_mqtt.errors import BrokerError  # noqa: E402
 
 BrokerFactory = Callable[..., MosquittoProcess]
 

@@ -34,6 +34,7 @@ from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.client.config import RequesterConfig
 from a2a_mqtt.client.discovery import AgentEntry
 from a2a_mqtt.client.factory import A2AMqttClient
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.examples import EXAMPLES
 from a2a_mqtt.server.config import AgentConfig
@@ -114,12 +115,13 @@ async def _secure_setup(stack: AsyncExitStack, config: DemoConfig,
     security = DemoSecurity()
     for name, who in agents.items():
         creds = broker.credentials(who)
-        security.agents[name] = {"username": creds.username, "password": creds.password,
-                                 "tls": creds.tls()}
+        security.agents[name] = {"connection": ConnectionSettings(
+            url=broker.url, username=creds.username, password=creds.password, tls=creds.tls())}
     creds = broker.credentials(OPERATOR)
     security.requester = {"org": OPERATOR.ref.org, "unit": OPERATOR.ref.unit,
-                          "requester_id": OPERATOR.ref.name, "username": creds.username,
-                          "password": creds.password, "tls": creds.tls()}
+                          "requester_id": OPERATOR.ref.name, "connection": ConnectionSettings(
+                              url=broker.url, username=creds.username,
+                              password=creds.password, tls=creds.tls())}
     out(f"identity  operator {OPERATOR.ref} may call its own org, plus a grant for "
         f"{', '.join(str(g) for g in OPERATOR.grants)}")
     security.ca_file = str(broker.ca_file)
@@ -194,7 +196,7 @@ async def _add_tokens_and_cards(stack: AsyncExitStack, security: DemoSecurity,
 async def _show_refusal(url: str, ca_file: str, out: Printer) -> None:
     """One attempt without credentials, to show the broker refuses it."""
     from a2a_mqtt.errors import ConnectError  # noqa: PLC0415
-    from a2a_mqtt.transport import BrokerURL, ConnectOptions, TLSConfig  # noqa: PLC0415
+    from a2a_mqtt.mqtt_types import BrokerURL, ConnectOptions, TLSConfig  # noqa: PLC0415
     from a2a_mqtt.transport.base import default_transport  # noqa: PLC0415
 
     anonymous = default_transport(ConnectOptions(
@@ -290,15 +292,15 @@ async def run_demo(config: DemoConfig, out: Printer = print) -> None:
         configs = [AgentConfig(ref=AgentRef.parse(EXAMPLES[name].default_ref),
                                card=security.cards.get(name) or EXAMPLES[name].card(),
                                executor=EXAMPLES[name].executor(),
-                               broker_url=url, session_expiry=0,
-                               **security.agents.get(name, {}))
+                               session_expiry=0, **{"connection": ConnectionSettings(url=url),
+                                                    **security.agents.get(name, {})})
                    for name in config.agents]
         host = await stack.enter_async_context(AgentHost(configs))
         out(f"agents    {len(host.servers)} agents serving, each with its own MQTT session")
         if security.ca_file is not None:
             await _show_refusal(url, security.ca_file, out)
         mqtt = await stack.enter_async_context(A2AMqttClient(RequesterConfig(
-            broker_url=url, **security.requester)))
+            **{"connection": ConnectionSettings(url=url), **security.requester})))
         out("discover  retained Agent Cards on $a2a/v1/discovery/#:")
         entries = mqtt.discovery.list()
         for entry in entries:

@@ -21,6 +21,7 @@ from a2a.types.a2a_pb2 import AgentCard, Message, Part, Role, SendMessageRequest
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient, RequesterConfig
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.server import AgentConfig, AgentServer
 
 
@@ -30,7 +31,7 @@ async def serve(url: str, ref: str | AgentRef, executor: AgentExecutor, card: Ag
     agent_ref = AgentRef.parse(ref) if isinstance(ref, str) else ref
     config.setdefault("session_expiry", 0)
     async with AgentServer(AgentConfig(ref=agent_ref, card=card, executor=executor,
-                                       broker_url=url, **config)) as server:
+                                       connection=ConnectionSettings(url=url), **config)) as server:
         yield server
 
 
@@ -38,7 +39,8 @@ def requester_config(url: str, **overrides: Any) -> RequesterConfig:
     overrides.setdefault("reply_first_timeout", 5.0)
     overrides.setdefault("stream_idle_timeout", 10.0)
     overrides.setdefault("max_attempts", 1)
-    return RequesterConfig(broker_url=url, **overrides)
+    overrides.setdefault("connection", ConnectionSettings(url=url))
+    return RequesterConfig(**overrides)
 
 
 @pytest_asyncio.fixture

@@ -20,14 +20,8 @@ from typing import Any, Final, Self
 from a2a_mqtt.access.export import dynsec_role, role_name
 from a2a_mqtt.access.identity import Identity
 from a2a_mqtt.errors import A2AMqttError
-from a2a_mqtt.transport.base import (
-    ConnectOptions,
-    IncomingMessage,
-    MqttTransport,
-    Subscription,
-    TransportFactory,
-    default_transport,
-)
+from a2a_mqtt.mqtt_types import ConnectOptions, IncomingMessage, Subscription
+from a2a_mqtt.transport.base import MqttTransport, TransportFactory, default_transport
 
 __all__ = ["ControlError", "DynsecControl"]
 

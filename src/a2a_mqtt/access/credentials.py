@@ -16,7 +16,7 @@ from typing import Final
 
 from a2a_mqtt.access.ca import write_private
 from a2a_mqtt.errors import ConfigError
-from a2a_mqtt.transport.base import TLSConfig
+from a2a_mqtt.mqtt_types import TLSConfig
 
 __all__ = ["DEFAULT_PROFILES", "Credentials", "load_profile", "profile_names",
            "profile_path_from_env", "save_profile"]

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Final
 
 from a2a_mqtt.errors import LocalProtocolError
-from a2a_mqtt.transport.base import PublishProperties
+from a2a_mqtt.mqtt_types import PublishProperties
 
 __all__ = [
     "A2A_VERSION",

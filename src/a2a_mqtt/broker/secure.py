@@ -48,7 +48,8 @@ from a2a_mqtt.broker.fileauth import FileAuth
 from a2a_mqtt.broker.plugin import find_dynsec_plugin
 from a2a_mqtt.broker.process import EmbeddedBroker
 from a2a_mqtt.errors import BrokerError, ConfigError, ConnectError
-from a2a_mqtt.transport.base import BrokerURL, ConnectOptions, default_transport
+from a2a_mqtt.mqtt_types import BrokerURL, ConnectOptions
+from a2a_mqtt.transport.base import default_transport
 
 __all__ = ["ADMIN", "SecureBroker", "SecureBrokerConfig"]
 

@@ -33,9 +33,6 @@ class Settings:
     def __init__(self, conn: Connection, timeout: float, as_json: bool) -> None:
         self.conn = conn
         self.broker = conn.broker
-        self.username = conn.username
-        self.password = conn.password
-        self.tls = conn.tls
         self.timeout = timeout
         self.as_json = as_json
 
@@ -45,8 +42,7 @@ class Settings:
 
     def requester(self) -> RequesterConfig:
         conn = self.conn
-        config = RequesterConfig(broker_url=conn.broker, username=conn.username,
-                                 password=conn.password, tls=conn.tls,
+        config = RequesterConfig(connection=conn.settings,
                                  reply_first_timeout=self.timeout, max_attempts=2,
                                  backoff=(0.5,),
                                  # Streams have no idle death: cli/follow.py watches the

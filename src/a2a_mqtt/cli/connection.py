@@ -23,12 +23,13 @@ import click
 from a2a_mqtt.access.credentials import DEFAULT_PROFILES, Credentials, load_profile
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.state import broker_state_file, read_broker_url
+from a2a_mqtt.connection import DEFAULT_BROKER_URL, ConnectionSettings
 from a2a_mqtt.errors import ConfigError
-from a2a_mqtt.transport.base import TLSConfig
+from a2a_mqtt.mqtt_types import TLSConfig
 
 __all__ = ["DEFAULT_BROKER", "Connection", "connection_options", "resolve_connection"]
 
-DEFAULT_BROKER: Final = "mqtt://127.0.0.1:1883"
+DEFAULT_BROKER: Final = DEFAULT_BROKER_URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,13 @@ class Connection:
 
     def describe_broker(self) -> str:
         return f"broker {self.broker} ({self.broker_source})"
+
+    @property
+    def settings(self) -> ConnectionSettings:
+        """What every command hands its config: the one place the CLI builds it (a bad
+        broker URL raises ConfigError here, reported by the command)."""
+        return ConnectionSettings(url=self.broker, username=self.username,
+                                  password=self.password, tls=self.tls)
 
 
 def resolve_connection(given: Credentials, *, profile: str | None,

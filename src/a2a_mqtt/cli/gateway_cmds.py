@@ -73,12 +73,11 @@ def serve(conn: Connection, host: str, port: int,
           reply_timeout: float, stream_timeout: float, forward_headers: tuple[str, ...],
           allow_offline: bool, v03_compat: bool, observability: ObservabilityConfig) -> None:
     """Serve every discovered agent over JSON-RPC and HTTP+JSON (default command)."""
-    from a2a_mqtt.gateway import GatewayConfig, serve_gateway  # noqa: PLC0415
+    from a2a_mqtt.gateway import GatewayConfig, GatewayServer  # noqa: PLC0415
 
     try:
         config = GatewayConfig(
-            broker_url=conn.broker, username=conn.username, password=conn.password,
-            tls=conn.tls, host=host, port=port,
+            connection=conn.settings, host=host, port=port,
             public_url=public_url, registry_url=registry_url, org=org, unit=unit,
             max_body_bytes=max_body,
             reply_timeout=reply_timeout, stream_idle_timeout=stream_timeout,
@@ -89,11 +88,14 @@ def serve(conn: Connection, host: str, port: int,
     except ConfigError as exc:
         raise _config_error(exc) from exc
 
-    def ready(url: str) -> None:
-        click.echo(url)
-        click.echo(f"gateway on {url} for agents on {conn.broker} (Ctrl-C to stop)", err=True)
+    server = GatewayServer(config)
 
-    run_async(listening(serve_gateway(config, on_ready=ready), host, port), conn=conn)
+    def ready() -> None:
+        click.echo(server.url)
+        click.echo(f"gateway on {server.url} for agents on {conn.broker} (Ctrl-C to stop)",
+                   err=True)
+
+    run_async(listening(server.serve(on_ready=ready), host, port), conn=conn)
 
 
 async def listening(coro: Coroutine[Any, Any, None], host: str, port: int) -> None:
@@ -139,7 +141,7 @@ def expose(conn: Connection, url: str | None,
            agent_ref: str | None, headers: tuple[str, ...], config_file: Path | None,
            session_expiry: int, observability: ObservabilityConfig) -> None:
     """Put the HTTP A2A agent at URL on MQTT as --agent (or every agent of --config)."""
-    from a2a_mqtt.gateway.expose import serve_expose  # noqa: PLC0415
+    from a2a_mqtt.gateway.expose import ExposeHost  # noqa: PLC0415
     from a2a_mqtt.gateway.expose_config import (  # noqa: PLC0415
         ExposeConfig,
         ExposedAgent,
@@ -152,10 +154,7 @@ def expose(conn: Connection, url: str | None,
                 raise click.UsageError("give either URL --agent REF or --config FILE, not both")
             config = load_expose_config(config_file, broker_url=conn.broker
                                         if conn.explicit_broker else None,
-                                        username=conn.username, password=conn.password,
-                                        session_expiry=session_expiry)
-            if conn.tls is not None:
-                config = dataclasses.replace(config, tls=conn.tls)
+                                        connection=conn.settings, session_expiry=session_expiry)
         else:
             if not url or not agent_ref:
                 raise click.UsageError("expose needs URL and --agent org/unit/agent "
@@ -163,14 +162,13 @@ def expose(conn: Connection, url: str | None,
             config = ExposeConfig(
                 agents=(ExposedAgent(url=url, ref=AgentRef.parse(agent_ref),
                                      headers=_headers(headers)),),
-                broker_url=conn.broker, username=conn.username, password=conn.password,
-                tls=conn.tls, session_expiry=session_expiry)
+                connection=conn.settings, session_expiry=session_expiry)
     except ConfigError as exc:
         raise _config_error(exc) from exc
     config = dataclasses.replace(config, observability=observability)
     names = ", ".join(f"{a.url} as {a.ref}" for a in config.agents)
-    click.echo(f"exposing {names} on {config.broker_url} (Ctrl-C to stop)", err=True)
-    run_async(serve_expose(config), conn=conn)
+    click.echo(f"exposing {names} on {config.connection.display_url()} (Ctrl-C to stop)", err=True)
+    run_async(ExposeHost(config).serve(), conn=conn)
 
 
 @gateway.command()
@@ -191,8 +189,8 @@ def showcase(conn: Connection, agent_ref: str,
 
     try:
         config = AgentConfig(
-            ref=AgentRef.parse(agent_ref), executor=ShowcaseExecutor(), broker_url=conn.broker,
-            username=conn.username, password=conn.password, tls=conn.tls,
+            ref=AgentRef.parse(agent_ref), executor=ShowcaseExecutor(),
+            connection=conn.settings,
             card=showcase_card(push=not no_push, required_extension=require_extension),
             extended_card=showcase_extended_card(push=not no_push,
                                                  required_extension=require_extension))

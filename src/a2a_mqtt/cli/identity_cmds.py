@@ -29,7 +29,7 @@ from a2a_mqtt.access.secrets import new_password
 from a2a_mqtt.cli.common import run_async
 from a2a_mqtt.cli.connection import Connection, connection_options
 from a2a_mqtt.errors import ConfigError
-from a2a_mqtt.transport.base import BrokerURL, ConnectOptions
+from a2a_mqtt.mqtt_types import BrokerURL, ConnectOptions
 
 __all__ = ["identity"]
 

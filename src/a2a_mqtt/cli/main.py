@@ -8,17 +8,38 @@ every failure exits non-zero with a one-line message.
 from __future__ import annotations
 
 import logging
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
+
+from a2a_mqtt.extras import missing_extra
 
 __all__ = ["main"]
 
 _T = TypeVar("_T")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"],
-                               "auto_envvar_prefix": "A2A_MQTT"})
+#: The extra each command group's work needs (the one to name when a library is missing).
+_COMMAND_EXTRA = {"example": "server", "gateway": "gateway", "registry": "registry",
+                  "mcp": "mcp", "workflow": "workflows", "demo": "all"}
+
+
+class _Main(click.Group):
+    """The boundary for a missing optional extra: one line naming it, exit 1, no traceback
+    (commands import what they need when they run; a2a_mqtt/extras.py)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ImportError as exc:
+            missing = missing_extra(exc, extra=_COMMAND_EXTRA.get(ctx.invoked_subcommand or ""))
+            if missing is None:
+                raise
+            raise click.ClickException(str(missing)) from None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"],
+                                          "auto_envvar_prefix": "A2A_MQTT"})
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
               envvar="A2A_MQTT_LOG_FORMAT", show_default=True,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,21 +27,17 @@ def _client_config(s: Settings, server: str, server_id: str | None) -> Any:
     from a2a_mqtt.mcp.client import McpClientConfig  # noqa: PLC0415 - the SDK loads on demand
 
     try:
-        return McpClientConfig(broker_url=s.broker, server_name=server, server_id=server_id,
-                               username=s.username, password=s.password, tls=s.tls,
+        return McpClientConfig(connection=s.conn.settings, server_name=server,
+                               server_id=server_id,
                                discovery_timeout=s.timeout)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
 
 
-async def _until_stopped(start: Callable[[], Any], announce: Callable[[Any], None]) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with start() as server:
-        announce(server)
-        await stop.wait()
+async def _serve(make: Callable[[], Any]) -> None:
+    """Make the server on the running loop, then ``serve()`` it (a2a_mqtt/service.py)."""
+    server = make()
+    await server.serve(on_ready=lambda: _announce(server))
 
 
 def _server_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -60,9 +55,8 @@ def _server_config(s: Settings, server_name: str, server_id: str, description: s
     from a2a_mqtt.mcp.server import McpServerConfig  # noqa: PLC0415
 
     try:
-        return McpServerConfig(broker_url=s.broker, server_name=server_name, server_id=server_id,
-                               description=description, username=s.username, password=s.password,
-                               tls=s.tls)
+        return McpServerConfig(connection=s.conn.settings, server_name=server_name,
+                               server_id=server_id, description=description)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
 
@@ -85,8 +79,7 @@ def list_cmd(s: Settings, name_filter: str) -> None:
     from a2a_mqtt.mcp.discovery import DirectoryConfig, list_servers  # noqa: PLC0415
 
     servers = s.run(list_servers(DirectoryConfig(
-        broker_url=s.broker, name_filters=(name_filter,), username=s.username,
-        password=s.password, tls=s.tls)))
+        connection=s.conn.settings, name_filters=(name_filter,))))
     if s.as_json:
         echo_json([{"serverName": i.server_name, "serverId": i.server_id,
                     "description": i.description, "meta": i.meta} for i in servers])
@@ -159,8 +152,7 @@ def serve_example(s: Settings, server_name: str, server_id: str, description: st
     from a2a_mqtt.mcp.server import McpMqttServer  # noqa: PLC0415
 
     config = _server_config(s, server_name, server_id, description)
-    s.run(_until_stopped(
-        lambda: McpMqttServer(config=config, app=build_example_server()), _announce))
+    s.run(_serve(lambda: McpMqttServer(config=config, app=build_example_server())))
 
 
 @mcp_group.command("expose", context_settings={"ignore_unknown_options": True})
@@ -181,8 +173,7 @@ def expose(s: Settings, server_name: str, server_id: str, description: str, url:
         raise click.UsageError("give either --url or -- COMMAND ARGS...")
     upstream = http_upstream(url) if url else stdio_upstream(command[0], command[1:])
     config = _server_config(s, server_name, server_id, description)
-    s.run(_until_stopped(
-        lambda: McpMqttServer(config=config, host=upstream_host(upstream)), _announce))
+    s.run(_serve(lambda: McpMqttServer(config=config, host=upstream_host(upstream))))
 
 
 @mcp_group.command("bridge")
@@ -210,10 +201,8 @@ def toolsmith(s: Settings, server: str, agent_ref: str) -> None:
     try:
         config = AgentConfig(
             ref=AgentRef.parse(agent_ref), card=toolsmith_card(),
-            executor=ToolsmithExecutor(broker_url=s.broker, server_name=server,
-                                       username=s.username, password=s.password),
-            broker_url=s.broker, username=s.username, password=s.password, tls=s.tls,
-            session_expiry=0)
+            executor=ToolsmithExecutor(connection=s.conn.settings, server_name=server),
+            connection=s.conn.settings, session_expiry=0)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
     click.echo(f"serving toolsmith as {config.ref} for MCP server {server} (Ctrl-C to stop)",

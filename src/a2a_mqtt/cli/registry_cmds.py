@@ -111,7 +111,6 @@ def serve(conn: Connection, org: str | None,
         RegistryConfig,
         RegistryServer,
         StalePolicy,
-        serve_registry,
     )
 
     if (stale_dry_run or stale_interval is not None) and stale_after is None:
@@ -120,8 +119,7 @@ def serve(conn: Connection, org: str | None,
         stale = None if stale_after is None else StalePolicy(
             max_offline_age=stale_after, dry_run=stale_dry_run, interval=stale_interval)
         config = RegistryConfig(
-            broker_url=conn.broker, username=conn.username, password=conn.password,
-            tls=conn.tls, org=org, unit=unit,
+            connection=conn.settings, org=org, unit=unit,
             http_host=host, http_port=port, admin_token=admin_token,
             max_card_bytes=max_card_bytes, stale=stale, public_broker_url=public_broker_url,
             agent_ref=None if no_agent else AgentRef.parse(agent_ref),
@@ -134,12 +132,14 @@ def serve(conn: Connection, org: str | None,
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
 
-    def started(server: RegistryServer) -> None:
+    server = RegistryServer(config)
+
+    def started() -> None:
         click.echo(server.url)
         click.echo(f"registry on {server.url} indexing {conn.broker} (Ctrl-C to stop)",
                    err=True)
 
-    run_async(serve_registry(RegistryServer(config), on_started=started), conn=conn)
+    run_async(server.serve(on_ready=started), conn=conn)
 
 
 @registry.command("stats")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 from pathlib import Path
 
@@ -134,12 +135,10 @@ def example(name: str, agent_ref: str | None, conn: Connection, task_store: str 
         extended = ex.extended_card() if ex.extended_card is not None else None
         config = AgentConfig(ref=ref, card=ex.card(), executor=ex.executor(),
                              extended_card=extended,
-                             broker_url=conn.broker, username=conn.username,
-                             password=conn.password, tls=conn.tls,
+                             connection=dataclasses.replace(conn.settings, keepalive=keepalive),
                              task_store_url=task_store, session_expiry=session_expiry,
                              pool=pool, pool_dispatch=pool_dispatch,
-                             leave_pool_on_stop=leave_pool_on_stop, keepalive=keepalive,
-                             max_concurrency=max_concurrency)
+                             leave_pool_on_stop=leave_pool_on_stop, max_concurrency=max_concurrency)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
     click.echo(f"serving {name} as {config.ref} on {conn.broker} (Ctrl-C to stop)", err=True)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from a2a_mqtt.cli.output import echo_json
-from a2a_mqtt.workflows import Workflow, WorkflowError, describe, parse_workflow
-from a2a_mqtt.workflows.validate import topological_order
+
+if TYPE_CHECKING:  # imported in the commands: a2a_mqtt.workflows needs the workflows extra
+    from a2a_mqtt.workflows import Workflow
 
 __all__ = ["workflow"]
 
@@ -29,6 +30,8 @@ def workflow() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def validate(file: Path, as_json: bool) -> None:
     """Check FILE; print its step graph, or the first error with its line (exit 1)."""
+    from a2a_mqtt.workflows import WorkflowError, describe, parse_workflow  # noqa: PLC0415
+
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -49,6 +52,8 @@ def validate(file: Path, as_json: bool) -> None:
 
 
 def _summary(definition: Workflow) -> dict[str, Any]:
+    from a2a_mqtt.workflows.validate import topological_order  # noqa: PLC0415
+
     return {
         "name": definition.name,
         "version": definition.version,

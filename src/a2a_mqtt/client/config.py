@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from a2a_mqtt.binding.topics import validate_identifier
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import ConfigError
-from a2a_mqtt.transport.base import BrokerURL, TLSConfig
 
 if TYPE_CHECKING:
     from a2a_mqtt.security.cards import CardPolicy
@@ -31,15 +31,12 @@ class RequesterConfig:
     30 s. Every wait is bounded.
     """
 
-    broker_url: str = "mqtt://127.0.0.1:1883"
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
+    """Broker URL, credentials, TLS and keepalive (a2a_mqtt.connection)."""
     org: str = "a2a-mqtt"
     unit: str = "clients"
     requester_id: str = field(default_factory=_default_requester_id)
     """Our agent id in the reply namespace; Client ID is ``org/unit/requester_id``."""
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
-    tls: TLSConfig | None = None
-    keepalive: int = 30
     session_expiry: int = 300
     """Seconds the broker keeps queued replies for us across a connection loss."""
     reply_first_timeout: float = 15.0
@@ -61,7 +58,6 @@ class RequesterConfig:
     """ubsp-v1: encrypt requests to agents whose cards publish a key; decrypt replies."""
 
     def __post_init__(self) -> None:
-        BrokerURL.parse(self.broker_url)
         validate_identifier(self.org, "org id")
         validate_identifier(self.unit, "unit id")
         validate_identifier(self.requester_id, "requester id")

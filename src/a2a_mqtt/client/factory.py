@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from a2a.client import Client, ClientConfig, ClientFactory
 from a2a.client.interceptors import ClientCallInterceptor
@@ -19,9 +19,20 @@ from a2a_mqtt.errors import DiscoveryError
 
 if TYPE_CHECKING:
     from a2a_mqtt.observability.metrics import Metrics
-    from a2a_mqtt.registry.client import RegistryClient
 
-__all__ = ["MQTT_LABELS", "A2AMqttClient", "register_mqtt_transport"]
+__all__ = ["MQTT_LABELS", "A2AMqttClient", "AgentLookup", "register_mqtt_transport"]
+
+
+class AgentLookup(Protocol):
+    """Where :class:`A2AMqttClient` resolves agents instead of reading retained cards:
+    :class:`a2a_mqtt.registry.RegistryClient` is one. Declared here, on the side that
+    uses it, so the client does not depend on the registry."""
+
+    async def resolve(self, ref: AgentRef | str, *, timeout: float = 5.0) -> AgentEntry: ...
+
+    async def find(self, *, timeout: float = 5.0, **filters: Any) -> AgentEntry: ...
+
+    async def aclose(self) -> None: ...
 
 MQTT_LABELS: tuple[str, ...] = (BINDING_URI, *BINDING_ALIASES)
 
@@ -58,19 +69,15 @@ class A2AMqttClient:
 
     def __init__(self, config: RequesterConfig | None = None, *, org: str | None = None,
                  unit: str | None = None, discover: bool | None = None,
-                 registry_url: str | None = None, registry_token: str | None = None,
-                 metrics: Metrics | None = None) -> None:
-        """``registry_url`` resolves agents through a registry service (docs/registry.md)
-        instead of reading every retained card; ``discover`` (default: only without a
-        registry) subscribes to the retained cards on this connection."""
+                 registry: AgentLookup | None = None, metrics: Metrics | None = None) -> None:
+        """``registry`` (e.g. ``RegistryClient(url)``, docs/registry.md) resolves agents
+        instead of reading every retained card; the client closes it on exit.
+        ``discover`` (default: only without a registry) subscribes to the retained cards
+        on this connection."""
         self.requester = Requester(config, metrics=metrics)
         self.discovery = Discovery(self.requester, org=org, unit=unit)
-        self._discover = registry_url is None if discover is None else discover
-        self.registry: RegistryClient | None = None
-        if registry_url is not None:
-            from a2a_mqtt.registry.client import RegistryClient  # noqa: PLC0415
-
-            self.registry = RegistryClient(registry_url, token=registry_token)
+        self._discover = registry is None if discover is None else discover
+        self.registry = registry
 
     async def __aenter__(self) -> A2AMqttClient:
         await self.requester.start()

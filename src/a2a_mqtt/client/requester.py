@@ -52,17 +52,13 @@ from a2a_mqtt.client.retry import (
     parse_retry_after,
 )
 from a2a_mqtt.errors import PublishError, RemoteProtocolError, TransportError
-from a2a_mqtt.observability.client import ClientCall, ClientMetrics
-from a2a_mqtt.transport.base import (
-    BrokerURL,
-    ConnectOptions,
+from a2a_mqtt.mqtt_types import (
     IncomingMessage,
-    MqttTransport,
     PublishProperties,
     Subscription,
-    TransportFactory,
-    default_transport,
 )
+from a2a_mqtt.observability.client import ClientCall, ClientMetrics
+from a2a_mqtt.transport.base import MqttTransport, TransportFactory, default_transport
 
 if TYPE_CHECKING:
     from a2a_mqtt.observability.metrics import Metrics
@@ -182,13 +178,11 @@ class Requester:
         if self._transport is not None:
             raise RuntimeError("Requester is already started (not reentrant)")
         cfg = self.config
-        url = BrokerURL.parse(cfg.broker_url)
-        options = ConnectOptions(
-            url=url, client_id=self.identity.client_id, username=cfg.username or url.username,
-            password=cfg.password or url.password, tls=cfg.tls, keepalive=cfg.keepalive,
+        options = cfg.connection.connect_options(
+            client_id=self.identity.client_id,
             # A fresh random identity has no old session, so clean_start=False only
             # matters on reconnects: replies queued during an outage are resumed.
-            clean_start=False, session_expiry_interval=cfg.session_expiry)
+            clean_start=False, session_expiry=cfg.session_expiry)
         transport = (self._factory or default_transport)(options)
         await transport.subscribe(Subscription(reply_filter(self.identity), qos=1),
                                   self._on_reply)

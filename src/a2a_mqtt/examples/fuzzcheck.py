@@ -24,8 +24,14 @@ from typing import Any
 
 from a2a_mqtt.binding.topics import REPLY_PREFIX, AgentRef, discovery_topic, request_topic
 from a2a_mqtt.examples.hostile import HostileRequests, valid_send
-from a2a_mqtt.transport import ConnectOptions, IncomingMessage, PahoTransport, Subscription
-from a2a_mqtt.transport.base import BrokerURL, PublishProperties
+from a2a_mqtt.mqtt_types import (
+    BrokerURL,
+    ConnectOptions,
+    IncomingMessage,
+    PublishProperties,
+    Subscription,
+)
+from a2a_mqtt.transport import PahoTransport
 
 __all__ = ["FuzzRig", "Tally"]
 

@@ -23,6 +23,7 @@ from a2a.server.tasks import TaskUpdater
 from a2a.types.a2a_pb2 import AgentCapabilities, AgentCard, AgentSkill, Part
 from mcp.client import ClientSession
 
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import A2AMqttError
 from a2a_mqtt.examples.basic import CancellableExecutor
 from a2a_mqtt.mcp.client import McpClientConfig, McpMqttTransport
@@ -42,12 +43,11 @@ def parse_call(text: str) -> tuple[str, dict[str, Any]]:
 
 
 class ToolsmithExecutor(CancellableExecutor):
-    """Calls tools of the MCP server ``server_name`` reached over ``broker_url``."""
+    """Calls tools of the MCP server ``server_name`` reached over ``connection``."""
 
-    def __init__(self, *, broker_url: str, server_name: str, timeout: float = 60.0,
-                 username: str | None = None, password: str | None = None) -> None:
-        self.config = McpClientConfig(broker_url=broker_url, server_name=server_name,
-                                      username=username, password=password,
+    def __init__(self, *, connection: ConnectionSettings, server_name: str,
+                 timeout: float = 60.0) -> None:
+        self.config = McpClientConfig(connection=connection, server_name=server_name,
                                       discovery_timeout=min(timeout, 10.0))
         self.timeout = timeout
 

@@ -1,9 +1,9 @@
 """The HTTP gateway, both ways (docs/gateway.md).
 
-* HTTP -> MQTT: :class:`GatewayServer` (``Config -> Server -> run`` as
-  :func:`serve_gateway`) lets stock A2A clients call MQTT agents over JSON-RPC
+* HTTP -> MQTT: :class:`GatewayServer` (``GatewayConfig -> GatewayServer -> serve()``,
+  or ``a2a_mqtt.run(config)``) lets stock A2A clients call MQTT agents over JSON-RPC
   and HTTP+JSON, SSE included, at ``/{org}/{unit}/{agent}``.
-* MQTT -> HTTP: :class:`ExposeHost` (:func:`serve_expose`) puts HTTP A2A agents
+* MQTT -> HTTP: :class:`ExposeHost` (``ExposeConfig -> ExposeHost -> serve()``) puts HTTP A2A agents
   on MQTT, with cards, presence and every operation.
 """
 
@@ -15,10 +15,10 @@ from a2a_mqtt.gateway.errors import (
     BadGatewayError,
     GatewayError,
 )
-from a2a_mqtt.gateway.expose import ExposeHost, serve_expose
+from a2a_mqtt.gateway.expose import ExposeHost
 from a2a_mqtt.gateway.expose_config import ExposeConfig, ExposedAgent, load_expose_config
 from a2a_mqtt.gateway.presence import AgentDirectory, DiscoveryDirectory
-from a2a_mqtt.gateway.server import Gateway, GatewayServer, serve_gateway
+from a2a_mqtt.gateway.server import Gateway, GatewayServer
 
 __all__ = [
     "AgentDirectory",
@@ -35,6 +35,4 @@ __all__ = [
     "GatewayError",
     "GatewayServer",
     "load_expose_config",
-    "serve_expose",
-    "serve_gateway",
 ]

@@ -9,11 +9,12 @@ from urllib.parse import urlsplit
 
 from a2a_mqtt.binding.topics import discovery_filters
 from a2a_mqtt.client.config import RequesterConfig
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.observability.config import ObservabilityConfig
-from a2a_mqtt.transport.base import BrokerURL, TLSConfig
 
 if TYPE_CHECKING:
+    from a2a_mqtt.gateway.server import GatewayServer
     from a2a_mqtt.security.cards import CardPolicy
 
 __all__ = ["GatewayConfig"]
@@ -36,10 +37,8 @@ class GatewayConfig:
     (HTTP clients retry on their own).
     """
 
-    broker_url: str = "mqtt://127.0.0.1:1883"
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
-    tls: TLSConfig | None = None
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
+    """Broker URL, credentials, TLS and keepalive (a2a_mqtt.connection)."""
     host: str = "127.0.0.1"
     port: int = 8080
     """0 picks a free port (see ``GatewayServer.url``)."""
@@ -81,7 +80,6 @@ class GatewayConfig:
     under ``require`` an agent whose card does not verify is not served."""
 
     def __post_init__(self) -> None:
-        BrokerURL.parse(self.broker_url)
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port {self.port} is out of range")
         for name in ("max_body_bytes", "reply_timeout", "stream_idle_timeout", "max_attempts"):
@@ -100,10 +98,16 @@ class GatewayConfig:
         discovery_filters(self.org, self.unit)  # validates the discovery scope
         self.requester()  # validates the requester id and the timeouts
 
+    def server(self) -> GatewayServer:
+        """This config's server (``a2a_mqtt.run(config)`` runs it)."""
+        from a2a_mqtt.gateway.server import GatewayServer  # noqa: PLC0415 - imports this
+
+        return GatewayServer(self)
+
     def requester(self) -> RequesterConfig:
         """The MQTT requester the gateway calls agents with."""
         return RequesterConfig(
-            broker_url=self.broker_url, username=self.username, password=self.password,
-            tls=self.tls, org="a2a-mqtt", unit="gateway", requester_id=self.requester_id,
+            connection=self.connection, org="a2a-mqtt", unit="gateway",
+            requester_id=self.requester_id,
             reply_first_timeout=self.reply_timeout, stream_idle_timeout=self.stream_idle_timeout,
             max_attempts=self.max_attempts, backoff=(0.5, 1.0), card_policy=self.card_policy)

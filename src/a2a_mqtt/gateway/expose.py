@@ -12,10 +12,8 @@ HTTP connection pool; each has its own MQTT session, as native agents do.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 import httpx
@@ -31,8 +29,9 @@ from a2a_mqtt.gateway.forward import HttpForwardExecutor
 from a2a_mqtt.server.agent import AgentServer, TransportFactory
 from a2a_mqtt.server.config import AgentConfig
 from a2a_mqtt.server.host import AgentHost
+from a2a_mqtt.service import serve_until_stopped
 
-__all__ = ["ExposeHost", "serve_expose"]
+__all__ = ["ExposeHost"]
 
 log = logging.getLogger("a2a_mqtt.gateway.expose")
 
@@ -82,6 +81,12 @@ class ExposeHost:
         self._host = host
         return self
 
+    async def serve(self, stop: asyncio.Event | None = None, *,
+                    on_ready: Callable[[], None] | None = None) -> None:
+        """Start, run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully
+        (a2a_mqtt/service.py); ``on_ready`` is called once serving."""
+        await serve_until_stopped(self, stop, on_ready=on_ready)
+
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         host, http = self._host, self._http
@@ -114,8 +119,7 @@ class ExposeHost:
         cfg = self.config
         log.info("exposing %s (%s) as %s", agent.url, card.name, agent.ref)
         return AgentConfig(ref=agent.ref, card=card, executor=executor,
-                           broker_url=cfg.broker_url, username=cfg.username,
-                           password=cfg.password, tls=cfg.tls, extended_card=extended,
+                           connection=cfg.connection, extended_card=extended,
                            session_expiry=cfg.session_expiry)
 
     @staticmethod
@@ -133,19 +137,3 @@ class ExposeHost:
                         "publishing without it", agent.url, exc)
             card.capabilities.extended_agent_card = False
             return None
-
-
-async def serve_expose(config: ExposeConfig, *, stop: asyncio.Event | None = None) -> None:
-    """Run the exposed agents until ``stop`` is set or SIGINT/SIGTERM arrives."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        async with ExposeHost(config):
-            await stop.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)

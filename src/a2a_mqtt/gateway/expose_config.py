@@ -18,17 +18,20 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
 
 from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.connection import DEFAULT_BROKER_URL, ConnectionSettings
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.observability.config import ObservabilityConfig
-from a2a_mqtt.transport.base import BrokerURL, TLSConfig
+
+if TYPE_CHECKING:
+    from a2a_mqtt.gateway.expose import ExposeHost
 
 __all__ = ["ExposeConfig", "ExposedAgent", "load_expose_config"]
 
@@ -56,10 +59,8 @@ class ExposeConfig:
     """Every exposed agent, and how the bridge reaches the broker and the HTTP agents."""
 
     agents: tuple[ExposedAgent, ...]
-    broker_url: str = "mqtt://127.0.0.1:1883"
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
-    tls: TLSConfig | None = None
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
+    """Broker URL, credentials, TLS and keepalive (a2a_mqtt.connection)."""
     session_expiry: int = 3600
     http_timeout: float = 30.0
     """Seconds to connect to an HTTP agent and to wait for a unary answer."""
@@ -69,7 +70,6 @@ class ExposeConfig:
     """Metrics, OTLP push, and the ``/metrics`` ``/healthz`` ``/readyz`` port (``http_port``)."""
 
     def __post_init__(self) -> None:
-        BrokerURL.parse(self.broker_url)
         if not self.agents:
             raise ConfigError("expose needs at least one agent")
         refs = [a.ref for a in self.agents]
@@ -78,6 +78,13 @@ class ExposeConfig:
             raise ConfigError(f"agent reference(s) used twice: {', '.join(duplicates)}")
         if self.http_timeout <= 0 or self.stream_timeout <= 0:
             raise ConfigError("timeouts must be positive")
+
+
+    def server(self) -> ExposeHost:
+        """This config's server (``a2a_mqtt.run(config)`` runs it)."""
+        from a2a_mqtt.gateway.expose import ExposeHost  # noqa: PLC0415 - it imports this module
+
+        return ExposeHost(self)
 
 
 def _agent(item: Any, where: str) -> ExposedAgent:
@@ -101,8 +108,13 @@ def _agent(item: Any, where: str) -> ExposedAgent:
 
 
 def load_expose_config(path: Path, *, broker_url: str | None = None,
+                       connection: ConnectionSettings | None = None,
                        **overrides: Any) -> ExposeConfig:
-    """Read a TOML (``.toml``) or JSON file; ``broker_url`` overrides the file's ``broker``."""
+    """Read a TOML (``.toml``) or JSON file.
+
+    The broker URL is ``broker_url``, else the file's ``broker``, else ``connection``'s;
+    credentials, TLS and keepalive come from ``connection``.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -118,7 +130,8 @@ def load_expose_config(path: Path, *, broker_url: str | None = None,
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
     agents = tuple(_agent(item, f"{path}: agents[{i}]") for i, item in enumerate(data["agents"]))
-    broker = broker_url or data.get("broker") or "mqtt://127.0.0.1:1883"
+    base = connection or ConnectionSettings()
+    broker = broker_url or data.get("broker") or base.url or DEFAULT_BROKER_URL
     if not isinstance(broker, str):
         raise ConfigError(f"{path}: broker must be a string URL")
-    return ExposeConfig(agents=agents, broker_url=broker, **overrides)
+    return ExposeConfig(agents=agents, connection=replace(base, url=broker), **overrides)

@@ -4,7 +4,7 @@
   presence watch) and the ASGI app; run it under any ASGI server, or call it
   in process (``httpx.ASGITransport``) in tests.
 * :class:`GatewayServer` adds uvicorn on ``config.host:config.port``.
-* :func:`serve_gateway` runs one until SIGINT/SIGTERM.
+* ``GatewayServer.serve()`` (or ``a2a_mqtt.run(config)``) runs one until SIGINT/SIGTERM.
 
 Both are async context managers (reusable, not reentrant); uvicorn runs in a
 named task, signals stay with the caller.
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Callable
 from types import TracebackType
 
@@ -48,9 +47,10 @@ from a2a_mqtt.observability import names as N
 from a2a_mqtt.observability.factory import make_metrics
 from a2a_mqtt.observability.health import Health
 from a2a_mqtt.observability.http import ObservedApp
+from a2a_mqtt.service import serve_until_stopped
 
 # listen_socket is re-exported: bench/gateway_compare.py imports it from here.
-__all__ = ["Gateway", "GatewayServer", "listen_socket", "serve_gateway"]
+__all__ = ["Gateway", "GatewayServer", "listen_socket"]
 
 log = logging.getLogger("a2a_mqtt.gateway")
 
@@ -197,7 +197,7 @@ class GatewayServer:
         self._server, self._task = server, task
         shown = f"[{host}]" if ":" in host else host
         self._url = f"http://{shown}:{port}"
-        log.info("gateway serving on %s (broker %s)", self._url, cfg.broker_url)
+        log.info("gateway serving on %s (broker %s)", self._url, cfg.connection.display_url())
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -217,21 +217,8 @@ class GatewayServer:
         finally:
             await self.gateway.__aexit__(exc_type, exc, tb)
 
-
-async def serve_gateway(config: GatewayConfig, *, stop: asyncio.Event | None = None,
-                        on_ready: Callable[[str], None] | None = None) -> None:
-    """Run a gateway until ``stop`` is set or SIGINT/SIGTERM arrives."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        async with GatewayServer(config) as server:
-            if on_ready is not None:
-                on_ready(server.url)
-            await stop.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
+    async def serve(self, stop: asyncio.Event | None = None, *,
+                    on_ready: Callable[[], None] | None = None) -> None:
+        """Start, run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully
+        (a2a_mqtt/service.py); ``on_ready`` is called once serving."""
+        await serve_until_stopped(self, stop, on_ready=on_ready)

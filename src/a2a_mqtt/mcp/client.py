@@ -38,14 +38,8 @@ from a2a_mqtt.mcp import topics, wire
 from a2a_mqtt.mcp.config import McpClientConfig
 from a2a_mqtt.mcp.discovery import PresenceWatch
 from a2a_mqtt.mcp.presence import PresenceChange, PresenceEvent
-from a2a_mqtt.transport.base import (
-    BrokerURL,
-    ConnectOptions,
-    IncomingMessage,
-    MqttTransport,
-    Subscription,
-    Will,
-)
+from a2a_mqtt.mqtt_types import IncomingMessage, Subscription, Will
+from a2a_mqtt.transport.base import MqttTransport
 
 __all__ = ["McpClientConfig", "McpMqttTransport", "open_session"]
 
@@ -84,10 +78,8 @@ class McpMqttTransport:
         cfg = self._config
         client_id = self.client_id = cfg.client_id or f"mcpc-{secrets.token_hex(8)}"
         props = wire.publish_properties("mcp-client", client_id)
-        transport = cfg.transport_factory(ConnectOptions(
-            url=BrokerURL.parse(cfg.broker_url), client_id=client_id,
-            username=cfg.username, password=cfg.password, tls=cfg.tls,
-            clean_start=True, session_expiry_interval=0,
+        transport = cfg.transport_factory(cfg.connection.connect_options(
+            client_id=client_id, clean_start=True, session_expiry=0,
             will=Will(topic=topics.client_presence(client_id), payload=wire.disconnected_payload(),
                       qos=cfg.qos, retain=False, properties=props),
             user_properties=wire.connect_properties(

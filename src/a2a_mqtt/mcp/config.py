@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.mcp import topics
 from a2a_mqtt.mcp.presence import Chooser, random_instance
-from a2a_mqtt.transport.base import TLSConfig, TransportFactory, default_transport
+from a2a_mqtt.transport.base import TransportFactory, default_transport
 
 __all__ = ["DirectoryConfig", "McpClientConfig", "McpServerConfig"]
 
@@ -16,19 +17,15 @@ __all__ = ["DirectoryConfig", "McpClientConfig", "McpServerConfig"]
 class McpServerConfig:
     """One server instance. ``server_id`` defaults to a fresh random id."""
 
-    broker_url: str
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
     server_name: str
     server_id: str = ""
     description: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
-    username: str | None = None
-    password: str | None = None
-    tls: TLSConfig | None = None
     qos: int = 1
     max_message_bytes: int = 1 << 20
     max_sessions: int = 10_000
     session_buffer: int = 256
-    keepalive: int = 30
     transport_factory: TransportFactory = default_transport
 
     def __post_init__(self) -> None:
@@ -43,13 +40,10 @@ class McpServerConfig:
 class McpClientConfig:
     """Which server to reach and how. ``client_id`` defaults to a fresh id per session."""
 
-    broker_url: str
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
     server_name: str
     server_id: str | None = None
     client_id: str | None = None
-    username: str | None = None
-    password: str | None = None
-    tls: TLSConfig | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     qos: int = 1
     discovery_timeout: float = 10.0
@@ -70,11 +64,8 @@ class McpClientConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DirectoryConfig:
-    broker_url: str
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
     name_filters: tuple[str, ...] = ("#",)
-    username: str | None = None
-    password: str | None = None
-    tls: TLSConfig | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     transport_factory: TransportFactory = default_transport
 

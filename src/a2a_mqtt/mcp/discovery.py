@@ -17,13 +17,8 @@ from a2a_mqtt.errors import DiscoveryError
 from a2a_mqtt.mcp import topics, wire
 from a2a_mqtt.mcp.config import DirectoryConfig
 from a2a_mqtt.mcp.presence import PresenceBook, PresenceEvent
-from a2a_mqtt.transport.base import (
-    BrokerURL,
-    ConnectOptions,
-    IncomingMessage,
-    MqttTransport,
-    Subscription,
-)
+from a2a_mqtt.mqtt_types import IncomingMessage, Subscription
+from a2a_mqtt.transport.base import MqttTransport
 
 __all__ = ["DirectoryConfig", "PresenceWatch", "ServerDirectory", "list_servers"]
 
@@ -102,9 +97,8 @@ class ServerDirectory:
 
     async def __aenter__(self) -> Self:
         cfg = self._config
-        options = ConnectOptions(
-            url=BrokerURL.parse(cfg.broker_url), client_id=self.client_id,
-            username=cfg.username, password=cfg.password, tls=cfg.tls,
+        options = cfg.connection.connect_options(
+            client_id=self.client_id,
             user_properties=wire.connect_properties("mcp-client",
                                                     {"implementation": "a2a-mqtt", **cfg.meta}),
         )

@@ -32,15 +32,15 @@ from a2a_mqtt.mcp import topics, wire
 from a2a_mqtt.mcp.config import McpServerConfig
 from a2a_mqtt.mcp.runners import SessionHost, SessionRunner, sdk_host
 from a2a_mqtt.mcp.session import ServerSession
-from a2a_mqtt.transport.base import (
-    BrokerURL,
+from a2a_mqtt.mqtt_types import (
     ConnectOptions,
     IncomingMessage,
-    MqttTransport,
     PublishProperties,
     Subscription,
     Will,
 )
+from a2a_mqtt.service import serve_until_stopped
+from a2a_mqtt.transport.base import MqttTransport
 
 __all__ = ["McpMqttServer", "McpServerConfig"]
 
@@ -113,18 +113,19 @@ class McpMqttServer:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    async def serve_forever(self) -> None:
-        await asyncio.Event().wait()
+    async def serve(self, stop: asyncio.Event | None = None, *,
+                    on_ready: Callable[[], None] | None = None) -> None:
+        """Start, run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully
+        (a2a_mqtt/service.py); ``on_ready`` is called once serving."""
+        await serve_until_stopped(self, stop, on_ready=on_ready)
 
     # -- connection -----------------------------------------------------------------
 
     def _options(self) -> ConnectOptions:
         cfg = self._config
         meta = {"implementation": "a2a-mqtt", **cfg.meta}
-        return ConnectOptions(
-            url=BrokerURL.parse(cfg.broker_url), client_id=self.server_id,
-            username=cfg.username, password=cfg.password, tls=cfg.tls,
-            keepalive=cfg.keepalive, clean_start=True, session_expiry_interval=0,
+        return cfg.connection.connect_options(
+            client_id=self.server_id, clean_start=True, session_expiry=0,
             will=Will(topic=self.presence_topic, payload=b"", qos=cfg.qos, retain=True,
                       properties=self._props()),
             user_properties=wire.connect_properties("mcp-server", meta),

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import mcp_types
 from pydantic import ValidationError
 
-from a2a_mqtt.transport.base import PublishProperties
+from a2a_mqtt.mqtt_types import PublishProperties
 
 __all__ = [
     "CAPABILITY_METHODS",

@@ -7,17 +7,54 @@ text (they quote the card); :func:`reject_reason` folds them into a bounded set.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable, Iterable, Mapping, Sized
+from typing import TYPE_CHECKING, Final, Protocol
 
 from a2a_mqtt.observability import names as N
 
 if TYPE_CHECKING:
     from a2a_mqtt.observability.metrics import Metrics
-    from a2a_mqtt.registry.entry import Change
-    from a2a_mqtt.registry.service import RegistryService
 
-__all__ = ["RegistryMetrics", "reject_reason"]
+
+# What this module reads of the registry, as protocols: observability sits below the
+# registry in the layers (docs/architecture.md) and must not import it.
+class _Rejection(Protocol):
+    @property
+    def reasons(self) -> tuple[str, ...]: ...
+
+
+class _Change(Protocol):
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def rejection(self) -> _Rejection | None: ...
+
+
+class _Index(Protocol):
+    @property
+    def fields(self) -> Mapping[str, Mapping[str, Sized]]: ...
+
+    @property
+    def rejected(self) -> Sized: ...
+
+
+class _Feed(Protocol):
+    @property
+    def subscribers(self) -> int: ...
+
+
+class RegistryView(Protocol):
+    """The registry state the gauges read (``RegistryService`` is one)."""
+
+    @property
+    def index(self) -> _Index: ...
+
+    @property
+    def feed(self) -> _Feed: ...
+
+
+__all__ = ["RegistryMetrics", "RegistryView", "reject_reason"]
 
 STATUSES: Final = ("online", "offline", "unknown")
 
@@ -39,7 +76,7 @@ def reject_reason(reasons: tuple[str, ...]) -> str:
 
 
 class RegistryMetrics:
-    def __init__(self, metrics: Metrics, service: Callable[[], RegistryService]) -> None:
+    def __init__(self, metrics: Metrics, service: Callable[[], RegistryView]) -> None:
         self.metrics = metrics
         self._ingests = metrics.sum(N.REGISTRY_INGESTS)
         self._rejects = metrics.sum(N.REGISTRY_REJECTS)
@@ -56,7 +93,7 @@ class RegistryMetrics:
         out.append((("rejected",), float(len(index.rejected))))
         return out
 
-    def changes(self, changes: list[Change]) -> None:
+    def changes(self, changes: Iterable[_Change]) -> None:
         for change in changes:
             if change.kind == "rejected":
                 rejection = change.rejection

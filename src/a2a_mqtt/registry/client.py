@@ -30,8 +30,8 @@ from typing import Any, Final
 import httpx
 
 from a2a_mqtt.binding.card import parse_card
+from a2a_mqtt.binding.directory import AgentEntry, DiscoveryEvent
 from a2a_mqtt.binding.topics import AgentRef
-from a2a_mqtt.client.discovery import AgentEntry, DiscoveryEvent
 from a2a_mqtt.errors import DiscoveryError, InvalidCardError
 from a2a_mqtt.registry.errors import RegistryClientError
 

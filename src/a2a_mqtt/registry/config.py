@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from a2a_mqtt.binding.topics import AgentRef, validate_identifier
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.observability.config import ObservabilityConfig
-from a2a_mqtt.transport.base import BrokerURL, TLSConfig
 
 if TYPE_CHECKING:
+    from a2a_mqtt.registry.server import RegistryServer
     from a2a_mqtt.security.cards import CardPolicy
 
 __all__ = ["RegistryConfig", "StalePolicy"]
@@ -58,10 +59,8 @@ class RegistryConfig:
     index from the retained cards, so copies can run side by side.
     """
 
-    broker_url: str = "mqtt://127.0.0.1:1883"
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
-    tls: TLSConfig | None = None
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
+    """Broker URL, credentials, TLS and keepalive (a2a_mqtt.connection)."""
     org: str | None = None
     """Index only this org (all orgs when None)."""
     unit: str | None = None
@@ -70,7 +69,6 @@ class RegistryConfig:
     ingest_unit: str = "registry"
     ingest_id: str = field(default_factory=_default_ingest_id)
     """The indexing connection's Client ID is ``ingest_org/ingest_unit/ingest_id``."""
-    keepalive: int = 30
     http_host: str = "127.0.0.1"
     http_port: int = 8700
     """0 picks a free port (see ``RegistryServer.url``)."""
@@ -102,7 +100,6 @@ class RegistryConfig:
     ``require`` rejects them with the reason; None or ``off`` does not check."""
 
     def __post_init__(self) -> None:
-        BrokerURL.parse(self.broker_url)
         if self.unit is not None and self.org is None:
             raise ConfigError("a unit scope needs an org")
         if self.org is not None:
@@ -114,13 +111,19 @@ class RegistryConfig:
         if not 0 <= self.http_port <= 65535:
             raise ConfigError(f"http_port must be in 0..65535, got {self.http_port}")
         for name in ("max_card_bytes", "sync_timeout", "feed_ring_size", "feed_queue_size",
-                     "heartbeat", "keepalive", "default_agent_limit"):
+                     "heartbeat", "default_agent_limit"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
         if self.admin_token is not None and len(self.admin_token) < 16:
             raise ConfigError("admin_token must be at least 16 characters")
         if self.agent_ref is not None and self.agent_ref.pool:
             raise ConfigError("the registry agent needs an org/unit/agent reference")
+
+    def server(self) -> RegistryServer:
+        """This config's server (``a2a_mqtt.run(config)`` runs it)."""
+        from a2a_mqtt.registry.server import RegistryServer  # noqa: PLC0415 - imports this
+
+        return RegistryServer(self)
 
     @property
     def ingest_ref(self) -> AgentRef:

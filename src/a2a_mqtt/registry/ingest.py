@@ -39,20 +39,16 @@ from collections.abc import Callable
 from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.topics import AgentRef, discovery_filters, discovery_topic, reply_filter
 from a2a_mqtt.binding.topics import reply_topic as make_reply_topic
+from a2a_mqtt.mqtt_types import (
+    IncomingMessage,
+    PublishProperties,
+    Subscription,
+)
 from a2a_mqtt.registry.config import RegistryConfig
 from a2a_mqtt.registry.entry import Change
 from a2a_mqtt.registry.errors import RegistryError
 from a2a_mqtt.registry.index import RegistryIndex
-from a2a_mqtt.transport.base import (
-    BrokerURL,
-    ConnectOptions,
-    IncomingMessage,
-    MqttTransport,
-    PublishProperties,
-    Subscription,
-    TransportFactory,
-    default_transport,
-)
+from a2a_mqtt.transport.base import MqttTransport, TransportFactory, default_transport
 
 __all__ = ["Ingest", "TransportFactory", "index_message"]
 
@@ -104,11 +100,8 @@ class Ingest:
         if self._transport is not None:
             raise RuntimeError("Ingest is already started (not reentrant)")
         cfg = self.config
-        url = BrokerURL.parse(cfg.broker_url)
-        transport = self._factory(ConnectOptions(
-            url=url, client_id=self._identity.client_id,
-            username=cfg.username or url.username, password=cfg.password or url.password,
-            tls=cfg.tls, keepalive=cfg.keepalive, clean_start=True, session_expiry_interval=0,
+        transport = self._factory(cfg.connection.connect_options(
+            client_id=self._identity.client_id, clean_start=True, session_expiry=0,
             # The barrier's PUBACK arrives behind the whole retained replay: it may take as
             # long as the replay itself.
             ack_timeout=max(30.0, cfg.sync_timeout)))

@@ -1,4 +1,4 @@
-"""RegistryServer: Config -> Server -> run, like uvicorn.
+"""RegistryServer: Config -> Server -> serve()/run(config), like uvicorn (a2a_mqtt/service.py).
 
 ``RegistryServer(config)`` is an async context manager (reusable, not
 reentrant). Entering it:
@@ -20,15 +20,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any
 
-from a2a_mqtt._loop import run as run_loop
 from a2a_mqtt._net import listen_socket
+from a2a_mqtt.extras import missing_extra
 from a2a_mqtt.observability.factory import make_metrics
 from a2a_mqtt.observability.health import Health
 from a2a_mqtt.observability.http import ObservedApp
@@ -39,8 +38,9 @@ from a2a_mqtt.registry.http import create_app, registry_route
 from a2a_mqtt.registry.ingest import Ingest, TransportFactory
 from a2a_mqtt.registry.service import RegistryService
 from a2a_mqtt.registry.stale import StaleSweeper
+from a2a_mqtt.service import serve_until_stopped
 
-__all__ = ["RegistryServer", "serve_registry"]
+__all__ = ["RegistryServer"]
 
 log = logging.getLogger("a2a_mqtt.registry")
 
@@ -51,7 +51,8 @@ def _uvicorn() -> Any:
     try:
         import uvicorn  # noqa: PLC0415 - optional at import time
     except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise RegistryError('the registry needs uvicorn: pip install "uvicorn>=0.30"') from exc
+        raise (missing_extra(exc) or RegistryError(f"the registry cannot import uvicorn: {exc}")
+               ) from exc
     return uvicorn
 
 
@@ -164,9 +165,8 @@ class RegistryServer:
         assert cfg.agent_ref is not None
         agent = AgentServer(AgentConfig(
             ref=cfg.agent_ref, card=registry_card(), executor=RegistryExecutor(service),
-            broker_url=cfg.broker_url, public_broker_url=cfg.public_broker_url,
-            username=cfg.username, password=cfg.password, tls=cfg.tls, session_expiry=0,
-            keepalive=cfg.keepalive), transport_factory=self._factory, metrics=self.metrics)
+            connection=cfg.connection, public_broker_url=cfg.public_broker_url,
+            session_expiry=0), transport_factory=self._factory, metrics=self.metrics)
         await agent.start()
         stack.push_async_callback(agent.stop)
 
@@ -177,35 +177,11 @@ class RegistryServer:
             await stack.aclose()
             self._url = None
 
-    async def serve(self, stop: asyncio.Event | None = None) -> None:
-        """Run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully."""
-        await serve_registry(self, stop=stop)
-
-    def run(self) -> None:
-        """Blocking: :meth:`serve` in a new event loop."""
-        run_loop(self.serve())
-
-
-async def serve_registry(server: RegistryServer, *, stop: asyncio.Event | None = None,
-                         on_started: Callable[[RegistryServer], None] | None = None) -> None:
-    """Run ``server`` until ``stop`` is set or SIGINT/SIGTERM arrives.
-
-    ``on_started`` is called once the server is ready (its ``url`` is known).
-    """
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        async with server:
-            if on_started is not None:
-                on_started(server)
-            await stop.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
+    async def serve(self, stop: asyncio.Event | None = None, *,
+                    on_ready: Callable[[], None] | None = None) -> None:
+        """Start, run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully
+        (a2a_mqtt/service.py); ``on_ready`` is called once serving."""
+        await serve_until_stopped(self, stop, on_ready=on_ready)
 
 
 async def _link_words(service: RegistryService) -> None:

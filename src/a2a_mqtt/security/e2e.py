@@ -38,8 +38,8 @@ from joserfc.util import json_b64decode
 from a2a_mqtt.binding.card import parse_card
 from a2a_mqtt.binding.topics import parse_discovery_topic
 from a2a_mqtt.errors import InvalidCardError
+from a2a_mqtt.mqtt_types import IncomingMessage
 from a2a_mqtt.security.keys import ENCRYPTION_ALG, ENCRYPTION_CURVES, EncryptionKey
-from a2a_mqtt.transport.base import IncomingMessage
 
 __all__ = [
     "CONTENT_TYPE_JOSE",

@@ -20,6 +20,7 @@ import logging
 from typing import Any, Protocol
 
 from a2a_mqtt.binding.codes import BindingErrorKind, TransportProtocolError, binding_error_object
+from a2a_mqtt.mqtt_types import IncomingMessage, PublishProperties
 from a2a_mqtt.security.e2e import (
     CONTENT_TYPE_JOSE,
     PROFILE,
@@ -30,7 +31,6 @@ from a2a_mqtt.security.e2e import (
     E2EContext,
     E2EError,
 )
-from a2a_mqtt.transport.base import IncomingMessage, PublishProperties
 
 __all__ = ["open_reply", "open_request", "seal_reply", "seal_request"]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -47,6 +47,13 @@ from a2a_mqtt.binding.topics import (
     request_topic,
 )
 from a2a_mqtt.errors import InvalidCardError, TransportError
+from a2a_mqtt.mqtt_types import (
+    ConnectOptions,
+    IncomingMessage,
+    PublishProperties,
+    Subscription,
+    Will,
+)
 from a2a_mqtt.observability import names as N
 from a2a_mqtt.observability.agent import AgentMetrics
 from a2a_mqtt.observability.health import Health
@@ -66,17 +73,9 @@ from a2a_mqtt.server.stores import (
     open_task_store,
 )
 from a2a_mqtt.server.taskids import RequesterTaskIdBuilder
-from a2a_mqtt.transport.base import (
-    BrokerURL,
-    ConnectOptions,
-    IncomingMessage,
-    MqttTransport,
-    PublishProperties,
-    Subscription,
-    TransportFactory,
-    Will,
-    default_transport,
-)
+from a2a_mqtt.service import serve_until_stopped
+from a2a_mqtt.telemetry import warn_if_a2a_sdk_spans_on
+from a2a_mqtt.transport.base import MqttTransport, TransportFactory, default_transport
 
 if TYPE_CHECKING:
     from a2a_mqtt.observability.metrics import Metrics
@@ -148,6 +147,12 @@ class AgentServer:
                         exc: BaseException | None, tb: TracebackType | None) -> None:
         await self.stop()
 
+    async def serve(self, stop: asyncio.Event | None = None, *,
+                    on_ready: Callable[[], None] | None = None) -> None:
+        """Start, run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully
+        (a2a_mqtt/service.py); ``on_ready`` is called once serving."""
+        await serve_until_stopped(self, stop, on_ready=on_ready)
+
     async def start(self) -> None:
         if self._stack is not None:
             raise RuntimeError("AgentServer is already running (not reentrant)")
@@ -167,21 +172,9 @@ class AgentServer:
             raise
         self._stack = stack
 
-    @staticmethod
-    def _warn_if_spans_on() -> None:
-        from a2a.utils import telemetry  # noqa: PLC0415
-
-        import a2a_mqtt  # noqa: PLC0415
-
-        if telemetry.otel_enabled and not a2a_mqtt._A2A_SPANS_REQUESTED:
-            log.warning("a2a-sdk was imported before a2a_mqtt, so its per-method "
-                        "OpenTelemetry spans are on and roughly double the CPU per request; "
-                        "import a2a_mqtt first or set OTEL_INSTRUMENTATION_A2A_SDK_ENABLED=false")
-
     async def _start(self, cfg: AgentConfig, stack: AsyncExitStack) -> None:
-        self._warn_if_spans_on()
-        url = BrokerURL.parse(cfg.broker_url)
-        public = cfg.public_broker_url or str(url)
+        warn_if_a2a_sdk_spans_on()
+        public = cfg.public_broker_url or cfg.connection.display_url()
         self._card = prepare_card(cfg.card, ref=cfg.ref, broker_url=public, pool=cfg.pool_ref)
         extended = None
         if cfg.extended_card is not None:
@@ -234,11 +227,9 @@ class AgentServer:
         will = Will(topic=discovery_topic(cfg.ref), payload=self._card_payload, qos=1,
                     retain=True, properties=PublishProperties(
                         user_properties=P.status_properties("offline", "lwt")))
-        options = ConnectOptions(
-            url=url, client_id=cfg.ref.client_id, username=cfg.username or url.username,
-            password=cfg.password or url.password, tls=cfg.tls, keepalive=cfg.keepalive,
-            clean_start=cfg.session_expiry == 0, session_expiry_interval=cfg.session_expiry,
-            will=will)
+        options = cfg.connection.connect_options(
+            client_id=cfg.ref.client_id, clean_start=cfg.session_expiry == 0,
+            session_expiry=cfg.session_expiry, will=will)
         transport = self._factory(options)
         self._transport = transport
         self._dispatcher = RequestDispatcher(

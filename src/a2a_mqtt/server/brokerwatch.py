@@ -14,7 +14,8 @@ import asyncio
 import logging
 from typing import Final
 
-from a2a_mqtt.transport.base import IncomingMessage, MqttTransport, Subscription
+from a2a_mqtt.mqtt_types import IncomingMessage, Subscription
+from a2a_mqtt.transport.base import MqttTransport
 
 __all__ = ["DROPPED_TOPIC", "DropWatch"]
 

@@ -23,8 +23,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
+from a2a_mqtt.mqtt_types import IncomingMessage
 from a2a_mqtt.server.claims import RequestClaims, claim_key
-from a2a_mqtt.transport.base import IncomingMessage
 
 __all__ = ["ClaimQueue"]
 

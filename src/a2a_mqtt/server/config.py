@@ -10,13 +10,14 @@ from a2a.server.tasks import TaskStore
 from a2a.types.a2a_pb2 import AgentCard
 
 from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import ConfigError
-from a2a_mqtt.transport.base import BrokerURL, TLSConfig
 
 if TYPE_CHECKING:
     from a2a_mqtt.security.authz import RequestAuthorizer
     from a2a_mqtt.security.cards import CardSigner
     from a2a_mqtt.security.e2e import E2EContext
+    from a2a_mqtt.server.agent import AgentServer
 
 __all__ = ["AgentConfig"]
 
@@ -36,12 +37,10 @@ class AgentConfig:
     """The card to publish; the MQTT interface and routing extension are added."""
     executor: AgentExecutor
     """Any a2a-sdk executor; run through a2a-sdk's DefaultRequestHandler."""
-    broker_url: str = "mqtt://127.0.0.1:1883"
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
+    """Broker URL, credentials, TLS and keepalive (a2a_mqtt.connection)."""
     public_broker_url: str | None = None
     """The URL written into the card, when clients reach the broker differently."""
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)  # a secret: never in repr or logs
-    tls: TLSConfig | None = None
     task_store: TaskStore | None = None
     """A ready store; wins over ``task_store_url``."""
     task_store_url: str | None = None
@@ -52,7 +51,6 @@ class AgentConfig:
     """``memory://`` only: how many bytes of tasks (serialized) are kept."""
     extended_card: AgentCard | None = None
     """Served by GetExtendedAgentCard; sets ``capabilities.extendedAgentCard``."""
-    keepalive: int = 30
     session_expiry: int = 3600
     """Seconds the broker keeps our session (and queues requests) while we are away; 0 = none."""
     max_concurrency: int = 64
@@ -93,6 +91,12 @@ class AgentConfig:
     e2e: E2EContext | None = None
     """ubsp-v1 end-to-end encryption: requests, replies and stream items are JWE."""
 
+    def server(self) -> AgentServer:
+        """This config's server (``a2a_mqtt.run(config)`` runs it)."""
+        from a2a_mqtt.server.agent import AgentServer  # noqa: PLC0415 - it imports this module
+
+        return AgentServer(self)
+
     @property
     def pool_ref(self) -> AgentRef | None:
         """The pool this agent serves, if any."""
@@ -103,8 +107,7 @@ class AgentConfig:
     def __post_init__(self) -> None:
         if self.ref.pool:
             raise ConfigError("an agent needs its own org/unit/agent reference")
-        BrokerURL.parse(self.broker_url)
-        for name in ("max_concurrency", "max_pending", "max_payload_bytes", "keepalive",
+        for name in ("max_concurrency", "max_pending", "max_payload_bytes",
                      "overload_retry_after", "memory_store_max_tasks",
                      "memory_store_max_bytes"):
             if getattr(self, name) <= 0:

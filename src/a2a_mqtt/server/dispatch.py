@@ -69,10 +69,10 @@ from a2a_mqtt.binding.stream import (
 )
 from a2a_mqtt.binding.topics import reply_topic_problem
 from a2a_mqtt.errors import RemoteProtocolError, TransportError
+from a2a_mqtt.mqtt_types import IncomingMessage, PublishProperties
 from a2a_mqtt.server.inflight import InflightEntry, InflightLog
 from a2a_mqtt.server.stores import KNOWN_ABSENT, TaskAccess
 from a2a_mqtt.server.taskids import REQUESTED_TASK_ID, DedupGate, seen_in_history
-from a2a_mqtt.transport.base import IncomingMessage, PublishProperties
 
 if TYPE_CHECKING:
     from a2a_mqtt.observability.agent import AgentMetrics, CallRecord

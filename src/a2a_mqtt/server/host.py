@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 
@@ -14,12 +12,14 @@ from a2a_mqtt.observability.factory import make_metrics
 from a2a_mqtt.observability.health import Health
 from a2a_mqtt.server.agent import AgentServer, TransportFactory
 from a2a_mqtt.server.config import AgentConfig
+from a2a_mqtt.service import serve_until_stopped
 
 __all__ = ["AgentHost", "serve_agents"]
 
 
 class AgentHost:
-    """Starts and stops a set of agents together (each keeps its own Client ID and will)."""
+    """Starts and stops a set of agents together (each keeps its own Client ID and will):
+    the server of many ``AgentConfig`` at once."""
 
     def __init__(self, configs: Iterable[AgentConfig], *,
                  transport_factory: TransportFactory | None = None,
@@ -76,20 +76,16 @@ class AgentHost:
             await asyncio.gather(*(s.stop() for s in self.servers), return_exceptions=True)
             await stack.aclose()
 
+    async def serve(self, stop: asyncio.Event | None = None, *,
+                    on_ready: Callable[[], None] | None = None) -> None:
+        """Start, run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully
+        (a2a_mqtt/service.py); ``on_ready`` is called once serving."""
+        await serve_until_stopped(self, stop, on_ready=on_ready)
+
 
 async def serve_agents(configs: Iterable[AgentConfig], *,
                        stop: asyncio.Event | None = None,
                        observability: ObservabilityConfig | None = None) -> None:
-    """Run agents until ``stop`` is set or SIGINT/SIGTERM arrives, then stop them gracefully."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        async with AgentHost(configs, observability=observability):
-            await stop.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
+    """Run agents until ``stop`` is set or SIGINT/SIGTERM arrives, then stop them gracefully
+    (``AgentHost(configs, observability=...).serve(stop)``)."""
+    await AgentHost(configs, observability=observability).serve(stop)

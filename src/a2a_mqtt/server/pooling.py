@@ -18,12 +18,8 @@ from typing import Literal
 
 from a2a_mqtt.binding.topics import AgentRef, event_topic, share_group
 from a2a_mqtt.errors import ConnectError
-from a2a_mqtt.transport.base import (
-    ConnectOptions,
-    IncomingMessage,
-    MqttTransport,
-    Subscription,
-)
+from a2a_mqtt.mqtt_types import ConnectOptions, IncomingMessage, Subscription
+from a2a_mqtt.transport.base import MqttTransport
 
 __all__ = ["PoolDispatch", "probe_shared_dollar_topics"]
 

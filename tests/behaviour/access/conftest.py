@@ -22,6 +22,7 @@ from a2a_mqtt.access import Identity
 from a2a_mqtt.access.credentials import Credentials
 from a2a_mqtt.broker.secure import SecureBroker, SecureBrokerConfig
 from a2a_mqtt.client import A2AMqttClient
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.server import AgentServer
 from a2a_mqtt.transport import MqttTransport, PahoTransport
@@ -69,16 +70,18 @@ async def secure(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterato
 def agent_settings(creds: Credentials) -> dict[str, Any]:
     """AgentConfig keyword arguments that log in with ``creds``."""
     assert creds.broker is not None
-    return {"broker_url": creds.broker, "username": creds.username,
-            "password": creds.password, "tls": creds.tls()}
+    return {"connection": ConnectionSettings(url=creds.broker, username=creds.username,
+                                            password=creds.password, tls=creds.tls())}
 
 
 def requester_settings(secure: SecureBroker, identity: Identity) -> dict[str, Any]:
     """RequesterConfig keyword arguments for ``identity`` (Client ID = its reference)."""
     creds = secure.credentials(identity)
+    assert creds.broker is not None
     return {"org": identity.ref.org, "unit": identity.ref.unit,
-            "requester_id": identity.ref.name, "username": creds.username,
-            "password": creds.password, "tls": creds.tls()}
+            "requester_id": identity.ref.name,
+            "connection": ConnectionSettings(url=creds.broker, username=creds.username,
+                                             password=creds.password, tls=creds.tls())}
 
 
 @dataclass

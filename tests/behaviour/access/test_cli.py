@@ -16,6 +16,7 @@ import pytest
 from a2a_mqtt.access.credentials import Credentials, load_profile
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.client import A2AMqttClient, RequesterConfig
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import ConnectError
 from a2a_mqtt.transport import PahoTransport
 from a2a_mqtt.transport.base import BrokerURL, ConnectOptions
@@ -102,9 +103,12 @@ async def _wait_online(viewer: Credentials, ref: str) -> None:
     """Until the agent's retained online card is visible to ``viewer``."""
     assert viewer.client_id is not None and viewer.broker is not None
     me = AgentRef.parse(viewer.client_id)
-    config = RequesterConfig(broker_url=viewer.broker, org=me.org, unit=me.unit,
-                             requester_id=me.name, username=viewer.username,
-                             password=viewer.password, tls=viewer.tls())
+    config = RequesterConfig(connection=ConnectionSettings(url=viewer.broker,
+                                                           username=viewer.username,
+                                                           password=viewer.password,
+                                                           tls=viewer.tls()), org=me.org,
+                                                           unit=me.unit,
+                             requester_id=me.name)
     async with A2AMqttClient(config) as client:
         async with asyncio.timeout(30):
             async for event in client.discovery.watch():

@@ -9,6 +9,7 @@ import pytest
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker.secure import SecureBroker
 from a2a_mqtt.client import A2AMqttClient
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.gateway import GatewayConfig, GatewayServer
 from a2a_mqtt.registry import RegistryConfig, RegistryServer
@@ -30,8 +31,8 @@ PLANNER = CAST["globex-agent"]
 
 def _login(secure: SecureBroker, name: str) -> dict[str, object]:
     creds = secure.credentials(CAST[name])
-    return {"broker_url": secure.url, "username": creds.username,
-            "password": creds.password, "tls": creds.tls()}
+    return {"connection": ConnectionSettings(url=secure.url, username=creds.username,
+                                             password=creds.password, tls=creds.tls())}
 
 
 async def test_gateway_serves_the_granted_agent_over_http(secure: SecureBroker,

@@ -9,6 +9,7 @@ import pytest
 from a2a_mqtt.binding.topics import AgentRef, discovery_topic
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient, AgentEntry
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import DiscoveryError
 from a2a_mqtt.examples.basic import EchoExecutor, GreeterExecutor, echo_card, greeter_card
 from a2a_mqtt.examples.factory import InspectionExecutor, inspection_card
@@ -23,11 +24,14 @@ pytestmark = pytest.mark.asyncio
 def _configs(url: str, tag: str) -> list[AgentConfig]:
     return [
         AgentConfig(ref=AgentRef("acme", "plant-a", f"echo-{tag}"), card=echo_card(),
-                    executor=EchoExecutor(), broker_url=url, session_expiry=0),
+                    executor=EchoExecutor(), connection=ConnectionSettings(url=url),
+                    session_expiry=0),
         AgentConfig(ref=AgentRef("acme", "plant-b", f"greeter-{tag}"), card=greeter_card(),
-                    executor=GreeterExecutor(), broker_url=url, session_expiry=0),
+                    executor=GreeterExecutor(), connection=ConnectionSettings(url=url),
+                    session_expiry=0),
         AgentConfig(ref=AgentRef("other", "plant-a", f"inspect-{tag}"), card=inspection_card(),
-                    executor=InspectionExecutor(), broker_url=url, session_expiry=0),
+                    executor=InspectionExecutor(), connection=ConnectionSettings(url=url),
+                    session_expiry=0),
     ]
 
 
@@ -72,7 +76,7 @@ async def test_watch_reports_added_offline_removed_in_order(
     async with A2AMqttClient(requester_config(broker.url)) as mqtt:
         events = mqtt.discovery.watch(include_existing=False)
         config = AgentConfig(ref=ref, card=echo_card(), executor=EchoExecutor(),
-                             broker_url=broker.url, session_expiry=0)
+                             connection=ConnectionSettings(url=broker.url), session_expiry=0)
         async with AgentHost([config]):
             added = await asyncio.wait_for(anext(events), 5)
         offline = await asyncio.wait_for(anext(events), 5)

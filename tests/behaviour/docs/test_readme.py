@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.cli.main import main as cli
 from a2a_mqtt.client import A2AMqttClient, RequesterConfig
+from a2a_mqtt.connection import ConnectionSettings
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -47,7 +48,7 @@ def cli_lines() -> list[str]:
 
 
 async def wait_online(url: str, ref: str, timeout: float) -> None:
-    async with A2AMqttClient(RequesterConfig(broker_url=url)) as mqtt:
+    async with A2AMqttClient(RequesterConfig(connection=ConnectionSettings(url=url))) as mqtt:
         entry = await mqtt.discovery.resolve(ref, timeout=timeout)
         assert entry.online
 
@@ -55,7 +56,7 @@ async def wait_online(url: str, ref: str, timeout: float) -> None:
 def test_the_readme_has_the_snippets_this_test_runs() -> None:
     programs = blocks("python")
     assert len(programs) >= 2
-    assert sum("serve_agents(" in p for p in programs) == 1
+    assert sum("run(config)" in p for p in programs) == 1
     assert len(cli_lines()) >= 10
 
 
@@ -69,7 +70,7 @@ def test_every_cli_line_parses(line: str) -> None:
 
 def test_python_snippets_run_as_written(broker: MosquittoProcess, tmp_path: Path) -> None:
     programs = [p.replace(_DOC_BROKER, broker.url) for p in blocks("python")]
-    server_code = next(p for p in programs if "serve_agents(" in p)
+    server_code = next(p for p in programs if "run(config)" in p)
     (tmp_path / "serve.py").write_text(server_code)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     server = subprocess.Popen([sys.executable, "serve.py"], cwd=tmp_path, env=env,

@@ -28,6 +28,7 @@ from a2a_mqtt._net import listen_socket
 from a2a_mqtt._uvicorn import EmbeddedUvicorn
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.examples.showcase import ShowcaseExecutor, showcase_card, showcase_extended_card
 from a2a_mqtt.gateway import GatewayConfig, GatewayServer
 from a2a_mqtt.server import AgentServer
@@ -60,7 +61,8 @@ async def open_gateway(broker_url: str, **overrides: Any) -> AsyncIterator[Gatew
     overrides.setdefault("reply_timeout", 5.0)
     overrides.setdefault("stream_idle_timeout", 10.0)
     overrides.setdefault("shutdown_grace", 1.0)
-    async with GatewayServer(GatewayConfig(broker_url=broker_url, **overrides)) as server:
+    async with GatewayServer(GatewayConfig(connection=ConnectionSettings(url=broker_url),
+                                           **overrides)) as server:
         yield server
 
 

@@ -31,6 +31,7 @@ from a2a_mqtt.binding.card import BINDING_URI, routing_ref
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.examples.showcase import ShowcaseExecutor, showcase_card, showcase_extended_card
 from a2a_mqtt.gateway.expose import ExposeHost
@@ -97,7 +98,7 @@ async def test_http_agent_called_over_mqtt(broker: MosquittoProcess, client: A2A
                                           ref: AgentRef, upstream: str) -> None:
     async with http_agent(upstream) as (url, executor, store), ExposeHost(ExposeConfig(
             agents=(ExposedAgent(url=url, ref=ref, headers=(("Authorization", "Bearer static"),)),),
-            broker_url=broker.url, session_expiry=0)):
+            connection=ConnectionSettings(url=broker.url), session_expiry=0)):
         entry = await client.discovery.resolve(ref, timeout=5.0)
         assert entry.online and entry.card is not None
         bindings = [i.protocol_binding for i in entry.card.supported_interfaces]
@@ -149,7 +150,7 @@ async def test_http_agent_called_over_mqtt(broker: MosquittoProcess, client: A2A
 async def test_both_ways_http_client_to_http_agent_through_mqtt(
         broker: MosquittoProcess, ref: AgentRef) -> None:
     async with http_agent() as (url, _executor, _store), ExposeHost(ExposeConfig(
-            agents=(ExposedAgent(url=url, ref=ref),), broker_url=broker.url,
+            agents=(ExposedAgent(url=url, ref=ref),), connection=ConnectionSettings(url=broker.url),
             session_expiry=0)), open_gateway(broker.url) as gw, httpx.AsyncClient() as http:
         card = await gateway_card(http, gw, ref)
         client = stock_client(http, card, "HTTP+JSON")
@@ -182,5 +183,5 @@ async def test_unreachable_http_agent_is_a_clear_config_error(
     with pytest.raises(ConfigError, match="fetching its card failed"):
         async with ExposeHost(ExposeConfig(
                 agents=(ExposedAgent(url="http://127.0.0.1:9", ref=ref),),
-                broker_url=broker.url, http_timeout=2.0)):
+                connection=ConnectionSettings(url=broker.url), http_timeout=2.0)):
             pass

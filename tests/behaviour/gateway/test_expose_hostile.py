@@ -18,6 +18,7 @@ import pytest
 from a2a_mqtt.binding.topics import AgentRef, request_topic
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.gateway.expose import ExposeHost
 from a2a_mqtt.gateway.expose_config import ExposeConfig, ExposedAgent
 from tests.behaviour.gateway.test_expose import http_agent
@@ -63,7 +64,7 @@ async def test_hostile_mqtt_requests_get_json_rpc_errors_and_expose_keeps_servin
         broker: MosquittoProcess, ref: AgentRef, unique_id: str, client: A2AMqttClient,
         name: str, payload: bytes) -> None:
     async with http_agent() as (url, _executor, _store), ExposeHost(ExposeConfig(
-            agents=(ExposedAgent(url=url, ref=ref),), broker_url=broker.url,
+            agents=(ExposedAgent(url=url, ref=ref),), connection=ConnectionSettings(url=broker.url),
             session_expiry=0)) as host, raw_peer(broker.url, unique_id) as peer:
         await client.discovery.resolve(ref, timeout=5.0)
         await peer.send(request_topic(ref), payload, user_properties=V1)

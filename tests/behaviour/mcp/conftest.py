@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 
 from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.mcp.client import McpClientConfig
 from a2a_mqtt.mcp.example_server import build_example_server
 from a2a_mqtt.mcp.server import McpMqttServer, McpServerConfig
@@ -28,13 +29,13 @@ def server_name(unique_id: str) -> str:
 
 def client_config(url: str, name: str, **overrides: Any) -> McpClientConfig:
     overrides.setdefault("discovery_timeout", 10.0)
-    return McpClientConfig(broker_url=url, server_name=name, **overrides)
+    return McpClientConfig(connection=ConnectionSettings(url=url), server_name=name, **overrides)
 
 
 @pytest_asyncio.fixture
 async def example(broker: MosquittoProcess, server_name: str) -> AsyncIterator[McpMqttServer]:
     """The example MCPServer served over MQTT under ``server_name``."""
-    config = McpServerConfig(broker_url=broker.url, server_name=server_name,
+    config = McpServerConfig(connection=ConnectionSettings(url=broker.url), server_name=server_name,
                              description="example tools")
     async with McpMqttServer(config=config, app=build_example_server()) as server:
         yield server

@@ -11,6 +11,7 @@ import pytest
 import pytest_asyncio
 
 from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.mcp.example_server import build_example_server
 from a2a_mqtt.mcp.server import McpMqttServer, McpServerConfig
 from tests.behaviour.mcp.rawpaho import RawClient
@@ -27,7 +28,7 @@ LIMIT = 4096
 
 @pytest_asyncio.fixture
 async def small(broker: MosquittoProcess, server_name: str) -> AsyncIterator[McpMqttServer]:
-    config = McpServerConfig(broker_url=broker.url, server_name=server_name,
+    config = McpServerConfig(connection=ConnectionSettings(url=broker.url), server_name=server_name,
                              max_message_bytes=LIMIT)
     async with McpMqttServer(config=config, app=build_example_server()) as server:
         yield server

@@ -16,6 +16,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from a2a_mqtt._uvicorn import EmbeddedUvicorn
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.broker.config import free_port
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.mcp.bridge import http_upstream, upstream_host
 from a2a_mqtt.mcp.client import open_session
 from a2a_mqtt.mcp.discovery import DirectoryConfig, ServerDirectory
@@ -27,7 +28,8 @@ pytestmark = pytest.mark.asyncio
 
 
 async def wait_online(url: str, name: str) -> None:
-    async with ServerDirectory(config=DirectoryConfig(broker_url=url, name_filters=(name,))) as d:
+    async with ServerDirectory(config=DirectoryConfig(connection=ConnectionSettings(url=url),
+                                                      name_filters=(name,))) as d:
         await d.watch.wait_for(name, timeout=30)
 
 
@@ -64,7 +66,8 @@ async def http_example() -> AsyncIterator[str]:
 
 async def test_expose_streamable_http_server(broker: MosquittoProcess, server_name: str) -> None:
     async with http_example() as url:
-        config = McpServerConfig(broker_url=broker.url, server_name=server_name)
+        config = McpServerConfig(connection=ConnectionSettings(url=broker.url),
+                                 server_name=server_name)
         async with McpMqttServer(config=config, host=upstream_host(http_upstream(url))), \
                 open_session(client_config(broker.url, server_name)) as session:
             result = await session.call_tool("echo", {"text": "via http"})

@@ -9,6 +9,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.mcp.client import open_session
 from a2a_mqtt.mcp.config import DirectoryConfig
 from a2a_mqtt.mcp.discovery import ServerDirectory
@@ -30,7 +31,8 @@ async def test_server_survives_a_broker_restart(broker: MosquittoProcess, exampl
     # The server reconnects, drops the sessions clients have given up on, announces again.
     assert await example.wait_sessions(lambda n: n == 0, timeout=30) == 0
     async with ServerDirectory(config=DirectoryConfig(
-            broker_url=broker.url, name_filters=(server_name,))) as directory:
+            connection=ConnectionSettings(url=broker.url),
+            name_filters=(server_name,))) as directory:
         online = await directory.watch.wait_for(server_name, timeout=30)
         assert [i.server_id for i in online] == [example.server_id]
     async with open_session(client_config(broker.url, server_name)) as session:

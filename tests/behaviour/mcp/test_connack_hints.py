@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.mcp.client import McpMqttTransport
 from a2a_mqtt.mcp.config import DirectoryConfig, McpServerConfig
 from a2a_mqtt.mcp.discovery import ServerDirectory
@@ -33,12 +34,14 @@ def hinting(*hints: tuple[str, str]) -> TransportFactory:
 async def test_server_takes_the_broker_suggested_name(broker: MosquittoProcess,
                                                       unique_id: str) -> None:
     hinted = f"hinted/{unique_id}"
-    config = McpServerConfig(broker_url=broker.url, server_name=f"configured/{unique_id}",
+    config = McpServerConfig(connection=ConnectionSettings(url=broker.url),
+                             server_name=f"configured/{unique_id}",
                              transport_factory=hinting(("MCP-SERVER-NAME", hinted)))
     async with McpMqttServer(config=config, app=build_example_server()) as server:
         assert server.server_name == hinted
         assert server.presence_topic.endswith(f"/{hinted}")
-        async with ServerDirectory(config=DirectoryConfig(broker_url=broker.url)) as directory:
+        async with ServerDirectory(config=DirectoryConfig(
+                connection=ConnectionSettings(url=broker.url))) as directory:
             listed = await directory.watch.wait_for(hinted, timeout=20)
             assert [i.server_id for i in listed] == [server.server_id]
             assert directory.watch.book.names() == [hinted]
@@ -53,13 +56,14 @@ async def test_server_takes_the_broker_suggested_name(broker: MosquittoProcess,
 async def test_directory_uses_the_broker_suggested_filters(broker: MosquittoProcess,
                                                            unique_id: str) -> None:
     names = [f"allowed/{unique_id}", f"other/{unique_id}"]
-    servers = [McpMqttServer(config=McpServerConfig(broker_url=broker.url, server_name=n),
+    servers = [McpMqttServer(config=McpServerConfig(connection=ConnectionSettings(url=broker.url),
+                                                    server_name=n),
                              app=build_example_server()) for n in names]
     for server in servers:
         await server.__aenter__()
     try:
         config = DirectoryConfig(
-            broker_url=broker.url, name_filters=("#",),
+            connection=ConnectionSettings(url=broker.url), name_filters=("#",),
             transport_factory=hinting(("MCP-SERVER-NAME-FILTERS", '["allowed/#"]')))
         async with ServerDirectory(config=config) as directory:
             assert directory.filters == ("allowed/#",)

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.mcp.client import McpMqttTransport, open_session
 from a2a_mqtt.mcp.discovery import DirectoryConfig, ServerDirectory
 from a2a_mqtt.mcp.presence import PresenceChange
@@ -33,7 +34,8 @@ async def test_kill_9_clears_presence_and_new_sessions_go_to_the_survivor(
         broker: MosquittoProcess, processes: Processes, server_name: str, unique_id: str) -> None:
     first, second = f"a-{unique_id}", f"b-{unique_id}"
     async with ServerDirectory(config=DirectoryConfig(
-            broker_url=broker.url, name_filters=(server_name,))) as directory:
+            connection=ConnectionSettings(url=broker.url),
+            name_filters=(server_name,))) as directory:
         serve_example(processes, broker.url, server_name, first)
         serve_example(processes, broker.url, server_name, second)
         await _wait_online(directory, server_name, {first, second})
@@ -56,7 +58,7 @@ async def test_kill_9_clears_presence_and_new_sessions_go_to_the_survivor(
 
     # A fresh watcher sees only the survivor: the Will cleared the retained presence.
     async with ServerDirectory(config=DirectoryConfig(
-            broker_url=broker.url, name_filters=(server_name,))) as fresh:
+            connection=ConnectionSettings(url=broker.url), name_filters=(server_name,))) as fresh:
         assert [i.server_id for i in await fresh.settled()] == [second]
 
     for _ in range(5):
@@ -73,7 +75,8 @@ async def test_kill_9_clears_presence_and_new_sessions_go_to_the_survivor(
 async def test_clean_stop_clears_presence(broker: MosquittoProcess, processes: Processes,
                                           server_name: str, unique_id: str) -> None:
     async with ServerDirectory(config=DirectoryConfig(
-            broker_url=broker.url, name_filters=(server_name,))) as directory:
+            connection=ConnectionSettings(url=broker.url),
+            name_filters=(server_name,))) as directory:
         serve_example(processes, broker.url, server_name, f"s-{unique_id}")
         await _wait_online(directory, server_name, {f"s-{unique_id}"})
         processes.started[0].send_signal(signal.SIGTERM)
@@ -88,16 +91,18 @@ async def test_killed_client_process_session_ends_through_its_will(
 
     script = (
         "import asyncio, sys\n"
+        "from a2a_mqtt.connection import ConnectionSettings\n"
         "from a2a_mqtt.mcp.client import McpClientConfig, open_session\n"
         "async def main():\n"
-        f"    cfg = McpClientConfig(broker_url={broker.url!r}, server_name={server_name!r})\n"
+        f"    cfg = McpClientConfig(connection=ConnectionSettings(url={broker.url!r}),\n"
+        f"                          server_name={server_name!r})\n"
         "    async with open_session(cfg) as s:\n"
         "        await s.list_tools()\n"
         "        print('ready', flush=True)\n"
         "        await asyncio.Event().wait()\n"
         "asyncio.run(main())\n"
     )
-    config = McpServerConfig(broker_url=broker.url, server_name=server_name)
+    config = McpServerConfig(connection=ConnectionSettings(url=broker.url), server_name=server_name)
     async with McpMqttServer(config=config, app=build_example_server()) as server:
         client = processes.start(sys.executable, "-c", script, stdout=subprocess.PIPE)
         assert client.stdout is not None

@@ -11,6 +11,7 @@ from mcp.server import Server, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.mcp.client import McpMqttTransport, open_session
 from a2a_mqtt.mcp.server import McpMqttServer, McpServerConfig
 from tests.behaviour.mcp.conftest import client_config
@@ -60,7 +61,7 @@ def _lowlevel() -> Server[Any]:
 
 
 async def test_lowlevel_server(broker: MosquittoProcess, server_name: str) -> None:
-    config = McpServerConfig(broker_url=broker.url, server_name=server_name)
+    config = McpServerConfig(connection=ConnectionSettings(url=broker.url), server_name=server_name)
     async with McpMqttServer(config=config, app=_lowlevel()), \
             open_session(client_config(broker.url, server_name)) as session:
         assert [t.name for t in (await session.list_tools()).tools] == ["shout"]
@@ -135,7 +136,7 @@ async def test_clean_client_exit_ends_the_server_session_and_a_new_one_starts(
 async def test_server_stop_ends_client_sessions_promptly(broker: MosquittoProcess,
                                                          server_name: str) -> None:
     from a2a_mqtt.mcp.example_server import build_example_server
-    config = McpServerConfig(broker_url=broker.url, server_name=server_name)
+    config = McpServerConfig(connection=ConnectionSettings(url=broker.url), server_name=server_name)
     server = McpMqttServer(config=config, app=build_example_server())
     await server.__aenter__()
     try:
@@ -153,7 +154,8 @@ async def test_server_stop_ends_client_sessions_promptly(broker: MosquittoProces
 async def test_client_chooses_among_instances_of_one_name(broker: MosquittoProcess,
                                                           server_name: str) -> None:
     from a2a_mqtt.mcp.example_server import build_example_server
-    configs = [McpServerConfig(broker_url=broker.url, server_name=server_name, server_id=sid)
+    configs = [McpServerConfig(connection=ConnectionSettings(url=broker.url),
+                               server_name=server_name, server_id=sid)
                for sid in ("inst-a", "inst-b")]
     async with McpMqttServer(config=configs[0], app=build_example_server()) as a, \
             McpMqttServer(config=configs[1], app=build_example_server()) as b:

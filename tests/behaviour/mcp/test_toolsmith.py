@@ -8,6 +8,7 @@ from a2a.types.a2a_pb2 import TaskState
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.examples.toolsmith import ToolsmithExecutor, toolsmith_card
 from a2a_mqtt.mcp.server import McpMqttServer
 from tests.behaviour.conftest import serve, text
@@ -19,7 +20,8 @@ pytestmark = pytest.mark.asyncio
 async def test_agent_calls_mcp_tools(broker: MosquittoProcess, client: A2AMqttClient,
                                      ref: AgentRef, example: McpMqttServer,
                                      server_name: str) -> None:
-    executor = ToolsmithExecutor(broker_url=broker.url, server_name=server_name, timeout=20)
+    executor = ToolsmithExecutor(connection=ConnectionSettings(url=broker.url),
+                                 server_name=server_name, timeout=20)
     async with serve(broker.url, ref, executor, toolsmith_card()):
         agent = client.transport_for(ref)
         added = (await agent.send_message(text('add {"a": 19, "b": 23}'))).task
@@ -36,7 +38,8 @@ async def test_agent_calls_mcp_tools(broker: MosquittoProcess, client: A2AMqttCl
 
 async def test_agent_fails_the_task_when_no_server_is_online(
         broker: MosquittoProcess, client: A2AMqttClient, ref: AgentRef) -> None:
-    executor = ToolsmithExecutor(broker_url=broker.url, server_name="no/such/server", timeout=1)
+    executor = ToolsmithExecutor(connection=ConnectionSettings(url=broker.url),
+                                 server_name="no/such/server", timeout=1)
     async with serve(broker.url, ref, executor, toolsmith_card()):
         task = (await client.transport_for(ref).send_message(text("tools"))).task
     assert task.status.state == TaskState.TASK_STATE_FAILED

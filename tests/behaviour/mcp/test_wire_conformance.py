@@ -168,9 +168,11 @@ async def test_client_will_is_a_disconnected_notification(raw: RawClient, proces
     raw.subscribe("$mcp-client/presence/+")
     script = (
         "import asyncio\n"
+        "from a2a_mqtt.connection import ConnectionSettings\n"
         "from a2a_mqtt.mcp.client import McpClientConfig, open_session\n"
         "async def main():\n"
-        f"    cfg = McpClientConfig(broker_url={broker.url!r}, server_name={server_name!r})\n"
+        f"    cfg = McpClientConfig(connection=ConnectionSettings(url={broker.url!r}),\n"
+        f"                          server_name={server_name!r})\n"
         "    async with open_session(cfg) as s:\n"
         "        print('ready', flush=True)\n"
         "        await asyncio.Event().wait()\n"

@@ -17,6 +17,7 @@ from a2a.server.events import EventQueue
 from a2a.types.a2a_pb2 import Part
 
 from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.examples.basic import CancellableExecutor, _updater, echo_card
 from a2a_mqtt.server import AgentConfig, serve_agents
 
@@ -49,9 +50,10 @@ def main() -> None:
     url, ref, pool, store, log_path = sys.argv[1:6]
     concurrency = int(sys.argv[6]) if len(sys.argv) > 6 else 4
     config = AgentConfig(ref=AgentRef.parse(ref), card=echo_card(),
-                         executor=CountingExecutor(log_path), broker_url=url, pool=pool,
-                         task_store_url=store, session_expiry=300, keepalive=5,
-                         shutdown_grace=10, max_concurrency=concurrency)
+                         executor=CountingExecutor(log_path),
+                         connection=ConnectionSettings(url=url, keepalive=5), pool=pool,
+                         task_store_url=store, session_expiry=300, shutdown_grace=10,
+                         max_concurrency=concurrency)
     asyncio.run(serve_agents([config]))
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from a2a_mqtt.binding.topics import AgentRef, request_topic
 from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.server import AgentConfig, AgentServer
 from tests.behaviour.server.test_bad_input import raw_peer
@@ -21,7 +22,8 @@ async def test_a_member_that_leaves_its_pool_stops_collecting_its_requests(
         broker: MosquittoProcess, unique_id: str, tmp_path: Path, leave: bool) -> None:
     ref = AgentRef("pools", unique_id, "m0")
     config = AgentConfig(ref=ref, card=echo_card(), executor=EchoExecutor(),
-                         broker_url=broker.url, pool="p", pool_dispatch="claim",
+                         connection=ConnectionSettings(url=broker.url), pool="p",
+                         pool_dispatch="claim",
                          task_store_url=f"sqlite:///{tmp_path}/p.db", session_expiry=300,
                          leave_pool_on_stop=leave)
     async with AgentServer(config):

@@ -18,6 +18,7 @@ from a2a_mqtt.binding.codes import TransportProtocolError
 from a2a_mqtt.binding.topics import AgentRef, request_topic
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.server import AgentConfig, AgentHost
@@ -37,7 +38,8 @@ from tests.behaviour.server.test_bad_input import raw_peer, rpc
 async def members(url: str, unit: str, tmp: Path, n: int = 2,
                   store: str | None = None) -> AsyncIterator[AgentRef]:
     configs = [AgentConfig(ref=AgentRef("pools", unit, f"m{i}"), card=echo_card(),
-                           executor=EchoExecutor(), broker_url=url, pool="p",
+                           executor=EchoExecutor(), connection=ConnectionSettings(url=url),
+                           pool="p",
                            pool_dispatch="claim",
                            task_store_url=store or f"sqlite:///{tmp}/p.db",
                            session_expiry=0) for i in range(n)]

@@ -18,6 +18,7 @@ import pytest_asyncio
 from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.topics import AgentRef, discovery_topic
 from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.registry import Change, RegistryConfig, RegistryServer
 from a2a_mqtt.registry.feed import FeedSubscription
 from a2a_mqtt.transport import ConnectOptions, PahoTransport, PublishProperties
@@ -29,7 +30,7 @@ async def start_registry(url: str, **config: Any) -> AsyncIterator[RegistryServe
     config.setdefault("http_port", 0)
     config.setdefault("agent_ref", None)
     transport_factory = config.pop("transport_factory", None)
-    async with RegistryServer(RegistryConfig(broker_url=url, **config),
+    async with RegistryServer(RegistryConfig(connection=ConnectionSettings(url=url), **config),
                               transport_factory=transport_factory) as server:
         yield server
 

@@ -13,6 +13,7 @@ import pytest
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import DiscoveryError
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.registry import RegistryClient
@@ -29,7 +30,7 @@ async def test_registry_client_mirrors_discovery(broker: MosquittoProcess, publi
                                                  unique_id: str) -> None:
     echo = AgentRef("cl", unique_id, "echo")
     config = AgentConfig(ref=echo, card=echo_card(), executor=EchoExecutor(),
-                         broker_url=broker.url, session_expiry=0)
+                         connection=ConnectionSettings(url=broker.url), session_expiry=0)
     sleeper = AgentRef("cl", unique_id, "sleeper")
     await publisher.card(sleeper, card_bytes(sleeper), status="offline")
     async with AgentHost([config]), start_registry(broker.url) as registry, \

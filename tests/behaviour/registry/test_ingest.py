@@ -14,6 +14,7 @@ import pytest
 
 from a2a_mqtt.binding.topics import AgentRef, discovery_topic
 from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.server import AgentConfig, AgentHost
 from a2a_mqtt.transport import ConnectOptions, PahoTransport
@@ -27,7 +28,7 @@ async def test_cards_appear_change_go_offline_and_are_removed(
         broker: MosquittoProcess, publisher: Publisher, unique_id: str) -> None:
     ref = AgentRef("acme", "plant", unique_id)
     config = AgentConfig(ref=ref, card=echo_card(), executor=EchoExecutor(),
-                         broker_url=broker.url, session_expiry=0)
+                         connection=ConnectionSettings(url=broker.url), session_expiry=0)
     async with start_registry(broker.url) as registry:
         changes = Changes(registry)
         host = AgentHost([config])

@@ -11,6 +11,7 @@ from a2a.types.a2a_pb2 import TaskState
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.server import AgentConfig, AgentHost
 from tests.behaviour.conftest import requester_config, serve, text
@@ -70,7 +71,8 @@ async def test_requests_sent_while_agent_restarts_are_served(broker: MosquittoPr
 async def test_many_agents_in_one_process(broker: MosquittoProcess, unique_id: str) -> None:
     refs = [AgentRef("fleet", unique_id, f"agent-{i}") for i in range(25)]
     configs = [AgentConfig(ref=r, card=echo_card(), executor=EchoExecutor(),
-                           broker_url=broker.url, session_expiry=0) for r in refs]
+                           connection=ConnectionSettings(url=broker.url),
+                           session_expiry=0) for r in refs]
     async with AgentHost(configs):
         async with A2AMqttClient(requester_config(broker.url), org="fleet") as mqtt:
             assert {e.ref for e in mqtt.discovery.list(online=True)} == set(refs)

@@ -16,6 +16,7 @@ from a2a_mqtt.access.identity import Grant, Identity, parse_identities
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.connection import DEFAULT_BROKER, resolve_connection
 from a2a_mqtt.client.config import RequesterConfig
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.server.config import AgentConfig
@@ -56,11 +57,12 @@ def test_no_config_shows_a_password_in_its_repr() -> None:
         url,
         ConnectOptions(url=url, client_id="a/b/c", password=SECRET,
                        tls=TLSConfig(key_password=SECRET)),
-        RequesterConfig(password=SECRET),
+        RequesterConfig(connection=ConnectionSettings(password=SECRET)),
         Credentials(password=SECRET),
     ]
     values.append(AgentConfig(ref=AgentRef.parse("a/b/c"), card=echo_card(),
-                              executor=EchoExecutor(), password=SECRET))
+                              executor=EchoExecutor(),
+                              connection=ConnectionSettings(password=SECRET)))
     for value in values:
         assert SECRET not in repr(value), type(value).__name__
 

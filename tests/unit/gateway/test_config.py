@@ -11,7 +11,6 @@ from a2a_mqtt.gateway import GatewayConfig
 
 
 @pytest.mark.parametrize(("overrides", "words"), [
-    ({"broker_url": "http://x"}, "scheme"),
     ({"port": 70000}, "port"),
     ({"max_body_bytes": 0}, "max_body_bytes"),
     ({"reply_timeout": 0}, "reply_timeout"),

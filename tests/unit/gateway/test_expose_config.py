@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.gateway.expose_config import ExposeConfig, ExposedAgent, load_expose_config
 
@@ -29,12 +30,12 @@ def test_toml(tmp_path: Path) -> None:
     path = tmp_path / "agents.toml"
     path.write_text(TOML)
     config = load_expose_config(path)
-    assert config.broker_url == "mqtt://10.0.0.1:1883"
+    assert config.connection.url == "mqtt://10.0.0.1:1883"
     weather, travel = config.agents
     assert weather.ref == AgentRef("acme", "lab", "weather")
     assert weather.headers == (("Authorization", "Bearer s3cret"),)
     assert travel.card_path == "/card.json" and travel.url == "https://agents.example/travel"
-    assert load_expose_config(path, broker_url="mqtt://b:1").broker_url == "mqtt://b:1"
+    assert load_expose_config(path, broker_url="mqtt://b:1").connection.url == "mqtt://b:1"
 
 
 def test_json(tmp_path: Path) -> None:
@@ -71,4 +72,4 @@ def test_missing_file_and_bad_options(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="timeouts"):
         ExposeConfig(agents=(agent,), http_timeout=0)
     with pytest.raises(ConfigError):
-        ExposeConfig(agents=(agent,), broker_url="http://not-a-broker")
+        ExposeConfig(agents=(agent,), connection=ConnectionSettings(url="http://not-a-broker"))

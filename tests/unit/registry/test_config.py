@@ -12,7 +12,6 @@ from a2a_mqtt.registry import RegistryConfig, StalePolicy
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    ({"broker_url": "http://x"}, "unsupported broker URL scheme"),
     ({"unit": "u"}, "a unit scope needs an org"),
     ({"org": "a b"}, "org id 'a b' is invalid"),
     ({"http_port": 70000}, "http_port must be in 0..65535"),

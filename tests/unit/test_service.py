@@ -1,0 +1,90 @@
+"""One service shape: Config -> Server (async context manager) -> serve(stop) -> run(config)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import signal
+from types import TracebackType
+
+import pytest
+
+from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.examples.basic import EchoExecutor, echo_card
+from a2a_mqtt.gateway import ExposeConfig, ExposedAgent, ExposeHost, GatewayConfig, GatewayServer
+from a2a_mqtt.mcp import McpMqttServer
+from a2a_mqtt.registry import RegistryConfig, RegistryServer
+from a2a_mqtt.server import AgentConfig, AgentHost, AgentServer
+from a2a_mqtt.service import Server, serve_until_stopped
+
+CONFIGS = [
+    (AgentConfig(ref=AgentRef.parse("a/b/c"), card=echo_card(), executor=EchoExecutor()),
+     AgentServer),
+    (RegistryConfig(), RegistryServer),
+    (GatewayConfig(), GatewayServer),
+    (ExposeConfig(agents=(ExposedAgent(url="http://h:1", ref=AgentRef.parse("a/b/c")),)),
+     ExposeHost),
+]
+SERVERS = [AgentServer, AgentHost, RegistryServer, GatewayServer, ExposeHost, McpMqttServer]
+
+
+@pytest.mark.parametrize(("config", "server_type"), CONFIGS,
+                         ids=[type(c).__name__ for c, _ in CONFIGS])
+def test_every_config_is_frozen_and_names_its_server(config: object, server_type: type) -> None:
+    with pytest.raises(AttributeError):
+        config.connection = None  # type: ignore[attr-defined]
+    server = config.server()  # type: ignore[attr-defined]
+    assert type(server) is server_type
+    assert isinstance(server, Server)
+
+
+@pytest.mark.parametrize("server_type", SERVERS, ids=lambda t: t.__name__)
+def test_every_server_has_the_same_serve_and_is_an_async_context_manager(
+        server_type: type) -> None:
+    params = inspect.signature(server_type.serve).parameters
+    assert list(params)[:2] == ["self", "stop"]
+    assert params["stop"].default is None
+    assert params["on_ready"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert inspect.iscoroutinefunction(server_type.serve)
+    assert hasattr(server_type, "__aenter__") and hasattr(server_type, "__aexit__")
+
+
+class _Resource:
+    """Records the order of what serve_until_stopped does with it."""
+
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+
+    async def __aenter__(self) -> _Resource:
+        self.steps.append("enter")
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.steps.append("exit")
+
+
+@pytest.mark.asyncio
+async def test_serve_enters_announces_waits_for_stop_and_leaves() -> None:
+    resource, stop = _Resource(), asyncio.Event()
+
+    def ready() -> None:
+        resource.steps.append("ready")
+        asyncio.get_running_loop().call_soon(stop.set)
+
+    await asyncio.wait_for(serve_until_stopped(resource, stop, on_ready=ready), 5)
+    assert resource.steps == ["enter", "ready", "exit"]
+
+
+@pytest.mark.asyncio
+async def test_a_failing_start_propagates_and_the_signal_handlers_are_removed() -> None:
+    class Broken(_Resource):
+        async def __aenter__(self) -> _Resource:
+            raise OSError("port in use")
+
+    loop = asyncio.get_running_loop()
+    with pytest.raises(OSError, match="port in use"):
+        await serve_until_stopped(Broken())
+    # No handler of ours is left behind: removing one reports False.
+    assert loop.remove_signal_handler(signal.SIGTERM) is False
+    assert loop.remove_signal_handler(signal.SIGINT) is False
