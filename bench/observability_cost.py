@@ -58,6 +58,7 @@ from _common import BENCH_TEXT, BenchExecutor, Stats, bench_card, median, summar
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
 from a2a_mqtt.client import Requester, RequesterConfig
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.observability.config import ObservabilityConfig
 from a2a_mqtt.observability.metrics import Metrics
 from a2a_mqtt.server import AgentConfig
@@ -173,12 +174,13 @@ async def build(stack: AsyncExitStack, spec: Spec, broker_url: str, run: str) ->
     ref = AgentRef("bench", "observability", f"{spec.name}-{run}")
     obs = ObservabilityConfig(metrics=spec.metrics, http_port=0 if spec.scrape else None)
     host = await stack.enter_async_context(AgentHost([AgentConfig(
-        ref=ref, card=bench_card(), executor=BenchExecutor(), broker_url=broker_url,
-        session_expiry=0, watch_broker_drops=False)], observability=obs))
+        ref=ref, card=bench_card(), executor=BenchExecutor(),
+        connection=ConnectionSettings(url=broker_url), session_expiry=0,
+        watch_broker_drops=False)], observability=obs))
     metrics = Metrics(service="bench-client") if spec.metrics else None
     requester = await stack.enter_async_context(Requester(RequesterConfig(
-        broker_url=broker_url, org="bench", unit=f"clients-{spec.name}", max_attempts=1,
-        reply_first_timeout=30.0), metrics=metrics))
+        connection=ConnectionSettings(url=broker_url), org="bench",
+        unit=f"clients-{spec.name}", max_attempts=1, reply_first_timeout=30.0), metrics=metrics))
     return Variant(spec, requester, ref, host.metrics_url)
 
 

@@ -12,6 +12,7 @@ from a2a.utils.errors import TaskNotFoundError
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.gateway import GatewayConfig, GatewayServer
 from a2a_mqtt.observability.config import ObservabilityConfig
@@ -43,9 +44,10 @@ def _rpc(method: str, params: dict[str, Any]) -> dict[str, Any]:
 async def test_counts_and_histograms_are_exact(broker: MosquittoProcess, ref: AgentRef) -> None:
     client_metrics = Metrics(service="test-client")
     config = AgentConfig(ref=ref, card=echo_card(), executor=EchoExecutor(),
-                         broker_url=broker.url, session_expiry=0)
+                         connection=ConnectionSettings(url=broker.url), session_expiry=0)
     async with (AgentHost([config], observability=ObservabilityConfig(http_port=0)) as host,
-                GatewayServer(GatewayConfig(broker_url=broker.url, port=0, reply_timeout=5.0,
+                GatewayServer(GatewayConfig(connection=ConnectionSettings(url=broker.url),
+                                            port=0, reply_timeout=5.0,
                                             stream_idle_timeout=10.0,
                                             shutdown_grace=1.0)) as gw,
                 A2AMqttClient(requester_config(broker.url), metrics=client_metrics) as direct,

@@ -12,6 +12,7 @@ import pytest
 
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import ConnectError
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.gateway import GatewayConfig, GatewayServer
@@ -45,10 +46,10 @@ def json_log() -> Iterator[io.StringIO]:
 async def test_credentials_never_reach_the_log(broker: MosquittoProcess, ref: AgentRef,
                                                json_log: io.StringIO) -> None:
     url = broker.url.replace("mqtt://", f"mqtt://svc:{PASSWORD}@")
-    agent = AgentConfig(ref=ref, card=echo_card(), executor=EchoExecutor(), broker_url=url,
-                        session_expiry=0)
+    agent = AgentConfig(ref=ref, card=echo_card(), executor=EchoExecutor(),
+                        connection=ConnectionSettings(url=url), session_expiry=0)
     async with (AgentServer(agent), GatewayServer(GatewayConfig(
-            broker_url=url, port=0, shutdown_grace=1.0)) as gw,
+            connection=ConnectionSettings(url=url), port=0, shutdown_grace=1.0)) as gw,
             httpx.AsyncClient(timeout=10) as http):
         await known(gw, ref)
         r = await http.post(f"{gw.url}/{ref}", headers={
@@ -58,7 +59,7 @@ async def test_credentials_never_reach_the_log(broker: MosquittoProcess, ref: Ag
     # A connection failure names the URL it tried.
     bad = AgentConfig(ref=AgentRef(ref.org, ref.unit, ref.name + "x"), card=echo_card(),
                       executor=EchoExecutor(), session_expiry=0,
-                      broker_url=f"mqtt://svc:{PASSWORD}@127.0.0.1:1")
+                      connection=ConnectionSettings(url=f"mqtt://svc:{PASSWORD}@127.0.0.1:1"))
     with pytest.raises(ConnectError) as failed:
         async with AgentServer(bad):
             pass

@@ -11,6 +11,7 @@ import pytest
 
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.gateway import GatewayConfig, GatewayServer
 from a2a_mqtt.observability.config import ObservabilityConfig
@@ -49,11 +50,12 @@ async def test_readiness_follows_the_broker(broker: MosquittoProcess, ref: Agent
                                             caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="a2a_mqtt")
     agent = AgentConfig(ref=ref, card=echo_card(), executor=EchoExecutor(),
-                        broker_url=broker.url, session_expiry=0, keepalive=KEEPALIVE)
+                        connection=ConnectionSettings(url=broker.url, keepalive=KEEPALIVE),
+                        session_expiry=0)
     async with (AgentHost([agent], observability=ObservabilityConfig(http_port=0)) as host,
-                GatewayServer(GatewayConfig(broker_url=broker.url, port=0,
+                GatewayServer(GatewayConfig(connection=ConnectionSettings(url=broker.url), port=0,
                                             shutdown_grace=1.0)) as gw,
-                start_registry(broker.url, keepalive=KEEPALIVE) as registry,
+                start_registry(broker.url) as registry,
                 httpx.AsyncClient(timeout=5.0) as http):
         urls = [host.metrics_url, gw.url, registry.url]
         await _until(http, urls, True, 10)
