@@ -23,13 +23,14 @@ EXTRA_OF: Final[dict[str, tuple[str, ...]]] = {
     "aiosqlite": ("sql",),
     "asyncpg": ("sql",),
     "uvloop": ("server", "cli"),
-    "uvicorn": ("gateway", "registry"),
+    "uvicorn": ("gateway", "registry", "observability"),
     "starlette": ("gateway", "registry"),
     "sse_starlette": ("gateway", "registry"),
     "mcp": ("mcp",),
     "mcp_types": ("mcp",),
     "yaml": ("workflows",),
     "click": ("cli",),
+    "prometheus_client": ("observability",),
 }
 
 

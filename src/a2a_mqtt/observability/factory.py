@@ -2,7 +2,8 @@
 
 The OpenTelemetry SDK and exporters are the ``observability`` extra. Without them a
 service still runs, answers ``/healthz`` and ``/readyz``, and says "metrics are off"
-at ``/metrics``; asking for an OTLP push without them is a configuration error.
+at ``/metrics``; asking for an OTLP push or an agent metrics port without them raises
+:class:`MissingExtraError` naming the extra.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.extras import MissingExtraError
 from a2a_mqtt.observability.config import ObservabilityConfig
 
 if TYPE_CHECKING:
@@ -27,9 +28,8 @@ def make_metrics(*, service: str, config: ObservabilityConfig) -> Metrics | None
     try:
         from a2a_mqtt.observability.metrics import Metrics  # noqa: PLC0415 - optional extra
     except ImportError as exc:
-        if config.otlp_endpoint is not None:
-            raise ConfigError(f"an OTLP push needs the observability extra "
-                              f"(pip install 'a2a-mqtt[observability]'): {exc}") from None
+        if config.otlp_endpoint is not None or config.http_port is not None:
+            raise MissingExtraError(exc.name or "opentelemetry-sdk", ("observability",)) from None
         log.info("%s: metrics off, the observability extra is not installed (%s)", service, exc)
         return None
     return Metrics(service=service, config=config)
