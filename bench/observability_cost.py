@@ -53,16 +53,21 @@ from typing import Any
 
 import httpx
 
-import a2a_mqtt  # noqa: F401 - first, as an application does: a2a-sdk spans stay off
-from _common import BENCH_TEXT, BenchExecutor, Stats, bench_card, median, summarize
-from a2a_mqtt.binding.topics import AgentRef
-from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
-from a2a_mqtt.client import Requester, RequesterConfig
-from a2a_mqtt.connection import ConnectionSettings
-from a2a_mqtt.observability.config import ObservabilityConfig
-from a2a_mqtt.observability.metrics import Metrics
-from a2a_mqtt.server import AgentConfig
-from a2a_mqtt.server.host import AgentHost
+from a2a_mqtt.telemetry import prefer_a2a_sdk_spans_off
+
+# As the a2a-mqtt command does at start-up, before a2a-sdk is imported: its per-method
+# spans off (they double the CPU per request; a tracing variant turns tracing on itself).
+prefer_a2a_sdk_spans_off()
+
+from _common import BENCH_TEXT, BenchExecutor, Stats, bench_card, median, summarize  # noqa: E402
+from a2a_mqtt.binding.topics import AgentRef  # noqa: E402
+from a2a_mqtt.broker import BrokerConfig, MosquittoProcess  # noqa: E402
+from a2a_mqtt.client import Requester, RequesterConfig  # noqa: E402
+from a2a_mqtt.connection import ConnectionSettings  # noqa: E402
+from a2a_mqtt.observability.config import ObservabilityConfig  # noqa: E402
+from a2a_mqtt.observability.metrics import Metrics  # noqa: E402
+from a2a_mqtt.server import AgentConfig  # noqa: E402
+from a2a_mqtt.server.host import AgentHost  # noqa: E402
 
 
 def _tracing(ratio: float) -> Callable[[], contextlib.AbstractContextManager[None]] | None:
@@ -230,7 +235,8 @@ async def worker_main(name: str, broker_url: str, seconds: float) -> None:
         variant = await build(stack, spec, broker_url, uuid.uuid4().hex[:6])
         await measure(variant, http, in_flight=10, total=100)
         print("ready", flush=True)
-        await asyncio.to_thread(sys.stdin.readline)
+        if not await asyncio.to_thread(sys.stdin.readline):
+            return  # the parent is gone: measure nothing
         done = 0
         deadline = time.perf_counter() + seconds
 
@@ -260,20 +266,26 @@ async def _pair(broker_url: str, names: tuple[str, str], seconds: float) -> list
         sys.executable, __file__, "--worker", name, "--broker", broker_url,
         "--head-to-head", str(seconds), stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE) for name in names]
-    for proc in procs:
-        assert proc.stdout is not None
-        line = await proc.stdout.readline()
-        if line.strip() != b"ready":
-            raise RuntimeError(f"head-to-head worker failed to start: {line!r}")
-    for proc in procs:  # both start measuring at the same moment
-        assert proc.stdin is not None
-        proc.stdin.write(b"go\n")
-        await proc.stdin.drain()
-    out = []
-    for proc in procs:
-        stdout, _ = await proc.communicate()
-        out.append(json.loads(stdout.decode().strip().splitlines()[-1]))
-    return out
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            line = await proc.stdout.readline()
+            if line.strip() != b"ready":
+                raise RuntimeError(f"head-to-head worker failed to start: {line!r}")
+        for proc in procs:  # both start measuring at the same moment
+            assert proc.stdin is not None
+            proc.stdin.write(b"go\n")
+            await proc.stdin.drain()
+        out = []
+        for proc in procs:
+            stdout, _ = await proc.communicate()
+            out.append(json.loads(stdout.decode().strip().splitlines()[-1]))
+        return out
+    finally:
+        for proc in procs:  # ours: never leave a worker behind
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
 
 
 async def head_to_head(broker_url: str, *, rounds: int, seconds: float) -> dict[str, Any]:
