@@ -1,9 +1,10 @@
 """Issued credentials, and the named profiles that keep them off command lines.
 
 :class:`Credentials` is what an identity needs to connect: broker URL, username
-(= Client ID), password, CA and optional client certificate. Its ``repr`` hides
-the password. A profile file (``~/.config/a2a-mqtt/profiles.toml`` by default) holds
-one ``[profiles.NAME]`` table per connection; it is written with mode 0600.
+(= Client ID), password, CA and optional client certificate, and the registry
+to read agents from (its HTTP URL). Its ``repr`` hides the password. A profile
+file (``~/.config/a2a-mqtt/profiles.toml`` by default) holds one
+``[profiles.NAME]`` table per connection; it is written with mode 0600.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class Credentials:
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
+    #: The registry's HTTP base URL: ``agents list|show|watch`` read it instead of the broker.
+    registry: str | None = None
 
     def tls(self) -> TLSConfig | None:
         """The transport's TLS options, or None when no file is configured (a

@@ -59,6 +59,8 @@ def agents() -> None:
 @registry_option
 def agents_list(s: Settings, registry_url: str | None, **filters: Any) -> None:
     """List known agents (filters combine)."""
+    registry_url = registry_url or s.conn.registry  # a profile may name one
+
     async def go() -> None:
         if registry_url:
             found = await registry_list(registry_url, s, filters)
@@ -83,6 +85,7 @@ def agents_list(s: Settings, registry_url: str | None, **filters: Any) -> None:
 def agents_show(s: Settings, agent_ref: str, registry_url: str | None) -> None:
     """Show one agent's card and status."""
     ref = _ref(agent_ref)
+    registry_url = registry_url or s.conn.registry  # a profile may name one
 
     async def go() -> None:
         if registry_url:
@@ -117,6 +120,8 @@ def agents_show(s: Settings, agent_ref: str, registry_url: str | None) -> None:
 def agents_watch(s: Settings, count: int | None, registry_url: str | None,
                  **filters: Any) -> None:
     """Print agents appearing, changing, going offline and disappearing."""
+    registry_url = registry_url or s.conn.registry  # a profile may name one
+
     async def go() -> None:
         if registry_url:
             await registry_watch(registry_url, s, filters, count)

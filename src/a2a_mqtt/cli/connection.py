@@ -5,9 +5,10 @@ Precedence, per field: flag, then environment variable, then the profile
 ``A2A_MQTT_PROFILES``, default ``~/.config/a2a-mqtt/profiles.toml``), then the
 default. The broker URL's default is the one a running ``a2a-mqtt broker``
 announced in its state file (cli/state.py), else ``mqtt://127.0.0.1:1883``.
-A profile keeps secrets off command lines and out of shell history;
-``--password`` exists for completeness but a profile or ``A2A_MQTT_PASSWORD``
-is the way to pass one.
+A profile may also name a registry (``registry = "http://host:8700"``), which
+``agents list|show|watch`` then read instead of the broker. A profile keeps
+secrets off command lines and out of shell history; ``--password`` exists for
+completeness but a profile or ``A2A_MQTT_PASSWORD`` is the way to pass one.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class Connection:
     explicit_broker: bool = False
     #: Where the broker URL came from, for error messages.
     broker_source: str = "default"
+    #: The registry URL of the profile (``--registry``/``A2A_MQTT_REGISTRY`` win over it).
+    registry: str | None = None
 
     def describe_broker(self) -> str:
         return f"broker {self.broker} ({self.broker_source})"
@@ -84,7 +87,8 @@ def resolve_connection(given: Credentials, *, profile: str | None,
         broker, source = DEFAULT_BROKER, "default; start one with `a2a-mqtt broker`"
     return Connection(broker=broker, username=creds.username,
                       password=creds.password, tls=creds.tls(), identity=identity,
-                      explicit_broker=creds.broker is not None, broker_source=source)
+                      explicit_broker=creds.broker is not None, broker_source=source,
+                      registry=creds.registry)
 
 
 def connection_options(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -27,10 +27,13 @@ from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.common import one_line
 from a2a_mqtt.client.discovery import Discovery, DiscoveryEvent, Watch
 
-__all__ = ["TERMINAL", "FollowOptions", "Progress", "follow", "progress_line"]
+__all__ = ["TERMINAL", "UNSUCCESSFUL", "FollowOptions", "Progress", "follow",
+           "progress_line", "state_of"]
 
 TERMINAL = frozenset({TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED,
                       TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_REJECTED})
+#: The terminal states a command reports with a non-zero exit: the task did not do its job.
+UNSUCCESSFUL = TERMINAL - {TaskState.TASK_STATE_COMPLETED}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,13 +78,17 @@ async def _gone(watch: Watch, ref: AgentRef) -> DiscoveryEvent:
     raise AssertionError("discovery watch ended")  # pragma: no cover - closed after us
 
 
-def _state_of(event: StreamResponse) -> str:
+def state_of(event: StreamResponse) -> int:
+    """The task state an event reports (0, unspecified, for messages and artifacts)."""
     kind = event.WhichOneof("payload")
-    state: int | None = None
     if kind == "task":
-        state = event.task.status.state
-    elif kind == "status_update":
-        state = event.status_update.status.state
+        return int(event.task.status.state)
+    if kind == "status_update":
+        return int(event.status_update.status.state)
+    return 0
+
+
+def _name(state: int) -> str:
     return TaskState.Name(state).removeprefix("TASK_STATE_") if state else ""
 
 
@@ -89,8 +96,9 @@ async def follow(events: AsyncIterator[StreamResponse], *, agent: AgentRef,
                  show: Callable[[StreamResponse], None], options: FollowOptions,
                  discovery: Discovery | None = None,
                  probe: Callable[[], Awaitable[Task]] | None = None,
-                 progress: Progress | None = None) -> None:
-    """Print every event of ``events`` until it ends, watching ``agent`` meanwhile.
+                 progress: Progress | None = None) -> int:
+    """Print every event of ``events`` until it ends, watching ``agent`` meanwhile;
+    return the last task state seen (0 if none, e.g. a reply that is a message).
 
     ``discovery`` (started, covering ``agent``) gives presence; ``probe`` is the
     GetTask liveness probe.
@@ -103,7 +111,7 @@ async def follow(events: AsyncIterator[StreamResponse], *, agent: AgentRef,
     gone = (asyncio.create_task(_gone(watch, agent), name="cli-follow-presence")
             if watch is not None else None)
     last_event = last_check = started = loop.time()
-    count, state = 0, ""
+    count, state = 0, 0
     try:
         while True:
             now = loop.time()
@@ -123,11 +131,11 @@ async def follow(events: AsyncIterator[StreamResponse], *, agent: AgentRef,
                 try:
                     event = nxt.result()
                 except StopAsyncIteration:
-                    return
+                    return state
                 progress.clear()
                 show(event)
                 count += 1
-                state = _state_of(event) or state
+                state = state_of(event) or state
                 last_event = now
                 nxt = asyncio.ensure_future(anext(events))
                 continue
@@ -151,8 +159,8 @@ async def follow(events: AsyncIterator[StreamResponse], *, agent: AgentRef,
                 if task.status.state in TERMINAL:
                     progress.clear()
                     show(StreamResponse(task=task))
-                    return
-            progress.show(progress_line(state, now - max(last_event, started), count))
+                    return int(task.status.state)
+            progress.show(progress_line(_name(state), now - max(last_event, started), count))
     finally:
         progress.clear()
         for fut in (nxt, gone):

@@ -167,8 +167,10 @@ def expose(conn: Connection, url: str | None,
         raise _config_error(exc) from exc
     config = dataclasses.replace(config, observability=observability)
     names = ", ".join(f"{a.url} as {a.ref}" for a in config.agents)
-    click.echo(f"exposing {names} on {config.connection.display_url()} (Ctrl-C to stop)", err=True)
-    run_async(ExposeHost(config).serve(), conn=conn)
+    def ready() -> None:  # said once every card is fetched and announced, never before
+        click.echo(f"exposing {names} on {config.connection.display_url()} (Ctrl-C to stop)",
+                   err=True)
+    run_async(ExposeHost(config).serve(on_ready=ready), conn=conn)
 
 
 @gateway.command()
@@ -185,7 +187,7 @@ def showcase(conn: Connection, agent_ref: str,
         showcase_card,
         showcase_extended_card,
     )
-    from a2a_mqtt.server import AgentConfig, serve_agents  # noqa: PLC0415
+    from a2a_mqtt.server import AgentConfig, AgentHost  # noqa: PLC0415
 
     try:
         config = AgentConfig(
@@ -196,6 +198,7 @@ def showcase(conn: Connection, agent_ref: str,
                                                  required_extension=require_extension))
     except ConfigError as exc:
         raise _config_error(exc) from exc
-    click.echo(f"serving the showcase agent as {config.ref} on {conn.broker} (Ctrl-C to stop)",
-               err=True)
-    run_async(serve_agents([config]), conn=conn)
+    def ready() -> None:  # said once connected and announced, never before
+        click.echo(f"serving the showcase agent as {config.ref} on {conn.broker} "
+                   "(Ctrl-C to stop)", err=True)
+    run_async(AgentHost([config]).serve(on_ready=ready), conn=conn)

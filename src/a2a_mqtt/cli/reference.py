@@ -23,8 +23,12 @@ Without `--broker`, `A2A_MQTT_BROKER` or a profile's broker, commands use the UR
 a running `a2a-mqtt broker` wrote to `$XDG_RUNTIME_DIR/a2a-mqtt/broker` (else
 `<tmp>/a2a-mqtt-<uid>/broker`), and only then `mqtt://127.0.0.1:1883`, with a
 note on stderr. Expected failures (broker gone, port in use, bad values) print
-one line naming the broker used, and exit 1 (2 for a usage error). Default HTTP
-ports: gateway 8080, registry 8700, dashboard (coming) 8800.
+one line naming the broker used, and exit 1 (2 for a usage error). `send` and
+`tasks subscribe` also exit 1 when the task ends FAILED, CANCELED or REJECTED
+(after printing its events; the line names the state). A profile
+(`--profile NAME`, docs/security.md) holds the broker URL, credentials and the
+registry URL (`registry`, read by `agents list|show|watch`). Default HTTP ports:
+gateway 8080, registry 8700, dashboard (coming) 8800.
 """
 
 

@@ -28,7 +28,8 @@ def registry_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--registry", "registry_url", envvar="A2A_MQTT_REGISTRY", default=None,
         help="Read agents from this registry (http://host:port) instead of subscribing "
-             "to every retained card on the broker.")(f)
+             "to every retained card on the broker [default: the profile's `registry`, "
+             "if it names one].")(f)
 
 
 def _url_option(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -4,7 +4,9 @@ Before sending, the agent's retained card is read (the replay is complete when
 the requester's barrier returns, so an unknown agent costs one round trip): a
 card that says offline fails at once, or with ``--wait-online`` waits for the
 agent to come back. A continuation (``--task-id``) first asks the agent for the
-task: a terminal task is an error, and its contextId is kept.
+task: a terminal task is an error, and its contextId is kept. A task that ends
+FAILED, CANCELED or REJECTED exits non-zero (after printing its events), so a
+script can tell a task that did its job from one that did not.
 """
 
 from __future__ import annotations
@@ -36,13 +38,13 @@ from a2a_mqtt.binding.codes import ResponderUnavailableError
 from a2a_mqtt.binding.stream import new_context_id, new_task_id
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.common import Settings, common
-from a2a_mqtt.cli.follow import TERMINAL, FollowOptions, Progress, follow
+from a2a_mqtt.cli.follow import TERMINAL, UNSUCCESSFUL, FollowOptions, Progress, follow
 from a2a_mqtt.cli.output import echo_json, event_line, task_line
 from a2a_mqtt.client.factory import A2AMqttClient
 from a2a_mqtt.client.transport import MqttClientTransport
 from a2a_mqtt.errors import ConfigError
 
-__all__ = ["follow_options", "send", "subscribe_task"]
+__all__ = ["check_outcome", "follow_options", "send", "subscribe_task"]
 
 
 def parse_ref(value: str) -> AgentRef:
@@ -106,6 +108,13 @@ async def _presence(mc: A2AMqttClient, ref: AgentRef, wait_online: bool) -> None
                 return
 
 
+def check_outcome(task_id: str, state: int) -> None:
+    """Exit 1, naming the state, when the task ended without doing its job."""
+    if state in UNSUCCESSFUL:
+        name = TaskState.Name(state).removeprefix("TASK_STATE_")
+        raise click.ClickException(f"task {task_id} ended {name}")
+
+
 def _show(s: Settings) -> Any:
     def show(event: StreamResponse) -> None:
         if s.as_json:
@@ -125,9 +134,10 @@ async def _follow(s: Settings, mc: A2AMqttClient, transport: MqttClientTransport
     # A pool's card never goes offline (no member knows it is the last); a member that
     # dies has its tasks failed by a survivor, which reaches us as an event.
     watched = not ref.pool and mc.discovery.get(ref) is not None
-    await follow(events, agent=ref, show=_show(s), options=opts,
-                 discovery=mc.discovery if watched else None, probe=probe,
-                 progress=Progress(enabled=not s.as_json))
+    state = await follow(events, agent=ref, show=_show(s), options=opts,
+                         discovery=mc.discovery if watched else None, probe=probe,
+                         progress=Progress(enabled=not s.as_json))
+    check_outcome(task_id, state)
 
 
 @click.command()
@@ -193,6 +203,8 @@ def send(s: Settings, agent_ref: str, text: str | None, stream: bool, task_id: s
                 click.echo(task_line(response.task))
             else:
                 click.echo(event_line(StreamResponse(message=response.message)))
+            if response.HasField("task"):
+                check_outcome(response.task.id, response.task.status.state)
     s.run(go())
 
 

@@ -120,7 +120,7 @@ def example(name: str, agent_ref: str | None, conn: Connection, task_store: str 
             max_concurrency: int, observability: ObservabilityConfig) -> None:
     """Serve bundled example agent NAME in the foreground until interrupted."""
     from a2a_mqtt.examples import EXAMPLES  # noqa: PLC0415
-    from a2a_mqtt.server import AgentConfig, serve_agents  # noqa: PLC0415
+    from a2a_mqtt.server import AgentConfig, AgentHost  # noqa: PLC0415
 
     if name not in EXAMPLES:
         raise click.BadParameter(f"unknown example {name!r}; choose from "
@@ -141,8 +141,11 @@ def example(name: str, agent_ref: str | None, conn: Connection, task_store: str 
                              leave_pool_on_stop=leave_pool_on_stop, max_concurrency=max_concurrency)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
-    click.echo(f"serving {name} as {config.ref} on {conn.broker} (Ctrl-C to stop)", err=True)
-    run_async(serve_agents([config], observability=observability), conn=conn)
+    def ready() -> None:  # said once connected and announced, never before
+        click.echo(f"serving {name} as {config.ref} on {conn.broker} (Ctrl-C to stop)",
+                   err=True)
+    run_async(AgentHost([config], observability=observability).serve(on_ready=ready),
+              conn=conn)
 
 
 @click.command()

@@ -10,9 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from a2a_mqtt.access.credentials import Credentials, save_profile
+from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.cli.connection import DEFAULT_BROKER
+from a2a_mqtt.examples.basic import EchoExecutor, echo_card
+from a2a_mqtt.registry.client import RegistryClient
 from tests.behaviour.cli.test_cli import as_json, cli
+from tests.behaviour.conftest import serve
+from tests.behaviour.registry.conftest import start_registry
 
 pytestmark = pytest.mark.asyncio
 
@@ -73,3 +79,28 @@ async def test_bad_config_and_a_gone_broker_are_one_line(tmp_path: Path) -> None
         code, _, err = await cli(*args)
         assert code in (1, 2) and "Traceback" not in err, (args, err)
         assert len([ln for ln in err.splitlines() if ln.startswith("Error")]) == 1, (args, err)
+
+
+async def test_a_profile_names_broker_credentials_and_registry(
+        broker: MosquittoProcess, ref: AgentRef, tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles.toml"
+    async with serve(broker.url, ref, EchoExecutor(), echo_card()), \
+            start_registry(broker.url) as registry:
+        # The profile's broker is unreachable: only its registry can answer agents list.
+        save_profile("plant", Credentials(broker="mqtt://127.0.0.1:1", username="ops",
+                                          password="s3cret-pw", registry=registry.url),
+                     profiles)
+        env = {"A2A_MQTT_PROFILES": str(profiles)}
+        async with RegistryClient(registry.url) as client:
+            await client.resolve(ref, timeout=30)  # indexed before the CLI asks
+        code, out, err = await cli("agents", "list", "--profile", "plant", "--json", env=env)
+        assert code == 0, err
+        assert [a["ref"] for a in as_json(out)] == [str(ref)]
+        code, out, err = await cli("agents", "show", str(ref), "--json", env={
+            **env, "A2A_MQTT_PROFILE": "plant"})
+        assert code == 0 and as_json(out)["card"]["name"] == "Echo", err
+        # --registry wins over the profile's.
+        code, _, err = await cli("agents", "list", "--profile", "plant", "--registry",
+                                 "http://127.0.0.1:9", env=env)
+        assert code == 1 and "unreachable" in err and "s3cret-pw" not in err
+

@@ -13,13 +13,24 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import pytest
+from a2a.helpers import new_task_from_user_message
+from a2a.server.agent_execution import RequestContext
+from a2a.server.events import EventQueue
+from a2a.server.tasks import TaskUpdater
+from a2a.types.a2a_pb2 import Part
 from click.testing import CliRunner
 
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.cli.main import main
 from a2a_mqtt.client import A2AMqttClient
-from a2a_mqtt.examples.basic import EchoExecutor, GreeterExecutor, echo_card, greeter_card
+from a2a_mqtt.examples.basic import (
+    CancellableExecutor,
+    EchoExecutor,
+    GreeterExecutor,
+    echo_card,
+    greeter_card,
+)
 from tests.behaviour.cli.test_cli import as_json, cli
 from tests.behaviour.conftest import serve
 
@@ -157,11 +168,41 @@ async def test_cancel_through_metadata_and_subscribe(broker: MosquittoProcess,
                 assert code == 0 and "CANCELED" in out, err
                 sub_out, sub_err = await asyncio.wait_for(sub.communicate(), 30)
             out_b, err_b = await asyncio.wait_for(sender.communicate(), 30)
-    assert sub.returncode == 0, sub_err
+    # Both followers print the end, then exit non-zero naming it: the task did not finish.
     last = json.loads(sub_out.decode().strip().splitlines()[-1])
     assert last["statusUpdate"]["status"]["state"] == "TASK_STATE_CANCELED"
-    assert sender.returncode == 0, err_b
+    assert sub.returncode == 1 and f"task {task_id} ended CANCELED" in sub_err.decode()
     assert out_b.decode().strip().splitlines()[-1] == "[status] CANCELED"
+    assert sender.returncode == 1 and f"task {task_id} ended CANCELED" in err_b.decode()
+    assert len(err_b.decode().strip().splitlines()) == 1
+
+
+class FailingExecutor(CancellableExecutor):
+    """Starts work, then fails with a reason."""
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        assert context.message is not None and context.task_id and context.context_id
+        if context.current_task is None:
+            await event_queue.enqueue_event(new_task_from_user_message(context.message))
+        updater = TaskUpdater(event_queue, context.task_id, context.context_id)
+        await updater.start_work()
+        await updater.failed(updater.new_agent_message([Part(text="disk full")]))
+
+
+@pytest.mark.parametrize("mode", [["--stream"], [], ["--json"]])
+async def test_a_failed_task_exits_non_zero_with_its_state(broker: MosquittoProcess,
+                                                           ref: AgentRef,
+                                                           mode: list[str]) -> None:
+    async with serve(broker.url, ref, FailingExecutor(), echo_card()):
+        code, out, err = await cli("send", str(ref), "x", "--broker", broker.url, *mode)
+    assert code == 1 and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and " ended FAILED" in err, err
+    if mode == ["--stream"]:
+        assert out.strip().splitlines()[-1] == "[status] FAILED disk full"
+    elif mode == ["--json"]:
+        assert as_json(out)["task"]["status"]["state"] == "TASK_STATE_FAILED"
+    else:
+        assert "FAILED" in out and "disk full" in out
 
 
 async def test_continuation_keeps_its_context_and_terminal_tasks_refuse(

@@ -9,13 +9,15 @@ from typing import Any
 
 import click
 import pytest
+from a2a.types.a2a_pb2 import TaskState
 from google.protobuf.json_format import MessageToDict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from a2a_mqtt.cli.common import one_line
+from a2a_mqtt.cli.common import Settings, one_line
+from a2a_mqtt.cli.connection import Connection
 from a2a_mqtt.cli.follow import Progress, progress_line
-from a2a_mqtt.cli.send_cmds import build_parts
+from a2a_mqtt.cli.send_cmds import build_parts, check_outcome
 from a2a_mqtt.errors import ConfigError
 
 _json = st.recursive(
@@ -70,3 +72,26 @@ def test_progress_only_on_a_terminal() -> None:
     assert piped.getvalue() == ""
     assert "WORKING: 2 event(s), silent for 12s" in tty.getvalue()
     assert tty.getvalue().endswith("\r\x1b[2K")
+
+
+def test_cli_streams_have_no_idle_death() -> None:
+    # The requester's own idle limit (30 s by default) would end a silent stream while
+    # its agent still works: the CLI lifts it, and cli/follow.py watches presence instead.
+    config = Settings(Connection(broker="mqtt://127.0.0.1:1"), 10.0, False).requester()
+    assert config.stream_idle_timeout > 30 * 24 * 3600
+    assert config.reply_first_timeout == 10.0  # --timeout bounds the first reply only
+
+
+@pytest.mark.parametrize(("state", "fails"), [
+    (TaskState.TASK_STATE_COMPLETED, False), (TaskState.TASK_STATE_INPUT_REQUIRED, False),
+    (TaskState.TASK_STATE_AUTH_REQUIRED, False), (TaskState.TASK_STATE_UNSPECIFIED, False),
+    (TaskState.TASK_STATE_FAILED, True), (TaskState.TASK_STATE_CANCELED, True),
+    (TaskState.TASK_STATE_REJECTED, True)])
+def test_only_unsuccessful_ends_exit_non_zero(state: int, fails: bool) -> None:
+    if not fails:
+        check_outcome("t-1", state)
+        return
+    with pytest.raises(click.ClickException) as raised:
+        check_outcome("t-1", state)
+    name = TaskState.Name(state).removeprefix("TASK_STATE_")
+    assert raised.value.exit_code == 1 and raised.value.message == f"task t-1 ended {name}"

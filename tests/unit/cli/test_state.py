@@ -66,3 +66,14 @@ def test_connection_precedence_with_the_state_file(tmp_path: Path) -> None:
         given = resolve_connection(Credentials(broker="mqtt://h:1"), profile=None,
                                    profiles_file=profiles, state_file=state)
         assert given.broker == "mqtt://h:1" and given.broker_source == "given"
+
+
+def test_a_profile_carries_the_registry_url(tmp_path: Path) -> None:
+    from a2a_mqtt.access.credentials import save_profile
+
+    profiles = tmp_path / "profiles.toml"
+    save_profile("p", Credentials(broker="mqtt://h:1", registry="http://r:8700"), profiles)
+    conn = resolve_connection(Credentials(), profile="p", profiles_file=profiles,
+                              state_file=tmp_path / "none")
+    assert (conn.broker, conn.registry) == ("mqtt://h:1", "http://r:8700")
+    assert conn.broker_source == "profile p"
