@@ -58,6 +58,7 @@ from a2a_mqtt.mqtt_types import (
     Subscription,
 )
 from a2a_mqtt.observability.client import ClientCall, ClientMetrics
+from a2a_mqtt.observability.transport import TransportMetrics
 from a2a_mqtt.transport.base import MqttTransport, TransportFactory, default_transport
 
 if TYPE_CHECKING:
@@ -183,6 +184,9 @@ class Requester:
             # A fresh random identity has no old session, so clean_start=False only
             # matters on reconnects: replies queued during an outage are resumed.
             clean_start=False, session_expiry=cfg.session_expiry)
+        if self._metrics is not None:
+            options = dataclasses.replace(options, stats=TransportMetrics(
+                self._metrics.metrics, client_id=self.identity.client_id))
         transport = (self._factory or default_transport)(options)
         await transport.subscribe(Subscription(reply_filter(self.identity), qos=1),
                                   self._on_reply)

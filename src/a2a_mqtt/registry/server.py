@@ -32,6 +32,7 @@ from a2a_mqtt.observability.factory import make_metrics
 from a2a_mqtt.observability.health import Health
 from a2a_mqtt.observability.http import ObservedApp
 from a2a_mqtt.observability.registry import RegistryMetrics
+from a2a_mqtt.observability.transport import TransportMetrics
 from a2a_mqtt.registry.config import RegistryConfig
 from a2a_mqtt.registry.errors import RegistryError
 from a2a_mqtt.registry.http import create_app, registry_route
@@ -107,8 +108,10 @@ class RegistryServer:
         self.service = service = RegistryService(cfg)
         service.metrics = self._registry_metrics
         await self._start_http(stack, service)
+        stats = (None if self.metrics is None
+                 else TransportMetrics(self.metrics, client_id=cfg.ingest_ref.client_id))
         ingest = Ingest(cfg, service.index, publish=service.publish,
-                        transport_factory=self._factory)
+                        transport_factory=self._factory, stats=stats)
         service.ingest = ingest
         stack.push_async_callback(ingest.stop)
         stack.callback(service.feed.close)  # runs before the HTTP server stops (LIFO)

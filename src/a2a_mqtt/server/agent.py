@@ -18,6 +18,7 @@ Lifecycle (docs/binding.md §3, §4):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
@@ -57,6 +58,7 @@ from a2a_mqtt.mqtt_types import (
 from a2a_mqtt.observability import names as N
 from a2a_mqtt.observability.agent import AgentMetrics
 from a2a_mqtt.observability.health import Health
+from a2a_mqtt.observability.transport import TransportMetrics
 from a2a_mqtt.server.brokerwatch import DropWatch
 from a2a_mqtt.server.claimqueue import ClaimQueue
 from a2a_mqtt.server.claims import RequestClaims, claim_key, claim_owner
@@ -230,6 +232,9 @@ class AgentServer:
         options = cfg.connection.connect_options(
             client_id=cfg.ref.client_id, clean_start=cfg.session_expiry == 0,
             session_expiry=cfg.session_expiry, will=will)
+        if self._metrics is not None:
+            options = dataclasses.replace(options, stats=TransportMetrics(
+                self._metrics.metrics, client_id=cfg.ref.client_id))
         transport = self._factory(options)
         self._transport = transport
         self._dispatcher = RequestDispatcher(
