@@ -171,3 +171,42 @@ def test_a_failing_check_means_not_ready() -> None:
     assert not health.ready()
     health.remove("broken")
     assert health.ready()
+
+
+@given(text=st.text(max_size=80))
+def test_loss_reasons_are_bounded(text: str) -> None:
+    from a2a_mqtt.observability.transport import loss_reason
+
+    assert loss_reason(text) in {"keepalive", "broker_disconnect", "closed", "network",
+                                 "protocol"}
+
+
+def test_transport_stats() -> None:
+    from a2a_mqtt.observability.transport import TransportMetrics
+
+    metrics = Metrics(service="t")
+    stats = TransportMetrics(metrics, client_id="o/u/a")
+    stats.connected(again=False, away=None)
+    stats.lost("keepalive timeout: no PINGRESP")
+    stats.connected(again=True, away=2.5)
+    for seconds in (0.001, None):
+        stats.publish_started()
+        stats.publish_done(seconds)
+    stats.published_qos0()
+    stats.received()
+    total = {name: sum(_values(metrics, name).values()) for name in (
+        "messaging_client_connects_total", "messaging_client_reconnects_total",
+        "messaging_client_disconnects_total", "messaging_client_queue_depth",
+        "messaging_publish_duration_seconds_count",
+        "messaging_client_disconnected_duration_seconds_count")}
+    assert total == {"messaging_client_connects_total": 2,
+                     "messaging_client_reconnects_total": 1,
+                     "messaging_client_disconnects_total": 1,
+                     "messaging_client_queue_depth": 0,
+                     "messaging_publish_duration_seconds_count": 1,
+                     "messaging_client_disconnected_duration_seconds_count": 1}
+    lost = _values(metrics, "messaging_client_disconnects_total")
+    assert [dict(k)["a2a_reason"] for k in lost] == ["keepalive"]
+    messages = {dict(k)["messaging_direction"]: v
+                for k, v in _values(metrics, "messaging_client_messages_total").items()}
+    assert messages == {"out": 3, "in": 1}
