@@ -18,9 +18,9 @@ Variants (``VARIANTS``; rounds interleave them, so drift hits all alike):
   scraped over HTTP every 5 s during the run (Prometheus' default is 15 s);
 * ``metrics-no-http``: the same instruments, no port, no scrapes (an agent that
   pushes over OTLP, or whose metrics nobody reads): the recording alone;
-* ``tracing-100``, ``tracing-1``: tracing at 100 % and 1 % sampling. A slot for
-  the tracing work (branch ``obs-tracing``): its setup function goes into
-  ``_tracing`` below; until then these rows print "n/a".
+* ``tracing-100``, ``tracing-1``: metrics as ``metrics`` plus tracing at 100 % and
+  1 % sampling (``tracing_on`` of bench/tracing_cost.py, exporting to a sink process);
+  head to head only, since tracing is process-wide and set up before the agent starts.
 
 Target: ``metrics`` costs <= 5 % of ``off`` throughput at 100 in flight. The
 machine is shared: read the ratios within one run, never absolute numbers. Each round
@@ -71,17 +71,14 @@ from a2a_mqtt.server.host import AgentHost  # noqa: E402
 
 
 def _tracing(ratio: float) -> Callable[[], contextlib.AbstractContextManager[None]] | None:
-    """The tracing variant's setup, or None while tracing is not in this tree.
-
-    Slot for branch obs-tracing: return a context manager factory that turns tracing
-    on at ``ratio`` sampling for the agent and requester of this variant (and off on
-    exit), using a2a_mqtt.observability.tracing's setup function.
-    """
+    """The tracing variant's setup: ``tracing_on(ratio)`` of bench/tracing_cost.py (the
+    process traces at ``ratio``, exporting over OTLP/HTTP to a sink process), or None
+    when the tracing extra is not installed."""
     try:
-        import a2a_mqtt.observability.tracing  # type: ignore[import-not-found]  # noqa: F401
+        from tracing_cost import tracing_on
     except ImportError:
         return None
-    return None  # to be filled in with the tracing setup (see the docstring)
+    return tracing_on(ratio)
 
 
 @dataclass
@@ -160,11 +157,9 @@ async def measure(variant: Variant, http: httpx.AsyncClient, *, in_flight: int,
     if variant.spec.scrape and variant.metrics_url:
         scraper = asyncio.create_task(_scraper(variant.metrics_url, http, variant.scrapes),
                                       name="bench.scraper")
-    tracing = variant.spec.tracing() if variant.spec.tracing else contextlib.nullcontext()
     cpu = time.process_time()
     start = time.perf_counter()
-    with tracing:
-        await asyncio.gather(*(worker() for _ in range(in_flight)))
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
     seconds = time.perf_counter() - start
     cpu = time.process_time() - cpu
     if scraper is not None:
@@ -197,15 +192,17 @@ async def scene(tmp: Path) -> AsyncIterator[tuple[str, list[Variant]]]:
     try:
         async with AsyncExitStack() as stack:
             variants = [await build(stack, spec, broker.url, run)
-                        for spec in VARIANTS if spec.available]
+                        for spec in VARIANTS if spec.available and spec.tracing is None]
             yield broker.url, variants
     finally:
         broker.stop()
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
+    # Tracing is process-wide and wraps executors when an agent starts, so the tracing
+    # variants run head to head only (each worker process traces from its start).
     results: dict[str, dict[str, list[Run]]] = {
-        v.name: {"1": [], "100": []} for v in VARIANTS if v.available}
+        v.name: {"1": [], "100": []} for v in VARIANTS if v.available and v.tracing is None}
     with tempfile.TemporaryDirectory(prefix="a2a-mqtt-obsbench-") as tmp:
         async with scene(Path(tmp)) as (broker_url, variants), \
                 httpx.AsyncClient(timeout=10) as http:
@@ -232,6 +229,8 @@ async def worker_main(name: str, broker_url: str, seconds: float) -> None:
     line on stdin, run ``seconds`` at 100 in flight, print the count as JSON."""
     spec = next(s for s in VARIANTS if s.name == name)
     async with AsyncExitStack() as stack, httpx.AsyncClient(timeout=10) as http:
+        if spec.tracing is not None:  # before the agent starts: it wraps its executor
+            stack.enter_context(spec.tracing())
         variant = await build(stack, spec, broker_url, uuid.uuid4().hex[:6])
         await measure(variant, http, in_flight=10, total=100)
         print("ready", flush=True)
@@ -355,7 +354,8 @@ def report(results: dict[str, dict[str, list[Run]]],
           f"{'paired x CPU':>12}")
     for spec in VARIANTS:
         if spec.name not in results:
-            print(f"{spec.name:<12} n/a (tracing is not in this tree yet)")
+            print(f"{spec.name:<12} head to head only (above)" if spec.available
+                  else f"{spec.name:<12} n/a (the tracing extra is not installed)")
             out[spec.name] = None
             continue
         runs = results[spec.name]

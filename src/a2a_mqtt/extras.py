@@ -31,6 +31,9 @@ EXTRA_OF: Final[dict[str, tuple[str, ...]]] = {
     "yaml": ("workflows",),
     "click": ("cli",),
     "prometheus_client": ("observability",),
+    # The API is core; what can be missing is the SDK and exporters (configure_tracing,
+    # metrics).
+    "opentelemetry": ("tracing", "observability"),
 }
 
 

@@ -38,7 +38,7 @@ LAYERS: tuple[frozenset[str], ...] = (
 TRANSPORT_USERS = frozenset({"access", "broker", "server", "client", "mcp", "registry",
                              "examples", "demo", "cli"})
 #: Third-party MQTT clients: imported inside a2a_mqtt.transport only.
-MQTT_LIBRARIES = frozenset({"paho", "aiomqtt", "gmqtt"})
+MQTT_LIBRARIES = frozenset({"mqtt5", "paho", "aiomqtt", "gmqtt"})
 
 
 def layer_of(capability: str) -> int:

@@ -1,5 +1,7 @@
-"""The observability flags every long-running command shares; the command receives
-``observability: ObservabilityConfig`` (docs/observability.md)."""
+"""The metrics flags every long-running command shares; the command receives
+``observability: ObservabilityConfig`` (docs/observability.md). ``--otlp-endpoint`` is
+tracing's (cli/tracing_opts.py); the metrics push has its own full URL, as OpenTelemetry
+separates ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` from the traces one."""
 
 from __future__ import annotations
 
@@ -16,17 +18,19 @@ __all__ = ["observability_options"]
 
 
 def observability_options(*, port: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``--no-metrics``, ``--otlp-endpoint`` and, for agents (``port``), ``--metrics-port``
+    """``--no-metrics``, ``--otlp-metrics-endpoint`` and, for agents (``port``),
+    ``--metrics-port``
     (the gateway and the registry serve ``/metrics`` on their own port)."""
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(f)
-        def wrapper(*, metrics: bool, otlp_endpoint: str | None,
+        def wrapper(*, metrics: bool, otlp_metrics_endpoint: str | None,
                     metrics_port: int | None = None, metrics_host: str = "127.0.0.1",
                     **kwargs: Any) -> Any:
             try:
-                config = ObservabilityConfig(metrics=metrics, otlp_endpoint=otlp_endpoint,
-                                             http_port=metrics_port, http_host=metrics_host)
+                config = ObservabilityConfig.from_env(
+                    metrics=metrics, otlp_endpoint=otlp_metrics_endpoint,
+                    http_port=metrics_port, http_host=metrics_host)
             except ConfigError as exc:
                 raise click.BadParameter(str(exc)) from exc
             return f(observability=config, **kwargs)
@@ -36,8 +40,11 @@ def observability_options(*, port: bool) -> Callable[[Callable[..., Any]], Calla
             show_default=True, help="Record metrics (served at /metrics, pushed over OTLP).",
         )(wrapper)
         command = click.option(
-            "--otlp-endpoint", envvar="OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", default=None,
-            help="Also push metrics over OTLP/HTTP (http://collector:4318/v1/metrics).",
+            "--otlp-metrics-endpoint", default=None, metavar="URL",
+            help="Also push metrics over OTLP/HTTP to this full URL "
+                 "(http://collector:4318/v1/metrics) [default: "
+                 "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT "
+                 "+ /v1/metrics, else no push].",
         )(command)
         if port:
             command = click.option(

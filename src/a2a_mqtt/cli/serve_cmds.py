@@ -15,6 +15,7 @@ from a2a_mqtt.cli.common import run_async
 from a2a_mqtt.cli.connection import Connection, connection_options
 from a2a_mqtt.cli.observability_opts import observability_options
 from a2a_mqtt.cli.state import announce_broker
+from a2a_mqtt.cli.tracing_opts import TraceOptions, tracing_options
 from a2a_mqtt.errors import BrokerError, ConfigError
 from a2a_mqtt.observability.config import ObservabilityConfig
 
@@ -113,8 +114,10 @@ def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | 
 @click.option("--keepalive", envvar="A2A_MQTT_KEEPALIVE", type=int, default=30,
               show_default=True, help="MQTT keepalive seconds (the will fires after 1.5x).")
 @click.option("--max-concurrency", type=int, default=64, show_default=True)
+@tracing_options
 @observability_options(port=True)
-def example(name: str, agent_ref: str | None, conn: Connection, task_store: str | None,
+def example(name: str, agent_ref: str | None, conn: Connection, trace: TraceOptions,
+            task_store: str | None,
             session_expiry: int,
             pool: str | None, pool_dispatch: str, leave_pool_on_stop: bool, keepalive: int,
             max_concurrency: int, observability: ObservabilityConfig) -> None:
@@ -138,7 +141,8 @@ def example(name: str, agent_ref: str | None, conn: Connection, task_store: str 
                              connection=dataclasses.replace(conn.settings, keepalive=keepalive),
                              task_store_url=task_store, session_expiry=session_expiry,
                              pool=pool, pool_dispatch=pool_dispatch,
-                             leave_pool_on_stop=leave_pool_on_stop, max_concurrency=max_concurrency)
+                             leave_pool_on_stop=leave_pool_on_stop, max_concurrency=max_concurrency,
+                             tracing=trace.config(str(ref)))
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
     def ready() -> None:  # said once connected and announced, never before

@@ -29,6 +29,7 @@ from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.connection import DEFAULT_BROKER_URL, ConnectionSettings
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.observability.config import ObservabilityConfig
+from a2a_mqtt.observability.tracing import TracingConfig
 
 if TYPE_CHECKING:
     from a2a_mqtt.gateway.expose import ExposeHost
@@ -68,6 +69,8 @@ class ExposeConfig:
     """Seconds allowed between two events of an HTTP agent's stream."""
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     """Metrics, OTLP push, and the ``/metrics`` ``/healthz`` ``/readyz`` port (``http_port``)."""
+    tracing: TracingConfig = field(default_factory=TracingConfig)
+    """Spans and their export (docs/observability.md, Tracing); off by default."""
 
     def __post_init__(self) -> None:
         if not self.agents:

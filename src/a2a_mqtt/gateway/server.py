@@ -44,9 +44,11 @@ from a2a_mqtt.gateway.routing import (
     gateway_route,
 )
 from a2a_mqtt.observability import names as N
+from a2a_mqtt.observability import tracing
 from a2a_mqtt.observability.factory import make_metrics
 from a2a_mqtt.observability.health import Health
 from a2a_mqtt.observability.http import ObservedApp
+from a2a_mqtt.observability.propagation import TracedHttpApp
 from a2a_mqtt.service import serve_until_stopped
 
 # listen_socket is re-exported: bench/gateway_compare.py imports it from here.
@@ -99,6 +101,7 @@ class Gateway:
     async def __aenter__(self) -> Gateway:
         if self._running:
             raise RuntimeError("Gateway is already running (not reentrant)")
+        tracing.configure_tracing(self.config.tracing)
         await self.mqtt.__aenter__()
         try:
             if self._presence is not None:
@@ -143,8 +146,10 @@ class Gateway:
             entry = self.directory.get(ref)
             return entry.updated_at if entry is not None else None
 
-        return build_agent_app(handler, card=self._card_of(ref), card_modifier=current_card,
-                               settings=self._app_settings, last_modified=last_modified)
+        app = build_agent_app(handler, card=self._card_of(ref), card_modifier=current_card,
+                              settings=self._app_settings, last_modified=last_modified)
+        # Apps are built at an agent's first request, after the process set tracing up.
+        return app if tracing.tracer() is None else TracedHttpApp(app, route=f"/{ref}")
 
 
 class GatewayServer:

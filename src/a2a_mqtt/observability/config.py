@@ -43,12 +43,16 @@ class ObservabilityConfig:
     @classmethod
     def from_env(cls, **overrides: object) -> ObservabilityConfig:
         """Defaults from ``A2A_MQTT_METRICS`` (``0`` turns metrics off) and the standard
-        ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT``; ``overrides`` win (None values ignored)."""
+        ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` (else ``OTEL_EXPORTER_OTLP_ENDPOINT`` +
+        ``/v1/metrics``); ``overrides`` win (None values ignored)."""
         values: dict[str, object] = {}
         if os.environ.get("A2A_MQTT_METRICS", "").strip().lower() in ("0", "false", "off"):
             values["metrics"] = False
-        endpoint = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+        endpoint = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "").strip()
+        base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
         if endpoint:
             values["otlp_endpoint"] = endpoint
+        elif base:  # the signal-less base URL, as OpenTelemetry defines it
+            values["otlp_endpoint"] = base.rstrip("/") + "/v1/metrics"
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

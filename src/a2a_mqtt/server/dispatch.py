@@ -70,6 +70,7 @@ from a2a_mqtt.binding.stream import (
 from a2a_mqtt.binding.topics import reply_topic_problem
 from a2a_mqtt.errors import RemoteProtocolError, TransportError
 from a2a_mqtt.mqtt_types import IncomingMessage, PublishProperties
+from a2a_mqtt.observability import tracing
 from a2a_mqtt.server.inflight import InflightEntry, InflightLog
 from a2a_mqtt.server.stores import KNOWN_ABSENT, TaskAccess
 from a2a_mqtt.server.taskids import REQUESTED_TASK_ID, DedupGate, seen_in_history
@@ -157,6 +158,7 @@ class _Reply:
         if self.call is not None:
             code = error.get("code")
             self.call.code = code if isinstance(code, int) else -32603
+        tracing.mark_error(error.get("code", 0), str(error.get("message", "")))
         await self.send(payload, end=True, retry_after=retry_after)
 
 
@@ -267,7 +269,10 @@ class RequestDispatcher:
         """
         call = self._begin(msg)
         try:
-            await self._handle(msg, call)
+            # The SERVER span is current for the whole turn: a2a-sdk runs the executor
+            # in a copy of this context, so its span and its own calls are children.
+            with tracing.server_span(msg.properties.user_properties, msg.topic):
+                await self._handle(msg, call)
         except Exception:
             log.exception("request on %s failed outside its reply path", msg.topic)
         finally:
@@ -298,6 +303,7 @@ class RequestDispatcher:
                 if call is not None:
                     call.named(request.method)
                 params = parse_params(request)
+                tracing.name_request(request.method)
             except RemoteProtocolError as exc:
                 rid = exc.data if rid is None else rid
                 text = _clip(exc.message)
