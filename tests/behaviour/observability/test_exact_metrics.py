@@ -120,6 +120,12 @@ async def test_counts_and_histograms_are_exact(broker: MosquittoProcess, ref: Ag
     assert agent.value("rpc_server_request_size_bytes_total", a2a_agent=a) > 0
     assert agent.value("rpc_server_response_size_bytes_total", a2a_agent=a) > 0
     assert agent.value("a2a_mqtt_ready", a2a_service="agent") == 1
+    # Transport: every reply was a QoS 1 publish timed to its PUBACK; none is pending.
+    assert agent.value("messaging_client_connects_total") == 1
+    assert agent.value("messaging_client_reconnects_total") == 0
+    assert agent.value("messaging_publish_duration_seconds_count") >= 13
+    assert agent.value("messaging_client_queue_depth") == 0
+    assert agent.value("messaging_client_messages_total", messaging_direction="in") >= 13
 
     http_name = "http_server_requests_total"
     assert gateway.value(http_name, a2a_service="gateway", http_route="/{agent}/",

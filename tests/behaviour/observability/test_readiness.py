@@ -76,6 +76,17 @@ async def test_readiness_follows_the_broker(broker: MosquittoProcess, ref: Agent
         await _until(http, urls, True, 20)  # the reconnect backoff tops out at 10 s
         up = await scrape(http, host.metrics_url)
         assert up.value("a2a_mqtt_ready", a2a_service="agent") == 1
+        # The transport's stats hook: one loss, one reconnect, the time away.
+        me = {"messaging_client_id": ref.client_id}
+        assert up.value("messaging_client_connects_total", **me) == 2
+        assert up.value("messaging_client_reconnects_total", **me) == 1
+        assert up.value("messaging_client_disconnects_total", **me) == 1
+        assert up.value("messaging_client_disconnected_duration_seconds_count") == 1
+        assert up.value("messaging_client_disconnected_duration_seconds_sum") > 0
+        gateway = await scrape(http, gw.url)
+        assert gateway.value("messaging_client_reconnects_total") == 1
+        registry_up = await scrape(http, registry.url)
+        assert registry_up.value("messaging_client_reconnects_total") == 1
 
     client_ids = [ref.client_id, gw.gateway.mqtt.requester.identity.client_id]
     for client_id in client_ids:
