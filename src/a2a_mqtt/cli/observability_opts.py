@@ -24,7 +24,7 @@ def observability_options(*, port: bool) -> Callable[[Callable[..., Any]], Calla
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(f)
-        def wrapper(*, metrics: bool, otlp_metrics_endpoint: str | None,
+        def wrapper(*, metrics: bool | None, otlp_metrics_endpoint: str | None,
                     metrics_port: int | None = None, metrics_host: str = "127.0.0.1",
                     **kwargs: Any) -> Any:
             try:
@@ -36,8 +36,9 @@ def observability_options(*, port: bool) -> Callable[[Callable[..., Any]], Calla
             return f(observability=config, **kwargs)
 
         command = click.option(
-            "--metrics/--no-metrics", envvar="A2A_MQTT_METRICS", default=True,
-            show_default=True, help="Record metrics (served at /metrics, pushed over OTLP).",
+            "--metrics/--no-metrics", envvar="A2A_MQTT_METRICS", default=None,
+            help="Record metrics [default: when something reads them: the gateway's and "
+                 "the registry's port, --metrics-port, an OTLP push].",
         )(wrapper)
         command = click.option(
             "--otlp-metrics-endpoint", default=None, metavar="URL",

@@ -65,7 +65,7 @@ class Gateway:
         self.inflight = Inflight()
         own = directory is None
         obs = config.observability
-        self.metrics = make_metrics(service="gateway", config=obs)
+        self.metrics = make_metrics(service="gateway", config=obs, served=True)
         self.health = Health(service="gateway", metrics=self.metrics)
         self.mqtt = A2AMqttClient(config.requester(), org=config.org, unit=config.unit,
                                   discover=own and config.registry_url is None,

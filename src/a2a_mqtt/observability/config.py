@@ -19,8 +19,11 @@ class ObservabilityConfig:
     get one only when ``http_port`` is set (one per process, shared by its agents).
     """
 
-    metrics: bool = True
-    """Record metrics (cheap: bench/observability_cost.py). Off: ``/metrics`` is 404."""
+    metrics: bool | None = None
+    """Record metrics (cheap: bench/observability_cost.py). None: when someone can read
+    them, i.e. always for the gateway and the registry (their port serves ``/metrics``),
+    and for agents when ``http_port`` or ``otlp_endpoint`` is set. Off: ``/metrics``
+    says so (404)."""
     http_host: str = "127.0.0.1"
     http_port: int | None = None
     """Agents: serve ``/metrics``, ``/healthz``, ``/readyz`` here (0: a free port)."""
@@ -39,6 +42,13 @@ class ObservabilityConfig:
         if self.otlp_endpoint is not None and not self.otlp_endpoint.startswith(
                 ("http://", "https://")):
             raise ConfigError("otlp_endpoint must be an http(s) URL")
+
+    def wanted(self, *, served: bool) -> bool:
+        """Whether to record: as asked, else when a port (``served``: the service's own)
+        or a push can read the figures."""
+        if self.metrics is not None:
+            return self.metrics
+        return served or self.http_port is not None or self.otlp_endpoint is not None
 
     @classmethod
     def from_env(cls, **overrides: object) -> ObservabilityConfig:

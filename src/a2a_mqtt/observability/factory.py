@@ -22,8 +22,10 @@ __all__ = ["make_metrics"]
 log = logging.getLogger("a2a_mqtt.observability")
 
 
-def make_metrics(*, service: str, config: ObservabilityConfig) -> Metrics | None:
-    if not config.metrics:
+def make_metrics(*, service: str, config: ObservabilityConfig,
+                 served: bool = False) -> Metrics | None:
+    """``served``: the service serves ``/metrics`` on a port of its own (gateway, registry)."""
+    if not config.wanted(served=served):
         return None
     try:
         from a2a_mqtt.observability.metrics import Metrics  # noqa: PLC0415 - optional extra

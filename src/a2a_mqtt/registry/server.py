@@ -66,7 +66,7 @@ class RegistryServer:
         self._factory = transport_factory
         self.service = RegistryService(config)
         obs = config.observability
-        self.metrics = make_metrics(service="registry", config=obs)
+        self.metrics = make_metrics(service="registry", config=obs, served=True)
         self.health = Health(service="registry", metrics=self.metrics)
         self.health.add("broker", lambda: self.service.ready)
         self._registry_metrics = (RegistryMetrics(self.metrics, lambda: self.service)
