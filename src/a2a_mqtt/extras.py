@@ -23,8 +23,8 @@ EXTRA_OF: Final[dict[str, tuple[str, ...]]] = {
     "aiosqlite": ("sql",),
     "asyncpg": ("sql",),
     "uvloop": ("server", "cli"),
-    "uvicorn": ("gateway", "registry", "observability"),
-    "starlette": ("gateway", "registry"),
+    "uvicorn": ("gateway", "registry", "dashboard", "observability"),
+    "starlette": ("gateway", "registry", "dashboard"),
     "sse_starlette": ("gateway", "registry"),
     "mcp": ("mcp",),
     "mcp_types": ("mcp",),
@@ -41,7 +41,7 @@ EXTRA_OF: Final[dict[str, tuple[str, ...]]] = {
 #: name when its code fails to import, whichever library was missing first.
 CAPABILITY_EXTRA: Final[dict[str, str]] = {
     "server": "server", "gateway": "gateway", "registry": "registry", "mcp": "mcp",
-    "workflows": "workflows",
+    "workflows": "workflows", "dashboard": "dashboard",
 }
 
 
