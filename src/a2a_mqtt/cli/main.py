@@ -8,7 +8,6 @@ every failure exits non-zero with a one-line message.
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any, TypeVar
 
 import click
@@ -43,12 +42,16 @@ class _Main(click.Group):
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"],
                                           "auto_envvar_prefix": "A2A_MQTT"})
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              envvar="A2A_MQTT_LOG_FORMAT", show_default=True,
+              help="json: one object per line with trace_id/span_id (docs/observability.md).")
 @click.version_option(package_name="a2a-mqtt")
-def main(verbose: int) -> None:
+def main(verbose: int, log_format: str) -> None:
     """A2A agents over MQTT 5: discover, call, serve."""
+    from a2a_mqtt.observability.logs import configure_logging  # noqa: PLC0415
+
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(level, "json" if log_format == "json" else "text")
 
 
 def _register() -> None:

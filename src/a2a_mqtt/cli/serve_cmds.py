@@ -13,9 +13,11 @@ import click
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.common import run_async
 from a2a_mqtt.cli.connection import Connection, connection_options
+from a2a_mqtt.cli.observability_opts import observability_options
 from a2a_mqtt.cli.state import announce_broker
 from a2a_mqtt.cli.tracing_opts import TraceOptions, tracing_options
 from a2a_mqtt.errors import BrokerError, ConfigError
+from a2a_mqtt.observability.config import ObservabilityConfig
 
 __all__ = ["broker", "demo", "example"]
 
@@ -113,11 +115,12 @@ def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | 
               show_default=True, help="MQTT keepalive seconds (the will fires after 1.5x).")
 @click.option("--max-concurrency", type=int, default=64, show_default=True)
 @tracing_options
+@observability_options(port=True)
 def example(name: str, agent_ref: str | None, conn: Connection, trace: TraceOptions,
             task_store: str | None,
             session_expiry: int,
             pool: str | None, pool_dispatch: str, leave_pool_on_stop: bool, keepalive: int,
-            max_concurrency: int) -> None:
+            max_concurrency: int, observability: ObservabilityConfig) -> None:
     """Serve bundled example agent NAME in the foreground until interrupted."""
     from a2a_mqtt.examples import EXAMPLES  # noqa: PLC0415
     from a2a_mqtt.server import AgentConfig, AgentHost  # noqa: PLC0415
@@ -145,7 +148,8 @@ def example(name: str, agent_ref: str | None, conn: Connection, trace: TraceOpti
     def ready() -> None:  # said once connected and announced, never before
         click.echo(f"serving {name} as {config.ref} on {conn.broker} (Ctrl-C to stop)",
                    err=True)
-    run_async(AgentHost([config]).serve(on_ready=ready), conn=conn)
+    run_async(AgentHost([config], observability=observability).serve(on_ready=ready),
+              conn=conn)
 
 
 @click.command()
