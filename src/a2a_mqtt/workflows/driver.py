@@ -288,6 +288,16 @@ class RunDriver:
             await self.sup.attempt_finished(self.run_id, item.task_id,
                                             "timed_out" if item.timed_out else "failed")
 
+    def attempt_lost(self, step: str, task_id: str, reason: str) -> None:
+        """The attempt's agent died: stop following it and fail it through the inbox.
+
+        Queued behind any answer already in the inbox, so an answer that arrived first
+        wins; a report about an attempt that is no longer current is dropped by the fold."""
+        call = self.attempts.calls.pop(task_id, None)
+        if call is not None:
+            call.cancel()
+        self.inbox.put_nowait(AttemptFailed(step, task_id, reason, time.time()))
+
     async def perform(self, action: Any) -> None:
         at = time.time()
         if isinstance(action, Dispatch):

@@ -57,7 +57,7 @@ from a2a_mqtt.transport.base import (
     default_transport,
 )
 from a2a_mqtt.workflows.driver import RunDriver
-from a2a_mqtt.workflows.launch import LaunchRequest, StepLauncher
+from a2a_mqtt.workflows.launch import LaunchRequest, ReportsDeaths, StepLauncher
 from a2a_mqtt.workflows.leases import Leases, ReplyTarget
 from a2a_mqtt.workflows.model import Workflow
 from a2a_mqtt.workflows.store import RunStore
@@ -159,6 +159,9 @@ class Supervisor:
         cfg = self.config
         await self.store.initialize()
         await create_tables(self.claims.initialize)
+        for launcher in cfg.launchers:
+            if isinstance(launcher, ReportsDeaths):
+                launcher.report_deaths(self.agent_died)
         requester = RequesterConfig(
             connection=cfg.connection, org=cfg.org, unit=cfg.unit,
             requester_id=f"{cfg.supervisor_id}-calls", session_expiry=cfg.session_expiry,
@@ -390,6 +393,21 @@ class Supervisor:
                 await launched[0].finished(launched[1], outcome)
             except Exception:
                 log.exception("launcher: finishing attempt %s failed", task_id)
+
+    async def agent_died(self, task_id: str, reason: str) -> None:
+        """A launcher's report: the attempt's agent died unfinished. Its owner (if that is
+        still us) records the attempt failed at once; the write is fenced like any other."""
+        launched = self._launched.get(task_id)
+        if launched is None or self._stopping:
+            return
+        request = launched[1]
+        entry = self.drivers.get(request.run_id)
+        if entry is None:
+            log.info("run %s: agent of attempt %s died; this supervisor no longer drives "
+                     "the run", request.run_id, task_id)
+            return
+        log.warning("run %s step %s: %s", request.run_id, request.step.name, reason)
+        entry[0].attempt_lost(request.step.name, task_id, reason)
 
     async def publish_item(self, target: ReplyTarget, item: Any, *, end: bool) -> bool:
         """One item of a caller's stream (its request's topic and Correlation Data)."""
