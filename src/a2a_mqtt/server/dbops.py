@@ -29,8 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from a2a_mqtt.errors import StoreError
 
-__all__ = ["autocommit", "insert_new", "is_transient", "retry_transient", "store_error",
-           "store_problem"]
+__all__ = ["autocommit", "insert_absent", "insert_new", "is_transient", "retry_transient",
+           "store_error", "store_problem"]
 
 log = logging.getLogger("a2a_mqtt.server")
 
@@ -141,3 +141,9 @@ async def insert_new(conn: AsyncConnection, table: Table, values: dict[str, Any]
     stmt = _INSERTS[conn.dialect.name](table).values(values).on_conflict_do_nothing()
     result = await conn.execute(stmt)
     return bool(result.rowcount == 1)
+
+
+def insert_absent(dialect: str, table: Any, values: dict[str, Any]) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for ``dialect``: its row count says whether
+    the row was new."""
+    return _INSERTS[dialect](table).values(values).on_conflict_do_nothing()

@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.server.dbops import store_error, store_problem
+from a2a_mqtt.server.groupcommit import GroupCommitStore, task_to_row
 
 __all__ = ["KNOWN_ABSENT", "KnownAbsentStore", "OpenedStore", "TaskAccess", "create_tables",
            "display_url", "open_task_store"]
@@ -87,10 +88,13 @@ def database_url(url: str) -> str:
     return f"{scheme}://{rest}"
 
 
-async def open_task_store(url: str | None, stack: AsyncExitStack) -> OpenedStore:
+async def open_task_store(url: str | None, stack: AsyncExitStack, *,
+                          group_commit: bool = True) -> OpenedStore:
     """A ready store for ``url``; ``stack`` disposes of its engine.
 
-    ``None`` or ``memory://`` gives an in-memory store (one process only).
+    ``None`` or ``memory://`` gives an in-memory store (one process only). A database
+    store commits concurrent task writes together (:class:`GroupCommitStore`) unless
+    ``group_commit`` is False (the SDK's store alone: one transaction per write).
     """
     if url is None or url in ("memory", "memory://"):
         return OpenedStore(InMemoryTaskStore())
@@ -102,14 +106,19 @@ async def open_task_store(url: str | None, stack: AsyncExitStack) -> OpenedStore
     stack.push_async_callback(engine.dispose)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    store = VersionedDatabaseTaskStore(engine, create_table=True)
+    sdk_store = VersionedDatabaseTaskStore(engine, create_table=True,
+                                           core_to_model_conversion=task_to_row)
     stream = DatabaseTaskEventStream(engine, create_table=True, poll_interval_s=0.1)
     try:
-        await create_tables(store.initialize, stream.initialize)
+        await create_tables(sdk_store.initialize, stream.initialize)
     except (DBAPIError, OSError) as exc:
         # The first use of the store: a full disk, a missing directory or database,
         # an unreachable server all end the start here, in one line with the fix.
         raise store_error(exc, display_url(engine)) from exc
+    if not group_commit:
+        return OpenedStore(sdk_store, stream, engine)
+    store = GroupCommitStore(sdk_store, engine)
+    stack.push_async_callback(store.aclose)  # before the engine goes (LIFO)
     return OpenedStore(store, stream, engine)
 
 
