@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from a2a_mqtt.errors import StoreError
 
 __all__ = ["autocommit", "insert_absent", "insert_new", "is_transient", "retry_transient",
-           "store_error", "store_problem"]
+           "store_error", "store_problem", "upsert"]
 
 log = logging.getLogger("a2a_mqtt.server")
 
@@ -147,3 +147,11 @@ def insert_absent(dialect: str, table: Any, values: dict[str, Any]) -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING`` for ``dialect``: its row count says whether
     the row was new."""
     return _INSERTS[dialect](table).values(values).on_conflict_do_nothing()
+
+
+def upsert(dialect: str, table: Any, values: dict[str, Any], *, key: tuple[str, ...]) -> Any:
+    """``INSERT ... ON CONFLICT (key) DO UPDATE`` every other column of ``values``."""
+    stmt = _INSERTS[dialect](table).values(values)
+    return stmt.on_conflict_do_update(
+        index_elements=list(key),
+        set_={name: stmt.excluded[name] for name in values if name not in key})

@@ -49,9 +49,9 @@ from sqlalchemy import and_, insert, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from a2a_mqtt.server.dbops import insert_absent, retry_transient
+from a2a_mqtt.server.dbops import insert_absent, retry_transient, upsert
 
-__all__ = ["GroupCommitStore", "task_to_row"]
+__all__ = ["GroupCommitStore", "task_columns", "task_to_row"]
 
 log = logging.getLogger("a2a_mqtt.server")
 
@@ -59,18 +59,25 @@ _MAX_BATCH: Final = 256
 """Writes per transaction at most (bounds one transaction's size and lock time)."""
 
 
+def task_columns(task: Task, owner: str) -> dict[str, Any]:
+    """The ``tasks`` row for ``task`` by column name: the SDK's own mapping (protocol 1.0)."""
+    return {
+        "id": task.id, "context_id": task.context_id, "kind": "task", "owner": owner,
+        "last_updated": (task.status.timestamp.ToDatetime()
+                         if task.status.HasField("timestamp") else None),
+        "status": MessageToDict(task.status),
+        "artifacts": [MessageToDict(a) for a in task.artifacts],
+        "history": [MessageToDict(m) for m in task.history],
+        "metadata": MessageToDict(task.metadata) if task.metadata.fields else None,
+        "protocol_version": "1.0"}
+
+
 def task_to_row(task: Task, owner: str) -> TaskModel:
-    """The ``tasks`` row for ``task``: the SDK's own column mapping (protocol 1.0),
-    handed to it as its public ``core_to_model_conversion`` so both writers agree."""
-    return TaskModel(
-        id=task.id, context_id=task.context_id, kind="task", owner=owner,
-        last_updated=(task.status.timestamp.ToDatetime()
-                      if task.status.HasField("timestamp") else None),
-        status=MessageToDict(task.status),
-        artifacts=[MessageToDict(a) for a in task.artifacts],
-        history=[MessageToDict(m) for m in task.history],
-        task_metadata=MessageToDict(task.metadata) if task.metadata.fields else None,
-        protocol_version="1.0")
+    """:func:`task_columns` as the ORM object the SDK's store writes, handed to it as its
+    public ``core_to_model_conversion`` so both writers produce the same rows."""
+    values = task_columns(task, owner)
+    values["task_metadata"] = values.pop("metadata")
+    return TaskModel(**values)
 
 
 @dataclass(slots=True)
@@ -184,10 +191,11 @@ async def _apply(session: AsyncSession, write: _Write) -> TaskVersion | Exceptio
     """One write's statements in the shared transaction; a lost version check writes
     nothing and is that write's outcome."""
     task, owner = write.task, write.owner
+    dialect = session.get_bind().dialect.name
     key = and_(TaskVersionModel.task_id == task.id, TaskVersionModel.owner == owner)
     if write.prev_version.is_missing:
         new_version = 1
-        stmt = insert_absent(session.get_bind().dialect.name, TaskVersionModel.__table__,
+        stmt = insert_absent(dialect, TaskVersionModel.__table__,
                              {"task_id": task.id, "owner": owner, "version": 1})
     else:
         prev = _version_int(write.prev_version)
@@ -197,7 +205,10 @@ async def _apply(session: AsyncSession, write: _Write) -> TaskVersion | Exceptio
     result = await session.execute(stmt)
     if getattr(result, "rowcount", 0) != 1:
         return ConcurrentTaskModificationError(task.id)
-    await session.merge(task_to_row(task, owner))
+    # One upsert on the primary key: what the SDK's ORM merge does, without its
+    # SELECT and unit-of-work bookkeeping.
+    values = task_columns(task, owner)
+    await session.execute(upsert(dialect, TaskModel.__table__, values, key=("id",)))
     if write.event is not None:
         await session.execute(insert(TaskEventModel).values(
             task_id=task.id, owner=owner, task_version=new_version,

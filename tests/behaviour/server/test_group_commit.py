@@ -87,6 +87,8 @@ async def _run(store: VersionedTaskStore, rounds: list[dict[str, str]]) -> list[
 def _tables(db: Path) -> Any:
     with sqlite3.connect(db) as conn:
         return (sorted(conn.execute("SELECT task_id, version FROM task_versions")),
+                sorted(conn.execute("SELECT id, context_id, kind, owner, last_updated, status, "
+                                    "artifacts, history, metadata, protocol_version FROM tasks")),
                 sorted(conn.execute("SELECT task_id, task_version, event_data FROM task_events")))
 
 
