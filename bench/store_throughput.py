@@ -63,9 +63,19 @@ async def serve(args: argparse.Namespace) -> None:
                          executor=BenchExecutor(),
                          connection=ConnectionSettings(url=args.broker),
                          task_store_url=args.store)
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
     async with AgentServer(config):
         print("READY", flush=True)
+        if profiler is not None:
+            profiler.enable()
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
 
 
 # -- the driver -----------------------------------------------------------------------
@@ -126,6 +136,8 @@ async def one(variant: str, rnd: int, args: argparse.Namespace, broker: str,
     async with Store(variant, tmp, args.postgres) as url:
         cmd = [sys.executable, str(SCRIPT), "--serve", "--broker", broker, "--agent", agent,
                "--store", url] + (["--plain"] if variant.endswith("-plain") else [])
+        if args.profile_dir:
+            cmd += ["--profile", str(args.profile_dir / f"{variant}-{rnd}.prof")]
         proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.PIPE,
                                                     stdout=asyncio.subprocess.PIPE)
         assert proc.stdout is not None and proc.stdin is not None
@@ -236,6 +248,8 @@ def main() -> None:
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES", POSTGRES_DEFAULT))
     p.add_argument("--quick", action="store_true", help="1 round of 2 s")
+    p.add_argument("--profile", help=argparse.SUPPRESS)
+    p.add_argument("--profile-dir", type=Path, help="cProfile each agent into DIR/VARIANT-ROUND.prof")
     p.add_argument("--json", type=Path, help="write rows and medians here")
     args = p.parse_args()
     if args.serve:

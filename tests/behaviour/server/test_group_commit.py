@@ -47,6 +47,7 @@ def _task(task_id: str, state: int, note: str) -> Task:
     task = Task(id=task_id, context_id=f"ctx-{task_id}")
     task.status.state = state  # type: ignore[assignment]
     task.artifacts.append(Artifact(artifact_id=note, parts=[Part(text=note)]))
+    task.metadata.update({"note": note, "n": len(note)})
     return task
 
 
