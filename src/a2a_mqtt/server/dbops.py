@@ -143,9 +143,10 @@ async def insert_new(conn: AsyncConnection, table: Table, values: dict[str, Any]
     return bool(result.rowcount == 1)
 
 
-def insert_absent(dialect: str, table: Any, values: dict[str, Any]) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING`` for ``dialect``: its row count says whether
-    the row was new."""
+def insert_absent(dialect: str, table: Any, values: dict[str, Any] | list[dict[str, Any]]
+                  ) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` of one row or several (multi-row VALUES) for
+    ``dialect``; its row count, or ``RETURNING``, says which rows were new."""
     return _INSERTS[dialect](table).values(values).on_conflict_do_nothing()
 
 

@@ -45,9 +45,9 @@ from a2a.server.owner_resolver import OwnerResolver, resolve_user_scope
 from a2a.types.a2a_pb2 import ListTasksRequest, ListTasksResponse, Task, TaskState
 from a2a.utils.proto_utils import to_stream_response
 from google.protobuf.json_format import MessageToDict, ParseDict
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import Table, and_, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from a2a_mqtt.server.dbops import autocommit, insert_absent, retry_transient, upsert
 
@@ -117,7 +117,7 @@ class GroupCommitStore(VersionedTaskStore):
                  owner_resolver: OwnerResolver = resolve_user_scope,
                  max_batch: int = _MAX_BATCH) -> None:
         self.wrapped = store
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._engine = engine
         self._reader = autocommit(engine)
         self._owner = owner_resolver
         self._max_batch = max_batch
@@ -216,40 +216,80 @@ class GroupCommitStore(VersionedTaskStore):
             _settle(write, version)
 
     async def _transaction(self, batch: Sequence[_Write]) -> Sequence[TaskVersion | Exception]:
-        outcomes: builtins.list[TaskVersion | Exception] = []
-        async with self._sessions.begin() as session:
-            for write in batch:
-                outcomes.append(await _apply(session, write))
-        return outcomes
+        async with self._engine.begin() as conn:
+            return await _apply(conn, batch)
 
 
-async def _apply(session: AsyncSession, write: _Write) -> TaskVersion | Exception:
-    """One write's statements in the shared transaction; a lost version check writes
-    nothing and is that write's outcome."""
-    task, owner = write.task, write.owner
-    dialect = session.get_bind().dialect.name
-    key = and_(TaskVersionModel.task_id == task.id, TaskVersionModel.owner == owner)
-    if write.prev_version.is_missing:
-        new_version = 1
-        stmt = insert_absent(dialect, TaskVersionModel.__table__,
-                             {"task_id": task.id, "owner": owner, "version": 1})
-    else:
-        prev = _version_int(write.prev_version)
-        new_version = prev + 1
-        stmt = (update(TaskVersionModel).where(key, TaskVersionModel.version == prev)
-                .values(version=new_version))
-    result = await session.execute(stmt)
-    if getattr(result, "rowcount", 0) != 1:
-        return ConcurrentTaskModificationError(task.id)
-    # One upsert on the primary key: what the SDK's ORM merge does, without its
-    # SELECT and unit-of-work bookkeeping.
-    values = task_columns(task, owner)
-    await session.execute(upsert(dialect, TaskModel.__table__, values, key=("id",)))
-    if write.event is not None:
-        await session.execute(insert(TaskEventModel).values(
-            task_id=task.id, owner=owner, task_version=new_version,
-            event_data=to_stream_response(write.event).SerializeToString()))
-    return TaskVersion(new_version)
+async def _apply(conn: AsyncConnection, batch: Sequence[_Write]
+                 ) -> builtins.list[TaskVersion | Exception]:
+    """The batch's statements in one transaction, a few per batch rather than three per
+    write: the version rows (one insert for all first writes, one compare-and-swap
+    update for all others, each returning the tasks it moved), then the task rows
+    (one executemany upsert) and the event rows (one executemany insert) of the
+    writes whose version moved. A lost version check writes nothing for that write
+    and is its outcome. A task written twice in one batch (the handler awaits each
+    save, so only a stray concurrent writer does that) is applied in a later round,
+    after its first write."""
+    dialect = conn.dialect.name
+    outcomes: builtins.list[TaskVersion | Exception | None] = [None] * len(batch)
+    pending = builtins.list(range(len(batch)))
+    while pending:
+        seen: set[tuple[str, str]] = set()
+        now: builtins.list[int] = []
+        later: builtins.list[int] = []
+        for i in pending:
+            key = (batch[i].task.id, batch[i].owner)
+            (later if key in seen else now).append(i)
+            seen.add(key)
+        moved = await _move_versions(conn, dialect, [batch[i] for i in now])
+        rows, events = [], []
+        for i in now:
+            write = batch[i]
+            if (write.task.id, write.owner) not in moved:
+                outcomes[i] = ConcurrentTaskModificationError(write.task.id)
+                continue
+            version = _next_version(write.prev_version)
+            outcomes[i] = TaskVersion(version)
+            rows.append(task_columns(write.task, write.owner))
+            if write.event is not None:
+                events.append({"task_id": write.task.id, "owner": write.owner,
+                               "task_version": version, "event_data": to_stream_response(
+                                   write.event).SerializeToString()})
+        if rows:
+            await conn.execute(upsert(dialect, TaskModel.__table__, rows[0], key=("id",)),
+                               rows)
+        if events:
+            await conn.execute(insert(TaskEventModel), events)
+        pending = later
+    return [o if o is not None else RuntimeError("write not applied") for o in outcomes]
+
+
+async def _move_versions(conn: AsyncConnection, dialect: str,
+                         writes: Sequence[_Write]) -> set[tuple[str, str]]:
+    """Advance each write's version row if it still holds the version the write was
+    derived from (a first write: if there is none); the (task, owner) pairs moved."""
+    table: Table = TaskVersionModel.__table__  # type: ignore[assignment]  # a Table
+    moved: set[tuple[str, str]] = set()
+    firsts = [w for w in writes if w.prev_version.is_missing]
+    others = [w for w in writes if not w.prev_version.is_missing]
+    if firsts:
+        stmt = insert_absent(dialect, table, [
+            {"task_id": w.task.id, "owner": w.owner, "version": 1} for w in firsts])
+        result = await conn.execute(stmt.returning(table.c.task_id, table.c.owner))
+        moved.update((r.task_id, r.owner) for r in result)
+    if others:
+        stmt = (update(table)
+                .where(or_(*(and_(table.c.task_id == w.task.id, table.c.owner == w.owner,
+                                  table.c.version == _version_int(w.prev_version))
+                             for w in others)))
+                .values(version=table.c.version + 1)
+                .returning(table.c.task_id, table.c.owner))
+        moved.update((r.task_id, r.owner) for r in await conn.execute(stmt))
+    return moved
+
+
+def _next_version(prev: TaskVersion) -> int:
+    return 1 if prev.is_missing else _version_int(prev) + 1
 
 
 def _version_int(version: TaskVersion) -> int:

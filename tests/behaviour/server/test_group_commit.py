@@ -120,12 +120,15 @@ async def test_concurrent_saves_share_transactions(tmp_path: Path) -> None:
         assert isinstance(store, GroupCommitStore)
         ctx = ServerCallContext()
         versions = await asyncio.gather(*(
-            store.save(_task(f"t{i}", TaskState.TASK_STATE_WORKING, "n"),
+            store.save(_task(f"t{i}", TaskState.TASK_STATE_WORKING, f"n{i}"),
                        prev_version=TaskVersion.MISSING, context=ctx) for i in range(50)))
         assert all(v == TaskVersion(1) for v in versions)
         assert store.batches < 50  # 50 writes, fewer commits
-        stored = await store.get("t7", ctx)
-        assert stored is not None and stored.version == TaskVersion(1)
+        for i in range(50):  # each row holds its own task, not a neighbour's
+            stored = await store.get(f"t{i}", ctx)
+            assert stored is not None and stored.version == TaskVersion(1)
+            assert stored.task.artifacts[0].artifact_id == f"n{i}"
+            assert stored.task.metadata["note"] == f"n{i}"
         # A lost version check fails that write alone, in a batch with good ones.
         outcomes = await asyncio.gather(
             store.save(_task("t1", TaskState.TASK_STATE_WORKING, "x"),
@@ -137,4 +140,4 @@ async def test_concurrent_saves_share_transactions(tmp_path: Path) -> None:
         assert outcomes[1] == TaskVersion(2)
         again = await store.get("t1", ctx)
         assert again is not None and again.version == TaskVersion(1)
-        assert again.task.artifacts[0].artifact_id == "n"
+        assert again.task.artifacts[0].artifact_id == "n1"
