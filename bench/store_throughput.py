@@ -7,9 +7,10 @@
 Each variant is one agent process (``AgentServer``, defaults, ``BenchExecutor`` from
 ``_common.py``); the bench starts one Mosquitto of its own for all of them. The
 client (this process, ``A2AMqttClient``) keeps ``--inflight`` unary SendMessage calls
-(QoS 1) outstanding for ``--seconds``. Every round runs every variant once, in a rotated order, so load on the shared machine
-falls on all of them alike; the report gives medians over rounds and each
-variant's ratio to ``memory`` in the same round (median of the per-round ratios).
+(QoS 1) outstanding for ``--seconds``. Every round runs every variant once, in a
+rotated order, so load on the shared machine falls on all of them alike; the report
+gives medians over rounds and each variant's ratio to ``memory`` in the same round
+(median of the per-round ratios).
 
 Variants: ``memory`` (bounded in-memory store), ``sqlite`` / ``postgres`` (the
 default database stores: group commit, server/groupcommit.py), ``sqlite-plain`` /

@@ -73,6 +73,7 @@ class OpenedStore:
 
 
 _SQLITE_POOL = 4  # connections per process
+_PG_POOL = 16  # connections per process (PostgreSQL's default limit is 100 in all)
 _SQLITE_CACHE_KIB = 512  # page cache per connection; the OS page cache does the rest
 
 
@@ -101,8 +102,13 @@ async def open_task_store(url: str | None, stack: AsyncExitStack, *,
     db_url = database_url(url)
     # SQLite has one writer at a time, so more pooled connections add no throughput, only
     # memory: each holds its own page cache (and aiosqlite a thread). Bound both.
+    # PostgreSQL: a fixed pool, no overflow. Overflow connections are closed on return,
+    # so at 100 requests in flight the default (5 + 10 overflow) opened and closed a
+    # server connection (a backend process) for most requests; waiting a moment for
+    # one of the pooled connections is far cheaper.
     engine = (create_async_engine(db_url, pool_size=_SQLITE_POOL, max_overflow=0)
-              if db_url.startswith("sqlite") else create_async_engine(db_url))
+              if db_url.startswith("sqlite")
+              else create_async_engine(db_url, pool_size=_PG_POOL, max_overflow=0))
     stack.push_async_callback(engine.dispose)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
