@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import functools
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -55,6 +57,14 @@ __all__ = ["GroupCommitStore", "row_to_task", "task_columns", "task_to_row"]
 
 log = logging.getLogger("a2a_mqtt.server")
 
+_KNOWN: Final = 10_000
+"""Tasks whose last seen version is remembered (least recently used forgotten first)."""
+_UNKNOWN: Final = object()
+_TURN_ENDS: Final = frozenset({
+    TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELED,
+    TaskState.TASK_STATE_REJECTED, TaskState.TASK_STATE_INPUT_REQUIRED,
+    TaskState.TASK_STATE_AUTH_REQUIRED})
+"""States that end an executor turn: a save into one waits for its commit."""
 _MAX_BATCH: Final = 256
 """Writes per transaction at most (bounds one transaction's size and lock time)."""
 
@@ -123,6 +133,10 @@ class GroupCommitStore(VersionedTaskStore):
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Write] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        # (owner, task id) -> the version this process last wrote or read (MISSING: read
+        # as absent); the newest write still committing behind, per task.
+        self._known: OrderedDict[tuple[str, str], TaskVersion] = OrderedDict()
+        self._pending: dict[tuple[str, str], tuple[StoredTask, asyncio.Future[TaskVersion]]] = {}
         self.batches = 0
         """Transactions committed by the writer (for tests and benchmarks)."""
 
@@ -137,23 +151,69 @@ class GroupCommitStore(VersionedTaskStore):
 
     async def save(self, task: Task, *, event: Any = None, prev: Task | None = None,
                    prev_version: TaskVersion, context: ServerCallContext) -> TaskVersion:
+        key = (self._owner(context), task.id)
         if task.status.state == TaskState.TASK_STATE_CANCELED:
-            # A cancel locks and reads the stored rows: the SDK's own path, alone.
-            return await self.wrapped.save(task, event=event, prev=prev,
-                                           prev_version=prev_version, context=context)
+            # A cancel locks and reads the stored rows: the SDK's own path, alone, after
+            # this task's queued writes.
+            await self._settled(key)
+            self._known.pop(key, None)
+            version = await self.wrapped.save(task, event=event, prev=prev,
+                                              prev_version=prev_version, context=context)
+            self._remember(key, version)
+            return version
         snapshot = Task()
         snapshot.CopyFrom(task)  # the caller may change its task while the write waits
-        write = _Write(snapshot, event, prev_version, self._owner(context), context)
+        write = _Write(snapshot, event, prev_version, key[0], context)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._run(), name="a2a-mqtt-group-commit")
         self._queue.put_nowait(write)
-        return await asyncio.shield(write.done)
+        if (task.status.state not in _TURN_ENDS
+                and self._known.get(key, _UNKNOWN) == prev_version):
+            # Mid-turn, on a version this process wrote or read last: commit behind.
+            version = TaskVersion(_next_version(prev_version))
+            self._remember(key, version)
+            self._pending[key] = (StoredTask(snapshot, version), write.done)
+            write.done.add_done_callback(functools.partial(self._behind_done, key))
+            return version
+        try:
+            version = await asyncio.shield(write.done)
+        except ConcurrentTaskModificationError:
+            self._known.pop(key, None)
+            raise
+        self._remember(key, version)
+        return version
+
+    def _behind_done(self, key: tuple[str, str], done: asyncio.Future[TaskVersion]) -> None:
+        entry = self._pending.get(key)
+        if entry is not None and entry[1] is done:
+            del self._pending[key]
+        if done.exception() is not None:
+            # Its version never reached the database: the task's next write is checked
+            # there (and fails its version check), not answered from memory.
+            self._known.pop(key, None)
+
+    def _remember(self, key: tuple[str, str], version: TaskVersion) -> None:
+        self._known[key] = version
+        self._known.move_to_end(key)
+        if len(self._known) > _KNOWN:
+            self._known.popitem(last=False)
+
+    async def _settled(self, key: tuple[str, str] | None = None) -> None:
+        """Wait until the committed-behind writes (of ``key``, or all) have committed."""
+        waits = [done for k, (_, done) in self._pending.items() if key is None or k == key]
+        if waits:
+            await asyncio.gather(*waits, return_exceptions=True)
 
     async def get(self, task_id: str, context: ServerCallContext) -> StoredTask | None:
         """The task and its version in one statement on an autocommit connection: a
         session's BEGIN and closing ROLLBACK would be two more round trips per read,
         and the dispatcher reads every task it is asked about."""
         owner = self._owner(context)
+        pending = self._pending.get((owner, task_id))
+        if pending is not None:  # this process's newest write, still committing
+            copy = Task()
+            copy.CopyFrom(pending[0].task)
+            return StoredTask(copy, pending[0].version)
         tasks = TaskModel.__table__
         stmt = (select(tasks, TaskVersionModel.version)
                 .outerjoin(TaskVersionModel.__table__,
@@ -167,17 +227,25 @@ class GroupCommitStore(VersionedTaskStore):
 
         row = await retry_transient(once, what="task read")
         if row is None:
+            if (owner, task_id) not in self._pending:  # no write of ours came in between
+                self._remember((owner, task_id), TaskVersion.MISSING)
             return None
         if row.protocol_version != "1.0":  # an older row layout: the SDK converts it
             return await self.wrapped.get(task_id, context)
         version = TaskVersion(row.version) if row.version is not None else TaskVersion.MISSING
+        if (owner, task_id) not in self._pending:
+            self._remember((owner, task_id), version)
         return StoredTask(row_to_task(row), version)
 
     async def list(self, params: ListTasksRequest,
                    context: ServerCallContext) -> ListTasksResponse:
+        await self._settled()
         return await self.wrapped.list(params, context)
 
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
+        key = (self._owner(context), task_id)
+        await self._settled(key)
+        self._known.pop(key, None)
         await self.wrapped.delete(task_id, context)
 
     async def _run(self) -> None:
