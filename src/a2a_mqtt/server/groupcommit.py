@@ -111,6 +111,8 @@ class _Write:
     prev_version: TaskVersion
     owner: str
     context: ServerCallContext
+    behind: bool = False
+    """Its caller has its version already and does not wait for the commit."""
     done: asyncio.Future[TaskVersion] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
 
@@ -137,6 +139,7 @@ class GroupCommitStore(VersionedTaskStore):
         # as absent); the newest write still committing behind, per task.
         self._known: OrderedDict[tuple[str, str], TaskVersion] = OrderedDict()
         self._pending: dict[tuple[str, str], tuple[StoredTask, asyncio.Future[TaskVersion]]] = {}
+        self._lost: _Lost = OrderedDict()
         self.batches = 0
         """Transactions committed by the writer (for tests and benchmarks)."""
 
@@ -166,10 +169,11 @@ class GroupCommitStore(VersionedTaskStore):
         write = _Write(snapshot, event, prev_version, key[0], context)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._run(), name="a2a-mqtt-group-commit")
+        # Mid-turn, on a version this process wrote or read last: commit behind.
+        write.behind = (task.status.state not in _TURN_ENDS
+                        and self._known.get(key, _UNKNOWN) == prev_version)
         self._queue.put_nowait(write)
-        if (task.status.state not in _TURN_ENDS
-                and self._known.get(key, _UNKNOWN) == prev_version):
-            # Mid-turn, on a version this process wrote or read last: commit behind.
+        if write.behind:
             version = TaskVersion(_next_version(prev_version))
             self._remember(key, version)
             self._pending[key] = (StoredTask(snapshot, version), write.done)
@@ -226,6 +230,8 @@ class GroupCommitStore(VersionedTaskStore):
                 return (await conn.execute(stmt)).one_or_none()
 
         row = await retry_transient(once, what="task read")
+        if (owner, task_id) not in self._pending:
+            self._lost.pop((owner, task_id), None)  # what a caller builds on from here is real
         if row is None:
             if (owner, task_id) not in self._pending:  # no write of ours came in between
                 self._remember((owner, task_id), TaskVersion.MISSING)
@@ -261,34 +267,75 @@ class GroupCommitStore(VersionedTaskStore):
 
     async def _commit(self, batch: Sequence[_Write]) -> None:
         try:
-            outcomes = await retry_transient(lambda: self._transaction(batch),
-                                             what="group commit")
+            outcomes, lost = await retry_transient(lambda: self._transaction(batch),
+                                                   what="group commit")
         except (DBAPIError, OSError) as exc:
-            # One write may be what fails the transaction: each alone decides its own fate.
+            # One write may be what fails the transaction: each alone decides its own
+            # fate, in queue order (a task's writes build on each other).
             log.debug("group commit of %d writes failed (%s); writing one by one",
                       len(batch), exc)
-            await asyncio.gather(*(self._alone(w) for w in batch))
+            for write in batch:
+                await self._alone(write)
             return
         self.batches += 1
+        self._lost = lost
         for write, outcome in zip(batch, outcomes, strict=True):
             _settle(write, outcome)
 
     async def _alone(self, write: _Write) -> None:
+        key = (write.owner, write.task.id)
+        if _builds_on_lost(self._lost, write):
+            _settle(write, ConcurrentTaskModificationError(write.task.id))
+            return
         try:
             version = await self.wrapped.save(write.task, event=write.event,
                                               prev_version=write.prev_version,
                                               context=write.context)
         except Exception as exc:  # handed to the one caller it belongs to
+            if isinstance(exc, ConcurrentTaskModificationError):
+                _lose(self._lost, write)
             _settle(write, exc)
         else:
+            self._lost.pop(key, None)
             _settle(write, version)
 
-    async def _transaction(self, batch: Sequence[_Write]) -> Sequence[TaskVersion | Exception]:
+    async def _transaction(self, batch: Sequence[_Write]
+                           ) -> tuple[Sequence[TaskVersion | Exception], _Lost]:
+        lost = OrderedDict(self._lost)  # kept only if this transaction commits
         async with self._engine.begin() as conn:
-            return await _apply(conn, batch)
+            return await _apply(conn, batch, lost), lost
 
 
-async def _apply(conn: AsyncConnection, batch: Sequence[_Write]
+_Lost = OrderedDict[tuple[str, str], TaskVersion]
+"""(owner, task id) -> the version a write of the task would have made but did not
+(its version check failed). Versions are write counters, so the next write built on
+that number could match another writer's row of the same number: it must fail too,
+as it would have in the SDK's store, where the lost write's caller saw the failure."""
+
+
+def _builds_on_lost(lost: _Lost, write: _Write) -> bool:
+    """Whether ``write`` builds on a version that never reached the database (then it
+    is lost in turn)."""
+    key = (write.owner, write.task.id)
+    if write.prev_version.is_missing or lost.get(key) != write.prev_version:
+        return False
+    _lose(lost, write)
+    return True
+
+
+def _lose(lost: _Lost, write: _Write) -> None:
+    key = (write.owner, write.task.id)
+    if not write.behind:
+        # Its caller sees the failure (as with the SDK's store) and reads again.
+        lost.pop(key, None)
+        return
+    lost[key] = TaskVersion(_next_version(write.prev_version))
+    lost.move_to_end(key)
+    if len(lost) > _KNOWN:
+        lost.popitem(last=False)
+
+
+async def _apply(conn: AsyncConnection, batch: Sequence[_Write], lost: _Lost
                  ) -> builtins.list[TaskVersion | Exception]:
     """The batch's statements in one transaction, a few per batch rather than three per
     write: the version rows (one insert for all first writes, one compare-and-swap
@@ -309,13 +356,19 @@ async def _apply(conn: AsyncConnection, batch: Sequence[_Write]
             key = (batch[i].task.id, batch[i].owner)
             (later if key in seen else now).append(i)
             seen.add(key)
+        for i in now:
+            if _builds_on_lost(lost, batch[i]):
+                outcomes[i] = ConcurrentTaskModificationError(batch[i].task.id)
+        now = [i for i in now if outcomes[i] is None]
         moved = await _move_versions(conn, dialect, [batch[i] for i in now])
         rows, events = [], []
         for i in now:
             write = batch[i]
             if (write.task.id, write.owner) not in moved:
+                _lose(lost, write)
                 outcomes[i] = ConcurrentTaskModificationError(write.task.id)
                 continue
+            lost.pop((write.owner, write.task.id), None)
             version = _next_version(write.prev_version)
             outcomes[i] = TaskVersion(version)
             rows.append(task_columns(write.task, write.owner))

@@ -141,3 +141,33 @@ async def test_concurrent_saves_share_transactions(tmp_path: Path) -> None:
         again = await store.get("t1", ctx)
         assert again is not None and again.version == TaskVersion(1)
         assert again.task.artifacts[0].artifact_id == "n1"
+
+
+async def test_a_write_committed_behind_that_loses_fails_the_turns_end(tmp_path: Path) -> None:
+    """Mid-turn writes return before they commit; if another writer moved the task in
+    between, the write that ends the turn (which waits for its commit) fails its
+    version check, as the SDK store would have failed the earlier one."""
+    url = f"sqlite:///{tmp_path}/t.db"
+    ctx = ServerCallContext()
+    async with AsyncExitStack() as stack:
+        ours = (await open_task_store(url, stack)).store
+        other = (await open_task_store(url, stack, group_commit=False)).store
+        assert isinstance(ours, GroupCommitStore)
+        assert isinstance(other, VersionedTaskStore)
+        assert await ours.get("t", ctx) is None  # read absent: a first write may go behind
+        v1 = await ours.save(_task("t", TaskState.TASK_STATE_WORKING, "a"),
+                             prev_version=TaskVersion.MISSING, context=ctx)
+        assert v1 == TaskVersion(1)
+        seen = await ours.get("t", ctx)  # our own newest write, committed or not
+        assert seen is not None and seen.task.artifacts[0].artifact_id == "a"
+        await ours.list(ListTasksRequest(page_size=10), ctx)  # waits for writes behind
+        await other.save(_task("t", TaskState.TASK_STATE_WORKING, "x"), event=None, prev=None,
+                         prev_version=v1, context=ctx)  # another member moves it to 2
+        v2 = await ours.save(_task("t", TaskState.TASK_STATE_WORKING, "b"),
+                             prev_version=v1, context=ctx)  # behind; loses in the database
+        with pytest.raises(ConcurrentTaskModificationError):
+            await ours.save(_task("t", TaskState.TASK_STATE_COMPLETED, "c"),
+                            prev_version=v2, context=ctx)
+        stored = await other.get("t", ctx)
+        assert stored is not None and stored.version == TaskVersion(2)
+        assert stored.task.artifacts[0].artifact_id == "x"
