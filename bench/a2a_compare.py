@@ -32,7 +32,7 @@ Task, one artifact with the input text, COMPLETED):
   whose ``on_request`` returns the input text (it then publishes submitted,
   artifact, completed: its own equivalent of the executor);
 * ``emqx-mc100``: the same with ``max_concurrent=100`` (for fairness);
-* ``floor``: raw request/reply on our MQTT seam (``PahoTransport``), no A2A:
+* ``floor``: raw request/reply on our MQTT seam (``create_transport``), no A2A:
   the responder echoes the payload to the Response Topic with the Correlation
   Data (QoS 1 both ways).
 
@@ -317,10 +317,10 @@ async def serve_emqx(args: argparse.Namespace) -> None:
 
 
 async def _wait_retained(broker: str, topic: str) -> None:
-    from a2a_mqtt.transport import BrokerURL, ConnectOptions, PahoTransport, Subscription
+    from a2a_mqtt.transport import BrokerURL, ConnectOptions, Subscription, create_transport
 
     seen = asyncio.Event()
-    probe = PahoTransport(
+    probe = create_transport(
         ConnectOptions(url=BrokerURL.parse(broker), client_id=f"bench-probe-{uuid.uuid4().hex[:8]}")
     )
     await probe.subscribe(Subscription(topic, qos=1), lambda _msg: seen.set())
@@ -342,12 +342,12 @@ async def serve_floor(args: argparse.Namespace) -> None:
         BrokerURL,
         ConnectOptions,
         IncomingMessage,
-        PahoTransport,
         PublishProperties,
         Subscription,
+        create_transport,
     )
 
-    transport = PahoTransport(
+    transport = create_transport(
         ConnectOptions(url=BrokerURL.parse(args.broker), client_id=f"bench-floor-{args.agent}")
     )
     tasks: set[asyncio.Task[Any]] = set()
@@ -536,7 +536,7 @@ class EmqxClient(Client):
 
 
 class FloorClient(Client):
-    """Raw QoS 1 request/reply on PahoTransport; no A2A encoding or handling."""
+    """Raw QoS 1 request/reply on our transport; no A2A encoding or handling."""
 
     def __init__(self, broker: str, agent: str) -> None:
         self.broker, self.agent = broker, agent
@@ -547,15 +547,15 @@ class FloorClient(Client):
             BrokerURL,
             ConnectOptions,
             IncomingMessage,
-            PahoTransport,
             Subscription,
+            create_transport,
         )
 
         self._req_topic = f"bench/floor/{self.agent}/req"
         self._reply_topic = f"bench/floor/{self.agent}/reply"
         self._pending: dict[bytes, asyncio.Future[None]] = {}
         self._counter = itertools.count()
-        self._transport = PahoTransport(
+        self._transport = create_transport(
             ConnectOptions(
                 url=BrokerURL.parse(self.broker), client_id=f"bench-floor-req-{self.agent}"
             )
@@ -962,7 +962,7 @@ _SDK_LAYER = frozenset(
 )
 LAYERS = (
     "a2a-sdk (handler, its spans and queues)",
-    "a2a_mqtt transport (PahoTransport + paho)",
+    "a2a_mqtt transport (create_transport: asyncio + the mqtt5 codec)",
     "a2a_mqtt binding/server/client (+ protobuf JSON, json)",
     "bench (executor body, request driver)",
     "event loop and other",

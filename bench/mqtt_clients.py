@@ -1,4 +1,4 @@
-"""Raw MQTT 5 QoS 1 request/reply: our PahoTransport against two other ways to use paho.
+"""Raw MQTT 5 QoS 1 request/reply: our transport against two ways to use paho.
 
 Usage::
 
@@ -14,8 +14,8 @@ PUBACK and the matching reply arrived.
 
 Variants:
 
-* ``ours``: :class:`a2a_mqtt.transport.PahoTransport` (paho driven by the asyncio
-  loop: add_reader/add_writer, no thread);
+* ``ours``: :func:`a2a_mqtt.transport.create_transport`, the transport the agent
+  uses (an asyncio Protocol over the ``mqtt5`` codec, no thread);
 * ``paho-thread``: paho with its own network thread (``loop_start``), bridged to
   asyncio by ``loop.call_soon_threadsafe`` (the minimal adapter below);
 * ``aiomqtt``: aiomqtt 2.5.1 (also paho under asyncio socket callbacks).
@@ -60,9 +60,9 @@ from a2a_mqtt.transport import (
     BrokerURL,
     ConnectOptions,
     IncomingMessage,
-    PahoTransport,
     PublishProperties,
     Subscription,
+    create_transport,
 )
 
 PAYLOAD = json.dumps(
@@ -108,8 +108,8 @@ class Ours:
         self._counter = itertools.count()
         loop = asyncio.get_running_loop()
         broker = BrokerURL.parse(url)
-        self._responder = PahoTransport(ConnectOptions(url=broker, client_id=f"{run_id}-resp"))
-        self._requester = PahoTransport(ConnectOptions(url=broker, client_id=f"{run_id}-req"))
+        self._responder = create_transport(ConnectOptions(url=broker, client_id=f"{run_id}-resp"))
+        self._requester = create_transport(ConnectOptions(url=broker, client_id=f"{run_id}-req"))
         self._tasks: set[asyncio.Task[None]] = set()
 
         def on_request(msg: IncomingMessage) -> None:
@@ -357,6 +357,7 @@ class Result:
     rps: float
     p50_ms: float
     p99_ms: float
+    cpu_ms: float = 0.0  # this process's CPU (all threads) per request; the broker excluded
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -375,8 +376,10 @@ async def measure(variant: Variant, scenario: str, n: int, inflight: int) -> Res
             latencies.append(time.perf_counter() - t0)
 
     start = time.perf_counter()
+    cpu_start = time.process_time()
     await asyncio.gather(*(worker() for _ in range(inflight)))
     seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
     latencies.sort()
     return Result(
         variant=variant.name,
@@ -386,6 +389,7 @@ async def measure(variant: Variant, scenario: str, n: int, inflight: int) -> Res
         rps=n / seconds,
         p50_ms=percentile(latencies, 0.50) * 1000,
         p99_ms=percentile(latencies, 0.99) * 1000,
+        cpu_ms=cpu / n * 1000,
     )
 
 
@@ -415,6 +419,7 @@ def median_results(results: list[Result]) -> list[Result]:
             rps=statistics.median(r.rps for r in rs),
             p50_ms=statistics.median(r.p50_ms for r in rs),
             p99_ms=statistics.median(r.p99_ms for r in rs),
+            cpu_ms=statistics.median(r.cpu_ms for r in rs),
         )
         for (v, s), rs in grouped.items()
     ]
@@ -423,9 +428,9 @@ def median_results(results: list[Result]) -> list[Result]:
 def table(medians: list[Result], runs: int) -> str:
     ours = {r.scenario: r for r in medians if r.variant == "ours"}
     lines = [
-        f"| scenario | variant | n | req/s | p50 ms | p99 ms | req/s vs ours | p50 vs ours |"
-        f"  (median of {runs})",
-        "|---|---|---|---|---|---|---|---|",
+        f"| scenario | variant | n | req/s | p50 ms | p99 ms | CPU ms/req | req/s vs ours "
+        f"| p50 vs ours |  (median of {runs})",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for scenario in dict.fromkeys(r.scenario for r in medians):
         for r in (m for m in medians if m.scenario == scenario):
@@ -434,7 +439,7 @@ def table(medians: list[Result], runs: int) -> str:
             p50_ratio = f"{r.p50_ms / base.p50_ms:.2f}x" if base else "-"
             lines.append(
                 f"| {scenario} | {r.variant} | {r.n} | {r.rps:,.0f} | {r.p50_ms:.3f} | "
-                f"{r.p99_ms:.3f} | {rps_ratio} | {p50_ratio} |"
+                f"{r.p99_ms:.3f} | {r.cpu_ms:.3f} | {rps_ratio} | {p50_ratio} |"
             )
     return "\n".join(lines)
 
@@ -451,7 +456,9 @@ async def main(args: argparse.Namespace) -> int:
                 results = await one_run(name, broker.url, args)
                 all_results += results
                 summary = ", ".join(
-                    f"{r.scenario}: {r.rps:,.0f} req/s p50 {r.p50_ms:.2f} ms" for r in results
+                    f"{r.scenario}: {r.rps:,.0f} req/s p50 {r.p50_ms:.2f} ms "
+                    f"cpu {r.cpu_ms:.3f} ms/req"
+                    for r in results
                 )
                 print(f"run {run}/{args.runs} {name:<12} {summary}", flush=True)
     medians = median_results(all_results)

@@ -38,7 +38,7 @@ from _common import proc_cpu_seconds
 from a2a_mqtt.binding.topics import discovery_filters
 from a2a_mqtt.broker import BrokerConfig, EmbeddedBroker
 from a2a_mqtt.connection import ConnectionSettings
-from a2a_mqtt.transport import ConnectOptions, PahoTransport, PublishProperties, Subscription
+from a2a_mqtt.transport import ConnectOptions, Mqtt5Transport, PublishProperties, Subscription
 from a2a_mqtt.transport.base import BrokerURL
 from registry_cards import fleet
 
@@ -77,7 +77,7 @@ async def publish_fleet(url: str, n: int) -> float:
                              client_id=f"bench-pub-{uuid.uuid4().hex[:8]}",
                              max_inflight=1000, ack_timeout=120)
     started = time.perf_counter()
-    async with PahoTransport(options) as pub:
+    async with Mqtt5Transport(options) as pub:
         pending: list[Any] = []
         for card in fleet(n):
             props = PublishProperties(user_properties=(("a2a-status", card.status),
@@ -105,7 +105,7 @@ async def count_retained(url: str, timeout: float) -> int:
         if not done.done():
             done.set_result(None)
 
-    transport = PahoTransport(ConnectOptions(url=BrokerURL.parse(url), client_id=me))
+    transport = Mqtt5Transport(ConnectOptions(url=BrokerURL.parse(url), client_id=me))
     for topic_filter in discovery_filters():
         await transport.subscribe(Subscription(topic_filter, qos=1), on_card)
     await transport.subscribe(Subscription(f"bench/sync/{me}", qos=1), on_sync)

@@ -30,6 +30,8 @@ EXTRA_OF: Final[dict[str, tuple[str, ...]]] = {
     "mcp_types": ("mcp",),
     "yaml": ("workflows",),
     "click": ("cli",),
+    # The API is core; what can be missing is the SDK and exporter (configure_tracing).
+    "opentelemetry": ("tracing",),
 }
 
 

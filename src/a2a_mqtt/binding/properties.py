@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Final
 
+from a2a_mqtt.binding import tracecontext as _tracecontext
 from a2a_mqtt.errors import LocalProtocolError
 from a2a_mqtt.mqtt_types import PublishProperties
 
@@ -30,6 +31,7 @@ __all__ = [
     "STREAM_END",
     "TASK_ID",
     "TRACEPARENT",
+    "TRACESTATE",
     "RedactedParameters",
     "is_broker_authoritative",
     "reply_properties",
@@ -52,7 +54,9 @@ A2A_VERSION: Final = "a2a-version"
 EXTENSIONS: Final = "a2a-extensions"
 # Ours (docs/binding.md §6.4): set on the last reply of a correlation.
 STREAM_END: Final = "a2a-stream-end"
-TRACEPARENT: Final = "a2a-traceparent"
+# The W3C trace context (docs/binding.md §4.5): unprefixed, never service parameters.
+TRACEPARENT: Final = _tracecontext.TRACEPARENT
+TRACESTATE: Final = _tracecontext.TRACESTATE
 # Ours (docs/binding.md §6.6): on a -32004 overload answer, whole seconds to wait
 # before retrying. Unprefixed like HTTP's Retry-After; never a service parameter.
 RETRY_AFTER: Final = "retry-after"

@@ -17,6 +17,7 @@ import click
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.common import run_async
 from a2a_mqtt.cli.connection import Connection, connection_options
+from a2a_mqtt.cli.tracing_opts import TraceOptions, tracing_options
 from a2a_mqtt.errors import ConfigError
 
 __all__ = ["gateway"]
@@ -64,7 +65,8 @@ def gateway() -> None:
 @click.option("--allow-offline", is_flag=True,
               help="Queue requests for agents marked offline instead of answering 503.")
 @click.option("--v03-compat", is_flag=True, help="Also accept A2A 0.3 requests.")
-def serve(conn: Connection, host: str, port: int,
+@tracing_options
+def serve(conn: Connection, trace: TraceOptions, host: str, port: int,
           public_url: str | None, registry_url: str | None, org: str | None,
           unit: str | None, max_body: int,
           reply_timeout: float, stream_timeout: float, forward_headers: tuple[str, ...],
@@ -79,7 +81,7 @@ def serve(conn: Connection, host: str, port: int,
             max_body_bytes=max_body,
             reply_timeout=reply_timeout, stream_idle_timeout=stream_timeout,
             forward_headers=forward_headers, reject_offline=not allow_offline,
-            enable_v0_3_compat=v03_compat)
+            enable_v0_3_compat=v03_compat, tracing=trace.config("a2a-mqtt-gateway"))
         if conn.identity is not None:
             config = dataclasses.replace(config, requester_id=_gateway_id(conn))
     except ConfigError as exc:
@@ -133,7 +135,8 @@ def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="TOML or JSON file listing several agents.")
 @click.option("--session-expiry", type=int, default=3600, show_default=True)
-def expose(conn: Connection, url: str | None,
+@tracing_options
+def expose(conn: Connection, trace: TraceOptions, url: str | None,
            agent_ref: str | None, headers: tuple[str, ...], config_file: Path | None,
            session_expiry: int) -> None:
     """Put the HTTP A2A agent at URL on MQTT as --agent (or every agent of --config)."""
@@ -151,6 +154,7 @@ def expose(conn: Connection, url: str | None,
             config = load_expose_config(config_file, broker_url=conn.broker
                                         if conn.explicit_broker else None,
                                         connection=conn.settings, session_expiry=session_expiry)
+            config = dataclasses.replace(config, tracing=trace.config("a2a-mqtt-expose"))
         else:
             if not url or not agent_ref:
                 raise click.UsageError("expose needs URL and --agent org/unit/agent "
@@ -158,7 +162,8 @@ def expose(conn: Connection, url: str | None,
             config = ExposeConfig(
                 agents=(ExposedAgent(url=url, ref=AgentRef.parse(agent_ref),
                                      headers=_headers(headers)),),
-                connection=conn.settings, session_expiry=session_expiry)
+                connection=conn.settings, session_expiry=session_expiry,
+                tracing=trace.config("a2a-mqtt-expose"))
     except ConfigError as exc:
         raise _config_error(exc) from exc
     names = ", ".join(f"{a.url} as {a.ref}" for a in config.agents)

@@ -14,6 +14,7 @@ from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.common import run_async
 from a2a_mqtt.cli.connection import Connection, connection_options
 from a2a_mqtt.cli.state import announce_broker
+from a2a_mqtt.cli.tracing_opts import TraceOptions, tracing_options
 from a2a_mqtt.errors import BrokerError, ConfigError
 
 __all__ = ["broker", "demo", "example"]
@@ -111,7 +112,9 @@ def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | 
 @click.option("--keepalive", envvar="A2A_MQTT_KEEPALIVE", type=int, default=30,
               show_default=True, help="MQTT keepalive seconds (the will fires after 1.5x).")
 @click.option("--max-concurrency", type=int, default=64, show_default=True)
-def example(name: str, agent_ref: str | None, conn: Connection, task_store: str | None,
+@tracing_options
+def example(name: str, agent_ref: str | None, conn: Connection, trace: TraceOptions,
+            task_store: str | None,
             session_expiry: int,
             pool: str | None, pool_dispatch: str, leave_pool_on_stop: bool, keepalive: int,
             max_concurrency: int) -> None:
@@ -135,7 +138,8 @@ def example(name: str, agent_ref: str | None, conn: Connection, task_store: str 
                              connection=dataclasses.replace(conn.settings, keepalive=keepalive),
                              task_store_url=task_store, session_expiry=session_expiry,
                              pool=pool, pool_dispatch=pool_dispatch,
-                             leave_pool_on_stop=leave_pool_on_stop, max_concurrency=max_concurrency)
+                             leave_pool_on_stop=leave_pool_on_stop, max_concurrency=max_concurrency,
+                             tracing=trace.config(str(ref)))
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
     def ready() -> None:  # said once connected and announced, never before
@@ -151,7 +155,7 @@ def example(name: str, agent_ref: str | None, conn: Connection, task_store: str 
               help="Run on a secure broker (TLS only, identities, ACLs from the topic rules) "
                    "with bearer tokens and signed cards.")
 def demo(broker: str | None, secure: bool) -> None:
-    """Start a broker and the production-line agents, then discover and call them."""
+    """Start a broker and the production-line agents, discover them, run the line workflow."""
     from a2a_mqtt.demo import DemoConfig, run_demo  # noqa: PLC0415
 
     try:

@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from a2a.client.errors import A2AClientError, A2AClientTimeoutError
 from a2a.types.a2a_pb2 import AgentCard
+from opentelemetry.trace import set_span_in_context
 
 from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.card import encode_card
@@ -43,6 +44,7 @@ from a2a_mqtt.binding.topics import (
     reply_topic,
     request_topic,
 )
+from a2a_mqtt.binding.tracecontext import inject
 from a2a_mqtt.client.config import RequesterConfig
 from a2a_mqtt.client.retry import (
     RETRY_AFTER,
@@ -57,6 +59,7 @@ from a2a_mqtt.mqtt_types import (
     PublishProperties,
     Subscription,
 )
+from a2a_mqtt.observability import tracing
 from a2a_mqtt.transport.base import MqttTransport, TransportFactory, default_transport
 
 __all__ = ["Reply", "Requester"]
@@ -274,60 +277,65 @@ class Requester:
         last_error: Exception = A2AClientTimeoutError(
             f"{method} to {agent}: no reply within {first_timeout:g}s")
         try:
-            for attempt in range(cfg.max_attempts):
-                if attempt:
-                    delay = self._delay(attempt - 1, last_error)
-                    if delay is None:
-                        raise last_error
-                    await asyncio.sleep(delay)
-                corr = uuid.uuid4().hex.encode()
-                self._calls[corr] = call
-                corrs.append(corr)
-                body, extra = self._seal(agent, payload)
-                props = P.request_properties(response_topic=self.reply_topic,
-                                             correlation_data=corr, service_params=sp,
-                                             message_expiry=cfg.message_expiry, extra=extra)
-                if extra:
-                    props = dataclasses.replace(props, content_type="application/jose")
-                try:
-                    code = await self.transport.publish(topic, body, qos=1, properties=props)
-                except PublishError as exc:
-                    raise A2AClientError(f"{method} to {agent} refused by the broker: "
-                                         f"{exc}") from exc
-                except TransportError as exc:
-                    last_error = A2AClientError(f"{method} to {agent} not sent: {exc}")
-                    continue
-                if code == _NO_MATCHING_SUBSCRIBERS:
-                    # Nobody (not even a persistent session) will ever see this request.
-                    last_error = ResponderUnavailableError(
-                        f"{agent} is not subscribed to its request topic (offline?)")
-                    continue
-                try:
-                    first = await call.next(first_timeout)
-                except TimeoutError:
-                    last_error = A2AClientTimeoutError(
-                        f"{method} to {agent}: no reply within {first_timeout:g}s "
-                        f"(attempt {attempt + 1} of {cfg.max_attempts})")
-                    continue
-                try:
-                    reply = self._decode(self._open(first, agent), unary, agent.pool)
-                except BindingError as exc:
-                    if exc.retryable and attempt + 1 < cfg.max_attempts:
-                        last_error = exc
-                        continue
-                    raise
-                yield reply
-                while not reply.end:
+            # One CLIENT span per call, across its attempts; never made current (this
+            # generator yields to its consumer), so inject() is given its context.
+            with tracing.client_span(method, topic, str(agent)) as span:
+                traced = () if span is None else inject(set_span_in_context(span))
+                for attempt in range(cfg.max_attempts):
+                    if attempt:
+                        delay = self._delay(attempt - 1, last_error)
+                        if delay is None:
+                            raise last_error
+                        await asyncio.sleep(delay)
+                    corr = uuid.uuid4().hex.encode()
+                    self._calls[corr] = call
+                    corrs.append(corr)
+                    body, extra = self._seal(agent, payload)
+                    props = P.request_properties(response_topic=self.reply_topic,
+                                                 correlation_data=corr, service_params=sp,
+                                                 message_expiry=cfg.message_expiry,
+                                                 extra=extra + traced)
+                    if extra:
+                        props = dataclasses.replace(props, content_type="application/jose")
                     try:
-                        msg = await call.next(idle_timeout)
+                        code = await self.transport.publish(topic, body, qos=1, properties=props)
+                    except PublishError as exc:
+                        raise A2AClientError(f"{method} to {agent} refused by the broker: "
+                                             f"{exc}") from exc
+                    except TransportError as exc:
+                        last_error = A2AClientError(f"{method} to {agent} not sent: {exc}")
+                        continue
+                    if code == _NO_MATCHING_SUBSCRIBERS:
+                        # Nobody (not even a persistent session) will ever see this request.
+                        last_error = ResponderUnavailableError(
+                            f"{agent} is not subscribed to its request topic (offline?)")
+                        continue
+                    try:
+                        first = await call.next(first_timeout)
                     except TimeoutError:
-                        raise A2AClientTimeoutError(
-                            f"{method} to {agent}: stream idle for {idle_timeout:g}s; "
-                            "resume with SubscribeToTask") from None
-                    reply = self._decode(self._open(msg, agent), unary, agent.pool)
+                        last_error = A2AClientTimeoutError(
+                            f"{method} to {agent}: no reply within {first_timeout:g}s "
+                            f"(attempt {attempt + 1} of {cfg.max_attempts})")
+                        continue
+                    try:
+                        reply = self._decode(self._open(first, agent), unary, agent.pool)
+                    except BindingError as exc:
+                        if exc.retryable and attempt + 1 < cfg.max_attempts:
+                            last_error = exc
+                            continue
+                        raise
                     yield reply
-                return
-            raise last_error
+                    while not reply.end:
+                        try:
+                            msg = await call.next(idle_timeout)
+                        except TimeoutError:
+                            raise A2AClientTimeoutError(
+                                f"{method} to {agent}: stream idle for {idle_timeout:g}s; "
+                                "resume with SubscribeToTask") from None
+                        reply = self._decode(self._open(msg, agent), unary, agent.pool)
+                        yield reply
+                    return
+                raise last_error
         finally:
             for corr in corrs:
                 self._calls.pop(corr, None)

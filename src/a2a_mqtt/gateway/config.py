@@ -11,6 +11,7 @@ from a2a_mqtt.binding.topics import discovery_filters
 from a2a_mqtt.client.config import RequesterConfig
 from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.observability.tracing import TracingConfig
 
 if TYPE_CHECKING:
     from a2a_mqtt.gateway.server import GatewayServer
@@ -75,6 +76,8 @@ class GatewayConfig:
     card_policy: CardPolicy | None = None
     """Card signature policy for the agents it serves from discovery (None: off);
     under ``require`` an agent whose card does not verify is not served."""
+    tracing: TracingConfig = field(default_factory=TracingConfig)
+    """Spans and their export (docs/observability.md, Tracing); off by default."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

@@ -112,7 +112,7 @@ class ExposeHost:
         log.info("exposing %s (%s) as %s", agent.url, card.name, agent.ref)
         return AgentConfig(ref=agent.ref, card=card, executor=executor,
                            connection=cfg.connection, extended_card=extended,
-                           session_expiry=cfg.session_expiry)
+                           session_expiry=cfg.session_expiry, tracing=cfg.tracing)
 
     @staticmethod
     async def _extended_card(agent: ExposedAgent, card: AgentCard, client: Client,

@@ -40,6 +40,10 @@ from a2a.types.a2a_pb2 import (
     TaskStatusUpdateEvent,
 )
 from a2a.utils.errors import A2AError, InternalError, InvalidParamsError
+from opentelemetry.trace import SpanKind
+
+from a2a_mqtt.observability import tracing
+from a2a_mqtt.observability.propagation import trace_headers
 
 __all__ = ["HttpForwardExecutor", "IdMap"]
 
@@ -122,12 +126,19 @@ class HttpForwardExecutor(AgentExecutor):
         have_task = context.current_task is not None
         request = self._upstream_request(context, message, task_id, context_id)
         try:
-            async for item in self._client.send_message(request,
-                                                        context=self._call_context(context)):
-                for event in self._localize(item, task_id, context_id, have_task, context):
-                    if isinstance(event, Task):
-                        have_task = True
-                    await event_queue.enqueue_event(event)
+            # The HTTP hop is a CLIENT span, child of the executor's; the agent gets its
+            # context as the W3C traceparent header.
+            with tracing.span("a2a/SendMessage", kind=SpanKind.CLIENT, attributes=(
+                    tracing.rpc_attributes("SendMessage", **{"a2a.agent": self._name}))):
+                cctx = self._call_context(context)
+                if cctx.service_parameters is not None:
+                    cctx.service_parameters.update(trace_headers())
+                async for item in self._client.send_message(request, context=cctx):
+                    for event in self._localize(item, task_id, context_id, have_task,
+                                                context):
+                        if isinstance(event, Task):
+                            have_task = True
+                        await event_queue.enqueue_event(event)
         except A2AClientError as exc:
             raise InternalError(message=f"the HTTP agent {self._name} failed: "
                                         f"{exc.message}") from exc

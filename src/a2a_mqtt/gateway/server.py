@@ -37,6 +37,8 @@ from a2a_mqtt.gateway.presence import (
 )
 from a2a_mqtt.gateway.proxy import MqttProxyHandler, ProxySettings
 from a2a_mqtt.gateway.routing import AgentAppSettings, GatewayApp, build_agent_app, current_base_url
+from a2a_mqtt.observability import tracing
+from a2a_mqtt.observability.propagation import TracedHttpApp
 from a2a_mqtt.service import serve_until_stopped
 
 # listen_socket is re-exported: bench/gateway_compare.py imports it from here.
@@ -78,6 +80,7 @@ class Gateway:
     async def __aenter__(self) -> Gateway:
         if self._running:
             raise RuntimeError("Gateway is already running (not reentrant)")
+        tracing.configure_tracing(self.config.tracing)
         await self.mqtt.__aenter__()
         try:
             if self._presence is not None:
@@ -120,8 +123,10 @@ class Gateway:
             entry = self.directory.get(ref)
             return entry.updated_at if entry is not None else None
 
-        return build_agent_app(handler, card=self._card_of(ref), card_modifier=current_card,
-                               settings=self._app_settings, last_modified=last_modified)
+        app = build_agent_app(handler, card=self._card_of(ref), card_modifier=current_card,
+                              settings=self._app_settings, last_modified=last_modified)
+        # Apps are built at an agent's first request, after the process set tracing up.
+        return app if tracing.tracer() is None else TracedHttpApp(app, route=f"/{ref}")
 
 
 class GatewayServer:

@@ -54,6 +54,8 @@ from a2a_mqtt.mqtt_types import (
     Subscription,
     Will,
 )
+from a2a_mqtt.observability.executor import traced_executor
+from a2a_mqtt.observability.tracing import configure_tracing
 from a2a_mqtt.server.brokerwatch import DropWatch
 from a2a_mqtt.server.claimqueue import ClaimQueue
 from a2a_mqtt.server.claims import RequestClaims, claim_key, claim_owner
@@ -165,6 +167,7 @@ class AgentServer:
 
     async def _start(self, cfg: AgentConfig, stack: AsyncExitStack) -> None:
         warn_if_a2a_sdk_spans_on()
+        configure_tracing(cfg.tracing)  # before the executor is (or is not) wrapped
         public = cfg.public_broker_url or cfg.connection.display_url()
         self._card = prepare_card(cfg.card, ref=cfg.ref, broker_url=public, pool=cfg.pool_ref)
         extended = None
@@ -209,7 +212,8 @@ class AgentServer:
         handler_store = (KnownAbsentStore(opened.store)
                          if isinstance(opened.store, VersionedTaskStore) else opened.store)
         handler = DefaultRequestHandler(
-            agent_executor=cfg.executor, task_store=handler_store, agent_card=self._card,
+            agent_executor=traced_executor(cfg.executor), task_store=handler_store,
+            agent_card=self._card,
             push_config_store=push_store, push_sender=push_sender,
             request_context_builder=RequesterTaskIdBuilder(), extended_agent_card=extended,
             interrupted_task_timeout=cfg.interrupted_task_timeout,

@@ -12,6 +12,7 @@ from a2a.types.a2a_pb2 import AgentCard
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.observability.tracing import TracingConfig
 
 if TYPE_CHECKING:
     from a2a_mqtt.security.authz import RequestAuthorizer
@@ -90,6 +91,9 @@ class AgentConfig:
     """Signs the cards this agent publishes (A2A 1.0 ``signatures``)."""
     e2e: E2EContext | None = None
     """ubsp-v1 end-to-end encryption: requests, replies and stream items are JWE."""
+    tracing: TracingConfig = field(default_factory=TracingConfig)
+    """Spans and their export (docs/observability.md, Tracing); off by default. The
+    first service of a process to start with tracing on sets it up for the process."""
 
     def server(self) -> AgentServer:
         """This config's server (``a2a_mqtt.run(config)`` runs it)."""

@@ -70,6 +70,7 @@ from a2a_mqtt.binding.stream import (
 from a2a_mqtt.binding.topics import reply_topic_problem
 from a2a_mqtt.errors import RemoteProtocolError, TransportError
 from a2a_mqtt.mqtt_types import IncomingMessage, PublishProperties
+from a2a_mqtt.observability import tracing
 from a2a_mqtt.server.inflight import InflightEntry, InflightLog
 from a2a_mqtt.server.stores import KNOWN_ABSENT, TaskAccess
 from a2a_mqtt.server.taskids import REQUESTED_TASK_ID, DedupGate, seen_in_history
@@ -148,6 +149,7 @@ class _Reply:
         except (ValueError, TypeError):
             log.exception("the error for request %r cannot be encoded as JSON", rid)
             payload = encode_error(None, error_object(InternalError()))
+        tracing.mark_error(error.get("code", 0), str(error.get("message", "")))
         await self.send(payload, end=True, retry_after=retry_after)
 
 
@@ -245,7 +247,10 @@ class RequestDispatcher:
         too: redelivering it would only be refused again.
         """
         try:
-            await self._handle(msg)
+            # The SERVER span is current for the whole turn: a2a-sdk runs the executor
+            # in a copy of this context, so its span and its own calls are children.
+            with tracing.server_span(msg.properties.user_properties, msg.topic):
+                await self._handle(msg)
         except Exception:
             log.exception("request on %s failed outside its reply path", msg.topic)
         finally:
@@ -272,6 +277,7 @@ class RequestDispatcher:
                 request = parse_request(msg.payload, max_bytes=self._max_payload)
                 rid = request.id
                 params = parse_params(request)
+                tracing.name_request(request.method)
             except RemoteProtocolError as exc:
                 rid = exc.data if rid is None else rid
                 text = _clip(exc.message)

@@ -1,0 +1,296 @@
+"""Distributed tracing: configuration, the process's tracer and the spans our code opens.
+
+Off by default. :func:`configure_tracing` with an endpoint installs an SDK
+``TracerProvider`` (sampler ``ParentBased(TraceIdRatioBased(ratio))``, batched
+export over OTLP/HTTP) for the whole process; until then :func:`span` yields
+None after one global read, so an untraced process pays nothing more (no
+tracer lookups, no context changes, no properties written).
+
+Spans (docs/observability.md, Tracing): the requester's call (CLIENT), an
+agent's handling of a request (SERVER) with the executor's run as its child
+(INTERNAL), the gateway's HTTP request (SERVER) and ``expose``'s call to its
+HTTP agent (CLIENT). Names are ``a2a/<method>``; attributes follow the
+OpenTelemetry RPC and messaging conventions (``rpc.system=a2a``,
+``rpc.method``, ``messaging.system=mqtt``, ``messaging.destination.name``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+from urllib.parse import urlsplit
+
+from opentelemetry import trace
+from opentelemetry.context import Context, attach, detach
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.util.types import AttributeValue
+
+from a2a_mqtt.binding.tracecontext import extract
+from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.extras import missing_extra
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
+__all__ = [
+    "TracingConfig",
+    "TracingHandle",
+    "client_span",
+    "configure_tracing",
+    "mark_error",
+    "name_request",
+    "rpc_attributes",
+    "server_span",
+    "span",
+    "tracer",
+]
+
+log = logging.getLogger("a2a_mqtt.observability")
+
+_TRACES_PATH: Final = "/v1/traces"
+_RATIO_SAMPLERS: Final = frozenset({"traceidratio", "parentbased_traceidratio"})
+_ON_SAMPLERS: Final = frozenset({"always_on", "parentbased_always_on"})
+_OFF_SAMPLERS: Final = frozenset({"always_off", "parentbased_always_off"})
+
+
+def _traces_url(base: str) -> str:
+    """OTLP/HTTP's rule for a base endpoint (``OTEL_EXPORTER_OTLP_ENDPOINT``): traces
+    go to ``<base>/v1/traces``; a URL already ending so is kept."""
+    base = base.strip()
+    return base if base.rstrip("/").endswith(_TRACES_PATH) else base.rstrip("/") + _TRACES_PATH
+
+
+@dataclass(frozen=True, slots=True)
+class TracingConfig:
+    """Where spans go and how many are kept; ``endpoint=None`` (the default) is off."""
+
+    #: The OTLP/HTTP traces URL (``http://collector:4318/v1/traces``); None: no tracing.
+    endpoint: str | None = None
+    #: Fraction of new traces recorded (0..1); a request that arrives with a
+    #: trace context follows its parent's decision instead.
+    sample_ratio: float = 1.0
+    service_name: str = "a2a-mqtt"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.sample_ratio <= 1.0:
+            raise ConfigError(f"trace sample ratio {self.sample_ratio} is not within 0..1")
+        if self.endpoint is not None:
+            try:
+                parts = urlsplit(self.endpoint)
+                ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+                parts.port  # noqa: B018 - raises on a port that is not a number
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ConfigError(f"OTLP endpoint {self.endpoint!r} is not an http(s) URL")
+        if not self.service_name.strip():
+            raise ConfigError("the tracing service name is empty")
+
+    @property
+    def enabled(self) -> bool:
+        return self.endpoint is not None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, service_name: str,
+                 endpoint: str | None = None, sample_ratio: float | None = None,
+                 ) -> TracingConfig:
+        """Flags (the keyword arguments; ``endpoint`` is a base URL like
+        ``OTEL_EXPORTER_OTLP_ENDPOINT``) over the standard ``OTEL_*`` variables:
+        ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (used as is),
+        ``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_TRACES_EXPORTER=none`` and
+        ``OTEL_SDK_DISABLED=true`` (off unless a flag names an endpoint),
+        ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``, ``OTEL_SERVICE_NAME``."""
+        env = os.environ if environ is None else environ
+        url: str | None = _traces_url(endpoint) if endpoint else None
+        disabled = (env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+                    or env.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none")
+        if url is None and not disabled:
+            if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip():
+                url = env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"].strip()
+            elif env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
+                url = _traces_url(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
+        ratio = sample_ratio if sample_ratio is not None else _env_ratio(env)
+        name = env.get("OTEL_SERVICE_NAME", "").strip() or service_name
+        return cls(endpoint=url, sample_ratio=ratio, service_name=name)
+
+
+def _env_ratio(env: Mapping[str, str]) -> float:
+    sampler = env.get("OTEL_TRACES_SAMPLER", "").strip().lower()
+    if sampler in _OFF_SAMPLERS:
+        return 0.0
+    if sampler in _RATIO_SAMPLERS:
+        raw = env.get("OTEL_TRACES_SAMPLER_ARG", "").strip() or "1.0"
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"OTEL_TRACES_SAMPLER_ARG {raw!r} is not a number") from None
+    if sampler and sampler not in _ON_SAMPLERS:
+        raise ConfigError(f"OTEL_TRACES_SAMPLER {sampler!r} is not supported; use "
+                          "parentbased_traceidratio (with OTEL_TRACES_SAMPLER_ARG) or always_on")
+    return 1.0
+
+
+class TracingHandle:
+    """The installed provider: :meth:`shutdown` exports what is buffered and stops.
+
+    The provider also flushes at interpreter exit, so a service stopped by a
+    signal loses no finished span."""
+
+    def __init__(self, provider: TracerProvider, config: TracingConfig) -> None:
+        self._provider = provider
+        self.config = config
+
+    def force_flush(self, timeout_millis: int = 5_000) -> bool:
+        return self._provider.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        global _TRACER, _HANDLE
+        self._provider.shutdown()
+        if _HANDLE is self:
+            _TRACER, _HANDLE = None, None
+
+
+_TRACER: Tracer | None = None
+_HANDLE: TracingHandle | None = None
+
+
+def configure_tracing(config: TracingConfig) -> TracingHandle | None:
+    """Turn tracing on for this process as ``config`` says; None when it says off.
+
+    Every service calls it as it starts (with its config's ``tracing``), so the first
+    service of a process that has tracing on sets it up. OpenTelemetry has one tracer
+    provider per process: a later call returns the first handle (a different config is
+    logged and ignored). Raises MissingExtraError without the ``tracing`` extra."""
+    global _TRACER, _HANDLE  # noqa: PLW0603 - the process's one tracer
+    if not config.enabled:
+        return None
+    if _HANDLE is not None:
+        if _HANDLE.config != config:
+            log.warning("tracing is already configured (%s); %s ignored",
+                        _HANDLE.config, config)
+        return _HANDLE
+    # The SDK and the exporter (the ``tracing`` extra) load only when tracing is on.
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
+            OTLPSpanExporter,
+        )
+        from opentelemetry.sdk.resources import SERVICE_NAME, Resource  # noqa: PLC0415
+        from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
+        from opentelemetry.sdk.trace.sampling import (  # noqa: PLC0415
+            ParentBased,
+            TraceIdRatioBased,
+        )
+    except ImportError as exc:
+        raise missing_extra(exc, extra="tracing") or exc from None
+
+    from a2a_mqtt._version import __version__  # noqa: PLC0415
+
+    provider = TracerProvider(
+        resource=Resource.create({SERVICE_NAME: config.service_name}),
+        sampler=ParentBased(TraceIdRatioBased(config.sample_ratio)))
+    # Export runs on the SDK's own worker thread, in batches, off the event loop.
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=config.endpoint)))
+    # The global provider (what a2a-sdk's own spans use, when on) can be set once per
+    # process; a configure after a shutdown (tests, benchmarks) keeps the first one.
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        trace.set_tracer_provider(provider)
+    _TRACER = provider.get_tracer("a2a_mqtt", __version__)
+    _HANDLE = TracingHandle(provider, config)
+    log.info("tracing on: %s, sample ratio %g, service %s", config.endpoint,
+             config.sample_ratio, config.service_name)
+    return _HANDLE
+
+
+def tracer() -> Tracer | None:
+    """This process's tracer, or None while tracing is off."""
+    return _TRACER
+
+
+def rpc_attributes(method: str, topic: str | None = None,
+                   **extra: AttributeValue) -> dict[str, AttributeValue]:
+    """The RPC (and, with ``topic``, messaging) attributes of an A2A call."""
+    attrs: dict[str, AttributeValue] = {"rpc.system": "a2a", "rpc.method": method}
+    if topic is not None:
+        attrs["messaging.system"] = "mqtt"
+        attrs["messaging.destination.name"] = topic
+    attrs.update(extra)
+    return attrs
+
+
+@contextmanager
+def span(name: str, *, kind: SpanKind, attributes: Mapping[str, AttributeValue] | None = None,
+         parent: Context | None = None, current: bool = True) -> Iterator[Span | None]:
+    """A span (None while tracing is off) around the block, a child of ``parent``
+    (default: the current context); ``current`` makes it the current span inside the
+    block. An exception escaping the block is recorded and sets the ERROR status."""
+    t = _TRACER
+    if t is None:
+        yield None
+        return
+    s = t.start_span(name, context=parent, kind=kind, attributes=attributes,
+                     record_exception=False, set_status_on_exception=False)
+    # Attached only when asked: a span held across an async generator's yields must not
+    # be made current, since its consumer would run (and detach) in another context.
+    token = attach(trace.set_span_in_context(s)) if current else None
+    try:
+        yield s
+    except Exception as exc:
+        s.record_exception(exc)
+        s.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {str(exc)[:200]}"))
+        raise
+    finally:
+        if token is not None:
+            detach(token)
+        s.end()
+
+
+_NO_SPAN: Final = nullcontext(None)
+
+
+def client_span(method: str, topic: str, agent: str) -> AbstractContextManager[Span | None]:
+    """The requester's CLIENT span of one call (not made current); a shared no-op
+    while tracing is off, so an untraced call builds no name and no attributes."""
+    if _TRACER is None:
+        return _NO_SPAN
+    return span(f"a2a/{method}", kind=SpanKind.CLIENT, current=False,
+                attributes=rpc_attributes(method, topic, **{"a2a.agent": agent}))
+
+
+def server_span(user_properties: Sequence[tuple[str, str]], topic: str
+                ) -> AbstractContextManager[Span | None]:
+    """An agent's SERVER span for one request message, continuing the trace its
+    ``traceparent`` names (else a new root); named ``a2a/<method>`` once the method is
+    known (:func:`name_request`)."""
+    if _TRACER is None:
+        return _NO_SPAN
+    return span("a2a/request", kind=SpanKind.SERVER, parent=extract(user_properties),
+                attributes={"rpc.system": "a2a", "messaging.system": "mqtt",
+                            "messaging.destination.name": topic})
+
+
+def name_request(method: str, **attributes: AttributeValue) -> None:
+    """Name the current (server) span after the decoded method; no-op while off."""
+    if _TRACER is None:
+        return
+    current = trace.get_current_span()
+    if current.is_recording():
+        current.update_name(f"a2a/{method}")
+        current.set_attribute("rpc.method", method)
+        for key, value in attributes.items():
+            current.set_attribute(key, value)
+
+
+def mark_error(code: int, message: str) -> None:
+    """Mark the current span failed with a JSON-RPC error (no-op while tracing is off)."""
+    if _TRACER is None:
+        return
+    current = trace.get_current_span()
+    if current.is_recording():
+        current.set_attribute("rpc.jsonrpc.error_code", code)
+        current.set_status(Status(StatusCode.ERROR, message[:200]))
+
