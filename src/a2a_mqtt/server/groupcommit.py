@@ -123,16 +123,21 @@ class GroupCommitStore(VersionedTaskStore):
     Build it over a store created with ``core_to_model_conversion=task_to_row``
     and the default table names (see :func:`a2a_mqtt.server.stores.open_task_store`).
     Reads are one statement each; lists and deletes go to the wrapped store unchanged.
+
+    ``write_behind``: mid-turn writes return before they commit. Only for a store no
+    other process reads while this one runs the task (not a pool member: another
+    member would not find a task whose first state a streaming client already has).
     """
 
     def __init__(self, store: VersionedDatabaseTaskStore, engine: AsyncEngine, *,
                  owner_resolver: OwnerResolver = resolve_user_scope,
-                 max_batch: int = _MAX_BATCH) -> None:
+                 max_batch: int = _MAX_BATCH, write_behind: bool = False) -> None:
         self.wrapped = store
         self._engine = engine
         self._reader = autocommit(engine)
         self._owner = owner_resolver
         self._max_batch = max_batch
+        self._write_behind = write_behind
         self._queue: asyncio.Queue[_Write] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         # (owner, task id) -> the version this process last wrote or read (MISSING: read
@@ -170,7 +175,7 @@ class GroupCommitStore(VersionedTaskStore):
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._run(), name="a2a-mqtt-group-commit")
         # Mid-turn, on a version this process wrote or read last: commit behind.
-        write.behind = (task.status.state not in _TURN_ENDS
+        write.behind = (self._write_behind and task.status.state not in _TURN_ENDS
                         and self._known.get(key, _UNKNOWN) == prev_version)
         self._queue.put_nowait(write)
         if write.behind:

@@ -90,12 +90,15 @@ def database_url(url: str) -> str:
 
 
 async def open_task_store(url: str | None, stack: AsyncExitStack, *,
-                          group_commit: bool = True) -> OpenedStore:
+                          group_commit: bool = True, write_behind: bool = False
+                          ) -> OpenedStore:
     """A ready store for ``url``; ``stack`` disposes of its engine.
 
     ``None`` or ``memory://`` gives an in-memory store (one process only). A database
     store commits concurrent task writes together (:class:`GroupCommitStore`) unless
-    ``group_commit`` is False (the SDK's store alone: one transaction per write).
+    ``group_commit`` is False (the SDK's store alone: one transaction per write);
+    ``write_behind`` lets mid-turn writes return before they commit (only for a store
+    no other process reads meanwhile: see :class:`GroupCommitStore`).
     """
     if url is None or url in ("memory", "memory://"):
         return OpenedStore(InMemoryTaskStore())
@@ -123,7 +126,7 @@ async def open_task_store(url: str | None, stack: AsyncExitStack, *,
         raise store_error(exc, display_url(engine)) from exc
     if not group_commit:
         return OpenedStore(sdk_store, stream, engine)
-    store = GroupCommitStore(sdk_store, engine)
+    store = GroupCommitStore(sdk_store, engine, write_behind=write_behind)
     stack.push_async_callback(store.aclose)  # before the engine goes (LIFO)
     return OpenedStore(store, stream, engine)
 

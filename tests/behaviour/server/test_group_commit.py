@@ -104,7 +104,7 @@ async def test_batched_store_equals_the_sdk_store(rounds: list[dict[str, str]],
     for name, batched in (("plain", False), ("batched", True)):
         async with AsyncExitStack() as stack:
             opened = await open_task_store(f"sqlite:///{tmp}/{name}.db", stack,
-                                           group_commit=batched)
+                                           group_commit=batched, write_behind=batched)
             store = opened.store
             assert isinstance(store, VersionedTaskStore)
             assert isinstance(store, GroupCommitStore) is batched
@@ -150,7 +150,7 @@ async def test_a_write_committed_behind_that_loses_fails_the_turns_end(tmp_path:
     url = f"sqlite:///{tmp_path}/t.db"
     ctx = ServerCallContext()
     async with AsyncExitStack() as stack:
-        ours = (await open_task_store(url, stack)).store
+        ours = (await open_task_store(url, stack, write_behind=True)).store
         other = (await open_task_store(url, stack, group_commit=False)).store
         assert isinstance(ours, GroupCommitStore)
         assert isinstance(other, VersionedTaskStore)

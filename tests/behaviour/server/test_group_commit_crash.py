@@ -1,10 +1,12 @@
 """A task write the agent reported done survives ``kill -9`` of the agent process.
 
-The agent runs on SQLite with group commit (the default for a database store). A
-reply is published only after the handler's final save returned, and a save returns
-only after its shared transaction committed; WAL with ``synchronous=NORMAL`` keeps
-every commit across a process crash (only a power loss may take the last ones), so
-every task whose reply arrived must be in the file, COMPLETED, after the kill.
+The agent runs on SQLite with group commit (the default for a database store) and,
+not being a pool member, with mid-turn writes committed behind. A reply is published
+only after the handler's turn-ending save returned, and that save returns only after
+its shared transaction (and every earlier write of the task) committed; WAL with
+``synchronous=NORMAL`` keeps every commit across a process crash (only a power loss
+may take the last ones), so every task whose reply arrived must be in the file,
+COMPLETED, after the kill.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,6 +35,9 @@ async def test_replied_tasks_survive_kill_9(broker: MosquittoProcess, unique_id:
     db = tmp_path / "agent.db"
     member = Member(broker.url, AgentRef.parse(f"{org_unit}/solo-0"), "solo",
                     f"sqlite:///{db}", tmp_path / "executions.log")
+    # Not a pool member: the agent alone reads its store, so mid-turn writes go behind.
+    member.args = [sys.executable, "-m", "tests.behaviour.server.solo_agent", broker.url,
+                   str(member.ref), f"sqlite:///{db}", str(tmp_path / "executions.log")]
     member.start()
     try:
         async with A2AMqttClient(patient(broker.url), org="gc") as mqtt:  # type: ignore[arg-type]
