@@ -23,8 +23,8 @@ EXTRA_OF: Final[dict[str, tuple[str, ...]]] = {
     "aiosqlite": ("sql",),
     "asyncpg": ("sql",),
     "uvloop": ("server", "cli"),
-    "uvicorn": ("gateway", "registry"),
-    "starlette": ("gateway", "registry"),
+    "uvicorn": ("gateway", "registry", "dashboard"),
+    "starlette": ("gateway", "registry", "dashboard"),
     "sse_starlette": ("gateway", "registry"),
     "mcp": ("mcp",),
     "mcp_types": ("mcp",),
@@ -39,7 +39,7 @@ EXTRA_OF: Final[dict[str, tuple[str, ...]]] = {
 #: name when its code fails to import, whichever library was missing first.
 CAPABILITY_EXTRA: Final[dict[str, str]] = {
     "server": "server", "gateway": "gateway", "registry": "registry", "mcp": "mcp",
-    "workflows": "workflows",
+    "workflows": "workflows", "dashboard": "dashboard",
 }
 
 

@@ -22,7 +22,8 @@ _T = TypeVar("_T")
 
 #: The extra each command group's work needs (the one to name when a library is missing).
 _COMMAND_EXTRA = {"example": "server", "gateway": "gateway", "registry": "registry",
-                  "mcp": "mcp", "workflow": "workflows", "demo": "all"}
+                  "mcp": "mcp", "workflow": "workflows", "demo": "all",
+                  "dashboard": "dashboard"}
 
 
 class _Main(click.Group):
@@ -55,6 +56,7 @@ def _register() -> None:
     from a2a_mqtt.cli import (  # noqa: PLC0415
         card_cmds,
         client_cmds,
+        dashboard_cmds,
         gateway_cmds,
         identity_cmds,
         registry_cmds,
@@ -75,6 +77,7 @@ def _register() -> None:
     main.add_command(token_cmds.token)
     main.add_command(card_cmds.card)
     main.add_command(workflow_cmds.workflow)
+    main.add_command(dashboard_cmds.dashboard)
     from a2a_mqtt.cli import workflow_events_cmds  # noqa: PLC0415
     workflow_cmds.workflow.add_command(workflow_events_cmds.stages)
     workflow_cmds.workflow.add_command(workflow_events_cmds.emit)
