@@ -26,12 +26,10 @@ at a time, so an odd write never costs the others their outcome.
 from __future__ import annotations
 
 import asyncio
-import builtins
 import functools
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from a2a.server.cluster import (
@@ -42,23 +40,31 @@ from a2a.server.cluster import (
     VersionedTaskStore,
 )
 from a2a.server.context import ServerCallContext
-from a2a.server.models import TaskEventModel, TaskModel, TaskVersionModel
+from a2a.server.models import TaskModel, TaskVersionModel
 from a2a.server.owner_resolver import OwnerResolver, resolve_user_scope
 from a2a.types.a2a_pb2 import ListTasksRequest, ListTasksResponse, Task, TaskState
-from a2a.utils.proto_utils import to_stream_response
-from google.protobuf.json_format import MessageToDict, ParseDict
-from sqlalchemy import Table, and_, insert, or_, select, update
+from sqlalchemy import and_, select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from a2a_mqtt.server.dbops import autocommit, insert_absent, retry_transient, upsert
+from a2a_mqtt.server.batchwrite import (
+    KNOWN,
+    Lost,
+    Write,
+    apply_batch,
+    builds_on_lost,
+    lose,
+    next_version,
+    row_to_task,
+    task_columns,
+    task_to_row,
+)
+from a2a_mqtt.server.dbops import autocommit, retry_transient
 
 __all__ = ["GroupCommitStore", "row_to_task", "task_columns", "task_to_row"]
 
 log = logging.getLogger("a2a_mqtt.server")
 
-_KNOWN: Final = 10_000
-"""Tasks whose last seen version is remembered (least recently used forgotten first)."""
 _UNKNOWN: Final = object()
 _TURN_ENDS: Final = frozenset({
     TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELED,
@@ -67,54 +73,6 @@ _TURN_ENDS: Final = frozenset({
 """States that end an executor turn: a save into one waits for its commit."""
 _MAX_BATCH: Final = 256
 """Writes per transaction at most (bounds one transaction's size and lock time)."""
-
-
-def task_columns(task: Task, owner: str) -> dict[str, Any]:
-    """The ``tasks`` row for ``task`` by column name: the SDK's own mapping (protocol 1.0)."""
-    return {
-        "id": task.id, "context_id": task.context_id, "kind": "task", "owner": owner,
-        "last_updated": (task.status.timestamp.ToDatetime()
-                         if task.status.HasField("timestamp") else None),
-        "status": MessageToDict(task.status),
-        "artifacts": [MessageToDict(a) for a in task.artifacts],
-        "history": [MessageToDict(m) for m in task.history],
-        "metadata": MessageToDict(task.metadata) if task.metadata.fields else None,
-        "protocol_version": "1.0"}
-
-
-def task_to_row(task: Task, owner: str) -> TaskModel:
-    """:func:`task_columns` as the ORM object the SDK's store writes, handed to it as its
-    public ``core_to_model_conversion`` so both writers produce the same rows."""
-    values = task_columns(task, owner)
-    values["task_metadata"] = values.pop("metadata")
-    return TaskModel(**values)
-
-
-def row_to_task(row: Any) -> Task:
-    """The task in a protocol-1.0 ``tasks`` row (the inverse of :func:`task_columns`)."""
-    task = Task(id=row.id, context_id=row.context_id)
-    if row.status:
-        ParseDict(row.status, task.status)
-    for artifact in row.artifacts or ():
-        ParseDict(artifact, task.artifacts.add())
-    for message in row.history or ():
-        ParseDict(message, task.history.add())
-    if row.metadata:
-        task.metadata.update(row.metadata)
-    return task
-
-
-@dataclass(slots=True)
-class _Write:
-    task: Task
-    event: Any
-    prev_version: TaskVersion
-    owner: str
-    context: ServerCallContext
-    behind: bool = False
-    """Its caller has its version already and does not wait for the commit."""
-    done: asyncio.Future[TaskVersion] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class GroupCommitStore(VersionedTaskStore):
@@ -138,13 +96,13 @@ class GroupCommitStore(VersionedTaskStore):
         self._owner = owner_resolver
         self._max_batch = max_batch
         self._write_behind = write_behind
-        self._queue: asyncio.Queue[_Write] = asyncio.Queue()
+        self._queue: asyncio.Queue[Write] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         # (owner, task id) -> the version this process last wrote or read (MISSING: read
         # as absent); the newest write still committing behind, per task.
         self._known: OrderedDict[tuple[str, str], TaskVersion] = OrderedDict()
         self._pending: dict[tuple[str, str], tuple[StoredTask, asyncio.Future[TaskVersion]]] = {}
-        self._lost: _Lost = OrderedDict()
+        self._lost: Lost = OrderedDict()
         self.batches = 0
         """Transactions committed by the writer (for tests and benchmarks)."""
 
@@ -171,7 +129,7 @@ class GroupCommitStore(VersionedTaskStore):
             return version
         snapshot = Task()
         snapshot.CopyFrom(task)  # the caller may change its task while the write waits
-        write = _Write(snapshot, event, prev_version, key[0], context)
+        write = Write(snapshot, event, prev_version, key[0], context)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._run(), name="a2a-mqtt-group-commit")
         # Mid-turn, on a version this process wrote or read last: commit behind.
@@ -179,7 +137,7 @@ class GroupCommitStore(VersionedTaskStore):
                         and self._known.get(key, _UNKNOWN) == prev_version)
         self._queue.put_nowait(write)
         if write.behind:
-            version = TaskVersion(_next_version(prev_version))
+            version = TaskVersion(next_version(prev_version))
             self._remember(key, version)
             self._pending[key] = (StoredTask(snapshot, version), write.done)
             write.done.add_done_callback(functools.partial(self._behind_done, key))
@@ -204,7 +162,7 @@ class GroupCommitStore(VersionedTaskStore):
     def _remember(self, key: tuple[str, str], version: TaskVersion) -> None:
         self._known[key] = version
         self._known.move_to_end(key)
-        if len(self._known) > _KNOWN:
+        if len(self._known) > KNOWN:
             self._known.popitem(last=False)
 
     async def _settled(self, key: tuple[str, str] | None = None) -> None:
@@ -270,7 +228,7 @@ class GroupCommitStore(VersionedTaskStore):
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _commit(self, batch: Sequence[_Write]) -> None:
+    async def _commit(self, batch: Sequence[Write]) -> None:
         try:
             outcomes, lost = await retry_transient(lambda: self._transaction(batch),
                                                    what="group commit")
@@ -287,9 +245,9 @@ class GroupCommitStore(VersionedTaskStore):
         for write, outcome in zip(batch, outcomes, strict=True):
             _settle(write, outcome)
 
-    async def _alone(self, write: _Write) -> None:
+    async def _alone(self, write: Write) -> None:
         key = (write.owner, write.task.id)
-        if _builds_on_lost(self._lost, write):
+        if builds_on_lost(self._lost, write):
             _settle(write, ConcurrentTaskModificationError(write.task.id))
             return
         try:
@@ -298,136 +256,20 @@ class GroupCommitStore(VersionedTaskStore):
                                               context=write.context)
         except Exception as exc:  # handed to the one caller it belongs to
             if isinstance(exc, ConcurrentTaskModificationError):
-                _lose(self._lost, write)
+                lose(self._lost, write)
             _settle(write, exc)
         else:
             self._lost.pop(key, None)
             _settle(write, version)
 
-    async def _transaction(self, batch: Sequence[_Write]
-                           ) -> tuple[Sequence[TaskVersion | Exception], _Lost]:
+    async def _transaction(self, batch: Sequence[Write]
+                           ) -> tuple[Sequence[TaskVersion | Exception], Lost]:
         lost = OrderedDict(self._lost)  # kept only if this transaction commits
         async with self._engine.begin() as conn:
-            return await _apply(conn, batch, lost), lost
+            return await apply_batch(conn, batch, lost), lost
 
 
-_Lost = OrderedDict[tuple[str, str], TaskVersion]
-"""(owner, task id) -> the version a write of the task would have made but did not
-(its version check failed). Versions are write counters, so the next write built on
-that number could match another writer's row of the same number: it must fail too,
-as it would have in the SDK's store, where the lost write's caller saw the failure."""
-
-
-def _builds_on_lost(lost: _Lost, write: _Write) -> bool:
-    """Whether ``write`` builds on a version that never reached the database (then it
-    is lost in turn)."""
-    key = (write.owner, write.task.id)
-    if write.prev_version.is_missing or lost.get(key) != write.prev_version:
-        return False
-    _lose(lost, write)
-    return True
-
-
-def _lose(lost: _Lost, write: _Write) -> None:
-    key = (write.owner, write.task.id)
-    if not write.behind:
-        # Its caller sees the failure (as with the SDK's store) and reads again.
-        lost.pop(key, None)
-        return
-    lost[key] = TaskVersion(_next_version(write.prev_version))
-    lost.move_to_end(key)
-    if len(lost) > _KNOWN:
-        lost.popitem(last=False)
-
-
-async def _apply(conn: AsyncConnection, batch: Sequence[_Write], lost: _Lost
-                 ) -> builtins.list[TaskVersion | Exception]:
-    """The batch's statements in one transaction, a few per batch rather than three per
-    write: the version rows (one insert for all first writes, one compare-and-swap
-    update for all others, each returning the tasks it moved), then the task rows
-    (one executemany upsert) and the event rows (one executemany insert) of the
-    writes whose version moved. A lost version check writes nothing for that write
-    and is its outcome. A task written twice in one batch (the handler awaits each
-    save, so only a stray concurrent writer does that) is applied in a later round,
-    after its first write."""
-    dialect = conn.dialect.name
-    outcomes: builtins.list[TaskVersion | Exception | None] = [None] * len(batch)
-    pending = builtins.list(range(len(batch)))
-    while pending:
-        seen: set[tuple[str, str]] = set()
-        now: builtins.list[int] = []
-        later: builtins.list[int] = []
-        for i in pending:
-            key = (batch[i].task.id, batch[i].owner)
-            (later if key in seen else now).append(i)
-            seen.add(key)
-        for i in now:
-            if _builds_on_lost(lost, batch[i]):
-                outcomes[i] = ConcurrentTaskModificationError(batch[i].task.id)
-        now = [i for i in now if outcomes[i] is None]
-        moved = await _move_versions(conn, dialect, [batch[i] for i in now])
-        rows, events = [], []
-        for i in now:
-            write = batch[i]
-            if (write.task.id, write.owner) not in moved:
-                _lose(lost, write)
-                outcomes[i] = ConcurrentTaskModificationError(write.task.id)
-                continue
-            lost.pop((write.owner, write.task.id), None)
-            version = _next_version(write.prev_version)
-            outcomes[i] = TaskVersion(version)
-            rows.append(task_columns(write.task, write.owner))
-            if write.event is not None:
-                events.append({"task_id": write.task.id, "owner": write.owner,
-                               "task_version": version, "event_data": to_stream_response(
-                                   write.event).SerializeToString()})
-        if rows:
-            await conn.execute(upsert(dialect, TaskModel.__table__, rows[0], key=("id",)),
-                               rows)
-        if events:
-            await conn.execute(insert(TaskEventModel), events)
-        pending = later
-    return [o if o is not None else RuntimeError("write not applied") for o in outcomes]
-
-
-async def _move_versions(conn: AsyncConnection, dialect: str,
-                         writes: Sequence[_Write]) -> set[tuple[str, str]]:
-    """Advance each write's version row if it still holds the version the write was
-    derived from (a first write: if there is none); the (task, owner) pairs moved."""
-    table: Table = TaskVersionModel.__table__  # type: ignore[assignment]  # a Table
-    moved: set[tuple[str, str]] = set()
-    firsts = [w for w in writes if w.prev_version.is_missing]
-    others = [w for w in writes if not w.prev_version.is_missing]
-    if firsts:
-        stmt = insert_absent(dialect, table, [
-            {"task_id": w.task.id, "owner": w.owner, "version": 1} for w in firsts])
-        result = await conn.execute(stmt.returning(table.c.task_id, table.c.owner))
-        moved.update((r.task_id, r.owner) for r in result)
-    if others:
-        stmt = (update(table)
-                .where(or_(*(and_(table.c.task_id == w.task.id, table.c.owner == w.owner,
-                                  table.c.version == _version_int(w.prev_version))
-                             for w in others)))
-                .values(version=table.c.version + 1)
-                .returning(table.c.task_id, table.c.owner))
-        moved.update((r.task_id, r.owner) for r in await conn.execute(stmt))
-    return moved
-
-
-def _next_version(prev: TaskVersion) -> int:
-    return 1 if prev.is_missing else _version_int(prev) + 1
-
-
-def _version_int(version: TaskVersion) -> int:
-    """The write counter a database-store version wraps, read from its documented
-    ``repr`` (``TaskVersion(3)``): the class offers no public accessor."""
-    text = repr(version)
-    if not (text.startswith("TaskVersion(") and text.endswith(")")):
-        raise TypeError(f"not a database task version: {text}")
-    return int(text[len("TaskVersion("):-1])
-
-
-def _settle(write: _Write, outcome: TaskVersion | BaseException) -> None:
+def _settle(write: Write, outcome: TaskVersion | BaseException) -> None:
     if write.done.done():
         return
     if isinstance(outcome, BaseException):
