@@ -65,6 +65,10 @@ from a2a_mqtt.transport import (
     create_transport,
 )
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness.cli import bench_parser, finish_args
+from harness.stats import percentile
+
 PAYLOAD = json.dumps(
     {
         "jsonrpc": "2.0",
@@ -360,11 +364,6 @@ class Result:
     cpu_ms: float = 0.0  # this process's CPU (all threads) per request; the broker excluded
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
-    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[index]
-
-
 async def measure(variant: Variant, scenario: str, n: int, inflight: int) -> Result:
     latencies: list[float] = []
     remaining = itertools.count()
@@ -483,20 +482,16 @@ def write_json(path: Path, results: list[Result]) -> None:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser = bench_parser(
+        __doc__, quick="1 run, n=200/1000", json_help="also write raw results here"
+    )
     parser.add_argument("--seq-n", type=int, default=2000)
     parser.add_argument("--conc-n", type=int, default=10000)
     parser.add_argument("--inflight", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--deadline", type=float, default=900.0, help="hard limit, seconds")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--json", default=None, help="also write raw results here")
-    parser.add_argument("--quick", action="store_true", help="1 run, n=200/1000")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.runs, args.seq_n, args.conc_n, args.warmup = 1, 200, 1000, 20
-    return args
+    return finish_args(parser, argv, runs=1, seq_n=200, conc_n=1000, warmup=20)
 
 
 if __name__ == "__main__":
