@@ -13,16 +13,25 @@ from typing import Any, Final
 
 import httpx
 
+from a2a_mqtt.observability import names as N
+
 __all__ = ["MetricsSources", "parse_prometheus", "quantile", "summarize"]
 
-# Prometheus family names of the instruments in a2a_mqtt/observability/names.py (the OTel
-# exporter's rewrite: dots -> underscores, unit suffix, ``_total`` on counters).
-REQUESTS: Final = "rpc_server_requests_total"
-DURATION: Final = "rpc_server_call_duration_seconds"
-AGENT: Final = "a2a_agent"
-OUTCOME: Final = "a2a_outcome"
-REGISTRY_CARDS: Final = "a2a_mqtt_registry_cards"
-HTTP_REQUESTS: Final = "http_server_requests_total"
+# Series and label names are derived from a2a_mqtt/observability/names.py (the one
+# source of truth; tests/unit/dashboard/test_metric_names.py checks them against a
+# real scrape), never spelled out here.
+REQUESTS: Final = N.prometheus_name(N.SERVER_REQUESTS)
+DURATION: Final = N.prometheus_name(N.SERVER_DURATION)
+REGISTRY_CARDS: Final = N.prometheus_name(N.REGISTRY_CARDS)
+HTTP_REQUESTS: Final = N.prometheus_name(N.HTTP_REQUESTS)
+AGENT: Final = N.prometheus_label(N.AGENT)
+OUTCOME: Final = N.prometheus_label(N.RPC_OUTCOME)
+STATUS: Final = N.prometheus_label(N.STATUS)
+SERVICE: Final = N.prometheus_label(N.SERVICE)
+ERROR_OUTCOME: Final = "error"  # the a2a.outcome value of an error reply (observability/agent.py)
+USED: Final = ((N.SERVER_REQUESTS, (N.AGENT, N.RPC_OUTCOME)), (N.SERVER_DURATION, (N.AGENT,)),
+               (N.REGISTRY_CARDS, (N.STATUS,)), (N.HTTP_REQUESTS, (N.SERVICE,)))
+"""The instruments the dashboard reads, with the attribute keys it groups by."""
 QUANTILES: Final = (0.5, 0.95, 0.99)
 
 _SAMPLE: Final = re.compile(
@@ -89,7 +98,7 @@ def summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
         if name == REQUESTS:
             a = agent(labels.get(AGENT, "?"))
             a["requests"] += value
-            if labels.get(OUTCOME) == "error":
+            if labels.get(OUTCOME) == ERROR_OUTCOME:
                 a["errors"] += value
         elif name == f"{DURATION}_bucket" and "le" in labels:
             try:
@@ -100,10 +109,10 @@ def summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
             b[le] = b.get(le, 0.0) + value
             fleet_buckets[le] = fleet_buckets.get(le, 0.0) + value
         elif name == REGISTRY_CARDS:
-            status = labels.get("a2a_status", "?")
+            status = labels.get(STATUS, "?")
             cards[status] = cards.get(status, 0.0) + value
         elif name == HTTP_REQUESTS:
-            service = labels.get("a2a_service", "?")
+            service = labels.get(SERVICE, "?")
             http[service] = http.get(service, 0.0) + value
 
     def figures(requests: float, errors: float, buckets: dict[float, float]) -> dict[str, Any]:

@@ -186,3 +186,10 @@ def prometheus_name(instrument: Instrument) -> str:
     if instrument.kind == "counter":
         base += "_total"
     return base
+
+
+def prometheus_label(attribute: str) -> str:
+    """The label name the Prometheus exporter gives attribute key ``attribute``
+    (``a2a.agent`` -> ``a2a_agent``): every character outside ``[A-Za-z0-9_]`` becomes
+    ``_``, as in the exporter's sanitizer."""
+    return "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in attribute)

@@ -207,7 +207,9 @@ class AgentServer:
             opened = OpenedStore(BoundedMemoryTaskStore(max_tasks=cfg.memory_store_max_tasks,
                                                         max_bytes=cfg.memory_store_max_bytes))
         else:
-            opened = await open_task_store(cfg.task_store_url, stack)
+            # Pool members read each other's tasks: no write-behind there.
+            opened = await open_task_store(cfg.task_store_url, stack,
+                                           write_behind=cfg.pool_ref is None)
         self.task_store = opened.store
         inflight: InflightLog = MemoryInflightLog()
         if opened.engine is not None:

@@ -182,8 +182,9 @@ async def test_files_both_ways_and_resubscribe_to_a_running_task(
 
 async def test_metrics_pages_chart_the_exported_series(
         broker: Any, tmp_path: Path, screenshots: Path) -> None:
-    """A real HTTP endpoint serving the text an a2a-mqtt agent exports (the series names
-    of a2a_mqtt/observability/names.py), counters growing between scrapes."""
+    """A real HTTP endpoint serving series under the names the dashboard derives from
+    a2a_mqtt/observability/names.py, counters growing between scrapes (test_metrics.py
+    scrapes real agent and registry processes)."""
     import uvicorn
     from playwright.async_api import async_playwright
     from starlette.applications import Starlette
@@ -194,6 +195,7 @@ async def test_metrics_pages_chart_the_exported_series(
     from a2a_mqtt._uvicorn import EmbeddedUvicorn
     from a2a_mqtt.connection import ConnectionSettings
     from a2a_mqtt.dashboard import DashboardConfig, DashboardServer
+    from a2a_mqtt.dashboard import metrics as D
     from tests.behaviour.dashboard.conftest import chromium_path
 
     scrapes = {"n": 0}
@@ -201,13 +203,14 @@ async def test_metrics_pages_chart_the_exported_series(
     async def metrics(request: Any) -> PlainTextResponse:
         scrapes["n"] += 1
         n = 100 + 40 * scrapes["n"]
+        a, o, b = D.AGENT, D.OUTCOME, f"{D.DURATION}_bucket"
         return PlainTextResponse(
-            f'rpc_server_requests_total{{a2a_agent="echo",a2a_outcome="ok"}} {n}\n'
-            f'rpc_server_requests_total{{a2a_agent="echo",a2a_outcome="error"}} 5\n'
-            f'rpc_server_call_duration_seconds_bucket{{a2a_agent="echo",le="0.005"}} {n // 2}\n'
-            f'rpc_server_call_duration_seconds_bucket{{a2a_agent="echo",le="0.05"}} {n + 5}\n'
-            f'rpc_server_call_duration_seconds_bucket{{a2a_agent="echo",le="+Inf"}} {n + 5}\n'
-            'a2a_mqtt_registry_cards{a2a_status="online"} 1\n')
+            f'{D.REQUESTS}{{{a}="echo",{o}="ok"}} {n}\n'
+            f'{D.REQUESTS}{{{a}="echo",{o}="error"}} 5\n'
+            f'{b}{{{a}="echo",le="0.005"}} {n // 2}\n'
+            f'{b}{{{a}="echo",le="0.05"}} {n + 5}\n'
+            f'{b}{{{a}="echo",le="+Inf"}} {n + 5}\n'
+            f'{D.REGISTRY_CARDS}{{{D.STATUS}="online"}} 1\n')
 
     sock = listen_socket("127.0.0.1", 0)
     server = EmbeddedUvicorn(uvicorn.Config(Starlette(routes=[Route("/metrics", metrics)]),

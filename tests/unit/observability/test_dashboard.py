@@ -30,7 +30,7 @@ def _series() -> dict[str, set[str]]:
     """Every series name the exporter produces -> the labels it carries."""
     out: dict[str, set[str]] = {}
     for inst in N.ALL:
-        labels = {a.replace(".", "_") for a in inst.attributes} | _TARGET_LABELS
+        labels = {N.prometheus_label(a) for a in inst.attributes} | _TARGET_LABELS
         base = N.prometheus_name(inst)
         if inst.kind == "histogram":
             out[f"{base}_bucket"] = labels | {"le"}
@@ -156,3 +156,21 @@ def test_scrape_config_parses_and_scrapes_metrics_paths() -> None:
         assert job["metrics_path"] == "/metrics"
         for static in job["static_configs"]:
             assert all(re.fullmatch(r"[\w.-]+:\d+", t) for t in static["targets"])
+
+
+def test_grafana_and_the_built_in_dashboard_read_the_same_series() -> None:
+    """The web dashboard (a2a_mqtt/dashboard/metrics.py) charts what Grafana charts: each
+    series it reads is queried by the Grafana JSON, grouped by the same label."""
+    from a2a_mqtt.dashboard import metrics as D
+
+    by_metric: dict[str, set[str]] = {}
+    for _title, expr, _legend in _queries(_dashboard()):
+        metrics, labels = parse_promql(expr)
+        for metric in metrics:
+            by_metric.setdefault(metric, set()).update(labels)
+    for inst, keys in D.USED:
+        family = N.prometheus_name(inst)
+        series = f"{family}_bucket" if inst.kind == "histogram" else family
+        assert series in by_metric, f"Grafana does not query {series}"
+        wanted = {N.prometheus_label(k) for k in keys}
+        assert wanted & by_metric[series], (series, wanted, by_metric[series])

@@ -47,7 +47,9 @@ function pct(v) { return v === null || v === undefined ? "—" : `${(v * 100).to
 
 // Rates come from the change of cumulative counters between two polls.
 export function figuresRow(name, f, rate, history) {
-  return h("tr", { "data-agent": name }, h("td", {}, name),
+  // The fleet total is a row of its own; "fleet" is also a common org name, so say what it is.
+  const label = name === "fleet" ? h("strong", {}, "all agents") : name;
+  return h("tr", { "data-agent": name, class: name === "fleet" ? "total" : null }, h("td", {}, label),
     h("td", {}, rate === null ? "—" : `${rate.toFixed(2)}/s`), h("td", {}, sparkline(history)),
     h("td", {}, String(f.requests)), h("td", {}, pct(f.errorRate)),
     h("td", {}, fmtSeconds(f.latency.p50)), h("td", {}, fmtSeconds(f.latency.p95)),
