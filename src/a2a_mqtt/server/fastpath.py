@@ -83,7 +83,8 @@ _REPLAY: contextvars.ContextVar[_Recorded | None] = contextvars.ContextVar(
 
 def simple_shape(events: list[Event], task_id: str, context_id: str) -> bool:
     """True if ``events`` is a Task for this turn, then status/artifact updates for it,
-    with a terminal state reached at the last event and not before."""
+    with a terminal state reached at the last event and not before, and no artifact
+    appended to before it was sent."""
     if not events or type(events[0]) is not Task:
         return False
     first = events[0]
@@ -94,15 +95,30 @@ def simple_shape(events: list[Event], task_id: str, context_id: str) -> bool:
     if first.status.state in TERMINAL:
         return False
     last = len(events) - 1
+    # append=True to an artifact not yet sent is an agent error a2a-sdk reports itself.
+    artifacts = {a.artifact_id for a in first.artifacts}
     for i, ev in enumerate(events[1:], start=1):
         if type(ev) is TaskStatusUpdateEvent:
             if (ev.status.state in TERMINAL) != (i == last):
                 return False
-        elif type(ev) is not TaskArtifactUpdateEvent or i == last:
+        elif type(ev) is TaskArtifactUpdateEvent and i != last:
+            if ev.append and ev.artifact.artifact_id not in artifacts:
+                return False
+            artifacts.add(ev.artifact.artifact_id)
+        else:
             return False
         if ev.task_id != task_id or ev.context_id != context_id:
             return False
     return True
+
+
+def _as_sent(params: SendMessageRequest, context_id: str) -> SendMessageRequest:
+    """``params`` before the builder wrote its ids into the message: a new task."""
+    sent = SendMessageRequest()
+    sent.CopyFrom(params)
+    sent.message.task_id = ""
+    sent.message.context_id = context_id
+    return sent
 
 
 class _ReplayingExecutor(AgentExecutor):
@@ -170,6 +186,9 @@ class LeanRequestHandler(DefaultRequestHandler):
                 or cfg.HasField("task_push_notification_config")):
             return await super().on_message_send(params, context)
         validate_history_length(cfg)
+        # The builder writes the ids it settles on into ``params.message``; the
+        # default handler must see the request as it came (a new task).
+        sent_context_id = params.message.context_id
         rc = await self._lean_builder.build(
             context=context, params=params, task_id=None,
             context_id=params.message.context_id or None, task=None)
@@ -187,10 +206,10 @@ class LeanRequestHandler(DefaultRequestHandler):
                 return await self._fold(manager, queue.events, params)
         else:
             # Not a fresh task after all: the default handler runs the agent.
-            return await super().on_message_send(params, context)
+            return await super().on_message_send(_as_sent(params, sent_context_id), context)
         token = _REPLAY.set(_Recorded(rc, queue.events, error))
         try:
-            return await super().on_message_send(params, context)
+            return await super().on_message_send(_as_sent(params, sent_context_id), context)
         finally:
             _REPLAY.reset(token)
 
