@@ -287,7 +287,7 @@ async def measure(kind: str, fault: str, args: argparse.Namespace, tmp: Path) ->
     from a2a_mqtt.binding.topics import AgentRef, reply_filter
     from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
     from a2a_mqtt.client import A2AMqttClient, RequesterConfig
-    from a2a_mqtt.transport import ConnectOptions, PahoTransport, Subscription
+    from a2a_mqtt.transport import ConnectOptions, Mqtt5Transport, Subscription
     from a2a_mqtt.transport.base import BrokerURL
 
     result = Result(store=kind, fault=fault, requests=args.requests, inflight=args.inflight)
@@ -303,7 +303,7 @@ async def measure(kind: str, fault: str, args: argparse.Namespace, tmp: Path) ->
                   tmp / "agent.err")
     requester_id = f"driver-{run_id}"
     wire = WireCount()
-    monitor = PahoTransport(ConnectOptions(
+    monitor = Mqtt5Transport(ConnectOptions(
         url=BrokerURL.parse(broker.url), client_id=f"bench/faults/monitor-{run_id}",
         clean_start=False, session_expiry_interval=600))
     await monitor.subscribe(Subscription(reply_filter(AgentRef("bench", "clients",

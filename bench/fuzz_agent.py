@@ -43,6 +43,7 @@ from typing import Any
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
 from a2a_mqtt.examples.fuzzcheck import FuzzRig, Tally
+from harness.memory import rss_kib  # bench/ is the script's directory: on sys.path
 
 AGENT = AgentRef("fuzz", "bench", "echo")
 MAX_PAYLOAD = 1_048_576  # the agent's default max_payload_bytes
@@ -55,10 +56,8 @@ DROPS = re.compile(r"connection to .* lost")
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    kib = rss_kib(pid)
+    return float("nan") if kib is None else kib / 1024
 
 
 class AgentProcess:

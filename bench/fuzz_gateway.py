@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import sys
 import tempfile
@@ -47,6 +46,7 @@ from tests.behaviour.gateway.hostile import (
 )
 
 from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
+from harness.memory import open_fds, rss_kib  # bench/ is the script's directory
 
 AGENT = "demo/examples/showcase"
 CLI = [sys.executable, "-m", "a2a_mqtt.cli.main"]
@@ -69,11 +69,7 @@ def draw_batch(count: int, batch_seed: int) -> list[Hostile]:
 
 def proc_status(pid: int) -> tuple[int, int]:
     """(RSS in KiB, open file descriptors) of ``pid``."""
-    rss = 0
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            rss = int(line.split()[1])
-    return rss, len(os.listdir(f"/proc/{pid}/fd"))
+    return rss_kib(pid) or 0, open_fds(pid) or 0
 
 
 class Tally:

@@ -53,7 +53,7 @@ from a2a_mqtt.binding import properties as P
 from a2a_mqtt.broker import BrokerConfig, EmbeddedBroker
 from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.registry import RegistryConfig, RegistryServer
-from a2a_mqtt.transport import ConnectOptions, PahoTransport, PublishProperties
+from a2a_mqtt.transport import ConnectOptions, Mqtt5Transport, PublishProperties
 from a2a_mqtt.transport.base import BrokerURL
 
 
@@ -116,7 +116,7 @@ class Load:
                                  *(self.reader(http) for _ in range(readers)))
 
 
-async def send(transport: PahoTransport, step: Step) -> None:
+async def send(transport: Mqtt5Transport, step: Step) -> None:
     props: list[tuple[str, str]] = []
     if step.status is not None:
         props.append((P.STATUS, step.status))
@@ -160,7 +160,7 @@ async def main(cards: int, topics: int, readers: int, seed: int) -> int:
             loader = asyncio.create_task(load.run(readers), name="fuzz-registry.load")
             options = ConnectOptions(url=BrokerURL.parse(broker.url), client_id="fuzz-pub")
             started = time.perf_counter()
-            async with PahoTransport(options) as publisher:
+            async with Mqtt5Transport(options) as publisher:
                 for step in steps:
                     model.apply(step)
                     await send(publisher, step)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import sys
@@ -45,10 +44,19 @@ from a2a_mqtt.connection import ConnectionSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import BENCH_TEXT, BenchExecutor, bench_card, median, proc_cpu_seconds, summarize
+from harness import (
+    bench_parser,
+    finish_args,
+    markdown_table,
+    median,
+    median_rows,
+    proc_cpu_seconds,
+    summarize,
+    write_json,
+)
+from harness.agent import BENCH_TEXT, BenchExecutor, bench_card
 
 SCRIPT = Path(__file__).resolve()
-RESULTS_DIR = SCRIPT.parent / "results"
 SCENARIOS = (("1 in flight", 1), ("100 in flight", 100))
 TARGET_P50_RATIO = 1.5
 TIMEOUT = 30.0
@@ -281,16 +289,9 @@ async def run_once(run: int, broker_url: str, broker_pid: int | None,
 
 
 def summary(results: list[Result]) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    rows = []
-    for path in ("direct", "gateway"):
-        for scenario, _ in SCENARIOS:
-            mine = [r for r in results if r.path == path and r.scenario == scenario]
-            rows.append({"path": path, "scenario": scenario, "runs": len(mine),
-                         "p50_ms": median([r.p50_ms for r in mine]),
-                         "p99_ms": median([r.p99_ms for r in mine]),
-                         "rps": median([r.rps for r in mine]),
-                         "server_cpu_ms": median([r.server_cpu_ms for r in mine]),
-                         "errors": sum(r.errors for r in mine)})
+    rows = median_rows(results, ("path", "scenario"), ("p50_ms", "p99_ms", "rps", "server_cpu_ms"))
+    order = [s for s, _ in SCENARIOS]
+    rows.sort(key=lambda r: (r["path"] != "direct", order.index(r["scenario"])))
     get = {(r["path"], r["scenario"]): r for r in rows}
     ratios = {}
     for scenario, _ in SCENARIOS:
@@ -313,11 +314,11 @@ async def main(args: argparse.Namespace) -> int:
         for run in range(1, args.runs + 1):
             results += await run_once(run, broker.url, broker.process.pid, args)
     rows, ratios = summary(results)
-    print(f"\n{'path':<8} {'scenario':<14} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} "
-          f"{'srv CPU ms/req':>15} {'errors':>6}   (median of {args.runs} runs)")
-    for r in rows:
-        print(f"{r['path']:<8} {r['scenario']:<14} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
-              f"{r['rps']:8.0f} {r['server_cpu_ms']:15.2f} {r['errors']:6d}")
+    print(f"\nMedians of {args.runs} run(s):")
+    print(markdown_table(
+        [("path", ""), ("scenario", ""), ("p50 ms", ".2f"), ("p99 ms", ".2f"),
+         ("req/s", ",.0f", "rps"), ("server CPU ms/req", ".2f", "server_cpu_ms"),
+         ("errors", "d")], rows))
     print()
     for name, value in ratios.items():
         print(f"{name:<44} {value:6.2f}")
@@ -325,34 +326,27 @@ async def main(args: argparse.Namespace) -> int:
     met = p50_ratio <= TARGET_P50_RATIO
     print(f"\ntarget: gateway p50 <= {TARGET_P50_RATIO} x direct p50 at 1 in flight: "
           f"{p50_ratio:.2f} -> {'met' if met else 'NOT met'}")
-    RESULTS_DIR.mkdir(exist_ok=True)
-    out = RESULTS_DIR / f"gateway_compare-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps({"args": vars(args), "cpus": os.cpu_count(),
-                               "results": [asdict(r) for r in results], "medians": rows,
-                               "ratios": ratios, "target_met": met}, indent=1))
+    out = write_json("gateway_compare", {
+        "args": vars(args), "cpus": os.cpu_count(), "results": [asdict(r) for r in results],
+        "medians": rows, "ratios": ratios, "target_met": met}, args.json)
     print(f"results: {out}")
     return 0 if all(r["errors"] == 0 for r in rows) else 1
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser = bench_parser(__doc__, quick="1 run of 200 / 600 requests")
     parser.add_argument("--seq-n", type=int, default=1000, help="requests at 1 in flight")
     parser.add_argument("--conc-n", type=int, default=3000, help="requests at 100 in flight")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--slices", type=int, default=10,
                         help="alternating slices per scenario (A B A B ...)")
-    parser.add_argument("--quick", action="store_true", help="1 run of 200 / 600 requests")
     parser.add_argument("--deadline", type=float, default=1800.0,
                         help="a server process exits after this many seconds regardless")
     parser.add_argument("--serve", choices=("direct", "agent", "gateway"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--broker", help=argparse.SUPPRESS)
     parser.add_argument("--agent", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.runs, args.seq_n, args.conc_n, args.warmup, args.slices = 1, 200, 600, 50, 4
-    return args
+    return finish_args(parser, argv, runs=1, seq_n=200, conc_n=600, warmup=50, slices=4)
 
 
 if __name__ == "__main__":

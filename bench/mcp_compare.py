@@ -24,7 +24,6 @@ import asyncio
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,7 +33,6 @@ import uvicorn
 from mcp.client import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from _common import Stats, median, summarize
 from a2a_mqtt._uvicorn import EmbeddedUvicorn
 from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
 from a2a_mqtt.broker.config import free_port
@@ -42,6 +40,20 @@ from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.mcp.client import McpClientConfig, McpMqttTransport
 from a2a_mqtt.mcp.example_server import build_example_server
 from a2a_mqtt.mcp.server import McpMqttServer, McpServerConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import (
+    Stats,
+    bench_parser,
+    drive,
+    finish_args,
+    markdown_table,
+    median,
+    ratio,
+    summarize,
+    write_json,
+)
+from harness.runner import rotated
 
 NAME = "bench/mcp-example"
 SCENARIOS = (1, 50)
@@ -86,34 +98,29 @@ async def http_session(url: str) -> AsyncIterator[ClientSession]:
 
 
 async def measure(session: ClientSession, in_flight: int, total: int) -> Stats:
-    latencies: list[float] = []
-    errors = 0
-    counter = iter(range(total))
+    counter = iter(range(1_000_000_000))
 
-    async def worker() -> None:
-        nonlocal errors
-        for i in counter:
-            t0 = time.perf_counter()
-            result = await session.call_tool("add", {"a": i, "b": 1})
-            latencies.append(time.perf_counter() - t0)
-            if result.is_error or result.structured_content != {"result": i + 1}:
-                errors += 1
+    async def add() -> None:
+        i = next(counter)
+        result = await session.call_tool("add", {"a": i, "b": 1})
+        if result.is_error or result.structured_content != {"result": i + 1}:
+            raise RuntimeError(f"add({i}, 1) answered {result}")
 
     for i in range(20):  # warm-up
         await session.call_tool("add", {"a": i, "b": 1})
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(in_flight)))
-    return summarize(latencies, time.perf_counter() - start, errors)
+    latencies, seconds, errors = await drive(add, total, in_flight)
+    return summarize(latencies, seconds, errors)
 
 
-async def run_once(broker_url: str, http_urls: list[str],
-                   totals: dict[int, int]) -> dict[str, Stats]:
+async def run_once(broker_url: str, http_urls: list[str], totals: dict[int, int],
+                   run: int) -> dict[str, Stats]:
+    """Every transport in turn (the order rotated per run), every scenario."""
     out: dict[str, Stats] = {}
     opens: dict[str, Callable[[], Any]] = {
         "mqtt": lambda: mqtt_session(broker_url), "http": lambda: http_session(http_urls[0]),
         "http-json": lambda: http_session(http_urls[1])}
-    for variant, opener in opens.items():
-        async with opener() as session:
+    for variant in rotated(VARIANTS, run):
+        async with opens[variant]() as session:
             for in_flight in SCENARIOS:
                 out[f"{variant}@{in_flight}"] = await measure(session, in_flight,
                                                               totals[in_flight])
@@ -121,16 +128,16 @@ async def run_once(broker_url: str, http_urls: list[str],
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--quick", action="store_true")
+    parser = bench_parser(__doc__, quick="1 run, 100 / 500 calls (smoke test)")
+    parser.add_argument("--seq-n", type=int, default=500, help="calls at 1 in flight")
+    parser.add_argument("--conc-n", type=int, default=3000, help="calls at 50 in flight")
     parser.add_argument("--serve", metavar="BROKER_URL", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = finish_args(parser, None, runs=1, seq_n=100, conc_n=500)
     if args.serve:
         asyncio.run(serve(args.serve))
         return
-    runs = 1 if args.quick else args.runs
-    totals = {1: 100, 50: 500} if args.quick else {1: 500, 50: 3000}
+    runs = args.runs
+    totals = {1: args.seq_n, 50: args.conc_n}
     results: list[dict[str, Stats]] = []
     with tempfile.TemporaryDirectory() as state:
         broker = MosquittoProcess(config=BrokerConfig(state_dir=Path(state)))
@@ -145,7 +152,7 @@ def main() -> None:
                     if not line or line[0] != "ready":
                         raise SystemExit("the bench server did not start")
                     urls = [f"http://127.0.0.1:{port}/mcp" for port in line[1:3]]
-                    results.append(asyncio.run(run_once(broker.url, urls, totals)))
+                    results.append(asyncio.run(run_once(broker.url, urls, totals, run + 1)))
                     print(f"run {run + 1}/{runs} done", file=sys.stderr)
                 finally:
                     assert server.stdin is not None
@@ -155,30 +162,38 @@ def main() -> None:
                         server.stdout.close()
         finally:
             broker.stop()
-    report(results, runs, totals)
+    figures = report(results, runs, totals)
+    if args.json:
+        write_json("mcp_compare", figures, args.json)
 
 
-def report(results: list[dict[str, Stats]], runs: int, totals: dict[int, int]) -> None:
+def report(results: list[dict[str, Stats]], runs: int, totals: dict[int, int]) -> dict[str, Any]:
+    """Medians over runs per (scenario, transport); ratios MQTT / HTTP."""
+
     def med(key: str, field: str) -> float:
         return median([getattr(r[key], field) for r in results])
 
+    rows = [
+        {"in flight": k, "transport": v, "calls": totals[k], "p50 ms": med(f"{v}@{k}", "p50_ms"),
+         "p99 ms": med(f"{v}@{k}", "p99_ms"), "calls/s": med(f"{v}@{k}", "rps"),
+         "errors": sum(r[f"{v}@{k}"].errors for r in results)}
+        for k in SCENARIOS for v in VARIANTS
+    ]
     print(f"\nMCP tools/call 'add', one ClientSession per transport; medians of {runs} run(s)")
     print("(shared, noisy machine: compare ratios, not absolutes)\n")
-    print(f"{'in flight':>9} {'transport':>10} {'calls':>6} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'calls/s':>9} {'errors':>6}")
-    for in_flight in SCENARIOS:
-        for variant in VARIANTS:
-            key = f"{variant}@{in_flight}"
-            print(f"{in_flight:>9} {variant:>10} {totals[in_flight]:>6} "
-                  f"{med(key, 'p50_ms'):>8.2f} {med(key, 'p99_ms'):>8.2f} "
-                  f"{med(key, 'rps'):>9.0f} {int(med(key, 'errors')):>6}")
+    print(markdown_table([("in flight", "d"), ("transport", ""), ("calls", "d"),
+                          ("p50 ms", ".2f"), ("p99 ms", ".2f"), ("calls/s", ",.0f"),
+                          ("errors", "d")], rows))
     print("\nratios MQTT / HTTP (p50 < 1 is faster; throughput > 1 is faster)")
+    ratios = {}
     for base in ("http", "http-json"):
-        for in_flight in SCENARIOS:
-            p50 = med(f"mqtt@{in_flight}", "p50_ms") / med(f"{base}@{in_flight}", "p50_ms")
-            rps = med(f"mqtt@{in_flight}", "rps") / med(f"{base}@{in_flight}", "rps")
-            print(f"  vs {base:<9} {in_flight:>2} in flight: p50 x{p50:.2f}, "
-                  f"throughput x{rps:.2f}")
+        for k in SCENARIOS:
+            p50 = ratio(med(f"mqtt@{k}", "p50_ms"), med(f"{base}@{k}", "p50_ms"))
+            rps = ratio(med(f"mqtt@{k}", "rps"), med(f"{base}@{k}", "rps"))
+            ratios[f"vs {base} {k} in flight"] = {"p50": p50, "throughput": rps}
+            print(f"  vs {base:<9} {k:>2} in flight: p50 x{p50 or float('nan'):.2f}, "
+                  f"throughput x{rps or float('nan'):.2f}")
+    return {"medians": rows, "ratios": ratios}
 
 
 if __name__ == "__main__":

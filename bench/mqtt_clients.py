@@ -1,4 +1,4 @@
-"""Raw MQTT 5 QoS 1 request/reply: our PahoTransport against two other ways to use paho.
+"""Raw MQTT 5 QoS 1 request/reply: our transport against two ways to use paho.
 
 Usage::
 
@@ -14,8 +14,8 @@ PUBACK and the matching reply arrived.
 
 Variants:
 
-* ``ours``: :class:`a2a_mqtt.transport.PahoTransport` (paho driven by the asyncio
-  loop: add_reader/add_writer, no thread);
+* ``ours``: :func:`a2a_mqtt.transport.create_transport`, the transport the agent
+  uses (an asyncio Protocol over the ``mqtt5`` codec, no thread);
 * ``paho-thread``: paho with its own network thread (``loop_start``), bridged to
   asyncio by ``loop.call_soon_threadsafe`` (the minimal adapter below);
 * ``aiomqtt``: aiomqtt 2.5.1 (also paho under asyncio socket callbacks).
@@ -60,10 +60,14 @@ from a2a_mqtt.transport import (
     BrokerURL,
     ConnectOptions,
     IncomingMessage,
-    PahoTransport,
     PublishProperties,
     Subscription,
+    create_transport,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness.cli import bench_parser, finish_args
+from harness.stats import percentile
 
 PAYLOAD = json.dumps(
     {
@@ -108,8 +112,8 @@ class Ours:
         self._counter = itertools.count()
         loop = asyncio.get_running_loop()
         broker = BrokerURL.parse(url)
-        self._responder = PahoTransport(ConnectOptions(url=broker, client_id=f"{run_id}-resp"))
-        self._requester = PahoTransport(ConnectOptions(url=broker, client_id=f"{run_id}-req"))
+        self._responder = create_transport(ConnectOptions(url=broker, client_id=f"{run_id}-resp"))
+        self._requester = create_transport(ConnectOptions(url=broker, client_id=f"{run_id}-req"))
         self._tasks: set[asyncio.Task[None]] = set()
 
         def on_request(msg: IncomingMessage) -> None:
@@ -357,11 +361,7 @@ class Result:
     rps: float
     p50_ms: float
     p99_ms: float
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[index]
+    cpu_ms: float = 0.0  # this process's CPU (all threads) per request; the broker excluded
 
 
 async def measure(variant: Variant, scenario: str, n: int, inflight: int) -> Result:
@@ -375,8 +375,10 @@ async def measure(variant: Variant, scenario: str, n: int, inflight: int) -> Res
             latencies.append(time.perf_counter() - t0)
 
     start = time.perf_counter()
+    cpu_start = time.process_time()
     await asyncio.gather(*(worker() for _ in range(inflight)))
     seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
     latencies.sort()
     return Result(
         variant=variant.name,
@@ -386,6 +388,7 @@ async def measure(variant: Variant, scenario: str, n: int, inflight: int) -> Res
         rps=n / seconds,
         p50_ms=percentile(latencies, 0.50) * 1000,
         p99_ms=percentile(latencies, 0.99) * 1000,
+        cpu_ms=cpu / n * 1000,
     )
 
 
@@ -415,6 +418,7 @@ def median_results(results: list[Result]) -> list[Result]:
             rps=statistics.median(r.rps for r in rs),
             p50_ms=statistics.median(r.p50_ms for r in rs),
             p99_ms=statistics.median(r.p99_ms for r in rs),
+            cpu_ms=statistics.median(r.cpu_ms for r in rs),
         )
         for (v, s), rs in grouped.items()
     ]
@@ -423,9 +427,9 @@ def median_results(results: list[Result]) -> list[Result]:
 def table(medians: list[Result], runs: int) -> str:
     ours = {r.scenario: r for r in medians if r.variant == "ours"}
     lines = [
-        f"| scenario | variant | n | req/s | p50 ms | p99 ms | req/s vs ours | p50 vs ours |"
-        f"  (median of {runs})",
-        "|---|---|---|---|---|---|---|---|",
+        f"| scenario | variant | n | req/s | p50 ms | p99 ms | CPU ms/req | req/s vs ours "
+        f"| p50 vs ours |  (median of {runs})",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for scenario in dict.fromkeys(r.scenario for r in medians):
         for r in (m for m in medians if m.scenario == scenario):
@@ -434,7 +438,7 @@ def table(medians: list[Result], runs: int) -> str:
             p50_ratio = f"{r.p50_ms / base.p50_ms:.2f}x" if base else "-"
             lines.append(
                 f"| {scenario} | {r.variant} | {r.n} | {r.rps:,.0f} | {r.p50_ms:.3f} | "
-                f"{r.p99_ms:.3f} | {rps_ratio} | {p50_ratio} |"
+                f"{r.p99_ms:.3f} | {r.cpu_ms:.3f} | {rps_ratio} | {p50_ratio} |"
             )
     return "\n".join(lines)
 
@@ -451,7 +455,9 @@ async def main(args: argparse.Namespace) -> int:
                 results = await one_run(name, broker.url, args)
                 all_results += results
                 summary = ", ".join(
-                    f"{r.scenario}: {r.rps:,.0f} req/s p50 {r.p50_ms:.2f} ms" for r in results
+                    f"{r.scenario}: {r.rps:,.0f} req/s p50 {r.p50_ms:.2f} ms "
+                    f"cpu {r.cpu_ms:.3f} ms/req"
+                    for r in results
                 )
                 print(f"run {run}/{args.runs} {name:<12} {summary}", flush=True)
     medians = median_results(all_results)
@@ -476,20 +482,16 @@ def write_json(path: Path, results: list[Result]) -> None:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser = bench_parser(
+        __doc__, quick="1 run, n=200/1000", json_help="also write raw results here"
+    )
     parser.add_argument("--seq-n", type=int, default=2000)
     parser.add_argument("--conc-n", type=int, default=10000)
     parser.add_argument("--inflight", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--deadline", type=float, default=900.0, help="hard limit, seconds")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--json", default=None, help="also write raw results here")
-    parser.add_argument("--quick", action="store_true", help="1 run, n=200/1000")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.runs, args.seq_n, args.conc_n, args.warmup = 1, 200, 1000, 20
-    return args
+    return finish_args(parser, argv, runs=1, seq_n=200, conc_n=1000, warmup=20)
 
 
 if __name__ == "__main__":

@@ -34,12 +34,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import proc_cpu_seconds
 from a2a_mqtt.binding.topics import discovery_filters
 from a2a_mqtt.broker import BrokerConfig, EmbeddedBroker
 from a2a_mqtt.connection import ConnectionSettings
-from a2a_mqtt.transport import ConnectOptions, PahoTransport, PublishProperties, Subscription
+from a2a_mqtt.transport import ConnectOptions, Mqtt5Transport, PublishProperties, Subscription
 from a2a_mqtt.transport.base import BrokerURL
+from harness.cpu import proc_cpu_seconds
+from harness.memory import rss_kib
+from harness.stats import percentile
 from registry_cards import fleet
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -58,16 +60,11 @@ SAMPLES = 300
 
 
 def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+    return percentile(sorted(values), q)
 
 
 def rss_bytes() -> int:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    return (rss_kib() or 0) * 1024
 
 
 # -- broker side (parent) ---------------------------------------------------------------
@@ -77,7 +74,7 @@ async def publish_fleet(url: str, n: int) -> float:
                              client_id=f"bench-pub-{uuid.uuid4().hex[:8]}",
                              max_inflight=1000, ack_timeout=120)
     started = time.perf_counter()
-    async with PahoTransport(options) as pub:
+    async with Mqtt5Transport(options) as pub:
         pending: list[Any] = []
         for card in fleet(n):
             props = PublishProperties(user_properties=(("a2a-status", card.status),
@@ -105,7 +102,7 @@ async def count_retained(url: str, timeout: float) -> int:
         if not done.done():
             done.set_result(None)
 
-    transport = PahoTransport(ConnectOptions(url=BrokerURL.parse(url), client_id=me))
+    transport = Mqtt5Transport(ConnectOptions(url=BrokerURL.parse(url), client_id=me))
     for topic_filter in discovery_filters():
         await transport.subscribe(Subscription(topic_filter, qos=1), on_card)
     await transport.subscribe(Subscription(f"bench/sync/{me}", qos=1), on_sync)
@@ -158,6 +155,8 @@ async def child(url: str, n: int, query: bool, hold: bool) -> None:
     if query:
         first = index.query(Query.from_params([("org", "org05"), ("limit", "20")]))
         cursor = first.next or ""
+        if not cursor:  # the "cursor page" query needs a second page of org05
+            raise SystemExit(f"{n} cards give org05 one page only: use --sizes of 500 or more")
         report["cursor"] = cursor
         latencies: dict[str, list[float]] = {}
         for name, text in QUERIES.items():

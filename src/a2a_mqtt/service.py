@@ -14,6 +14,7 @@ Config             Server
 ``RegistryConfig`` ``RegistryServer``
 ``GatewayConfig``  ``GatewayServer``
 ``ExposeConfig``   ``ExposeHost``
+``StageConfig``    ``StageServer`` (workflows/events.py: event-driven stages)
 ``McpServerConfig`` ``McpMqttServer(config=..., app=...)`` (needs the app: ``run(server)``)
 =================  ===============================================
 

@@ -36,9 +36,9 @@ LAYERS: tuple[frozenset[str], ...] = (
 )
 #: Only these may import a2a_mqtt.transport (the MQTT session); the rest go through them.
 TRANSPORT_USERS = frozenset({"access", "broker", "server", "client", "mcp", "registry",
-                             "examples", "demo", "cli"})
+                             "workflows", "examples", "demo", "cli"})
 #: Third-party MQTT clients: imported inside a2a_mqtt.transport only.
-MQTT_LIBRARIES = frozenset({"paho", "aiomqtt", "gmqtt"})
+MQTT_LIBRARIES = frozenset({"mqtt5", "paho", "aiomqtt", "gmqtt"})
 
 
 def layer_of(capability: str) -> int:

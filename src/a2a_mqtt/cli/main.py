@@ -75,6 +75,9 @@ def _register() -> None:
     main.add_command(token_cmds.token)
     main.add_command(card_cmds.card)
     main.add_command(workflow_cmds.workflow)
+    from a2a_mqtt.cli import workflow_events_cmds  # noqa: PLC0415
+    workflow_cmds.workflow.add_command(workflow_events_cmds.stages)
+    workflow_cmds.workflow.add_command(workflow_events_cmds.emit)
     from a2a_mqtt.cli.mcp_cmds import mcp_group  # noqa: PLC0415
     main.add_command(mcp_group)
     _show_envvars(main)

@@ -155,7 +155,7 @@ def example(name: str, agent_ref: str | None, conn: Connection, trace: TraceOpti
               help="Run on a secure broker (TLS only, identities, ACLs from the topic rules) "
                    "with bearer tokens and signed cards.")
 def demo(broker: str | None, secure: bool) -> None:
-    """Start a broker and the production-line agents, then discover and call them."""
+    """Start a broker and the production-line agents, discover them, run the line workflow."""
     from a2a_mqtt.demo import DemoConfig, run_demo  # noqa: PLC0415
 
     try:

@@ -31,7 +31,7 @@ from a2a_mqtt.mqtt_types import (
     PublishProperties,
     Subscription,
 )
-from a2a_mqtt.transport import PahoTransport
+from a2a_mqtt.transport import Mqtt5Transport
 
 __all__ = ["FuzzRig", "Tally"]
 
@@ -88,8 +88,8 @@ class FuzzRig:
         self.cases = HostileRequests(seed=seed, agent=agent, reply_base=self._reply_base,
                                      max_payload=max_payload, known_tasks=self._known)
         url = BrokerURL.parse(broker_url)
-        self._requester = PahoTransport(ConnectOptions(url=url, client_id=f"fuzz/req/r{run}"))
-        self._observer = PahoTransport(ConnectOptions(url=url, client_id=f"fuzz/obs/r{run}"))
+        self._requester = Mqtt5Transport(ConnectOptions(url=url, client_id=f"fuzz/req/r{run}"))
+        self._observer = Mqtt5Transport(ConnectOptions(url=url, client_id=f"fuzz/obs/r{run}"))
         self._owed: dict[str, _Owed] = {}
         self._open: set[str] = set()
         self._window = asyncio.Semaphore(window)

@@ -1,6 +1,6 @@
-"""The MQTT seam: value objects in ``base``; the paho-backed implementation beside it.
+"""The MQTT seam: value objects in ``base``; the implementation beside it.
 
-Only modules in this package import paho. Everything else depends on
+Only modules in this package import the MQTT codec (``mqtt5``). Everything else depends on
 :class:`MqttTransport` and gets an implementation from :func:`create_transport`
 (unconnected, the shape of a transport factory) or :func:`connect_transport`.
 """
@@ -16,13 +16,18 @@ from a2a_mqtt.transport.base import (
     TLSConfig,
     Will,
 )
-from a2a_mqtt.transport.paho import PahoTransport
+from a2a_mqtt.transport.mqtt5_transport import Mqtt5Transport
+
+#: The transport's former name (it was built on paho-mqtt); kept so code written
+#: against it keeps working.
+PahoTransport = Mqtt5Transport
 
 __all__ = [
     "BrokerURL",
     "ConnectOptions",
     "IncomingMessage",
     "MessageHandler",
+    "Mqtt5Transport",
     "MqttTransport",
     "PahoTransport",
     "PublishProperties",
@@ -36,11 +41,11 @@ __all__ = [
 
 def create_transport(options: ConnectOptions) -> MqttTransport:
     """A new, not yet connected transport with the default implementation."""
-    return PahoTransport(options=options)
+    return Mqtt5Transport(options)
 
 
 async def connect_transport(options: ConnectOptions) -> MqttTransport:
     """A connected transport; raises ConnectError if the broker refuses or is unreachable."""
-    transport = PahoTransport(options=options)
+    transport = Mqtt5Transport(options)
     await transport.connect()
     return transport

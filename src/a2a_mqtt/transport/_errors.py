@@ -1,38 +1,23 @@
-"""The one place where paho result codes and MQTT 5 reason codes become our exceptions.
+"""The one place where MQTT 5 reason codes become our exceptions.
 
-Two kinds of code reach us from paho:
+Reason codes ride on CONNACK, PUBACK/PUBREC/PUBCOMP, SUBACK, UNSUBACK and
+DISCONNECT. Below 0x80 they mean success (0x10 "No matching subscribers" is a
+success), from 0x80 on failure; :func:`connack_error`, :func:`puback_error` and
+:func:`suback_error` build the exception.
 
-* ``MQTTErrorCode`` results of client calls (``publish``, ``subscribe``, ...),
-  mapped by :func:`rc_error` through ``_RC_ERRORS``;
-* MQTT 5 reason codes carried by CONNACK, PUBACK/PUBREC/PUBCOMP, SUBACK, UNSUBACK
-  and DISCONNECT. Below 0x80 they mean success (0x10 "No matching subscribers"
-  is a success), from 0x80 on failure; :func:`connack_error`,
-  :func:`puback_error` and :func:`suback_error` build the exception.
-
-``tests/unit/transport/test_errors.py`` checks that every ``MQTTErrorCode``
-member and every failure reason code paho knows for these packets is mapped.
+``tests/unit/transport/test_errors.py`` checks that every failure reason code
+the codec knows for these packets is described and mapped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from paho.mqtt.enums import MQTTErrorCode
-
-from a2a_mqtt.errors import (
-    ConnectError,
-    NotConnectedError,
-    PublishError,
-    SubscribeError,
-    TransportError,
-)
+from a2a_mqtt.errors import ConnectError, PublishError, SubscribeError
 
 __all__ = [
     "FAILURE",
     "connack_error",
     "describe_reason",
     "puback_error",
-    "rc_error",
     "suback_error",
     "unsuback_error",
 ]
@@ -89,50 +74,11 @@ _SUCCESSES: dict[int, str] = {
     0x11: "no subscription existed",
 }
 
-_Factory = Callable[[str], TransportError]
-
-# paho's MQTTErrorCode -> (exception factory, explanation). SUCCESS maps to None.
-_RC_ERRORS: dict[MQTTErrorCode, tuple[_Factory, str] | None] = {
-    MQTTErrorCode.MQTT_ERR_SUCCESS: None,
-    MQTTErrorCode.MQTT_ERR_AGAIN: (TransportError, "the socket would block"),
-    MQTTErrorCode.MQTT_ERR_NOMEM: (TransportError, "out of memory"),
-    MQTTErrorCode.MQTT_ERR_PROTOCOL: (TransportError, "MQTT protocol error"),
-    MQTTErrorCode.MQTT_ERR_INVAL: (TransportError, "invalid argument"),
-    MQTTErrorCode.MQTT_ERR_NO_CONN: (NotConnectedError, "not connected"),
-    MQTTErrorCode.MQTT_ERR_CONN_REFUSED: (ConnectError, "connection refused"),
-    MQTTErrorCode.MQTT_ERR_NOT_FOUND: (TransportError, "not found"),
-    MQTTErrorCode.MQTT_ERR_CONN_LOST: (NotConnectedError, "connection lost"),
-    MQTTErrorCode.MQTT_ERR_TLS: (ConnectError, "TLS error"),
-    MQTTErrorCode.MQTT_ERR_PAYLOAD_SIZE: (TransportError, "payload too large"),
-    MQTTErrorCode.MQTT_ERR_NOT_SUPPORTED: (TransportError, "not supported"),
-    MQTTErrorCode.MQTT_ERR_AUTH: (ConnectError, "authentication failed"),
-    MQTTErrorCode.MQTT_ERR_ACL_DENIED: (TransportError, "denied by the broker's ACL"),
-    MQTTErrorCode.MQTT_ERR_UNKNOWN: (TransportError, "unknown paho error"),
-    MQTTErrorCode.MQTT_ERR_ERRNO: (TransportError, "system error"),
-    MQTTErrorCode.MQTT_ERR_QUEUE_SIZE: (
-        TransportError,
-        "outgoing queue full (every MQTT packet identifier is in use)",
-    ),
-    MQTTErrorCode.MQTT_ERR_KEEPALIVE: (NotConnectedError, "keepalive timeout"),
-}
-
 
 def describe_reason(code: int) -> str:
     """``"not authorized (0x87)"``: the MQTT 5 meaning of a reason code."""
     name = _REASONS.get(code) or _SUCCESSES.get(code) or "unknown reason code"
     return f"{name} (0x{code:02X})"
-
-
-def rc_error(rc: int, *, action: str) -> TransportError | None:
-    """The exception for a paho result code of ``action``; ``None`` for success."""
-    try:
-        entry = _RC_ERRORS[MQTTErrorCode(rc)]
-    except ValueError:
-        return TransportError(f"{action} failed: unknown paho result code {rc}")
-    if entry is None:
-        return None
-    factory, text = entry
-    return factory(f"{action} failed: {text} (paho rc {int(rc)})")
 
 
 def connack_error(code: int, *, url: str) -> ConnectError:

@@ -94,7 +94,7 @@ TransportFactory = Callable[[ConnectOptions], MqttTransport]
 
 
 def default_transport(options: ConnectOptions) -> MqttTransport:
-    """The library's transport (paho), imported only when first needed."""
-    from a2a_mqtt.transport.paho import PahoTransport  # noqa: PLC0415 - keeps the seam lazy
+    """The library's transport (on the ``mqtt5`` codec), imported only when first needed."""
+    from a2a_mqtt.transport.mqtt5_transport import Mqtt5Transport  # noqa: PLC0415 - lazy seam
 
-    return PahoTransport(options)
+    return Mqtt5Transport(options)

@@ -29,20 +29,25 @@ INPUT_TYPES = ("string", "number", "integer", "boolean", "object", "array", "any
 
 @dataclass(frozen=True, slots=True)
 class AgentSelector:
-    """Which agent runs a step: exactly one of an agent/pool reference, a skill id or a tag."""
+    """Which agent runs a step: exactly one of an agent/pool reference, a skill id, a tag,
+    or (``runner: ephemeral``) ``spawn``, the ``module:factory`` of an agent that a
+    worker started for the step serves (docs/workflows.md §9)."""
 
     ref: str | None = None
     skill: str | None = None
     tag: str | None = None
+    spawn: str | None = None
 
     @property
-    def kind(self) -> Literal["ref", "skill", "tag"]:
+    def kind(self) -> Literal["ref", "skill", "tag", "spawn"]:
         if self.ref is not None:
             return "ref"
+        if self.spawn is not None:
+            return "spawn"
         return "skill" if self.skill is not None else "tag"
 
     def __str__(self) -> str:
-        return f"{self.kind}={self.ref or self.skill or self.tag}"
+        return f"{self.kind}={self.ref or self.skill or self.tag or self.spawn}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,10 @@ class Step:
     retries: RetryPolicy = field(default_factory=RetryPolicy)
     on_failure: OnFailure = field(default_factory=OnFailure)
     description: str = ""
+    runner: Literal["agent", "ephemeral"] = "agent"
+    """``ephemeral``: a worker is spawned for each attempt (``agent.spawn``) and exits after."""
+    trigger: str | None = None
+    """Event-driven stages only: ``input`` or the upstream step whose results start this one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,3 +152,8 @@ class Workflow:
         """Fallback step name -> the step it stands in for."""
         return {step.on_failure.fallback: step.name for step in self.steps
                 if step.on_failure.fallback is not None}
+
+    @property
+    def event_driven(self) -> bool:
+        """Whether the steps are event-driven stages (``trigger:``), run with no supervisor."""
+        return any(step.trigger is not None for step in self.steps)

@@ -38,7 +38,9 @@ _DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)?\s*")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _TOP = {"name", "description", "version", "inputs", "steps", "output"}
 _STEP = {"agent", "hold", "input", "needs", "when", "timeout", "retries", "on_failure",
-         "description"}
+         "description", "runner", "trigger"}
+_SPAWN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
+_TRIGGER = re.compile(r"\s*on\s+(?:(input)|result\s+of\s+(\S+))\s*")
 _T = TypeVar("_T")
 
 
@@ -97,7 +99,10 @@ def parse_workflow(text: str) -> Workflow:
     r = _Reader(doc)
     top = r.typed(doc.value, (), dict, "a mapping with name, steps and output")
     r.keys(top, (), _TOP)
-    for required in ("name", "steps", "output"):
+    # Event-driven stages (trigger:) publish results; no run renders a final output.
+    event_driven = isinstance(top.get("steps"), dict) and any(
+        isinstance(body, dict) and "trigger" in body for body in top["steps"].values())
+    for required in ("name", "steps") if event_driven else ("name", "steps", "output"):
         if required not in top:
             raise r.fail((), f"missing required field {required!r}")
     name = r.name(top["name"], ("name",), "workflow")
@@ -109,8 +114,8 @@ def parse_workflow(text: str) -> Workflow:
     if not raw_steps:
         raise r.fail(("steps",), "a workflow needs at least one step")
     steps = tuple(_step(r, key, value) for key, value in raw_steps.items())
-    output = _parts(r, top["output"], ("output",))
-    if not output:
+    output = _parts(r, top["output"], ("output",)) if "output" in top else ()
+    if not output and not event_driven:
         raise r.fail(("output",), "the output needs at least one text or data part")
     r.lines["output"] = doc.line(("output",))
     workflow = Workflow(name=name, description=description, version=str(version),
@@ -183,7 +188,14 @@ def _step(r: _Reader, key: Any, raw: Any) -> Step:
     if ("agent" in body) == ("hold" in body):
         raise r.fail(path, "a step has exactly one of 'agent' (call an agent) or 'hold' "
                      "(wait for the caller)")
-    agent = _selector(r, body["agent"], (*path, "agent")) if "agent" in body else None
+    runner = body.get("runner", "agent")
+    if runner not in ("agent", "ephemeral"):
+        raise r.fail((*path, "runner"), "runner is 'agent' (call a running agent) or "
+                     "'ephemeral' (spawn a worker for the step)")
+    agent = (_selector(r, body["agent"], (*path, "agent"), ephemeral=runner == "ephemeral")
+             if "agent" in body else None)
+    if runner == "ephemeral" and agent is None:
+        raise r.fail((*path, "runner"), "an ephemeral step needs agent: module:factory")
     hold = None
     if "hold" in body:
         prompt = r.typed(body["hold"], (*path, "hold"), str, "the prompt shown to the caller")
@@ -191,7 +203,12 @@ def _step(r: _Reader, key: Any, raw: Any) -> Step:
     parts = _parts(r, body["input"], (*path, "input")) if "input" in body else ()
     if agent is not None and not parts:
         raise r.fail(path, "an agent step needs an 'input' (text and/or data)")
-    needs_raw = body.get("needs", [])
+    trigger = _trigger(r, body["trigger"], (*path, "trigger")) if "trigger" in body else None
+    if trigger is not None and "needs" in body:
+        raise r.fail((*path, "needs"), "an event-driven stage has a trigger instead of needs")
+    if trigger is not None:
+        r.lines[f"steps.{name}.needs"] = r.doc.line((*path, "trigger"))
+    needs_raw = body.get("needs", [] if trigger in (None, "input") else [trigger])
     if isinstance(needs_raw, str):
         needs_raw = [needs_raw]
     r.typed(needs_raw, (*path, "needs"), list, "a step name or a list of step names")
@@ -207,13 +224,42 @@ def _step(r: _Reader, key: Any, raw: Any) -> Step:
     description = r.typed(body.get("description", ""), (*path, "description"), str, "a string")
     return Step(name=name, agent=agent, hold=hold, input=parts, needs=needs, when=when,
                 timeout=timeout, retries=retries, on_failure=on_failure,
-                description=description)
+                description=description, runner=runner, trigger=trigger)
 
 
-def _selector(r: _Reader, raw: Any, path: Path) -> AgentSelector:
+def _trigger(r: _Reader, raw: Any, path: Path) -> str:
+    """``on input`` / ``on result of STEP`` (or ``{on_result_of: STEP}``) -> "input" / STEP."""
+    if isinstance(raw, dict) and set(raw) == {"on_result_of"}:
+        return r.name(raw["on_result_of"], (*path, "on_result_of"), "step")
+    match = _TRIGGER.fullmatch(raw) if isinstance(raw, str) else None
+    if match is None:
+        raise r.fail(path, "trigger is 'on input', 'on result of STEP' or {on_result_of: STEP}")
+    return "input" if match.group(1) else r.name(match.group(2), path, "step")
+
+
+def _spawn(r: _Reader, raw: Any, path: Path) -> AgentSelector:
+    if isinstance(raw, dict):
+        r.keys(raw, path, {"spawn"})
+        if "spawn" not in raw:
+            raise r.fail(path, "an ephemeral step's agent is module:factory or {spawn: ...}")
+        path, raw = (*path, "spawn"), raw["spawn"]
+    text = r.typed(raw, path, str, "module:factory (the agent a worker serves)")
+    if not _SPAWN.fullmatch(text):
+        raise r.fail(path, f"{text!r} is not module:factory (a dotted module, ':', a name)")
+    return AgentSelector(spawn=text)
+
+
+def _selector(r: _Reader, raw: Any, path: Path, *, ephemeral: bool = False) -> AgentSelector:
+    if ephemeral:
+        return _spawn(r, raw, path)
     if isinstance(raw, str):
+        if ":" in raw:
+            raise r.fail(path, f"{raw!r} looks like module:factory: add runner: ephemeral "
+                         "to spawn a worker for it")
         raw = {"ref": raw}
     body = r.typed(raw, path, dict, "an agent reference, or a mapping with ref, skill or tag")
+    if "spawn" in body:
+        raise r.fail((*path, "spawn"), "spawn needs runner: ephemeral")
     r.keys(body, path, {"ref", "skill", "tag"})
     if len(body) != 1:
         raise r.fail(path, "choose the agent by exactly one of ref, skill or tag")

@@ -31,6 +31,9 @@ from google.protobuf.json_format import MessageToDict, ParseDict
 from a2a_mqtt.binding.stream import new_task_id
 from a2a_mqtt.client import A2AMqttClient
 from a2a_mqtt.errors import A2AMqttError
+from a2a_mqtt.workflows.ephemeral import Launcher
+from a2a_mqtt.workflows.ephemeral_launch import worker_ref
+from a2a_mqtt.workflows.ephemeral_run import run_worker
 from a2a_mqtt.workflows.model import AgentSelector, Workflow
 from a2a_mqtt.workflows.scheduler import (
     CancelAttempt,
@@ -111,11 +114,20 @@ class WorkflowRunner:
     """Runs workflows in this process; ``run`` returns the terminal RunState."""
 
     def __init__(self, *, client: A2AMqttClient, store: RunStore | None = None,
-                 on_input: InputHandler | None = None, resolve_timeout: float = 5.0) -> None:
+                 on_input: InputHandler | None = None, resolve_timeout: float = 5.0,
+                 launcher: Launcher | None = None,
+                 worker_scope: tuple[str, str] = ("workflows", "workers"),
+                 spawn_timeout: float = 30.0) -> None:
+        """``launcher`` starts the workers of ``runner: ephemeral`` steps (docs/workflows.md
+        §5), as agents under ``worker_scope`` (org, unit); ``spawn_timeout`` bounds the wait
+        for a worker's card."""
         self.client = client
         self.store = store
         self.on_input = on_input
         self.resolve_timeout = resolve_timeout
+        self.launcher = launcher
+        self.worker_scope = worker_scope
+        self.spawn_timeout = spawn_timeout
 
     async def run(self, workflow: Workflow, inputs: Mapping[str, Any], *,
                   run_id: str | None = None) -> RunState:
@@ -136,6 +148,7 @@ class _Run:
         self.calls: dict[str, asyncio.Task[None]] = {}   # task_id -> its stream
         self.clients: dict[str, Client] = {}             # task_id -> the agent's client
         self.holds: dict[str, asyncio.Task[None]] = {}
+        self.workers: dict[str, asyncio.Task[None]] = {}  # task_id -> its ephemeral worker
 
     async def record(self, event: Event) -> None:
         before = self.state
@@ -168,10 +181,10 @@ class _Run:
                 await self.record(event)
             return self.state
         finally:
-            for task in [*self.calls.values(), *self.holds.values()]:
+            tasks = [*self.calls.values(), *self.holds.values(), *self.workers.values()]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*self.calls.values(), *self.holds.values(),
-                                 return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def perform(self, action: Any) -> None:
         at = self.now()
@@ -208,6 +221,15 @@ class _Run:
             await self.record(RunCancelled(at))
 
     async def dispatch(self, action: Dispatch, at: float) -> None:
+        if action.selector.spawn is not None:
+            task_id = new_task_id()
+            worker = worker_ref(self.runner.worker_scope, action.step, task_id)
+            await self.record(AttemptDispatched(action.step, task_id, str(worker), at))
+            self.workers[task_id] = asyncio.create_task(
+                run_worker(self, step=action.step, task_id=task_id, ref=worker,
+                           spawn=action.selector.spawn, parts=action.parts),
+                name=f"workflow-worker-{action.step}")
+            return
         try:
             ref, client = await self.resolve(action.selector)
         except (A2AMqttError, A2AError, TimeoutError) as exc:
@@ -293,6 +315,10 @@ class _Run:
                 await asyncio.wait_for(client.cancel_task(CancelTaskRequest(id=task_id)), 5)
             except (A2AMqttError, A2AError, TimeoutError) as exc:
                 log.info("cancelling task %s: %s", task_id, exc)
+        worker = self.workers.pop(task_id, None)
+        if worker is not None:  # an ephemeral attempt: its worker goes with it
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
 
     async def ask(self, step: str, prompt: str) -> None:
         handler = self.runner.on_input

@@ -109,6 +109,7 @@ def validate_workflow(workflow: Workflow) -> Workflow:
                 raise _fail(workflow, f"unknown step {need!r} in needs", where,
                             f"steps.{step.name}")
     topological_order(workflow)
+    _check_runners(workflow)
     _check_fallbacks(workflow, names)
     before = ancestors(workflow)
     inputs = {spec.name for spec in workflow.inputs}
@@ -127,6 +128,35 @@ def validate_workflow(workflow: Workflow) -> Workflow:
     _check_refs(workflow, output_refs, inputs=inputs, visible=names, fallbacks=fallbacks,
                 where="output")
     return workflow
+
+
+def _check_runners(workflow: Workflow) -> None:
+    """Ephemeral steps spawn their agent; event-driven stages are all triggered, call agents
+    and never wait for a human (no supervisor exists to hold a run)."""
+    for step in workflow.steps:
+        where = f"steps.{step.name}"
+        spawned = step.agent is not None and step.agent.spawn is not None
+        if spawned != (step.runner == "ephemeral"):
+            raise _fail(workflow, "runner: ephemeral and agent: module:factory go together",
+                        f"{where}.runner", f"{where}.agent", where)
+        if not workflow.event_driven:
+            continue
+        if step.name == "input":
+            raise _fail(workflow, "'input' names the pipeline's input topic: choose another "
+                        "stage name", where)
+        if step.trigger is None:
+            raise _fail(workflow, "every step of an event-driven workflow needs a trigger "
+                        "('on input' or 'on result of STEP')", where)
+        if step.hold is not None or step.runner != "agent":
+            raise _fail(workflow, "an event-driven stage calls a running agent (no hold, no "
+                        "ephemeral runner: no supervisor owns its run)", where)
+        if step.on_failure.action == "fallback":
+            raise _fail(workflow, "an event-driven stage has no fallback: its failures are "
+                        "published as error events", f"{where}.on_failure", where)
+        expected = () if step.trigger == "input" else (step.trigger,)
+        if step.needs != expected:
+            raise _fail(workflow, "an event-driven stage needs exactly its trigger",
+                        f"{where}.needs", f"{where}.trigger", where)
 
 
 def _check_fallbacks(workflow: Workflow, names: set[str]) -> None:
@@ -199,8 +229,10 @@ def describe(workflow: Workflow, states: dict[str, str] | None = None) -> str:
         step: Step = workflow.step(name)
         what = f"agent {step.agent}" if step.agent is not None else "hold (caller input)"
         extras = []
-        if step.needs:
-            extras.append("after " + ", ".join(step.needs))
+        if step.trigger == "input":
+            extras.append("on input")
+        elif step.needs:
+            extras.append(("on result of " if step.trigger else "after ") + ", ".join(step.needs))
         if name in fallbacks:
             extras.append(f"fallback for {fallbacks[name]}")
         if step.when is not None:
@@ -214,6 +246,7 @@ def describe(workflow: Workflow, states: dict[str, str] | None = None) -> str:
         depth[name] = 1 + max((depth[need] for need in step.needs), default=-1)
         lines.append(f"{'  ' * depth[name]}- {state}{name}: {what}"
                      + (f" ({'; '.join(extras)})" if extras else ""))
-    lines.append("output: " + ", ".join(part.kind for part in workflow.output))
+    lines.append("output: " + (", ".join(part.kind for part in workflow.output)
+                               or "none (event-driven: each stage publishes its results)"))
     return "\n".join(lines)
 

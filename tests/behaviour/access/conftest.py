@@ -25,7 +25,7 @@ from a2a_mqtt.client import A2AMqttClient
 from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.server import AgentServer
-from a2a_mqtt.transport import MqttTransport, PahoTransport
+from a2a_mqtt.transport import Mqtt5Transport, MqttTransport
 from a2a_mqtt.transport.base import ConnectOptions
 from tests.behaviour.conftest import requester_config, text
 
@@ -115,7 +115,7 @@ async def line(secure: SecureBroker) -> AsyncIterator[Line]:
     drops: list[bool] = []
 
     def factory(options: ConnectOptions) -> MqttTransport:
-        transport = PahoTransport(options)
+        transport = Mqtt5Transport(options)
         transport.on_connection_change(lambda up: None if up else drops.append(up))
         made.append(transport)
         return transport
@@ -145,4 +145,4 @@ def options(secure: SecureBroker, name: str, *, client_id: str | None = None,
 
 def raw(secure: SecureBroker, name: str, **kwargs: Any) -> MqttTransport:
     """An unconnected bare transport for cast member ``name``."""
-    return PahoTransport(options(secure, name, **kwargs))
+    return Mqtt5Transport(options(secure, name, **kwargs))

@@ -21,8 +21,8 @@ from a2a_mqtt.client import A2AMqttClient
 from a2a_mqtt.errors import ConnectError, PublishError, SubscribeError
 from a2a_mqtt.transport import (
     IncomingMessage,
+    Mqtt5Transport,
     MqttTransport,
-    PahoTransport,
     PublishProperties,
     Subscription,
 )
@@ -183,7 +183,7 @@ async def test_plain_tcp_is_refused(secure: SecureBroker, line: Line) -> None:
 async def test_wrong_password_is_refused(secure: SecureBroker, line: Line) -> None:
     good = options(secure, "spy-requester")
     with pytest.raises(ConnectError) as refused:
-        await PahoTransport(dataclasses.replace(good, password="guess")).connect()
+        await Mqtt5Transport(dataclasses.replace(good, password="guess")).connect()
     assert refused.value.reason_code in (0x86, 0x87)
     await line.call()
 

@@ -18,7 +18,7 @@ from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.client import A2AMqttClient, RequesterConfig
 from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import ConnectError
-from a2a_mqtt.transport import PahoTransport
+from a2a_mqtt.transport import Mqtt5Transport
 from a2a_mqtt.transport.base import BrokerURL, ConnectOptions
 from tests.behaviour.cli.test_cli import cli
 
@@ -87,7 +87,7 @@ async def test_secure_broker_and_identities_end_to_end(tmp_path: Path) -> None:
             code, _, err = await cli("identity", "remove", "acme/line1/op", *admin)
             assert code == 0, err
             with pytest.raises(ConnectError):
-                await PahoTransport(ConnectOptions(
+                await Mqtt5Transport(ConnectOptions(
                     url=BrokerURL.parse(url), client_id="acme/line1/op", username="acme/line1/op",
                     password=op.password, tls=load_profile("op", mine).tls())).connect()
         finally:

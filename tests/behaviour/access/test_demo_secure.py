@@ -60,7 +60,8 @@ async def test_plain_demo_has_no_security_lines() -> None:
     assert lines[0].startswith("broker    Mosquitto started at mqtt://")
     assert not [line for line in lines
                 if line.startswith(("issuer", "cards", "bearer", "refused", "identity"))]
-    assert lines[-1] == "presence  4 of 4 agents now marked offline"
+    # Four agents, the inspector as a pool of two (the plain demo runs the workflow).
+    assert lines[-1] == "presence  5 of 5 agents now marked offline"
 
 
 async def test_secure_demo_refuses_a_foreign_broker() -> None:

@@ -9,7 +9,7 @@ import pytest
 from a2a_mqtt.access import Identity
 from a2a_mqtt.broker.secure import SecureBroker
 from a2a_mqtt.errors import ConnectError, PublishError
-from a2a_mqtt.transport import PahoTransport
+from a2a_mqtt.transport import Mqtt5Transport
 
 pytestmark = pytest.mark.asyncio
 
@@ -20,7 +20,7 @@ async def test_added_identity_connects_within_its_policy_and_removal_locks_it_ou
         secure: SecureBroker) -> None:
     creds = await secure.add_identity(NEWCOMER)
     assert creds.password and creds.client_id == "initech/lab/probe"
-    t = PahoTransport(secure.connect_options(creds, reconnect_max_delay=0.2))
+    t = Mqtt5Transport(secure.connect_options(creds, reconnect_max_delay=0.2))
     lost = asyncio.Event()
     t.on_connection_change(lambda up: None if up else lost.set())
     await t.connect()
@@ -35,12 +35,12 @@ async def test_added_identity_connects_within_its_policy_and_removal_locks_it_ou
     finally:
         await t.disconnect()
     with pytest.raises(ConnectError):
-        await PahoTransport(secure.connect_options(creds)).connect()
+        await Mqtt5Transport(secure.connect_options(creds)).connect()
 
 
 async def test_restart_keeps_identities(secure: SecureBroker) -> None:
     creds = await secure.add_identity(NEWCOMER)
     secure.embedded.process.restart()  # same port and state directory
-    t = PahoTransport(secure.connect_options(creds))
+    t = Mqtt5Transport(secure.connect_options(creds))
     await t.connect()
     await t.disconnect()

@@ -14,7 +14,7 @@ from a2a_mqtt.errors import DiscoveryError
 from a2a_mqtt.examples.basic import EchoExecutor, GreeterExecutor, echo_card, greeter_card
 from a2a_mqtt.examples.factory import InspectionExecutor, inspection_card
 from a2a_mqtt.server import AgentConfig, AgentHost
-from a2a_mqtt.transport import ConnectOptions, PahoTransport, PublishProperties
+from a2a_mqtt.transport import ConnectOptions, Mqtt5Transport, PublishProperties
 from a2a_mqtt.transport.base import BrokerURL
 from tests.behaviour.conftest import requester_config
 
@@ -93,7 +93,7 @@ async def test_watch_reports_added_offline_removed_in_order(
 async def test_malformed_cards_do_not_break_discovery(broker: MosquittoProcess,
                                                       unique_id: str) -> None:
     url = BrokerURL.parse(broker.url)
-    async with PahoTransport(ConnectOptions(url=url, client_id=f"pub-{unique_id}")) as pub:
+    async with Mqtt5Transport(ConnectOptions(url=url, client_id=f"pub-{unique_id}")) as pub:
         base = f"$a2a/v1/discovery/bad/{unique_id}"
         await pub.publish(f"{base}/garbage", b"\xff not json", qos=1, retain=True)
         await pub.publish(f"{base}/array", b"[1,2,3]", qos=1, retain=True)

@@ -25,7 +25,7 @@ from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient, OverloadedError, Requester
 from a2a_mqtt.client.retry import RETRY_AFTER
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
-from a2a_mqtt.transport import ConnectOptions, IncomingMessage, PahoTransport, Subscription
+from a2a_mqtt.transport import ConnectOptions, IncomingMessage, Mqtt5Transport, Subscription
 from a2a_mqtt.transport.base import BrokerURL, PublishProperties
 from tests.behaviour.conftest import requester_config, serve, text
 
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.asyncio
 class BusyThenFine:
     """Answers the first ``busy`` requests -32004 with ``retry-after: hint``, then a result."""
 
-    def __init__(self, transport: PahoTransport, *, busy: int, hint: str) -> None:
+    def __init__(self, transport: Mqtt5Transport, *, busy: int, hint: str) -> None:
         self.transport = transport
         self.busy = busy
         self.hint = hint
@@ -68,7 +68,7 @@ class BusyThenFine:
 @asynccontextmanager
 async def busy_agent(url: str, ref: AgentRef, *, busy: int = 1,
                      hint: str = "0.6") -> AsyncIterator[BusyThenFine]:
-    transport = PahoTransport(ConnectOptions(url=BrokerURL.parse(url),
+    transport = Mqtt5Transport(ConnectOptions(url=BrokerURL.parse(url),
                                              client_id=ref.client_id))
     agent = BusyThenFine(transport, busy=busy, hint=hint)
     await transport.subscribe(Subscription(request_topic(ref), qos=1), agent.on_request)
@@ -125,7 +125,7 @@ async def test_a_call_leaves_no_state_behind_and_late_replies_are_ignored(
                            backoff=(0.05,))
     async with Requester(cfg) as req:
         seen: list[bytes | None] = []
-        spy = PahoTransport(ConnectOptions(url=BrokerURL.parse(broker.url),
+        spy = Mqtt5Transport(ConnectOptions(url=BrokerURL.parse(broker.url),
                                            client_id=f"{ref.client_id}-spy"))
         await spy.subscribe(Subscription(request_topic(ref), qos=1),
                             lambda m: seen.append(m.properties.correlation_data))

@@ -12,7 +12,7 @@ from a2a_mqtt.mcp.config import DirectoryConfig, McpServerConfig
 from a2a_mqtt.mcp.discovery import ServerDirectory
 from a2a_mqtt.mcp.example_server import build_example_server
 from a2a_mqtt.mcp.server import McpMqttServer
-from a2a_mqtt.transport import ConnectOptions, PahoTransport
+from a2a_mqtt.transport import ConnectOptions, Mqtt5Transport
 from a2a_mqtt.transport.base import TransportFactory
 from tests.behaviour.mcp.conftest import client_config
 
@@ -20,12 +20,12 @@ pytestmark = pytest.mark.asyncio
 
 
 def hinting(*hints: tuple[str, str]) -> TransportFactory:
-    class Hinted(PahoTransport):
+    class Hinted(Mqtt5Transport):
         @property
         def connack_user_properties(self) -> tuple[tuple[str, str], ...]:
             return hints
 
-    def make(options: ConnectOptions) -> PahoTransport:
+    def make(options: ConnectOptions) -> Mqtt5Transport:
         return Hinted(options)
 
     return make

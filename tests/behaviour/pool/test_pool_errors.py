@@ -25,7 +25,7 @@ from a2a_mqtt.server import AgentConfig, AgentHost
 from a2a_mqtt.transport import (
     ConnectOptions,
     IncomingMessage,
-    PahoTransport,
+    Mqtt5Transport,
     PublishProperties,
     Subscription,
 )
@@ -83,7 +83,7 @@ async def test_get_task_no_member_knows(broker: MosquittoProcess, unique_id: str
 async def test_pooled_reply_without_responder_id_is_a_protocol_error(
         broker: MosquittoProcess, unique_id: str, client: A2AMqttClient) -> None:
     pool = AgentRef("pools", unique_id, "rogue", pool=True)
-    rogue = PahoTransport(ConnectOptions(url=BrokerURL.parse(broker.url),
+    rogue = Mqtt5Transport(ConnectOptions(url=BrokerURL.parse(broker.url),
                                          client_id=f"pools/{unique_id}/rogue-member"))
 
     def answer(msg: IncomingMessage) -> None:

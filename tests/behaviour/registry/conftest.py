@@ -21,7 +21,7 @@ from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.registry import Change, RegistryConfig, RegistryServer
 from a2a_mqtt.registry.feed import FeedSubscription
-from a2a_mqtt.transport import ConnectOptions, PahoTransport, PublishProperties
+from a2a_mqtt.transport import ConnectOptions, Mqtt5Transport, PublishProperties
 from a2a_mqtt.transport.base import BrokerURL
 
 
@@ -38,7 +38,7 @@ async def start_registry(url: str, **config: Any) -> AsyncIterator[RegistryServe
 class Publisher:
     """Publishes retained cards (or anything) on discovery topics."""
 
-    def __init__(self, transport: PahoTransport) -> None:
+    def __init__(self, transport: Mqtt5Transport) -> None:
         self.transport = transport
 
     async def card(self, ref: AgentRef | str, body: bytes, *, status: str = "online",
@@ -55,7 +55,7 @@ class Publisher:
 @pytest_asyncio.fixture
 async def publisher(broker: MosquittoProcess, unique_id: str) -> AsyncIterator[Publisher]:
     options = ConnectOptions(url=BrokerURL.parse(broker.url), client_id=f"pub-{unique_id}")
-    async with PahoTransport(options) as transport:
+    async with Mqtt5Transport(options) as transport:
         yield Publisher(transport)
 
 

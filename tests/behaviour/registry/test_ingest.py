@@ -17,7 +17,7 @@ from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.server import AgentConfig, AgentHost
-from a2a_mqtt.transport import ConnectOptions, PahoTransport
+from a2a_mqtt.transport import ConnectOptions, Mqtt5Transport
 from tests.behaviour.registry.conftest import Changes, Publisher, start_registry
 from tests.unit.registry.cards import card_bytes, card_dict, payload
 
@@ -157,9 +157,9 @@ async def test_deletions_while_disconnected_are_caught_up_on_reconnect(
     for ref in (stays, goes, changes_card):
         await publisher.card(ref, card_bytes(ref))
 
-    def slow_reconnect(options: ConnectOptions) -> PahoTransport:
+    def slow_reconnect(options: ConnectOptions) -> Mqtt5Transport:
         # Wide enough a window to change the broker before the registry is back.
-        return PahoTransport(replace(options, reconnect_min_delay=4.0, reconnect_max_delay=4.0))
+        return Mqtt5Transport(replace(options, reconnect_min_delay=4.0, reconnect_max_delay=4.0))
 
     async with start_registry(broker.url, transport_factory=slow_reconnect) as registry:
         assert len(registry.service.index.entries) == 3
@@ -167,7 +167,7 @@ async def test_deletions_while_disconnected_are_caught_up_on_reconnect(
         await asyncio.to_thread(broker.restart)
         options = ConnectOptions(url=publisher.transport.options.url,
                                  client_id=f"pub2-{unique_id}")
-        async with PahoTransport(options) as again:
+        async with Mqtt5Transport(options) as again:
             await again.publish(discovery_topic(goes), b"", qos=1, retain=True)
             await again.publish(discovery_topic(changes_card),
                                 card_bytes(changes_card, name="Changed meanwhile"), qos=1,

@@ -19,7 +19,7 @@ import httpx
 
 from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.topics import AgentRef, discovery_filters, discovery_topic
-from a2a_mqtt.transport import ConnectOptions, PahoTransport, Subscription
+from a2a_mqtt.transport import ConnectOptions, Mqtt5Transport, Subscription
 from a2a_mqtt.transport.base import BrokerURL, IncomingMessage
 
 __all__ = ["RegistryView", "registry_view", "retained_snapshot"]
@@ -44,7 +44,7 @@ async def retained_snapshot(url: str, *, timeout: float = 60.0
 
     options = ConnectOptions(url=BrokerURL.parse(url), client_id=f"snap-{uuid.uuid4().hex[:8]}",
                              ack_timeout=timeout)
-    async with PahoTransport(options) as transport:
+    async with Mqtt5Transport(options) as transport:
         await transport.subscribe(Subscription(barrier, qos=1), on_barrier)
         for topic_filter in discovery_filters():
             await transport.subscribe(Subscription(topic_filter, qos=1), on_card)

@@ -26,7 +26,7 @@ from a2a_mqtt.security.authz import BearerAuthorizer, declare_bearer
 from a2a_mqtt.security.bearer import BearerConfig, BearerVerifier
 from a2a_mqtt.security.issuer import TokenIssuer
 from a2a_mqtt.security.jwks_server import JwksServer, JwksServerConfig
-from a2a_mqtt.transport import ConnectOptions, PahoTransport
+from a2a_mqtt.transport import ConnectOptions, Mqtt5Transport
 from a2a_mqtt.transport.base import BrokerURL, IncomingMessage, Subscription
 
 ISSUER = "https://issuer.a2a-mqtt.test"
@@ -93,7 +93,7 @@ class Observer:
 async def observer(broker: MosquittoProcess, unique_id: str) -> AsyncIterator[Observer]:
     seen = Observer()
     options = ConnectOptions(url=BrokerURL.parse(broker.url), client_id=f"spy-{unique_id}")
-    transport = PahoTransport(options)
+    transport = Mqtt5Transport(options)
     for topic_filter in ("$a2a/v1/request/#", "$a2a/v1/reply/#"):
         await transport.subscribe(Subscription(topic_filter, qos=1), seen.on_message)
     async with transport:

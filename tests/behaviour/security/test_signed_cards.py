@@ -27,7 +27,7 @@ from a2a_mqtt.registry.render import entry_dict
 from a2a_mqtt.security.cards import CardPolicy, CardSigner, sign_card_data
 from a2a_mqtt.security.keys import load_key_set, new_signing_key, save_key_set
 from a2a_mqtt.server import AgentServer
-from a2a_mqtt.transport import ConnectOptions, PahoTransport, PublishProperties
+from a2a_mqtt.transport import ConnectOptions, Mqtt5Transport, PublishProperties
 from a2a_mqtt.transport.base import BrokerURL
 from tests.behaviour.conftest import requester_config, serve
 from tests.behaviour.gateway.conftest import agent_url, known, open_gateway
@@ -74,7 +74,7 @@ async def scene(broker: MosquittoProcess, unique_id: str) -> AsyncIterator[Scene
     }
     options = ConnectOptions(url=BrokerURL.parse(broker.url), client_id=f"pub-{unique_id}")
     props = PublishProperties(user_properties=P.status_properties("online", "agent"))
-    async with PahoTransport(options) as pub:
+    async with Mqtt5Transport(options) as pub:
         for ref, body in cards.items():
             await pub.publish(discovery_topic(ref), body, qos=1, retain=True, properties=props)
         async with serve(broker.url, refs["signed"], EchoExecutor(), echo_card(),

@@ -11,9 +11,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import paho.mqtt.client as paho
 import pytest
 from a2a.client.errors import A2AClientError
 from a2a.types.a2a_pb2 import TaskState
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from a2a_mqtt.binding.topics import AgentRef, request_topic
 from a2a_mqtt.broker import MosquittoProcess
@@ -22,7 +26,7 @@ from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.transport import (
     ConnectOptions,
     IncomingMessage,
-    PahoTransport,
+    Mqtt5Transport,
     PublishProperties,
     Subscription,
 )
@@ -32,12 +36,33 @@ from tests.behaviour.conftest import serve, text
 pytestmark = pytest.mark.asyncio
 
 
+def _paho_publish(url: str, topic: str, payload: bytes, props: PublishProperties) -> None:
+    """One QoS 1 publish with paho (a dev dependency), blocking: it sends what MQTT
+    forbids and our codec refuses to encode (a wildcard Response Topic)."""
+    host, port = url.removeprefix("mqtt://").rsplit(":", 1)
+    client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
+    client.connect(host, int(port))
+    client.loop_start()
+    try:
+        paho_props = Properties(PacketTypes.PUBLISH)
+        paho_props.ResponseTopic = props.response_topic
+        if props.correlation_data is not None:
+            paho_props.CorrelationData = props.correlation_data
+        if props.user_properties:
+            paho_props.UserProperty = list(props.user_properties)
+        client.publish(topic, payload, qos=1, properties=paho_props).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 class RawPeer:
     """A bare MQTT peer that sends arbitrary bytes and collects what comes back."""
 
-    def __init__(self, transport: PahoTransport, reply_topic: str) -> None:
+    def __init__(self, transport: Mqtt5Transport, reply_topic: str, url: str = "") -> None:
         self.transport = transport
         self.reply_topic = reply_topic
+        self.url = url
         self.replies: asyncio.Queue[IncomingMessage] = asyncio.Queue()
 
     async def send(self, topic: str, payload: bytes, *, response: bool = True,
@@ -46,6 +71,9 @@ class RawPeer:
         props = PublishProperties(response_topic=self.reply_topic if response else None,
                                   correlation_data=correlation,
                                   user_properties=user_properties)
+        if response and set(self.reply_topic) & set("+#"):
+            await asyncio.to_thread(_paho_publish, self.url, topic, payload, props)
+            return
         await self.transport.publish(topic, payload, qos=1, properties=props)
 
     async def reply(self) -> dict[str, Any]:
@@ -60,9 +88,9 @@ class RawPeer:
 @asynccontextmanager
 async def raw_peer(url: str, name: str) -> AsyncIterator[RawPeer]:
     reply_topic = f"$a2a/v1/reply/test/peers/{name}/r"
-    transport = PahoTransport(ConnectOptions(url=BrokerURL.parse(url),
+    transport = Mqtt5Transport(ConnectOptions(url=BrokerURL.parse(url),
                                              client_id=f"test/peers/{name}"))
-    peer = RawPeer(transport, reply_topic)
+    peer = RawPeer(transport, reply_topic, url)
     await transport.subscribe(Subscription(reply_topic, qos=1), peer.replies.put_nowait)
     async with transport:
         yield peer
@@ -141,7 +169,7 @@ async def test_malformed_reply_gives_client_clear_error(
         garbage: bytes) -> None:
     """A responder that answers garbage: the client raises promptly instead of hanging."""
     fake = AgentRef("test", "liars", unique_id)
-    liar = PahoTransport(ConnectOptions(url=BrokerURL.parse(broker.url),
+    liar = Mqtt5Transport(ConnectOptions(url=BrokerURL.parse(broker.url),
                                         client_id=fake.client_id))
 
     def answer(msg: IncomingMessage) -> None:

@@ -11,7 +11,7 @@ import pytest
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import BrokerConfig, MosquittoProcess, render_config
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
-from a2a_mqtt.transport import ConnectOptions, PahoTransport, Subscription
+from a2a_mqtt.transport import ConnectOptions, Mqtt5Transport, Subscription
 from a2a_mqtt.transport.base import BrokerURL
 from tests.behaviour.conftest import serve
 
@@ -30,12 +30,12 @@ async def test_drops_on_a_capped_broker_are_logged_and_counted(
     topic = f"test/drops/{unique_id}"
     async with serve(capped.url, ref, EchoExecutor(), echo_card()) as agent:
         # A persistent session that goes away: the broker queues for it, up to the cap.
-        sleeper = PahoTransport(ConnectOptions(url=url, client_id=f"sleeper-{unique_id}",
+        sleeper = Mqtt5Transport(ConnectOptions(url=url, client_id=f"sleeper-{unique_id}",
                                                clean_start=True, session_expiry_interval=300))
         await sleeper.subscribe(Subscription(topic, qos=1), lambda _m: None)
         async with sleeper:
             pass
-        async with PahoTransport(ConnectOptions(url=url, client_id=f"pub-{unique_id}")) as pub:
+        async with Mqtt5Transport(ConnectOptions(url=url, client_id=f"pub-{unique_id}")) as pub:
             with caplog.at_level(logging.WARNING, logger="a2a_mqtt.broker"):
                 for i in range(30):
                     await pub.publish(topic, f"m{i}".encode(), qos=1)

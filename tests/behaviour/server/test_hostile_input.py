@@ -24,7 +24,7 @@ from a2a_mqtt.binding.topics import AgentRef, discovery_topic, request_topic
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.examples.basic import CancellableExecutor, EchoExecutor, echo_card
 from a2a_mqtt.server.inflight import DatabaseInflightLog, InflightEntry
-from a2a_mqtt.transport import ConnectOptions, IncomingMessage, PahoTransport, Subscription
+from a2a_mqtt.transport import ConnectOptions, IncomingMessage, Mqtt5Transport, Subscription
 from a2a_mqtt.transport.base import BrokerURL
 from tests.behaviour.conftest import serve
 from tests.behaviour.server.test_bad_input import GOOD, raw_peer, rpc
@@ -56,7 +56,7 @@ class Observer:
 @asynccontextmanager
 async def observer(url: str, name: str) -> AsyncIterator[Observer]:
     watch = Observer()
-    transport = PahoTransport(ConnectOptions(url=BrokerURL.parse(url),
+    transport = Mqtt5Transport(ConnectOptions(url=BrokerURL.parse(url),
                                              client_id=f"test/observers/{name}"))
     for topic_filter in ("#", "$a2a/#"):
         await transport.subscribe(Subscription(topic_filter, qos=0), watch.on)

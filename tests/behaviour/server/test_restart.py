@@ -38,7 +38,7 @@ from a2a_mqtt.errors import StoreError
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.server.inflight import _TABLE, DatabaseInflightLog, InflightEntry
 from a2a_mqtt.server.stores import TaskAccess, open_task_store
-from a2a_mqtt.transport import ConnectOptions, IncomingMessage, PahoTransport, Subscription
+from a2a_mqtt.transport import ConnectOptions, IncomingMessage, Mqtt5Transport, Subscription
 from a2a_mqtt.transport.base import BrokerURL
 from tests.behaviour.conftest import requester_config, serve, text
 
@@ -51,7 +51,7 @@ EARLIER_RUN = "earlier-run"
 async def listener(url: str, name: str, *filters: str) -> AsyncIterator[
         asyncio.Queue[IncomingMessage]]:
     received: asyncio.Queue[IncomingMessage] = asyncio.Queue()
-    transport = PahoTransport(ConnectOptions(url=BrokerURL.parse(url),
+    transport = Mqtt5Transport(ConnectOptions(url=BrokerURL.parse(url),
                                              client_id=f"test/listeners/{name}"))
     for f in filters:
         await transport.subscribe(Subscription(f, qos=1), received.put_nowait)

@@ -7,11 +7,20 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import uvloop
 
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.transport import BrokerURL, ConnectOptions, IncomingMessage
 
 OptionsFactory = Callable[..., ConnectOptions]
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Every transport test runs on the standard loop and on uvloop, which our own
+    processes use (a2a_mqtt/_loop.py): their transports differ in type and detail."""
+    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
 
 
 class Collector:

@@ -11,7 +11,7 @@ import pytest
 
 from a2a_mqtt.broker import MosquittoProcess, free_port
 from a2a_mqtt.errors import ConnectError, PublishError
-from a2a_mqtt.transport import BrokerURL, ConnectOptions, PahoTransport, Subscription
+from a2a_mqtt.transport import BrokerURL, ConnectOptions, Mqtt5Transport, Subscription
 from tests.behaviour.transport.conftest import Collector, options_for
 from tests.conftest import BrokerFactory
 
@@ -46,7 +46,7 @@ async def test_acl_denied_publish_raises_publish_error(
     secured = secured_broker(broker_factory, tmp_path)
     make = options_for(secured, unique_id)
     inbox = Collector()
-    async with PahoTransport(make(**credentials())) as t:
+    async with Mqtt5Transport(make(**credentials())) as t:
         await t.subscribe(Subscription(f"allowed/{unique_id}"), inbox)
         await t.publish(f"allowed/{unique_id}", b"fine", qos=1)
         assert (await inbox.get()).payload == b"fine"
@@ -68,21 +68,21 @@ async def test_bad_credentials_raise_connect_error(
 ) -> None:
     secured = secured_broker(broker_factory, tmp_path)
     make = options_for(secured, unique_id)
-    t = PahoTransport(make(username="alice", password="wrong"))
+    t = Mqtt5Transport(make(username="alice", password="wrong"))
     with pytest.raises(ConnectError) as info:
         await t.connect()
     assert info.value.reason_code in (0x86, 0x87)
     assert not t.connected
     # Credentials in the URL work too.
     url = BrokerURL.parse(f"mqtt://alice:s3cret@127.0.0.1:{secured.port}")
-    async with PahoTransport(ConnectOptions(url=url, client_id=f"{unique_id}-url")) as ok:
+    async with Mqtt5Transport(ConnectOptions(url=url, client_id=f"{unique_id}-url")) as ok:
         assert ok.connected
 
 
 @pytest.mark.asyncio
 async def test_unreachable_broker_raises_connect_error(unique_id: str) -> None:
     url = BrokerURL.parse(f"mqtt://127.0.0.1:{free_port()}")
-    t = PahoTransport(ConnectOptions(url=url, client_id=unique_id, connect_timeout=2))
+    t = Mqtt5Transport(ConnectOptions(url=url, client_id=unique_id, connect_timeout=2))
     with pytest.raises(ConnectError, match="cannot connect"):
         await t.connect()
     assert [x for x in asyncio.all_tasks() if x.get_name().startswith("a2a-mqtt[")] == []
@@ -97,18 +97,16 @@ async def test_300_concurrent_qos1_publishes_respect_receive_maximum_20(
     topic = f"test/{unique_id}/burst"
     inbox = Collector()
     changes: list[bool] = []
-    async with PahoTransport(make("sub")) as sub, PahoTransport(make("pub")) as pub:
+    async with Mqtt5Transport(make("sub")) as sub, Mqtt5Transport(make("pub")) as pub:
         pub.on_connection_change(changes.append)
         await sub.subscribe(Subscription(topic, qos=1), inbox)
-        client = pub._client
-        assert client is not None
-        assert client.max_inflight_messages == 20  # min(1000, CONNACK Receive Maximum 20)
+        assert pub.send_window == 20  # min(1000, CONNACK Receive Maximum 20)
         peak = 0
 
         async def sample() -> None:
             nonlocal peak
             while True:
-                peak = max(peak, client._inflight_messages)
+                peak = max(peak, pub.in_flight)
                 await asyncio.sleep(0)
 
         sampler = asyncio.create_task(sample())

@@ -1,4 +1,4 @@
-"""Publish/subscribe basics of PahoTransport against a real Mosquitto."""
+"""Publish/subscribe basics of Mqtt5Transport against a real Mosquitto."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ import asyncio
 import socket
 import threading
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
 from a2a_mqtt.errors import ConfigError, NotConnectedError
 from a2a_mqtt.transport import (
+    Mqtt5Transport,
     MqttTransport,
-    PahoTransport,
     PublishProperties,
     Subscription,
     connect_transport,
@@ -37,7 +36,10 @@ async def test_qos1_round_trip_preserves_every_property(
 ) -> None:
     topic = f"test/{unique_id}/rt"
     inbox = Collector()
-    async with PahoTransport(make_options("sub")) as sub, PahoTransport(make_options("pub")) as pub:
+    async with (
+        Mqtt5Transport(make_options("sub")) as sub,
+        Mqtt5Transport(make_options("pub")) as pub,
+    ):
         await sub.subscribe(Subscription(topic, qos=1), inbox)
         await pub.publish(topic, b'{"x":1}', qos=1, properties=ALL_PROPS)
         message = await inbox.get()
@@ -61,7 +63,7 @@ async def test_qos1_round_trip_preserves_every_property(
 async def test_absent_properties_stay_absent(make_options: OptionsFactory, unique_id: str) -> None:
     topic = f"test/{unique_id}/bare"
     inbox = Collector()
-    async with PahoTransport(make_options("one")) as t:
+    async with Mqtt5Transport(make_options("one")) as t:
         await t.subscribe(Subscription(topic), inbox)
         await t.publish(topic, b"", qos=0)
         await t.publish(topic, b"x", properties=PublishProperties(payload_format_utf8=False))
@@ -69,25 +71,17 @@ async def test_absent_properties_stay_absent(make_options: OptionsFactory, uniqu
     assert bare.payload == b""
     assert bare.qos == 0
     assert bare.properties == PublishProperties()
-    assert flagged.properties.payload_format_utf8 is False
+    # A Payload Format Indicator of 0 is MQTT 5's default and is not sent.
+    assert flagged.properties.payload_format_utf8 is None
 
 
 @pytest.mark.asyncio
-async def test_no_matching_subscribers_is_success(
-    make_options: OptionsFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    t = PahoTransport(make_options())
-    codes: list[int] = []
-    original = t._on_publish
-
-    def spy(client: object, userdata: object, mid: int, reason: Any, props: object) -> None:
-        codes.append(reason.value)
-        original(client, userdata, mid, reason, props)
-
-    monkeypatch.setattr(t, "_on_publish", spy)
-    async with t:
-        await t.publish("test/nobody/listens", b"x", qos=1)
-        await t.publish("test/nobody/listens", b"x", qos=2)
+async def test_no_matching_subscribers_is_success(make_options: OptionsFactory) -> None:
+    async with Mqtt5Transport(make_options()) as t:
+        codes = [
+            await t.publish("test/nobody/listens", b"x", qos=1),
+            await t.publish("test/nobody/listens", b"x", qos=2),
+        ]
     # PUBACK said 0x10 "No matching subscribers", a success; for QoS 2 the PUBREC
     # said so and the PUBCOMP that completes the flow says 0.
     assert codes == [0x10, 0x00]
@@ -99,7 +93,7 @@ async def test_wildcards_shared_and_every_matching_handler(
 ) -> None:
     base = f"test/{unique_id}"
     plus, hash_, exact, shared = Collector(), Collector(), Collector(), Collector()
-    async with PahoTransport(make_options()) as t:
+    async with Mqtt5Transport(make_options()) as t:
         await t.publish(f"{base}/retained/x", b"old", retain=True)
         await t.subscribe(Subscription(f"{base}/+/x"), plus)
         await t.subscribe(Subscription(f"{base}/#"), hash_)
@@ -125,7 +119,7 @@ async def test_no_local_suppresses_own_messages(
 ) -> None:
     topic = f"test/{unique_id}/nl"
     mine = Collector()
-    async with PahoTransport(make_options("a")) as a, PahoTransport(make_options("b")) as b:
+    async with Mqtt5Transport(make_options("a")) as a, Mqtt5Transport(make_options("b")) as b:
         await a.subscribe(Subscription(topic, no_local=True), mine)
         await a.publish(topic, b"from-a")
         await b.publish(topic, b"from-b")
@@ -137,7 +131,7 @@ async def test_no_local_suppresses_own_messages(
 async def test_unsubscribe_stops_delivery(make_options: OptionsFactory, unique_id: str) -> None:
     topic = f"test/{unique_id}/u"
     inbox = Collector()
-    async with PahoTransport(make_options()) as t:
+    async with Mqtt5Transport(make_options()) as t:
         await t.subscribe(Subscription(topic), inbox)
         await t.publish(topic, b"1")
         await inbox.get()
@@ -157,7 +151,7 @@ async def test_handler_exception_is_logged_and_delivery_continues(
     def explode(_message: object) -> None:
         raise RuntimeError("handler bug")
 
-    async with PahoTransport(make_options()) as t:
+    async with Mqtt5Transport(make_options()) as t:
         await t.subscribe(Subscription(f"test/{unique_id}/#"), explode)
         await t.subscribe(Subscription(topic), inbox)
         await t.publish(topic, b"1")
@@ -170,7 +164,7 @@ async def test_handler_exception_is_logged_and_delivery_continues(
 
 @pytest.mark.asyncio
 async def test_tcp_nodelay_is_set(make_options: OptionsFactory) -> None:
-    async with PahoTransport(make_options()) as t:
+    async with Mqtt5Transport(make_options()) as t:
         sock = t._raw_socket()
         assert sock is not None
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
@@ -181,7 +175,7 @@ async def test_lifecycle_no_threads_no_tasks_and_not_reentrant(
     make_options: OptionsFactory,
 ) -> None:
     threads = threading.active_count()
-    t = PahoTransport(make_options())
+    t = Mqtt5Transport(make_options())
     assert isinstance(t, MqttTransport)
     changes: list[bool] = []
     t.on_connection_change(changes.append)
@@ -190,7 +184,7 @@ async def test_lifecycle_no_threads_no_tasks_and_not_reentrant(
             assert t.connected
             assert threading.active_count() == threads
             names = {task.get_name() for task in asyncio.all_tasks()}
-            assert f"a2a-mqtt[{t.client_id}].misc" in names
+            assert f"a2a-mqtt[{t.client_id}].keepalive" in names
             with pytest.raises(RuntimeError, match="reentrant"):
                 await t.connect()
         assert not t.connected
@@ -205,7 +199,7 @@ async def test_lifecycle_no_threads_no_tasks_and_not_reentrant(
 
 @pytest.mark.asyncio
 async def test_invalid_topic_and_filter_are_config_errors(make_options: OptionsFactory) -> None:
-    async with PahoTransport(make_options()) as t:
+    async with Mqtt5Transport(make_options()) as t:
         with pytest.raises(ConfigError):
             await t.publish("test/+/wild", b"x")
         with pytest.raises(ConfigError):
@@ -232,7 +226,7 @@ async def test_qos2_both_ways_with_manual_and_automatic_ack(
 ) -> None:
     topic = f"test/{unique_id}/q2"
     auto, manual = Collector(), Collector()
-    async with PahoTransport(make_options("a")) as a, PahoTransport(make_options("b")) as b:
+    async with Mqtt5Transport(make_options("a")) as a, Mqtt5Transport(make_options("b")) as b:
         await a.subscribe(Subscription(topic, qos=2), auto)
         await b.subscribe(Subscription(topic, qos=2, manual_ack=True), manual)
         for i in range(3):

@@ -13,7 +13,7 @@ import pytest
 
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.errors import TransportTimeout
-from a2a_mqtt.transport import PahoTransport, PublishProperties, Subscription, Will
+from a2a_mqtt.transport import Mqtt5Transport, PublishProperties, Subscription, Will
 from tests.behaviour.transport.conftest import Collector, OptionsFactory, options_for
 from tests.conftest import BrokerFactory
 
@@ -41,7 +41,10 @@ async def test_reconnect_after_broker_restart_restores_subscriptions(
 ) -> None:
     topic = f"test/{unique_id}/after-restart"
     inbox, sub_changes, pub_changes = Collector(), Changes(), Changes()
-    async with PahoTransport(make_options("sub")) as sub, PahoTransport(make_options("pub")) as pub:
+    async with (
+        Mqtt5Transport(make_options("sub")) as sub,
+        Mqtt5Transport(make_options("pub")) as pub,
+    ):
         sub.on_connection_change(sub_changes)
         pub.on_connection_change(pub_changes)
         await sub.subscribe(Subscription(topic), inbox)
@@ -64,7 +67,7 @@ async def test_publish_while_broker_down_waits_for_the_reconnect(
 ) -> None:
     topic = f"test/{unique_id}/queued"
     changes = Changes()
-    async with PahoTransport(make_options("pub")) as pub:
+    async with Mqtt5Transport(make_options("pub")) as pub:
         pub.on_connection_change(changes)
         broker.kill()
         assert await changes.next() is False
@@ -75,7 +78,7 @@ async def test_publish_while_broker_down_waits_for_the_reconnect(
         await asyncio.wait_for(pending, 10)
         assert await changes.next() is True
     inbox = Collector()
-    async with PahoTransport(make_options("sub")) as sub:
+    async with Mqtt5Transport(make_options("sub")) as sub:
         await sub.subscribe(Subscription(topic), inbox)
         assert (await inbox.get()).payload == b"late"
 
@@ -85,7 +88,7 @@ async def test_publish_gives_up_after_ack_timeout(
     broker: MosquittoProcess, make_options: OptionsFactory
 ) -> None:
     changes = Changes()
-    async with PahoTransport(make_options(ack_timeout=0.3)) as t:
+    async with Mqtt5Transport(make_options(ack_timeout=0.3)) as t:
         t.on_connection_change(changes)
         broker.kill()
         assert await changes.next() is False
@@ -101,13 +104,13 @@ async def test_persistent_session_gets_what_was_published_while_away(
 ) -> None:
     topic = f"test/{unique_id}/durable"
     first = Collector()
-    async with PahoTransport(make_options("worker", **DURABLE)) as worker:
+    async with Mqtt5Transport(make_options("worker", **DURABLE)) as worker:
         await worker.subscribe(Subscription(topic, qos=1), first)
-    async with PahoTransport(make_options("pub")) as pub:
+    async with Mqtt5Transport(make_options("pub")) as pub:
         for i in range(5):
             await pub.publish(topic, f"m{i}".encode(), qos=1)
     again = Collector()
-    worker = PahoTransport(make_options("worker", **DURABLE))
+    worker = Mqtt5Transport(make_options("worker", **DURABLE))
     await worker.subscribe(Subscription(topic, qos=1), again)  # declared before connect
     async with worker:
         got = [(await again.get()).payload for _ in range(5)]
@@ -121,9 +124,9 @@ async def test_manual_ack_unacked_message_is_redelivered(
 ) -> None:
     topic = f"test/{unique_id}/jobs"
     sub = Subscription(topic, qos=1, manual_ack=True)
-    async with PahoTransport(make_options("pub")) as pub:
+    async with Mqtt5Transport(make_options("pub")) as pub:
         inbox = Collector()
-        worker = PahoTransport(make_options("worker", **DURABLE))
+        worker = Mqtt5Transport(make_options("worker", **DURABLE))
         await worker.subscribe(sub, inbox)
         async with worker:
             await pub.publish(topic, b"job-1")
@@ -131,7 +134,7 @@ async def test_manual_ack_unacked_message_is_redelivered(
             assert first.payload == b"job-1"
             assert first.ack is not None  # ...and deliberately not called
         inbox = Collector()
-        worker = PahoTransport(make_options("worker", **DURABLE))
+        worker = Mqtt5Transport(make_options("worker", **DURABLE))
         await worker.subscribe(sub, inbox)
         async with worker:
             again = await inbox.get()
@@ -145,7 +148,7 @@ async def test_manual_ack_unacked_message_is_redelivered(
             assert second.ack is not None
             second.ack()
         inbox = Collector()
-        worker = PahoTransport(make_options("worker", **DURABLE))
+        worker = Mqtt5Transport(make_options("worker", **DURABLE))
         await worker.subscribe(sub, inbox)
         async with worker:
             await pub.publish(topic, b"job-3")
@@ -169,7 +172,7 @@ async def test_will_and_retained_after_the_client_process_is_killed(
                         properties=PublishProperties(user_properties=(("status", "offline"),)))
             options = ConnectOptions(url=BrokerURL.parse({broker.url!r}),
                                      client_id={child_id!r}, will=will)
-            async with PahoTransport(options) as t:
+            async with Mqtt5Transport(options) as t:
                 await t.publish({status!r}, b"online", qos=1, retain=True)
                 await asyncio.sleep(60)
 
@@ -177,7 +180,7 @@ async def test_will_and_retained_after_the_client_process_is_killed(
         """
     )
     live, online = Collector(), Collector()
-    async with PahoTransport(make_options("watch")) as watcher:
+    async with Mqtt5Transport(make_options("watch")) as watcher:
         await watcher.subscribe(Subscription(will_topic), live)
         await watcher.subscribe(Subscription(status), online)
         child = subprocess.Popen([sys.executable, "-c", script])
@@ -191,7 +194,7 @@ async def test_will_and_retained_after_the_client_process_is_killed(
     assert will.payload == b"gone"
     assert will.properties.user_properties == (("status", "offline"),)
     late = Collector()
-    async with PahoTransport(make_options("late")) as t:
+    async with Mqtt5Transport(make_options("late")) as t:
         await t.subscribe(Subscription(will_topic), late)
         kept = await late.get()
     assert kept.retain
@@ -211,11 +214,11 @@ async def test_disconnect_with_will_and_will_delay(
         properties=PublishProperties(content_type="text/plain"),
     )
     inbox = Collector()
-    async with PahoTransport(make_options("watch")) as watcher:
+    async with Mqtt5Transport(make_options("watch")) as watcher:
         await watcher.subscribe(Subscription(will_topic), inbox)
-        async with PahoTransport(make_options("quiet", will=will)):
+        async with Mqtt5Transport(make_options("quiet", will=will)):
             pass  # normal DISCONNECT: no will
-        dying = PahoTransport(make_options("dying", will=will))
+        dying = Mqtt5Transport(make_options("dying", will=will))
         await dying.connect()
         await dying.disconnect(send_will=True)
         message = await inbox.get(timeout=10)
@@ -232,7 +235,7 @@ async def test_inflight_publishes_are_resent_after_a_broker_crash(
     make = options_for(crashing, unique_id)
     topic = f"test/{unique_id}/resend"
     changes = Changes()
-    async with PahoTransport(make("pub")) as pub:
+    async with Mqtt5Transport(make("pub")) as pub:
         pub.on_connection_change(changes)
         publishes = [asyncio.create_task(pub.publish(topic, b"%d" % i)) for i in range(200)]
         first = await asyncio.wait(publishes, return_when=asyncio.FIRST_COMPLETED, timeout=10)

@@ -13,7 +13,7 @@ from a2a_mqtt.errors import ConnectError
 from a2a_mqtt.transport import (
     BrokerURL,
     ConnectOptions,
-    PahoTransport,
+    Mqtt5Transport,
     Subscription,
     TLSConfig,
 )
@@ -39,7 +39,7 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
 
 async def round_trip(url: BrokerURL, client_id: str, tls: TLSConfig | None = None) -> bytes:
     inbox = Collector()
-    async with PahoTransport(ConnectOptions(url=url, client_id=client_id, tls=tls)) as t:
+    async with Mqtt5Transport(ConnectOptions(url=url, client_id=client_id, tls=tls)) as t:
         await t.subscribe(Subscription(f"test/{client_id}"), inbox)
         await t.publish(f"test/{client_id}", b"over the wire", qos=1)
         assert t._raw_socket() is not None
@@ -56,7 +56,7 @@ async def test_tls_listener(broker_factory: BrokerFactory, tmp_path: Path, uniqu
     payload = await round_trip(url, unique_id, TLSConfig(ca_file=str(cert)))
     assert payload == b"over the wire"
     # Without trusting the self-signed certificate the handshake fails cleanly.
-    untrusted = PahoTransport(ConnectOptions(url=url, client_id=f"{unique_id}-x"))
+    untrusted = Mqtt5Transport(ConnectOptions(url=url, client_id=f"{unique_id}-x"))
     with pytest.raises(ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         await untrusted.connect()
     insecure = TLSConfig(insecure_skip_verify=True)

@@ -33,7 +33,7 @@ def test_json_output_lists_steps_in_run_order() -> None:
     assert doc["order"].index("quality") > doc["order"].index("inspect_side")
     supply = next(step for step in doc["steps"] if step["name"] == "supply")
     assert supply["onFailure"] == "supply_manual"
-    assert supply["agent"] == {"ref": None, "skill": None, "tag": "supply-chain"}
+    assert supply["agent"] == {"ref": None, "skill": None, "tag": "supply-chain", "spawn": None}
 
 
 def test_a_cyclic_file_is_refused_with_the_line_and_reason(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Only a2a_mqtt.transport may import the MQTT client library (paho)."""
+"""Only a2a_mqtt.transport may import an MQTT library (the mqtt5 codec, or paho)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import a2a_mqtt
 
 PACKAGE = Path(a2a_mqtt.__file__).parent
+MQTT_LIBRARIES = ("mqtt5", "paho", "aiomqtt", "gmqtt")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -21,18 +22,20 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-def test_paho_is_imported_only_inside_the_transport_package() -> None:
+def _mqtt(name: str) -> bool:
+    return any(name == lib or name.startswith(f"{lib}.") for lib in MQTT_LIBRARIES)
+
+
+def test_mqtt_libraries_are_imported_only_inside_the_transport_package() -> None:
     offenders = [
         str(path.relative_to(PACKAGE))
         for path in PACKAGE.rglob("*.py")
         if "transport" not in path.relative_to(PACKAGE).parts[:1]
-        and any(name == "paho" or name.startswith("paho.") for name in imported_modules(path))
+        and any(_mqtt(name) for name in imported_modules(path))
     ]
     assert offenders == []
 
 
-def test_the_transport_package_does_import_paho() -> None:
+def test_the_transport_package_does_import_the_codec() -> None:
     # Guards the test above against walking the wrong directory.
-    assert any(
-        name.startswith("paho.") for name in imported_modules(PACKAGE / "transport" / "paho.py")
-    )
+    assert "mqtt5" in imported_modules(PACKAGE / "transport" / "_wire.py")

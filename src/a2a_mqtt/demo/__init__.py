@@ -1,8 +1,9 @@
 """The demo: a broker, the production-line agents, and a client that finds and calls them.
 
 Everything runs in this process except Mosquitto, which is started on a free
-port unless a broker URL is given. The client knows no addresses: it finds
-each stage by a skill tag in the retained cards, then streams every call.
+port unless a broker URL is given. The client knows no addresses: it reads the
+retained cards, then runs the production line as a workflow
+(``demo/line.py``: a pool of two inspectors, a human hold on REWORK).
 
 ``secure=True`` (``a2a-mqtt demo --secure``, ``./scripts/demo --secure``) runs the
 same line on :class:`SecureBroker`: TLS only, no anonymous access, one identity
@@ -10,12 +11,14 @@ per agent and one for the operator, ACLs from the binding's topic rules. On top
 of that every agent declares bearer security in its card and verifies tokens
 against a local issuer's JWKS (HTTPS, certificate from the broker's CA), every
 agent signs its card, and the client accepts only cards signed by the demo's
-key and calls with a token per agent (see ``_secure_setup``, ``_add_tokens_and_cards``).
+key and calls with a token per agent (see ``_secure_setup``, ``_add_tokens_and_cards``);
+that mode finds each stage by a skill tag and calls them one after the other.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
@@ -56,7 +59,7 @@ class DemoConfig:
     """Use this broker instead of starting one."""
     secure: bool = False
     """Start a secure broker (TLS, identities, ACLs); excludes ``broker_url``."""
-    parts: tuple[str, ...] = ("P-1001", "P-1002", "P-1003", "P-1004")
+    parts: tuple[str, ...] = ("P-1001", "P-1002", "P-1003", "P-1005")
     agents: tuple[str, ...] = field(default=("inspection", "quality", "supply", "echo"))
 
 
@@ -289,12 +292,20 @@ async def run_demo(config: DemoConfig, out: Printer = print) -> None:
             broker = await stack.enter_async_context(EmbeddedBroker())
             url = broker.url
             out(f"broker    Mosquitto started at {url}")
+        # The plain demo runs the line as a workflow (demo/line.py): its inspection
+        # step fans out to a pool of two inspection agents. The secure one calls each stage.
+        workflow = not config.secure and "inspection" in config.agents
         configs = [AgentConfig(ref=AgentRef.parse(EXAMPLES[name].default_ref),
                                card=security.cards.get(name) or EXAMPLES[name].card(),
                                executor=EXAMPLES[name].executor(),
                                session_expiry=0, **{"connection": ConnectionSettings(url=url),
                                                     **security.agents.get(name, {})})
-                   for name in config.agents]
+                   for name in config.agents if not (workflow and name == "inspection")]
+        if workflow:
+            from a2a_mqtt.demo.line import pool_configs  # noqa: PLC0415
+
+            state_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            configs[:0] = pool_configs(url, state_dir)
         host = await stack.enter_async_context(AgentHost(configs))
         out(f"agents    {len(host.servers)} agents serving, each with its own MQTT session")
         if security.ca_file is not None:
@@ -312,14 +323,20 @@ async def run_demo(config: DemoConfig, out: Printer = print) -> None:
             out(f"cards     {len(usable)} of {len(entries)} signatures verified "
                 f"(CardPolicy require, trusting the demo's signing key)")
         stages = []
-        for tag in ("inspection", "quality", "supply-chain"):
+        for tag in () if workflow else ("inspection", "quality", "supply-chain"):
             entry = await mqtt.discovery.find(tag=tag)
             out(f"resolve   tag {tag!r:<14} -> {entry.ref}")
             stages.append((tag.split("-")[0], mqtt.client_for(
                 entry, interceptors=security.interceptors(entry.ref))))
         if security.tokens:
             await _show_token_refusal(mqtt, await mqtt.discovery.find(tag="inspection"), out)
-        for part in config.parts:
+        if workflow:
+            from a2a_mqtt.demo.line import pool_spread, run_line  # noqa: PLC0415
+
+            await run_line(mqtt, config.parts, out)
+            out(f"pool      factory/line1/pool/inspection spread the inspections: "
+                f"{pool_spread(configs)}")
+        for part in () if workflow else config.parts:
             out(f"part {part}")
             data: dict[str, Any] = {"part": part}
             for label, client in stages:

@@ -1,0 +1,55 @@
+"""Latency statistics: nearest-rank percentiles, one phase's :class:`Stats`, medians."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+__all__ = ["Stats", "median", "percentile", "ratio", "summarize"]
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted list (nan when empty)."""
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+@dataclass
+class Stats:
+    """One timed phase: ``n`` answered requests in ``seconds``."""
+
+    n: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int = 0
+
+
+def summarize(latencies: list[float], seconds: float, errors: int = 0) -> Stats:
+    """Latencies in seconds -> :class:`Stats` (milliseconds, requests per second)."""
+    ordered = sorted(latencies)
+    return Stats(
+        n=len(ordered),
+        seconds=seconds,
+        rps=len(ordered) / seconds if seconds > 0 else float("nan"),
+        p50_ms=percentile(ordered, 0.50) * 1000,
+        p99_ms=percentile(ordered, 0.99) * 1000,
+        errors=errors,
+    )
+
+
+def median(values: list[float]) -> float:
+    """Median ignoring nan (a phase that measured nothing); nan when nothing is left."""
+    clean = [v for v in values if v is not None and not math.isnan(v)]
+    return statistics.median(clean) if clean else float("nan")
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    """``a / b``, or None when either is missing, nan or ``b`` is zero."""
+    if a is None or b is None or math.isnan(a) or math.isnan(b) or b == 0:
+        return None
+    return a / b

@@ -1,0 +1,120 @@
+"""Benches cannot rot: every bench script answers ``--help``, and the ones a doc quotes
+figures from run their tiniest configuration end to end (real brokers, real agents,
+real child processes) and write a result that holds what the report claims.
+
+Speed is not judged here (that is what the benches are for): only that they run,
+answer every request and report every variant.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[3] / "bench"
+#: Every script with a command line (the rest are shims and libraries).
+SCRIPTS = sorted(
+    p for p in BENCH.glob("*.py") if 'if __name__ == "__main__"' in p.read_text()
+)
+#: Run end to end below: no need to ask them for --help as well.
+RUN_BELOW = {
+    "a2a_compare.py", "pool_scaling.py", "mqtt_clients.py", "security_cost.py",
+    "payload_size.py",
+}
+
+
+def run(*argv: str, timeout: float = 90.0) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, *argv], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_every_bench_answers_help() -> None:
+    assert len(SCRIPTS) >= 12  # a bench that stopped being a script is noticed
+    # All at once: each is mostly an import; a serial loop would double the test's time.
+    procs = {
+        p.name: subprocess.Popen(
+            [sys.executable, str(p), "--help"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for p in SCRIPTS
+        if p.name not in RUN_BELOW
+    }
+    failed = {}
+    deadline = time.monotonic() + 60
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+        if proc.returncode != 0 or "usage:" not in out:
+            failed[name] = err[-1000:]
+    assert not failed
+
+
+def _rows(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def test_a2a_compare_tiniest(tmp_path: Path) -> None:
+    out = tmp_path / "a2a.json"
+    run(str(BENCH / "a2a_compare.py"), "--variants", "ours", "floor", "--runs", "1",
+        "--seq-n", "20", "--conc-n", "40", "--warmup", "5", "--profile-n", "0",
+        "--micro-n", "0", "--json", str(out))
+    medians = _rows(out)["medians"]
+    assert {(r["variant"], r["scenario"]) for r in medians} == {
+        (v, s) for v in ("ours", "floor")
+        for s in ("sequential", "10 in flight", "100 in flight")
+    }
+    assert all(r["errors"] == 0 and r["n"] > 0 and r["rps"] > 0 for r in medians)
+    assert _rows(out)["ratios"]["req/s sequential: ours / floor"] > 0
+
+
+def test_pool_scaling_tiniest(tmp_path: Path) -> None:
+    out = tmp_path / "pool.json"
+    run(str(BENCH / "pool_scaling.py"), "--runs", "1", "--requests", "12", "--warmup", "2",
+        "--inflight", "10", "--configs", "single,pool-1", "--stores", "sqlite", "--no-spy",
+        "--delay", "0.01", "--json", str(out))
+    data = _rows(out)
+    rows = [r for r in data["medians"] if r["store"] == "sqlite"]
+    assert {r["config"] for r in rows} == {"single", "pool-1"}
+    assert all(r["errors"] == 0 and r["rps"] > 0 for r in rows)
+
+
+def test_mqtt_clients_tiniest(tmp_path: Path) -> None:
+    out = tmp_path / "mqtt.json"
+    run(str(BENCH / "mqtt_clients.py"), "--runs", "1", "--seq-n", "20", "--conc-n", "40",
+        "--warmup", "5", "--variants", "ours", "--json", str(out))
+    data = _rows(out)
+    assert data
+    assert "ours" in json.dumps(data)
+
+
+def test_security_cost_tiniest(tmp_path: Path) -> None:
+    out = tmp_path / "sec.json"
+    run(str(BENCH / "security_cost.py"), "--runs", "1", "--sequential", "10",
+        "--parallel", "20", "--variants", "plain", "tls+acl", "ubsp-v1", "--json", str(out))
+    data = _rows(out)
+    assert set(data) == {"plain", "tls+acl", "ubsp-v1"}
+    for cells in data.values():
+        assert cells["1"]["errors"] == cells["100"]["errors"] == 0
+        assert cells["1"]["rps"] > 0
+    assert data["plain"]["1"]["p50_ratio"] == pytest.approx(1.0)
+
+
+def test_payload_size_tiniest(tmp_path: Path) -> None:
+    """The docs' example bench: the short file keeps working."""
+    out = tmp_path / "size.json"
+    run(str(BENCH / "payload_size.py"), "--runs", "1", "-n", "10", "--json", str(out))
+    rows = _rows(out)["medians"]
+    assert [(r["in flight"], r["size"]) for r in rows] == [
+        (k, s) for k in (1, 10) for s in ("100 B", "10 kB", "100 kB")
+    ]
+    assert all(r["errors"] == 0 and r["rps"] > 0 and r["runs"] == 1 for r in rows)
