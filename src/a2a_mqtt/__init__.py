@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from a2a_mqtt.client.requester import Requester
     from a2a_mqtt.client.retry import OverloadedError
     from a2a_mqtt.connection import ConnectionSettings
+    from a2a_mqtt.dashboard.config import DashboardConfig
+    from a2a_mqtt.dashboard.server import DashboardServer
     from a2a_mqtt.errors import (
         A2AMqttError,
         BrokerError,
@@ -77,6 +79,8 @@ _EXPORTS: dict[str, str] = {
     "McpServerConfig": "a2a_mqtt.mcp.config",
     "McpClientConfig": "a2a_mqtt.mcp.config",
     "McpMqttServer": "a2a_mqtt.mcp.server",
+    "DashboardConfig": "a2a_mqtt.dashboard.config",
+    "DashboardServer": "a2a_mqtt.dashboard.server",
     "run": "a2a_mqtt.service",
     # Calling
     "RequesterConfig": "a2a_mqtt.client.config",
@@ -120,6 +124,8 @@ __all__ = [
     "ConfigError",
     "ConnectError",
     "ConnectionSettings",
+    "DashboardConfig",
+    "DashboardServer",
     "Discovery",
     "DiscoveryError",
     "DiscoveryEvent",

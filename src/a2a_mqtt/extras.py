@@ -23,15 +23,17 @@ EXTRA_OF: Final[dict[str, tuple[str, ...]]] = {
     "aiosqlite": ("sql",),
     "asyncpg": ("sql",),
     "uvloop": ("server", "cli"),
-    "uvicorn": ("gateway", "registry"),
-    "starlette": ("gateway", "registry"),
+    "uvicorn": ("gateway", "registry", "dashboard", "observability"),
+    "starlette": ("gateway", "registry", "dashboard"),
     "sse_starlette": ("gateway", "registry"),
     "mcp": ("mcp",),
     "mcp_types": ("mcp",),
     "yaml": ("workflows",),
     "click": ("cli",),
-    # The API is core; what can be missing is the SDK and exporter (configure_tracing).
-    "opentelemetry": ("tracing",),
+    "prometheus_client": ("observability",),
+    # The API is core; what can be missing is the SDK and exporters (configure_tracing,
+    # metrics).
+    "opentelemetry": ("tracing", "observability"),
 }
 
 
@@ -39,7 +41,7 @@ EXTRA_OF: Final[dict[str, tuple[str, ...]]] = {
 #: name when its code fails to import, whichever library was missing first.
 CAPABILITY_EXTRA: Final[dict[str, str]] = {
     "server": "server", "gateway": "gateway", "registry": "registry", "mcp": "mcp",
-    "workflows": "workflows",
+    "workflows": "workflows", "dashboard": "dashboard",
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
 
 from a2a_mqtt.errors import ConfigError
@@ -26,6 +26,7 @@ __all__ = [
     "PublishProperties",
     "Subscription",
     "TLSConfig",
+    "TransportStats",
     "Will",
 ]
 
@@ -167,6 +168,31 @@ class ConnectOptions:
     ack_timeout: float = 30.0
     # User properties of the CONNECT packet (MCP over MQTT announces itself there).
     user_properties: tuple[tuple[str, str], ...] = ()
+    # Told about connects, losses, publishes and deliveries (metrics; None: nobody).
+    stats: TransportStats | None = field(default=None, repr=False, compare=False)
+
+
+class TransportStats(Protocol):
+    """What a transport reports as it works (a2a_mqtt.observability.transport implements
+    it). Called on the event loop, synchronously: each call must be cheap and not raise."""
+
+    def connected(self, *, again: bool, away: float | None) -> None:
+        """A CONNACK; ``again`` after a loss, ``away`` the seconds since that loss."""
+
+    def lost(self, reason: str) -> None:
+        """The connection ended without our asking, for ``reason``."""
+
+    def publish_started(self) -> None:
+        """A QoS>0 publish was queued."""
+
+    def publish_done(self, seconds: float | None) -> None:
+        """That publish was acknowledged after ``seconds``, or None: it failed."""
+
+    def published_qos0(self) -> None:
+        """A QoS 0 publish was sent."""
+
+    def received(self) -> None:
+        """A message was delivered to a subscription."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,13 +30,13 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"security", "access"}),
     frozenset({"server", "client", "broker", "mcp"}),
     frozenset({"registry", "workflows", "examples"}),
-    frozenset({"gateway", "demo"}),
+    frozenset({"gateway", "dashboard", "demo"}),
     frozenset({"cli"}),
     frozenset({"__init__", "__main__"}),
 )
 #: Only these may import a2a_mqtt.transport (the MQTT session); the rest go through them.
 TRANSPORT_USERS = frozenset({"access", "broker", "server", "client", "mcp", "registry",
-                             "workflows", "examples", "demo", "cli"})
+                             "workflows", "examples", "dashboard", "demo", "cli"})
 #: Third-party MQTT clients: imported inside a2a_mqtt.transport only.
 MQTT_LIBRARIES = frozenset({"mqtt5", "paho", "aiomqtt", "gmqtt"})
 

@@ -10,6 +10,7 @@ from types import TracebackType
 import pytest
 
 from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.dashboard import DashboardConfig, DashboardServer
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.gateway import ExposeConfig, ExposedAgent, ExposeHost, GatewayConfig, GatewayServer
 from a2a_mqtt.mcp import McpMqttServer
@@ -21,11 +22,13 @@ CONFIGS = [
     (AgentConfig(ref=AgentRef.parse("a/b/c"), card=echo_card(), executor=EchoExecutor()),
      AgentServer),
     (RegistryConfig(), RegistryServer),
+    (DashboardConfig(), DashboardServer),
     (GatewayConfig(), GatewayServer),
     (ExposeConfig(agents=(ExposedAgent(url="http://h:1", ref=AgentRef.parse("a/b/c")),)),
      ExposeHost),
 ]
-SERVERS = [AgentServer, AgentHost, RegistryServer, GatewayServer, ExposeHost, McpMqttServer]
+SERVERS = [AgentServer, AgentHost, RegistryServer, GatewayServer, ExposeHost, McpMqttServer,
+           DashboardServer]
 
 
 @pytest.mark.parametrize(("config", "server_type"), CONFIGS,

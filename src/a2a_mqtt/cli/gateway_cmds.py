@@ -17,8 +17,10 @@ import click
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.common import run_async
 from a2a_mqtt.cli.connection import Connection, connection_options
+from a2a_mqtt.cli.observability_opts import observability_options
 from a2a_mqtt.cli.tracing_opts import TraceOptions, tracing_options
 from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.observability.config import ObservabilityConfig
 
 __all__ = ["gateway"]
 
@@ -66,11 +68,12 @@ def gateway() -> None:
               help="Queue requests for agents marked offline instead of answering 503.")
 @click.option("--v03-compat", is_flag=True, help="Also accept A2A 0.3 requests.")
 @tracing_options
+@observability_options(port=False)
 def serve(conn: Connection, trace: TraceOptions, host: str, port: int,
           public_url: str | None, registry_url: str | None, org: str | None,
           unit: str | None, max_body: int,
           reply_timeout: float, stream_timeout: float, forward_headers: tuple[str, ...],
-          allow_offline: bool, v03_compat: bool) -> None:
+          allow_offline: bool, v03_compat: bool, observability: ObservabilityConfig) -> None:
     """Serve every discovered agent over JSON-RPC and HTTP+JSON (default command)."""
     from a2a_mqtt.gateway import GatewayConfig, GatewayServer  # noqa: PLC0415
 
@@ -81,7 +84,8 @@ def serve(conn: Connection, trace: TraceOptions, host: str, port: int,
             max_body_bytes=max_body,
             reply_timeout=reply_timeout, stream_idle_timeout=stream_timeout,
             forward_headers=forward_headers, reject_offline=not allow_offline,
-            enable_v0_3_compat=v03_compat, tracing=trace.config("a2a-mqtt-gateway"))
+            enable_v0_3_compat=v03_compat, observability=observability,
+            tracing=trace.config("a2a-mqtt-gateway"))
         if conn.identity is not None:
             config = dataclasses.replace(config, requester_id=_gateway_id(conn))
     except ConfigError as exc:
@@ -136,9 +140,10 @@ def _headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
               default=None, help="TOML or JSON file listing several agents.")
 @click.option("--session-expiry", type=int, default=3600, show_default=True)
 @tracing_options
+@observability_options(port=True)
 def expose(conn: Connection, trace: TraceOptions, url: str | None,
            agent_ref: str | None, headers: tuple[str, ...], config_file: Path | None,
-           session_expiry: int) -> None:
+           session_expiry: int, observability: ObservabilityConfig) -> None:
     """Put the HTTP A2A agent at URL on MQTT as --agent (or every agent of --config)."""
     from a2a_mqtt.gateway.expose import ExposeHost  # noqa: PLC0415
     from a2a_mqtt.gateway.expose_config import (  # noqa: PLC0415
@@ -166,6 +171,7 @@ def expose(conn: Connection, trace: TraceOptions, url: str | None,
                 tracing=trace.config("a2a-mqtt-expose"))
     except ConfigError as exc:
         raise _config_error(exc) from exc
+    config = dataclasses.replace(config, observability=observability)
     names = ", ".join(f"{a.url} as {a.ref}" for a in config.agents)
     def ready() -> None:  # said once every card is fetched and announced, never before
         click.echo(f"exposing {names} on {config.connection.display_url()} (Ctrl-C to stop)",

@@ -8,7 +8,6 @@ every failure exits non-zero with a one-line message.
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any, TypeVar
 
 import click
@@ -22,7 +21,8 @@ _T = TypeVar("_T")
 
 #: The extra each command group's work needs (the one to name when a library is missing).
 _COMMAND_EXTRA = {"example": "server", "gateway": "gateway", "registry": "registry",
-                  "mcp": "mcp", "workflow": "workflows", "demo": "all"}
+                  "mcp": "mcp", "workflow": "workflows", "demo": "all",
+                  "dashboard": "dashboard"}
 
 
 class _Main(click.Group):
@@ -42,12 +42,16 @@ class _Main(click.Group):
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"],
                                           "auto_envvar_prefix": "A2A_MQTT"})
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              envvar="A2A_MQTT_LOG_FORMAT", show_default=True,
+              help="json: one object per line with trace_id/span_id (docs/observability.md).")
 @click.version_option(package_name="a2a-mqtt")
-def main(verbose: int) -> None:
+def main(verbose: int, log_format: str) -> None:
     """A2A agents over MQTT 5: discover, call, serve."""
+    from a2a_mqtt.observability.logs import configure_logging  # noqa: PLC0415
+
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(level, "json" if log_format == "json" else "text")
 
 
 def _register() -> None:
@@ -55,6 +59,7 @@ def _register() -> None:
     from a2a_mqtt.cli import (  # noqa: PLC0415
         card_cmds,
         client_cmds,
+        dashboard_cmds,
         gateway_cmds,
         identity_cmds,
         registry_cmds,
@@ -75,6 +80,7 @@ def _register() -> None:
     main.add_command(token_cmds.token)
     main.add_command(card_cmds.card)
     main.add_command(workflow_cmds.workflow)
+    main.add_command(dashboard_cmds.dashboard)
     from a2a_mqtt.cli import workflow_events_cmds  # noqa: PLC0415
     workflow_cmds.workflow.add_command(workflow_events_cmds.stages)
     workflow_cmds.workflow.add_command(workflow_events_cmds.emit)

@@ -28,7 +28,7 @@ one line naming the broker used, and exit 1 (2 for a usage error). `send` and
 (after printing its events; the line names the state). A profile
 (`--profile NAME`, docs/security.md) holds the broker URL, credentials and the
 registry URL (`registry`, read by `agents list|show|watch`). Default HTTP ports:
-gateway 8080, registry 8700, dashboard (coming) 8800.
+gateway 8080, registry 8700, dashboard 8800.
 """
 
 

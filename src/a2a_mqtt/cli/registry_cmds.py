@@ -14,9 +14,11 @@ import click
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.common import Settings, run_async
 from a2a_mqtt.cli.connection import Connection, connection_options
+from a2a_mqtt.cli.observability_opts import observability_options
 from a2a_mqtt.cli.output import echo_json, entry_dict
 from a2a_mqtt.client.discovery import AgentEntry
 from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.observability.config import ObservabilityConfig
 
 __all__ = ["registry", "registry_list", "registry_option", "registry_show", "registry_watch"]
 
@@ -99,11 +101,12 @@ def registry() -> None:
               help="With --stale-after: only report what would be cleared.")
 @click.option("--stale-interval", envvar="A2A_MQTT_REGISTRY_STALE_INTERVAL", type=float,
               default=None, help="Seconds between stale sweeps.")
+@observability_options(port=False)
 def serve(conn: Connection, org: str | None,
           unit: str | None, host: str, port: int, admin_token: str | None,
           max_card_bytes: int, agent_ref: str, no_agent: bool,
           public_broker_url: str | None, stale_after: float | None, stale_dry_run: bool,
-          stale_interval: float | None) -> None:
+          stale_interval: float | None, observability: ObservabilityConfig) -> None:
     """Index the discovery namespace and answer over HTTP and A2A until interrupted."""
     from a2a_mqtt.registry import (  # noqa: PLC0415
         RegistryConfig,
@@ -120,7 +123,8 @@ def serve(conn: Connection, org: str | None,
             connection=conn.settings, org=org, unit=unit,
             http_host=host, http_port=port, admin_token=admin_token,
             max_card_bytes=max_card_bytes, stale=stale, public_broker_url=public_broker_url,
-            agent_ref=None if no_agent else AgentRef.parse(agent_ref))
+            agent_ref=None if no_agent else AgentRef.parse(agent_ref),
+            observability=observability)
         if conn.identity is not None:
             # The indexing connection's Client ID is the identity's.
             config = dataclasses.replace(config, ingest_org=conn.identity.org,

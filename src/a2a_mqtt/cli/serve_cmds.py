@@ -13,9 +13,11 @@ import click
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.common import run_async
 from a2a_mqtt.cli.connection import Connection, connection_options
+from a2a_mqtt.cli.observability_opts import observability_options
 from a2a_mqtt.cli.state import announce_broker
 from a2a_mqtt.cli.tracing_opts import TraceOptions, tracing_options
 from a2a_mqtt.errors import BrokerError, ConfigError
+from a2a_mqtt.observability.config import ObservabilityConfig
 
 __all__ = ["broker", "demo", "example"]
 
@@ -113,11 +115,12 @@ def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | 
               show_default=True, help="MQTT keepalive seconds (the will fires after 1.5x).")
 @click.option("--max-concurrency", type=int, default=64, show_default=True)
 @tracing_options
+@observability_options(port=True)
 def example(name: str, agent_ref: str | None, conn: Connection, trace: TraceOptions,
             task_store: str | None,
             session_expiry: int,
             pool: str | None, pool_dispatch: str, leave_pool_on_stop: bool, keepalive: int,
-            max_concurrency: int) -> None:
+            max_concurrency: int, observability: ObservabilityConfig) -> None:
     """Serve bundled example agent NAME in the foreground until interrupted."""
     from a2a_mqtt.examples import EXAMPLES  # noqa: PLC0415
     from a2a_mqtt.server import AgentConfig, AgentHost  # noqa: PLC0415
@@ -145,7 +148,8 @@ def example(name: str, agent_ref: str | None, conn: Connection, trace: TraceOpti
     def ready() -> None:  # said once connected and announced, never before
         click.echo(f"serving {name} as {config.ref} on {conn.broker} (Ctrl-C to stop)",
                    err=True)
-    run_async(AgentHost([config]).serve(on_ready=ready), conn=conn)
+    run_async(AgentHost([config], observability=observability).serve(on_ready=ready),
+              conn=conn)
 
 
 @click.command()
@@ -154,12 +158,41 @@ def example(name: str, agent_ref: str | None, conn: Connection, trace: TraceOpti
 @click.option("--secure", is_flag=True,
               help="Run on a secure broker (TLS only, identities, ACLs from the topic rules) "
                    "with bearer tokens and signed cards.")
-def demo(broker: str | None, secure: bool) -> None:
+@click.option("--stay", is_flag=True,
+              help="Then keep the agents up and serve the dashboard (its URL is printed) "
+                   "until Ctrl-C.")
+@click.option("--dashboard-port", type=int, default=8800, show_default=True,
+              help="With --stay: the dashboard's port (taken: a free one).")
+def demo(broker: str | None, secure: bool, stay: bool, dashboard_port: int) -> None:
     """Start a broker and the production-line agents, discover them, run the line workflow."""
     from a2a_mqtt.demo import DemoConfig, run_demo  # noqa: PLC0415
 
+    if stay and secure:
+        raise click.UsageError("--stay serves the dashboard beside the plain demo; the "
+                               "secure demo does not keep it up yet")
     try:
         config = DemoConfig(broker_url=broker, secure=secure)
-        run_async(run_demo(config, out=click.echo))
+        then = (lambda url: _serve_dashboard(url, dashboard_port)) if stay else None
+        run_async(run_demo(config, out=click.echo, then=then))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+async def _serve_dashboard(broker_url: str, port: int) -> None:
+    """``demo --stay``: the dashboard beside the demo's agents until SIGINT/SIGTERM."""
+    from a2a_mqtt.connection import ConnectionSettings  # noqa: PLC0415
+    from a2a_mqtt.dashboard import DashboardConfig, DashboardError  # noqa: PLC0415
+
+    async def serve(port: int) -> None:
+        server = DashboardConfig(connection=ConnectionSettings(url=broker_url),
+                                 port=port).server()
+        await server.serve(on_ready=lambda: click.echo(
+            f"dashboard {server.url}/ (the fleet, the cards, a client; Ctrl-C to stop)"))
+
+    try:
+        await serve(port)
+    except DashboardError:
+        if port == 0:
+            raise
+        click.echo(f"dashboard port {port} is taken; using a free one")
+        await serve(0)

@@ -10,18 +10,23 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from a2a_mqtt.cli.common import run_async
 from a2a_mqtt.cli.connection import Connection, connection_options
 from a2a_mqtt.errors import ConfigError
-from a2a_mqtt.workflows import Workflow, WorkflowError, parse_workflow
+
+if TYPE_CHECKING:  # imported in the commands: a2a_mqtt.workflows needs the workflows extra
+    from a2a_mqtt.workflows import Workflow
 
 __all__ = ["emit", "stages"]
 
 
 def _load(file: Path) -> Workflow:
+    from a2a_mqtt.workflows import WorkflowError, parse_workflow  # noqa: PLC0415
+
     try:
         definition = parse_workflow(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:

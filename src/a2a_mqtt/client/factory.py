@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from a2a.client import Client, ClientConfig, ClientFactory
 from a2a.client.interceptors import ClientCallInterceptor
@@ -16,6 +16,9 @@ from a2a_mqtt.client.discovery import AgentEntry, Discovery
 from a2a_mqtt.client.requester import Requester
 from a2a_mqtt.client.transport import MqttClientTransport
 from a2a_mqtt.errors import DiscoveryError
+
+if TYPE_CHECKING:
+    from a2a_mqtt.observability.metrics import Metrics
 
 __all__ = ["MQTT_LABELS", "A2AMqttClient", "AgentLookup", "register_mqtt_transport"]
 
@@ -66,12 +69,12 @@ class A2AMqttClient:
 
     def __init__(self, config: RequesterConfig | None = None, *, org: str | None = None,
                  unit: str | None = None, discover: bool | None = None,
-                 registry: AgentLookup | None = None) -> None:
+                 registry: AgentLookup | None = None, metrics: Metrics | None = None) -> None:
         """``registry`` (e.g. ``RegistryClient(url)``, docs/registry.md) resolves agents
         instead of reading every retained card; the client closes it on exit.
         ``discover`` (default: only without a registry) subscribes to the retained cards
         on this connection."""
-        self.requester = Requester(config)
+        self.requester = Requester(config, metrics=metrics)
         self.discovery = Discovery(self.requester, org=org, unit=unit)
         self._discover = registry is None if discover is None else discover
         self.registry = registry

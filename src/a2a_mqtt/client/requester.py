@@ -18,10 +18,10 @@ import hashlib
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AsyncExitStack
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import AsyncExitStack, aclosing
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from a2a.client.errors import A2AClientError, A2AClientTimeoutError
 from a2a.types.a2a_pb2 import AgentCard
@@ -60,7 +60,12 @@ from a2a_mqtt.mqtt_types import (
     Subscription,
 )
 from a2a_mqtt.observability import tracing
+from a2a_mqtt.observability.client import ClientCall, ClientMetrics
+from a2a_mqtt.observability.transport import TransportMetrics
 from a2a_mqtt.transport.base import MqttTransport, TransportFactory, default_transport
+
+if TYPE_CHECKING:
+    from a2a_mqtt.observability.metrics import Metrics
 
 __all__ = ["Reply", "Requester"]
 
@@ -138,9 +143,10 @@ class Requester:
     """Sends requests and yields correlated replies; an async context manager."""
 
     def __init__(self, config: RequesterConfig | None = None, *,
-                 transport_factory: TransportFactory | None = None
-                 ) -> None:
+                 transport_factory: TransportFactory | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.config = config or RequesterConfig()
+        self._metrics = ClientMetrics(metrics) if metrics is not None else None
         self.identity = AgentRef(self.config.org, self.config.unit, self.config.requester_id)
         self.reply_topic = reply_topic(self.identity, uuid.uuid4().hex[:16])
         self._factory = transport_factory
@@ -151,6 +157,12 @@ class Requester:
         self._responders: collections.OrderedDict[tuple[AgentRef, str], AgentRef] = (
             collections.OrderedDict())
         self._stack: AsyncExitStack | None = None
+
+    @property
+    def connected(self) -> bool:
+        """Started and connected to the broker (the reply subscription is re-sent with
+        every CONNACK)."""
+        return self._transport is not None and self._transport.connected
 
     @property
     def transport(self) -> MqttTransport:
@@ -175,6 +187,9 @@ class Requester:
             # A fresh random identity has no old session, so clean_start=False only
             # matters on reconnects: replies queued during an outage are resumed.
             clean_start=False, session_expiry=cfg.session_expiry)
+        if self._metrics is not None:
+            options = dataclasses.replace(options, stats=TransportMetrics(
+                self._metrics.metrics, client_id=self.identity.client_id))
         transport = (self._factory or default_transport)(options)
         await transport.subscribe(Subscription(reply_filter(self.identity), qos=1),
                                   self._on_reply)
@@ -264,6 +279,33 @@ class Requester:
         first-reply and the idle timeout. Error replies raise the a2a-sdk error
         class they map to (docs/binding.md §7).
         """
+        record = self._metrics.begin(method) if self._metrics is not None else None
+        # aclosing: a caller that stops reading closes the inner generator at once, so
+        # its correlation entries go now, not when the garbage collector gets to it.
+        if record is None:
+            inner = self._stream(agent, method, params, service_params=service_params,
+                                 timeout=timeout, unary=unary, record=None)
+            async with aclosing(inner) as replies:
+                async for reply in replies:
+                    yield reply
+            return
+        failure: BaseException | None = None
+        try:
+            inner = self._stream(agent, method, params, service_params=service_params,
+                                 timeout=timeout, unary=unary, record=record)
+            async with aclosing(inner) as replies:
+                async for reply in replies:
+                    record.replied = True
+                    yield reply
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            record.end(failure)
+
+    async def _stream(self, agent: AgentRef, method: str, params: dict[str, Any], *,
+                      service_params: Mapping[str, str] | None, timeout: float | None,
+                      unary: bool, record: ClientCall | None) -> AsyncGenerator[Reply, None]:
         cfg = self.config
         first_timeout = timeout or cfg.reply_first_timeout
         idle_timeout = timeout or cfg.stream_idle_timeout
@@ -283,6 +325,8 @@ class Requester:
                 traced = () if span is None else inject(set_span_in_context(span))
                 for attempt in range(cfg.max_attempts):
                     if attempt:
+                        if record is not None:
+                            record.retry()
                         delay = self._delay(attempt - 1, last_error)
                         if delay is None:
                             raise last_error
@@ -313,6 +357,8 @@ class Requester:
                     try:
                         first = await call.next(first_timeout)
                     except TimeoutError:
+                        if record is not None:
+                            record.timeout()
                         last_error = A2AClientTimeoutError(
                             f"{method} to {agent}: no reply within {first_timeout:g}s "
                             f"(attempt {attempt + 1} of {cfg.max_attempts})")
@@ -329,6 +375,8 @@ class Requester:
                         try:
                             msg = await call.next(idle_timeout)
                         except TimeoutError:
+                            if record is not None:
+                                record.timeout()
                             raise A2AClientTimeoutError(
                                 f"{method} to {agent}: stream idle for {idle_timeout:g}s; "
                                 "resume with SubscribeToTask") from None

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import tempfile
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -277,8 +277,12 @@ def _state(state: int) -> str:
     return TaskState.Name(state).removeprefix("TASK_STATE_")
 
 
-async def run_demo(config: DemoConfig, out: Printer = print) -> None:
-    """Run the whole demo; returns when it has finished (about a second)."""
+async def run_demo(config: DemoConfig, out: Printer = print, *,
+                   then: Callable[[str], Awaitable[None]] | None = None) -> None:
+    """Run the whole demo; returns when it has finished (about a second).
+
+    ``then(broker_url)``, when given, runs after the calls while the agents are still
+    up (``a2a-mqtt demo --stay`` serves the dashboard there until interrupted)."""
     if config.secure and config.broker_url is not None:
         raise ConfigError("the secure demo starts its own broker: drop the broker URL")
     async with AsyncExitStack() as stack:
@@ -349,6 +353,8 @@ async def run_demo(config: DemoConfig, out: Printer = print) -> None:
         if security.jwks is not None:
             out(f"bearer    {security.authorized} requests admitted on tokens verified against "
                 f"{security.jwks.jwks_url} (JWKS fetched {security.jwks.requests} times)")
+        if then is not None:
+            await then(url)
         out("done      stopping agents (their cards are republished offline)")
         await host.__aexit__(None, None, None)
         await mqtt.requester.barrier()

@@ -11,6 +11,7 @@ from a2a_mqtt.binding.topics import discovery_filters
 from a2a_mqtt.client.config import RequesterConfig
 from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.observability.config import ObservabilityConfig
 from a2a_mqtt.observability.tracing import TracingConfig
 
 if TYPE_CHECKING:
@@ -73,6 +74,8 @@ class GatewayConfig:
     shutdown_grace: float = 5.0
     """Seconds a stop waits for open HTTP requests and streams before cancelling them."""
     requester_id: str = field(default_factory=_gateway_id)
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
+    """Metrics and OTLP push; ``/metrics`` and ``/readyz`` are served on ``port``."""
     card_policy: CardPolicy | None = None
     """Card signature policy for the agents it serves from discovery (None: off);
     under ``require`` an agent whose card does not verify is not served."""

@@ -49,6 +49,13 @@ class ExposeHost:
         self._host: AgentHost | None = None
 
     @property
+    def host(self) -> AgentHost:
+        """The agent host (its ``metrics``, ``health`` and ``metrics_url``)."""
+        if self._host is None:
+            raise RuntimeError("ExposeHost is not running")
+        return self._host
+
+    @property
     def servers(self) -> Sequence[AgentServer]:
         """The MQTT faces, in configuration order (``.card`` is the published card)."""
         if self._host is None:
@@ -64,7 +71,8 @@ class ExposeHost:
         self._http = http
         try:
             configs = await asyncio.gather(*(self._agent_config(a) for a in cfg.agents))
-            host = AgentHost(configs, transport_factory=self._factory)
+            host = AgentHost(configs, transport_factory=self._factory,
+                             observability=cfg.observability)
             await host.__aenter__()
         except BaseException:
             self._http = None

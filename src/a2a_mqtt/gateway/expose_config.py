@@ -28,6 +28,7 @@ from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.connection import DEFAULT_BROKER_URL, ConnectionSettings
 from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.observability.config import ObservabilityConfig
 from a2a_mqtt.observability.tracing import TracingConfig
 
 if TYPE_CHECKING:
@@ -66,6 +67,8 @@ class ExposeConfig:
     """Seconds to connect to an HTTP agent and to wait for a unary answer."""
     stream_timeout: float = 300.0
     """Seconds allowed between two events of an HTTP agent's stream."""
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
+    """Metrics, OTLP push, and the ``/metrics`` ``/healthz`` ``/readyz`` port (``http_port``)."""
     tracing: TracingConfig = field(default_factory=TracingConfig)
     """Spans and their export (docs/observability.md, Tracing); off by default."""
 

@@ -69,6 +69,7 @@ __all__ = [
     "GatewayContextBuilder",
     "build_agent_app",
     "current_base_url",
+    "gateway_route",
 ]
 
 log = logging.getLogger("a2a_mqtt.gateway")
@@ -80,6 +81,27 @@ _BASE_URL: contextvars.ContextVar[str] = contextvars.ContextVar(
 def current_base_url() -> str:
     """The gateway's base URL as the current request reached it (or as configured)."""
     return _BASE_URL.get()
+
+
+_FIXED_ROUTES = frozenset({"/", "/openapi.json", "/healthz"})
+
+
+def gateway_route(_method: str, path: str) -> str:
+    """The route template a request path falls under, for metrics: agent ids never
+    appear (they would mint a series per agent and per invented path)."""
+    if path in _FIXED_ROUTES:
+        return path
+    found = candidates(path)
+    if not found:
+        return "other"
+    rest = found[0].rest
+    if rest == "/":
+        return "/{agent}/"
+    if rest.startswith("/.well-known/"):
+        return "/{agent}/.well-known/agent-card.json"
+    if rest == REST_PREFIX or rest.startswith(REST_PREFIX + "/"):
+        return "/{agent}/rest"
+    return "/{agent}/other"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

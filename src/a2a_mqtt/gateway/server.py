@@ -36,8 +36,18 @@ from a2a_mqtt.gateway.presence import (
     RegistryDirectory,
 )
 from a2a_mqtt.gateway.proxy import MqttProxyHandler, ProxySettings
-from a2a_mqtt.gateway.routing import AgentAppSettings, GatewayApp, build_agent_app, current_base_url
+from a2a_mqtt.gateway.routing import (
+    AgentAppSettings,
+    GatewayApp,
+    build_agent_app,
+    current_base_url,
+    gateway_route,
+)
+from a2a_mqtt.observability import names as N
 from a2a_mqtt.observability import tracing
+from a2a_mqtt.observability.factory import make_metrics
+from a2a_mqtt.observability.health import Health
+from a2a_mqtt.observability.http import ObservedApp
 from a2a_mqtt.observability.propagation import TracedHttpApp
 from a2a_mqtt.service import serve_until_stopped
 
@@ -54,8 +64,13 @@ class Gateway:
         self.config = config
         self.inflight = Inflight()
         own = directory is None
+        obs = config.observability
+        self.metrics = make_metrics(service="gateway", config=obs, served=True)
+        self.health = Health(service="gateway", metrics=self.metrics)
         self.mqtt = A2AMqttClient(config.requester(), org=config.org, unit=config.unit,
-                                  discover=own and config.registry_url is None)
+                                  discover=own and config.registry_url is None,
+                                  metrics=self.metrics)
+        self.health.add("broker", lambda: self.mqtt.requester.connected)
         self._presence: DiscoveryDirectory | RegistryDirectory | None = None
         if own and config.registry_url is not None:
             self._presence = RegistryDirectory(config.registry_url, self.inflight,
@@ -73,8 +88,14 @@ class Gateway:
         self._app_settings = AgentAppSettings(max_body_bytes=config.max_body_bytes,
                                               card_cache_control=config.card_cache_control,
                                               enable_v0_3_compat=config.enable_v0_3_compat)
-        self.app: ASGIApp = GatewayApp(directory=self.directory, agent_app=self._agent_app,
-                                       public_url=config.public_url)
+        if self.metrics is not None:
+            self.metrics.gauge(N.GATEWAY_AGENTS,
+                               lambda: [((), float(len(self.directory.entries())))])
+        self.app: ASGIApp = ObservedApp(
+            service="gateway", health=self.health, metrics=self.metrics,
+            app=GatewayApp(directory=self.directory, agent_app=self._agent_app,
+                           public_url=config.public_url),
+            route_of=gateway_route, own_healthz=False)
         self._running = False
 
     async def __aenter__(self) -> Gateway:
@@ -101,6 +122,8 @@ class Gateway:
                 await self._presence.aclose()
         finally:
             await self.mqtt.__aexit__(exc_type, exc, tb)
+            if self.metrics is not None:
+                self.metrics.shutdown()
 
     def _card_of(self, ref: AgentRef) -> AgentCard:
         entry = self.directory.get(ref)

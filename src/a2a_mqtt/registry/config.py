@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from a2a_mqtt.binding.topics import AgentRef, validate_identifier
 from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.observability.config import ObservabilityConfig
 
 if TYPE_CHECKING:
     from a2a_mqtt.registry.server import RegistryServer
@@ -92,6 +93,8 @@ class RegistryConfig:
     """Seconds between SSE keep-alive comments on an idle stream."""
     default_agent_limit: int = 20
     """Cards per A2A answer when the query names no ``limit``."""
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
+    """Metrics and OTLP push; ``/metrics``, ``/healthz``, ``/readyz`` are on ``http_port``."""
     card_policy: CardPolicy | None = None
     """Card signatures: ``warn`` flags unverified entries (``signature`` in answers),
     ``require`` rejects them with the reason; None or ``off`` does not check."""

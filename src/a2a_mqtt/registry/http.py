@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from typing import Any, Final
 
 from starlette.applications import Starlette
@@ -37,7 +38,7 @@ from a2a_mqtt.registry.service import RegistryService
 from a2a_mqtt.registry.sse import event_stream
 from a2a_mqtt.registry.validate import check_card
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "registry_route"]
 
 log = logging.getLogger("a2a_mqtt.registry")
 
@@ -81,10 +82,13 @@ class _Api:
         self.index = service.index
 
     async def list_agents(self, request: Request) -> Response:
+        started = time.perf_counter()
         query = Query.from_params(request.query_params.multi_items())
         page = self.index.query(query)
         body = page_json(page.items, total=page.total, next_cursor=page.next,
                          event_id=self.service.feed.event_id(page.seq), card=query.card)
+        if self.service.metrics is not None:
+            self.service.metrics.query("list", time.perf_counter() - started)
         return Response(body, media_type=_JSON)
 
     async def agent(self, request: Request) -> Response:
@@ -226,6 +230,20 @@ async def _on_error(request: Request, exc: Exception) -> Response:
     log.error("registry: %s %s failed", request.method, request.url.path, exc_info=exc)
     return _error(500, "internal_error", "the registry failed to answer this request; "
                   "the error is in its log")
+
+
+_ROUTES: Final = ("/agents/", "/cards/")
+
+
+def registry_route(_method: str, path: str) -> str:
+    """The route template of a path, for metrics (never an agent id)."""
+    for prefix in _ROUTES:
+        if path.startswith(prefix):
+            return prefix + "{ref}"
+    if path in ("/agents", "/rejected", "/stats", "/events", "/health", "/ready",
+                "/openapi.json"):
+        return path
+    return "other"
 
 
 def create_app(service: RegistryService) -> Starlette:

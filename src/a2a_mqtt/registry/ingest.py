@@ -30,6 +30,7 @@ raises, so one bad message never stops indexing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import time
@@ -43,6 +44,7 @@ from a2a_mqtt.mqtt_types import (
     IncomingMessage,
     PublishProperties,
     Subscription,
+    TransportStats,
 )
 from a2a_mqtt.registry.config import RegistryConfig
 from a2a_mqtt.registry.entry import Change
@@ -73,8 +75,10 @@ class Ingest:
 
     def __init__(self, config: RegistryConfig, index: RegistryIndex, *,
                  publish: Callable[[list[Change]], None],
-                 transport_factory: TransportFactory | None = None) -> None:
+                 transport_factory: TransportFactory | None = None,
+                 stats: TransportStats | None = None) -> None:
         self.config = config
+        self._stats = stats
         self.index = index
         self._publish = publish
         self._factory = transport_factory or default_transport
@@ -100,11 +104,14 @@ class Ingest:
         if self._transport is not None:
             raise RuntimeError("Ingest is already started (not reentrant)")
         cfg = self.config
-        transport = self._factory(cfg.connection.connect_options(
+        options = cfg.connection.connect_options(
             client_id=self._identity.client_id, clean_start=True, session_expiry=0,
             # The barrier's PUBACK arrives behind the whole retained replay: it may take as
             # long as the replay itself.
-            ack_timeout=max(30.0, cfg.sync_timeout)))
+            ack_timeout=max(30.0, cfg.sync_timeout))
+        if self._stats is not None:
+            options = dataclasses.replace(options, stats=self._stats)
+        transport = self._factory(options)
         await transport.subscribe(Subscription(reply_filter(self._identity), qos=1),
                                   self._on_sync)
         for topic_filter in discovery_filters(cfg.org, cfg.unit):

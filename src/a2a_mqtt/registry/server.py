@@ -28,9 +28,14 @@ from typing import Any
 
 from a2a_mqtt._net import listen_socket
 from a2a_mqtt.extras import missing_extra
+from a2a_mqtt.observability.factory import make_metrics
+from a2a_mqtt.observability.health import Health
+from a2a_mqtt.observability.http import ObservedApp
+from a2a_mqtt.observability.registry import RegistryMetrics
+from a2a_mqtt.observability.transport import TransportMetrics
 from a2a_mqtt.registry.config import RegistryConfig
 from a2a_mqtt.registry.errors import RegistryError
-from a2a_mqtt.registry.http import create_app
+from a2a_mqtt.registry.http import create_app, registry_route
 from a2a_mqtt.registry.ingest import Ingest, TransportFactory
 from a2a_mqtt.registry.service import RegistryService
 from a2a_mqtt.registry.stale import StaleSweeper
@@ -60,6 +65,12 @@ class RegistryServer:
         self.config = config
         self._factory = transport_factory
         self.service = RegistryService(config)
+        obs = config.observability
+        self.metrics = make_metrics(service="registry", config=obs, served=True)
+        self.health = Health(service="registry", metrics=self.metrics)
+        self.health.add("broker", lambda: self.service.ready)
+        self._registry_metrics = (RegistryMetrics(self.metrics, lambda: self.service)
+                                  if self.metrics is not None else None)
         self._stack: AsyncExitStack | None = None
         self._url: str | None = None
         self.sweeper: StaleSweeper | None = None
@@ -95,9 +106,12 @@ class RegistryServer:
     async def _start(self, stack: AsyncExitStack) -> None:
         cfg = self.config
         self.service = service = RegistryService(cfg)
+        service.metrics = self._registry_metrics
         await self._start_http(stack, service)
+        stats = (None if self.metrics is None
+                 else TransportMetrics(self.metrics, client_id=cfg.ingest_ref.client_id))
         ingest = Ingest(cfg, service.index, publish=service.publish,
-                        transport_factory=self._factory)
+                        transport_factory=self._factory, stats=stats)
         service.ingest = ingest
         stack.push_async_callback(ingest.stop)
         stack.callback(service.feed.close)  # runs before the HTTP server stops (LIFO)
@@ -130,7 +144,9 @@ class RegistryServer:
         from a2a_mqtt._uvicorn import EmbeddedUvicorn  # noqa: PLC0415 - needs uvicorn
 
         server = EmbeddedUvicorn(uvicorn.Config(
-            create_app(service), lifespan="off", log_config=None, access_log=False,
+            ObservedApp(service="registry", health=self.health, metrics=self.metrics,
+                        app=create_app(service), route_of=registry_route),
+            lifespan="off", log_config=None, access_log=False,
             timeout_graceful_shutdown=_HTTP_STOP_GRACE))
         task = asyncio.get_running_loop().create_task(
             server.serve(sockets=[sock]), name=f"a2a-mqtt[registry {cfg.ingest_id}].http")
@@ -153,7 +169,7 @@ class RegistryServer:
         agent = AgentServer(AgentConfig(
             ref=cfg.agent_ref, card=registry_card(), executor=RegistryExecutor(service),
             connection=cfg.connection, public_broker_url=cfg.public_broker_url,
-            session_expiry=0), transport_factory=self._factory)
+            session_expiry=0), transport_factory=self._factory, metrics=self.metrics)
         await agent.start()
         stack.push_async_callback(agent.stop)
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from a2a_mqtt.registry.config import RegistryConfig
 from a2a_mqtt.registry.entry import Change
 from a2a_mqtt.registry.feed import ChangeFeed
 from a2a_mqtt.registry.index import RegistryIndex
 from a2a_mqtt.registry.ingest import Ingest
+
+if TYPE_CHECKING:
+    from a2a_mqtt.observability.registry import RegistryMetrics
 
 __all__ = ["RegistryService"]
 
@@ -36,9 +39,13 @@ class RegistryService:
         """How long linking the search words took after the initial replay."""
         self.words_linked = asyncio.Event()
         """Set once every search word of the replayed cards is linked."""
+        self.metrics: RegistryMetrics | None = None
+        """Set by the server when metrics are on."""
 
     def publish(self, changes: list[Change]) -> None:
         """Hand changes made to the index to the feed (Ingest's callback)."""
+        if self.metrics is not None:
+            self.metrics.changes(changes)
         self.feed.publish(changes)
 
     @property

@@ -18,11 +18,12 @@ Lifecycle (docs/binding.md §3, §4):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from a2a.server.cluster import VersionedTaskStore
@@ -53,8 +54,12 @@ from a2a_mqtt.mqtt_types import (
     Subscription,
     Will,
 )
+from a2a_mqtt.observability import names as N
+from a2a_mqtt.observability.agent import AgentMetrics
 from a2a_mqtt.observability.executor import traced_executor
+from a2a_mqtt.observability.health import Health
 from a2a_mqtt.observability.tracing import configure_tracing
+from a2a_mqtt.observability.transport import TransportMetrics
 from a2a_mqtt.server.brokerwatch import DropWatch
 from a2a_mqtt.server.claimqueue import ClaimQueue
 from a2a_mqtt.server.claims import RequestClaims, claim_key, claim_owner
@@ -76,6 +81,9 @@ from a2a_mqtt.service import serve_until_stopped
 from a2a_mqtt.telemetry import warn_if_a2a_sdk_spans_on
 from a2a_mqtt.transport.base import MqttTransport, TransportFactory, default_transport
 
+if TYPE_CHECKING:
+    from a2a_mqtt.observability.metrics import Metrics
+
 __all__ = ["AgentServer", "TransportFactory"]
 
 log = logging.getLogger("a2a_mqtt.server")
@@ -94,8 +102,11 @@ class AgentServer:
     """Serves one agent; an async context manager (reusable, not reentrant)."""
 
     def __init__(self, config: AgentConfig, *,
-                 transport_factory: TransportFactory | None = None) -> None:
+                 transport_factory: TransportFactory | None = None,
+                 metrics: Metrics | None = None, health: Health | None = None) -> None:
         self.config = config
+        self._metrics = AgentMetrics(metrics, agent=str(config.ref)) if metrics else None
+        self._health = health
         self._factory = transport_factory or default_transport
         self._stack: AsyncExitStack | None = None
         self._transport: MqttTransport | None = None
@@ -196,7 +207,9 @@ class AgentServer:
             opened = OpenedStore(BoundedMemoryTaskStore(max_tasks=cfg.memory_store_max_tasks,
                                                         max_bytes=cfg.memory_store_max_bytes))
         else:
-            opened = await open_task_store(cfg.task_store_url, stack)
+            # Pool members read each other's tasks: no write-behind there.
+            opened = await open_task_store(cfg.task_store_url, stack,
+                                           write_behind=cfg.pool_ref is None)
         self.task_store = opened.store
         inflight: InflightLog = MemoryInflightLog()
         if opened.engine is not None:
@@ -226,13 +239,17 @@ class AgentServer:
         options = cfg.connection.connect_options(
             client_id=cfg.ref.client_id, clean_start=cfg.session_expiry == 0,
             session_expiry=cfg.session_expiry, will=will)
+        if self._metrics is not None:
+            options = dataclasses.replace(options, stats=TransportMetrics(
+                self._metrics.metrics, client_id=cfg.ref.client_id))
         transport = self._factory(options)
         self._transport = transport
         self._dispatcher = RequestDispatcher(
             handler=handler, tasks=TaskAccess(opened.store), inflight=inflight,
             card=self._card, responder_id=cfg.ref.name, owner=cfg.ref.client_id,
             publish=self._publish_reply, max_payload_bytes=cfg.max_payload_bytes,
-            retry_after=cfg.overload_retry_after, authorizer=cfg.authorizer, e2e=cfg.e2e)
+            retry_after=cfg.overload_retry_after, authorizer=cfg.authorizer, e2e=cfg.e2e,
+            metrics=self._metrics)
         self._claim_owner = claim_owner(cfg.ref.client_id, self._dispatcher.run)
         self._accepting = True
         # Handlers are registered before CONNECT so requests the broker queued in our
@@ -261,7 +278,39 @@ class AgentServer:
                         cfg.ref, recovered)
         await self._publish_card("online")
         self._announced = True
+        self._observe(stack)
         log.info("agent %s serving on %s", cfg.ref, public)
+
+    @property
+    def ready(self) -> bool:
+        """Serving: started, not stopping, connected to the broker (hence subscribed:
+        the transport re-subscribes with every CONNACK)."""
+        return self._accepting and self._transport is not None and self._transport.connected
+
+    def _observe(self, stack: AsyncExitStack) -> None:
+        """Readiness check and the metrics read from counters kept elsewhere."""
+        name = f"agent {self.config.ref}"
+        if self._health is not None:
+            self._health.add(name, lambda: self.ready)
+            stack.callback(self._health.remove, name)
+        if self._metrics is None:
+            return
+        agent = str(self.config.ref)
+
+        def drops() -> list[tuple[tuple[str, ...], float]]:
+            return [((agent, "broker_dropped"), float(self.drops.dropped))]
+
+        def claims() -> list[tuple[tuple[str, ...], float]]:
+            copies = self._copies
+            if copies is None:
+                return []
+            return [((agent, "won"), float(copies.won)), ((agent, "lost"), float(copies.lost))]
+
+        metrics = self._metrics.metrics
+        metrics.gauge(N.SERVER_BROKER_DROPS, drops)
+        metrics.gauge(N.SERVER_CLAIMS, claims)
+        stack.callback(metrics.forget, drops)
+        stack.callback(metrics.forget, claims)
 
     async def _join_pool(self, pool: AgentRef, options: ConnectOptions,
                          opened: OpenedStore) -> None:
@@ -499,6 +548,8 @@ class AgentServer:
         await self._recovered.wait()
         expiry = msg.properties.message_expiry_interval
         waited = asyncio.get_running_loop().time() - arrived
+        if self._metrics is not None:
+            self._metrics.slot_wait(waited)
         if expiry is not None and waited > expiry:
             msg.acknowledge()
             await self._dispatcher.reject(msg, BindingErrorKind.REQUEST_EXPIRED,

@@ -68,6 +68,8 @@ class ClaimQueue:
         self._more = asyncio.Event()
         self.lost = 0
         """Copies dropped because another member had claimed them."""
+        self.won = 0
+        """Copies this member claimed (and served)."""
 
     def __len__(self) -> int:
         return len(self._waiting)
@@ -98,6 +100,7 @@ class ClaimQueue:
                 raise
             for _ in range(free - len(won)):
                 self._slots.release()
+            self.won += len(won)
             for copy in won:
                 self._serve(copy.msg, copy.arrived)  # takes over one slot each
 

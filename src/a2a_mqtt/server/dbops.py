@@ -29,8 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from a2a_mqtt.errors import StoreError
 
-__all__ = ["autocommit", "insert_new", "is_transient", "retry_transient", "store_error",
-           "store_problem"]
+__all__ = ["autocommit", "insert_absent", "insert_new", "is_transient", "retry_transient",
+           "store_error", "store_problem", "upsert"]
 
 log = logging.getLogger("a2a_mqtt.server")
 
@@ -141,3 +141,18 @@ async def insert_new(conn: AsyncConnection, table: Table, values: dict[str, Any]
     stmt = _INSERTS[conn.dialect.name](table).values(values).on_conflict_do_nothing()
     result = await conn.execute(stmt)
     return bool(result.rowcount == 1)
+
+
+def insert_absent(dialect: str, table: Any, values: dict[str, Any] | list[dict[str, Any]]
+                  ) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` of one row or several (multi-row VALUES) for
+    ``dialect``; its row count, or ``RETURNING``, says which rows were new."""
+    return _INSERTS[dialect](table).values(values).on_conflict_do_nothing()
+
+
+def upsert(dialect: str, table: Any, values: dict[str, Any], *, key: tuple[str, ...]) -> Any:
+    """``INSERT ... ON CONFLICT (key) DO UPDATE`` every other column of ``values``."""
+    stmt = _INSERTS[dialect](table).values(values)
+    return stmt.on_conflict_do_update(
+        index_elements=list(key),
+        set_={name: stmt.excluded[name] for name in values if name not in key})

@@ -76,6 +76,7 @@ from a2a_mqtt.server.stores import KNOWN_ABSENT, TaskAccess
 from a2a_mqtt.server.taskids import REQUESTED_TASK_ID, DedupGate, seen_in_history
 
 if TYPE_CHECKING:
+    from a2a_mqtt.observability.agent import AgentMetrics, CallRecord
     from a2a_mqtt.security.authz import RequestAuthorizer
     from a2a_mqtt.security.e2e import E2EContext
 
@@ -99,10 +100,13 @@ class _Reply:
     becomes -32603, one that cannot be published is logged).
     """
 
-    __slots__ = ("_corr", "_publish", "_responder", "_topic", "e2e", "ended")
+    __slots__ = ("_corr", "_publish", "_responder", "_topic", "call", "e2e", "ended")
 
-    def __init__(self, publish: Publish, topic: str, corr: bytes | None, responder: str) -> None:
+    def __init__(self, publish: Publish, topic: str, corr: bytes | None, responder: str,
+                 call: CallRecord | None = None) -> None:
         self._publish = publish
+        self.call = call
+        """Metrics of the request (None: metrics off)."""
         self._topic = topic
         self._corr = corr
         self._responder = responder
@@ -126,6 +130,8 @@ class _Reply:
             if sealed is None:
                 return  # fail closed: no key for the requester, so no reply at all
             payload, props = sealed
+        if self.call is not None:
+            self.call.sent(len(payload), end=end)
         try:
             await self._publish(self._topic, payload, props)
         except TransportError as exc:
@@ -149,6 +155,9 @@ class _Reply:
         except (ValueError, TypeError):
             log.exception("the error for request %r cannot be encoded as JSON", rid)
             payload = encode_error(None, error_object(InternalError()))
+        if self.call is not None:
+            code = error.get("code")
+            self.call.code = code if isinstance(code, int) else -32603
         tracing.mark_error(error.get("code", 0), str(error.get("message", "")))
         await self.send(payload, end=True, retry_after=retry_after)
 
@@ -191,8 +200,10 @@ class RequestDispatcher:
         retry_after: int = 1,
         authorizer: RequestAuthorizer | None = None,
         e2e: E2EContext | None = None,
+        metrics: AgentMetrics | None = None,
     ) -> None:
         self._handler = handler
+        self._metrics = metrics
         self._tasks = tasks
         self._inflight = inflight
         self._card = card
@@ -211,7 +222,7 @@ class RequestDispatcher:
         """This run's id: what tells its in-flight turns from an earlier run's."""
         return self._run
 
-    def reply_for(self, msg: IncomingMessage) -> _Reply | None:
+    def reply_for(self, msg: IncomingMessage, call: CallRecord | None = None) -> _Reply | None:
         """The reply channel of a request, or None (logged) when its Response Topic is
         missing or not one we may publish to (docs/binding.md §6.6)."""
         topic = msg.properties.response_topic
@@ -221,21 +232,31 @@ class RequestDispatcher:
                         problem, _clip(topic or "", 120), len(msg.payload))
             return None
         assert topic is not None
-        return _Reply(self._publish, topic, msg.properties.correlation_data, self._responder)
+        return _Reply(self._publish, topic, msg.properties.correlation_data, self._responder,
+                      call)
+
+    def _begin(self, msg: IncomingMessage) -> CallRecord | None:
+        return None if self._metrics is None else self._metrics.begin(len(msg.payload))
 
     async def reject(self, msg: IncomingMessage, kind: BindingErrorKind, text: str) -> None:
         """Answer a request with a binding error without decoding more than its id.
 
         A -32004 (overload) carries the ``retry-after`` hint."""
-        reply = self.reply_for(msg)
+        call = self._begin(msg)
+        reply = self.reply_for(msg, call)
         if reply is not None:
             try:
-                rid = parse_request(msg.payload, max_bytes=self._max_payload).id
+                parsed = parse_request(msg.payload, max_bytes=self._max_payload)
+                rid = parsed.id
+                if call is not None:
+                    call.named(parsed.method)
             except RemoteProtocolError:
                 rid = None
             retry = (self._retry_after if kind is BindingErrorKind.RESPONDER_UNAVAILABLE
                      else None)
             await reply.error(rid, binding_error_object(kind, text), retry_after=retry)
+        if call is not None:
+            call.close()
 
     async def handle(self, msg: IncomingMessage) -> None:
         """Serve one request message; never raises.
@@ -246,18 +267,21 @@ class RequestDispatcher:
         leaves it to the broker to redeliver). A refused request is acknowledged
         too: redelivering it would only be refused again.
         """
+        call = self._begin(msg)
         try:
             # The SERVER span is current for the whole turn: a2a-sdk runs the executor
             # in a copy of this context, so its span and its own calls are children.
             with tracing.server_span(msg.properties.user_properties, msg.topic):
-                await self._handle(msg)
+                await self._handle(msg, call)
         except Exception:
             log.exception("request on %s failed outside its reply path", msg.topic)
         finally:
             msg.acknowledge()
+            if call is not None:
+                call.close()
 
-    async def _handle(self, msg: IncomingMessage) -> None:
-        reply = self.reply_for(msg)
+    async def _handle(self, msg: IncomingMessage, call: CallRecord | None) -> None:
+        reply = self.reply_for(msg, call)
         if reply is None:
             return
         if self._e2e is not None:
@@ -276,6 +300,8 @@ class RequestDispatcher:
             try:
                 request = parse_request(msg.payload, max_bytes=self._max_payload)
                 rid = request.id
+                if call is not None:
+                    call.named(request.method)
                 params = parse_params(request)
                 tracing.name_request(request.method)
             except RemoteProtocolError as exc:
@@ -405,6 +431,8 @@ class RequestDispatcher:
                 result = await self._handler.on_message_send(params, ctx)
                 response = (SendMessageResponse(task=result) if isinstance(result, Task)
                             else SendMessageResponse(message=result))
+                if self._metrics is not None and isinstance(result, Task):
+                    self._metrics.task_state(state_name(result.status.state))
                 await reply.result(rid, _dict(response))
         except asyncio.CancelledError:
             # Cancelled by a stop that outlasted its grace: the claim stays, and
@@ -453,6 +481,8 @@ class RequestDispatcher:
         """A retry of a request already taken: answer from the store, start nothing."""
         log.info("duplicate request for task %s message %s answered from the store",
                  task_id, message_id)
+        if self._metrics is not None:
+            self._metrics.dedup_hit()
         await self._gate.wait_settled(task_id, message_id, _DUPLICATE_WAIT)
         task = await self._tasks.get(task_id, ctx)
         if task is None and elsewhere:
@@ -532,6 +562,9 @@ class RequestDispatcher:
         (``until_terminal``) only at a terminal one.
         """
         final = is_terminal_result if until_terminal else is_final_result
+        metrics = self._metrics
+        if metrics is not None:
+            metrics.stream(1)
         try:
             async with aclosing(events) as agen:
                 async for event in agen:
@@ -539,6 +572,8 @@ class RequestDispatcher:
                         on_first()
                         on_first = None
                     result = _dict(to_stream_response(event))
+                    if metrics is not None:
+                        _note_state(metrics, result)
                     await reply.result(rid, result, end=final(result))
                     if reply.ended:
                         break  # nothing follows the end marker (closes the handler's stream)
@@ -548,6 +583,19 @@ class RequestDispatcher:
         finally:
             if on_first is not None:
                 on_first()
+            if metrics is not None:
+                metrics.stream(-1)
         if not reply.ended:
             # The handler closed the stream without a final event: say so explicitly.
             await reply.result(rid, {}, end=True)
+
+
+def _note_state(metrics: AgentMetrics, result: dict[str, Any]) -> None:
+    """Count the task state a stream event publishes (a status update or a whole task)."""
+    body = result.get("statusUpdate") or result.get("task")
+    if isinstance(body, dict):
+        status = body.get("status")
+        if isinstance(status, dict):
+            state = status.get("state")
+            if isinstance(state, str):
+                metrics.task_state(state)

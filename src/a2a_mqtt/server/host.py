@@ -7,6 +7,9 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 
+from a2a_mqtt.observability.config import ObservabilityConfig
+from a2a_mqtt.observability.factory import make_metrics
+from a2a_mqtt.observability.health import Health
 from a2a_mqtt.server.agent import AgentServer, TransportFactory
 from a2a_mqtt.server.config import AgentConfig
 from a2a_mqtt.service import serve_until_stopped
@@ -19,19 +22,47 @@ class AgentHost:
     the server of many ``AgentConfig`` at once."""
 
     def __init__(self, configs: Iterable[AgentConfig], *,
-                 transport_factory: TransportFactory | None = None) -> None:
+                 transport_factory: TransportFactory | None = None,
+                 observability: ObservabilityConfig | None = None) -> None:
+        obs = observability or ObservabilityConfig()
+        self.observability = obs
+        self.metrics = make_metrics(service="agent", config=obs)
+        """The agents' shared instruments (None: metrics off)."""
+        self.health = Health(service="agent", metrics=self.metrics)
         self.servers: Sequence[AgentServer] = [
-            AgentServer(c, transport_factory=transport_factory) for c in configs]
+            AgentServer(c, transport_factory=transport_factory, metrics=self.metrics,
+                        health=self.health) for c in configs]
+        self.metrics_url = ""
+        """``http://host:port`` of ``/metrics``, ``/healthz``, ``/readyz`` when served."""
         self._stack: AsyncExitStack | None = None
 
     async def __aenter__(self) -> AgentHost:
         stack = AsyncExitStack()
         await stack.__aenter__()
+        if self.metrics is not None:
+            stack.callback(self.metrics.shutdown)
+        obs = self.observability
+        try:
+            if obs.http_port is not None:
+                from a2a_mqtt.observability.http import (  # noqa: PLC0415 - needs uvicorn
+                    ObservabilityServer,
+                    ObservedApp,
+                )
+
+                # Before the agents: /healthz answers (and /readyz says 503) during start-up.
+                served = await stack.enter_async_context(ObservabilityServer(
+                    ObservedApp(service="agent", health=self.health, metrics=self.metrics),
+                    host=obs.http_host, port=obs.http_port, name="a2a-mqtt-agents.metrics"))
+                self.metrics_url = served.url
+        except BaseException:
+            await stack.aclose()
+            raise
         try:
             # Started concurrently: a host of hundreds of agents should not connect serially.
             await asyncio.gather(*(s.start() for s in self.servers))
         except BaseException:
             await asyncio.gather(*(s.stop() for s in self.servers), return_exceptions=True)
+            await stack.aclose()
             raise
         for server in self.servers:
             stack.push_async_callback(server.stop)
@@ -53,7 +84,8 @@ class AgentHost:
 
 
 async def serve_agents(configs: Iterable[AgentConfig], *,
-                       stop: asyncio.Event | None = None) -> None:
+                       stop: asyncio.Event | None = None,
+                       observability: ObservabilityConfig | None = None) -> None:
     """Run agents until ``stop`` is set or SIGINT/SIGTERM arrives, then stop them gracefully
-    (``AgentHost(configs).serve(stop)``)."""
-    await AgentHost(configs).serve(stop)
+    (``AgentHost(configs, observability=...).serve(stop)``)."""
+    await AgentHost(configs, observability=observability).serve(stop)

@@ -43,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.server.dbops import store_error, store_problem
+from a2a_mqtt.server.groupcommit import GroupCommitStore, task_to_row
 
 __all__ = ["KNOWN_ABSENT", "KnownAbsentStore", "OpenedStore", "TaskAccess", "create_tables",
            "display_url", "open_task_store"]
@@ -72,6 +73,7 @@ class OpenedStore:
 
 
 _SQLITE_POOL = 4  # connections per process
+_PG_POOL = 16  # connections per process (PostgreSQL's default limit is 100 in all)
 _SQLITE_CACHE_KIB = 512  # page cache per connection; the OS page cache does the rest
 
 
@@ -87,29 +89,45 @@ def database_url(url: str) -> str:
     return f"{scheme}://{rest}"
 
 
-async def open_task_store(url: str | None, stack: AsyncExitStack) -> OpenedStore:
+async def open_task_store(url: str | None, stack: AsyncExitStack, *,
+                          group_commit: bool = True, write_behind: bool = False
+                          ) -> OpenedStore:
     """A ready store for ``url``; ``stack`` disposes of its engine.
 
-    ``None`` or ``memory://`` gives an in-memory store (one process only).
+    ``None`` or ``memory://`` gives an in-memory store (one process only). A database
+    store commits concurrent task writes together (:class:`GroupCommitStore`) unless
+    ``group_commit`` is False (the SDK's store alone: one transaction per write);
+    ``write_behind`` lets mid-turn writes return before they commit (only for a store
+    no other process reads meanwhile: see :class:`GroupCommitStore`).
     """
     if url is None or url in ("memory", "memory://"):
         return OpenedStore(InMemoryTaskStore())
     db_url = database_url(url)
     # SQLite has one writer at a time, so more pooled connections add no throughput, only
     # memory: each holds its own page cache (and aiosqlite a thread). Bound both.
+    # PostgreSQL: a fixed pool, no overflow. Overflow connections are closed on return,
+    # so at 100 requests in flight the default (5 + 10 overflow) opened and closed a
+    # server connection (a backend process) for most requests; waiting a moment for
+    # one of the pooled connections is far cheaper.
     engine = (create_async_engine(db_url, pool_size=_SQLITE_POOL, max_overflow=0)
-              if db_url.startswith("sqlite") else create_async_engine(db_url))
+              if db_url.startswith("sqlite")
+              else create_async_engine(db_url, pool_size=_PG_POOL, max_overflow=0))
     stack.push_async_callback(engine.dispose)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    store = VersionedDatabaseTaskStore(engine, create_table=True)
+    sdk_store = VersionedDatabaseTaskStore(engine, create_table=True,
+                                           core_to_model_conversion=task_to_row)
     stream = DatabaseTaskEventStream(engine, create_table=True, poll_interval_s=0.1)
     try:
-        await create_tables(store.initialize, stream.initialize)
+        await create_tables(sdk_store.initialize, stream.initialize)
     except (DBAPIError, OSError) as exc:
         # The first use of the store: a full disk, a missing directory or database,
         # an unreachable server all end the start here, in one line with the fix.
         raise store_error(exc, display_url(engine)) from exc
+    if not group_commit:
+        return OpenedStore(sdk_store, stream, engine)
+    store = GroupCommitStore(sdk_store, engine, write_behind=write_behind)
+    stack.push_async_callback(store.aclose)  # before the engine goes (LIFO)
     return OpenedStore(store, stream, engine)
 
 

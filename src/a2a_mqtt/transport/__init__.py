@@ -18,10 +18,6 @@ from a2a_mqtt.transport.base import (
 )
 from a2a_mqtt.transport.mqtt5_transport import Mqtt5Transport
 
-#: The transport's former name (it was built on paho-mqtt); kept so code written
-#: against it keeps working.
-PahoTransport = Mqtt5Transport
-
 __all__ = [
     "BrokerURL",
     "ConnectOptions",
@@ -29,7 +25,6 @@ __all__ = [
     "MessageHandler",
     "Mqtt5Transport",
     "MqttTransport",
-    "PahoTransport",
     "PublishProperties",
     "Subscription",
     "TLSConfig",

@@ -52,6 +52,7 @@ class Inbound:
     _ping_sent: float | None
     _up_waiters: set[asyncio.Future[None]]
     _unsub_acks: dict[int, asyncio.Future[list[int]]]
+    _lost_at: float | None
 
     def __init__(self) -> None:
         self._dispatch: dict[type[Any], Callable[[Any], None]] = {
@@ -132,6 +133,9 @@ class Inbound:
             properties=incoming_properties(packet),
         )
         pid = packet.packet_id or 0
+        stats = self._options.stats
+        if stats is not None:
+            stats.received()
         manual = self._registry.deliver(message, lambda: self._acker(pid, qos))
         if not manual and qos:
             self._send_ack(pid, qos)
@@ -275,11 +279,16 @@ class Inbound:
         for waiter in self._up_waiters:
             if not waiter.done():
                 waiter.set_result(None)
-        log.info(
-            "%s: connected to %s (session present: %s, in-flight window %d)",
-            self.client_id,
-            self._url,
-            session,
-            window,
-        )
+        # One line per connect: "reconnected ... after" when it follows a loss.
+        lost_at, self._lost_at = self._lost_at, None
+        away = None if lost_at is None else asyncio.get_running_loop().time() - lost_at
+        if away is None:
+            log.info("%s: connected to %s (session present: %s, in-flight window %d)",
+                     self.client_id, self._url, session, window)  # fmt: skip
+        else:
+            log.info("%s: reconnected to %s after %.1f s (session present: %s, "
+                     "in-flight window %d)", self.client_id, self._url, away, session,
+                     window)  # fmt: skip
+        if opts.stats is not None:
+            opts.stats.connected(again=away is not None, away=away)
         self._notify(up=True)

@@ -121,6 +121,7 @@ class Mqtt5Transport(Inbound):
         self._unsub_acks: dict[int, asyncio.Future[list[int]]] = {}
         self._reconnect_task: asyncio.Task[None] | None = None
         self._keepalive_task: asyncio.Task[None] | None = None
+        self._lost_at: float | None = None  # loop time of the last unasked-for loss
         super().__init__()
 
     @property
@@ -164,6 +165,7 @@ class Mqtt5Transport(Inbound):
         loop = self._loop = asyncio.get_running_loop()
         self._open = True
         self._closing = False
+        self._lost_at = None  # a new session: its first CONNACK is a connect
         self._auto_reconnect = False
         filters = [e.subscription.topic_filter for e in self._registry.entries()]
         waiters = [self._subacks.waiter(f) for f in filters]
@@ -225,10 +227,33 @@ class Mqtt5Transport(Inbound):
             await self._wait_up(deadline)
         conn = self._conn
         assert conn is not None  # connected implies a connection
+        stats = self._options.stats
         if qos == 0:
             conn.send(publish_packet(topic, payload, qos=0, retain=retain,
                                      properties=properties).write())  # fmt: skip
+            if stats is not None:
+                stats.published_qos0()
             return 0
+        if stats is not None:
+            stats.publish_started()
+        started = loop.time()
+        acked: float | None = None
+        try:
+            code = await self._publish_flight(conn, topic, payload, qos=qos, retain=retain,
+                                              properties=properties, deadline=deadline)
+            acked = loop.time() - started
+        finally:
+            if stats is not None:
+                stats.publish_done(acked)
+        if code >= _errors.FAILURE:
+            raise _errors.puback_error(code, topic=topic)
+        return code
+
+    async def _publish_flight(self, conn: Connection, topic: str, payload: bytes, *,
+                              qos: int, retain: bool, properties: PublishProperties | None,
+                              deadline: float) -> int:
+        """Send one QoS>0 PUBLISH and wait for the end of its flow (its reason code)."""
+        loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
         flight = Flight(topic, payload, qos, retain, properties, future)
         if self._outbox.submit(flight):
@@ -249,8 +274,6 @@ class Mqtt5Transport(Inbound):
         except BaseException:
             self._outbox.withdraw(flight)
             raise
-        if code >= _errors.FAILURE:
-            raise _errors.puback_error(code, topic=topic)
         return code
 
     async def subscribe(self, subscription: Subscription, handler: MessageHandler) -> None:
@@ -414,7 +437,11 @@ class Mqtt5Transport(Inbound):
                 await self._open_connection(first=False)
             except ConnectError as exc:
                 attempt += 1
-                log.warning("%s: reconnect attempt %d failed: %s", self.client_id, attempt, exc)
+                # Attempts 1, 10, 100, ... at WARNING: a long outage stays visible without
+                # a line every few seconds; the loss and the reconnect have their own lines.
+                level = logging.WARNING if _power_of_ten(attempt) else logging.DEBUG
+                log.log(level, "%s: reconnect attempt %d failed: %s", self.client_id, attempt,
+                        exc)  # fmt: skip
             except Exception:  # never let the reconnect task die: keep backing off
                 attempt += 1
                 log.exception("%s: reconnect attempt %d failed", self.client_id, attempt)
@@ -431,8 +458,9 @@ class Mqtt5Transport(Inbound):
             now = loop.time()
             if self._ping_sent is not None:
                 if now - self._ping_sent >= self._keepalive:
-                    log.warning("%s: no PINGRESP from %s within %d s; reconnecting",
-                                self.client_id, self._url, self._keepalive)  # fmt: skip
+                    # DEBUG: the loss line below gives this reason (one line per loss).
+                    log.debug("%s: no PINGRESP from %s within %d s; reconnecting",
+                              self.client_id, self._url, self._keepalive)  # fmt: skip
                     self._drop(TransportError("keepalive timeout: no PINGRESP"))
             elif now - conn.last_out >= self._keepalive or now - conn.last_in >= self._keepalive:
                 self._ping_sent = now
@@ -485,8 +513,13 @@ class Mqtt5Transport(Inbound):
             if self._closing:
                 log.info("%s: disconnected from %s", self.client_id, self._url)
             else:
+                reason = str(error or "closed by the broker")
                 log.warning("%s: connection to %s lost: %s", self.client_id, self._url,
-                            error or "closed by the broker")  # fmt: skip
+                            reason)  # fmt: skip
+                assert self._loop is not None
+                self._lost_at = self._loop.time()
+                if self._options.stats is not None:
+                    self._options.stats.lost(reason)
             self._notify(up=False)
         reconnecting = self._reconnect_task is not None and not self._reconnect_task.done()
         if self._auto_reconnect and not self._closing and not reconnecting:
@@ -531,3 +564,9 @@ async def _cancel(task: asyncio.Task[None] | None) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+def _power_of_ten(n: int) -> bool:
+    while n >= 10 and n % 10 == 0:
+        n //= 10
+    return n == 1

@@ -1,10 +1,12 @@
 """Workflows: declarative multi-agent pipelines (issue #14; see docs/workflows.md).
 
-What exists: the definition (YAML or frozen dataclasses) with its validation,
-the template language, the run-state model with a pure scheduler
-(``workflows.state``, ``workflows.scheduler``), a minimal in-process runner over
-MQTT (``workflows.runner``) and a durable event log (``workflows.store``). The HA
-supervisors of the design build on these.
+The definition (YAML or frozen dataclasses) with its validation, the template
+language, the run-state model with a pure scheduler (``workflows.state``,
+``workflows.scheduler``), an in-process runner (``workflows.runner``), and the HA
+supervisors that serve each workflow as an A2A agent (``workflows.supervisor``:
+runs, leases with fencing epochs and the event log in SQL, ``workflows.store`` and
+``workflows.leases``; the caller's view, ``workflows.progress``; the step-launcher
+hook, ``workflows.launch``).
 """
 
 from __future__ import annotations

@@ -64,6 +64,7 @@ __all__ = [
     "context",
     "in_flight",
     "next_actions",
+    "render_parts",
     "wake_at",
 ]
 
@@ -178,6 +179,11 @@ def _render_parts(parts: tuple[PartTemplate, ...], ctx: dict[str, Any]) -> Parts
             value = "" if value is None else str(value)
         rendered.append((part.kind, value))
     return tuple(rendered)
+
+
+def render_parts(parts: tuple[PartTemplate, ...], ctx: dict[str, Any]) -> Parts:
+    """A step's input rendered against ``context(state)`` (raises TemplateError)."""
+    return _render_parts(parts, ctx)
 
 
 def in_flight(state: RunState) -> list[tuple[str, AttemptRecord]]:

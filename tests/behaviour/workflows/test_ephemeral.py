@@ -34,7 +34,7 @@ pytestmark = pytest.mark.asyncio
 
 ROOT = Path(__file__).resolve().parents[3]
 
-LINE = parse_workflow("""
+LINE_TEXT = """
 name: ephemeral-line
 inputs: {part: string}
 steps:
@@ -51,7 +51,8 @@ steps:
     timeout: 60s
 output:
   data: "${steps.quality.output.data}"
-""")
+"""
+LINE = parse_workflow(LINE_TEXT)
 
 
 async def test_each_step_runs_in_its_own_worker_which_exits_and_leaves_no_card(
@@ -204,3 +205,33 @@ output: "${steps.hello.output.text}"
     assert dict(state.output or ())["text"] == "Hello, Ada!"
     # One worker served both turns, then exited by itself.
     assert [w.process.returncode for w in launcher.started] == [0]
+
+
+async def test_ephemeral_steps_under_a_supervisor(broker: MosquittoProcess,
+                                                  tmp_path: Path) -> None:
+    """The same workflow served by an HA supervisor with the launcher hook plugged in: each
+    attempt runs in its own worker; without a launcher the step fails, it never falls to
+    some other agent."""
+    from tests.behaviour.workflows.support import call, supervisor
+
+    processes = SubprocessLauncher()
+    hook = EphemeralStepLauncher(launcher=processes,
+                                 connection=ConnectionSettings(url=broker.url))
+    text = LINE_TEXT
+    # A worker is a new Python process: its card may take a while on a busy machine.
+    async with supervisor(broker.url, f"sqlite:///{tmp_path / 'runs.db'}", text,
+                          launchers=(hook,), resolve_timeout=30.0), \
+            A2AMqttClient(requester_config(broker.url, stream_idle_timeout=60.0)) as mqtt:
+        client = await mqtt.connect("wf/test/ephemeral-line", timeout=10)
+        seen = await call(client, {"part": "P-7"})
+    assert seen.state == TaskState.TASK_STATE_COMPLETED, seen.error
+    agents = [p["agent"] for p in seen.progress if p["event"] == "step_started"]
+    assert len(agents) == 2 and all(a.startswith("workflows/workers/") for a in agents)
+    assert len(processes.started) == 2
+    async with supervisor(broker.url, f"sqlite:///{tmp_path / 'bare.db'}", text,
+                          sup_id="sup-bare"), \
+            A2AMqttClient(requester_config(broker.url)) as mqtt:
+        client = await mqtt.connect("wf/test/ephemeral-line", timeout=10)
+        bare = await call(client, {"part": "P-7"})
+    assert bare.state == TaskState.TASK_STATE_FAILED
+    assert "no launcher" in bare.error

@@ -6,9 +6,10 @@ import click
 from click.testing import CliRunner
 
 from a2a_mqtt.cli.main import main
+from a2a_mqtt.dashboard import DEFAULT_PORT
 from a2a_mqtt.registry.config import RegistryConfig
 
-DASHBOARD_PORT = 8800  # reserved for the coming dashboard (docs/cli.md)
+DASHBOARD_PORT = DEFAULT_PORT  # the dashboard (docs/dashboard.md)
 
 
 def _help(*path: str) -> str:

@@ -1,0 +1,107 @@
+"""Log output: plain text or one JSON object per line, secrets scrubbed in both.
+
+``configure_logging(level, fmt)`` installs one stderr handler on the root logger
+(what the CLI does with ``--log-format`` / ``A2A_MQTT_LOG_FORMAT``). The JSON
+format carries ``trace_id`` and ``span_id`` from the current OpenTelemetry span
+context when one is active (the tracing side sets it; no span, no fields).
+
+Scrubbing is the last line of defence, not the policy: configs keep secrets out of
+``repr`` and messages. It rewrites the *formatted* message and exception text:
+passwords in URLs (``scheme://user:SECRET@host``), ``Bearer``/``Basic`` credentials,
+and ``password=``/``token=``/``secret=``/``api_key=`` pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Final, Literal
+
+from opentelemetry import trace
+
+__all__ = ["LOG_FORMATS", "JsonFormatter", "TextFormatter", "configure_logging", "scrub"]
+
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: Final = ("text", "json")
+_MASK: Final = "***"
+_PATTERNS: Final = (
+    # userinfo password in any URL: keep the user, hide the password
+    (re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^@\s/]*(?P<tail>@)"),
+     rf"\g<head>{_MASK}\g<tail>"),
+    (re.compile(r"(?P<head>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE),
+     rf"\g<head>{_MASK}"),
+    (re.compile(r"(?P<head>\b(?:password|passwd|token|secret|api[_-]?key|authorization)"
+                r"[\"']?\s*[=:]\s*[\"']?)(?!\*\*\*)[^\s\"',;&]+", re.IGNORECASE),
+     rf"\g<head>{_MASK}"),
+)
+_TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def scrub(text: str) -> str:
+    """``text`` with credentials masked (see the module docstring)."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _span_ids() -> tuple[str, str] | None:
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
+class TextFormatter(logging.Formatter):
+    """The classic one-line format, scrubbed."""
+
+    def __init__(self) -> None:
+        super().__init__(_TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(super().format(record))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, message (+ trace ids, exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": scrub(record.getMessage()),
+        }
+        ids = _span_ids()
+        if ids is not None:
+            out["trace_id"], out["span_id"] = ids
+        if record.exc_info:
+            out["exception"] = scrub(self.formatException(record.exc_info))
+        if record.stack_info:
+            out["stack"] = scrub(self.formatStack(record.stack_info))
+        task = getattr(record, "taskName", None)
+        if task:
+            out["task"] = task
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Ours: a second configure_logging() replaces it instead of adding another."""
+
+
+def configure_logging(level: int, fmt: LogFormat = "text") -> logging.Handler:
+    """Root logger at ``level``, one stderr handler in ``fmt``; replaces earlier handlers
+    this function installed (idempotent for the CLI)."""
+    if fmt not in LOG_FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}")
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, _Handler):
+            root.removeHandler(handler)
+    handler = _Handler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    return handler

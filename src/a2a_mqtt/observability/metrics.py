@@ -1,0 +1,213 @@
+"""Metrics: one OpenTelemetry MeterProvider per service, read by Prometheus and OTLP.
+
+Instruments are created through the OTel metrics API from the definitions in
+:mod:`a2a_mqtt.observability.names`. Two readers can be attached to the same
+provider: the Prometheus reader (always; it fills a private prometheus-client
+registry that :meth:`Metrics.render` serializes for ``/metrics``) and an OTLP/HTTP
+push reader (when an endpoint is configured).
+
+Cost on the request path (docs/observability.md, bench/observability_cost.py): the
+SDK cleans and hashes the attribute dict on every synchronous call (~8 µs here).
+Counters and up-down counters are therefore kept as plain sums keyed by the tuple of
+attribute values (:class:`Sum`: one dict update per call) and reported through
+observable instruments when a reader collects; only histograms record synchronously,
+with their attribute dicts resolved once per key. Collection reads the sums with
+``list(dict.items())``, a single C call under the GIL, so a reader thread (OTLP) sees
+a consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Final
+
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import Histogram as OtelHistogram
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.util.types import AttributeValue
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from a2a_mqtt._version import __version__
+from a2a_mqtt.observability.config import ObservabilityConfig
+from a2a_mqtt.observability.names import Instrument
+
+__all__ = ["DURATION_BUCKETS", "Histogram", "Metrics", "Sum"]
+
+log = logging.getLogger("a2a_mqtt.observability")
+
+DURATION_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                           1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+"""Seconds; from sub-millisecond MQTT round trips to long agent turns."""
+
+Key = tuple[str, ...]
+Attributes = dict[str, AttributeValue]
+
+
+class _Attrs:
+    """Attribute dicts resolved once per key tuple (keys in ``names`` order)."""
+
+    __slots__ = ("_cache", "_keys")
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self._keys = keys
+        self._cache: dict[Key, Attributes] = {}
+
+    def __call__(self, key: Key) -> Attributes:
+        found = self._cache.get(key)
+        if found is None:
+            if len(key) != len(self._keys):
+                raise ValueError(f"expected values for {self._keys}, got {key}")
+            found = self._cache[key] = dict(zip(self._keys, key, strict=True))
+        return found
+
+
+class Sum:
+    """A counter or up-down counter kept as plain sums; reported when collected."""
+
+    __slots__ = ("_attrs", "_values", "instrument")
+
+    def __init__(self, instrument: Instrument) -> None:
+        self.instrument = instrument
+        self._attrs = _Attrs(instrument.attributes)
+        self._values: dict[Key, float] = {}
+
+    def add(self, key: Key, value: float = 1) -> None:
+        values = self._values
+        values[key] = values.get(key, 0) + value
+
+    def value(self, key: Key) -> float:
+        return self._values.get(key, 0)
+
+    def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(v, self._attrs(k)) for k, v in list(self._values.items())]
+
+
+class Histogram:
+    """A synchronous OTel histogram with attribute dicts resolved once per key."""
+
+    __slots__ = ("_attrs", "_hist", "instrument")
+
+    def __init__(self, instrument: Instrument, hist: OtelHistogram) -> None:
+        self.instrument = instrument
+        self._hist = hist
+        self._attrs = _Attrs(instrument.attributes)
+
+    def record(self, key: Key, value: float) -> None:
+        self._hist.record(value, self._attrs(key))
+
+
+class Metrics:
+    """A service's instruments and readers; ``render()`` is the Prometheus text."""
+
+    def __init__(self, *, service: str, instance: str = "",
+                 config: ObservabilityConfig | None = None) -> None:
+        self.service = service
+        self.registry = CollectorRegistry(auto_describe=True)
+        readers: list[MetricReader] = [PrometheusMetricReader(registry=self.registry)]
+        config = config or ObservabilityConfig()
+        if config.otlp_endpoint is not None:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # noqa: PLC0415
+                OTLPMetricExporter,
+            )
+
+            exporter = OTLPMetricExporter(endpoint=config.otlp_endpoint,
+                                          headers=dict(config.otlp_headers) or None)
+            readers.append(PeriodicExportingMetricReader(
+                exporter, export_interval_millis=config.otlp_interval * 1000))
+        attrs: dict[str, AttributeValue] = {"service.name": f"a2a-mqtt-{service}",
+                                            "service.version": __version__}
+        if instance:
+            attrs["service.instance.id"] = instance
+        # No atexit hook: it would keep every provider (and its series) alive for the
+        # life of the process; the owning service calls shutdown() instead.
+        self._provider = MeterProvider(metric_readers=readers, resource=Resource.create(attrs),
+                                       shutdown_on_exit=False)
+        self._meter = self._provider.get_meter("a2a_mqtt", __version__)
+        self._sums: dict[str, Sum] = {}
+        self._hists: dict[str, Histogram] = {}
+        self._readers: dict[str, list[Callable[[], Iterable[tuple[Key, float]]]]] = {}
+        self._closed = False
+        self._push = config.otlp_endpoint is not None
+
+    def sum(self, instrument: Instrument) -> Sum:
+        """The accumulator of a counter or up-down counter (created once)."""
+        found = self._sums.get(instrument.name)
+        if found is not None:
+            return found
+        acc = Sum(instrument)
+        if instrument.kind == "counter":
+            self._meter.create_observable_counter(
+                instrument.name, [acc.observe], unit=instrument.unit,
+                description=instrument.description)
+        elif instrument.kind == "updown":
+            self._meter.create_observable_up_down_counter(
+                instrument.name, [acc.observe], unit=instrument.unit,
+                description=instrument.description)
+        else:
+            raise ValueError(f"{instrument.name} is a {instrument.kind}, not a sum")
+        self._sums[instrument.name] = acc
+        return acc
+
+    def histogram(self, instrument: Instrument) -> Histogram:
+        found = self._hists.get(instrument.name)
+        if found is not None:
+            return found
+        if instrument.kind != "histogram":
+            raise ValueError(f"{instrument.name} is a {instrument.kind}, not a histogram")
+        hist = Histogram(instrument, self._meter.create_histogram(
+            instrument.name, unit=instrument.unit, description=instrument.description,
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS)))
+        self._hists[instrument.name] = hist
+        return hist
+
+    def gauge(self, instrument: Instrument,
+              read: Callable[[], Iterable[tuple[Key, float]]]) -> None:
+        """Add ``read`` to an observable instrument (a gauge, or by kind an observable
+        counter / up-down counter): each collection reports what every reader returns."""
+        readers = self._readers.get(instrument.name)
+        if readers is not None:
+            readers.append(read)
+            return
+        readers = self._readers[instrument.name] = [read]
+        attrs = _Attrs(instrument.attributes)
+
+        def observe(_options: CallbackOptions) -> Iterable[Observation]:
+            out: list[Observation] = []
+            for reader in list(readers):
+                try:
+                    out.extend(Observation(v, attrs(k)) for k, v in reader())
+                except Exception:  # a failing reader must not break the whole scrape
+                    log.exception("reading %s failed", instrument.name)
+            return out
+
+        create = {"gauge": self._meter.create_observable_gauge,
+                  "counter": self._meter.create_observable_counter,
+                  "updown": self._meter.create_observable_up_down_counter}[instrument.kind]
+        create(instrument.name, [observe], unit=instrument.unit,
+               description=instrument.description)
+
+    def forget(self, read: Callable[[], Iterable[tuple[Key, float]]]) -> None:
+        """Remove a reader added with :meth:`gauge` (a stopped agent's, say)."""
+        for readers in self._readers.values():
+            if read in readers:
+                readers.remove(read)
+
+    def render(self) -> tuple[bytes, str]:
+        """The Prometheus exposition text and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def shutdown(self) -> None:
+        """Flush the OTLP push (if any) and stop the readers; idempotent."""
+        # Only the OTLP push has a thread to stop; the Prometheus reader stays usable, so
+        # a service that is started again (servers are reusable) keeps its counts.
+        if self._closed or not self._push:
+            return
+        self._closed = True
+        try:
+            self._provider.shutdown(timeout_millis=5_000)
+        except Exception:
+            log.exception("stopping the metrics readers failed")

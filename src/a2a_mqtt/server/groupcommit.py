@@ -1,0 +1,279 @@
+"""Group commit for database task stores: concurrent task writes share one transaction.
+
+a2a-sdk's ``VersionedDatabaseTaskStore`` commits every task event in a transaction
+of its own (version compare-and-swap, task row, event-log row). A commit is a
+disk flush on SQLite and a WAL flush plus a round trip on PostgreSQL, so at 100
+requests in flight an agent waits on ~3 commits per request, one after another.
+
+:class:`GroupCommitStore` keeps the SDK's tables, rows and rules and changes only
+*when* they are committed: each ``save`` is queued to one writer task per store,
+which takes every save waiting at that moment (all the turns that wrote during
+the last commit) and commits them in one transaction. ``save`` returns only after
+that transaction has committed, so the durability rule is the wrapped store's:
+a write reported done is committed (see ``docs/performance.md`` for what the
+SQLite ``synchronous`` setting makes of a power loss).
+
+Per write, inside the shared transaction, the same three statements run as in the
+SDK's store: the version row (insert for a first write, compare-and-swap update
+otherwise), the task row (the same ``core_to_model_conversion`` the wrapped store
+was built with, merged), the event-log row. A write whose version check fails
+raises ``ConcurrentTaskModificationError`` and writes nothing, exactly as before,
+without failing its neighbours. Cancels (which lock and read rows) and any batch
+that fails for a non-transient reason are handed to the wrapped store one write
+at a time, so an odd write never costs the others their outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any, Final
+
+from a2a.server.cluster import (
+    ConcurrentTaskModificationError,
+    StoredTask,
+    TaskVersion,
+    VersionedDatabaseTaskStore,
+    VersionedTaskStore,
+)
+from a2a.server.context import ServerCallContext
+from a2a.server.models import TaskModel, TaskVersionModel
+from a2a.server.owner_resolver import OwnerResolver, resolve_user_scope
+from a2a.types.a2a_pb2 import ListTasksRequest, ListTasksResponse, Task, TaskState
+from sqlalchemy import and_, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from a2a_mqtt.server.batchwrite import (
+    KNOWN,
+    Lost,
+    Write,
+    apply_batch,
+    builds_on_lost,
+    lose,
+    next_version,
+    row_to_task,
+    task_columns,
+    task_to_row,
+)
+from a2a_mqtt.server.dbops import autocommit, retry_transient
+
+__all__ = ["GroupCommitStore", "row_to_task", "task_columns", "task_to_row"]
+
+log = logging.getLogger("a2a_mqtt.server")
+
+_UNKNOWN: Final = object()
+_TURN_ENDS: Final = frozenset({
+    TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELED,
+    TaskState.TASK_STATE_REJECTED, TaskState.TASK_STATE_INPUT_REQUIRED,
+    TaskState.TASK_STATE_AUTH_REQUIRED})
+"""States that end an executor turn: a save into one waits for its commit."""
+_MAX_BATCH: Final = 256
+"""Writes per transaction at most (bounds one transaction's size and lock time)."""
+
+
+class GroupCommitStore(VersionedTaskStore):
+    """A ``VersionedDatabaseTaskStore`` whose concurrent saves commit together.
+
+    Build it over a store created with ``core_to_model_conversion=task_to_row``
+    and the default table names (see :func:`a2a_mqtt.server.stores.open_task_store`).
+    Reads are one statement each; lists and deletes go to the wrapped store unchanged.
+
+    ``write_behind``: mid-turn writes return before they commit. Only for a store no
+    other process reads while this one runs the task (not a pool member: another
+    member would not find a task whose first state a streaming client already has).
+    """
+
+    def __init__(self, store: VersionedDatabaseTaskStore, engine: AsyncEngine, *,
+                 owner_resolver: OwnerResolver = resolve_user_scope,
+                 max_batch: int = _MAX_BATCH, write_behind: bool = False) -> None:
+        self.wrapped = store
+        self._engine = engine
+        self._reader = autocommit(engine)
+        self._owner = owner_resolver
+        self._max_batch = max_batch
+        self._write_behind = write_behind
+        self._queue: asyncio.Queue[Write] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        # (owner, task id) -> the version this process last wrote or read (MISSING: read
+        # as absent); the newest write still committing behind, per task.
+        self._known: OrderedDict[tuple[str, str], TaskVersion] = OrderedDict()
+        self._pending: dict[tuple[str, str], tuple[StoredTask, asyncio.Future[TaskVersion]]] = {}
+        self._lost: Lost = OrderedDict()
+        self.batches = 0
+        """Transactions committed by the writer (for tests and benchmarks)."""
+
+    async def aclose(self) -> None:
+        """Stop the writer after the writes already queued have committed."""
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
+        await self._queue.join()
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+
+    async def save(self, task: Task, *, event: Any = None, prev: Task | None = None,
+                   prev_version: TaskVersion, context: ServerCallContext) -> TaskVersion:
+        key = (self._owner(context), task.id)
+        if task.status.state == TaskState.TASK_STATE_CANCELED:
+            # A cancel locks and reads the stored rows: the SDK's own path, alone, after
+            # this task's queued writes.
+            await self._settled(key)
+            self._known.pop(key, None)
+            version = await self.wrapped.save(task, event=event, prev=prev,
+                                              prev_version=prev_version, context=context)
+            self._remember(key, version)
+            return version
+        snapshot = Task()
+        snapshot.CopyFrom(task)  # the caller may change its task while the write waits
+        write = Write(snapshot, event, prev_version, key[0], context)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._run(), name="a2a-mqtt-group-commit")
+        # Mid-turn, on a version this process wrote or read last: commit behind.
+        write.behind = (self._write_behind and task.status.state not in _TURN_ENDS
+                        and self._known.get(key, _UNKNOWN) == prev_version)
+        self._queue.put_nowait(write)
+        if write.behind:
+            version = TaskVersion(next_version(prev_version))
+            self._remember(key, version)
+            self._pending[key] = (StoredTask(snapshot, version), write.done)
+            write.done.add_done_callback(functools.partial(self._behind_done, key))
+            return version
+        try:
+            version = await asyncio.shield(write.done)
+        except ConcurrentTaskModificationError:
+            self._known.pop(key, None)
+            raise
+        self._remember(key, version)
+        return version
+
+    def _behind_done(self, key: tuple[str, str], done: asyncio.Future[TaskVersion]) -> None:
+        entry = self._pending.get(key)
+        if entry is not None and entry[1] is done:
+            del self._pending[key]
+        if done.exception() is not None:
+            # Its version never reached the database: the task's next write is checked
+            # there (and fails its version check), not answered from memory.
+            self._known.pop(key, None)
+
+    def _remember(self, key: tuple[str, str], version: TaskVersion) -> None:
+        self._known[key] = version
+        self._known.move_to_end(key)
+        if len(self._known) > KNOWN:
+            self._known.popitem(last=False)
+
+    async def _settled(self, key: tuple[str, str] | None = None) -> None:
+        """Wait until the committed-behind writes (of ``key``, or all) have committed."""
+        waits = [done for k, (_, done) in self._pending.items() if key is None or k == key]
+        if waits:
+            await asyncio.gather(*waits, return_exceptions=True)
+
+    async def get(self, task_id: str, context: ServerCallContext) -> StoredTask | None:
+        """The task and its version in one statement on an autocommit connection: a
+        session's BEGIN and closing ROLLBACK would be two more round trips per read,
+        and the dispatcher reads every task it is asked about."""
+        owner = self._owner(context)
+        pending = self._pending.get((owner, task_id))
+        if pending is not None:  # this process's newest write, still committing
+            copy = Task()
+            copy.CopyFrom(pending[0].task)
+            return StoredTask(copy, pending[0].version)
+        tasks = TaskModel.__table__
+        stmt = (select(tasks, TaskVersionModel.version)
+                .outerjoin(TaskVersionModel.__table__,
+                           and_(TaskVersionModel.task_id == tasks.c.id,
+                                TaskVersionModel.owner == tasks.c.owner))
+                .where(tasks.c.id == task_id, tasks.c.owner == owner))
+
+        async def once() -> Any:
+            async with self._reader.connect() as conn:
+                return (await conn.execute(stmt)).one_or_none()
+
+        row = await retry_transient(once, what="task read")
+        if (owner, task_id) not in self._pending:
+            self._lost.pop((owner, task_id), None)  # what a caller builds on from here is real
+        if row is None:
+            if (owner, task_id) not in self._pending:  # no write of ours came in between
+                self._remember((owner, task_id), TaskVersion.MISSING)
+            return None
+        if row.protocol_version != "1.0":  # an older row layout: the SDK converts it
+            return await self.wrapped.get(task_id, context)
+        version = TaskVersion(row.version) if row.version is not None else TaskVersion.MISSING
+        if (owner, task_id) not in self._pending:
+            self._remember((owner, task_id), version)
+        return StoredTask(row_to_task(row), version)
+
+    async def list(self, params: ListTasksRequest,
+                   context: ServerCallContext) -> ListTasksResponse:
+        await self._settled()
+        return await self.wrapped.list(params, context)
+
+    async def delete(self, task_id: str, context: ServerCallContext) -> None:
+        key = (self._owner(context), task_id)
+        await self._settled(key)
+        self._known.pop(key, None)
+        await self.wrapped.delete(task_id, context)
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _commit(self, batch: Sequence[Write]) -> None:
+        try:
+            outcomes, lost = await retry_transient(lambda: self._transaction(batch),
+                                                   what="group commit")
+        except (DBAPIError, OSError) as exc:
+            # One write may be what fails the transaction: each alone decides its own
+            # fate, in queue order (a task's writes build on each other).
+            log.debug("group commit of %d writes failed (%s); writing one by one",
+                      len(batch), exc)
+            for write in batch:
+                await self._alone(write)
+            return
+        self.batches += 1
+        self._lost = lost
+        for write, outcome in zip(batch, outcomes, strict=True):
+            _settle(write, outcome)
+
+    async def _alone(self, write: Write) -> None:
+        key = (write.owner, write.task.id)
+        if builds_on_lost(self._lost, write):
+            _settle(write, ConcurrentTaskModificationError(write.task.id))
+            return
+        try:
+            version = await self.wrapped.save(write.task, event=write.event,
+                                              prev_version=write.prev_version,
+                                              context=write.context)
+        except Exception as exc:  # handed to the one caller it belongs to
+            if isinstance(exc, ConcurrentTaskModificationError):
+                lose(self._lost, write)
+            _settle(write, exc)
+        else:
+            self._lost.pop(key, None)
+            _settle(write, version)
+
+    async def _transaction(self, batch: Sequence[Write]
+                           ) -> tuple[Sequence[TaskVersion | Exception], Lost]:
+        lost = OrderedDict(self._lost)  # kept only if this transaction commits
+        async with self._engine.begin() as conn:
+            return await apply_batch(conn, batch, lost), lost
+
+
+def _settle(write: Write, outcome: TaskVersion | BaseException) -> None:
+    if write.done.done():
+        return
+    if isinstance(outcome, BaseException):
+        write.done.set_exception(outcome)
+    else:
+        write.done.set_result(outcome)
+

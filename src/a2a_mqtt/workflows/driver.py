@@ -1,0 +1,382 @@
+"""One owned run, driven by its supervisor: decide, record (fenced), then act.
+
+The loop is the one of docs/workflows.md §3 with three differences from the
+in-process runner: every event is written under the run's fencing epoch
+before anything is sent (write-ahead dispatch); on start the driver re-sends
+each attempt left in flight with the SAME Task.id and message id to the SAME
+agent (the agent deduplicates and answers from its task store, or resumes the
+stream), and a lost stream (a broker restart, a stream gone idle) is
+reconciled the same way instead of failing the attempt; and after every
+write the caller's stream is continued from the log (``progress``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from a2a.utils.errors import A2AError
+
+from a2a_mqtt.binding.stream import new_task_id
+from a2a_mqtt.errors import A2AMqttError
+from a2a_mqtt.workflows.attempts import StepCalls
+from a2a_mqtt.workflows.crash import crash_point
+from a2a_mqtt.workflows.launch import LaunchRequest
+from a2a_mqtt.workflows.leases import Fenced, ReplyTarget, SeqTaken
+from a2a_mqtt.workflows.progress import ends_stream, stream_items
+from a2a_mqtt.workflows.scheduler import (
+    CancelAttempt,
+    CompleteRun,
+    Dispatch,
+    Expire,
+    FailRun,
+    FailStep,
+    FinishCancel,
+    Forward,
+    Hold,
+    Skip,
+    apply,
+    context,
+    in_flight,
+    next_actions,
+    render_parts,
+    wake_at,
+)
+from a2a_mqtt.workflows.state import (
+    AttemptCancelled,
+    AttemptCompleted,
+    AttemptDispatched,
+    AttemptFailed,
+    Event,
+    HoldStarted,
+    InputForwarded,
+    InputProvided,
+    RunCancelled,
+    RunCompleted,
+    RunFailed,
+    RunStarted,
+    RunState,
+    StepFailed,
+    StepSkipped,
+    start_run,
+)
+
+if TYPE_CHECKING:
+    from a2a_mqtt.workflows.supervisor import Supervisor
+
+__all__ = ["RunDriver"]
+
+log = logging.getLogger("a2a_mqtt.workflows")
+
+class RunDriver:
+    """Drives one run this supervisor owns at ``epoch``; stops when fenced or finished.
+
+    Events are decided into memory and committed in one fenced transaction before
+    anything leaves the process (a request to an agent, a stream item to the caller):
+    a step's completion and the next step's dispatch usually share one commit.
+    """
+
+    def __init__(self, supervisor: Supervisor, run_id: str, epoch: int) -> None:
+        self.sup = supervisor
+        self.run_id = run_id
+        self.epoch = epoch
+        self.state: RunState | None = None
+        self.states: list[RunState] = []        # the state after each event (log position)
+        self.committed = 0                       # events[:committed] are in the database
+        self.inbox: asyncio.Queue[Event] = asyncio.Queue()
+        self.attempts = StepCalls(supervisor, run_id, self.inbox)
+        self.wakeup = asyncio.Event()
+        self.target: ReplyTarget | None = None   # the caller's stream, as last read
+        self.streamed = -1                       # the last position sent to ``target``
+        self.streamed_saved = -1                 # ... and recorded in the database
+        self.stopping = False
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+    def stop(self) -> None:
+        """Leave the loop at the next step boundary (never inside a database call)."""
+        self.stopping = True
+        self.wakeup.set()
+
+    # --- the log ---------------------------------------------------------------------
+
+    async def load(self) -> None:
+        row = await self.sup.store.run_row(self.run_id)
+        workflow = self.sup.workflows[row.workflow]
+        state: RunState | None = None
+        for item in await self.sup.store.events_after(self.run_id, -1):
+            if state is None:
+                assert isinstance(item, RunStarted)
+                state = start_run(self.run_id, workflow, item.inputs, at=item.at)
+            else:
+                state = _fold(state, item)
+            self.states.append(state)
+        assert state is not None
+        self.state = state
+        self.committed = len(state.events)
+        self._take_row(row)
+
+    def _take_row(self, row: Any) -> None:
+        if row is None or row.reply_topic is None:
+            self.target = None
+            return
+        target = ReplyTarget(row.reply_topic, row.reply_corr, row.reply_rid or "null")
+        if target != self.target:
+            self.target = target
+            self.streamed = self.streamed_saved = row.reply_seq
+
+    async def reload(self) -> bool:
+        """Fold events others appended (a caller's reply or cancel); True if any.
+
+        Only called with nothing uncommitted; also re-reads where the stream goes."""
+        assert self.state is not None
+        assert self.committed == len(self.state.events)
+        newer = await self.sup.store.events_after(self.run_id, self.committed - 1)
+        for item in newer:
+            self.state = _fold(self.state, item)
+            self.states.append(self.state)
+        self.committed = len(self.state.events)
+        self._take_row(await self.sup.store.run_row(self.run_id))
+        return bool(newer)
+
+    async def record(self, item: Event) -> bool:
+        """Fold ``item`` into the run (in memory until :meth:`commit`); False if stale."""
+        assert self.state is not None
+        new = apply(self.state, item)
+        if new is self.state:
+            return False
+        self.state = new
+        self.states.append(new)
+        return True
+
+    async def commit(self, *, flush: bool = True) -> None:
+        """Write every recorded event in one fenced transaction, then stream them.
+
+        A position taken meanwhile (an input another supervisor appended) means: read
+        it, fold our events again on top (the fold drops any that no longer apply),
+        and try again. Raises Fenced when another supervisor owns the run now."""
+        for _ in range(50):
+            assert self.state is not None
+            pending = list(self.state.events[self.committed:])
+            if not pending:
+                break
+            saved = self.streamed if self.streamed != self.streamed_saved else None
+            try:
+                await self.sup.leases.append_many(
+                    self.run_id, self.epoch, self.committed, pending,
+                    status=self.state.status, error=self.state.error,
+                    reply=self.target if saved is not None else None, streamed=saved)
+            except SeqTaken:
+                self.state = self.states[self.committed - 1]
+                del self.states[self.committed:]
+                await self.reload()
+                for item in pending:
+                    await self.record(item)
+                continue
+            self.committed = len(self.state.events)
+            if saved is not None:
+                self.streamed_saved = saved
+            break
+        else:
+            raise Fenced(f"run {self.run_id}: could not append after 50 tries")
+        if flush:
+            await self.flush()
+
+    async def flush(self, *, final: bool = False) -> bool:
+        """Continue the caller's stream with the committed events it has not been sent.
+
+        False if the broker did not take an item: the stream stays at the last item
+        it took, and the next flush starts there (at least once, in order). The
+        position streamed is saved with the next commit; at the end of a stream (or
+        with ``final``) at once, closing it."""
+        target = self.target
+        if target is None:
+            return True
+        ended = delivered = False
+        for seq in range(self.streamed + 1, self.committed):
+            delivered = True
+            for item in stream_items(self.states[seq], seq):
+                ended = ends_stream(item)
+                delivered = await self.sup.publish_item(target, item, end=ended)
+                if ended or not delivered:
+                    break
+            if not delivered:
+                ended = False
+                break
+            self.streamed = seq
+            if ended:
+                break
+        if ended or (final and self.streamed != self.streamed_saved):
+            await self.sup.leases.mark_streamed(self.run_id, target, self.streamed, ended=ended)
+            self.streamed_saved = self.streamed
+            if ended:
+                self.target = None
+        return self.streamed >= self.committed - 1
+
+    # --- the loop --------------------------------------------------------------------
+
+    async def drive(self) -> None:
+        try:
+            await self.load()
+            await self.flush()
+            assert self.state is not None
+            for step, record in in_flight(self.state):
+                # Taken over (or restarted): same Task.id, same agent, same message.
+                self.resume(step, record.task_id, record.agent)
+            while self.state.terminal is None:
+                if self.stopping:
+                    await self.commit()
+                    return
+                actions = next_actions(self.state, time.time())
+                for action in actions:
+                    await self.perform(action)
+                if actions:
+                    continue
+                await self.commit()
+                await self.wait()
+            await self.commit()
+            # The end must reach the caller even if the broker was away just then.
+            for delay in (0.2, 0.5, 1.0, 2.0, 2.0, 5.0, 5.0, 10.0):
+                if await self.flush(final=True):
+                    break
+                await asyncio.sleep(delay)
+                self._take_row(await self.sup.store.run_row(self.run_id))
+        except Fenced as exc:
+            log.warning("run %s: %s; another supervisor has it now", self.run_id, exc)
+        finally:
+            await self.attempts.close()
+
+    async def wait(self) -> None:
+        assert self.state is not None
+        wake = wake_at(self.state)
+        timeout = self.sup.config.poll_interval
+        if wake is not None:
+            timeout = min(timeout, max(0.0, wake - time.time()))
+        self.wakeup.clear()
+        getter = asyncio.ensure_future(self.inbox.get())
+        waker = asyncio.ensure_future(self.wakeup.wait())
+        try:
+            done, _ = await asyncio.wait({getter, waker}, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waker.cancel()
+            if not getter.done():
+                getter.cancel()
+        if getter in done:
+            await self.outcome(getter.result())
+        if self.stopping:
+            return
+        if getter in done:
+            while not self.inbox.empty():
+                await self.outcome(self.inbox.get_nowait())
+        else:
+            # Nudged, or the poll: inputs other supervisors appended, a new stream.
+            await self.reload()
+            await self.flush()
+
+    async def outcome(self, item: Event) -> None:
+        """An agent's answer: record it; a finished attempt is reported to its launcher."""
+        if not await self.record(item):
+            return
+        if isinstance(item, AttemptCompleted):
+            await self.sup.attempt_finished(self.run_id, item.task_id, "completed")
+        elif isinstance(item, AttemptFailed):
+            await self.sup.attempt_finished(self.run_id, item.task_id,
+                                            "timed_out" if item.timed_out else "failed")
+
+    async def perform(self, action: Any) -> None:
+        at = time.time()
+        if isinstance(action, Dispatch):
+            await self.dispatch(action)
+        elif isinstance(action, Forward):
+            if await self.record(InputForwarded(action.step, action.task_id, at)):
+                # Write-ahead: on record before it is sent; the caller's stream after.
+                await self.commit(flush=False)
+                if self._current(action.step, action.task_id):
+                    turn = self.attempts.turns.get(action.task_id, 0) + 1
+                    self.attempts.start(action.step, action.task_id, action.agent, action.parts,
+                                        turn)
+                await self.flush()
+        elif isinstance(action, Hold):
+            await self.record(HoldStarted(action.step, action.prompt, at))
+        elif isinstance(action, Skip):
+            await self.record(StepSkipped(action.step, action.reason, at))
+        elif isinstance(action, FailStep):
+            await self.record(StepFailed(action.step, action.error, at))
+        elif isinstance(action, Expire):
+            if action.task_id is None:
+                await self.record(StepFailed(action.step, "no answer from the caller in time",
+                                             at))
+            else:
+                await self.attempts.stop(action.task_id, action.agent)
+                await self.record(AttemptFailed(action.step, action.task_id, "timed out", at,
+                                                timed_out=True))
+                await self.sup.attempt_finished(self.run_id, action.task_id, "timed_out")
+        elif isinstance(action, CancelAttempt):
+            await self.attempts.stop(action.task_id, action.agent)
+            await self.record(AttemptCancelled(action.step, action.task_id, at))
+            await self.sup.attempt_finished(self.run_id, action.task_id, "cancelled")
+        elif isinstance(action, CompleteRun):
+            await self.record(RunCompleted(action.parts, at))
+        elif isinstance(action, FailRun):
+            await self.record(RunFailed(action.error, at))
+        elif isinstance(action, FinishCancel):
+            await self.record(RunCancelled(at))
+
+    async def dispatch(self, action: Dispatch) -> None:
+        assert self.state is not None
+        task_id = new_task_id()
+        crash_point("before_record", action.step)
+        step = self.state.workflow.step(action.step)
+        try:
+            agent = await self.sup.agent_for(LaunchRequest(
+                run_id=self.run_id, workflow=self.state.workflow.name, step=step,
+                task_id=task_id, attempt=action.attempt))
+        except (A2AMqttError, A2AError, TimeoutError) as exc:
+            # No agent is a failed attempt (retries and on_failure apply), not a crash.
+            if await self.record(AttemptDispatched(action.step, task_id, "-", time.time())):
+                await self.record(AttemptFailed(action.step, task_id,
+                                                f"no agent for {action.selector}: {exc}",
+                                                time.time()))
+            return
+        # Write-ahead: the attempt is on record before the request is published.
+        if not await self.record(AttemptDispatched(action.step, task_id, agent, time.time())):
+            return
+        # The request goes out before the caller's stream items: they wait for PUBACKs.
+        await self.commit(flush=False)
+        if self._current(action.step, task_id):
+            crash_point("after_record", action.step)
+            self.attempts.start(action.step, task_id, agent, action.parts, 0)
+        # (else a concurrent input, a cancel, made the dispatch moot: nothing sent)
+        await self.flush()
+
+    def _current(self, step: str, task_id: str) -> bool:
+        assert self.state is not None
+        current = self.state.steps[step].current
+        return current is not None and current.task_id == task_id
+
+    def resume(self, step: str, task_id: str, agent: str) -> None:
+        """Re-send the attempt's last message (dispatch or forwarded reply) unchanged."""
+        assert self.state is not None
+        turns = [i for i in self.state.events
+                 if isinstance(i, InputForwarded) and i.task_id == task_id]
+        if turns:
+            replies = [i for i in self.state.events
+                       if isinstance(i, InputProvided) and i.step == step]
+            parts = replies[-1].parts if replies else ()
+        else:
+            ctx = context(self.state)
+            parts = render_parts(self.state.workflow.step(step).input, ctx)
+        self.attempts.start(step, task_id, agent, parts, len(turns))
+
+def _fold(state: RunState, item: Event) -> RunState:
+    """Apply a logged event; one the fold ignores (an input that came too late) still
+    takes its position, so ``state.events[seq]`` is the log's event ``seq``."""
+    new = apply(state, item)
+    if new is state:
+        new = dataclasses.replace(state, events=(*state.events, item))
+    return new

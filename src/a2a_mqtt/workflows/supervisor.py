@@ -1,0 +1,431 @@
+"""The workflow supervisor: each workflow served as an A2A agent, runs in the shared DB.
+
+``SupervisorConfig`` -> :class:`Supervisor` (an async context manager) ->
+``serve(stop)``; :func:`run` (a2a_mqtt.service) does all three.
+Any number of supervisors may serve the same workflows against one database
+(SQLite on one host, PostgreSQL across hosts); they hold no state of their own
+(docs/workflows.md §5):
+
+- each publishes every workflow's card (retained, online) and subscribes to its
+  request topic with a persistent session; every supervisor receives every
+  request and the first to claim it in the database (``RequestClaims``, as
+  claim-mode pools do) answers it, so requests published while all are down
+  are served by the first to return;
+- a new run is inserted owned by its claimant (a lease with epoch 1); a
+  :class:`RunDriver` drives each owned run; leases are renewed every
+  ``lease_ttl / 3`` and any supervisor claims a run whose lease lapsed, or at
+  once when the owner's Last Will on ``$a2a/v1/workflow/supervisor/{id}`` says
+  it died;
+- a caller's reply or cancel is appended to the run's log by whoever claims
+  the request, and the owner is nudged on ``.../supervisor/{owner}/nudge``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Coroutine
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from a2a.client import Client
+from google.protobuf.json_format import MessageToDict
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from a2a_mqtt.binding import properties as P
+from a2a_mqtt.binding.envelope import encode_result
+from a2a_mqtt.binding.topics import PREFIX, AgentRef, discovery_topic, request_topic
+from a2a_mqtt.client import A2AMqttClient, RequesterConfig
+from a2a_mqtt.connection import ConnectionSettings
+from a2a_mqtt.errors import DiscoveryError
+from a2a_mqtt.server.claims import RequestClaims
+from a2a_mqtt.server.stores import create_tables
+from a2a_mqtt.service import run as service_run
+from a2a_mqtt.service import serve_until_stopped
+from a2a_mqtt.transport.base import (
+    IncomingMessage,
+    MqttTransport,
+    PublishProperties,
+    Subscription,
+    TransportFactory,
+    Will,
+    default_transport,
+)
+from a2a_mqtt.workflows.driver import RunDriver
+from a2a_mqtt.workflows.launch import LaunchRequest, StepLauncher
+from a2a_mqtt.workflows.leases import Leases, ReplyTarget
+from a2a_mqtt.workflows.model import Workflow
+from a2a_mqtt.workflows.store import RunStore
+from a2a_mqtt.workflows.wfagent import WorkflowFrontend, workflow_card
+
+__all__ = ["Supervisor", "SupervisorConfig", "presence_topic", "run"]
+
+log = logging.getLogger("a2a_mqtt.workflows")
+
+
+def presence_topic(supervisor_id: str) -> str:
+    """Retained presence of one supervisor; its Last Will marks it offline."""
+    return f"{PREFIX}/workflow/supervisor/{supervisor_id}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SupervisorConfig:
+    """One supervisor process serving ``workflows`` as agents ``org/unit/<name>``."""
+
+    workflows: tuple[Workflow, ...]
+    database_url: str
+    """``sqlite:///FILE`` (one host) or ``postgresql://...`` (several hosts)."""
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
+    """Broker URL, credentials, TLS and keepalive (a2a_mqtt.connection)."""
+    org: str = "workflows"
+    unit: str = "default"
+    supervisor_id: str = field(default_factory=lambda: f"sup-{uuid.uuid4().hex[:8]}")
+    """Stable across restarts if requests queued while it is down should reach it."""
+    lease_ttl: float = 15.0
+    """Seconds a run's lease lasts unless renewed (renewed every third of it)."""
+    poll_interval: float = 0.5
+    """Seconds between an owner's reads of inputs other supervisors appended."""
+    session_expiry: int = 3600
+    resolve_timeout: float = 5.0
+    stream_idle_timeout: float = 30.0
+    """How long a step's stream may stay silent before it is reconciled (re-sent)."""
+    launchers: tuple[StepLauncher, ...] = ()
+    """Provide the agent for the steps they handle (workflows/launch.py)."""
+    max_runs: int = 0
+    """Runs this supervisor starts and drives at once (0: no limit). A request for a new
+    run waits unclaimed while it is full, so a supervisor with room takes it; runs taken
+    over from a dead supervisor are never refused."""
+
+    def ref(self, workflow: Workflow) -> AgentRef:
+        return AgentRef(self.org, self.unit, workflow.name)
+
+    def server(self) -> Supervisor:
+        """The service shape (a2a_mqtt.service): ``run(config)`` serves this."""
+        return Supervisor(self)
+
+
+class Supervisor:
+    """Serves workflows until ``serve``'s stop event is set; see the module docstring."""
+
+    def __init__(self, config: SupervisorConfig, *,
+                 transport_factory: TransportFactory | None = None) -> None:
+        self.config = config
+        self.workflows = {w.name: w for w in config.workflows}
+        self._factory = transport_factory or default_transport
+        self.store = RunStore(config.database_url)
+        self.engine: AsyncEngine = self.store.engine
+        self.leases = Leases(self.engine, owner=config.supervisor_id, ttl=config.lease_ttl)
+        self.claims = RequestClaims(self.engine, ttl=max(600.0, config.lease_ttl * 10))
+        self.boot = uuid.uuid4().hex[:8]
+        self.drivers: dict[str, tuple[RunDriver, asyncio.Task[None]]] = {}
+        self.dead: set[str] = set()
+        self.transport: MqttTransport | None = None
+        self.mqtt: A2AMqttClient | None = None
+        self.frontend = WorkflowFrontend(self)
+        self._clients: dict[str, Client] = {}
+        self._launched: dict[str, tuple[StepLauncher, LaunchRequest]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._scan = asyncio.Event()
+        self._stopping = False
+        self._was_down = False
+        self._room = asyncio.Condition()
+        self._reserved = 0
+        self._background: list[asyncio.Task[None]] = []
+        self._stack = AsyncExitStack()
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def serve(self, stop: asyncio.Event | None = None) -> None:
+        """Serve until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully."""
+        await serve_until_stopped(self, stop)
+
+    async def __aenter__(self) -> Supervisor:
+        try:
+            await self._start()
+        except BaseException:
+            await self._shutdown()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._shutdown()
+
+    async def _start(self) -> None:
+        cfg = self.config
+        await self.store.initialize()
+        await create_tables(self.claims.initialize)
+        requester = RequesterConfig(
+            connection=cfg.connection, org=cfg.org, unit=cfg.unit,
+            requester_id=f"{cfg.supervisor_id}-calls", session_expiry=cfg.session_expiry,
+            stream_idle_timeout=cfg.stream_idle_timeout, max_attempts=1)
+        offline = json.dumps({"id": cfg.supervisor_id, "status": "offline"}).encode()
+        options = cfg.connection.connect_options(
+            client_id=f"{cfg.org}/{cfg.unit}/{cfg.supervisor_id}", clean_start=False,
+            session_expiry=cfg.session_expiry,
+            will=Will(topic=presence_topic(cfg.supervisor_id), payload=offline, qos=1,
+                      retain=True))
+        transport = self._factory(options)
+        self.transport = transport
+        for workflow in cfg.workflows:
+            await transport.subscribe(Subscription(request_topic(cfg.ref(workflow)), qos=1,
+                                                   manual_ack=True), self.frontend.on_request)
+        await transport.subscribe(Subscription(f"{PREFIX}/workflow/supervisor/+", qos=1),
+                                  self._on_presence)
+        await transport.subscribe(Subscription(
+            presence_topic(cfg.supervisor_id) + "/nudge", qos=0), self._on_nudge)
+        transport.on_connection_change(self._on_connection)
+        self.mqtt = await self._stack.enter_async_context(A2AMqttClient(requester))
+        await transport.connect()
+        await self._announce()
+        self._background.append(asyncio.create_task(
+            self._lease_loop(), name=f"{cfg.supervisor_id}.leases"))
+
+    async def _shutdown(self) -> None:
+        """Stop driving (leases handed over at once), say offline, disconnect.
+
+        Every step is bounded: a stop must end even with the broker or database gone."""
+        self._stopping = True
+        log.debug("supervisor %s stopping", self.config.supervisor_id)
+        # The lease loop ends by itself between two database calls (a task cancelled
+        # inside one can keep its pooled connection, and the engine's disposal waits).
+        self._scan.set()
+        background, self._background = self._background, []
+        _done, late = await asyncio.wait(background, timeout=5) if background else ((), ())
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        drivers = list(self.drivers.values())
+        for driver, _task in drivers:
+            driver.stop()
+        if drivers:
+            _done, late = await asyncio.wait([t for _, t in drivers], timeout=5)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*(t for _, t in drivers), return_exceptions=True)
+        for driver, _ in drivers:
+            # A graceful stop hands the run over at once instead of after the TTL.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.leases.release(driver.run_id, driver.epoch), 5)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.transport is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.transport.publish(
+                    presence_topic(self.config.supervisor_id), self._presence("offline"),
+                    qos=1, retain=True), 2)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.transport.disconnect(), 5)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._stack.aclose(), 10)   # the step-calling client
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.engine.dispose(), 5)
+        log.debug("supervisor %s stopped", self.config.supervisor_id)
+
+    def _presence(self, status: str) -> bytes:
+        return json.dumps({"id": self.config.supervisor_id, "status": status}).encode()
+
+    async def _announce(self) -> None:
+        assert self.transport is not None
+        cfg = self.config
+        await self.transport.publish(presence_topic(cfg.supervisor_id),
+                                     self._presence("online"), qos=1, retain=True)
+        props = PublishProperties(user_properties=P.status_properties("online", "agent"))
+        for workflow in cfg.workflows:
+            card = workflow_card(workflow, cfg.ref(workflow), cfg.connection.display_url())
+            await self.transport.publish(discovery_topic(cfg.ref(workflow)), card, qos=1,
+                                         retain=True, properties=props)
+        log.info("supervisor %s serving %s", cfg.supervisor_id,
+                 ", ".join(str(cfg.ref(w)) for w in cfg.workflows))
+
+    def _on_connection(self, up: bool) -> None:
+        if not up:
+            self._was_down = True
+        elif self._was_down and not self._stopping:
+            # Our Will may have fired (a broker restart): say we are back, re-check runs.
+            self.spawn(self._announce(), "announce")
+            self._scan.set()
+
+    def _on_presence(self, msg: IncomingMessage) -> None:
+        if msg.topic.endswith("/nudge"):
+            return
+        try:
+            body = json.loads(msg.payload)
+            who, status = str(body["id"]), str(body["status"])
+        except (ValueError, KeyError, TypeError):
+            return
+        if who == self.config.supervisor_id:
+            if status == "offline" and not self._stopping:
+                self.spawn(self._announce(), "announce")
+            return
+        if status == "offline":
+            self.dead.add(who)
+            self._scan.set()  # its runs are ours to take now, not after the TTL
+        else:
+            self.dead.discard(who)
+
+    def _on_nudge(self, msg: IncomingMessage) -> None:
+        entry = self.drivers.get(msg.payload.decode(errors="replace"))
+        if entry is not None:
+            entry[0].wake()
+
+    # --- ownership -------------------------------------------------------------------
+
+    async def _lease_loop(self) -> None:
+        period = self.config.lease_ttl / 3
+        while not self._stopping:
+            try:
+                owned = {run_id: d.epoch for run_id, (d, _) in self.drivers.items()}
+                if owned:
+                    for run_id in await self.leases.renew(owned):
+                        self._drop(run_id)
+                for run_id in await self.leases.claimable(self.workflows, self.dead):
+                    if run_id in self.drivers:
+                        continue
+                    epoch = await self.leases.claim(run_id, self.dead)
+                    if epoch is not None:
+                        log.warning("supervisor %s took over run %s (epoch %d)",
+                                    self.config.supervisor_id, run_id, epoch)
+                        self.start_driver(run_id, epoch)
+            except Exception:
+                log.exception("lease maintenance failed; trying again")
+            if self._stopping:
+                break
+            self._scan.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._scan.wait(), period)
+
+    async def reserve(self) -> None:
+        """Wait until a new run fits under ``max_runs``, and hold that room."""
+        async with self._room:
+            await self._room.wait_for(
+                lambda: len(self.drivers) + self._reserved < self.config.max_runs)
+            self._reserved += 1
+
+    def unreserve(self) -> None:
+        self._reserved -= 1
+        self.spawn(self._notify_room(), "room")
+
+    async def _notify_room(self) -> None:
+        async with self._room:
+            self._room.notify_all()
+
+    def start_driver(self, run_id: str, epoch: int) -> None:
+        driver = RunDriver(self, run_id, epoch)
+        task = asyncio.create_task(self._drive(driver), name=f"workflow-run-{run_id}")
+        self.drivers[run_id] = (driver, task)
+
+    async def _drive(self, driver: RunDriver) -> None:
+        try:
+            await driver.drive()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("run %s: driver failed; its lease will lapse", driver.run_id)
+        finally:
+            entry = self.drivers.get(driver.run_id)
+            if entry is not None and entry[0] is driver:
+                del self.drivers[driver.run_id]
+            if self.config.max_runs and not self._stopping:
+                self.spawn(self._notify_room(), "room")
+
+    def _drop(self, run_id: str) -> None:
+        entry = self.drivers.pop(run_id, None)
+        if entry is not None:
+            log.warning("run %s: lease lost; stopping its driver", run_id)
+            entry[1].cancel()
+
+    async def nudge(self, run_id: str, owner: str) -> None:
+        entry = self.drivers.get(run_id)
+        if entry is not None:
+            entry[0].wake()
+        elif owner and self.transport is not None:
+            with contextlib.suppress(Exception):
+                await self.transport.publish(presence_topic(owner) + "/nudge",
+                                             run_id.encode(), qos=0)
+
+    # --- what drivers use ------------------------------------------------------------
+
+    async def client_for(self, agent: str) -> Client:
+        client = self._clients.get(agent)
+        if client is None:
+            assert self.mqtt is not None
+            client = self.mqtt.client_for(await self.mqtt.resolve(
+                agent, timeout=self.config.resolve_timeout))
+            self._clients[agent] = client
+        return client
+
+    async def agent_for(self, request: LaunchRequest) -> str:
+        """The agent an attempt goes to: a launcher's, or the selector resolved."""
+        for launcher in self.config.launchers:
+            if launcher.handles(request.step):
+                agent = await launcher.launch(request)
+                self._launched[request.task_id] = (launcher, request)
+                return agent
+        assert self.mqtt is not None
+        assert request.step.agent is not None
+        selector, timeout = request.step.agent, self.config.resolve_timeout
+        if selector.spawn is not None:
+            # A failed attempt (its retries and on_failure apply), never a random agent.
+            raise DiscoveryError(f"step {request.step.name!r} runs in an ephemeral worker "
+                                 "and this supervisor has no launcher for it")
+        if selector.ref is not None:
+            entry = await self.mqtt.resolve(selector.ref, timeout=timeout)
+        elif selector.skill is not None:
+            entry = await self.mqtt.find(skill=selector.skill, timeout=timeout)
+        else:
+            entry = await self.mqtt.find(tag=selector.tag, timeout=timeout)
+        self._clients[str(entry.ref)] = self.mqtt.client_for(entry)
+        return str(entry.ref)
+
+    async def attempt_finished(self, run_id: str, task_id: str, outcome: str) -> None:
+        launched = self._launched.pop(task_id, None)
+        if launched is not None:
+            try:
+                await launched[0].finished(launched[1], outcome)
+            except Exception:
+                log.exception("launcher: finishing attempt %s failed", task_id)
+
+    async def publish_item(self, target: ReplyTarget, item: Any, *, end: bool) -> bool:
+        """One item of a caller's stream (its request's topic and Correlation Data)."""
+        return await self.reply(target, MessageToDict(item), end=end)
+
+    async def reply(self, target: ReplyTarget, result: Any, *, end: bool,
+                    task_id: str | None = None) -> bool:
+        """Publish one reply; False if the broker did not take it (retried by the caller)."""
+        assert self.transport is not None
+        props = P.reply_properties(correlation_data=target.correlation,
+                                   responder_agent_id=self.config.supervisor_id,
+                                   task_id=task_id, end=end)
+        payload = encode_result(json.loads(target.request_id), result)
+        try:
+            await self.transport.publish(target.topic, payload, qos=1, properties=props)
+        except Exception as exc:  # the log keeps the run: the item is sent again later
+            log.warning("stream item to %s not delivered: %s", target.topic, exc)
+            return False
+        return True
+
+    def spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+        async def logged() -> None:
+            try:
+                await coro
+            except Exception:
+                log.exception("supervisor %s: %s failed", self.config.supervisor_id, what)
+
+        task = asyncio.create_task(logged(), name=f"{self.config.supervisor_id}.{what}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def now(self) -> float:
+        return time.time()
+
+
+def run(config: SupervisorConfig) -> None:
+    """Blocking: serve on a new event loop until SIGINT/SIGTERM (a2a_mqtt.service.run)."""
+    service_run(config)

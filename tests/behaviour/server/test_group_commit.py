@@ -1,0 +1,173 @@
+"""Group commit (server/groupcommit.py) against a2a-sdk's own database store.
+
+The same operation sequences run on two SQLite files, one through the SDK's
+``VersionedDatabaseTaskStore`` alone and one through :class:`GroupCommitStore`:
+every save must end the same way (the same new version or the same refusal), and
+both files must hold the same tasks, versions and event log. Operations within a
+round run concurrently, so the batched store commits several of them together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from a2a.server.cluster import ConcurrentTaskModificationError, TaskVersion, VersionedTaskStore
+from a2a.server.context import ServerCallContext
+from a2a.types.a2a_pb2 import (
+    Artifact,
+    ListTasksRequest,
+    Part,
+    Task,
+    TaskState,
+    TaskStatusUpdateEvent,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from a2a_mqtt.server.groupcommit import GroupCommitStore
+from a2a_mqtt.server.stores import open_task_store
+
+pytestmark = pytest.mark.asyncio
+
+TASKS = [f"task-{i}" for i in range(4)]
+KINDS = ["first", "next", "next", "stale", "cancel", "get", "complete"]
+
+# One round: distinct tasks, each with one operation; they run concurrently.
+rounds_st = st.lists(
+    st.dictionaries(st.sampled_from(TASKS), st.sampled_from(KINDS), min_size=1),
+    min_size=1, max_size=6)
+
+
+def _task(task_id: str, state: int, note: str) -> Task:
+    task = Task(id=task_id, context_id=f"ctx-{task_id}")
+    task.status.state = state  # type: ignore[assignment]
+    task.artifacts.append(Artifact(artifact_id=note, parts=[Part(text=note)]))
+    task.metadata.update({"note": note, "n": len(note)})
+    return task
+
+
+async def _op(store: VersionedTaskStore, versions: dict[str, TaskVersion], task_id: str,
+              kind: str, step: int) -> Any:
+    ctx = ServerCallContext()
+    last = versions.get(task_id, TaskVersion.MISSING)
+    if kind == "get":
+        stored = await store.get(task_id, ctx)
+        return None if stored is None else (stored.task.SerializeToString(deterministic=True),
+                                            repr(stored.version))
+    state = {"cancel": TaskState.TASK_STATE_CANCELED,
+             "complete": TaskState.TASK_STATE_COMPLETED}.get(kind, TaskState.TASK_STATE_WORKING)
+    prev = {"first": TaskVersion.MISSING, "stale": TaskVersion(99)}.get(kind, last)
+    task = _task(task_id, state, f"{kind}-{step}")
+    event = TaskStatusUpdateEvent(task_id=task_id, context_id=task.context_id,
+                                  status=task.status)
+    try:
+        version = await store.save(task, event=event, prev=None, prev_version=prev,
+                                   context=ctx)
+    except ConcurrentTaskModificationError:
+        return "conflict"
+    versions[task_id] = version
+    return repr(version)
+
+
+async def _run(store: VersionedTaskStore, rounds: list[dict[str, str]]) -> list[Any]:
+    versions: dict[str, TaskVersion] = {}
+    outcomes: list[Any] = []
+    for step, ops in enumerate(rounds):
+        outcomes.append(await asyncio.gather(
+            *(_op(store, versions, t, k, step) for t, k in sorted(ops.items()))))
+    listed = await store.list(ListTasksRequest(page_size=100), ServerCallContext())
+    outcomes.append(sorted(t.SerializeToString(deterministic=True) for t in listed.tasks))
+    return outcomes
+
+
+def _tables(db: Path) -> Any:
+    with sqlite3.connect(db) as conn:
+        return (sorted(conn.execute("SELECT task_id, version FROM task_versions")),
+                sorted(conn.execute("SELECT id, context_id, kind, owner, last_updated, status, "
+                                    "artifacts, history, metadata, protocol_version FROM tasks")),
+                sorted(conn.execute("SELECT task_id, task_version, event_data FROM task_events")))
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rounds=rounds_st)
+async def test_batched_store_equals_the_sdk_store(rounds: list[dict[str, str]],
+                                                   tmp_path_factory: pytest.TempPathFactory,
+                                                   ) -> None:
+    tmp = tmp_path_factory.mktemp("gc")
+    results = []
+    for name, batched in (("plain", False), ("batched", True)):
+        async with AsyncExitStack() as stack:
+            opened = await open_task_store(f"sqlite:///{tmp}/{name}.db", stack,
+                                           group_commit=batched, write_behind=batched)
+            store = opened.store
+            assert isinstance(store, VersionedTaskStore)
+            assert isinstance(store, GroupCommitStore) is batched
+            results.append(await _run(store, rounds))
+    assert results[0] == results[1]
+    assert _tables(tmp / "plain.db") == _tables(tmp / "batched.db")
+
+
+async def test_concurrent_saves_share_transactions(tmp_path: Path) -> None:
+    async with AsyncExitStack() as stack:
+        opened = await open_task_store(f"sqlite:///{tmp_path}/t.db", stack)
+        store = opened.store
+        assert isinstance(store, GroupCommitStore)
+        ctx = ServerCallContext()
+        versions = await asyncio.gather(*(
+            store.save(_task(f"t{i}", TaskState.TASK_STATE_WORKING, f"n{i}"),
+                       prev_version=TaskVersion.MISSING, context=ctx) for i in range(50)))
+        assert all(v == TaskVersion(1) for v in versions)
+        assert store.batches < 50  # 50 writes, fewer commits
+        for i in range(50):  # each row holds its own task, not a neighbour's
+            stored = await store.get(f"t{i}", ctx)
+            assert stored is not None and stored.version == TaskVersion(1)
+            assert stored.task.artifacts[0].artifact_id == f"n{i}"
+            assert stored.task.metadata["note"] == f"n{i}"
+        # A lost version check fails that write alone, in a batch with good ones.
+        outcomes = await asyncio.gather(
+            store.save(_task("t1", TaskState.TASK_STATE_WORKING, "x"),
+                       prev_version=TaskVersion(5), context=ctx),
+            store.save(_task("t2", TaskState.TASK_STATE_COMPLETED, "y"),
+                       prev_version=TaskVersion(1), context=ctx),
+            return_exceptions=True)
+        assert isinstance(outcomes[0], ConcurrentTaskModificationError)
+        assert outcomes[1] == TaskVersion(2)
+        again = await store.get("t1", ctx)
+        assert again is not None and again.version == TaskVersion(1)
+        assert again.task.artifacts[0].artifact_id == "n1"
+
+
+async def test_a_write_committed_behind_that_loses_fails_the_turns_end(tmp_path: Path) -> None:
+    """Mid-turn writes return before they commit; if another writer moved the task in
+    between, the write that ends the turn (which waits for its commit) fails its
+    version check, as the SDK store would have failed the earlier one."""
+    url = f"sqlite:///{tmp_path}/t.db"
+    ctx = ServerCallContext()
+    async with AsyncExitStack() as stack:
+        ours = (await open_task_store(url, stack, write_behind=True)).store
+        other = (await open_task_store(url, stack, group_commit=False)).store
+        assert isinstance(ours, GroupCommitStore)
+        assert isinstance(other, VersionedTaskStore)
+        assert await ours.get("t", ctx) is None  # read absent: a first write may go behind
+        v1 = await ours.save(_task("t", TaskState.TASK_STATE_WORKING, "a"),
+                             prev_version=TaskVersion.MISSING, context=ctx)
+        assert v1 == TaskVersion(1)
+        seen = await ours.get("t", ctx)  # our own newest write, committed or not
+        assert seen is not None and seen.task.artifacts[0].artifact_id == "a"
+        await ours.list(ListTasksRequest(page_size=10), ctx)  # waits for writes behind
+        await other.save(_task("t", TaskState.TASK_STATE_WORKING, "x"), event=None, prev=None,
+                         prev_version=v1, context=ctx)  # another member moves it to 2
+        v2 = await ours.save(_task("t", TaskState.TASK_STATE_WORKING, "b"),
+                             prev_version=v1, context=ctx)  # behind; loses in the database
+        with pytest.raises(ConcurrentTaskModificationError):
+            await ours.save(_task("t", TaskState.TASK_STATE_COMPLETED, "c"),
+                            prev_version=v2, context=ctx)
+        stored = await other.get("t", ctx)
+        assert stored is not None and stored.version == TaskVersion(2)
+        assert stored.task.artifacts[0].artifact_id == "x"

@@ -1,0 +1,141 @@
+"""Bad step agents get the step's failure policy; bad callers get clear errors; nothing hangs.
+
+Real Mosquitto, an in-process supervisor on SQLite, and three kinds of bad agent: one
+that answers garbage (not JSON-RPC), one that goes offline mid-step, one that never
+answers (covered by the timeout test in test_supervisor.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import pytest
+from a2a.types.a2a_pb2 import GetTaskRequest, Message, Part, Role, SendMessageRequest, TaskState
+from a2a.utils.errors import InvalidParamsError, TaskNotFoundError
+
+from a2a_mqtt.binding import properties as P
+from a2a_mqtt.binding.card import encode_card, prepare_card
+from a2a_mqtt.binding.topics import AgentRef, discovery_topic, request_topic
+from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.client import A2AMqttClient
+from a2a_mqtt.transport.base import (
+    BrokerURL,
+    ConnectOptions,
+    IncomingMessage,
+    PublishProperties,
+    Subscription,
+    default_transport,
+)
+from a2a_mqtt.workflows.wfagent import workflow_card
+from tests.behaviour.conftest import requester_config, serve
+from tests.behaviour.workflows.support import Outcome, call, effects, supervisor
+from tests.behaviour.workflows.worker import EffectExecutor, worker_card
+
+pytestmark = pytest.mark.asyncio
+
+HOSTILE = """
+name: hostile
+steps:
+  garbage:
+    agent: {ref: test/unit/garbage}
+    input: {data: {step: garbage}}
+    retries: {max: 1, backoff: 50ms}
+    timeout: 5s
+    on_failure: skip
+  vanish:
+    agent: {ref: test/unit/vanish}
+    input: {data: {step: vanish, mode: never}}
+    timeout: 1500ms
+    on_failure: {fallback: manual}
+  manual:
+    agent: {ref: test/unit/worker}
+    input: {data: {step: manual, value: by-hand}}
+output:
+  data: {garbage: "${steps.garbage.status}", vanish: "${steps.vanish.output.data.value}"}
+"""
+
+
+async def _garbage_agent(url: str) -> None:
+    """Publishes a card for test/unit/garbage and answers every request with non-JSON."""
+    ref = AgentRef.parse("test/unit/garbage")
+    parsed = BrokerURL.parse(url)
+    transport = default_transport(ConnectOptions(url=parsed, client_id="test/unit/garbage"))
+
+    def on_request(msg: IncomingMessage) -> None:
+        topic = msg.properties.response_topic
+        if topic:
+            props = P.reply_properties(correlation_data=msg.properties.correlation_data,
+                                       end=True)
+            asyncio.get_running_loop().create_task(
+                transport.publish(topic, b"\xff not json {", qos=1, properties=props))
+
+    await transport.subscribe(Subscription(request_topic(ref), qos=1), on_request)
+    await transport.connect()
+    card = prepare_card(worker_card("garbage"), ref=ref, broker_url=url)
+    await transport.publish(discovery_topic(ref), encode_card(card), qos=1, retain=True,
+                            properties=PublishProperties(
+                                user_properties=P.status_properties("online", "agent")))
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await transport.disconnect()
+
+
+async def test_garbage_and_vanishing_agents_get_the_failure_policy(
+        broker: MosquittoProcess, tmp_path: Path) -> None:
+    log = tmp_path / "effects.log"
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    garbage = asyncio.create_task(_garbage_agent(broker.url))
+    try:
+        async with serve(broker.url, "test/unit/worker", EffectExecutor(str(log)),
+                         worker_card()), \
+                supervisor(broker.url, db, HOSTILE) as _sup, \
+                A2AMqttClient(requester_config(broker.url)) as mqtt:
+            vanish = serve(broker.url, "test/unit/vanish", EffectExecutor(str(log)),
+                           worker_card("vanish"), shutdown_grace=0.1)
+            await vanish.__aenter__()
+            client = await mqtt.connect("wf/test/hostile", timeout=5)
+            seen = Outcome(str(uuid.uuid4()))
+            running = asyncio.create_task(call(client, {}, outcome=seen))
+            for _ in range(250):
+                if any(p.get("step") == "vanish" and p["event"] == "step_started"
+                       for p in seen.progress):
+                    break
+                await asyncio.sleep(0.02)
+            await vanish.__aexit__(None, None, None)   # the agent goes away mid-step
+            seen = await asyncio.wait_for(running, 20)
+    finally:
+        garbage.cancel()
+        await asyncio.gather(garbage, return_exceptions=True)
+    assert seen.state == TaskState.TASK_STATE_COMPLETED, seen.error
+    assert seen.output == [{"garbage": "skipped", "vanish": "by-hand"}]
+    garbage_failures = [p for p in seen.progress
+                        if p["event"] == "step_failed" and p["step"] == "garbage"]
+    assert len(garbage_failures) == 2                       # first try and one retry
+    assert all("malformed" in p["error"] for p in garbage_failures)
+    vanished = [p for p in seen.progress if p["event"] == "step_failed"
+                and p["step"] == "vanish"]
+    assert vanished and vanished[0]["timedOut"] and vanished[0]["then"] == "fallen_back"
+    assert effects(log) == {"manual": 1}
+
+
+async def test_bad_requests_get_clear_errors(broker: MosquittoProcess, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    async with supervisor(broker.url, db, HOSTILE), \
+            A2AMqttClient(requester_config(broker.url)) as mqtt:
+        client = await mqtt.connect("wf/test/hostile", timeout=5)
+        with pytest.raises(TaskNotFoundError):
+            await client.get_task(GetTaskRequest(id=str(uuid.uuid4())))
+        bad_id = Message(message_id="m1", role=Role.ROLE_USER, task_id="not-a-uuid",
+                         parts=[Part(text="{}")])
+        with pytest.raises(InvalidParamsError, match="taskId"):
+            async for _ in client.send_message(SendMessageRequest(message=bad_id)):
+                pass
+        not_json = Message(message_id="m2", role=Role.ROLE_USER, task_id=str(uuid.uuid4()),
+                           parts=[Part(text="make it so")])
+        items = [i async for i in client.send_message(SendMessageRequest(message=not_json))]
+        assert items[-1].task.status.state == TaskState.TASK_STATE_FAILED
+        assert "data part" in items[-1].task.status.message.parts[0].text
+        assert workflow_card  # the card builder is what the supervisor publishes
