@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from a2a.server.cluster import VersionedTaskStore
-from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.tasks import (
     BasePushNotificationSender,
     InMemoryPushNotificationConfigStore,
@@ -66,6 +65,7 @@ from a2a_mqtt.server.claimqueue import ClaimQueue
 from a2a_mqtt.server.claims import RequestClaims, claim_key, claim_owner
 from a2a_mqtt.server.config import AgentConfig
 from a2a_mqtt.server.dispatch import RequestDispatcher
+from a2a_mqtt.server.fastpath import LeanRequestHandler
 from a2a_mqtt.server.inflight import DatabaseInflightLog, InflightLog, MemoryInflightLog
 from a2a_mqtt.server.memstore import BoundedMemoryTaskStore
 from a2a_mqtt.server.pooling import probe_shared_dollar_topics
@@ -224,7 +224,8 @@ class AgentServer:
             push_sender = BasePushNotificationSender(http, push_store)
         handler_store = (KnownAbsentStore(opened.store)
                          if isinstance(opened.store, VersionedTaskStore) else opened.store)
-        handler = DefaultRequestHandler(
+        # a2a-sdk's default handler with a fast path for the common turn (issue #16).
+        handler = LeanRequestHandler(
             agent_executor=traced_executor(cfg.executor), task_store=handler_store,
             agent_card=self._card,
             push_config_store=push_store, push_sender=push_sender,
