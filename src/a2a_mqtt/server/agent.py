@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from a2a.server.cluster import VersionedTaskStore
+from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.tasks import (
     BasePushNotificationSender,
     InMemoryPushNotificationConfigStore,
@@ -224,8 +225,10 @@ class AgentServer:
             push_sender = BasePushNotificationSender(http, push_store)
         handler_store = (KnownAbsentStore(opened.store)
                          if isinstance(opened.store, VersionedTaskStore) else opened.store)
-        # a2a-sdk's default handler with a fast path for the common turn (issue #16).
-        handler = LeanRequestHandler(
+        # a2a-sdk's default handler, or the same with a fast path for the common turn
+        # (opt-in: a task is visible only once that turn ends; AgentConfig.fast_path).
+        handler_class = LeanRequestHandler if cfg.fast_path else DefaultRequestHandler
+        handler = handler_class(
             agent_executor=traced_executor(cfg.executor), task_store=handler_store,
             agent_card=self._card,
             push_config_store=push_store, push_sender=push_sender,
