@@ -44,6 +44,7 @@ __all__ = [
     "SubscribeError",
     "TransportError",
     "TransportTimeout",
+    "WorkerError",
 ]
 
 
@@ -122,6 +123,10 @@ class InvalidCardError(RemoteProtocolError):
 
 class BrokerError(A2AMqttError):
     """The embedded broker could not be started or stopped."""
+
+
+class WorkerError(A2AMqttError):
+    """Every worker process of ``serve_agents(..., workers=N)`` failed."""
 
 
 class StoreError(A2AMqttError):

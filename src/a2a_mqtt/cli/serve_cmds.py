@@ -16,7 +16,7 @@ from a2a_mqtt.cli.connection import Connection, connection_options
 from a2a_mqtt.cli.observability_opts import observability_options
 from a2a_mqtt.cli.state import announce_broker
 from a2a_mqtt.cli.tracing_opts import TraceOptions, tracing_options
-from a2a_mqtt.errors import BrokerError, ConfigError
+from a2a_mqtt.errors import BrokerError, ConfigError, WorkerError
 from a2a_mqtt.observability.config import ObservabilityConfig
 
 __all__ = ["broker", "demo", "example"]
@@ -114,16 +114,20 @@ def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | 
 @click.option("--keepalive", envvar="A2A_MQTT_KEEPALIVE", type=int, default=30,
               show_default=True, help="MQTT keepalive seconds (the will fires after 1.5x).")
 @click.option("--max-concurrency", type=int, default=64, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes serving the agent; more than 1 share its requests through "
+              "claims in a shared --task-store (sqlite:///FILE or postgresql://...).")
 @tracing_options
 @observability_options(port=True)
 def example(name: str, agent_ref: str | None, conn: Connection, trace: TraceOptions,
             task_store: str | None,
             session_expiry: int,
             pool: str | None, pool_dispatch: str, leave_pool_on_stop: bool, keepalive: int,
-            max_concurrency: int, observability: ObservabilityConfig) -> None:
+            max_concurrency: int, workers: int, observability: ObservabilityConfig) -> None:
     """Serve bundled example agent NAME in the foreground until interrupted."""
     from a2a_mqtt.examples import EXAMPLES  # noqa: PLC0415
     from a2a_mqtt.server import AgentConfig, AgentHost  # noqa: PLC0415
+    from a2a_mqtt.server.workers import WorkerSupervisor  # noqa: PLC0415
 
     if name not in EXAMPLES:
         raise click.BadParameter(f"unknown example {name!r}; choose from "
@@ -143,13 +147,19 @@ def example(name: str, agent_ref: str | None, conn: Connection, trace: TraceOpti
                              pool=pool, pool_dispatch=pool_dispatch,
                              leave_pool_on_stop=leave_pool_on_stop, max_concurrency=max_concurrency,
                              tracing=trace.config(str(ref)))
+        server: AgentHost | WorkerSupervisor = (
+            AgentHost([config], observability=observability) if workers == 1 else
+            WorkerSupervisor([config], workers=workers, observability=observability))
     except ConfigError as exc:
-        raise click.BadParameter(str(exc)) from exc
+        raise click.UsageError(str(exc)) from exc
     def ready() -> None:  # said once connected and announced, never before
-        click.echo(f"serving {name} as {config.ref} on {conn.broker} (Ctrl-C to stop)",
-                   err=True)
-    run_async(AgentHost([config], observability=observability).serve(on_ready=ready),
-              conn=conn)
+        processes = f" in {workers} worker processes" if workers > 1 else ""
+        click.echo(f"serving {name} as {config.ref}{processes} on {conn.broker} "
+                   "(Ctrl-C to stop)", err=True)
+    try:
+        run_async(server.serve(on_ready=ready), conn=conn)
+    except WorkerError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.command()

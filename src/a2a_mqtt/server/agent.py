@@ -208,9 +208,9 @@ class AgentServer:
             opened = OpenedStore(BoundedMemoryTaskStore(max_tasks=cfg.memory_store_max_tasks,
                                                         max_bytes=cfg.memory_store_max_bytes))
         else:
-            # Pool members read each other's tasks: no write-behind there.
-            opened = await open_task_store(cfg.task_store_url, stack,
-                                           write_behind=cfg.pool_ref is None)
+            # Pool members (and workers) read each other's tasks: no write-behind there.
+            shared = cfg.pool_ref is not None or cfg.worker is not None
+            opened = await open_task_store(cfg.task_store_url, stack, write_behind=not shared)
         self.task_store = opened.store
         inflight: InflightLog = MemoryInflightLog()
         if opened.engine is not None:
@@ -240,25 +240,28 @@ class AgentServer:
                     retain=True, properties=PublishProperties(
                         user_properties=P.status_properties("offline", "lwt")))
         options = cfg.connection.connect_options(
-            client_id=cfg.ref.client_id, clean_start=cfg.session_expiry == 0,
+            client_id=cfg.client_id, clean_start=cfg.session_expiry == 0,
             session_expiry=cfg.session_expiry, will=will)
         if self._metrics is not None:
             options = dataclasses.replace(options, stats=TransportMetrics(
-                self._metrics.metrics, client_id=cfg.ref.client_id))
+                self._metrics.metrics, client_id=cfg.client_id))
         transport = self._factory(options)
         self._transport = transport
         self._dispatcher = RequestDispatcher(
             handler=handler, tasks=TaskAccess(opened.store), inflight=inflight,
-            card=self._card, responder_id=cfg.ref.name, owner=cfg.ref.client_id,
+            card=self._card, responder_id=cfg.ref.name, owner=cfg.client_id,
             publish=self._publish_reply, max_payload_bytes=cfg.max_payload_bytes,
             retry_after=cfg.overload_retry_after, authorizer=cfg.authorizer, e2e=cfg.e2e,
             metrics=self._metrics)
-        self._claim_owner = claim_owner(cfg.ref.client_id, self._dispatcher.run)
+        self._claim_owner = claim_owner(cfg.client_id, self._dispatcher.run)
         self._accepting = True
         # Handlers are registered before CONNECT so requests the broker queued in our
         # session while we were away are not delivered to nobody.
-        await transport.subscribe(Subscription(request_topic(cfg.ref), qos=1, manual_ack=True),
-                                  self._on_request)
+        if cfg.worker is None:
+            await transport.subscribe(Subscription(request_topic(cfg.ref), qos=1,
+                                                   manual_ack=True), self._on_request)
+        else:  # workers of one agent race for its requests like claiming pool members
+            await self._claim_requests(request_topic(cfg.ref), opened)
         pool = cfg.pool_ref
         if pool is not None:
             await self._join_pool(pool, options, opened)
@@ -272,7 +275,7 @@ class AgentServer:
         await transport.connect()
         try:
             recovered = await self._dispatcher.recover(
-                cfg.ref.client_id, f"agent {cfg.ref} restarted while working on this task",
+                cfg.client_id, f"agent {cfg.ref} restarted while working on this task",
                 own=True)
         finally:
             self._recovered.set()
@@ -329,25 +332,31 @@ class AgentServer:
             await self._transport.subscribe(Subscription(
                 self._pool_filter, qos=1, manual_ack=True), self._on_request)
         else:
-            assert opened.engine is not None  # pools require a database store (config check)
-            claims = RequestClaims(opened.engine)
-            await create_tables(claims.initialize)
-            self._claims = claims
-            self._copies = ClaimQueue(claims=claims, owner=self._claim_owner,
-                                      slots=self._semaphore, serve=self._serve_claimed,
-                                      refuse=self._refuse_unclaimable)
             self._pool_filter = request_topic(pool)
-            await self._transport.subscribe(Subscription(
-                self._pool_filter, qos=1, manual_ack=True), self._on_pool_copy)
-            # Long-lived: kept out of the request tasks a stop drains.
-            name = f"a2a-mqtt[{self.config.ref}]"
-            self._background = [
-                asyncio.create_task(self._purge_claims(claims), name=f"{name}.claims-purge"),
-                asyncio.create_task(self._copies.run(), name=f"{name}.claim-queue"),
-            ]
+            await self._claim_requests(self._pool_filter, opened)
         # Peers' cards: a member that goes offline leaves its turns to us.
         await self._transport.subscribe(Subscription(discovery_filter(pool.org, pool.unit),
                                                      qos=1), self._on_peer_card)
+
+    async def _claim_requests(self, topic: str, opened: OpenedStore) -> None:
+        """Every member (or worker) receives each request on ``topic``; claims in the
+        shared store pick the one that answers it."""
+        assert self._transport is not None
+        assert opened.engine is not None  # claims need a database store (config check)
+        claims = RequestClaims(opened.engine)
+        await create_tables(claims.initialize)
+        self._claims = claims
+        self._copies = ClaimQueue(claims=claims, owner=self._claim_owner,
+                                  slots=self._semaphore, serve=self._serve_claimed,
+                                  refuse=self._refuse_unclaimable)
+        await self._transport.subscribe(Subscription(topic, qos=1, manual_ack=True),
+                                        self._on_pool_copy)
+        # Long-lived: kept out of the request tasks a stop drains.
+        name = f"a2a-mqtt[{self.config.client_id}]"
+        self._background = [
+            asyncio.create_task(self._purge_claims(claims), name=f"{name}.claims-purge"),
+            asyncio.create_task(self._copies.run(), name=f"{name}.claim-queue"),
+        ]
 
     async def _purge_claims(self, claims: RequestClaims) -> None:
         while True:

@@ -100,6 +100,19 @@ class AgentConfig:
     """Spans and their export (docs/observability.md, Tracing); off by default. The
     first service of a process to start with tracing on sets it up for the process."""
 
+    worker: int | None = None
+    """Set by ``serve_agents(..., workers=N)`` (a2a_mqtt.server.workers): this process is
+    worker ``N`` of the agent. It connects as ``<client id>.wN`` and races the other
+    workers for each request of the agent's own topic through claims in the shared store
+    (the claim dispatch pools use). None: the agent's only process."""
+
+    @property
+    def client_id(self) -> str:
+        """The MQTT Client ID: the reference, or with ``.wN`` for worker ``N``."""
+        if self.worker is None:
+            return self.ref.client_id
+        return f"{self.ref.client_id}.w{self.worker}"
+
     def server(self) -> AgentServer:
         """This config's server (``a2a_mqtt.run(config)`` runs it)."""
         from a2a_mqtt.server.agent import AgentServer  # noqa: PLC0415 - it imports this module
@@ -130,6 +143,15 @@ class AgentConfig:
                     "pool members must share a task store so any member can answer for a "
                     "task another started: set task_store_url to sqlite:///FILE (one host) "
                     "or postgresql://... (many hosts)")
+        if self.worker is not None:
+            if self.worker < 0:
+                raise ConfigError("worker must be >= 0")
+            if self.pool is not None:
+                raise ConfigError("workers of one agent cannot also join a pool yet")
+            if self.task_store is None and self.task_store_url in (None, "memory://", "memory"):
+                raise ConfigError(
+                    "workers must share a task store (processes do not share memory://): "
+                    "set task_store_url to sqlite:///FILE or postgresql://...")
         if self.session_expiry < 0:
             raise ConfigError("session_expiry must be >= 0")
         if self.e2e is not None and self.e2e.identity != str(self.ref):

@@ -85,7 +85,16 @@ class AgentHost:
 
 async def serve_agents(configs: Iterable[AgentConfig], *,
                        stop: asyncio.Event | None = None,
-                       observability: ObservabilityConfig | None = None) -> None:
+                       observability: ObservabilityConfig | None = None,
+                       workers: int = 1) -> None:
     """Run agents until ``stop`` is set or SIGINT/SIGTERM arrives, then stop them gracefully
-    (``AgentHost(configs, observability=...).serve(stop)``)."""
+    (``AgentHost(configs, observability=...).serve(stop)``). ``workers > 1``: as many
+    forked processes serve the same agents, sharing their requests through claims in
+    their shared store (a2a_mqtt.server.workers; ``memory://`` stores are refused)."""
+    if workers != 1:
+        from a2a_mqtt.server.workers import WorkerSupervisor  # noqa: PLC0415
+
+        await WorkerSupervisor(list(configs), workers=workers,
+                               observability=observability).serve(stop)
+        return
     await AgentHost(configs, observability=observability).serve(stop)

@@ -118,3 +118,12 @@ def test_payload_size_tiniest(tmp_path: Path) -> None:
         (k, s) for k in (1, 10) for s in ("100 B", "10 kB", "100 kB")
     ]
     assert all(r["errors"] == 0 and r["rps"] > 0 and r["runs"] == 1 for r in rows)
+
+
+def test_workers_scaling_tiniest(tmp_path: Path) -> None:
+    out = tmp_path / "workers.json"
+    run(str(BENCH / "workers_scaling.py"), "--runs", "1", "-n", "20", "--inflight", "10",
+        "--json", str(out))
+    rows = _rows(out)["medians"]
+    assert [r["variant"] for r in rows] == ["1 process", "2 workers"]
+    assert all(r["errors"] == 0 and r["rps"] > 0 for r in rows)

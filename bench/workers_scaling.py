@@ -1,0 +1,162 @@
+"""Worker processes: one agent served by 1 process against ``--workers 2``, side by side.
+
+Usage::
+
+    python bench/workers_scaling.py                 # 3 runs x 600 requests, 100 in flight
+    python bench/workers_scaling.py --store postgresql://postgres@127.0.0.1:5432/test
+    python bench/workers_scaling.py --quick         # 1 run, 60 requests (smoke test)
+
+The question (issue #16): does ``serve_agents(..., workers=2)`` use the second
+core? One private Mosquitto; the agent is a child process (this script
+re-invoked with ``--serve``) running ``BenchExecutor`` (no wait: CPU-bound) with
+the same shared task store in both rows (default: a fresh SQLite file per
+measurement). ``1 process`` is the plain agent (its own subscription, no claims,
+what ``--workers 1`` runs); ``2 workers`` is the supervisor and two forked workers
+racing through claims. The client (this process) keeps ``--inflight`` unary
+SendMessage requests in flight until ``-n`` are answered, after a warm-up.
+
+Per row: req/s, p50/p99, errors, and CPU ms per request of the agent's processes
+(supervisor and workers), of this client and of the whole machine (/proc/stat,
+every process: the machine is shared, so its busy share says how noisy the
+run was). Medians over runs; read the ratio, not absolute req/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from a2a_mqtt.telemetry import prefer_a2a_sdk_spans_off
+
+prefer_a2a_sdk_spans_off()
+# ruff: noqa: E402 - every import below comes after that start-up decision
+from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest
+
+from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.client import A2AMqttClient, RequesterConfig
+from a2a_mqtt.connection import ConnectionSettings
+from a2a_mqtt.server import AgentConfig, AgentHost
+from a2a_mqtt.server.workers import WorkerSupervisor
+from harness import (
+    CpuMeter,
+    bench_parser,
+    drive,
+    finish_args,
+    markdown_table,
+    median_rows,
+    ratio,
+    side_by_side,
+    summarize,
+    write_json,
+)
+from harness.agent import BenchExecutor, bench_card
+from harness.procs import ChildProcess, private_broker
+
+VARIANTS = {"1 process": 1, "2 workers": 2}
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far (/proc/stat)."""
+    fields = [float(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]
+    return (sum(fields) - idle) / ticks, sum(fields) / ticks
+
+
+async def serve(url: str, ref: str, store: str, workers: int) -> None:
+    """``--serve``: the agent until stdin closes; prints ``READY pid...`` once serving."""
+    config = AgentConfig(ref=AgentRef.parse(ref), card=bench_card(), executor=BenchExecutor(),
+                         connection=ConnectionSettings(url=url), task_store_url=store,
+                         session_expiry=0, max_concurrency=64)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_stdin() -> None:
+        if not os.read(0, 4096):
+            loop.remove_reader(0)
+            stop.set()
+
+    loop.add_reader(0, on_stdin)
+    if workers == 1:
+        host = AgentHost([config])
+        await host.serve(stop, on_ready=lambda: print(f"READY {os.getpid()}", flush=True))
+        return
+    supervisor = WorkerSupervisor([config], workers=workers)
+
+    def ready() -> None:
+        print("READY " + " ".join(map(str, [os.getpid(), *supervisor.pids])), flush=True)
+
+    await supervisor.serve(stop, on_ready=ready)
+
+
+async def measure(url: str, store: str, variant: str, run: int, *, n: int,
+                  inflight: int) -> list[dict[str, object]]:
+    ref = AgentRef("bench", "workers", f"w-{uuid.uuid4().hex[:8]}")
+    with tempfile.TemporaryDirectory() as tmp:
+        store_url = f"sqlite:///{tmp}/agent.db" if store == "sqlite" else store
+        child = ChildProcess(__file__, ["--serve", url, str(ref), store_url,
+                                        str(VARIANTS[variant])], stop_timeout=30)
+        async with child, A2AMqttClient(RequesterConfig(
+                connection=ConnectionSettings(url=url), reply_first_timeout=60,
+                max_attempts=1), discover=False) as client:
+            pids = [int(p) for p in child.ready_line.split()[1:]]
+            transport = client.transport_for(ref, card=bench_card())
+
+            async def send() -> None:
+                await transport.send_message(SendMessageRequest(message=Message(
+                    message_id=uuid.uuid4().hex, role=Role.ROLE_USER, parts=[Part(text="hi")])))
+
+            await drive(send, min(50, n), 20)  # warm-up
+            cpu = CpuMeter({"client": None, **{f"agent{i}": p for i, p in enumerate(pids)}})
+            busy0, total0 = machine_busy_seconds()
+            cpu.start()
+            latencies, seconds, errors = await drive(send, n, inflight, timeout=60)
+            per = cpu.per_request(n)
+            busy1, total1 = machine_busy_seconds()
+    stats = summarize(latencies, seconds, errors)
+    agent_ms = sum(v for k, v in per.items() if k.startswith("agent") and v is not None)
+    return [{"variant": variant, "run": run, **vars(stats), "agent_cpu_ms": agent_ms,
+             "client_cpu_ms": per["client"],
+             "machine_cpu_ms": (busy1 - busy0) * 1000 / max(1, n),
+             "machine_busy": (busy1 - busy0) / max(1e-9, total1 - total0)}]
+
+
+async def main() -> None:
+    parser = bench_parser(__doc__, quick="1 run, 60 requests")
+    parser.add_argument("-n", type=int, default=600, help="requests per measurement")
+    parser.add_argument("--inflight", type=int, default=100)
+    parser.add_argument("--store", default="sqlite",
+                        help="sqlite (a fresh file per measurement) or a postgresql:// URL")
+    args = finish_args(parser, None, runs=1, n=60)
+    async with private_broker() as broker:
+        results = await side_by_side(
+            list(VARIANTS), args.runs,
+            lambda v, run: measure(broker.url, args.store, v, run, n=args.n,
+                                  inflight=args.inflight))
+    rows = median_rows(results, ("variant",), ("rps", "p50_ms", "p99_ms", "agent_cpu_ms",
+                                               "client_cpu_ms", "machine_cpu_ms",
+                                               "machine_busy"))
+    base = rows[0]["rps"]
+    for row in rows:
+        row["ratio"] = ratio(row["rps"], base)
+    print(f"Medians of {args.runs} run(s), {args.n} requests, {args.inflight} in flight, "
+          f"store {args.store}:")
+    print(markdown_table([("variant", ""), ("req/s", ",.0f", "rps"), ("x 1 process", ".2f",
+                          "ratio"), ("p50 ms", ".1f"), ("p99 ms", ".1f"),
+                          ("agent CPU ms/req", ".2f", "agent_cpu_ms"),
+                          ("client CPU ms/req", ".2f", "client_cpu_ms"),
+                          ("machine CPU ms/req", ".2f", "machine_cpu_ms"),
+                          ("machine busy", ".0%", "machine_busy"), ("errors", "d")], rows))
+    path = write_json("workers_scaling", {"medians": rows, "runs": results}, args.json)
+    print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        asyncio.run(serve(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])))
+    else:
+        asyncio.run(main())

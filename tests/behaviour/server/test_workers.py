@@ -1,0 +1,141 @@
+"""``serve_agents(..., workers=N)``: N processes of one agent share its requests (claims
+on Mosquitto), a killed worker loses nothing and comes back, SIGTERM stops them all."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from a2a.types.a2a_pb2 import SendMessageResponse, TaskState
+
+from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.client import A2AMqttClient
+from tests.behaviour.conftest import requester_config, text
+from tests.behaviour.pool.test_pool import wait_online
+
+ROOT = Path(__file__).parents[3]
+
+
+def children(pid: int) -> set[int]:
+    """Live child processes of ``pid`` (from /proc: no extra dependency)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(entry.name))
+    return found
+
+
+async def until(check: object, timeout: float = 30) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():  # type: ignore[operator]
+            await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def served(url: str, ref: AgentRef, tmp: Path, workers: int = 2
+                 ) -> AsyncIterator[tuple[subprocess.Popen[bytes], Path]]:
+    log = tmp / "executions.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.behaviour.server.workers_agent", url, str(ref),
+         f"sqlite:///{tmp}/agent.db", str(log), str(workers)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        yield proc, log
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(30)
+
+
+def pids_of(log: Path) -> collections.Counter[int]:
+    lines = log.read_text().splitlines() if log.exists() else []
+    return collections.Counter(int(line.split()[2]) for line in lines
+                               if line.startswith("start"))
+
+
+def ready(log: Path) -> bool:
+    return log.exists() and "ready" in log.read_text().splitlines()
+
+
+@pytest.mark.asyncio
+async def test_both_workers_serve_and_sigterm_stops_all(broker: MosquittoProcess,
+                                                        unique_id: str, tmp_path: Path) -> None:
+    ref = AgentRef("test", "workers", unique_id)
+    async with served(broker.url, ref, tmp_path) as (proc, log), \
+            A2AMqttClient(requester_config(broker.url, reply_first_timeout=30)) as mqtt:
+        await wait_online(mqtt, [ref])
+        await until(lambda: ready(log))
+        workers = children(proc.pid)
+        assert len(workers) == 2
+        t = mqtt.transport_for(ref)
+        # 4 slots per worker, 16 slow requests at once: one worker alone cannot take them all.
+        results = await asyncio.gather(*(t.send_message(text(f"r{i}", metadata={"delay": 0.3}))
+                                         for i in range(16)))
+        assert all(r.task.status.state == TaskState.TASK_STATE_COMPLETED for r in results)
+        per_pid = pids_of(log)
+        assert set(per_pid) == workers, (per_pid, workers)  # both served, nobody else did
+        assert sum(per_pid.values()) == 16  # each request executed exactly once
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+        assert not any(Path(f"/proc/{p}").exists() for p in workers)  # reaped, none left
+        await wait_online(mqtt, [ref], online=False, timeout=10)
+
+
+@pytest.mark.asyncio
+async def test_kill_9_of_a_worker_loses_nothing_and_it_restarts(
+        broker: MosquittoProcess, unique_id: str, tmp_path: Path) -> None:
+    ref = AgentRef("test", "workers", unique_id)
+    requester = requester_config(broker.url, reply_first_timeout=30, stream_idle_timeout=30,
+                                 max_attempts=1)
+    async with served(broker.url, ref, tmp_path) as (proc, log), \
+            A2AMqttClient(requester) as mqtt:
+        await wait_online(mqtt, [ref])
+        await until(lambda: ready(log))
+        t = mqtt.transport_for(ref)
+        pending = [asyncio.create_task(t.send_message(text(f"slow {i}",
+                                                           metadata={"delay": 1.0})))
+                   for i in range(16)]
+        await until(lambda: len(pids_of(log)) == 2, 20)  # both workers mid-work
+        victim = min(pids_of(log))
+        os.kill(victim, signal.SIGKILL)
+        results: list[SendMessageResponse] = await asyncio.wait_for(asyncio.gather(*pending), 90)
+        # The parent restarted the victim: two workers again, one of them new.
+        await until(lambda: len(children(proc.pid)) == 2 and victim not in children(proc.pid))
+    states = collections.Counter(TaskState.Name(r.task.status.state) for r in results)
+    dones = collections.Counter(line.split()[1] for line in log.read_text().splitlines()
+                                if line.startswith("done"))
+    assert len(results) == 16
+    assert set(states) <= {"TASK_STATE_COMPLETED", "TASK_STATE_FAILED"}, states
+    for r in results:  # each answered: done exactly once, or failed with the reason
+        if r.task.status.state == TaskState.TASK_STATE_COMPLETED:
+            assert dones[r.task.id] == 1, r.task.id
+        else:
+            reason = r.task.status.message.parts[0].text
+            assert "restarted" in reason or "offline" in reason, reason
+
+
+def test_memory_store_with_workers_is_refused_in_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "a2a_mqtt.cli.main", "example", "echo", "--workers", "2",
+         "--broker", "mqtt://127.0.0.1:1"], check=False, capture_output=True, text=True,
+        timeout=60, cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "A2A_MQTT_TASK_STORE"})
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "memory://" in errors[0], done.stderr
