@@ -206,6 +206,8 @@ class Result:
     started_twice: int = 0
     done_twice: int = 0
     completed_without_execution: int = 0
+    interrupted: int = 0
+    """Executor started but never finished (the kill hit it mid-turn; never run again)."""
     failed_after_execution: int = 0
     """Executor finished, but the agent died before the outcome was stored: recovery
     reported the task FAILED (at most once, never run again)."""
@@ -385,6 +387,7 @@ def _tally(result: Result, *, outcomes: dict[str, list[str]], errors: collection
     result.executed = len(dones)
     result.started_twice = sum(1 for n in starts.values() if n > 1)
     result.done_twice = sum(1 for n in dones.values() if n > 1)
+    result.interrupted = sum(1 for t in starts if not dones[t])
     result.completed_without_execution = sum(
         1 for t, v in outcomes.items() if v[0] == "TASK_STATE_COMPLETED" and not dones[t])
     result.failed_after_execution = sum(
