@@ -14,14 +14,18 @@ the agent, one after the other. Overhead per step = (median(a) - median(b)) / st
 Measured with the run database on SQLite and on PostgreSQL.
 
 Part 2, throughput on PostgreSQL: 1 and then 3 supervisor processes (``a2a-mqtt
-workflow serve --max-runs 8``: each drives at most 8 runs at once, the capacity of
-one supervisor) and 2 agent processes whose steps take ``--step-ms`` (50 ms) of I/O
-(the 3-step workflow alternates between them by reference); this process keeps
-``--inflight`` (40) runs going until
+workflow serve``, no ``--max-runs`` limit by default, so 40 runs in flight saturate
+one supervisor) and ``--agents`` (2) no-op agent processes whose steps take
+``--step-ms`` (0) of I/O (the 3-step workflow alternates between them by
+reference); this process keeps ``--inflight`` (40) runs going until
 ``--runs`` have completed (after ``--warmup`` unmeasured ones): runs/s = completed
 runs / time to the last. Each measurement gets a fresh database; the 1- and
 3-supervisor measurements alternate ``--rounds`` times and the medians are compared.
-Supervisor CPU per run is read from /proc. The machine has 2
+CPU per run of every process on the path (each supervisor, the agents, the
+PostgreSQL backends of the bench database, the broker, this client) is read from
+/proc, and each supervisor's share of the wall time it ran and waited runnable for
+a CPU (/proc/PID/task/*/schedstat): ran + waited near 1 means the supervisor is
+the limit, and waited > ran that the machine starves it. The machine has 2
 cores shared with the broker, PostgreSQL, the agents and this client: read the
 ratio, not the absolute numbers.
 
@@ -199,14 +203,56 @@ def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
                                 env={**os.environ, "PYTHONPATH": str(SCRIPT.parents[1] / "src")})
 
 
+def _pg_cpu(db: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving ``db`` (found by the database name
+    in its process title, so backends that a pool opens mid-run count too)."""
+    from harness.cpu import proc_cpu_seconds
+
+    name = db.rsplit("/", 1)[1].encode()
+    out: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                title = fh.read()
+        except OSError:
+            continue
+        if title.startswith(b"postgres:") and name in title:
+            seconds = proc_cpu_seconds(int(entry))
+            if seconds is not None:
+                out[int(entry)] = seconds
+    return out
+
+
+def _sched(pid: int) -> tuple[float, float]:
+    """Seconds a process's threads ran on a CPU, and waited runnable for one
+    (/proc/PID/task/*/schedstat): waiting >> running means the machine starves it."""
+    ran = waited = 0.0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0, 0.0
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as fh:
+                fields = fh.read().split()
+        except OSError:
+            continue
+        ran += int(fields[0]) / 1e9
+        waited += int(fields[1]) / 1e9
+    return ran, waited
+
+
 async def throughput(url: str, supervisors: int, *, runs: int, inflight: int, warmup: int,
-                     tmp: Path, step_ms: float, max_runs: int) -> dict[str, Any]:
+                     tmp: Path, step_ms: float, max_runs: int, n_agents: int,
+                     broker_pid: int | None) -> dict[str, Any]:
     from a2a_mqtt.client import A2AMqttClient, RequesterConfig
     from a2a_mqtt.connection import ConnectionSettings
 
     db, drop = await _pg_database()
     name = f"tp{uuid.uuid4().hex[:6]}"
-    agents = [f"bench/wf/{name}-a{i}" for i in range(2)]
+    agents = [f"bench/wf/{name}-a{i}" for i in range(n_agents)]
     file = tmp / f"{name}.yaml"
     file.write_text(chain(name, 3, agents))
     procs = [_spawn([sys.executable, str(SCRIPT), "--serve-agent", url, ref,
@@ -242,12 +288,37 @@ async def throughput(url: str, supervisors: int, *, runs: int, inflight: int, wa
                     else:
                         failed += 1
 
-            cpu = CpuMeter({f"sup{i}": p.pid for i, p in enumerate(procs[len(agents):])})
+            # CPU of every process the runs pass through: which one is the limit.
+            pids: dict[str, int | None] = {f"sup{i}": p.pid
+                                           for i, p in enumerate(procs[len(agents):])}
+            pids.update({f"agent{i}": p.pid for i, p in enumerate(procs[:len(agents)])})
+            pids["client"] = None
+            if broker_pid is not None:
+                pids["broker"] = broker_pid
+            pg_start = _pg_cpu(db)
+            sup_pids = [p.pid for p in procs[len(agents):]]
+            sched_start = [_sched(pid) for pid in sup_pids]
+            cpu = CpuMeter(pids)
             cpu.start()
             start = time.perf_counter()
             await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(inflight))), 300)
             elapsed = time.perf_counter() - start
-            cpu_ms = sum(v or 0.0 for v in cpu.per_request(done).values())
+            per = {k: v or 0.0 for k, v in cpu.per_request(done).items()}
+            pg_end = _pg_cpu(db)
+            sched = [tuple(b - a for a, b in zip(s0, _sched(pid), strict=True))
+                     for s0, pid in zip(sched_start, sup_pids, strict=True)]
+            per["pg"] = sum(t - pg_start.get(pid, 0.0) for pid, t in pg_end.items()) \
+                * 1000 / max(1, done)
+            sup_ms = {k: round(v, 1) for k, v in per.items() if k.startswith("sup")}
+            cpu_ms = sum(sup_ms.values())
+            profile = {"supervisors": round(cpu_ms, 1),
+                       "agents": round(sum(v for k, v in per.items()
+                                           if k.startswith("agent")), 1),
+                       "postgres": round(sum(v for k, v in per.items()
+                                             if k.startswith("pg")), 1),
+                       "broker": round(per.get("broker", 0.0), 1),
+                       "client": round(per["client"], 1)}
+            # cores busy in each part = CPU ms/run x runs/s / 1000
             load = os.getloadavg()[0]
         owners = await _owners(db)
     finally:
@@ -262,6 +333,13 @@ async def throughput(url: str, supervisors: int, *, runs: int, inflight: int, wa
     return {"supervisors": supervisors, "runs": runs, "failed": failed,
             "runs_per_s": round(done / elapsed, 1), "seconds": round(elapsed, 2),
             "supervisor_cpu_ms_per_run": round(cpu_ms, 1),
+            "cpu_ms_per_run_by_supervisor": sup_ms,
+            "cpu_ms_per_run": profile,
+            "busiest_supervisor_cores": round(max(sup_ms.values()) * done / elapsed / 1000, 2),
+            "pg_backends": len(pg_end),
+            # per supervisor: share of the wall time it ran, and waited for a CPU
+            "supervisor_ran_waited": [(round(r / elapsed, 2), round(w / elapsed, 2))
+                                      for r, w in sched],
             "load": round(load, 1),
             "runs_per_supervisor": owners}
 
@@ -315,13 +393,17 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     row = await throughput(broker.url, n, runs=args.runs,
                                            inflight=args.inflight, warmup=args.warmup,
                                            tmp=tmp, step_ms=args.step_ms,
-                                           max_runs=args.max_runs)
+                                           max_runs=args.max_runs,
+                                           n_agents=args.agents,
+                                           broker_pid=broker.process.pid)
                     print(f"throughput [postgresql]: {n} supervisor(s) "
                           f"{row['runs_per_s']} runs/s ({row['runs']} runs of 3 steps, "
                           f"{args.inflight} in flight, {row['failed']} failed; runs per "
                           f"supervisor {row['runs_per_supervisor']}; supervisor CPU "
-                          f"{row['supervisor_cpu_ms_per_run']} ms/run, load "
-                          f"{row['load']})", flush=True)
+                          f"{row['supervisor_cpu_ms_per_run']} ms/run, busiest supervisor "
+                          f"{row['busiest_supervisor_cores']} core; ran/waited for CPU "
+                          f"{row['supervisor_ran_waited']}; CPU ms/run "
+                          f"{row['cpu_ms_per_run']}; load {row['load']})", flush=True)
                     return [row]
 
                 # Side by side, the order rotated each round, so a change in the
@@ -344,9 +426,11 @@ def cli() -> None:
     parser.add_argument("--inflight", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--step-ms", type=float, default=50.0,
+    parser.add_argument("--agents", type=int, default=2,
+                        help="no-op agent processes in the throughput part (steps alternate)")
+    parser.add_argument("--step-ms", type=float, default=0.0,
                         help="I/O time of each step in the throughput part (agent sleep)")
-    parser.add_argument("--max-runs", type=int, default=8,
+    parser.add_argument("--max-runs", type=int, default=0,
                         help="runs one supervisor drives at once in the throughput part "
                              "(0: no limit)")
     parser.add_argument("--skip-overhead", action="store_true")
