@@ -1,0 +1,59 @@
+"""``a2a-mqtt send --token`` / ``A2A_MQTT_TOKEN`` and ``tasks ... --token`` against an agent
+that verifies bearer tokens (real broker, real JWKS over HTTPS, a CLI process per call)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.broker import MosquittoProcess
+from a2a_mqtt.examples.basic import EchoExecutor, echo_card
+from a2a_mqtt.security.authz import declare_bearer
+from tests.behaviour.cli.test_cli import cli
+from tests.behaviour.conftest import serve
+from tests.behaviour.security.conftest import Issuer, Observer, bearer_agent
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_send_without_a_token_is_refused_and_with_one_is_served(
+        broker: MosquittoProcess, ref: AgentRef, issuer: Issuer, observer: Observer) -> None:
+    token = issuer.tokens.issue(subject="cli", audience=str(ref), scopes=["echo:run"])
+    secret = token.rsplit(".", 1)[1]
+    async with serve(broker.url, ref, EchoExecutor(),
+                     declare_bearer(echo_card(), scopes=("echo:run",)),
+                     **bearer_agent(issuer, ref)):
+        code, out, err = await cli("send", str(ref), "hi", "--broker", broker.url)
+        assert code == 1 and out == ""
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "no bearer token" in lines[0], err
+        assert lines[0].startswith("Error: UnauthenticatedError:"), err  # -32010
+
+        code, out, err = await cli("send", str(ref), "hi", "--broker", broker.url, "--json",
+                                   "--token", token)
+        assert code == 0, err
+        task = json.loads(out)["task"]
+        assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+
+        # The environment variable works the same, and so do the tasks commands.
+        env = {"A2A_MQTT_TOKEN": token}
+        code, out, err = await cli("tasks", "get", str(ref), task["id"], "--broker", broker.url,
+                                   "--json", env=env)
+        assert code == 0, err
+        assert json.loads(out)["id"] == task["id"]
+        code, _, err = await cli("tasks", "get", str(ref), task["id"], "--broker", broker.url)
+        assert code == 1 and "no bearer token" in err
+
+        code, out, err = await cli("send", str(ref), "bad", "--broker", broker.url,
+                                   "--token", token[:-4] + "AAAA")
+        assert code == 1 and len(err.strip().splitlines()) == 1
+        assert secret[:-4] not in err and secret[:-4] not in out  # never echoed
+        code, out, err = await cli("send", str(ref), "bad", "--broker", broker.url,
+                                   "--token", "two words")
+        assert code == 2 and "two words" not in err and "words" not in err
+    # The token rode as the binding's a2a-authorization User Property.
+    sent = {m.properties.user_property("a2a-authorization") for m in observer.messages
+            if m.topic.startswith("$a2a/v1/request/")}
+    assert f"Bearer {token}" in sent
