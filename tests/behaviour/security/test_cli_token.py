@@ -4,6 +4,7 @@ that verifies bearer tokens (real broker, real JWKS over HTTPS, a CLI process pe
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import signal
 import sys
@@ -81,7 +82,10 @@ async def test_example_flags_require_tokens_and_sign_the_card(
         code, out, err = await cli("agents", "show", str(ref), "--broker", broker.url, "--json")
         assert code == 0, err
         card = json.loads(out)["card"]
-        assert card["signatures"] and "bearer" in card["securitySchemes"]
+        assert "bearer" in card["securitySchemes"]
+        protected = card["signatures"][0]["protected"]
+        header = json.loads(base64.urlsafe_b64decode(protected + "=" * (-len(protected) % 4)))
+        assert header["kid"] == kid.strip()  # signed with the --sign-card key
         code, _, err = await cli("send", str(ref), "hi", "--broker", broker.url)
         assert code == 1 and "UnauthenticatedError" in err
         token = issuer.tokens.issue(subject="cli", audience=str(ref), scopes=["echo:run"])
