@@ -23,8 +23,8 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any, Final
 
-__all__ = ["INT_RANGE", "MAX_DEPTH", "UnrepresentableError", "has_risky_escape", "loads",
-           "value_problem"]
+__all__ = ["INT_RANGE", "MAX_DEPTH", "NotJSONError", "UnrepresentableError",
+           "has_risky_escape", "loads", "value_problem"]
 
 MAX_DEPTH: Final = 64
 """Deepest nesting of arrays and objects a payload may have (the envelope counts)."""
@@ -45,8 +45,12 @@ class UnrepresentableError(ValueError):
     """A JSON value the binding refuses at decode time (raised from json's hooks)."""
 
 
+class NotJSONError(UnrepresentableError):
+    """``NaN``/``Infinity``: Python's json reads them; RFC 8259 has no such literal."""
+
+
 def _no_constant(name: str) -> Any:
-    raise UnrepresentableError(f"{name} is not JSON")
+    raise NotJSONError(f"{name} is not JSON")
 
 
 def _finite_float(text: str) -> float:
