@@ -24,6 +24,14 @@ runs / time to the last. Each measurement gets a fresh database; the 1- and
 Supervisor CPU per run is read from /proc. The machine has 2
 cores shared with the broker, PostgreSQL, the agents and this client: read the
 ratio, not the absolute numbers.
+
+Built on the shared harness (bench/harness/): the agent is its ``BenchExecutor``
+(with ``delay`` for the step's I/O), the broker its ``private_broker``, CPU its
+``CpuMeter``, the 1-against-3 rounds its ``side_by_side`` (order rotated each
+round), medians and the ratio its ``stats``, the table and ``--json`` its
+``report``. ``--runs`` keeps this bench's meaning (workflow runs per throughput
+measurement); ``--rounds`` is the number of side-by-side rounds; ``--quick`` is a
+small smoke run of both parts.
 """
 
 from __future__ import annotations
@@ -32,7 +40,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,51 +49,38 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-# As the a2a-mqtt command does: a2a-sdk's per-method spans off (they double its CPU).
-os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
+from a2a_mqtt.telemetry import prefer_a2a_sdk_spans_off
+
+prefer_a2a_sdk_spans_off()  # as an a2a-mqtt process does, before a2a-sdk is imported
+# ruff: noqa: E402 - every import below comes after that start-up decision
+from harness import (
+    CpuMeter,
+    bench_parser,
+    finish_args,
+    markdown_table,
+    median,
+    ratio,
+    side_by_side,
+    write_json,
+)
+from harness.procs import private_broker
+
 SCRIPT = Path(__file__).resolve()
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-# --- the no-op agent ------------------------------------------------------------------
-
-
-def _noop_executor(delay: float = 0.0) -> Any:
-    from a2a.server.agent_execution import AgentExecutor, RequestContext
-    from a2a.server.events import EventQueue
-    from a2a.server.tasks import TaskUpdater
-    from a2a.types.a2a_pb2 import Part
-
-    from a2a_mqtt.examples.basic import _updater
-
-    class Noop(AgentExecutor):
-        async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
-            updater = await _updater(context, event_queue)
-            if delay:
-                await asyncio.sleep(delay)  # the step's I/O (a model call, a tool)
-            await updater.add_artifact([Part(text="ok")], name="r", last_chunk=True)
-            await updater.complete()
-
-        async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-            assert context.task_id
-            assert context.context_id
-            await TaskUpdater(event_queue, context.task_id, context.context_id).cancel()
-
-    return Noop()
+# --- the no-op agent (the harness's) ----------------------------------------------------
 
 
 def _agent_config(url: str, ref: str, delay: float = 0.0) -> Any:
-    from a2a.types.a2a_pb2 import AgentCapabilities, AgentCard, AgentSkill
-
     from a2a_mqtt.binding.topics import AgentRef
     from a2a_mqtt.connection import ConnectionSettings
     from a2a_mqtt.server import AgentConfig
+    from harness.agent import BenchExecutor, bench_card
 
-    card = AgentCard(name="noop", description="completes at once", version="1.0.0",
-                     capabilities=AgentCapabilities(streaming=True),
-                     skills=[AgentSkill(id="noop", name="noop", description="nothing",
-                                        tags=["bench"])])
-    return AgentConfig(ref=AgentRef.parse(ref), card=card, executor=_noop_executor(delay),
+    card = bench_card()
+    card.capabilities.streaming = True   # steps are followed as streams, as before
+    return AgentConfig(ref=AgentRef.parse(ref), card=card, executor=BenchExecutor(delay=delay),
                        connection=ConnectionSettings(url=url), session_expiry=0,
                        watch_broker_drops=False,
                        max_concurrency=256)
@@ -189,11 +183,11 @@ async def overhead(url: str, db: str, steps: int, reps: int) -> dict[str, Any]:
             direct_times.append(time.perf_counter() - start)
         stop.set()
         await task
-    wf_med, direct_med = statistics.median(wf_times), statistics.median(direct_times)
+    wf_med, direct_med = median(wf_times), median(direct_times)
     return {"db": db.split(":", maxsplit=1)[0], "steps": steps, "reps": reps,
             "workflow_ms": round(wf_med * 1000, 1), "direct_ms": round(direct_med * 1000, 1),
             "overhead_ms_per_step": round((wf_med - direct_med) / steps * 1000, 2),
-            "ratio": round(wf_med / direct_med, 2)}
+            "ratio": round(ratio(wf_med, direct_med) or 0.0, 2)}
 
 
 # --- part 2 --------------------------------------------------------------------------
@@ -248,12 +242,12 @@ async def throughput(url: str, supervisors: int, *, runs: int, inflight: int, wa
                     else:
                         failed += 1
 
-            sup_pids = [p.pid for p in procs[len(agents):]]
-            cpu_before = sum(_cpu(pid) for pid in sup_pids)
+            cpu = CpuMeter({f"sup{i}": p.pid for i, p in enumerate(procs[len(agents):])})
+            cpu.start()
             start = time.perf_counter()
             await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(inflight))), 300)
             elapsed = time.perf_counter() - start
-            cpu = sum(_cpu(pid) for pid in sup_pids) - cpu_before
+            cpu_ms = sum(v or 0.0 for v in cpu.per_request(done).values())
             load = os.getloadavg()[0]
         owners = await _owners(db)
     finally:
@@ -267,15 +261,9 @@ async def throughput(url: str, supervisors: int, *, runs: int, inflight: int, wa
         await drop()
     return {"supervisors": supervisors, "runs": runs, "failed": failed,
             "runs_per_s": round(done / elapsed, 1), "seconds": round(elapsed, 2),
-            "supervisor_cpu_ms_per_run": round(cpu / max(done, 1) * 1000, 1),
+            "supervisor_cpu_ms_per_run": round(cpu_ms, 1),
             "load": round(load, 1),
             "runs_per_supervisor": owners}
-
-
-def _cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _owners(db: str) -> dict[str, int]:
@@ -295,15 +283,17 @@ async def _owners(db: str) -> dict[str, int]:
 # --- main ----------------------------------------------------------------------------
 
 
-async def main(args: argparse.Namespace) -> dict[str, Any]:
-    from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
+THROUGHPUT_COLUMNS = [("supervisors", ""), ("runs/s", ".1f", "runs_per_s"),
+                      ("failed", ".0f"), ("supervisor CPU ms/run", ".1f",
+                                          "supervisor_cpu_ms_per_run"),
+                      ("load", ".1f"), ("runs per supervisor", "", "runs_per_supervisor")]
 
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"overhead": [], "throughput": []}
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        broker = MosquittoProcess(config=BrokerConfig(state_dir=tmp / "broker"))
-        broker.start()
-        try:
+        async with private_broker() as broker:
             if not args.skip_overhead:
                 sqlite_db = f"sqlite:///{tmp / 'overhead.db'}"
                 results["overhead"].append(await overhead(broker.url, sqlite_db, args.steps,
@@ -320,35 +310,37 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                           f"{row['direct_ms']} ms -> {row['overhead_ms_per_step']} ms/step "
                           f"(median of {row['reps']})", flush=True)
             if not args.skip_throughput:
-                # Alternated (1, 3, 1, 3, ...) so a change in the machine's load hits both.
-                for _round in range(args.rounds):
-                    for n in (1, 3):
-                        row = await throughput(broker.url, n, runs=args.runs,
-                                               inflight=args.inflight, warmup=args.warmup,
-                                               tmp=tmp, step_ms=args.step_ms,
-                                               max_runs=args.max_runs)
-                        results["throughput"].append(row)
-                        print(f"throughput [postgresql]: {n} supervisor(s) "
-                              f"{row['runs_per_s']} runs/s ({row['runs']} runs of 3 steps, "
-                              f"{args.inflight} in flight, {row['failed']} failed; runs per "
-                              f"supervisor {row['runs_per_supervisor']}; supervisor CPU "
-                              f"{row['supervisor_cpu_ms_per_run']} ms/run, load "
-                              f"{row['load']})", flush=True)
-                medians = {n: statistics.median(r["runs_per_s"] for r in results["throughput"]
-                                                if r["supervisors"] == n) for n in (1, 3)}
+                async def measure(variant: str, _round: int) -> list[dict[str, Any]]:
+                    n = int(variant)
+                    row = await throughput(broker.url, n, runs=args.runs,
+                                           inflight=args.inflight, warmup=args.warmup,
+                                           tmp=tmp, step_ms=args.step_ms,
+                                           max_runs=args.max_runs)
+                    print(f"throughput [postgresql]: {n} supervisor(s) "
+                          f"{row['runs_per_s']} runs/s ({row['runs']} runs of 3 steps, "
+                          f"{args.inflight} in flight, {row['failed']} failed; runs per "
+                          f"supervisor {row['runs_per_supervisor']}; supervisor CPU "
+                          f"{row['supervisor_cpu_ms_per_run']} ms/run, load "
+                          f"{row['load']})", flush=True)
+                    return [row]
+
+                # Side by side, the order rotated each round, so a change in the
+                # machine's load hits both variants.
+                results["throughput"] = await side_by_side(["1", "3"], args.rounds, measure)
+                medians = {n: median([r["runs_per_s"] for r in results["throughput"]
+                                      if r["supervisors"] == n]) for n in (1, 3)}
                 results["median_runs_per_s"] = medians
+                print(markdown_table(THROUGHPUT_COLUMNS, results["throughput"]))
                 print(f"median runs/s: 1 supervisor {medians[1]}, 3 supervisors {medians[3]} "
-                      f"-> {medians[3] / medians[1]:.2f}x", flush=True)
-        finally:
-            broker.stop()
+                      f"-> {ratio(medians[3], medians[1]) or float('nan'):.2f}x", flush=True)
     return results
 
 
 def cli() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = bench_parser(__doc__, runs=150,
+                          quick="a small smoke run of both parts (3 steps, 20 runs, 1 round)")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--reps", type=int, default=15)
-    parser.add_argument("--runs", type=int, default=150)
     parser.add_argument("--inflight", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
@@ -359,16 +351,16 @@ def cli() -> None:
                              "(0: no limit)")
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
-    parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--serve-agent", nargs=3, metavar=("URL", "REF", "DELAY"),
                         default=None)
-    args = parser.parse_args()
+    args = finish_args(parser, None, steps=3, reps=3, runs=20, inflight=8, warmup=2,
+                       rounds=1)
     if args.serve_agent:
         _serve_agent(*args.serve_agent)
         return
     results = asyncio.run(main(args))
     if args.json is not None:
-        args.json.write_text(json.dumps(results, indent=2))
+        write_json("workflow_overhead", results, args.json)
 
 
 if __name__ == "__main__":

@@ -68,8 +68,8 @@ def server_env() -> dict[str, str]:
 def make_variant(name: str, broker: str, deadline: float) -> tuple[ServerProcess, Client]:
     agent = f"{name.replace('-', '')}-{uuid.uuid4().hex[:8]}"
     common = ["--broker", broker, "--agent", agent, "--deadline", str(deadline)]
-    if name == "ours":
-        return ServerProcess(["--serve", "ours", *common]), OursClient(broker, agent)
+    if name in ("ours", "ours-fast"):
+        return ServerProcess(["--serve", name, *common]), OursClient(broker, agent)
     if name in ("http", "http-aiohttp"):
         port = free_port()
         server = ServerProcess(["--serve", "http", "--port", str(port), *common])

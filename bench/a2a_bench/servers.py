@@ -80,7 +80,7 @@ async def _serve_until_eof(deadline: float) -> None:
     await asyncio.gather(control, waiter, return_exceptions=True)
 
 
-async def serve_ours(args: argparse.Namespace) -> None:
+async def serve_ours(args: argparse.Namespace, *, fast_path: bool = False) -> None:
     from a2a_mqtt.binding.topics import AgentRef
     from a2a_mqtt.server import AgentServer
     from a2a_mqtt.server.config import AgentConfig
@@ -90,10 +90,16 @@ async def serve_ours(args: argparse.Namespace) -> None:
         card=bench_card(),
         executor=BenchExecutor(),
         connection=ConnectionSettings(url=args.broker),
+        fast_path=fast_path,
     )
     async with AgentServer(config):
         _say(f"READY spans={spans_state()}")
         await _serve_until_eof(args.deadline)
+
+
+async def serve_ours_fast(args: argparse.Namespace) -> None:
+    """``ours`` with AgentConfig.fast_path (server/fastpath.py), the opt-in for short turns."""
+    await serve_ours(args, fast_path=True)
 
 
 async def serve_http(args: argparse.Namespace) -> None:
@@ -228,6 +234,7 @@ async def serve_floor(args: argparse.Namespace) -> None:
 
 SERVERS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, None]]] = {
     "ours": serve_ours,
+    "ours-fast": serve_ours_fast,
     "http": serve_http,
     "emqx": serve_emqx,
     "floor": serve_floor,

@@ -113,25 +113,48 @@ _DB_HELP = "Run database: sqlite:///FILE (one host) or postgresql://... (several
 @click.option("--max-runs", type=int, default=0, show_default=True,
               help="Runs this supervisor starts and drives at once (0: no limit); new "
                    "requests beyond it are left to supervisors with room.")
+@click.option("--ephemeral", type=click.Choice(["auto", "subprocess", "off"]),
+              default="auto", show_default=True,
+              help="Workers for 'runner: ephemeral' steps: 'subprocess' starts one local "
+                   "worker process per attempt; 'auto' does so when a workflow has such "
+                   "steps; 'off' fails those steps (no launcher).")
 def serve(conn: Connection, files: tuple[Path, ...], db: str, org: str, unit: str,
           supervisor_id: str | None, lease_ttl: float, poll_interval: float,
-          stream_idle_timeout: float, max_runs: int) -> None:
+          stream_idle_timeout: float, max_runs: int, ephemeral: str) -> None:
     """Serve the workflows in FILES as A2A agents (one supervisor; run several)."""
     from a2a_mqtt.cli.common import run_async  # noqa: PLC0415
+    from a2a_mqtt.workflows.ephemeral import SubprocessLauncher  # noqa: PLC0415
+    from a2a_mqtt.workflows.ephemeral_launch import EphemeralStepLauncher  # noqa: PLC0415
     from a2a_mqtt.workflows.supervisor import Supervisor, SupervisorConfig  # noqa: PLC0415
 
     definitions = tuple(_load(file) for file in files)
+    spawns = any(s.agent is not None and s.agent.spawn is not None
+                 for w in definitions for s in w.steps)
+    hook = None
+    if ephemeral == "subprocess" or (ephemeral == "auto" and spawns):
+        hook = EphemeralStepLauncher(launcher=SubprocessLauncher(), connection=conn.settings)
     config = SupervisorConfig(workflows=definitions, database_url=db,
                               connection=conn.settings,
                               org=org, unit=unit, lease_ttl=lease_ttl,
                               poll_interval=poll_interval,
-                              stream_idle_timeout=stream_idle_timeout, max_runs=max_runs)
+                              stream_idle_timeout=stream_idle_timeout, max_runs=max_runs,
+                              launchers=(hook,) if hook is not None else ())
     if supervisor_id:
         config = dataclasses.replace(config, supervisor_id=supervisor_id)
     click.echo(f"supervisor {config.supervisor_id} serving "
                f"{', '.join(str(config.ref(w)) for w in definitions)} on "
-               f"{conn.describe_broker()} (Ctrl-C to stop)", err=True)
-    run_async(Supervisor(config).serve(), conn=conn)
+               f"{conn.describe_broker()}"
+               f"{' with ephemeral workers' if hook is not None else ''} (Ctrl-C to stop)",
+               err=True)
+
+    async def serving() -> None:
+        try:
+            await Supervisor(config).serve()
+        finally:
+            if hook is not None:
+                await hook.aclose()   # no worker outlives its supervisor
+
+    run_async(serving(), conn=conn)
 
 
 @workflow.command("run")

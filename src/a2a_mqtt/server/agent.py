@@ -66,6 +66,7 @@ from a2a_mqtt.server.claimqueue import ClaimQueue
 from a2a_mqtt.server.claims import RequestClaims, claim_key, claim_owner
 from a2a_mqtt.server.config import AgentConfig
 from a2a_mqtt.server.dispatch import RequestDispatcher
+from a2a_mqtt.server.fastpath import LeanRequestHandler
 from a2a_mqtt.server.inflight import DatabaseInflightLog, InflightLog, MemoryInflightLog
 from a2a_mqtt.server.memstore import BoundedMemoryTaskStore
 from a2a_mqtt.server.pooling import probe_shared_dollar_topics
@@ -224,7 +225,10 @@ class AgentServer:
             push_sender = BasePushNotificationSender(http, push_store)
         handler_store = (KnownAbsentStore(opened.store)
                          if isinstance(opened.store, VersionedTaskStore) else opened.store)
-        handler = DefaultRequestHandler(
+        # a2a-sdk's default handler, or the same with a fast path for the common turn
+        # (opt-in: a task is visible only once that turn ends; AgentConfig.fast_path).
+        handler_class = LeanRequestHandler if cfg.fast_path else DefaultRequestHandler
+        handler = handler_class(
             agent_executor=traced_executor(cfg.executor), task_store=handler_store,
             agent_card=self._card,
             push_config_store=push_store, push_sender=push_sender,

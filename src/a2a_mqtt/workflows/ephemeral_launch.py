@@ -10,8 +10,11 @@ read structurally (``step``, ``task_id``), so this module does not depend on the
 supervisor's.
 
 ``on_death`` (optional) is called with ``(task_id, reason)`` when a worker exits
-before its attempt was finished: the hook through which a supervisor can fail
-the attempt at once instead of waiting for its stream or timeout.
+before its attempt was finished; a supervisor adds its own report through
+``report_deaths`` (launch.ReportsDeaths) and fails the attempt at once instead of
+at its step timeout. A worker that exits 0 has finished its task and published
+its answer: it is reported only if ``finished`` has not come within a grace, so
+the answer (on its way) wins over the exit.
 """
 
 from __future__ import annotations
@@ -59,8 +62,12 @@ class EphemeralStepLauncher:
         self.scope = scope
         self.idle_timeout = idle_timeout
         self.on_death = on_death
+        self._reports: list[Callable[[str, str], Awaitable[None]]] = []
         self.workers: dict[str, WorkerHandle] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
+
+    def report_deaths(self, report: Callable[[str, str], Awaitable[None]]) -> None:
+        self._reports.append(report)
 
     def handles(self, step: Step) -> bool:
         return step.agent is not None and step.agent.spawn is not None
@@ -73,18 +80,27 @@ class EphemeralStepLauncher:
         handle = await self.launcher.launch(WorkerSpec.for_connection(
             self.connection, ref=ref, agent=step.agent.spawn, idle_timeout=self.idle_timeout))
         self.workers[request.task_id] = handle
-        if self.on_death is not None:
+        if self.on_death is not None or self._reports:
             self._watchers[request.task_id] = asyncio.create_task(
                 self._watch(request.task_id, ref, handle), name=f"worker-watch-{ref.name}")
         return str(ref)
 
     async def _watch(self, task_id: str, ref: AgentRef, handle: WorkerHandle) -> None:
         code = await handle.wait()
-        if task_id in self.workers and self.on_death is not None:
-            tail = handle.diagnostics().strip().splitlines()[-1:]
-            await self.on_death(task_id, f"ephemeral worker {ref} ({handle.ident}) exited "
-                                f"with status {code} before its attempt finished"
-                                + "".join(f"; stderr: {line}" for line in tail))
+        if code == 0:
+            # A clean exit follows a finished task whose answer is on its way: the
+            # attempt's ``finished`` (which cancels this watch) normally comes first.
+            await asyncio.sleep(_REAP_GRACE)
+        if task_id not in self.workers:
+            return
+        tail = handle.diagnostics().strip().splitlines()[-1:]
+        reason = (f"ephemeral worker {ref} ({handle.ident}) died: exited with status {code} "
+                  "before its attempt finished" + "".join(f"; stderr: {line}" for line in tail))
+        for report in ([self.on_death] if self.on_death else []) + self._reports:
+            try:
+                await report(task_id, reason)
+            except Exception:
+                log.exception("reporting the death of worker %s failed", ref)
 
     async def finished(self, request: _Request, outcome: str) -> None:
         handle = self.workers.pop(request.task_id, None)

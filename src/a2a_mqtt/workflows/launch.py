@@ -20,16 +20,24 @@ Contract (what the supervisor guarantees and expects):
   is where a launcher stops its worker. It is best effort: a crash skips it.
 - a launcher raising :class:`~a2a_mqtt.errors.A2AMqttError` or ``TimeoutError``
   fails the attempt with that reason (retries and ``on_failure`` apply).
+- a launcher that also implements :class:`ReportsDeaths` is given, when the
+  supervisor starts, a callback ``(task_id, reason)`` to call when an attempt's
+  agent died before the attempt finished: the owner records the attempt failed
+  at once (fenced, in the log) instead of at its step timeout.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from a2a_mqtt.workflows.model import Step
 
-__all__ = ["LaunchRequest", "StepLauncher"]
+__all__ = ["DeathReport", "LaunchRequest", "ReportsDeaths", "StepLauncher"]
+
+DeathReport = Callable[[str, str], Awaitable[None]]
+"""``(task_id, reason)``: an attempt's agent died before the attempt finished."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,4 +67,13 @@ class StepLauncher(Protocol):
 
     async def finished(self, request: LaunchRequest, outcome: str) -> None:
         """The attempt ended with ``outcome``; release what ``launch`` started."""
+        ...
+
+
+@runtime_checkable
+class ReportsDeaths(Protocol):
+    """A launcher that learns of its agents' deaths (a worker process that exited)."""
+
+    def report_deaths(self, report: DeathReport) -> None:
+        """From now on, also call ``report`` when an attempt's agent dies unfinished."""
         ...

@@ -18,6 +18,9 @@ Any number of supervisors may serve the same workflows against one database
   it died;
 - a caller's reply or cancel is appended to the run's log by whoever claims
   the request, and the owner is nudged on ``.../supervisor/{owner}/nudge``.
+
+The configuration is in ``supervisor_config.py``; what the run drivers use (each
+attempt's agent, launchers and their death reports, replies) in ``supervisor_agents.py``.
 """
 
 from __future__ import annotations
@@ -30,19 +33,14 @@ import time
 import uuid
 from collections.abc import Coroutine
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from typing import Any
 
 from a2a.client import Client
-from google.protobuf.json_format import MessageToDict
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from a2a_mqtt.binding import properties as P
-from a2a_mqtt.binding.envelope import encode_result
-from a2a_mqtt.binding.topics import PREFIX, AgentRef, discovery_topic, request_topic
+from a2a_mqtt.binding.topics import PREFIX, discovery_topic, request_topic
 from a2a_mqtt.client import A2AMqttClient, RequesterConfig
-from a2a_mqtt.connection import ConnectionSettings
-from a2a_mqtt.errors import DiscoveryError
 from a2a_mqtt.server.claims import RequestClaims
 from a2a_mqtt.server.stores import create_tables
 from a2a_mqtt.service import run as service_run
@@ -57,10 +55,11 @@ from a2a_mqtt.transport.base import (
     default_transport,
 )
 from a2a_mqtt.workflows.driver import RunDriver
-from a2a_mqtt.workflows.launch import LaunchRequest, StepLauncher
-from a2a_mqtt.workflows.leases import Leases, ReplyTarget
-from a2a_mqtt.workflows.model import Workflow
+from a2a_mqtt.workflows.launch import LaunchRequest, ReportsDeaths, StepLauncher
+from a2a_mqtt.workflows.leases import Leases
 from a2a_mqtt.workflows.store import RunStore
+from a2a_mqtt.workflows.supervisor_agents import StepAgents
+from a2a_mqtt.workflows.supervisor_config import SupervisorConfig, presence_topic
 from a2a_mqtt.workflows.wfagent import WorkflowFrontend, workflow_card
 
 __all__ = ["Supervisor", "SupervisorConfig", "presence_topic", "run"]
@@ -68,48 +67,7 @@ __all__ = ["Supervisor", "SupervisorConfig", "presence_topic", "run"]
 log = logging.getLogger("a2a_mqtt.workflows")
 
 
-def presence_topic(supervisor_id: str) -> str:
-    """Retained presence of one supervisor; its Last Will marks it offline."""
-    return f"{PREFIX}/workflow/supervisor/{supervisor_id}"
-
-
-@dataclass(frozen=True, kw_only=True)
-class SupervisorConfig:
-    """One supervisor process serving ``workflows`` as agents ``org/unit/<name>``."""
-
-    workflows: tuple[Workflow, ...]
-    database_url: str
-    """``sqlite:///FILE`` (one host) or ``postgresql://...`` (several hosts)."""
-    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
-    """Broker URL, credentials, TLS and keepalive (a2a_mqtt.connection)."""
-    org: str = "workflows"
-    unit: str = "default"
-    supervisor_id: str = field(default_factory=lambda: f"sup-{uuid.uuid4().hex[:8]}")
-    """Stable across restarts if requests queued while it is down should reach it."""
-    lease_ttl: float = 15.0
-    """Seconds a run's lease lasts unless renewed (renewed every third of it)."""
-    poll_interval: float = 0.5
-    """Seconds between an owner's reads of inputs other supervisors appended."""
-    session_expiry: int = 3600
-    resolve_timeout: float = 5.0
-    stream_idle_timeout: float = 30.0
-    """How long a step's stream may stay silent before it is reconciled (re-sent)."""
-    launchers: tuple[StepLauncher, ...] = ()
-    """Provide the agent for the steps they handle (workflows/launch.py)."""
-    max_runs: int = 0
-    """Runs this supervisor starts and drives at once (0: no limit). A request for a new
-    run waits unclaimed while it is full, so a supervisor with room takes it; runs taken
-    over from a dead supervisor are never refused."""
-
-    def ref(self, workflow: Workflow) -> AgentRef:
-        return AgentRef(self.org, self.unit, workflow.name)
-
-    def server(self) -> Supervisor:
-        """The service shape (a2a_mqtt.service): ``run(config)`` serves this."""
-        return Supervisor(self)
-
-
-class Supervisor:
+class Supervisor(StepAgents):
     """Serves workflows until ``serve``'s stop event is set; see the module docstring."""
 
     def __init__(self, config: SupervisorConfig, *,
@@ -159,6 +117,9 @@ class Supervisor:
         cfg = self.config
         await self.store.initialize()
         await create_tables(self.claims.initialize)
+        for launcher in cfg.launchers:
+            if isinstance(launcher, ReportsDeaths):
+                launcher.report_deaths(self.agent_died)
         requester = RequesterConfig(
             connection=cfg.connection, org=cfg.org, unit=cfg.unit,
             requester_id=f"{cfg.supervisor_id}-calls", session_expiry=cfg.session_expiry,
@@ -348,67 +309,6 @@ class Supervisor:
             with contextlib.suppress(Exception):
                 await self.transport.publish(presence_topic(owner) + "/nudge",
                                              run_id.encode(), qos=0)
-
-    # --- what drivers use ------------------------------------------------------------
-
-    async def client_for(self, agent: str) -> Client:
-        client = self._clients.get(agent)
-        if client is None:
-            assert self.mqtt is not None
-            client = self.mqtt.client_for(await self.mqtt.resolve(
-                agent, timeout=self.config.resolve_timeout))
-            self._clients[agent] = client
-        return client
-
-    async def agent_for(self, request: LaunchRequest) -> str:
-        """The agent an attempt goes to: a launcher's, or the selector resolved."""
-        for launcher in self.config.launchers:
-            if launcher.handles(request.step):
-                agent = await launcher.launch(request)
-                self._launched[request.task_id] = (launcher, request)
-                return agent
-        assert self.mqtt is not None
-        assert request.step.agent is not None
-        selector, timeout = request.step.agent, self.config.resolve_timeout
-        if selector.spawn is not None:
-            # A failed attempt (its retries and on_failure apply), never a random agent.
-            raise DiscoveryError(f"step {request.step.name!r} runs in an ephemeral worker "
-                                 "and this supervisor has no launcher for it")
-        if selector.ref is not None:
-            entry = await self.mqtt.resolve(selector.ref, timeout=timeout)
-        elif selector.skill is not None:
-            entry = await self.mqtt.find(skill=selector.skill, timeout=timeout)
-        else:
-            entry = await self.mqtt.find(tag=selector.tag, timeout=timeout)
-        self._clients[str(entry.ref)] = self.mqtt.client_for(entry)
-        return str(entry.ref)
-
-    async def attempt_finished(self, run_id: str, task_id: str, outcome: str) -> None:
-        launched = self._launched.pop(task_id, None)
-        if launched is not None:
-            try:
-                await launched[0].finished(launched[1], outcome)
-            except Exception:
-                log.exception("launcher: finishing attempt %s failed", task_id)
-
-    async def publish_item(self, target: ReplyTarget, item: Any, *, end: bool) -> bool:
-        """One item of a caller's stream (its request's topic and Correlation Data)."""
-        return await self.reply(target, MessageToDict(item), end=end)
-
-    async def reply(self, target: ReplyTarget, result: Any, *, end: bool,
-                    task_id: str | None = None) -> bool:
-        """Publish one reply; False if the broker did not take it (retried by the caller)."""
-        assert self.transport is not None
-        props = P.reply_properties(correlation_data=target.correlation,
-                                   responder_agent_id=self.config.supervisor_id,
-                                   task_id=task_id, end=end)
-        payload = encode_result(json.loads(target.request_id), result)
-        try:
-            await self.transport.publish(target.topic, payload, qos=1, properties=props)
-        except Exception as exc:  # the log keeps the run: the item is sent again later
-            log.warning("stream item to %s not delivered: %s", target.topic, exc)
-            return False
-        return True
 
     def spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
         async def logged() -> None:

@@ -235,3 +235,54 @@ async def test_ephemeral_steps_under_a_supervisor(broker: MosquittoProcess,
         bare = await call(client, {"part": "P-7"})
     assert bare.state == TaskState.TASK_STATE_FAILED
     assert "no launcher" in bare.error
+
+
+STALL_TEXT = """
+name: stall-served
+steps:
+  work:
+    runner: ephemeral
+    agent: tests.behaviour.workflows.ephemeral_agents:stalling
+    input: "go"
+    timeout: 120s
+    retries: {max: 1, backoff: 0}
+output: "${steps.work.output.text}"
+"""
+
+
+async def test_a_worker_killed_under_a_supervisor_fails_its_attempt_at_once(
+        broker: MosquittoProcess, tmp_path: Path) -> None:
+    """kill -9 of the worker mid-step: the supervisor hears of the death from its launcher,
+    records the attempt failed (naming the death) and retries long before the 120 s step
+    timeout; the effect runs once, in the retry, and the run ends once."""
+    from tests.behaviour.workflows.support import Outcome, call, supervisor
+
+    processes = SubprocessLauncher(env={"PYTHONPATH": str(ROOT),
+                                        "EPHEMERAL_TEST_DIR": str(tmp_path)})
+    hook = EphemeralStepLauncher(launcher=processes,
+                                 connection=ConnectionSettings(url=broker.url))
+    async with supervisor(broker.url, f"sqlite:///{tmp_path / 'runs.db'}", STALL_TEXT,
+                          launchers=(hook,), resolve_timeout=30.0), \
+            A2AMqttClient(requester_config(broker.url, stream_idle_timeout=60.0)) as mqtt:
+        client = await mqtt.connect("wf/test/stall-served", timeout=10)
+        seen = Outcome(str(uuid.uuid4()))
+        running = asyncio.create_task(call(client, {}, outcome=seen))
+        pid_file = tmp_path / "pid"
+        async with asyncio.timeout(30):
+            while not pid_file.exists() and not running.done():
+                await asyncio.sleep(0.02)  # the first worker is inside its step
+        assert not running.done()
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        # Well before the step's 120 s timeout (and the 60 s idle re-send).
+        await asyncio.wait_for(running, 45)
+    assert seen.state == TaskState.TASK_STATE_COMPLETED, seen.error
+    assert seen.terminal_count() == 1
+    failed = [p for p in seen.progress if p["event"] == "step_failed"]
+    assert len(failed) == 1 and failed[0]["then"] == "waiting", failed
+    assert "died" in failed[0]["error"] and f"status {-signal.SIGKILL}" in failed[0]["error"]
+    assert failed[0].get("timedOut") is not True
+    started = [p for p in seen.progress if p["event"] == "step_started"]
+    assert len(started) == 2 and started[0]["agent"] != started[1]["agent"]
+    # The effect ran once: only the retry's worker got past the stall.
+    assert (tmp_path / "effects").read_text().splitlines() == [started[1]["taskId"]]
+    assert [w.process.returncode for w in processes.started] == [-signal.SIGKILL, 0]

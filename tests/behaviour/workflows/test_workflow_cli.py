@@ -100,3 +100,53 @@ async def test_run_watch_list_show_and_cancel(broker: MosquittoProcess, tmp_path
         code, _out, err = await slow
         assert code == 1 and "canceled" in err
     assert effects(log) == {"draft": 1, "publish": 1}
+
+
+EPHEMERAL = """
+name: eph-cli
+inputs: {part: string}
+steps:
+  inspect:
+    runner: ephemeral
+    agent: a2a_mqtt.examples.workers:inspection
+    input: {data: {part: "${inputs.part}"}}
+    timeout: 60s
+output:
+  data: "${steps.inspect.output.data}"
+"""
+
+
+async def test_serve_runs_ephemeral_steps_in_workers_it_starts(
+        broker: MosquittoProcess, tmp_path: Path) -> None:
+    """`workflow serve` plugs the subprocess worker launcher in by itself for a workflow with
+    `runner: ephemeral` steps (``--ephemeral auto``): the step runs in a worker."""
+    import os
+    import signal
+
+    from a2a.types.a2a_pb2 import TaskState
+
+    from a2a_mqtt.client import A2AMqttClient
+    from tests.behaviour.conftest import requester_config
+    from tests.behaviour.workflows.support import call
+
+    flow = tmp_path / "eph.yaml"
+    flow.write_text(EPHEMERAL)
+    err = tmp_path / "serve.err"
+    with err.open("wb") as sink:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "a2a_mqtt", "workflow", "serve", str(flow),
+            "--db", f"sqlite:///{tmp_path / 'runs.db'}", "--broker", broker.url,
+            "--org", "wf", "--unit", "test", env={**os.environ, "A2A_MQTT_LOOP": "asyncio"},
+            stdout=asyncio.subprocess.DEVNULL, stderr=sink)
+    try:
+        async with A2AMqttClient(requester_config(broker.url,
+                                                  stream_idle_timeout=60.0)) as mqtt:
+            client = await mqtt.connect("wf/test/eph-cli", timeout=30)
+            seen = await asyncio.wait_for(call(client, {"part": "P-9"}), 90)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 30)
+    assert seen.state == TaskState.TASK_STATE_COMPLETED, (seen.error, err.read_text())
+    agents = [p["agent"] for p in seen.progress if p["event"] == "step_started"]
+    assert len(agents) == 1 and agents[0].startswith("workflows/workers/inspect-"), agents
+    assert "with ephemeral workers" in err.read_text()

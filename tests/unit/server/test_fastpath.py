@@ -1,0 +1,241 @@
+"""The fast path against a2a-sdk's full handler on the same inputs (issue #16).
+
+Each example runs one scripted conversation twice, on ``LeanRequestHandler``
+and on ``DefaultRequestHandler``, each with its own fresh memory store, and
+checks the replies (or errors) and the stored tasks are the same. The script
+covers new tasks and continuations, blocking and non-blocking sends, history
+limits, unknown tasks, executors that fail (before or after events), reply
+with a Message, emit several events, stop in input-required, or misbehave
+(wrong ids, events after the end, updates before the Task).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.context import ServerCallContext
+from a2a.server.events import EventQueue
+from a2a.server.request_handlers import DefaultRequestHandler
+from a2a.types.a2a_pb2 import (
+    AgentCapabilities,
+    AgentCard,
+    Artifact,
+    Message,
+    Part,
+    Role,
+    SendMessageConfiguration,
+    SendMessageRequest,
+    Task,
+    TaskArtifactUpdateEvent,
+    TaskState,
+    TaskStatus,
+    TaskStatusUpdateEvent,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from a2a_mqtt.server.fastpath import BufferQueue, LeanRequestHandler, simple_shape
+from a2a_mqtt.server.memstore import BoundedMemoryTaskStore
+from a2a_mqtt.server.taskids import REQUESTED_TASK_ID, RequesterTaskIdBuilder
+
+S = TaskState
+STATES = [S.TASK_STATE_SUBMITTED, S.TASK_STATE_WORKING, S.TASK_STATE_INPUT_REQUIRED,
+          S.TASK_STATE_AUTH_REQUIRED, S.TASK_STATE_COMPLETED, S.TASK_STATE_FAILED,
+          S.TASK_STATE_CANCELED, S.TASK_STATE_REJECTED]
+
+# One executor step: ("task", state) | ("status", state) | ("artifact", append) |
+# ("message",) | ("raise",) | ("wrong-id",)
+step = st.one_of(
+    st.tuples(st.just("task"), st.sampled_from(STATES)),
+    st.tuples(st.just("status"), st.sampled_from(STATES)),
+    st.tuples(st.just("artifact"), st.booleans()),
+    st.tuples(st.just("message")),
+    st.tuples(st.just("raise")),
+    st.tuples(st.just("wrong-id")),
+)
+# The common shapes, so that most examples do take the fast path.
+common = st.builds(
+    lambda arts, end: [("task", S.TASK_STATE_SUBMITTED), ("status", S.TASK_STATE_WORKING)]
+    + [("artifact", a) for a in arts] + [("status", end)],
+    st.lists(st.booleans(), max_size=3),
+    st.sampled_from(STATES))
+script = st.one_of(common, st.lists(step, max_size=6))
+
+
+@dataclass(frozen=True)
+class Turn:
+    script: list[tuple[Any, ...]]
+    continuation: bool      # name the task of the previous turn
+    unknown_task: bool      # name a task no one has
+    blocking: bool
+    history_length: int | None
+    context_id: bool
+
+
+turn = st.builds(Turn, script, st.booleans(), st.booleans(), st.booleans(),
+                 st.one_of(st.none(), st.integers(0, 3)), st.booleans())
+
+
+class Scripted(AgentExecutor):
+    """Plays the current turn's script; ids come from the request context."""
+
+    def __init__(self) -> None:
+        self.script: list[tuple[Any, ...]] = []
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        tid, cid = str(context.task_id), str(context.context_id)
+        for i, s in enumerate(self.script):
+            kind = s[0]
+            if kind == "task":
+                task = Task(id=tid, context_id=cid, status=TaskStatus(state=s[1]))
+                if context.message is not None:
+                    task.history.append(context.message)
+                await event_queue.enqueue_event(task)
+            elif kind == "status":
+                await event_queue.enqueue_event(TaskStatusUpdateEvent(
+                    task_id=tid, context_id=cid, status=TaskStatus(state=s[1])))
+            elif kind == "artifact":
+                await event_queue.enqueue_event(TaskArtifactUpdateEvent(
+                    task_id=tid, context_id=cid, append=s[1],
+                    artifact=Artifact(artifact_id="a", parts=[Part(text=f"p{i}")])))
+            elif kind == "message":
+                await event_queue.enqueue_event(Message(
+                    message_id=f"m{i}", role=Role.ROLE_AGENT, context_id=cid,
+                    parts=[Part(text="hi")]))
+            elif kind == "wrong-id":
+                await event_queue.enqueue_event(TaskStatusUpdateEvent(
+                    task_id="other", context_id=cid,
+                    status=TaskStatus(state=S.TASK_STATE_COMPLETED)))
+            else:
+                raise RuntimeError(f"agent failed at step {i}")
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        raise RuntimeError("not cancelable")
+
+
+class FixedContextIds(RequesterTaskIdBuilder):
+    """Deterministic context ids, so both handlers name things alike."""
+
+    async def build(self, context: ServerCallContext, params: SendMessageRequest | None = None,
+                    task_id: str | None = None, context_id: str | None = None,
+                    task: Task | None = None) -> RequestContext:
+        if context_id is None and params is not None:
+            context_id = "ctx-" + params.message.message_id
+        return await super().build(context, params, task_id, context_id, task)
+
+
+CARD = AgentCard(name="t", description="t", version="1",
+                 capabilities=AgentCapabilities(streaming=False),
+                 default_input_modes=["text/plain"], default_output_modes=["text/plain"])
+
+
+def wire(value: Task | Message) -> bytes:
+    """Serialised, without the status timestamp a2a-sdk stamps from the clock."""
+    if isinstance(value, Task):
+        copy = Task()
+        copy.CopyFrom(value)
+        copy.status.ClearField("timestamp")
+        value = copy
+    return value.SerializeToString(deterministic=True)
+
+
+def outcome(value: Any) -> Any:
+    if isinstance(value, BaseException):
+        return ("error", type(value).__name__, str(value))
+    return ("reply", type(value).__name__, wire(value))
+
+
+async def converse(handler_cls: type[DefaultRequestHandler], turns: list[Turn]) -> list[Any]:
+    store = BoundedMemoryTaskStore(max_tasks=1000, max_bytes=10**7)
+    executor = Scripted()
+    handler = handler_cls(agent_executor=executor, task_store=store, agent_card=CARD,
+                          request_context_builder=FixedContextIds())
+    seen: list[Any] = []
+    last_task = ""
+    try:
+        for n, t in enumerate(turns):
+            executor.script = t.script
+            msg = Message(message_id=f"msg{n}", role=Role.ROLE_USER, parts=[Part(text="x")])
+            if t.unknown_task:
+                msg.task_id = "nobody"
+            elif t.continuation and last_task:
+                msg.task_id = last_task
+            if t.context_id:
+                msg.context_id = "ctx-given"
+            cfg = SendMessageConfiguration(return_immediately=not t.blocking)
+            if t.history_length is not None:
+                cfg.history_length = t.history_length
+            state = {} if msg.task_id else {REQUESTED_TASK_ID: f"task{n}"}
+            call = ServerCallContext(state=state)
+            try:
+                reply: Any = await asyncio.wait_for(
+                    handler.on_message_send(SendMessageRequest(message=msg, configuration=cfg),
+                                            call), 1)
+            except Exception as exc:
+                reply = exc
+            # Let a non-blocking turn's producer finish before anything is compared.
+            for _ in range(50):
+                await asyncio.sleep(0)
+            seen.append(outcome(reply))
+            tid = msg.task_id or f"task{n}"
+            stored = await store.get(tid, call)
+            seen.append(None if stored is None else wire(stored))
+            if stored is not None:
+                last_task = tid
+    finally:
+        await handler.aclose()
+    return seen
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(turn, min_size=1, max_size=3))
+def test_fast_path_matches_the_full_handler(turns: list[Turn]) -> None:
+    lean = asyncio.run(converse(LeanRequestHandler, turns))
+    full = asyncio.run(converse(DefaultRequestHandler, turns))
+    assert lean == full
+
+
+def test_the_common_turn_takes_the_fast_path() -> None:
+    """Guards the test above against comparing the full handler with itself."""
+    taken: list[str] = []
+
+    class Watching(Scripted):
+        async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+            taken.append(type(event_queue).__name__)
+            await super().execute(context, event_queue)
+
+    async def run() -> None:
+        ex = Watching()
+        ex.script = [("task", S.TASK_STATE_SUBMITTED), ("artifact", False),
+                     ("status", S.TASK_STATE_COMPLETED)]
+        h = LeanRequestHandler(agent_executor=ex, agent_card=CARD,
+                               task_store=BoundedMemoryTaskStore(max_tasks=10, max_bytes=10**6),
+                               request_context_builder=FixedContextIds())
+        msg = Message(message_id="m", role=Role.ROLE_USER, parts=[Part(text="x")])
+        reply = await h.on_message_send(SendMessageRequest(message=msg),
+                                        ServerCallContext(state={REQUESTED_TASK_ID: "t"}))
+        assert isinstance(reply, Task) and reply.status.state == S.TASK_STATE_COMPLETED
+        await h.aclose()
+
+    asyncio.run(run())
+    assert taken == [BufferQueue.__name__]
+
+
+def test_simple_shape() -> None:
+    t = Task(id="t", context_id="c", status=TaskStatus(state=S.TASK_STATE_SUBMITTED))
+    done = TaskStatusUpdateEvent(task_id="t", context_id="c",
+                                 status=TaskStatus(state=S.TASK_STATE_COMPLETED))
+    art = TaskArtifactUpdateEvent(task_id="t", context_id="c", artifact=Artifact(artifact_id="a"))
+    assert simple_shape([t, art, done], "t", "c")
+    assert not simple_shape([t, art], "t", "c")              # unfinished
+    assert not simple_shape([t, done, art], "t", "c")        # event after the end
+    assert not simple_shape([t, done], "x", "c")             # another task's
+    assert not simple_shape([art, done], "t", "c")           # no Task first
+    assert not simple_shape([], "t", "c")
+    grow = TaskArtifactUpdateEvent(task_id="t", context_id="c", append=True,
+                                   artifact=Artifact(artifact_id="a"))
+    assert simple_shape([t, art, grow, done], "t", "c")
+    assert not simple_shape([t, grow, done], "t", "c")       # appends to nothing
