@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import click
-from a2a.client.client import ClientCallContext
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
     GetTaskRequest,
@@ -16,7 +15,7 @@ from a2a.types.a2a_pb2 import (
 from google.protobuf.json_format import MessageToDict
 
 from a2a_mqtt.binding.topics import AgentRef
-from a2a_mqtt.cli.common import Settings, common
+from a2a_mqtt.cli.common import Settings, common, token_option
 from a2a_mqtt.cli.follow import FollowOptions
 from a2a_mqtt.cli.output import echo_json, entry_dict, task_line
 from a2a_mqtt.cli.registry_cmds import (
@@ -150,11 +149,12 @@ def tasks() -> None:
 async def _with_transport(s: Settings, agent_ref: str, fn: Any) -> Any:
     async with A2AMqttClient(s.requester(), discover=False) as mc:
         transport: MqttClientTransport = mc.transport_for(_ref(agent_ref))
-        return await fn(transport, ClientCallContext(timeout=s.timeout))
+        return await fn(transport, s.context(s.timeout))
 
 
 @tasks.command("get")
 @common
+@token_option
 @click.argument("agent_ref")
 @click.argument("task_id")
 @click.option("--history", type=int, default=None, help="History length to include.")
@@ -169,6 +169,7 @@ def tasks_get(s: Settings, agent_ref: str, task_id: str, history: int | None) ->
 
 @tasks.command("list")
 @common
+@token_option
 @click.argument("agent_ref")
 @click.option("--context-id", default=None)
 @click.option("--page-size", type=int, default=None)
@@ -190,6 +191,7 @@ def tasks_list(s: Settings, agent_ref: str, context_id: str | None,
 
 @tasks.command("cancel")
 @common
+@token_option
 @click.argument("agent_ref")
 @click.argument("task_id")
 def tasks_cancel(s: Settings, agent_ref: str, task_id: str) -> None:
@@ -201,6 +203,7 @@ def tasks_cancel(s: Settings, agent_ref: str, task_id: str) -> None:
 
 @tasks.command("subscribe")
 @common
+@token_option
 @click.argument("agent_ref")
 @click.argument("task_id")
 @follow_options

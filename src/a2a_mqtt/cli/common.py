@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import click
+from a2a.client.client import ClientCallContext
 from a2a.client.errors import A2AClientError
 from a2a.utils.errors import A2AError
 
@@ -16,7 +17,7 @@ from a2a_mqtt.cli.connection import Connection, connection_options
 from a2a_mqtt.client.config import RequesterConfig
 from a2a_mqtt.errors import A2AMqttError
 
-__all__ = ["Settings", "common", "one_line", "run_async"]
+__all__ = ["Settings", "common", "one_line", "run_async", "token_option"]
 
 _T = TypeVar("_T")
 _FOREVER = 10.0 ** 7  # seconds (~4 months): a bound asyncio accepts, never reached
@@ -35,6 +36,14 @@ class Settings:
         self.broker = conn.broker
         self.timeout = timeout
         self.as_json = as_json
+        self.token: str | None = None
+        """A bearer token for the agent (``--token``); a secret: never printed."""
+
+    def context(self, timeout: float | None) -> ClientCallContext:
+        """A call's context: its timeout, and the bearer token as the binding carries it
+        (the ``Authorization`` service parameter, sent as ``a2a-authorization``)."""
+        params = {"Authorization": f"Bearer {self.token}"} if self.token else None
+        return ClientCallContext(timeout=timeout, service_parameters=params)
 
     def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
         """:func:`run_async`, naming this command's broker on a failure."""
@@ -87,4 +96,29 @@ def common(f: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(f)
     def wrapper(conn: Connection, timeout: float, as_json: bool, **kwargs: Any) -> Any:
         return f(Settings(conn, timeout, as_json), **kwargs)
+    return wrapper
+
+
+def _token(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    token = value.strip()
+    if token[:7].lower() == "bearer ":
+        token = token[7:].strip()
+    if not token or any(c.isspace() or not c.isprintable() for c in token):
+        # The value is a secret: the message says what is wrong, never what it was.
+        raise click.BadParameter("not a bearer token (whitespace or control characters)")
+    return token
+
+
+def token_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--token`` / ``A2A_MQTT_TOKEN`` for commands that call an agent (below ``@common``)."""
+    @click.option("--token", envvar="A2A_MQTT_TOKEN", default=None, metavar="JWT",
+                  callback=_token, expose_value=True,
+                  help="Bearer token for the agent (sent as a2a-authorization; never "
+                       "printed). Prefer the A2A_MQTT_TOKEN variable: a flag shows in ps.")
+    @functools.wraps(f)
+    def wrapper(s: Settings, *args: Any, token: str | None, **kwargs: Any) -> Any:
+        s.token = token
+        return f(s, *args, **kwargs)
     return wrapper

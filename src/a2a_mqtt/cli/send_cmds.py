@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from a2a.client.client import ClientCallContext
 from a2a.client.errors import A2AClientError
 from a2a.types.a2a_pb2 import (
     GetTaskRequest,
@@ -37,7 +36,7 @@ from google.protobuf.struct_pb2 import Struct, Value
 from a2a_mqtt.binding.codes import ResponderUnavailableError
 from a2a_mqtt.binding.stream import new_context_id, new_task_id
 from a2a_mqtt.binding.topics import AgentRef
-from a2a_mqtt.cli.common import Settings, common
+from a2a_mqtt.cli.common import Settings, common, token_option
 from a2a_mqtt.cli.follow import TERMINAL, UNSUCCESSFUL, FollowOptions, Progress, follow
 from a2a_mqtt.cli.output import echo_json, event_line, task_line
 from a2a_mqtt.client.factory import A2AMqttClient
@@ -130,7 +129,7 @@ async def _follow(s: Settings, mc: A2AMqttClient, transport: MqttClientTransport
 
     async def probe() -> Task:
         return await transport.get_task(GetTaskRequest(id=task_id),
-                                        context=ClientCallContext(timeout=s.timeout))
+                                        context=s.context(s.timeout))
     # A pool's card never goes offline (no member knows it is the last); a member that
     # dies has its tasks failed by a survivor, which reaches us as an event.
     watched = not ref.pool and mc.discovery.get(ref) is not None
@@ -142,6 +141,7 @@ async def _follow(s: Settings, mc: A2AMqttClient, transport: MqttClientTransport
 
 @click.command()
 @common
+@token_option
 @click.argument("agent_ref")
 @click.argument("text", required=False)
 @click.option("--stream", is_flag=True, help="Stream status and artifact updates.")
@@ -178,7 +178,7 @@ def send(s: Settings, agent_ref: str, text: str | None, stream: bool, task_id: s
         async with A2AMqttClient(s.requester(), org=ref.org, unit=ref.unit) as mc:
             await _presence(mc, ref, wait_online)
             transport = mc.transport_for(ref)
-            ctx = ClientCallContext(timeout=s.timeout)
+            ctx = s.context(s.timeout)
             if task_id:
                 task = await transport.get_task(GetTaskRequest(id=task_id), context=ctx)
                 if task.status.state in TERMINAL:
@@ -193,7 +193,7 @@ def send(s: Settings, agent_ref: str, text: str | None, stream: bool, task_id: s
                 msg.context_id = context_id or new_context_id()
             if stream:
                 # No call timeout here: it would also bound the silence between events.
-                events = transport.send_message_streaming(request)
+                events = transport.send_message_streaming(request, context=s.context(None))
                 await _follow(s, mc, transport, events, msg.task_id, opts)
                 return
             response = await transport.send_message(request, context=ctx)
@@ -215,6 +215,7 @@ def subscribe_task(s: Settings, agent_ref: str, task_id: str, opts: FollowOption
     async def go() -> None:
         async with A2AMqttClient(s.requester(), org=ref.org, unit=ref.unit) as mc:
             transport = mc.transport_for(ref)
-            events = transport.subscribe(SubscribeToTaskRequest(id=task_id))
+            events = transport.subscribe(SubscribeToTaskRequest(id=task_id),
+                                         context=s.context(None))
             await _follow(s, mc, transport, events, task_id, opts)
     s.run(go())

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.cli.agent_security_opts import AgentSecurity, agent_security_options
 from a2a_mqtt.cli.common import run_async
 from a2a_mqtt.cli.connection import Connection, connection_options
 from a2a_mqtt.cli.observability_opts import observability_options
@@ -119,7 +120,9 @@ def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | 
               "claims in a shared --task-store (sqlite:///FILE or postgresql://...).")
 @tracing_options
 @observability_options(port=True)
+@agent_security_options
 def example(name: str, agent_ref: str | None, conn: Connection, trace: TraceOptions,
+            security: AgentSecurity,
             task_store: str | None,
             session_expiry: int,
             pool: str | None, pool_dispatch: str, leave_pool_on_stop: bool, keepalive: int,
@@ -140,7 +143,8 @@ def example(name: str, agent_ref: str | None, conn: Connection, trace: TraceOpti
         if pool is not None and task_store is None:
             task_store = f"sqlite:///a2a-mqtt-{ref.org}-{ref.unit}-{pool}.db"
         extended = ex.extended_card() if ex.extended_card is not None else None
-        config = AgentConfig(ref=ref, card=ex.card(), executor=ex.executor(),
+        card, secured = security.apply(ref, ex.card())
+        config = AgentConfig(ref=ref, card=card, executor=ex.executor(), **secured,
                              extended_card=extended,
                              connection=dataclasses.replace(conn.settings, keepalive=keepalive),
                              task_store_url=task_store, session_expiry=session_expiry,

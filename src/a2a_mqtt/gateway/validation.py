@@ -26,9 +26,6 @@ Everything here is pure: bytes in, a parsed value or an exception out.
 
 from __future__ import annotations
 
-import json
-import math
-import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -44,6 +41,8 @@ from a2a.utils.errors import (
 from a2a.utils.proto_utils import validate_proto_required_fields
 from google.protobuf.json_format import ParseDict
 from google.protobuf.message import Message as ProtoMessage
+
+from a2a_mqtt.binding import jsontext
 
 __all__ = [
     "JSONRPC_METHODS",
@@ -61,7 +60,6 @@ JSONRPC_METHODS: Final[Mapping[str, type[ProtoMessage]]] = JsonRpcDispatcher.MET
 """The A2A 1.0 methods a2a-sdk's JSON-RPC route serves, with their request types."""
 
 _ENVELOPE: Final = frozenset({"jsonrpc", "id", "method", "params"})
-_ESCAPED_SURROGATE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 _REST_BODIES: Final[tuple[tuple[str, type[ProtoMessage]], ...]] = (
     ("/message:send", SendMessageRequest),
     ("/message:stream", SendMessageRequest),
@@ -78,60 +76,26 @@ class MalformedRequest(Exception):
         self.request_id = request_id
 
 
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"the number {text[:40]} does not fit a 64-bit float")
-    return value
-
-
-def _has_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def _check_tree(value: Any) -> None:
-    """Depth and lone surrogates, iteratively (the tree may be deep)."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            if _has_surrogate(item):
-                raise JSONParseError(message="a string holds a lone surrogate (not Unicode text)")
-        elif isinstance(item, dict | list):
-            if depth >= MAX_JSON_DEPTH:
-                raise JSONParseError(
-                    message=f"JSON is nested deeper than {MAX_JSON_DEPTH} levels")
-            if isinstance(item, dict):
-                stack.extend((key, depth) for key in item)
-                stack.extend((child, depth + 1) for child in item.values())
-            else:
-                stack.extend((child, depth + 1) for child in item)
-
-
 def load_json(body: bytes) -> Any:
-    """The JSON value of ``body``; ``JSONParseError`` if it is not acceptable JSON."""
+    """The JSON value of ``body``; ``JSONParseError`` if it is not acceptable JSON.
+
+    The binding's strict decoder (``binding.jsontext``) with the gateway's limits:
+    :data:`MAX_JSON_DEPTH`, any integer a double holds, and U+0000 left to the
+    agent (which answers it with -32602, as it would for an MQTT requester).
+    """
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise JSONParseError(message=f"the body is not UTF-8 (byte {exc.start})") from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
-    except RecursionError:
-        raise JSONParseError(
-            message=f"JSON is nested deeper than {MAX_JSON_DEPTH} levels") from None
-    except ValueError as exc:  # JSONDecodeError, an over-long integer, NaN, overflow
+        value = jsontext.loads(text, max_depth=MAX_JSON_DEPTH, int_range=None)
+    except ValueError as exc:  # JSONDecodeError, an over-long integer, NaN, overflow, depth
         raise JSONParseError(message=f"the body is not JSON: {exc}") from None
-    deep = text.count("[") + text.count("{") > MAX_JSON_DEPTH
-    if deep or _ESCAPED_SURROGATE.search(text):
-        _check_tree(value)
+    if jsontext.has_risky_escape(text):
+        problem = jsontext.value_problem(value, max_depth=MAX_JSON_DEPTH, allow_nul=True)
+        if problem is not None:
+            raise JSONParseError(
+                message="a string holds a lone surrogate (not Unicode text)")
     return value
 
 

@@ -62,6 +62,7 @@ class AgentMetrics:
         self.tasks = metrics.sum(N.SERVER_TASKS)
         self.streams = metrics.sum(N.SERVER_OPEN_STREAMS)
         self.dedup = metrics.sum(N.SERVER_DEDUP_HITS)
+        self.refusals = metrics.sum(N.SERVER_REFUSED)
         self._agent_key = (agent,)
 
     def begin(self, nbytes: int) -> CallRecord:
@@ -79,6 +80,11 @@ class AgentMetrics:
 
     def dedup_hit(self) -> None:
         self.dedup.add(self._agent_key)
+
+    def refused(self, reason: str) -> None:
+        """A request refused unanswered; ``reason`` is one of a bounded set
+        (:data:`a2a_mqtt.server.refusals.REASONS`)."""
+        self.refusals.add((self.agent, reason))
 
 
 class CallRecord:

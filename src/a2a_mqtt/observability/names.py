@@ -87,6 +87,10 @@ SERVER_OPEN_STREAMS = Instrument(
 SERVER_DEDUP_HITS = Instrument(
     "a2a_mqtt.server.dedup_hits", "counter", "{request}",
     "Requests answered from the duplicate cache instead of running again", (AGENT,))
+SERVER_REFUSED = Instrument(
+    "a2a_mqtt.server.refused", "counter", "{request}",
+    "Requests refused without an answer (Response Topic missing, outside $a2a/v1/reply/ "
+    "or invalid), by reason", (AGENT, REASON))
 SERVER_CLAIMS = Instrument(
     "a2a_mqtt.server.claims", "counter", "{claim}",
     "Pool claims, by result (won | lost)", (AGENT, CLAIM_RESULT))

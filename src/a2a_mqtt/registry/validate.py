@@ -4,7 +4,8 @@ A card is indexed only if all of these hold, checked in this order; the first
 failing step gives the reasons:
 
 1. the payload is at most ``max_bytes`` long;
-2. it is UTF-8 JSON (no BOM, no ``NaN``/``Infinity``) holding an object, and
+2. it is UTF-8 JSON (no BOM, no ``NaN``/``Infinity``, at most 64 levels deep;
+   the binding's strict decoder, ``binding.jsontext.loads``) holding an object, and
    every value can be written out again: no string holds a lone surrogate
    (``"\\ud800"`` decodes, but cannot be encoded as UTF-8), no number
    overflows a double (``1e400``; a2a-sdk carries JSON numbers as doubles);
@@ -21,9 +22,7 @@ reference validator, which is also trusted should the two ever disagree.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import re
 from functools import cache
 from typing import Any, Final, NamedTuple
@@ -33,6 +32,7 @@ import jsonschema
 
 from a2a_mqtt.binding.card import ROUTING_EXTENSION_URI, is_mqtt_binding
 from a2a_mqtt.binding.card_schema import agent_card_schema
+from a2a_mqtt.binding.jsontext import NotJSONError, UnrepresentableError, loads
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.registry.fastcheck import card_is_valid
@@ -46,35 +46,6 @@ MAX_REASONS: Final = 10
 _MAX_REASON_CHARS: Final = 300
 _BROKER_SCHEMES: Final = frozenset({"mqtt", "mqtts", "ws", "wss"})
 
-
-class _Unrepresentable(ValueError):
-    """A JSON value that decodes but cannot be written out again."""
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _Unrepresentable(f"the number {text[:40]} overflows a double")
-    return value
-
-
-def _double_int(text: str) -> int:
-    value = int(text)
-    if len(text) > 300:  # only then can it overflow a double (~1.8e308)
-        try:
-            float(value)
-        except OverflowError:
-            raise _Unrepresentable(f"the number {text[:40]}... ({len(text)} digits) "
-                                   "overflows a double") from None
-    return value
-
-
-_decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float,
-                            parse_int=_double_int)
 # A JSON escape of a UTF-16 surrogate: the text may hold a lone one (checked by walking).
 _SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -82,7 +53,8 @@ _SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 def _lone_surrogate(data: Any) -> str | None:
     """Where in ``data`` a string (or key) holds a lone surrogate, or None.
 
-    Iterative: the decoder accepts nesting deeper than Python's recursion limit.
+    The decoder is the binding's (binding.jsontext); this walk only names the place
+    in the card's own path notation (``skills/0/tags/1``) for the rejection reason.
     """
     stack: list[tuple[str, Any]] = [("", data)]
     while stack:
@@ -136,13 +108,15 @@ def check_card(ref: AgentRef, payload: bytes, *, max_bytes: int) -> Verdict:
     except UnicodeDecodeError as exc:
         return Verdict(None, (f"card payload is not UTF-8: {exc}",))
     try:
-        data = _decoder.decode(text)
-    except _Unrepresentable as exc:
+        # The binding's strict decoder; a card's numbers are doubles to a2a-sdk, so any
+        # integer a double holds is fine (binding.jsontext.loads, int_range=None).
+        data = loads(text, int_range=None)
+    except NotJSONError as exc:
+        return Verdict(None, (f"card payload is not JSON: {exc}",))
+    except UnrepresentableError as exc:
         return Verdict(None, (f"card payload cannot be represented: {exc}",))
     except ValueError as exc:
         return Verdict(None, (f"card payload is not JSON: {exc}",))
-    except RecursionError:
-        return Verdict(None, ("card payload is nested too deeply to be a card",))
     if not isinstance(data, dict):
         return Verdict(None, (f"card payload is a JSON {type(data).__name__}, not an object",))
     if _SURROGATE_ESCAPE.search(text):

@@ -72,6 +72,7 @@ from a2a_mqtt.errors import RemoteProtocolError, TransportError
 from a2a_mqtt.mqtt_types import IncomingMessage, PublishProperties
 from a2a_mqtt.observability import tracing
 from a2a_mqtt.server.inflight import InflightEntry, InflightLog
+from a2a_mqtt.server.refusals import RefusalLog, refusal_reason
 from a2a_mqtt.server.stores import KNOWN_ABSENT, TaskAccess
 from a2a_mqtt.server.taskids import REQUESTED_TASK_ID, DedupGate, seen_in_history
 
@@ -216,6 +217,7 @@ class RequestDispatcher:
         self._e2e = e2e
         self._gate = DedupGate()
         self._run = uuid.uuid4().hex
+        self._refusals = RefusalLog()
 
     @property
     def run(self) -> str:
@@ -228,12 +230,25 @@ class RequestDispatcher:
         topic = msg.properties.response_topic
         problem = reply_topic_problem(topic)
         if problem is not None:
-            log.warning("request on %s refused, not answered: %s (%r, %d bytes)", msg.topic,
-                        problem, _clip(topic or "", 120), len(msg.payload))
+            self._refused(msg, problem)
             return None
         assert topic is not None
         return _Reply(self._publish, topic, msg.properties.correlation_data, self._responder,
                       call)
+
+    def _refused(self, msg: IncomingMessage, problem: str) -> None:
+        """Count a refusal; log it at a bounded rate (a client can send them unthrottled)."""
+        if self._metrics is not None:
+            self._metrics.refused(refusal_reason(problem))
+        topic = _clip(msg.properties.response_topic or "", 120)
+        who = msg.properties.user_property("a2a-requester-agent-id") or ""
+        verdict = self._refusals.refuse((who, topic))
+        if verdict.suppressed:
+            log.warning("%d further refused requests not logged (see a2a_mqtt.server.refused)",
+                        verdict.suppressed)
+        if verdict.log:
+            log.warning("request on %s refused, not answered: %s (%r, %d bytes; repeats "
+                        "are summarised)", msg.topic, problem, topic, len(msg.payload))
 
     def _begin(self, msg: IncomingMessage) -> CallRecord | None:
         return None if self._metrics is None else self._metrics.begin(len(msg.payload))
