@@ -238,11 +238,14 @@ class MosquittoProcess:
         self.config_path.write_text(render_config(self._config))
         self._log = self.log_path.open("ab")
         self._log_offset = self._log.tell()
+        # Its own process group: a terminal's Ctrl-C reaches our process only, which
+        # stops its agents (they republish their cards offline) before the broker.
         self._proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             [binary, "-c", str(self.config_path)],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            process_group=0,
         )
 
     def _check_ports_free(self) -> None:
