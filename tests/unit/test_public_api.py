@@ -12,8 +12,8 @@ import pytest
 import a2a_mqtt
 
 # What `import a2a_mqtt` may never load: a2a-sdk, the MQTT library, the optional extras.
-HEAVY = ("a2a", "paho", "sqlalchemy", "uvicorn", "starlette", "mcp", "httpx", "click",
-         "cryptography", "joserfc", "google")
+HEAVY = ("a2a", "mqtt5", "websockets", "paho", "sqlalchemy", "uvicorn", "starlette", "mcp",
+         "httpx", "click", "cryptography", "joserfc", "google")
 
 
 def test_all_is_exactly_the_lazy_exports() -> None:
