@@ -1,7 +1,7 @@
 """Fixtures for the dashboard: a broker, the dashboard (with its embedded registry),
 example agents, and a real Chromium driven by Playwright.
 
-Chromium is Debian's package (``scripts/bootstrap`` installs it), launched through
+Chromium is Debian's package (``scripts/bootstrap --tests`` installs it), launched through
 ``executable_path``: no browser is ever downloaded. A missing browser *fails* the
 tests with an install hint. Screenshots go to ``test-artifacts/dashboard/``.
 """
@@ -36,7 +36,7 @@ def chromium_path() -> str:
         if candidate and Path(candidate).exists():
             return candidate
     pytest.fail("Debian's chromium is needed for the dashboard browser tests: "
-                "apt-get install -y chromium (scripts/bootstrap does)", pytrace=False)
+                "apt-get install -y chromium (scripts/bootstrap --tests does)", pytrace=False)
 
 
 class Fleet:

@@ -2,7 +2,7 @@
 
 Playwright cannot drive a stock Firefox and geckodriver is not packaged, so the test
 speaks Marionette (``firefox-esr --headless --marionette``) through Mozilla's own
-client, ``marionette-driver`` (PyPI): nothing is downloaded. ``scripts/bootstrap``
+client, ``marionette-driver`` (PyPI): nothing is downloaded. ``scripts/bootstrap --tests``
 installs firefox-esr. Each browser gets a fresh profile and ``marionette.port = 0``:
 Firefox picks a free port and writes it to ``MarionetteActivePort`` in the profile, so
 parallel runs never collide on 2828.
@@ -58,7 +58,7 @@ def firefox_path() -> str:
         if candidate and Path(candidate).exists():
             return candidate
     pytest.fail("Debian's firefox-esr is needed for the dashboard's Firefox test: "
-                "apt-get install -y firefox-esr (scripts/bootstrap does)", pytrace=False)
+                "apt-get install -y firefox-esr (scripts/bootstrap --tests does)", pytrace=False)
 
 
 class Firefox:

@@ -1,7 +1,7 @@
 """The curl calls of docs/gateway.md ("Calling it with curl") work as written.
 
 Every ```bash block of that section whose command is ``curl`` is run by bash
-with the real curl binary (scripts/bootstrap installs it) against a real
+with the real curl binary (scripts/bootstrap --tests installs it) against a real
 gateway in front of the echo agent on a test broker. The only edit: the
 documented gateway address becomes the test gateway's. Each answer is checked
 by what the call is: JSON-RPC, the missing version, REST, or SSE.
@@ -57,7 +57,7 @@ def test_the_section_has_every_kind_of_call() -> None:
 @pytest.mark.asyncio
 async def test_the_curl_calls_work(broker: MosquittoProcess) -> None:
     curl = shutil.which("curl")
-    assert curl is not None, "curl is missing: run ./scripts/bootstrap"
+    assert curl is not None, "curl is missing: run ./scripts/bootstrap --tests"
     async with serve(broker.url, _AGENT, EchoExecutor(), echo_card()), \
             open_gateway(broker.url) as gateway:
         await known(gateway, _AGENT)
