@@ -27,7 +27,10 @@ per run (all supervisors together), the CPU per run of every process on the path
 (the agents, the PostgreSQL backends of the set-up's database, the broker, this
 client), and each supervisor's share of the wall time it ran and waited runnable
 for a CPU (/proc/PID/task/*/schedstat): ran + waited near 1 means the supervisor
-is the limit, and waited > ran that the machine starves it. The machine has 2
+is the limit, and waited > ran that the machine starves it. Every agent and
+supervisor runs in a session of its own, as on separate hosts: with autogroup
+scheduling a session gets one share of the CPUs however many processes it has
+(``--one-session`` keeps them all in this process's session, for comparison). The machine has 2
 cores shared with the broker, PostgreSQL, the agents and this client: read the
 ratio and the CPU per run, not the absolute rates.
 
@@ -164,7 +167,8 @@ async def throughput(url: str, broker_pid: int | None, tmp: Path,
     """Both set-ups alive, measured in turns (order rotated each round); medians."""
     def setup(n: int) -> Setup:
         return Setup(url=url, n=n, tmp=tmp, agent_script=SCRIPT, n_agents=args.agents,
-                     step_ms=args.step_ms, max_runs=args.max_runs, broker_pid=broker_pid)
+                     step_ms=args.step_ms, max_runs=args.max_runs, broker_pid=broker_pid,
+                     sessions=not args.one_session)
 
     async with setup(1) as one, setup(3) as three:
         setups = {"1": one, "3": three}
@@ -188,10 +192,10 @@ async def throughput(url: str, broker_pid: int | None, tmp: Path,
             return [row]
 
         rows = await side_by_side(["1", "3"], args.rounds, measure)
-    medians = {n: median([r["runs_per_s"] for r in rows if r["supervisors"] == n])
+    medians = {n: round(median([r["runs_per_s"] for r in rows if r["supervisors"] == n]), 1)
                for n in (1, 3)}
-    cpu = {n: median([r["supervisor_cpu_ms_per_run"] for r in rows if r["supervisors"] == n])
-           for n in (1, 3)}
+    cpu = {n: round(median([r["supervisor_cpu_ms_per_run"] for r in rows
+                            if r["supervisors"] == n]), 1) for n in (1, 3)}
     print(markdown_table(THROUGHPUT_COLUMNS, rows))
     print(f"median runs/s: 1 supervisor {medians[1]}, 3 supervisors {medians[3]} "
           f"-> {ratio(medians[3], medians[1]) or float('nan'):.2f}x; supervisor CPU per run "
@@ -243,6 +247,10 @@ def cli() -> None:
     parser.add_argument("--spy", type=Path, default=None, metavar="DIR",
                         help="record every supervisor with py-spy (raw) into DIR "
                              "while the runs are measured")
+    parser.add_argument("--one-session", action="store_true",
+                        help="keep the agents and supervisors in this process's session "
+                             "(one CPU share under autogroup scheduling) instead of one "
+                             "session each, as on separate hosts")
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--serve-agent", nargs=3, metavar=("URL", "REF", "DELAY"),

@@ -78,11 +78,13 @@ async def run_once(client: Any, inputs: dict[str, Any] | None = None) -> bool:
     return state == TaskState.TASK_STATE_COMPLETED
 
 
-def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+def _spawn(args: list[str], log: Path, *, session: bool) -> subprocess.Popen[bytes]:
+    """A child process; with ``session``, in a session of its own (see ``Setup``)."""
     src = Path(__file__).resolve().parents[2] / "src"
     with open(log, "ab") as err:
         return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err,
-                                env={**os.environ, "PYTHONPATH": str(src)})
+                                env={**os.environ, "PYTHONPATH": str(src)},
+                                start_new_session=session)
 
 
 def _pg_cpu(db: str) -> dict[int, float]:
@@ -126,13 +128,24 @@ def _sched(pid: int) -> tuple[float, float]:
 
 
 class Setup:
-    """``n`` supervisors, their agents and database, alive for several measurements."""
+    """``n`` supervisors, their agents and database, alive for several measurements.
+
+    With ``sessions`` (the default), every agent and supervisor process runs in a
+    session of its own, as on separate hosts. Linux's autogroup scheduling
+    (``/proc/sys/kernel/sched_autogroup_enabled``) gives each session one share of
+    the CPUs, whatever its number of processes: in the bench's own session three
+    supervisors would split the one share one supervisor gets, on a machine that
+    others keep busy, and the comparison would measure the session, not the
+    supervisors.
+    """
 
     def __init__(self, *, url: str, n: int, tmp: Path, agent_script: Path, n_agents: int,
-                 step_ms: float, max_runs: int, broker_pid: int | None) -> None:
+                 step_ms: float, max_runs: int, broker_pid: int | None,
+                 sessions: bool = True) -> None:
         self.url, self.n, self.tmp = url, n, tmp
         self.agent_script, self.n_agents = agent_script, n_agents
         self.step_ms, self.max_runs, self.broker_pid = step_ms, max_runs, broker_pid
+        self.sessions = sessions
         self.name = f"tp{n}x{uuid.uuid4().hex[:6]}"
         self.procs: list[subprocess.Popen[bytes]] = []
         self.sup_pids: list[int] = []
@@ -153,13 +166,15 @@ class Setup:
             file.write_text(chain(self.name, 3, agents))
             self.procs = [_spawn([sys.executable, str(self.agent_script), "--serve-agent",
                                   self.url, ref, str(self.step_ms / 1000)],
-                                 self.tmp / f"{self.name}-agent{i}.log")
+                                 self.tmp / f"{self.name}-agent{i}.log",
+                                 session=self.sessions)
                           for i, ref in enumerate(agents)]
             logs = [self.tmp / f"{self.name}-sup{i}.log" for i in range(self.n)]
             sups = [_spawn([sys.executable, "-m", "a2a_mqtt", "-v", "workflow", "serve",
                             str(file), "--db", self.db, "--broker", self.url, "--org",
                             "bench", "--unit", "wf", "--id", f"{self.name}-sup{i}",
-                            "--lease-ttl", "15", "--max-runs", str(self.max_runs)], logs[i])
+                            "--lease-ttl", "15", "--max-runs", str(self.max_runs)], logs[i],
+                           session=self.sessions)
                     for i in range(self.n)]
             self.procs += sups
             self.sup_pids = [p.pid for p in sups]
