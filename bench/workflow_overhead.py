@@ -207,7 +207,7 @@ async def throughput(url: str, broker_pid: int | None, tmp: Path,
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"overhead": [], "throughput": []}
     with tempfile.TemporaryDirectory() as tmpdir:
-        tmp = Path(tmpdir)
+        tmp = Path(args.logs or tmpdir)   # --logs: created by cli()
         async with private_broker() as broker:
             if not args.skip_overhead:
                 sqlite_db = f"sqlite:///{tmp / 'overhead.db'}"
@@ -251,6 +251,8 @@ def cli() -> None:
                         help="keep the agents and supervisors in this process's session "
                              "(one CPU share under autogroup scheduling) instead of one "
                              "session each, as on separate hosts")
+    parser.add_argument("--logs", type=Path, default=None, metavar="DIR",
+                        help="keep the workflow files and the processes' logs in DIR")
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--serve-agent", nargs=3, metavar=("URL", "REF", "DELAY"),
@@ -260,6 +262,8 @@ def cli() -> None:
     if args.serve_agent:
         _serve_agent(*args.serve_agent)
         return
+    if args.logs is not None:
+        args.logs.mkdir(parents=True, exist_ok=True)
     results = asyncio.run(main(args))
     if args.json is not None:
         write_json("workflow_overhead", results, args.json)

@@ -214,7 +214,12 @@ class Setup:
         async def worker() -> None:
             nonlocal done, failed
             for _ in queue:
-                if await run_once(self.client):
+                try:
+                    ok = await run_once(self.client)
+                except Exception as exc:  # counted, never timed (a bench reports errors)
+                    LOG.warning("run failed: %s", exc)
+                    ok = False
+                if ok:
                     done += 1
                 else:
                     failed += 1

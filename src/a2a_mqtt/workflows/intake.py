@@ -10,7 +10,9 @@ claims the request at once, with one statement; every other supervisor keeps its
 copy unacknowledged and untouched for ``grace`` seconds, then checks the claims of
 all its due copies in one statement, drops those another supervisor holds, and
 claims the rest itself (the designated one died, is full, or the views of who is
-online disagreed).
+online disagreed). Waiting copies are unacknowledged, and the broker lets only so
+many be in flight towards one client: when more than ``max_waiting`` wait, the
+oldest are checked at once, before their grace is over.
 
 Invariants:
 - the claims table stays the only authority: the hash only decides who tries
@@ -43,6 +45,11 @@ __all__ = ["DeferredCopies", "designated"]
 log = logging.getLogger("a2a_mqtt.workflows")
 
 _BATCH = 256
+# Unacknowledged copies count against the broker's in-flight window towards us
+# (Mosquitto's max_inflight_messages, 20 by default; our Receive Maximum): past this
+# many waiting, the oldest are checked at once, so deferred copies never hold back
+# the requests we are designated for.
+_MAX_WAITING = 8
 
 
 def designated(key: str, members: Collection[str]) -> str | None:
@@ -76,10 +83,12 @@ class DeferredCopies:
 
     def __init__(self, *, claims: RequestClaims, owner: str, grace: float,
                  serve: Callable[[IncomingMessage], None],
+                 max_waiting: int = _MAX_WAITING,
                  now: Callable[[], float] = time.monotonic) -> None:
         self._claims = claims
         self._owner = owner
         self.grace = grace
+        self.max_waiting = max_waiting
         self._serve = serve
         self._now = now
         self._waiting: deque[_Copy] = deque()
@@ -95,7 +104,7 @@ class DeferredCopies:
 
     def put(self, msg: IncomingMessage, key: str, first: str | None) -> None:
         self._waiting.append(_Copy(msg, key, self._now() + self.grace, first))
-        if len(self._waiting) == 1:
+        if len(self._waiting) == 1 or len(self._waiting) > self.max_waiting:
             self._wake.set()
 
     def member_gone(self, member: str) -> None:
@@ -126,7 +135,8 @@ class DeferredCopies:
             self._waiting = keep
             return due[:_BATCH] + self._requeue(due[_BATCH:])
         due = []
-        while self._waiting and self._waiting[0].due <= now and len(due) < _BATCH:
+        while self._waiting and len(due) < _BATCH and (
+                self._waiting[0].due <= now or len(self._waiting) > self.max_waiting):
             due.append(self._waiting.popleft())
         return due
 

@@ -92,3 +92,25 @@ async def test_a_designated_supervisor_going_offline_makes_its_copies_due_at_onc
     assert served == [of_a.msg]
     assert len(copies) == 1                             # sup-c's copy keeps waiting
     assert copies.release() == 1 and of_c.acked == 0    # stopping: left unacknowledged
+
+
+async def test_past_max_waiting_the_oldest_copies_are_checked_before_their_grace(
+        claims: RequestClaims) -> None:
+    """Waiting copies are unacknowledged and the broker's in-flight window is small."""
+    copies, served, _event = await deferred(claims, grace=3600)
+    copies.max_waiting = 2
+    batch = [Copy(10 + i) for i in range(5)]
+    for c in batch:
+        assert await claims.claim(c.key, "sup-a#1")
+    task = asyncio.create_task(copies.run())
+    try:
+        for c in batch:
+            copies.put(c.msg, c.key, "sup-a")
+        for _ in range(500):
+            if len(copies) <= 2 and copies.lost == 3:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+    assert [c.acked for c in batch] == [1, 1, 1, 0, 0]   # the oldest three, found held
+    assert served == [] and len(copies) == 2
