@@ -151,7 +151,16 @@ class WorkflowFrontend:
         sup = self.sup
         reserved = await self._wait_for_capacity(msg) if key is not None else False
         try:
-            if key is not None and not await self._claim(key):
+            try:
+                won = key is None or await self._claim(key)
+            except Exception:
+                # The store failed: who answers is unknown. The copy waits with the
+                # deferred ones (unacknowledged), which look again until the store is back.
+                log.exception("claiming a workflow request failed; trying again later")
+                assert key is not None
+                sup.deferred.put(msg, key, None)
+                return
+            if not won:
                 msg.acknowledge()  # another supervisor answers this one
                 return
             await self._claimed(msg, topic)
