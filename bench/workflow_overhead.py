@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/workflow_overhead.py                 # both parts (about 4 min)
+    python bench/workflow_overhead.py                 # both parts (about 3 min)
     python bench/workflow_overhead.py --skip-overhead --rounds 6 --runs 200
     python bench/workflow_overhead.py --spy /tmp/spy  # py-spy of every supervisor
     python bench/workflow_overhead.py --json /tmp/wf.json
