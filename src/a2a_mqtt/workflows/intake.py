@@ -48,8 +48,12 @@ _BATCH = 256
 # Unacknowledged copies count against the broker's in-flight window towards us
 # (Mosquitto's max_inflight_messages, 20 by default; our Receive Maximum): past this
 # many waiting, the oldest are checked at once, so deferred copies never hold back
-# the requests we are designated for.
+# the requests we are designated for. Then every copy older than _MIN_AGE goes in
+# the batch (not just the excess: one read per copy is what this module avoids), and
+# younger ones, which their designated supervisor is most likely claiming right now,
+# wait.
 _MAX_WAITING = 8
+_MIN_AGE = 0.1
 
 
 def designated(key: str, members: Collection[str]) -> str | None:
@@ -70,6 +74,7 @@ def designated(key: str, members: Collection[str]) -> str | None:
 class _Copy:
     msg: IncomingMessage
     key: str
+    arrived: float
     due: float
     first: str | None
     """The supervisor designated when the copy arrived."""
@@ -83,12 +88,13 @@ class DeferredCopies:
 
     def __init__(self, *, claims: RequestClaims, owner: str, grace: float,
                  serve: Callable[[IncomingMessage], None],
-                 max_waiting: int = _MAX_WAITING,
+                 max_waiting: int = _MAX_WAITING, min_age: float = _MIN_AGE,
                  now: Callable[[], float] = time.monotonic) -> None:
         self._claims = claims
         self._owner = owner
         self.grace = grace
         self.max_waiting = max_waiting
+        self.min_age = min_age
         self._serve = serve
         self._now = now
         self._waiting: deque[_Copy] = deque()
@@ -103,7 +109,8 @@ class DeferredCopies:
         return len(self._waiting)
 
     def put(self, msg: IncomingMessage, key: str, first: str | None) -> None:
-        self._waiting.append(_Copy(msg, key, self._now() + self.grace, first))
+        now = self._now()
+        self._waiting.append(_Copy(msg, key, now, now + self.grace, first))
         if len(self._waiting) == 1 or len(self._waiting) > self.max_waiting:
             self._wake.set()
 
@@ -120,9 +127,19 @@ class DeferredCopies:
                 await self._check(due)
                 continue
             self._wake.clear()
-            timeout = (self._waiting[0].due - self._now()) if self._waiting else None
+            at = self._next_due()
+            timeout = None if at is None else max(0.0, at - self._now())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _next_due(self) -> float | None:
+        """When the oldest copy is due (copies are due in arrival order)."""
+        if not self._waiting:
+            return None
+        first = self._waiting[0]
+        if len(self._waiting) > self.max_waiting:
+            return min(first.due, first.arrived + self.min_age)
+        return first.due
 
     def _due(self) -> list[_Copy]:
         now, gone = self._now(), self._gone
@@ -134,9 +151,11 @@ class DeferredCopies:
                 (due if copy.due <= now or copy.first in gone else keep).append(copy)
             self._waiting = keep
             return due[:_BATCH] + self._requeue(due[_BATCH:])
+        over = len(self._waiting) > self.max_waiting
         due = []
         while self._waiting and len(due) < _BATCH and (
-                self._waiting[0].due <= now or len(self._waiting) > self.max_waiting):
+                self._waiting[0].due <= now
+                or (over and self._waiting[0].arrived + self.min_age <= now)):
             due.append(self._waiting.popleft())
         return due
 
@@ -156,8 +175,8 @@ class DeferredCopies:
             # The store is away: keep the copies (unacknowledged) and try again later.
             log.exception("checking deferred workflow requests failed; trying again")
             for copy in reversed(due):
-                self._waiting.appendleft(_Copy(copy.msg, copy.key, self._now() + 1.0,
-                                               copy.first))
+                self._waiting.appendleft(_Copy(copy.msg, copy.key, copy.arrived,
+                                               self._now() + 1.0, copy.first))
             await asyncio.sleep(1.0)
             return
         for index, copy in enumerate(due):

@@ -171,6 +171,9 @@ class Supervisor(StepAgents):
             self._deferred_task.cancel()
             await asyncio.gather(self._deferred_task, return_exceptions=True)
             self.deferred.release()
+            log.info("supervisor %s: %d copies of requests found taken by another "
+                     "supervisor, %d taken over after the grace",
+                     self.config.supervisor_id, self.deferred.lost, self.deferred.won)
         # The lease loop ends by itself between two database calls (a task cancelled
         # inside one can keep its pooled connection, and the engine's disposal waits).
         self._scan.set()
