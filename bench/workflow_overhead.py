@@ -3,7 +3,7 @@
 Usage::
 
     python bench/workflow_overhead.py                 # both parts (about 3 min)
-    python bench/workflow_overhead.py --skip-overhead --rounds 6 --runs 200
+    python bench/workflow_overhead.py --skip-overhead --rounds 8
     python bench/workflow_overhead.py --spy /tmp/spy  # py-spy of every supervisor
     python bench/workflow_overhead.py --json /tmp/wf.json
 
@@ -15,12 +15,13 @@ the agent, one after the other. Overhead per step = (median(a) - median(b)) / st
 Measured with the run database on SQLite and on PostgreSQL.
 
 Part 2, throughput on PostgreSQL (``workflow_bench/throughput.py``): two set-ups,
-each with its own database, ``--agents`` (2) no-op agent processes whose steps take
+each with its own database, ``--agents`` (3: one per step, so that the agents are
+not the limit) no-op agent processes whose steps take
 ``--step-ms`` (0) of I/O, and 1 or 3 supervisor processes (``a2a-mqtt workflow
 serve``, no ``--max-runs`` limit by default) serving a 3-step workflow. Both are
 started and warmed up (``--warmup`` runs, as many at once as measured), then
 measured in turns, the order rotated each of ``--rounds`` rounds: a window keeps
-``--inflight`` (64: enough to keep one supervisor always busy) runs going until
+``--inflight`` (96: one supervisor is always busy, three nearly) runs going until
 ``--runs`` have completed; runs/s = completed runs / time to the last. Reported:
 median runs/s of each set-up and their ratio, and per window the supervisors' CPU
 per run (all supervisors together), the CPU per run of every process on the path
@@ -230,14 +231,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cli() -> None:
-    parser = bench_parser(__doc__, runs=200,
+    parser = bench_parser(__doc__, runs=300,
                           quick="a small smoke run of both parts (3 steps, 20 runs, 1 round)")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--reps", type=int, default=15)
-    parser.add_argument("--inflight", type=int, default=64)
-    parser.add_argument("--warmup", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--agents", type=int, default=2,
+    parser.add_argument("--inflight", type=int, default=96)
+    parser.add_argument("--warmup", type=int, default=96)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--agents", type=int, default=3,
                         help="no-op agent processes in the throughput part (steps alternate)")
     parser.add_argument("--step-ms", type=float, default=0.0,
                         help="I/O time of each step in the throughput part (agent sleep)")
