@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+import zlib
 from collections.abc import Callable
 from typing import Literal
 
@@ -21,7 +22,7 @@ from a2a_mqtt.errors import ConnectError
 from a2a_mqtt.mqtt_types import ConnectOptions, IncomingMessage, Subscription
 from a2a_mqtt.transport.base import MqttTransport
 
-__all__ = ["PoolDispatch", "probe_shared_dollar_topics"]
+__all__ = ["PoolDispatch", "probe_shared_dollar_topics", "worker_of"]
 
 log = logging.getLogger("a2a_mqtt.server")
 
@@ -73,3 +74,15 @@ async def probe_shared_dollar_topics(
         return True
     finally:
         await transport.disconnect()
+
+
+def worker_of(msg: IncomingMessage, workers: int) -> int:
+    """The worker (of ``workers``) that serves ``msg`` under partition dispatch.
+
+    CRC-32 of the Correlation Data (unique per attempt and random in every requester
+    we know; else the Response Topic): the same answer in every worker's copy, with
+    no shared state, and spread evenly. A retry carries new Correlation Data, so it
+    may land on another worker; the shared store answers it (the task's rules).
+    """
+    key = msg.properties.correlation_data or (msg.properties.response_topic or "").encode()
+    return zlib.crc32(key) % workers if workers > 1 else 0
