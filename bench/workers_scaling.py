@@ -28,6 +28,7 @@ import os
 import sys
 import tempfile
 import uuid
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 from a2a_mqtt.telemetry import prefer_a2a_sdk_spans_off
@@ -55,6 +56,7 @@ from harness import (
     write_json,
 )
 from harness.agent import BenchExecutor, bench_card
+from harness.lean import LeanRequester
 from harness.procs import ChildProcess, private_broker
 
 CORES = os.cpu_count() or 1
@@ -118,7 +120,7 @@ async def serve(url: str, ref: str, store: str, workers: int, *, dispatch: str,
 
 
 async def measure(url: str, broker_pid: int, store: str, variant: str, run: int, *, n: int,
-                  inflight: int, fast_path: bool) -> list[dict[str, object]]:
+                  inflight: int, fast_path: bool, client_kind: str) -> list[dict[str, object]]:
     ref = AgentRef("bench", "workers", f"w-{uuid.uuid4().hex[:8]}")
     with tempfile.TemporaryDirectory() as tmp:
         store_url = f"sqlite:///{tmp}/agent.db" if store == "sqlite" else store
@@ -126,15 +128,20 @@ async def measure(url: str, broker_pid: int, store: str, variant: str, run: int,
         child = ChildProcess(__file__, ["--serve", url, str(ref), store_url, str(workers),
                                         dispatch or "-", "1" if fast_path else "0"],
                              stop_timeout=30)
-        async with child, A2AMqttClient(RequesterConfig(
-                connection=ConnectionSettings(url=url), reply_first_timeout=60,
-                max_attempts=1), discover=False) as client:
+        async with child, AsyncExitStack() as stack:
             pids = [int(p) for p in child.ready_line.split()[1:]]
-            transport = client.transport_for(ref, card=bench_card())
+            if client_kind == "lean":
+                send = (await stack.enter_async_context(LeanRequester(url, ref))).send
+            else:
+                client = await stack.enter_async_context(A2AMqttClient(RequesterConfig(
+                    connection=ConnectionSettings(url=url), reply_first_timeout=60,
+                    max_attempts=1), discover=False))
+                transport = client.transport_for(ref, card=bench_card())
 
-            async def send() -> None:
-                await transport.send_message(SendMessageRequest(message=Message(
-                    message_id=uuid.uuid4().hex, role=Role.ROLE_USER, parts=[Part(text="hi")])))
+                async def send() -> None:
+                    await transport.send_message(SendMessageRequest(message=Message(
+                        message_id=uuid.uuid4().hex, role=Role.ROLE_USER,
+                        parts=[Part(text="hi")])))
 
             await drive(send, min(50, n), 20)  # warm-up
             db = await database_backends(store_url)
@@ -169,6 +176,9 @@ async def main() -> None:
     parser.add_argument("--inflight", type=int, default=100)
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS),
                         default=["1 process", "2 workers", "2 workers (claim)"])
+    parser.add_argument("--client", choices=["lean", "sdk"], default="lean",
+                        help="the load generator: lean (harness/lean.py: raw binding "
+                        "requests, replies checked as bytes) or sdk (A2AMqttClient)")
     parser.add_argument("--fast-path", action="store_true",
                         help="AgentConfig(fast_path=True): the lean handler")
     parser.add_argument("--store", default="sqlite",
@@ -178,7 +188,8 @@ async def main() -> None:
         results = await side_by_side(
             args.variants, args.runs,
             lambda v, run: measure(broker.url, broker.process.pid, args.store, v, run, n=args.n,
-                                  inflight=args.inflight, fast_path=args.fast_path))
+                                  inflight=args.inflight, fast_path=args.fast_path,
+                                  client_kind=args.client))
     rows = median_rows(results, ("variant",), ("rps", "p50_ms", "p99_ms", "agent_cpu_ms",
                                                "busiest_agent_ms", "client_cpu_ms",
                                                "broker_cpu_ms", "db_cpu_ms", "ceiling_rps",
@@ -188,7 +199,8 @@ async def main() -> None:
         row["ratio"] = ratio(row["rps"], base)
         row["ceiling_ratio"] = ratio(row["ceiling_rps"], base_ceiling)
     print(f"Medians of {args.runs} run(s), {args.n} requests, {args.inflight} in flight, "
-          f"store {args.store}:")
+          f"store {args.store}, {args.client} client, fast path "
+          f"{'on' if args.fast_path else 'off'}, load average {os.getloadavg()[0]:.1f}:")
     print(markdown_table([("variant", ""), ("req/s", ",.0f", "rps"), ("x 1 process", ".2f",
                           "ratio"), ("p50 ms", ".1f"), ("p99 ms", ".1f"),
                           ("agent CPU ms/req", ".2f", "agent_cpu_ms"),

@@ -16,11 +16,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
 import httpx
 import pytest
 from a2a.types.a2a_pb2 import SendMessageResponse, TaskState
+from prometheus_client.parser import text_string_to_metric_families
 
 from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.topics import AgentRef, discovery_topic

@@ -1,9 +1,9 @@
 """An agent served by worker processes, for the worker tests.
 
 Run as ``python -m tests.behaviour.server.workers_agent BROKER_URL AGENT_REF STORE_URL LOG
-WORKERS [DISPATCH [METRICS_PORT]]``. The executor (tests/behaviour/pool/member.py) logs ``start``/``done`` lines with
-the worker's pid (and ``ready`` once all workers serve), so a test counts executions per
-worker and proves nothing was lost.
+WORKERS [DISPATCH [METRICS_PORT]]``. The executor (tests/behaviour/pool/member.py) logs
+``start``/``done`` lines with the worker's pid (and ``ready`` once all workers serve), so
+a test counts executions per worker and proves nothing was lost.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import sys
 
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.connection import ConnectionSettings
-from a2a_mqtt.observability.config import ObservabilityConfig
 from a2a_mqtt.examples.basic import echo_card
+from a2a_mqtt.observability.config import ObservabilityConfig
 from a2a_mqtt.server import AgentConfig
 from a2a_mqtt.server.workers import WorkerSupervisor
 from tests.behaviour.pool.member import CountingExecutor
