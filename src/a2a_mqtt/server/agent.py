@@ -35,6 +35,7 @@ from a2a.server.tasks import (
 )
 from a2a.types.a2a_pb2 import AgentCard
 
+from a2a_mqtt.access.identity import worker_login
 from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.card import parse_card, pool_of
 from a2a_mqtt.binding.codes import BindingErrorKind
@@ -224,6 +225,11 @@ class AgentServer:
         options = cfg.connection.connect_options(
             client_id=cfg.client_id, clean_start=cfg.session_expiry == 0,
             session_expiry=cfg.session_expiry, will=will)
+        if cfg.worker is not None and options.username == cfg.ref.client_id:
+            # The agent's identity login (one login, one Client ID): worker K logs in as
+            # the identity's worker login ``{ref}.wK`` (same password; access/identity.py).
+            options = dataclasses.replace(options,
+                                          username=worker_login(options.username, cfg.worker))
         if self._metrics is not None:
             options = dataclasses.replace(options, stats=TransportMetrics(
                 self._metrics.metrics, client_id=cfg.client_id))

@@ -59,6 +59,7 @@ async def until(check: object, timeout: float = 30) -> None:
 @asynccontextmanager
 async def served(url: str, ref: AgentRef, tmp: Path, workers: int = 2,
                  dispatch: str = "auto", metrics_port: int | None = None,
+                 env: dict[str, str] | None = None,
                  ) -> AsyncIterator[tuple[subprocess.Popen[bytes], Path]]:
     log = tmp / "executions.log"
     extra = [] if metrics_port is None else [str(metrics_port)]
@@ -66,6 +67,7 @@ async def served(url: str, ref: AgentRef, tmp: Path, workers: int = 2,
         [sys.executable, "-m", "tests.behaviour.server.workers_agent", url, str(ref),
          f"sqlite:///{tmp}/agent.db", str(log), str(workers), dispatch, *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+        env={**os.environ, **(env or {})},
         start_new_session=True)  # its own process group, as a terminal gives it
     try:
         yield proc, log

@@ -9,10 +9,11 @@ a test counts executions per worker and proves nothing was lost.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 from a2a_mqtt.binding.topics import AgentRef
-from a2a_mqtt.connection import ConnectionSettings
+from a2a_mqtt.connection import ConnectionSettings, TLSConfig
 from a2a_mqtt.examples.basic import echo_card
 from a2a_mqtt.observability.config import ObservabilityConfig
 from a2a_mqtt.server import AgentConfig
@@ -26,7 +27,13 @@ def main() -> None:
     port = int(sys.argv[7]) if len(sys.argv) > 7 else None
     config = AgentConfig(ref=AgentRef.parse(ref), card=echo_card(),
                          executor=CountingExecutor(log_path),
-                         connection=ConnectionSettings(url=url, keepalive=5),
+                         connection=ConnectionSettings(
+                             url=url, keepalive=5,
+                             # A secure broker's login (tests/behaviour/access).
+                             username=os.environ.get("TEST_AGENT_USERNAME"),
+                             password=os.environ.get("TEST_AGENT_PASSWORD"),
+                             tls=TLSConfig(ca_file=os.environ["TEST_AGENT_CA_FILE"])
+                             if "TEST_AGENT_CA_FILE" in os.environ else None),
                          task_store_url=store, session_expiry=300, shutdown_grace=10,
                          max_concurrency=4)
     supervisor = WorkerSupervisor([config], workers=int(workers), dispatch=dispatch,
