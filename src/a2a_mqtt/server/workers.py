@@ -27,10 +27,9 @@ import dataclasses
 import logging
 import multiprocessing
 import os
-import signal
 import socket
 from collections.abc import Callable, Sequence
-from contextlib import AsyncExitStack, suppress
+from contextlib import AsyncExitStack
 from multiprocessing.process import BaseProcess
 from types import TracebackType
 
@@ -39,6 +38,7 @@ from a2a_mqtt.observability.config import ObservabilityConfig
 from a2a_mqtt.server.config import WORKER_DISPATCHES, AgentConfig
 from a2a_mqtt.server.pooling import probe_shared_dollar_topics
 from a2a_mqtt.server.presence import AgentPresence
+from a2a_mqtt.server.workerchild import READY, WorkerJob, worker_main
 from a2a_mqtt.server.workermetrics import WorkersApp, WorkerView
 from a2a_mqtt.service import serve_until_stopped
 from a2a_mqtt.transport.base import TransportFactory, default_transport
@@ -47,64 +47,8 @@ __all__ = ["WorkerSupervisor"]
 
 log = logging.getLogger("a2a_mqtt.server")
 
-_READY = b"r"
 _QUICK_EXIT = 10.0
 """A worker that dies sooner than this after its start counts as failing again."""
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class _Job:
-    """What a forked worker is told."""
-
-    configs: Sequence[AgentConfig]
-    index: int
-    ready_fd: int
-    """Written once serving: ``r`` and the worker's metrics port (0: none)."""
-    life_fd: int
-    """EOF when the parent is gone."""
-    inherited: Sequence[int]
-    """The parent's descriptors this child must close (its card sessions, the pipe's
-    write end)."""
-    observability: ObservabilityConfig
-    instance: str
-
-
-def _worker_main(job: _Job) -> None:
-    """The body of worker ``job.index`` (a forked child)."""
-    # The parent's signal wake-up fd and handlers came along with the fork.
-    signal.set_wakeup_fd(-1)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches us via the parent
-    # Our copies of the parent's card sessions: the broker must see them end (and fire
-    # the wills) when the parent dies, not when we do.
-    for fd in job.inherited:
-        with suppress(OSError):
-            os.close(fd)
-    from a2a_mqtt._loop import run as run_loop  # noqa: PLC0415
-    from a2a_mqtt.server.host import AgentHost  # noqa: PLC0415 - host imports this module
-
-    index, ready_fd, life_fd = job.index, job.ready_fd, job.life_fd
-    mine = [dataclasses.replace(c, worker=index) for c in job.configs]
-    host = AgentHost(mine, observability=job.observability, instance=job.instance)
-
-    def ready() -> None:
-        port = host.metrics_url.rpartition(":")[2] if host.metrics_url else "0"
-        os.write(ready_fd, _READY + port.encode())
-        os.close(ready_fd)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-
-        def parent_gone() -> None:  # EOF: the parent died (it never writes)
-            loop.remove_reader(life_fd)
-            log.warning("worker %d: the supervising process is gone; stopping", index)
-            stop.set()
-
-        loop.add_reader(life_fd, parent_gone)
-        await host.serve(stop, on_ready=ready)
-
-    run_loop(main())
 
 
 @dataclasses.dataclass(eq=False)
@@ -182,7 +126,7 @@ class WorkerSupervisor:
         inherited = [self._life[1], *(self._presence.fds() if self._presence else [])]
         instance = f"{socket.gethostname()}/{os.getpid()}/w{slot.index}"
         process = multiprocessing.get_context("fork").Process(
-            target=_worker_main, args=(_Job(
+            target=worker_main, args=(WorkerJob(
                 configs=self.configs, index=slot.index, ready_fd=write_fd,
                 life_fd=self._life[0], inherited=inherited,
                 observability=self._worker_observability, instance=instance),),
@@ -202,7 +146,7 @@ class WorkerSupervisor:
         def on_ready() -> None:
             data = os.read(read_fd, 64)  # b"" when the worker died first
             close_pipe()
-            if data.startswith(_READY):
+            if data.startswith(READY):
                 port = int(data[1:] or b"0")
                 slot.url = f"http://127.0.0.1:{port}" if port else ""
                 slot.failures = 0
