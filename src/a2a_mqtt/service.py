@@ -12,6 +12,7 @@ Config             Server
 =================  ===============================================
 ``AgentConfig``    ``AgentServer`` (many: ``AgentHost(configs)``)
 ``RegistryConfig`` ``RegistryServer``
+``DashboardConfig`` ``DashboardServer``
 ``GatewayConfig``  ``GatewayServer``
 ``ExposeConfig``   ``ExposeHost``
 ``StageConfig``    ``StageServer`` (workflows/events.py: event-driven stages)
