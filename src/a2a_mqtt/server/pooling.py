@@ -33,8 +33,10 @@ _NO_MATCHING_SUBSCRIBERS = 0x10
 async def probe_shared_dollar_topics(
     options: ConnectOptions, member: AgentRef,
     factory: Callable[[ConnectOptions], MqttTransport], *, timeout: float = 2.0,
+    instead: str = "pool members will claim requests instead",
 ) -> bool:
-    """True if the broker delivers a ``$a2a`` message to a ``$share`` subscription."""
+    """True if the broker delivers a ``$a2a`` message to a ``$share`` subscription;
+    ``instead`` ends the warning logged when it does not (what the caller does then)."""
     probe_id = uuid.uuid4().hex[:12]
     topic = f"{event_topic(member)}/probe-{probe_id}"
     group = share_group(member.org, member.unit, f"probe-{probe_id}")
@@ -53,23 +55,21 @@ async def probe_shared_dollar_topics(
     except ConnectError as exc:
         # A secure broker binds each login to one Client ID, so the probe's own
         # connection is refused; claiming works on every broker.
-        log.warning("cannot probe broker %s for shared $-topic delivery (%s); pool members "
-                    "will claim requests instead", options.url, exc)
+        log.warning("cannot probe broker %s for shared $-topic delivery (%s); %s",
+                    options.url, exc, instead)
         return False
     try:
         if await transport.publish(topic, b"probe", qos=1) == _NO_MATCHING_SUBSCRIBERS:
             # The broker says at once that the $share subscription did not match.
             log.warning("broker %s does not deliver $-topics to shared subscriptions "
-                        "(Mosquitto does not); pool members will claim requests instead",
-                        options.url)
+                        "(Mosquitto does not); %s", options.url, instead)
             return False
         try:
             async with asyncio.timeout(timeout):
                 await arrived.wait()
         except TimeoutError:
             log.warning("broker %s does not deliver $-topics to shared subscriptions "
-                        "(Mosquitto does not); pool members will claim requests instead",
-                        options.url)
+                        "(Mosquitto does not); %s", options.url, instead)
             return False
         return True
     finally:

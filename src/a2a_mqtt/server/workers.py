@@ -199,7 +199,9 @@ class WorkerSupervisor:
         resolved = []
         for cfg in self.configs:
             options = cfg.connection.connect_options(client_id=cfg.ref.client_id)
-            shared = await probe_shared_dollar_topics(options, cfg.ref, self._factory)
+            shared = await probe_shared_dollar_topics(
+                options, cfg.ref, self._factory,
+                instead="its workers will partition requests instead")
             resolved.append(dataclasses.replace(
                 cfg, worker_dispatch="shared" if shared else "partition"))
         self.configs = resolved
