@@ -48,6 +48,9 @@ class JwksServerConfig:
             if not getattr(self, name).is_file():
                 raise ConfigError(f"{name} {getattr(self, name)} does not exist")
 
+    def server(self) -> JwksServer:
+        return JwksServer(self)
+
 
 class JwksServer(HttpServer):
     """Serves one issuer's JWKS; an async context manager (reusable, not reentrant);
