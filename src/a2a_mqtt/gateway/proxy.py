@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from a2a.client.client import ClientCallContext
 from a2a.server.context import ServerCallContext
@@ -236,6 +236,18 @@ class MqttProxyHandler(RequestHandler):
                 return response.message
             raise BadGatewayError(f"agent {self._name} answered SendMessage with neither a "
                                   "task nor a message", agent=self._name)
+        return await self._unary(context, call)
+
+    async def send_message_json(self, params: SendMessageRequest, raw: dict[str, Any],
+                                context: ServerCallContext) -> dict[str, Any]:
+        """:meth:`on_message_send` for a caller holding the request's JSON (``raw``,
+        which decodes to ``params``): the same checks and errors, but the JSON goes
+        to the agent and the agent's ``{"task": ...}``/``{"message": ...}`` comes
+        back without a protobuf round trip on either side (the lean JSON-RPC path)."""
+        async def call(cctx: ClientCallContext, card: AgentCard) -> dict[str, Any]:
+            self._check_message(params, context, card)
+            await self._check_continuation(params, cctx)
+            return await self._transport.send_message_json(params, raw, context=cctx)
         return await self._unary(context, call)
 
     async def on_message_send_stream(self, params: SendMessageRequest,
