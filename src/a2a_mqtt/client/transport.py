@@ -48,6 +48,7 @@ __all__ = ["MqttClientTransport"]
 
 _M = TypeVar("_M", bound=ProtoMessage)
 _ID_MEMBERS = ("taskId", "task_id", "contextId", "context_id")
+_STREAM_MEMBERS = frozenset({"task", "message", "statusUpdate", "artifactUpdate"})
 
 
 def _params(request: ProtoMessage) -> dict[str, Any]:
@@ -85,6 +86,14 @@ def _is_send_result(result: Any) -> bool:
         return False
     value = result.get("task", result.get("message"))
     return isinstance(value, dict)
+
+
+def _is_stream_item(result: Any) -> bool:
+    """The shape of a StreamResponse's ProtoJSON: one payload member holding an object."""
+    if not isinstance(result, dict) or len(result) != 1:
+        return False
+    ((key, value),) = result.items()
+    return key in _STREAM_MEMBERS and isinstance(value, dict)
 
 
 def _with_ids(request: SendMessageRequest) -> SendMessageRequest:
@@ -203,6 +212,28 @@ class MqttClientTransport(ClientTransport):
         if aggregator is None:
             raise A2AClientError("SendMessage: no result")
         return MessageToDict(aggregator.response())
+
+    async def send_message_streaming_json(
+        self, request: SendMessageRequest, params: dict[str, Any], *,
+        context: ClientCallContext | None = None,
+    ) -> AsyncGenerator[dict[str, Any]]:
+        """:meth:`send_message_streaming` from and to ProtoJSON (see :meth:`send_message_json`):
+        each event the agent sends in a StreamResponse's shape is yielded as it came;
+        any other is decoded (errors as :meth:`send_message_streaming`) and re-encoded.
+        An empty event yields ``{}``."""
+        request = _with_ids(request)
+        task_id = request.message.task_id
+        sp, timeout = self._ctx(context)
+        async for reply in self.requester.stream(self._target(task_id), "SendStreamingMessage",
+                                                 _json_with_ids(params, request.message),
+                                                 service_params=sp, timeout=timeout):
+            self._follow(reply, task_id)
+            if reply.result == {} and reply.end:
+                return  # explicit end-of-stream marker without an item
+            if _is_stream_item(reply.result):
+                yield reply.result
+            else:
+                yield MessageToDict(_parse(reply.result, StreamResponse()))
 
     async def send_message_streaming(self, request: SendMessageRequest, *,
                                      context: ClientCallContext | None = None

@@ -158,7 +158,7 @@ class AgentHttpGuard:
         sender = _Send(send, outcome, jsonrpc, body, card)
         try:
             if rpc is not None and self._lean is not None and self._lean.serves(rpc):
-                await self._lean({**scope, OUTCOME: outcome}, rpc, sender)
+                await self._lean({**scope, OUTCOME: outcome}, rpc, receive, sender)
             else:
                 await self._app({**scope, OUTCOME: outcome}, receive, sender)
         except Exception:

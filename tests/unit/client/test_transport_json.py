@@ -9,7 +9,7 @@ from a2a.types.a2a_pb2 import Message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from a2a_mqtt.client.transport import _is_send_result, _json_with_ids
+from a2a_mqtt.client.transport import _is_send_result, _is_stream_item, _json_with_ids
 
 MESSAGE = {"messageId": "m", "role": "ROLE_USER", "parts": [{"text": "hi"}]}
 
@@ -55,3 +55,18 @@ def test_a_relayed_result_is_always_one_object_payload(result: Any) -> None:
     if _is_send_result(result):
         (key, value), = result.items()
         assert key in ("task", "message") and isinstance(value, dict)
+
+
+@pytest.mark.parametrize(("item", "relayed"), [
+    ({"task": {"id": "t"}}, True),
+    ({"message": {}}, True),
+    ({"statusUpdate": {"taskId": "t"}}, True),
+    ({"artifactUpdate": {"taskId": "t"}}, True),
+    ({"status_update": {"taskId": "t"}}, False),  # not canonical: decoded and re-encoded
+    ({"statusUpdate": {}, "task": {}}, False),
+    ({"statusUpdate": []}, False),
+    ({}, False),
+    (None, False),
+])
+def test_only_a_stream_response_shape_is_relayed(item: Any, relayed: bool) -> None:
+    assert _is_stream_item(item) is relayed
