@@ -1,4 +1,4 @@
-"""The lean JSON-RPC path: ``SendMessage`` relayed as JSON, without a2a-sdk's dispatcher.
+"""The lean JSON-RPC path: ``SendMessage`` and its streaming form relayed as JSON.
 
 Profiled under ``bench/gateway_compare.py`` (docs/performance.md, "Gateway"),
 a unary ``SendMessage`` through a2a-sdk's JSON-RPC route cost the gateway a
@@ -20,7 +20,10 @@ public pieces: the call context (the same context builder), the
 ``on_message_send``; gateway errors are recorded in the request's
 :class:`Outcome` and rendered by the guard as for the full path.
 
-Every other method, streaming, and a2a-sdk's 0.3 adapter keep the full path.
+``SendStreamingMessage`` is the same, event by event, into a2a-sdk's own SSE
+response (``create_event_source_response``): framing, pings, disconnects and
+shutdown stay a2a-sdk's. Every other method and a2a-sdk's 0.3 adapter keep
+the full path.
 ``tests/behaviour/gateway/test_lean.py`` holds the two paths to the same
 answers.
 """

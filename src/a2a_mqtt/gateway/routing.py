@@ -28,8 +28,8 @@ All three call the same :class:`MqttProxyHandler`. The call context is
 a2a-sdk's ``DefaultServerCallContextBuilder`` (headers in ``state['headers']``,
 requested extensions, user) plus the request's :class:`Outcome`.
 
-JSON-RPC ``SendMessage`` (the common call) skips the router and a2a-sdk's
-dispatcher: once the guard has checked the body, :class:`~.lean.LeanJsonRpc`
+JSON-RPC ``SendMessage`` and ``SendStreamingMessage`` (the common calls) skip the
+router and a2a-sdk's dispatcher: once the guard has checked the body, :class:`~.lean.LeanJsonRpc`
 answers it from the decoded JSON, with the same context builder, version
 check, handler checks and error objects (``AgentAppSettings.lean_jsonrpc``).
 """
