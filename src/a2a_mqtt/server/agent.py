@@ -225,8 +225,8 @@ class AgentServer:
             push_sender = BasePushNotificationSender(http, push_store)
         handler_store = (KnownAbsentStore(opened.store)
                          if isinstance(opened.store, VersionedTaskStore) else opened.store)
-        # a2a-sdk's default handler, or the same with a fast path for the common turn
-        # (opt-in: a task is visible only once that turn ends; AgentConfig.fast_path).
+        # The lean handler (a2a-sdk's semantics, its task turns run inline; the
+        # default) or a2a-sdk's own handler (AgentConfig.fast_path=False).
         handler_class = LeanRequestHandler if cfg.fast_path else DefaultRequestHandler
         handler = handler_class(
             agent_executor=traced_executor(cfg.executor), task_store=handler_store,
