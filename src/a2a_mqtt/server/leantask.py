@@ -175,8 +175,9 @@ class LeanTask:
         runner = self.runner
         if runner is None or self._shielded or not self.stop_requested:
             return
-        if runner is asyncio.current_task():
-            runner.cancel()
+        current = asyncio.current_task()
+        if current is not None and current is runner:
+            current.cancel()
 
     def _end(self, listener: Listener) -> None:
         if listener in self.listeners:
