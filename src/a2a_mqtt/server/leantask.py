@@ -139,7 +139,8 @@ class LeanTask:
                 if not self.stop_requested:
                     raise
             except Exception as exc:
-                log.exception("executor of task %s failed", self.task_id)
+                # The agent's error, answered as a2a-sdk answers it (a2a-sdk logs it too).
+                log.warning("executor of task %s failed", self.task_id, exc_info=True)
                 await self.consume(exc)
                 self._close()
                 return
@@ -349,7 +350,7 @@ class LeanTask:
             try:
                 await self.executor.cancel(rc, self.queue)
             except Exception:
-                log.exception("cancel of task %s failed", self.task_id)
+                log.warning("cancel of task %s failed", self.task_id, exc_info=True)
                 if self.created.is_set():
                     current = await manager.get_task()
                     if current is not None:
