@@ -133,6 +133,8 @@ class AgentServer:
         self.pool_dispatch: str | None = None
         """How this member consumes its pool (``shared`` or ``claim``), once started."""
         self.task_store: TaskStore | VersionedTaskStore | None = None
+        self.request_handler: DefaultRequestHandler | None = None
+        """The a2a-sdk request handler in use, once started (lean unless ``fast_path=False``)."""
 
     @property
     def card(self) -> AgentCard:
@@ -236,6 +238,7 @@ class AgentServer:
             interrupted_task_timeout=cfg.interrupted_task_timeout,
             event_stream=opened.event_stream)
         stack.push_async_callback(handler.aclose)
+        self.request_handler = handler
         will = Will(topic=discovery_topic(cfg.ref), payload=self._card_payload, qos=1,
                     retain=True, properties=PublishProperties(
                         user_properties=P.status_properties("offline", "lwt")))

@@ -130,7 +130,7 @@ async def collect(events: Any) -> list[Any]:
                 seen.append(wire(event))
     except TimeoutError:
         pass
-    except Exception as exc:  # noqa: BLE001 - the error is part of what is compared
+    except Exception as exc:
         seen.append(wire(exc))
     if loop.time() - start >= WAIT * 0.9:
         seen.append("still open")
@@ -171,13 +171,13 @@ async def probe_run(handler_cls: type[DefaultRequestHandler], p: Probe,
             try:
                 seen.append(wire(await asyncio.wait_for(
                     handler.on_cancel_task(CancelTaskRequest(id="task-1"), other), WAIT)))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 seen.append(wire(exc))
         executor.go.set()
         try:
             reply = await send
             seen.append(reply if p.stream else wire(reply))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             seen.append(wire(exc))
         if sub is not None:
             seen.append(await sub)
