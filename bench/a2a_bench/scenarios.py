@@ -68,7 +68,7 @@ def server_env() -> dict[str, str]:
 def make_variant(name: str, broker: str, deadline: float) -> tuple[ServerProcess, Client]:
     agent = f"{name.replace('-', '')}-{uuid.uuid4().hex[:8]}"
     common = ["--broker", broker, "--agent", agent, "--deadline", str(deadline)]
-    if name in ("ours", "ours-fast"):
+    if name in ("ours", "ours-sdk"):
         return ServerProcess(["--serve", name, *common]), OursClient(broker, agent)
     if name in ("http", "http-aiohttp"):
         port = free_port()

@@ -198,7 +198,8 @@ class LeanRequestHandler(DefaultRequestHandler):
         tid, cid = str(rc.task_id), str(rc.context_id)
         lean = self._lean_tasks.get(tid)
         if lean is None:
-            if await self._read(tid, context) is not None and tid not in self._lean_tasks:
+            first = TaskManager(self.task_store, context, tid, cid, rc.message)
+            if await first.get_task() is not None and tid not in self._lean_tasks:
                 # Stored, and nobody here runs it: the default handler's. It must see
                 # the request as it came (the builder wrote its ids into the message).
                 params.message.task_id = task_id or ""
@@ -209,6 +210,8 @@ class LeanRequestHandler(DefaultRequestHandler):
                 lean = LeanTask(task_id=tid, context_id=cid, store=self.task_store,
                                 executor=self._lean_executor, initial_message=rc.message,
                                 event_stream=self._lean_stream, on_finished=self._forget)
+                # Its first turn starts from this read: nothing in between, so no re-read.
+                lean.manager = first
                 self._lean_tasks[tid] = lean
         if lean.finished.is_set():
             raise UnsupportedOperationError(f"Task {tid} is already completed.")

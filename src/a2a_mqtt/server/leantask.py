@@ -107,6 +107,7 @@ class LeanTask:
         self.lock = asyncio.Lock()              # one turn at a time
         self.runner: asyncio.Task[None] | None = None
         self.stop_requested = False
+        self.turns = 0                          # turns started
         self._shielded = 0                      # >0: inside a store write; cancel waits
 
     # -- turns ---------------------------------------------------------------
@@ -129,10 +130,15 @@ class LeanTask:
                 return
             self.runner = asyncio.current_task()
             try:
-                # As a2a-sdk's producer: the turn's call context, a fresh read of the task.
-                self.manager = TaskManager(self.store, context, self.task_id,
-                                           self.context_id, self.initial_message)
-                rc.current_task = await self._shield(self.manager.get_task())
+                # As a2a-sdk's producer: the turn's call context, a fresh read of the
+                # task (a new task's first turn has just read it: see LeanRequestHandler).
+                if self.manager is None or self.turns:
+                    self.manager = TaskManager(self.store, context, self.task_id,
+                                               self.context_id, self.initial_message)
+                    rc.current_task = await self._shield(self.manager.get_task())
+                else:
+                    rc.current_task = None  # the handler found none, just now
+                self.turns += 1
                 self.message_to_save = rc.message
                 await self.executor.execute(rc, self.queue)
             except asyncio.CancelledError:
