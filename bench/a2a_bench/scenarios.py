@@ -193,5 +193,5 @@ async def run_variant(
     for result in results:
         result.src = src
         # Only the a2a-sdk based servers run DefaultRequestHandler.
-        result.server_spans = server.spans if name in ("ours", "http", "http-aiohttp") else "n/a"
+        result.server_spans = server.spans if name in ("ours", "ours-sdk", "http", "http-aiohttp") else "n/a"
     return results
