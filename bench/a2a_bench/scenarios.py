@@ -193,5 +193,6 @@ async def run_variant(
     for result in results:
         result.src = src
         # Only the a2a-sdk based servers run DefaultRequestHandler.
-        result.server_spans = server.spans if name in ("ours", "ours-sdk", "http", "http-aiohttp") else "n/a"
+        sdk_based = ("ours", "ours-sdk", "http", "http-aiohttp")
+        result.server_spans = server.spans if name in sdk_based else "n/a"
     return results
