@@ -154,6 +154,7 @@ class LeanRequestHandler(DefaultRequestHandler):
                      and kwargs.get("push_sender") is None
                      and not kwargs.get("validate_input_modes", False))
         self._lean_stream = kwargs.get("event_stream")
+        self._lean_release = kwargs.get("interrupted_task_timeout")
         self._lean_tasks: dict[str, LeanTask] = {}
         super().__init__(agent_executor=agent_executor, agent_card=agent_card,
                          request_context_builder=request_context_builder, **kwargs)
@@ -209,7 +210,8 @@ class LeanRequestHandler(DefaultRequestHandler):
             if lean is None:
                 lean = LeanTask(task_id=tid, context_id=cid, store=self.task_store,
                                 executor=self._lean_executor, initial_message=rc.message,
-                                event_stream=self._lean_stream, on_finished=self._forget)
+                                event_stream=self._lean_stream, on_finished=self._forget,
+                                interrupted_timeout=self._lean_release)
                 # Its first turn starts from this read: nothing in between, so no re-read.
                 lean.manager = first
                 self._lean_tasks[tid] = lean
@@ -321,3 +323,5 @@ class LeanRequestHandler(DefaultRequestHandler):
         finally:
             lean.listeners[:] = [x for x in lean.listeners if x is not sink]
 
+            if not lean.listeners and lean.runner is None and not lean.closed:
+                lean.schedule_release()  # as a2a-sdk when its last subscriber leaves

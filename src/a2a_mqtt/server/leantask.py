@@ -87,7 +87,8 @@ class LeanTask:
     def __init__(self, *, task_id: str, context_id: str, store: TaskStore | Any,
                  executor: AgentExecutor, initial_message: Message | None,
                  event_stream: TaskEventStream | None,
-                 on_finished: Callable[[LeanTask], None]) -> None:
+                 on_finished: Callable[[LeanTask], None],
+                 interrupted_timeout: float | None = None) -> None:
         self.task_id = task_id
         self.context_id = context_id
         self.store = store
@@ -95,6 +96,8 @@ class LeanTask:
         self.initial_message = initial_message
         self.event_stream = event_stream
         self.on_finished = on_finished
+        self.interrupted_timeout = interrupted_timeout
+        self._release: asyncio.TimerHandle | None = None
         self.manager: TaskManager | None = None
         self.listeners: list[Listener] = []
         self.queue = _InlineQueue(self)
@@ -108,6 +111,7 @@ class LeanTask:
         self.runner: asyncio.Task[None] | None = None
         self.stop_requested = False
         self.turns = 0                          # turns started
+        self.state: int = S.TASK_STATE_UNSPECIFIED  # the stored task's, after each event
         self._shielded = 0                      # >0: inside a store write; cancel waits
 
     # -- turns ---------------------------------------------------------------
@@ -124,6 +128,9 @@ class LeanTask:
 
     async def _turn(self, rc: RequestContext, context: ServerCallContext,
                     listener: Listener) -> None:
+        if self._release is not None:
+            self._release.cancel()
+            self._release = None
         async with self.lock:
             if self.closed or self.finished.is_set():
                 self._end(listener)  # a2a-sdk drops requests queued behind the end
@@ -156,6 +163,24 @@ class LeanTask:
                 self._close()
             else:
                 self._end(listener)  # parked: the next turn continues the task
+                self.schedule_release()
+
+    def schedule_release(self) -> None:
+        """a2a-sdk's ``interrupted_task_timeout``: a task parked in input-/auth-required
+        with nobody listening is released after it (a later turn starts afresh)."""
+        if self.interrupted_timeout is None:
+            return
+        if self._release is not None:
+            self._release.cancel()
+        self._release = asyncio.get_running_loop().call_later(
+            self.interrupted_timeout, self._release_if_idle)
+
+    def _release_if_idle(self) -> None:
+        self._release = None
+        if (self.closed or self.finished.is_set() or self.runner is not None
+                or self.lock.locked() or self.listeners or self.state not in INTERRUPTED):
+            return
+        self._close()
 
     def stop(self) -> None:
         """Stop the executor, as a2a-sdk cancels its producer (after a CancelTask)."""
@@ -196,6 +221,9 @@ class LeanTask:
         if self.closed:
             return
         self.closed = True
+        if self._release is not None:
+            self._release.cancel()
+            self._release = None
         self.finished.set()
         listeners, self.listeners = self.listeners, []
         for listener in listeners:
@@ -269,6 +297,7 @@ class LeanTask:
             self.task_mode = False
         elif isinstance(event, Task | TaskStatusUpdateEvent | TaskArtifactUpdateEvent):
             updated = await self._task_event(event)
+            self.state = updated.status.state
             if updated.status.state in TERMINAL:
                 self._finish()
             self.created.set()

@@ -217,3 +217,40 @@ def test_cancel_during_a_turn_stops_the_executor_and_records_canceled() -> None:
     stored.ParseFromString(seen[-1][1])
     assert cancelled.status.state == S.TASK_STATE_CANCELED
     assert stored.status.state == S.TASK_STATE_CANCELED  # the executor did not complete it
+
+
+async def _released_then_cancelled(handler_cls: type[DefaultRequestHandler]) -> tuple[Any, int]:
+    """A task parked in input-required past ``interrupted_task_timeout``, then cancelled."""
+    p = Probe(artifacts=0, end=S.TASK_STATE_INPUT_REQUIRED, pause_at=9, probe="none",
+              on_cancel="canceled", stream=False, fail_after=False)
+    calls = 0
+
+    class Counting(Gated):
+        async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+            nonlocal calls
+            calls += 1
+            await super().cancel(context, event_queue)
+
+    store = BoundedMemoryTaskStore(max_tasks=100, max_bytes=10**6)
+    handler = handler_cls(agent_executor=Counting(p), task_store=store, agent_card=CARD,
+                          request_context_builder=RequesterTaskIdBuilder(),
+                          interrupted_task_timeout=0.05)
+    call = ServerCallContext(state={REQUESTED_TASK_ID: "task-1"})
+    msg = Message(message_id="m1", role=Role.ROLE_USER, context_id="ctx-1",
+                  parts=[Part(text="x")])
+    try:
+        reply = await handler.on_message_send(SendMessageRequest(message=msg), call)
+        assert isinstance(reply, Task) and reply.status.state == S.TASK_STATE_INPUT_REQUIRED
+        await asyncio.sleep(0.3)  # the release is a timer: nothing to await but time
+        cancelled = await handler.on_cancel_task(CancelTaskRequest(id="task-1"),
+                                                 ServerCallContext())
+    finally:
+        await handler.aclose()
+    return wire(cancelled), calls
+
+
+def test_a_parked_task_is_released_after_the_interrupted_timeout_as_in_a2a_sdk() -> None:
+    lean = asyncio.run(_released_then_cancelled(LeanRequestHandler))
+    full = asyncio.run(_released_then_cancelled(DefaultRequestHandler))
+    assert lean == full
+    assert lean[1] == 0  # released: the executor's cancel is not called any more
