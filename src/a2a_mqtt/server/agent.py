@@ -67,6 +67,7 @@ from a2a_mqtt.server.claims import RequestClaims, claim_key, claim_owner
 from a2a_mqtt.server.config import AgentConfig
 from a2a_mqtt.server.dispatch import RequestDispatcher
 from a2a_mqtt.server.fastpath import LeanRequestHandler
+from a2a_mqtt.server.groupcommit import GroupCommitStore
 from a2a_mqtt.server.inflight import DatabaseInflightLog, InflightLog, MemoryInflightLog
 from a2a_mqtt.server.memstore import BoundedMemoryTaskStore
 from a2a_mqtt.server.pooling import probe_shared_dollar_topics
@@ -78,6 +79,7 @@ from a2a_mqtt.server.stores import (
     open_task_store,
 )
 from a2a_mqtt.server.taskids import RequesterTaskIdBuilder
+from a2a_mqtt.server.turnbatch import BatchedInflightLog
 from a2a_mqtt.service import serve_until_stopped
 from a2a_mqtt.telemetry import warn_if_a2a_sdk_spans_on
 from a2a_mqtt.transport.base import MqttTransport, TransportFactory, default_transport
@@ -216,7 +218,9 @@ class AgentServer:
         if opened.engine is not None:
             durable = DatabaseInflightLog(opened.engine)
             await create_tables(durable.initialize)
-            inflight = durable
+            # Claims and releases in the store's group commit, when it has one.
+            inflight = (BatchedInflightLog(durable, opened.store)
+                        if isinstance(opened.store, GroupCommitStore) else durable)
         push_store = push_sender = None
         if self._card.capabilities.push_notifications:
             http = httpx.AsyncClient(timeout=10.0)
