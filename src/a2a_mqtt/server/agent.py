@@ -77,6 +77,7 @@ from a2a_mqtt.server.stores import (
     TaskAccess,
     create_tables,
     open_task_store,
+    single_process,
 )
 from a2a_mqtt.server.taskids import RequesterTaskIdBuilder
 from a2a_mqtt.server.turnbatch import BatchedInflightLog
@@ -204,14 +205,16 @@ class AgentServer:
             if cfg.card_signer is not None:
                 pool_card = cfg.card_signer.sign(pool_card)
             self._pool_card_payload = encode_card(pool_card)
+        # Pool members (and workers) read each other's tasks: no write-behind there, and
+        # a2a-sdk's cross-replica event stream so SubscribeToTask on one member follows
+        # a task running on another.
+        shared = cfg.pool_ref is not None or cfg.worker is not None
         if cfg.task_store is not None:
             opened = OpenedStore(cfg.task_store)
         elif cfg.task_store_url in (None, "memory", "memory://"):
             opened = OpenedStore(BoundedMemoryTaskStore(max_tasks=cfg.memory_store_max_tasks,
                                                         max_bytes=cfg.memory_store_max_bytes))
         else:
-            # Pool members (and workers) read each other's tasks: no write-behind there.
-            shared = cfg.pool_ref is not None or cfg.worker is not None
             opened = await open_task_store(cfg.task_store_url, stack, write_behind=not shared)
         self.task_store = opened.store
         inflight: InflightLog = MemoryInflightLog()
@@ -232,13 +235,16 @@ class AgentServer:
         # a2a-sdk's default handler, or the same with a fast path for the common turn
         # (opt-in: a task is visible only once that turn ends; AgentConfig.fast_path).
         handler_class = LeanRequestHandler if cfg.fast_path else DefaultRequestHandler
-        handler = handler_class(
-            agent_executor=traced_executor(cfg.executor), task_store=handler_store,
-            agent_card=self._card,
-            push_config_store=push_store, push_sender=push_sender,
-            request_context_builder=RequesterTaskIdBuilder(), extended_agent_card=extended,
-            interrupted_task_timeout=cfg.interrupted_task_timeout,
-            event_stream=opened.event_stream)
+        # A lone agent is the only process running its tasks: a2a-sdk's single-process
+        # mode streams them from memory, and the handler's fast path stays open to it.
+        with single_process(opened.event_stream is not None and not shared):
+            handler = handler_class(
+                agent_executor=traced_executor(cfg.executor), task_store=handler_store,
+                agent_card=self._card,
+                push_config_store=push_store, push_sender=push_sender,
+                request_context_builder=RequesterTaskIdBuilder(), extended_agent_card=extended,
+                interrupted_task_timeout=cfg.interrupted_task_timeout,
+                event_stream=opened.event_stream if shared else None)
         stack.push_async_callback(handler.aclose)
         will = Will(topic=discovery_topic(cfg.ref), payload=self._card_payload, qos=1,
                     retain=True, properties=PublishProperties(
