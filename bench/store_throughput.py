@@ -41,8 +41,8 @@ from typing import Any
 os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import BENCH_TEXT, BenchExecutor, bench_card, proc_cpu_seconds
-from harness.spy import start_py_spy, stop_py_spy
 from a2a_mqtt.connection import ConnectionSettings
+from harness.spy import start_py_spy, stop_py_spy
 
 SCRIPT = Path(__file__).resolve()
 ORG, UNIT = "bench", "stores"

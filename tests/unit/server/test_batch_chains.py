@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 from a2a.server.cluster import TaskVersion
@@ -41,7 +42,7 @@ def test_chains_partition_the_batch_into_links_of_one_task(specs: Any) -> None:
     for g in groups:
         assert g == sorted(g)
         assert len({batch[i].task.id for i in g}) == 1
-        for a, b in zip(g, g[1:], strict=False):
+        for a, b in itertools.pairwise(g):
             assert _follows(batch[a], batch[b])
     # Maximal: a write starts a chain only when it cannot extend its task's last one.
     last: dict[str, int] = {}
