@@ -184,8 +184,7 @@ async def apply_batch(conn: AsyncConnection, batch: Sequence[Write], lost: Lost
                                        write.event).SerializeToString()})
             rows.append(task_columns(tail.task, tail.owner))
         if rows:
-            await conn.execute(upsert(dialect, TaskModel.__table__, rows[0], key=("id",)),
-                               rows)
+            await conn.execute(upsert(dialect, TaskModel.__table__, key=("id",)), rows)
         if events:
             await conn.execute(insert(TaskEventModel), events)
         pending = later
@@ -201,9 +200,9 @@ async def _move_versions(conn: AsyncConnection, dialect: str,
     moved: set[tuple[str, str]] = set()
     firsts = [(w, n) for w, n in units if w.prev_version.is_missing]
     if firsts:
-        stmt = insert_absent(dialect, table, [
+        stmt = insert_absent(dialect, table).returning(table.c.task_id, table.c.owner)
+        result = await conn.execute(stmt, [
             {"task_id": w.task.id, "owner": w.owner, "version": n} for w, n in firsts])
-        result = await conn.execute(stmt.returning(table.c.task_id, table.c.owner))
         moved.update((r.task_id, r.owner) for r in result)
     by_length: dict[int, builtins.list[Write]] = {}
     for w, n in units:

@@ -85,9 +85,9 @@ async def apply_turns(conn: AsyncConnection, claims: Sequence[Claim],
     for i, claim in enumerate(claims):
         trying.setdefault(claim.entry.task_id, i)  # later copies in this batch lose
     table = INFLIGHT_TABLE
-    stmt = insert_absent(conn.dialect.name, table,
-                         [entry_values(claims[i].entry) for i in trying.values()])
-    won = {r.task_id for r in await conn.execute(stmt.returning(table.c.task_id))}
+    stmt = insert_absent(conn.dialect.name, table).returning(table.c.task_id)
+    won = {r.task_id for r in await conn.execute(
+        stmt, [entry_values(claims[i].entry) for i in trying.values()])}
     outcomes = [claim.entry.task_id in won and trying[claim.entry.task_id] == i
                 for i, claim in enumerate(claims)]
     return outcomes, await _read(conn, sorted(won)) if won else {}
