@@ -43,7 +43,7 @@ from a2a.server.context import ServerCallContext
 from a2a.server.models import TaskModel, TaskVersionModel
 from a2a.server.owner_resolver import OwnerResolver, resolve_user_scope
 from a2a.types.a2a_pb2 import ListTasksRequest, ListTasksResponse, Task, TaskState
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -59,9 +59,16 @@ from a2a_mqtt.server.batchwrite import (
     task_columns,
     task_to_row,
 )
-from a2a_mqtt.server.dbops import autocommit, insert_new, retry_transient
-from a2a_mqtt.server.inflight import INFLIGHT_TABLE, InflightEntry, entry_values
-from a2a_mqtt.server.turnbatch import Claim, Reads, Release, apply_turns
+from a2a_mqtt.server.dbops import autocommit, retry_transient
+from a2a_mqtt.server.inflight import InflightEntry
+from a2a_mqtt.server.turnbatch import (
+    Claim,
+    Reads,
+    Release,
+    apply_turns,
+    claim_alone,
+    release_alone,
+)
 
 __all__ = ["GroupCommitStore", "row_to_task", "task_columns", "task_to_row"]
 
@@ -300,31 +307,13 @@ class GroupCommitStore(VersionedTaskStore):
 
     async def _alone(self, op: Write | Claim | Release) -> None:
         if isinstance(op, Claim):
-            values = entry_values(op.entry)
-
-            async def claim_once() -> bool:
-                async with self._reader.connect() as conn:
-                    return await insert_new(conn, INFLIGHT_TABLE, values)
-
             try:
-                _settle(op, await retry_transient(claim_once, what="in-flight claim"))
+                _settle(op, await claim_alone(self._reader, op))
             except Exception as exc:  # handed to the one caller it belongs to
                 _settle(op, exc)
             return
         if isinstance(op, Release):
-            table = INFLIGHT_TABLE
-
-            async def release_once() -> None:
-                async with self._reader.connect() as conn:
-                    await conn.execute(delete(table).where(
-                        (table.c.task_id == op.task_id) & (table.c.owner == op.owner)))
-
-            try:
-                await retry_transient(release_once, what="in-flight release")
-            except Exception:
-                # The reply is out: recovery finds the task terminal and leaves it.
-                log.exception("could not release the in-flight entry of task %s",
-                              op.task_id)
+            await release_alone(self._reader, op)
             return
         write = op
         key = (write.owner, write.task.id)

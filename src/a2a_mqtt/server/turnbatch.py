@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
@@ -33,10 +34,10 @@ from a2a.server.cluster import StoredTask, TaskVersion
 from a2a.server.models import TaskModel, TaskVersionModel
 from sqlalchemy import and_, bindparam, delete, select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from a2a_mqtt.server.batchwrite import row_to_task
-from a2a_mqtt.server.dbops import insert_absent
+from a2a_mqtt.server.dbops import insert_absent, insert_new, retry_transient
 from a2a_mqtt.server.inflight import (
     INFLIGHT_TABLE,
     DatabaseInflightLog,
@@ -49,7 +50,10 @@ from a2a_mqtt.server.inflight import (
 if TYPE_CHECKING:
     from a2a_mqtt.server.groupcommit import GroupCommitStore
 
-__all__ = ["BatchedInflightLog", "Claim", "Reads", "Release", "apply_turns"]
+__all__ = ["BatchedInflightLog", "Claim", "Reads", "Release", "apply_turns", "claim_alone",
+           "release_alone"]
+
+log = logging.getLogger("a2a_mqtt.server")
 
 Reads = dict[str, dict[str, StoredTask]]
 """Task id -> owner -> the task as a claim's transaction read it (no owner: absent)."""
@@ -91,6 +95,30 @@ async def apply_turns(conn: AsyncConnection, claims: Sequence[Claim],
     outcomes = [claim.entry.task_id in won and trying[claim.entry.task_id] == i
                 for i, claim in enumerate(claims)]
     return outcomes, await _read(conn, sorted(won)) if won else {}
+
+
+async def claim_alone(engine: AsyncEngine, claim: Claim) -> bool:
+    """``claim`` in a statement of its own on ``engine`` (autocommit), after a failed batch."""
+    values = entry_values(claim.entry)
+
+    async def once() -> bool:
+        async with engine.connect() as conn:
+            return await insert_new(conn, INFLIGHT_TABLE, values)
+
+    return await retry_transient(once, what="in-flight claim")
+
+
+async def release_alone(engine: AsyncEngine, release: Release) -> None:
+    """``release`` in a statement of its own on ``engine`` (autocommit); a failure is
+    logged: the reply is out, and recovery finds the task terminal and leaves it."""
+    async def once() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(_RELEASE, {"r_task": release.task_id, "r_owner": release.owner})
+
+    try:
+        await retry_transient(once, what="in-flight release")
+    except Exception:
+        log.exception("could not release the in-flight entry of task %s", release.task_id)
 
 
 async def _read(conn: AsyncConnection, task_ids: Sequence[str]) -> Reads:
