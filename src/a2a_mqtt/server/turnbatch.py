@@ -28,11 +28,12 @@ import builtins
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from a2a.server.cluster import StoredTask, TaskVersion
 from a2a.server.models import TaskModel, TaskVersionModel
-from sqlalchemy import and_, bindparam, delete, select
+from sqlalchemy import String, and_, any_, bindparam, delete, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -128,10 +129,17 @@ async def _read(conn: AsyncConnection, task_ids: Sequence[str]) -> Reads:
     stmt = (select(tasks, TaskVersionModel.version)
             .outerjoin(TaskVersionModel.__table__,
                        and_(TaskVersionModel.task_id == tasks.c.id,
-                            TaskVersionModel.owner == tasks.c.owner))
-            .where(tasks.c.id.in_(task_ids)))
+                            TaskVersionModel.owner == tasks.c.owner)))
+    if conn.dialect.name == "postgresql":
+        # One array parameter: one prepared statement whatever the batch's size (an IN
+        # list is a new statement, prepared and planned anew, for every count).
+        stmt = stmt.where(tasks.c.id == any_(bindparam("ids", type_=ARRAY(String))))
+        params: dict[str, Any] = {"ids": builtins.list(task_ids)}
+    else:
+        stmt = stmt.where(tasks.c.id.in_(task_ids))
+        params = {}
     reads: Reads = {task_id: {} for task_id in task_ids}
-    for row in await conn.execute(stmt):
+    for row in await conn.execute(stmt, params):
         if row.protocol_version != "1.0":
             reads.pop(row.id, None)
             continue
