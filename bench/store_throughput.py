@@ -64,7 +64,7 @@ async def serve(args: argparse.Namespace) -> None:
     config = AgentConfig(ref=AgentRef(ORG, UNIT, args.agent), card=bench_card(),
                          executor=BenchExecutor(),
                          connection=ConnectionSettings(url=args.broker),
-                         task_store_url=args.store, fast_path=args.fast_path)
+                         task_store_url=args.store, fast_path=args.handler == "lean")
     profiler = None
     if args.profile:
         import cProfile
@@ -138,7 +138,7 @@ async def one(variant: str, rnd: int, args: argparse.Namespace, broker: str,
     async with Store(variant, tmp, args.postgres) as url:
         cmd = [sys.executable, str(SCRIPT), "--serve", "--broker", broker, "--agent", agent,
                "--store", url] + (["--plain"] if variant.endswith("-plain") else [])
-        cmd += ["--fast-path"] if args.fast_path else []
+        cmd += ["--handler", args.handler]
         if args.profile_dir:
             cmd += ["--profile", str(args.profile_dir / f"{variant}-{rnd}.prof")]
         proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.PIPE,
@@ -264,8 +264,9 @@ def main() -> None:
     p.add_argument("--spy-dir", type=Path,
                    help="py-spy each agent while measured into DIR/VARIANT-ROUND.txt (raw)")
     p.add_argument("--spy-rate", type=int, default=250)
-    p.add_argument("--fast-path", action="store_true",
-                   help="agents with AgentConfig.fast_path (the lean request handler)")
+    p.add_argument("--handler", choices=("lean", "sdk"), default="lean",
+                   help="the agents' request handler: lean (AgentConfig.fast_path, the "
+                        "default) or a2a-sdk's own (fast_path=False)")
     p.add_argument("--json", type=Path, help="write rows and medians here")
     args = p.parse_args()
     if args.serve:
