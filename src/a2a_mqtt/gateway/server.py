@@ -87,7 +87,8 @@ class Gateway:
                                            h.strip().lower() for h in config.forward_headers))
         self._app_settings = AgentAppSettings(max_body_bytes=config.max_body_bytes,
                                               card_cache_control=config.card_cache_control,
-                                              enable_v0_3_compat=config.enable_v0_3_compat)
+                                              enable_v0_3_compat=config.enable_v0_3_compat,
+                                              lean_jsonrpc=config.lean_jsonrpc)
         if self.metrics is not None:
             self.metrics.gauge(N.GATEWAY_AGENTS,
                                lambda: [((), float(len(self.directory.entries())))])
@@ -184,6 +185,7 @@ class GatewayServer:
         cfg = self.config
         ucfg = uvicorn.Config(self.gateway.app, host=cfg.host, port=cfg.port, lifespan="off",
                               log_level="warning", access_log=False,
+                              timeout_keep_alive=max(1, round(cfg.keepalive_timeout)),
                               timeout_graceful_shutdown=max(1, round(cfg.shutdown_grace)))
         sock = listen_socket(cfg.host, cfg.port)  # a bind failure raises OSError here
         server = EmbeddedUvicorn(ucfg)
