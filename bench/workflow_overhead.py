@@ -74,7 +74,7 @@ from harness import (
     side_by_side,
     write_json,
 )
-from harness.cpucap import CpuCapError, find_controller, quota_for
+from harness.cpucap import CpuCapError, find_controller, interrupt_on_term, quota_for
 from harness.procs import private_broker
 from workflow_bench.throughput import Setup, chain, pg_database, run_once
 
@@ -295,6 +295,7 @@ def cli() -> None:
             find_controller()
         except (CpuCapError, OSError) as exc:
             parser.error(f"--supervisor-cpu: {exc}")
+        interrupt_on_term()   # kill or Ctrl-C: the cgroups are removed on the way out
     if args.logs is not None:
         args.logs.mkdir(parents=True, exist_ok=True)
     results = asyncio.run(main(args))

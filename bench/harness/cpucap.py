@@ -23,6 +23,7 @@ The mount parsing and the quota arithmetic are pure (tested without cgroups).
 from __future__ import annotations
 
 import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ __all__ = [
     "CpuCapError",
     "cpu_cap",
     "find_controller",
+    "interrupt_on_term",
     "parse_mounts",
     "quota_for",
 ]
@@ -163,6 +165,15 @@ def _release(cap: CpuCap) -> None:
         except OSError:
             time.sleep(0.02)  # a process still exiting; the kernel empties it shortly
     print(f"cpucap: could not remove {cap.path}; remove it with rmdir", flush=True)
+
+
+def interrupt_on_term() -> None:
+    """Make SIGTERM (``kill PID``) and SIGINT (even when a non-interactive shell started
+    this process in the background with SIGINT ignored) stop it as Ctrl-C does:
+    ``asyncio.run`` cancels the main task, so every ``cpu_cap`` block is left and its
+    cgroup removed. Call before ``asyncio.run``, in the main thread."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: signal.raise_signal(signal.SIGINT))
 
 
 @contextmanager

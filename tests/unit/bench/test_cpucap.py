@@ -135,3 +135,34 @@ def test_an_unwritable_controller_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CpuCapError, match="cannot make the cgroup"), \
             cpu_cap(0.25, controller=missing):
         pass
+
+
+CHILD = """
+import asyncio, signal, sys
+sys.path.insert(0, sys.argv[1])
+signal.signal(signal.SIGINT, signal.SIG_IGN)   # as a background job of a script starts
+from harness.cpucap import cpu_cap, interrupt_on_term
+interrupt_on_term()
+
+async def main():
+    with cpu_cap(0.5) as cap:
+        print(cap.path, flush=True)
+        await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+def test_sigterm_leaves_the_block_and_removes_the_cgroup(controller: Controller) -> None:
+    bench = str(Path(__file__).resolve().parents[3] / "bench")
+    with subprocess.Popen([sys.executable, "-c", CHILD, bench], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL) as proc:
+        try:
+            assert proc.stdout is not None
+            path = Path(proc.stdout.readline().decode().strip())   # the block was entered
+            assert path.is_dir()
+            proc.terminate()
+            proc.wait(20)
+        finally:
+            proc.kill()
+    assert not path.exists()
