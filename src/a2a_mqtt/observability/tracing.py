@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from opentelemetry import trace
@@ -175,15 +175,17 @@ def configure_tracing(config: TracingConfig) -> TracingHandle | None:
         return _HANDLE
     # The SDK and the exporter (the ``tracing`` extra) load only when tracing is on.
     try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
-            OTLPSpanExporter,
-        )
         from opentelemetry.sdk.resources import SERVICE_NAME, Resource  # noqa: PLC0415
         from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
         from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
         from opentelemetry.sdk.trace.sampling import (  # noqa: PLC0415
             ParentBased,
             TraceIdRatioBased,
+        )
+
+        from a2a_mqtt.observability.otlp_export import (  # noqa: PLC0415
+            ExportSettings,
+            OtlpHttpSpanExporter,
         )
     except ImportError as exc:
         raise missing_extra(exc, extra="tracing") or exc from None
@@ -193,8 +195,11 @@ def configure_tracing(config: TracingConfig) -> TracingHandle | None:
     provider = TracerProvider(
         resource=Resource.create({SERVICE_NAME: config.service_name}),
         sampler=ParentBased(TraceIdRatioBased(config.sample_ratio)))
-    # Export runs on the SDK's own worker thread, in batches, off the event loop.
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=config.endpoint)))
+    # Export runs on the SDK's own worker thread, in batches, off the event loop; our
+    # exporter writes the protobuf bodies itself (otlp_encode: a third of the CPU).
+    assert config.endpoint is not None
+    provider.add_span_processor(BatchSpanProcessor(OtlpHttpSpanExporter(
+        config.endpoint, ExportSettings.from_env())))
     # The global provider (what a2a-sdk's own spans use, when on) can be set once per
     # process; a configure after a shutdown (tests, benchmarks) keeps the first one.
     if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
@@ -222,34 +227,80 @@ def rpc_attributes(method: str, topic: str | None = None,
     return attrs
 
 
-@contextmanager
-def span(name: str, *, kind: SpanKind, attributes: Mapping[str, AttributeValue] | None = None,
-         parent: Context | None = None, current: bool = True) -> Iterator[Span | None]:
-    """A span (None while tracing is off) around the block, a child of ``parent``
-    (default: the current context); ``current`` makes it the current span inside the
-    block. An exception escaping the block is recorded and sets the ERROR status."""
-    t = _TRACER
-    if t is None:
-        yield None
-        return
-    s = t.start_span(name, context=parent, kind=kind, attributes=attributes,
-                     record_exception=False, set_status_on_exception=False)
-    # Attached only when asked: a span held across an async generator's yields must not
-    # be made current, since its consumer would run (and detach) in another context.
-    token = attach(trace.set_span_in_context(s)) if current else None
-    try:
-        yield s
-    except Exception as exc:
-        s.record_exception(exc)
-        s.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {str(exc)[:200]}"))
-        raise
-    finally:
-        if token is not None:
-            detach(token)
+class _Block:
+    """The span of a ``with`` block (see :func:`span`). A class, not a generator
+    context manager: this runs three times per traced request."""
+
+    __slots__ = ("_attributes", "_current", "_kind", "_name", "_parent", "_span", "_token")
+
+    def __init__(self, name: str, kind: SpanKind, attributes: Mapping[str, AttributeValue] | None,
+                 parent: Context | None, current: bool) -> None:
+        self._name, self._kind, self._attributes = name, kind, attributes
+        self._parent, self._current = parent, current
+        self._span: Span | None = None
+        self._token: object = None
+
+    def __enter__(self) -> Span | None:
+        t = _TRACER
+        if t is None:
+            return None
+        above = trace.get_current_span(self._parent)
+        sc = above.get_span_context()
+        if sc.is_valid and not sc.trace_flags.sampled:
+            # A trace its root chose not to record (ParentBased): nothing below records
+            # either, so no span is made; the context stays the parent's, whose
+            # traceparent (sampled flag off) travels on unchanged.
+            if self._current and self._parent is not None:
+                self._token = attach(self._parent)
+            return above
+        s = self._span = t.start_span(self._name, context=self._parent, kind=self._kind,
+                                      attributes=self._attributes, record_exception=False,
+                                      set_status_on_exception=False)
+        # Attached only when asked: a span held across an async generator's yields must not
+        # be made current, since its consumer would run (and detach) in another context.
+        if self._current:
+            self._token = attach(trace.set_span_in_context(s))
+        return s
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        if self._token is not None:
+            detach(self._token)  # type: ignore[arg-type]
+        s = self._span
+        if s is None:
+            return
+        if isinstance(exc, Exception):
+            s.record_exception(exc)
+            s.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {str(exc)[:200]}"))
         s.end()
 
 
+def span(name: str, *, kind: SpanKind, attributes: Mapping[str, AttributeValue] | None = None,
+         parent: Context | None = None, current: bool = True
+         ) -> AbstractContextManager[Span | None]:
+    """A span (None while tracing is off) around the block, a child of ``parent``
+    (default: the current context); ``current`` makes it the current span inside the
+    block. An exception escaping the block is recorded and sets the ERROR status.
+    Under a parent that is not sampled no span is made: the block gets the parent."""
+    if _TRACER is None:
+        return _NO_SPAN
+    return _Block(name, kind, attributes, parent, current)
+
+
 _NO_SPAN: Final = nullcontext(None)
+_CACHE_MAX: Final = 1024
+# Span names and attribute dicts per (method, topic, agent) and per topic: built once,
+# handed to every span (the SDK copies what it keeps, so they are never mutated).
+_CLIENT_ATTRS: dict[tuple[str, str, str], tuple[str, dict[str, AttributeValue]]] = {}
+_SERVER_ATTRS: dict[str, dict[str, AttributeValue]] = {}
+_NAMES: dict[str, str] = {}
+
+
+def _bounded(cache: dict[Any, Any]) -> dict[Any, Any]:
+    """``cache``, emptied first when full (topics and methods come from the wire)."""
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    return cache
 
 
 def client_span(method: str, topic: str, agent: str) -> AbstractContextManager[Span | None]:
@@ -257,8 +308,12 @@ def client_span(method: str, topic: str, agent: str) -> AbstractContextManager[S
     while tracing is off, so an untraced call builds no name and no attributes."""
     if _TRACER is None:
         return _NO_SPAN
-    return span(f"a2a/{method}", kind=SpanKind.CLIENT, current=False,
-                attributes=rpc_attributes(method, topic, **{"a2a.agent": agent}))
+    key = (method, topic, agent)
+    hit = _CLIENT_ATTRS.get(key)
+    if hit is None:
+        hit = _bounded(_CLIENT_ATTRS)[key] = (
+            f"a2a/{method}", rpc_attributes(method, topic, **{"a2a.agent": agent}))
+    return _Block(hit[0], SpanKind.CLIENT, hit[1], None, False)
 
 
 def server_span(user_properties: Sequence[tuple[str, str]], topic: str
@@ -268,9 +323,12 @@ def server_span(user_properties: Sequence[tuple[str, str]], topic: str
     known (:func:`name_request`)."""
     if _TRACER is None:
         return _NO_SPAN
-    return span("a2a/request", kind=SpanKind.SERVER, parent=extract(user_properties),
-                attributes={"rpc.system": "a2a", "messaging.system": "mqtt",
-                            "messaging.destination.name": topic})
+    attrs = _SERVER_ATTRS.get(topic)
+    if attrs is None:
+        attrs = _bounded(_SERVER_ATTRS)[topic] = {
+            "rpc.system": "a2a", "messaging.system": "mqtt",
+            "messaging.destination.name": topic}
+    return _Block("a2a/request", SpanKind.SERVER, attrs, extract(user_properties), True)
 
 
 def name_request(method: str, **attributes: AttributeValue) -> None:
@@ -279,10 +337,13 @@ def name_request(method: str, **attributes: AttributeValue) -> None:
         return
     current = trace.get_current_span()
     if current.is_recording():
-        current.update_name(f"a2a/{method}")
+        name = _NAMES.get(method)
+        if name is None:
+            name = _bounded(_NAMES)[method] = f"a2a/{method}"
+        current.update_name(name)
         current.set_attribute("rpc.method", method)
-        for key, value in attributes.items():
-            current.set_attribute(key, value)
+        if attributes:
+            current.set_attributes(attributes)
 
 
 def mark_error(code: int, message: str) -> None:
