@@ -101,6 +101,8 @@ def _items(attributes: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
     """The pairs of a span's attributes. A span hands out a read-only view of the
     SDK's ``BoundedAttributes``, whose iteration runs in Python; its public ``copy()``
     (a plain dict) iterates at C speed."""
+    if type(attributes) is dict:  # a LeanSpan's: read at its end, never changed after
+        return attributes.items()
     copy = getattr(attributes, "copy", None)
     plain = copy() if copy is not None else attributes
     return plain.items() if isinstance(plain, dict) else list(attributes.items())

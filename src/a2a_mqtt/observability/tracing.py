@@ -1,10 +1,12 @@
 """Distributed tracing: configuration, the process's tracer and the spans our code opens.
 
-Off by default. :func:`configure_tracing` with an endpoint installs an SDK
-``TracerProvider`` (sampler ``ParentBased(TraceIdRatioBased(ratio))``, batched
-export over OTLP/HTTP) for the whole process; until then :func:`span` yields
-None after one global read, so an untraced process pays nothing more (no
-tracer lookups, no context changes, no properties written).
+Off by default. :func:`configure_tracing` with an endpoint installs, for the
+whole process, our :class:`~.spans.LeanTracer` (sampling as
+``ParentBased(TraceIdRatioBased(ratio))``) and an SDK ``TracerProvider`` (for
+a2a-sdk's own spans, when on), both ending into one batched export queue over
+OTLP/HTTP; until then :func:`span` yields None after one global read, so an
+untraced process pays nothing more (no tracer lookups, no context changes, no
+properties written).
 
 Spans (docs/observability.md, Tracing): the requester's call (CLIENT), an
 agent's handling of a request (SERVER) with the executor's run as its child
@@ -26,7 +28,7 @@ from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.context import Context, attach, detach
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from a2a_mqtt.binding.tracecontext import extract
@@ -35,6 +37,8 @@ from a2a_mqtt.extras import missing_extra
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
+
+    from a2a_mqtt.observability.spans import LeanTracer
 
 __all__ = [
     "TracingConfig",
@@ -47,6 +51,7 @@ __all__ = [
     "server_span",
     "span",
     "tracer",
+    "use_tracer",
 ]
 
 log = logging.getLogger("a2a_mqtt.observability")
@@ -154,7 +159,7 @@ class TracingHandle:
             _TRACER, _HANDLE = None, None
 
 
-_TRACER: Tracer | None = None
+_TRACER: LeanTracer | None = None
 _HANDLE: TracingHandle | None = None
 
 
@@ -177,16 +182,23 @@ def configure_tracing(config: TracingConfig) -> TracingHandle | None:
     try:
         from opentelemetry.sdk.resources import SERVICE_NAME, Resource  # noqa: PLC0415
         from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
         from opentelemetry.sdk.trace.sampling import (  # noqa: PLC0415
             ParentBased,
             TraceIdRatioBased,
         )
+        from opentelemetry.sdk.util.instrumentation import (  # noqa: PLC0415
+            InstrumentationScope,
+        )
 
+        from a2a_mqtt.observability.export_queue import (  # noqa: PLC0415
+            ExportQueue,
+            QueueSettings,
+        )
         from a2a_mqtt.observability.otlp_export import (  # noqa: PLC0415
             ExportSettings,
             OtlpHttpSpanExporter,
         )
+        from a2a_mqtt.observability.spans import LeanTracer  # noqa: PLC0415
     except ImportError as exc:
         raise missing_extra(exc, extra="tracing") or exc from None
 
@@ -195,25 +207,38 @@ def configure_tracing(config: TracingConfig) -> TracingHandle | None:
     provider = TracerProvider(
         resource=Resource.create({SERVICE_NAME: config.service_name}),
         sampler=ParentBased(TraceIdRatioBased(config.sample_ratio)))
-    # Export runs on the SDK's own worker thread, in batches, off the event loop; our
-    # exporter writes the protobuf bodies itself (otlp_encode: a third of the CPU).
+    # Export runs on one worker thread, in batches, off the event loop; the exporter
+    # writes the protobuf bodies itself (otlp_encode: a third of the SDK encoder's CPU).
+    # Our spans are LeanTracer's (spans.py: one object each, sampled as the provider's
+    # sampler would); the provider, with the same queue, serves a2a-sdk's spans.
     assert config.endpoint is not None
-    provider.add_span_processor(BatchSpanProcessor(OtlpHttpSpanExporter(
-        config.endpoint, ExportSettings.from_env())))
+    queue = ExportQueue(OtlpHttpSpanExporter(config.endpoint, ExportSettings.from_env()),
+                        QueueSettings.from_env())
+    provider.add_span_processor(queue)
     # The global provider (what a2a-sdk's own spans use, when on) can be set once per
     # process; a configure after a shutdown (tests, benchmarks) keeps the first one.
     if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
         trace.set_tracer_provider(provider)
-    _TRACER = provider.get_tracer("a2a_mqtt", __version__)
+    _TRACER = LeanTracer(ratio=config.sample_ratio, resource=provider.resource,
+                         scope=InstrumentationScope("a2a_mqtt", __version__), queue=queue)
     _HANDLE = TracingHandle(provider, config)
     log.info("tracing on: %s, sample ratio %g, service %s", config.endpoint,
              config.sample_ratio, config.service_name)
     return _HANDLE
 
 
-def tracer() -> Tracer | None:
+def tracer() -> LeanTracer | None:
     """This process's tracer, or None while tracing is off."""
     return _TRACER
+
+
+def use_tracer(new: LeanTracer | None) -> LeanTracer | None:
+    """Make ``new`` this process's tracer (None: off) and return the one before; for
+    tests and benchmarks that bring their own provider. Services use
+    :func:`configure_tracing`."""
+    global _TRACER
+    old, _TRACER = _TRACER, new
+    return old
 
 
 def rpc_attributes(method: str, topic: str | None = None,
@@ -253,9 +278,7 @@ class _Block:
             if self._current and self._parent is not None:
                 self._token = attach(self._parent)
             return above
-        s = self._span = t.start_span(self._name, context=self._parent, kind=self._kind,
-                                      attributes=self._attributes, record_exception=False,
-                                      set_status_on_exception=False)
+        s = self._span = t.start(self._name, self._kind, self._attributes, sc)
         # Attached only when asked: a span held across an async generator's yields must not
         # be made current, since its consumer would run (and detach) in another context.
         if self._current:
