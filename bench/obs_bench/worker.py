@@ -3,9 +3,10 @@
 The worker builds its agent (``BenchExecutor`` in an ``AgentHost``) and its requester
 on the shared broker, as its variant says, warms up, prints ``ready`` and then obeys
 lines on stdin: ``run SECONDS`` drives unary SendMessage calls (``Requester.call``,
-QoS 1) at 100 in flight for SECONDS and prints one JSON line (completions, CPU
-milliseconds per request of this whole process, all threads, the span exporter's
-included; median latency); ``quit`` (or EOF) ends it.
+QoS 1) at 100 in flight for SECONDS and prints one JSON line (completions within
+the window, CPU milliseconds per request of this whole process within the window,
+all threads, the span exporter's included; median latency); ``quit`` (or EOF)
+ends it.
 
 Tracing is process-wide (one tracer provider) and wraps the executor when the agent
 starts, which is why every variant gets a process of its own.
@@ -101,28 +102,38 @@ async def serve(name: str, broker_url: str, sink_url: str) -> None:
                 raise RuntimeError(f"{name}: unexpected result {result}")
 
         async def run(seconds: float) -> dict[str, float]:
+            """Counts what completes within the window and the CPU spent in it; calls
+            still in flight at its end finish outside it, uncounted (counting them
+            would quantize a slow run's figure in waves of 100)."""
             latencies: list[float] = []
+            window: dict[str, float] = {}
             deadline = time.perf_counter() + seconds
 
             async def worker() -> None:
                 while time.perf_counter() < deadline:
                     await one(latencies)
 
+            async def close_window() -> None:
+                await asyncio.sleep(seconds)
+                window.update(cpu=time.process_time(), wall=time.perf_counter(),
+                              done=len(latencies))
+
             scraper = None
             if spec.scrape and host.metrics_url:
                 scraper = asyncio.create_task(_scraper(host.metrics_url, http),
                                               name="bench.scraper")
             cpu, start = time.process_time(), time.perf_counter()
+            closer = asyncio.create_task(close_window(), name="bench.window")
             await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - start
+            await closer
             if scraper is not None:
                 scraper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await scraper
-            done = len(latencies)
-            return {"done": done, "rps": done / wall,
-                    "cpu_ms_per_req": cpu * 1000 / max(1, done),
-                    "p50_ms": median(latencies) * 1000}
+            done = int(window["done"])
+            return {"done": done, "rps": done / (window["wall"] - start),
+                    "cpu_ms_per_req": (window["cpu"] - cpu) * 1000 / max(1, done),
+                    "p50_ms": median(latencies[:done]) * 1000}
 
         await run(1.0)  # warm-up: connections, imports, caches
         print("ready", flush=True)

@@ -2,12 +2,13 @@
 
 Why not the exporter package's encoder: it builds one protobuf object per span,
 attribute and value, about 23 µs per span of this process's CPU (the batch
-thread shares the GIL with the event loop), the largest single cost of tracing
-at 100 % sampling (docs/performance.md, "Tracing: what it costs"). The wire
-format is small and stable (``opentelemetry/proto/trace/v1/trace.proto``,
-``ExportTraceServiceRequest``), so this writes it directly from the SDK's public
-``ReadableSpan`` properties, about 4 µs per span; attributes, which repeat
-(``rpc.system=a2a``, the topic, the method), are encoded once and cached.
+thread shares the GIL with the event loop), a large share of tracing's cost at
+100 % sampling (docs/performance.md, "Tracing: what it costs"). The wire format
+is small and stable (``opentelemetry/proto/trace/v1/trace.proto``,
+``ExportTraceServiceRequest``), so this writes it directly from the public
+``ReadableSpan`` properties (which :class:`~.spans.LeanSpan` has too), about
+5 µs per span; attributes, which repeat (``rpc.system=a2a``, the topic, the
+method), are encoded once and cached.
 
 Invariant: the bytes parse (with ``opentelemetry-proto``) to the same message the
 exporter package's ``encode_spans`` builds for the same spans; a hypothesis test

@@ -1,7 +1,7 @@
 """The OTLP/HTTP span exporter tracing uses: protobuf bodies from :mod:`.otlp_encode`.
 
-A ``SpanExporter`` (the SDK's public interface) that the ``BatchSpanProcessor``
-calls from its worker thread: it encodes a batch (:func:`.otlp_encode.encode_spans`,
+A ``SpanExporter`` (the SDK's public interface) that the export queue
+(:mod:`.export_queue`) calls from its worker thread: it encodes a batch (:func:`.otlp_encode.encode_spans`,
 a third of the exporter package's CPU) and POSTs it over one kept-alive
 ``http.client`` connection. It reads the standard exporter variables
 (:func:`ExportSettings.from_env`): headers, timeout, compression, and the TLS
