@@ -43,23 +43,24 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import itertools
 import json
 import logging
 import os
-import signal
 import sys
 import tempfile
-import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from a2a_mqtt.connection import ConnectionSettings
+from harness import bench_parser, drive, finish_args, markdown_table, write_json
+from harness.procs import ChildProcess, private_broker, stdin_closed
+from harness.stores import POSTGRES_DEFAULT, store_url
 
 SCRIPT = Path(__file__).resolve()
-ROOT = SCRIPT.parents[1]
-POSTGRES_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 READY_TIMEOUT = 60.0
 TERMINAL = {"TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED",
             "TASK_STATE_REJECTED"}
@@ -72,121 +73,39 @@ log = logging.getLogger("bench.faults_load")
 # ===================================================================================
 
 
-def _counting_executor(log_path: str, delay: float) -> Any:
-    from a2a.server.agent_execution import RequestContext
-    from a2a.server.events import EventQueue
-    from a2a.server.tasks import TaskUpdater
-    from a2a.types.a2a_pb2 import Part
-
-    from a2a_mqtt.examples.basic import CancellableExecutor
+def _journal(log_path: str) -> Callable[[str], None]:
+    """Append ``<line> <pid>`` to the execution log: one ``write`` per line, so lines
+    never interleave and a ``kill -9`` loses none that was written."""
+    pid = os.getpid()
 
     def write(line: str) -> None:
         fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, f"{line}\n".encode())  # one write: lines never interleave
+            os.write(fd, f"{line} {pid}\n".encode())
         finally:
             os.close(fd)
 
-    class CountingEcho(CancellableExecutor):
-        async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
-            from a2a.helpers import new_task_from_user_message
-
-            task = context.current_task
-            if task is None:
-                assert context.message is not None
-                task = new_task_from_user_message(context.message)
-                await event_queue.enqueue_event(task)
-            write(f"start {task.id} {os.getpid()}")
-            if delay:
-                await asyncio.sleep(delay)
-            updater = TaskUpdater(event_queue, task.id, task.context_id)
-            await updater.add_artifact([Part(text=context.get_user_input())], name="echo",
-                                       last_chunk=True)
-            await updater.complete()
-            write(f"done {task.id} {os.getpid()}")
-
-    return CountingEcho()
+    return write
 
 
-async def serve(args: argparse.Namespace) -> None:
-    """The echo agent until SIGTERM or stdin EOF; prints READY once serving."""
+async def serve(args: Any) -> None:
+    """The echo agent until stdin closes or SIGTERM/SIGINT; prints READY once serving."""
     from a2a_mqtt.binding.topics import AgentRef
-    from a2a_mqtt.examples.basic import echo_card
     from a2a_mqtt.server import AgentConfig, AgentServer
+    from harness.agent import BenchExecutor, bench_card
 
-    config = AgentConfig(ref=AgentRef.parse(args.agent), card=echo_card(),
-                         executor=_counting_executor(args.exec_log, args.delay),
-                         connection=ConnectionSettings(url=args.broker,
-                                                       keepalive=5), task_store_url=args.store,
-                         session_expiry=600, shutdown_grace=10,
+    config = AgentConfig(ref=AgentRef.parse(args.agent), card=bench_card(),
+                         executor=BenchExecutor(delay=args.delay,
+                                                journal=_journal(args.exec_log)),
+                         connection=ConnectionSettings(url=args.broker, keepalive=5),
+                         task_store_url=args.store, session_expiry=600, shutdown_grace=10,
                          max_concurrency=args.concurrency)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    async with AgentServer(config):
-        print("READY", flush=True)
-        eof = asyncio.create_task(reader.read(), name="bench.stdin-eof")
-        stopped = asyncio.create_task(stop.wait(), name="bench.stop")
-        await asyncio.wait({eof, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        eof.cancel()
-        stopped.cancel()
+    await AgentServer(config).serve(stdin_closed(), on_ready=lambda: print("READY", flush=True))
 
 
 # ===================================================================================
 # Driver side
 # ===================================================================================
-
-
-class Agent:
-    """The agent child process: started, killed with SIGKILL, restarted."""
-
-    def __init__(self, argv: list[str], err_path: Path) -> None:
-        self.argv = argv
-        self.err_path = err_path
-        self.proc: asyncio.subprocess.Process | None = None
-        self.starts = 0
-
-    async def start(self) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(ROOT / "src"), env.get("PYTHONPATH", "")) if p)
-        with open(self.err_path, "ab") as err:  # noqa: ASYNC230 - a local file, once
-            self.proc = await asyncio.create_subprocess_exec(
-                *self.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=err, cwd=str(ROOT), env=env)
-        self.starts += 1
-        assert self.proc.stdout is not None
-        async with asyncio.timeout(READY_TIMEOUT):
-            while True:
-                line = await self.proc.stdout.readline()
-                if not line:
-                    tail = self.err_path.read_text(errors="replace")[-3000:]
-                    raise RuntimeError(f"agent exited before READY:\n{tail}")
-                if line.strip() == b"READY":
-                    return
-
-    async def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        await self.proc.wait()
-
-    async def stop(self) -> int | None:
-        proc = self.proc
-        if proc is None:
-            return None
-        if proc.returncode is None:
-            assert proc.stdin is not None
-            with contextlib.suppress(Exception):
-                proc.stdin.close()
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        return proc.returncode
 
 
 @dataclass
@@ -258,51 +177,39 @@ class WireCount:
         self.states[str(task.get("id"))].append(str(task.get("status", {}).get("state")))
 
 
-async def store_url(kind: str, tmp: Path, postgres: str) -> tuple[str, str]:
-    """A fresh store URL and the PostgreSQL database name to drop ("" for SQLite)."""
-    if kind == "sqlite":
-        return f"sqlite:///{tmp}/agent.db", ""
-    import asyncpg  # type: ignore[import-untyped,unused-ignore]
-
-    name = f"a2a_faults_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(postgres, timeout=10)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return f"{postgres.rpartition('/')[0]}/{name}", name
-
-
-async def drop_database(postgres: str, name: str) -> None:
-    import asyncpg  # type: ignore[import-untyped,unused-ignore]
-
-    conn = await asyncpg.connect(postgres, timeout=10)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+async def measure(kind: str, fault: str, args: Any, tmp: Path) -> Result:
+    result = Result(store=kind, fault=fault, requests=args.requests, inflight=args.inflight)
+    run_id = uuid.uuid4().hex[:8]
+    ref = f"bench/faults/echo-{run_id}"
+    exec_log = tmp / "executions.log"
+    async with private_broker(state_dir=tmp / "broker") as broker, \
+            store_url(kind, tmp, args.postgres, prefix="a2a_faults") as url:
+        agent = ChildProcess(str(SCRIPT), [
+            "--serve", "--agent", ref, "--broker", broker.url, "--store", url,
+            "--exec-log", str(exec_log), "--delay", str(args.delay),
+            "--concurrency", str(args.concurrency)],
+            ready_timeout=READY_TIMEOUT, stop_timeout=30, stderr=tmp / "agent.err")
+        try:
+            await agent.start()
+            outcomes, errors, wire = await _load(result, args, broker=broker, agent=agent,
+                                                 ref=ref, run_id=run_id)
+        finally:
+            result.agent_exit = await agent.stop()
+    _tally(result, outcomes=outcomes, errors=errors, wire=wire, exec_log=exec_log, agent=agent)
+    return result
 
 
-async def measure(kind: str, fault: str, args: argparse.Namespace, tmp: Path) -> Result:
+async def _load(result: Result, args: Any, *, broker: Any, agent: ChildProcess, ref: str,
+                run_id: str) -> tuple[dict[str, list[str]], collections.Counter[str], WireCount]:
+    """Drive the requests; the fault once ``--fault-at`` of them have answers. Returns
+    the outcomes per task, the client errors by type, the replies on the wire."""
     from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest, TaskState
 
     from a2a_mqtt.binding.topics import AgentRef, reply_filter
-    from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
     from a2a_mqtt.client import A2AMqttClient, RequesterConfig
     from a2a_mqtt.transport import ConnectOptions, Mqtt5Transport, Subscription
     from a2a_mqtt.transport.base import BrokerURL
 
-    result = Result(store=kind, fault=fault, requests=args.requests, inflight=args.inflight)
-    run_id = uuid.uuid4().hex[:8]
-    broker = MosquittoProcess(config=BrokerConfig(state_dir=tmp / "broker"))
-    await asyncio.to_thread(broker.start)
-    url, dbname = await store_url(kind, tmp, args.postgres)
-    exec_log = tmp / "executions.log"
-    ref = AgentRef("bench", "faults", f"echo-{run_id}")
-    agent = Agent([sys.executable, str(SCRIPT), "--serve", "--agent", str(ref),
-                   "--broker", broker.url, "--store", url, "--exec-log", str(exec_log),
-                   "--delay", str(args.delay), "--concurrency", str(args.concurrency)],
-                  tmp / "agent.err")
     requester_id = f"driver-{run_id}"
     wire = WireCount()
     monitor = Mqtt5Transport(ConnectOptions(
@@ -320,65 +227,54 @@ async def measure(kind: str, fault: str, args: argparse.Namespace, tmp: Path) ->
     answered = 0
     fault_due = asyncio.Event()
     fault_at = max(1, int(args.requests * args.fault_at))
-    try:
-        await agent.start()
-        async with monitor, A2AMqttClient(config) as mqtt:
-            transport = mqtt.transport_for(ref)
+    numbers = itertools.count()
+    async with monitor, A2AMqttClient(config) as mqtt:
+        transport = mqtt.transport_for(AgentRef.parse(ref))
 
-            async def one(i: int) -> None:
-                nonlocal answered
-                task_id = str(uuid.uuid4())
-                request = SendMessageRequest(message=Message(
-                    message_id=str(uuid.uuid4()), role=Role.ROLE_USER, task_id=task_id,
-                    context_id=str(uuid.uuid4()), parts=[Part(text=f"faults {i}")]))
-                try:
-                    response = await transport.send_message(request)
-                except Exception as exc:
-                    errors[type(exc).__name__] += 1
-                    outcomes[task_id].append(f"error:{type(exc).__name__}")
-                else:
-                    outcomes[task_id].append(TaskState.Name(response.task.status.state))
-                answered += 1
-                if answered == fault_at:
-                    fault_due.set()
+        async def one() -> None:
+            """Never raises: every outcome, an error included, is counted here."""
+            nonlocal answered
+            task_id = str(uuid.uuid4())
+            request = SendMessageRequest(message=Message(
+                message_id=str(uuid.uuid4()), role=Role.ROLE_USER, task_id=task_id,
+                context_id=str(uuid.uuid4()), parts=[Part(text=f"faults {next(numbers)}")]))
+            try:
+                response = await transport.send_message(request)
+            except Exception as exc:
+                errors[type(exc).__name__] += 1
+                outcomes[task_id].append(f"error:{type(exc).__name__}")
+            else:
+                outcomes[task_id].append(TaskState.Name(response.task.status.state))
+            answered += 1
+            if answered == fault_at:
+                fault_due.set()
 
-            async def injector() -> None:
-                await fault_due.wait()
-                result.fault_at_answered = answered
-                log.info("%s/%s: fault %s after %d answers", kind, fault, fault, answered)
-                if fault == "broker":
-                    await asyncio.to_thread(broker.restart)
-                elif fault == "kill":
-                    await agent.kill9()
-                    await agent.start()
+        async def injector() -> None:
+            await fault_due.wait()
+            result.fault_at_answered = answered
+            log.info("%s/%s: fault %s after %d answers", result.store, result.fault,
+                     result.fault, answered)
+            if result.fault == "broker":
+                await asyncio.to_thread(broker.process.restart)
+            elif result.fault == "kill":
+                await agent.kill()
+                await agent.start()
 
-            gate = asyncio.Semaphore(args.inflight)
-
-            async def paced(i: int) -> None:
-                async with gate:
-                    await one(i)
-
-            started = time.perf_counter()
-            injecting = asyncio.create_task(injector(), name="bench.fault")
-            async with asyncio.timeout(args.max_seconds):
-                await asyncio.gather(*(paced(i) for i in range(args.requests)))
-            result.seconds = time.perf_counter() - started
-            if not injecting.done():
-                injecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await injecting
-            await asyncio.sleep(args.settle)  # late duplicates, if any, reach the monitor
-    finally:
-        result.agent_exit = await agent.stop()
-        await asyncio.to_thread(broker.stop)
-        if dbname:
-            await drop_database(args.postgres, dbname)
-    _tally(result, outcomes=outcomes, errors=errors, wire=wire, exec_log=exec_log, agent=agent)
-    return result
+        injecting = asyncio.create_task(injector(), name="bench.fault")
+        # No request starts after --max-seconds; one not started has no outcome (FAIL).
+        _, result.seconds, _ = await drive(one, args.requests, args.inflight,
+                                           max_seconds=args.max_seconds,
+                                           timeout=args.max_seconds)
+        if not injecting.done():
+            injecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await injecting
+        await asyncio.sleep(args.settle)  # late duplicates, if any, reach the monitor
+    return outcomes, errors, wire
 
 
 def _tally(result: Result, *, outcomes: dict[str, list[str]], errors: collections.Counter[str],
-           wire: WireCount, exec_log: Path, agent: Agent) -> None:
+           wire: WireCount, exec_log: Path, agent: ChildProcess) -> None:
     starts, dones = executions(exec_log)
     result.outcomes = sum(len(v) for v in outcomes.values())
     result.client_errors = dict(errors)
@@ -397,7 +293,8 @@ def _tally(result: Result, *, outcomes: dict[str, list[str]], errors: collection
     result.wire_duplicates = sum(len(s) - 1 for s in wire.states.values() if len(s) > 1)
     result.wire_contradictions = sum(1 for s in wire.states.values() if len(set(s)) > 1)
     result.agent_restarts = agent.starts - 1
-    err = agent.err_path.read_text(errors="replace") if agent.err_path.exists() else ""
+    err_path = agent.stderr
+    err = err_path.read_text(errors="replace") if err_path and err_path.exists() else ""
     result.agent_tracebacks = err.count("Traceback")
     problems = result.problems
     if result.outcomes != result.requests or any(len(v) != 1 for v in outcomes.values()):
@@ -420,43 +317,47 @@ def _tally(result: Result, *, outcomes: dict[str, list[str]], errors: collection
     result.verdict = "FAIL" if problems else "PASS"
 
 
+COLUMNS = [("store", ""), ("fault", ""), ("requests", "d"), ("seconds", ".0f"),
+           ("outcomes", "d"), ("completed", "d"), ("failed", "d"), ("errors", "d"),
+           ("exec", "d", "executed"), ("exec 2x", "d"), ("exec-failed", "d",
+           "failed_after_execution"), ("wire", "d", "wire_replies"),
+           ("dup", "d", "wire_duplicates"), ("contra", "d", "wire_contradictions"),
+           ("verdict", "")]
+
+
 def print_report(results: list[Result]) -> None:
-    print("\nFaults under load (shared, noisy machine: times are orientation only)")
-    head = (f"{'store':8} {'fault':6} {'requests':>8} {'secs':>6} {'outcomes':>8} "
-            f"{'completed':>9} {'failed':>6} {'errors':>6} {'exec':>6} {'exec2x':>6} "
-            f"{'exec-failed':>11} {'wire':>6} {'dup':>4} {'contra':>6}  verdict")
-    print(head)
-    print("-" * len(head))
+    rows = [{**asdict(r), "completed": r.states.get("TASK_STATE_COMPLETED", 0),
+             "failed": r.states.get("TASK_STATE_FAILED", 0),
+             "errors": sum(r.client_errors.values()), "exec_2x": r.started_twice + r.done_twice}
+            for r in results]
+    print("\nFaults under load (shared, noisy machine: times are orientation only)\n")
+    print(markdown_table(COLUMNS, rows))
     for r in results:
-        print(f"{r.store:8} {r.fault:6} {r.requests:>8} {r.seconds:>6.1f} {r.outcomes:>8} "
-              f"{r.states.get('TASK_STATE_COMPLETED', 0):>9} "
-              f"{r.states.get('TASK_STATE_FAILED', 0):>6} {sum(r.client_errors.values()):>6} "
-              f"{r.executed:>6} {r.started_twice + r.done_twice:>6} "
-              f"{r.failed_after_execution:>11} {r.wire_replies:>6} "
-              f"{r.wire_duplicates:>4} {r.wire_contradictions:>6}  {r.verdict}")
         for p in r.problems:
-            print(f"    - {p}")
+            print(f"- {r.store}/{r.fault}: {p}")
     verdict = "PASS" if results and all(r.verdict == "PASS" for r in results) else "FAIL"
     print(f"\nverdict: {verdict}")
 
 
-async def run(args: argparse.Namespace) -> list[Result]:
+async def run(args: Any) -> list[Result]:
     from a2a_mqtt.telemetry import prefer_a2a_sdk_spans_off
 
     prefer_a2a_sdk_spans_off()  # before this process imports a2a-sdk: a2a-mqtt's default
 
     results = []
-    for kind in args.stores:
-        for fault in args.faults:
-            with tempfile.TemporaryDirectory(prefix="a2a-faults-") as tmp:
-                r = await measure(kind, fault, args, Path(tmp))
-            log.info("%s/%s: %s in %.1fs", kind, fault, r.verdict, r.seconds)
-            results.append(r)
+    for _ in range(args.runs):
+        for kind in args.stores:
+            for fault in args.faults:
+                with tempfile.TemporaryDirectory(prefix="a2a-faults-") as tmp:
+                    r = await measure(kind, fault, args, Path(tmp))
+                log.info("%s/%s: %s in %.1fs", kind, fault, r.verdict, r.seconds)
+                results.append(r)
     return results
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_parser(__doc__, runs=1, quick="500 requests, 100 in flight, SQLite only",
+                          json_help="also write every count here as JSON")
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--inflight", type=int, default=200)
     parser.add_argument("--stores", type=lambda s: s.split(","), default=["sqlite", "postgres"],
@@ -470,14 +371,13 @@ def main() -> None:
     parser.add_argument("--postgres", default=POSTGRES_DEFAULT)
     parser.add_argument("--settle", type=float, default=2.0)
     parser.add_argument("--max-seconds", type=float, default=900.0)
-    parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--agent", help=argparse.SUPPRESS)
     parser.add_argument("--broker", help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
     parser.add_argument("--exec-log", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = finish_args(parser, requests=500, inflight=100, stores=["sqlite"])
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.serve:
@@ -486,7 +386,7 @@ def main() -> None:
     results = asyncio.run(run(args))
     print_report(results)
     if args.json is not None:
-        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
+        write_json("faults_load", {"results": [asdict(r) for r in results]}, args.json)
     sys.exit(0 if all(r.verdict == "PASS" for r in results) else 1)
 
 

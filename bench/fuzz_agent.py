@@ -33,10 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +41,7 @@ from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
 from a2a_mqtt.examples.fuzzcheck import FuzzRig, Tally
 from harness.memory import rss_kib  # bench/ is the script's directory: on sys.path
+from harness.stores import store_url
 
 AGENT = AgentRef("fuzz", "bench", "echo")
 MAX_PAYLOAD = 1_048_576  # the agent's default max_payload_bytes
@@ -116,42 +114,13 @@ async def wait_ready(rig: FuzzRig, agent: AgentProcess, timeout: float = 60.0) -
     raise RuntimeError(f"the agent never answered a health request; see {agent.log}")
 
 
-@asynccontextmanager
-async def postgres_url(dsn: str) -> AsyncIterator[str]:
-    import sqlalchemy
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    name = f"a2a_mqtt_fuzz_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
-                                isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-        yield dsn.rsplit("/", 1)[0] + f"/{name}"
-        async with admin.connect() as conn:
-            await conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
-
-
-@asynccontextmanager
-async def store_url(kind: str, work: Path, dsn: str) -> AsyncIterator[str]:
-    if kind == "memory":
-        yield "memory://"
-    elif kind == "sqlite":
-        yield f"sqlite:///{work}/tasks.db"
-    else:
-        async with postgres_url(dsn) as url:
-            yield url
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="fuzz-agent-"))
     broker = MosquittoProcess(config=BrokerConfig(state_dir=work / "broker"))
     broker.start()
     report: dict[str, Any] = {"store": args.store, "requests": args.requests, "seed": args.seed}
     try:
-        async with store_url(args.store, work, args.postgres_dsn) as url:
+        async with store_url(args.store, work, args.postgres_dsn, prefix="a2a_mqtt_fuzz") as url:
             agent = AgentProcess(broker.url, url, work / "agent.log")
             report.update(await fuzz(args, broker.url, agent))
             report.update(await restart(broker.url, agent))

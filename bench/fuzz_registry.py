@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import statistics
 import sys
 import time
 from collections import Counter
@@ -35,6 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from harness.procs import private_broker
+from harness.stats import percentile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -50,7 +52,6 @@ from tests.unit.registry.churn import (
 )
 
 from a2a_mqtt.binding import properties as P
-from a2a_mqtt.broker import BrokerConfig, EmbeddedBroker
 from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.registry import RegistryConfig, RegistryServer
 from a2a_mqtt.transport import ConnectOptions, Mqtt5Transport, PublishProperties
@@ -151,7 +152,7 @@ async def main(cards: int, topics: int, readers: int, seed: int) -> int:
           f"{noise} non-retained; {readers} HTTP readers + 1 SSE follower; shared noisy "
           "machine: timings are indicative", flush=True)
     model = Retained()
-    async with EmbeddedBroker(config=BrokerConfig()) as broker:
+    async with private_broker() as broker:
         config = RegistryConfig(connection=ConnectionSettings(url=broker.url), http_port=0,
                                 agent_ref=None,
                                 max_card_bytes=MAX_CARD_BYTES, feed_queue_size=100_000)
@@ -179,8 +180,8 @@ async def main(cards: int, topics: int, readers: int, seed: int) -> int:
             fives = sum(n for s, n in load.statuses.items() if s >= 500)
             print(f"HTTP during churn: {sum(load.statuses.values())} requests, statuses "
                   f"{dict(sorted(load.statuses.items()))}, 5xx {fives}; median "
-                  f"{statistics.median(lat) * 1e3:.1f} ms, p99 "
-                  f"{lat[int(len(lat) * 0.99)] * 1e3:.1f} ms" if lat else "no HTTP requests")
+                  f"{percentile(lat, 0.5) * 1e3:.1f} ms, p99 "
+                  f"{percentile(lat, 0.99) * 1e3:.1f} ms" if lat else "no HTTP requests")
             print(f"SSE follower: {load.sse_events} events, kinds "
                   f"{dict(sorted(load.sse_kinds.items()))}", flush=True)
             snapshot = await retained_snapshot(broker.url)

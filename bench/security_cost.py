@@ -115,7 +115,6 @@ def report(results: dict[str, dict[str, list[Stats]]]) -> dict[str, Any]:
 def parse_args(argv: list[str] | None = None) -> Any:
     parser = bench_parser(__doc__, quick="1 small round (smoke test)",
                           json_help="write the results here")
-    parser.add_argument("--rounds", dest="runs", type=int, help="the same as --runs")
     parser.add_argument("--sequential", type=int, default=300, help="requests at 1 in flight")
     parser.add_argument("--parallel", type=int, default=3000, help="requests at 100 in flight")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)

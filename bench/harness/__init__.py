@@ -11,11 +11,13 @@ A benchmark is a short file: it names its variants (things to compare), a
   variant always goes first), medians over runs;
 * :mod:`harness.report`: the markdown table and the ``--json`` file;
 * :mod:`harness.cli`: the common options (``--runs``, ``--quick``, ``--json``);
-* :mod:`harness.procs`: child processes (this script re-invoked), free ports,
-  a private broker;
+* :mod:`harness.procs`: child processes (this script re-invoked; the child's
+  side: :func:`~harness.procs.stdin_closed`), free ports, a private broker;
 * :mod:`harness.agent`: the one trivial executor and card every A2A variant
   runs (imports a2a-sdk, so it is not re-exported here: some benches must
   decide a2a-sdk's settings before it is imported);
+* :mod:`harness.stores`: task store URLs (memory, SQLite, a throwaway
+  PostgreSQL database);
 * :mod:`harness.spy`: py-spy record/stop.
 """
 

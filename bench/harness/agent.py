@@ -8,6 +8,7 @@ holding the input text, and completes. Importing this imports a2a-sdk.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from a2a.helpers import new_task_from_user_message
 from a2a.server.agent_execution import AgentExecutor, RequestContext
@@ -23,11 +24,17 @@ BENCH_TEXT = "benchmark payload: hello over A2A, the same trivial work on every 
 
 class BenchExecutor(AgentExecutor):
     """Task -> (optionally ``delay`` seconds of I/O-bound waiting) -> one artifact with
-    the input text -> COMPLETED. No streaming status."""
+    the input text -> COMPLETED. No streaming status.
 
-    def __init__(self, *, delay: float = 0.0) -> None:
+    ``journal``, when given, is called with ``start <task id>`` once the task exists
+    and ``done <task id>`` once it is completed (bench/faults_load.py counts
+    executions with it across ``kill -9``)."""
+
+    def __init__(self, *, delay: float = 0.0,
+                 journal: Callable[[str], None] | None = None) -> None:
         self.executions = 0
         self.delay = delay
+        self.journal = journal
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         self.executions += 1
@@ -36,6 +43,8 @@ class BenchExecutor(AgentExecutor):
             assert context.message is not None
             task = new_task_from_user_message(context.message)
             await event_queue.enqueue_event(task)
+        if self.journal is not None:
+            self.journal(f"start {task.id}")
         if self.delay:
             await asyncio.sleep(self.delay)
         updater = TaskUpdater(event_queue, task.id, task.context_id)
@@ -43,6 +52,8 @@ class BenchExecutor(AgentExecutor):
             [Part(text=context.get_user_input())], name="echo", last_chunk=True
         )
         await updater.complete()
+        if self.journal is not None:
+            self.journal(f"done {task.id}")
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         if context.task_id and context.context_id:

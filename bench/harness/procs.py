@@ -1,18 +1,22 @@
 """Processes for benches: this script re-invoked as a server, a private broker.
 
 A child speaks one line protocol on stdout (``READY ...`` once it serves) and
-stops on EOF of its stdin, so a bench that dies never leaves it behind.
+stops on EOF of its stdin (:func:`stdin_closed` on its side), so a bench that
+dies never leaves it behind.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-__all__ = ["ChildProcess", "free_port", "private_broker"]
+__all__ = ["ChildProcess", "free_port", "private_broker", "stdin_closed"]
 
 
 def free_port() -> int:
@@ -32,8 +36,27 @@ async def private_broker(**config: Any) -> AsyncIterator[Any]:
         yield broker
 
 
+def stdin_closed() -> asyncio.Event:
+    """Child side: an event set when stdin reaches EOF (the parent stopped us, or died).
+    For a child that reads no commands: whatever stdin carries is discarded."""
+    loop = asyncio.get_running_loop()
+    closed = asyncio.Event()
+
+    def on_stdin() -> None:
+        if not os.read(0, 4096):
+            loop.remove_reader(0)
+            closed.set()
+
+    loop.add_reader(0, on_stdin)
+    return closed
+
+
 class ChildProcess:
-    """``python script *argv``; ready when it prints ``READY``; stopped by closing stdin."""
+    """``python script *argv``; ready when it prints ``READY``; stopped by closing stdin.
+
+    ``stderr``: a file its standard error is appended to (its tail is in the error
+    when the child exits before ``READY``); otherwise it is inherited. It may be
+    started again after :meth:`stop` or :meth:`kill` (``starts`` counts them)."""
 
     def __init__(
         self,
@@ -43,14 +66,17 @@ class ChildProcess:
         env: Mapping[str, str] | None = None,
         ready_timeout: float = 30.0,
         stop_timeout: float = 10.0,
+        stderr: Path | None = None,
     ) -> None:
         self.script = script
         self.argv = list(argv)
         self.env = dict(env) if env is not None else None
         self.ready_timeout = ready_timeout
         self.stop_timeout = stop_timeout
+        self.stderr = stderr
         self.proc: asyncio.subprocess.Process | None = None
         self.ready_line = ""
+        self.starts = 0
 
     @property
     def pid(self) -> int:
@@ -59,14 +85,21 @@ class ChildProcess:
 
     async def start(self) -> str:
         """Start it and wait for its ``READY`` line (returned)."""
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            self.script,
-            *self.argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env=self.env,
-        )
+        err = None if self.stderr is None else self.stderr.open("ab")
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                self.script,
+                *self.argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=err,
+                env=self.env,
+            )
+        finally:
+            if err is not None:
+                err.close()  # the child holds its own copy
+        self.starts += 1
         self.ready_line = await self.expect("READY", self.ready_timeout)
         return self.ready_line
 
@@ -78,7 +111,9 @@ class ChildProcess:
             while True:
                 line = (await self.proc.stdout.readline()).decode().strip()
                 if not line:
-                    raise RuntimeError(f"child {self.argv} exited before {word}")
+                    tail = ("" if self.stderr is None
+                            else "\n" + self.stderr.read_text(errors="replace")[-3000:])
+                    raise RuntimeError(f"child {self.argv} exited before {word}{tail}")
                 if line == word or line.startswith(word + " "):
                     return line
 
@@ -90,11 +125,12 @@ class ChildProcess:
         await self.proc.stdin.drain()
         return await self.expect(expect, timeout)
 
-    async def stop(self) -> None:
-        """EOF on stdin; killed when it has not exited after ``stop_timeout``."""
+    async def stop(self) -> int | None:
+        """EOF on stdin; killed when it has not exited after ``stop_timeout``.
+        Its exit status (None: it was not running)."""
         proc, self.proc = self.proc, None
         if proc is None:
-            return
+            return None
         if proc.stdin is not None:
             proc.stdin.close()
         try:
@@ -102,6 +138,16 @@ class ChildProcess:
         except TimeoutError:
             proc.kill()
             await asyncio.wait_for(proc.wait(), self.stop_timeout)
+        return proc.returncode
+
+    async def kill(self) -> None:
+        """SIGKILL, as a crash would; wait until it is gone (``start`` may follow)."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+            if proc.stdin is not None:
+                proc.stdin.close()
 
     async def __aenter__(self) -> ChildProcess:
         await self.start()

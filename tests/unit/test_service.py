@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import signal
+from contextlib import AsyncExitStack
 from types import TracebackType
 
 import pytest
@@ -16,7 +17,7 @@ from a2a_mqtt.gateway import ExposeConfig, ExposedAgent, ExposeHost, GatewayConf
 from a2a_mqtt.mcp import McpMqttServer
 from a2a_mqtt.registry import RegistryConfig, RegistryServer
 from a2a_mqtt.server import AgentConfig, AgentHost, AgentServer
-from a2a_mqtt.service import Server, serve_until_stopped
+from a2a_mqtt.service import BaseServer, HttpServer, Server, serve_until_stopped
 
 CONFIGS = [
     (AgentConfig(ref=AgentRef.parse("a/b/c"), card=echo_card(), executor=EchoExecutor()),
@@ -91,3 +92,64 @@ async def test_a_failing_start_propagates_and_the_signal_handlers_are_removed() 
     # No handler of ours is left behind: removing one reports False.
     assert loop.remove_signal_handler(signal.SIGTERM) is False
     assert loop.remove_signal_handler(signal.SIGINT) is False
+
+
+class _Parts(BaseServer):
+    """Starts three recorded parts; ``fail_at`` makes the start of that part raise."""
+
+    def __init__(self, fail_at: str | None = None) -> None:
+        self.steps: list[str] = []
+        self.fail_at = fail_at
+        self.task: asyncio.Task[None] | None = None
+
+    async def _start(self, stack: AsyncExitStack) -> None:
+        for part in ("a", "b", "c"):
+            if part == self.fail_at:
+                raise OSError(f"{part} failed")
+            self.steps.append(f"start {part}")
+            stack.callback(self.steps.append, f"stop {part}")
+        self.task = self._start_task(stack, asyncio.Event().wait(), "parts.idle")
+
+
+@pytest.mark.asyncio
+async def test_a_base_server_stops_its_parts_in_reverse_and_may_start_again() -> None:
+    server = _Parts()
+    async with server:
+        assert server.steps == ["start a", "start b", "start c"]
+        assert server.task is not None and server.task.get_name() == "parts.idle"
+    assert server.steps[3:] == ["stop c", "stop b", "stop a"]
+    assert server.task.cancelled()  # background tasks end with the server
+    await server.stop()  # a second stop does nothing
+    assert len(server.steps) == 6
+    async with server:  # reusable
+        pass
+    assert len(server.steps) == 12
+
+
+@pytest.mark.asyncio
+async def test_a_base_server_is_not_reentrant() -> None:
+    server = _Parts()
+    async with server:
+        with pytest.raises(RuntimeError, match="_Parts is already running"):
+            await server.start()
+    assert server.steps[-1] == "stop a"
+
+
+@pytest.mark.asyncio
+async def test_a_failed_start_undoes_what_started_and_leaves_it_startable() -> None:
+    server = _Parts(fail_at="c")
+    with pytest.raises(OSError, match="c failed"):
+        await server.start()
+    assert server.steps == ["start a", "start b", "stop b", "stop a"]
+    server.fail_at = None
+    async with server:
+        pass
+
+
+def test_an_http_server_has_no_url_until_it_serves() -> None:
+    class Idle(HttpServer):
+        async def _start(self, stack: AsyncExitStack) -> None:
+            pass
+
+    with pytest.raises(RuntimeError, match="Idle is not running"):
+        _ = Idle().url

@@ -1,7 +1,7 @@
 """DashboardServer: Config -> Server -> serve(stop), like every service.
 
-``DashboardServer(config)`` is an async context manager (a2a_mqtt/service.py;
-``a2a_mqtt.service.run(config)`` blocks). Entering it:
+``DashboardServer(config)`` is a :class:`~a2a_mqtt.service.HttpServer` (an
+async context manager; ``a2a_mqtt.service.run(config)`` blocks). Entering it:
 
 1. starts an embedded registry (``config.registry_url`` is None) on a free
    loopback port, or uses the one configured;
@@ -17,19 +17,14 @@ NDJSON streams end and uvicorn stops without waiting for them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import httpx
 import uvicorn
 
-from a2a_mqtt._net import listen_socket
-from a2a_mqtt._uvicorn import EmbeddedUvicorn
 from a2a_mqtt.client.config import RequesterConfig
 from a2a_mqtt.client.requester import Requester
 from a2a_mqtt.dashboard.app import create_app
@@ -42,7 +37,7 @@ from a2a_mqtt.dashboard.metrics import MetricsSources
 from a2a_mqtt.dashboard.traces import TraceStore
 from a2a_mqtt.dashboard.wire import WireTap
 from a2a_mqtt.errors import A2AMqttError
-from a2a_mqtt.service import serve_until_stopped
+from a2a_mqtt.service import HttpServer
 from a2a_mqtt.transport.base import ConnectOptions, MqttTransport, TransportFactory
 from a2a_mqtt.transport.base import default_transport as _default_transport
 
@@ -73,50 +68,21 @@ class DashboardState:
     closing: asyncio.Event
 
 
-class DashboardServer:
+class DashboardServer(HttpServer):
     """One dashboard: registry (embedded or not), requester, feed, HTTP."""
 
     def __init__(self, config: DashboardConfig, *,
                  transport_factory: TransportFactory | None = None) -> None:
         self.config = config
         self._factory = transport_factory or _default_transport
-        self._stack: AsyncExitStack | None = None
-        self._url: str | None = None
         self.state: DashboardState | None = None
         self.registry: Any = None
         """The embedded RegistryServer, when there is one."""
         self.tap: WireTap | None = None
 
-    @property
-    def url(self) -> str:
-        if self._url is None:
-            raise RuntimeError("DashboardServer is not running")
-        return self._url
-
-    async def __aenter__(self) -> DashboardServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.stop()
-
     def _tapped(self, options: ConnectOptions) -> MqttTransport:
         self.tap = WireTap(self._factory(options))
         return self.tap
-
-    async def start(self) -> None:
-        if self._stack is not None:
-            raise RuntimeError("DashboardServer is already running (not reentrant)")
-        stack = AsyncExitStack()
-        await stack.__aenter__()
-        try:
-            await self._start(stack)
-        except BaseException:
-            await stack.aclose()
-            self._url = None
-            raise
-        self._stack = stack
 
     async def _start(self, stack: AsyncExitStack) -> None:
         cfg = self.config
@@ -135,9 +101,7 @@ class DashboardServer:
         if cfg.broker_sys:
             await health.start(requester.transport)
         hub = FeedHub(registry_url, token=cfg.registry_token)
-        feed = asyncio.get_running_loop().create_task(
-            hub.run(), name=f"a2a-mqtt[dashboard {cfg.dashboard_id}].feed")
-        stack.push_async_callback(_cancel, feed)
+        self._start_task(stack, hub.run(), f"a2a-mqtt[dashboard {cfg.dashboard_id}].feed")
         closing = asyncio.Event()
         self.state = DashboardState(
             config=cfg, registry_url=registry_url, http=http, hub=hub,
@@ -154,63 +118,25 @@ class DashboardServer:
         except TimeoutError:
             raise DashboardError(f"the registry at {registry_url} did not open its change "
                                  "feed within 10 s") from None
-        log.info("dashboard serving on %s (registry %s)", self._url, registry_url)
+        log.info("dashboard serving on %s (registry %s)", self.url, registry_url)
 
     async def _embed_registry(self, stack: AsyncExitStack) -> str:
         from a2a_mqtt.registry import RegistryConfig, RegistryServer  # noqa: PLC0415
 
         cfg = self.config
-        registry = RegistryServer(RegistryConfig(
+        registry = await stack.enter_async_context(RegistryServer(RegistryConfig(
             connection=cfg.connection, ingest_org=cfg.org, ingest_unit=cfg.unit,
             ingest_id=f"{cfg.dashboard_id}.registry", http_host="127.0.0.1", http_port=0,
-            agent_ref=None), transport_factory=self._factory)
-        await registry.start()
-        stack.push_async_callback(registry.stop)
+            agent_ref=None), transport_factory=self._factory))
         self.registry = registry
-        url: str = registry.url
-        return url
+        return registry.url
 
     async def _start_http(self, stack: AsyncExitStack, state: DashboardState) -> None:
         cfg = self.config
         try:
-            sock = listen_socket(cfg.host, cfg.port)
+            await self._serve_http(stack, uvicorn.Config(
+                create_app(state), lifespan="off", log_config=None, access_log=False,
+                timeout_graceful_shutdown=_HTTP_STOP_GRACE), host=cfg.host, port=cfg.port,
+                name=f"a2a-mqtt[dashboard {cfg.dashboard_id}]", stop_grace=_HTTP_STOP_GRACE + 2)
         except OSError as exc:
             raise DashboardError(f"cannot listen on {cfg.host}:{cfg.port}: {exc}") from exc
-        stack.callback(sock.close)
-        host, port = sock.getsockname()[:2]
-        self._url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
-        server = EmbeddedUvicorn(uvicorn.Config(
-            create_app(state), lifespan="off", log_config=None, access_log=False,
-            timeout_graceful_shutdown=_HTTP_STOP_GRACE))
-        task = asyncio.get_running_loop().create_task(
-            server.serve(sockets=[sock]), name=f"a2a-mqtt[dashboard {cfg.dashboard_id}].http")
-
-        async def stop_http() -> None:
-            server.should_exit = True
-            try:
-                async with asyncio.timeout(_HTTP_STOP_GRACE + 2):
-                    await asyncio.shield(task)
-            except TimeoutError:
-                await _cancel(task)
-        stack.push_async_callback(stop_http)
-        await server.listening.wait()
-
-    async def stop(self) -> None:
-        """Stop everything; safe to call twice."""
-        stack, self._stack = self._stack, None
-        if stack is not None:
-            await stack.aclose()
-            self._url = None
-
-    async def serve(self, stop: asyncio.Event | None = None, *,
-                    on_ready: Callable[[], None] | None = None) -> None:
-        """Start, run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully
-        (a2a_mqtt/service.py); ``on_ready`` is called once serving (``url`` is known)."""
-        await serve_until_stopped(self, stop, on_ready=on_ready)
-
-
-async def _cancel(task: asyncio.Task[Any]) -> None:
-    if not task.done():
-        task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task

@@ -22,7 +22,7 @@ import secrets
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from typing import Any, Self
+from typing import Any
 
 import mcp_types
 from mcp.server import Server
@@ -39,7 +39,7 @@ from a2a_mqtt.mqtt_types import (
     Subscription,
     Will,
 )
-from a2a_mqtt.service import serve_until_stopped
+from a2a_mqtt.service import BaseServer
 from a2a_mqtt.transport.base import MqttTransport
 
 __all__ = ["McpMqttServer", "McpServerConfig"]
@@ -51,8 +51,9 @@ log = logging.getLogger(__name__)
 _CAPABILITY_DEDUP_SECONDS = 0.25
 
 
-class McpMqttServer:
-    """An async context manager serving ``app`` (or a custom ``host``) until exit."""
+class McpMqttServer(BaseServer):
+    """Serves ``app`` (or a custom ``host``) until stopped: a
+    :class:`~a2a_mqtt.service.BaseServer` (async context manager, reusable, not reentrant)."""
 
     def __init__(self, *, config: McpServerConfig,
                  app: Server[Any] | MCPServer | None = None,
@@ -68,7 +69,6 @@ class McpMqttServer:
         self._sessions: dict[str, ServerSession] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._recent_capability: dict[bytes, float] = {}
-        self._stack = AsyncExitStack()
         self._was_up = False
         self._stopping = False
         self.sessions_served = 0  # sessions ever started by this instance
@@ -98,26 +98,11 @@ class McpMqttServer:
     def presence_topic(self) -> str:
         return topics.server_presence(self.server_id, self.server_name)
 
-    async def __aenter__(self) -> Self:
-        try:
-            self._runner = await self._stack.enter_async_context(self._host())
-            await self._connect()
-        except BaseException:
-            transport, self._transport = self._transport, None
-            if transport is not None:
-                await transport.disconnect()
-            await self._stack.aclose()
-            raise
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    async def serve(self, stop: asyncio.Event | None = None, *,
-                    on_ready: Callable[[], None] | None = None) -> None:
-        """Start, run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully
-        (a2a_mqtt/service.py); ``on_ready`` is called once serving."""
-        await serve_until_stopped(self, stop, on_ready=on_ready)
+    async def _start(self, stack: AsyncExitStack) -> None:
+        self._stopping = False
+        self._runner = await stack.enter_async_context(self._host())
+        stack.push_async_callback(self._end_all)  # first to run: sessions end, then the SDK
+        await self._connect()
 
     # -- connection -----------------------------------------------------------------
 
@@ -175,8 +160,8 @@ class McpMqttServer:
             await self._end_session(client_id, notify=True)
         await self._announce()
 
-    async def stop(self) -> None:
-        """End every session (telling its client), clear presence, disconnect. Idempotent."""
+    async def _end_all(self) -> None:
+        """End every session (telling its client), clear presence, disconnect."""
         transport = self._transport
         if transport is not None and not self._stopping:
             self._stopping = True  # no new sessions from here on
@@ -191,7 +176,6 @@ class McpMqttServer:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._stack.aclose()
 
     async def _send(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         transport = self._transport

@@ -3,6 +3,8 @@
 Dashboards, alert rules and docs/observability.md read this module; the code that
 records a value imports its name from here, so a rename is one edit and a test
 (tests/unit/observability/test_dashboard.py) checks every PromQL query against it.
+The instruments are one table (``_TABLE``, a row each, in the order of the doc's
+tables); the constants (``SERVER_REQUESTS``...) and :data:`ALL` are read from it.
 
 Names follow the OpenTelemetry semantic conventions where one applies:
 ``rpc.server.*`` / ``rpc.client.*`` with ``rpc.system="a2a"`` and ``rpc.method`` for
@@ -52,130 +54,124 @@ SERVICE: Final = "a2a.service"  # "agent" | "registry" | "gateway" | "expose"
 MESSAGING_SYSTEM: Final = "messaging.system"  # always "mqtt"
 CLIENT_ID: Final = "messaging.client.id"  # the MQTT Client ID of the session
 
-# --- agent (server side), per method -----------------------------------------------------
-SERVER_REQUESTS = Instrument(
-    "rpc.server.requests", "counter", "{request}",
-    "Requests finished, by method, outcome and JSON-RPC error code",
-    (AGENT, RPC_SYSTEM, RPC_METHOD, RPC_OUTCOME, ERROR_CODE))
-SERVER_DURATION = Instrument(
-    "rpc.server.call.duration", "histogram", "s",
-    "Time from request arrival to the terminal reply",
-    (AGENT, RPC_SYSTEM, RPC_METHOD, RPC_OUTCOME))
-SERVER_FIRST_REPLY = Instrument(
-    "rpc.server.first_reply.duration", "histogram", "s",
-    "Streams: time from request arrival to the first event (a unary reply is only in "
-    "rpc.server.call.duration)",
-    (AGENT, RPC_SYSTEM, RPC_METHOD))
-SERVER_REQUEST_SIZE = Instrument(
-    "rpc.server.request.size", "counter", "By",
-    "Request payload bytes received", (AGENT, RPC_SYSTEM, RPC_METHOD))
-SERVER_RESPONSE_SIZE = Instrument(
-    "rpc.server.response.size", "counter", "By",
-    "Reply payload bytes sent", (AGENT, RPC_SYSTEM, RPC_METHOD))
-SERVER_IN_FLIGHT = Instrument(
-    "rpc.server.active_requests", "updown", "{request}",
-    "Requests being handled now", (AGENT, RPC_SYSTEM, RPC_METHOD))
-SERVER_SLOT_WAIT = Instrument(
-    "a2a_mqtt.server.slot_wait.duration", "histogram", "s",
-    "Time a request waited for a concurrency slot", (AGENT,))
-SERVER_TASKS = Instrument(
-    "a2a_mqtt.server.tasks", "counter", "{task}",
-    "Task state transitions the agent published, by new state", (AGENT, TASK_STATE))
-SERVER_OPEN_STREAMS = Instrument(
-    "a2a_mqtt.server.open_streams", "updown", "{stream}",
-    "Streaming replies open now", (AGENT,))
-SERVER_DEDUP_HITS = Instrument(
-    "a2a_mqtt.server.dedup_hits", "counter", "{request}",
-    "Requests answered from the duplicate cache instead of running again", (AGENT,))
-SERVER_REFUSED = Instrument(
-    "a2a_mqtt.server.refused", "counter", "{request}",
-    "Requests refused without an answer (Response Topic missing, outside $a2a/v1/reply/ "
-    "or invalid), by reason", (AGENT, REASON))
-SERVER_CLAIMS = Instrument(
-    "a2a_mqtt.server.claims", "counter", "{claim}",
-    "Pool claims, by result (won | lost)", (AGENT, CLAIM_RESULT))
-SERVER_BROKER_DROPS = Instrument(
-    "a2a_mqtt.server.broker_drops", "counter", "{event}",
-    "Messages the broker reported dropping ($SYS dropped-messages counter) while the agent "
-    "watched", (AGENT, REASON))
-SERVER_READY = Instrument(
-    "a2a_mqtt.ready", "gauge", "1",
-    "1 while connected to the broker and subscribed, else 0", (SERVICE,))
+# Attribute keys several instruments share, in the order their values are given.
+_CALL: Final = (AGENT, RPC_SYSTEM, RPC_METHOD)
+_CLIENT_CALL: Final = (RPC_SYSTEM, RPC_METHOD)
+_SESSION: Final = (MESSAGING_SYSTEM, CLIENT_ID)
+_HTTP: Final = (SERVICE, HTTP_ROUTE, HTTP_METHOD, HTTP_STATUS)
 
-# --- requester (client side) -------------------------------------------------------------
-CLIENT_CALLS = Instrument(
-    "rpc.client.requests", "counter", "{request}",
-    "Calls finished, by method, outcome and error code",
-    (RPC_SYSTEM, RPC_METHOD, RPC_OUTCOME, ERROR_CODE))
-CLIENT_DURATION = Instrument(
-    "rpc.client.call.duration", "histogram", "s",
-    "Call latency from publish to terminal reply", (RPC_SYSTEM, RPC_METHOD, RPC_OUTCOME))
-CLIENT_TIMEOUTS = Instrument(
-    "a2a_mqtt.client.timeouts", "counter", "{request}",
-    "Calls that got no reply in time", (RPC_SYSTEM, RPC_METHOD))
-CLIENT_RETRIES = Instrument(
-    "a2a_mqtt.client.retries", "counter", "{attempt}",
-    "Retried attempts (not counting the first)", (RPC_SYSTEM, RPC_METHOD))
+_Row = tuple[str, str, Kind, str, tuple[str, ...], str]
 
-# --- transport (MQTT) --------------------------------------------------------------------
-TRANSPORT_CONNECTS = Instrument(
-    "messaging.client.connects", "counter", "{connect}",
-    "Successful broker connections (first and re-)", (MESSAGING_SYSTEM, CLIENT_ID))
-TRANSPORT_RECONNECTS = Instrument(
-    "messaging.client.reconnects", "counter", "{connect}",
-    "Connections after a loss", (MESSAGING_SYSTEM, CLIENT_ID))
-TRANSPORT_DISCONNECTS = Instrument(
-    "messaging.client.disconnects", "counter", "{event}",
-    "Connection losses, by reason", (MESSAGING_SYSTEM, CLIENT_ID, REASON))
-TRANSPORT_DISCONNECTED_TIME = Instrument(
-    "messaging.client.disconnected.duration", "histogram", "s",
-    "Time from losing the broker to being connected again", (MESSAGING_SYSTEM,))
-TRANSPORT_PUBLISH_ACK = Instrument(
-    "messaging.publish.duration", "histogram", "s",
-    "Publish to broker acknowledgement (QoS >= 1)", (MESSAGING_SYSTEM,))
-TRANSPORT_QUEUE_DEPTH = Instrument(
-    "messaging.client.queue.depth", "updown", "{message}",
-    "QoS>0 publishes waiting for their acknowledgement (queued or in flight)",
-    (MESSAGING_SYSTEM,))
-TRANSPORT_MESSAGES = Instrument(
-    "messaging.client.messages", "counter", "{message}",
-    "Messages published (out) and delivered (in)", (MESSAGING_SYSTEM, DIRECTION))
-
-# --- registry ----------------------------------------------------------------------------
-REGISTRY_CARDS = Instrument(
-    "a2a_mqtt.registry.cards", "gauge", "{card}",
-    "Cards in the index, by status", (STATUS,))
-REGISTRY_REJECTS = Instrument(
-    "a2a_mqtt.registry.rejects", "counter", "{card}",
-    "Cards refused at ingest, by reason", (REASON,))
-REGISTRY_INGESTS = Instrument(
-    "a2a_mqtt.registry.ingests", "counter", "{card}",
-    "Changes card messages made to the index, by kind (added, updated, online, offline, "
-    "removed, rejected)", (REASON,))
-REGISTRY_QUERY_DURATION = Instrument(
-    "a2a_mqtt.registry.query.duration", "histogram", "s",
-    "Time to answer a registry query", ("a2a.query",))
-REGISTRY_FEED_SUBSCRIBERS = Instrument(
-    "a2a_mqtt.registry.feed.subscribers", "updown", "{subscriber}",
-    "Change-feed (SSE) subscribers connected now")
-
-# --- HTTP services (gateway, registry, expose) ------------------------------------------
-HTTP_REQUESTS = Instrument(
-    "http.server.requests", "counter", "{request}",
-    "HTTP requests, by route, method and status", (SERVICE, HTTP_ROUTE, HTTP_METHOD, HTTP_STATUS))
-HTTP_DURATION = Instrument(
-    "http.server.request.duration", "histogram", "s",
-    "HTTP request latency (to the response start for streams)",
-    (SERVICE, HTTP_ROUTE, HTTP_METHOD, HTTP_STATUS))
-HTTP_OPEN_STREAMS = Instrument(
-    "a2a_mqtt.http.open_streams", "updown", "{stream}",
-    "Server-sent event streams open now", (SERVICE, HTTP_ROUTE))
-GATEWAY_AGENTS = Instrument(
-    "a2a_mqtt.gateway.agents", "gauge", "{agent}",
-    "Agents the gateway serves now")
+# Every instrument, one row each, in the order of docs/observability.md's tables:
+# constant, OTel name, kind, unit, attribute keys; then the description.
+_TABLE: Final[tuple[_Row, ...]] = (
+    # --- agent (server side), per method
+    ("SERVER_REQUESTS", "rpc.server.requests", "counter", "{request}",
+     (*_CALL, RPC_OUTCOME, ERROR_CODE),
+     "Requests finished, by method, outcome and JSON-RPC error code"),
+    ("SERVER_DURATION", "rpc.server.call.duration", "histogram", "s", (*_CALL, RPC_OUTCOME),
+     "Time from request arrival to the terminal reply"),
+    ("SERVER_FIRST_REPLY", "rpc.server.first_reply.duration", "histogram", "s", _CALL,
+     "Streams: time from request arrival to the first event (a unary reply is only in "
+     "rpc.server.call.duration)"),
+    ("SERVER_REQUEST_SIZE", "rpc.server.request.size", "counter", "By", _CALL,
+     "Request payload bytes received"),
+    ("SERVER_RESPONSE_SIZE", "rpc.server.response.size", "counter", "By", _CALL,
+     "Reply payload bytes sent"),
+    ("SERVER_IN_FLIGHT", "rpc.server.active_requests", "updown", "{request}", _CALL,
+     "Requests being handled now"),
+    ("SERVER_SLOT_WAIT", "a2a_mqtt.server.slot_wait.duration", "histogram", "s", (AGENT,),
+     "Time a request waited for a concurrency slot"),
+    ("SERVER_TASKS", "a2a_mqtt.server.tasks", "counter", "{task}", (AGENT, TASK_STATE),
+     "Task state transitions the agent published, by new state"),
+    ("SERVER_OPEN_STREAMS", "a2a_mqtt.server.open_streams", "updown", "{stream}", (AGENT,),
+     "Streaming replies open now"),
+    ("SERVER_DEDUP_HITS", "a2a_mqtt.server.dedup_hits", "counter", "{request}", (AGENT,),
+     "Requests answered from the duplicate cache instead of running again"),
+    ("SERVER_REFUSED", "a2a_mqtt.server.refused", "counter", "{request}", (AGENT, REASON),
+     "Requests refused without an answer (Response Topic missing, outside $a2a/v1/reply/ "
+     "or invalid), by reason"),
+    ("SERVER_CLAIMS", "a2a_mqtt.server.claims", "counter", "{claim}", (AGENT, CLAIM_RESULT),
+     "Pool claims, by result (won | lost)"),
+    ("SERVER_BROKER_DROPS", "a2a_mqtt.server.broker_drops", "counter", "{event}",
+     (AGENT, REASON),
+     "Messages the broker reported dropping ($SYS dropped-messages counter) while the agent "
+     "watched"),
+    ("SERVER_READY", "a2a_mqtt.ready", "gauge", "1", (SERVICE,),
+     "1 while connected to the broker and subscribed, else 0"),
+    # --- requester (client side)
+    ("CLIENT_CALLS", "rpc.client.requests", "counter", "{request}",
+     (*_CLIENT_CALL, RPC_OUTCOME, ERROR_CODE),
+     "Calls finished, by method, outcome and error code"),
+    ("CLIENT_DURATION", "rpc.client.call.duration", "histogram", "s",
+     (*_CLIENT_CALL, RPC_OUTCOME),
+     "Call latency from publish to terminal reply"),
+    ("CLIENT_TIMEOUTS", "a2a_mqtt.client.timeouts", "counter", "{request}", _CLIENT_CALL,
+     "Calls that got no reply in time"),
+    ("CLIENT_RETRIES", "a2a_mqtt.client.retries", "counter", "{attempt}", _CLIENT_CALL,
+     "Retried attempts (not counting the first)"),
+    # --- transport (MQTT)
+    ("TRANSPORT_CONNECTS", "messaging.client.connects", "counter", "{connect}", _SESSION,
+     "Successful broker connections (first and re-)"),
+    ("TRANSPORT_RECONNECTS", "messaging.client.reconnects", "counter", "{connect}", _SESSION,
+     "Connections after a loss"),
+    ("TRANSPORT_DISCONNECTS", "messaging.client.disconnects", "counter", "{event}",
+     (*_SESSION, REASON),
+     "Connection losses, by reason"),
+    ("TRANSPORT_DISCONNECTED_TIME", "messaging.client.disconnected.duration", "histogram", "s",
+     (MESSAGING_SYSTEM,),
+     "Time from losing the broker to being connected again"),
+    ("TRANSPORT_PUBLISH_ACK", "messaging.publish.duration", "histogram", "s",
+     (MESSAGING_SYSTEM,),
+     "Publish to broker acknowledgement (QoS >= 1)"),
+    ("TRANSPORT_QUEUE_DEPTH", "messaging.client.queue.depth", "updown", "{message}",
+     (MESSAGING_SYSTEM,),
+     "QoS>0 publishes waiting for their acknowledgement (queued or in flight)"),
+    ("TRANSPORT_MESSAGES", "messaging.client.messages", "counter", "{message}",
+     (MESSAGING_SYSTEM, DIRECTION),
+     "Messages published (out) and delivered (in)"),
+    # --- registry
+    ("REGISTRY_CARDS", "a2a_mqtt.registry.cards", "gauge", "{card}", (STATUS,),
+     "Cards in the index, by status"),
+    ("REGISTRY_REJECTS", "a2a_mqtt.registry.rejects", "counter", "{card}", (REASON,),
+     "Cards refused at ingest, by reason"),
+    ("REGISTRY_INGESTS", "a2a_mqtt.registry.ingests", "counter", "{card}", (REASON,),
+     "Changes card messages made to the index, by kind (added, updated, online, offline, "
+     "removed, rejected)"),
+    ("REGISTRY_QUERY_DURATION", "a2a_mqtt.registry.query.duration", "histogram", "s",
+     ("a2a.query",),
+     "Time to answer a registry query"),
+    ("REGISTRY_FEED_SUBSCRIBERS", "a2a_mqtt.registry.feed.subscribers", "updown",
+     "{subscriber}", (),
+     "Change-feed (SSE) subscribers connected now"),
+    # --- HTTP services (gateway, registry, expose)
+    ("HTTP_REQUESTS", "http.server.requests", "counter", "{request}", _HTTP,
+     "HTTP requests, by route, method and status"),
+    ("HTTP_DURATION", "http.server.request.duration", "histogram", "s", _HTTP,
+     "HTTP request latency (to the response start for streams)"),
+    ("HTTP_OPEN_STREAMS", "a2a_mqtt.http.open_streams", "updown", "{stream}",
+     (SERVICE, HTTP_ROUTE),
+     "Server-sent event streams open now"),
+    ("GATEWAY_AGENTS", "a2a_mqtt.gateway.agents", "gauge", "{agent}", (),
+     "Agents the gateway serves now"),
+)
 
 ALL: Final[tuple[Instrument, ...]] = tuple(
-    v for v in globals().values() if isinstance(v, Instrument))
+    Instrument(name, kind, unit, description, attributes)
+    for _, name, kind, unit, attributes, description in _TABLE)
+
+# The constants, in the table's order; the check below keeps the two in step.
+(SERVER_REQUESTS, SERVER_DURATION, SERVER_FIRST_REPLY, SERVER_REQUEST_SIZE,
+ SERVER_RESPONSE_SIZE, SERVER_IN_FLIGHT, SERVER_SLOT_WAIT, SERVER_TASKS, SERVER_OPEN_STREAMS,
+ SERVER_DEDUP_HITS, SERVER_REFUSED, SERVER_CLAIMS, SERVER_BROKER_DROPS, SERVER_READY,
+ CLIENT_CALLS, CLIENT_DURATION, CLIENT_TIMEOUTS, CLIENT_RETRIES,
+ TRANSPORT_CONNECTS, TRANSPORT_RECONNECTS, TRANSPORT_DISCONNECTS, TRANSPORT_DISCONNECTED_TIME,
+ TRANSPORT_PUBLISH_ACK, TRANSPORT_QUEUE_DEPTH, TRANSPORT_MESSAGES,
+ REGISTRY_CARDS, REGISTRY_REJECTS, REGISTRY_INGESTS, REGISTRY_QUERY_DURATION,
+ REGISTRY_FEED_SUBSCRIBERS,
+ HTTP_REQUESTS, HTTP_DURATION, HTTP_OPEN_STREAMS, GATEWAY_AGENTS) = ALL
+if any(globals()[row[0]] is not inst for row, inst in zip(_TABLE, ALL, strict=True)):
+    raise ImportError("names.py: the constants are not in _TABLE's order")
 
 _UNIT_SUFFIX: Final = {"s": "seconds", "By": "bytes"}
 

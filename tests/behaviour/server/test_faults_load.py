@@ -32,7 +32,7 @@ def run_bench(tmp_path: Path, store: str, fault: str, *extra: str) -> dict[str, 
          "--max-seconds", "120", "--json", str(out), *extra],
         capture_output=True, timeout=180, check=False)
     assert out.exists(), done.stderr.decode()[-3000:]
-    [result] = json.loads(out.read_text())
+    [result] = json.loads(out.read_text())["results"]
     assert done.returncode == (0 if result["verdict"] == "PASS" else 1)
     return dict(result)
 

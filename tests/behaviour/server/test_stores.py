@@ -52,26 +52,9 @@ async def test_sqlite_store_survives_agent_restart(broker: MosquittoProcess, ref
 @pytest.mark.postgres
 async def test_postgres_store_survives_agent_restart(broker: MosquittoProcess, ref: AgentRef,
                                                      client: A2AMqttClient,
-                                                     postgres_dsn: str) -> None:
+                                                     postgres_database: str) -> None:
     # A database of its own keeps runs independent and leaves the shared one untouched.
-    import sqlalchemy
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    name = f"a2a_mqtt_test_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(postgres_dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
-                                isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-        try:
-            await _survives_restart(broker.url, postgres_dsn.rsplit("/", 1)[0] + f"/{name}",
-                                    ref, client)
-        finally:
-            async with admin.connect() as conn:
-                await conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" '
-                                                   "WITH (FORCE)"))
-    finally:
-        await admin.dispose()
+    await _survives_restart(broker.url, postgres_database, ref, client)
 
 
 async def test_bad_store_url_is_a_clear_config_error(broker: MosquittoProcess,

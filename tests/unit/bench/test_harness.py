@@ -17,6 +17,7 @@ from harness.cpu import CpuMeter
 from harness.report import markdown_table, write_json
 from harness.runner import median_rows, rotated, side_by_side
 from harness.stats import median, percentile, ratio, summarize
+from harness.stores import store_url
 
 floats = st.floats(min_value=0, max_value=1e6, allow_nan=False)
 
@@ -134,3 +135,14 @@ def test_cpu_meter_reads_this_process_and_none_for_a_missing_pid() -> None:
     assert got["gone"] is None
     assert got["self"] is not None
     assert got["self"] >= 0
+
+
+def test_store_url_names_a_store_of_each_kind(tmp_path: Path) -> None:
+    async def url(kind: str) -> str:
+        async with store_url(kind, tmp_path) as found:
+            return found
+
+    assert asyncio.run(url("memory")) == "memory://"
+    assert asyncio.run(url("sqlite")) == f"sqlite:///{tmp_path}/tasks.db"
+    with pytest.raises(ValueError, match="unknown store 'mongo'"):
+        asyncio.run(url("mongo"))
