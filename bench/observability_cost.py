@@ -3,6 +3,7 @@
 Usage::
 
     python bench/observability_cost.py              # 7 rounds, about 6 minutes
+    python bench/observability_cost.py --baseline /tmp/before/src  # + the old code, ~7
     python bench/observability_cost.py --quick      # 1 short round (smoke test)
 
 One Mosquitto, one OTLP/HTTP sink process (a real HTTP/1.1 server that reads each
@@ -226,7 +227,7 @@ if __name__ == "__main__":
                         help="Also run --baseline-variants with a2a_mqtt imported from SRC "
                              "(an older tree's src/, e.g. from git archive): before/after "
                              "in one run, head to head.")
-    parser.add_argument("--baseline-variants", default="tracing-100,tracing-1",
+    parser.add_argument("--baseline-variants", default="tracing-100",
                         help="Comma-separated variants to run from --baseline.")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)

@@ -1,9 +1,9 @@
 """The OTLP/HTTP span exporter tracing uses: protobuf bodies from :mod:`.otlp_encode`.
 
 A ``SpanExporter`` (the SDK's public interface) that the export queue
-(:mod:`.export_queue`) calls from its worker thread: it encodes a batch (:func:`.otlp_encode.encode_spans`,
-a third of the exporter package's CPU) and POSTs it over one kept-alive
-``http.client`` connection. It reads the standard exporter variables
+(:mod:`.export_queue`) calls from its worker thread: it encodes a batch
+(:func:`.otlp_encode.encode_spans`, a third of the exporter package's CPU) and
+POSTs it over one kept-alive ``http.client`` connection. It reads the standard exporter variables
 (:func:`ExportSettings.from_env`): headers, timeout, compression, and the TLS
 certificate files. A failed POST is retried with backoff on the statuses OTLP
 names retryable (429, 502, 503, 504) and on connection errors, within the timeout;
