@@ -32,6 +32,16 @@ read once when a2a-sdk is imported) are left at each product's default, as in
 ``a2a-mqtt gateway`` and ``a2a-mqtt serve`` commands do (unless the variable is
 set), the direct a2a-sdk server gets the user's environment (on unless set).
 ``--sdk-spans on|off`` forces the same setting on every server instead.
+
+Every server process runs on the event loop ``a2a-mqtt``'s commands use
+(uvloop when installed, ``a2a_mqtt._loop``), and uvicorn picks its HTTP
+parser as it does by default (httptools when installed, which the
+``gateway`` extra installs), so both paths run with the same loop and parser.
+The CPU of each process is reported per request (direct server; gateway,
+agent and broker), with the client's own CPU and the load average; the
+p50 at 1 in flight and req/s at 100 in flight are then compared with the
+targets. ``--profile DIR`` also records py-spy of the gateway and the agent
+(and the direct server) during the measured slices.
 Every wait is bounded.
 """
 
@@ -39,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -46,6 +57,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from pathlib import Path as PathLib
 from typing import Any
 
 from a2a_mqtt.connection import ConnectionSettings
@@ -63,12 +75,15 @@ from harness import (
     write_json,
 )
 from harness.agent import BENCH_TEXT, BenchExecutor, bench_card
+from harness.spy import have_py_spy, start_py_spy, stop_py_spy
 
 SCRIPT = Path(__file__).resolve()
 SCENARIOS = (("1 in flight", 1), ("100 in flight", 100))
 TARGET_P50_RATIO = 1.3
 TARGET_RPS_RATIO = 1.0
 TIMEOUT = 30.0
+CPU_FIELDS = ("direct_cpu_ms", "gateway_cpu_ms", "agent_cpu_ms", "broker_cpu_ms",
+              "client_cpu_ms")
 
 
 def _say(line: str) -> None:
@@ -192,6 +207,12 @@ class Result:
     p99_ms: float
     errors: int
     server_cpu_ms: float
+    # CPU ms per request of each server process (None where the path has no such process)
+    direct_cpu_ms: float | None = None
+    gateway_cpu_ms: float | None = None
+    agent_cpu_ms: float | None = None
+    broker_cpu_ms: float | None = None
+    client_cpu_ms: float | None = None
 
 
 async def drive(url: str, n: int, inflight: int) -> tuple[list[float], float, int]:
@@ -240,12 +261,24 @@ class Path:
 
     name: str
     url: str
-    servers: list[Server]
+    servers: dict[str, Server]
     broker_pid: int | None = None
 
-    def cpu(self) -> float:
-        broker = proc_cpu_seconds(self.broker_pid) if self.broker_pid else None
-        return sum(s.cpu() for s in self.servers) + (broker or 0.0)
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far of each process, by role (``broker`` included)."""
+        out = {role: server.cpu() for role, server in self.servers.items()}
+        if self.broker_pid:
+            out["broker"] = proc_cpu_seconds(self.broker_pid) or 0.0
+        return out
+
+
+def _spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {role: after[role] - before[role] for role in after}
+
+
+def _client_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 async def measure(paths: list[Path], run: int, args: argparse.Namespace) -> list[Result]:
@@ -257,23 +290,35 @@ async def measure(paths: list[Path], run: int, args: argparse.Namespace) -> list
     for scenario, inflight in SCENARIOS:
         n = args.seq_n if inflight == 1 else args.conc_n
         per_slice = max(inflight, n // args.slices)
-        got: dict[str, tuple[list[float], float, int, float]] = {
-            p.name: ([], 0.0, 0, 0.0) for p in paths}
+        lats: dict[str, list[float]] = {p.name: [] for p in paths}
+        secs = dict.fromkeys(lats, 0.0)
+        errs = dict.fromkeys(lats, 0)
+        cpu: dict[str, dict[str, float]] = {p.name: {} for p in paths}
         for i in range(args.slices):
             for path in paths if i % 2 == 0 else list(reversed(paths)):
-                cpu0 = path.cpu()
+                before, client0 = path.cpu(), _client_cpu()
                 latencies, seconds, errors = await drive(path.url, per_slice, inflight)
-                lat, secs, errs, cpu = got[path.name]
-                got[path.name] = (lat + latencies, secs + seconds, errs + errors,
-                                  cpu + path.cpu() - cpu0)
+                spent = _spent(before, path.cpu())
+                spent["client"] = _client_cpu() - client0
+                lats[path.name] += latencies
+                secs[path.name] += seconds
+                errs[path.name] += errors
+                for role, value in spent.items():
+                    cpu[path.name][role] = cpu[path.name].get(role, 0.0) + value
         for path in paths:
-            latencies, seconds, errors, cpu = got[path.name]
-            stats = summarize(latencies, seconds, errors)
-            done = max(1, stats.n + errors)
-            results.append(Result(path.name, scenario, run, stats.n, stats.rps, stats.p50_ms,
-                                  stats.p99_ms, errors, cpu * 1000 / done))
+            stats = summarize(lats[path.name], secs[path.name], errs[path.name])
+            done = max(1, stats.n + errs[path.name])
+            per = {role: value * 1000 / done for role, value in cpu[path.name].items()}
+            server = sum(v for role, v in per.items() if role != "client")
+            results.append(Result(
+                path.name, scenario, run, stats.n, stats.rps, stats.p50_ms, stats.p99_ms,
+                errs[path.name], server, direct_cpu_ms=per.get("direct"),
+                gateway_cpu_ms=per.get("gateway"), agent_cpu_ms=per.get("agent"),
+                broker_cpu_ms=per.get("broker"), client_cpu_ms=per.get("client")))
+            shares = "  ".join(f"{role} {value:.2f}" for role, value in per.items())
             print(f"  run {run} {path.name:<8} {scenario:<14} p50 {stats.p50_ms:6.2f} ms  "
-                  f"p99 {stats.p99_ms:6.2f} ms  {stats.rps:7.0f} req/s  errors {errors}")
+                  f"p99 {stats.p99_ms:6.2f} ms  {stats.rps:7.0f} req/s  errors "
+                  f"{errs[path.name]}  CPU ms/req: {shares}", flush=True)
     return results
 
 
@@ -305,16 +350,40 @@ async def run_once(run: int, broker_url: str, broker_pid: int | None,
                    *deadline, env=env_ours) as agent_proc, \
             Server("--serve", "gateway", "--agent", agent, "--broker", broker_url,
                    "--port", str(gateway_port), *deadline, env=env_ours) as gateway_proc:
-        paths = [Path("direct", f"http://127.0.0.1:{direct_port}/", [direct]),
+        paths = [Path("direct", f"http://127.0.0.1:{direct_port}/", {"direct": direct}),
                  Path("gateway", f"http://127.0.0.1:{gateway_port}/{agent}",
-                      [agent_proc, gateway_proc], broker_pid)]
+                      {"gateway": gateway_proc, "agent": agent_proc}, broker_pid)]
         if run % 2 == 0:
             paths.reverse()
-        return await measure(paths, run, args)
+        spies = await _start_profiles(args, run, {"direct": direct, "gateway": gateway_proc,
+                                                  "agent": agent_proc})
+        try:
+            return await measure(paths, run, args)
+        finally:
+            for spy in spies:
+                await stop_py_spy(spy, log=logging.getLogger("gateway_compare"))
+
+
+async def _start_profiles(args: argparse.Namespace, run: int,
+                          servers: dict[str, Server]) -> list[asyncio.subprocess.Process]:
+    """py-spy on each server process for the whole run (``--profile DIR``); the
+    warm-up is included, a small share of a measured run."""
+    if not args.profile:
+        return []
+    if not have_py_spy():
+        raise SystemExit("--profile needs py-spy (pip install py-spy)")
+    out = PathLib(args.profile)  # made by __main__
+    spies = []
+    for role, server in servers.items():
+        assert server.proc is not None
+        spies.append(await start_py_spy(server.proc.pid, out / f"run{run}-{role}.txt",
+                                        args.profile_rate))
+    return spies
 
 
 def summary(results: list[Result]) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    rows = median_rows(results, ("path", "scenario"), ("p50_ms", "p99_ms", "rps", "server_cpu_ms"))
+    rows = median_rows(results, ("path", "scenario"), ("p50_ms", "p99_ms", "rps", "server_cpu_ms",
+                                                       *CPU_FIELDS))
     order = [s for s, _ in SCENARIOS]
     rows.sort(key=lambda r: (r["path"] != "direct", order.index(r["scenario"])))
     get = {(r["path"], r["scenario"]): r for r in rows}
@@ -324,6 +393,10 @@ def summary(results: list[Result]) -> tuple[list[dict[str, Any]], dict[str, floa
         ratios[f"p50 {scenario}: gateway / direct"] = g["p50_ms"] / d["p50_ms"]
         ratios[f"p99 {scenario}: gateway / direct"] = g["p99_ms"] / d["p99_ms"]
         ratios[f"req/s {scenario}: gateway / direct"] = g["rps"] / d["rps"]
+        ratios[f"server CPU/req {scenario}: gateway path / direct"] = (
+            g["server_cpu_ms"] / d["server_cpu_ms"])
+        ratios[f"CPU/req {scenario}: gateway process / direct"] = (
+            g["gateway_cpu_ms"] / d["direct_cpu_ms"])
         per_run = {(r.run, r.path): r.p50_ms for r in results if r.scenario == scenario}
         runs = sorted({run for run, _ in per_run})
         ratios[f"p50 {scenario}: median of per-run ratios"] = median(
@@ -335,15 +408,21 @@ async def main(args: argparse.Namespace) -> int:
     from a2a_mqtt.broker import BrokerConfig, EmbeddedBroker
 
     results: list[Result] = []
+    load = [os.getloadavg()]
     async with EmbeddedBroker(config=BrokerConfig()) as broker:
         for run in range(1, args.runs + 1):
             results += await run_once(run, broker.url, broker.process.pid, args)
+            load.append(os.getloadavg())
     rows, ratios = summary(results)
-    print(f"\nMedians of {args.runs} run(s):")
+    print(f"\nMedians of {args.runs} run(s); CPU in ms per request, by process:")
     print(markdown_table(
         [("path", ""), ("scenario", ""), ("p50 ms", ".2f"), ("p99 ms", ".2f"),
-         ("req/s", ",.0f", "rps"), ("server CPU ms/req", ".2f", "server_cpu_ms"),
-         ("errors", "d")], rows))
+         ("req/s", ",.0f", "rps"), ("server CPU", ".2f", "server_cpu_ms"),
+         ("direct", ".2f", "direct_cpu_ms"), ("gateway", ".2f", "gateway_cpu_ms"),
+         ("agent", ".2f", "agent_cpu_ms"), ("broker", ".2f", "broker_cpu_ms"),
+         ("client", ".2f", "client_cpu_ms"), ("errors", "d")], rows))
+    print("load average (1 min) at the start and after each run: "
+          + ", ".join(f"{one:.1f}" for one, _, _ in load))
     print()
     for name, value in ratios.items():
         print(f"{name:<44} {value:6.2f}")
@@ -356,7 +435,8 @@ async def main(args: argparse.Namespace) -> int:
     print(f"target: gateway req/s >= {TARGET_RPS_RATIO} x direct at 100 in flight: "
           f"{rps_ratio:.2f} -> {'met' if rps_ratio >= TARGET_RPS_RATIO else 'NOT met'}")
     out = write_json("gateway_compare", {
-        "args": vars(args), "cpus": os.cpu_count(), "results": [asdict(r) for r in results],
+        "args": vars(args), "cpus": os.cpu_count(), "loadavg": load,
+        "results": [asdict(r) for r in results],
         "medians": rows, "ratios": ratios, "target_met": met}, args.json)
     print(f"results: {out}")
     return 0 if all(r["errors"] == 0 for r in rows) else 1
@@ -372,6 +452,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--sdk-spans", choices=("default", "on", "off"), default="default",
                         help="a2a-sdk's own spans: each product's default (ours off, "
                              "a2a-sdk's from the environment), or forced on/off everywhere")
+    parser.add_argument("--profile", metavar="DIR", default=None,
+                        help="record py-spy (raw format) of each server process into DIR")
+    parser.add_argument("--profile-rate", type=int, default=250, help="py-spy samples/s")
     parser.add_argument("--deadline", type=float, default=1800.0,
                         help="a server process exits after this many seconds regardless")
     parser.add_argument("--serve", choices=("direct", "agent", "gateway"), help=argparse.SUPPRESS)
@@ -384,6 +467,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 if __name__ == "__main__":
     arguments = parse_args(sys.argv[1:])
     if arguments.serve:
-        asyncio.run(serve(arguments))
+        from a2a_mqtt._loop import run as run_loop  # uvloop when installed, as a2a-mqtt's
+
+        run_loop(serve(arguments))
         sys.exit(0)
+    if arguments.profile:
+        PathLib(arguments.profile).mkdir(parents=True, exist_ok=True)
     sys.exit(asyncio.run(main(arguments)))

@@ -28,6 +28,7 @@ import os
 import sys
 import tempfile
 import uuid
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 from a2a_mqtt.telemetry import prefer_a2a_sdk_spans_off
@@ -36,6 +37,7 @@ prefer_a2a_sdk_spans_off()
 # ruff: noqa: E402 - every import below comes after that start-up decision
 from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest
 
+from a2a_mqtt._loop import run as run_loop
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.client import A2AMqttClient, RequesterConfig
 from a2a_mqtt.connection import ConnectionSettings
@@ -54,9 +56,16 @@ from harness import (
     write_json,
 )
 from harness.agent import BenchExecutor, bench_card
+from harness.lean import LeanRequester
 from harness.procs import ChildProcess, private_broker
 
-VARIANTS = {"1 process": 1, "2 workers": 2}
+CORES = os.cpu_count() or 1
+VARIANTS: dict[str, tuple[int, str]] = {
+    "1 process": (1, ""),
+    "1 worker": (1, "partition"),
+    "2 workers": (2, "partition"),
+    "2 workers (claim)": (2, "claim"),
+}
 
 
 def machine_busy_seconds() -> tuple[float, float]:
@@ -67,11 +76,28 @@ def machine_busy_seconds() -> tuple[float, float]:
     return (sum(fields) - idle) / ticks, sum(fields) / ticks
 
 
-async def serve(url: str, ref: str, store: str, workers: int) -> None:
+async def database_backends(store_url: str) -> list[int]:
+    """The PostgreSQL server processes serving the agent's connections (their CPU is the
+    store's share of the machine); none for SQLite (it runs inside the agent)."""
+    if not store_url.startswith("postgres"):
+        return []
+    import asyncpg
+
+    conn = await asyncpg.connect(store_url)
+    try:
+        rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = "
+                                "current_database() AND pid <> pg_backend_pid()")
+    finally:
+        await conn.close()
+    return [int(r["pid"]) for r in rows]
+
+
+async def serve(url: str, ref: str, store: str, workers: int, *, dispatch: str,
+                fast_path: bool) -> None:
     """``--serve``: the agent until stdin closes; prints ``READY pid...`` once serving."""
     config = AgentConfig(ref=AgentRef.parse(ref), card=bench_card(), executor=BenchExecutor(),
                          connection=ConnectionSettings(url=url), task_store_url=store,
-                         session_expiry=0, max_concurrency=64)
+                         session_expiry=0, max_concurrency=64, fast_path=fast_path)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -81,11 +107,11 @@ async def serve(url: str, ref: str, store: str, workers: int) -> None:
             stop.set()
 
     loop.add_reader(0, on_stdin)
-    if workers == 1:
+    if dispatch == "-":
         host = AgentHost([config])
         await host.serve(stop, on_ready=lambda: print(f"READY {os.getpid()}", flush=True))
         return
-    supervisor = WorkerSupervisor([config], workers=workers)
+    supervisor = WorkerSupervisor([config], workers=workers, dispatch=dispatch)
 
     def ready() -> None:
         print("READY " + " ".join(map(str, [os.getpid(), *supervisor.pids])), flush=True)
@@ -93,34 +119,53 @@ async def serve(url: str, ref: str, store: str, workers: int) -> None:
     await supervisor.serve(stop, on_ready=ready)
 
 
-async def measure(url: str, store: str, variant: str, run: int, *, n: int,
-                  inflight: int) -> list[dict[str, object]]:
+async def measure(url: str, broker_pid: int, store: str, variant: str, run: int, *, n: int,
+                  inflight: int, fast_path: bool, client_kind: str) -> list[dict[str, object]]:
     ref = AgentRef("bench", "workers", f"w-{uuid.uuid4().hex[:8]}")
     with tempfile.TemporaryDirectory() as tmp:
         store_url = f"sqlite:///{tmp}/agent.db" if store == "sqlite" else store
-        child = ChildProcess(__file__, ["--serve", url, str(ref), store_url,
-                                        str(VARIANTS[variant])], stop_timeout=30)
-        async with child, A2AMqttClient(RequesterConfig(
-                connection=ConnectionSettings(url=url), reply_first_timeout=60,
-                max_attempts=1), discover=False) as client:
+        workers, dispatch = VARIANTS[variant]
+        child = ChildProcess(__file__, ["--serve", url, str(ref), store_url, str(workers),
+                                        dispatch or "-", "1" if fast_path else "0"],
+                             stop_timeout=30)
+        async with child, AsyncExitStack() as stack:
             pids = [int(p) for p in child.ready_line.split()[1:]]
-            transport = client.transport_for(ref, card=bench_card())
+            if client_kind == "lean":
+                send = (await stack.enter_async_context(LeanRequester(url, ref))).send
+            else:
+                client = await stack.enter_async_context(A2AMqttClient(RequesterConfig(
+                    connection=ConnectionSettings(url=url), reply_first_timeout=60,
+                    max_attempts=1), discover=False))
+                transport = client.transport_for(ref, card=bench_card())
 
-            async def send() -> None:
-                await transport.send_message(SendMessageRequest(message=Message(
-                    message_id=uuid.uuid4().hex, role=Role.ROLE_USER, parts=[Part(text="hi")])))
+                async def send() -> None:
+                    await transport.send_message(SendMessageRequest(message=Message(
+                        message_id=uuid.uuid4().hex, role=Role.ROLE_USER,
+                        parts=[Part(text="hi")])))
 
             await drive(send, min(50, n), 20)  # warm-up
-            cpu = CpuMeter({"client": None, **{f"agent{i}": p for i, p in enumerate(pids)}})
+            db = await database_backends(store_url)
+            cpu = CpuMeter({"client": None, "broker": broker_pid,
+                            **{f"agent{i}": p for i, p in enumerate(pids)},
+                            **{f"db{i}": p for i, p in enumerate(db)}})
             busy0, total0 = machine_busy_seconds()
             cpu.start()
             latencies, seconds, errors = await drive(send, n, inflight, timeout=60)
             per = cpu.per_request(n)
             busy1, total1 = machine_busy_seconds()
     stats = summarize(latencies, seconds, errors)
-    agent_ms = sum(v for k, v in per.items() if k.startswith("agent") and v is not None)
+    agents = [v for k, v in per.items() if k.startswith("agent") and v is not None]
+    agent_ms = sum(agents)
+    db_ms = sum(v for k, v in per.items() if k.startswith("db") and v is not None)
+    # What an idle machine of this many cores could do with these CPU costs: no process
+    # beyond one core (each serves on one loop), all of them within every core.
+    total_ms = agent_ms + db_ms + (per["client"] or 0.0) + (per["broker"] or 0.0)
+    ceiling = min(1000 / max(agents, default=1e-9), CORES * 1000 / max(total_ms, 1e-9))
     return [{"variant": variant, "run": run, **vars(stats), "agent_cpu_ms": agent_ms,
-             "client_cpu_ms": per["client"],
+             "busiest_agent_ms": max(agents, default=0.0), "ceiling_rps": ceiling,
+             "client_cpu_ms": per["client"], "broker_cpu_ms": per["broker"],
+             "db_cpu_ms": db_ms,
+             "per_process": per,
              "machine_cpu_ms": (busy1 - busy0) * 1000 / max(1, n),
              "machine_busy": (busy1 - busy0) / max(1e-9, total1 - total0)}]
 
@@ -129,26 +174,42 @@ async def main() -> None:
     parser = bench_parser(__doc__, quick="1 run, 60 requests")
     parser.add_argument("-n", type=int, default=600, help="requests per measurement")
     parser.add_argument("--inflight", type=int, default=100)
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS),
+                        default=["1 process", "2 workers", "2 workers (claim)"])
+    parser.add_argument("--client", choices=["lean", "sdk"], default="lean",
+                        help="the load generator: lean (harness/lean.py: raw binding "
+                        "requests, replies checked as bytes) or sdk (A2AMqttClient)")
+    parser.add_argument("--fast-path", action="store_true",
+                        help="AgentConfig(fast_path=True): the lean handler")
     parser.add_argument("--store", default="sqlite",
                         help="sqlite (a fresh file per measurement) or a postgresql:// URL")
     args = finish_args(parser, None, runs=1, n=60)
     async with private_broker() as broker:
         results = await side_by_side(
-            list(VARIANTS), args.runs,
-            lambda v, run: measure(broker.url, args.store, v, run, n=args.n,
-                                  inflight=args.inflight))
+            args.variants, args.runs,
+            lambda v, run: measure(broker.url, broker.process.pid, args.store, v, run, n=args.n,
+                                  inflight=args.inflight, fast_path=args.fast_path,
+                                  client_kind=args.client))
     rows = median_rows(results, ("variant",), ("rps", "p50_ms", "p99_ms", "agent_cpu_ms",
-                                               "client_cpu_ms", "machine_cpu_ms",
-                                               "machine_busy"))
-    base = rows[0]["rps"]
+                                               "busiest_agent_ms", "client_cpu_ms",
+                                               "broker_cpu_ms", "db_cpu_ms", "ceiling_rps",
+                                               "machine_cpu_ms", "machine_busy"))
+    base, base_ceiling = rows[0]["rps"], rows[0]["ceiling_rps"]
     for row in rows:
         row["ratio"] = ratio(row["rps"], base)
+        row["ceiling_ratio"] = ratio(row["ceiling_rps"], base_ceiling)
     print(f"Medians of {args.runs} run(s), {args.n} requests, {args.inflight} in flight, "
-          f"store {args.store}:")
+          f"store {args.store}, {args.client} client, fast path "
+          f"{'on' if args.fast_path else 'off'}, load average {os.getloadavg()[0]:.1f}:")
     print(markdown_table([("variant", ""), ("req/s", ",.0f", "rps"), ("x 1 process", ".2f",
                           "ratio"), ("p50 ms", ".1f"), ("p99 ms", ".1f"),
                           ("agent CPU ms/req", ".2f", "agent_cpu_ms"),
+                          ("busiest agent process ms/req", ".2f", "busiest_agent_ms"),
                           ("client CPU ms/req", ".2f", "client_cpu_ms"),
+                          ("broker CPU ms/req", ".2f", "broker_cpu_ms"),
+                          ("PostgreSQL CPU ms/req", ".2f", "db_cpu_ms"),
+                          (f"{CORES}-core ceiling req/s", ",.0f", "ceiling_rps"),
+                          ("ceiling x 1 process", ".2f", "ceiling_ratio"),
                           ("machine CPU ms/req", ".2f", "machine_cpu_ms"),
                           ("machine busy", ".0%", "machine_busy"), ("errors", "d")], rows))
     path = write_json("workers_scaling", {"medians": rows, "runs": results}, args.json)
@@ -157,6 +218,7 @@ async def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        asyncio.run(serve(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])))
+        run_loop(serve(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]),
+                       dispatch=sys.argv[6], fast_path=sys.argv[7] == "1"))
     else:
-        asyncio.run(main())
+        run_loop(main())

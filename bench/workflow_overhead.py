@@ -2,8 +2,9 @@
 
 Usage::
 
-    python bench/workflow_overhead.py                 # both parts (~3 min)
-    python bench/workflow_overhead.py --steps 10 --reps 15 --runs 100 --inflight 20 --rounds 3
+    python bench/workflow_overhead.py                 # both parts (about 3 min)
+    python bench/workflow_overhead.py --skip-overhead --rounds 8
+    python bench/workflow_overhead.py --spy /tmp/spy  # py-spy of every supervisor
     python bench/workflow_overhead.py --json /tmp/wf.json
 
 Part 1, overhead per step: one no-op agent (completes at once, in-memory store) and
@@ -13,39 +14,40 @@ until its final artifact; (b) the same number of streaming calls made directly t
 the agent, one after the other. Overhead per step = (median(a) - median(b)) / steps.
 Measured with the run database on SQLite and on PostgreSQL.
 
-Part 2, throughput on PostgreSQL: 1 and then 3 supervisor processes (``a2a-mqtt
-workflow serve``, no ``--max-runs`` limit by default, so 40 runs in flight saturate
-one supervisor) and ``--agents`` (2) no-op agent processes whose steps take
-``--step-ms`` (0) of I/O (the 3-step workflow alternates between them by
-reference); this process keeps ``--inflight`` (40) runs going until
-``--runs`` have completed (after ``--warmup`` unmeasured ones): runs/s = completed
-runs / time to the last. Each measurement gets a fresh database; the 1- and
-3-supervisor measurements alternate ``--rounds`` times and the medians are compared.
-CPU per run of every process on the path (each supervisor, the agents, the
-PostgreSQL backends of the bench database, the broker, this client) is read from
-/proc, and each supervisor's share of the wall time it ran and waited runnable for
-a CPU (/proc/PID/task/*/schedstat): ran + waited near 1 means the supervisor is
-the limit, and waited > ran that the machine starves it. The machine has 2
+Part 2, throughput on PostgreSQL (``workflow_bench/throughput.py``): two set-ups,
+each with its own database, ``--agents`` (3: one per step, so that the agents are
+not the limit) no-op agent processes whose steps take
+``--step-ms`` (0) of I/O, and 1 or 3 supervisor processes (``a2a-mqtt workflow
+serve``, no ``--max-runs`` limit by default) serving a 3-step workflow. Both are
+started and warmed up (``--warmup`` runs, as many at once as measured), then
+measured in turns, the order rotated each of ``--rounds`` rounds: a window keeps
+``--inflight`` (96: one supervisor is always busy, three nearly) runs going until
+``--runs`` have completed; runs/s = completed runs / time to the last. Reported:
+median runs/s of each set-up and their ratio, and per window the supervisors' CPU
+per run (all supervisors together), the CPU per run of every process on the path
+(the agents, the PostgreSQL backends of the set-up's database, the broker, this
+client), and each supervisor's share of the wall time it ran and waited runnable
+for a CPU (/proc/PID/task/*/schedstat): ran + waited near 1 means the supervisor
+is the limit, and waited > ran that the machine starves it. Every agent and
+supervisor runs in a session of its own, as on separate hosts: with autogroup
+scheduling a session gets one share of the CPUs however many processes it has
+(``--one-session`` keeps them all in this process's session, for comparison). The machine has 2
 cores shared with the broker, PostgreSQL, the agents and this client: read the
-ratio, not the absolute numbers.
+ratio and the CPU per run, not the absolute rates.
 
 Built on the shared harness (bench/harness/): the agent is its ``BenchExecutor``
 (with ``delay`` for the step's I/O), the broker its ``private_broker``, CPU its
 ``CpuMeter``, the 1-against-3 rounds its ``side_by_side`` (order rotated each
 round), medians and the ratio its ``stats``, the table and ``--json`` its
 ``report``. ``--runs`` keeps this bench's meaning (workflow runs per throughput
-measurement); ``--rounds`` is the number of side-by-side rounds; ``--quick`` is a
-small smoke run of both parts.
+window); ``--rounds`` is the number of side-by-side rounds; ``--quick`` is a small
+smoke run of both parts.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -58,7 +60,6 @@ from a2a_mqtt.telemetry import prefer_a2a_sdk_spans_off
 prefer_a2a_sdk_spans_off()  # as an a2a-mqtt process does, before a2a-sdk is imported
 # ruff: noqa: E402 - every import below comes after that start-up decision
 from harness import (
-    CpuMeter,
     bench_parser,
     finish_args,
     markdown_table,
@@ -68,9 +69,9 @@ from harness import (
     write_json,
 )
 from harness.procs import private_broker
+from workflow_bench.throughput import Setup, chain, pg_database, run_once
 
 SCRIPT = Path(__file__).resolve()
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 # --- the no-op agent (the harness's) ----------------------------------------------------
@@ -96,48 +97,7 @@ def _serve_agent(url: str, ref: str, delay: str) -> None:
     asyncio.run(serve_agents([_agent_config(url, ref, float(delay))]))
 
 
-# --- helpers -------------------------------------------------------------------------
-
-
-def chain(name: str, steps: int, agents: list[str]) -> str:
-    lines = [f"name: {name}", "steps:"]
-    for i in range(steps):
-        lines += [f"  s{i}:", f"    agent: {{ref: {agents[i % len(agents)]}}}",
-                  "    input: go"]
-        if i:
-            lines.append(f"    needs: s{i - 1}")
-    lines += ["output:", f"  text: \"${{steps.s{steps - 1}.output.text}}\""]
-    return "\n".join(lines) + "\n"
-
-
-async def _pg_database() -> tuple[str, Any]:
-    import sqlalchemy
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    name = f"a2a_mqtt_wfbench_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(POSTGRES.replace("postgresql://", "postgresql+asyncpg://", 1),
-                                isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-
-    async def drop() -> None:
-        async with admin.connect() as conn:
-            await conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
-
-    return POSTGRES.rsplit("/", 1)[0] + f"/{name}", drop
-
-
-async def run_once(client: Any, inputs: dict[str, Any] | None = None) -> bool:
-    from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest, TaskState
-
-    message = Message(message_id=str(uuid.uuid4()), role=Role.ROLE_USER,
-                      task_id=str(uuid.uuid4()), parts=[Part(text=json.dumps(inputs or {}))])
-    state = None
-    async for item in client.send_message(SendMessageRequest(message=message)):
-        if item.HasField("status_update"):
-            state = item.status_update.status.state
-    return state == TaskState.TASK_STATE_COMPLETED
+# --- helpers ---------------------------------------------------------------------------
 
 
 async def direct_calls(client: Any, n: int) -> None:
@@ -194,170 +154,6 @@ async def overhead(url: str, db: str, steps: int, reps: int) -> dict[str, Any]:
             "ratio": round(ratio(wf_med, direct_med) or 0.0, 2)}
 
 
-# --- part 2 --------------------------------------------------------------------------
-
-
-def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as err:
-        return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err,
-                                env={**os.environ, "PYTHONPATH": str(SCRIPT.parents[1] / "src")})
-
-
-def _pg_cpu(db: str) -> dict[int, float]:
-    """CPU seconds of each PostgreSQL backend serving ``db`` (found by the database name
-    in its process title, so backends that a pool opens mid-run count too)."""
-    from harness.cpu import proc_cpu_seconds
-
-    name = db.rsplit("/", 1)[1].encode()
-    out: dict[int, float] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                title = fh.read()
-        except OSError:
-            continue
-        if title.startswith(b"postgres:") and name in title:
-            seconds = proc_cpu_seconds(int(entry))
-            if seconds is not None:
-                out[int(entry)] = seconds
-    return out
-
-
-def _sched(pid: int) -> tuple[float, float]:
-    """Seconds a process's threads ran on a CPU, and waited runnable for one
-    (/proc/PID/task/*/schedstat): waiting >> running means the machine starves it."""
-    ran = waited = 0.0
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return 0.0, 0.0
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as fh:
-                fields = fh.read().split()
-        except OSError:
-            continue
-        ran += int(fields[0]) / 1e9
-        waited += int(fields[1]) / 1e9
-    return ran, waited
-
-
-async def throughput(url: str, supervisors: int, *, runs: int, inflight: int, warmup: int,
-                     tmp: Path, step_ms: float, max_runs: int, n_agents: int,
-                     broker_pid: int | None) -> dict[str, Any]:
-    from a2a_mqtt.client import A2AMqttClient, RequesterConfig
-    from a2a_mqtt.connection import ConnectionSettings
-
-    db, drop = await _pg_database()
-    name = f"tp{uuid.uuid4().hex[:6]}"
-    agents = [f"bench/wf/{name}-a{i}" for i in range(n_agents)]
-    file = tmp / f"{name}.yaml"
-    file.write_text(chain(name, 3, agents))
-    procs = [_spawn([sys.executable, str(SCRIPT), "--serve-agent", url, ref,
-                     str(step_ms / 1000)],
-                    tmp / f"{name}-agent{i}.log") for i, ref in enumerate(agents)]
-    logs = [tmp / f"{name}-sup{i}.log" for i in range(supervisors)]
-    procs += [_spawn([sys.executable, "-m", "a2a_mqtt", "-v", "workflow", "serve", str(file),
-                      "--db", db, "--broker", url, "--org", "bench", "--unit", "wf",
-                      "--id", f"{name}-sup{i}", "--lease-ttl", "15",
-                      "--max-runs", str(max_runs)], logs[i])
-              for i in range(supervisors)]
-    try:
-        deadline = time.monotonic() + 60
-        while not all(p.exists() and "workflows: supervisor" in p.read_text() for p in logs):
-            assert time.monotonic() < deadline, "supervisors did not start"
-            await asyncio.sleep(0.1)
-        async with A2AMqttClient(RequesterConfig(connection=ConnectionSettings(url=url),
-                                                 max_attempts=1,
-                                                 reply_first_timeout=60,
-                                                 stream_idle_timeout=60)) as mqtt:
-            for ref in agents:
-                await mqtt.resolve(ref, timeout=30)
-            client = await mqtt.connect(f"bench/wf/{name}", timeout=30)
-            await asyncio.gather(*(run_once(client) for _ in range(warmup)))
-            done = failed = 0
-            queue = iter(range(runs))
-
-            async def worker() -> None:
-                nonlocal done, failed
-                for _ in queue:
-                    if await run_once(client):
-                        done += 1
-                    else:
-                        failed += 1
-
-            # CPU of every process the runs pass through: which one is the limit.
-            pids: dict[str, int | None] = {f"sup{i}": p.pid
-                                           for i, p in enumerate(procs[len(agents):])}
-            pids.update({f"agent{i}": p.pid for i, p in enumerate(procs[:len(agents)])})
-            pids["client"] = None
-            if broker_pid is not None:
-                pids["broker"] = broker_pid
-            pg_start = _pg_cpu(db)
-            sup_pids = [p.pid for p in procs[len(agents):]]
-            sched_start = [_sched(pid) for pid in sup_pids]
-            cpu = CpuMeter(pids)
-            cpu.start()
-            start = time.perf_counter()
-            await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(inflight))), 300)
-            elapsed = time.perf_counter() - start
-            per = {k: v or 0.0 for k, v in cpu.per_request(done).items()}
-            pg_end = _pg_cpu(db)
-            sched = [tuple(b - a for a, b in zip(s0, _sched(pid), strict=True))
-                     for s0, pid in zip(sched_start, sup_pids, strict=True)]
-            per["pg"] = sum(t - pg_start.get(pid, 0.0) for pid, t in pg_end.items()) \
-                * 1000 / max(1, done)
-            sup_ms = {k: round(v, 1) for k, v in per.items() if k.startswith("sup")}
-            cpu_ms = sum(sup_ms.values())
-            profile = {"supervisors": round(cpu_ms, 1),
-                       "agents": round(sum(v for k, v in per.items()
-                                           if k.startswith("agent")), 1),
-                       "postgres": round(sum(v for k, v in per.items()
-                                             if k.startswith("pg")), 1),
-                       "broker": round(per.get("broker", 0.0), 1),
-                       "client": round(per["client"], 1)}
-            # cores busy in each part = CPU ms/run x runs/s / 1000
-            load = os.getloadavg()[0]
-        owners = await _owners(db)
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        await drop()
-    return {"supervisors": supervisors, "runs": runs, "failed": failed,
-            "runs_per_s": round(done / elapsed, 1), "seconds": round(elapsed, 2),
-            "supervisor_cpu_ms_per_run": round(cpu_ms, 1),
-            "cpu_ms_per_run_by_supervisor": sup_ms,
-            "cpu_ms_per_run": profile,
-            "busiest_supervisor_cores": round(max(sup_ms.values()) * done / elapsed / 1000, 2),
-            "pg_backends": len(pg_end),
-            # per supervisor: share of the wall time it ran, and waited for a CPU
-            "supervisor_ran_waited": [(round(r / elapsed, 2), round(w / elapsed, 2))
-                                      for r, w in sched],
-            "load": round(load, 1),
-            "runs_per_supervisor": owners}
-
-
-async def _owners(db: str) -> dict[str, int]:
-    import sqlalchemy
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(db.replace("postgresql://", "postgresql+asyncpg://", 1))
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(sqlalchemy.text(
-                "SELECT owner, count(*) FROM workflow_run GROUP BY owner ORDER BY owner"))
-            return {str(r[0]).rsplit("-", 1)[-1]: int(r[1]) for r in rows}
-    finally:
-        await engine.dispose()
-
-
 # --- main ----------------------------------------------------------------------------
 
 
@@ -367,16 +163,58 @@ THROUGHPUT_COLUMNS = [("supervisors", ""), ("runs/s", ".1f", "runs_per_s"),
                       ("load", ".1f"), ("runs per supervisor", "", "runs_per_supervisor")]
 
 
+async def throughput(url: str, broker_pid: int | None, tmp: Path,
+                     args: argparse.Namespace) -> dict[str, Any]:
+    """Both set-ups alive, measured in turns (order rotated each round); medians."""
+    def setup(n: int) -> Setup:
+        return Setup(url=url, n=n, tmp=tmp, agent_script=SCRIPT, n_agents=args.agents,
+                     step_ms=args.step_ms, max_runs=args.max_runs, broker_pid=broker_pid,
+                     sessions=not args.one_session)
+
+    async with setup(1) as one, setup(3) as three:
+        setups = {"1": one, "3": three}
+        for s in setups.values():   # opens every connection pool before measuring
+            await s.drive(args.warmup, min(args.warmup, args.inflight))
+        windows = 0
+
+        async def measure(variant: str, _round: int) -> list[dict[str, Any]]:
+            nonlocal windows
+            windows += 1
+            row = await setups[variant].measure(runs=args.runs, inflight=args.inflight,
+                                                spy=args.spy, window=windows)
+            print(f"throughput [postgresql]: {variant} supervisor(s) "
+                  f"{row['runs_per_s']} runs/s ({row['runs']} runs of 3 steps, "
+                  f"{args.inflight} in flight, {row['failed']} failed; runs per "
+                  f"supervisor {row['runs_per_supervisor']}; supervisor CPU "
+                  f"{row['supervisor_cpu_ms_per_run']} ms/run, busiest supervisor "
+                  f"{row['busiest_supervisor_cores']} core; ran/waited for CPU "
+                  f"{row['supervisor_ran_waited']}; CPU ms/run "
+                  f"{row['cpu_ms_per_run']}; load {row['load']})", flush=True)
+            return [row]
+
+        rows = await side_by_side(["1", "3"], args.rounds, measure)
+    medians = {n: round(median([r["runs_per_s"] for r in rows if r["supervisors"] == n]), 1)
+               for n in (1, 3)}
+    cpu = {n: round(median([r["supervisor_cpu_ms_per_run"] for r in rows
+                            if r["supervisors"] == n]), 1) for n in (1, 3)}
+    print(markdown_table(THROUGHPUT_COLUMNS, rows))
+    print(f"median runs/s: 1 supervisor {medians[1]}, 3 supervisors {medians[3]} "
+          f"-> {ratio(medians[3], medians[1]) or float('nan'):.2f}x; supervisor CPU per run "
+          f"(all supervisors): {cpu[1]} ms against {cpu[3]} ms", flush=True)
+    return {"throughput": rows, "median_runs_per_s": medians,
+            "median_supervisor_cpu_ms_per_run": cpu}
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"overhead": [], "throughput": []}
     with tempfile.TemporaryDirectory() as tmpdir:
-        tmp = Path(tmpdir)
+        tmp = Path(args.logs or tmpdir)   # --logs: created by cli()
         async with private_broker() as broker:
             if not args.skip_overhead:
                 sqlite_db = f"sqlite:///{tmp / 'overhead.db'}"
                 results["overhead"].append(await overhead(broker.url, sqlite_db, args.steps,
                                                           args.reps))
-                pg, drop = await _pg_database()
+                pg, drop = await pg_database()
                 try:
                     results["overhead"].append(await overhead(broker.url, pg, args.steps,
                                                               args.reps))
@@ -388,51 +226,34 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                           f"{row['direct_ms']} ms -> {row['overhead_ms_per_step']} ms/step "
                           f"(median of {row['reps']})", flush=True)
             if not args.skip_throughput:
-                async def measure(variant: str, _round: int) -> list[dict[str, Any]]:
-                    n = int(variant)
-                    row = await throughput(broker.url, n, runs=args.runs,
-                                           inflight=args.inflight, warmup=args.warmup,
-                                           tmp=tmp, step_ms=args.step_ms,
-                                           max_runs=args.max_runs,
-                                           n_agents=args.agents,
-                                           broker_pid=broker.process.pid)
-                    print(f"throughput [postgresql]: {n} supervisor(s) "
-                          f"{row['runs_per_s']} runs/s ({row['runs']} runs of 3 steps, "
-                          f"{args.inflight} in flight, {row['failed']} failed; runs per "
-                          f"supervisor {row['runs_per_supervisor']}; supervisor CPU "
-                          f"{row['supervisor_cpu_ms_per_run']} ms/run, busiest supervisor "
-                          f"{row['busiest_supervisor_cores']} core; ran/waited for CPU "
-                          f"{row['supervisor_ran_waited']}; CPU ms/run "
-                          f"{row['cpu_ms_per_run']}; load {row['load']})", flush=True)
-                    return [row]
-
-                # Side by side, the order rotated each round, so a change in the
-                # machine's load hits both variants.
-                results["throughput"] = await side_by_side(["1", "3"], args.rounds, measure)
-                medians = {n: median([r["runs_per_s"] for r in results["throughput"]
-                                      if r["supervisors"] == n]) for n in (1, 3)}
-                results["median_runs_per_s"] = medians
-                print(markdown_table(THROUGHPUT_COLUMNS, results["throughput"]))
-                print(f"median runs/s: 1 supervisor {medians[1]}, 3 supervisors {medians[3]} "
-                      f"-> {ratio(medians[3], medians[1]) or float('nan'):.2f}x", flush=True)
+                results.update(await throughput(broker.url, broker.process.pid, tmp, args))
     return results
 
 
 def cli() -> None:
-    parser = bench_parser(__doc__, runs=150,
+    parser = bench_parser(__doc__, runs=300,
                           quick="a small smoke run of both parts (3 steps, 20 runs, 1 round)")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--reps", type=int, default=15)
-    parser.add_argument("--inflight", type=int, default=40)
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--agents", type=int, default=2,
+    parser.add_argument("--inflight", type=int, default=96)
+    parser.add_argument("--warmup", type=int, default=96)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--agents", type=int, default=3,
                         help="no-op agent processes in the throughput part (steps alternate)")
     parser.add_argument("--step-ms", type=float, default=0.0,
                         help="I/O time of each step in the throughput part (agent sleep)")
     parser.add_argument("--max-runs", type=int, default=0,
                         help="runs one supervisor drives at once in the throughput part "
                              "(0: no limit)")
+    parser.add_argument("--spy", type=Path, default=None, metavar="DIR",
+                        help="record every supervisor with py-spy (raw) into DIR "
+                             "while the runs are measured")
+    parser.add_argument("--one-session", action="store_true",
+                        help="keep the agents and supervisors in this process's session "
+                             "(one CPU share under autogroup scheduling) instead of one "
+                             "session each, as on separate hosts")
+    parser.add_argument("--logs", type=Path, default=None, metavar="DIR",
+                        help="keep the workflow files and the processes' logs in DIR")
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--serve-agent", nargs=3, metavar=("URL", "REF", "DELAY"),
@@ -442,6 +263,8 @@ def cli() -> None:
     if args.serve_agent:
         _serve_agent(*args.serve_agent)
         return
+    if args.logs is not None:
+        args.logs.mkdir(parents=True, exist_ok=True)
     results = asyncio.run(main(args))
     if args.json is not None:
         write_json("workflow_overhead", results, args.json)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any, Final, Self
@@ -101,24 +102,29 @@ class DynsecControl:
         return out
 
     async def add(self, identity: Identity, password: str) -> None:
-        """Create ``identity``'s role and client (Client ID bound to the username)."""
+        """Create ``identity``'s role and clients (its own and its workers'; each Client ID
+        bound to its username)."""
         role = dynsec_role(identity)
         await self.run([
             {"command": "createRole", "rolename": role["rolename"],
              "textdescription": role["textdescription"]},
             *({"command": "addRoleACL", "rolename": role["rolename"], **acl}
               for acl in role["acls"]),
-            {"command": "createClient", "username": identity.username,
-             "clientid": identity.client_id, "password": password,
-             "textdescription": role["textdescription"],
-             "roles": [{"rolename": role["rolename"]}]},
+            *({"command": "createClient", "username": login, "clientid": login,
+               "password": password, "textdescription": role["textdescription"],
+               "roles": [{"rolename": role["rolename"]}]} for login in identity.logins),
         ])
 
     async def remove(self, username: str) -> None:
-        """Delete the client ``username`` (disconnecting it) and its roles."""
+        """Delete the client ``username`` (disconnecting it), its workers' clients
+        (``username.wK``) and its roles."""
         client = await self.get(username)
         roles = [r.get("rolename") for r in client.get("roles", []) if isinstance(r, dict)]
-        await self.run([{"command": "deleteClient", "username": username},
+        workers = re.compile(re.escape(username) + r"\.w[0-9]+")
+        logins = [username, *(c["username"] for c in await self.list()
+                              if isinstance(c.get("username"), str)
+                              and workers.fullmatch(c["username"]))]
+        await self.run([*({"command": "deleteClient", "username": u} for u in logins),
                         *({"command": "deleteRole", "rolename": r}
                           for r in roles if isinstance(r, str) and r.startswith("a2a:"))])
 

@@ -15,7 +15,10 @@ from typing import Final, Literal, get_args
 from a2a_mqtt.binding.topics import AgentRef, validate_identifier
 from a2a_mqtt.errors import ConfigError
 
-__all__ = ["ALL_ORGS", "ROLES", "Grant", "Identity", "Role", "parse_identities"]
+__all__ = ["ALL_ORGS", "ROLES", "Grant", "Identity", "Role", "parse_identities",
+           "worker_login"]
+
+_MAX_WORKERS = 64
 
 Role = Literal["agent", "requester", "registry", "gateway", "dashboard", "admin"]
 ROLES: Final[tuple[Role, ...]] = get_args(Role)
@@ -68,13 +71,17 @@ class Identity:
     """One broker login: ``ref`` is its username and its only permitted Client ID.
 
     ``pools`` (agents only) are the pools of its unit it serves; ``grants`` widen
-    the default scope (its own organisation) for calls and discovery.
+    the default scope (its own organisation) for calls and discovery. ``workers``
+    (agents only): the agent runs that many worker processes (``--workers N``), each
+    logging in as ``{ref}.wK`` with the same password and rights, bound to that
+    Client ID (:attr:`logins`).
     """
 
     ref: AgentRef
     role: Role
     pools: tuple[str, ...] = ()
     grants: tuple[Grant, ...] = ()
+    workers: int = 0
 
     def __post_init__(self) -> None:
         if self.ref.pool:
@@ -85,15 +92,25 @@ class Identity:
             validate_identifier(pool, "pool id")
         if self.pools and self.role != "agent":
             raise ConfigError("only an agent identity serves pools")
+        if not 0 <= self.workers <= _MAX_WORKERS:
+            raise ConfigError(f"workers must be between 0 and {_MAX_WORKERS}")
+        if self.workers and self.role != "agent":
+            raise ConfigError("only an agent identity runs worker processes")
 
     @classmethod
     def parse(cls, ref: str, role: str, *, pools: tuple[str, ...] = (),
-              grants: tuple[str, ...] = ()) -> Identity:
+              grants: tuple[str, ...] = (), workers: int = 0) -> Identity:
         """Build an identity from CLI-style text; raise :class:`ConfigError` on bad input."""
         if role not in ROLES:
             raise ConfigError(f"unknown role {role!r}; choose from {', '.join(ROLES)}")
         return cls(AgentRef.parse(ref), role, tuple(pools),
-                   tuple(Grant.parse(g) for g in grants))
+                   tuple(Grant.parse(g) for g in grants), workers)
+
+    @property
+    def logins(self) -> tuple[str, ...]:
+        """Every username of this identity, each its own only Client ID: the identity's,
+        then its workers' (``{ref}.w0`` ...), with the same password and rights."""
+        return (self.username, *(worker_login(self.username, k) for k in range(self.workers)))
 
     @property
     def username(self) -> str:
@@ -106,10 +123,16 @@ class Identity:
         return self.ref.client_id
 
 
+def worker_login(login: str, worker: int) -> str:
+    """The username and Client ID of worker ``worker`` of the agent logging in as ``login``
+    (the same as ``AgentConfig.client_id`` of that worker)."""
+    return f"{login}.w{worker}"
+
+
 def parse_identities(text: str) -> tuple[Identity, ...]:
     """Identities from TOML: ``[[identity]]`` tables with ``ref``, ``role`` and
-    optional ``pools`` and ``grants`` lists. Raises :class:`ConfigError` with the
-    offending entry's position."""
+    optional ``pools`` and ``grants`` lists and ``workers`` count. Raises
+    :class:`ConfigError` with the offending entry's position."""
     import tomllib  # noqa: PLC0415 - only this loader needs it
 
     try:
@@ -121,16 +144,19 @@ def parse_identities(text: str) -> tuple[Identity, ...]:
         raise ConfigError("identities file: use [[identity]] tables")
     out: list[Identity] = []
     for n, entry in enumerate(entries, 1):
-        if not isinstance(entry, dict) or set(entry) - {"ref", "role", "pools", "grants"}:
-            raise ConfigError(f"identity #{n}: expected keys ref, role, pools, grants")
+        if not isinstance(entry, dict) or set(entry) - {"ref", "role", "pools", "grants",
+                                                        "workers"}:
+            raise ConfigError(f"identity #{n}: expected keys ref, role, pools, grants, workers")
         ref, role = entry.get("ref"), entry.get("role")
         pools, grants = entry.get("pools", []), entry.get("grants", [])
+        workers = entry.get("workers", 0)
         if not (isinstance(ref, str) and isinstance(role, str) and _strings(pools)
-                and _strings(grants)):
+                and _strings(grants) and type(workers) is int):
             raise ConfigError(f"identity #{n}: ref and role are strings, pools and grants "
-                              "lists of strings")
+                              "lists of strings, workers a number")
         try:
-            out.append(Identity.parse(ref, role, pools=tuple(pools), grants=tuple(grants)))
+            out.append(Identity.parse(ref, role, pools=tuple(pools), grants=tuple(grants),
+                                      workers=workers))
         except ConfigError as exc:
             raise ConfigError(f"identity #{n}: {exc}") from None
     return tuple(out)

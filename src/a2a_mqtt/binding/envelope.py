@@ -45,6 +45,7 @@ __all__ = [
     "encode_error",
     "encode_request",
     "encode_result",
+    "params_shape_problem",
     "parse_params",
     "parse_request",
     "parse_response",
@@ -196,6 +197,13 @@ def _shape_problem(descriptor: Descriptor, value: Any, path: str) -> str | None:
             if problem is not None:
                 return problem
     return None
+
+
+def params_shape_problem(model: type[ProtoMessage], params: Any) -> str | None:
+    """Where ``params`` has a list or scalar for a message field of ``model`` (or is not
+    an object); None when its shape fits. The check :func:`parse_params` runs, for a
+    layer (the gateway) that refuses such params before they travel."""
+    return _shape_problem(model.DESCRIPTOR, params, "params")  # type: ignore[arg-type]
 
 
 def encode_request(method: str, params: dict[str, Any], request_id: RpcId) -> bytes:

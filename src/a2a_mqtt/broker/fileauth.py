@@ -49,7 +49,8 @@ class FileAuth:
                 raise ConfigError("identities are seeded on the first start only")
             for entry in json.loads(self._identities_file.read_text()):
                 who = Identity.parse(entry["ref"], entry["role"], pools=tuple(entry["pools"]),
-                                     grants=tuple(entry["grants"]))
+                                     grants=tuple(entry["grants"]),
+                                     workers=entry.get("workers", 0))
                 self._hashes[who] = PasswordHash(**entry["password"])
         for identity in identities:
             password = new_password()
@@ -70,10 +71,11 @@ class FileAuth:
     def write(self) -> None:
         ordered = sorted(self._hashes, key=lambda i: (i.ref, i.role))
         write_private(self.password_file, "".join(
-            self._hashes[i].password_file_entry(i.username) + "\n" for i in ordered).encode())
+            self._hashes[i].password_file_entry(login) + "\n"
+            for i in ordered for login in i.logins).encode())
         write_private(self.acl_file, mosquitto_acl_file(ordered).encode())
         write_private(self._identities_file, json.dumps([
             {"ref": str(i.ref), "role": i.role, "pools": list(i.pools),
-             "grants": [str(g) for g in i.grants],
+             "grants": [str(g) for g in i.grants], "workers": i.workers,
              "password": dataclasses.asdict(self._hashes[i])} for i in ordered],
             indent=1).encode())

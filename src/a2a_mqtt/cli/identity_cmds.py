@@ -55,6 +55,9 @@ def identity() -> None:
 @click.argument("ref")
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--pool", "pools", multiple=True, help="(agent) A pool of its unit it serves.")
+@click.option("--workers", type=click.IntRange(min=0, max=64), default=0, show_default=True,
+              help="(agent) Also create the logins of its worker processes (serve "
+              "--workers N): REF.w0 ... with the same password and rights.")
 @click.option("--grant", "grants", multiple=True,
               help="Another org, org/unit, agent or pool it may reach ('*': every org).")
 @click.option("--save-profile", "profile_name", default=None,
@@ -67,12 +70,12 @@ def identity() -> None:
                    "directory (STATE_DIR/ca of `broker --secure`).")
 @click.option("--cert-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Where to write the client certificate and key [default: --ca-dir/clients].")
-def add(conn: Connection, ref: str, role: str, pools: tuple[str, ...],
+def add(conn: Connection, ref: str, role: str, pools: tuple[str, ...], workers: int,
         grants: tuple[str, ...], profile_name: str | None, save_to: Path | None,
         ca_dir: Path | None, cert_dir: Path | None) -> None:
     """Create identity REF (org/unit/name) with ROLE; its Client ID must be REF."""
     try:
-        who = Identity.parse(ref, role, pools=pools, grants=grants)
+        who = Identity.parse(ref, role, pools=pools, grants=grants, workers=workers)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from exc
     password = new_password()

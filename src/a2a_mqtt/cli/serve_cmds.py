@@ -116,8 +116,13 @@ def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | 
               show_default=True, help="MQTT keepalive seconds (the will fires after 1.5x).")
 @click.option("--max-concurrency", type=int, default=64, show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Processes serving the agent; more than 1 share its requests through "
-              "claims in a shared --task-store (sqlite:///FILE or postgresql://...).")
+              help="Processes serving the agent behind one card; more than 1 need a shared "
+              "--task-store (sqlite:///FILE or postgresql://...).")
+@click.option("--worker-dispatch", envvar="A2A_MQTT_WORKER_DISPATCH", default="auto",
+              show_default=True, type=click.Choice(["auto", "partition", "claim", "shared"]),
+              help="How workers share requests: by a hash of each request (no database "
+              "work), claims in the store (the least busy wins), a $share subscription, "
+              "or probe ($share where the broker supports it, else partition).")
 @tracing_options
 @observability_options(port=True)
 @agent_security_options
@@ -126,7 +131,8 @@ def example(name: str, agent_ref: str | None, conn: Connection, trace: TraceOpti
             task_store: str | None,
             session_expiry: int,
             pool: str | None, pool_dispatch: str, leave_pool_on_stop: bool, keepalive: int,
-            max_concurrency: int, workers: int, observability: ObservabilityConfig) -> None:
+            max_concurrency: int, workers: int, worker_dispatch: str,
+            observability: ObservabilityConfig) -> None:
     """Serve bundled example agent NAME in the foreground until interrupted."""
     from a2a_mqtt.examples import EXAMPLES  # noqa: PLC0415
     from a2a_mqtt.server import AgentConfig, AgentHost  # noqa: PLC0415
@@ -153,7 +159,8 @@ def example(name: str, agent_ref: str | None, conn: Connection, trace: TraceOpti
                              tracing=trace.config(str(ref)))
         server: AgentHost | WorkerSupervisor = (
             AgentHost([config], observability=observability) if workers == 1 else
-            WorkerSupervisor([config], workers=workers, observability=observability))
+            WorkerSupervisor([config], workers=workers, dispatch=worker_dispatch,
+                             observability=observability))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     def ready() -> None:  # said once connected and announced, never before

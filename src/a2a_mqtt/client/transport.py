@@ -27,6 +27,7 @@ from a2a.types.a2a_pb2 import (
     ListTaskPushNotificationConfigsResponse,
     ListTasksRequest,
     ListTasksResponse,
+    Message,
     SendMessageRequest,
     SendMessageResponse,
     StreamResponse,
@@ -46,6 +47,8 @@ from a2a_mqtt.client.requester import Reply, Requester
 __all__ = ["MqttClientTransport"]
 
 _M = TypeVar("_M", bound=ProtoMessage)
+_ID_MEMBERS = ("taskId", "task_id", "contextId", "context_id")
+_STREAM_MEMBERS = frozenset({"task", "message", "statusUpdate", "artifactUpdate"})
 
 
 def _params(request: ProtoMessage) -> dict[str, Any]:
@@ -60,6 +63,37 @@ def _parse(result: Any, message: _M) -> _M:
     except Exception as exc:
         raise A2AClientError(f"invalid result for {type(message).__name__}: {exc}") from exc
     return parsed
+
+
+def _json_with_ids(params: dict[str, Any], message: Message) -> dict[str, Any]:
+    """``params`` (ProtoJSON of a SendMessageRequest) with ``message``'s ids, in the
+    canonical member names (a client may have used either spelling, or null)."""
+    out = dict(params)
+    body = dict(params.get("message") or {})
+    for name in _ID_MEMBERS:
+        body.pop(name, None)
+    body["taskId"] = message.task_id
+    if message.context_id:
+        body["contextId"] = message.context_id
+    out["message"] = body
+    return out
+
+
+def _is_send_result(result: Any) -> bool:
+    """The shape of a SendMessageResponse's ProtoJSON: one member, ``task`` or
+    ``message``, holding an object (the fields inside are the agent's)."""
+    if not isinstance(result, dict) or len(result) != 1:
+        return False
+    value = result.get("task", result.get("message"))
+    return isinstance(value, dict)
+
+
+def _is_stream_item(result: Any) -> bool:
+    """The shape of a StreamResponse's ProtoJSON: one payload member holding an object."""
+    if not isinstance(result, dict) or len(result) != 1:
+        return False
+    ((key, value),) = result.items()
+    return key in _STREAM_MEMBERS and isinstance(value, dict)
 
 
 def _with_ids(request: SendMessageRequest) -> SendMessageRequest:
@@ -145,6 +179,61 @@ class MqttClientTransport(ClientTransport):
         if aggregator is None:
             raise A2AClientError("SendMessage: no result")
         return aggregator.response()
+
+    async def send_message_json(self, request: SendMessageRequest, params: dict[str, Any], *,
+                                context: ClientCallContext | None = None) -> dict[str, Any]:
+        """SendMessage from and to ProtoJSON, for a relay that holds the JSON already.
+
+        ``params`` is the request as JSON and ``request`` the same request decoded
+        (the caller has checked that ``params`` decodes to it). ``params`` travels as
+        it is, with the ids of :meth:`send_message` set; the agent's result comes
+        back as it is when it has a SendMessageResponse's shape
+        (``{"task": {...}}`` or ``{"message": {...}}``), so neither side is decoded
+        into protobuf and encoded again. Any other reply takes :meth:`send_message`'s
+        path (decoded, folded, errors raised the same way) and is returned as ProtoJSON.
+        """
+        request = _with_ids(request)
+        task_id = request.message.task_id
+        sp, timeout = self._ctx(context)
+        aggregator: TaskAggregator | None = None
+        async for reply in self.requester.stream(self._target(task_id), "SendMessage",
+                                                 _json_with_ids(params, request.message),
+                                                 service_params=sp, timeout=timeout):
+            self._follow(reply, task_id)
+            result = reply.result
+            if aggregator is None and _is_send_result(result):
+                return result  # type: ignore[no-any-return]
+            if aggregator is None and isinstance(result, dict) and (
+                    "task" in result or "message" in result):
+                return MessageToDict(_parse(result, SendMessageResponse()))
+            aggregator = aggregator or TaskAggregator(request.message)
+            if result != {}:
+                aggregator.apply(_parse(result, StreamResponse()))
+        if aggregator is None:
+            raise A2AClientError("SendMessage: no result")
+        return MessageToDict(aggregator.response())
+
+    async def send_message_streaming_json(
+        self, request: SendMessageRequest, params: dict[str, Any], *,
+        context: ClientCallContext | None = None,
+    ) -> AsyncGenerator[dict[str, Any]]:
+        """:meth:`send_message_streaming` from and to ProtoJSON (see :meth:`send_message_json`):
+        each event the agent sends in a StreamResponse's shape is yielded as it came;
+        any other is decoded (errors as :meth:`send_message_streaming`) and re-encoded.
+        An empty event yields ``{}``."""
+        request = _with_ids(request)
+        task_id = request.message.task_id
+        sp, timeout = self._ctx(context)
+        async for reply in self.requester.stream(self._target(task_id), "SendStreamingMessage",
+                                                 _json_with_ids(params, request.message),
+                                                 service_params=sp, timeout=timeout):
+            self._follow(reply, task_id)
+            if reply.result == {} and reply.end:
+                return  # explicit end-of-stream marker without an item
+            if _is_stream_item(reply.result):
+                yield reply.result
+            else:
+                yield MessageToDict(_parse(reply.result, StreamResponse()))
 
     async def send_message_streaming(self, request: SendMessageRequest, *,
                                      context: ClientCallContext | None = None

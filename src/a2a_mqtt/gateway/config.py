@@ -71,6 +71,10 @@ class GatewayConfig:
     (ContentTypeNotSupportedError), before anything reaches MQTT."""
     enable_v0_3_compat: bool = False
     """Also accept A2A 0.3 JSON-RPC and REST requests (a2a-sdk's compatibility adapters)."""
+    lean_jsonrpc: bool = True
+    """Answer JSON-RPC ``SendMessage`` on the lean path (:mod:`a2a_mqtt.gateway.lean`:
+    the JSON relayed, same checks and answers); False sends it through a2a-sdk's route
+    like every other method."""
     shutdown_grace: float = 5.0
     """Seconds a stop waits for open HTTP requests and streams before cancelling them."""
     requester_id: str = field(default_factory=_gateway_id)

@@ -51,8 +51,9 @@ from a2a_mqtt.gateway.errors import (
     rest_error_body,
 )
 from a2a_mqtt.gateway.layout import REST_PREFIX
+from a2a_mqtt.gateway.lean import LeanJsonRpc
 from a2a_mqtt.gateway.proxy import OUTCOME, Outcome
-from a2a_mqtt.gateway.validation import MalformedRequest, check_jsonrpc, check_rest
+from a2a_mqtt.gateway.validation import CheckedRpc, MalformedRequest, check_jsonrpc, check_rest
 
 __all__ = ["AgentHttpGuard", "header", "json_response", "route_path"]
 
@@ -117,11 +118,12 @@ class AgentHttpGuard:
 
     def __init__(self, app: ASGIApp, *, max_body: int,
                  last_modified: Callable[[], float | None] | None = None,
-                 any_method: bool = False) -> None:
+                 any_method: bool = False, lean: LeanJsonRpc | None = None) -> None:
         self._app = app
         self._max = max_body
         self._last_modified = last_modified
         self._any_method = any_method  # a2a-sdk's 0.3 adapter knows other method names
+        self._lean = lean  # answers the JSON-RPC methods it serves, instead of ``app``
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -130,6 +132,7 @@ class AgentHttpGuard:
         path = route_path(scope)
         jsonrpc = scope["method"] == "POST" and path == "/"
         body = b""
+        rpc: CheckedRpc | None = None
         if scope["method"] in _BODY_METHODS:
             content_type = header(scope, b"content-type")
             if scope["method"] == "POST" and content_type and not _is_json(content_type):
@@ -141,7 +144,7 @@ class AgentHttpGuard:
             body = read
             try:
                 if jsonrpc:
-                    check_jsonrpc(body, any_method=self._any_method)
+                    rpc = check_jsonrpc(body, any_method=self._any_method)
                 elif scope["method"] == "POST" and path.startswith(_REST):
                     check_rest(body, path)
             except MalformedRequest as refused:
@@ -154,7 +157,10 @@ class AgentHttpGuard:
                 and path == AGENT_CARD_WELL_KNOWN_PATH else None)
         sender = _Send(send, outcome, jsonrpc, body, card)
         try:
-            await self._app({**scope, OUTCOME: outcome}, receive, sender)
+            if rpc is not None and self._lean is not None and self._lean.serves(rpc):
+                await self._lean({**scope, OUTCOME: outcome}, rpc, receive, sender)
+            else:
+                await self._app({**scope, OUTCOME: outcome}, receive, sender)
         except Exception:
             # A defect, not the client's fault: logged, and answered in the binding's
             # shape if nothing was sent yet (else the server closes the connection).

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from a2a.client.client import ClientCallContext
 from a2a.server.context import ServerCallContext
@@ -80,6 +80,8 @@ from a2a_mqtt.gateway.presence import AgentDirectory, Inflight
 __all__ = ["OUTCOME", "MqttProxyHandler", "Outcome", "ProxySettings"]
 
 _T = TypeVar("_T")
+_I = TypeVar("_I")
+_O = TypeVar("_O")
 OUTCOME: Final = "a2a_mqtt.gateway.outcome"
 _TERMINAL: Final = frozenset({TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED,
                               TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_REJECTED})
@@ -114,6 +116,10 @@ def _event(item: StreamResponse) -> Event | None:
         return None
     event: Event = getattr(item, kind)
     return event
+
+
+def _json_event(item: dict[str, Any]) -> dict[str, Any] | None:
+    return item or None  # an empty StreamResponse is no event (as _event says)
 
 
 class MqttProxyHandler(RequestHandler):
@@ -165,8 +171,8 @@ class MqttProxyHandler(RequestHandler):
 
     async def _stream(self, context: ServerCallContext,
                       open_stream: Callable[[ClientCallContext, AgentCard],
-                                            Awaitable[AsyncGenerator[StreamResponse]]],
-                      ) -> AsyncGenerator[Event]:
+                                            Awaitable[AsyncGenerator[_I]]],
+                      relay: Callable[[_I], _O | None]) -> AsyncGenerator[_O]:
         try:
             cctx, card = self._begin(context)
             async with self._inflight.guard(self._ref):
@@ -183,7 +189,7 @@ class MqttProxyHandler(RequestHandler):
                     return
                 except (A2AError, A2AMqttError) as exc:
                     raise self._failure(context, exc) from None
-                event = _event(item)
+                event = relay(item)
                 if event is not None:
                     yield event
         finally:
@@ -238,6 +244,32 @@ class MqttProxyHandler(RequestHandler):
                                   "task nor a message", agent=self._name)
         return await self._unary(context, call)
 
+    async def send_message_json(self, params: SendMessageRequest, raw: dict[str, Any],
+                                context: ServerCallContext) -> dict[str, Any]:
+        """:meth:`on_message_send` for a caller holding the request's JSON (``raw``,
+        which decodes to ``params``): the same checks and errors, but the JSON goes
+        to the agent and the agent's ``{"task": ...}``/``{"message": ...}`` comes
+        back without a protobuf round trip on either side (the lean JSON-RPC path)."""
+        async def call(cctx: ClientCallContext, card: AgentCard) -> dict[str, Any]:
+            self._check_message(params, context, card)
+            await self._check_continuation(params, cctx)
+            return await self._transport.send_message_json(params, raw, context=cctx)
+        return await self._unary(context, call)
+
+    async def send_message_stream_json(self, params: SendMessageRequest, raw: dict[str, Any],
+                                       context: ServerCallContext,
+                                       ) -> AsyncGenerator[dict[str, Any]]:
+        """:meth:`on_message_send_stream` for a caller holding the request's JSON: the
+        same checks, errors and stream bookkeeping; the events are the agent's
+        StreamResponse JSON, relayed (the lean JSON-RPC path)."""
+        async def open_stream(cctx: ClientCallContext,
+                              card: AgentCard) -> AsyncGenerator[dict[str, Any]]:
+            self._check_message(params, context, card)
+            await self._check_continuation(params, cctx)
+            return self._transport.send_message_streaming_json(params, raw, context=cctx)
+        async for event in self._stream(context, open_stream, _json_event):
+            yield event
+
     async def on_message_send_stream(self, params: SendMessageRequest,
                                      context: ServerCallContext) -> AsyncGenerator[Event]:
         async def open_stream(cctx: ClientCallContext,
@@ -245,7 +277,8 @@ class MqttProxyHandler(RequestHandler):
             self._check_message(params, context, card)
             await self._check_continuation(params, cctx)
             return self._transport.send_message_streaming(params, context=cctx)
-        async for event in self._stream(context, open_stream):
+        events: AsyncGenerator[Event] = self._stream(context, open_stream, _event)
+        async for event in events:
             yield event
 
     async def on_subscribe_to_task(self, params: SubscribeToTaskRequest,
@@ -253,7 +286,8 @@ class MqttProxyHandler(RequestHandler):
         async def open_stream(cctx: ClientCallContext,
                               card: AgentCard) -> AsyncGenerator[StreamResponse]:
             return self._transport.subscribe(params, context=cctx)
-        async for event in self._stream(context, open_stream):
+        events: AsyncGenerator[Event] = self._stream(context, open_stream, _event)
+        async for event in events:
             yield event
 
     async def on_get_task(self, params: GetTaskRequest,

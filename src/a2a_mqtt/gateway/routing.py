@@ -27,6 +27,11 @@ route factories::
 All three call the same :class:`MqttProxyHandler`. The call context is
 a2a-sdk's ``DefaultServerCallContextBuilder`` (headers in ``state['headers']``,
 requested extensions, user) plus the request's :class:`Outcome`.
+
+JSON-RPC ``SendMessage`` and ``SendStreamingMessage`` (the common calls) skip the
+router and a2a-sdk's dispatcher: once the guard has checked the body, :class:`~.lean.LeanJsonRpc`
+answers it from the decoded JSON, with the same context builder, version
+check, handler checks and error objects (``AgentAppSettings.lean_jsonrpc``).
 """
 
 from __future__ import annotations
@@ -58,10 +63,11 @@ from a2a_mqtt.gateway.errors import (
 )
 from a2a_mqtt.gateway.index import index_html, index_json
 from a2a_mqtt.gateway.layout import REST_PREFIX, candidates
+from a2a_mqtt.gateway.lean import LeanJsonRpc
 from a2a_mqtt.gateway.middleware import AgentHttpGuard, header, json_response, route_path
 from a2a_mqtt.gateway.openapi import openapi_document
 from a2a_mqtt.gateway.presence import AgentDirectory
-from a2a_mqtt.gateway.proxy import OUTCOME
+from a2a_mqtt.gateway.proxy import OUTCOME, MqttProxyHandler
 
 __all__ = [
     "AgentAppSettings",
@@ -111,6 +117,9 @@ class AgentAppSettings:
     max_body_bytes: int = 1_048_576
     card_cache_control: str | None = None
     enable_v0_3_compat: bool = False
+    lean_jsonrpc: bool = True
+    """JSON-RPC ``SendMessage`` through :mod:`.lean` (off: a2a-sdk's route, as every
+    other method; the tests compare the two)."""
 
 
 class GatewayContextBuilder(DefaultServerCallContextBuilder):
@@ -147,9 +156,14 @@ def build_agent_app(handler: RequestHandler, *, card: AgentCard,
             handler, context_builder=builder, enable_v0_3_compat=settings.enable_v0_3_compat),
             default=_not_found, redirect_slashes=False)),
     ]
+    # The lean path skips a2a-sdk's dispatcher; with the 0.3 adapter on, every method
+    # stays with a2a-sdk (it decides which names are 0.3's).
+    lean = (LeanJsonRpc(handler=handler, context_builder=builder)
+            if isinstance(handler, MqttProxyHandler) and settings.lean_jsonrpc
+            and not settings.enable_v0_3_compat else None)
     return AgentHttpGuard(Router(routes=routes, default=_not_found, redirect_slashes=False),
                           max_body=settings.max_body_bytes, last_modified=last_modified,
-                          any_method=settings.enable_v0_3_compat)
+                          any_method=settings.enable_v0_3_compat, lean=lean)
 
 
 class GatewayApp:

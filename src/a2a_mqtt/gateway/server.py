@@ -87,7 +87,8 @@ class Gateway:
                                            h.strip().lower() for h in config.forward_headers))
         self._app_settings = AgentAppSettings(max_body_bytes=config.max_body_bytes,
                                               card_cache_control=config.card_cache_control,
-                                              enable_v0_3_compat=config.enable_v0_3_compat)
+                                              enable_v0_3_compat=config.enable_v0_3_compat,
+                                              lean_jsonrpc=config.lean_jsonrpc)
         if self.metrics is not None:
             self.metrics.gauge(N.GATEWAY_AGENTS,
                                lambda: [((), float(len(self.directory.entries())))])

@@ -27,6 +27,7 @@ Everything here is pure: bytes in, a parsed value or an exception out.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
@@ -43,10 +44,12 @@ from google.protobuf.json_format import ParseDict
 from google.protobuf.message import Message as ProtoMessage
 
 from a2a_mqtt.binding import jsontext
+from a2a_mqtt.binding.envelope import params_shape_problem
 
 __all__ = [
     "JSONRPC_METHODS",
     "MAX_JSON_DEPTH",
+    "CheckedRpc",
     "MalformedRequest",
     "check_jsonrpc",
     "check_rest",
@@ -74,6 +77,21 @@ class MalformedRequest(Exception):
         super().__init__(error.message)
         self.error = error
         self.request_id = request_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckedRpc:
+    """A JSON-RPC request that passed :func:`check_jsonrpc`, as it was decoded.
+
+    ``params`` is the JSON object as the client sent it (``params`` decodes to
+    ``request`` without error; unknown members ignored, as the agent ignores
+    them); ``request`` is None for a method only a2a-sdk's 0.3 adapter knows.
+    """
+
+    id: str | int | None
+    method: str
+    params: dict[str, Any]
+    request: ProtoMessage | None
 
 
 def load_json(body: bytes) -> Any:
@@ -106,7 +124,14 @@ def _request_id(data: Any) -> str | int | None:
     return rid
 
 
-def _parse_params(params: Any, model: type[ProtoMessage], *, required: bool = True) -> None:
+def _parse_params(params: Any, model: type[ProtoMessage], *,
+                  required: bool = True) -> ProtoMessage:
+    # A list or scalar where the type has a message: ParseDict would take it as an
+    # empty message; the agent's decoder refuses it, so the gateway does too (-32602).
+    problem = params_shape_problem(model, params)
+    if problem is not None:
+        raise InvalidParamsError(
+            message=f"params are not a valid {model.__name__}: {problem}"[:300])
     message = model()
     try:
         ParseDict(params, message, ignore_unknown_fields=True)
@@ -115,10 +140,11 @@ def _parse_params(params: Any, model: type[ProtoMessage], *, required: bool = Tr
             message=f"params are not a valid {model.__name__}: {str(exc)[:200]}") from None
     if required:  # InvalidParamsError naming the missing fields
         validate_proto_required_fields(message)
+    return message
 
 
-def check_jsonrpc(body: bytes, *, any_method: bool = False) -> None:
-    """Refuse a JSON-RPC body a2a-sdk should not see (:class:`MalformedRequest`).
+def check_jsonrpc(body: bytes, *, any_method: bool = False) -> CheckedRpc:
+    """The request in ``body``, or :class:`MalformedRequest` for one a2a-sdk should not see.
 
     ``any_method`` lets unknown method names through, for a2a-sdk's 0.3
     adapter (it knows the 0.3 names).
@@ -129,12 +155,14 @@ def check_jsonrpc(body: bytes, *, any_method: bool = False) -> None:
         raise MalformedRequest(error) from None
     rid = _request_id(data)
     try:
-        _check_envelope(data, any_method=any_method)
+        request = _check_envelope(data, any_method=any_method)
     except A2AError as error:
         raise MalformedRequest(error, request_id=rid) from None
+    return CheckedRpc(id=rid, method=data["method"], params=data.get("params", {}),
+                      request=request)
 
 
-def _check_envelope(data: Any, *, any_method: bool) -> None:
+def _check_envelope(data: Any, *, any_method: bool) -> ProtoMessage | None:
     if isinstance(data, list):
         raise InvalidRequestError(message="Batch requests are not supported")
     if not isinstance(data, dict):
@@ -153,14 +181,14 @@ def _check_envelope(data: Any, *, any_method: bool) -> None:
     model = JSONRPC_METHODS.get(method)
     if model is None:
         if any_method:
-            return
+            return None
         raise MethodNotFoundError(message=f"Method not found: {method[:100]!r}")
     params = data.get("params", {})
     if not isinstance(params, dict | list):
         raise InvalidRequestError(message="Invalid request: params must be an object")
     if isinstance(params, list):
         raise InvalidParamsError(message="params must be an object (by name), not an array")
-    _parse_params(params, model)
+    return _parse_params(params, model)
 
 
 def check_rest(body: bytes, path: str) -> None:

@@ -23,8 +23,9 @@ log = logging.getLogger("a2a_mqtt.observability")
 
 
 def make_metrics(*, service: str, config: ObservabilityConfig,
-                 served: bool = False) -> Metrics | None:
-    """``served``: the service serves ``/metrics`` on a port of its own (gateway, registry)."""
+                 served: bool = False, instance: str = "") -> Metrics | None:
+    """``served``: the service serves ``/metrics`` on a port of its own (gateway, registry);
+    ``instance``: the ``service.instance.id`` resource attribute (worker processes)."""
     if not config.wanted(served=served):
         return None
     try:
@@ -34,4 +35,4 @@ def make_metrics(*, service: str, config: ObservabilityConfig,
             raise MissingExtraError(exc.name or "opentelemetry-sdk", ("observability",)) from None
         log.info("%s: metrics off, the observability extra is not installed (%s)", service, exc)
         return None
-    return Metrics(service=service, config=config)
+    return Metrics(service=service, instance=instance, config=config)

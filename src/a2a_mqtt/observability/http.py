@@ -138,9 +138,10 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 
 class ObservabilityServer:
-    """uvicorn serving an :class:`ObservedApp` on ``host:port`` (0: a free port)."""
+    """uvicorn serving an :class:`ObservedApp` (or another ASGI app answering the same
+    paths) on ``host:port`` (0: a free port)."""
 
-    def __init__(self, app: ObservedApp, *, host: str = "127.0.0.1", port: int = 0,
+    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0,
                  name: str = "a2a-mqtt.observability") -> None:
         self._app = app
         self._host = host

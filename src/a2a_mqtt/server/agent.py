@@ -35,8 +35,9 @@ from a2a.server.tasks import (
 )
 from a2a.types.a2a_pb2 import AgentCard
 
+from a2a_mqtt.access.identity import worker_login
 from a2a_mqtt.binding import properties as P
-from a2a_mqtt.binding.card import encode_card, parse_card, pool_of, prepare_card
+from a2a_mqtt.binding.card import parse_card, pool_of
 from a2a_mqtt.binding.codes import BindingErrorKind
 from a2a_mqtt.binding.topics import (
     AgentRef,
@@ -46,6 +47,7 @@ from a2a_mqtt.binding.topics import (
     parse_discovery_topic,
     pool_subscription,
     request_topic,
+    share_group,
 )
 from a2a_mqtt.errors import InvalidCardError, TransportError
 from a2a_mqtt.mqtt_types import (
@@ -53,7 +55,6 @@ from a2a_mqtt.mqtt_types import (
     IncomingMessage,
     PublishProperties,
     Subscription,
-    Will,
 )
 from a2a_mqtt.observability import names as N
 from a2a_mqtt.observability.agent import AgentMetrics
@@ -69,7 +70,8 @@ from a2a_mqtt.server.dispatch import RequestDispatcher
 from a2a_mqtt.server.fastpath import LeanRequestHandler
 from a2a_mqtt.server.inflight import DatabaseInflightLog, InflightLog, MemoryInflightLog
 from a2a_mqtt.server.memstore import BoundedMemoryTaskStore
-from a2a_mqtt.server.pooling import probe_shared_dollar_topics
+from a2a_mqtt.server.pooling import probe_shared_dollar_topics, worker_of
+from a2a_mqtt.server.presence import offline_will, published_cards
 from a2a_mqtt.server.stores import (
     KnownAbsentStore,
     OpenedStore,
@@ -181,27 +183,9 @@ class AgentServer:
         warn_if_a2a_sdk_spans_on()
         configure_tracing(cfg.tracing)  # before the executor is (or is not) wrapped
         public = cfg.public_broker_url or cfg.connection.display_url()
-        self._card = prepare_card(cfg.card, ref=cfg.ref, broker_url=public, pool=cfg.pool_ref)
-        extended = None
-        if cfg.extended_card is not None:
-            self._card.capabilities.extended_agent_card = True
-            extended = prepare_card(cfg.extended_card, ref=cfg.ref, broker_url=public)
-            extended.capabilities.extended_agent_card = True
-        if cfg.e2e is not None:
-            self._card = cfg.e2e.declare(self._card)
-        if cfg.card_signer is not None:
-            # Last: the signature covers the card exactly as published.
-            self._card = cfg.card_signer.sign(self._card)
-            extended = cfg.card_signer.sign(extended) if extended is not None else None
-        self._card_payload = encode_card(self._card)
-        if cfg.pool_ref is not None:
-            pool_card = prepare_card(cfg.pool_card or cfg.card, ref=cfg.pool_ref,
-                                     broker_url=public)
-            if cfg.e2e is not None:
-                pool_card = cfg.e2e.declare(pool_card)
-            if cfg.card_signer is not None:
-                pool_card = cfg.card_signer.sign(pool_card)
-            self._pool_card_payload = encode_card(pool_card)
+        cards = published_cards(cfg)
+        self._card, extended = cards.card, cards.extended
+        self._card_payload, self._pool_card_payload = cards.payload, cards.pool_payload
         if cfg.task_store is not None:
             opened = OpenedStore(cfg.task_store)
         elif cfg.task_store_url in (None, "memory", "memory://"):
@@ -236,12 +220,16 @@ class AgentServer:
             interrupted_task_timeout=cfg.interrupted_task_timeout,
             event_stream=opened.event_stream)
         stack.push_async_callback(handler.aclose)
-        will = Will(topic=discovery_topic(cfg.ref), payload=self._card_payload, qos=1,
-                    retain=True, properties=PublishProperties(
-                        user_properties=P.status_properties("offline", "lwt")))
+        # A worker carries no will: the supervisor's session holds the agent's (presence.py).
+        will = None if cfg.worker is not None else offline_will(cfg, self._card_payload)
         options = cfg.connection.connect_options(
             client_id=cfg.client_id, clean_start=cfg.session_expiry == 0,
             session_expiry=cfg.session_expiry, will=will)
+        if cfg.worker is not None and options.username == cfg.ref.client_id:
+            # The agent's identity login (one login, one Client ID): worker K logs in as
+            # the identity's worker login ``{ref}.wK`` (same password; access/identity.py).
+            options = dataclasses.replace(options,
+                                          username=worker_login(options.username, cfg.worker))
         if self._metrics is not None:
             options = dataclasses.replace(options, stats=TransportMetrics(
                 self._metrics.metrics, client_id=cfg.client_id))
@@ -257,11 +245,7 @@ class AgentServer:
         self._accepting = True
         # Handlers are registered before CONNECT so requests the broker queued in our
         # session while we were away are not delivered to nobody.
-        if cfg.worker is None:
-            await transport.subscribe(Subscription(request_topic(cfg.ref), qos=1,
-                                                   manual_ack=True), self._on_request)
-        else:  # workers of one agent race for its requests like claiming pool members
-            await self._claim_requests(request_topic(cfg.ref), opened)
+        await self._subscribe_requests(cfg, opened)
         pool = cfg.pool_ref
         if pool is not None:
             await self._join_pool(pool, options, opened)
@@ -286,6 +270,33 @@ class AgentServer:
         self._announced = True
         self._observe(stack)
         log.info("agent %s serving on %s", cfg.ref, public)
+
+    async def _subscribe_requests(self, cfg: AgentConfig, opened: OpenedStore) -> None:
+        """The agent's own request topic: alone, or as one of its workers."""
+        assert self._transport is not None
+        topic = request_topic(cfg.ref)
+        if cfg.worker is None:
+            handler: Callable[[IncomingMessage], None] = self._on_request
+        elif cfg.worker_dispatch == "claim":
+            # Workers race for each request like claiming pool members.
+            await self._claim_requests(topic, opened)
+            return
+        elif cfg.worker_dispatch == "shared":
+            topic = f"$share/{share_group(cfg.ref.org, cfg.ref.unit, cfg.ref.name)}/{topic}"
+            handler = self._on_request
+        else:
+            handler = self._on_partition_copy
+        await self._transport.subscribe(Subscription(topic, qos=1, manual_ack=True), handler)
+
+    def _on_partition_copy(self, msg: IncomingMessage) -> None:
+        """Partition dispatch: every worker has this copy; the one it hashes to serves it,
+        the others acknowledge theirs at once (a worker's own copies wait in its
+        persistent session while it restarts, like a lone agent's)."""
+        cfg = self.config
+        if worker_of(msg, cfg.worker_count) != cfg.worker:
+            msg.acknowledge()
+            return
+        self._on_request(msg)
 
     @property
     def ready(self) -> bool:
@@ -447,6 +458,8 @@ class AgentServer:
 
     async def _publish_card(self, status: str) -> None:
         assert self._transport is not None
+        if self.config.worker is not None:
+            return  # the supervisor publishes the card (presence.py)
         props = PublishProperties(user_properties=P.status_properties(status, "agent"))
         targets = [(discovery_topic(self.config.ref), self._card_payload)]
         pool = self.config.pool_ref

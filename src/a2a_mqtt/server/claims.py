@@ -22,8 +22,21 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Column, Float, MetaData, String, Table, delete, select, update
+from sqlalchemy import (
+    Column,
+    Float,
+    MetaData,
+    String,
+    Table,
+    any_,
+    delete,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from a2a_mqtt.server.dbops import autocommit, insert_new, retry_transient
@@ -54,6 +67,15 @@ def claim_key(response_topic: str, correlation: bytes | None) -> str:
     digest.update(b"\0")
     digest.update(correlation or b"")
     return digest.hexdigest()
+
+
+def _held_among(dialect: str, keys: Sequence[str]) -> Any:
+    """``key IN (...)``; on PostgreSQL ``key = ANY(:array)``, one statement text for any
+    number of keys, so the server-side prepared statement is reused (an expanding
+    ``IN`` is a new statement, prepared again, for every batch size)."""
+    if dialect == "postgresql":
+        return _TABLE.c.key == any_(literal(list(keys), ARRAY(String)))
+    return _TABLE.c.key.in_(list(keys))
 
 
 class RequestClaims:
@@ -100,7 +122,7 @@ class RequestClaims:
             won: list[int] = []
             async with self._single.connect() as conn:
                 rows = await conn.execute(select(_TABLE.c.key, _TABLE.c.owner).where(
-                    _TABLE.c.key.in_(list(keys))))
+                    _held_among(conn.dialect.name, keys)))
                 holders: dict[str, str] = {row.key: row.owner for row in rows}
                 for index, key in enumerate(keys):
                     holder = holders.get(key)

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from a2a_mqtt.security.e2e import E2EContext
     from a2a_mqtt.server.agent import AgentServer
 
-__all__ = ["AgentConfig"]
+__all__ = ["WORKER_DISPATCHES", "AgentConfig"]
+
+WORKER_DISPATCHES = ("partition", "claim", "shared")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,13 +104,22 @@ class AgentConfig:
 
     worker: int | None = None
     """Set by ``serve_agents(..., workers=N)`` (a2a_mqtt.server.workers): this process is
-    worker ``N`` of the agent. It connects as ``<client id>.wN`` and races the other
-    workers for each request of the agent's own topic through claims in the shared store
-    (the claim dispatch pools use). None: the agent's only process."""
+    worker ``K`` of ``worker_count``. It connects as ``<client id>.wK`` with no will and
+    publishes no card (the supervisor holds both), and takes its share of the agent's
+    requests as ``worker_dispatch`` says. None: the agent's only process."""
+    worker_count: int = 1
+    """How many workers serve the agent (with ``worker``)."""
+    worker_dispatch: str = "partition"
+    """How workers share the agent's requests (docs/performance.md, workers):
+    ``partition`` (every worker receives every request and serves those whose
+    Correlation Data hashes to its index: no database round trip), ``claim`` (workers
+    race in the shared store, like claiming pool members: the least busy wins) or
+    ``shared`` (a ``$share`` subscription: brokers that deliver ``$`` topics to it)."""
 
     @property
     def client_id(self) -> str:
-        """The MQTT Client ID: the reference, or with ``.wN`` for worker ``N``."""
+        """The MQTT Client ID: the reference, or with ``.wK`` for worker ``K`` (ACLs that
+        bind a login to Client IDs must allow ``org/unit/agent.w0`` ... too)."""
         if self.worker is None:
             return self.ref.client_id
         return f"{self.ref.client_id}.w{self.worker}"
@@ -144,8 +155,11 @@ class AgentConfig:
                     "task another started: set task_store_url to sqlite:///FILE (one host) "
                     "or postgresql://... (many hosts)")
         if self.worker is not None:
-            if self.worker < 0:
-                raise ConfigError("worker must be >= 0")
+            if not 0 <= self.worker < self.worker_count:
+                raise ConfigError("worker must be >= 0 and below worker_count")
+            if self.worker_dispatch not in WORKER_DISPATCHES:
+                raise ConfigError(f"worker_dispatch must be one of "
+                                  f"{', '.join(WORKER_DISPATCHES)}")
             if self.pool is not None:
                 raise ConfigError("workers of one agent cannot also join a pool yet")
             if self.task_store is None and self.task_store_url in (None, "memory://", "memory"):

@@ -23,10 +23,12 @@ class AgentHost:
 
     def __init__(self, configs: Iterable[AgentConfig], *,
                  transport_factory: TransportFactory | None = None,
-                 observability: ObservabilityConfig | None = None) -> None:
+                 observability: ObservabilityConfig | None = None,
+                 instance: str = "") -> None:
+        """``instance``: the metrics' ``service.instance.id`` (set for worker processes)."""
         obs = observability or ObservabilityConfig()
         self.observability = obs
-        self.metrics = make_metrics(service="agent", config=obs)
+        self.metrics = make_metrics(service="agent", config=obs, instance=instance)
         """The agents' shared instruments (None: metrics off)."""
         self.health = Health(service="agent", metrics=self.metrics)
         self.servers: Sequence[AgentServer] = [
@@ -86,15 +88,17 @@ class AgentHost:
 async def serve_agents(configs: Iterable[AgentConfig], *,
                        stop: asyncio.Event | None = None,
                        observability: ObservabilityConfig | None = None,
-                       workers: int = 1) -> None:
+                       workers: int = 1, worker_dispatch: str = "auto") -> None:
     """Run agents until ``stop`` is set or SIGINT/SIGTERM arrives, then stop them gracefully
     (``AgentHost(configs, observability=...).serve(stop)``). ``workers > 1``: as many
-    forked processes serve the same agents, sharing their requests through claims in
-    their shared store (a2a_mqtt.server.workers; ``memory://`` stores are refused)."""
+    forked processes serve the same agents, sharing their requests as ``worker_dispatch``
+    says (``auto``, ``partition``, ``claim`` or ``shared``; a2a_mqtt.server.workers),
+    behind one card held by this process; they need a shared task store (``memory://``
+    is refused)."""
     if workers != 1:
         from a2a_mqtt.server.workers import WorkerSupervisor  # noqa: PLC0415
 
-        await WorkerSupervisor(list(configs), workers=workers,
+        await WorkerSupervisor(list(configs), workers=workers, dispatch=worker_dispatch,
                                observability=observability).serve(stop)
         return
     await AgentHost(configs, observability=observability).serve(stop)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+import zlib
 from collections.abc import Callable
 from typing import Literal
 
@@ -21,7 +22,7 @@ from a2a_mqtt.errors import ConnectError
 from a2a_mqtt.mqtt_types import ConnectOptions, IncomingMessage, Subscription
 from a2a_mqtt.transport.base import MqttTransport
 
-__all__ = ["PoolDispatch", "probe_shared_dollar_topics"]
+__all__ = ["PoolDispatch", "probe_shared_dollar_topics", "worker_of"]
 
 log = logging.getLogger("a2a_mqtt.server")
 
@@ -32,8 +33,10 @@ _NO_MATCHING_SUBSCRIBERS = 0x10
 async def probe_shared_dollar_topics(
     options: ConnectOptions, member: AgentRef,
     factory: Callable[[ConnectOptions], MqttTransport], *, timeout: float = 2.0,
+    instead: str = "pool members will claim requests instead",
 ) -> bool:
-    """True if the broker delivers a ``$a2a`` message to a ``$share`` subscription."""
+    """True if the broker delivers a ``$a2a`` message to a ``$share`` subscription;
+    ``instead`` ends the warning logged when it does not (what the caller does then)."""
     probe_id = uuid.uuid4().hex[:12]
     topic = f"{event_topic(member)}/probe-{probe_id}"
     group = share_group(member.org, member.unit, f"probe-{probe_id}")
@@ -52,24 +55,34 @@ async def probe_shared_dollar_topics(
     except ConnectError as exc:
         # A secure broker binds each login to one Client ID, so the probe's own
         # connection is refused; claiming works on every broker.
-        log.warning("cannot probe broker %s for shared $-topic delivery (%s); pool members "
-                    "will claim requests instead", options.url, exc)
+        log.warning("cannot probe broker %s for shared $-topic delivery (%s); %s",
+                    options.url, exc, instead)
         return False
     try:
         if await transport.publish(topic, b"probe", qos=1) == _NO_MATCHING_SUBSCRIBERS:
             # The broker says at once that the $share subscription did not match.
             log.warning("broker %s does not deliver $-topics to shared subscriptions "
-                        "(Mosquitto does not); pool members will claim requests instead",
-                        options.url)
+                        "(Mosquitto does not); %s", options.url, instead)
             return False
         try:
             async with asyncio.timeout(timeout):
                 await arrived.wait()
         except TimeoutError:
             log.warning("broker %s does not deliver $-topics to shared subscriptions "
-                        "(Mosquitto does not); pool members will claim requests instead",
-                        options.url)
+                        "(Mosquitto does not); %s", options.url, instead)
             return False
         return True
     finally:
         await transport.disconnect()
+
+
+def worker_of(msg: IncomingMessage, workers: int) -> int:
+    """The worker (of ``workers``) that serves ``msg`` under partition dispatch.
+
+    CRC-32 of the Correlation Data (unique per attempt and random in every requester
+    we know; else the Response Topic): the same answer in every worker's copy, with
+    no shared state, and spread evenly. A retry carries new Correlation Data, so it
+    may land on another worker; the shared store answers it (the task's rules).
+    """
+    key = msg.properties.correlation_data or (msg.properties.response_topic or "").encode()
+    return zlib.crc32(key) % workers if workers > 1 else 0

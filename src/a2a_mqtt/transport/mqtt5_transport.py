@@ -389,6 +389,13 @@ class Mqtt5Transport(Inbound):
         state = "connected" if self._connected else ("open" if self._open else "closed")
         return f"<Mqtt5Transport {self.client_id!r} {self._url} {state}>"
 
+    def fileno(self) -> int:
+        """The live connection's socket descriptor, -1 when there is none. A process
+        that forks closes the child's copy, so the broker sees this connection end
+        (and fires its will) when this process does, not when the child does."""
+        sock = self._raw_socket()
+        return -1 if sock is None else int(sock.fileno())
+
     def _raw_socket(self) -> Any:
         """The kernel socket of the live connection (tests check its options)."""
         conn = self._conn

@@ -95,7 +95,8 @@ class RunDriver(RunLog):
 
     async def drive(self) -> None:
         try:
-            await self.load()
+            if self.state is None:
+                await self.load()
             await self.flush()
             assert self.state is not None
             for step, record in in_flight(self.state):

@@ -11,6 +11,12 @@
 - ``append_input`` (a caller's reply or cancel, taken by any supervisor) needs
   no lease: inputs are ordered by ``seq`` like everything else.
 Times are wall-clock seconds (``time.time()``).
+
+On PostgreSQL, ``create`` and ``append_many`` are each ONE statement (data-modifying
+CTEs: the fencing ``UPDATE ... RETURNING`` feeds the ``INSERT``), sent without
+BEGIN/COMMIT: a statement is atomic by itself, and a round trip to the database is
+most of what a step costs a supervisor (docs/performance.md, Workflows). SQLite
+keeps the explicit transaction (it has no DML in CTEs; its calls are in-process).
 """
 
 from __future__ import annotations
@@ -20,18 +26,46 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from a2a_mqtt.errors import A2AMqttError
-from a2a_mqtt.server.dbops import retry_transient
+from a2a_mqtt.server.dbops import autocommit, retry_transient
 from a2a_mqtt.workflows.state import Event, RunState
 from a2a_mqtt.workflows.store import encode_event, events, runs
 
 __all__ = ["TERMINAL", "Fenced", "Leases", "ReplyTarget", "SeqTaken"]
 
 TERMINAL = ("completed", "failed", "cancelled")
+
+# PostgreSQL: a new run and its RunStarted, inserted together unless the run exists.
+_CREATE_PG = text("""
+WITH r AS (
+  INSERT INTO workflow_run (run_id, workflow, version, started_at, context_id, status,
+    owner, epoch, lease_until, reply_topic, reply_corr, reply_rid, reply_seq, updated_at)
+  VALUES (:run_id, :workflow, :version, :started_at, :context_id, 'running', :owner, 1,
+    :lease_until, :reply_topic, :reply_corr, :reply_rid, -1, :now)
+  ON CONFLICT DO NOTHING RETURNING run_id)
+INSERT INTO workflow_event (run_id, seq, kind, body)
+SELECT r.run_id, 0, CAST(:kind AS varchar), CAST(:body AS text) FROM r
+""")
+# PostgreSQL: the owner's fenced write. The UPDATE locks the run row only at our
+# (owner, epoch); the events are inserted only if it matched (0 rows: Fenced), and a
+# position already taken fails the whole statement (SeqTaken). How far the stream got
+# is saved only if it still goes to the same request (NULL topic: not saved).
+_APPEND_PG = text("""
+WITH locked AS (
+  UPDATE workflow_run SET status = :status, error = :error, updated_at = :now,
+    reply_seq = CASE WHEN reply_topic = :reply_topic AND reply_rid = :reply_rid
+                     THEN CAST(:streamed AS integer) ELSE reply_seq END
+  WHERE run_id = :run_id AND owner = :owner AND epoch = :epoch
+  RETURNING run_id)
+INSERT INTO workflow_event (run_id, seq, kind, body)
+SELECT locked.run_id, e.seq, e.kind, e.body FROM locked,
+  unnest(CAST(:seqs AS integer[]), CAST(:kinds AS varchar[]), CAST(:bodies AS text[]))
+    AS e(seq, kind, body)
+""")
 
 
 class Fenced(A2AMqttError):
@@ -57,6 +91,8 @@ class Leases:
 
     def __init__(self, engine: AsyncEngine, *, owner: str, ttl: float) -> None:
         self.engine = engine
+        self.single = autocommit(engine)
+        self.pg = engine.dialect.name == "postgresql"
         self.owner = owner
         self.ttl = ttl
 
@@ -65,6 +101,21 @@ class Leases:
         """Insert a new run owned by us at epoch 1; False if the run id exists."""
         kind, body = encode_event(state.events[0])
         now = time.time()
+        if self.pg:
+            params = {"run_id": state.run_id, "workflow": state.workflow.name,
+                      "version": state.workflow.version, "started_at": state.started_at,
+                      "context_id": context_id, "owner": self.owner,
+                      "lease_until": now + self.ttl, "now": now,
+                      "reply_topic": reply.topic if reply else None,
+                      "reply_corr": reply.correlation if reply else None,
+                      "reply_rid": reply.request_id if reply else None,
+                      "kind": kind, "body": body}
+
+            async def single() -> bool:
+                async with self.single.connect() as conn:
+                    return bool((await conn.execute(_CREATE_PG, params)).rowcount == 1)
+
+            return await retry_transient(single, what="workflow run create")
 
         async def once() -> bool:
             try:
@@ -120,21 +171,25 @@ class Leases:
         return await retry_transient(once, what="workflow lease claim")
 
     async def renew(self, owned: dict[str, int]) -> list[str]:
-        """Extend our leases; the run ids we no longer own (fenced by a takeover)."""
-        lost = []
+        """Extend our leases; the run ids we no longer own (fenced by a takeover).
+
+        One statement for all of them: the rows still ours at our epoch come back."""
         until = time.time() + self.ttl
-        async with self.engine.begin() as conn:
-            for run_id, epoch in owned.items():
-                result = await conn.execute(update(runs).where(and_(
-                    runs.c.run_id == run_id, runs.c.owner == self.owner,
-                    runs.c.epoch == epoch)).values(lease_until=until))
-                if result.rowcount != 1:
-                    lost.append(run_id)
-        return lost
+        pairs = list(owned.items())
+        kept: set[str] = set()
+        async with self.single.connect() as conn:
+            for start in range(0, len(pairs), 500):
+                chunk = pairs[start:start + 500]
+                rows = await conn.execute(update(runs).where(and_(
+                    runs.c.owner == self.owner,
+                    tuple_(runs.c.run_id, runs.c.epoch).in_(chunk))).values(
+                    lease_until=until).returning(runs.c.run_id))
+                kept.update(row.run_id for row in rows)
+        return [run_id for run_id in owned if run_id not in kept]
 
     async def release(self, run_id: str, epoch: int) -> None:
         """Give the run up at once (a graceful stop): any supervisor may claim it now."""
-        async with self.engine.begin() as conn:
+        async with self.single.connect() as conn:
             await conn.execute(update(runs).where(and_(
                 runs.c.run_id == run_id, runs.c.owner == self.owner,
                 runs.c.epoch == epoch)).values(lease_until=0.0))
@@ -170,6 +225,11 @@ class Leases:
         for offset, item in enumerate(items):
             kind, body = encode_event(item)
             rows.append({"run_id": run_id, "seq": first + offset, "kind": kind, "body": body})
+        if self.pg:
+            await self._append_pg(run_id, epoch, rows, status=status, error=error,
+                                  reply=reply if streamed is not None else None,
+                                  streamed=streamed)
+            return
         values: dict[str, Any] = {"status": status, "error": error, "updated_at": time.time()}
         if reply is not None and streamed is not None:
             same = and_(runs.c.reply_topic == reply.topic, runs.c.reply_rid == reply.request_id)
@@ -186,6 +246,27 @@ class Leases:
                     await conn.execute(events.insert(), rows)
             except IntegrityError as exc:
                 raise SeqTaken(f"run {run_id}: position taken") from exc
+
+        await retry_transient(once, what="workflow event append")
+
+    async def _append_pg(self, run_id: str, epoch: int, rows: list[dict[str, Any]], *,
+                         status: str, error: str | None, reply: ReplyTarget | None,
+                         streamed: int | None) -> None:
+        params = {"run_id": run_id, "owner": self.owner, "epoch": epoch, "status": status,
+                  "error": error, "now": time.time(), "streamed": streamed,
+                  "reply_topic": reply.topic if reply else None,
+                  "reply_rid": reply.request_id if reply else None,
+                  "seqs": [r["seq"] for r in rows], "kinds": [r["kind"] for r in rows],
+                  "bodies": [r["body"] for r in rows]}
+
+        async def once() -> None:
+            try:
+                async with self.single.connect() as conn:
+                    result = await conn.execute(_APPEND_PG, params)
+            except IntegrityError as exc:
+                raise SeqTaken(f"run {run_id}: position taken") from exc
+            if result.rowcount != len(rows):
+                raise Fenced(f"run {run_id}: epoch {epoch} is no longer ours")
 
         await retry_transient(once, what="workflow event append")
 
@@ -219,7 +300,7 @@ class Leases:
             "reply_rid": target.request_id if target else None}
         if streamed is not None:
             values["reply_seq"] = streamed
-        async with self.engine.begin() as conn:
+        async with self.single.connect() as conn:
             await conn.execute(update(runs).where(runs.c.run_id == run_id).values(**values))
 
     async def mark_streamed(self, run_id: str, target: ReplyTarget, seq: int, *,
@@ -228,7 +309,7 @@ class Leases:
         values: dict[str, Any] = {"reply_seq": seq}
         if ended:
             values.update(reply_topic=None, reply_corr=None, reply_rid=None)
-        async with self.engine.begin() as conn:
+        async with self.single.connect() as conn:
             # Only if the target is unchanged: a new request may have taken the stream over.
             await conn.execute(update(runs).where(and_(
                 runs.c.run_id == run_id, runs.c.reply_topic == target.topic,

@@ -53,6 +53,14 @@ class RunLog:
         self.committed = len(state.events)
         self._take_row(row)
 
+    def adopt(self, state: RunState, target: ReplyTarget | None) -> None:
+        """Start from a run this supervisor has just created (its log is ``state``'s one
+        event, committed): no read back."""
+        self.state = state
+        self.states = [state]
+        self.committed = len(state.events)
+        self.target = target
+
     def _take_row(self, row: Any) -> None:
         if row is None or row.reply_topic is None:
             self.target = None
@@ -143,8 +151,13 @@ class RunLog:
             self.streamed = seq
             if ended:
                 break
-        if ended or (final and self.streamed != self.streamed_saved):
+        finished = ended and self.state is not None and self.state.terminal is not None
+        if (ended and not finished) or (final and self.streamed != self.streamed_saved):
+            # A finished run's stream position is never read again (no supervisor takes
+            # a finished run over, and a request on it gets the final task), so its end
+            # costs no write; a stream that ends at input-required is recorded closed.
             await self.sup.leases.mark_streamed(self.run_id, target, self.streamed, ended=ended)
+        if ended or final:
             self.streamed_saved = self.streamed
             if ended:
                 self.target = None

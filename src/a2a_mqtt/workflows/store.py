@@ -104,8 +104,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def open_engine(url: str) -> AsyncEngine:
-    """An engine for ``sqlite:///FILE`` or ``postgresql://...`` (driver added here)."""
-    engine = create_async_engine(database_url(url))
+    """An engine for ``sqlite:///FILE`` or ``postgresql://...`` (driver added here).
+
+    PostgreSQL keeps 10 connections in its pool (15 at most, as before): with tens of
+    runs in flight a supervisor often has more than the default 5 statements
+    outstanding, and each overflow connection was opened and closed again (TLS set-up
+    and statement preparation included) for a single use."""
+    db_url = database_url(url)
+    engine = (create_async_engine(db_url, pool_size=10, max_overflow=5)
+              if db_url.startswith("postgresql") else create_async_engine(db_url))
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

@@ -10,7 +10,9 @@ Any number of supervisors may serve the same workflows against one database
   request topic with a persistent session; every supervisor receives every
   request and the first to claim it in the database (``RequestClaims``, as
   claim-mode pools do) answers it, so requests published while all are down
-  are served by the first to return;
+  are served by the first to return. Only the request's designated supervisor
+  (rendezvous hashing over the online ones, ``intake.py``) claims at once; the
+  others look at their copies after a grace period, in one batch;
 - a new run is inserted owned by its claimant (a lease with epoch 1); a
   :class:`RunDriver` drives each owned run; leases are renewed every
   ``lease_ttl / 3`` and any supervisor claims a run whose lease lapsed, or at
@@ -55,8 +57,10 @@ from a2a_mqtt.transport.base import (
     default_transport,
 )
 from a2a_mqtt.workflows.driver import RunDriver
+from a2a_mqtt.workflows.intake import DeferredCopies
 from a2a_mqtt.workflows.launch import LaunchRequest, ReportsDeaths, StepLauncher
-from a2a_mqtt.workflows.leases import Leases
+from a2a_mqtt.workflows.leases import Leases, ReplyTarget
+from a2a_mqtt.workflows.state import RunState
 from a2a_mqtt.workflows.store import RunStore
 from a2a_mqtt.workflows.supervisor_agents import StepAgents
 from a2a_mqtt.workflows.supervisor_config import SupervisorConfig, presence_topic
@@ -82,9 +86,16 @@ class Supervisor(StepAgents):
         self.boot = uuid.uuid4().hex[:8]
         self.drivers: dict[str, tuple[RunDriver, asyncio.Task[None]]] = {}
         self.dead: set[str] = set()
+        # Online supervisors (ours excluded) -> the request topics they serve.
+        self.members: dict[str, frozenset[str]] = {}
+        self.topics = {request_topic(config.ref(w)) for w in config.workflows}
         self.transport: MqttTransport | None = None
         self.mqtt: A2AMqttClient | None = None
         self.frontend = WorkflowFrontend(self)
+        self.deferred = DeferredCopies(claims=self.claims,
+                                       owner=f"{config.supervisor_id}#{self.boot}",
+                                       grace=config.claim_grace,
+                                       serve=self.frontend.serve_claimed)
         self._clients: dict[str, Client] = {}
         self._launched: dict[str, tuple[StepLauncher, LaunchRequest]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -94,6 +105,7 @@ class Supervisor(StepAgents):
         self._room = asyncio.Condition()
         self._reserved = 0
         self._background: list[asyncio.Task[None]] = []
+        self._deferred_task: asyncio.Task[None] | None = None
         self._stack = AsyncExitStack()
 
     # --- lifecycle -------------------------------------------------------------------
@@ -132,11 +144,11 @@ class Supervisor(StepAgents):
                       retain=True))
         transport = self._factory(options)
         self.transport = transport
+        await transport.subscribe(Subscription(f"{PREFIX}/workflow/supervisor/+", qos=1),
+                                  self._on_presence)
         for workflow in cfg.workflows:
             await transport.subscribe(Subscription(request_topic(cfg.ref(workflow)), qos=1,
                                                    manual_ack=True), self.frontend.on_request)
-        await transport.subscribe(Subscription(f"{PREFIX}/workflow/supervisor/+", qos=1),
-                                  self._on_presence)
         await transport.subscribe(Subscription(
             presence_topic(cfg.supervisor_id) + "/nudge", qos=0), self._on_nudge)
         transport.on_connection_change(self._on_connection)
@@ -145,6 +157,8 @@ class Supervisor(StepAgents):
         await self._announce()
         self._background.append(asyncio.create_task(
             self._lease_loop(), name=f"{cfg.supervisor_id}.leases"))
+        self._deferred_task = asyncio.create_task(self.deferred.run(),
+                                                  name=f"{cfg.supervisor_id}.deferred")
 
     async def _shutdown(self) -> None:
         """Stop driving (leases handed over at once), say offline, disconnect.
@@ -152,6 +166,14 @@ class Supervisor(StepAgents):
         Every step is bounded: a stop must end even with the broker or database gone."""
         self._stopping = True
         log.debug("supervisor %s stopping", self.config.supervisor_id)
+        if self._deferred_task is not None:
+            # Copies not looked at yet stay unacknowledged: the session brings them back.
+            self._deferred_task.cancel()
+            await asyncio.gather(self._deferred_task, return_exceptions=True)
+            self.deferred.release()
+            log.info("supervisor %s: %d copies of requests found taken by another "
+                     "supervisor, %d taken over after the grace",
+                     self.config.supervisor_id, self.deferred.lost, self.deferred.won)
         # The lease loop ends by itself between two database calls (a task cancelled
         # inside one can keep its pooled connection, and the engine's disposal waits).
         self._scan.set()
@@ -189,7 +211,13 @@ class Supervisor(StepAgents):
         log.debug("supervisor %s stopped", self.config.supervisor_id)
 
     def _presence(self, status: str) -> bytes:
-        return json.dumps({"id": self.config.supervisor_id, "status": status}).encode()
+        return json.dumps({"id": self.config.supervisor_id, "status": status,
+                           "topics": sorted(self.topics)}).encode()
+
+    def members_of(self, topic: str) -> list[str]:
+        """The online supervisors serving request topic ``topic`` (ours included)."""
+        return [self.config.supervisor_id,
+                *(who for who, topics in self.members.items() if topic in topics)]
 
     async def _announce(self) -> None:
         assert self.transport is not None
@@ -227,8 +255,13 @@ class Supervisor(StepAgents):
         if status == "offline":
             self.dead.add(who)
             self._scan.set()  # its runs are ours to take now, not after the TTL
+            if self.members.pop(who, None) is not None:
+                self.deferred.member_gone(who)  # and its requests
         else:
             self.dead.discard(who)
+            topics = body.get("topics")
+            self.members[who] = frozenset(t for t in topics if isinstance(t, str)) \
+                if isinstance(topics, list) else frozenset()
 
     def _on_nudge(self, msg: IncomingMessage) -> None:
         entry = self.drivers.get(msg.payload.decode(errors="replace"))
@@ -276,8 +309,13 @@ class Supervisor(StepAgents):
         async with self._room:
             self._room.notify_all()
 
-    def start_driver(self, run_id: str, epoch: int) -> None:
+    def start_driver(self, run_id: str, epoch: int, *, created: RunState | None = None,
+                     target: ReplyTarget | None = None) -> None:
+        """Drive ``run_id`` at ``epoch``; ``created``: a run we have just inserted (its
+        state and stream target are known, so nothing is read back)."""
         driver = RunDriver(self, run_id, epoch)
+        if created is not None:
+            driver.adopt(created, target)
         task = asyncio.create_task(self._drive(driver), name=f"workflow-run-{run_id}")
         self.drivers[run_id] = (driver, task)
 

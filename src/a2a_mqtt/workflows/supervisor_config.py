@@ -45,6 +45,10 @@ class SupervisorConfig:
     """How long a step's stream may stay silent before it is reconciled (re-sent)."""
     launchers: tuple[StepLauncher, ...] = ()
     """Provide the agent for the steps they handle (workflows/launch.py)."""
+    claim_grace: float = 2.0
+    """Seconds a supervisor leaves a request to the supervisor designated for it (the
+    others' copies wait unclaimed; after this they are checked and, if nobody holds
+    them, claimed). A dead designated supervisor's Will cuts the wait short."""
     max_runs: int = 0
     """Runs this supervisor starts and drives at once (0: no limit). A request for a new
     run waits unclaimed while it is full, so a supervisor with room takes it; runs taken

@@ -10,7 +10,8 @@ Methods (docs/workflows.md §5.1):
 - ``SubscribeToTask`` re-attaches a stream; ``GetTask`` answers the task;
   ``CancelTask`` cancels the run (its running steps first) and answers once it
   is cancelled (or after 10 s, with the task as it is then).
-Every supervisor receives every request; the first to claim it answers.
+Every supervisor receives every request; the first to claim it answers, and the
+supervisor designated for it (intake.py) is the only one that tries at once.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from a2a_mqtt.errors import RemoteProtocolError
 from a2a_mqtt.server.claims import claim_key
 from a2a_mqtt.transport.base import IncomingMessage
 from a2a_mqtt.workflows.errors import WorkflowInputError
+from a2a_mqtt.workflows.intake import designated
 from a2a_mqtt.workflows.leases import TERMINAL, ReplyTarget
 from a2a_mqtt.workflows.model import Workflow
 from a2a_mqtt.workflows.progress import plain, run_task
@@ -123,31 +125,59 @@ class WorkflowFrontend:
         self.sup = supervisor
 
     def on_request(self, msg: IncomingMessage) -> None:
-        if msg.retain:
-            msg.acknowledge()
-            return
-        self.sup.spawn(self._handle(msg), "request")
-
-    async def _handle(self, msg: IncomingMessage) -> None:
+        """A copy of a request: ours to claim now if we are its designated supervisor,
+        else deferred untouched (intake.py) — a losing copy costs no database call."""
         topic = msg.properties.response_topic
-        if not topic or reply_topic_problem(topic) is not None:
+        if msg.retain or not topic or reply_topic_problem(topic) is not None:
             msg.acknowledge()  # nowhere to answer: dropped
             return
         sup = self.sup
         key = claim_key(topic, msg.properties.correlation_data)
-        reserved = await self._wait_for_capacity(msg)
+        first = designated(key, sup.members_of(msg.topic))
+        # With max_runs, whoever has room first takes a new run (as claim-mode pools do):
+        # every supervisor races, at the cost of a claim per copy.
+        if first == sup.config.supervisor_id or sup.config.max_runs:
+            sup.spawn(self._handle(msg, topic, key), "request")
+        else:
+            sup.deferred.put(msg, key, first)
+
+    def serve_claimed(self, msg: IncomingMessage) -> None:
+        """A deferred copy we claimed after its grace (its designated supervisor did not)."""
+        topic = msg.properties.response_topic or ""
+        self.sup.spawn(self._handle(msg, topic, None), "request")
+
+    async def _handle(self, msg: IncomingMessage, topic: str, key: str | None) -> None:
+        """Serve one copy; ``key`` is its claim to take first (None: already ours)."""
+        sup = self.sup
+        reserved = await self._wait_for_capacity(msg) if key is not None else False
         try:
-            await self._claimed(msg, topic, key)
+            try:
+                won = key is None or await self._claim(key)
+            except Exception:
+                # The store failed: who answers is unknown. The copy waits with the
+                # deferred ones (unacknowledged), which look again until the store is back.
+                log.exception("claiming a workflow request failed; trying again later")
+                assert key is not None
+                sup.deferred.put(msg, key, None)
+                return
+            if not won:
+                msg.acknowledge()  # another supervisor answers this one
+                return
+            await self._claimed(msg, topic)
         finally:
             if reserved:
                 sup.unreserve()  # the run's driver (if it started) holds the room now
 
-    async def _claimed(self, msg: IncomingMessage, topic: str, key: str) -> None:
+    async def _claim(self, key: str) -> bool:
+        """One INSERT in the common case; when it loses, the read-then-take-over path
+        (an earlier life of this supervisor may hold the claim of a copy it never
+        finished: the session redelivered it, so it is ours to serve)."""
         sup = self.sup
-        won = await sup.claims.claim_first([key], f"{sup.config.supervisor_id}#{sup.boot}")
-        if not won:
-            msg.acknowledge()  # another supervisor answers this one
-            return
+        owner = f"{sup.config.supervisor_id}#{sup.boot}"
+        return await sup.claims.claim(key, owner) or bool(
+            await sup.claims.claim_first([key], owner))
+
+    async def _claimed(self, msg: IncomingMessage, topic: str) -> None:
         workflow = self._workflow_of(msg.topic)
         target_rid: Any = None
         try:
@@ -234,29 +264,26 @@ class WorkflowFrontend:
             raise InvalidParamsError(message="message.taskId must be a UUID the caller "
                                      "generates (binding §6.2)")
         run_id = message.task_id
-        if await sup.store.run_row(run_id) is None:
-            if workflow is None:
-                raise TaskNotFoundError(message=f"no workflow at this topic for {run_id}")
+        if workflow is not None:
+            # A new run is the common case: try to create it straight away (one
+            # statement on PostgreSQL); an existing run id falls through to the rest.
             try:
-                state = start_run(run_id, workflow, inputs_of(message), at=time.time())
+                state: Any = start_run(run_id, workflow, inputs_of(message), at=time.time())
             except WorkflowInputError as exc:
-                # A clear error on the task, at once; nothing is recorded.
-                task = Task(id=run_id, context_id=message.context_id or run_id,
-                            status=TaskStatus(state=TaskState.TASK_STATE_FAILED))
-                task.status.message.role = Role.ROLE_AGENT
-                task.status.message.message_id = f"{run_id}-input"
-                task.status.message.parts.add(text=f"bad workflow input: {exc}")
-                await sup.reply(target, {"task": MessageToDict(task)}, end=True)
-                return
-            created = await sup.leases.create(
-                state, context_id=message.context_id or run_id,
-                reply=target if stream else None)
-            if created:
-                sup.start_driver(run_id, 1)
+                if await sup.store.run_row(run_id) is None:
+                    await self._refuse_inputs(run_id, message, target, exc)
+                    return
+                state = None  # a message on a run that exists: a reply to it
+            reply = target if stream else None
+            if state is not None and await sup.leases.create(
+                    state, context_id=message.context_id or run_id, reply=reply):
+                sup.start_driver(run_id, 1, created=state, target=reply)
                 if not stream:
                     await sup.reply(target, {"task": MessageToDict(run_task(state))},
                                     end=True)
                 return
+        elif await sup.store.run_row(run_id) is None:
+            raise TaskNotFoundError(message=f"no workflow at this topic for {run_id}")
         row, state = await self._state(run_id)
         waiting = state.waiting_for_input()
         if row.status not in TERMINAL and waiting and message.parts \
@@ -275,6 +302,16 @@ class WorkflowFrontend:
             await self._attach(run_id, target)
         else:
             await sup.reply(target, {"task": MessageToDict(run_task(state))}, end=True)
+
+    async def _refuse_inputs(self, run_id: str, message: Message, target: ReplyTarget,
+                             exc: WorkflowInputError) -> None:
+        """A clear error on the task, at once; nothing is recorded."""
+        task = Task(id=run_id, context_id=message.context_id or run_id,
+                    status=TaskStatus(state=TaskState.TASK_STATE_FAILED))
+        task.status.message.role = Role.ROLE_AGENT
+        task.status.message.message_id = f"{run_id}-input"
+        task.status.message.parts.add(text=f"bad workflow input: {exc}")
+        await self.sup.reply(target, {"task": MessageToDict(task)}, end=True)
 
     async def _attach(self, run_id: str, target: ReplyTarget) -> None:
         """The task as it is now, then (unless it is final) its stream from here on."""

@@ -125,5 +125,5 @@ def test_workers_scaling_tiniest(tmp_path: Path) -> None:
     run(str(BENCH / "workers_scaling.py"), "--runs", "1", "-n", "20", "--inflight", "10",
         "--json", str(out))
     rows = _rows(out)["medians"]
-    assert [r["variant"] for r in rows] == ["1 process", "2 workers"]
-    assert all(r["errors"] == 0 and r["rps"] > 0 for r in rows)
+    assert [r["variant"] for r in rows] == ["1 process", "2 workers", "2 workers (claim)"]
+    assert all(r["errors"] == 0 and r["rps"] > 0 and r["ceiling_rps"] > 0 for r in rows)

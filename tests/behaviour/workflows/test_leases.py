@@ -8,7 +8,7 @@ import time
 import pytest
 
 from a2a_mqtt.workflows import parse_workflow
-from a2a_mqtt.workflows.leases import Fenced, Leases, SeqTaken
+from a2a_mqtt.workflows.leases import Fenced, Leases, ReplyTarget, SeqTaken
 from a2a_mqtt.workflows.state import CancelRequested, RunFailed, StepSkipped, start_run
 from a2a_mqtt.workflows.store import RunStore
 
@@ -61,3 +61,38 @@ async def test_a_dead_owner_loses_its_runs_before_the_lease_lapses(store_url: st
         assert await b.claim("run-2", dead=["sup-a"]) == 2             # its Last Will fired
         await b.append("run-2", 2, 1, RunFailed("x", 0.0), status="failed", error="x")
         assert await b.claimable(["one"], dead=["sup-a"]) == []        # finished runs stay
+
+
+async def test_a_batch_of_writes_is_fenced_atomic_and_saves_the_stream_position(
+        store_url: str) -> None:
+    """``append_many`` (one statement on PostgreSQL): all of a batch or none of it."""
+    target = ReplyTarget("reply/topic", b"corr", '"rid-1"')
+    async with RunStore(store_url) as store:
+        a = Leases(store.engine, owner="sup-a", ttl=60)
+        b = Leases(store.engine, owner="sup-b", ttl=60)
+        assert await a.create(start_run("run-3", WF, {}, at=time.time()), context_id="c",
+                              reply=target)
+        await a.append_many("run-3", 1, 1, [StepSkipped("a", "x", 0.0),
+                                            CancelRequested("stop", 0.0)],
+                            status="cancelling", error=None, reply=target, streamed=1)
+        row = await store.run_row("run-3")
+        assert (row.status, row.reply_seq, row.reply_topic) == ("cancelling", 1, "reply/topic")
+        # A position saved for another stream than the run's current one is not saved.
+        await a.append_many("run-3", 1, 3, [StepSkipped("b", "y", 0.0)], status="running",
+                            error=None, reply=ReplyTarget("other", None, "7"), streamed=3)
+        assert (await store.run_row("run-3")).reply_seq == 1
+        assert await a.renew({"run-3": 1}) == []                       # still ours
+        await a.release("run-3", 1)
+        assert await b.claim("run-3", dead=()) == 2
+        with pytest.raises(Fenced):                                     # a is stale now
+            await a.append_many("run-3", 1, 4, [RunFailed("x", 0.0)], status="failed",
+                                error="x")
+        assert await a.renew({"run-3": 1}) == ["run-3"]
+        assert await a.append_input("run-3", CancelRequested("again", 0.0)) == 4
+        with pytest.raises(SeqTaken):           # position 4 is taken: nothing of it lands
+            await b.append_many("run-3", 2, 4, [RunFailed("x", 0.0), RunFailed("y", 0.0)],
+                                status="failed", error="x")
+        logged = await store.events_after("run-3", -1)
+        assert [type(e).__name__ for e in logged] == [
+            "RunStarted", "StepSkipped", "CancelRequested", "StepSkipped", "CancelRequested"]
+        assert (await store.run_row("run-3")).status == "running"

@@ -289,3 +289,32 @@ async def test_max_runs_leaves_new_runs_to_supervisors_with_room(
         runs.sort()
         assert all(end <= start for (_, end), (start, _) in itertools.pairwise(runs))
     assert effects(log) == {"work": 3}
+
+
+async def until(condition: Any, what: str) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_each_request_is_taken_by_its_designated_supervisor_alone(
+        broker: MosquittoProcess, tmp_path: Path) -> None:
+    """Both supervisors receive every request; only the designated one claims it, and
+    the other's copy is found held after the grace, in a batch (intake.py)."""
+    log = tmp_path / "effects.log"
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    async with serve(broker.url, "test/unit/worker", EffectExecutor(str(log)), worker_card()), \
+            supervisor(broker.url, db, BRIEF, sup_id="sup-a", claim_grace=0.2) as a, \
+            supervisor(broker.url, db, BRIEF, sup_id="sup-b", claim_grace=0.2) as b, \
+            A2AMqttClient(requester_config(broker.url)) as mqtt:
+        await until(lambda: "sup-b" in a.members and "sup-a" in b.members, "presence")
+        client = await mqtt.connect("wf/test/brief", timeout=5)
+        outcomes = await asyncio.gather(*(call(client, {}) for _ in range(12)))
+        await until(lambda: a.deferred.lost + b.deferred.lost == 12, "the deferred copies")
+        owners = {(await a.store.run_row(o.task_id)).owner for o in outcomes}
+    assert all(o.state == TaskState.TASK_STATE_COMPLETED for o in outcomes)
+    assert (a.deferred.won, b.deferred.won) == (0, 0)   # no copy was left to a second
+    assert owners == {"sup-a", "sup-b"}                  # hashing spreads the runs
+    assert effects(log) == {"work": 12}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from a2a.types.a2a_pb2 import SendMessageRequest
 from a2a.utils.errors import (
     InvalidParamsError,
     InvalidRequestError,
@@ -148,3 +149,29 @@ def test_http_json_bodies_the_route_completes_pass() -> None:
     check_rest(b"", "/rest/tasks/t:cancel")  # no body: the route decides
     check_rest(b'{"url": "http://x"}', "/rest/tasks/t/pushNotificationConfigs")  # taskId: path
     check_rest(json.dumps(SEND["params"]).encode(), "/rest/tenant-a/message:send")
+
+
+def test_a_checked_request_carries_its_json_and_its_decoded_params() -> None:
+    """The lean path relays ``params`` as sent; ``request`` is what it decodes to."""
+    rpc = check_jsonrpc(json.dumps({**SEND, "id": "r-1"}).encode())
+    assert (rpc.id, rpc.method, rpc.params) == ("r-1", "SendMessage", SEND["params"])
+    assert isinstance(rpc.request, SendMessageRequest)
+    assert rpc.request.message.parts[0].text == "hi"
+    unknown = check_jsonrpc(json.dumps({**SEND, "method": "message/send"}).encode(),
+                            any_method=True)
+    assert unknown.request is None  # a2a-sdk's 0.3 adapter decides
+
+
+@pytest.mark.parametrize("params", [
+    {"message": {**SEND["params"]["message"], "parts": {"text": "x"}}},  # not a list
+    {"message": SEND["params"]["message"], "configuration": "x"},        # not an object
+    {"message": {**SEND["params"]["message"], "parts": ["x"]}},           # element
+])
+def test_params_of_the_wrong_shape_are_refused_as_the_agent_would(
+        params: dict[str, object]) -> None:
+    """ParseDict would take a list or scalar for a message field as an empty message;
+    the agent's decoder refuses such params, so the gateway does (-32602, 400)."""
+    refused = _refusal(json.dumps({**SEND, "params": params}).encode())
+    assert type(refused.error) is InvalidParamsError and refused.request_id == 3
+    rest = _refusal(json.dumps(params).encode(), rest="/rest/message:send")
+    assert type(rest.error) is InvalidParamsError
