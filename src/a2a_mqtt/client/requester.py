@@ -320,7 +320,7 @@ class Requester:
         try:
             # One CLIENT span per call, across its attempts; never made current (this
             # generator yields to its consumer), so inject_span() is given the span.
-            with tracing.client_span(method, topic, str(agent)) as span:
+            with tracing.client_span(method, topic) as span:
                 traced = () if span is None else inject_span(span)
                 for attempt in range(cfg.max_attempts):
                     if attempt:

@@ -1,10 +1,9 @@
 """Distributed tracing: configuration, the process's tracer and the spans our code opens.
 
-Off by default. :func:`configure_tracing` with an endpoint installs, for the
-whole process, our :class:`~.spans.LeanTracer` (sampling as
-``ParentBased(TraceIdRatioBased(ratio))``) and an SDK ``TracerProvider`` (for
-a2a-sdk's own spans, when on), both ending into one batched export queue over
-OTLP/HTTP; until then :func:`span` yields None after one global read, so an
+Off by default. :func:`configure_tracing` with an endpoint installs an SDK
+``TracerProvider`` (sampler ``ParentBased(TraceIdRatioBased(ratio))``, the SDK's
+``BatchSpanProcessor`` and the official OTLP/HTTP ``OTLPSpanExporter``) for the
+whole process; until then :func:`span` yields None after one global read, so an
 untraced process pays nothing more (no tracer lookups, no context changes, no
 properties written).
 
@@ -28,7 +27,7 @@ from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.context import Context, attach, detach
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from a2a_mqtt.binding.tracecontext import extract
@@ -37,8 +36,6 @@ from a2a_mqtt.extras import missing_extra
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
-
-    from a2a_mqtt.observability.spans import LeanTracer
 
 __all__ = [
     "TracingConfig",
@@ -159,7 +156,7 @@ class TracingHandle:
             _TRACER, _HANDLE = None, None
 
 
-_TRACER: LeanTracer | None = None
+_TRACER: Tracer | None = None
 _HANDLE: TracingHandle | None = None
 
 
@@ -180,25 +177,16 @@ def configure_tracing(config: TracingConfig) -> TracingHandle | None:
         return _HANDLE
     # The SDK and the exporter (the ``tracing`` extra) load only when tracing is on.
     try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
+            OTLPSpanExporter,
+        )
         from opentelemetry.sdk.resources import SERVICE_NAME, Resource  # noqa: PLC0415
         from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
         from opentelemetry.sdk.trace.sampling import (  # noqa: PLC0415
             ParentBased,
             TraceIdRatioBased,
         )
-        from opentelemetry.sdk.util.instrumentation import (  # noqa: PLC0415
-            InstrumentationScope,
-        )
-
-        from a2a_mqtt.observability.export_queue import (  # noqa: PLC0415
-            ExportQueue,
-            QueueSettings,
-        )
-        from a2a_mqtt.observability.otlp_export import (  # noqa: PLC0415
-            ExportSettings,
-            OtlpHttpSpanExporter,
-        )
-        from a2a_mqtt.observability.spans import LeanTracer  # noqa: PLC0415
     except ImportError as exc:
         raise missing_extra(exc, extra="tracing") or exc from None
 
@@ -207,32 +195,28 @@ def configure_tracing(config: TracingConfig) -> TracingHandle | None:
     provider = TracerProvider(
         resource=Resource.create({SERVICE_NAME: config.service_name}),
         sampler=ParentBased(TraceIdRatioBased(config.sample_ratio)))
-    # Export runs on one worker thread, in batches, off the event loop; the exporter
-    # writes the protobuf bodies itself (otlp_encode: a third of the SDK encoder's CPU).
-    # Our spans are LeanTracer's (spans.py: one object each, sampled as the provider's
-    # sampler would); the provider, with the same queue, serves a2a-sdk's spans.
-    assert config.endpoint is not None
-    queue = ExportQueue(OtlpHttpSpanExporter(config.endpoint, ExportSettings.from_env()),
-                        QueueSettings.from_env())
-    provider.add_span_processor(queue)
+    # Export runs on the SDK's own worker thread, in batches, off the event loop. The
+    # batch settings are the SDK's (OTEL_BSP_*: 512 spans a POST, 2048 queued, 5 s),
+    # and so is compression (OTEL_EXPORTER_OTLP_COMPRESSION, none by default: on a
+    # loopback or LAN collector gzip costs more CPU than the bytes it saves).
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=config.endpoint)))
     # The global provider (what a2a-sdk's own spans use, when on) can be set once per
     # process; a configure after a shutdown (tests, benchmarks) keeps the first one.
     if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
         trace.set_tracer_provider(provider)
-    _TRACER = LeanTracer(ratio=config.sample_ratio, resource=provider.resource,
-                         scope=InstrumentationScope("a2a_mqtt", __version__), queue=queue)
+    _TRACER = provider.get_tracer("a2a_mqtt", __version__)
     _HANDLE = TracingHandle(provider, config)
     log.info("tracing on: %s, sample ratio %g, service %s", config.endpoint,
              config.sample_ratio, config.service_name)
     return _HANDLE
 
 
-def tracer() -> LeanTracer | None:
+def tracer() -> Tracer | None:
     """This process's tracer, or None while tracing is off."""
     return _TRACER
 
 
-def use_tracer(new: LeanTracer | None) -> LeanTracer | None:
+def use_tracer(new: Tracer | None) -> Tracer | None:
     """Make ``new`` this process's tracer (None: off) and return the one before; for
     tests and benchmarks that bring their own provider. Services use
     :func:`configure_tracing`."""
@@ -278,7 +262,9 @@ class _Block:
             if self._current and self._parent is not None:
                 self._token = attach(self._parent)
             return above
-        s = self._span = t.start(self._name, self._kind, self._attributes, sc)
+        s = self._span = t.start_span(self._name, context=self._parent, kind=self._kind,
+                                      attributes=self._attributes, record_exception=False,
+                                      set_status_on_exception=False)
         # Attached only when asked: a span held across an async generator's yields must not
         # be made current, since its consumer would run (and detach) in another context.
         if self._current:
@@ -312,9 +298,9 @@ def span(name: str, *, kind: SpanKind, attributes: Mapping[str, AttributeValue] 
 
 _NO_SPAN: Final = nullcontext(None)
 _CACHE_MAX: Final = 1024
-# Span names and attribute dicts per (method, topic, agent) and per topic: built once,
+# Span names and attribute dicts per (method, topic) and per topic: built once,
 # handed to every span (the SDK copies what it keeps, so they are never mutated).
-_CLIENT_ATTRS: dict[tuple[str, str, str], tuple[str, dict[str, AttributeValue]]] = {}
+_CLIENT_ATTRS: dict[tuple[str, str], tuple[str, dict[str, AttributeValue]]] = {}
 _SERVER_ATTRS: dict[str, dict[str, AttributeValue]] = {}
 _NAMES: dict[str, str] = {}
 
@@ -326,16 +312,17 @@ def _bounded(cache: dict[Any, Any]) -> dict[Any, Any]:
     return cache
 
 
-def client_span(method: str, topic: str, agent: str) -> AbstractContextManager[Span | None]:
+def client_span(method: str, topic: str) -> AbstractContextManager[Span | None]:
     """The requester's CLIENT span of one call (not made current); a shared no-op
-    while tracing is off, so an untraced call builds no name and no attributes."""
+    while tracing is off, so an untraced call builds no name and no attributes.
+    The agent is not an attribute of its own: the topic names it, and every
+    attribute costs the exporter's encoder time on every span."""
     if _TRACER is None:
         return _NO_SPAN
-    key = (method, topic, agent)
+    key = (method, topic)
     hit = _CLIENT_ATTRS.get(key)
     if hit is None:
-        hit = _bounded(_CLIENT_ATTRS)[key] = (
-            f"a2a/{method}", rpc_attributes(method, topic, **{"a2a.agent": agent}))
+        hit = _bounded(_CLIENT_ATTRS)[key] = (f"a2a/{method}", rpc_attributes(method, topic))
     return _Block(hit[0], SpanKind.CLIENT, hit[1], None, False)
 
 
