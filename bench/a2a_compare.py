@@ -74,7 +74,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from a2a_bench.settings import SERVER_ENV
 
-if sys.argv[1:3] == ["--serve", "ours"]:
+if sys.argv[1:2] == ["--serve"] and sys.argv[2:3] in (["ours"], ["ours-sdk"]):
     # Our agent server makes a2a-mqtt's start-up decision before a2a-sdk is imported,
     # as an a2a-mqtt process does, so its defaults apply to it (and only to it).
     from a2a_mqtt.telemetry import prefer_a2a_sdk_spans_off

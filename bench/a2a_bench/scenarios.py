@@ -68,7 +68,7 @@ def server_env() -> dict[str, str]:
 def make_variant(name: str, broker: str, deadline: float) -> tuple[ServerProcess, Client]:
     agent = f"{name.replace('-', '')}-{uuid.uuid4().hex[:8]}"
     common = ["--broker", broker, "--agent", agent, "--deadline", str(deadline)]
-    if name in ("ours", "ours-fast"):
+    if name in ("ours", "ours-sdk"):
         return ServerProcess(["--serve", name, *common]), OursClient(broker, agent)
     if name in ("http", "http-aiohttp"):
         port = free_port()
@@ -193,5 +193,6 @@ async def run_variant(
     for result in results:
         result.src = src
         # Only the a2a-sdk based servers run DefaultRequestHandler.
-        result.server_spans = server.spans if name in ("ours", "http", "http-aiohttp") else "n/a"
+        sdk_based = ("ours", "ours-sdk", "http", "http-aiohttp")
+        result.server_spans = server.spans if name in sdk_based else "n/a"
     return results

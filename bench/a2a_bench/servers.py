@@ -80,7 +80,7 @@ async def _serve_until_eof(deadline: float) -> None:
     await asyncio.gather(control, waiter, return_exceptions=True)
 
 
-async def serve_ours(args: argparse.Namespace, *, fast_path: bool = False) -> None:
+async def serve_ours(args: argparse.Namespace, *, fast_path: bool = True) -> None:
     from a2a_mqtt.binding.topics import AgentRef
     from a2a_mqtt.server import AgentServer
     from a2a_mqtt.server.config import AgentConfig
@@ -97,9 +97,10 @@ async def serve_ours(args: argparse.Namespace, *, fast_path: bool = False) -> No
         await _serve_until_eof(args.deadline)
 
 
-async def serve_ours_fast(args: argparse.Namespace) -> None:
-    """``ours`` with AgentConfig.fast_path (server/fastpath.py), the opt-in for short turns."""
-    await serve_ours(args, fast_path=True)
+async def serve_ours_sdk(args: argparse.Namespace) -> None:
+    """``ours`` with ``AgentConfig(fast_path=False)``: a2a-sdk's own request handler
+    instead of the lean one (server/fastpath.py), the "before" of issue #16."""
+    await serve_ours(args, fast_path=False)
 
 
 async def serve_http(args: argparse.Namespace) -> None:
@@ -234,7 +235,7 @@ async def serve_floor(args: argparse.Namespace) -> None:
 
 SERVERS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, None]]] = {
     "ours": serve_ours,
-    "ours-fast": serve_ours_fast,
+    "ours-sdk": serve_ours_sdk,
     "http": serve_http,
     "emqx": serve_emqx,
     "floor": serve_floor,

@@ -185,6 +185,7 @@ class GatewayServer:
         cfg = self.config
         ucfg = uvicorn.Config(self.gateway.app, host=cfg.host, port=cfg.port, lifespan="off",
                               log_level="warning", access_log=False,
+                              timeout_keep_alive=max(1, round(cfg.keepalive_timeout)),
                               timeout_graceful_shutdown=max(1, round(cfg.shutdown_grace)))
         sock = listen_socket(cfg.host, cfg.port)  # a bind failure raises OSError here
         server = EmbeddedUvicorn(ucfg)

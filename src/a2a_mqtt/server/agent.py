@@ -135,6 +135,8 @@ class AgentServer:
         self.pool_dispatch: str | None = None
         """How this member consumes its pool (``shared`` or ``claim``), once started."""
         self.task_store: TaskStore | VersionedTaskStore | None = None
+        self.request_handler: DefaultRequestHandler | None = None
+        """The a2a-sdk request handler in use, once started (lean unless ``fast_path=False``)."""
 
     @property
     def card(self) -> AgentCard:
@@ -209,8 +211,8 @@ class AgentServer:
             push_sender = BasePushNotificationSender(http, push_store)
         handler_store = (KnownAbsentStore(opened.store)
                          if isinstance(opened.store, VersionedTaskStore) else opened.store)
-        # a2a-sdk's default handler, or the same with a fast path for the common turn
-        # (opt-in: a task is visible only once that turn ends; AgentConfig.fast_path).
+        # The lean handler (a2a-sdk's semantics, its task turns run inline; the
+        # default) or a2a-sdk's own handler (AgentConfig.fast_path=False).
         handler_class = LeanRequestHandler if cfg.fast_path else DefaultRequestHandler
         handler = handler_class(
             agent_executor=traced_executor(cfg.executor), task_store=handler_store,
@@ -220,6 +222,7 @@ class AgentServer:
             interrupted_task_timeout=cfg.interrupted_task_timeout,
             event_stream=opened.event_stream)
         stack.push_async_callback(handler.aclose)
+        self.request_handler = handler
         # A worker carries no will: the supervisor's session holds the agent's (presence.py).
         will = None if cfg.worker is not None else offline_will(cfg, self._card_payload)
         options = cfg.connection.connect_options(

@@ -39,7 +39,7 @@ class AgentConfig:
     card: AgentCard
     """The card to publish; the MQTT interface and routing extension are added."""
     executor: AgentExecutor
-    """Any a2a-sdk executor; run through a2a-sdk's DefaultRequestHandler."""
+    """Any a2a-sdk executor; run with a2a-sdk's request-handler semantics (``fast_path``)."""
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
     """Broker URL, credentials, TLS and keepalive (a2a_mqtt.connection)."""
     public_broker_url: str | None = None
@@ -93,11 +93,10 @@ class AgentConfig:
     """Signs the cards this agent publishes (A2A 1.0 ``signatures``)."""
     e2e: E2EContext | None = None
     """ubsp-v1 end-to-end encryption: requests, replies and stream items are JWE."""
-    fast_path: bool = False
-    """Run a blocking SendMessage that starts a task in one executor turn without
-    a2a-sdk's queues (server/fastpath.py; about 4x less agent CPU). The task becomes
-    visible to GetTask/CancelTask/SubscribeToTask only when the turn ends, so turn it
-    on for agents whose turns are short (tools, sensors, rules), not for long ones."""
+    fast_path: bool = True
+    """Run task turns on the lean handler (server/fastpath.py: a2a-sdk's semantics
+    without its per-task queues and producer/consumer tasks; about 4x less agent CPU).
+    False: a2a-sdk's DefaultRequestHandler for every request (the reference)."""
     tracing: TracingConfig = field(default_factory=TracingConfig)
     """Spans and their export (docs/observability.md, Tracing); off by default. The
     first service of a process to start with tracing on sets it up for the process."""

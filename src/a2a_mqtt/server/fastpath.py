@@ -1,231 +1,327 @@
-"""A fast path through a2a-sdk's request handler for the common turn (issue #16).
+"""A lean request handler with a2a-sdk's semantics (issue #16).
 
 a2a-sdk's ``DefaultRequestHandler`` runs every ``SendMessage`` through an
 ``ActiveTask``: a producer task, a consumer task, two cross-thread queues
-(culsans/aiologic on Python < 3.13) and a registry. For the commonest turn (a
-new task, a blocking send, one executor turn that ends in a terminal state, no
-push notifications) that machinery costs most of the agent's CPU.
+(culsans/aiologic on Python < 3.13), a subscriber fan-out and a registry; that
+machinery was most of the agent's CPU. :class:`LeanRequestHandler` subclasses the
+default handler (a public extension point) and runs the same task life on one
+loop with :class:`~a2a_mqtt.server.leantask.LeanTask`.
 
-:class:`LeanRequestHandler` subclasses the default handler (a public
-extension point) and takes that turn itself:
+Which requests take the lean path (when the handler has no push config store or
+sender and does not validate input modes; else none do):
 
-1. it builds the request context with the handler's own builder;
-2. it runs the executor into :class:`BufferQueue`, a plain list;
-3. if the events have the simple shape (:func:`simple_shape`), it folds them
-   into the task with a2a-sdk's public ``TaskManager``, the same way the
-   default handler's consumer does, and answers with the task;
-4. otherwise (an exception, a Message, an interrupted or unfinished task, an
-   id mismatch) it hands the request to the default handler, whose executor
-   replays the recorded events (and exception) in order instead of running
-   the agent a second time. The default handler then decides the reply and
-   stores the task exactly as it would have.
+* SendMessage and SendStreamingMessage, blocking or not, for a task that is not
+  in the store (a new task), or for a task a lean turn owns (running, or parked
+  after a turn that ended interrupted or unfinished);
+* CancelTask and SubscribeToTask for a task a lean turn owns;
+* everything else goes to the default handler unchanged: a continuation of a
+  task nobody here owns (it was stored earlier, by another process or before a
+  restart), GetTask, ListTasks, push configs, the extended card.
 
-Invariant: on both paths the reply and the stored task are the default
-handler's; ``tests/unit/server/test_fastpath.py`` checks it on generated
-request shapes. What differs is timing: on the fast path the task is stored
-when the executor returns, not event by event, so a concurrent GetTask,
-CancelTask or SubscribeToTask during that turn does not see it yet, and
-a2a-sdk's own spans (off by default here) are not emitted for it.
+Both paths share the store, so a task is owned by one of them at a time: the
+lean path owns the tasks it starts until they finish, and hands nothing over.
+
+What a client can observe is the default handler's: the task is stored at its
+first event and after every update (GetTask during a turn), a CancelTask stops
+the executor and records CANCELED, a SubscribeToTask sees the current task then
+each event, errors and error codes are a2a-sdk's. Differences are in timing
+only: the reply to a blocking send is sent when the executor returns rather
+than at the terminal event, and a2a-sdk's own spans (off by default here) are
+not emitted. ``tests/unit/server/test_fastpath*.py`` compare both handlers.
 """
 
 from __future__ import annotations
 
-import contextvars
-from dataclasses import dataclass, field
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, Awaitable
 from typing import Any, Final
 
-from a2a.server.agent_execution import AgentExecutor, RequestContext, RequestContextBuilder
+from a2a.server.agent_execution import AgentExecutor, RequestContextBuilder
 from a2a.server.context import ServerCallContext
-from a2a.server.events import Event, EventQueue
+from a2a.server.events import Event
 from a2a.server.request_handlers import DefaultRequestHandler, validate_request_params
+from a2a.server.request_handlers.request_handler import validate
 from a2a.server.tasks import TaskManager
 from a2a.types.a2a_pb2 import (
+    AgentCard,
+    CancelTaskRequest,
+    Message,
+    SendMessageConfiguration,
     SendMessageRequest,
+    SubscribeToTaskRequest,
     Task,
-    TaskArtifactUpdateEvent,
     TaskState,
     TaskStatusUpdateEvent,
 )
+from a2a.utils.errors import (
+    InternalError,
+    InvalidParamsError,
+    TaskNotCancelableError,
+    TaskNotFoundError,
+    UnsupportedOperationError,
+)
 from a2a.utils.task import apply_history_length, validate_history_length
 
-__all__ = ["BufferQueue", "LeanRequestHandler", "simple_shape"]
+from a2a_mqtt.server.leantask import INTERRUPTED, TERMINAL, LeanTask
 
-#: States after which a2a-sdk's consumer finishes the turn (its TERMINAL_TASK_STATES).
-TERMINAL: Final = frozenset({
-    TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_CANCELED,
-    TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_REJECTED,
-})
+__all__ = ["LeanRequestHandler"]
 
-
-class BufferQueue(EventQueue):
-    """The executor's queue on the fast path: one loop, one reader, a list."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    async def enqueue_event(self, event: Event) -> None:
-        self.events.append(event)
+log = logging.getLogger(__name__)
+_END: Final = object()
+_FAILED: Final = TaskState.TASK_STATE_FAILED
 
 
-@dataclass(frozen=True)
-class _Recorded:
-    """One executor turn already taken on the fast path, for the default handler to replay."""
-
-    context: RequestContext
-    events: list[Event]
-    error: Exception | None = field(default=None)
+async def _sent(reply: Awaitable[Any]) -> Message | Task:
+    """The default handler's reply (its decorators hide the type)."""
+    result: Message | Task = await reply
+    return result
 
 
-#: Set only around the default handler's call on a fallback, in that request's task.
-_REPLAY: contextvars.ContextVar[_Recorded | None] = contextvars.ContextVar(
-    "a2a_mqtt_fastpath_replay", default=None)
+def _copy(task: Task) -> Task:
+    kept = Task()
+    kept.CopyFrom(task)
+    return kept
 
 
-def simple_shape(events: list[Event], task_id: str, context_id: str) -> bool:
-    """True if ``events`` is a Task for this turn, then status/artifact updates for it,
-    with a terminal state reached at the last event and not before, and no artifact
-    appended to before it was sent."""
-    if not events or type(events[0]) is not Task:
-        return False
-    first = events[0]
-    if first.id != task_id or first.context_id != context_id:
-        return False
-    if len(events) == 1:
-        return first.status.state in TERMINAL
-    if first.status.state in TERMINAL:
-        return False
-    last = len(events) - 1
-    # append=True to an artifact not yet sent is an agent error a2a-sdk reports itself.
-    artifacts = {a.artifact_id for a in first.artifacts}
-    for i, ev in enumerate(events[1:], start=1):
-        if type(ev) is TaskStatusUpdateEvent:
-            if (ev.status.state in TERMINAL) != (i == last):
-                return False
-        elif type(ev) is TaskArtifactUpdateEvent and i != last:
-            if ev.append and ev.artifact.artifact_id not in artifacts:
-                return False
-            artifacts.add(ev.artifact.artifact_id)
-        else:
-            return False
-        if ev.task_id != task_id or ev.context_id != context_id:
-            return False
-    return True
+class _Reply:
+    """The blocking or non-blocking SendMessage's choice of reply (a2a-sdk's rules)."""
 
+    def __init__(self, task_id: str, config: SendMessageConfiguration) -> None:
+        self.request: object | None = self
+        self.task_id = task_id
+        self.immediate = config.return_immediately
+        self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.result: Task | Message | None = None
 
-def _as_sent(params: SendMessageRequest, context_id: str) -> SendMessageRequest:
-    """``params`` before the builder wrote its ids into the message: a new task."""
-    sent = SendMessageRequest()
-    sent.CopyFrom(params)
-    sent.message.task_id = ""
-    sent.message.context_id = context_id
-    return sent
-
-
-class _ReplayingExecutor(AgentExecutor):
-    """The default handler's executor: replays a recorded turn, else runs the agent."""
-
-    def __init__(self, inner: AgentExecutor) -> None:
-        self.inner = inner
-
-    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
-        recorded = _REPLAY.get()
-        if recorded is None or recorded.context.task_id != context.task_id:
-            await self.inner.execute(context, event_queue)
+    def event(self, event: Any, task: Task | None) -> None:
+        if self.future.done():
             return
-        for event in recorded.events:
-            await event_queue.enqueue_event(event)
-        if recorded.error is not None:
-            raise recorded.error
+        if isinstance(event, BaseException):
+            self.future.set_exception(event)
+            return
+        if isinstance(event, TaskStatusUpdateEvent):
+            event = task
+        if isinstance(event, Task) and (self.immediate or event.status.state in TERMINAL
+                                        or event.status.state in INTERRUPTED):
+            if event.id != self.task_id:
+                log.error("Agent generated task_id=%s does not match the RequestContext "
+                          "task_id=%s.", event.id, self.task_id)
+                self.future.set_exception(
+                    InternalError(message="Task ID mismatch in agent response"))
+                return
+            self.result = _copy(event)
+            # A FAILED task may still be followed by the executor's exception.
+            if self.immediate or event.status.state != _FAILED:
+                self.future.set_result(self.result)
+        elif isinstance(event, Message):
+            self.result = event
 
-    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-        await self.inner.cancel(context, event_queue)
+    def end(self) -> None:
+        if not self.future.done():
+            self.future.set_result(self.result)
 
 
-class _ReplayingBuilder(RequestContextBuilder):
-    """Hands the default handler the request context the fast path already built."""
+class _Sink:
+    """A stream's or a subscription's events, in order, until :data:`_END`."""
 
-    def __init__(self, inner: RequestContextBuilder) -> None:
-        self.inner = inner
+    def __init__(self, request: object | None) -> None:
+        self.request = request
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
 
-    async def build(self, context: ServerCallContext, params: SendMessageRequest | None = None,
-                    task_id: str | None = None, context_id: str | None = None,
-                    task: Task | None = None) -> RequestContext:
-        recorded = _REPLAY.get()
-        if recorded is not None:
-            return recorded.context
-        return await self.inner.build(context=context, params=params, task_id=task_id,
-                                      context_id=context_id, task=task)
+    def event(self, event: Any, task: Task | None) -> None:
+        self.queue.put_nowait(_copy(event) if isinstance(event, Task) else event)
+
+    def end(self) -> None:
+        self.queue.put_nowait(_END)
 
 
 class LeanRequestHandler(DefaultRequestHandler):
-    """``DefaultRequestHandler`` with the fast path for a new, blocking, one-turn task.
+    """``DefaultRequestHandler`` whose task turns run on :class:`LeanTask`.
 
     Takes the default handler's keyword arguments; ``request_context_builder``
-    is required (the fast path builds contexts with it too).
+    is required (the lean path builds contexts with it too).
     """
 
-    def __init__(self, *, agent_executor: AgentExecutor,
+    def __init__(self, *, agent_executor: AgentExecutor, agent_card: AgentCard,
                  request_context_builder: RequestContextBuilder, **kwargs: Any) -> None:
+        self.lean_card = agent_card
         self._lean_executor = agent_executor
         self._lean_builder = request_context_builder
-        # Push configs, cross-replica event streams and input-mode checks are the
-        # default handler's business: any of them turns the fast path off.
-        self._lean_on = (kwargs.get("push_config_store") is None
-                         and kwargs.get("push_sender") is None
-                         and kwargs.get("event_stream") is None
-                         and not kwargs.get("validate_input_modes", False))
-        super().__init__(agent_executor=_ReplayingExecutor(agent_executor),
-                         request_context_builder=_ReplayingBuilder(request_context_builder),
-                         **kwargs)
+        # Push configs and input-mode checks are the default handler's business:
+        # either of them sends every request there.
+        self.lean = (kwargs.get("push_config_store") is None
+                     and kwargs.get("push_sender") is None
+                     and not kwargs.get("validate_input_modes", False))
+        self._lean_stream = kwargs.get("event_stream")
+        self._lean_release = kwargs.get("interrupted_task_timeout")
+        self._lean_tasks: dict[str, LeanTask] = {}
+        super().__init__(agent_executor=agent_executor, agent_card=agent_card,
+                         request_context_builder=request_context_builder, **kwargs)
+
+    def owns(self, task_id: str) -> bool:
+        """True while a lean turn owns ``task_id`` (running or parked)."""
+        return task_id in self._lean_tasks
+
+    def _forget(self, task: LeanTask) -> None:
+        if self._lean_tasks.get(task.task_id) is task:
+            del self._lean_tasks[task.task_id]
+
+    async def _read(self, task_id: str, context: ServerCallContext) -> Task | None:
+        return await TaskManager(self.task_store, context, task_id, None, None).get_task()
+
+    async def aclose(self) -> None:
+        tasks = list(self._lean_tasks.values())
+        await asyncio.gather(*(t.aclose() for t in tasks), return_exceptions=True)
+        await super().aclose()
+
+    # -- SendMessage -------------------------------------------------------------
+
+    async def _begin(self, params: SendMessageRequest, context: ServerCallContext,
+                     listener_for: Any) -> tuple[LeanTask, Any] | None:
+        """Start a lean turn for ``params``, or None: the default handler takes it."""
+        validate_history_length(params.configuration)
+        task_id = params.message.task_id or None
+        context_id = params.message.context_id or None
+        if task_id is not None:
+            if task_id not in self._lean_tasks:
+                return None
+            stored = await self._read(task_id, context)
+            if stored is None:
+                raise TaskNotFoundError(f"Task {task_id} not found")
+            if context_id and stored.context_id != context_id:
+                raise InvalidParamsError(
+                    message=f"Context {context_id} does not match context "
+                            f"{stored.context_id} of task {task_id}")
+        sent_context_id = params.message.context_id
+        rc = await self._lean_builder.build(context=context, params=params, task_id=task_id,
+                                            context_id=context_id, task=None)
+        tid, cid = str(rc.task_id), str(rc.context_id)
+        lean = self._lean_tasks.get(tid)
+        if lean is None:
+            first = TaskManager(self.task_store, context, tid, cid, rc.message)
+            if await first.get_task() is not None and tid not in self._lean_tasks:
+                # Stored, and nobody here runs it: the default handler's. It must see
+                # the request as it came (the builder wrote its ids into the message).
+                params.message.task_id = task_id or ""
+                params.message.context_id = sent_context_id
+                return None
+            lean = self._lean_tasks.get(tid)
+            if lean is None:
+                lean = LeanTask(task_id=tid, context_id=cid, store=self.task_store,
+                                executor=self._lean_executor, initial_message=rc.message,
+                                event_stream=self._lean_stream, on_finished=self._forget,
+                                interrupted_timeout=self._lean_release)
+                # Its first turn starts from this read: nothing in between, so no re-read.
+                lean.manager = first
+                self._lean_tasks[tid] = lean
+        if lean.finished.is_set():
+            raise UnsupportedOperationError(f"Task {tid} is already completed.")
+        listener = listener_for(tid)
+        lean.start_turn(rc, context, listener)
+        return lean, listener
 
     @validate_request_params
     async def on_message_send(self, params: SendMessageRequest,
-                              context: ServerCallContext) -> Any:
+                              context: ServerCallContext) -> Message | Task:
+        if not self.lean:
+            return await _sent(super().on_message_send(params, context))
         cfg = params.configuration
-        if (not self._lean_on or params.message.task_id or cfg.return_immediately
-                or cfg.HasField("task_push_notification_config")):
-            return await super().on_message_send(params, context)
-        validate_history_length(cfg)
-        # The builder writes the ids it settles on into ``params.message``; the
-        # default handler must see the request as it came (a new task).
-        sent_context_id = params.message.context_id
-        rc = await self._lean_builder.build(
-            context=context, params=params, task_id=None,
-            context_id=params.message.context_id or None, task=None)
-        task_id, context_id = str(rc.task_id), str(rc.context_id)
-        manager = TaskManager(self.task_store, context, task_id, context_id, rc.message)
-        rc.current_task = await manager.get_task()
-        queue = BufferQueue()
-        error: Exception | None = None
-        if rc.current_task is None:
-            try:
-                await self._lean_executor.execute(rc, queue)
-            except Exception as exc:  # replayed to the default handler below
-                error = exc
-            if error is None and simple_shape(queue.events, task_id, context_id):
-                return await self._fold(manager, queue.events, params)
-        else:
-            # Not a fresh task after all: the default handler runs the agent.
-            return await super().on_message_send(_as_sent(params, sent_context_id), context)
-        token = _REPLAY.set(_Recorded(rc, queue.events, error))
-        try:
-            return await super().on_message_send(_as_sent(params, sent_context_id), context)
-        finally:
-            _REPLAY.reset(token)
+        begun = await self._begin(params, context, lambda tid: _Reply(tid, cfg))
+        if begun is None:
+            return await _sent(super().on_message_send(params, context))
+        lean, reply = begun
+        result: Task | Message | None = await reply.future
+        if result is None:
+            await lean.created.wait()  # as a2a-sdk: the task the turn left
+            task = await lean.manager.get_task() if lean.manager is not None else None
+            if task is None:
+                raise RuntimeError("Task should have been created")
+            result = _copy(task)
+        if isinstance(result, Task):
+            return apply_history_length(result, cfg)
+        return result
 
-    async def _fold(self, manager: TaskManager, events: list[Event],
-                    params: SendMessageRequest) -> Task:
-        """Store the turn as a2a-sdk's consumer does: the Task as sent, then each update."""
-        first = events[0]
-        assert isinstance(first, Task)
-        await manager.save_task_event(first)
-        for ev in events[1:]:
-            assert isinstance(ev, TaskStatusUpdateEvent | TaskArtifactUpdateEvent)
-            await manager.ensure_task_id(str(manager.task_id), ev.context_id)
-            manager.context_id = ev.context_id
-            await manager.process(ev)
-        task = await manager.get_task()
-        assert task is not None
-        reply = Task()
-        reply.CopyFrom(task)
-        return apply_history_length(reply, params.configuration)
+    @validate_request_params
+    @validate(lambda self: self.lean_card.capabilities.streaming,
+              "Streaming is not supported by the agent")
+    async def on_message_send_stream(self, params: SendMessageRequest,
+                                     context: ServerCallContext
+                                     ) -> AsyncGenerator[Event, None]:
+        begun = await self._begin(params, context, _Sink) if self.lean else None
+        if begun is None:
+            async for event in super().on_message_send_stream(params, context):
+                yield event
+            return
+        lean, sink = begun
+        try:
+            while (event := await sink.queue.get()) is not _END:
+                if isinstance(event, BaseException):
+                    raise event
+                if isinstance(event, Task):
+                    if event.id != lean.task_id:
+                        log.error("Agent generated task_id=%s does not match the "
+                                  "RequestContext task_id=%s.", event.id, lean.task_id)
+                        raise InternalError(message="Task ID mismatch in agent response")
+                    event = apply_history_length(event, params.configuration)
+                yield event
+        finally:
+            lean.listeners[:] = [x for x in lean.listeners if x is not sink]
+
+    # -- CancelTask, SubscribeToTask ---------------------------------------------
+
+    @validate_request_params
+    async def on_cancel_task(self, params: CancelTaskRequest,
+                             context: ServerCallContext) -> Task | None:
+        lean = self._lean_tasks.get(params.id)
+        if lean is None:
+            cancelled: Task | None = await super().on_cancel_task(params, context)
+            return cancelled
+        task = await self._read(params.id, context)
+        if task is None:
+            raise TaskNotFoundError
+        if task.status.state in TERMINAL:
+            raise TaskNotCancelableError
+        try:
+            return await lean.cancel(context)
+        except UnsupportedOperationError as exc:
+            raise TaskNotCancelableError from exc
+
+    @validate_request_params
+    @validate(lambda self: self.lean_card.capabilities.streaming,
+              "Streaming is not supported by the agent")
+    async def on_subscribe_to_task(self, params: SubscribeToTaskRequest,
+                                   context: ServerCallContext
+                                   ) -> AsyncGenerator[Event, None]:
+        lean = self._lean_tasks.get(params.id)
+        if lean is not None:
+            task = await self._read(params.id, context)
+            if task is None:
+                raise TaskNotFoundError
+            if task.status.state in TERMINAL:
+                raise UnsupportedOperationError(
+                    message=f"Task {params.id} is in terminal state: "
+                            f"{TaskState.Name(task.status.state)}")
+            if lean.finished.is_set():
+                raise UnsupportedOperationError(f"Task {params.id} is already completed.")
+        if lean is None or lean.closed:
+            async for event in super().on_subscribe_to_task(params, context):
+                yield event
+            return
+        sink = _Sink(None)
+        lean.listeners.append(sink)
+        try:
+            await lean.created.wait()
+            current = await lean.manager.get_task() if lean.manager is not None else None
+            if current is None:
+                raise RuntimeError("Task should have been created")
+            yield _copy(current)
+            while (event := await sink.queue.get()) is not _END:
+                if isinstance(event, BaseException):
+                    raise event
+                yield event
+        finally:
+            lean.listeners[:] = [x for x in lean.listeners if x is not sink]
+
+            if not lean.listeners and lean.runner is None and not lean.closed:
+                lean.schedule_release()  # as a2a-sdk when its last subscriber leaves

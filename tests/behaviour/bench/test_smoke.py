@@ -65,12 +65,12 @@ def _rows(path: Path) -> Any:
 
 def test_a2a_compare_tiniest(tmp_path: Path) -> None:
     out = tmp_path / "a2a.json"
-    run(str(BENCH / "a2a_compare.py"), "--variants", "ours", "ours-fast", "floor",
+    run(str(BENCH / "a2a_compare.py"), "--variants", "ours", "ours-sdk", "floor",
         "--runs", "1", "--seq-n", "20", "--conc-n", "40", "--warmup", "5", "--profile-n", "0",
         "--micro-n", "0", "--json", str(out))
     medians = _rows(out)["medians"]
     assert {(r["variant"], r["scenario"]) for r in medians} == {
-        (v, s) for v in ("ours", "ours-fast", "floor")
+        (v, s) for v in ("ours", "ours-sdk", "floor")
         for s in ("sequential", "10 in flight", "100 in flight")
     }
     assert all(r["errors"] == 0 and r["n"] > 0 and r["rps"] > 0 for r in medians)

@@ -37,7 +37,7 @@ from a2a.types.a2a_pb2 import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from a2a_mqtt.server.fastpath import BufferQueue, LeanRequestHandler, simple_shape
+from a2a_mqtt.server.fastpath import LeanRequestHandler
 from a2a_mqtt.server.memstore import BoundedMemoryTaskStore
 from a2a_mqtt.server.taskids import REQUESTED_TASK_ID, RequesterTaskIdBuilder
 
@@ -221,21 +221,5 @@ def test_the_common_turn_takes_the_fast_path() -> None:
         await h.aclose()
 
     asyncio.run(run())
-    assert taken == [BufferQueue.__name__]
+    assert taken == ["_InlineQueue"]
 
-
-def test_simple_shape() -> None:
-    t = Task(id="t", context_id="c", status=TaskStatus(state=S.TASK_STATE_SUBMITTED))
-    done = TaskStatusUpdateEvent(task_id="t", context_id="c",
-                                 status=TaskStatus(state=S.TASK_STATE_COMPLETED))
-    art = TaskArtifactUpdateEvent(task_id="t", context_id="c", artifact=Artifact(artifact_id="a"))
-    assert simple_shape([t, art, done], "t", "c")
-    assert not simple_shape([t, art], "t", "c")              # unfinished
-    assert not simple_shape([t, done, art], "t", "c")        # event after the end
-    assert not simple_shape([t, done], "x", "c")             # another task's
-    assert not simple_shape([art, done], "t", "c")           # no Task first
-    assert not simple_shape([], "t", "c")
-    grow = TaskArtifactUpdateEvent(task_id="t", context_id="c", append=True,
-                                   artifact=Artifact(artifact_id="a"))
-    assert simple_shape([t, art, grow, done], "t", "c")
-    assert not simple_shape([t, grow, done], "t", "c")       # appends to nothing
