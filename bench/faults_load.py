@@ -192,7 +192,7 @@ async def measure(kind: str, fault: str, args: Any, tmp: Path) -> Result:
         try:
             await agent.start()
             outcomes, errors, wire = await _load(result, args, broker=broker, agent=agent,
-                                                 ref=ref, run_id=run_id)
+                                                 ref=ref, run_id=run_id, exec_log=exec_log)
         finally:
             result.agent_exit = await agent.stop()
     _tally(result, outcomes=outcomes, errors=errors, wire=wire, exec_log=exec_log, agent=agent)
@@ -200,7 +200,8 @@ async def measure(kind: str, fault: str, args: Any, tmp: Path) -> Result:
 
 
 async def _load(result: Result, args: Any, *, broker: Any, agent: ChildProcess, ref: str,
-                run_id: str) -> tuple[dict[str, list[str]], collections.Counter[str], WireCount]:
+                run_id: str, exec_log: Path
+                ) -> tuple[dict[str, list[str]], collections.Counter[str], WireCount]:
     """Drive the requests; the fault once ``--fault-at`` of them have answers. Returns
     the outcomes per task, the client errors by type, the replies on the wire."""
     from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest, TaskState
@@ -257,6 +258,7 @@ async def _load(result: Result, args: Any, *, broker: Any, agent: ChildProcess, 
             if result.fault == "broker":
                 await asyncio.to_thread(broker.process.restart)
             elif result.fault == "kill":
+                await _turn_open(exec_log)
                 await agent.kill()
                 await agent.start()
 
@@ -271,6 +273,18 @@ async def _load(result: Result, args: Any, *, broker: Any, agent: ChildProcess, 
             await injecting
         await asyncio.sleep(args.settle)  # late duplicates, if any, reach the monitor
     return outcomes, errors, wire
+
+
+async def _turn_open(exec_log: Path, *, limit: float = 2.0) -> None:
+    """Return once the execution log shows a turn inside the executor (started, not
+    done), or after ``limit`` seconds. Turns run in waves behind group commits: a kill
+    sent the moment an answer arrives can fall between two waves and interrupt none."""
+    deadline = asyncio.get_running_loop().time() + limit
+    while asyncio.get_running_loop().time() < deadline:
+        starts, dones = executions(exec_log)
+        if any(not dones[task] for task in starts):
+            return
+        await asyncio.sleep(0.005)
 
 
 def _tally(result: Result, *, outcomes: dict[str, list[str]], errors: collections.Counter[str],

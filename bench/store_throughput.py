@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import functools
 import json
+import logging
 import os
 import statistics
 import sys
@@ -41,6 +42,7 @@ os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import BENCH_TEXT, BenchExecutor, bench_card, proc_cpu_seconds
 from a2a_mqtt.connection import ConnectionSettings
+from harness.spy import start_py_spy, stop_py_spy
 
 SCRIPT = Path(__file__).resolve()
 ORG, UNIT = "bench", "stores"
@@ -62,7 +64,7 @@ async def serve(args: argparse.Namespace) -> None:
     config = AgentConfig(ref=AgentRef(ORG, UNIT, args.agent), card=bench_card(),
                          executor=BenchExecutor(),
                          connection=ConnectionSettings(url=args.broker),
-                         task_store_url=args.store)
+                         task_store_url=args.store, fast_path=args.handler == "lean")
     profiler = None
     if args.profile:
         import cProfile
@@ -136,6 +138,7 @@ async def one(variant: str, rnd: int, args: argparse.Namespace, broker: str,
     async with Store(variant, tmp, args.postgres) as url:
         cmd = [sys.executable, str(SCRIPT), "--serve", "--broker", broker, "--agent", agent,
                "--store", url] + (["--plain"] if variant.endswith("-plain") else [])
+        cmd += ["--handler", args.handler]
         if args.profile_dir:
             cmd += ["--profile", str(args.profile_dir / f"{variant}-{rnd}.prof")]
         proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.PIPE,
@@ -175,11 +178,17 @@ async def one(variant: str, rnd: int, args: argparse.Namespace, broker: str,
                             continue
                         latencies.append(time.perf_counter() - t0)
 
+                spy = None
+                if args.spy_dir:
+                    spy = await start_py_spy(proc.pid, args.spy_dir / f"{variant}-{rnd}.txt",
+                                             args.spy_rate)
                 cpu0 = proc_cpu_seconds(proc.pid)
                 start = time.perf_counter()
                 await asyncio.gather(*(worker() for _ in range(args.inflight)))
                 elapsed = time.perf_counter() - start
                 cpu1 = proc_cpu_seconds(proc.pid)
+                if spy is not None:
+                    await stop_py_spy(spy, log=logging.getLogger("bench"))
         finally:
             proc.stdin.close()
             try:
@@ -252,6 +261,12 @@ def main() -> None:
     p.add_argument("--profile", help=argparse.SUPPRESS)
     p.add_argument("--profile-dir", type=Path,
                    help="cProfile each agent into DIR/VARIANT-ROUND.prof")
+    p.add_argument("--spy-dir", type=Path,
+                   help="py-spy each agent while measured into DIR/VARIANT-ROUND.txt (raw)")
+    p.add_argument("--spy-rate", type=int, default=250)
+    p.add_argument("--handler", choices=("lean", "sdk"), default="lean",
+                   help="the agents' request handler: lean (AgentConfig.fast_path, the "
+                        "default) or a2a-sdk's own (fast_path=False)")
     p.add_argument("--json", type=Path, help="write rows and medians here")
     args = p.parse_args()
     if args.serve:
@@ -259,6 +274,9 @@ def main() -> None:
         return
     if args.quick:
         args.runs, args.seconds = 1, 2.0
+    for folder in (args.profile_dir, args.spy_dir):
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
     rows = asyncio.run(run(args))
     summary = report(rows)
     if args.json:

@@ -23,7 +23,6 @@ run was). Medians over runs; read the ratio, not absolute req/s.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import tempfile
@@ -57,7 +56,7 @@ from harness import (
 )
 from harness.agent import BenchExecutor, bench_card
 from harness.lean import LeanRequester
-from harness.procs import ChildProcess, private_broker
+from harness.procs import ChildProcess, private_broker, stdin_closed
 
 CORES = os.cpu_count() or 1
 VARIANTS: dict[str, tuple[int, str]] = {
@@ -98,15 +97,7 @@ async def serve(url: str, ref: str, store: str, workers: int, *, dispatch: str,
     config = AgentConfig(ref=AgentRef.parse(ref), card=bench_card(), executor=BenchExecutor(),
                          connection=ConnectionSettings(url=url), task_store_url=store,
                          session_expiry=0, max_concurrency=64, fast_path=fast_path)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-
-    def on_stdin() -> None:
-        if not os.read(0, 4096):
-            loop.remove_reader(0)
-            stop.set()
-
-    loop.add_reader(0, on_stdin)
+    stop = stdin_closed()
     if dispatch == "-":
         host = AgentHost([config])
         await host.serve(stop, on_ready=lambda: print(f"READY {os.getpid()}", flush=True))

@@ -27,7 +27,8 @@ class BenchExecutor(AgentExecutor):
     the input text -> COMPLETED. No streaming status.
 
     ``journal``, when given, is called with ``start <task id>`` once the task exists
-    and ``done <task id>`` once it is completed (bench/faults_load.py counts
+    and ``done <task id>`` once its work is done, just before it reports COMPLETED
+    (bench/faults_load.py counts
     executions with it across ``kill -9``)."""
 
     def __init__(self, *, delay: float = 0.0,
@@ -51,9 +52,12 @@ class BenchExecutor(AgentExecutor):
         await updater.add_artifact(
             [Part(text=context.get_user_input())], name="echo", last_chunk=True
         )
-        await updater.complete()
         if self.journal is not None:
+            # Before complete(), not after: a group commit wakes many turns at once, and
+            # a kill -9 between the commit and their wake-up would lose the line of a
+            # task the store completed.
             self.journal(f"done {task.id}")
+        await updater.complete()
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         if context.task_id and context.context_id:

@@ -17,6 +17,8 @@ Config             Server
 ``ExposeConfig``   ``ExposeHost``
 ``StageConfig``    ``StageServer`` (workflows/events.py: event-driven stages)
 ``McpServerConfig`` ``McpMqttServer(config=..., app=...)`` (needs the app: ``run(server)``)
+``SupervisorConfig`` ``Supervisor`` (workflows/supervisor.py)
+``JwksServerConfig`` ``JwksServer`` (security/jwks_server.py)
 =================  ===============================================
 
 A config names its server through ``config.server()``; :func:`run` accepts a

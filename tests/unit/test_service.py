@@ -16,8 +16,11 @@ from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.gateway import ExposeConfig, ExposedAgent, ExposeHost, GatewayConfig, GatewayServer
 from a2a_mqtt.mcp import McpMqttServer
 from a2a_mqtt.registry import RegistryConfig, RegistryServer
+from a2a_mqtt.security.jwks_server import JwksServer
 from a2a_mqtt.server import AgentConfig, AgentHost, AgentServer
 from a2a_mqtt.service import BaseServer, HttpServer, Server, serve_until_stopped
+from a2a_mqtt.workflows.events import StageServer
+from a2a_mqtt.workflows.supervisor import Supervisor
 
 CONFIGS = [
     (AgentConfig(ref=AgentRef.parse("a/b/c"), card=echo_card(), executor=EchoExecutor()),
@@ -29,7 +32,7 @@ CONFIGS = [
      ExposeHost),
 ]
 SERVERS = [AgentServer, AgentHost, RegistryServer, GatewayServer, ExposeHost, McpMqttServer,
-           DashboardServer]
+           DashboardServer, Supervisor, StageServer, JwksServer]
 
 
 @pytest.mark.parametrize(("config", "server_type"), CONFIGS,

@@ -9,22 +9,19 @@ served by :class:`ObservabilityServer`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import time
 from collections.abc import Callable
-from types import TracebackType
+from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING
 
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from a2a_mqtt._net import listen_socket
-from a2a_mqtt._uvicorn import EmbeddedUvicorn
 from a2a_mqtt.observability import names as N
 from a2a_mqtt.observability.health import Health
+from a2a_mqtt.service import HttpServer
 
 if TYPE_CHECKING:
     from a2a_mqtt.observability.metrics import Metrics
@@ -137,9 +134,9 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-class ObservabilityServer:
+class ObservabilityServer(HttpServer):
     """uvicorn serving an :class:`ObservedApp` (or another ASGI app answering the same
-    paths) on ``host:port`` (0: a free port)."""
+    paths) on ``host:port`` (0: a free port); ``url`` is where it listens."""
 
     def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0,
                  name: str = "a2a-mqtt.observability") -> None:
@@ -147,45 +144,10 @@ class ObservabilityServer:
         self._host = host
         self._port = port
         self._name = name
-        self._server: EmbeddedUvicorn | None = None
-        self._task: asyncio.Task[None] | None = None
-        self.url = ""
 
-    async def __aenter__(self) -> ObservabilityServer:
-        ucfg = uvicorn.Config(self._app, host=self._host, port=self._port, lifespan="off",
-                              log_level="warning", access_log=False,
-                              timeout_graceful_shutdown=1)
-        sock = listen_socket(self._host, self._port)
-        server = EmbeddedUvicorn(ucfg)
-        task = asyncio.create_task(server.serve(sockets=[sock]), name=f"{self._name}.http")
-        listening = asyncio.create_task(server.listening.wait(), name=f"{self._name}.listening")
-        done, _ = await asyncio.wait({task, listening}, timeout=30.0,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if listening not in done:
-            listening.cancel()
-            server.should_exit = True
-            sock.close()
-            if task in done:
-                task.result()
-            raise RuntimeError(f"metrics endpoint did not listen on {self._host}:{self._port}")
-        host, port = sock.getsockname()[:2]
-        self._server, self._task = server, task
-        shown = f"[{host}]" if ":" in host else host
-        self.url = f"http://{shown}:{port}"
+    async def _start(self, stack: AsyncExitStack) -> None:
+        await self._serve_http(stack, uvicorn.Config(
+            self._app, lifespan="off", log_level="warning", access_log=False,
+            timeout_graceful_shutdown=1),
+            host=self._host, port=self._port, name=self._name, stop_grace=5.0)
         log.info("metrics and health on %s/metrics, /healthz, /readyz", self.url)
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        server, task = self._server, self._task
-        self._server = self._task = None
-        if server is None or task is None:
-            return
-        server.should_exit = True
-        try:
-            async with asyncio.timeout(5.0):
-                await task
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

@@ -8,22 +8,19 @@ TLS is mandatory: a JWKS fetched over plain HTTP could be replaced in transit.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
 
 import uvicorn
 
-from a2a_mqtt._net import listen_socket
-from a2a_mqtt._uvicorn import EmbeddedUvicorn
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.security.issuer import TokenIssuer
+from a2a_mqtt.service import HttpServer
 
 __all__ = ["JWKS_PATH", "JwksServer", "JwksServerConfig"]
 
@@ -51,25 +48,19 @@ class JwksServerConfig:
             if not getattr(self, name).is_file():
                 raise ConfigError(f"{name} {getattr(self, name)} does not exist")
 
+    def server(self) -> JwksServer:
+        return JwksServer(self)
 
-class JwksServer:
-    """Serves one issuer's JWKS; an async context manager (not reentrant)."""
+
+class JwksServer(HttpServer):
+    """Serves one issuer's JWKS; an async context manager (reusable, not reentrant);
+    ``url`` is ``https://host:port`` actually bound."""
 
     def __init__(self, config: JwksServerConfig) -> None:
         self.config = config
         self.issuer = TokenIssuer(config.issuer_dir)
         self.requests = 0
         """JWKS documents served (how often verifiers fetched)."""
-        self._server: EmbeddedUvicorn | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._base = ""
-
-    @property
-    def url(self) -> str:
-        """``https://host:port`` actually bound."""
-        if not self._base:
-            raise RuntimeError("JwksServer is not running")
-        return self._base
 
     @property
     def jwks_url(self) -> str:
@@ -95,45 +86,12 @@ class JwksServer:
             (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
 
-    async def __aenter__(self) -> JwksServer:
-        if self._task is not None:
-            raise RuntimeError("JwksServer is already running")
+    async def _start(self, stack: AsyncExitStack) -> None:
         cfg = self.config
-        ucfg = uvicorn.Config(self._app, host=cfg.host, port=cfg.port, lifespan="off",
-                              interface="asgi3",
-                              log_level="warning", access_log=False,
-                              ssl_certfile=str(cfg.cert_file), ssl_keyfile=str(cfg.key_file))
-        sock = listen_socket(cfg.host, cfg.port)
-        server = EmbeddedUvicorn(ucfg)
-        task = asyncio.create_task(server.serve(sockets=[sock]), name="a2a-mqtt-jwks.http")
-        listening = asyncio.create_task(server.listening.wait(), name="a2a-mqtt-jwks.listening")
-        done, _ = await asyncio.wait({task, listening}, timeout=30.0,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if listening not in done:
-            listening.cancel()
-            server.should_exit = True
-            sock.close()
-            if task in done:
-                task.result()
-            raise RuntimeError(f"the JWKS server did not start on {cfg.host}:{cfg.port}")
-        host, port = sock.getsockname()[:2]
-        self._server, self._task = server, task
-        self._base = f"https://{f'[{host}]' if ':' in host else host}:{port}"
+        await self._serve_http(stack, uvicorn.Config(
+            self._app, lifespan="off", interface="asgi3", log_level="warning",
+            access_log=False, timeout_graceful_shutdown=1,
+            ssl_certfile=str(cfg.cert_file), ssl_keyfile=str(cfg.key_file)),
+            host=cfg.host, port=cfg.port, name="a2a-mqtt-jwks", stop_grace=5.0,
+            scheme="https")
         log.info("JWKS of %s served on %s", self.issuer.issuer, self.jwks_url)
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        server, task = self._server, self._task
-        self._server = self._task = None
-        self._base = ""
-        if server is None or task is None:
-            return
-        server.should_exit = True
-        try:
-            async with asyncio.timeout(5.0):
-                await task
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

@@ -68,6 +68,7 @@ from a2a_mqtt.server.claims import RequestClaims, claim_key, claim_owner
 from a2a_mqtt.server.config import AgentConfig
 from a2a_mqtt.server.dispatch import RequestDispatcher
 from a2a_mqtt.server.fastpath import LeanRequestHandler
+from a2a_mqtt.server.groupcommit import GroupCommitStore
 from a2a_mqtt.server.inflight import DatabaseInflightLog, InflightLog, MemoryInflightLog
 from a2a_mqtt.server.memstore import BoundedMemoryTaskStore
 from a2a_mqtt.server.pooling import probe_shared_dollar_topics, worker_of
@@ -78,8 +79,10 @@ from a2a_mqtt.server.stores import (
     TaskAccess,
     create_tables,
     open_task_store,
+    single_process,
 )
 from a2a_mqtt.server.taskids import RequesterTaskIdBuilder
+from a2a_mqtt.server.turnbatch import BatchedInflightLog
 from a2a_mqtt.service import serve_until_stopped
 from a2a_mqtt.telemetry import warn_if_a2a_sdk_spans_on
 from a2a_mqtt.transport.base import MqttTransport, TransportFactory, default_transport
@@ -188,21 +191,25 @@ class AgentServer:
         cards = published_cards(cfg)
         self._card, extended = cards.card, cards.extended
         self._card_payload, self._pool_card_payload = cards.payload, cards.pool_payload
+        # Pool members (and workers) read each other's tasks: no write-behind there, and
+        # a2a-sdk's cross-replica event stream so SubscribeToTask on one member follows
+        # a task running on another.
+        shared = cfg.pool_ref is not None or cfg.worker is not None
         if cfg.task_store is not None:
             opened = OpenedStore(cfg.task_store)
         elif cfg.task_store_url in (None, "memory", "memory://"):
             opened = OpenedStore(BoundedMemoryTaskStore(max_tasks=cfg.memory_store_max_tasks,
                                                         max_bytes=cfg.memory_store_max_bytes))
         else:
-            # Pool members (and workers) read each other's tasks: no write-behind there.
-            shared = cfg.pool_ref is not None or cfg.worker is not None
             opened = await open_task_store(cfg.task_store_url, stack, write_behind=not shared)
         self.task_store = opened.store
         inflight: InflightLog = MemoryInflightLog()
         if opened.engine is not None:
             durable = DatabaseInflightLog(opened.engine)
             await create_tables(durable.initialize)
-            inflight = durable
+            # Claims and releases in the store's group commit, when it has one.
+            inflight = (BatchedInflightLog(durable, opened.store)
+                        if isinstance(opened.store, GroupCommitStore) else durable)
         push_store = push_sender = None
         if self._card.capabilities.push_notifications:
             http = httpx.AsyncClient(timeout=10.0)
@@ -214,13 +221,16 @@ class AgentServer:
         # The lean handler (a2a-sdk's semantics, its task turns run inline; the
         # default) or a2a-sdk's own handler (AgentConfig.fast_path=False).
         handler_class = LeanRequestHandler if cfg.fast_path else DefaultRequestHandler
-        handler = handler_class(
-            agent_executor=traced_executor(cfg.executor), task_store=handler_store,
-            agent_card=self._card,
-            push_config_store=push_store, push_sender=push_sender,
-            request_context_builder=RequesterTaskIdBuilder(), extended_agent_card=extended,
-            interrupted_task_timeout=cfg.interrupted_task_timeout,
-            event_stream=opened.event_stream)
+        # A lone agent is the only process running its tasks: a2a-sdk's single-process
+        # mode streams them from memory, and the handler's fast path stays open to it.
+        with single_process(opened.event_stream is not None and not shared):
+            handler = handler_class(
+                agent_executor=traced_executor(cfg.executor), task_store=handler_store,
+                agent_card=self._card,
+                push_config_store=push_store, push_sender=push_sender,
+                request_context_builder=RequesterTaskIdBuilder(), extended_agent_card=extended,
+                interrupted_task_timeout=cfg.interrupted_task_timeout,
+                event_stream=opened.event_stream if shared else None)
         stack.push_async_callback(handler.aclose)
         self.request_handler = handler
         # A worker carries no will: the supervisor's session holds the agent's (presence.py).

@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from a2a_mqtt.server.dbops import insert_absent, upsert
 
-__all__ = ["KNOWN", "Lost", "Write", "apply_batch", "builds_on_lost", "lose", "next_version",
-           "row_to_task", "task_columns", "task_to_row"]
+__all__ = ["KNOWN", "Lost", "Write", "apply_batch", "builds_on_lost", "chains", "lose",
+           "next_version", "row_to_task", "task_columns", "task_to_row"]
 
 KNOWN: Final = 10_000
 """Tasks whose last seen version is remembered (least recently used forgotten first)."""
@@ -108,50 +108,83 @@ def lose(lost: Lost, write: Write) -> None:
         lost.popitem(last=False)
 
 
+def chains(batch: Sequence[Write]) -> builtins.list[builtins.list[int]]:
+    """The batch's writes (indexes, queue order) grouped into chains: consecutive writes
+    of one task where each builds on the version the one before it makes, every write
+    but the last committed behind (its caller did not wait, so the next write of the
+    task could be queued at once). A turn's SUBMITTED, WORKING and COMPLETED writes
+    usually arrive in one batch as one chain; applied as one unit they cost one version
+    move and one task row, not three. A write that does not continue its task's chain
+    starts a new one (applied in a later round)."""
+    open_: dict[tuple[str, str], builtins.list[int]] = {}
+    out: builtins.list[builtins.list[int]] = []
+    for i, write in enumerate(batch):
+        key = (write.owner, write.task.id)
+        chain = open_.get(key)
+        if chain is not None:
+            last = batch[chain[-1]]
+            if (last.behind and not write.prev_version.is_missing
+                    and write.prev_version == TaskVersion(next_version(last.prev_version))):
+                chain.append(i)
+                continue
+        chain = [i]
+        open_[key] = chain
+        out.append(chain)
+    return out
+
+
 async def apply_batch(conn: AsyncConnection, batch: Sequence[Write], lost: Lost
-                 ) -> builtins.list[TaskVersion | Exception]:
+                      ) -> builtins.list[TaskVersion | Exception]:
     """The batch's statements in one transaction, a few per batch rather than three per
     write: the version rows (one insert for all first writes, one compare-and-swap
-    update for all others, each returning the tasks it moved), then the task rows
-    (one executemany upsert) and the event rows (one executemany insert) of the
-    writes whose version moved. A lost version check writes nothing for that write
-    and is its outcome. A task written twice in one batch (the handler awaits each
-    save, so only a stray concurrent writer does that) is applied in a later round,
-    after its first write."""
+    update per chain length for the others, each returning the tasks it moved), then
+    the task rows (one executemany upsert, the last state of each chain) and the event
+    rows (one executemany insert, every write's). A chain (:func:`chains`) moves its
+    task's version by its length at once, as its writes one after another would have.
+    A lost version check writes nothing for the chain and is the outcome of each of its
+    writes (each later one built on a version that never was). A task with two chains
+    in one batch (only a stray concurrent writer does that) has the later one applied
+    in a later round, after the first."""
     dialect = conn.dialect.name
     outcomes: builtins.list[TaskVersion | Exception | None] = [None] * len(batch)
-    pending = builtins.list(range(len(batch)))
+    pending = chains(batch)
     while pending:
         seen: set[tuple[str, str]] = set()
-        now: builtins.list[int] = []
-        later: builtins.list[int] = []
-        for i in pending:
-            key = (batch[i].task.id, batch[i].owner)
-            (later if key in seen else now).append(i)
+        now: builtins.list[builtins.list[int]] = []
+        later: builtins.list[builtins.list[int]] = []
+        for chain in pending:
+            first = batch[chain[0]]
+            key = (first.task.id, first.owner)
+            (later if key in seen else now).append(chain)
             seen.add(key)
-        for i in now:
-            if builds_on_lost(lost, batch[i]):
-                outcomes[i] = ConcurrentTaskModificationError(batch[i].task.id)
-        now = [i for i in now if outcomes[i] is None]
-        moved = await _move_versions(conn, dialect, [batch[i] for i in now])
+        for chain in now:
+            if builds_on_lost(lost, batch[chain[0]]):
+                for i in chain:
+                    lose(lost, batch[i])
+                    outcomes[i] = ConcurrentTaskModificationError(batch[i].task.id)
+        now = [c for c in now if outcomes[c[0]] is None]
+        moved = await _move_versions(conn, dialect, [(batch[c[0]], len(c)) for c in now])
         rows, events = [], []
-        for i in now:
-            write = batch[i]
-            if (write.task.id, write.owner) not in moved:
-                lose(lost, write)
-                outcomes[i] = ConcurrentTaskModificationError(write.task.id)
+        for chain in now:
+            head, tail = batch[chain[0]], batch[chain[-1]]
+            if (head.task.id, head.owner) not in moved:
+                for i in chain:
+                    lose(lost, batch[i])
+                    outcomes[i] = ConcurrentTaskModificationError(batch[i].task.id)
                 continue
-            lost.pop((write.owner, write.task.id), None)
-            version = next_version(write.prev_version)
-            outcomes[i] = TaskVersion(version)
-            rows.append(task_columns(write.task, write.owner))
-            if write.event is not None:
-                events.append({"task_id": write.task.id, "owner": write.owner,
-                               "task_version": version, "event_data": to_stream_response(
-                                   write.event).SerializeToString()})
+            lost.pop((head.owner, head.task.id), None)
+            version = next_version(head.prev_version) - 1
+            for i in chain:
+                write = batch[i]
+                version += 1
+                outcomes[i] = TaskVersion(version)
+                if write.event is not None:
+                    events.append({"task_id": write.task.id, "owner": write.owner,
+                                   "task_version": version, "event_data": to_stream_response(
+                                       write.event).SerializeToString()})
+            rows.append(task_columns(tail.task, tail.owner))
         if rows:
-            await conn.execute(upsert(dialect, TaskModel.__table__, rows[0], key=("id",)),
-                               rows)
+            await conn.execute(upsert(dialect, TaskModel.__table__, key=("id",)), rows)
         if events:
             await conn.execute(insert(TaskEventModel), events)
         pending = later
@@ -159,24 +192,28 @@ async def apply_batch(conn: AsyncConnection, batch: Sequence[Write], lost: Lost
 
 
 async def _move_versions(conn: AsyncConnection, dialect: str,
-                         writes: Sequence[Write]) -> set[tuple[str, str]]:
-    """Advance each write's version row if it still holds the version the write was
-    derived from (a first write: if there is none); the (task, owner) pairs moved."""
+                         units: Sequence[tuple[Write, int]]) -> set[tuple[str, str]]:
+    """Advance each unit's version row by its chain length if it still holds the version
+    the unit's first write was derived from (a first write: if there is none); the
+    (task, owner) pairs moved."""
     table: Table = TaskVersionModel.__table__  # type: ignore[assignment]  # a Table
     moved: set[tuple[str, str]] = set()
-    firsts = [w for w in writes if w.prev_version.is_missing]
-    others = [w for w in writes if not w.prev_version.is_missing]
+    firsts = [(w, n) for w, n in units if w.prev_version.is_missing]
     if firsts:
-        stmt = insert_absent(dialect, table, [
-            {"task_id": w.task.id, "owner": w.owner, "version": 1} for w in firsts])
-        result = await conn.execute(stmt.returning(table.c.task_id, table.c.owner))
+        stmt = insert_absent(dialect, table).returning(table.c.task_id, table.c.owner)
+        result = await conn.execute(stmt, [
+            {"task_id": w.task.id, "owner": w.owner, "version": n} for w, n in firsts])
         moved.update((r.task_id, r.owner) for r in result)
-    if others:
+    by_length: dict[int, builtins.list[Write]] = {}
+    for w, n in units:
+        if not w.prev_version.is_missing:
+            by_length.setdefault(n, []).append(w)
+    for n, others in by_length.items():
         stmt = (update(table)
                 .where(or_(*(and_(table.c.task_id == w.task.id, table.c.owner == w.owner,
                                   table.c.version == _version_int(w.prev_version))
                              for w in others)))
-                .values(version=table.c.version + 1)
+                .values(version=table.c.version + n)
                 .returning(table.c.task_id, table.c.owner))
         moved.update((r.task_id, r.owner) for r in await conn.execute(stmt))
     return moved

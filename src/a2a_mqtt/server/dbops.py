@@ -143,16 +143,30 @@ async def insert_new(conn: AsyncConnection, table: Table, values: dict[str, Any]
     return bool(result.rowcount == 1)
 
 
-def insert_absent(dialect: str, table: Any, values: dict[str, Any] | list[dict[str, Any]]
-                  ) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING`` of one row or several (multi-row VALUES) for
-    ``dialect``; its row count, or ``RETURNING``, says which rows were new."""
-    return _INSERTS[dialect](table).values(values).on_conflict_do_nothing()
+def insert_absent(dialect: str, table: Any) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` into ``table`` for ``dialect``, without values:
+    executed with a list of rows it is one executemany (SQLAlchemy's "insertmanyvalues",
+    compiled once and cached, where a multi-row ``VALUES`` would be compiled for every
+    row count); its ``RETURNING`` rows are the rows that were new."""
+    key = (dialect, table.name, "absent")
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = _INSERTS[dialect](table).on_conflict_do_nothing()
+    return stmt
 
 
-def upsert(dialect: str, table: Any, values: dict[str, Any], *, key: tuple[str, ...]) -> Any:
-    """``INSERT ... ON CONFLICT (key) DO UPDATE`` every other column of ``values``."""
-    stmt = _INSERTS[dialect](table).values(values)
-    return stmt.on_conflict_do_update(
-        index_elements=list(key),
-        set_={name: stmt.excluded[name] for name in values if name not in key})
+def upsert(dialect: str, table: Any, *, key: tuple[str, ...]) -> Any:
+    """``INSERT ... ON CONFLICT (key) DO UPDATE`` every other column, without values (run
+    it with a list of rows: one cached executemany)."""
+    cache_key = (dialect, table.name, "upsert", *key)
+    stmt = _STATEMENTS.get(cache_key)
+    if stmt is None:
+        base = _INSERTS[dialect](table)
+        stmt = _STATEMENTS[cache_key] = base.on_conflict_do_update(
+            index_elements=list(key),
+            set_={c.name: base.excluded[c.name] for c in table.columns if c.name not in key})
+    return stmt
+
+
+_STATEMENTS: dict[tuple[str, ...], Any] = {}
+"""Statements built once per dialect and table (SQLAlchemy caches their compiled form)."""

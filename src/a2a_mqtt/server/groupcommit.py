@@ -45,7 +45,7 @@ from a2a.server.owner_resolver import OwnerResolver, resolve_user_scope
 from a2a.types.a2a_pb2 import ListTasksRequest, ListTasksResponse, Task, TaskState
 from sqlalchemy import and_, select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from a2a_mqtt.server.batchwrite import (
     KNOWN,
@@ -60,6 +60,15 @@ from a2a_mqtt.server.batchwrite import (
     task_to_row,
 )
 from a2a_mqtt.server.dbops import autocommit, retry_transient
+from a2a_mqtt.server.inflight import InflightEntry
+from a2a_mqtt.server.turnbatch import (
+    Claim,
+    Reads,
+    Release,
+    apply_turns,
+    claim_alone,
+    release_alone,
+)
 
 __all__ = ["GroupCommitStore", "row_to_task", "task_columns", "task_to_row"]
 
@@ -96,8 +105,14 @@ class GroupCommitStore(VersionedTaskStore):
         self._owner = owner_resolver
         self._max_batch = max_batch
         self._write_behind = write_behind
-        self._queue: asyncio.Queue[Write] = asyncio.Queue()
+        self._queue: asyncio.Queue[Write | Claim | Release] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self._conn: AsyncConnection | None = None
+        """The writer's own connection, held between batches (no pool checkout, no
+        isolation-level reset per batch); reopened after a failed batch."""
+        # Task id -> owner -> the task as the transaction of this process's claim of it
+        # read it: answers the dispatcher's read right after the claim (once).
+        self._fresh: OrderedDict[str, dict[str, StoredTask]] = OrderedDict()
         # (owner, task id) -> the version this process last wrote or read (MISSING: read
         # as absent); the newest write still committing behind, per task.
         self._known: OrderedDict[tuple[str, str], TaskVersion] = OrderedDict()
@@ -114,10 +129,37 @@ class GroupCommitStore(VersionedTaskStore):
         await self._queue.join()
         writer.cancel()
         await asyncio.gather(writer, return_exceptions=True)
+        await self._drop_connection()
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except (DBAPIError, OSError):  # a broken connection: the pool discards it
+                log.debug("closing the group commit connection failed", exc_info=True)
+
+    def _start_writer(self) -> None:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._run(), name="a2a-mqtt-group-commit")
+
+    async def claim(self, entry: InflightEntry) -> bool:
+        """Claim ``entry``'s turn in the next group commit; True once its row committed,
+        False if the task has a turn in flight already (see server/turnbatch.py)."""
+        claim = Claim(entry)
+        self._start_writer()
+        self._queue.put_nowait(claim)
+        return await asyncio.shield(claim.done)
+
+    def release(self, task_id: str, owner: str) -> None:
+        """Queue the release of a turn for the next group commit (not waited for)."""
+        self._start_writer()
+        self._queue.put_nowait(Release(task_id, owner))
 
     async def save(self, task: Task, *, event: Any = None, prev: Task | None = None,
                    prev_version: TaskVersion, context: ServerCallContext) -> TaskVersion:
         key = (self._owner(context), task.id)
+        self._fresh.pop(task.id, None)  # a read from before this write is stale now
         if task.status.state == TaskState.TASK_STATE_CANCELED:
             # A cancel locks and reads the stored rows: the SDK's own path, alone, after
             # this task's queued writes.
@@ -130,8 +172,7 @@ class GroupCommitStore(VersionedTaskStore):
         snapshot = Task()
         snapshot.CopyFrom(task)  # the caller may change its task while the write waits
         write = Write(snapshot, event, prev_version, key[0], context)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._run(), name="a2a-mqtt-group-commit")
+        self._start_writer()
         # Mid-turn, on a version this process wrote or read last: commit behind.
         write.behind = (self._write_behind and task.status.state not in _TURN_ENDS
                         and self._known.get(key, _UNKNOWN) == prev_version)
@@ -181,6 +222,13 @@ class GroupCommitStore(VersionedTaskStore):
             copy = Task()
             copy.CopyFrom(pending[0].task)
             return StoredTask(copy, pending[0].version)
+        fresh = self._fresh.pop(task_id, None)
+        if fresh is not None:  # read by this process's claim of the task, just now
+            stored = fresh.get(owner)
+            self._lost.pop((owner, task_id), None)
+            self._remember((owner, task_id),
+                           TaskVersion.MISSING if stored is None else stored.version)
+            return stored
         tasks = TaskModel.__table__
         stmt = (select(tasks, TaskVersionModel.version)
                 .outerjoin(TaskVersionModel.__table__,
@@ -228,24 +276,46 @@ class GroupCommitStore(VersionedTaskStore):
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _commit(self, batch: Sequence[Write]) -> None:
+    async def _commit(self, batch: Sequence[Write | Claim | Release]) -> None:
+        writes = [op for op in batch if isinstance(op, Write)]
+        claims = [op for op in batch if isinstance(op, Claim)]
+        releases = [op for op in batch if isinstance(op, Release)]
         try:
-            outcomes, lost = await retry_transient(lambda: self._transaction(batch),
-                                                   what="group commit")
+            outcomes, lost, won, reads = await retry_transient(
+                lambda: self._transaction(writes, claims, releases), what="group commit")
         except (DBAPIError, OSError) as exc:
-            # One write may be what fails the transaction: each alone decides its own
-            # fate, in queue order (a task's writes build on each other).
-            log.debug("group commit of %d writes failed (%s); writing one by one",
+            # One operation may be what fails the transaction: each alone decides its
+            # own fate, in queue order (a task's writes build on each other).
+            log.debug("group commit of %d operations failed (%s); one by one",
                       len(batch), exc)
-            for write in batch:
-                await self._alone(write)
+            for op in batch:
+                await self._alone(op)
             return
         self.batches += 1
         self._lost = lost
-        for write, outcome in zip(batch, outcomes, strict=True):
+        written = {w.task.id for w in writes}
+        for claim, ok in zip(claims, won, strict=True):
+            task_id = claim.entry.task_id
+            if ok and task_id in reads and task_id not in written:
+                self._fresh[task_id] = reads[task_id]
+                self._fresh.move_to_end(task_id)
+                if len(self._fresh) > KNOWN:
+                    self._fresh.popitem(last=False)
+            _settle(claim, ok)
+        for write, outcome in zip(writes, outcomes, strict=True):
             _settle(write, outcome)
 
-    async def _alone(self, write: Write) -> None:
+    async def _alone(self, op: Write | Claim | Release) -> None:
+        if isinstance(op, Claim):
+            try:
+                _settle(op, await claim_alone(self._reader, op))
+            except Exception as exc:  # handed to the one caller it belongs to
+                _settle(op, exc)
+            return
+        if isinstance(op, Release):
+            await release_alone(self._reader, op)
+            return
+        write = op
         key = (write.owner, write.task.id)
         if builds_on_lost(self._lost, write):
             _settle(write, ConcurrentTaskModificationError(write.task.id))
@@ -262,18 +332,29 @@ class GroupCommitStore(VersionedTaskStore):
             self._lost.pop(key, None)
             _settle(write, version)
 
-    async def _transaction(self, batch: Sequence[Write]
-                           ) -> tuple[Sequence[TaskVersion | Exception], Lost]:
+    async def _transaction(self, writes: Sequence[Write], claims: Sequence[Claim],
+                           releases: Sequence[Release]
+                           ) -> tuple[Sequence[TaskVersion | Exception], Lost,
+                                      Sequence[bool], Reads]:
         lost = OrderedDict(self._lost)  # kept only if this transaction commits
-        async with self._engine.begin() as conn:
-            return await apply_batch(conn, batch, lost), lost
+        if self._conn is None:
+            self._conn = await self._engine.connect()
+        conn = self._conn
+        try:
+            async with conn.begin():
+                won, reads = await apply_turns(conn, claims, releases)
+                outcomes = await apply_batch(conn, writes, lost) if writes else []
+        except BaseException:
+            await self._drop_connection()  # a fresh one for the next attempt
+            raise
+        return outcomes, lost, won, reads
 
 
-def _settle(write: Write, outcome: TaskVersion | BaseException) -> None:
-    if write.done.done():
+def _settle(op: Write | Claim, outcome: Any) -> None:
+    if op.done.done():
         return
     if isinstance(outcome, BaseException):
-        write.done.set_exception(outcome)
+        op.done.set_exception(outcome)
     else:
-        write.done.set_result(outcome)
+        op.done.set_result(outcome)
 

@@ -39,7 +39,8 @@ from a2a_mqtt.server.dbops import (
     store_problem,
 )
 
-__all__ = ["DatabaseInflightLog", "InflightEntry", "InflightLog", "MemoryInflightLog"]
+__all__ = ["INFLIGHT_TABLE", "DatabaseInflightLog", "InflightEntry", "InflightLog",
+           "MemoryInflightLog", "claim_problem", "entry_values"]
 
 log = logging.getLogger("a2a_mqtt.server")
 
@@ -135,6 +136,32 @@ _TABLE = Table(
     Column("run", String(64), nullable=False, default=""),
     Column("created_at", Float, nullable=False),
 )
+INFLIGHT_TABLE = _TABLE
+"""The log's table (the batched log in server/turnbatch.py writes the same rows)."""
+
+
+def entry_values(entry: InflightEntry) -> dict[str, Any]:
+    """The table row of ``entry`` by column name."""
+    return {
+        "task_id": entry.task_id, "message_id": entry.message_id, "owner": entry.owner,
+        "method": entry.method, "response_topic": entry.response_topic,
+        "correlation": entry.correlation, "request_id": entry.request_id,
+        "context_id": entry.context_id, "run": entry.run, "created_at": entry.created_at,
+    }
+
+
+def claim_problem(exc: DBAPIError, task_id: str) -> ResponderUnavailableError | None:
+    """What a claim that failed with ``exc`` tells the requester: -32004 (retryable) when
+    the store cannot take writes (a full disk, read-only; the detail is logged for the
+    operator only), None for anything else (raised as it is)."""
+    problem = store_problem(exc)
+    if problem is None:
+        return None
+    # Nothing was taken: the requester may retry (here or elsewhere) once the
+    # operator has fixed the store.
+    log.error("cannot take task %s: %s", task_id, problem)
+    return ResponderUnavailableError(
+        "the agent's task store cannot take new work; retry later")
 
 
 class DatabaseInflightLog(InflightLog):
@@ -149,12 +176,7 @@ class DatabaseInflightLog(InflightLog):
             await conn.run_sync(_META.create_all)
 
     async def claim(self, entry: InflightEntry) -> bool:
-        values = {
-            "task_id": entry.task_id, "message_id": entry.message_id, "owner": entry.owner,
-            "method": entry.method, "response_topic": entry.response_topic,
-            "correlation": entry.correlation, "request_id": entry.request_id,
-            "context_id": entry.context_id, "run": entry.run, "created_at": entry.created_at,
-        }
+        values = entry_values(entry)
 
         async def once() -> bool:
             async with self._single.connect() as conn:
@@ -163,14 +185,10 @@ class DatabaseInflightLog(InflightLog):
         try:
             return await retry_transient(once, what="in-flight claim")
         except DBAPIError as exc:
-            problem = store_problem(exc)
-            if problem is None:
+            refusal = claim_problem(exc, entry.task_id)
+            if refusal is None:
                 raise
-            # Nothing was taken: the requester may retry (here or elsewhere) once the
-            # operator has fixed the store; the detail is for the operator only.
-            log.error("cannot take task %s: %s", entry.task_id, problem)  # noqa: TRY400
-            raise ResponderUnavailableError(
-                "the agent's task store cannot take new work; retry later") from exc
+            raise refusal from exc
 
     async def release(self, task_id: str, owner: str) -> None:
         async def once() -> None:

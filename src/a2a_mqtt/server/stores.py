@@ -11,9 +11,11 @@ to read a task and to fail an abandoned one, whichever kind of store it is.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+import warnings
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -46,7 +48,7 @@ from a2a_mqtt.server.dbops import store_error, store_problem
 from a2a_mqtt.server.groupcommit import GroupCommitStore, task_to_row
 
 __all__ = ["KNOWN_ABSENT", "KnownAbsentStore", "OpenedStore", "TaskAccess", "create_tables",
-           "display_url", "open_task_store"]
+           "display_url", "open_task_store", "single_process"]
 
 KNOWN_ABSENT: Final = "a2a_mqtt.known_absent_task"
 """Call-context key: the id of a task this request has found absent while holding its
@@ -129,6 +131,33 @@ async def open_task_store(url: str | None, stack: AsyncExitStack, *,
     store = GroupCommitStore(sdk_store, engine, write_behind=write_behind)
     stack.push_async_callback(store.aclose)  # before the engine goes (LIFO)
     return OpenedStore(store, stream, engine)
+
+
+_NO_STREAM_NOTICE: Final = "configured without an event_stream"
+
+
+class _NoStreamNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _NO_STREAM_NOTICE not in record.getMessage()
+
+
+@contextmanager
+def single_process(chosen: bool) -> Iterator[None]:
+    """Around a request handler's construction: when ``chosen`` (a database store that
+    one process alone runs tasks on, so no cross-replica event stream), silence
+    a2a-sdk's warning that cross-replica streaming is off; it is off on purpose."""
+    if not chosen:
+        yield
+        return
+    notice = _NoStreamNotice()
+    sdk_log = logging.getLogger("a2a.server.request_handlers.default_request_handler_v2")
+    sdk_log.addFilter(notice)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=f".*{_NO_STREAM_NOTICE}")
+            yield
+    finally:
+        sdk_log.removeFilter(notice)
 
 
 def display_url(engine: AsyncEngine) -> str:

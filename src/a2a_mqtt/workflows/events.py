@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -41,7 +40,7 @@ from a2a_mqtt.client import A2AMqttClient, RequesterConfig
 from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.errors import A2AMqttError, ConfigError
 from a2a_mqtt.mqtt_types import IncomingMessage, Subscription, Will
-from a2a_mqtt.service import serve_until_stopped
+from a2a_mqtt.service import BaseServer
 from a2a_mqtt.transport.base import MqttTransport, default_transport
 from a2a_mqtt.workflows.errors import TemplateError, WorkflowInputError
 from a2a_mqtt.workflows.events_call import StageFailure, call_stage
@@ -109,13 +108,12 @@ class StageConfig:
         return StageServer(self)
 
 
-class StageServer:
-    """Serves the selected stages; an async context manager (not reentrant)."""
+class StageServer(BaseServer):
+    """Serves the selected stages; an async context manager (reusable, not reentrant)."""
 
     def __init__(self, config: StageConfig) -> None:
         self.config = config
         self.pipeline = config.workflow.name
-        self._stack: AsyncExitStack | None = None
         self._store: DedupStore | None = None
         self._mqtt: A2AMqttClient | None = None
         self._transports: dict[str, MqttTransport] = {}
@@ -126,36 +124,15 @@ class StageServer:
         self._accepting = False
         self.counts: dict[str, int] = {"result": 0, "error": 0, "skipped": 0, "duplicate": 0}
 
-    async def __aenter__(self) -> StageServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    async def serve(self, stop: asyncio.Event | None = None, *,
-                    on_ready: Callable[[], None] | None = None) -> None:
-        """Start, run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully
-        (a2a_mqtt/service.py); ``on_ready`` is called once serving."""
-        await serve_until_stopped(self, stop, on_ready=on_ready)
-
-    async def start(self) -> None:
-        if self._stack is not None:
-            raise RuntimeError("StageServer is already running (not reentrant)")
+    async def _start(self, stack: AsyncExitStack) -> None:
         cfg = self.config
-        stack = AsyncExitStack()
-        await stack.__aenter__()
-        self._stack = stack
-        try:
-            self._store = await stack.enter_async_context(DedupStore(cfg.store_url))
-            self._mqtt = await stack.enter_async_context(A2AMqttClient(RequesterConfig(
-                connection=cfg.connection)))
-            self._accepting = True
-            for step in cfg.selected:
-                await self._open_stage(step)
-        except BaseException:
-            await self.stop()
-            raise
+        self._store = await stack.enter_async_context(DedupStore(cfg.store_url))
+        self._mqtt = await stack.enter_async_context(A2AMqttClient(RequesterConfig(
+            connection=cfg.connection)))
+        stack.push_async_callback(self._close_stages)
+        self._accepting = True
+        for step in cfg.selected:
+            await self._open_stage(step)
 
     async def _open_stage(self, step: Step) -> None:
         cfg = self.config
@@ -180,10 +157,8 @@ class StageServer:
         await transport.connect()
         await transport.publish(status, _status("online", step.name), qos=1, retain=True)
 
-    async def stop(self) -> None:
-        stack, self._stack = self._stack, None
-        if stack is None:
-            return
+    async def _close_stages(self) -> None:
+        """Finish or abandon the events in hand, say offline, disconnect every stage."""
         self._accepting = False
         try:
             if self._tasks:
@@ -200,7 +175,6 @@ class StageServer:
                 await transport.disconnect()
         finally:
             self._transports.clear()
-            await stack.aclose()
 
     async def _handle(self, step: Step, msg: IncomingMessage) -> None:
         async with self._slots[step.name]:

@@ -45,8 +45,8 @@ from a2a_mqtt.binding.topics import PREFIX, discovery_topic, request_topic
 from a2a_mqtt.client import A2AMqttClient, RequesterConfig
 from a2a_mqtt.server.claims import RequestClaims
 from a2a_mqtt.server.stores import create_tables
+from a2a_mqtt.service import BaseServer
 from a2a_mqtt.service import run as service_run
-from a2a_mqtt.service import serve_until_stopped
 from a2a_mqtt.transport.base import (
     IncomingMessage,
     MqttTransport,
@@ -71,7 +71,7 @@ __all__ = ["Supervisor", "SupervisorConfig", "presence_topic", "run"]
 log = logging.getLogger("a2a_mqtt.workflows")
 
 
-class Supervisor(StepAgents):
+class Supervisor(StepAgents, BaseServer):
     """Serves workflows until ``serve``'s stop event is set; see the module docstring."""
 
     def __init__(self, config: SupervisorConfig, *,
@@ -106,26 +106,14 @@ class Supervisor(StepAgents):
         self._reserved = 0
         self._background: list[asyncio.Task[None]] = []
         self._deferred_task: asyncio.Task[None] | None = None
-        self._stack = AsyncExitStack()
+        self._calls = AsyncExitStack()  # the step-calling client (BaseServer owns _stack)
 
     # --- lifecycle -------------------------------------------------------------------
 
-    async def serve(self, stop: asyncio.Event | None = None) -> None:
-        """Serve until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully."""
-        await serve_until_stopped(self, stop)
-
-    async def __aenter__(self) -> Supervisor:
-        try:
-            await self._start()
-        except BaseException:
-            await self._shutdown()
-            raise
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._shutdown()
-
-    async def _start(self) -> None:
+    async def _start(self, stack: AsyncExitStack) -> None:
+        # One bounded stop for every part, a partly started supervisor's included.
+        stack.push_async_callback(self._shutdown)
+        self._stopping = False
         cfg = self.config
         await self.store.initialize()
         await create_tables(self.claims.initialize)
@@ -152,7 +140,7 @@ class Supervisor(StepAgents):
         await transport.subscribe(Subscription(
             presence_topic(cfg.supervisor_id) + "/nudge", qos=0), self._on_nudge)
         transport.on_connection_change(self._on_connection)
-        self.mqtt = await self._stack.enter_async_context(A2AMqttClient(requester))
+        self.mqtt = await self._calls.enter_async_context(A2AMqttClient(requester))
         await transport.connect()
         await self._announce()
         self._background.append(asyncio.create_task(
@@ -205,7 +193,7 @@ class Supervisor(StepAgents):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.transport.disconnect(), 5)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._stack.aclose(), 10)   # the step-calling client
+            await asyncio.wait_for(self._calls.aclose(), 10)   # the step-calling client
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.engine.dispose(), 5)
         log.debug("supervisor %s stopped", self.config.supervisor_id)

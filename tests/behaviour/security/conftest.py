@@ -55,7 +55,7 @@ async def issuer(tmp_path: Path) -> AsyncIterator[Issuer]:
     tokens = TokenIssuer.create(tmp_path / "issuer", issuer=ISSUER)
     config = JwksServerConfig(issuer_dir=tmp_path / "issuer", cert_file=cert.cert_file,
                               key_file=cert.key_file)
-    async with JwksServer(config) as server:
+    async with config.server() as server:
         yield Issuer(tokens=tokens, server=server, ca=ca, directory=tmp_path / "issuer")
 
 

@@ -1,6 +1,7 @@
 """One agent process, no pool, on a database store (write-behind on): for kill -9 tests.
 
-Run as ``python -m tests.behaviour.server.solo_agent BROKER_URL AGENT_REF STORE_URL LOG``.
+Run as ``python -m tests.behaviour.server.solo_agent BROKER_URL AGENT_REF STORE_URL LOG
+[fast]`` (``fast``: ``AgentConfig.fast_path``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from tests.behaviour.pool.member import CountingExecutor
 
 def main() -> None:
     url, ref, store, log_path = sys.argv[1:5]
+    fast = sys.argv[5:6] == ["fast"]
     config = AgentConfig(ref=AgentRef.parse(ref), card=echo_card(),
                          executor=CountingExecutor(log_path),
                          connection=ConnectionSettings(url=url, keepalive=5),
-                         task_store_url=store, session_expiry=300, max_concurrency=64)
+                         task_store_url=store, session_expiry=300, max_concurrency=64,
+                         fast_path=fast)
     asyncio.run(serve_agents([config]))
 
 
