@@ -18,9 +18,11 @@ them on (``OTEL_INSTRUMENTATION_A2A_SDK_ENABLED=true``) run in a child process,
 one round at a time between this process's rounds; their ratios are against this
 process's "off". Medians over rounds.
 
-:func:`tracing_on` is the tracing setup for other benchmarks (the tracing slot of
-``bench/observability_cost.py``, branch obs-metrics): a context manager factory that
-turns tracing on at a sample ratio, exporting to a sink process, and off on exit.
+bench/observability_cost.py is the main tracing figure (tracing-100, tracing-1,
+with and without metrics, head to head); this script keeps the a2a-sdk spans
+comparison. :func:`tracing_on` is a tracing setup for other benchmarks: a context
+manager factory that turns tracing on at a sample ratio, exporting to a sink
+process, and off on exit.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ SDK_VARIANTS: dict[str, float | None] = {
 _SINK = """
 import http.server, sys
 class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as a collector does
     def do_POST(self):
         self.rfile.read(int(self.headers.get('content-length', 0)))
         self.send_response(200); self.send_header('content-length', '0'); self.end_headers()

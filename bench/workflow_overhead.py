@@ -5,6 +5,7 @@ Usage::
     python bench/workflow_overhead.py                 # both parts (about 3 min)
     python bench/workflow_overhead.py --skip-overhead --rounds 8
     python bench/workflow_overhead.py --spy /tmp/spy  # py-spy of every supervisor
+    sudo .venv/bin/python bench/workflow_overhead.py --skip-overhead --supervisor-cpu 0.25
     python bench/workflow_overhead.py --json /tmp/wf.json
 
 Part 1, overhead per step: one no-op agent (completes at once, in-memory store) and
@@ -31,7 +32,12 @@ for a CPU (/proc/PID/task/*/schedstat): ran + waited near 1 means the supervisor
 is the limit, and waited > ran that the machine starves it. Every agent and
 supervisor runs in a session of its own, as on separate hosts: with autogroup
 scheduling a session gets one share of the CPUs however many processes it has
-(``--one-session`` keeps them all in this process's session, for comparison). The machine has 2
+(``--one-session`` keeps them all in this process's session, for comparison).
+``--supervisor-cpu CORES`` caps each supervisor process to CORES of CPU in a cgroup
+of its own (``harness/cpucap.py``; Linux, root), standing in for one small host per
+supervisor on one machine: a window then also reports each supervisor's CPU use in
+cores against the cap, and the share of 100 ms periods in which it hit the cap
+(near 1: the cap is the limit). The machine has 2
 cores shared with the broker, PostgreSQL, the agents and this client: read the
 ratio and the CPU per run, not the absolute rates.
 
@@ -68,6 +74,7 @@ from harness import (
     side_by_side,
     write_json,
 )
+from harness.cpucap import CpuCapError, find_controller, interrupt_on_term, quota_for
 from harness.procs import private_broker
 from workflow_bench.throughput import Setup, chain, pg_database, run_once
 
@@ -154,6 +161,13 @@ async def overhead(url: str, db: str, steps: int, reps: int) -> dict[str, Any]:
             "ratio": round(ratio(wf_med, direct_med) or 0.0, 2)}
 
 
+def cap_text(row: dict[str, Any]) -> str:
+    if row["cpu_cap"] is None:
+        return ""
+    return (f"cores used {row['supervisor_cores']} of {row['cpu_cap']} each, "
+            f"periods at the cap {row['supervisor_throttled']}; ")
+
+
 # --- main ----------------------------------------------------------------------------
 
 
@@ -169,7 +183,7 @@ async def throughput(url: str, broker_pid: int | None, tmp: Path,
     def setup(n: int) -> Setup:
         return Setup(url=url, n=n, tmp=tmp, agent_script=SCRIPT, n_agents=args.agents,
                      step_ms=args.step_ms, max_runs=args.max_runs, broker_pid=broker_pid,
-                     sessions=not args.one_session)
+                     sessions=not args.one_session, cpu_cap=args.supervisor_cpu)
 
     async with setup(1) as one, setup(3) as three:
         setups = {"1": one, "3": three}
@@ -188,11 +202,13 @@ async def throughput(url: str, broker_pid: int | None, tmp: Path,
                   f"supervisor {row['runs_per_supervisor']}; supervisor CPU "
                   f"{row['supervisor_cpu_ms_per_run']} ms/run, busiest supervisor "
                   f"{row['busiest_supervisor_cores']} core; ran/waited for CPU "
-                  f"{row['supervisor_ran_waited']}; CPU ms/run "
+                  f"{row['supervisor_ran_waited']}; {cap_text(row)}CPU ms/run "
                   f"{row['cpu_ms_per_run']}; load {row['load']})", flush=True)
             return [row]
 
         rows = await side_by_side(["1", "3"], args.rounds, measure)
+    cores = {n: round(median([max(r["supervisor_cores"]) for r in rows
+                              if r["supervisors"] == n]), 2) for n in (1, 3)}
     medians = {n: round(median([r["runs_per_s"] for r in rows if r["supervisors"] == n]), 1)
                for n in (1, 3)}
     cpu = {n: round(median([r["supervisor_cpu_ms_per_run"] for r in rows
@@ -200,9 +216,14 @@ async def throughput(url: str, broker_pid: int | None, tmp: Path,
     print(markdown_table(THROUGHPUT_COLUMNS, rows))
     print(f"median runs/s: 1 supervisor {medians[1]}, 3 supervisors {medians[3]} "
           f"-> {ratio(medians[3], medians[1]) or float('nan'):.2f}x; supervisor CPU per run "
-          f"(all supervisors): {cpu[1]} ms against {cpu[3]} ms", flush=True)
+          f"(all supervisors): {cpu[1]} ms against {cpu[3]} ms; busiest supervisor "
+          f"{cores[1]} against {cores[3]} core"
+          + (f" (cap {args.supervisor_cpu} core each)" if args.supervisor_cpu else "")
+          + f"; load {rows[0]['load']}-{rows[-1]['load']}", flush=True)
     return {"throughput": rows, "median_runs_per_s": medians,
-            "median_supervisor_cpu_ms_per_run": cpu}
+            "median_supervisor_cpu_ms_per_run": cpu,
+            "median_busiest_supervisor_cores": cores,
+            "supervisor_cpu_cap": args.supervisor_cpu}
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -252,6 +273,11 @@ def cli() -> None:
                         help="keep the agents and supervisors in this process's session "
                              "(one CPU share under autogroup scheduling) instead of one "
                              "session each, as on separate hosts")
+    parser.add_argument("--supervisor-cpu", type=float, default=None, metavar="CORES",
+                        help="cap each supervisor process to CORES of CPU (0.25: a "
+                             "quarter core) in a cgroup of its own, standing in for a "
+                             "small host of its own (Linux; needs a writable cgroup cpu "
+                             "controller, v1 or v2: root)")
     parser.add_argument("--logs", type=Path, default=None, metavar="DIR",
                         help="keep the workflow files and the processes' logs in DIR")
     parser.add_argument("--skip-overhead", action="store_true")
@@ -263,6 +289,13 @@ def cli() -> None:
     if args.serve_agent:
         _serve_agent(*args.serve_agent)
         return
+    if args.supervisor_cpu is not None:
+        try:   # refused before anything starts, with the reason
+            quota_for(args.supervisor_cpu)
+            find_controller()
+        except (CpuCapError, OSError) as exc:
+            parser.error(f"--supervisor-cpu: {exc}")
+        interrupt_on_term()   # kill or Ctrl-C: the cgroups are removed on the way out
     if args.logs is not None:
         args.logs.mkdir(parents=True, exist_ok=True)
     results = asyncio.run(main(args))

@@ -10,6 +10,11 @@ scan every few seconds). Per window: runs/s, the CPU per run of every process on
 the path (each supervisor, the agents, the PostgreSQL backends of its database,
 the broker, this client), and each supervisor's share of the wall time it ran
 and waited runnable for a CPU (/proc/PID/task/*/schedstat).
+
+With ``cpu_cap`` (cores), each supervisor process runs in a cgroup of its own capped
+to that much CPU (``harness.cpucap``), standing in for a small host of its own; a
+window then also reports each supervisor's CPU use in cores and the share of CFS
+periods in which it hit its cap.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import CpuMeter
+from harness.cpucap import CpuCap, cpu_cap
 from harness.spy import start_py_spy, stop_py_spy
 
 __all__ = ["Setup", "pg_database"]
@@ -141,11 +147,12 @@ class Setup:
 
     def __init__(self, *, url: str, n: int, tmp: Path, agent_script: Path, n_agents: int,
                  step_ms: float, max_runs: int, broker_pid: int | None,
-                 sessions: bool = True) -> None:
+                 sessions: bool = True, cpu_cap: float | None = None) -> None:
         self.url, self.n, self.tmp = url, n, tmp
         self.agent_script, self.n_agents = agent_script, n_agents
         self.step_ms, self.max_runs, self.broker_pid = step_ms, max_runs, broker_pid
-        self.sessions = sessions
+        self.sessions, self.cpu_cap = sessions, cpu_cap
+        self.caps: list[CpuCap] = []
         self.name = f"tp{n}x{uuid.uuid4().hex[:6]}"
         self.procs: list[subprocess.Popen[bytes]] = []
         self.sup_pids: list[int] = []
@@ -158,6 +165,10 @@ class Setup:
         from a2a_mqtt.connection import ConnectionSettings
 
         try:
+            if self.cpu_cap is not None:   # removed last: after the processes stop
+                self.caps = [self._stack.enter_context(cpu_cap(
+                    self.cpu_cap, name=f"a2a-mqtt-bench-{self.name}-sup{i}"))
+                    for i in range(self.n)]
             self.db, drop = await pg_database()
             self._stack.push_async_callback(drop)
             self._stack.callback(self._stop_procs)
@@ -177,6 +188,8 @@ class Setup:
                            session=self.sessions)
                     for i in range(self.n)]
             self.procs += sups
+            for cap, proc in zip(self.caps, sups, strict=False):
+                cap.add(proc.pid)   # importing takes far longer than this: capped from the start
             self.sup_pids = [p.pid for p in sups]
             deadline = time.monotonic() + 60
             while not all(p.exists() and "workflows: supervisor" in p.read_text()
@@ -240,6 +253,7 @@ class Setup:
         owned0 = await self.owners()
         pg_start = _pg_cpu(self.db)
         sched_start = [_sched(pid) for pid in self.sup_pids]
+        throttle_start = [cap.throttled() for cap in self.caps]
         cpu = CpuMeter(pids)
         cpu.start()
         done, failed, elapsed = await self.drive(runs, inflight)
@@ -248,6 +262,8 @@ class Setup:
         sched = [tuple(b - a for a, b in zip(s0, _sched(pid), strict=True))
                  for s0, pid in zip(sched_start, self.sup_pids, strict=True)]
         load = os.getloadavg()[0]
+        throttled = [tuple(b - a for a, b in zip(t0, cap.throttled(), strict=True))
+                     for t0, cap in zip(throttle_start, self.caps, strict=True)]
         for proc in spies:
             await stop_py_spy(proc, log=LOG)
         owned = {k: v - owned0.get(k, 0) for k, v in (await self.owners()).items()}
@@ -270,6 +286,12 @@ class Setup:
                                                   / 1000, 2),
                 "supervisor_ran_waited": [(round(r / elapsed, 2), round(w / elapsed, 2))
                                           for r, w in sched],
+                "supervisor_cores": [round(v * done / elapsed / 1000, 2)
+                                     for v in sup_ms.values()],
+                "cpu_cap": self.cpu_cap,
+                # share of the 100 ms periods a supervisor ran in that ended at its cap
+                "supervisor_throttled": [round(t / p, 2) if p else 0.0
+                                         for p, t in throttled],
                 "load": round(load, 1), "runs_per_supervisor": owned}
 
     async def owners(self) -> dict[str, int]:

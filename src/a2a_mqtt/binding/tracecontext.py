@@ -6,29 +6,42 @@ prefix), their values in the Trace Context formats (docs/binding.md §4.5).
 They are not ``a2a-`` properties, so they are never service parameters.
 
 Reading follows the binding's rule for User Properties: keys are matched
-case-insensitively and the last occurrence wins. Values are parsed and checked
-by OpenTelemetry's :class:`TraceContextTextMapPropagator`: a malformed
-``traceparent`` (or an all-zero id, version ``ff``, ...) is ignored, so the
-receiver starts a new trace instead of joining a bogus one, and an invalid
-``tracestate`` is dropped. Writing replaces any earlier trace properties, so a
-message never carries two contexts.
+case-insensitively and the last occurrence wins. ``traceparent`` is parsed here
+(W3C Trace Context level 1, section 3.2; the hot path of every traced request,
+four times cheaper than OpenTelemetry's generic propagator API): a malformed
+value (upper-case hex, an all-zero id, version ``ff``, a version ``00`` with
+trailing fields, ...) is ignored, so the receiver starts a new trace instead of
+joining a bogus one. ``tracestate`` is parsed by OpenTelemetry's ``TraceState``
+(an invalid one is dropped). A hypothesis test holds the reading equal to
+OpenTelemetry's ``TraceContextTextMapPropagator`` on any input. Writing replaces
+any earlier trace properties, so a message never carries two contexts.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Final
 
 from opentelemetry.context import Context
-from opentelemetry.propagators.textmap import Getter, Setter
-from opentelemetry.trace import get_current_span
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    TraceFlags,
+    TraceState,
+    get_current_span,
+    set_span_in_context,
+)
 
 __all__ = [
     "TRACEPARENT",
     "TRACESTATE",
     "extract",
+    "format_traceparent",
     "inject",
+    "inject_span",
+    "parse_traceparent",
     "with_trace_context",
     "without_trace_context",
 ]
@@ -39,52 +52,77 @@ _NAMES: Final = frozenset({TRACEPARENT, TRACESTATE})
 # Far above any valid value (traceparent is 55 characters, tracestate at most
 # 32 members of ~260): a longer one is dropped unread, never handed to a parser.
 _MAX_VALUE: Final = 4096
-
-_PROPAGATOR: Final = TraceContextTextMapPropagator()
+# version "-" trace-id "-" parent-id "-" flags, then (versions after 00 only) more
+# fields after a "-". Surrounding blanks are tolerated, as OpenTelemetry does.
+_TRACEPARENT: Final = re.compile(
+    r"^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?[ \t]*$")
+_SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
+_NOT_SAMPLED: Final = TraceFlags(TraceFlags.DEFAULT)
+_NO_STATE: Final = TraceState()
 
 UserProperties = Sequence[tuple[str, str]]
 
 
-class _PropertyGetter(Getter[UserProperties]):
-    """Reads a User Property list as the propagator's carrier: one value per key,
-    the last occurrence, keys compared case-insensitively."""
-
-    def get(self, carrier: UserProperties, key: str) -> list[str] | None:
-        found: str | None = None
-        for name, value in carrier:
-            if name.lower() == key:
-                found = value
-        if found is None or len(found) > _MAX_VALUE:
-            return None
-        return [found]
-
-    def keys(self, carrier: UserProperties) -> list[str]:
-        return list(dict.fromkeys(name.lower() for name, _ in carrier))
-
-
-class _PropertySetter(Setter[list[tuple[str, str]]]):
-    def set(self, carrier: list[tuple[str, str]], key: str, value: str) -> None:
-        carrier.append((key, value))
+def parse_traceparent(value: str, state: str | None = None) -> SpanContext | None:
+    """The remote span a ``traceparent`` (and ``tracestate``) names, or None when the
+    ``traceparent`` is not valid."""
+    m = _TRACEPARENT.match(value)
+    if m is None:
+        return None
+    version, trace_hex, span_hex, flags_hex, rest = m.groups()
+    if version == "ff" or (version == "00" and rest):
+        return None
+    trace_id, span_id = int(trace_hex, 16), int(span_hex, 16)
+    if not trace_id or not span_id:
+        return None
+    flags = int(flags_hex, 16)
+    trace_flags = (_SAMPLED if flags == 1 else _NOT_SAMPLED if flags == 0
+                   else TraceFlags(flags))
+    trace_state = (TraceState.from_header([state]) if state else _NO_STATE)
+    return SpanContext(trace_id=trace_id, span_id=span_id, is_remote=True,
+                       trace_flags=trace_flags, trace_state=trace_state)
 
 
-_GETTER: Final = _PropertyGetter()
-_SETTER: Final = _PropertySetter()
+def format_traceparent(sc: SpanContext) -> str:
+    """Version 00 of the format: what every sender writes."""
+    return f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{sc.trace_flags & 0xFF:02x}"
 
 
 def extract(user_properties: UserProperties, context: Context | None = None) -> Context:
     """``context`` (default: an empty one) with the remote span the properties name, if
     valid; otherwise ``context`` unchanged. Never raises on any property list."""
-    return _PROPAGATOR.extract(user_properties, context=context or Context(), getter=_GETTER)
+    parent: str | None = None
+    state: str | None = None
+    for name, value in user_properties:
+        # The exact names first: what every sender writes, no lower() per property.
+        if name == TRACEPARENT or (len(name) == 11 and name.lower() == TRACEPARENT):
+            parent = value
+        elif name == TRACESTATE or (len(name) == 10 and name.lower() == TRACESTATE):
+            state = value
+    base = Context() if context is None else context
+    if parent is None or len(parent) > _MAX_VALUE:
+        return base
+    if state is not None and len(state) > _MAX_VALUE:
+        state = None
+    sc = parse_traceparent(parent, state)
+    return base if sc is None else set_span_in_context(NonRecordingSpan(sc), base)
+
+
+def inject_span(span: Span) -> tuple[tuple[str, str], ...]:
+    """The ``traceparent`` (and, when non-empty, ``tracestate``) properties naming
+    ``span``; empty when it has no valid span context."""
+    sc = span.get_span_context()
+    if not sc.is_valid:
+        return ()
+    if sc.trace_state:
+        return ((TRACEPARENT, format_traceparent(sc)), (TRACESTATE, sc.trace_state.to_header()))
+    return ((TRACEPARENT, format_traceparent(sc)),)
 
 
 def inject(context: Context | None = None) -> tuple[tuple[str, str], ...]:
     """The ``traceparent`` (and, when non-empty, ``tracestate``) properties naming the
     span of ``context`` (default: the current one); empty when it has no valid span."""
-    if not get_current_span(context).get_span_context().is_valid:
-        return ()
-    carrier: list[tuple[str, str]] = []
-    _PROPAGATOR.inject(carrier, context=context, setter=_SETTER)
-    return tuple(carrier)
+    return inject_span(get_current_span(context))
 
 
 def without_trace_context(user_properties: Iterable[tuple[str, str]]

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from a2a.client.errors import A2AClientError, A2AClientTimeoutError
 from a2a.types.a2a_pb2 import AgentCard
-from opentelemetry.trace import set_span_in_context
 
 from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.card import encode_card
@@ -44,7 +43,7 @@ from a2a_mqtt.binding.topics import (
     reply_topic,
     request_topic,
 )
-from a2a_mqtt.binding.tracecontext import inject
+from a2a_mqtt.binding.tracecontext import inject_span
 from a2a_mqtt.client.config import RequesterConfig
 from a2a_mqtt.client.retry import (
     RETRY_AFTER,
@@ -320,9 +319,9 @@ class Requester:
             f"{method} to {agent}: no reply within {first_timeout:g}s")
         try:
             # One CLIENT span per call, across its attempts; never made current (this
-            # generator yields to its consumer), so inject() is given its context.
-            with tracing.client_span(method, topic, str(agent)) as span:
-                traced = () if span is None else inject(set_span_in_context(span))
+            # generator yields to its consumer), so inject_span() is given the span.
+            with tracing.client_span(method, topic) as span:
+                traced = () if span is None else inject_span(span)
                 for attempt in range(cfg.max_attempts):
                     if attempt:
                         if record is not None:

@@ -21,17 +21,20 @@ class TracedExecutor(AgentExecutor):
 
     def __init__(self, inner: AgentExecutor) -> None:
         self.inner = inner
+        self._name = type(inner).__name__
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        # Made current, so that the executor's own calls become its children; the
+        # attributes go in at creation (one dict, no set_attribute calls).
         with tracing.span("a2a/execute", kind=SpanKind.INTERNAL,
                           attributes={"a2a.task.id": context.task_id or "",
-                                      "a2a.executor": type(self.inner).__name__}):
+                                      "a2a.executor": self._name}):
             await self.inner.execute(context, event_queue)
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         with tracing.span("a2a/cancel", kind=SpanKind.INTERNAL,
                           attributes={"a2a.task.id": context.task_id or "",
-                                      "a2a.executor": type(self.inner).__name__}):
+                                      "a2a.executor": self._name}):
             await self.inner.cancel(context, event_queue)
 
 

@@ -1,10 +1,11 @@
 """Distributed tracing: configuration, the process's tracer and the spans our code opens.
 
 Off by default. :func:`configure_tracing` with an endpoint installs an SDK
-``TracerProvider`` (sampler ``ParentBased(TraceIdRatioBased(ratio))``, batched
-export over OTLP/HTTP) for the whole process; until then :func:`span` yields
-None after one global read, so an untraced process pays nothing more (no
-tracer lookups, no context changes, no properties written).
+``TracerProvider`` (sampler ``ParentBased(TraceIdRatioBased(ratio))``, the SDK's
+``BatchSpanProcessor`` and the official OTLP/HTTP ``OTLPSpanExporter``) for the
+whole process; until then :func:`span` yields None after one global read, so an
+untraced process pays nothing more (no tracer lookups, no context changes, no
+properties written).
 
 Spans (docs/observability.md, Tracing): the requester's call (CLIENT), an
 agent's handling of a request (SERVER) with the executor's run as its child
@@ -18,10 +19,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from opentelemetry import trace
@@ -47,6 +48,7 @@ __all__ = [
     "server_span",
     "span",
     "tracer",
+    "use_tracer",
 ]
 
 log = logging.getLogger("a2a_mqtt.observability")
@@ -193,7 +195,10 @@ def configure_tracing(config: TracingConfig) -> TracingHandle | None:
     provider = TracerProvider(
         resource=Resource.create({SERVICE_NAME: config.service_name}),
         sampler=ParentBased(TraceIdRatioBased(config.sample_ratio)))
-    # Export runs on the SDK's own worker thread, in batches, off the event loop.
+    # Export runs on the SDK's own worker thread, in batches, off the event loop. The
+    # batch settings are the SDK's (OTEL_BSP_*: 512 spans a POST, 2048 queued, 5 s),
+    # and so is compression (OTEL_EXPORTER_OTLP_COMPRESSION, none by default: on a
+    # loopback or LAN collector gzip costs more CPU than the bytes it saves).
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=config.endpoint)))
     # The global provider (what a2a-sdk's own spans use, when on) can be set once per
     # process; a configure after a shutdown (tests, benchmarks) keeps the first one.
@@ -211,6 +216,15 @@ def tracer() -> Tracer | None:
     return _TRACER
 
 
+def use_tracer(new: Tracer | None) -> Tracer | None:
+    """Make ``new`` this process's tracer (None: off) and return the one before; for
+    tests and benchmarks that bring their own provider. Services use
+    :func:`configure_tracing`."""
+    global _TRACER
+    old, _TRACER = _TRACER, new
+    return old
+
+
 def rpc_attributes(method: str, topic: str | None = None,
                    **extra: AttributeValue) -> dict[str, AttributeValue]:
     """The RPC (and, with ``topic``, messaging) attributes of an A2A call."""
@@ -222,43 +236,94 @@ def rpc_attributes(method: str, topic: str | None = None,
     return attrs
 
 
-@contextmanager
-def span(name: str, *, kind: SpanKind, attributes: Mapping[str, AttributeValue] | None = None,
-         parent: Context | None = None, current: bool = True) -> Iterator[Span | None]:
-    """A span (None while tracing is off) around the block, a child of ``parent``
-    (default: the current context); ``current`` makes it the current span inside the
-    block. An exception escaping the block is recorded and sets the ERROR status."""
-    t = _TRACER
-    if t is None:
-        yield None
-        return
-    s = t.start_span(name, context=parent, kind=kind, attributes=attributes,
-                     record_exception=False, set_status_on_exception=False)
-    # Attached only when asked: a span held across an async generator's yields must not
-    # be made current, since its consumer would run (and detach) in another context.
-    token = attach(trace.set_span_in_context(s)) if current else None
-    try:
-        yield s
-    except Exception as exc:
-        s.record_exception(exc)
-        s.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {str(exc)[:200]}"))
-        raise
-    finally:
-        if token is not None:
-            detach(token)
+class _Block:
+    """The span of a ``with`` block (see :func:`span`). A class, not a generator
+    context manager: this runs three times per traced request."""
+
+    __slots__ = ("_attributes", "_current", "_kind", "_name", "_parent", "_span", "_token")
+
+    def __init__(self, name: str, kind: SpanKind, attributes: Mapping[str, AttributeValue] | None,
+                 parent: Context | None, current: bool) -> None:
+        self._name, self._kind, self._attributes = name, kind, attributes
+        self._parent, self._current = parent, current
+        self._span: Span | None = None
+        self._token: object = None
+
+    def __enter__(self) -> Span | None:
+        t = _TRACER
+        if t is None:
+            return None
+        above = trace.get_current_span(self._parent)
+        sc = above.get_span_context()
+        if sc.is_valid and not sc.trace_flags.sampled:
+            # A trace its root chose not to record (ParentBased): nothing below records
+            # either, so no span is made; the context stays the parent's, whose
+            # traceparent (sampled flag off) travels on unchanged.
+            if self._current and self._parent is not None:
+                self._token = attach(self._parent)
+            return above
+        s = self._span = t.start_span(self._name, context=self._parent, kind=self._kind,
+                                      attributes=self._attributes, record_exception=False,
+                                      set_status_on_exception=False)
+        # Attached only when asked: a span held across an async generator's yields must not
+        # be made current, since its consumer would run (and detach) in another context.
+        if self._current:
+            self._token = attach(trace.set_span_in_context(s))
+        return s
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        if self._token is not None:
+            detach(self._token)  # type: ignore[arg-type]
+        s = self._span
+        if s is None:
+            return
+        if isinstance(exc, Exception):
+            s.record_exception(exc)
+            s.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {str(exc)[:200]}"))
         s.end()
 
 
-_NO_SPAN: Final = nullcontext(None)
-
-
-def client_span(method: str, topic: str, agent: str) -> AbstractContextManager[Span | None]:
-    """The requester's CLIENT span of one call (not made current); a shared no-op
-    while tracing is off, so an untraced call builds no name and no attributes."""
+def span(name: str, *, kind: SpanKind, attributes: Mapping[str, AttributeValue] | None = None,
+         parent: Context | None = None, current: bool = True
+         ) -> AbstractContextManager[Span | None]:
+    """A span (None while tracing is off) around the block, a child of ``parent``
+    (default: the current context); ``current`` makes it the current span inside the
+    block. An exception escaping the block is recorded and sets the ERROR status.
+    Under a parent that is not sampled no span is made: the block gets the parent."""
     if _TRACER is None:
         return _NO_SPAN
-    return span(f"a2a/{method}", kind=SpanKind.CLIENT, current=False,
-                attributes=rpc_attributes(method, topic, **{"a2a.agent": agent}))
+    return _Block(name, kind, attributes, parent, current)
+
+
+_NO_SPAN: Final = nullcontext(None)
+_CACHE_MAX: Final = 1024
+# Span names and attribute dicts per (method, topic) and per topic: built once,
+# handed to every span (the SDK copies what it keeps, so they are never mutated).
+_CLIENT_ATTRS: dict[tuple[str, str], tuple[str, dict[str, AttributeValue]]] = {}
+_SERVER_ATTRS: dict[str, dict[str, AttributeValue]] = {}
+_NAMES: dict[str, str] = {}
+
+
+def _bounded(cache: dict[Any, Any]) -> dict[Any, Any]:
+    """``cache``, emptied first when full (topics and methods come from the wire)."""
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    return cache
+
+
+def client_span(method: str, topic: str) -> AbstractContextManager[Span | None]:
+    """The requester's CLIENT span of one call (not made current); a shared no-op
+    while tracing is off, so an untraced call builds no name and no attributes.
+    The agent is not an attribute of its own: the topic names it, and every
+    attribute costs the exporter's encoder time on every span."""
+    if _TRACER is None:
+        return _NO_SPAN
+    key = (method, topic)
+    hit = _CLIENT_ATTRS.get(key)
+    if hit is None:
+        hit = _bounded(_CLIENT_ATTRS)[key] = (f"a2a/{method}", rpc_attributes(method, topic))
+    return _Block(hit[0], SpanKind.CLIENT, hit[1], None, False)
 
 
 def server_span(user_properties: Sequence[tuple[str, str]], topic: str
@@ -268,9 +333,12 @@ def server_span(user_properties: Sequence[tuple[str, str]], topic: str
     known (:func:`name_request`)."""
     if _TRACER is None:
         return _NO_SPAN
-    return span("a2a/request", kind=SpanKind.SERVER, parent=extract(user_properties),
-                attributes={"rpc.system": "a2a", "messaging.system": "mqtt",
-                            "messaging.destination.name": topic})
+    attrs = _SERVER_ATTRS.get(topic)
+    if attrs is None:
+        attrs = _bounded(_SERVER_ATTRS)[topic] = {
+            "rpc.system": "a2a", "messaging.system": "mqtt",
+            "messaging.destination.name": topic}
+    return _Block("a2a/request", SpanKind.SERVER, attrs, extract(user_properties), True)
 
 
 def name_request(method: str, **attributes: AttributeValue) -> None:
@@ -279,10 +347,13 @@ def name_request(method: str, **attributes: AttributeValue) -> None:
         return
     current = trace.get_current_span()
     if current.is_recording():
-        current.update_name(f"a2a/{method}")
+        name = _NAMES.get(method)
+        if name is None:
+            name = _bounded(_NAMES)[method] = f"a2a/{method}"
+        current.update_name(name)
         current.set_attribute("rpc.method", method)
-        for key, value in attributes.items():
-            current.set_attribute(key, value)
+        if attributes:
+            current.set_attributes(attributes)
 
 
 def mark_error(code: int, message: str) -> None:

@@ -302,19 +302,24 @@ async def until(condition: Any, what: str) -> None:
 async def test_each_request_is_taken_by_its_designated_supervisor_alone(
         broker: MosquittoProcess, tmp_path: Path) -> None:
     """Both supervisors receive every request; only the designated one claims it, and
-    the other's copy is found held after the grace, in a batch (intake.py)."""
+    the other's copy is found held after the grace, in a batch (intake.py). Eight
+    requests: a supervisor with more than 8 copies waiting checks them early (after
+    0.1 s), which on a loaded machine can take over a copy before its designated
+    supervisor claims it; correct, but not what this test shows. How the hash spreads
+    runs is tested in tests/unit/workflows/test_intake.py."""
     log = tmp_path / "effects.log"
     db = f"sqlite:///{tmp_path / 'runs.db'}"
     async with serve(broker.url, "test/unit/worker", EffectExecutor(str(log)), worker_card()), \
-            supervisor(broker.url, db, BRIEF, sup_id="sup-a", claim_grace=0.2) as a, \
-            supervisor(broker.url, db, BRIEF, sup_id="sup-b", claim_grace=0.2) as b, \
+            supervisor(broker.url, db, BRIEF, sup_id="sup-a", claim_grace=2.0) as a, \
+            supervisor(broker.url, db, BRIEF, sup_id="sup-b", claim_grace=2.0) as b, \
             A2AMqttClient(requester_config(broker.url)) as mqtt:
         await until(lambda: "sup-b" in a.members and "sup-a" in b.members, "presence")
         client = await mqtt.connect("wf/test/brief", timeout=5)
-        outcomes = await asyncio.gather(*(call(client, {}) for _ in range(12)))
-        await until(lambda: a.deferred.lost + b.deferred.lost == 12, "the deferred copies")
-        owners = {(await a.store.run_row(o.task_id)).owner for o in outcomes}
+        outcomes = await asyncio.gather(*(call(client, {}) for _ in range(8)))
+        await until(lambda: sum(d.lost + d.won for d in (a.deferred, b.deferred)) == 8,
+                    "the deferred copies")
+        owners = [(await a.store.run_row(o.task_id)).owner for o in outcomes]
     assert all(o.state == TaskState.TASK_STATE_COMPLETED for o in outcomes)
     assert (a.deferred.won, b.deferred.won) == (0, 0)   # no copy was left to a second
-    assert owners == {"sup-a", "sup-b"}                  # hashing spreads the runs
-    assert effects(log) == {"work": 12}
+    assert set(owners) <= {"sup-a", "sup-b"} and len(owners) == 8
+    assert effects(log) == {"work": 8}

@@ -118,3 +118,57 @@ def test_inject_then_extract_round_trips(trace_id: int, span_id: int, sampled: b
     got = _remote(list(props))
     assert (got.trace_id, got.span_id, got.trace_flags.sampled) == (trace_id, span_id, sampled)
     assert list(got.trace_state.items()) == state
+
+
+class _LastGetter:
+    """OpenTelemetry's view of a property list under the binding's rule (keys folded,
+    the last occurrence wins): the reference our own parser must agree with."""
+
+    def get(self, carrier: list[tuple[str, str]], key: str) -> list[str] | None:
+        found = [v for k, v in carrier if k.lower() == key]
+        return [found[-1]] if found and len(found[-1]) <= 4096 else None
+
+    def keys(self, carrier: list[tuple[str, str]]) -> list[str]:
+        return [k.lower() for k, _ in carrier]
+
+
+_near_tp = st.one_of(
+    _values,
+    st.builds(lambda v, t, s, f, tail: f"{v}-{t}-{s}-{f}{tail}",
+              st.sampled_from(["00", "01", "cc", "ff", "0g", "0"]),
+              st.sampled_from(["0" * 32, "0af7651916cd43dd8448eb211c80319c", "A" * 32]),
+              st.sampled_from(["0" * 16, "b7ad6b7169203331", "B7AD6B7169203331"]),
+              st.sampled_from(["00", "01", "ff", "0x", "1"]),
+              st.sampled_from(["", "-", "-x", "\n", " ", "\t-y", "-\n"])),
+    st.builds(lambda pad, tail: pad + TP + tail, st.sampled_from(["", " ", "\t", "\n"]),
+              st.sampled_from(["", " ", "\t", "\n", "\n\n", "-extra"])))
+_states = st.one_of(st.none(), st.text(max_size=40),
+                    st.sampled_from(["k=v", "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7",
+                                     "a=1,a=2", "=", "k=v,", " k = v "]))
+
+
+@given(_near_tp, _states)
+def test_extract_reads_exactly_what_opentelemetry_reads(parent: str, state: str | None) -> None:
+    from opentelemetry.context import Context
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    props = [(TRACEPARENT, parent)] + ([(TRACESTATE, state)] if state is not None else [])
+    ours = _remote(props)
+    theirs = get_current_span(TraceContextTextMapPropagator().extract(
+        props, context=Context(), getter=_LastGetter())).get_span_context()  # type: ignore[arg-type]
+    assert (ours.is_valid, ours.trace_id, ours.span_id, ours.trace_flags, ours.is_remote) == (
+        theirs.is_valid, theirs.trace_id, theirs.span_id, theirs.trace_flags, theirs.is_remote)
+    assert list(ours.trace_state.items()) == list(theirs.trace_state.items())
+
+
+@given(trace_id=st.integers(1, 2**128 - 1), span_id=st.integers(1, 2**64 - 1),
+       flags=st.integers(0, 255))
+def test_inject_writes_what_opentelemetry_writes(trace_id: int, span_id: int,
+                                                 flags: int) -> None:
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    ctx = set_span_in_context(NonRecordingSpan(SpanContext(
+        trace_id=trace_id, span_id=span_id, is_remote=False, trace_flags=TraceFlags(flags))))
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier, context=ctx)
+    assert dict(inject(ctx)) == carrier

@@ -87,7 +87,7 @@ def test_while_off_no_span_no_wrapper_no_properties() -> None:
     assert tracing.tracer() is None
     with tracing.span("x", kind=SpanKind.INTERNAL) as s:
         assert s is None
-    with tracing.client_span("SendMessage", "t", "a") as s:
+    with tracing.client_span("SendMessage", "t") as s:
         assert s is None
     with tracing.server_span([("traceparent", "00-" + "1" * 32 + "-" + "2" * 16 + "-01")],
                              "t") as s:

@@ -67,3 +67,10 @@ class Uvicorn:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+def field_value_is_valid(value: bytes) -> bool:
+    """RFC 9110 field-value: HTAB, SP, visible ASCII and obs-text; no other control.
+    uvicorn's httptools parser refuses any other byte with its own plain 400 before
+    the app runs (h11 let some through)."""
+    return all(b in (0x09, 0x20) or 0x21 <= b <= 0x7E or b >= 0x80 for b in value)

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from a2a_mqtt.registry.entry import Change
 from a2a_mqtt.registry.http import create_app
 from a2a_mqtt.registry.query import Query
-from tests.unit.registry.serve import Uvicorn, churned_service
+from tests.unit.registry.serve import Uvicorn, churned_service, field_value_is_valid
 
 QUEUE = 1000
 SERVICE = churned_service(steps=300, seed=5, heartbeat=0.2, feed_queue_size=QUEUE)
@@ -89,6 +89,10 @@ def test_any_stream_request(client: httpx.Client, pairs: list[tuple[str, str]],
         else:
             headers["Last-Event-ID"] = resume.encode().translate(None, b"\r\n\0").strip()
     url = "/events?" + "&".join(f"{quote(n, safe='')}={quote(v, safe='')}" for n, v in query)
+    if not field_value_is_valid(headers.get("Last-Event-ID", b"")):
+        with client.stream("GET", url, headers=headers) as refused:
+            assert refused.status_code == 400  # refused by the HTTP parser: malformed
+        return
     status, answer = read_stream(client, url, headers)
     if status != 200:
         assert 400 <= status < 500 and isinstance(answer, dict)

@@ -57,7 +57,8 @@ WAIT = 1.0
 class Probe:
     artifacts: int          # artifact updates before the end
     end: int                # the final state
-    pause_at: int           # events sent before the executor pauses (1 = after the Task)
+    pause_at: int           # events sent before the executor pauses (1 = after the Task;
+                            # = the number of events: it pauses before returning)
     probe: str              # get | cancel | subscribe | none
     on_cancel: str          # what the executor's cancel does: canceled | raise | noop
     stream: bool
@@ -94,6 +95,12 @@ class Gated(AgentExecutor):
                 self.paused.set()
                 await self.go.wait()
             await event_queue.enqueue_event(event)
+        if self.p.pause_at == len(events):
+            # Pause after the last event, before returning: a probe after the executor
+            # returned races a2a-sdk's own queue drain (either order is correct), so the
+            # probe always lands while the turn is running.
+            self.paused.set()
+            await self.go.wait()
         self.paused.set()
         if self.p.fail_after:
             raise RuntimeError("agent failed after its last event")

@@ -1,0 +1,102 @@
+"""What recording costs alone (no I/O, no broker): CPU microseconds per request.
+
+Metrics: one agent request and one requester call through the real instruments.
+Tracing: the spans of one traced request as the code paths make them (the
+requester's CLIENT span and its ``traceparent``; the agent's SERVER span from
+those properties, named after the method; the executor's INTERNAL span), ended
+into a list (a span processor: the batch processor's hand-off, minus its thread),
+then the official exporter's OTLP encoding of the batch (what the export thread
+does per span).
+"""
+
+from __future__ import annotations
+
+import time
+
+from a2a_mqtt.observability.metrics import Metrics
+
+
+def metrics_cost(n: int = 20_000) -> dict[str, float]:
+    from a2a_mqtt.observability.agent import AgentMetrics
+    from a2a_mqtt.observability.client import ClientMetrics
+
+    metrics = Metrics(service="bench")
+    agent, client = AgentMetrics(metrics, agent="bench/o/a"), ClientMetrics(metrics)
+    start = time.process_time()
+    for _ in range(n):
+        call = agent.begin(300)
+        call.named("SendMessage")
+        agent.slot_wait(0.0001)
+        agent.task_state("TASK_STATE_COMPLETED")
+        call.sent(600, end=True)
+        call.close()
+    agent_us = (time.process_time() - start) / n * 1e6
+    start = time.process_time()
+    for _ in range(n):
+        record = client.begin("SendMessage")
+        record.replied = True
+        record.end(None)
+    client_us = (time.process_time() - start) / n * 1e6
+    start = time.process_time()
+    for _ in range(50):
+        metrics.render()
+    render_ms = (time.process_time() - start) / 50 * 1e3
+    return {"agent_us": round(agent_us, 1), "requester_us": round(client_us, 1),
+            "scrape_render_ms": round(render_ms, 2)}
+
+
+def tracing_cost(n: int = 10_000, ratio: float = 1.0) -> dict[str, float]:
+    """Span work per traced request, then encoding per request (3 spans)."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+    from opentelemetry.trace import SpanKind
+
+    from a2a_mqtt.binding.tracecontext import inject_span
+    from a2a_mqtt.observability import tracing
+
+    kept: list[ReadableSpan] = []
+
+    class Keep(SpanProcessor):  # the batch processor's hand-off, minus its thread
+        keep = False
+
+        def on_end(self, span: ReadableSpan) -> None:
+            if self.keep:
+                kept.append(span)
+
+    keeper = Keep()
+    provider = TracerProvider(resource=Resource.create({"service.name": "bench"}),
+                              sampler=ParentBased(TraceIdRatioBased(ratio)))
+    provider.add_span_processor(keeper)
+    topic = "$a2a/v1/request/bench/o/a"
+
+    def one() -> None:
+        with tracing.client_span("SendMessage", topic) as client:
+            props = [("a2a-version", "1.0"), *inject_span(client)] if client else []
+            with tracing.server_span(props, topic):
+                tracing.name_request("SendMessage")
+                with tracing.span("a2a/execute", kind=SpanKind.INTERNAL,
+                                  attributes={"a2a.task.id": "t", "a2a.executor": "Bench"}):
+                    pass
+
+    saved = tracing.use_tracer(provider.get_tracer("a2a_mqtt", "bench"))
+    try:
+        for _ in range(1000):
+            one()
+        start = time.process_time()
+        for _ in range(n):
+            one()
+        spans_us = (time.process_time() - start) / n * 1e6
+        keeper.keep = True
+        for _ in range(2000):
+            one()
+    finally:
+        tracing.use_tracer(saved)
+    # What the exporter's thread does per batch of 512: the official encoder, then
+    # the protobuf serialisation (the HTTP POST itself is not counted).
+    start = time.process_time()
+    for i in range(0, len(kept), 512):
+        encode_spans(kept[i:i + 512]).SerializePartialToString()
+    encode_us = (time.process_time() - start) / 2000 * 1e6
+    return {"spans_us": round(spans_us, 1), "encode_us": round(encode_us, 1)}

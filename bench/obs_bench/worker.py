@@ -1,0 +1,144 @@
+"""One variant of bench/observability_cost.py in its own process.
+
+The worker builds its agent (``BenchExecutor`` in an ``AgentHost``) and its requester
+on the shared broker, as its variant says, warms up, prints ``ready`` and then obeys
+lines on stdin: ``run SECONDS`` drives unary SendMessage calls (``Requester.call``,
+QoS 1) at 100 in flight for SECONDS and prints one JSON line (completions within
+the window, CPU milliseconds per request of this whole process within the window,
+all threads, the span exporter's included; median latency); ``quit`` (or EOF)
+ends it.
+
+Tracing is process-wide (one tracer provider) and wraps the executor when the agent
+starts, which is why every variant gets a process of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import time
+import uuid
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from _common import BENCH_TEXT, BenchExecutor, bench_card, median
+from a2a_mqtt.binding.topics import AgentRef
+from a2a_mqtt.client import Requester, RequesterConfig
+from a2a_mqtt.connection import ConnectionSettings
+from a2a_mqtt.observability.config import ObservabilityConfig
+from a2a_mqtt.observability.metrics import Metrics
+from a2a_mqtt.server import AgentConfig
+from a2a_mqtt.server.host import AgentHost
+
+IN_FLIGHT = 100
+SCRAPE_INTERVAL = 5.0
+"""Seconds between two scrapes of /metrics during a run (Prometheus' default is 15 s)."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    metrics: bool
+    scrape: bool
+    #: Tracing's sample ratio (None: tracing off).
+    tracing: float | None = None
+
+
+VARIANTS: tuple[Spec, ...] = (
+    Spec("off", metrics=False, scrape=False),
+    Spec("metrics", metrics=True, scrape=True),
+    Spec("metrics-no-http", metrics=True, scrape=False),
+    Spec("tracing-100", metrics=False, scrape=False, tracing=1.0),
+    Spec("tracing-1", metrics=False, scrape=False, tracing=0.01),
+    Spec("tracing-100+metrics", metrics=True, scrape=True, tracing=1.0),
+)
+BY_NAME = {spec.name: spec for spec in VARIANTS}
+
+
+def _params() -> dict[str, Any]:
+    return {"message": {"messageId": uuid.uuid4().hex, "role": "ROLE_USER",
+                        "parts": [{"text": BENCH_TEXT}], "taskId": str(uuid.uuid4()),
+                        "contextId": str(uuid.uuid4())}}
+
+
+async def _scraper(url: str, http: httpx.AsyncClient) -> None:
+    while True:
+        await asyncio.sleep(SCRAPE_INTERVAL)
+        (await http.get(f"{url}/metrics")).raise_for_status()
+
+
+async def serve(name: str, broker_url: str, sink_url: str) -> None:
+    spec = BY_NAME[name]
+    async with AsyncExitStack() as stack, httpx.AsyncClient(timeout=10) as http:
+        if spec.tracing is not None:  # before the agent starts: it wraps its executor
+            from a2a_mqtt.observability.tracing import TracingConfig, configure_tracing
+
+            handle = configure_tracing(TracingConfig(
+                endpoint=sink_url, sample_ratio=spec.tracing, service_name=f"bench-{name}"))
+            if handle is not None:
+                stack.callback(handle.shutdown)
+        ref = AgentRef("bench", "observability", f"{name.replace('+', '-')}-"
+                       f"{uuid.uuid4().hex[:6]}")
+        obs = ObservabilityConfig(metrics=spec.metrics, http_port=0 if spec.scrape else None)
+        host = await stack.enter_async_context(AgentHost([AgentConfig(
+            ref=ref, card=bench_card(), executor=BenchExecutor(),
+            connection=ConnectionSettings(url=broker_url), session_expiry=0,
+            watch_broker_drops=False)], observability=obs))
+        requester = await stack.enter_async_context(Requester(RequesterConfig(
+            connection=ConnectionSettings(url=broker_url), org="bench",
+            unit=f"clients-{ref.name}", max_attempts=1, reply_first_timeout=30.0),
+            metrics=Metrics(service="bench-client") if spec.metrics else None))
+
+        async def one(latencies: list[float]) -> None:
+            start = time.perf_counter()
+            result = await requester.call(ref, "SendMessage", _params())
+            latencies.append(time.perf_counter() - start)
+            if result["task"]["status"]["state"] != "TASK_STATE_COMPLETED":
+                raise RuntimeError(f"{name}: unexpected result {result}")
+
+        async def run(seconds: float) -> dict[str, float]:
+            """Counts what completes within the window and the CPU spent in it; calls
+            still in flight at its end finish outside it, uncounted (counting them
+            would quantize a slow run's figure in waves of 100)."""
+            latencies: list[float] = []
+            window: dict[str, float] = {}
+            deadline = time.perf_counter() + seconds
+
+            async def worker() -> None:
+                while time.perf_counter() < deadline:
+                    await one(latencies)
+
+            async def close_window() -> None:
+                await asyncio.sleep(seconds)
+                window.update(cpu=time.process_time(), wall=time.perf_counter(),
+                              done=len(latencies))
+
+            scraper = None
+            if spec.scrape and host.metrics_url:
+                scraper = asyncio.create_task(_scraper(host.metrics_url, http),
+                                              name="bench.scraper")
+            cpu, start = time.process_time(), time.perf_counter()
+            closer = asyncio.create_task(close_window(), name="bench.window")
+            await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+            await closer
+            if scraper is not None:
+                scraper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scraper
+            done = int(window["done"])
+            return {"done": done, "rps": done / (window["wall"] - start),
+                    "cpu_ms_per_req": (window["cpu"] - cpu) * 1000 / max(1, done),
+                    "p50_ms": median(latencies[:done]) * 1000}
+
+        await run(1.0)  # warm-up: connections, imports, caches
+        print("ready", flush=True)
+        while True:
+            line = (await asyncio.to_thread(sys.stdin.readline)).split()
+            if not line or line[0] != "run":
+                return  # "quit", or the parent is gone
+            print(json.dumps(await run(float(line[1]))), flush=True)
