@@ -28,8 +28,10 @@ SIGTERM leave the server's ``async with`` block, which stops it gracefully.
 :class:`BaseServer` is that lifecycle written once: a subclass writes only
 ``_start(stack)``, starting its parts in order and pushing the undo of each on
 the stack; the base gives ``start``/``stop``, ``async with``, ``serve`` and the
-not-reentrant guard. :class:`HttpServer` adds the embedded uvicorn
-(``_serve_http``) and ``url``.
+not-reentrant guard. A stop that must do more than undo the start (the agent
+server's offline card and drain) adds ``_drain()``. :class:`HttpServer` adds the
+embedded uvicorn (``_serve_http``) and ``url``. Every server in the table is
+built on them.
 """
 
 from __future__ import annotations
@@ -141,7 +143,14 @@ class BaseServer:
         """Stop every part, last started first; safe to call twice."""
         stack, self._stack = self._stack, None
         if stack is not None:
-            await self._close(stack)
+            try:
+                await self._drain()
+            finally:
+                await self._close(stack)
+
+    async def _drain(self) -> None:
+        """The graceful part of a stop, run before the stack closes (a failed start
+        skips it): stop taking work, finish what is in hand. Nothing by default."""
 
     async def _close(self, stack: AsyncExitStack) -> None:
         await stack.aclose()

@@ -56,6 +56,14 @@ def test_every_server_has_the_same_serve_and_is_an_async_context_manager(
     assert hasattr(server_type, "__aenter__") and hasattr(server_type, "__aexit__")
 
 
+@pytest.mark.parametrize("server_type", SERVERS, ids=lambda t: t.__name__)
+def test_every_server_has_its_lifecycle_from_the_base(server_type: type) -> None:
+    # Written once: no server keeps its own start/stop bookkeeping.
+    assert issubclass(server_type, BaseServer)
+    assert server_type.__aenter__ is BaseServer.__aenter__
+    assert server_type.serve is BaseServer.serve
+
+
 class _Resource:
     """Records the order of what serve_until_stopped does with it."""
 
@@ -147,6 +155,25 @@ async def test_a_failed_start_undoes_what_started_and_leaves_it_startable() -> N
     server.fail_at = None
     async with server:
         pass
+
+
+class _Draining(_Parts):
+    """Records its graceful drain (the part of a stop a failed start skips)."""
+
+    async def _drain(self) -> None:
+        self.steps.append("drain")
+
+
+@pytest.mark.asyncio
+async def test_a_stop_drains_before_the_parts_stop_and_a_failed_start_does_not() -> None:
+    server = _Draining()
+    async with server:
+        pass
+    assert server.steps[3:] == ["drain", "stop c", "stop b", "stop a"]
+    failing = _Draining(fail_at="b")
+    with pytest.raises(OSError, match="b failed"):
+        await failing.start()
+    assert failing.steps == ["start a", "stop a"]
 
 
 def test_an_http_server_has_no_url_until_it_serves() -> None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from types import TracebackType
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
 
 import httpx
 from a2a.client import Client, ClientCallContext, ClientConfig, ClientFactory
@@ -29,7 +29,7 @@ from a2a_mqtt.gateway.forward import HttpForwardExecutor
 from a2a_mqtt.server.agent import AgentServer, TransportFactory
 from a2a_mqtt.server.config import AgentConfig
 from a2a_mqtt.server.host import AgentHost
-from a2a_mqtt.service import serve_until_stopped
+from a2a_mqtt.service import BaseServer
 
 __all__ = ["ExposeHost"]
 
@@ -38,8 +38,9 @@ log = logging.getLogger("a2a_mqtt.gateway.expose")
 _HTTP_BINDINGS = [TransportProtocol.JSONRPC.value, TransportProtocol.HTTP_JSON.value]
 
 
-class ExposeHost:
-    """Serves every agent of an :class:`ExposeConfig` on MQTT; an async context manager."""
+class ExposeHost(BaseServer):
+    """Serves every agent of an :class:`ExposeConfig` on MQTT; an async context manager
+    (reusable, not reentrant)."""
 
     def __init__(self, config: ExposeConfig, *,
                  transport_factory: TransportFactory | None = None) -> None:
@@ -62,41 +63,19 @@ class ExposeHost:
             raise RuntimeError("ExposeHost is not running")
         return self._host.servers
 
-    async def __aenter__(self) -> ExposeHost:
-        if self._http is not None:
-            raise RuntimeError("ExposeHost is already running (not reentrant)")
+    async def _start(self, stack: AsyncExitStack) -> None:
         cfg = self.config
-        http = httpx.AsyncClient(timeout=httpx.Timeout(cfg.http_timeout, read=cfg.stream_timeout),
-                                 headers={"A2A-Version": "1.0"})
-        self._http = http
-        try:
-            configs = await asyncio.gather(*(self._agent_config(a) for a in cfg.agents))
-            host = AgentHost(configs, transport_factory=self._factory,
-                             observability=cfg.observability)
-            await host.__aenter__()
-        except BaseException:
-            self._http = None
-            await http.aclose()
-            raise
-        self._host = host
-        return self
+        stack.callback(self._forget)  # runs last: host and servers then say "not running"
+        self._http = http = httpx.AsyncClient(
+            timeout=httpx.Timeout(cfg.http_timeout, read=cfg.stream_timeout),
+            headers={"A2A-Version": "1.0"})
+        stack.push_async_callback(http.aclose)
+        configs = await asyncio.gather(*(self._agent_config(a) for a in cfg.agents))
+        self._host = await stack.enter_async_context(AgentHost(
+            configs, transport_factory=self._factory, observability=cfg.observability))
 
-    async def serve(self, stop: asyncio.Event | None = None, *,
-                    on_ready: Callable[[], None] | None = None) -> None:
-        """Start, run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully
-        (a2a_mqtt/service.py); ``on_ready`` is called once serving."""
-        await serve_until_stopped(self, stop, on_ready=on_ready)
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        host, http = self._host, self._http
+    def _forget(self) -> None:
         self._host = self._http = None
-        try:
-            if host is not None:
-                await host.__aexit__(exc_type, exc, tb)
-        finally:
-            if http is not None:
-                await http.aclose()
 
     async def _agent_config(self, agent: ExposedAgent) -> AgentConfig:
         assert self._http is not None

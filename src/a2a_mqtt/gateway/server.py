@@ -6,24 +6,21 @@
 * :class:`GatewayServer` adds uvicorn on ``config.host:config.port``.
 * ``GatewayServer.serve()`` (or ``a2a_mqtt.run(config)``) runs one until SIGINT/SIGTERM.
 
-Both are async context managers (reusable, not reentrant); uvicorn runs in a
-named task, signals stay with the caller.
+Both are :class:`~a2a_mqtt.service.BaseServer` s (async context managers,
+reusable, not reentrant); uvicorn runs in a named task, signals stay with the
+caller.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Callable
-from types import TracebackType
+from contextlib import AsyncExitStack
 
 import uvicorn
 from a2a.types.a2a_pb2 import AgentCard
 from starlette.types import ASGIApp
 
 from a2a_mqtt._net import listen_socket
-from a2a_mqtt._uvicorn import EmbeddedUvicorn
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.client.factory import A2AMqttClient
 from a2a_mqtt.gateway.config import GatewayConfig
@@ -49,7 +46,7 @@ from a2a_mqtt.observability.factory import make_metrics
 from a2a_mqtt.observability.health import Health
 from a2a_mqtt.observability.http import ObservedApp
 from a2a_mqtt.observability.propagation import TracedHttpApp
-from a2a_mqtt.service import serve_until_stopped
+from a2a_mqtt.service import BaseServer, HttpServer
 
 # listen_socket is re-exported: bench/gateway_compare.py imports it from here.
 __all__ = ["Gateway", "GatewayServer", "listen_socket"]
@@ -57,8 +54,9 @@ __all__ = ["Gateway", "GatewayServer", "listen_socket"]
 log = logging.getLogger("a2a_mqtt.gateway")
 
 
-class Gateway:
-    """MQTT client + directory + ASGI app; an async context manager."""
+class Gateway(BaseServer):
+    """MQTT client + directory + ASGI app; an async context manager (reusable, not
+    reentrant); ``serve`` runs it without HTTP (the caller serves ``app``)."""
 
     def __init__(self, config: GatewayConfig, *, directory: AgentDirectory | None = None) -> None:
         self.config = config
@@ -97,34 +95,15 @@ class Gateway:
             app=GatewayApp(directory=self.directory, agent_app=self._agent_app,
                            public_url=config.public_url),
             route_of=gateway_route, own_healthz=False)
-        self._running = False
 
-    async def __aenter__(self) -> Gateway:
-        if self._running:
-            raise RuntimeError("Gateway is already running (not reentrant)")
+    async def _start(self, stack: AsyncExitStack) -> None:
         tracing.configure_tracing(self.config.tracing)
-        await self.mqtt.__aenter__()
-        try:
-            if self._presence is not None:
-                await self._presence.start()
-        except BaseException:
-            await self.mqtt.__aexit__(None, None, None)
-            raise
-        self._running = True
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        if not self._running:
-            return
-        self._running = False
-        try:
-            if self._presence is not None:
-                await self._presence.aclose()
-        finally:
-            await self.mqtt.__aexit__(exc_type, exc, tb)
-            if self.metrics is not None:
-                self.metrics.shutdown()
+        if self.metrics is not None:
+            stack.callback(self.metrics.shutdown)  # last, after the MQTT side has stopped
+        await stack.enter_async_context(self.mqtt)
+        if self._presence is not None:
+            await self._presence.start()
+            stack.push_async_callback(self._presence.aclose)
 
     def _card_of(self, ref: AgentRef) -> AgentCard:
         entry = self.directory.get(ref)
@@ -153,79 +132,20 @@ class Gateway:
         return app if tracing.tracer() is None else TracedHttpApp(app, route=f"/{ref}")
 
 
-class GatewayServer:
+class GatewayServer(HttpServer):
     """A :class:`Gateway` served by uvicorn; ``url`` is where it listens."""
 
     def __init__(self, config: GatewayConfig, *, directory: AgentDirectory | None = None) -> None:
         self.config = config
         self.gateway = Gateway(config, directory=directory)
-        self._server: EmbeddedUvicorn | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._url = ""
 
-    @property
-    def url(self) -> str:
-        """``http://host:port`` actually bound (useful with ``port=0``)."""
-        if not self._url:
-            raise RuntimeError("GatewayServer is not running")
-        return self._url
-
-    async def __aenter__(self) -> GatewayServer:
-        if self._task is not None:
-            raise RuntimeError("GatewayServer is already running (not reentrant)")
-        await self.gateway.__aenter__()
-        try:
-            await self._start_http()
-        except BaseException:
-            await self.gateway.__aexit__(None, None, None)
-            raise
-        return self
-
-    async def _start_http(self) -> None:
+    async def _start(self, stack: AsyncExitStack) -> None:
         cfg = self.config
-        ucfg = uvicorn.Config(self.gateway.app, host=cfg.host, port=cfg.port, lifespan="off",
-                              log_level="warning", access_log=False,
-                              timeout_keep_alive=max(1, round(cfg.keepalive_timeout)),
-                              timeout_graceful_shutdown=max(1, round(cfg.shutdown_grace)))
-        sock = listen_socket(cfg.host, cfg.port)  # a bind failure raises OSError here
-        server = EmbeddedUvicorn(ucfg)
-        task = asyncio.create_task(server.serve(sockets=[sock]), name="a2a-mqtt-gateway.http")
-        listening = asyncio.create_task(server.listening.wait(), name="a2a-mqtt-gateway.listening")
-        done, _ = await asyncio.wait({task, listening}, timeout=30.0,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if listening not in done:
-            listening.cancel()
-            server.should_exit = True
-            sock.close()
-            if task in done:
-                task.result()  # re-raise the startup failure
-            raise RuntimeError(f"the gateway did not start listening on {cfg.host}:{cfg.port}")
-        host, port = sock.getsockname()[:2]
-        self._server, self._task = server, task
-        shown = f"[{host}]" if ":" in host else host
-        self._url = f"http://{shown}:{port}"
-        log.info("gateway serving on %s (broker %s)", self._url, cfg.connection.display_url())
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        server, task = self._server, self._task
-        self._server = self._task = None
-        self._url = ""
-        try:
-            if server is not None and task is not None:
-                server.should_exit = True
-                try:
-                    async with asyncio.timeout(self.config.shutdown_grace + 5.0):
-                        await task
-                except TimeoutError:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-        finally:
-            await self.gateway.__aexit__(exc_type, exc, tb)
-
-    async def serve(self, stop: asyncio.Event | None = None, *,
-                    on_ready: Callable[[], None] | None = None) -> None:
-        """Start, run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully
-        (a2a_mqtt/service.py); ``on_ready`` is called once serving."""
-        await serve_until_stopped(self, stop, on_ready=on_ready)
+        await stack.enter_async_context(self.gateway)
+        await self._serve_http(stack, uvicorn.Config(
+            self.gateway.app, lifespan="off", log_level="warning", access_log=False,
+            timeout_keep_alive=max(1, round(cfg.keepalive_timeout)),
+            timeout_graceful_shutdown=max(1, round(cfg.shutdown_grace))),
+            host=cfg.host, port=cfg.port, name="a2a-mqtt-gateway",
+            stop_grace=cfg.shutdown_grace + 5.0)
+        log.info("gateway serving on %s (broker %s)", self.url, cfg.connection.display_url())

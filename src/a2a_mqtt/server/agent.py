@@ -22,7 +22,6 @@ import dataclasses
 import logging
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -83,7 +82,7 @@ from a2a_mqtt.server.stores import (
 )
 from a2a_mqtt.server.taskids import RequesterTaskIdBuilder
 from a2a_mqtt.server.turnbatch import BatchedInflightLog
-from a2a_mqtt.service import serve_until_stopped
+from a2a_mqtt.service import BaseServer
 from a2a_mqtt.telemetry import warn_if_a2a_sdk_spans_on
 from a2a_mqtt.transport.base import MqttTransport, TransportFactory, default_transport
 
@@ -104,7 +103,7 @@ async def _logged(coro: Coroutine[Any, Any, None], what: str) -> None:
     except Exception:
         log.exception("background %s failed", what)
 
-class AgentServer:
+class AgentServer(BaseServer):
     """Serves one agent; an async context manager (reusable, not reentrant)."""
 
     def __init__(self, config: AgentConfig, *,
@@ -114,7 +113,6 @@ class AgentServer:
         self._metrics = AgentMetrics(metrics, agent=str(config.ref)) if metrics else None
         self._health = health
         self._factory = transport_factory or default_transport
-        self._stack: AsyncExitStack | None = None
         self._transport: MqttTransport | None = None
         self._dispatcher: RequestDispatcher | None = None
         self._card = AgentCard()
@@ -151,40 +149,13 @@ class AgentServer:
         """Requests taken and not yet answered."""
         return self._pending
 
-    async def __aenter__(self) -> AgentServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.stop()
-
-    async def serve(self, stop: asyncio.Event | None = None, *,
-                    on_ready: Callable[[], None] | None = None) -> None:
-        """Start, run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully
-        (a2a_mqtt/service.py); ``on_ready`` is called once serving."""
-        await serve_until_stopped(self, stop, on_ready=on_ready)
-
-    async def start(self) -> None:
-        if self._stack is not None:
-            raise RuntimeError("AgentServer is already running (not reentrant)")
+    async def _start(self, stack: AsyncExitStack) -> None:
         self._stopping.clear()
         self._recovered.clear()
         cfg = self.config
-        stack = AsyncExitStack()
-        await stack.__aenter__()
-        try:
-            await self._start(cfg, stack)
-        except BaseException:
-            await stack.aclose()
-            # A start that fails after CONNECT (recovery on a full disk, say) must not
-            # leave its session open: a later start would take it over.
-            if self._transport is not None:
-                await self._transport.disconnect()
-            raise
-        self._stack = stack
-
-    async def _start(self, cfg: AgentConfig, stack: AsyncExitStack) -> None:
+        # First on the stack, so last to run, also when a start fails after CONNECT
+        # (recovery on a full disk, say): a session left open would be taken over.
+        stack.push_async_callback(self._disconnect)
         warn_if_a2a_sdk_spans_on()
         configure_tracing(cfg.tracing)  # before the executor is (or is not) wrapped
         public = cfg.public_broker_url or cfg.connection.display_url()
@@ -425,11 +396,8 @@ class AgentServer:
         assert self._dispatcher is not None
         await self._dispatcher.reject(msg, BindingErrorKind.RESPONDER_UNAVAILABLE, text)
 
-    async def stop(self) -> None:
-        """Graceful stop: offline card, drain, close; safe to call twice."""
-        stack, self._stack = self._stack, None
-        if stack is None:
-            return
+    async def _drain(self) -> None:
+        """Graceful stop, before the stack closes: offline card, finish requests in hand."""
         self._accepting = False
         self._announced = False
         self._stopping.set()
@@ -441,21 +409,21 @@ class AgentServer:
         await asyncio.gather(*background, return_exceptions=True)
         if self._copies is not None:
             self._copies.release_unclaimed()
-        try:
-            if self._transport is not None and self._transport.connected:
-                await self._leave_pool()
-                await self._publish_card("offline")
-            if self._tasks:
-                _done, still = await asyncio.wait(set(self._tasks),
-                                                  timeout=self.config.shutdown_grace)
-                for task in still:
-                    task.cancel()
-                if still:
-                    await asyncio.wait(still, timeout=1.0)
-            await stack.aclose()
-        finally:
-            if self._transport is not None:
-                await self._transport.disconnect()
+        if self._transport is not None and self._transport.connected:
+            await self._leave_pool()
+            await self._publish_card("offline")
+        if self._tasks:
+            _done, still = await asyncio.wait(set(self._tasks),
+                                              timeout=self.config.shutdown_grace)
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.wait(still, timeout=1.0)
+
+    async def _disconnect(self) -> None:
+        if self._transport is not None:
+            await self._transport.disconnect()
+        if self._stopping.is_set():  # a stop, not a failed start
             log.info("agent %s stopped", self.config.ref)
 
     async def _leave_pool(self) -> None:

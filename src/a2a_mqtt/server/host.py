@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AsyncExitStack
-from types import TracebackType
 
 from a2a_mqtt.observability.config import ObservabilityConfig
 from a2a_mqtt.observability.factory import make_metrics
 from a2a_mqtt.observability.health import Health
 from a2a_mqtt.server.agent import AgentServer, TransportFactory
 from a2a_mqtt.server.config import AgentConfig
-from a2a_mqtt.service import serve_until_stopped
+from a2a_mqtt.service import BaseServer
 
 __all__ = ["AgentHost", "serve_agents"]
 
 
-class AgentHost:
+class AgentHost(BaseServer):
     """Starts and stops a set of agents together (each keeps its own Client ID and will):
-    the server of many ``AgentConfig`` at once."""
+    the server of many ``AgentConfig`` at once (reusable, not reentrant)."""
 
     def __init__(self, configs: Iterable[AgentConfig], *,
                  transport_factory: TransportFactory | None = None,
@@ -36,53 +35,29 @@ class AgentHost:
                         health=self.health) for c in configs]
         self.metrics_url = ""
         """``http://host:port`` of ``/metrics``, ``/healthz``, ``/readyz`` when served."""
-        self._stack: AsyncExitStack | None = None
 
-    async def __aenter__(self) -> AgentHost:
-        stack = AsyncExitStack()
-        await stack.__aenter__()
+    async def _start(self, stack: AsyncExitStack) -> None:
         if self.metrics is not None:
             stack.callback(self.metrics.shutdown)
         obs = self.observability
-        try:
-            if obs.http_port is not None:
-                from a2a_mqtt.observability.http import (  # noqa: PLC0415 - needs uvicorn
-                    ObservabilityServer,
-                    ObservedApp,
-                )
+        if obs.http_port is not None:
+            from a2a_mqtt.observability.http import (  # noqa: PLC0415 - needs uvicorn
+                ObservabilityServer,
+                ObservedApp,
+            )
 
-                # Before the agents: /healthz answers (and /readyz says 503) during start-up.
-                served = await stack.enter_async_context(ObservabilityServer(
-                    ObservedApp(service="agent", health=self.health, metrics=self.metrics),
-                    host=obs.http_host, port=obs.http_port, name="a2a-mqtt-agents.metrics"))
-                self.metrics_url = served.url
-        except BaseException:
-            await stack.aclose()
-            raise
-        try:
-            # Started concurrently: a host of hundreds of agents should not connect serially.
-            await asyncio.gather(*(s.start() for s in self.servers))
-        except BaseException:
-            await asyncio.gather(*(s.stop() for s in self.servers), return_exceptions=True)
-            await stack.aclose()
-            raise
-        for server in self.servers:
-            stack.push_async_callback(server.stop)
-        self._stack = stack
-        return self
+            # Before the agents: /healthz answers (and /readyz says 503) during start-up.
+            served = await stack.enter_async_context(ObservabilityServer(
+                ObservedApp(service="agent", health=self.health, metrics=self.metrics),
+                host=obs.http_host, port=obs.http_port, name="a2a-mqtt-agents.metrics"))
+            self.metrics_url = served.url
+        # Every agent stops, concurrently, whether all of them started or some failed.
+        stack.push_async_callback(self._stop_servers)
+        # Started concurrently: a host of hundreds of agents should not connect serially.
+        await asyncio.gather(*(s.start() for s in self.servers))
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        stack, self._stack = self._stack, None
-        if stack is not None:
-            await asyncio.gather(*(s.stop() for s in self.servers), return_exceptions=True)
-            await stack.aclose()
-
-    async def serve(self, stop: asyncio.Event | None = None, *,
-                    on_ready: Callable[[], None] | None = None) -> None:
-        """Start, run until ``stop`` is set or SIGINT/SIGTERM arrives, then stop gracefully
-        (a2a_mqtt/service.py); ``on_ready`` is called once serving."""
-        await serve_until_stopped(self, stop, on_ready=on_ready)
+    async def _stop_servers(self) -> None:
+        await asyncio.gather(*(s.stop() for s in self.servers), return_exceptions=True)
 
 
 async def serve_agents(configs: Iterable[AgentConfig], *,
