@@ -26,7 +26,7 @@ from a2a_mqtt.service import HttpServer
 if TYPE_CHECKING:
     from a2a_mqtt.observability.metrics import Metrics
 
-__all__ = ["ObservabilityServer", "ObservedApp"]
+__all__ = ["ObservabilityServer", "ObservedApp", "answer"]
 
 log = logging.getLogger("a2a_mqtt.observability")
 
@@ -40,7 +40,9 @@ def _no_routes(_method: str, _path: str) -> str:
     return "other"
 
 
-async def _answer(send: Send, status: int, body: bytes, content_type: str) -> None:
+async def answer(send: Send, status: int, body: bytes, content_type: str) -> None:
+    """One whole uncached response on a raw ASGI ``send`` (the health and metrics
+    endpoints, here and in the workers' supervisor)."""
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", content_type.encode()),
                             (b"content-length", str(len(body)).encode()),
@@ -73,7 +75,7 @@ class ObservedApp:
             return
         if self._app is None:
             if scope["type"] == "http":
-                await _answer(send, 404, b'{"error": "not found"}', "application/json")
+                await answer(send, 404, b'{"error": "not found"}', "application/json")
             elif scope["type"] == "lifespan":
                 await _lifespan(receive, send)
             return
@@ -85,17 +87,17 @@ class ObservedApp:
     async def _own(self, path: str, send: Send) -> None:
         if path == "/metrics":
             if self._metrics is None:
-                await _answer(send, 404, b"metrics are off\n", "text/plain")
+                await answer(send, 404, b"metrics are off\n", "text/plain")
                 return
             body, content_type = self._metrics.render()
-            await _answer(send, 200, body, content_type)
+            await answer(send, 200, body, content_type)
         elif path == "/healthz":
-            await _answer(send, 200, b'{"status": "ok"}', "application/json")
+            await answer(send, 200, b'{"status": "ok"}', "application/json")
         else:
             checks = self._health.status()
             ready = bool(checks) and all(checks.values())
             body = json.dumps({"ready": ready, "checks": checks}).encode()
-            await _answer(send, 200 if ready else 503, body, "application/json")
+            await answer(send, 200 if ready else 503, body, "application/json")
 
     async def _measured(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
         method = scope["method"]

@@ -26,6 +26,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 from starlette.types import Receive, Scope, Send
 
+from a2a_mqtt.observability.http import answer
+
 __all__ = ["WorkerView", "WorkersApp", "merge_expositions"]
 
 log = logging.getLogger("a2a_mqtt.server")
@@ -78,14 +80,6 @@ def merge_expositions(texts: Mapping[int, str], workers: Sequence[WorkerView]) -
     return generate_latest(registry)
 
 
-async def _answer(send: Send, status: int, body: bytes, content_type: str) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", content_type.encode()),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"cache-control", b"no-store")]})
-    await send({"type": "http.response.body", "body": body})
-
-
 class WorkersApp:
     """The supervisor's ASGI app; ``views()`` reads the workers' state at each request,
     ``presence_ready()`` whether the cards' sessions are connected."""
@@ -112,21 +106,21 @@ class WorkersApp:
         if scope["type"] == "lifespan":
             return
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
-            await _answer(send, 404, b'{"error": "not found"}', "application/json")
+            await answer(send, 404, b'{"error": "not found"}', "application/json")
             return
         path = scope["path"]
         views = list(self._views())
         if path == "/healthz":
-            await _answer(send, 200, b'{"status": "ok"}', "application/json")
+            await answer(send, 200, b'{"status": "ok"}', "application/json")
         elif path == "/metrics":
             if not self._metrics:
-                await _answer(send, 404, b"metrics are off\n", "text/plain")
+                await answer(send, 404, b"metrics are off\n", "text/plain")
                 return
             live = [v for v in views if v.alive and v.url]
             got = await asyncio.gather(*(self._fetch(v.url + "/metrics") for v in live))
             texts = {v.index: text for v, (status, text) in zip(live, got, strict=True)
                      if status == 200}
-            await _answer(send, 200, merge_expositions(texts, views), CONTENT_TYPE_LATEST)
+            await answer(send, 200, merge_expositions(texts, views), CONTENT_TYPE_LATEST)
         elif path == "/readyz":
             checks = {"cards": self._presence_ready()}
             with_url = [v for v in views if v.alive and v.url]
@@ -137,6 +131,6 @@ class WorkersApp:
                     view.index, not view.url)
             ready = all(checks.values())
             body = json.dumps({"ready": ready, "checks": checks}).encode()
-            await _answer(send, 200 if ready else 503, body, "application/json")
+            await answer(send, 200 if ready else 503, body, "application/json")
         else:
-            await _answer(send, 404, b'{"error": "not found"}', "application/json")
+            await answer(send, 404, b'{"error": "not found"}', "application/json")
