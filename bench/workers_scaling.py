@@ -170,8 +170,9 @@ async def main() -> None:
     parser.add_argument("--client", choices=["lean", "sdk"], default="lean",
                         help="the load generator: lean (harness/lean.py: raw binding "
                         "requests, replies checked as bytes) or sdk (A2AMqttClient)")
-    parser.add_argument("--fast-path", action="store_true",
-                        help="AgentConfig(fast_path=True): the lean handler")
+    parser.add_argument("--handler", choices=("lean", "sdk"), default="lean",
+                        help="the agents' request handler: lean (AgentConfig.fast_path, the "
+                        "default agents get) or sdk (fast_path=False: a2a-sdk's handler)")
     parser.add_argument("--store", default="sqlite",
                         help="sqlite (a fresh file per measurement) or a postgresql:// URL")
     args = finish_args(parser, None, runs=1, n=60)
@@ -179,7 +180,7 @@ async def main() -> None:
         results = await side_by_side(
             args.variants, args.runs,
             lambda v, run: measure(broker.url, broker.process.pid, args.store, v, run, n=args.n,
-                                  inflight=args.inflight, fast_path=args.fast_path,
+                                  inflight=args.inflight, fast_path=args.handler == "lean",
                                   client_kind=args.client))
     rows = median_rows(results, ("variant",), ("rps", "p50_ms", "p99_ms", "agent_cpu_ms",
                                                "busiest_agent_ms", "client_cpu_ms",
@@ -190,8 +191,8 @@ async def main() -> None:
         row["ratio"] = ratio(row["rps"], base)
         row["ceiling_ratio"] = ratio(row["ceiling_rps"], base_ceiling)
     print(f"Medians of {args.runs} run(s), {args.n} requests, {args.inflight} in flight, "
-          f"store {args.store}, {args.client} client, fast path "
-          f"{'on' if args.fast_path else 'off'}, load average {os.getloadavg()[0]:.1f}:")
+          f"store {args.store}, {args.client} client, {args.handler} handler, "
+          f"load average {os.getloadavg()[0]:.1f}:")
     print(markdown_table([("variant", ""), ("req/s", ",.0f", "rps"), ("x 1 process", ".2f",
                           "ratio"), ("p50 ms", ".1f"), ("p99 ms", ".1f"),
                           ("agent CPU ms/req", ".2f", "agent_cpu_ms"),
