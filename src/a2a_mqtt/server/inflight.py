@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +42,7 @@ from a2a_mqtt.server.dbops import (
 )
 
 __all__ = ["INFLIGHT_TABLE", "DatabaseInflightLog", "InflightEntry", "InflightLog",
-           "MemoryInflightLog", "claim_problem", "entry_values"]
+           "MemoryInflightLog", "claim_problem", "claim_refusals", "entry_values"]
 
 log = logging.getLogger("a2a_mqtt.server")
 
@@ -164,6 +166,19 @@ def claim_problem(exc: DBAPIError, task_id: str) -> ResponderUnavailableError | 
         "the agent's task store cannot take new work; retry later")
 
 
+@contextmanager
+def claim_refusals(task_id: str) -> Iterator[None]:
+    """Around a claim: a store that cannot take writes becomes :func:`claim_problem`'s
+    refusal; any other database error passes through as it is."""
+    try:
+        yield
+    except DBAPIError as exc:
+        refusal = claim_problem(exc, task_id)
+        if refusal is None:
+            raise
+        raise refusal from exc
+
+
 class DatabaseInflightLog(InflightLog):
     """The log as a table beside a2a-sdk's task tables (same engine)."""
 
@@ -182,13 +197,8 @@ class DatabaseInflightLog(InflightLog):
             async with self._single.connect() as conn:
                 return await insert_new(conn, _TABLE, values)
 
-        try:
+        with claim_refusals(entry.task_id):
             return await retry_transient(once, what="in-flight claim")
-        except DBAPIError as exc:
-            refusal = claim_problem(exc, entry.task_id)
-            if refusal is None:
-                raise
-            raise refusal from exc
 
     async def release(self, task_id: str, owner: str) -> None:
         async def once() -> None:

@@ -34,7 +34,6 @@ from a2a.server.cluster import StoredTask, TaskVersion
 from a2a.server.models import TaskModel, TaskVersionModel
 from sqlalchemy import String, and_, any_, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from a2a_mqtt.server.batchwrite import row_to_task
@@ -44,7 +43,7 @@ from a2a_mqtt.server.inflight import (
     DatabaseInflightLog,
     InflightEntry,
     InflightLog,
-    claim_problem,
+    claim_refusals,
     entry_values,
 )
 
@@ -159,13 +158,8 @@ class BatchedInflightLog(InflightLog):
         self._store = store
 
     async def claim(self, entry: InflightEntry) -> bool:
-        try:
+        with claim_refusals(entry.task_id):
             return await self._store.claim(entry)
-        except DBAPIError as exc:
-            refusal = claim_problem(exc, entry.task_id)
-            if refusal is None:
-                raise
-            raise refusal from exc
 
     async def release(self, task_id: str, owner: str) -> None:
         self._store.release(task_id, owner)
