@@ -202,7 +202,8 @@ class GroupCommitStore(VersionedTaskStore):
 
         row = await retry_transient(once, what="task read")
         if (owner, task_id) not in self._pending:
-            self._writer.lost.pop((owner, task_id), None)  # what a caller builds on from here is real
+            # What a caller builds on from here is real.
+            self._writer.lost.pop((owner, task_id), None)
         if row is None:
             if (owner, task_id) not in self._pending:  # no write of ours came in between
                 self._remember((owner, task_id), TaskVersion.MISSING)

@@ -207,7 +207,10 @@ def _build(turns: bool, writes: bool) -> Any:
                        *(nothing[n].label(n) for n in _READ_COLUMNS), null().label("version"))
     if reads is not None and moved is not None:
         return union_all(reads, moved).add_cte(*parts)
-    return (reads if reads is not None else moved).add_cte(*parts)
+    only = reads if reads is not None else moved
+    if only is None:
+        raise ValueError("a batch with neither turns nor writes")
+    return only.add_cte(*parts)
 
 
 def _turns() -> tuple[Any, Any]:
