@@ -1,6 +1,6 @@
 """The group-commit store alone, without MQTT: what one batch costs on each database.
 
-    python bench/store_turns.py                        # sqlite and postgres, 3 rounds
+    python bench/store_turns.py                        # 3 rounds of each variant
     python bench/store_turns.py --variants postgres --turns 4000 --inflight 100
 
 ``--inflight`` concurrent turns on one event loop, each as the agent's dispatcher and
@@ -12,7 +12,8 @@ round trip each, and one more where asyncpg prepares a statement text it has not
 on that connection), and, on PostgreSQL, explicit transactions per batch (asyncpg's
 public query logger sees each BEGIN; it and its COMMIT are two more round trips) and
 the server backends' CPU per turn (``pg_stat_activity`` pids, from /proc).
-Run it against two checkouts back to back for a before/after (``PYTHONPATH``).
+Variants: ``sqlite``, ``postgres`` (one statement per batch, server/pgbatch.py) and
+``postgres-multi`` (the general statements in a transaction per batch: before pgbatch).
 """
 
 from __future__ import annotations
@@ -33,13 +34,14 @@ from harness.cpu import proc_cpu_seconds
 from harness.stores import POSTGRES_DEFAULT, store_url
 
 
-async def _turns(url: str, turns: int, inflight: int) -> dict[str, float]:
+async def _turns(url: str, turns: int, inflight: int, *, multi: bool) -> dict[str, float]:
     from a2a.server.cluster import TaskVersion
     from a2a.server.context import ServerCallContext
     from a2a.types.a2a_pb2 import Task, TaskState, TaskStatusUpdateEvent
     from sqlalchemy import event, text
 
     from a2a_mqtt.server.groupcommit import GroupCommitStore
+    from a2a_mqtt.server.groupwriter import GroupWriter
     from a2a_mqtt.server.inflight import DatabaseInflightLog, InflightEntry
     from a2a_mqtt.server.stores import create_tables, open_task_store
     from a2a_mqtt.server.turnbatch import BatchedInflightLog
@@ -50,6 +52,7 @@ async def _turns(url: str, turns: int, inflight: int) -> dict[str, float]:
         if record.query.lstrip().upper().startswith("BEGIN"):
             begins[0] += 1
 
+    GroupWriter.ONE_STATEMENT = frozenset() if multi else frozenset({"postgresql"})
     async with AsyncExitStack() as stack:
         opened = await open_task_store(url, stack, write_behind=True)
         store, engine = opened.store, opened.engine
@@ -113,7 +116,7 @@ async def _turns(url: str, turns: int, inflight: int) -> dict[str, float]:
 
 async def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--variants", default="sqlite,postgres")
+    p.add_argument("--variants", default="sqlite,postgres,postgres-multi")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--turns", type=int, default=3000)
     p.add_argument("--inflight", type=int, default=100)
@@ -121,16 +124,18 @@ async def main() -> None:
     args = p.parse_args()
     results: dict[str, list[dict[str, float]]] = {}
     for run in range(args.runs):
-        for kind in args.variants.split(","):
+        variants = args.variants.split(",")
+        for kind in variants[run % len(variants):] + variants[:run % len(variants)]:
             with tempfile.TemporaryDirectory() as work:
-                async with store_url(kind, Path(work), args.postgres) as url:
-                    row = await _turns(url, args.turns, args.inflight)
+                async with store_url(kind.split("-")[0], Path(work), args.postgres) as url:
+                    row = await _turns(url, args.turns, args.inflight,
+                                       multi=kind.endswith("-multi"))
             results.setdefault(kind, []).append(row)
-            print(f"round {run} {kind:9}", "  ".join(f"{k} {v:8.2f}" for k, v in row.items()),
+            print(f"round {run} {kind:14}", "  ".join(f"{k} {v:8.2f}" for k, v in row.items()),
                   flush=True)
     print()
     for kind, rows in results.items():
-        print(f"median {kind:9}", "  ".join(
+        print(f"median {kind:14}", "  ".join(
             f"{k} {statistics.median(r[k] for r in rows):8.2f}" for k in rows[0]))
 
 
