@@ -13,14 +13,16 @@ that transaction has committed, so the durability rule is the wrapped store's:
 a write reported done is committed (see ``docs/performance.md`` for what the
 SQLite ``synchronous`` setting makes of a power loss).
 
-Per write, inside the shared transaction, the same three statements run as in the
-SDK's store: the version row (insert for a first write, compare-and-swap update
-otherwise), the task row (the same ``core_to_model_conversion`` the wrapped store
-was built with, merged), the event-log row. A write whose version check fails
+Per write, inside the shared transaction, the same rows are written as by the SDK's
+store: the version row (insert for a first write, compare-and-swap update
+otherwise), the task row (the same mapping the wrapped store was built with as its
+``core_to_model_conversion``), the event-log row. A write whose version check fails
 raises ``ConcurrentTaskModificationError`` and writes nothing, exactly as before,
-without failing its neighbours. Cancels (which lock and read rows) and any batch
-that fails for a non-transient reason are handed to the wrapped store one write
-at a time, so an odd write never costs the others their outcome.
+without failing its neighbours. Cancels (which lock and read rows) go to the wrapped
+store directly. How a batch reaches the database (the statements, the one-statement
+batch on PostgreSQL, a failed batch retried one write at a time) is the writer's:
+:mod:`a2a_mqtt.server.groupwriter`. Here: what ``save`` and ``get`` promise, and the
+versions this process knows (writes committed behind, reads answered from memory).
 """
 
 from __future__ import annotations
