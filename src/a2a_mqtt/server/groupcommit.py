@@ -30,6 +30,7 @@ import functools
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, Final
 
 from a2a.server.cluster import (
@@ -69,6 +70,7 @@ from a2a_mqtt.server.turnbatch import (
     claim_alone,
     release_alone,
 )
+from a2a_mqtt.server.writerlock import WriterLock
 
 __all__ = ["GroupCommitStore", "row_to_task", "task_columns", "task_to_row"]
 
@@ -98,13 +100,16 @@ class GroupCommitStore(VersionedTaskStore):
 
     def __init__(self, store: VersionedDatabaseTaskStore, engine: AsyncEngine, *,
                  owner_resolver: OwnerResolver = resolve_user_scope,
-                 max_batch: int = _MAX_BATCH, write_behind: bool = False) -> None:
+                 max_batch: int = _MAX_BATCH, write_behind: bool = False,
+                 writer_lock: WriterLock | None = None) -> None:
         self.wrapped = store
         self._engine = engine
         self._reader = autocommit(engine)
         self._owner = owner_resolver
         self._max_batch = max_batch
         self._write_behind = write_behind
+        # SQLite: each transaction holds the file's cross-process writer lock (writerlock.py).
+        self._writer_lock = writer_lock
         self._queue: asyncio.Queue[Write | Claim | Release] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None
@@ -341,13 +346,16 @@ class GroupCommitStore(VersionedTaskStore):
             self._conn = await self._engine.connect()
         conn = self._conn
         try:
-            async with conn.begin():
+            async with self._held(), conn.begin():
                 won, reads = await apply_turns(conn, claims, releases)
                 outcomes = await apply_batch(conn, writes, lost) if writes else []
         except BaseException:
             await self._drop_connection()  # a fresh one for the next attempt
             raise
         return outcomes, lost, won, reads
+
+    def _held(self) -> AbstractAsyncContextManager[None]:
+        return self._writer_lock.held() if self._writer_lock is not None else nullcontext()
 
 
 def _settle(op: Write | Claim, outcome: Any) -> None:
