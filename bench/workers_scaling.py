@@ -114,7 +114,8 @@ async def serve(url: str, ref: str, store: str, workers: int, *, dispatch: str,
 
 async def measure(url: str, broker_pid: int, store: str, variant: str, run: int, *, n: int,
                   inflight: int, fast_path: bool, client_kind: str,
-                  spy: Path | None = None) -> list[dict[str, object]]:
+                  spy: Path | None = None, spy_waits: bool = False
+                  ) -> list[dict[str, object]]:
     ref = AgentRef("bench", "workers", f"w-{uuid.uuid4().hex[:8]}")
     with tempfile.TemporaryDirectory() as tmp:
         store_url = f"sqlite:///{tmp}/agent.db" if store == "sqlite" else store
@@ -143,10 +144,11 @@ async def measure(url: str, broker_pid: int, store: str, variant: str, run: int,
                             **{f"agent{i}": p for i, p in enumerate(pids)},
                             **{f"db{i}": p for i, p in enumerate(db)}})
             spies = []
-            if spy is not None:  # every agent process, idle samples included (lock waits)
+            if spy is not None:  # every agent process
                 slug = variant.replace(" ", "_").replace("(", "").replace(")", "")
+                options = ("--threads", *(("--idle", "--native") if spy_waits else ()))
                 spies = [await start_py_spy(p, spy / f"{slug}-run{run}-agent{i}.txt", 250,
-                                            "--idle", "--threads", "--native")
+                                            *options)
                          for i, p in enumerate(pids)]
             busy0, total0 = machine_busy_seconds()
             cpu.start()
@@ -187,8 +189,11 @@ async def main() -> None:
     parser.add_argument("--store", default="sqlite",
                         help="sqlite (a fresh file per measurement) or a postgresql:// URL")
     parser.add_argument("--spy", type=Path, default=None, metavar="DIR",
-                        help="record py-spy (raw, idle samples and threads too) of every "
-                        "agent process during each measurement into DIR")
+                        help="record py-spy (raw, per thread) of every agent process "
+                        "during each measurement into DIR")
+    parser.add_argument("--spy-waits", action="store_true",
+                        help="with --spy: idle samples and native frames too (where threads "
+                        "wait: SQLite's busy handler, the writer lock)")
     args = finish_args(parser, None, runs=1, n=60)
     if args.spy is not None:
         if not have_py_spy():
@@ -199,7 +204,8 @@ async def main() -> None:
             args.variants, args.runs,
             lambda v, run: measure(broker.url, broker.process.pid, args.store, v, run, n=args.n,
                                   inflight=args.inflight, fast_path=args.handler == "lean",
-                                  client_kind=args.client, spy=args.spy))
+                                  client_kind=args.client, spy=args.spy,
+                                  spy_waits=args.spy_waits))
     rows = median_rows(results, ("variant",), ("rps", "p50_ms", "p99_ms", "agent_cpu_ms",
                                                "busiest_agent_ms", "client_cpu_ms",
                                                "broker_cpu_ms", "db_cpu_ms", "ceiling_rps",
