@@ -4,7 +4,9 @@
 Each worker runs every agent with ``AgentConfig.worker`` set: it connects as
 ``<client id>.wK`` (persistent session, no will) and takes its share of the
 agent's requests (``worker_dispatch``): ``partition`` (every worker receives each
-request and serves those whose Correlation Data hashes to it: no database work),
+request and serves those whose Task.id, or for requests naming no task whose
+Correlation Data, hashes to it: no database work, and each task stays with the one
+worker that runs it as a lone agent would: ``AgentConfig.runs_tasks_alone``),
 ``claim`` (claims in the shared store, as pools do on Mosquitto, which never
 delivers ``$`` topics to ``$share``) or ``shared`` (a ``$share`` subscription).
 ``auto`` probes once: ``shared`` where the broker supports it, else ``partition``.
