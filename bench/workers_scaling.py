@@ -23,6 +23,7 @@ run was). Medians over runs; read the ratio, not absolute req/s.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -57,6 +58,7 @@ from harness import (
 from harness.agent import BenchExecutor, bench_card
 from harness.lean import LeanRequester
 from harness.procs import ChildProcess, private_broker, stdin_closed
+from harness.spy import have_py_spy, start_py_spy, stop_py_spy
 
 CORES = os.cpu_count() or 1
 VARIANTS: dict[str, tuple[int, str]] = {
@@ -111,7 +113,9 @@ async def serve(url: str, ref: str, store: str, workers: int, *, dispatch: str,
 
 
 async def measure(url: str, broker_pid: int, store: str, variant: str, run: int, *, n: int,
-                  inflight: int, fast_path: bool, client_kind: str) -> list[dict[str, object]]:
+                  inflight: int, fast_path: bool, client_kind: str,
+                  spy: Path | None = None, spy_waits: bool = False
+                  ) -> list[dict[str, object]]:
     ref = AgentRef("bench", "workers", f"w-{uuid.uuid4().hex[:8]}")
     with tempfile.TemporaryDirectory() as tmp:
         store_url = f"sqlite:///{tmp}/agent.db" if store == "sqlite" else store
@@ -139,11 +143,20 @@ async def measure(url: str, broker_pid: int, store: str, variant: str, run: int,
             cpu = CpuMeter({"client": None, "broker": broker_pid,
                             **{f"agent{i}": p for i, p in enumerate(pids)},
                             **{f"db{i}": p for i, p in enumerate(db)}})
+            spies = []
+            if spy is not None:  # every agent process
+                slug = variant.replace(" ", "_").replace("(", "").replace(")", "")
+                options = ("--threads", *(("--idle", "--native") if spy_waits else ()))
+                spies = [await start_py_spy(p, spy / f"{slug}-run{run}-agent{i}.txt", 250,
+                                            *options)
+                         for i, p in enumerate(pids)]
             busy0, total0 = machine_busy_seconds()
             cpu.start()
             latencies, seconds, errors = await drive(send, n, inflight, timeout=60)
             per = cpu.per_request(n)
             busy1, total1 = machine_busy_seconds()
+            for proc in spies:
+                await stop_py_spy(proc, log=logging.getLogger("workers_scaling"))
     stats = summarize(latencies, seconds, errors)
     agents = [v for k, v in per.items() if k.startswith("agent") and v is not None]
     agent_ms = sum(agents)
@@ -175,13 +188,24 @@ async def main() -> None:
                         "default agents get) or sdk (fast_path=False: a2a-sdk's handler)")
     parser.add_argument("--store", default="sqlite",
                         help="sqlite (a fresh file per measurement) or a postgresql:// URL")
+    parser.add_argument("--spy", type=Path, default=None, metavar="DIR",
+                        help="record py-spy (raw, per thread) of every agent process "
+                        "during each measurement into DIR")
+    parser.add_argument("--spy-waits", action="store_true",
+                        help="with --spy: idle samples and native frames too (where threads "
+                        "wait: SQLite's busy handler, the writer lock)")
     args = finish_args(parser, None, runs=1, n=60)
+    if args.spy is not None:
+        if not have_py_spy():
+            raise SystemExit("--spy needs py-spy (pip install py-spy)")
+        args.spy.mkdir(parents=True, exist_ok=True)
     async with private_broker() as broker:
         results = await side_by_side(
             args.variants, args.runs,
             lambda v, run: measure(broker.url, broker.process.pid, args.store, v, run, n=args.n,
                                   inflight=args.inflight, fast_path=args.handler == "lean",
-                                  client_kind=args.client))
+                                  client_kind=args.client, spy=args.spy,
+                                  spy_waits=args.spy_waits))
     rows = median_rows(results, ("variant",), ("rps", "p50_ms", "p99_ms", "agent_cpu_ms",
                                                "busiest_agent_ms", "client_cpu_ms",
                                                "broker_cpu_ms", "db_cpu_ms", "ceiling_rps",

@@ -18,6 +18,7 @@ from a2a_mqtt.mcp import McpMqttServer
 from a2a_mqtt.registry import RegistryConfig, RegistryServer
 from a2a_mqtt.security.jwks_server import JwksServer
 from a2a_mqtt.server import AgentConfig, AgentHost, AgentServer
+from a2a_mqtt.server.workers import WorkerSupervisor
 from a2a_mqtt.service import BaseServer, HttpServer, Server, serve_until_stopped
 from a2a_mqtt.workflows.events import StageServer
 from a2a_mqtt.workflows.supervisor import Supervisor
@@ -45,7 +46,7 @@ def test_every_config_is_frozen_and_names_its_server(config: object, server_type
     assert isinstance(server, Server)
 
 
-@pytest.mark.parametrize("server_type", SERVERS, ids=lambda t: t.__name__)
+@pytest.mark.parametrize("server_type", [*SERVERS, WorkerSupervisor], ids=lambda t: t.__name__)
 def test_every_server_has_the_same_serve_and_is_an_async_context_manager(
         server_type: type) -> None:
     params = inspect.signature(server_type.serve).parameters
@@ -62,6 +63,14 @@ def test_every_server_has_its_lifecycle_from_the_base(server_type: type) -> None
     assert issubclass(server_type, BaseServer)
     assert server_type.__aenter__ is BaseServer.__aenter__
     assert server_type.serve is BaseServer.serve
+
+
+def test_the_worker_supervisor_has_its_lifecycle_from_the_base() -> None:
+    # Its serve only adds the one way it can end by itself (every worker kept failing).
+    assert issubclass(WorkerSupervisor, BaseServer)
+    assert WorkerSupervisor.__aenter__ is BaseServer.__aenter__
+    assert WorkerSupervisor.stop is BaseServer.stop
+    assert WorkerSupervisor.start is BaseServer.start
 
 
 class _Resource:

@@ -49,6 +49,7 @@ __all__ = [
     "parse_params",
     "parse_request",
     "parse_response",
+    "task_named",
 ]
 
 # A2A 1.0 operation -> the proto message its params decode into.
@@ -66,6 +67,20 @@ METHODS: Final[dict[str, type[ProtoMessage]]] = {
     "GetExtendedAgentCard": GetExtendedAgentCardRequest,
 }
 STREAMING_METHODS: Final = frozenset({"SendStreamingMessage", "SubscribeToTask"})
+# Where a request names its task: (the member of ``params`` holding it, or None for
+# ``params`` itself; its field, camelCase first: ProtoJSON accepts the proto name too).
+_TASK_ID: Final = ("taskId", "task_id")
+_TASK_NAMED_BY: Final[dict[str, tuple[str | None, tuple[str, ...]]]] = {
+    "SendMessage": ("message", _TASK_ID),
+    "SendStreamingMessage": ("message", _TASK_ID),
+    "GetTask": (None, ("id",)),
+    "CancelTask": (None, ("id",)),
+    "SubscribeToTask": (None, ("id",)),
+    "CreateTaskPushNotificationConfig": (None, _TASK_ID),
+    "GetTaskPushNotificationConfig": (None, _TASK_ID),
+    "ListTaskPushNotificationConfigs": (None, _TASK_ID),
+    "DeleteTaskPushNotificationConfig": (None, _TASK_ID),
+}
 
 _PARSE_ERROR: Final = -32700
 _INVALID_REQUEST: Final = -32600
@@ -73,6 +88,33 @@ _METHOD_NOT_FOUND: Final = -32601
 _INVALID_PARAMS: Final = -32602
 
 RpcId = str | int | None
+
+def task_named(payload: bytes) -> str | None:
+    """The Task.id a request payload names (SendMessage's ``message.taskId``, GetTask's
+    ``id``, a push config's ``taskId``, ...), or None: ListTasks, the extended card, or
+    a payload that is not a readable request (its parse error is :func:`parse_request`'s
+    to report). A peek for routing only: nothing is validated."""
+    try:
+        body = json.loads(payload)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(body, dict):
+        return None
+    method, holder = body.get("method"), body.get("params")
+    where = _TASK_NAMED_BY.get(method) if isinstance(method, str) else None
+    if where is None:
+        return None
+    member, names = where
+    if member is not None and isinstance(holder, dict):
+        holder = holder.get(member)
+    if not isinstance(holder, dict):
+        return None
+    for name in names:
+        value = holder.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
 
 def dumps(obj: Any) -> bytes:
     """Compact UTF-8 JSON, the only encoding the binding sends."""

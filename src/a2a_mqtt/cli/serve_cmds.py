@@ -120,9 +120,10 @@ def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | 
               "--task-store (sqlite:///FILE or postgresql://...).")
 @click.option("--worker-dispatch", envvar="A2A_MQTT_WORKER_DISPATCH", default="auto",
               show_default=True, type=click.Choice(["auto", "partition", "claim", "shared"]),
-              help="How workers share requests: by a hash of each request (no database "
-              "work), claims in the store (the least busy wins), a $share subscription, "
-              "or probe ($share where the broker supports it, else partition).")
+              help="How workers share requests: by a hash of the task each request names "
+              "(each task stays with one worker; no database work), claims in the store "
+              "(the least busy wins), a $share subscription, or probe ($share where the "
+              "broker supports it, else partition).")
 @tracing_options
 @observability_options(port=True)
 @agent_security_options

@@ -162,10 +162,11 @@ class AgentServer(BaseServer):
         cards = published_cards(cfg)
         self._card, extended = cards.card, cards.extended
         self._card_payload, self._pool_card_payload = cards.payload, cards.pool_payload
-        # Pool members (and workers) read each other's tasks: no write-behind there, and
-        # a2a-sdk's cross-replica event stream so SubscribeToTask on one member follows
-        # a task running on another.
-        shared = cfg.pool_ref is not None or cfg.worker is not None
+        # Pool members (and claim/shared workers) read each other's tasks: no write-behind
+        # there, and a2a-sdk's cross-replica event stream so SubscribeToTask on one member
+        # follows a task running on another. A lone agent, or a partition worker (every
+        # request naming a task reaches the worker that runs it), runs its tasks alone.
+        shared = not cfg.runs_tasks_alone
         if cfg.task_store is not None:
             opened = OpenedStore(cfg.task_store)
         elif cfg.task_store_url in (None, "memory", "memory://"):
@@ -192,8 +193,7 @@ class AgentServer(BaseServer):
         # The lean handler (a2a-sdk's semantics, its task turns run inline; the
         # default) or a2a-sdk's own handler (AgentConfig.fast_path=False).
         handler_class = LeanRequestHandler if cfg.fast_path else DefaultRequestHandler
-        # A lone agent is the only process running its tasks: a2a-sdk's single-process
-        # mode streams them from memory, and the handler's fast path stays open to it.
+        # Running its tasks alone: a2a-sdk's single-process mode streams them from memory.
         with single_process(opened.event_stream is not None and not shared):
             handler = handler_class(
                 agent_executor=traced_executor(cfg.executor), task_store=handler_store,
@@ -277,7 +277,7 @@ class AgentServer(BaseServer):
         the others acknowledge theirs at once (a worker's own copies wait in its
         persistent session while it restarts, like a lone agent's)."""
         cfg = self.config
-        if worker_of(msg, cfg.worker_count) != cfg.worker:
+        if worker_of(msg, cfg.worker_count, max_bytes=cfg.max_payload_bytes) != cfg.worker:
             msg.acknowledge()
             return
         self._on_request(msg)

@@ -110,8 +110,9 @@ class AgentConfig:
     """How many workers serve the agent (with ``worker``)."""
     worker_dispatch: str = "partition"
     """How workers share the agent's requests (docs/performance.md, workers):
-    ``partition`` (every worker receives every request and serves those whose
-    Correlation Data hashes to its index: no database round trip), ``claim`` (workers
+    ``partition`` (every worker receives every request and serves those whose Task.id,
+    or for requests naming no task whose Correlation Data, hashes to its index: no
+    database round trip, and each task stays with one worker), ``claim`` (workers
     race in the shared store, like claiming pool members: the least busy wins) or
     ``shared`` (a ``$share`` subscription: brokers that deliver ``$`` topics to it)."""
 
@@ -128,6 +129,19 @@ class AgentConfig:
         from a2a_mqtt.server.agent import AgentServer  # noqa: PLC0415 - it imports this module
 
         return AgentServer(self)
+
+    @property
+    def runs_tasks_alone(self) -> bool:
+        """No other process runs, cancels or streams this agent's tasks: a lone agent, or
+        a worker under ``partition`` dispatch, which every request naming one of its tasks
+        reaches (the Task.id picks the worker: pooling.worker_of). Not pool members, nor
+        ``claim``/``shared`` workers, nor workers with ubsp-v1 (sealed requests cannot
+        be routed by their Task.id): they share their tasks through the store."""
+        if self.pool is not None:
+            return False
+        if self.worker is None:
+            return True
+        return self.worker_dispatch == "partition" and self.e2e is None
 
     @property
     def pool_ref(self) -> AgentRef | None:

@@ -24,6 +24,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, ClassVar, Final
 
 from a2a.server.cluster import (
@@ -46,6 +47,7 @@ from a2a_mqtt.server.turnbatch import (
     claim_alone,
     release_alone,
 )
+from a2a_mqtt.server.writerlock import WriterLock
 
 __all__ = ["MAX_BATCH", "GroupWriter", "Op"]
 
@@ -70,8 +72,10 @@ class GroupWriter:
     it to measure the general statements side by side)."""
 
     def __init__(self, engine: AsyncEngine, wrapped: VersionedDatabaseTaskStore, *,
-                 max_batch: int = MAX_BATCH) -> None:
+                 max_batch: int = MAX_BATCH, writer_lock: WriterLock | None = None) -> None:
         self._engine = engine
+        # SQLite: each transaction holds the file's cross-process writer lock (writerlock.py).
+        self._writer_lock = writer_lock
         self._single = autocommit(engine)
         self._wrapped = wrapped
         self._max_batch = max_batch
@@ -174,11 +178,14 @@ class GroupWriter:
             if self._one_statement:  # the held connection is autocommit: a pooled one
                 async with self._engine.begin() as conn:
                     return await _transaction(conn, writes, claims, releases, lost)
-            async with self._conn.begin():
+            async with self._held(), self._conn.begin():
                 return await _transaction(self._conn, writes, claims, releases, lost)
         except BaseException:
             await self._drop_connection()  # a fresh one for the next attempt
             raise
+
+    def _held(self) -> AbstractAsyncContextManager[None]:
+        return self._writer_lock.held() if self._writer_lock is not None else nullcontext()
 
     async def _alone(self, op: Op) -> None:
         if isinstance(op, Claim):

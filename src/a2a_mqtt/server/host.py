@@ -54,7 +54,17 @@ class AgentHost(BaseServer):
         # Every agent stops, concurrently, whether all of them started or some failed.
         stack.push_async_callback(self._stop_servers)
         # Started concurrently: a host of hundreds of agents should not connect serially.
-        await asyncio.gather(*(s.start() for s in self.servers))
+        # One failing start fails the host: the others' starts are cancelled (each undoes
+        # itself), and the first error is raised as it came (not in an ExceptionGroup).
+        starts = [asyncio.create_task(s.start(), name=f"a2a-mqtt-agents.start:{s.config.ref}")
+                  for s in self.servers]
+        try:
+            await asyncio.gather(*starts)
+        except BaseException:
+            for task in starts:
+                task.cancel()
+            await asyncio.gather(*starts, return_exceptions=True)
+            raise
 
     async def _stop_servers(self) -> None:
         await asyncio.gather(*(s.stop() for s in self.servers), return_exceptions=True)

@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Callable
 from typing import Literal
 
+from a2a_mqtt.binding.envelope import task_named
 from a2a_mqtt.binding.topics import AgentRef, event_topic, share_group
 from a2a_mqtt.errors import ConnectError
 from a2a_mqtt.mqtt_types import ConnectOptions, IncomingMessage, Subscription
@@ -76,13 +77,23 @@ async def probe_shared_dollar_topics(
         await transport.disconnect()
 
 
-def worker_of(msg: IncomingMessage, workers: int) -> int:
+def worker_of(msg: IncomingMessage, workers: int, *, max_bytes: int | None = None) -> int:
     """The worker (of ``workers``) that serves ``msg`` under partition dispatch.
 
-    CRC-32 of the Correlation Data (unique per attempt and random in every requester
-    we know; else the Response Topic): the same answer in every worker's copy, with
-    no shared state, and spread evenly. A retry carries new Correlation Data, so it
-    may land on another worker; the shared store answers it (the task's rules).
+    A request that names a task (every SendMessage does: the requester picks the
+    Task.id; GetTask, CancelTask, SubscribeToTask, push configs) goes to the worker
+    that CRC-32 of that Task.id names: every turn, read, cancel and subscription of a
+    task reaches the one process that runs it, so each worker runs its tasks as a lone
+    agent does (from memory, writing behind). Anything else (ListTasks, the extended
+    card, a payload too large or unreadable, whose error any worker answers) goes by
+    CRC-32 of its Correlation Data (else the Response Topic). Every worker's copy gets
+    the same answer with no shared state, and the split is even.
     """
+    if workers <= 1:
+        return 0
+    payload = msg.payload
+    task_id = task_named(payload) if max_bytes is None or len(payload) <= max_bytes else None
+    if task_id is not None:
+        return zlib.crc32(task_id.encode()) % workers
     key = msg.properties.correlation_data or (msg.properties.response_topic or "").encode()
-    return zlib.crc32(key) % workers if workers > 1 else 0
+    return zlib.crc32(key) % workers

@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.server.dbops import store_error, store_problem
 from a2a_mqtt.server.groupcommit import GroupCommitStore, task_to_row
+from a2a_mqtt.server.writerlock import WriterLock, writer_lock_path
 
 __all__ = ["KNOWN_ABSENT", "KnownAbsentStore", "OpenedStore", "TaskAccess", "create_tables",
            "display_url", "open_task_store", "single_process"]
@@ -128,7 +129,12 @@ async def open_task_store(url: str | None, stack: AsyncExitStack, *,
         raise store_error(exc, display_url(engine)) from exc
     if not group_commit:
         return OpenedStore(sdk_store, stream, engine)
-    store = GroupCommitStore(sdk_store, engine, write_behind=write_behind)
+    lock_path = (writer_lock_path(engine.url.database) if engine.dialect.name == "sqlite"
+                 else None)
+    lock = WriterLock(lock_path) if lock_path is not None else None
+    if lock is not None:
+        stack.callback(lock.close)  # after the store's writer is gone (LIFO)
+    store = GroupCommitStore(sdk_store, engine, write_behind=write_behind, writer_lock=lock)
     stack.push_async_callback(store.aclose)  # before the engine goes (LIFO)
     return OpenedStore(store, stream, engine)
 

@@ -4,7 +4,9 @@
 Each worker runs every agent with ``AgentConfig.worker`` set: it connects as
 ``<client id>.wK`` (persistent session, no will) and takes its share of the
 agent's requests (``worker_dispatch``): ``partition`` (every worker receives each
-request and serves those whose Correlation Data hashes to it: no database work),
+request and serves those whose Task.id, or for requests naming no task whose
+Correlation Data, hashes to it: no database work, and each task stays with the one
+worker that runs it as a lone agent would: ``AgentConfig.runs_tasks_alone``),
 ``claim`` (claims in the shared store, as pools do on Mosquitto, which never
 delivers ``$`` topics to ``$share``) or ``shared`` (a ``$share`` subscription).
 ``auto`` probes once: ``shared`` where the broker supports it, else ``partition``.
@@ -31,7 +33,6 @@ import socket
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from multiprocessing.process import BaseProcess
-from types import TracebackType
 
 from a2a_mqtt.errors import ConfigError, WorkerError
 from a2a_mqtt.observability.config import ObservabilityConfig
@@ -40,7 +41,7 @@ from a2a_mqtt.server.pooling import probe_shared_dollar_topics
 from a2a_mqtt.server.presence import AgentPresence
 from a2a_mqtt.server.workerchild import READY, WorkerJob, worker_main
 from a2a_mqtt.server.workermetrics import WorkersApp, WorkerView
-from a2a_mqtt.service import serve_until_stopped
+from a2a_mqtt.service import BaseServer
 from a2a_mqtt.transport.base import TransportFactory, default_transport
 
 __all__ = ["WorkerSupervisor"]
@@ -69,10 +70,14 @@ class _Slot:
                           restarts=self.restarts, url=self.url if alive else "")
 
 
-class WorkerSupervisor:
+class WorkerSupervisor(BaseServer):
     """N forked processes serving the same agents; see the module docstring.
 
     ``dispatch``: ``auto`` (default), ``partition``, ``claim`` or ``shared``.
+    A :class:`~a2a_mqtt.service.BaseServer`: the start pushes each part's undo on the
+    stack (the workers stop before the cards' sessions close, also after a failed
+    start); the graceful part of a stop (cards offline, then the workers drained) is
+    ``_drain``.
     """
 
     def __init__(self, configs: Sequence[AgentConfig], *, workers: int,
@@ -105,7 +110,6 @@ class WorkerSupervisor:
         self._restarts: set[asyncio.Task[None]] = set()
         self._presence: AgentPresence | None = None
         self._life: tuple[int, int] | None = None
-        self._stack: AsyncExitStack | None = None
         self.metrics_url = ""
         """``http://host:port`` of the workers' one ``/metrics`` endpoint, when served."""
         self.failed = False
@@ -116,7 +120,7 @@ class WorkerSupervisor:
         return [s.process.pid for s in self._slots
                 if s.process is not None and s.process.pid is not None and not s.exited.is_set()]
 
-    def _start(self, slot: _Slot) -> None:
+    def _spawn(self, slot: _Slot) -> None:
         loop = asyncio.get_running_loop()
         assert self._life is not None
         read_fd, write_fd = os.pipe()
@@ -185,7 +189,7 @@ class WorkerSupervisor:
             await asyncio.sleep(delay)
             if not self._stopping:
                 slot.restarts += 1
-                self._start(slot)
+                self._spawn(slot)
 
         task = asyncio.create_task(restart(), name=f"a2a-mqtt-workers.restart-{slot.index}")
         self._restarts.add(task)
@@ -206,31 +210,22 @@ class WorkerSupervisor:
                 cfg, worker_dispatch="shared" if shared else "partition"))
         self.configs = resolved
 
-    async def __aenter__(self) -> WorkerSupervisor:
+    async def _start(self, stack: AsyncExitStack) -> None:
         self._stopping = False
         self.failed = False
-        stack = AsyncExitStack()
-        await stack.__aenter__()
-        try:
-            await self._enter(stack)
-        except BaseException:
-            self._stack = stack
-            await self._stop_all()
-            raise
-        self._stack = stack
-        return self
-
-    async def _enter(self, stack: AsyncExitStack) -> None:
         await self._resolve_dispatch()
         # Workers read EOF here when this process is gone (they hold no write end).
         life = os.pipe()
         self._life = life
         stack.callback(self._close_life)
         # The cards' sessions first: the wills are armed before any worker serves.
+        stack.callback(self._forget_presence)  # once their sessions are closed
         self._presence = await stack.enter_async_context(AgentPresence(
             self.configs, transport_factory=self._factory))
+        # Before the sessions close (LIFO), and also when the start fails from here on.
+        stack.push_async_callback(self._stop_workers)
         for slot in self._slots:
-            self._start(slot)
+            self._spawn(slot)
         await asyncio.gather(*(s.ready.wait() for s in self._slots))
         if self.failed or all(s.given_up for s in self._slots):
             raise WorkerError(f"{self.workers} workers failed to start")
@@ -254,21 +249,26 @@ class WorkerSupervisor:
             os.close(life[0])
             os.close(life[1])
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self._stop_all()
+    def _forget_presence(self) -> None:
+        self._presence = None
 
-    async def _stop_all(self) -> None:
-        """Cards offline, workers stopped (drained), then the cards' sessions closed."""
+    async def _drain(self) -> None:
+        """Cards offline first, then the workers stopped (drained)."""
+        self._stopping = True
+        if self._presence is not None:
+            await self._presence.withdraw()
+        await self._stop_workers()
+
+    async def _stop_workers(self) -> None:
+        """SIGTERM to every live worker (a graceful stop), killed after ``stop_grace``;
+        no restarts from now on. A second call finds none left."""
         self._stopping = True
         for task in list(self._restarts):
             task.cancel()
-        if self._presence is not None:
-            await self._presence.withdraw()
         live = [s for s in self._slots if s.process is not None and not s.exited.is_set()]
         for slot in live:
             assert slot.process is not None
-            slot.process.terminate()  # SIGTERM: a graceful stop (drained)
+            slot.process.terminate()
         try:
             async with asyncio.timeout(self.stop_grace):
                 await asyncio.gather(*(s.exited.wait() for s in live))
@@ -279,17 +279,14 @@ class WorkerSupervisor:
                                 slot.index, self.stop_grace)
                     slot.process.kill()
             await asyncio.gather(*(s.exited.wait() for s in live))
-        stack, self._stack = self._stack, None
-        self._presence = None
-        if stack is not None:
-            await stack.aclose()
 
     async def serve(self, stop: asyncio.Event | None = None, *,
                     on_ready: Callable[[], None] | None = None) -> None:
         """Start the workers, run until ``stop`` or SIGINT/SIGTERM, stop them all;
         :class:`WorkerError` when every worker kept failing (partition dispatch: when
-        one did, since nobody else serves its share)."""
+        one did, since nobody else serves its share). The base's serve, plus the one way
+        this server ends by itself: a worker given up on sets ``stop``."""
         self._stop = stop or asyncio.Event()
-        await serve_until_stopped(self, self._stop, on_ready=on_ready)
+        await super().serve(self._stop, on_ready=on_ready)
         if self.failed:
             raise WorkerError(f"the workers of {self.workers} kept failing; see the log")

@@ -23,7 +23,8 @@ from a2a_mqtt.server import AgentConfig, serve_agents
 
 
 class CountingExecutor(CancellableExecutor):
-    """Waits ``delay`` seconds (request metadata, default 0.05), then echoes."""
+    """Waits ``delay`` seconds (request metadata, default 0.05), then echoes; a stopped
+    execution (CancelTask) logs ``stopped <task> <pid>``."""
 
     def __init__(self, log_path: str) -> None:
         self._log = log_path
@@ -40,7 +41,11 @@ class CountingExecutor(CancellableExecutor):
         self._write(f"start {context.task_id} {os.getpid()}")
         await updater.start_work()
         delay = context.metadata.get("delay", 0.05)
-        await asyncio.sleep(float(delay))
+        try:
+            await asyncio.sleep(float(delay))
+        except asyncio.CancelledError:
+            self._write(f"stopped {context.task_id} {os.getpid()}")
+            raise
         await updater.add_artifact([Part(text=context.get_user_input())], name="echo")
         await updater.complete()
         self._write(f"done {context.task_id} {os.getpid()}")

@@ -12,13 +12,22 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from a2a.types.a2a_pb2 import SendMessageResponse, TaskState
+from a2a.types.a2a_pb2 import (
+    CancelTaskRequest,
+    GetTaskRequest,
+    SendMessageResponse,
+    StreamResponse,
+    SubscribeToTaskRequest,
+    TaskState,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from a2a_mqtt.binding import properties as P
@@ -241,3 +250,65 @@ async def test_one_metrics_endpoint_for_all_workers(
                     served_by[sample.labels["worker"]] += int(sample.value)
     assert sum(served_by.values()) == 12, (served_by, body[:2000])
     assert set(served_by) == {"0", "1"}  # each worker's figures, told apart
+
+
+def lines(log: Path, word: str) -> dict[str, int]:
+    """Task id -> the pid of its ``word`` line (start, done, stopped)."""
+    found = {}
+    for line in (log.read_text().splitlines() if log.exists() else []):
+        parts = line.split()
+        if parts[0] == word:
+            found[parts[1]] = int(parts[2])
+    return found
+
+
+@pytest.mark.asyncio
+async def test_every_request_for_a_task_reaches_the_worker_running_it(
+        broker: MosquittoProcess, unique_id: str, tmp_path: Path) -> None:
+    """Partition workers run their tasks alone (no cross-process event stream, writes
+    behind): GetTask, SubscribeToTask and CancelTask of a task one worker runs, each
+    with fresh Correlation Data (a correlation hash would send half of them to the other
+    worker), see its live state, stream its events, and stop its executor at once."""
+    ref = AgentRef("test", "workers", unique_id)
+    requester = requester_config(broker.url, reply_first_timeout=30, stream_idle_timeout=30)
+    async with served(broker.url, ref, tmp_path, dispatch="partition") as (_proc, log), \
+            A2AMqttClient(requester) as mqtt:
+        await wait_online(mqtt, [ref])
+        await until(lambda: ready(log))
+        t = mqtt.transport_for(ref)
+        # Two tasks per worker (Task.ids picked by their CRC-32, as worker_of does): two
+        # subscriptions and a cancel stay within a worker's 4 slots.
+        ids = (str(uuid.uuid4()) for _ in range(1000))
+        picked = sorted(ids, key=lambda tid: zlib.crc32(tid.encode()) % 2)
+        sent = []
+        for tid in picked[:2] + picked[-2:]:
+            request = text(f"slow {tid}", task_id=tid, metadata={"delay": 60})
+            request.configuration.return_immediately = True
+            sent.append((await t.send_message(request)).task.id)
+        assert sent == picked[:2] + picked[-2:]
+        await until(lambda: set(lines(log, "start")) == set(sent))
+        assert len(set(lines(log, "start").values())) == 2  # both workers run some
+        for task_id in sent:
+            for _ in range(4):
+                got = await t.get_task(GetTaskRequest(id=task_id))
+                assert got.status.state == TaskState.TASK_STATE_WORKING
+        events: dict[str, list[StreamResponse]] = {tid: [] for tid in sent}
+
+        async def follow(task_id: str) -> None:
+            async for item in t.subscribe(SubscribeToTaskRequest(id=task_id)):
+                events[task_id].append(item)
+
+        follows = [asyncio.create_task(follow(tid)) for tid in sent]
+        await until(lambda: all(events.values()))  # each has its current task
+        for task_id in sent:
+            cancelled = await t.cancel_task(CancelTaskRequest(id=task_id))
+            assert cancelled.status.state == TaskState.TASK_STATE_CANCELED
+        await asyncio.wait_for(asyncio.gather(*follows), 30)  # each stream ended
+        for task_id in sent:
+            assert events[task_id][0].task.id == task_id
+            last = events[task_id][-1]
+            assert last.status_update.status.state == TaskState.TASK_STATE_CANCELED, last
+        # Each executor was stopped, in the worker that ran it, and none finished.
+        await until(lambda: set(lines(log, "stopped")) == set(sent), timeout=10)
+        assert lines(log, "stopped") == lines(log, "start")
+        assert not lines(log, "done")

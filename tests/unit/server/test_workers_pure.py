@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from a2a_mqtt.binding.envelope import encode_request
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
@@ -21,8 +22,9 @@ from a2a_mqtt.server.pooling import worker_of
 from a2a_mqtt.server.workermetrics import WorkerView, merge_expositions
 
 
-def message(corr: bytes | None, topic: str = "$a2a/v1/reply/a/b/c/d") -> IncomingMessage:
-    return IncomingMessage(topic="$a2a/v1/request/o/u/a", payload=b"{}", qos=1, retain=False,
+def message(corr: bytes | None, topic: str = "$a2a/v1/reply/a/b/c/d", *,
+            payload: bytes = b"{}") -> IncomingMessage:
+    return IncomingMessage(topic="$a2a/v1/request/o/u/a", payload=payload, qos=1, retain=False,
                            properties=PublishProperties(response_topic=topic,
                                                         correlation_data=corr))
 
@@ -44,6 +46,45 @@ def test_requests_spread_evenly_over_the_workers() -> None:
 def test_without_correlation_data_the_response_topic_decides() -> None:
     a, b = message(None, "$a2a/v1/reply/a/b/c/1"), message(None, "$a2a/v1/reply/a/b/c/1")
     assert worker_of(a, 4) == worker_of(b, 4)
+
+
+def naming(method: str, task_id: str, corr: bytes) -> IncomingMessage:
+    params = ({"message": {"messageId": uuid.uuid4().hex, "taskId": task_id, "role": "ROLE_USER",
+                           "parts": [{"text": "hi"}]}}
+              if method.startswith("Send") else {"id": task_id})
+    return message(corr, payload=encode_request(method, params, 1))
+
+
+@given(st.uuids(), st.integers(min_value=2, max_value=16),
+       st.lists(st.binary(min_size=1, max_size=16), min_size=2, max_size=6))
+def test_every_request_naming_a_task_reaches_one_worker(task: uuid.UUID, n: int,
+                                                        corrs: list[bytes]) -> None:
+    """A task's turns, reads, cancels and subscriptions reach the worker that runs it,
+    whatever their Correlation Data (what lets a worker run its tasks alone)."""
+    methods = ["SendMessage", "SendStreamingMessage", "GetTask", "CancelTask",
+               "SubscribeToTask"]
+    picked = {worker_of(naming(m, str(task), c), n) for m in methods for c in corrs}
+    assert len(picked) == 1
+
+
+def test_tasks_spread_evenly_and_requests_naming_none_go_by_correlation() -> None:
+    counts = collections.Counter(
+        worker_of(naming("SendMessage", str(uuid.uuid4()), b"same"), 2) for _ in range(4000))
+    assert abs(counts[0] - counts[1]) < 400
+    listing = encode_request("ListTasks", {}, 1)
+    by_corr = {worker_of(message(c, payload=listing), 2)
+               for c in (b"a", b"b", b"c", b"d", b"e", b"f")}
+    assert by_corr == {0, 1}
+
+
+def test_a_payload_over_the_limit_is_not_read_for_routing() -> None:
+    tid = str(uuid.uuid4())
+    owner = worker_of(naming("GetTask", tid, b"x"), 64)
+    far = [c for c in (bytes([i]) for i in range(256))
+           if worker_of(message(c), 64) != owner]
+    big = naming("GetTask", tid, far[0])
+    assert worker_of(big, 64) == owner
+    assert worker_of(big, 64, max_bytes=len(big.payload) - 1) == worker_of(message(far[0]), 64)
 
 
 def exposition(served: float, seconds: list[float]) -> str:
@@ -100,3 +141,16 @@ def test_worker_settings_are_checked() -> None:
     with pytest.raises(ConfigError, match="worker_dispatch"):
         config(worker=0, worker_count=2, worker_dispatch="random")
     assert config(worker=1, worker_count=2).client_id == "o/u/a.w1"
+
+
+def test_partition_workers_run_their_tasks_alone_the_other_modes_share_them() -> None:
+    def config(**worker: object) -> AgentConfig:
+        return AgentConfig(ref=AgentRef("o", "u", "a"), card=echo_card(),
+                           executor=EchoExecutor(), task_store_url="sqlite:///x.db",
+                           **worker)  # type: ignore[arg-type]
+
+    assert config().runs_tasks_alone
+    assert config(worker=0, worker_count=2).runs_tasks_alone
+    assert not config(worker=0, worker_count=2, worker_dispatch="claim").runs_tasks_alone
+    assert not config(worker=0, worker_count=2, worker_dispatch="shared").runs_tasks_alone
+    assert not config(pool="p").runs_tasks_alone
