@@ -444,11 +444,11 @@ class RequestDispatcher:
                                    on_first=lambda: self._gate.settled(task_id, message_id))
             else:
                 result = await self._handler.on_message_send(params, ctx)
-                response = (SendMessageResponse(task=result) if isinstance(result, Task)
-                            else SendMessageResponse(message=result))
-                if self._metrics is not None and isinstance(result, Task):
+                # A SendMessageResponse's ProtoJSON, without copying the result into one.
+                is_task = isinstance(result, Task)
+                if self._metrics is not None and is_task:
                     self._metrics.task_state(state_name(result.status.state))
-                await reply.result(rid, _dict(response))
+                await reply.result(rid, {"task" if is_task else "message": _dict(result)})
         except asyncio.CancelledError:
             # Cancelled by a stop that outlasted its grace: the claim stays, and
             # recovery fails the task and answers the requester (see recover()).
