@@ -445,10 +445,12 @@ class RequestDispatcher:
             else:
                 result = await self._handler.on_message_send(params, ctx)
                 # A SendMessageResponse's ProtoJSON, without copying the result into one.
-                is_task = isinstance(result, Task)
-                if self._metrics is not None and is_task:
-                    self._metrics.task_state(state_name(result.status.state))
-                await reply.result(rid, {"task" if is_task else "message": _dict(result)})
+                if isinstance(result, Task):
+                    if self._metrics is not None:
+                        self._metrics.task_state(state_name(result.status.state))
+                    await reply.result(rid, {"task": _dict(result)})
+                else:
+                    await reply.result(rid, {"message": _dict(result)})
         except asyncio.CancelledError:
             # Cancelled by a stop that outlasted its grace: the claim stays, and
             # recovery fails the task and answers the requester (see recover()).

@@ -65,7 +65,8 @@ def _kind(field: FieldDescriptor) -> int:
 
 def _sub_types(descriptor: Descriptor) -> list[Descriptor]:
     """The message types one field away (a map's entry stands for its key and value)."""
-    return [f.message_type for f in descriptor.fields if f.type == _MESSAGE]
+    return [f.message_type for f in descriptor.fields
+            if f.type == _MESSAGE and f.message_type is not None]
 
 
 @functools.cache
