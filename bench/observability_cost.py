@@ -115,7 +115,8 @@ async def _together(workers: list[Worker], seconds: float) -> list[dict[str, flo
 
 
 async def measure(args: argparse.Namespace, broker: str, sink: str) -> dict[str, Any]:
-    names = [spec.name for spec in VARIANTS]
+    names = [spec.name for spec in VARIANTS
+             if args.variants is None or spec.name in {"off", *args.variants.split(",")}]
     if args.baseline is not None:
         names += [f"{name}{BASE}" for name in args.baseline_variants.split(",")]
     workers = {name: await _spawn(name, broker, sink, args.baseline) for name in names}
@@ -229,6 +230,8 @@ if __name__ == "__main__":
                              "in one run, head to head.")
     parser.add_argument("--baseline-variants", default="tracing-100",
                         help="Comma-separated variants to run from --baseline.")
+    parser.add_argument("--variants", default=None,
+                        help="Comma-separated variants to run beside 'off' (default: all).")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--broker", default=None, help=argparse.SUPPRESS)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import time
 import uuid
@@ -47,6 +48,8 @@ class Spec:
     scrape: bool
     #: Tracing's sample ratio (None: tracing off).
     tracing: float | None = None
+    #: Spans encoded and sent by the export process (the default) or in this one.
+    export_process: bool = True
 
 
 VARIANTS: tuple[Spec, ...] = (
@@ -56,6 +59,7 @@ VARIANTS: tuple[Spec, ...] = (
     Spec("tracing-100", metrics=False, scrape=False, tracing=1.0),
     Spec("tracing-1", metrics=False, scrape=False, tracing=0.01),
     Spec("tracing-100+metrics", metrics=True, scrape=True, tracing=1.0),
+    Spec("tracing-100-inline", metrics=False, scrape=False, tracing=1.0, export_process=False),
 )
 BY_NAME = {spec.name: spec for spec in VARIANTS}
 
@@ -64,6 +68,35 @@ def _params() -> dict[str, Any]:
     return {"message": {"messageId": uuid.uuid4().hex, "role": "ROLE_USER",
                         "parts": [{"text": BENCH_TEXT}], "taskId": str(uuid.uuid4()),
                         "contextId": str(uuid.uuid4())}}
+
+
+def _cpu() -> float:
+    """CPU seconds of this process (all threads) and of its children that still run:
+    the span export process works for this one, so its CPU is counted here."""
+    total = time.process_time()
+    for pid in _children():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / _TICKS
+    return total
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _children() -> list[int]:
+    """Children of every thread of this process (a thread's children are its own)."""
+    pids: list[int] = []
+    for tid in os.listdir(f"/proc/{os.getpid()}/task"):
+        try:
+            with open(f"/proc/{os.getpid()}/task/{tid}/children") as f:
+                pids += [int(p) for p in f.read().split()]
+        except OSError:
+            continue
+    return pids
 
 
 async def _scraper(url: str, http: httpx.AsyncClient) -> None:
@@ -79,7 +112,8 @@ async def serve(name: str, broker_url: str, sink_url: str) -> None:
             from a2a_mqtt.observability.tracing import TracingConfig, configure_tracing
 
             handle = configure_tracing(TracingConfig(
-                endpoint=sink_url, sample_ratio=spec.tracing, service_name=f"bench-{name}"))
+                endpoint=sink_url, sample_ratio=spec.tracing, service_name=f"bench-{name}",
+                export_process=spec.export_process))
             if handle is not None:
                 stack.callback(handle.shutdown)
         ref = AgentRef("bench", "observability", f"{name.replace('+', '-')}-"
@@ -115,14 +149,14 @@ async def serve(name: str, broker_url: str, sink_url: str) -> None:
 
             async def close_window() -> None:
                 await asyncio.sleep(seconds)
-                window.update(cpu=time.process_time(), wall=time.perf_counter(),
+                window.update(cpu=_cpu(), wall=time.perf_counter(),
                               done=len(latencies))
 
             scraper = None
             if spec.scrape and host.metrics_url:
                 scraper = asyncio.create_task(_scraper(host.metrics_url, http),
                                               name="bench.scraper")
-            cpu, start = time.process_time(), time.perf_counter()
+            cpu, start = _cpu(), time.perf_counter()
             closer = asyncio.create_task(close_window(), name="bench.window")
             await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
             await closer

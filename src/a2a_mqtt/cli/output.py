@@ -11,7 +11,7 @@ from google.protobuf.json_format import MessageToDict
 
 from a2a_mqtt.client.discovery import AgentEntry
 
-__all__ = ["echo_json", "entry_dict", "event_line", "task_line"]
+__all__ = ["echo_json", "entry_dict", "event_line", "parts_text", "task_line"]
 
 
 def echo_json(value: Any) -> None:
@@ -31,13 +31,15 @@ def entry_dict(entry: AgentEntry, *, with_card: bool = False) -> dict[str, Any]:
     return out
 
 
-def _parts_text(parts: Any) -> str:
+def parts_text(parts: Any, *, sort_keys: bool = False) -> str:
+    """A2A parts on one line: text as it is, data as JSON, files by URL or size."""
     chunks = []
     for part in parts:
         if part.HasField("text"):
             chunks.append(part.text)
         elif part.HasField("data"):
-            chunks.append(json.dumps(MessageToDict(part.data), ensure_ascii=False))
+            chunks.append(json.dumps(MessageToDict(part.data), ensure_ascii=False,
+                                     sort_keys=sort_keys))
         elif part.HasField("url"):
             chunks.append(part.url)
         elif part.HasField("raw"):
@@ -52,8 +54,8 @@ def _state(state: int) -> str:
 
 
 def task_line(task: Task) -> str:
-    text = _parts_text(task.status.message.parts) if task.status.HasField("message") else ""
-    arts = "; ".join(_parts_text(a.parts) for a in task.artifacts)
+    text = parts_text(task.status.message.parts) if task.status.HasField("message") else ""
+    arts = "; ".join(parts_text(a.parts) for a in task.artifacts)
     out = f"{task.id}  {_state(task.status.state):<14} {text}"
     return f"{out}\n    artifacts: {arts}" if arts else out
 
@@ -63,12 +65,12 @@ def event_line(event: StreamResponse) -> str:
     if kind == "task":
         return f"[task {event.task.id}] {_state(event.task.status.state)}"
     if kind == "message":
-        return f"[message] {_parts_text(event.message.parts)}"
+        return f"[message] {parts_text(event.message.parts)}"
     if kind == "status_update":
         s = event.status_update.status
-        text = _parts_text(s.message.parts) if s.HasField("message") else ""
+        text = parts_text(s.message.parts) if s.HasField("message") else ""
         return f"[status] {_state(s.state)} {text}".rstrip()
     if kind == "artifact_update":
         a = event.artifact_update.artifact
-        return f"[artifact {a.name or a.artifact_id}] {_parts_text(a.parts)}"
+        return f"[artifact {a.name or a.artifact_id}] {parts_text(a.parts)}"
     return "[empty]"

@@ -25,6 +25,7 @@ from a2a.types.a2a_pb2 import (
 from google.protobuf.json_format import MessageToDict, ParseDict
 
 from a2a_mqtt.cli.common import Settings
+from a2a_mqtt.cli.output import parts_text
 from a2a_mqtt.client import A2AMqttClient
 from a2a_mqtt.workflows.model import Workflow
 from a2a_mqtt.workflows.progress import META_KEY
@@ -38,15 +39,7 @@ _END = (TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED,
 
 
 def _text(parts: Any) -> str:
-    out = []
-    for part in parts:
-        if part.HasField("text"):
-            out.append(part.text)
-        elif part.HasField("data"):
-            import json  # noqa: PLC0415
-
-            out.append(json.dumps(MessageToDict(part.data), sort_keys=True))
-    return " ".join(out)
+    return parts_text(parts, sort_keys=True)
 
 
 async def run_workflow(settings: Settings, agent: str, inputs: dict[str, Any], *,

@@ -54,6 +54,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute, Mount, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from a2a_mqtt._uvicorn import empty_lifespan
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.gateway.errors import (
     AgentNotFoundError,
@@ -189,7 +190,7 @@ class GatewayApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "lifespan":
-            await self._lifespan(receive, send)
+            await empty_lifespan(receive, send)  # the Gateway object owns the resources
             return
         if kind != "http":
             await receive()
@@ -271,14 +272,3 @@ class GatewayApp:
                                 (b"content-length", str(len(page)).encode())]})
         await send({"type": "http.response.body",
                     "body": b"" if scope["method"] == "HEAD" else page})
-
-    @staticmethod
-    async def _lifespan(receive: Receive, send: Send) -> None:
-        """Nothing to start or stop here (the Gateway object owns the resources)."""
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from a2a_mqtt._uvicorn import empty_lifespan
 from a2a_mqtt.observability import names as N
 from a2a_mqtt.observability.health import Health
 from a2a_mqtt.service import HttpServer
@@ -77,7 +78,7 @@ class ObservedApp:
             if scope["type"] == "http":
                 await answer(send, 404, b'{"error": "not found"}', "application/json")
             elif scope["type"] == "lifespan":
-                await _lifespan(receive, send)
+                await empty_lifespan(receive, send)
             return
         if scope["type"] != "http" or self._metrics is None:
             await self._app(scope, receive, send)
@@ -124,16 +125,6 @@ class ObservedApp:
             if stream:
                 self._streams.add((self._service, route), -1)
             self._requests.add((self._service, route, method, str(status)))
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 class ObservabilityServer(HttpServer):

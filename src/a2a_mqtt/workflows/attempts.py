@@ -41,7 +41,7 @@ from a2a_mqtt.workflows.state import (
 )
 
 if TYPE_CHECKING:
-    from a2a_mqtt.workflows.supervisor import Supervisor
+    from a2a_mqtt.workflows.host import RunHost
 
 __all__ = ["StepCalls", "message_id_for", "outcome_of"]
 
@@ -109,12 +109,11 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc.__cause__, TransportError)
 
 
-
 class StepCalls:
     """The attempts one run is following, each in its own named task."""
 
-    def __init__(self, supervisor: Supervisor, run_id: str, inbox: asyncio.Queue[Event]) -> None:
-        self.sup = supervisor
+    def __init__(self, host: RunHost, run_id: str, inbox: asyncio.Queue[Event]) -> None:
+        self.host = host
         self.run_id = run_id
         self.inbox = inbox
         self.calls: dict[str, asyncio.Task[None]] = {}
@@ -144,7 +143,7 @@ class StepCalls:
             if attempt:
                 await asyncio.sleep(_RESEND_DELAYS[min(attempt, len(_RESEND_DELAYS)) - 1])
             try:
-                client = await self.sup.client_for(agent)
+                client = await self.host.client_for(agent)
                 first = True
                 async for item in client.send_message(SendMessageRequest(message=message)):
                     if first:
@@ -179,7 +178,7 @@ class StepCalls:
         for delay in (0.0, 0.3, 1.0):
             await asyncio.sleep(delay)
             try:
-                client = await self.sup.client_for(agent)
+                client = await self.host.client_for(agent)
                 await asyncio.wait_for(client.cancel_task(CancelTaskRequest(id=task_id)), 5)
                 return
             except TaskNotFoundError:

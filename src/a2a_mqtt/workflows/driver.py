@@ -16,28 +16,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from a2a.utils.errors import A2AError
 
 from a2a_mqtt.binding.stream import new_task_id
 from a2a_mqtt.errors import A2AMqttError
+from a2a_mqtt.workflows.actions import recorded
 from a2a_mqtt.workflows.attempts import StepCalls
 from a2a_mqtt.workflows.crash import crash_point
 from a2a_mqtt.workflows.launch import LaunchRequest
-from a2a_mqtt.workflows.leases import Fenced
+from a2a_mqtt.workflows.leases import Fenced, ReplyTarget
 from a2a_mqtt.workflows.runlog import RunLog
 from a2a_mqtt.workflows.scheduler import (
+    Action,
     CancelAttempt,
-    CompleteRun,
     Dispatch,
     Expire,
-    FailRun,
-    FailStep,
-    FinishCancel,
     Forward,
-    Hold,
-    Skip,
     context,
     in_flight,
     next_actions,
@@ -45,23 +41,16 @@ from a2a_mqtt.workflows.scheduler import (
     wake_at,
 )
 from a2a_mqtt.workflows.state import (
-    AttemptCancelled,
     AttemptCompleted,
     AttemptDispatched,
     AttemptFailed,
     Event,
-    HoldStarted,
     InputForwarded,
     InputProvided,
-    RunCancelled,
-    RunCompleted,
-    RunFailed,
-    StepFailed,
-    StepSkipped,
 )
 
 if TYPE_CHECKING:
-    from a2a_mqtt.workflows.supervisor import Supervisor
+    from a2a_mqtt.workflows.host import RunHost
 
 __all__ = ["RunDriver"]
 
@@ -76,15 +65,22 @@ class RunDriver(RunLog):
     a step's completion and the next step's dispatch usually share one commit.
     """
 
-    def __init__(self, supervisor: Supervisor, run_id: str, epoch: int) -> None:
-        super().__init__(supervisor, run_id, epoch)
+    def __init__(self, host: RunHost, run_id: str, epoch: int) -> None:
+        super().__init__(host, run_id, epoch)
         self.inbox: asyncio.Queue[Event] = asyncio.Queue()
-        self.attempts = StepCalls(supervisor, run_id, self.inbox)
+        self.attempts = StepCalls(host, run_id, self.inbox)
         self.wakeup = asyncio.Event()
         self.stopping = False
 
     def wake(self) -> None:
+        """Read the log again (a nudge: another supervisor appended an input)."""
         self.wakeup.set()
+
+    def behind(self, last: int, target: ReplyTarget | None) -> bool:
+        """Whether the database (its last position ``last`` and the stream ``target``)
+        holds what this driver has not seen, or its stream is behind its log."""
+        return last >= self.committed or target != self.target or (
+            self.target is not None and self.streamed < self.committed - 1)
 
     def stop(self) -> None:
         """Leave the loop at the next step boundary (never inside a database call)."""
@@ -119,18 +115,18 @@ class RunDriver(RunLog):
                 if await self.flush(final=True):
                     break
                 await asyncio.sleep(delay)
-                self._take_row(await self.sup.store.run_row(self.run_id))
+                self._take_row(await self.host.store.run_row(self.run_id))
         except Fenced as exc:
             log.warning("run %s: %s; another supervisor has it now", self.run_id, exc)
         finally:
             await self.attempts.close()
 
     async def wait(self) -> None:
+        """Until an agent answers, a timer is due, or the host wakes us (a nudge, or its
+        poll saw inputs or a new stream another supervisor wrote: :meth:`behind`)."""
         assert self.state is not None
         wake = wake_at(self.state)
-        timeout = self.sup.config.poll_interval
-        if wake is not None:
-            timeout = min(timeout, max(0.0, wake - time.time()))
+        timeout = None if wake is None else max(0.0, wake - time.time())
         self.wakeup.clear()
         getter = asyncio.ensure_future(self.inbox.get())
         waker = asyncio.ensure_future(self.wakeup.wait())
@@ -148,8 +144,7 @@ class RunDriver(RunLog):
         if getter in done:
             while not self.inbox.empty():
                 await self.outcome(self.inbox.get_nowait())
-        else:
-            # Nudged, or the poll: inputs other supervisors appended, a new stream.
+        elif waker in done:
             await self.reload()
             await self.flush()
 
@@ -158,9 +153,9 @@ class RunDriver(RunLog):
         if not await self.record(item):
             return
         if isinstance(item, AttemptCompleted):
-            await self.sup.attempt_finished(self.run_id, item.task_id, "completed")
+            await self.host.attempt_finished(self.run_id, item.task_id, "completed")
         elif isinstance(item, AttemptFailed):
-            await self.sup.attempt_finished(self.run_id, item.task_id,
+            await self.host.attempt_finished(self.run_id, item.task_id,
                                             "timed_out" if item.timed_out else "failed")
 
     def attempt_lost(self, step: str, task_id: str, reason: str) -> None:
@@ -173,12 +168,13 @@ class RunDriver(RunLog):
             call.cancel()
         self.inbox.put_nowait(AttemptFailed(step, task_id, reason, time.time()))
 
-    async def perform(self, action: Any) -> None:
-        at = time.time()
+    async def perform(self, action: Action) -> None:
         if isinstance(action, Dispatch):
             await self.dispatch(action)
-        elif isinstance(action, Forward):
-            if await self.record(InputForwarded(action.step, action.task_id, at)):
+            return
+        event = recorded(action, time.time())
+        if isinstance(action, Forward):
+            if await self.record(event):
                 # Write-ahead: on record before it is sent; the caller's stream after.
                 await self.commit(flush=False)
                 if self._current(action.step, action.task_id):
@@ -186,31 +182,14 @@ class RunDriver(RunLog):
                     self.attempts.start(action.step, action.task_id, action.agent, action.parts,
                                         turn)
                 await self.flush()
-        elif isinstance(action, Hold):
-            await self.record(HoldStarted(action.step, action.prompt, at))
-        elif isinstance(action, Skip):
-            await self.record(StepSkipped(action.step, action.reason, at))
-        elif isinstance(action, FailStep):
-            await self.record(StepFailed(action.step, action.error, at))
-        elif isinstance(action, Expire):
-            if action.task_id is None:
-                await self.record(StepFailed(action.step, "no answer from the caller in time",
-                                             at))
-            else:
-                await self.attempts.stop(action.task_id, action.agent)
-                await self.record(AttemptFailed(action.step, action.task_id, "timed out", at,
-                                                timed_out=True))
-                await self.sup.attempt_finished(self.run_id, action.task_id, "timed_out")
-        elif isinstance(action, CancelAttempt):
+        elif isinstance(action, Expire | CancelAttempt) and action.task_id is not None:
             await self.attempts.stop(action.task_id, action.agent)
-            await self.record(AttemptCancelled(action.step, action.task_id, at))
-            await self.sup.attempt_finished(self.run_id, action.task_id, "cancelled")
-        elif isinstance(action, CompleteRun):
-            await self.record(RunCompleted(action.parts, at))
-        elif isinstance(action, FailRun):
-            await self.record(RunFailed(action.error, at))
-        elif isinstance(action, FinishCancel):
-            await self.record(RunCancelled(at))
+            await self.record(event)
+            await self.host.attempt_finished(
+                self.run_id, action.task_id,
+                "timed_out" if isinstance(action, Expire) else "cancelled")
+        else:
+            await self.record(event)
 
     async def dispatch(self, action: Dispatch) -> None:
         assert self.state is not None
@@ -218,7 +197,7 @@ class RunDriver(RunLog):
         crash_point("before_record", action.step)
         step = self.state.workflow.step(action.step)
         try:
-            agent = await self.sup.agent_for(LaunchRequest(
+            agent = await self.host.agent_for(LaunchRequest(
                 run_id=self.run_id, workflow=self.state.workflow.name, step=step,
                 task_id=task_id, attempt=action.attempt))
         except (A2AMqttError, A2AError, TimeoutError) as exc:

@@ -31,7 +31,7 @@ from a2a_mqtt.client import A2AMqttClient
 from a2a_mqtt.errors import A2AMqttError
 from a2a_mqtt.workflows.events_codec import FlowEvent, context_id_for, task_id_for
 from a2a_mqtt.workflows.model import AgentSelector, Step
-from a2a_mqtt.workflows.runner import to_parts
+from a2a_mqtt.workflows.progress import to_parts
 from a2a_mqtt.workflows.state import Parts, StepOutput
 
 __all__ = ["StageFailure", "call_stage"]

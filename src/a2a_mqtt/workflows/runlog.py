@@ -18,16 +18,23 @@ from a2a_mqtt.workflows.scheduler import apply
 from a2a_mqtt.workflows.state import Event, RunStarted, RunState, start_run
 
 if TYPE_CHECKING:
-    from a2a_mqtt.workflows.supervisor import Supervisor
+    from a2a_mqtt.workflows.host import RunHost
 
-__all__ = ["RunLog"]
+__all__ = ["RunLog", "reply_target"]
+
+
+def reply_target(row: Any) -> ReplyTarget | None:
+    """Where a run row says the caller's stream goes (None: no stream open)."""
+    if row is None or row.reply_topic is None:
+        return None
+    return ReplyTarget(row.reply_topic, row.reply_corr, row.reply_rid or "null")
 
 
 class RunLog:
     """One run's log at ``epoch``: what is committed, what is recorded, what is streamed."""
 
-    def __init__(self, supervisor: Supervisor, run_id: str, epoch: int) -> None:
-        self.sup = supervisor
+    def __init__(self, host: RunHost, run_id: str, epoch: int) -> None:
+        self.host = host
         self.run_id = run_id
         self.epoch = epoch
         self.state: RunState | None = None
@@ -38,10 +45,10 @@ class RunLog:
         self.streamed_saved = -1                 # ... and recorded in the database
 
     async def load(self) -> None:
-        row = await self.sup.store.run_row(self.run_id)
-        workflow = self.sup.workflows[row.workflow]
+        row = await self.host.store.run_row(self.run_id)
+        workflow = self.host.workflows[row.workflow]
         state: RunState | None = None
-        for item in await self.sup.store.events_after(self.run_id, -1):
+        for item in await self.host.store.events_after(self.run_id, -1):
             if state is None:
                 assert isinstance(item, RunStarted)
                 state = start_run(self.run_id, workflow, item.inputs, at=item.at)
@@ -62,10 +69,10 @@ class RunLog:
         self.target = target
 
     def _take_row(self, row: Any) -> None:
-        if row is None or row.reply_topic is None:
+        target = reply_target(row)
+        if target is None:
             self.target = None
             return
-        target = ReplyTarget(row.reply_topic, row.reply_corr, row.reply_rid or "null")
         if target != self.target:
             self.target = target
             self.streamed = self.streamed_saved = row.reply_seq
@@ -76,12 +83,12 @@ class RunLog:
         Only called with nothing uncommitted; also re-reads where the stream goes."""
         assert self.state is not None
         assert self.committed == len(self.state.events)
-        newer = await self.sup.store.events_after(self.run_id, self.committed - 1)
+        newer = await self.host.store.events_after(self.run_id, self.committed - 1)
         for item in newer:
             self.state = _fold(self.state, item)
             self.states.append(self.state)
         self.committed = len(self.state.events)
-        self._take_row(await self.sup.store.run_row(self.run_id))
+        self._take_row(await self.host.store.run_row(self.run_id))
         return bool(newer)
 
     async def record(self, item: Event) -> bool:
@@ -107,7 +114,7 @@ class RunLog:
                 break
             saved = self.streamed if self.streamed != self.streamed_saved else None
             try:
-                await self.sup.leases.append_many(
+                await self.host.leases.append_many(
                     self.run_id, self.epoch, self.committed, pending,
                     status=self.state.status, error=self.state.error,
                     reply=self.target if saved is not None else None, streamed=saved)
@@ -142,7 +149,7 @@ class RunLog:
             delivered = True
             for item in stream_items(self.states[seq], seq):
                 ended = ends_stream(item)
-                delivered = await self.sup.publish_item(target, item, end=ended)
+                delivered = await self.host.publish_item(target, item, end=ended)
                 if ended or not delivered:
                     break
             if not delivered:
@@ -156,7 +163,7 @@ class RunLog:
             # A finished run's stream position is never read again (no supervisor takes
             # a finished run over, and a request on it gets the final task), so its end
             # costs no write; a stream that ends at input-required is recorded closed.
-            await self.sup.leases.mark_streamed(self.run_id, target, self.streamed, ended=ended)
+            await self.host.leases.mark_streamed(self.run_id, target, self.streamed, ended=ended)
         if ended or final:
             self.streamed_saved = self.streamed
             if ended:

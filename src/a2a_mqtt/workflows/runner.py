@@ -1,113 +1,55 @@
-"""A minimal in-process runner: one definition, run against real agents over MQTT.
+"""The in-process runner: one definition, run against real agents over MQTT.
 
-The first step toward the supervisor of docs/workflows.md §4: it drives the pure
-scheduler with an :class:`A2AMqttClient`, records every event (write-ahead for
-dispatches) in an optional :class:`RunStore`, and asks ``on_input`` when a step
-waits for a human. It holds no lease and does not resume another process's run;
-those come with the supervisor.
+:class:`WorkflowRunner` drives each run with the supervisor's own loop
+(:class:`~a2a_mqtt.workflows.driver.RunDriver`: write-ahead dispatch, the same
+Task.id on a re-send, stream reconciliation, timeouts, retries and ``on_failure``),
+hosted in this process (docs/workflows.md §1): the run's log goes to the given
+:class:`RunStore`, held under a lease that never lapses (no supervisor takes it
+over, and the runner resumes no other process's run), or stays in memory
+(``_MemoryLog``); when a step waits for a human, ``on_input`` is asked. Steps
+with ``runner: ephemeral`` get a worker per attempt
+(:class:`~a2a_mqtt.workflows.ephemeral_run.WatchedWorkers`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from a2a.client import Client
-from a2a.types.a2a_pb2 import (
-    CancelTaskRequest,
-    Message,
-    Part,
-    Role,
-    SendMessageRequest,
-    StreamResponse,
-    TaskState,
-)
-from a2a.utils.errors import A2AError
-from google.protobuf.json_format import MessageToDict, ParseDict
 
-from a2a_mqtt.binding.stream import new_task_id
 from a2a_mqtt.client import A2AMqttClient
-from a2a_mqtt.errors import A2AMqttError
+from a2a_mqtt.errors import ConfigError
+from a2a_mqtt.workflows.driver import RunDriver
 from a2a_mqtt.workflows.ephemeral import Launcher
-from a2a_mqtt.workflows.ephemeral_launch import worker_ref
-from a2a_mqtt.workflows.ephemeral_run import run_worker
-from a2a_mqtt.workflows.model import AgentSelector, Workflow
-from a2a_mqtt.workflows.scheduler import (
-    CancelAttempt,
-    CompleteRun,
-    Dispatch,
-    Expire,
-    FailRun,
-    FailStep,
-    FinishCancel,
-    Forward,
-    Hold,
-    Skip,
-    apply,
-    next_actions,
-    wake_at,
-)
+from a2a_mqtt.workflows.ephemeral_run import WatchedWorkers
+from a2a_mqtt.workflows.host import RunReader, RunWriter
+from a2a_mqtt.workflows.launch import StepLauncher
+from a2a_mqtt.workflows.leases import Leases, ReplyTarget
+from a2a_mqtt.workflows.model import Workflow
+from a2a_mqtt.workflows.progress import to_parts
 from a2a_mqtt.workflows.state import (
-    AttemptCancelled,
-    AttemptCompleted,
-    AttemptDispatched,
-    AttemptFailed,
     AttemptInputRequired,
     Event,
     HoldStarted,
-    InputForwarded,
     InputProvided,
     Parts,
-    RunCancelled,
-    RunCompleted,
-    RunFailed,
     RunState,
-    StepFailed,
-    StepOutput,
-    StepSkipped,
     start_run,
 )
 from a2a_mqtt.workflows.store import RunStore
+from a2a_mqtt.workflows.supervisor_agents import StepAgents
 
 __all__ = ["InputHandler", "WorkflowRunner", "to_parts"]
-
-log = logging.getLogger(__name__)
 
 # Asked when a step waits for the caller: (step, prompt) -> the caller's reply parts.
 InputHandler = Callable[[str, str], Awaitable[Parts]]
 
-_FAILED = (TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_REJECTED,
-           TaskState.TASK_STATE_CANCELED)
-
-
-def to_parts(parts: Parts) -> list[Part]:
-    """Rendered template parts as A2A parts (data as JSON values)."""
-    result = []
-    for kind, value in parts:
-        if kind == "text":
-            result.append(Part(text=str(value)))
-        else:
-            part = Part(media_type="application/json")
-            ParseDict(value, part.data)
-            result.append(part)
-    return result
-
-
-def _from_parts(parts: Any) -> Parts:
-    result: list[tuple[Any, Any]] = []
-    for part in parts:
-        if part.HasField("text"):
-            result.append(("text", part.text))
-        elif part.HasField("data"):
-            result.append(("data", MessageToDict(part.data)))
-    return tuple(result)
-
-
-def _text(message: Message) -> str:
-    return " ".join(p.text for p in message.parts if p.HasField("text")).strip()
+_NEVER_LAPSES = 1e9  # seconds: the runner's lease outlives the process
 
 
 class WorkflowRunner:
@@ -119,7 +61,7 @@ class WorkflowRunner:
                  worker_scope: tuple[str, str] = ("workflows", "workers"),
                  spawn_timeout: float = 30.0) -> None:
         """``launcher`` starts the workers of ``runner: ephemeral`` steps (docs/workflows.md
-        §5), as agents under ``worker_scope`` (org, unit); ``spawn_timeout`` bounds the wait
+        §9), as agents under ``worker_scope`` (org, unit); ``spawn_timeout`` bounds the wait
         for a worker's card."""
         self.client = client
         self.store = store
@@ -131,200 +73,129 @@ class WorkflowRunner:
 
     async def run(self, workflow: Workflow, inputs: Mapping[str, Any], *,
                   run_id: str | None = None) -> RunState:
-        loop = asyncio.get_running_loop()
-        state = start_run(run_id or str(uuid.uuid4()), workflow, inputs, at=loop.time())
-        if self.store is not None:
-            await self.store.create(state)
-        return await _Run(self, state).drive()
-
-
-class _Run:
-    """One run's loop: actions out, events in; each call to an agent is a named task."""
-
-    def __init__(self, runner: WorkflowRunner, state: RunState) -> None:
-        self.runner = runner
-        self.state = state
-        self.inbox: asyncio.Queue[Event] = asyncio.Queue()
-        self.calls: dict[str, asyncio.Task[None]] = {}   # task_id -> its stream
-        self.clients: dict[str, Client] = {}             # task_id -> the agent's client
-        self.holds: dict[str, asyncio.Task[None]] = {}
-        self.workers: dict[str, asyncio.Task[None]] = {}  # task_id -> its ephemeral worker
-
-    async def record(self, event: Event) -> None:
-        before = self.state
-        self.state = apply(self.state, event)
-        if self.state is before:
-            return
-        if self.runner.store is not None:
-            await self.runner.store.append(self.state.run_id, len(self.state.events) - 1, event)
-        if isinstance(event, AttemptInputRequired):
-            self.holds[event.step] = asyncio.create_task(
-                self.ask(event.step, event.prompt), name=f"workflow-input-{event.step}")
-
-    def now(self) -> float:
-        return asyncio.get_running_loop().time()
-
-    async def drive(self) -> RunState:
+        # Inputs are checked (WorkflowInputError) before anything is recorded or sent.
+        state = start_run(run_id or str(uuid.uuid4()), workflow, inputs, at=time.time())
+        owner = f"runner-{uuid.uuid4().hex[:8]}"
+        reader, writer = await _open_log(self.store, state, owner)
+        host = _Host(self, workflow, owner=owner, store=reader, leases=writer)
         try:
-            while self.state.terminal is None:
-                actions = next_actions(self.state, self.now())
-                for action in actions:
-                    await self.perform(action)
-                if actions:
-                    continue
-                wake = wake_at(self.state)
-                timeout = None if wake is None else max(0.0, wake - self.now())
-                try:
-                    event = await asyncio.wait_for(self.inbox.get(), timeout)
-                except TimeoutError:
-                    continue
-                await self.record(event)
-            return self.state
+            driver = _Driver(host, state.run_id, 1, on_input=self.on_input)
+            driver.adopt(state, None)
+            current = asyncio.current_task()
+            assert current is not None
+            host.drivers[state.run_id] = (driver, current)
+            await driver.drive()
+            assert driver.state is not None
+            return driver.state
         finally:
-            tasks = [*self.calls.values(), *self.holds.values(), *self.workers.values()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await host.workers.aclose()
 
-    async def perform(self, action: Any) -> None:
-        at = self.now()
-        if isinstance(action, Dispatch):
-            await self.dispatch(action, at)
-        elif isinstance(action, Forward):
-            await self.record(InputForwarded(action.step, action.task_id, at))
-            self.start_call(action.step, action.task_id, self.clients[action.task_id],
-                            action.parts)
-        elif isinstance(action, Hold):
-            await self.record(HoldStarted(action.step, action.prompt, at))
-            self.holds[action.step] = asyncio.create_task(
-                self.ask(action.step, action.prompt), name=f"workflow-hold-{action.step}")
-        elif isinstance(action, Skip):
-            await self.record(StepSkipped(action.step, action.reason, at))
-        elif isinstance(action, FailStep):
-            await self.record(StepFailed(action.step, action.error, at))
-        elif isinstance(action, Expire):
-            if action.task_id is None:
-                await self.record(StepFailed(action.step, "no answer from the caller in time",
-                                             at))
-            else:
-                await self.stop_call(action.task_id)
-                await self.record(AttemptFailed(action.step, action.task_id, "timed out", at,
-                                                timed_out=True))
-        elif isinstance(action, CancelAttempt):
-            await self.stop_call(action.task_id)
-            await self.record(AttemptCancelled(action.step, action.task_id, at))
-        elif isinstance(action, CompleteRun):
-            await self.record(RunCompleted(action.parts, at))
-        elif isinstance(action, FailRun):
-            await self.record(RunFailed(action.error, at))
-        elif isinstance(action, FinishCancel):
-            await self.record(RunCancelled(at))
 
-    async def dispatch(self, action: Dispatch, at: float) -> None:
-        if action.selector.spawn is not None:
-            task_id = new_task_id()
-            worker = worker_ref(self.runner.worker_scope, action.step, task_id)
-            await self.record(AttemptDispatched(action.step, task_id, str(worker), at))
-            self.workers[task_id] = asyncio.create_task(
-                run_worker(self, step=action.step, task_id=task_id, ref=worker,
-                           spawn=action.selector.spawn, parts=action.parts),
-                name=f"workflow-worker-{action.step}")
-            return
-        try:
-            ref, client = await self.resolve(action.selector)
-        except (A2AMqttError, A2AError, TimeoutError) as exc:
-            # No agent is a failed attempt (its retries and on_failure apply), not a crash.
-            task_id = new_task_id()
-            await self.record(AttemptDispatched(action.step, task_id, "-", at))
-            await self.record(AttemptFailed(action.step, task_id,
-                                            f"no agent for {action.selector}: {exc}", at))
-            return
-        task_id = new_task_id()
-        # Write-ahead: the attempt is on record before the request is published.
-        await self.record(AttemptDispatched(action.step, task_id, ref, at))
-        self.clients[task_id] = client
-        self.start_call(action.step, task_id, client, action.parts)
+async def _open_log(store: RunStore | None, state: RunState, owner: str,
+                    ) -> tuple[RunReader, RunWriter]:
+    """The new run's log: in ``store`` (owned by ``owner`` for good), or in memory."""
+    if store is None:
+        log = _MemoryLog(state)
+        return log, log
+    leases = Leases(store.engine, owner=owner, ttl=_NEVER_LAPSES)
+    if not await leases.create(state, context_id=state.run_id, reply=None):
+        raise ConfigError(f"run {state.run_id} exists already")
+    return store, leases
 
-    async def resolve(self, selector: AgentSelector) -> tuple[str, Client]:
-        mqtt, timeout = self.runner.client, self.runner.resolve_timeout
-        if selector.ref is not None:
-            entry = await mqtt.resolve(selector.ref, timeout=timeout)
-        elif selector.skill is not None:
-            entry = await mqtt.find(skill=selector.skill, timeout=timeout)
-        else:
-            entry = await mqtt.find(tag=selector.tag, timeout=timeout)
-        return str(entry.ref), mqtt.client_for(entry)
 
-    def start_call(self, step: str, task_id: str, client: Client, parts: Parts) -> None:
-        message = Message(message_id=str(uuid.uuid4()), role=Role.ROLE_USER, task_id=task_id,
-                          context_id=self.state.run_id, parts=to_parts(parts))
-        self.calls[task_id] = asyncio.create_task(
-            self.call(step, task_id, client, message), name=f"workflow-step-{step}")
+@dataclass(frozen=True, slots=True)
+class _HostConfig:
+    supervisor_id: str
+    resolve_timeout: float
+    launchers: tuple[StepLauncher, ...]
 
-    async def call(self, step: str, task_id: str, client: Client, message: Message) -> None:
-        collected: list[tuple[Any, Any]] = []
-        try:
-            async for event in client.send_message(SendMessageRequest(message=message)):
-                done = self.observe(step, task_id, event, collected)
-                if done is not None:
-                    self.inbox.put_nowait(done)
-                    return
-            self.inbox.put_nowait(AttemptFailed(step, task_id, "the agent's stream ended "
-                                                "without a result", self.now()))
-        except asyncio.CancelledError:
-            raise
-        except (A2AMqttError, A2AError, TimeoutError) as exc:
-            self.inbox.put_nowait(AttemptFailed(step, task_id, f"{type(exc).__name__}: {exc}",
-                                                self.now()))
 
-    def observe(self, step: str, task_id: str, event: StreamResponse,
-                collected: list[tuple[Any, Any]]) -> Event | None:
-        kind = event.WhichOneof("payload")
-        at = self.now()
-        if kind == "message":
-            return AttemptCompleted(step, task_id, StepOutput.from_parts(
-                _from_parts(event.message.parts)), at)
-        if kind == "artifact_update":
-            collected.extend(_from_parts(event.artifact_update.artifact.parts))
-            return None
-        status = event.status_update.status if kind == "status_update" else (
-            event.task.status if kind == "task" else None)
-        if kind == "task":
-            for artifact in event.task.artifacts:
-                collected.extend(_from_parts(artifact.parts))
-        if status is None:
-            return None
-        if status.state == TaskState.TASK_STATE_COMPLETED:
-            return AttemptCompleted(step, task_id, StepOutput.from_parts(tuple(collected)), at)
-        if status.state in _FAILED:
-            reason = _text(status.message) if status.HasField("message") else ""
-            return AttemptFailed(step, task_id, reason or TaskState.Name(status.state), at)
-        if status.state == TaskState.TASK_STATE_INPUT_REQUIRED:
-            prompt = _text(status.message) if status.HasField("message") else ""
-            return AttemptInputRequired(step, task_id, prompt, at)
+class _Host(StepAgents):
+    """What the driver of one run needs (:class:`~a2a_mqtt.workflows.host.RunHost`), in
+    this process: the agents of its attempts, its log, and no caller stream."""
+
+    def __init__(self, runner: WorkflowRunner, workflow: Workflow, *, owner: str,
+                 store: RunReader, leases: RunWriter) -> None:
+        self.workers = WatchedWorkers(mqtt=runner.client, launcher=runner.launcher,
+                                      scope=runner.worker_scope,
+                                      spawn_timeout=runner.spawn_timeout)
+        self.workers.report_deaths(self.agent_died)
+        self.config = _HostConfig(supervisor_id=owner, resolve_timeout=runner.resolve_timeout,
+                                  launchers=(self.workers,))
+        self.store = store
+        self.leases = leases
+        self.workflows = {workflow.name: workflow}
+        self.mqtt = runner.client
+        self.transport = None
+        self.drivers = {}
+        self._clients = {}
+        self._launched = {}
+        self._stopping = False
+
+    async def client_for(self, agent: str) -> Client:
+        if agent not in self._clients:
+            entry = await self.workers.card(agent)  # one of our workers, once it serves
+            if entry is not None:
+                assert self.mqtt is not None
+                self._clients[agent] = self.mqtt.client_for(entry)
+        return await super().client_for(agent)
+
+    async def publish_item(self, target: ReplyTarget, item: Any, *, end: bool) -> bool:
+        raise AssertionError("a run in this process has no caller stream")
+
+
+class _MemoryLog:
+    """A run's log in memory, when no store is given: this process is its only reader
+    and writer (no fencing needed), and the run has no caller stream (no row)."""
+
+    def __init__(self, state: RunState) -> None:
+        self.events: list[Event] = list(state.events)
+
+    async def run_row(self, run_id: str) -> None:
         return None
 
-    async def stop_call(self, task_id: str) -> None:
-        task = self.calls.pop(task_id, None)
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        client = self.clients.get(task_id)
-        if client is not None:
-            try:
-                await asyncio.wait_for(client.cancel_task(CancelTaskRequest(id=task_id)), 5)
-            except (A2AMqttError, A2AError, TimeoutError) as exc:
-                log.info("cancelling task %s: %s", task_id, exc)
-        worker = self.workers.pop(task_id, None)
-        if worker is not None:  # an ephemeral attempt: its worker goes with it
-            worker.cancel()
-            await asyncio.gather(worker, return_exceptions=True)
+    async def events_after(self, run_id: str, seq: int) -> list[Event]:
+        return self.events[seq + 1:]
 
-    async def ask(self, step: str, prompt: str) -> None:
-        handler = self.runner.on_input
-        if handler is None:
-            return  # nobody to ask: the hold waits for its timeout (or forever)
+    async def append_many(self, run_id: str, epoch: int, first: int, items: list[Event], *,
+                          status: str, error: str | None, reply: ReplyTarget | None = None,
+                          streamed: int | None = None) -> None:
+        assert first == len(self.events)  # the only writer: never a position taken
+        self.events.extend(items)
+
+    async def mark_streamed(self, run_id: str, target: ReplyTarget, seq: int, *,
+                            ended: bool) -> None:
+        raise AssertionError("a run in this process has no caller stream")
+
+
+class _Driver(RunDriver):
+    """The supervisor's driver; a step waiting for a human asks ``on_input``."""
+
+    def __init__(self, host: _Host, run_id: str, epoch: int, *,
+                 on_input: InputHandler | None) -> None:
+        super().__init__(host, run_id, epoch)
+        self.on_input = on_input
+        self.asking: set[asyncio.Task[None]] = set()
+
+    async def drive(self) -> None:
+        try:
+            await super().drive()
+        finally:
+            for task in self.asking:
+                task.cancel()
+            await asyncio.gather(*self.asking, return_exceptions=True)
+
+    async def record(self, item: Event) -> bool:
+        # (Only this process writes the run, so an event is recorded here once.)
+        if not await super().record(item):
+            return False
+        if self.on_input is not None and isinstance(item, HoldStarted | AttemptInputRequired):
+            task = asyncio.create_task(self._ask(self.on_input, item.step, item.prompt),
+                                       name=f"workflow-input-{item.step}")
+            self.asking.add(task)
+            task.add_done_callback(self.asking.discard)
+        return True
+
+    async def _ask(self, handler: InputHandler, step: str, prompt: str) -> None:
         parts = await handler(step, prompt)
-        self.inbox.put_nowait(InputProvided(step, parts, self.now()))
-
-
+        self.inbox.put_nowait(InputProvided(step, parts, time.time()))

@@ -5,46 +5,36 @@ a Task.id, publish, cancel, ...), and record what happened with :func:`apply`.
 Nothing here does I/O or reads a clock, so every decision (readiness, fan-in,
 retries with backoff, timeouts, ``on_failure``, input-required holds,
 cancellation) is unit-tested and replays identically from the event log.
+This module decides; the actions are in ``actions.py`` and the fold in
+``fold.py`` (both re-exported here).
 
 Invariants:
-- an event about an attempt that is no longer current (a late reply after a
-  timeout, a retry or a cancel) is ignored and not logged: one step, one result;
 - ``apply`` never re-decides: the same actions come out until the runner records
-  their outcome, so a crash between deciding and recording loses nothing.
+  their outcome, so a crash between deciding and recording loses nothing;
+- an event about an attempt that is no longer current is ignored (``fold.py``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
-from a2a_mqtt.workflows.errors import TemplateError
-from a2a_mqtt.workflows.model import AgentSelector, PartTemplate, Step
-from a2a_mqtt.workflows.state import (
-    AttemptCancelled,
-    AttemptCompleted,
-    AttemptDispatched,
-    AttemptFailed,
-    AttemptInputRequired,
-    AttemptRecord,
-    CancelRequested,
-    Event,
-    HoldStarted,
-    InputForwarded,
-    InputProvided,
-    Outcome,
-    Parts,
-    RunCancelled,
-    RunCompleted,
-    RunFailed,
-    RunStarted,
-    RunState,
-    StepFailed,
-    StepOutput,
-    StepSkipped,
-    StepState,
+from a2a_mqtt.workflows.actions import (
+    Action,
+    CancelAttempt,
+    CompleteRun,
+    Dispatch,
+    Expire,
+    FailRun,
+    FailStep,
+    FinishCancel,
+    Forward,
+    Hold,
+    Skip,
 )
+from a2a_mqtt.workflows.errors import TemplateError
+from a2a_mqtt.workflows.fold import apply
+from a2a_mqtt.workflows.model import PartTemplate, Step
+from a2a_mqtt.workflows.state import AttemptRecord, Parts, RunState, StepOutput, StepState
 from a2a_mqtt.workflows.templates import render_value
 from a2a_mqtt.workflows.validate import topological_order
 
@@ -67,82 +57,6 @@ __all__ = [
     "render_parts",
     "wake_at",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Dispatch:
-    """Send attempt ``attempt`` of ``step``: pick an agent, record AttemptDispatched, publish."""
-
-    step: str
-    attempt: int
-    selector: AgentSelector
-    parts: Parts
-    timeout: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class Forward:
-    """Send the caller's reply on the waiting attempt's task, then record InputForwarded."""
-
-    step: str
-    task_id: str
-    agent: str
-    parts: Parts
-
-
-@dataclass(frozen=True, slots=True)
-class Hold:
-    """Ask the caller (the workflow task goes input-required); record HoldStarted."""
-
-    step: str
-    prompt: str
-
-
-@dataclass(frozen=True, slots=True)
-class Skip:
-    step: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class FailStep:
-    step: str
-    error: str
-
-
-@dataclass(frozen=True, slots=True)
-class Expire:
-    """The step ran out of time: cancel ``task_id`` (if any) and record the failure."""
-
-    step: str
-    task_id: str | None
-    agent: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class CancelAttempt:
-    step: str
-    task_id: str
-    agent: str
-
-
-@dataclass(frozen=True, slots=True)
-class CompleteRun:
-    parts: Parts
-
-
-@dataclass(frozen=True, slots=True)
-class FailRun:
-    error: str
-
-
-@dataclass(frozen=True, slots=True)
-class FinishCancel:
-    pass
-
-
-Action = (Dispatch | Forward | Hold | Skip | FailStep | Expire | CancelAttempt | CompleteRun
-          | FailRun | FinishCancel)
 
 _RESOLVED = ("completed", "skipped")
 _IN_FLIGHT = ("running", "input_required", "resuming")
@@ -265,138 +179,3 @@ def _start(state: RunState, step: Step, step_state: StepState, ctx: dict[str, An
         return FailStep(step.name, str(exc))
     assert step.agent is not None  # validation: exactly one of agent/hold
     return Dispatch(step.name, len(step_state.attempts) + 1, step.agent, parts, step.timeout)
-
-
-# --- recording -----------------------------------------------------------------------------
-
-def _set(state: RunState, name: str, **changes: Any) -> RunState:
-    steps = dict(state.steps)
-    steps[name] = dataclasses.replace(steps[name], **changes)
-    return dataclasses.replace(state, steps=steps)
-
-
-def _close_attempt(step_state: StepState, outcome: Outcome, error: str | None = None,
-                   ) -> tuple[AttemptRecord, ...]:
-    last = dataclasses.replace(step_state.attempts[-1], outcome=outcome, error=error)
-    return (*step_state.attempts[:-1], last)
-
-
-def _is_current(state: RunState, step: str, task_id: str) -> bool:
-    step_state = state.steps.get(step)
-    return step_state is not None and step_state.current is not None \
-        and step_state.current.task_id == task_id
-
-
-def apply(state: RunState, event: Event) -> RunState:
-    """Fold ``event`` into ``state``; stale or out-of-place events leave it unchanged."""
-    new = _apply(state, event)
-    if new is state:
-        return state
-    return dataclasses.replace(new, events=(*state.events, event))
-
-
-def _apply(state: RunState, event: Event) -> RunState:
-    if state.terminal is not None or isinstance(event, RunStarted):
-        return state
-    if isinstance(event, RunCompleted | RunFailed | RunCancelled):
-        return _finish(state, event)
-    if isinstance(event, CancelRequested):
-        if state.draining == "cancelling":
-            return state
-        return dataclasses.replace(state, draining="cancelling", error=event.reason)
-    if event.step not in state.steps:
-        return state
-    step_state = state.steps[event.step]
-    step = state.workflow.step(event.step)
-    if isinstance(event, AttemptDispatched):
-        if step_state.status not in ("pending", "waiting") or state.draining is not None:
-            return state
-        record = AttemptRecord(number=len(step_state.attempts) + 1, task_id=event.task_id,
-                               agent=event.agent, dispatched_at=event.at)
-        deadline = event.at + step.timeout if step.timeout is not None else None
-        return _set(state, event.step, status="running", attempts=(*step_state.attempts, record),
-                    ready_at=None, deadline=deadline)
-    if isinstance(event, HoldStarted):
-        if step_state.status != "pending" or step.hold is None:
-            return state
-        deadline = event.at + step.timeout if step.timeout is not None else None
-        return _set(state, event.step, status="held", prompt=event.prompt, deadline=deadline)
-    if isinstance(event, InputProvided):
-        if step_state.status == "held":
-            return _set(state, event.step, status="completed", prompt=None, deadline=None,
-                        output=StepOutput.from_parts(event.parts))
-        if step_state.status == "input_required":
-            return _set(state, event.step, status="resuming", pending_input=event.parts)
-        return state
-    if isinstance(event, StepSkipped):
-        if step_state.status not in ("pending", "waiting"):
-            return state
-        return _set(state, event.step, status="skipped", ready_at=None)
-    if isinstance(event, StepFailed):
-        if step_state.status not in ("pending", "waiting", "held"):
-            return state
-        return _resolve_failure(state, event.step, event.error)
-    # Every remaining event is about one attempt: only the current one counts.
-    if not _is_current(state, event.step, event.task_id):
-        return state
-    if isinstance(event, AttemptInputRequired):
-        if step_state.status != "running":
-            return state
-        # The deadline pauses while a human answers; it restarts when the reply is forwarded.
-        return _set(state, event.step, status="input_required", prompt=event.prompt,
-                    deadline=None)
-    if isinstance(event, InputForwarded):
-        if step_state.status != "resuming":
-            return state
-        deadline = event.at + step.timeout if step.timeout is not None else None
-        return _set(state, event.step, status="running", prompt=None, pending_input=None,
-                    deadline=deadline)
-    if isinstance(event, AttemptCompleted):
-        return _set(state, event.step, status="completed", output=event.output,
-                    attempts=_close_attempt(step_state, "completed"), deadline=None,
-                    prompt=None)
-    if isinstance(event, AttemptCancelled):
-        return _set(state, event.step, status="cancelled", deadline=None,
-                    attempts=_close_attempt(step_state, "cancelled"))
-    return _attempt_failed(state, event, step, step_state)
-
-
-def _attempt_failed(state: RunState, event: AttemptFailed, step: Step,
-                    step_state: StepState) -> RunState:
-    outcome: Outcome = "timed_out" if event.timed_out else "failed"
-    attempts = _close_attempt(step_state, outcome, event.error)
-    state = _set(state, event.step, attempts=attempts, deadline=None, prompt=None,
-                 error=event.error)
-    if state.draining is not None:
-        return _set(state, event.step, status="cancelled")
-    if len(attempts) <= step.retries.max:
-        return _set(state, event.step, status="waiting",
-                    ready_at=event.at + step.retries.delay(len(attempts)))
-    return _resolve_failure(state, event.step, event.error)
-
-
-def _resolve_failure(state: RunState, name: str, error: str) -> RunState:
-    """The step has failed for good: apply its on_failure policy."""
-    policy = state.workflow.step(name).on_failure
-    if policy.action == "skip":
-        return _set(state, name, status="skipped", error=error, ready_at=None, deadline=None)
-    if policy.action == "fallback" and policy.fallback is not None:
-        state = _set(state, name, status="fallen_back", error=error, ready_at=None,
-                     deadline=None)
-        return _set(state, policy.fallback, status="pending")
-    state = _set(state, name, status="failed", error=error, ready_at=None, deadline=None)
-    primary = state.workflow.fallbacks.get(name)
-    if primary is not None:
-        state = _set(state, primary, status="failed")
-    return dataclasses.replace(state, draining="failing",
-                               error=f"step {primary or name!r} failed: {error}")
-
-
-def _finish(state: RunState, event: RunCompleted | RunFailed | RunCancelled) -> RunState:
-    if isinstance(event, RunCompleted):
-        if state.draining is not None:
-            return state
-        return dataclasses.replace(state, terminal="completed", output=event.parts)
-    if isinstance(event, RunFailed):
-        return dataclasses.replace(state, terminal="failed", error=event.error, draining=None)
-    return dataclasses.replace(state, terminal="cancelled", draining=None)

@@ -31,6 +31,7 @@ from sqlalchemy import (
     Table,
     Text,
     event,
+    func,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -186,3 +187,18 @@ class RunStore:
         """The run's row (ownership, stream target, status), or None."""
         async with self.engine.connect() as conn:
             return (await conn.execute(select(runs).where(runs.c.run_id == run_id))).first()
+
+    async def marks(self, run_ids: list[str]) -> list[Any]:
+        """For each run: its last log position (``last``, -1 for none) and where its
+        caller's stream goes (``reply_*``). One statement for up to 500 runs at a time:
+        a supervisor's poll reads every run it drives at once."""
+        last = (select(func.coalesce(func.max(events.c.seq), -1))
+                .where(events.c.run_id == runs.c.run_id).scalar_subquery())
+        rows: list[Any] = []
+        async with self.engine.connect() as conn:
+            for start in range(0, len(run_ids), 500):
+                rows.extend((await conn.execute(select(
+                    runs.c.run_id, runs.c.reply_topic, runs.c.reply_corr, runs.c.reply_rid,
+                    last.label("last")).where(
+                    runs.c.run_id.in_(run_ids[start:start + 500])))).all())
+        return rows

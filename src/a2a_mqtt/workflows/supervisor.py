@@ -22,7 +22,8 @@ Any number of supervisors may serve the same workflows against one database
   the request, and the owner is nudged on ``.../supervisor/{owner}/nudge``.
 
 The configuration is in ``supervisor_config.py``; what the run drivers use (each
-attempt's agent, launchers and their death reports, replies) in ``supervisor_agents.py``.
+attempt's agent, launchers and their death reports, replies) in ``supervisor_agents.py``;
+the runs it owns (leases, drivers, the shared poll, ``max_runs``) in ``supervisor_runs.py``.
 """
 
 from __future__ import annotations
@@ -33,9 +34,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Coroutine
 from contextlib import AsyncExitStack
-from typing import Any
 
 from a2a.client import Client
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -59,11 +58,10 @@ from a2a_mqtt.transport.base import (
 from a2a_mqtt.workflows.driver import RunDriver
 from a2a_mqtt.workflows.intake import DeferredCopies
 from a2a_mqtt.workflows.launch import LaunchRequest, ReportsDeaths, StepLauncher
-from a2a_mqtt.workflows.leases import Leases, ReplyTarget
-from a2a_mqtt.workflows.state import RunState
+from a2a_mqtt.workflows.leases import Leases
 from a2a_mqtt.workflows.store import RunStore
-from a2a_mqtt.workflows.supervisor_agents import StepAgents
 from a2a_mqtt.workflows.supervisor_config import SupervisorConfig, presence_topic
+from a2a_mqtt.workflows.supervisor_runs import RunOwnership
 from a2a_mqtt.workflows.wfagent import WorkflowFrontend, workflow_card
 
 __all__ = ["Supervisor", "SupervisorConfig", "presence_topic", "run"]
@@ -71,8 +69,10 @@ __all__ = ["Supervisor", "SupervisorConfig", "presence_topic", "run"]
 log = logging.getLogger("a2a_mqtt.workflows")
 
 
-class Supervisor(StepAgents, BaseServer):
+class Supervisor(RunOwnership, BaseServer):
     """Serves workflows until ``serve``'s stop event is set; see the module docstring."""
+
+    config: SupervisorConfig
 
     def __init__(self, config: SupervisorConfig, *,
                  transport_factory: TransportFactory | None = None) -> None:
@@ -100,6 +100,7 @@ class Supervisor(StepAgents, BaseServer):
         self._launched: dict[str, tuple[StepLauncher, LaunchRequest]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._scan = asyncio.Event()
+        self._halt = asyncio.Event()   # set when stopping: the poll loop ends
         self._stopping = False
         self._was_down = False
         self._room = asyncio.Condition()
@@ -143,8 +144,11 @@ class Supervisor(StepAgents, BaseServer):
         self.mqtt = await self._calls.enter_async_context(A2AMqttClient(requester))
         await transport.connect()
         await self._announce()
+        self._halt.clear()
         self._background.append(asyncio.create_task(
             self._lease_loop(), name=f"{cfg.supervisor_id}.leases"))
+        self._background.append(asyncio.create_task(
+            self._poll_loop(), name=f"{cfg.supervisor_id}.poll"))
         self._deferred_task = asyncio.create_task(self.deferred.run(),
                                                   name=f"{cfg.supervisor_id}.deferred")
 
@@ -165,6 +169,7 @@ class Supervisor(StepAgents, BaseServer):
         # The lease loop ends by itself between two database calls (a task cancelled
         # inside one can keep its pooled connection, and the engine's disposal waits).
         self._scan.set()
+        self._halt.set()
         background, self._background = self._background, []
         _done, late = await asyncio.wait(background, timeout=5) if background else ((), ())
         for task in late:
@@ -255,97 +260,6 @@ class Supervisor(StepAgents, BaseServer):
         entry = self.drivers.get(msg.payload.decode(errors="replace"))
         if entry is not None:
             entry[0].wake()
-
-    # --- ownership -------------------------------------------------------------------
-
-    async def _lease_loop(self) -> None:
-        period = self.config.lease_ttl / 3
-        while not self._stopping:
-            try:
-                owned = {run_id: d.epoch for run_id, (d, _) in self.drivers.items()}
-                if owned:
-                    for run_id in await self.leases.renew(owned):
-                        self._drop(run_id)
-                for run_id in await self.leases.claimable(self.workflows, self.dead):
-                    if run_id in self.drivers:
-                        continue
-                    epoch = await self.leases.claim(run_id, self.dead)
-                    if epoch is not None:
-                        log.warning("supervisor %s took over run %s (epoch %d)",
-                                    self.config.supervisor_id, run_id, epoch)
-                        self.start_driver(run_id, epoch)
-            except Exception:
-                log.exception("lease maintenance failed; trying again")
-            if self._stopping:
-                break
-            self._scan.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._scan.wait(), period)
-
-    async def reserve(self) -> None:
-        """Wait until a new run fits under ``max_runs``, and hold that room."""
-        async with self._room:
-            await self._room.wait_for(
-                lambda: len(self.drivers) + self._reserved < self.config.max_runs)
-            self._reserved += 1
-
-    def unreserve(self) -> None:
-        self._reserved -= 1
-        self.spawn(self._notify_room(), "room")
-
-    async def _notify_room(self) -> None:
-        async with self._room:
-            self._room.notify_all()
-
-    def start_driver(self, run_id: str, epoch: int, *, created: RunState | None = None,
-                     target: ReplyTarget | None = None) -> None:
-        """Drive ``run_id`` at ``epoch``; ``created``: a run we have just inserted (its
-        state and stream target are known, so nothing is read back)."""
-        driver = RunDriver(self, run_id, epoch)
-        if created is not None:
-            driver.adopt(created, target)
-        task = asyncio.create_task(self._drive(driver), name=f"workflow-run-{run_id}")
-        self.drivers[run_id] = (driver, task)
-
-    async def _drive(self, driver: RunDriver) -> None:
-        try:
-            await driver.drive()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("run %s: driver failed; its lease will lapse", driver.run_id)
-        finally:
-            entry = self.drivers.get(driver.run_id)
-            if entry is not None and entry[0] is driver:
-                del self.drivers[driver.run_id]
-            if self.config.max_runs and not self._stopping:
-                self.spawn(self._notify_room(), "room")
-
-    def _drop(self, run_id: str) -> None:
-        entry = self.drivers.pop(run_id, None)
-        if entry is not None:
-            log.warning("run %s: lease lost; stopping its driver", run_id)
-            entry[1].cancel()
-
-    async def nudge(self, run_id: str, owner: str) -> None:
-        entry = self.drivers.get(run_id)
-        if entry is not None:
-            entry[0].wake()
-        elif owner and self.transport is not None:
-            with contextlib.suppress(Exception):
-                await self.transport.publish(presence_topic(owner) + "/nudge",
-                                             run_id.encode(), qos=0)
-
-    def spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
-        async def logged() -> None:
-            try:
-                await coro
-            except Exception:
-                log.exception("supervisor %s: %s failed", self.config.supervisor_id, what)
-
-        task = asyncio.create_task(logged(), name=f"{self.config.supervisor_id}.{what}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     @property
     def now(self) -> float:

@@ -1,16 +1,17 @@
 """What a supervisor's run drivers use: the agent of each attempt, and the caller's replies.
 
-``StepAgents`` is a part of :class:`~a2a_mqtt.workflows.supervisor.Supervisor`: it gets
-each attempt's agent (a launcher's, or the step's selector resolved through
-discovery), tells launchers of outcomes and routes their reports of dead agents to
-the run's driver, and publishes replies on a caller's request topic.
+``StepAgents`` is a part of :class:`~a2a_mqtt.workflows.supervisor.Supervisor` (and of
+the in-process runner's host, ``runner.py``): it gets each attempt's agent (a
+launcher's, or the step's selector resolved through discovery), tells launchers of
+outcomes and routes their reports of dead agents to the run's driver, and publishes
+replies on a caller's request topic.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from a2a.client import Client
 from google.protobuf.json_format import MessageToDict
@@ -22,22 +23,34 @@ from a2a_mqtt.errors import DiscoveryError
 from a2a_mqtt.transport.base import MqttTransport
 from a2a_mqtt.workflows.launch import LaunchRequest, StepLauncher
 from a2a_mqtt.workflows.leases import ReplyTarget
-from a2a_mqtt.workflows.supervisor_config import SupervisorConfig
 
 if TYPE_CHECKING:
     import asyncio
 
     from a2a_mqtt.workflows.driver import RunDriver
 
-__all__ = ["StepAgents"]
+__all__ = ["AgentsConfig", "StepAgents"]
 
 log = logging.getLogger("a2a_mqtt.workflows")
 
 
-class StepAgents:
-    """Agents and replies for the supervisor's drivers (state lives on the supervisor)."""
+class AgentsConfig(Protocol):
+    """The part of a host's configuration :class:`StepAgents` reads (a SupervisorConfig)."""
 
-    config: SupervisorConfig
+    @property
+    def supervisor_id(self) -> str: ...
+
+    @property
+    def resolve_timeout(self) -> float: ...
+
+    @property
+    def launchers(self) -> tuple[StepLauncher, ...]: ...
+
+
+class StepAgents:
+    """Agents and replies for the host's drivers (state lives on the host)."""
+
+    config: AgentsConfig
     mqtt: A2AMqttClient | None
     transport: MqttTransport | None
     drivers: dict[str, tuple[RunDriver, asyncio.Task[None]]]

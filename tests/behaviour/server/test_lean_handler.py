@@ -25,8 +25,6 @@ from a2a.server.cluster.task_store import StoredTask
 from a2a.server.context import ServerCallContext
 from a2a.server.events import EventQueue
 from a2a.types.a2a_pb2 import (
-    AgentCapabilities,
-    AgentCard,
     AgentSkill,
     Artifact,
     CancelTaskRequest,
@@ -34,16 +32,11 @@ from a2a.types.a2a_pb2 import (
     Message,
     Part,
     Role,
-    SendMessageConfiguration,
-    SendMessageRequest,
     SubscribeToTaskRequest,
     Task,
     TaskArtifactUpdateEvent,
-    TaskState,
     TaskStatus,
-    TaskStatusUpdateEvent,
 )
-from google.protobuf.message import Message as ProtoMessage
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
@@ -53,10 +46,10 @@ from a2a_mqtt.client import A2AMqttClient
 from a2a_mqtt.server import AgentServer
 from a2a_mqtt.server.fastpath import LeanRequestHandler
 from tests.behaviour.conftest import requester_config, serve
+from tests.lean_compare import S, comparable, scripted_card, status_update, user_request
 
 pytestmark = pytest.mark.asyncio
 
-S = TaskState
 STATE = {"working": S.TASK_STATE_WORKING, "input": S.TASK_STATE_INPUT_REQUIRED,
          "complete": S.TASK_STATE_COMPLETED, "fail": S.TASK_STATE_FAILED,
          "reject": S.TASK_STATE_REJECTED}
@@ -90,25 +83,19 @@ class Scripted(AgentExecutor):
                     task_id=tid, context_id=cid, append=step == "append",
                     artifact=Artifact(artifact_id="a0", parts=[Part(text=f"part {i}")])))
             else:
-                await event_queue.enqueue_event(TaskStatusUpdateEvent(
-                    task_id=tid, context_id=cid, status=TaskStatus(
-                        state=STATE[step], message=Message(
-                            message_id=f"{tid}-{context.message.message_id}-{i}",
-                            role=Role.ROLE_AGENT, task_id=tid, context_id=cid,
-                            parts=[Part(text=step)]))))
+                await event_queue.enqueue_event(status_update(tid, cid, STATE[step], Message(
+                    message_id=f"{tid}-{context.message.message_id}-{i}",
+                    role=Role.ROLE_AGENT, task_id=tid, context_id=cid,
+                    parts=[Part(text=step)])))
         self.paused.setdefault(tid, asyncio.Event()).set()
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-        await event_queue.enqueue_event(TaskStatusUpdateEvent(
-            task_id=str(context.task_id), context_id=str(context.context_id),
-            status=TaskStatus(state=S.TASK_STATE_CANCELED)))
+        await event_queue.enqueue_event(status_update(
+            str(context.task_id), str(context.context_id), S.TASK_STATE_CANCELED))
 
 
-CARD = AgentCard(name="Scripted", description="Plays a script", version="1.0.0",
-                 capabilities=AgentCapabilities(streaming=True),
-                 default_input_modes=["text/plain"], default_output_modes=["text/plain"],
-                 skills=[AgentSkill(id="script", name="Script", description="Plays it",
-                                    tags=["test"])])
+CARD = scripted_card("Scripted", skills=[AgentSkill(id="script", name="Script",
+                                                   description="Plays it", tags=["test"])])
 
 middle = st.lists(st.sampled_from(["working", "artifact", "append"]), max_size=3)
 ending = st.sampled_from(["complete", "fail", "reject", "input", "raise", "working"])
@@ -123,28 +110,11 @@ shape = st.fixed_dictionaries({
 })
 
 
-def plain(value: Any) -> Any:
-    """Comparable: serialised with every status timestamp cleared."""
-    if isinstance(value, BaseException):
-        return ("error", type(value).__name__, str(value))
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    assert isinstance(value, ProtoMessage)
-    copy = type(value)()
-    copy.CopyFrom(value)
-    for name in ("task", "status_update"):
-        if copy.DESCRIPTOR.fields_by_name.get(name) and copy.HasField(name):  # type: ignore[arg-type]
-            getattr(copy, name).status.ClearField("timestamp")
-    if isinstance(copy, Task):
-        copy.status.ClearField("timestamp")
-    return copy.SerializeToString(deterministic=True)
-
-
 async def outcome(call: Any) -> Any:
     try:
-        return plain(await asyncio.wait_for(call, WAIT))
+        return comparable(await asyncio.wait_for(call, WAIT))
     except Exception as exc:
-        return plain(exc)
+        return comparable(exc)
 
 
 async def drain(stream: Any) -> Any:
@@ -154,8 +124,8 @@ async def drain(stream: Any) -> Any:
             async for item in stream:
                 items.append(item)
     except Exception as exc:
-        return [*plain(items), plain(exc)]
-    return plain(items)
+        return [*comparable(items), comparable(exc)]
+    return comparable(items)
 
 
 async def settled(agent: AgentServer, task_id: str) -> None:
@@ -182,12 +152,9 @@ async def conversation(client: A2AMqttClient, agent: AgentServer, ref: AgentRef,
     for n, steps in enumerate(turns):
         if n and seen[-1] != "input":
             break
-        msg = Message(message_id=f"m{n}-{task_id}", role=Role.ROLE_USER, task_id=task_id,
-                      context_id=f"ctx-{task_id}", parts=[Part(text=json.dumps(steps))])
-        cfg = SendMessageConfiguration()
-        if shape["history"] is not None:
-            cfg.history_length = shape["history"]
-        request = SendMessageRequest(message=msg, configuration=cfg)
+        request = user_request(json.dumps(steps), message_id=f"m{n}-{task_id}",
+                               task_id=task_id, context_id=f"ctx-{task_id}",
+                               history=shape["history"])
         ex.paused.pop(task_id, None)
         ex.go.pop(task_id, None)
         send = asyncio.create_task(
@@ -204,9 +171,9 @@ async def conversation(client: A2AMqttClient, agent: AgentServer, ref: AgentRef,
         elif "pause" in steps and shape["probe"] == "subscribe":
             stream = t.subscribe(SubscribeToTaskRequest(id=task_id))
             try:
-                first = [plain(await asyncio.wait_for(anext(stream), WAIT))]
+                first = [comparable(await asyncio.wait_for(anext(stream), WAIT))]
             except Exception as exc:
-                first = [plain(exc)]
+                first = [comparable(exc)]
             sub = asyncio.create_task(drain(stream))
             seen.append(first)
         ex.go.setdefault(task_id, asyncio.Event()).set()
@@ -215,12 +182,10 @@ async def conversation(client: A2AMqttClient, agent: AgentServer, ref: AgentRef,
             seen.append(await sub)
         stored = await outcome(t.get_task(GetTaskRequest(id=task_id)))
         seen.append(stored)
-        try:
-            done = Task()
-            done.ParseFromString(stored)
-            seen.append("input" if done.status.state == S.TASK_STATE_INPUT_REQUIRED else "")
-        except (TypeError, ValueError):
-            seen.append("")
+        done = Task()
+        if stored[0] == "Task":
+            done.ParseFromString(stored[1])
+        seen.append("input" if done.status.state == S.TASK_STATE_INPUT_REQUIRED else "")
     return seen
 
 

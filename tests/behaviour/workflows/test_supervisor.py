@@ -22,7 +22,7 @@ from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient
 from a2a_mqtt.workflows import Step
 from a2a_mqtt.workflows.launch import LaunchRequest, StepLauncher
-from tests.behaviour.conftest import requester_config, serve
+from tests.behaviour.conftest import serve
 from tests.behaviour.workflows.support import Outcome, call, effects, supervisor
 from tests.behaviour.workflows.worker import EffectExecutor, worker_card
 
@@ -125,15 +125,13 @@ output:
 
 
 @pytest_asyncio.fixture
-async def world(broker: MosquittoProcess, tmp_path: Path,
-                store_url: str) -> AsyncIterator[dict[str, Any]]:
+async def world(broker: MosquittoProcess, effect_log: Path, store_url: str,
+                step_agent: EffectExecutor, mqtt: A2AMqttClient,
+                ) -> AsyncIterator[dict[str, Any]]:
     """Every test runs on SQLite and on PostgreSQL (the run database)."""
-    log = tmp_path / "effects.log"
-    db = store_url
-    async with serve(broker.url, "test/unit/worker", EffectExecutor(str(log)), worker_card()), \
-            supervisor(broker.url, db, DIAMOND, POLICIES, HUMAN, SLOW, FAILING) as sup, \
-            A2AMqttClient(requester_config(broker.url)) as mqtt:
-        yield {"log": log, "db": db, "sup": sup, "mqtt": mqtt}
+    async with supervisor(broker.url, store_url, DIAMOND, POLICIES, HUMAN, SLOW,
+                          FAILING) as sup:
+        yield {"log": effect_log, "db": store_url, "sup": sup, "mqtt": mqtt}
 
 
 async def test_fan_out_fan_in_with_templates_over_data(world: dict[str, Any]) -> None:
@@ -233,17 +231,14 @@ class _Launcher:
         self.outcomes.append((request.task_id, outcome))
 
 
-async def test_a_step_launcher_provides_the_agent(broker: MosquittoProcess,
-                                                  tmp_path: Path) -> None:
-    log = tmp_path / "effects.log"
+async def test_a_step_launcher_provides_the_agent(
+        broker: MosquittoProcess, effect_log: Path, run_db: str, step_agent: EffectExecutor,
+        mqtt: A2AMqttClient) -> None:
     launcher = _Launcher()
     assert isinstance(launcher, StepLauncher)
-    async with serve(broker.url, "test/unit/worker", EffectExecutor(str(log)), worker_card()), \
-            serve(broker.url, "test/unit/other", EffectExecutor(str(log), "other"),
-                  worker_card("other")), \
-            supervisor(broker.url, f"sqlite:///{tmp_path / 'runs.db'}", DIAMOND,
-                       launchers=(launcher,)), \
-            A2AMqttClient(requester_config(broker.url)) as mqtt:
+    async with serve(broker.url, "test/unit/other", EffectExecutor(str(effect_log), "other"),
+                     worker_card("other")), \
+            supervisor(broker.url, run_db, DIAMOND, launchers=(launcher,)):
         seen = await call(await mqtt.connect("wf/test/diamond", timeout=5), {"x": 1})
     assert seen.state == TaskState.TASK_STATE_COMPLETED, seen.error
     agents = {p["step"]: p["agent"] for p in seen.progress if p["event"] == "step_started"}
@@ -267,13 +262,10 @@ output: {text: done}
 
 
 async def test_max_runs_leaves_new_runs_to_supervisors_with_room(
-        broker: MosquittoProcess, tmp_path: Path) -> None:
-    log = tmp_path / "effects.log"
-    db = f"sqlite:///{tmp_path / 'runs.db'}"
-    async with serve(broker.url, "test/unit/worker", EffectExecutor(str(log)), worker_card()), \
-            supervisor(broker.url, db, BRIEF, sup_id="sup-a", max_runs=1) as a, \
-            supervisor(broker.url, db, BRIEF, sup_id="sup-b", max_runs=1) as b, \
-            A2AMqttClient(requester_config(broker.url)) as mqtt:
+        broker: MosquittoProcess, effect_log: Path, run_db: str, step_agent: EffectExecutor,
+        mqtt: A2AMqttClient) -> None:
+    async with supervisor(broker.url, run_db, BRIEF, sup_id="sup-a", max_runs=1) as a, \
+            supervisor(broker.url, run_db, BRIEF, sup_id="sup-b", max_runs=1) as b:
         client = await mqtt.connect("wf/test/brief", timeout=5)
         outcomes = await asyncio.gather(*(call(client, {}) for _ in range(3)))
         spans: dict[str, list[tuple[float, float]]] = {}
@@ -288,7 +280,7 @@ async def test_max_runs_leaves_new_runs_to_supervisors_with_room(
     for runs in spans.values():
         runs.sort()
         assert all(end <= start for (_, end), (start, _) in itertools.pairwise(runs))
-    assert effects(log) == {"work": 3}
+    assert effects(effect_log) == {"work": 3}
 
 
 async def until(condition: Any, what: str) -> None:
@@ -300,19 +292,16 @@ async def until(condition: Any, what: str) -> None:
 
 
 async def test_each_request_is_taken_by_its_designated_supervisor_alone(
-        broker: MosquittoProcess, tmp_path: Path) -> None:
+        broker: MosquittoProcess, effect_log: Path, run_db: str, step_agent: EffectExecutor,
+        mqtt: A2AMqttClient) -> None:
     """Both supervisors receive every request; only the designated one claims it, and
     the other's copy is found held after the grace, in a batch (intake.py). Eight
     requests: a supervisor with more than 8 copies waiting checks them early (after
     0.1 s), which on a loaded machine can take over a copy before its designated
     supervisor claims it; correct, but not what this test shows. How the hash spreads
     runs is tested in tests/unit/workflows/test_intake.py."""
-    log = tmp_path / "effects.log"
-    db = f"sqlite:///{tmp_path / 'runs.db'}"
-    async with serve(broker.url, "test/unit/worker", EffectExecutor(str(log)), worker_card()), \
-            supervisor(broker.url, db, BRIEF, sup_id="sup-a", claim_grace=2.0) as a, \
-            supervisor(broker.url, db, BRIEF, sup_id="sup-b", claim_grace=2.0) as b, \
-            A2AMqttClient(requester_config(broker.url)) as mqtt:
+    async with supervisor(broker.url, run_db, BRIEF, sup_id="sup-a", claim_grace=2.0) as a, \
+            supervisor(broker.url, run_db, BRIEF, sup_id="sup-b", claim_grace=2.0) as b:
         await until(lambda: "sup-b" in a.members and "sup-a" in b.members, "presence")
         client = await mqtt.connect("wf/test/brief", timeout=5)
         outcomes = await asyncio.gather(*(call(client, {}) for _ in range(8)))
@@ -322,4 +311,4 @@ async def test_each_request_is_taken_by_its_designated_supervisor_alone(
     assert all(o.state == TaskState.TASK_STATE_COMPLETED for o in outcomes)
     assert (a.deferred.won, b.deferred.won) == (0, 0)   # no copy was left to a second
     assert set(owners) <= {"sup-a", "sup-b"} and len(owners) == 8
-    assert effects(log) == {"work": 8}
+    assert effects(effect_log) == {"work": 8}

@@ -29,7 +29,7 @@ from a2a_mqtt.transport.base import (
     default_transport,
 )
 from a2a_mqtt.workflows.wfagent import workflow_card
-from tests.behaviour.conftest import requester_config, serve
+from tests.behaviour.conftest import serve
 from tests.behaviour.workflows.support import Outcome, call, effects, supervisor
 from tests.behaviour.workflows.worker import EffectExecutor, worker_card
 
@@ -84,15 +84,12 @@ async def _garbage_agent(url: str) -> None:
 
 
 async def test_garbage_and_vanishing_agents_get_the_failure_policy(
-        broker: MosquittoProcess, tmp_path: Path) -> None:
-    log = tmp_path / "effects.log"
-    db = f"sqlite:///{tmp_path / 'runs.db'}"
+        broker: MosquittoProcess, effect_log: Path, run_db: str, step_agent: EffectExecutor,
+        mqtt: A2AMqttClient) -> None:
+    log = effect_log
     garbage = asyncio.create_task(_garbage_agent(broker.url))
     try:
-        async with serve(broker.url, "test/unit/worker", EffectExecutor(str(log)),
-                         worker_card()), \
-                supervisor(broker.url, db, HOSTILE) as _sup, \
-                A2AMqttClient(requester_config(broker.url)) as mqtt:
+        async with supervisor(broker.url, run_db, HOSTILE):
             vanish = serve(broker.url, "test/unit/vanish", EffectExecutor(str(log)),
                            worker_card("vanish"), shutdown_grace=0.1)
             await vanish.__aenter__()
@@ -121,10 +118,9 @@ async def test_garbage_and_vanishing_agents_get_the_failure_policy(
     assert effects(log) == {"manual": 1}
 
 
-async def test_bad_requests_get_clear_errors(broker: MosquittoProcess, tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'runs.db'}"
-    async with supervisor(broker.url, db, HOSTILE), \
-            A2AMqttClient(requester_config(broker.url)) as mqtt:
+async def test_bad_requests_get_clear_errors(broker: MosquittoProcess, run_db: str,
+                                            mqtt: A2AMqttClient) -> None:
+    async with supervisor(broker.url, run_db, HOSTILE):
         client = await mqtt.connect("wf/test/hostile", timeout=5)
         with pytest.raises(TaskNotFoundError):
             await client.get_task(GetTaskRequest(id=str(uuid.uuid4())))

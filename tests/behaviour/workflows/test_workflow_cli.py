@@ -13,9 +13,8 @@ import pytest
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.workflows.leases import Leases
 from a2a_mqtt.workflows.store import RunStore
-from tests.behaviour.conftest import serve
 from tests.behaviour.workflows.support import effects, supervisor
-from tests.behaviour.workflows.worker import EffectExecutor, worker_card
+from tests.behaviour.workflows.worker import EffectExecutor
 
 pytestmark = pytest.mark.asyncio
 
@@ -56,13 +55,13 @@ async def cli(*args: str) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
-async def test_run_watch_list_show_and_cancel(broker: MosquittoProcess, tmp_path: Path) -> None:
-    log = tmp_path / "effects.log"
-    db = f"sqlite:///{tmp_path / 'runs.db'}"
+async def test_run_watch_list_show_and_cancel(
+        broker: MosquittoProcess, tmp_path: Path, effect_log: Path, run_db: str,
+        step_agent: EffectExecutor) -> None:
+    db = run_db
     file = tmp_path / "review.yaml"
     file.write_text(FLOW)
-    async with serve(broker.url, "test/unit/worker", EffectExecutor(str(log)), worker_card()), \
-            supervisor(broker.url, db, FLOW, SLOW):
+    async with supervisor(broker.url, db, FLOW, SLOW):
         code, out, err = await cli("run", "wf/test/review", "--broker", broker.url,
                                    "-i", "doc=memo", "--reply", "yes", "--watch")
         assert code == 0, err
@@ -99,7 +98,7 @@ async def test_run_watch_list_show_and_cancel(broker: MosquittoProcess, tmp_path
         assert "TASK_STATE_CANCELED" in out
         code, _out, err = await slow
         assert code == 1 and "canceled" in err
-    assert effects(log) == {"draft": 1, "publish": 1}
+    assert effects(effect_log) == {"draft": 1, "publish": 1}
 
 
 EPHEMERAL = """

@@ -58,17 +58,27 @@ def test_sampler_variables_and_flag() -> None:
     {"OTEL_EXPORTER_OTLP_ENDPOINT": "grpc://collector:4317"},
     {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://[::1"},
     {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:port/v1/traces"},
+    {"A2A_MQTT_TRACE_EXPORT": "thread"},
 ])
 def test_bad_values_are_config_errors(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError):
         cfg(env)
 
 
-_KEYS = st.sampled_from(["OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_SERVICE_NAME",
+def test_spans_leave_from_the_export_process_unless_told_inline() -> None:
+    assert cfg({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://h:1"}).export_process
+    assert not cfg({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://h:1",
+                    "A2A_MQTT_TRACE_EXPORT": " Inline "}).export_process
+    assert cfg({"A2A_MQTT_TRACE_EXPORT": "process"}).export_process
+
+
+_KEYS = st.sampled_from(["A2A_MQTT_TRACE_EXPORT", "OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER",
+                         "OTEL_SERVICE_NAME",
                          "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
                          "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"])
 _VALUES = st.one_of(st.text(max_size=40), st.sampled_from(
-    ["true", "none", "http://h:1", "https://h", "traceidratio", "always_on", "0.3", "nan",
+    ["true", "inline", "process", "none", "http://h:1", "https://h", "traceidratio",
+     "always_on", "0.3", "nan",
      "http://[::1", "http://h:x", "http://h:99999"]))
 
 

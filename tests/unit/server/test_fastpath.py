@@ -20,19 +20,14 @@ from a2a.server.context import ServerCallContext
 from a2a.server.events import EventQueue
 from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.types.a2a_pb2 import (
-    AgentCapabilities,
-    AgentCard,
     Artifact,
     Message,
     Part,
     Role,
-    SendMessageConfiguration,
     SendMessageRequest,
     Task,
     TaskArtifactUpdateEvent,
-    TaskState,
     TaskStatus,
-    TaskStatusUpdateEvent,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -40,8 +35,8 @@ from hypothesis import strategies as st
 from a2a_mqtt.server.fastpath import LeanRequestHandler
 from a2a_mqtt.server.memstore import BoundedMemoryTaskStore
 from a2a_mqtt.server.taskids import REQUESTED_TASK_ID, RequesterTaskIdBuilder
+from tests.lean_compare import S, comparable, scripted_card, status_update, user_request
 
-S = TaskState
 STATES = [S.TASK_STATE_SUBMITTED, S.TASK_STATE_WORKING, S.TASK_STATE_INPUT_REQUIRED,
           S.TASK_STATE_AUTH_REQUIRED, S.TASK_STATE_COMPLETED, S.TASK_STATE_FAILED,
           S.TASK_STATE_CANCELED, S.TASK_STATE_REJECTED]
@@ -95,8 +90,7 @@ class Scripted(AgentExecutor):
                     task.history.append(context.message)
                 await event_queue.enqueue_event(task)
             elif kind == "status":
-                await event_queue.enqueue_event(TaskStatusUpdateEvent(
-                    task_id=tid, context_id=cid, status=TaskStatus(state=s[1])))
+                await event_queue.enqueue_event(status_update(tid, cid, s[1]))
             elif kind == "artifact":
                 await event_queue.enqueue_event(TaskArtifactUpdateEvent(
                     task_id=tid, context_id=cid, append=s[1],
@@ -106,9 +100,8 @@ class Scripted(AgentExecutor):
                     message_id=f"m{i}", role=Role.ROLE_AGENT, context_id=cid,
                     parts=[Part(text="hi")]))
             elif kind == "wrong-id":
-                await event_queue.enqueue_event(TaskStatusUpdateEvent(
-                    task_id="other", context_id=cid,
-                    status=TaskStatus(state=S.TASK_STATE_COMPLETED)))
+                await event_queue.enqueue_event(status_update("other", cid,
+                                                              S.TASK_STATE_COMPLETED))
             else:
                 raise RuntimeError(f"agent failed at step {i}")
 
@@ -127,25 +120,7 @@ class FixedContextIds(RequesterTaskIdBuilder):
         return await super().build(context, params, task_id, context_id, task)
 
 
-CARD = AgentCard(name="t", description="t", version="1",
-                 capabilities=AgentCapabilities(streaming=False),
-                 default_input_modes=["text/plain"], default_output_modes=["text/plain"])
-
-
-def wire(value: Task | Message) -> bytes:
-    """Serialised, without the status timestamp a2a-sdk stamps from the clock."""
-    if isinstance(value, Task):
-        copy = Task()
-        copy.CopyFrom(value)
-        copy.status.ClearField("timestamp")
-        value = copy
-    return value.SerializeToString(deterministic=True)
-
-
-def outcome(value: Any) -> Any:
-    if isinstance(value, BaseException):
-        return ("error", type(value).__name__, str(value))
-    return ("reply", type(value).__name__, wire(value))
+CARD = scripted_card(streaming=False)
 
 
 async def converse(handler_cls: type[DefaultRequestHandler], turns: list[Turn]) -> list[Any]:
@@ -158,31 +133,24 @@ async def converse(handler_cls: type[DefaultRequestHandler], turns: list[Turn]) 
     try:
         for n, t in enumerate(turns):
             executor.script = t.script
-            msg = Message(message_id=f"msg{n}", role=Role.ROLE_USER, parts=[Part(text="x")])
-            if t.unknown_task:
-                msg.task_id = "nobody"
-            elif t.continuation and last_task:
-                msg.task_id = last_task
-            if t.context_id:
-                msg.context_id = "ctx-given"
-            cfg = SendMessageConfiguration(return_immediately=not t.blocking)
-            if t.history_length is not None:
-                cfg.history_length = t.history_length
-            state = {} if msg.task_id else {REQUESTED_TASK_ID: f"task{n}"}
+            named = "nobody" if t.unknown_task else (
+                last_task if t.continuation and last_task else "")
+            request = user_request("x", message_id=f"msg{n}", task_id=named,
+                                   context_id="ctx-given" if t.context_id else "",
+                                   history=t.history_length, blocking=t.blocking)
+            state = {} if named else {REQUESTED_TASK_ID: f"task{n}"}
             call = ServerCallContext(state=state)
             try:
-                reply: Any = await asyncio.wait_for(
-                    handler.on_message_send(SendMessageRequest(message=msg, configuration=cfg),
-                                            call), 1)
+                reply: Any = await asyncio.wait_for(handler.on_message_send(request, call), 1)
             except Exception as exc:
                 reply = exc
             # Let a non-blocking turn's producer finish before anything is compared.
             for _ in range(50):
                 await asyncio.sleep(0)
-            seen.append(outcome(reply))
-            tid = msg.task_id or f"task{n}"
+            seen.append(comparable(reply))
+            tid = named or f"task{n}"
             stored = await store.get(tid, call)
-            seen.append(None if stored is None else wire(stored))
+            seen.append(None if stored is None else comparable(stored))
             if stored is not None:
                 last_task = tid
     finally:

@@ -20,22 +20,14 @@ from a2a.server.events import EventQueue
 from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.tasks import TaskStore
 from a2a.types.a2a_pb2 import (
-    AgentCapabilities,
-    AgentCard,
     Artifact,
     CancelTaskRequest,
     GetTaskRequest,
-    Message,
     Part,
-    Role,
-    SendMessageConfiguration,
-    SendMessageRequest,
     SubscribeToTaskRequest,
     Task,
     TaskArtifactUpdateEvent,
-    TaskState,
     TaskStatus,
-    TaskStatusUpdateEvent,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -43,13 +35,11 @@ from hypothesis import strategies as st
 from a2a_mqtt.server.fastpath import LeanRequestHandler
 from a2a_mqtt.server.memstore import BoundedMemoryTaskStore
 from a2a_mqtt.server.taskids import REQUESTED_TASK_ID, RequesterTaskIdBuilder
+from tests.lean_compare import S, comparable, scripted_card, status_update, user_request
 
-S = TaskState
 END_STATES = [S.TASK_STATE_COMPLETED, S.TASK_STATE_FAILED, S.TASK_STATE_INPUT_REQUIRED,
               S.TASK_STATE_WORKING, S.TASK_STATE_REJECTED]
-CARD = AgentCard(name="t", description="t", version="1",
-                 capabilities=AgentCapabilities(streaming=True),
-                 default_input_modes=["text/plain"], default_output_modes=["text/plain"])
+CARD = scripted_card()
 WAIT = 1.0
 
 
@@ -84,12 +74,10 @@ class Gated(AgentExecutor):
         task = Task(id=tid, context_id=cid, status=TaskStatus(state=S.TASK_STATE_SUBMITTED))
         assert context.message is not None
         task.history.append(context.message)
-        events: list[Any] = [task, TaskStatusUpdateEvent(
-            task_id=tid, context_id=cid, status=TaskStatus(state=S.TASK_STATE_WORKING))]
+        events: list[Any] = [task, status_update(tid, cid, S.TASK_STATE_WORKING)]
         events += [TaskArtifactUpdateEvent(task_id=tid, context_id=cid, artifact=Artifact(
             artifact_id=f"a{i}", parts=[Part(text=f"part {i}")])) for i in range(self.p.artifacts)]
-        events.append(TaskStatusUpdateEvent(task_id=tid, context_id=cid,
-                                            status=TaskStatus(state=self.p.end)))
+        events.append(status_update(tid, cid, self.p.end))
         for i, event in enumerate(events):
             if i == self.p.pause_at:
                 self.paused.set()
@@ -109,20 +97,8 @@ class Gated(AgentExecutor):
         if self.p.on_cancel == "raise":
             raise RuntimeError("not cancelable")
         if self.p.on_cancel == "canceled":
-            await event_queue.enqueue_event(TaskStatusUpdateEvent(
-                task_id=str(context.task_id), context_id=str(context.context_id),
-                status=TaskStatus(state=S.TASK_STATE_CANCELED)))
-
-
-def wire(value: Any) -> Any:
-    """Comparable form: serialised without the status timestamps a2a-sdk stamps."""
-    if isinstance(value, BaseException):
-        return ("error", type(value).__name__, str(value))
-    copy = type(value)()
-    copy.CopyFrom(value)
-    if isinstance(copy, Task | TaskStatusUpdateEvent):
-        copy.status.ClearField("timestamp")
-    return (type(value).__name__, copy.SerializeToString(deterministic=True))
+            await event_queue.enqueue_event(status_update(
+                str(context.task_id), str(context.context_id), S.TASK_STATE_CANCELED))
 
 
 async def collect(events: Any) -> list[Any]:
@@ -134,11 +110,11 @@ async def collect(events: Any) -> list[Any]:
     try:
         async with asyncio.timeout(WAIT):
             async for event in events:
-                seen.append(wire(event))
+                seen.append(comparable(event))
     except TimeoutError:
         pass
     except Exception as exc:
-        seen.append(wire(exc))
+        seen.append(comparable(exc))
     if loop.time() - start >= WAIT * 0.9:
         seen.append("still open")
     return seen
@@ -151,9 +127,7 @@ async def probe_run(handler_cls: type[DefaultRequestHandler], p: Probe,
     handler = handler_cls(agent_executor=executor, task_store=store, agent_card=CARD,
                           request_context_builder=RequesterTaskIdBuilder())
     call = ServerCallContext(state={REQUESTED_TASK_ID: "task-1"})
-    msg = Message(message_id="m1", role=Role.ROLE_USER, context_id="ctx-1",
-                  parts=[Part(text="x")])
-    request = SendMessageRequest(message=msg, configuration=SendMessageConfiguration())
+    request = user_request("x", message_id="m1", context_id="ctx-1")
     seen: list[Any] = []
     try:
         if p.stream:
@@ -168,7 +142,7 @@ async def probe_run(handler_cls: type[DefaultRequestHandler], p: Probe,
         other = ServerCallContext()
         sub: asyncio.Task[list[Any]] | None = None
         if p.probe == "get":
-            seen.append(wire(await handler.on_get_task(GetTaskRequest(id="task-1"), other)))
+            seen.append(comparable(await handler.on_get_task(GetTaskRequest(id="task-1"), other)))
         elif p.probe == "subscribe":
             sub = asyncio.create_task(collect(handler.on_subscribe_to_task(
                 SubscribeToTaskRequest(id="task-1"), other)))
@@ -176,22 +150,22 @@ async def probe_run(handler_cls: type[DefaultRequestHandler], p: Probe,
                 await asyncio.sleep(0)
         elif p.probe == "cancel":
             try:
-                seen.append(wire(await asyncio.wait_for(
+                seen.append(comparable(await asyncio.wait_for(
                     handler.on_cancel_task(CancelTaskRequest(id="task-1"), other), WAIT)))
             except Exception as exc:
-                seen.append(wire(exc))
+                seen.append(comparable(exc))
         executor.go.set()
         try:
             reply = await send
-            seen.append(reply if p.stream else wire(reply))
+            seen.append(reply if p.stream else comparable(reply))
         except Exception as exc:
-            seen.append(wire(exc))
+            seen.append(comparable(exc))
         if sub is not None:
             seen.append(await sub)
         for _ in range(20):
             await asyncio.sleep(0)
         stored = await store.get("task-1", call)
-        seen.append(None if stored is None else wire(stored))
+        seen.append(None if stored is None else comparable(stored))
     finally:
         await handler.aclose()
     return seen
@@ -243,17 +217,16 @@ async def _released_then_cancelled(handler_cls: type[DefaultRequestHandler]) -> 
                           request_context_builder=RequesterTaskIdBuilder(),
                           interrupted_task_timeout=0.05)
     call = ServerCallContext(state={REQUESTED_TASK_ID: "task-1"})
-    msg = Message(message_id="m1", role=Role.ROLE_USER, context_id="ctx-1",
-                  parts=[Part(text="x")])
     try:
-        reply = await handler.on_message_send(SendMessageRequest(message=msg), call)
+        reply = await handler.on_message_send(
+            user_request("x", message_id="m1", context_id="ctx-1"), call)
         assert isinstance(reply, Task) and reply.status.state == S.TASK_STATE_INPUT_REQUIRED
         await asyncio.sleep(0.3)  # the release is a timer: nothing to await but time
         cancelled = await handler.on_cancel_task(CancelTaskRequest(id="task-1"),
                                                  ServerCallContext())
     finally:
         await handler.aclose()
-    return wire(cancelled), calls
+    return comparable(cancelled), calls
 
 
 def test_a_parked_task_is_released_after_the_interrupted_timeout_as_in_a2a_sdk() -> None:

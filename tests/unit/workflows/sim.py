@@ -1,44 +1,36 @@
-"""A pure driver for the scheduler: the runner's loop with scripted agents, no I/O."""
+"""A pure driver for the scheduler: the runner's loop with scripted agents, no I/O.
+
+Every action but a dispatch records what ``actions.recorded`` says, as the
+supervisor's driver (and so the in-process runner) does; a dispatch goes to a
+scripted agent instead of MQTT.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import textwrap
 from collections.abc import Callable
 from typing import Any
 
 from a2a_mqtt.workflows import Workflow, parse_workflow
+from a2a_mqtt.workflows.actions import recorded
 from a2a_mqtt.workflows.scheduler import (
     Action,
     CancelAttempt,
-    CompleteRun,
     Dispatch,
     Expire,
-    FailRun,
-    FailStep,
-    FinishCancel,
     Forward,
-    Hold,
-    Skip,
     apply,
     next_actions,
     wake_at,
 )
 from a2a_mqtt.workflows.state import (
-    AttemptCancelled,
     AttemptCompleted,
     AttemptDispatched,
-    AttemptFailed,
     Event,
-    HoldStarted,
-    InputForwarded,
-    RunCancelled,
-    RunCompleted,
-    RunFailed,
     RunState,
-    StepFailed,
     StepOutput,
-    StepSkipped,
     start_run,
 )
 
@@ -82,41 +74,22 @@ class Sim:
 
     def perform(self, action: Action) -> None:
         at = self.now
-        if isinstance(action, Dispatch):
-            task_id = next(self.ids)
-            # Write-ahead: the attempt is recorded before it is "published".
-            self.record(AttemptDispatched(action.step, task_id, f"agent-for-{action.step}", at))
-            self.sent.append((action.step, task_id, action.parts))
-            agent = self.agents.get(action.step)
-            if agent is not None:
-                event = agent(action, task_id)
-                if event is not None:
-                    self.record(_at(event, at))
-        elif isinstance(action, Forward):
-            self.sent.append((action.step, action.task_id, action.parts))
-            self.record(InputForwarded(action.step, action.task_id, at))
-        elif isinstance(action, Hold):
-            self.record(HoldStarted(action.step, action.prompt, at))
-        elif isinstance(action, Skip):
-            self.record(StepSkipped(action.step, action.reason, at))
-        elif isinstance(action, FailStep):
-            self.record(StepFailed(action.step, action.error, at))
-        elif isinstance(action, Expire):
-            if action.task_id is None:
-                self.record(StepFailed(action.step, "no answer in time", at))
-            else:
+        if not isinstance(action, Dispatch):
+            if isinstance(action, Forward):
+                self.sent.append((action.step, action.task_id, action.parts))
+            elif isinstance(action, Expire | CancelAttempt) and action.task_id is not None:
                 self.cancelled.append(action.task_id)
-                self.record(AttemptFailed(action.step, action.task_id, "timed out", at,
-                                          timed_out=True))
-        elif isinstance(action, CancelAttempt):
-            self.cancelled.append(action.task_id)
-            self.record(AttemptCancelled(action.step, action.task_id, at))
-        elif isinstance(action, CompleteRun):
-            self.record(RunCompleted(action.parts, at))
-        elif isinstance(action, FailRun):
-            self.record(RunFailed(action.error, at))
-        elif isinstance(action, FinishCancel):
-            self.record(RunCancelled(at))
+            self.record(recorded(action, at))
+            return
+        task_id = next(self.ids)
+        # Write-ahead: the attempt is recorded before it is "published".
+        self.record(AttemptDispatched(action.step, task_id, f"agent-for-{action.step}", at))
+        self.sent.append((action.step, task_id, action.parts))
+        agent = self.agents.get(action.step)
+        if agent is not None:
+            event = agent(action, task_id)
+            if event is not None:
+                self.record(dataclasses.replace(event, at=at))  # type: ignore[arg-type]
 
     def settle(self, rounds: int = 100) -> RunState:
         """Loop until nothing is left to do now (advancing the clock to timers)."""
@@ -129,8 +102,3 @@ class Sim:
                     return self.state
                 self.now = max(self.now, wake)
         raise AssertionError("the run did not settle")
-
-
-def _at(event: Event, at: float) -> Event:
-    import dataclasses
-    return dataclasses.replace(event, at=at)  # type: ignore[arg-type]

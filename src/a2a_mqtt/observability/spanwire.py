@@ -1,0 +1,170 @@
+"""Finished spans as plain tuples, and back: the hand-off to the export process.
+
+The export process (:mod:`.exportproc`) runs the official OTLP exporter on spans the
+service process finished. What crosses the pipe is built only from the public
+properties of the SDK's ``ReadableSpan`` and rebuilt with the SDK's public
+constructors; the official encoder then sees a span it cannot tell from the
+original (``tests/unit/observability/test_spanwire.py`` compares the OTLP bytes).
+Pure: no I/O; the framing (:func:`frame`, :func:`unframe_header`) is a 4-byte
+big-endian length before a pickle.
+
+Pickle is safe here because both ends are this package: the export process reads
+only the pipe its parent opened for it.
+
+Invariant: a batch carries each resource and instrumentation scope once, and every
+span names them by index, since all spans of one provider share them.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace.span import TraceState
+
+__all__ = ["HEADER", "dump_batch", "frame", "load_batch", "unframe_header"]
+
+HEADER: Final = struct.Struct(">I")
+"""The length of the pickle that follows."""
+
+
+Ctx = tuple[int, int, bool, int, tuple[tuple[str, str], ...]]
+
+
+def frame(payload: object) -> bytes:
+    body = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    return HEADER.pack(len(body)) + body
+
+
+def unframe_header(header: bytes) -> int:
+    (size,) = HEADER.unpack(header)
+    return int(size)
+
+
+def _ctx(c: SpanContext) -> Ctx:
+    state = c.trace_state
+    return (c.trace_id, c.span_id, c.is_remote, int(c.trace_flags),
+            tuple(state.items()) if state else ())
+
+
+def _context(t: Ctx) -> SpanContext:
+    return SpanContext(t[0], t[1], t[2], TraceFlags(t[3]), TraceState(list(t[4])))
+
+
+def _attrs(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not attributes:
+        return {}
+    # The SDK's BoundedAttributes copies its dict in one call; a plain dict() of a
+    # Mapping would walk it key by key in Python.
+    copy = getattr(attributes, "copy", None)
+    return dict(copy()) if copy is not None else dict(attributes)
+
+
+def dump_batch(spans: Sequence[ReadableSpan]) -> tuple[Any, ...]:
+    """The batch as tuples: ``(resources, scopes, spans)``."""
+    resources: dict[int, int] = {}
+    scopes: dict[int, int] = {}
+    res_rows: list[tuple[dict[str, Any], str]] = []
+    scope_rows: list[tuple[str, str | None, str | None, dict[str, Any]] | None] = []
+    rows: list[tuple[Any, ...]] = []
+    for s in spans:
+        r = s.resource
+        ri = resources.get(id(r))
+        if ri is None:
+            ri = resources[id(r)] = len(res_rows)
+            res_rows.append((_attrs(r.attributes), r.schema_url))
+        sc = s.instrumentation_scope
+        si = scopes.get(id(sc))
+        if si is None:
+            si = scopes[id(sc)] = len(scope_rows)
+            scope_rows.append(None if sc is None else (sc.name, sc.version, sc.schema_url,
+                                                       _attrs(sc.attributes)))
+        ctx = s.context
+        parent = s.parent
+        status = s.status
+        events, links = s.events, s.links
+        rows.append((
+            s.name, None if ctx is None else _ctx(ctx),
+            None if parent is None else _ctx(parent), ri, si,
+            _attrs(s.attributes),
+            tuple((e.name, _attrs(e.attributes), e.timestamp, e.dropped_attributes)
+                  for e in events) if events else (),
+            tuple((_ctx(link.context), _attrs(link.attributes), link.dropped_attributes)
+                  for link in links) if links else (),
+            s.kind.value, status.status_code.value, status.description,
+            s.start_time, s.end_time,
+            s.dropped_attributes, s.dropped_events, s.dropped_links))
+    return (tuple(res_rows), tuple(scope_rows), tuple(rows))
+
+
+class _Event(Event):
+    """An event with the dropped-attribute count it had in the service process."""
+
+    def __init__(self, name: str, attributes: dict[str, Any], timestamp: int | None,
+                 dropped: int) -> None:
+        super().__init__(name, attributes, timestamp)
+        self._carried_dropped = dropped
+
+    @property
+    def dropped_attributes(self) -> int:
+        return self._carried_dropped
+
+
+class _Link(Link):
+    def __init__(self, context: SpanContext, attributes: dict[str, Any], dropped: int) -> None:
+        super().__init__(context, attributes)
+        self._carried_dropped = dropped
+
+    @property
+    def dropped_attributes(self) -> int:
+        return self._carried_dropped
+
+
+class _Span(ReadableSpan):
+    """A finished span as the service process had it, dropped counts included (the
+    SDK keeps those in its bounded containers, which do not cross the pipe)."""
+
+    def __init__(self, *, dropped: tuple[int, int, int], **fields: Any) -> None:
+        super().__init__(**fields)
+        self._carried_dropped = dropped
+
+    @property
+    def dropped_attributes(self) -> int:
+        return self._carried_dropped[0]
+
+    @property
+    def dropped_events(self) -> int:
+        return self._carried_dropped[1]
+
+    @property
+    def dropped_links(self) -> int:
+        return self._carried_dropped[2]
+
+
+def load_batch(batch: tuple[Any, ...]) -> list[ReadableSpan]:
+    """The spans :func:`dump_batch` was given, as the official encoder reads them."""
+    res_rows, scope_rows, rows = batch
+    resources = [Resource(attrs, schema) for attrs, schema in res_rows]
+    scopes = [None if row is None else InstrumentationScope(row[0], row[1], row[2], row[3])
+              for row in scope_rows]
+    spans: list[ReadableSpan] = []
+    for (name, ctx, parent, ri, si, attrs, events, links, kind, code, description,
+         start, end, d_attrs, d_events, d_links) in rows:
+        status_code = StatusCode(code)
+        spans.append(_Span(
+            name=name, context=None if ctx is None else _context(ctx),
+            parent=None if parent is None else _context(parent),
+            resource=resources[ri], attributes=attrs,
+            events=tuple(_Event(n, a, ts, d) for n, a, ts, d in events),
+            links=tuple(_Link(_context(c), a, d) for c, a, d in links),
+            kind=SpanKind(kind),
+            status=Status(status_code, description if status_code is StatusCode.ERROR else None),
+            start_time=start, end_time=end, instrumentation_scope=scopes[si],
+            dropped=(d_attrs, d_events, d_links)))
+    return spans

@@ -1,0 +1,86 @@
+"""What the lean-handler tests share: the same requests, answers compared alike.
+
+``tests/unit/server/test_fastpath*.py`` (in process) and
+``tests/behaviour/server/test_lean_handler.py`` (over Mosquitto) send the same
+requests to ``LeanRequestHandler`` and to a2a-sdk's ``DefaultRequestHandler`` and
+compare what comes back with :func:`comparable`: serialised, without the status
+timestamps a2a-sdk stamps from the clock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from a2a.types.a2a_pb2 import (
+    AgentCapabilities,
+    AgentCard,
+    AgentSkill,
+    Message,
+    Part,
+    Role,
+    SendMessageConfiguration,
+    SendMessageRequest,
+    StreamResponse,
+    Task,
+    TaskState,
+    TaskStatus,
+    TaskStatusUpdateEvent,
+)
+
+__all__ = ["S", "comparable", "scripted_card", "status_update", "user_request"]
+
+S = TaskState
+
+
+def scripted_card(name: str = "t", *, streaming: bool = True,
+              skills: list[AgentSkill] | None = None) -> AgentCard:
+    """A text-in, text-out card for the scripted executors."""
+    return AgentCard(name=name, description=name, version="1",
+                     capabilities=AgentCapabilities(streaming=streaming),
+                     default_input_modes=["text/plain"], default_output_modes=["text/plain"],
+                     skills=skills or [])
+
+
+def user_request(text: str, *, message_id: str, context_id: str = "", task_id: str = "",
+                 history: int | None = None, blocking: bool = True) -> SendMessageRequest:
+    """A SendMessage with one text part (``history``: the history length asked for)."""
+    message = Message(message_id=message_id, role=Role.ROLE_USER, task_id=task_id,
+                      context_id=context_id, parts=[Part(text=text)])
+    config = SendMessageConfiguration(return_immediately=not blocking)
+    if history is not None:
+        config.history_length = history
+    return SendMessageRequest(message=message, configuration=config)
+
+
+def status_update(task_id: str, context_id: str, state: Any,
+                  message: Message | None = None) -> TaskStatusUpdateEvent:
+    status = TaskStatus(state=state)
+    if message is not None:
+        status.message.CopyFrom(message)
+    return TaskStatusUpdateEvent(task_id=task_id, context_id=context_id, status=status)
+
+
+def comparable(value: Any) -> Any:
+    """An answer as both handlers must give it: (type, bytes) without status timestamps,
+    ``("error", type, text)`` for an error; lists item by item."""
+    if isinstance(value, BaseException):
+        return ("error", type(value).__name__, str(value))
+    if isinstance(value, list):
+        return [comparable(v) for v in value]
+    copy = type(value)()
+    copy.CopyFrom(value)
+    for status in _statuses(copy):
+        status.ClearField("timestamp")
+    return (type(value).__name__, copy.SerializeToString(deterministic=True))
+
+
+def _statuses(value: Any) -> list[TaskStatus]:
+    if isinstance(value, Task | TaskStatusUpdateEvent):
+        return [value.status]
+    if isinstance(value, StreamResponse):
+        kind = value.WhichOneof("payload")
+        if kind == "task":
+            return [value.task.status]
+        if kind == "status_update":
+            return [value.status_update.status]
+    return []
