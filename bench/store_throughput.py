@@ -13,9 +13,11 @@ gives medians over rounds and each variant's ratio to ``memory`` in the same rou
 (median of the per-round ratios).
 
 Variants: ``memory`` (bounded in-memory store), ``sqlite`` / ``postgres`` (the
-default database stores: group commit, server/groupcommit.py), ``sqlite-plain`` /
-``postgres-plain`` (a2a-sdk's ``VersionedDatabaseTaskStore`` alone: one transaction
-per task event — the store before group commit). Each database variant gets a
+default database stores: group commit, server/groupcommit.py; on PostgreSQL one
+statement per batch, server/pgbatch.py), ``postgres-multi`` (group commit with the
+general statements, a transaction of several per batch: PostgreSQL before pgbatch),
+``sqlite-plain`` / ``postgres-plain`` (a2a-sdk's ``VersionedDatabaseTaskStore`` alone:
+one transaction per task event — the store before group commit). Each database variant gets a
 fresh file / database, removed afterwards. CPU per request is the agent process's
 user+system time over the requests it answered (PostgreSQL's own CPU not included).
 """
@@ -47,7 +49,7 @@ from harness.spy import start_py_spy, stop_py_spy
 SCRIPT = Path(__file__).resolve()
 ORG, UNIT = "bench", "stores"
 POSTGRES_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
-VARIANTS = ("memory", "sqlite", "sqlite-plain", "postgres", "postgres-plain")
+VARIANTS = ("memory", "sqlite", "sqlite-plain", "postgres", "postgres-multi", "postgres-plain")
 
 
 # -- the agent process ----------------------------------------------------------------
@@ -61,6 +63,10 @@ async def serve(args: argparse.Namespace) -> None:
     if args.plain:  # the SDK's store alone, for the before/after rows
         setattr(agent, "open_task_store",  # noqa: B010 - the bench's own switch
                 functools.partial(stores.open_task_store, group_commit=False))
+    if args.multi:  # group commit with the general statements (no one-statement batch)
+        from a2a_mqtt.server.groupwriter import GroupWriter
+
+        GroupWriter.ONE_STATEMENT = frozenset()
     config = AgentConfig(ref=AgentRef(ORG, UNIT, args.agent), card=bench_card(),
                          executor=BenchExecutor(),
                          connection=ConnectionSettings(url=args.broker),
@@ -138,6 +144,7 @@ async def one(variant: str, rnd: int, args: argparse.Namespace, broker: str,
     async with Store(variant, tmp, args.postgres) as url:
         cmd = [sys.executable, str(SCRIPT), "--serve", "--broker", broker, "--agent", agent,
                "--store", url] + (["--plain"] if variant.endswith("-plain") else [])
+        cmd += ["--multi"] if variant.endswith("-multi") else []
         cmd += ["--handler", args.handler]
         if args.profile_dir:
             cmd += ["--profile", str(args.profile_dir / f"{variant}-{rnd}.prof")]
@@ -252,6 +259,7 @@ def main() -> None:
     p.add_argument("--agent", default="")
     p.add_argument("--store", default="memory://")
     p.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--multi", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--seconds", type=float, default=8.0)
     p.add_argument("--inflight", type=int, default=100)

@@ -25,8 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from a2a_mqtt.server.dbops import insert_absent, upsert
 
-__all__ = ["KNOWN", "Lost", "Write", "apply_batch", "builds_on_lost", "chains", "lose",
-           "next_version", "row_to_task", "task_columns", "task_to_row"]
+__all__ = ["KNOWN", "Lost", "Outcomes", "Write", "apply_batch", "builds_on_lost", "chains",
+           "finished", "lose", "next_version", "plan_round", "row_to_task", "settle_round",
+           "task_columns", "task_to_row", "unit_rows", "version_int"]
 
 KNOWN: Final = 10_000
 """Tasks whose last seen version is remembered (least recently used forgotten first)."""
@@ -146,48 +147,83 @@ async def apply_batch(conn: AsyncConnection, batch: Sequence[Write], lost: Lost
     in one batch (only a stray concurrent writer does that) has the later one applied
     in a later round, after the first."""
     dialect = conn.dialect.name
-    outcomes: builtins.list[TaskVersion | Exception | None] = [None] * len(batch)
+    outcomes: Outcomes = [None] * len(batch)
     pending = chains(batch)
     while pending:
-        seen: set[tuple[str, str]] = set()
-        now: builtins.list[builtins.list[int]] = []
-        later: builtins.list[builtins.list[int]] = []
-        for chain in pending:
-            first = batch[chain[0]]
-            key = (first.task.id, first.owner)
-            (later if key in seen else now).append(chain)
-            seen.add(key)
-        for chain in now:
-            if builds_on_lost(lost, batch[chain[0]]):
-                for i in chain:
-                    lose(lost, batch[i])
-                    outcomes[i] = ConcurrentTaskModificationError(batch[i].task.id)
-        now = [c for c in now if outcomes[c[0]] is None]
+        now, pending = plan_round(batch, pending, lost, outcomes)
         moved = await _move_versions(conn, dialect, [(batch[c[0]], len(c)) for c in now])
         rows, events = [], []
-        for chain in now:
-            head, tail = batch[chain[0]], batch[chain[-1]]
-            if (head.task.id, head.owner) not in moved:
-                for i in chain:
-                    lose(lost, batch[i])
-                    outcomes[i] = ConcurrentTaskModificationError(batch[i].task.id)
-                continue
-            lost.pop((head.owner, head.task.id), None)
-            version = next_version(head.prev_version) - 1
-            for i in chain:
-                write = batch[i]
-                version += 1
-                outcomes[i] = TaskVersion(version)
-                if write.event is not None:
-                    events.append({"task_id": write.task.id, "owner": write.owner,
-                                   "task_version": version, "event_data": to_stream_response(
-                                       write.event).SerializeToString()})
-            rows.append(task_columns(tail.task, tail.owner))
+        for chain in settle_round(batch, now, moved, lost, outcomes):
+            row, logged = unit_rows(batch, chain)
+            rows.append(row)
+            events.extend(logged)
         if rows:
             await conn.execute(upsert(dialect, TaskModel.__table__, key=("id",)), rows)
         if events:
             await conn.execute(insert(TaskEventModel), events)
-        pending = later
+    return finished(outcomes)
+
+
+Outcomes = builtins.list[TaskVersion | Exception | None]
+"""Each write's outcome by batch index while a batch is applied (None: not yet)."""
+
+
+def plan_round(batch: Sequence[Write], pending: Sequence[builtins.list[int]], lost: Lost,
+               outcomes: Outcomes
+               ) -> tuple[builtins.list[builtins.list[int]], builtins.list[builtins.list[int]]]:
+    """The chains to apply in this round (one per task; a chain built on a lost version
+    is lost here, outcome set) and those left for a later round."""
+    seen: set[tuple[str, str]] = set()
+    now: builtins.list[builtins.list[int]] = []
+    later: builtins.list[builtins.list[int]] = []
+    for chain in pending:
+        first = batch[chain[0]]
+        key = (first.task.id, first.owner)
+        (later if key in seen else now).append(chain)
+        seen.add(key)
+    for chain in now:
+        if builds_on_lost(lost, batch[chain[0]]):
+            for i in chain:
+                lose(lost, batch[i])
+                outcomes[i] = ConcurrentTaskModificationError(batch[i].task.id)
+    return [c for c in now if outcomes[c[0]] is None], later
+
+
+def settle_round(batch: Sequence[Write], now: Sequence[builtins.list[int]],
+                 moved: set[tuple[str, str]], lost: Lost, outcomes: Outcomes
+                 ) -> builtins.list[builtins.list[int]]:
+    """Each write's outcome once the round's version rows moved (``moved``: the (task,
+    owner) pairs whose check passed): its new version, or lost; the chains that moved."""
+    applied = []
+    for chain in now:
+        head = batch[chain[0]]
+        if (head.task.id, head.owner) not in moved:
+            for i in chain:
+                lose(lost, batch[i])
+                outcomes[i] = ConcurrentTaskModificationError(batch[i].task.id)
+            continue
+        lost.pop((head.owner, head.task.id), None)
+        version = next_version(head.prev_version)
+        for offset, i in enumerate(chain):
+            outcomes[i] = TaskVersion(version + offset)
+        applied.append(chain)
+    return applied
+
+
+def unit_rows(batch: Sequence[Write], chain: Sequence[int]
+              ) -> tuple[dict[str, Any], builtins.list[dict[str, Any]]]:
+    """A chain's rows once it moved: the task row (its last state) and an event row per
+    write that carries an event, each with the version that write makes."""
+    head, tail = batch[chain[0]], batch[chain[-1]]
+    first = next_version(head.prev_version)
+    events = [{"task_id": batch[i].task.id, "owner": batch[i].owner,
+               "task_version": first + offset,
+               "event_data": to_stream_response(batch[i].event).SerializeToString()}
+              for offset, i in enumerate(chain) if batch[i].event is not None]
+    return task_columns(tail.task, tail.owner), events
+
+
+def finished(outcomes: Outcomes) -> builtins.list[TaskVersion | Exception]:
     return [o if o is not None else RuntimeError("write not applied") for o in outcomes]
 
 
@@ -211,7 +247,7 @@ async def _move_versions(conn: AsyncConnection, dialect: str,
     for n, others in by_length.items():
         stmt = (update(table)
                 .where(or_(*(and_(table.c.task_id == w.task.id, table.c.owner == w.owner,
-                                  table.c.version == _version_int(w.prev_version))
+                                  table.c.version == version_int(w.prev_version))
                              for w in others)))
                 .values(version=table.c.version + n)
                 .returning(table.c.task_id, table.c.owner))
@@ -220,10 +256,10 @@ async def _move_versions(conn: AsyncConnection, dialect: str,
 
 
 def next_version(prev: TaskVersion) -> int:
-    return 1 if prev.is_missing else _version_int(prev) + 1
+    return 1 if prev.is_missing else version_int(prev) + 1
 
 
-def _version_int(version: TaskVersion) -> int:
+def version_int(version: TaskVersion) -> int:
     """The write counter a database-store version wraps, read from its documented
     ``repr`` (``TaskVersion(3)``): the class offers no public accessor."""
     text = repr(version)

@@ -13,23 +13,23 @@ that transaction has committed, so the durability rule is the wrapped store's:
 a write reported done is committed (see ``docs/performance.md`` for what the
 SQLite ``synchronous`` setting makes of a power loss).
 
-Per write, inside the shared transaction, the same three statements run as in the
-SDK's store: the version row (insert for a first write, compare-and-swap update
-otherwise), the task row (the same ``core_to_model_conversion`` the wrapped store
-was built with, merged), the event-log row. A write whose version check fails
+Per write, inside the shared transaction, the same rows are written as by the SDK's
+store: the version row (insert for a first write, compare-and-swap update
+otherwise), the task row (the same mapping the wrapped store was built with as its
+``core_to_model_conversion``), the event-log row. A write whose version check fails
 raises ``ConcurrentTaskModificationError`` and writes nothing, exactly as before,
-without failing its neighbours. Cancels (which lock and read rows) and any batch
-that fails for a non-transient reason are handed to the wrapped store one write
-at a time, so an odd write never costs the others their outcome.
+without failing its neighbours. Cancels (which lock and read rows) go to the wrapped
+store directly. How a batch reaches the database (the statements, the one-statement
+batch on PostgreSQL, a failed batch retried one write at a time) is the writer's:
+:mod:`a2a_mqtt.server.groupwriter`. Here: what ``save`` and ``get`` promise, and the
+versions this process knows (writes committed behind, reads answered from memory).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 from collections import OrderedDict
-from collections.abc import Sequence
 from typing import Any, Final
 
 from a2a.server.cluster import (
@@ -44,35 +44,22 @@ from a2a.server.models import TaskModel, TaskVersionModel
 from a2a.server.owner_resolver import OwnerResolver, resolve_user_scope
 from a2a.types.a2a_pb2 import ListTasksRequest, ListTasksResponse, Task, TaskState
 from sqlalchemy import and_, select
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from a2a_mqtt.server.batchwrite import (
     KNOWN,
-    Lost,
     Write,
-    apply_batch,
-    builds_on_lost,
-    lose,
     next_version,
     row_to_task,
     task_columns,
     task_to_row,
 )
 from a2a_mqtt.server.dbops import autocommit, retry_transient
+from a2a_mqtt.server.groupwriter import MAX_BATCH, GroupWriter
 from a2a_mqtt.server.inflight import InflightEntry
-from a2a_mqtt.server.turnbatch import (
-    Claim,
-    Reads,
-    Release,
-    apply_turns,
-    claim_alone,
-    release_alone,
-)
+from a2a_mqtt.server.turnbatch import Claim, Release
 
 __all__ = ["GroupCommitStore", "row_to_task", "task_columns", "task_to_row"]
-
-log = logging.getLogger("a2a_mqtt.server")
 
 _UNKNOWN: Final = object()
 _TURN_ENDS: Final = frozenset({
@@ -80,8 +67,6 @@ _TURN_ENDS: Final = frozenset({
     TaskState.TASK_STATE_REJECTED, TaskState.TASK_STATE_INPUT_REQUIRED,
     TaskState.TASK_STATE_AUTH_REQUIRED})
 """States that end an executor turn: a save into one waits for its commit."""
-_MAX_BATCH: Final = 256
-"""Writes per transaction at most (bounds one transaction's size and lock time)."""
 
 
 class GroupCommitStore(VersionedTaskStore):
@@ -98,68 +83,46 @@ class GroupCommitStore(VersionedTaskStore):
 
     def __init__(self, store: VersionedDatabaseTaskStore, engine: AsyncEngine, *,
                  owner_resolver: OwnerResolver = resolve_user_scope,
-                 max_batch: int = _MAX_BATCH, write_behind: bool = False) -> None:
+                 max_batch: int = MAX_BATCH, write_behind: bool = False) -> None:
         self.wrapped = store
-        self._engine = engine
         self._reader = autocommit(engine)
         self._owner = owner_resolver
-        self._max_batch = max_batch
         self._write_behind = write_behind
-        self._queue: asyncio.Queue[Write | Claim | Release] = asyncio.Queue()
-        self._writer: asyncio.Task[None] | None = None
-        self._conn: AsyncConnection | None = None
-        """The writer's own connection, held between batches (no pool checkout, no
-        isolation-level reset per batch); reopened after a failed batch."""
-        # Task id -> owner -> the task as the transaction of this process's claim of it
-        # read it: answers the dispatcher's read right after the claim (once).
-        self._fresh: OrderedDict[str, dict[str, StoredTask]] = OrderedDict()
+        self._writer = GroupWriter(engine, store, max_batch=max_batch)
         # (owner, task id) -> the version this process last wrote or read (MISSING: read
         # as absent); the newest write still committing behind, per task.
         self._known: OrderedDict[tuple[str, str], TaskVersion] = OrderedDict()
         self._pending: dict[tuple[str, str], tuple[StoredTask, asyncio.Future[TaskVersion]]] = {}
-        self._lost: Lost = OrderedDict()
-        self.batches = 0
-        """Transactions committed by the writer (for tests and benchmarks)."""
+
+    @property
+    def batches(self) -> int:
+        """Batches the writer committed (for tests and benchmarks)."""
+        return self._writer.batches
+
+    @property
+    def failed_batches(self) -> int:
+        """Batches that failed and were committed one operation at a time (for tests)."""
+        return self._writer.failed_batches
 
     async def aclose(self) -> None:
         """Stop the writer after the writes already queued have committed."""
-        writer, self._writer = self._writer, None
-        if writer is None:
-            return
-        await self._queue.join()
-        writer.cancel()
-        await asyncio.gather(writer, return_exceptions=True)
-        await self._drop_connection()
-
-    async def _drop_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                await conn.close()
-            except (DBAPIError, OSError):  # a broken connection: the pool discards it
-                log.debug("closing the group commit connection failed", exc_info=True)
-
-    def _start_writer(self) -> None:
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._run(), name="a2a-mqtt-group-commit")
+        await self._writer.aclose()
 
     async def claim(self, entry: InflightEntry) -> bool:
         """Claim ``entry``'s turn in the next group commit; True once its row committed,
         False if the task has a turn in flight already (see server/turnbatch.py)."""
         claim = Claim(entry)
-        self._start_writer()
-        self._queue.put_nowait(claim)
+        self._writer.submit(claim)
         return await asyncio.shield(claim.done)
 
     def release(self, task_id: str, owner: str) -> None:
         """Queue the release of a turn for the next group commit (not waited for)."""
-        self._start_writer()
-        self._queue.put_nowait(Release(task_id, owner))
+        self._writer.submit(Release(task_id, owner))
 
     async def save(self, task: Task, *, event: Any = None, prev: Task | None = None,
                    prev_version: TaskVersion, context: ServerCallContext) -> TaskVersion:
         key = (self._owner(context), task.id)
-        self._fresh.pop(task.id, None)  # a read from before this write is stale now
+        self._writer.take_fresh(task.id)  # a read from before this write is stale now
         if task.status.state == TaskState.TASK_STATE_CANCELED:
             # A cancel locks and reads the stored rows: the SDK's own path, alone, after
             # this task's queued writes.
@@ -172,11 +135,10 @@ class GroupCommitStore(VersionedTaskStore):
         snapshot = Task()
         snapshot.CopyFrom(task)  # the caller may change its task while the write waits
         write = Write(snapshot, event, prev_version, key[0], context)
-        self._start_writer()
         # Mid-turn, on a version this process wrote or read last: commit behind.
         write.behind = (self._write_behind and task.status.state not in _TURN_ENDS
                         and self._known.get(key, _UNKNOWN) == prev_version)
-        self._queue.put_nowait(write)
+        self._writer.submit(write)
         if write.behind:
             version = TaskVersion(next_version(prev_version))
             self._remember(key, version)
@@ -222,10 +184,10 @@ class GroupCommitStore(VersionedTaskStore):
             copy = Task()
             copy.CopyFrom(pending[0].task)
             return StoredTask(copy, pending[0].version)
-        fresh = self._fresh.pop(task_id, None)
+        fresh = self._writer.take_fresh(task_id)
         if fresh is not None:  # read by this process's claim of the task, just now
             stored = fresh.get(owner)
-            self._lost.pop((owner, task_id), None)
+            self._writer.lost.pop((owner, task_id), None)
             self._remember((owner, task_id),
                            TaskVersion.MISSING if stored is None else stored.version)
             return stored
@@ -242,7 +204,8 @@ class GroupCommitStore(VersionedTaskStore):
 
         row = await retry_transient(once, what="task read")
         if (owner, task_id) not in self._pending:
-            self._lost.pop((owner, task_id), None)  # what a caller builds on from here is real
+            # What a caller builds on from here is real.
+            self._writer.lost.pop((owner, task_id), None)
         if row is None:
             if (owner, task_id) not in self._pending:  # no write of ours came in between
                 self._remember((owner, task_id), TaskVersion.MISSING)
@@ -264,97 +227,3 @@ class GroupCommitStore(VersionedTaskStore):
         await self._settled(key)
         self._known.pop(key, None)
         await self.wrapped.delete(task_id, context)
-
-    async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                await self._commit(batch)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
-
-    async def _commit(self, batch: Sequence[Write | Claim | Release]) -> None:
-        writes = [op for op in batch if isinstance(op, Write)]
-        claims = [op for op in batch if isinstance(op, Claim)]
-        releases = [op for op in batch if isinstance(op, Release)]
-        try:
-            outcomes, lost, won, reads = await retry_transient(
-                lambda: self._transaction(writes, claims, releases), what="group commit")
-        except (DBAPIError, OSError) as exc:
-            # One operation may be what fails the transaction: each alone decides its
-            # own fate, in queue order (a task's writes build on each other).
-            log.debug("group commit of %d operations failed (%s); one by one",
-                      len(batch), exc)
-            for op in batch:
-                await self._alone(op)
-            return
-        self.batches += 1
-        self._lost = lost
-        written = {w.task.id for w in writes}
-        for claim, ok in zip(claims, won, strict=True):
-            task_id = claim.entry.task_id
-            if ok and task_id in reads and task_id not in written:
-                self._fresh[task_id] = reads[task_id]
-                self._fresh.move_to_end(task_id)
-                if len(self._fresh) > KNOWN:
-                    self._fresh.popitem(last=False)
-            _settle(claim, ok)
-        for write, outcome in zip(writes, outcomes, strict=True):
-            _settle(write, outcome)
-
-    async def _alone(self, op: Write | Claim | Release) -> None:
-        if isinstance(op, Claim):
-            try:
-                _settle(op, await claim_alone(self._reader, op))
-            except Exception as exc:  # handed to the one caller it belongs to
-                _settle(op, exc)
-            return
-        if isinstance(op, Release):
-            await release_alone(self._reader, op)
-            return
-        write = op
-        key = (write.owner, write.task.id)
-        if builds_on_lost(self._lost, write):
-            _settle(write, ConcurrentTaskModificationError(write.task.id))
-            return
-        try:
-            version = await self.wrapped.save(write.task, event=write.event,
-                                              prev_version=write.prev_version,
-                                              context=write.context)
-        except Exception as exc:  # handed to the one caller it belongs to
-            if isinstance(exc, ConcurrentTaskModificationError):
-                lose(self._lost, write)
-            _settle(write, exc)
-        else:
-            self._lost.pop(key, None)
-            _settle(write, version)
-
-    async def _transaction(self, writes: Sequence[Write], claims: Sequence[Claim],
-                           releases: Sequence[Release]
-                           ) -> tuple[Sequence[TaskVersion | Exception], Lost,
-                                      Sequence[bool], Reads]:
-        lost = OrderedDict(self._lost)  # kept only if this transaction commits
-        if self._conn is None:
-            self._conn = await self._engine.connect()
-        conn = self._conn
-        try:
-            async with conn.begin():
-                won, reads = await apply_turns(conn, claims, releases)
-                outcomes = await apply_batch(conn, writes, lost) if writes else []
-        except BaseException:
-            await self._drop_connection()  # a fresh one for the next attempt
-            raise
-        return outcomes, lost, won, reads
-
-
-def _settle(op: Write | Claim, outcome: Any) -> None:
-    if op.done.done():
-        return
-    if isinstance(outcome, BaseException):
-        op.done.set_exception(outcome)
-    else:
-        op.done.set_result(outcome)
-

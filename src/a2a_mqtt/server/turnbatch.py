@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from a2a_mqtt.server.groupcommit import GroupCommitStore
 
 __all__ = ["BatchedInflightLog", "Claim", "Reads", "Release", "apply_turns", "claim_alone",
-           "release_alone"]
+           "claim_order", "claim_outcomes", "release_alone"]
 
 log = logging.getLogger("a2a_mqtt.server")
 
@@ -85,16 +85,28 @@ async def apply_turns(conn: AsyncConnection, claims: Sequence[Claim],
                                       for r in releases])
     if not claims:
         return [], {}
-    trying: dict[str, int] = {}
-    for i, claim in enumerate(claims):
-        trying.setdefault(claim.entry.task_id, i)  # later copies in this batch lose
+    trying = claim_order(claims)
     table = INFLIGHT_TABLE
     stmt = insert_absent(conn.dialect.name, table).returning(table.c.task_id)
     won = {r.task_id for r in await conn.execute(
         stmt, [entry_values(claims[i].entry) for i in trying.values()])}
-    outcomes = [claim.entry.task_id in won and trying[claim.entry.task_id] == i
-                for i, claim in enumerate(claims)]
-    return outcomes, await _read(conn, sorted(won)) if won else {}
+    return claim_outcomes(claims, trying, won), await _read(conn, sorted(won)) if won else {}
+
+
+def claim_order(claims: Sequence[Claim]) -> dict[str, int]:
+    """Task id -> the index of the claim that tries it: the first in queue order (later
+    copies in the same batch lose)."""
+    trying: dict[str, int] = {}
+    for i, claim in enumerate(claims):
+        trying.setdefault(claim.entry.task_id, i)
+    return trying
+
+
+def claim_outcomes(claims: Sequence[Claim], trying: dict[str, int],
+                   won: set[str]) -> builtins.list[bool]:
+    """Each claim's outcome (queue order), given the task ids whose rows were inserted."""
+    return [claim.entry.task_id in won and trying[claim.entry.task_id] == i
+            for i, claim in enumerate(claims)]
 
 
 async def claim_alone(engine: AsyncEngine, claim: Claim) -> bool:

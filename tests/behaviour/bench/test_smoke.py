@@ -25,7 +25,7 @@ SCRIPTS = sorted(
 #: Run end to end below: no need to ask them for --help as well.
 RUN_BELOW = {
     "a2a_compare.py", "pool_scaling.py", "mqtt_clients.py", "security_cost.py",
-    "payload_size.py",
+    "payload_size.py", "store_turns.py",
 }
 
 
@@ -137,3 +137,12 @@ def test_workers_scaling_tiniest(tmp_path: Path) -> None:
     rows = _rows(out)["medians"]
     assert [r["variant"] for r in rows] == ["1 process", "2 workers", "2 workers (claim)"]
     assert all(r["errors"] == 0 and r["rps"] > 0 and r["ceiling_rps"] > 0 for r in rows)
+
+
+def test_store_turns_tiniest() -> None:
+    done = run(str(BENCH / "store_turns.py"), "--runs", "1", "--turns", "200",
+               "--inflight", "20", "--variants", "sqlite")
+    median = next(line for line in done.stdout.splitlines() if line.startswith("median sqlite"))
+    fields = median.split()
+    assert float(fields[fields.index("turns/s") + 1]) > 0
+    assert float(fields[fields.index("statements/batch") + 1]) > 0
