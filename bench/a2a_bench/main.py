@@ -144,7 +144,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--profile-n",
         type=int,
         default=2000,
-        help="sequential requests profiled on our path (0 = skip)",
+        help="requests profiled on our path (0 = skip)",
+    )
+    parser.add_argument(
+        "--profile-inflight",
+        type=int,
+        default=1,
+        help="requests in flight while profiling (1: sequential, the default; 100: the "
+        "throughput phase's load)",
     )
     parser.add_argument("--profile-only", action="store_true")
     parser.add_argument(

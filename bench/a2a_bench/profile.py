@@ -63,8 +63,9 @@ async def _spy_pass(
     n: int,
     rate: int,
     pin: bool,
+    inflight: int = 1,
 ) -> dict[str, Any]:
-    """Sample one side (``server`` or ``client``) during ``n`` sequential requests."""
+    """Sample one side (``server`` or ``client``) during ``n`` requests, ``inflight`` at a time."""
     me = os.getpid()
     target = server.pid if side == "server" else me
     others = [p for p in (server.pid, me, broker_pid) if p is not None and p != target]
@@ -76,7 +77,7 @@ async def _spy_pass(
         try:
             await asyncio.sleep(1.5)  # let py-spy attach; idle samples are not recorded
             cpu0 = proc_cpu_seconds(target)
-            _lat, seconds, errors = await drive(client, n, 1)
+            _lat, seconds, errors = await drive(client, n, inflight)
             cpu1 = proc_cpu_seconds(target)
         finally:
             await stop_py_spy(spy, log=log, strict=True)
@@ -128,12 +129,13 @@ async def profile_ours(
                         n=n,
                         rate=rate,
                         pin=not args.no_pin,
+                        inflight=args.profile_inflight,
                     )
             else:
                 await server.command("profile-start", "PROFILING")
                 profiler = cProfile.Profile()
                 profiler.enable()
-                await drive(client, n, 1)
+                await drive(client, n, args.profile_inflight)
                 profiler.disable()
                 await server.command(f"profile-stop {server_out}", "PROFILED")
                 profiler.dump_stats(str(client_out))
@@ -148,6 +150,7 @@ async def profile_ours(
     return {
         "tool": tool,
         "n": n,
+        "inflight": args.profile_inflight,
         **sides,
         "files": {"server": str(server_out), "client": str(client_out)},
     }
@@ -165,7 +168,9 @@ def print_profile(prof: dict[str, Any]) -> None:
             "cProfile (inflates call-heavy Python code); own time, C builtins charged to "
             "their caller's package; epoll wait excluded"
         )
-    print(f"\nCPU profile of our path: {prof['n']} sequential SendMessage requests; {how}")
+    inflight = prof.get("inflight", 1)
+    load = "sequential" if inflight == 1 else f"at {inflight} in flight"
+    print(f"\nCPU profile of our path: {prof['n']} SendMessage requests {load}; {how}")
     for side in ("client", "server"):
         b = prof[side]
         measured = b.get("measured_cpu_us_per_request")

@@ -81,9 +81,14 @@ async def _serve_until_eof(deadline: float) -> None:
 
 
 async def serve_ours(args: argparse.Namespace, *, fast_path: bool = True) -> None:
+    from a2a_mqtt._loop import tune_gc
     from a2a_mqtt.binding.topics import AgentRef
     from a2a_mqtt.server import AgentServer
     from a2a_mqtt.server.config import AgentConfig
+
+    # The collector as `a2a-mqtt serve` leaves it (a2a_mqtt._loop.run tunes it; this
+    # child runs on the bench's asyncio.run). A2A_MQTT_GC=default measures without.
+    tune_gc()
 
     config = AgentConfig(
         ref=AgentRef(ORG, UNIT, args.agent),

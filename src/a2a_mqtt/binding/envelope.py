@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Final
 
 from a2a.types.a2a_pb2 import (
@@ -29,7 +30,7 @@ from a2a.types.a2a_pb2 import (
     SubscribeToTaskRequest,
     TaskPushNotificationConfig,
 )
-from google.protobuf.descriptor import Descriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.json_format import ParseDict
 from google.protobuf.message import Message as ProtoMessage
 
@@ -213,6 +214,24 @@ def parse_params(request: RpcRequest) -> ProtoMessage:
     return message
 
 
+@cache
+def _message_fields(descriptor: Descriptor) -> dict[str, tuple[Descriptor, bool]]:
+    """The keys of ``descriptor``'s JSON object whose values must be objects (or lists of
+    objects): key -> (the sub-message type, repeated). Keys match a field's camelCase
+    name first, then its proto name, as ProtoJSON reads them; well-known types and map
+    entries are ProtoJSON's business and left out."""
+    by_key: dict[str, FieldDescriptor] = dict(descriptor.fields_by_name)
+    by_key.update(descriptor.fields_by_camelcase_name)
+    out: dict[str, tuple[Descriptor, bool]] = {}
+    for key, field in by_key.items():
+        sub = field.message_type
+        if sub is None or sub.full_name.startswith("google.protobuf.") or (
+                sub.GetOptions().map_entry):
+            continue
+        out[key] = (sub, field.is_repeated)
+    return out
+
+
 def _shape_problem(descriptor: Descriptor, value: Any, path: str) -> str | None:
     """Where ``value`` has a list or scalar for a message field (or vice versa).
 
@@ -223,18 +242,17 @@ def _shape_problem(descriptor: Descriptor, value: Any, path: str) -> str | None:
     """
     if not isinstance(value, dict):
         return f"{path} must be an object"
+    fields = _message_fields(descriptor)
     for key, item in value.items():
-        field = descriptor.fields_by_camelcase_name.get(key) or descriptor.fields_by_name.get(key)
-        if field is None or field.message_type is None or item is None:
+        found = fields.get(key)
+        if found is None or item is None:
             continue
-        sub = field.message_type
-        if sub.full_name.startswith("google.protobuf.") or sub.GetOptions().map_entry:
-            continue
-        items = item if field.is_repeated else [item]
-        if field.is_repeated and not isinstance(item, list):
+        sub, repeated = found
+        if repeated and not isinstance(item, list):
             return f"{path}.{key} must be an array"
+        items = item if repeated else [item]
         for index, element in enumerate(items):
-            where = f"{path}.{key}[{index}]" if field.is_repeated else f"{path}.{key}"
+            where = f"{path}.{key}[{index}]" if repeated else f"{path}.{key}"
             problem = _shape_problem(sub, element, where)
             if problem is not None:
                 return problem

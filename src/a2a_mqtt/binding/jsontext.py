@@ -37,6 +37,7 @@ _DOUBLE_DIGITS: Final = 300  # shorter integer literals always fit a double (~1.
 # Only an escape (or a str that was never UTF-8) can put a surrogate or U+0000 into a
 # decoded string: texts without either skip the string walk.
 _RISKY_ESCAPE: Final = re.compile("\\\\u(?:[dD][89a-fA-F]|0000)|[\ud800-\udfff\x00]")
+_ESCAPE: Final = re.compile("\\\\u(?:[dD][89a-fA-F]|0000)")
 _BAD_CHAR: Final = re.compile("[\ud800-\udfff\x00]")
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
@@ -135,6 +136,11 @@ def _max_depth(text: str, limit: int) -> int:
 
 def has_risky_escape(text: str) -> bool:
     """True if ``text`` may decode to a lone surrogate or U+0000 (needs :func:`value_problem`)."""
+    if text.isascii():
+        # ASCII text (O(1) to tell) holds no surrogate: only a NUL or a ``\u`` escape can
+        # match, and both are found by substring search, far cheaper than the regex's scan
+        # of every character (3 % of a requester's CPU on a 650-byte reply).
+        return "\x00" in text or ("\\u" in text and _ESCAPE.search(text) is not None)
     return _RISKY_ESCAPE.search(text) is not None
 
 

@@ -74,6 +74,7 @@ from a2a_mqtt.server.pooling import probe_shared_dollar_topics, worker_of
 from a2a_mqtt.server.presence import offline_will, published_cards
 from a2a_mqtt.server.stores import (
     KnownAbsentStore,
+    KnownAbsentTaskStore,
     OpenedStore,
     TaskAccess,
     create_tables,
@@ -189,7 +190,8 @@ class AgentServer(BaseServer):
             push_store = InMemoryPushNotificationConfigStore()
             push_sender = BasePushNotificationSender(http, push_store)
         handler_store = (KnownAbsentStore(opened.store)
-                         if isinstance(opened.store, VersionedTaskStore) else opened.store)
+                         if isinstance(opened.store, VersionedTaskStore)
+                         else KnownAbsentTaskStore(opened.store))
         # The lean handler (a2a-sdk's semantics, its task turns run inline; the
         # default) or a2a-sdk's own handler (AgentConfig.fast_path=False).
         handler_class = LeanRequestHandler if cfg.fast_path else DefaultRequestHandler

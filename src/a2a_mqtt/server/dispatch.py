@@ -444,11 +444,13 @@ class RequestDispatcher:
                                    on_first=lambda: self._gate.settled(task_id, message_id))
             else:
                 result = await self._handler.on_message_send(params, ctx)
-                response = (SendMessageResponse(task=result) if isinstance(result, Task)
-                            else SendMessageResponse(message=result))
-                if self._metrics is not None and isinstance(result, Task):
-                    self._metrics.task_state(state_name(result.status.state))
-                await reply.result(rid, _dict(response))
+                # A SendMessageResponse's ProtoJSON, without copying the result into one.
+                if isinstance(result, Task):
+                    if self._metrics is not None:
+                        self._metrics.task_state(state_name(result.status.state))
+                    await reply.result(rid, {"task": _dict(result)})
+                else:
+                    await reply.result(rid, {"message": _dict(result)})
         except asyncio.CancelledError:
             # Cancelled by a stop that outlasted its grace: the claim stays, and
             # recovery fails the task and answers the requester (see recover()).

@@ -40,7 +40,7 @@ from typing import Any, Final
 from a2a.server.agent_execution import AgentExecutor, RequestContextBuilder
 from a2a.server.context import ServerCallContext
 from a2a.server.events import Event
-from a2a.server.request_handlers import DefaultRequestHandler, validate_request_params
+from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.request_handlers.request_handler import validate
 from a2a.server.tasks import TaskManager
 from a2a.types.a2a_pb2 import (
@@ -64,6 +64,7 @@ from a2a.utils.errors import (
 from a2a.utils.task import apply_history_length, validate_history_length
 
 from a2a_mqtt.server.leantask import INTERRUPTED, TERMINAL, LeanTask
+from a2a_mqtt.server.required import validated
 
 __all__ = ["LeanRequestHandler"]
 
@@ -221,7 +222,7 @@ class LeanRequestHandler(DefaultRequestHandler):
         lean.start_turn(rc, context, listener)
         return lean, listener
 
-    @validate_request_params
+    @validated
     async def on_message_send(self, params: SendMessageRequest,
                               context: ServerCallContext) -> Message | Task:
         if not self.lean:
@@ -242,7 +243,7 @@ class LeanRequestHandler(DefaultRequestHandler):
             return apply_history_length(result, cfg)
         return result
 
-    @validate_request_params
+    @validated
     @validate(lambda self: self.lean_card.capabilities.streaming,
               "Streaming is not supported by the agent")
     async def on_message_send_stream(self, params: SendMessageRequest,
@@ -270,7 +271,7 @@ class LeanRequestHandler(DefaultRequestHandler):
 
     # -- CancelTask, SubscribeToTask ---------------------------------------------
 
-    @validate_request_params
+    @validated
     async def on_cancel_task(self, params: CancelTaskRequest,
                              context: ServerCallContext) -> Task | None:
         lean = self._lean_tasks.get(params.id)
@@ -287,7 +288,7 @@ class LeanRequestHandler(DefaultRequestHandler):
         except UnsupportedOperationError as exc:
             raise TaskNotCancelableError from exc
 
-    @validate_request_params
+    @validated
     @validate(lambda self: self.lean_card.capabilities.streaming,
               "Streaming is not supported by the agent")
     async def on_subscribe_to_task(self, params: SubscribeToTaskRequest,

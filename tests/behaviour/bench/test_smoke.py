@@ -77,6 +77,16 @@ def test_a2a_compare_tiniest(tmp_path: Path) -> None:
     assert _rows(out)["ratios"]["req/s sequential: ours / floor"] > 0
 
 
+def test_a2a_compare_profile_under_load_tiniest(tmp_path: Path) -> None:
+    out = tmp_path / "prof.json"
+    run(str(BENCH / "a2a_compare.py"), "--profile-only", "--profile-n", "30",
+        "--profile-inflight", "10", "--profiler", "cprofile", "--warmup", "5", "--micro-n", "0",
+        "--json", str(out))
+    prof = _rows(out)["profile"]
+    assert prof["inflight"] == 10 and prof["n"] == 30
+    assert prof["server"]["busy_us_per_request"] > 0
+
+
 def test_pool_scaling_tiniest(tmp_path: Path) -> None:
     out = tmp_path / "pool.json"
     run(str(BENCH / "pool_scaling.py"), "--runs", "1", "--requests", "12", "--warmup", "2",

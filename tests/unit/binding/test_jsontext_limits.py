@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
+from a2a_mqtt.binding import jsontext
 from a2a_mqtt.binding.jsontext import (
     INT_RANGE,
     NotJSONError,
     UnrepresentableError,
+    has_risky_escape,
     loads,
     value_problem,
 )
@@ -56,3 +58,17 @@ def test_limits_decide_exactly(number: int, depth: int) -> None:
     else:
         assert depth <= 40 and in_range
     assert json.loads(text) == loads(text, max_depth=80, int_range=None)
+
+
+_ASCII_PIECES = ["a", "\\u", "\\ud8", "\\uD", "\\udfff", "\\u0000", "\\u00e9", "\\\\",
+                 "\x00", "0", "f", "{", '"']
+_PIECES = [*_ASCII_PIECES, "é", "\ud800", "\udc00"]
+
+
+@example("\x00")
+@example("a\\u0000")
+@example("é\\ud800")
+@given(st.one_of(st.lists(st.sampled_from(_ASCII_PIECES), max_size=12).map("".join),
+                 st.lists(st.sampled_from(_PIECES), max_size=12).map("".join)))
+def test_the_ascii_shortcut_finds_what_the_full_scan_finds(text: str) -> None:
+    assert has_risky_escape(text) == (jsontext._RISKY_ESCAPE.search(text) is not None)

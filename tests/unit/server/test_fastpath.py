@@ -29,7 +29,7 @@ from a2a.types.a2a_pb2 import (
     TaskArtifactUpdateEvent,
     TaskStatus,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from a2a_mqtt.server.fastpath import LeanRequestHandler
@@ -191,3 +191,47 @@ def test_the_common_turn_takes_the_fast_path() -> None:
     asyncio.run(run())
     assert taken == ["_InlineQueue"]
 
+
+
+_MISSING = st.fixed_dictionaries({}, optional={
+    "message_id": st.just("m"), "role": st.just(Role.ROLE_USER), "text": st.just("x"),
+    "empty_part": st.just(True), "no_message": st.just(True)})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(shape={"message_id": "m", "role": Role.ROLE_USER, "text": "x"})  # valid: served
+@example(shape={"message_id": "m", "role": Role.ROLE_USER, "text": "x", "empty_part": True})
+@given(shape=_MISSING)
+def test_a_request_missing_required_fields_gets_a2a_sdks_error(shape: dict[str, Any]) -> None:
+    """The lean handler's required-field check (server/required.py) refuses exactly what
+    a2a-sdk's does, with the same error; a valid request is served by both."""
+    request = SendMessageRequest()
+    if not shape.get("no_message"):
+        msg = request.message
+        msg.message_id = shape.get("message_id", "")
+        msg.role = shape.get("role", Role.ROLE_UNSPECIFIED)
+        if "text" in shape:
+            msg.parts.add().text = shape["text"]
+        if shape.get("empty_part"):
+            msg.parts.add()
+
+    async def outcome(lean: bool) -> Any:
+        ex = Scripted()
+        ex.script = [("task", S.TASK_STATE_SUBMITTED), ("status", S.TASK_STATE_COMPLETED)]
+        kind = LeanRequestHandler if lean else DefaultRequestHandler
+        h = kind(agent_executor=ex, agent_card=CARD,
+                 task_store=BoundedMemoryTaskStore(max_tasks=10, max_bytes=10**6),
+                 request_context_builder=FixedContextIds())
+        params = SendMessageRequest()
+        params.CopyFrom(request)
+        try:
+            reply = await h.on_message_send(params, ServerCallContext(
+                state={REQUESTED_TASK_ID: "t"}))
+        except Exception as exc:
+            return type(exc).__name__, getattr(exc, "message", None), getattr(exc, "data", None)
+        finally:
+            await h.aclose()
+        return "served", comparable(reply)
+
+    lean, full = asyncio.run(outcome(True)), asyncio.run(outcome(False))
+    assert lean == full
