@@ -85,7 +85,7 @@ class ProcessSpanExporter(SpanExporter):
             proc = subprocess.Popen(
                 [sys.executable, "-m", "a2a_mqtt.observability.exportproc"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, env=env,
-                start_new_session=True, close_fds=True)
+                close_fds=True)
             assert proc.stdin is not None
             _write_all(proc.stdin, frame(self._settings))
         except OSError as exc:

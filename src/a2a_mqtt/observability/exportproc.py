@@ -9,13 +9,18 @@ exporter down and ends the process.
 
 Why a process: the official encoder costs about 35 µs of CPU per span in Python,
 the better part of what tracing costs. Here it runs on another core and never
-holds the service's GIL. The process sits in its own session, so a Ctrl-C meant
-for the service does not kill it before the service's last batch arrives.
+holds the service's GIL. It ignores SIGINT and SIGTERM: a Ctrl-C or a stop signal
+meant for the service's process group must not end it before the service's last
+batch arrives; it ends at end of input, which the service's exit (even ``kill -9``)
+brings. It stays in the service's session and process group (a session of its
+own would also be a scheduling group of its own where autogroups are on, and could
+be starved, or favoured, against the service it works for).
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from typing import IO, Any
 
@@ -69,6 +74,8 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
 
 
 def main() -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s span export: %(message)s")
     return serve(sys.stdin.buffer, sys.stdout.buffer)

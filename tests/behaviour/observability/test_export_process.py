@@ -74,6 +74,13 @@ async def test_spans_go_out_through_another_process_and_it_ends_at_shutdown(
         assert sorted(s.name for s in got) == sorted(f"a-{i}" for i in range(20))
         assert {s.service for s in got} == {"export-test"}
         assert {s.attributes["i"] for s in got} == set(range(20))
+        # A Ctrl-C or SIGTERM for the service's process group leaves it working.
+        os.kill(pid, signal.SIGINT)
+        os.kill(pid, signal.SIGTERM)
+        assert await asyncio.to_thread(exporter.export, spans("after-signals", 1)) is \
+            SpanExportResult.SUCCESS
+        assert exporter.pid == pid
+        await collector.wait_for(lambda s: len(s) >= 21)
         await asyncio.to_thread(exporter.shutdown)
         assert exporter.pid is None and not alive(pid)
         assert await asyncio.to_thread(exporter.export, spans("late", 1)) is \
