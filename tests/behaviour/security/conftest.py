@@ -88,6 +88,18 @@ class Observer:
     def payloads(self) -> list[bytes]:
         return [m.payload for m in self.messages]
 
+    async def on(self, topic_prefix: str, *, at_least: int = 1,
+                 timeout: float = 10.0) -> list[IncomingMessage]:
+        """The messages seen on topics starting with ``topic_prefix``, once ``at_least``
+        have arrived. The observer is a subscriber of its own: its copy of a reply may
+        arrive after the requester's, so a test awaits it rather than reading at once."""
+        async with asyncio.timeout(timeout):
+            while len(found := [m for m in self.messages
+                                if m.topic.startswith(topic_prefix)]) < at_least:
+                self.arrived.clear()  # no await since the check: nothing slips between
+                await self.arrived.wait()
+        return found
+
 
 @pytest_asyncio.fixture
 async def observer(broker: MosquittoProcess, unique_id: str) -> AsyncIterator[Observer]:

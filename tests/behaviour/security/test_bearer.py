@@ -100,12 +100,11 @@ async def test_valid_token_is_served_and_never_echoed_or_logged(
     assert state == DONE
     assert creds.asked == ["bearer"]  # the interceptor asked for the card's scheme
     # The token rode on the request only: in the a2a-authorization property...
-    requests = [m for m in observer.messages if m.topic.startswith("$a2a/v1/request/")]
-    assert requests and requests[0].properties.user_property("a2a-authorization") == (
+    requests = await observer.on("$a2a/v1/request/")
+    assert requests[0].properties.user_property("a2a-authorization") == (
         f"Bearer {creds.token}")
     # ...and nowhere in any reply (payload or properties), nor in any log line.
-    replies = [m for m in observer.messages if m.topic.startswith("$a2a/v1/reply/")]
-    assert replies
+    replies = await observer.on("$a2a/v1/reply/")
     signature = creds.token.rsplit(".", 1)[1]
     for reply in replies:
         assert signature not in reply.payload.decode()

@@ -96,7 +96,7 @@ async def test_every_operation_round_trips_and_the_broker_sees_only_jwe(
     with pytest.raises(PushNotificationNotSupportedError):  # an error reply, sealed too
         await unary.get_task_push_notification_config(push)
     # The third party saw requests and replies of all of that, and only JWE.
-    assert len(observer.messages) >= 16
+    await observer.on("$a2a/v1/", at_least=16)
     assert all(is_jwe(p) for p in observer.payloads), [
         p[:60] for p in observer.payloads if not is_jwe(p)]
     assert not any(SECRET.encode() in p for p in observer.payloads)
