@@ -2,7 +2,8 @@
 
 Off by default. :func:`configure_tracing` with an endpoint installs an SDK
 ``TracerProvider`` (sampler ``ParentBased(TraceIdRatioBased(ratio))``, the SDK's
-``BatchSpanProcessor`` and the official OTLP/HTTP ``OTLPSpanExporter``) for the
+``BatchSpanProcessor`` and the official OTLP/HTTP ``OTLPSpanExporter``, which runs in
+the export process of :mod:`.childexport` unless ``export_process=False``) for the
 whole process; until then :func:`span` yields None after one global read, so an
 untraced process pays nothing more (no tracer lookups, no context changes, no
 properties written).

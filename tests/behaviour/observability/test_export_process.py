@@ -53,6 +53,13 @@ def alive(pid: int) -> bool:
         return f.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def started(exporters: list[ProcessSpanExporter], endpoint: str) -> ProcessSpanExporter:
+    """A new exporter, shut down by the ``exporters`` fixture at the end of the test."""
+    exporter = ProcessSpanExporter(endpoint=endpoint)
+    exporters.append(exporter)
+    return exporter
+
+
 @pytest.fixture
 def exporters() -> Iterator[list[ProcessSpanExporter]]:
     made: list[ProcessSpanExporter] = []
@@ -64,8 +71,7 @@ def exporters() -> Iterator[list[ProcessSpanExporter]]:
 async def test_spans_go_out_through_another_process_and_it_ends_at_shutdown(
         exporters: list[ProcessSpanExporter]) -> None:
     async with otlp_receiver() as (url, collector):
-        exporter = ProcessSpanExporter(endpoint=f"{url}/v1/traces")
-        exporters.append(exporter)
+        exporter = started(exporters, f"{url}/v1/traces")
         pid = exporter.pid
         assert pid is not None and pid != os.getpid()
         result = await asyncio.to_thread(exporter.export, spans("a", 20))
@@ -90,8 +96,7 @@ async def test_spans_go_out_through_another_process_and_it_ends_at_shutdown(
 async def test_a_killed_process_fails_one_batch_and_a_new_one_takes_the_next(
         exporters: list[ProcessSpanExporter]) -> None:
     async with otlp_receiver() as (url, collector):
-        exporter = ProcessSpanExporter(endpoint=f"{url}/v1/traces")
-        exporters.append(exporter)
+        exporter = started(exporters, f"{url}/v1/traces")
         first = exporter.pid
         assert first is not None
         os.kill(first, signal.SIGKILL)
@@ -111,8 +116,7 @@ async def test_a_collector_that_is_down_fails_the_batch_in_bounded_time(
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
-    exporter = ProcessSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces")
-    exporters.append(exporter)
+    exporter = started(exporters, f"http://127.0.0.1:{port}/v1/traces")
     loop = asyncio.get_running_loop()
     start = loop.time()
     result = await asyncio.to_thread(exporter.export, spans("c", 2))
@@ -126,8 +130,7 @@ async def test_without_a_process_the_spans_are_exported_here(
         exporters: list[ProcessSpanExporter], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
     async with otlp_receiver() as (url, collector):
-        exporter = ProcessSpanExporter(endpoint=f"{url}/v1/traces")
-        exporters.append(exporter)
+        exporter = started(exporters, f"{url}/v1/traces")
         assert exporter.pid is None
         assert await asyncio.to_thread(exporter.export, spans("d", 4)) is \
             SpanExportResult.SUCCESS
@@ -138,8 +141,7 @@ async def test_without_a_process_the_spans_are_exported_here(
 async def test_a_forked_child_gets_its_own_process_and_leaves_the_parents_alone(
         exporters: list[ProcessSpanExporter]) -> None:
     async with otlp_receiver() as (url, collector):
-        exporter = ProcessSpanExporter(endpoint=f"{url}/v1/traces")
-        exporters.append(exporter)
+        exporter = started(exporters, f"{url}/v1/traces")
         parent_export = exporter.pid
 
         def fork_and_export() -> int:
@@ -164,3 +166,21 @@ async def test_a_forked_child_gets_its_own_process_and_leaves_the_parents_alone(
         got = await collector.wait_for(lambda s: len(s) >= 5)
         assert sorted(s.name for s in got) == sorted(
             [f"child-{i}" for i in range(3)] + ["parent-0", "parent-1"])
+
+
+async def test_a_batch_the_encoder_refuses_fails_alone_and_the_process_carries_on(
+        exporters: list[ProcessSpanExporter]) -> None:
+    async with otlp_receiver() as (url, collector):
+        exporter = started(exporters, f"{url}/v1/traces")
+        pid = exporter.pid
+        provider = TracerProvider(resource=Resource.create({"service.name": "export-test"}))
+        ended = Ended()
+        provider.add_span_processor(ended)
+        provider.get_tracer("t").start_span("\ud800 unencodable").end()
+        assert await asyncio.to_thread(exporter.export, ended.ended) is \
+            SpanExportResult.FAILURE
+        assert exporter.pid == pid  # the same process, still serving
+        assert await asyncio.to_thread(exporter.export, spans("e", 3)) is \
+            SpanExportResult.SUCCESS
+        got = await collector.wait_for(lambda s: len(s) >= 3)
+        assert sorted(s.name for s in got) == ["e-0", "e-1", "e-2"]

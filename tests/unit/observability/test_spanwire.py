@@ -130,3 +130,43 @@ def test_a_batch_names_its_resource_and_scope_once() -> None:
         provider.get_tracer("t").start_span("s").end()
     resources, scopes, rows = dump_batch(ended.ended)
     assert (len(resources), len(scopes), len(rows)) == (1, 1, 50)
+
+
+HOSTILE = {
+    "nan": float("nan"), "inf": float("inf"), "-inf": float("-inf"),
+    "huge": "x" * 1_000_000, "topic": "$a2a/v1/request/o/u/+/#/\u0000/\U0001f600",
+    "ints": (2**63 - 1, -(2**63)), "empty": "", "mixed": ("a", "", "\u202e"),
+}
+
+
+def test_hostile_values_cross_the_pipe_unchanged() -> None:
+    # Default limits: a 1 MB value and 8 attributes are kept whole.
+    provider = TracerProvider(resource=Resource.create({"service.name": "t"}))
+    ended = Ended()
+    provider.add_span_processor(ended)
+    span = provider.get_tracer("t").start_span("a2a/\u0000odd name\U0001f600",
+                                               attributes=HOSTILE)
+    span.add_event("e", {"nan": float("nan")})
+    span.end()
+    assert _otlp(_through_the_pipe(ended.ended)) == _otlp(ended.ended)
+
+
+def test_a_lone_surrogate_meets_the_same_encoder_on_both_sides() -> None:
+    # The binding refuses lone surrogates on the wire, but an executor may put one in
+    # an attribute or a span name. The official encoder drops such an attribute (and
+    # logs it) and refuses a batch with such a name: the same with or without the pipe
+    # (the export process then reports the batch failed and carries on).
+    provider, ended = _provider({"service.name": "t"})
+    provider.get_tracer("t").start_span("s", attributes={"a": "\udcff", "b": 1}).end()
+    assert _otlp(_through_the_pipe(ended.ended)) == _otlp(ended.ended)
+
+    provider, ended = _provider({"service.name": "t"})
+    provider.get_tracer("t").start_span("\ud800").end()
+    carried = _through_the_pipe(ended.ended)
+    failures = []
+    for spans in (ended.ended, carried):
+        try:
+            _otlp(spans)
+        except UnicodeEncodeError as exc:
+            failures.append(exc.reason)
+    assert failures == ["surrogates not allowed"] * 2
