@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 from a2a.client.errors import A2AClientError, A2AClientTimeoutError
 from a2a.types.a2a_pb2 import AgentCard
 
+from a2a_mqtt._deadlines import DeadlineExpired, FutureDeadlines
 from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.card import encode_card
 from a2a_mqtt.binding.codes import (
@@ -93,13 +94,17 @@ class _Call:
 
     Bounded: at most ``limit`` unread replies (past that the call fails rather
     than grow) and a duplicate filter over the last :data:`_DEDUP_WINDOW` replies.
+    A reader waits on a future of its own, failed by the requester's shared
+    :class:`FutureDeadlines` when its timeout passes (one loop timer for every
+    call instead of an ``asyncio.timeout`` each).
     """
 
-    __slots__ = ("_event", "_limit", "_order", "_queue", "_seen", "overflowed")
+    __slots__ = ("_deadlines", "_limit", "_order", "_queue", "_seen", "_waiter", "overflowed")
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, deadlines: FutureDeadlines) -> None:
         self._queue: collections.deque[IncomingMessage] = collections.deque()
-        self._event = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
+        self._deadlines = deadlines
         self._seen: set[bytes] = set()
         self._order: collections.deque[bytes] = collections.deque()
         self._limit = limit
@@ -122,16 +127,27 @@ class _Call:
             self._queue.clear()
         else:
             self._queue.append(msg)
-        self._event.set()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def next(self, timeout: float) -> IncomingMessage:
+        """The next reply; ``TimeoutError`` when none came within ``timeout`` seconds."""
         while not self._queue:
             if self.overflowed:
                 raise A2AClientError(f"more than {self._limit} replies unread; the call "
                                      "is abandoned (resume with SubscribeToTask)")
-            self._event.clear()
-            async with asyncio.timeout(timeout):
-                await self._event.wait()
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiter = waiter
+            self._deadlines.watch(waiter, loop.time() + timeout)
+            try:
+                await waiter
+            except DeadlineExpired:
+                raise TimeoutError from None
+            finally:
+                self._waiter = None
+                self._deadlines.forget(waiter)
         return self._queue.popleft()
 
     @property
@@ -152,6 +168,7 @@ class Requester:
         self._factory = transport_factory
         self._transport: MqttTransport | None = None
         self._calls: dict[bytes, _Call] = {}
+        self._deadlines = FutureDeadlines()  # every call's reply wait, on one timer
         self._barriers: dict[bytes, asyncio.Future[None]] = {}
         # (pool, task id) -> the member that answered last: later task operations go there.
         self._responders: collections.OrderedDict[tuple[AgentRef, str], AgentRef] = (
@@ -316,7 +333,7 @@ class Requester:
         sp = dict(_DEFAULT_VERSION)
         if service_params:
             sp.update(service_params)
-        call = _Call(cfg.stream_buffer)
+        call = _Call(cfg.stream_buffer, self._deadlines)
         corrs: list[bytes] = []
         last_error: Exception = A2AClientTimeoutError(
             f"{method} to {agent}: no reply within {first_timeout:g}s")

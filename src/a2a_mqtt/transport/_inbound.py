@@ -25,7 +25,7 @@ from a2a_mqtt.transport._connection import Connection
 from a2a_mqtt.transport._flights import Flight, Outbox, PacketIds
 from a2a_mqtt.transport._subscriptions import Entry, Registry, SubackTracker
 from a2a_mqtt.transport._wire import incoming_properties
-from a2a_mqtt.transport.base import ConnectOptions, IncomingMessage
+from a2a_mqtt.transport.base import ConnectOptions
 
 __all__ = ["Inbound"]
 
@@ -125,18 +125,14 @@ class Inbound:
         self._deliver(held, 2)
 
     def _deliver(self, packet: mqtt5.PublishPacket, qos: int) -> None:
-        message = IncomingMessage(
-            topic=packet.topic,
-            payload=packet.payload,
-            qos=qos,
-            retain=packet.retain,
-            properties=incoming_properties(packet),
-        )
         pid = packet.packet_id or 0
         stats = self._options.stats
         if stats is not None:
             stats.received()
-        manual = self._registry.deliver(message, lambda: self._acker(pid, qos))
+        manual = self._registry.deliver(packet.topic, packet.payload, qos=qos,
+                                        retain=packet.retain,
+                                        properties=incoming_properties(packet),
+                                        make_ack=lambda: self._acker(pid, qos))
         if not manual and qos:
             self._send_ack(pid, qos)
 

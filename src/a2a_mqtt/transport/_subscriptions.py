@@ -15,14 +15,23 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Final
 
 from a2a_mqtt.errors import ConfigError
-from a2a_mqtt.transport.base import IncomingMessage, MessageHandler, Subscription
+from a2a_mqtt.transport.base import (
+    IncomingMessage,
+    MessageHandler,
+    PublishProperties,
+    Subscription,
+)
 
 __all__ = ["Entry", "Registry", "SubackTracker", "filter_matches", "match_filter"]
 
 log = logging.getLogger("a2a_mqtt.transport")
+
+_ROUTES_MAX: Final = 1024
+"""Topics whose matching entries :class:`Registry` remembers."""
 
 
 def match_filter(topic_filter: str) -> str:
@@ -99,15 +108,23 @@ class Entry:
 
 
 class Registry:
-    """Topic filter -> :class:`Entry`, in registration order."""
+    """Topic filter -> :class:`Entry`, in registration order.
+
+    Which entries a topic matches is cached per (topic, retain) until the next
+    :meth:`add` or :meth:`discard` (a requester's replies, an agent's requests: a
+    few topics, each matched again for every message); at most :data:`_ROUTES_MAX`
+    topics are kept, then the cache starts afresh.
+    """
 
     def __init__(self) -> None:
         self._entries: dict[str, Entry] = {}
+        self._routes: dict[tuple[str, bool], tuple[tuple[Entry, ...], bool]] = {}
 
     def add(self, entry: Entry) -> None:
         """Register (or replace) the subscription for ``entry``'s filter."""
         self._entries.pop(entry.subscription.topic_filter, None)
         self._entries[entry.subscription.topic_filter] = entry
+        self._routes.clear()
 
     def discard(self, topic_filter: str, entry: Entry | None = None) -> Entry | None:
         """Remove the filter (only if it still maps to ``entry``, when given)."""
@@ -115,6 +132,7 @@ class Registry:
         if current is None or (entry is not None and current is not entry):
             return None
         del self._entries[topic_filter]
+        self._routes.clear()
         return current
 
     def entries(self) -> list[Entry]:
@@ -123,26 +141,48 @@ class Registry:
 
     def matching(self, topic: str, *, retain: bool) -> list[Entry]:
         """Entries whose filter matches ``topic``, in registration order."""
-        return [e for e in self._entries.values() if e.matches(topic, retain=retain)]
+        return list(self._route(topic, retain)[0])
 
-    def deliver(self, message: IncomingMessage, make_ack: Callable[[], Callable[[], None]]) -> bool:
-        """Run every matching handler on ``message``, in registration order.
+    def _route(self, topic: str, retain: bool) -> tuple[tuple[Entry, ...], bool]:
+        """The matching entries and whether any of them acknowledges manually."""
+        key = (topic, retain)
+        route = self._routes.get(key)
+        if route is None:
+            entries = tuple(e for e in self._entries.values() if e.matches(topic, retain=retain))
+            route = (entries, any(e.subscription.manual_ack for e in entries))
+            if len(self._routes) >= _ROUTES_MAX:
+                self._routes.clear()
+            self._routes[key] = route
+        return route
 
-        Handlers of ``manual_ack`` subscriptions get a copy carrying
-        ``make_ack()``; the others get ``message`` (``ack=None``). A handler that
+    def deliver(self, topic: str, payload: bytes, *, qos: int, retain: bool,
+                properties: PublishProperties,
+                make_ack: Callable[[], Callable[[], None]]) -> bool:
+        """Run every matching handler on the message, in registration order.
+
+        Handlers of ``manual_ack`` subscriptions get a message carrying
+        ``make_ack()``; the others get one with ``ack=None``. A handler that
         raises is logged and the others still run. Returns whether a manual ack
         is now owed (the caller acks at once otherwise).
         """
-        entries = self.matching(message.topic, retain=message.retain)
-        manual = any(e.subscription.manual_ack for e in entries)
-        with_ack = replace(message, ack=make_ack()) if manual else message
+        entries, manual = self._route(topic, retain)
+        # Built once each, and only when some handler takes it.
+        with_ack = plain = None
         for entry in entries:
+            if entry.subscription.manual_ack:
+                if with_ack is None:
+                    with_ack = IncomingMessage(topic, payload, qos, retain, properties,
+                                               make_ack())
+                message = with_ack
+            else:
+                if plain is None:
+                    plain = IncomingMessage(topic, payload, qos, retain, properties)
+                message = plain
             try:
-                entry.handler(with_ack if entry.subscription.manual_ack else message)
+                entry.handler(message)
             except Exception:
-                log.exception(
-                    "handler for %r failed on %r", entry.subscription.topic_filter, message.topic
-                )
+                log.exception("handler for %r failed on %r", entry.subscription.topic_filter,
+                              topic)
         return manual
 
     def __contains__(self, topic_filter: object) -> bool:

@@ -45,6 +45,7 @@ from typing import Any, Self
 
 import mqtt5
 
+from a2a_mqtt._deadlines import DeadlineExpired, FutureDeadlines
 from a2a_mqtt.errors import (
     ConfigError,
     ConnectError,
@@ -110,6 +111,7 @@ class Mqtt5Transport(Inbound):
         self._subacks = SubackTracker()
         self._ids = PacketIds()
         self._outbox = Outbox(self._ids, options.max_inflight)
+        self._deadlines = FutureDeadlines()  # QoS>0 publishes waiting for their ack
         self._control_ids: set[int] = set()  # SUBSCRIBE/UNSUBSCRIBE ids of this connection
         self._held: dict[int, mqtt5.PublishPacket] = {}  # QoS 2 received, PUBREL awaited
         self._callbacks: list[Callable[[bool], None]] = []
@@ -239,8 +241,9 @@ class Mqtt5Transport(Inbound):
         started = loop.time()
         acked: float | None = None
         try:
-            code = await self._publish_flight(conn, topic, payload, qos=qos, retain=retain,
-                                              properties=properties, deadline=deadline)
+            code = await self._publish_flight(loop, conn, topic, payload, qos=qos,
+                                              retain=retain, properties=properties,
+                                              deadline=deadline)
             acked = loop.time() - started
         finally:
             if stats is not None:
@@ -249,11 +252,10 @@ class Mqtt5Transport(Inbound):
             raise _errors.puback_error(code, topic=topic)
         return code
 
-    async def _publish_flight(self, conn: Connection, topic: str, payload: bytes, *,
-                              qos: int, retain: bool, properties: PublishProperties | None,
-                              deadline: float) -> int:
+    async def _publish_flight(self, loop: asyncio.AbstractEventLoop, conn: Connection,
+                              topic: str, payload: bytes, *, qos: int, retain: bool,
+                              properties: PublishProperties | None, deadline: float) -> int:
         """Send one QoS>0 PUBLISH and wait for the end of its flow (its reason code)."""
-        loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
         flight = Flight(topic, payload, qos, retain, properties, future)
         if self._outbox.submit(flight):
@@ -263,10 +265,12 @@ class Mqtt5Transport(Inbound):
                 self._finish(flight.packet_id)
                 raise
             conn.send(data)
+        # One timer for every publish's deadline (see _deadlines), not one per publish.
+        deadlines = self._deadlines
+        deadlines.watch(future, deadline)
         try:
-            async with asyncio.timeout_at(deadline):
-                code = await future
-        except TimeoutError as exc:
+            code = await future
+        except DeadlineExpired as exc:
             self._outbox.withdraw(flight)
             raise TransportTimeout(
                 f"no PUBACK for the publish to {topic!r} within {self._options.ack_timeout} s"
@@ -274,6 +278,8 @@ class Mqtt5Transport(Inbound):
         except BaseException:
             self._outbox.withdraw(flight)
             raise
+        finally:
+            deadlines.forget(future)
         return code
 
     async def subscribe(self, subscription: Subscription, handler: MessageHandler) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from a2a.client.errors import A2AClientError
 
+from a2a_mqtt._deadlines import FutureDeadlines
 from a2a_mqtt.client.requester import _DEDUP_WINDOW, _Call
 from a2a_mqtt.transport.base import IncomingMessage, PublishProperties
 
@@ -17,7 +18,7 @@ def msg(payload: bytes) -> IncomingMessage:
 
 
 def test_a_redelivered_reply_is_delivered_once() -> None:
-    call = _Call(10)
+    call = _Call(10, FutureDeadlines())
     call.deliver(msg(b"one"))
     call.deliver(msg(b"one"))
     call.deliver(msg(b"two"))
@@ -25,7 +26,7 @@ def test_a_redelivered_reply_is_delivered_once() -> None:
 
 
 def test_the_duplicate_filter_remembers_a_bounded_window() -> None:
-    call = _Call(10 * _DEDUP_WINDOW)
+    call = _Call(10 * _DEDUP_WINDOW, FutureDeadlines())
     for i in range(5 * _DEDUP_WINDOW):
         call.deliver(msg(str(i).encode()))
     assert len(call._seen) == _DEDUP_WINDOW and len(call._order) == _DEDUP_WINDOW
@@ -36,7 +37,7 @@ def test_the_duplicate_filter_remembers_a_bounded_window() -> None:
 
 @pytest.mark.asyncio
 async def test_a_consumer_too_far_behind_fails_the_call_and_frees_the_buffer() -> None:
-    call = _Call(3)
+    call = _Call(3, FutureDeadlines())
     for i in range(10):
         call.deliver(msg(str(i).encode()))
     assert call.overflowed and call.buffered == 0
@@ -47,7 +48,7 @@ async def test_a_consumer_too_far_behind_fails_the_call_and_frees_the_buffer() -
 @pytest.mark.asyncio
 async def test_next_times_out_when_nothing_arrives() -> None:
     with pytest.raises(TimeoutError):
-        await _Call(3).next(0.01)
-    call = _Call(3)
+        await _Call(3, FutureDeadlines()).next(0.01)
+    call = _Call(3, FutureDeadlines())
     asyncio.get_running_loop().call_later(0.01, call.deliver, msg(b"late"))
     assert (await call.next(1.0)).payload == b"late"
