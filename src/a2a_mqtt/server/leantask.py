@@ -8,9 +8,10 @@ loop without that machinery:
 * the executor runs in one named asyncio task per turn (so a CancelTask can
   stop it, as a2a-sdk cancels its producer);
 * each event the executor enqueues is consumed *before* ``enqueue_event``
-  returns, with the rules of a2a-sdk's ``EventConsumer`` and through its public
-  ``TaskManager``: the task is stored at its first event and after every
-  update, exactly as the full handler stores it (:meth:`LeanTask.consume`);
+  returns, with the rules of a2a-sdk's ``EventConsumer`` and its ``TaskManager``
+  (kept by :class:`~a2a_mqtt.server.ledger.TaskLedger`): the task is stored at
+  its first event and after every update, exactly as the full handler stores it
+  (:meth:`LeanTask.consume`);
 * listeners (the waiting SendMessage, a stream, a SubscribeToTask) get each
   consumed event synchronously; the ones that outlive the call hold a queue.
 
@@ -33,7 +34,7 @@ from a2a.server.cluster.event_stream import TaskEventStream, VersionedEvent
 from a2a.server.cluster.task_store import ConcurrentTaskModificationError
 from a2a.server.context import ServerCallContext
 from a2a.server.events import Event, EventQueue
-from a2a.server.tasks import TaskManager, TaskStore
+from a2a.server.tasks import TaskStore
 from a2a.types.a2a_pb2 import (
     Message,
     Task,
@@ -43,6 +44,8 @@ from a2a.types.a2a_pb2 import (
     TaskStatusUpdateEvent,
 )
 from a2a.utils.errors import InternalError, InvalidAgentResponseError
+
+from a2a_mqtt.server.ledger import TaskLedger
 
 __all__ = ["INTERRUPTED", "TERMINAL", "LeanTask", "Listener"]
 
@@ -98,7 +101,7 @@ class LeanTask:
         self.on_finished = on_finished
         self.interrupted_timeout = interrupted_timeout
         self._release: asyncio.TimerHandle | None = None
-        self.manager: TaskManager | None = None
+        self.manager: TaskLedger | None = None
         self.listeners: list[Listener] = []
         self.queue = _InlineQueue(self)
         self.task_mode: bool | None = None      # None: nothing yet; False: a Message
@@ -140,7 +143,7 @@ class LeanTask:
                 # As a2a-sdk's producer: the turn's call context, a fresh read of the
                 # task (a new task's first turn has just read it: see LeanRequestHandler).
                 if self.manager is None or self.turns:
-                    self.manager = TaskManager(self.store, context, self.task_id,
+                    self.manager = TaskLedger(self.store, context, self.task_id,
                                                self.context_id, self.initial_message)
                     rc.current_task = await self._shield(self.manager.get_task())
                 else:
@@ -278,7 +281,7 @@ class LeanTask:
             for listener in listeners:
                 listener.end()
 
-    def _manager(self) -> TaskManager:
+    def _manager(self) -> TaskLedger:
         assert self.manager is not None
         return self.manager
 
@@ -375,7 +378,7 @@ class LeanTask:
 
     async def cancel(self, context: ServerCallContext) -> Task:
         """CancelTask for this task, with a2a-sdk's ActiveTask.cancel rules."""
-        manager = self._manager() if self.manager is not None else TaskManager(
+        manager = self._manager() if self.manager is not None else TaskLedger(
             self.store, context, self.task_id, self.context_id, self.initial_message)
         self.manager = manager
         task = await manager.get_task()
