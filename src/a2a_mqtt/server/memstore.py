@@ -13,11 +13,10 @@ are not bounded here: they are the durable choice.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Final
 
-from a2a.auth.user import User
 from a2a.server.context import ServerCallContext
+from a2a.server.owner_resolver import resolve_user_scope
 from a2a.server.tasks import InMemoryTaskStore, TaskStore
 from a2a.types.a2a_pb2 import ListTasksRequest, ListTasksResponse, Task, TaskState
 
@@ -28,24 +27,29 @@ _TERMINAL: Final = frozenset({TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STA
 _SCAN: Final = 64
 """How many of the oldest tasks an eviction looks through for a terminal one."""
 
-
-@dataclass(frozen=True, slots=True)
-class _Kept:
-    owner: User  # only the user decides the owner scope (resolve_user_scope)
-    size: int
-    terminal: bool
+_Key = tuple[str, str]
+"""(owner scope, task id): a2a-sdk's memory store keeps each owner's tasks apart."""
 
 
 class BoundedMemoryTaskStore(TaskStore):
-    """The newest tasks, within ``max_tasks`` and ``max_bytes``; finished ones go first."""
+    """The newest tasks, within ``max_tasks`` and ``max_bytes``; finished ones go first.
+
+    It keeps the tasks itself, as a2a-sdk's ``InMemoryTaskStore`` does (by owner
+    scope from ``resolve_user_scope``, a copy saved and a copy returned, so nobody
+    shares a stored object), without that store's adapter layer, lock and DEBUG
+    logging on every call (a save and a read per event: issue #16, Round 4b).
+    ``list`` runs a2a-sdk's own listing (filters, order, pages) over the owner's
+    tasks, so its answers are that store's.
+    """
 
     def __init__(self, *, max_tasks: int = 1_000, max_bytes: int = 32 * 1024 * 1024) -> None:
         if max_tasks <= 0 or max_bytes <= 0:
             raise ValueError("max_tasks and max_bytes must be positive")
-        self._inner = InMemoryTaskStore()
+        self._tasks: dict[str, dict[str, Task]] = {}
         self._max_tasks = max_tasks
         self._max_bytes = max_bytes
-        self._kept: OrderedDict[str, _Kept] = OrderedDict()
+        # Oldest save first: key -> (serialized size, terminal).
+        self._kept: OrderedDict[_Key, tuple[int, bool]] = OrderedDict()
         self._bytes = 0
 
     def __len__(self) -> int:
@@ -57,44 +61,64 @@ class BoundedMemoryTaskStore(TaskStore):
         return self._bytes
 
     async def save(self, task: Task, context: ServerCallContext) -> None:
-        await self._inner.save(task, context)
-        self._forget(task.id)
-        # The owner's context is built only when the task is evicted (a pydantic model
-        # per save was 1 % of the agent's CPU).
-        kept = _Kept(context.user, task.ByteSize(),
-                     task.status.state in _TERMINAL)
-        self._kept[task.id] = kept
-        self._bytes += kept.size
+        owner = resolve_user_scope(context)
+        copy = Task()
+        copy.CopyFrom(task)
+        owned = self._tasks.get(owner)
+        if owned is None:
+            owned = self._tasks[owner] = {}
+        owned[task.id] = copy
+        key = (owner, task.id)
+        kept = self._kept
+        old = kept.pop(key, None)
+        size = copy.ByteSize()
+        kept[key] = (size, copy.status.state in _TERMINAL)
+        self._bytes += size - (old[0] if old is not None else 0)
         # The task just saved stays, even alone over max_bytes: its request is running.
-        while len(self._kept) > 1 and (len(self._kept) > self._max_tasks
-                                       or self._bytes > self._max_bytes):
-            await self._evict_one()
+        while len(kept) > 1 and (len(kept) > self._max_tasks
+                                 or self._bytes > self._max_bytes):
+            self._evict_one()
 
-    def _forget(self, task_id: str) -> _Kept | None:
-        kept = self._kept.pop(task_id, None)
+    def _forget(self, key: _Key) -> None:
+        kept = self._kept.pop(key, None)
         if kept is not None:
-            self._bytes -= kept.size
-        return kept
+            self._bytes -= kept[0]
+        owned = self._tasks.get(key[0])
+        if owned is not None:
+            owned.pop(key[1], None)
+            if not owned:
+                del self._tasks[key[0]]
 
-    async def _evict_one(self) -> None:
+    def _evict_one(self) -> None:
         victim = next(iter(self._kept))
-        for count, (task_id, kept) in enumerate(self._kept.items()):
-            if kept.terminal:
-                victim = task_id
+        for count, (key, (_size, terminal)) in enumerate(self._kept.items()):
+            if terminal:
+                victim = key
                 break
             if count >= _SCAN:
                 break
-        gone = self._forget(victim)
-        assert gone is not None
-        await self._inner.delete(victim, ServerCallContext(user=gone.owner))
+        self._forget(victim)
 
     async def get(self, task_id: str, context: ServerCallContext) -> Task | None:
-        return await self._inner.get(task_id, context)
+        owned = self._tasks.get(resolve_user_scope(context))
+        task = owned.get(task_id) if owned is not None else None
+        if task is None:
+            return None
+        copy = Task()
+        copy.CopyFrom(task)
+        return copy
 
     async def list(self, params: ListTasksRequest,
                    context: ServerCallContext) -> ListTasksResponse:
-        return await self._inner.list(params, context)
+        # a2a-sdk's listing over this owner's tasks (a scratch store holding the same
+        # objects: nothing is copied until the response is built).
+        scratch = InMemoryTaskStore(use_copying=False)
+        for task in self._tasks.get(resolve_user_scope(context), {}).values():
+            await scratch.save(task, context)
+        response = await scratch.list(params, context)
+        copy = ListTasksResponse()
+        copy.CopyFrom(response)
+        return copy
 
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
-        self._forget(task_id)
-        await self._inner.delete(task_id, context)
+        self._forget((resolve_user_scope(context), task_id))
