@@ -37,7 +37,7 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable
 from typing import Any, Final
 
-from a2a.server.agent_execution import AgentExecutor, RequestContextBuilder
+from a2a.server.agent_execution import AgentExecutor, RequestContext, RequestContextBuilder
 from a2a.server.context import ServerCallContext
 from a2a.server.events import Event
 from a2a.server.request_handlers import DefaultRequestHandler
@@ -179,8 +179,9 @@ class LeanRequestHandler(DefaultRequestHandler):
     # -- SendMessage -------------------------------------------------------------
 
     async def _begin(self, params: SendMessageRequest, context: ServerCallContext,
-                     listener_for: Any) -> tuple[LeanTask, Any] | None:
-        """Start a lean turn for ``params``, or None: the default handler takes it."""
+                     listener_for: Any) -> tuple[LeanTask, RequestContext, Any] | None:
+        """Prepare a lean turn for ``params`` (the caller starts it), or None: the
+        default handler takes it."""
         validate_history_length(params.configuration)
         task_id = params.message.task_id or None
         context_id = params.message.context_id or None
@@ -218,9 +219,7 @@ class LeanRequestHandler(DefaultRequestHandler):
                 self._lean_tasks[tid] = lean
         if lean.finished.is_set():
             raise UnsupportedOperationError(f"Task {tid} is already completed.")
-        listener = listener_for(tid)
-        lean.start_turn(rc, context, listener)
-        return lean, listener
+        return lean, rc, listener_for(tid)
 
     @validated
     async def on_message_send(self, params: SendMessageRequest,
@@ -231,9 +230,19 @@ class LeanRequestHandler(DefaultRequestHandler):
         begun = await self._begin(params, context, lambda tid: _Reply(tid, cfg))
         if begun is None:
             return await _sent(super().on_message_send(params, context))
-        lean, reply = begun
+        lean, rc, reply = begun
+        inline = lean.idle and not cfg.return_immediately
+        if inline:
+            # Blocking: the turn runs in this request's task (see LeanTask.run_turn).
+            await lean.run_turn(rc, context, reply)
+        else:
+            lean.start_turn(rc, context, reply)
         result: Task | Message | None = await reply.future
         if result is None:
+            if inline:
+                # A turn task's end would wake us after the tasks it woke (a CancelTask
+                # writing CANCELED once the turn stopped): read the task after them too.
+                await asyncio.sleep(0)
             await lean.created.wait()  # as a2a-sdk: the task the turn left
             task = await lean.manager.get_task() if lean.manager is not None else None
             if task is None:
@@ -254,7 +263,8 @@ class LeanRequestHandler(DefaultRequestHandler):
             async for event in super().on_message_send_stream(params, context):
                 yield event
             return
-        lean, sink = begun
+        lean, rc, sink = begun
+        lean.start_turn(rc, context, sink)
         try:
             while (event := await sink.queue.get()) is not _END:
                 if isinstance(event, BaseException):

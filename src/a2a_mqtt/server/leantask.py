@@ -116,6 +116,10 @@ class LeanTask:
         self.turns = 0                          # turns started
         self.state: int = S.TASK_STATE_UNSPECIFIED  # the stored task's, after each event
         self._shielded = 0                      # >0: inside a store write; cancel waits
+        self._queued = 0                        # turn tasks started, lock not yet taken
+        self._inline = False                    # the running turn is run_turn's
+        self._executing = False                 # inside executor.execute
+        self._cancel_sent = False               # stop() cancelled run_turn's caller
 
     # -- turns ---------------------------------------------------------------
 
@@ -123,18 +127,47 @@ class LeanTask:
                    listener: Listener) -> None:
         """Queue one turn of the executor for ``rc``; ``listener`` hears it."""
         self.listeners.append(listener)
+        self._queued += 1
         runner = asyncio.create_task(self._turn(rc, context, listener),
                                      name=f"a2a-mqtt-turn:{self.task_id}")
         # Held until the turn ends (the loop keeps only weak references).
         _RUNNING.add(runner)
         runner.add_done_callback(_RUNNING.discard)
 
+    @property
+    def idle(self) -> bool:
+        """No turn running or queued: a turn started now runs at once, in order."""
+        return self._queued == 0 and not self.lock.locked()
+
+    async def run_turn(self, rc: RequestContext, context: ServerCallContext,
+                       listener: Listener) -> None:
+        """Run one turn in the calling task, when :attr:`idle` (a blocking SendMessage:
+        its request task waits for the turn anyway, so a task of its own would only add
+        a task, a loop turn and a wake-up). A CancelTask stops it as it stops a turn
+        task: the calling task is cancelled inside the executor, and the turn ends."""
+        if not self.idle:
+            raise RuntimeError("run_turn needs an idle task; use start_turn")
+        self.listeners.append(listener)
+        self._inline = True
+        try:
+            await self._turn(rc, context, listener, queued=False)
+        finally:
+            self._inline = False
+            if self._cancel_sent:
+                # Our own stop: the request goes on to answer (as after a turn task's end).
+                self._cancel_sent = False
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
+
     async def _turn(self, rc: RequestContext, context: ServerCallContext,
-                    listener: Listener) -> None:
+                    listener: Listener, *, queued: bool = True) -> None:
         if self._release is not None:
             self._release.cancel()
             self._release = None
         async with self.lock:
+            if queued:
+                self._queued -= 1
             if self.closed or self.finished.is_set():
                 self._end(listener)  # a2a-sdk drops requests queued behind the end
                 return
@@ -144,13 +177,20 @@ class LeanTask:
                 # task (a new task's first turn has just read it: see LeanRequestHandler).
                 if self.manager is None or self.turns:
                     self.manager = TaskLedger(self.store, context, self.task_id,
-                                               self.context_id, self.initial_message)
+                                              self.context_id, self.initial_message)
                     rc.current_task = await self._shield(self.manager.get_task())
                 else:
                     rc.current_task = None  # the handler found none, just now
                 self.turns += 1
                 self.message_to_save = rc.message
-                await self.executor.execute(rc, self.queue)
+                # Stopped during that read, in the request's own task: there is no
+                # pending cancel to stop the executor, so it does not start.
+                if not (self._inline and self.stop_requested):
+                    self._executing = True
+                    try:
+                        await self.executor.execute(rc, self.queue)
+                    finally:
+                        self._executing = False
             except asyncio.CancelledError:
                 if not self.stop_requested:
                     raise
@@ -192,6 +232,7 @@ class LeanTask:
         if runner is None:
             self._close()  # parked: the producer ends at once (queued turns see it)
         elif self._shielded == 0:
+            self._cancel_sent = self._inline
             runner.cancel()
         # else: the write in progress finishes first (see consume).
 
@@ -212,7 +253,12 @@ class LeanTask:
             return
         current = asyncio.current_task()
         if current is not None and current is runner:
-            current.cancel()
+            if not self._inline:
+                current.cancel()
+            elif self._executing:
+                # A turn in the request's own task stops here, inside the executor: a
+                # cancel would land at its next await, which may be the reply's.
+                raise asyncio.CancelledError
 
     def _end(self, listener: Listener) -> None:
         if listener in self.listeners:
@@ -416,6 +462,10 @@ class LeanTask:
         runner = self.runner
         self.stop_requested = True
         if runner is not None:
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
+            if self._inline:
+                self._cancel_sent = True
+                runner.cancel()  # a request's task: the server's stop waits for those
+            else:
+                runner.cancel()
+                await asyncio.gather(runner, return_exceptions=True)
         self._close()

@@ -35,7 +35,14 @@ from hypothesis import strategies as st
 from a2a_mqtt.server.fastpath import LeanRequestHandler
 from a2a_mqtt.server.memstore import BoundedMemoryTaskStore
 from a2a_mqtt.server.taskids import REQUESTED_TASK_ID, RequesterTaskIdBuilder
-from tests.lean_compare import S, comparable, scripted_card, status_update, user_request
+from tests.lean_compare import (
+    S,
+    comparable,
+    run_without_gc,
+    scripted_card,
+    status_update,
+    user_request,
+)
 
 STATES = [S.TASK_STATE_SUBMITTED, S.TASK_STATE_WORKING, S.TASK_STATE_INPUT_REQUIRED,
           S.TASK_STATE_AUTH_REQUIRED, S.TASK_STATE_COMPLETED, S.TASK_STATE_FAILED,
@@ -161,18 +168,20 @@ async def converse(handler_cls: type[DefaultRequestHandler], turns: list[Turn]) 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(turn, min_size=1, max_size=3))
 def test_fast_path_matches_the_full_handler(turns: list[Turn]) -> None:
-    lean = asyncio.run(converse(LeanRequestHandler, turns))
-    full = asyncio.run(converse(DefaultRequestHandler, turns))
+    lean = run_without_gc(converse(LeanRequestHandler, turns))
+    full = run_without_gc(converse(DefaultRequestHandler, turns))
     assert lean == full
 
 
 def test_the_common_turn_takes_the_fast_path() -> None:
-    """Guards the test above against comparing the full handler with itself."""
-    taken: list[str] = []
+    """Guards the test above against comparing the full handler with itself; a blocking
+    send runs its turn in the caller's task (LeanTask.run_turn), a non-blocking one in
+    a task of its own (the reply leaves before the turn ends)."""
+    taken: list[tuple[str, asyncio.Task[Any] | None]] = []
 
     class Watching(Scripted):
         async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
-            taken.append(type(event_queue).__name__)
+            taken.append((type(event_queue).__name__, asyncio.current_task()))
             await super().execute(context, event_queue)
 
     async def run() -> None:
@@ -182,15 +191,24 @@ def test_the_common_turn_takes_the_fast_path() -> None:
         h = LeanRequestHandler(agent_executor=ex, agent_card=CARD,
                                task_store=BoundedMemoryTaskStore(max_tasks=10, max_bytes=10**6),
                                request_context_builder=FixedContextIds())
-        msg = Message(message_id="m", role=Role.ROLE_USER, parts=[Part(text="x")])
-        reply = await h.on_message_send(SendMessageRequest(message=msg),
-                                        ServerCallContext(state={REQUESTED_TASK_ID: "t"}))
-        assert isinstance(reply, Task) and reply.status.state == S.TASK_STATE_COMPLETED
+        for task_id, immediate in (("t", False), ("u", True)):
+            msg = Message(message_id="m", role=Role.ROLE_USER, parts=[Part(text="x")])
+            request = SendMessageRequest(message=msg)
+            request.configuration.return_immediately = immediate
+            reply = await h.on_message_send(
+                request, ServerCallContext(state={REQUESTED_TASK_ID: task_id}))
+            assert isinstance(reply, Task)
+            if not immediate:
+                assert reply.status.state == S.TASK_STATE_COMPLETED
+        for _ in range(10):
+            await asyncio.sleep(0)  # the non-blocking turn's own task
         await h.aclose()
+        me = asyncio.current_task()
+        assert [(queue, task is me) for queue, task in taken] == [
+            ("_InlineQueue", True), ("_InlineQueue", False)]
 
     asyncio.run(run())
-    assert taken == ["_InlineQueue"]
-
+    assert len(taken) == 2
 
 
 _MISSING = st.fixed_dictionaries({}, optional={

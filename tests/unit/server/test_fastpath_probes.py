@@ -35,7 +35,14 @@ from hypothesis import strategies as st
 from a2a_mqtt.server.fastpath import LeanRequestHandler
 from a2a_mqtt.server.memstore import BoundedMemoryTaskStore
 from a2a_mqtt.server.taskids import REQUESTED_TASK_ID, RequesterTaskIdBuilder
-from tests.lean_compare import S, comparable, scripted_card, status_update, user_request
+from tests.lean_compare import (
+    S,
+    comparable,
+    run_without_gc,
+    scripted_card,
+    status_update,
+    user_request,
+)
 
 END_STATES = [S.TASK_STATE_COMPLETED, S.TASK_STATE_FAILED, S.TASK_STATE_INPUT_REQUIRED,
               S.TASK_STATE_WORKING, S.TASK_STATE_REJECTED]
@@ -174,8 +181,8 @@ async def probe_run(handler_cls: type[DefaultRequestHandler], p: Probe,
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(probes)
 def test_probes_during_a_turn_see_what_the_full_handler_shows(p: Probe) -> None:
-    lean = asyncio.run(probe_run(LeanRequestHandler, p))
-    full = asyncio.run(probe_run(DefaultRequestHandler, p))
+    lean = run_without_gc(probe_run(LeanRequestHandler, p))
+    full = run_without_gc(probe_run(DefaultRequestHandler, p))
     assert lean == full
 
 
