@@ -9,8 +9,8 @@ a JSON-RPC error.
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from typing import Any, Final
 
 from a2a.types.a2a_pb2 import TaskState
@@ -85,11 +85,23 @@ def is_valid_task_id(value: str) -> bool:
     return bool(_UUID.fullmatch(value))
 
 
+def _uuid4_text() -> str:
+    """``str(uuid.uuid4())`` without the UUID object (a fifth of the time; two per
+    SendMessage): 122 random bits from ``os.urandom``, the version nibble 4 and the
+    RFC 4122 variant bits, in canonical lower-case text."""
+    h = os.urandom(16).hex()
+    return (f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-"
+            f"{h[20:]}")
+
+
+_VARIANT: Final = "89ab"
+
+
 def new_task_id() -> str:
     """A fresh requester-generated Task.id (UUIDv4)."""
-    return str(uuid.uuid4())
+    return _uuid4_text()
 
 
 def new_context_id() -> str:
     """A fresh requester-generated contextId (UUIDv4)."""
-    return str(uuid.uuid4())
+    return _uuid4_text()

@@ -19,7 +19,7 @@ import logging
 import random
 import secrets
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import AsyncExitStack, aclosing
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
@@ -281,15 +281,16 @@ class Requester:
                    service_params: Mapping[str, str] | None = None,
                    timeout: float | None = None) -> Any:
         """One request, one result (raising the mapped error for an error reply)."""
-        async for reply in self.stream(agent, method, params, service_params=service_params,
-                                       timeout=timeout, unary=True):
-            return reply.result
+        async with aclosing(self.stream(agent, method, params, service_params=service_params,
+                                        timeout=timeout, unary=True)) as replies:
+            async for reply in replies:
+                return reply.result
         raise A2AClientError(f"{method}: the stream ended without a result")
 
     async def stream(self, agent: AgentRef, method: str, params: dict[str, Any], *,
                      service_params: Mapping[str, str] | None = None,
                      timeout: float | None = None, unary: bool = False
-                     ) -> AsyncIterator[Reply]:
+                     ) -> AsyncGenerator[Reply, None]:
         """Yield every reply of one request until the stream ends.
 
         ``unary`` ends after the first reply. ``timeout`` overrides both the

@@ -11,6 +11,7 @@ the profile requires.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 from a2a.client.client import ClientCallContext
@@ -45,6 +46,12 @@ from a2a_mqtt.client.aggregate import TaskAggregator
 from a2a_mqtt.client.requester import Reply, Requester
 
 __all__ = ["MqttClientTransport"]
+
+# Every walk over Requester.stream is inside ``aclosing``: a call that returns at its
+# first reply closes the stream at once, in its own task. Left to the collector, an
+# unfinished async generator is closed by a task the loop creates through its
+# thread-safe wake-up (a pipe write): that was one extra task and one system call per
+# SendMessage (issue #16, Round 4b).
 
 _M = TypeVar("_M", bound=ProtoMessage)
 _ID_MEMBERS = ("taskId", "task_id", "contextId", "context_id")
@@ -139,24 +146,26 @@ class MqttClientTransport(ClientTransport):
     async def _call(self, method: str, request: ProtoMessage,
                     context: ClientCallContext | None, task_id: str | None = None) -> Any:
         sp, timeout = self._ctx(context)
-        async for reply in self.requester.stream(
+        async with aclosing(self.requester.stream(
                 self._target(task_id), method, _params(request), service_params=sp,
-                timeout=timeout, unary=True):
-            self._follow(reply, task_id)
-            return reply.result
+                timeout=timeout, unary=True)) as replies:
+            async for reply in replies:
+                self._follow(reply, task_id)
+                return reply.result
         raise A2AClientError(f"{method}: no result")
 
     async def _stream(self, method: str, request: ProtoMessage,
                       context: ClientCallContext | None, task_id: str | None
                       ) -> AsyncGenerator[StreamResponse]:
         sp, timeout = self._ctx(context)
-        async for reply in self.requester.stream(self._target(task_id), method,
-                                                 _params(request), service_params=sp,
-                                                 timeout=timeout):
-            self._follow(reply, task_id)
-            if reply.result == {} and reply.end:
-                return  # explicit end-of-stream marker without an item
-            yield _parse(reply.result, StreamResponse())
+        async with aclosing(self.requester.stream(self._target(task_id), method,
+                                                  _params(request), service_params=sp,
+                                                  timeout=timeout)) as replies:
+            async for reply in replies:
+                self._follow(reply, task_id)
+                if reply.result == {} and reply.end:
+                    return  # explicit end-of-stream marker without an item
+                yield _parse(reply.result, StreamResponse())
 
     async def send_message(self, request: SendMessageRequest, *,
                            context: ClientCallContext | None = None) -> SendMessageResponse:
@@ -164,18 +173,19 @@ class MqttClientTransport(ClientTransport):
         task_id = request.message.task_id
         sp, timeout = self._ctx(context)
         aggregator: TaskAggregator | None = None
-        async for reply in self.requester.stream(self._target(task_id), "SendMessage",
-                                                 _params(request), service_params=sp,
-                                                 timeout=timeout):
-            self._follow(reply, task_id)
-            result = reply.result
-            if aggregator is None and isinstance(result, dict) and (
-                    "task" in result or "message" in result):
-                return _parse(result, SendMessageResponse())
-            # A v0.1-profile responder streams even a plain SendMessage: fold the events.
-            aggregator = aggregator or TaskAggregator(request.message)
-            if result != {}:
-                aggregator.apply(_parse(result, StreamResponse()))
+        async with aclosing(self.requester.stream(self._target(task_id), "SendMessage",
+                                                  _params(request), service_params=sp,
+                                                  timeout=timeout)) as replies:
+            async for reply in replies:
+                self._follow(reply, task_id)
+                result = reply.result
+                if aggregator is None and isinstance(result, dict) and (
+                        "task" in result or "message" in result):
+                    return _parse(result, SendMessageResponse())
+                # A v0.1-profile responder streams even a plain SendMessage: fold the events.
+                aggregator = aggregator or TaskAggregator(request.message)
+                if result != {}:
+                    aggregator.apply(_parse(result, StreamResponse()))
         if aggregator is None:
             raise A2AClientError("SendMessage: no result")
         return aggregator.response()
@@ -196,19 +206,20 @@ class MqttClientTransport(ClientTransport):
         task_id = request.message.task_id
         sp, timeout = self._ctx(context)
         aggregator: TaskAggregator | None = None
-        async for reply in self.requester.stream(self._target(task_id), "SendMessage",
-                                                 _json_with_ids(params, request.message),
-                                                 service_params=sp, timeout=timeout):
-            self._follow(reply, task_id)
-            result = reply.result
-            if aggregator is None and _is_send_result(result):
-                return result  # type: ignore[no-any-return]
-            if aggregator is None and isinstance(result, dict) and (
-                    "task" in result or "message" in result):
-                return MessageToDict(_parse(result, SendMessageResponse()))
-            aggregator = aggregator or TaskAggregator(request.message)
-            if result != {}:
-                aggregator.apply(_parse(result, StreamResponse()))
+        async with aclosing(self.requester.stream(
+                self._target(task_id), "SendMessage", _json_with_ids(params, request.message),
+                service_params=sp, timeout=timeout)) as replies:
+            async for reply in replies:
+                self._follow(reply, task_id)
+                result = reply.result
+                if aggregator is None and _is_send_result(result):
+                    return result  # type: ignore[no-any-return]
+                if aggregator is None and isinstance(result, dict) and (
+                        "task" in result or "message" in result):
+                    return MessageToDict(_parse(result, SendMessageResponse()))
+                aggregator = aggregator or TaskAggregator(request.message)
+                if result != {}:
+                    aggregator.apply(_parse(result, StreamResponse()))
         if aggregator is None:
             raise A2AClientError("SendMessage: no result")
         return MessageToDict(aggregator.response())
@@ -224,16 +235,18 @@ class MqttClientTransport(ClientTransport):
         request = _with_ids(request)
         task_id = request.message.task_id
         sp, timeout = self._ctx(context)
-        async for reply in self.requester.stream(self._target(task_id), "SendStreamingMessage",
-                                                 _json_with_ids(params, request.message),
-                                                 service_params=sp, timeout=timeout):
-            self._follow(reply, task_id)
-            if reply.result == {} and reply.end:
-                return  # explicit end-of-stream marker without an item
-            if _is_stream_item(reply.result):
-                yield reply.result
-            else:
-                yield MessageToDict(_parse(reply.result, StreamResponse()))
+        async with aclosing(self.requester.stream(
+                self._target(task_id), "SendStreamingMessage",
+                _json_with_ids(params, request.message), service_params=sp,
+                timeout=timeout)) as replies:
+            async for reply in replies:
+                self._follow(reply, task_id)
+                if reply.result == {} and reply.end:
+                    return  # explicit end-of-stream marker without an item
+                if _is_stream_item(reply.result):
+                    yield reply.result
+                else:
+                    yield MessageToDict(_parse(reply.result, StreamResponse()))
 
     async def send_message_streaming(self, request: SendMessageRequest, *,
                                      context: ClientCallContext | None = None

@@ -138,3 +138,15 @@ def test_new_ids_are_fresh_uuid4s(make: Any) -> None:
         assert is_valid_task_id(value)
         assert uuid.UUID(value).version == 4
         assert value == value.lower()
+
+
+def test_new_ids_are_random_canonical_uuid4_text() -> None:
+    ids = [new_task_id() for _ in range(2_000)] + [new_context_id() for _ in range(2_000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
+        assert is_valid_task_id(text)
+    # Every random digit takes every value; the variant digit each of its four.
+    assert {text[0] for text in ids} == set("0123456789abcdef")
+    assert {text[19] for text in ids} == set("89ab")
