@@ -132,6 +132,7 @@ class AgentServer(BaseServer):
         self._background: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._recovered = asyncio.Event()
+        self._task_prefix = f"a2a-mqtt[{config.ref}]."  # request task names (one per request)
         self.drops = DropWatch(label=f"agent {config.ref}")
         """Messages the broker reported dropping since we started (``$SYS``)."""
         self.pool_dispatch: str | None = None
@@ -505,8 +506,7 @@ class AgentServer(BaseServer):
         await self._transport.publish(topic, payload, qos=1, properties=props)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
-        task = asyncio.create_task(_logged(coro, what),
-                                   name=f"a2a-mqtt[{self.config.ref}].{what}")
+        task = asyncio.create_task(_logged(coro, what), name=self._task_prefix + what)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

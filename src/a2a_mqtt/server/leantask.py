@@ -57,6 +57,7 @@ TERMINAL: Final = frozenset({S.TASK_STATE_COMPLETED, S.TASK_STATE_CANCELED,
                              S.TASK_STATE_FAILED, S.TASK_STATE_REJECTED})
 INTERRUPTED: Final = frozenset({S.TASK_STATE_AUTH_REQUIRED, S.TASK_STATE_INPUT_REQUIRED})
 _EVENTS: Final = (Message, Task, TaskStatusUpdateEvent, TaskArtifactUpdateEvent)
+_UNSPECIFIED: Final = int(S.TASK_STATE_UNSPECIFIED)  # read once: the enum wrapper is slow
 _RUNNING: set[asyncio.Task[None]] = set()
 
 
@@ -114,7 +115,7 @@ class LeanTask:
         self.runner: asyncio.Task[None] | None = None
         self.stop_requested = False
         self.turns = 0                          # turns started
-        self.state: int = S.TASK_STATE_UNSPECIFIED  # the stored task's, after each event
+        self.state: int = _UNSPECIFIED          # the stored task's, after each event
         self._shielded = 0                      # >0: inside a store write; cancel waits
         self._queued = 0                        # turn tasks started, lock not yet taken
         self._inline = False                    # the running turn is run_turn's
