@@ -287,28 +287,31 @@ class Requester:
                 return reply.result
         raise A2AClientError(f"{method}: the stream ended without a result")
 
-    async def stream(self, agent: AgentRef, method: str, params: dict[str, Any], *,
-                     service_params: Mapping[str, str] | None = None,
-                     timeout: float | None = None, unary: bool = False
-                     ) -> AsyncGenerator[Reply, None]:
-        """Yield every reply of one request until the stream ends.
+    def stream(self, agent: AgentRef, method: str, params: dict[str, Any], *,
+               service_params: Mapping[str, str] | None = None,
+               timeout: float | None = None, unary: bool = False
+               ) -> AsyncGenerator[Reply, None]:
+        """Every reply of one request until the stream ends, as an async generator.
 
         ``unary`` ends after the first reply. ``timeout`` overrides both the
         first-reply and the idle timeout. Error replies raise the a2a-sdk error
-        class they map to (docs/binding.md §7).
+        class they map to (docs/binding.md §7). A caller that may stop reading early
+        closes it (``contextlib.aclosing``), so its correlation entries go at once.
+        Without metrics it is the request's own generator, with no layer around it.
         """
-        record = self._metrics.begin(method) if self._metrics is not None else None
-        # aclosing: a caller that stops reading closes the inner generator at once, so
-        # its correlation entries go now, not when the garbage collector gets to it.
-        if record is None:
-            inner = self._stream(agent, method, params, service_params=service_params,
-                                 timeout=timeout, unary=unary, record=None)
-            async with aclosing(inner) as replies:
-                async for reply in replies:
-                    yield reply
-            return
+        if self._metrics is None:
+            return self._stream(agent, method, params, service_params=service_params,
+                                timeout=timeout, unary=unary, record=None)
+        return self._metered(self._metrics, agent, method, params,
+                             service_params=service_params, timeout=timeout, unary=unary)
+
+    async def _metered(self, metrics: ClientMetrics, agent: AgentRef, method: str,
+                       params: dict[str, Any], *, service_params: Mapping[str, str] | None,
+                       timeout: float | None, unary: bool) -> AsyncGenerator[Reply, None]:
+        record = metrics.begin(method)
         failure: BaseException | None = None
         try:
+            # aclosing: a caller that stops reading closes the inner generator at once.
             inner = self._stream(agent, method, params, service_params=service_params,
                                  timeout=timeout, unary=unary, record=record)
             async with aclosing(inner) as replies:
