@@ -25,9 +25,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
 from a2a.client.errors import A2AClientError, A2AClientTimeoutError
-from a2a.types.a2a_pb2 import AgentCard
+from a2a.types.a2a_pb2 import AgentCard, StreamResponse
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message as ProtoMessage
 
 from a2a_mqtt.binding import properties as P
+from a2a_mqtt.binding import protobin
 from a2a_mqtt.binding.card import encode_card
 from a2a_mqtt.binding.codes import (
     BindingError,
@@ -75,10 +78,27 @@ _NO_MATCHING_SUBSCRIBERS: Final = 0x10
 _DEFAULT_VERSION: Final = {"A2A-Version": "1.0"}
 _MAX_RESPONDERS: Final = 100_000
 _DEDUP_WINDOW: Final = 256
+_PARSE_ERROR: Final = -32700
+# docs/binding.md §3.4: what a request says it reads in replies, and what a binary one adds.
+_ACCEPT: Final = ((P.ACCEPT, protobin.CONTENT_TYPE),)
+
+
+class _BinaryRefused(Exception):
+    """A binary request answered -32700 (a peer that reads JSON only): retry in JSON."""
+
+    def __init__(self, error: Exception, *, legacy: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.legacy = legacy
+        """The refusing reply did not say it reads binary: a peer that predates it."""
 
 
 class Reply:
-    """One correlated reply: its JSON-RPC result and whether it ends the stream."""
+    """One correlated reply: its JSON-RPC result and whether it ends the stream.
+
+    ``result`` is the ProtoJSON value of a JSON reply, or the protobuf message of a
+    binary one (docs/binding.md §3.4; only for calls made with a message). The empty
+    end-of-stream item is ``{}`` in both encodings."""
 
     __slots__ = ("end", "responder", "result")
 
@@ -156,6 +176,11 @@ class Requester:
         # (pool, task id) -> the member that answered last: later task operations go there.
         self._responders: collections.OrderedDict[tuple[AgentRef, str], AgentRef] = (
             collections.OrderedDict())
+        # docs/binding.md §3.4: references whose replies said they read binary requests,
+        # and references where a binary request met a JSON-only peer (never binary again).
+        self._binary = self.config.payload_encoding == "auto" and self.config.e2e is None
+        self._reads_binary: collections.OrderedDict[AgentRef, None] = collections.OrderedDict()
+        self._json_only: collections.OrderedDict[AgentRef, None] = collections.OrderedDict()
         self._stack: AsyncExitStack | None = None
 
     @property
@@ -251,6 +276,25 @@ class Requester:
             return agent
         return self._responders.get((agent, task_id), agent)
 
+    def reads_binary(self, agent: AgentRef) -> bool:
+        """Whether requests to ``agent`` go out as binary protobuf (docs/binding.md §3.4)."""
+        return agent in self._reads_binary
+
+    def _learn(self, agent: AgentRef, msg: IncomingMessage) -> None:
+        """Note from a reply to a request that asked whether ``agent`` reads binary."""
+        if not protobin.accepts(msg.properties.user_property(P.ACCEPT)):
+            self._reads_binary.pop(agent, None)
+        elif agent not in self._json_only and agent not in self._reads_binary:
+            _remember(self._reads_binary, agent)
+
+    def _refused_binary(self, agent: AgentRef, legacy: bool) -> None:
+        self._reads_binary.pop(agent, None)
+        if legacy:
+            # A peer that reads JSON only answered (a pool member of an older version):
+            # binary to this reference could meet it again, so JSON from now on.
+            log.info("%s answered a binary request as unreadable: JSON from now on", agent)
+            _remember(self._json_only, agent)
+
     def _delay(self, attempt: int, error: BaseException | None) -> float | None:
         """The wait before retry ``attempt + 1``; None when ``error`` asks for longer
         than we are willing to wait (then it is raised instead)."""
@@ -260,7 +304,7 @@ class Requester:
                                   jitter=cfg.jitter, rand=random.random())
         return backoff_delay(cfg.backoff, attempt, cfg.jitter, random.random())
 
-    async def call(self, agent: AgentRef, method: str, params: dict[str, Any], *,
+    async def call(self, agent: AgentRef, method: str, params: dict[str, Any] | ProtoMessage, *,
                    service_params: Mapping[str, str] | None = None,
                    timeout: float | None = None) -> Any:
         """One request, one result (raising the mapped error for an error reply)."""
@@ -269,7 +313,8 @@ class Requester:
             return reply.result
         raise A2AClientError(f"{method}: the stream ended without a result")
 
-    async def stream(self, agent: AgentRef, method: str, params: dict[str, Any], *,
+    async def stream(self, agent: AgentRef, method: str,
+                     params: dict[str, Any] | ProtoMessage, *,
                      service_params: Mapping[str, str] | None = None,
                      timeout: float | None = None, unary: bool = False
                      ) -> AsyncIterator[Reply]:
@@ -277,7 +322,9 @@ class Requester:
 
         ``unary`` ends after the first reply. ``timeout`` overrides both the
         first-reply and the idle timeout. Error replies raise the a2a-sdk error
-        class they map to (docs/binding.md §7).
+        class they map to (docs/binding.md §7). ``params`` given as the method's
+        protobuf request message may travel, and be answered, as binary protobuf
+        (docs/binding.md §3.4; results are then messages); as JSON they stay JSON.
         """
         record = self._metrics.begin(method) if self._metrics is not None else None
         # aclosing: a caller that stops reading closes the inner generator at once, so
@@ -303,7 +350,8 @@ class Requester:
         finally:
             record.end(failure)
 
-    async def _stream(self, agent: AgentRef, method: str, params: dict[str, Any], *,
+    async def _stream(self, agent: AgentRef, method: str,
+                      params: dict[str, Any] | ProtoMessage, *,
                       service_params: Mapping[str, str] | None, timeout: float | None,
                       unary: bool, record: ClientCall | None) -> AsyncGenerator[Reply, None]:
         cfg = self.config
@@ -311,7 +359,13 @@ class Requester:
         idle_timeout = timeout or cfg.stream_idle_timeout
         # The JSON-RPC id and the Correlation Data are opaque random tokens (32 hex
         # digits, as uuid4().hex gave, without building a UUID: 5 % of the client's CPU).
-        payload = encode_request(method, params, secrets.token_hex(16))
+        rid = secrets.token_hex(16)
+        message = params if isinstance(params, ProtoMessage) else None
+        # docs/binding.md §3.4: a call given a message asks for binary replies, and is
+        # sent in binary once this reference said it reads it; JSON params stay JSON.
+        accept = self._binary and message is not None
+        binary = accept and agent in self._reads_binary
+        payload = b"" if binary else encode_request(method, _json_params(params), rid)
         topic = request_topic(agent)
         sp = dict(_DEFAULT_VERSION)
         if service_params:
@@ -325,22 +379,38 @@ class Requester:
             # generator yields to its consumer), so inject_span() is given the span.
             with tracing.client_span(method, topic) as span:
                 traced = () if span is None else inject_span(span)
-                for attempt in range(cfg.max_attempts):
-                    if attempt:
-                        if record is not None:
-                            record.retry()
-                        delay = self._delay(attempt - 1, last_error)
-                        if delay is None:
+                attempt = 0
+                redo = False
+                while True:
+                    if redo:
+                        redo = False  # a refused binary request again in JSON: at once,
+                        # and not counted (it never reached a peer that could read it)
+                    else:
+                        if attempt == cfg.max_attempts:
                             raise last_error
-                        await asyncio.sleep(delay)
+                        if attempt:
+                            if record is not None:
+                                record.retry()
+                            delay = self._delay(attempt - 1, last_error)
+                            if delay is None:
+                                raise last_error
+                            await asyncio.sleep(delay)
+                        attempt += 1
                     corr = secrets.token_hex(16).encode()
                     self._calls[corr] = call
                     corrs.append(corr)
-                    body, extra = self._seal(agent, payload)
+                    extra: tuple[tuple[str, str], ...]
+                    if binary:
+                        assert message is not None
+                        body, extra = protobin.encode(message), ((P.METHOD, method), *_ACCEPT)
+                    else:
+                        body, extra = self._seal(agent, payload)
+                        if accept:
+                            extra += _ACCEPT
                     props = P.request_properties(response_topic=self.reply_topic,
                                                  correlation_data=corr, service_params=sp,
                                                  message_expiry=cfg.message_expiry,
-                                                 extra=extra + traced)
+                                                 extra=extra + traced, binary=binary)
                     if extra:
                         props = dataclasses.replace(props, content_type="application/jose")
                     try:
@@ -363,12 +433,20 @@ class Requester:
                             record.timeout()
                         last_error = A2AClientTimeoutError(
                             f"{method} to {agent}: no reply within {first_timeout:g}s "
-                            f"(attempt {attempt + 1} of {cfg.max_attempts})")
+                            f"(attempt {attempt} of {cfg.max_attempts})")
                         continue
+                    if accept:
+                        self._learn(agent, first)
                     try:
-                        reply = self._decode(self._open(first, agent), unary, agent.pool)
+                        reply = self._decode(self._open(first, agent), unary, agent.pool,
+                                             method, accept=accept, binary=binary)
+                    except _BinaryRefused as exc:
+                        self._refused_binary(agent, exc.legacy)
+                        binary, redo, last_error = False, True, exc.error
+                        payload = encode_request(method, _json_params(params), rid)
+                        continue
                     except BindingError as exc:
-                        if exc.retryable and attempt + 1 < cfg.max_attempts:
+                        if exc.retryable and attempt < cfg.max_attempts:
                             last_error = exc
                             continue
                         raise
@@ -382,10 +460,10 @@ class Requester:
                             raise A2AClientTimeoutError(
                                 f"{method} to {agent}: stream idle for {idle_timeout:g}s; "
                                 "resume with SubscribeToTask") from None
-                        reply = self._decode(self._open(msg, agent), unary, agent.pool)
+                        reply = self._decode(self._open(msg, agent), unary, agent.pool,
+                                             method, accept=accept)
                         yield reply
                     return
-                raise last_error
         finally:
             for corr in corrs:
                 self._calls.pop(corr, None)
@@ -424,24 +502,58 @@ class Requester:
                                     user_properties=P.status_properties("online", "agent")))
 
     @staticmethod
-    def _decode(msg: IncomingMessage, unary: bool, pooled: bool) -> Reply:
-        responder = msg.properties.user_property(P.RESPONDER_AGENT_ID)
+    def _decode(msg: IncomingMessage, unary: bool, pooled: bool, method: str, *,
+                accept: bool, binary: bool = False) -> Reply:
+        """One reply as a :class:`Reply`, or the error it carries raised.
+
+        ``accept``: the call asked for binary replies (so takes messages);
+        ``binary``: the request went out in binary (a -32700 then means a peer that
+        could not read it: :class:`_BinaryRefused`)."""
+        props = msg.properties
+        responder = props.user_property(P.RESPONDER_AGENT_ID)
         if pooled and not responder:
             # The profile: a pooled reply MUST name its responder; without it we could
             # not follow the task, so the reply is a protocol error.
             raise TransportProtocolError(
                 f"pooled reply on {msg.topic} has no {P.RESPONDER_AGENT_ID} property")
+        marker = props.user_property(P.STREAM_END)
+        if protobin.is_protobuf(props.content_type):
+            try:
+                message = protobin.decode_result(method, msg.payload)
+            except RemoteProtocolError as exc:
+                raise A2AClientError(f"malformed reply on {msg.topic}: {exc}") from exc
+            if isinstance(message, StreamResponse):
+                if message.WhichOneof("payload") is None:
+                    return Reply({}, unary or marker != "false", responder)  # the end item
+                final = protobin.item_ends(message)
+            else:
+                final = True
+            end = unary or (marker == "true" if marker is not None else final)
+            # A binary reply nobody asked for (a JSON call) is handed on as ProtoJSON.
+            return Reply(message if accept else MessageToDict(message), end, responder)
         try:
             response = parse_response(msg.payload)
         except RemoteProtocolError as exc:
             raise A2AClientError(f"malformed reply on {msg.topic}: {exc}") from exc
         if response.error is not None:
             error = error_from_object(response.error)
-            hint = parse_retry_after(msg.properties.user_property(RETRY_AFTER))
+            if binary and response.error.get("code") == _PARSE_ERROR:
+                raise _BinaryRefused(error, legacy=not protobin.accepts(
+                    props.user_property(P.ACCEPT)))
+            hint = parse_retry_after(props.user_property(RETRY_AFTER))
             if isinstance(error, ResponderUnavailableError) and hint is not None:
                 raise OverloadedError(error.message, error.data, retry_after=hint)
             raise error
-        marker = msg.properties.user_property(P.STREAM_END)
         end = unary or (marker == "true" if marker is not None
                         else is_final_result(response.result))
         return Reply(response.result, end, responder)
+
+
+def _json_params(params: dict[str, Any] | ProtoMessage) -> dict[str, Any]:
+    return params if isinstance(params, dict) else MessageToDict(params)
+
+
+def _remember(known: collections.OrderedDict[AgentRef, None], agent: AgentRef) -> None:
+    known[agent] = None
+    while len(known) > _MAX_RESPONDERS:
+        known.popitem(last=False)
