@@ -11,7 +11,9 @@ What decodes here is what the JSON path accepts for the same request, and is
 refused with the same JSON-RPC code: the input is checked for what JSON could
 not carry (U+0000 in a string: -32602; a non-finite number or nesting past the
 JSON limit: -32700) before anything runs. Undecodable bytes (truncated, wrong
-wire types, invalid UTF-8 in a string, nested past upb's limit) are -32700.
+wire types, invalid UTF-8 in a string, nested past upb's limit of 100 message
+levels, which free-form JSON reaches at about 31 levels) are -32700: a requester
+then sends the request again as JSON, so the caller gets the JSON path's verdict.
 Unknown fields are dropped, as the JSON reader ignores unknown members.
 """
 
@@ -51,7 +53,7 @@ __all__ = [
     "encode",
     "is_protobuf",
     "item_ends",
-    "result_problem",
+    "result_fit",
     "task_named",
 ]
 
@@ -228,10 +230,23 @@ def decode_request(method: str | None, payload: bytes, *,
     return method, params
 
 
-def result_problem(message: ProtoMessage, payload: bytes) -> str | None:
-    """Why a binary result could not go out as JSON (a non-finite number), or None:
-    the responder answers -32603 then, as its JSON encoder would fail."""
-    return _problem(message, payload, allow_nul=True, max_depth=1 << 30)
+def result_fit(message: ProtoMessage, payload: bytes) -> str:
+    """How a result (``payload``, its binary form) can go out: ``"binary"``; ``"json"``
+    when a binary reader would refuse it (free-form JSON nested past upb's limit of 100
+    message levels, about 31 levels of JSON objects); ``"none"`` when JSON cannot carry
+    it either (a non-finite number: the responder answers -32603, as its JSON encoder
+    fails on it). Only free-form JSON fields can make it anything but binary."""
+    if not _holds_dynamic(message):
+        return "binary"
+    try:
+        MessageToDict(message)
+    except SerializeToJsonError:
+        return "none"
+    try:
+        type(message).FromString(payload)
+    except DecodeError:
+        return "json"
+    return "binary"
 
 
 def decode_result(method: str, payload: bytes) -> ProtoMessage:

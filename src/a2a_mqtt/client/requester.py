@@ -411,7 +411,7 @@ class Requester:
                                                  correlation_data=corr, service_params=sp,
                                                  message_expiry=cfg.message_expiry,
                                                  extra=extra + traced, binary=binary)
-                    if extra:
+                    if cfg.e2e is not None:  # ubsp-v1 (never binary, never asks for it)
                         props = dataclasses.replace(props, content_type="application/jose")
                     try:
                         code = await self.transport.publish(topic, body, qos=1, properties=props)

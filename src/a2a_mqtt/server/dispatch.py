@@ -166,12 +166,14 @@ class _Reply:
             await self.result(rid, _dict(message), end=end)
             return
         payload = protobin.encode(message)
-        problem = protobin.result_problem(message, payload)
-        if problem is not None:  # what the JSON encoder would fail on: the same -32603
-            log.error("the result for request %r cannot be encoded: %s", rid, problem)
+        fit = protobin.result_fit(message, payload)
+        if fit == "binary":
+            await self.send(payload, end=end, binary=True)
+        elif fit == "json":  # nested too deep for a binary reader: this one goes as JSON
+            await self.result(rid, _dict(message), end=end)
+        else:  # what the JSON encoder would fail on: the same -32603
+            log.error("the result for request %r cannot be encoded (a non-finite number)", rid)
             await self.error(rid, error_object(InternalError()))
-            return
-        await self.send(payload, end=end, binary=True)
 
     async def error(self, rid: Any, error: dict[str, Any], *,
                     retry_after: int | None = None) -> None:
