@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
-import hashlib
 import logging
 import random
 import secrets
@@ -25,7 +24,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
 from a2a.client.errors import A2AClientError, A2AClientTimeoutError
-from a2a.types.a2a_pb2 import AgentCard, StreamResponse
+from a2a.types.a2a_pb2 import AgentCard
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message as ProtoMessage
 
@@ -36,10 +35,8 @@ from a2a_mqtt.binding.codes import (
     BindingError,
     ResponderUnavailableError,
     TransportProtocolError,
-    error_from_object,
 )
-from a2a_mqtt.binding.envelope import encode_request, parse_response
-from a2a_mqtt.binding.stream import is_final_result
+from a2a_mqtt.binding.envelope import encode_request
 from a2a_mqtt.binding.topics import (
     AgentRef,
     discovery_topic,
@@ -49,14 +46,13 @@ from a2a_mqtt.binding.topics import (
 )
 from a2a_mqtt.binding.tracecontext import inject_span
 from a2a_mqtt.client.config import RequesterConfig
+from a2a_mqtt.client.replies import BinaryRefused, CallReplies, Reply, decode_reply
 from a2a_mqtt.client.retry import (
-    RETRY_AFTER,
     OverloadedError,
     backoff_delay,
     overload_delay,
-    parse_retry_after,
 )
-from a2a_mqtt.errors import PublishError, RemoteProtocolError, TransportError
+from a2a_mqtt.errors import PublishError, TransportError
 from a2a_mqtt.mqtt_types import (
     IncomingMessage,
     PublishProperties,
@@ -77,86 +73,8 @@ log = logging.getLogger("a2a_mqtt.client")
 _NO_MATCHING_SUBSCRIBERS: Final = 0x10
 _DEFAULT_VERSION: Final = {"A2A-Version": "1.0"}
 _MAX_RESPONDERS: Final = 100_000
-_DEDUP_WINDOW: Final = 256
-_PARSE_ERROR: Final = -32700
 # docs/binding.md §3.4: what a request says it reads in replies, and what a binary one adds.
 _ACCEPT: Final = ((P.ACCEPT, protobin.CONTENT_TYPE),)
-
-
-class _BinaryRefused(Exception):
-    """A binary request answered -32700 (a peer that reads JSON only): retry in JSON."""
-
-    def __init__(self, error: Exception, *, legacy: bool) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.legacy = legacy
-        """The refusing reply did not say it reads binary: a peer that predates it."""
-
-
-class Reply:
-    """One correlated reply: its JSON-RPC result and whether it ends the stream.
-
-    ``result`` is the ProtoJSON value of a JSON reply, or the protobuf message of a
-    binary one (docs/binding.md §3.4; only for calls made with a message). The empty
-    end-of-stream item is ``{}`` in both encodings."""
-
-    __slots__ = ("end", "responder", "result")
-
-    def __init__(self, result: Any, end: bool, responder: str | None) -> None:
-        self.result = result
-        self.end = end
-        self.responder = responder
-
-
-class _Call:
-    """Replies for one call, across all of its attempts' Correlation Data.
-
-    Bounded: at most ``limit`` unread replies (past that the call fails rather
-    than grow) and a duplicate filter over the last :data:`_DEDUP_WINDOW` replies.
-    """
-
-    __slots__ = ("_event", "_limit", "_order", "_queue", "_seen", "overflowed")
-
-    def __init__(self, limit: int) -> None:
-        self._queue: collections.deque[IncomingMessage] = collections.deque()
-        self._event = asyncio.Event()
-        self._seen: set[bytes] = set()
-        self._order: collections.deque[bytes] = collections.deque()
-        self._limit = limit
-        self.overflowed = False
-
-    def deliver(self, msg: IncomingMessage) -> None:
-        if self.overflowed:
-            return
-        # A QoS 1 redelivery repeats the reply byte for byte; so does the answer
-        # to a retry's Correlation Data, which must not count as a second answer.
-        key = hashlib.blake2b(msg.payload, digest_size=16).digest()
-        if key in self._seen:
-            return
-        self._seen.add(key)
-        self._order.append(key)
-        if len(self._order) > _DEDUP_WINDOW:
-            self._seen.discard(self._order.popleft())
-        if len(self._queue) >= self._limit:
-            self.overflowed = True
-            self._queue.clear()
-        else:
-            self._queue.append(msg)
-        self._event.set()
-
-    async def next(self, timeout: float) -> IncomingMessage:
-        while not self._queue:
-            if self.overflowed:
-                raise A2AClientError(f"more than {self._limit} replies unread; the call "
-                                     "is abandoned (resume with SubscribeToTask)")
-            self._event.clear()
-            async with asyncio.timeout(timeout):
-                await self._event.wait()
-        return self._queue.popleft()
-
-    @property
-    def buffered(self) -> int:
-        return len(self._queue)
 
 
 class Requester:
@@ -171,7 +89,7 @@ class Requester:
         self.reply_topic = reply_topic(self.identity, uuid.uuid4().hex[:16])
         self._factory = transport_factory
         self._transport: MqttTransport | None = None
-        self._calls: dict[bytes, _Call] = {}
+        self._calls: dict[bytes, CallReplies] = {}
         self._barriers: dict[bytes, asyncio.Future[None]] = {}
         # (pool, task id) -> the member that answered last: later task operations go there.
         self._responders: collections.OrderedDict[tuple[AgentRef, str], AgentRef] = (
@@ -370,7 +288,7 @@ class Requester:
         sp = dict(_DEFAULT_VERSION)
         if service_params:
             sp.update(service_params)
-        call = _Call(cfg.stream_buffer)
+        call = CallReplies(cfg.stream_buffer)
         corrs: list[bytes] = []
         last_error: Exception = A2AClientTimeoutError(
             f"{method} to {agent}: no reply within {first_timeout:g}s")
@@ -438,9 +356,9 @@ class Requester:
                     if accept:
                         self._learn(agent, first)
                     try:
-                        reply = self._decode(self._open(first, agent), unary, agent.pool,
+                        reply = decode_reply(self._open(first, agent), unary, agent.pool,
                                              method, accept=accept, binary=binary)
-                    except _BinaryRefused as exc:
+                    except BinaryRefused as exc:
                         self._refused_binary(agent, exc.legacy)
                         binary, redo, last_error = False, True, exc.error
                         payload = encode_request(method, _json_params(params), rid)
@@ -460,7 +378,7 @@ class Requester:
                             raise A2AClientTimeoutError(
                                 f"{method} to {agent}: stream idle for {idle_timeout:g}s; "
                                 "resume with SubscribeToTask") from None
-                        reply = self._decode(self._open(msg, agent), unary, agent.pool,
+                        reply = decode_reply(self._open(msg, agent), unary, agent.pool,
                                              method, accept=accept)
                         yield reply
                     return
@@ -500,54 +418,6 @@ class Requester:
         await transport.publish(discovery_topic(self.identity), encode_card(card), qos=1,
                                 retain=True, properties=PublishProperties(
                                     user_properties=P.status_properties("online", "agent")))
-
-    @staticmethod
-    def _decode(msg: IncomingMessage, unary: bool, pooled: bool, method: str, *,
-                accept: bool, binary: bool = False) -> Reply:
-        """One reply as a :class:`Reply`, or the error it carries raised.
-
-        ``accept``: the call asked for binary replies (so takes messages);
-        ``binary``: the request went out in binary (a -32700 then means a peer that
-        could not read it: :class:`_BinaryRefused`)."""
-        props = msg.properties
-        responder = props.user_property(P.RESPONDER_AGENT_ID)
-        if pooled and not responder:
-            # The profile: a pooled reply MUST name its responder; without it we could
-            # not follow the task, so the reply is a protocol error.
-            raise TransportProtocolError(
-                f"pooled reply on {msg.topic} has no {P.RESPONDER_AGENT_ID} property")
-        marker = props.user_property(P.STREAM_END)
-        if protobin.is_protobuf(props.content_type):
-            try:
-                message = protobin.decode_result(method, msg.payload)
-            except RemoteProtocolError as exc:
-                raise A2AClientError(f"malformed reply on {msg.topic}: {exc}") from exc
-            if isinstance(message, StreamResponse):
-                if message.WhichOneof("payload") is None:
-                    return Reply({}, unary or marker != "false", responder)  # the end item
-                final = protobin.item_ends(message)
-            else:
-                final = True
-            end = unary or (marker == "true" if marker is not None else final)
-            # A binary reply nobody asked for (a JSON call) is handed on as ProtoJSON.
-            return Reply(message if accept else MessageToDict(message), end, responder)
-        try:
-            response = parse_response(msg.payload)
-        except RemoteProtocolError as exc:
-            raise A2AClientError(f"malformed reply on {msg.topic}: {exc}") from exc
-        if response.error is not None:
-            error = error_from_object(response.error)
-            if binary and response.error.get("code") == _PARSE_ERROR:
-                raise _BinaryRefused(error, legacy=not protobin.accepts(
-                    props.user_property(P.ACCEPT)))
-            hint = parse_retry_after(props.user_property(RETRY_AFTER))
-            if isinstance(error, ResponderUnavailableError) and hint is not None:
-                raise OverloadedError(error.message, error.data, retry_after=hint)
-            raise error
-        end = unary or (marker == "true" if marker is not None
-                        else is_final_result(response.result))
-        return Reply(response.result, end, responder)
-
 
 def _json_params(params: dict[str, Any] | ProtoMessage) -> dict[str, Any]:
     return params if isinstance(params, dict) else MessageToDict(params)
