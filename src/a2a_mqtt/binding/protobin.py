@@ -19,8 +19,7 @@ Unknown fields are dropped, as the JSON reader ignores unknown members.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cache
+import re
 from typing import Final
 
 from a2a.types.a2a_pb2 import (
@@ -33,7 +32,6 @@ from a2a.types.a2a_pb2 import (
     TaskPushNotificationConfig,
     TaskState,
 )
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.empty_pb2 import Empty
 from google.protobuf.json_format import MessageToDict, SerializeToJsonError
 from google.protobuf.message import DecodeError
@@ -81,8 +79,6 @@ _METHOD_NOT_FOUND: Final = -32601
 _INVALID_PARAMS: Final = -32602
 # The JSON limit counts the envelope and ``params`` (or ``result``) themselves.
 _BODY_DEPTH: Final = MAX_DEPTH - 1
-_DYNAMIC: Final = frozenset({"google.protobuf.Struct", "google.protobuf.Value",
-                             "google.protobuf.ListValue"})
 _FINAL: Final = frozenset({TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED,
                            TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_REJECTED,
                            TaskState.TASK_STATE_INPUT_REQUIRED,
@@ -117,80 +113,22 @@ def encode(message: ProtoMessage) -> bytes:
     return message.SerializeToString(deterministic=True)
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    dynamic: frozenset[str]
-    """Fields holding a Struct, Value or ListValue (free-form JSON)."""
-    nested: frozenset[str]
-    """Other message fields whose sub-tree can hold one."""
-
-
-@cache
-def _reaches_dynamic(descriptor: Descriptor) -> bool:
-    seen = {descriptor.full_name}
-    todo = [descriptor]
-    while todo:
-        for field in todo.pop().fields:
-            sub = field.message_type
-            if sub is None:
-                continue
-            if sub.full_name in _DYNAMIC:
-                return True
-            if sub.full_name not in seen:
-                seen.add(sub.full_name)
-                todo.append(sub)
-    return False
-
-
-@cache
-def _plan(descriptor: Descriptor) -> _Plan:
-    dynamic, nested = set(), set()
-    for field in descriptor.fields:
-        sub = field.message_type
-        if sub is None:
-            continue
-        if sub.full_name in _DYNAMIC:
-            dynamic.add(field.name)
-        elif _reaches_dynamic(sub):
-            nested.add(field.name)
-    return _Plan(frozenset(dynamic), frozenset(nested))
-
-
-def _holds_dynamic(message: ProtoMessage) -> bool:
-    """Whether any present field (at any depth) holds free-form JSON: only there can a
-    number be non-finite or the nesting reach the JSON limit (a2a.proto has no double
-    fields and no recursive messages of its own). Walks present fields only."""
-    plan = _plan(message.DESCRIPTOR)
-    if not plan.dynamic and not plan.nested:
-        return False
-    for field, value in message.ListFields():
-        name = field.name
-        if name in plan.dynamic:
-            return True
-        if name not in plan.nested:
-            continue
-        if field.is_repeated:
-            items = value.values() if _is_map(field) else value
-            if any(isinstance(i, ProtoMessage) and _holds_dynamic(i) for i in items):
-                return True
-        elif _holds_dynamic(value):
-            return True
-    return False
-
-
-def _is_map(field: FieldDescriptor) -> bool:
-    sub = field.message_type
-    return sub is not None and sub.GetOptions().map_entry
+# A non-finite double in the payload: Value.number_value (field 2, wire type 1: tag 0x11;
+# a2a.proto has no other float or double field) whose 8 little-endian bytes have every
+# exponent bit set. A message holding one has these bytes in its wire form.
+_NON_FINITE: Final = re.compile(rb"\x11[\x00-\xff]{6}[\xf0-\xff][\x7f\xff]", re.DOTALL)
 
 
 def _problem(message: ProtoMessage, payload: bytes, *, allow_nul: bool,
              max_depth: int) -> str | None:
     """What JSON could not carry in ``message`` (decoded from ``payload``), or None.
 
-    Slow (its ProtoJSON is built and walked) only when it can find something: a
-    string can hold U+0000 only if the payload has a zero byte, a number be non-finite
-    or the nesting be deep only in free-form JSON fields."""
-    if (allow_nul or b"\x00" not in payload) and not _holds_dynamic(message):
+    Slow (its ProtoJSON is built and walked) only when the bytes allow a problem: a
+    string holds U+0000 only if the payload has a zero byte, a number is non-finite
+    only if :data:`_NON_FINITE` matches. Nesting needs no gate: upb reads at most 100
+    message levels, and each level of free-form JSON costs two or three, so whatever
+    decoded is within the JSON limit (``max_depth`` is checked on the slow path)."""
+    if (allow_nul or b"\x00" not in payload) and _NON_FINITE.search(payload) is None:
         return None
     try:
         as_json = MessageToDict(message)
@@ -235,14 +173,14 @@ def result_fit(message: ProtoMessage, payload: bytes) -> str:
     when a binary reader would refuse it (free-form JSON nested past upb's limit of 100
     message levels, about 31 levels of JSON objects); ``"none"`` when JSON cannot carry
     it either (a non-finite number: the responder answers -32603, as its JSON encoder
-    fails on it). Only free-form JSON fields can make it anything but binary."""
-    if not _holds_dynamic(message):
-        return "binary"
+    fails on it)."""
+    if _NON_FINITE.search(payload) is not None:
+        try:
+            MessageToDict(message)
+        except SerializeToJsonError:
+            return "none"
     try:
-        MessageToDict(message)
-    except SerializeToJsonError:
-        return "none"
-    try:
+        # What the requester will do: about a microsecond for a task (upb, in C).
         type(message).FromString(payload)
     except DecodeError:
         return "json"

@@ -4,6 +4,7 @@ and garbage bytes. Bounded and derandomised, as the other decoder tests."""
 from __future__ import annotations
 
 import math
+import struct
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from a2a.types.a2a_pb2 import (
 )
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message as ProtoMessage
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from a2a_mqtt.binding import protobin
@@ -143,6 +144,31 @@ def test_non_finite_and_deep_metadata_are_refused_as_in_json() -> None:
         "SendMessage", protobin.encode(send(x=math.nan)))) == -32700
     assert code_of(lambda: protobin.decode_request(
         "SendMessage", protobin.encode(send(x=-math.inf)))) == -32700
+
+
+@given(st.lists(st.integers(min_value=0, max_value=2**64 - 1), min_size=1, max_size=4),
+       st.sampled_from(["metadata", "data", "list"]))
+@example([0x7FF0000000000000], "metadata")  # infinity
+@example([0xFFF0000000000000], "data")  # -infinity
+@example([0x7FF8000000000001], "list")  # a NaN with a payload
+@example([0xFFFFFFFFFFFFFFFF], "metadata")  # a NaN without a zero byte
+@example([0x7FEFFFFFFFFFFFFF, 0x0000000000000001], "metadata")  # largest, smallest finite
+@FUZZ
+def test_every_non_finite_double_is_found(bit_patterns: list[int], where: str) -> None:
+    """Any NaN (whatever its payload bits) or infinity, wherever free-form JSON sits,
+    is refused as JSON refuses it; every finite double passes (the byte gate is exact
+    on the side that matters: it never misses one)."""
+    numbers = [struct.unpack("<d", struct.pack("<Q", bits))[0] for bits in bit_patterns]
+    request = send()
+    if where == "metadata":
+        request.metadata.update({f"k{i}": n for i, n in enumerate(numbers)})
+    elif where == "data":
+        request.message.parts.add().data.struct_value.update({"n": numbers[0]})
+    else:
+        request.message.metadata.update({"l": [{"x": n} for n in numbers]})
+    code = code_of(lambda: protobin.decode_request("SendMessage", protobin.encode(request)))
+    assert (code == -32700) is not all(math.isfinite(n) for n in numbers)
+    assert code in (None, -32700)
 
 
 def nested(depth: int) -> dict[str, Any]:
