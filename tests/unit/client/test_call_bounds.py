@@ -8,7 +8,8 @@ import pytest
 from a2a.client.errors import A2AClientError
 
 from a2a_mqtt._deadlines import FutureDeadlines
-from a2a_mqtt.client.requester import _DEDUP_WINDOW, _Call
+from a2a_mqtt.client.replies import _DEDUP_WINDOW
+from a2a_mqtt.client.replies import CallReplies as _Call
 from a2a_mqtt.transport.base import IncomingMessage, PublishProperties
 
 
