@@ -24,7 +24,7 @@ ARCHITECTURE = SRC.parents[1] / "docs" / "architecture.md"
 
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"errors", "telemetry", "_version"}),
-    frozenset({"mqtt_types", "extras", "_loop", "_net", "_uvicorn"}),
+    frozenset({"mqtt_types", "extras", "_loop", "_net", "_uvicorn", "_deadlines"}),
     frozenset({"binding", "connection", "service"}),
     frozenset({"transport", "observability"}),
     frozenset({"security", "access"}),

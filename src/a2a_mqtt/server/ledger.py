@@ -59,12 +59,26 @@ _SUBMITTED = TaskState.TASK_STATE_SUBMITTED
 class TaskLedger:
     """a2a-sdk's ``TaskManager`` for one task of the lean path; see the module docstring."""
 
-    __slots__ = ("_context", "_current", "_initial_message", "_pending", "_plain",
-                 "_version", "_versioned", "context_id", "task_id")
+    __slots__ = (
+        "_context",
+        "_current",
+        "_initial_message",
+        "_pending",
+        "_plain",
+        "_version",
+        "_versioned",
+        "context_id",
+        "task_id",
+    )
 
-    def __init__(self, store: TaskStore | VersionedTaskStore, context: ServerCallContext,
-                 task_id: str, context_id: str | None,
-                 initial_message: Message | None) -> None:
+    def __init__(
+        self,
+        store: TaskStore | VersionedTaskStore,
+        context: ServerCallContext,
+        task_id: str,
+        context_id: str | None,
+        initial_message: Message | None,
+    ) -> None:
         if not (isinstance(task_id, str) and task_id):
             raise ValueError("Task ID must be a non-empty string")
         if isinstance(store, VersionedTaskStore):
@@ -116,14 +130,15 @@ class TaskLedger:
         event_task_id = event.id if isinstance(event, Task) else event.task_id
         if self.task_id and self.task_id != event_task_id:
             raise InvalidParamsError(
-                message=f"Task in event doesn't match TaskManager {self.task_id} : "
-                        f"{event_task_id}")
+                message=f"Task in event doesn't match TaskManager {self.task_id} : {event_task_id}"
+            )
         if not self.task_id:
             self.task_id = event_task_id
         if self.context_id and self.context_id != event.context_id:
             raise InvalidParamsError(
                 message=f"Context in event doesn't match TaskManager {self.context_id} : "
-                        f"{event.context_id}")
+                f"{event.context_id}"
+            )
         if not self.context_id:
             self.context_id = event.context_id
         if isinstance(event, Task):
@@ -155,12 +170,19 @@ class TaskLedger:
         if not task and self.task_id:
             task = await self._load()
         if not task:
-            log.info("Task not found or task_id not set. Creating new task for event "
-                     "(task_id: %s, context_id: %s).", task_id, context_id)
+            log.info(
+                "Task not found or task_id not set. Creating new task for event "
+                "(task_id: %s, context_id: %s).",
+                task_id,
+                context_id,
+            )
             initial = self._initial_message
-            task = Task(id=task_id, context_id=context_id,
-                        status=TaskStatus(state=_SUBMITTED),
-                        history=[initial] if initial else [])
+            task = Task(
+                id=task_id,
+                context_id=context_id,
+                status=TaskStatus(state=_SUBMITTED),
+                history=[initial] if initial else [],
+            )
             await self._save(task)
         return task
 
@@ -187,8 +209,12 @@ class TaskLedger:
         else:
             assert self._versioned is not None
             self._version = await self._versioned.save(
-                task, event=self._pending, prev=self._current, prev_version=self._version,
-                context=self._context)
+                task,
+                event=self._pending,
+                prev=self._current,
+                prev_version=self._version,
+                context=self._context,
+            )
         self._current = task
         if not self.task_id:
             self.task_id = task.id

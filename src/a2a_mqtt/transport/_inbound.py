@@ -129,10 +129,14 @@ class Inbound:
         stats = self._options.stats
         if stats is not None:
             stats.received()
-        manual = self._registry.deliver(packet.topic, packet.payload, qos=qos,
-                                        retain=packet.retain,
-                                        properties=incoming_properties(packet),
-                                        make_ack=lambda: self._acker(pid, qos))
+        manual = self._registry.deliver(
+            packet.topic,
+            packet.payload,
+            qos=qos,
+            retain=packet.retain,
+            properties=incoming_properties(packet),
+            make_ack=lambda: self._acker(pid, qos),
+        )
         if not manual and qos:
             self._send_ack(pid, qos)
 

@@ -155,9 +155,16 @@ class Registry:
             self._routes[key] = route
         return route
 
-    def deliver(self, topic: str, payload: bytes, *, qos: int, retain: bool,
-                properties: PublishProperties,
-                make_ack: Callable[[], Callable[[], None]]) -> bool:
+    def deliver(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int,
+        retain: bool,
+        properties: PublishProperties,
+        make_ack: Callable[[], Callable[[], None]],
+    ) -> bool:
         """Run every matching handler on the message, in registration order.
 
         Handlers of ``manual_ack`` subscriptions get a message carrying
@@ -171,8 +178,7 @@ class Registry:
         for entry in entries:
             if entry.subscription.manual_ack:
                 if with_ack is None:
-                    with_ack = IncomingMessage(topic, payload, qos, retain, properties,
-                                               make_ack())
+                    with_ack = IncomingMessage(topic, payload, qos, retain, properties, make_ack())
                 message = with_ack
             else:
                 if plain is None:
@@ -181,8 +187,7 @@ class Registry:
             try:
                 entry.handler(message)
             except Exception:
-                log.exception("handler for %r failed on %r", entry.subscription.topic_filter,
-                              topic)
+                log.exception("handler for %r failed on %r", entry.subscription.topic_filter, topic)
         return manual
 
     def __contains__(self, topic_filter: object) -> bool:

@@ -41,9 +41,14 @@ from hypothesis import strategies as st
 from a2a_mqtt.server.ledger import TaskLedger
 
 TID, CID = "11111111-1111-4111-8111-111111111111", "ctx-1"
-STATES = [TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING,
-          TaskState.TASK_STATE_INPUT_REQUIRED, TaskState.TASK_STATE_COMPLETED,
-          TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELED]
+STATES = [
+    TaskState.TASK_STATE_SUBMITTED,
+    TaskState.TASK_STATE_WORKING,
+    TaskState.TASK_STATE_INPUT_REQUIRED,
+    TaskState.TASK_STATE_COMPLETED,
+    TaskState.TASK_STATE_FAILED,
+    TaskState.TASK_STATE_CANCELED,
+]
 
 
 class RecordingVersionedStore(VersionedTaskStore):
@@ -53,8 +58,15 @@ class RecordingVersionedStore(VersionedTaskStore):
         self.rows: dict[str, tuple[Task, int]] = {}
         self.calls: list[tuple[Any, ...]] = []
 
-    async def save(self, task: Task, *, event: Any, prev: Task | None,
-                   prev_version: TaskVersion, context: ServerCallContext) -> TaskVersion:
+    async def save(
+        self,
+        task: Task,
+        *,
+        event: Any,
+        prev: Task | None,
+        prev_version: TaskVersion,
+        context: ServerCallContext,
+    ) -> TaskVersion:
         self.calls.append(("save", _bytes(task), _bytes(event), _bytes(prev), prev_version))
         row = self.rows.get(task.id)
         current = TaskVersion(row[1]) if row is not None else TaskVersion.MISSING
@@ -75,8 +87,7 @@ class RecordingVersionedStore(VersionedTaskStore):
         copy.CopyFrom(row[0])
         return StoredTask(copy, TaskVersion(row[1]))
 
-    async def list(self, params: ListTasksRequest,
-                   context: ServerCallContext) -> ListTasksResponse:
+    async def list(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
         raise NotImplementedError
 
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
@@ -104,8 +115,7 @@ class RecordingPlainStore(TaskStore):
         self.calls.append(("get", task_id))
         return await self.inner.get(task_id, context)
 
-    async def list(self, params: ListTasksRequest,
-                   context: ServerCallContext) -> ListTasksResponse:
+    async def list(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
         return await self.inner.list(params, context)
 
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
@@ -122,8 +132,9 @@ def _bytes(message: Any) -> bytes | None:
 def _status(state: int, text: str | None, meta: bool) -> TaskStatusUpdateEvent:
     status = TaskStatus(state=state)
     if text is not None:
-        status.message.CopyFrom(Message(message_id=f"s-{text}", role=Role.ROLE_AGENT,
-                                        parts=[Part(text=text)]))
+        status.message.CopyFrom(
+            Message(message_id=f"s-{text}", role=Role.ROLE_AGENT, parts=[Part(text=text)])
+        )
     event = TaskStatusUpdateEvent(task_id=TID, context_id=CID, status=status)
     if meta:
         event.metadata.CopyFrom(Struct(fields={}))
@@ -132,15 +143,22 @@ def _status(state: int, text: str | None, meta: bool) -> TaskStatusUpdateEvent:
 
 
 def _artifact(artifact_id: str, append: bool) -> TaskArtifactUpdateEvent:
-    return TaskArtifactUpdateEvent(task_id=TID, context_id=CID, append=append,
-                                   artifact=Artifact(artifact_id=artifact_id,
-                                                     parts=[Part(text=artifact_id)]))
+    return TaskArtifactUpdateEvent(
+        task_id=TID,
+        context_id=CID,
+        append=append,
+        artifact=Artifact(artifact_id=artifact_id, parts=[Part(text=artifact_id)]),
+    )
 
 
 call = st.one_of(
     st.tuples(st.just("task"), st.sampled_from(STATES), st.booleans()),
-    st.tuples(st.just("status"), st.sampled_from(STATES),
-              st.one_of(st.none(), st.sampled_from(["a", "b"])), st.booleans()),
+    st.tuples(
+        st.just("status"),
+        st.sampled_from(STATES),
+        st.one_of(st.none(), st.sampled_from(["a", "b"])),
+        st.booleans(),
+    ),
     st.tuples(st.just("artifact"), st.sampled_from(["x", "y"]), st.booleans()),
     st.tuples(st.just("wrong"), st.sampled_from(["task", "context"])),
     st.tuples(st.just("ensure")),
@@ -178,10 +196,12 @@ async def _play(manager: Any, store: Any, calls: list[tuple[Any, ...]]) -> list[
                     task = await manager.get_task()
                     if task is None:
                         continue
-                    message = Message(message_id=message_id, role=Role.ROLE_USER,
-                                      parts=[Part(text=message_id)])
+                    message = Message(
+                        message_id=message_id, role=Role.ROLE_USER, parts=[Part(text=message_id)]
+                    )
                     result = await manager.save_task_event(
-                        manager.update_with_message(message, task))
+                        manager.update_with_message(message, task)
+                    )
                 case ("get",):
                     result = await manager.get_task()
                 case ("invalidate",):
@@ -190,8 +210,14 @@ async def _play(manager: Any, store: Any, calls: list[tuple[Any, ...]]) -> list[
                 case _:  # ("bump",)
                     store.bump(TID)
                     result = None
-            out.append(("ok", _bytes(result) if result is not None and hasattr(
-                result, "SerializeToString") else result))
+            out.append(
+                (
+                    "ok",
+                    _bytes(result)
+                    if result is not None and hasattr(result, "SerializeToString")
+                    else result,
+                )
+            )
         except Exception as exc:  # the same error, word for word
             out.append(("error", type(exc).__name__, str(exc)))
         out.append(("version", manager.current_version, manager.context_id))
@@ -199,11 +225,15 @@ async def _play(manager: Any, store: Any, calls: list[tuple[Any, ...]]) -> list[
     return out
 
 
-def _run(calls: list[tuple[Any, ...]], *, versioned: bool, initial: bool,
-         known_context: bool) -> tuple[list[Any], list[Any]]:
+def _run(
+    calls: list[tuple[Any, ...]], *, versioned: bool, initial: bool, known_context: bool
+) -> tuple[list[Any], list[Any]]:
     context = ServerCallContext()
-    message = (Message(message_id="first", role=Role.ROLE_USER, parts=[Part(text="hi")])
-               if initial else None)
+    message = (
+        Message(message_id="first", role=Role.ROLE_USER, parts=[Part(text="hi")])
+        if initial
+        else None
+    )
     cid = CID if known_context else None
 
     def store() -> Any:
@@ -211,27 +241,42 @@ def _run(calls: list[tuple[Any, ...]], *, versioned: bool, initial: bool,
 
     sdk_store, lean_store = store(), store()
     sdk = asyncio.run(_play(TaskManager(sdk_store, context, TID, cid, message), sdk_store, calls))
-    lean = asyncio.run(_play(TaskLedger(lean_store, context, TID, cid, message), lean_store,
-                             calls))
+    lean = asyncio.run(_play(TaskLedger(lean_store, context, TID, cid, message), lean_store, calls))
     assert lean_store.calls == sdk_store.calls
     return sdk, lean
 
 
-COMMON = [("task", TaskState.TASK_STATE_SUBMITTED, False),
-          ("artifact", "x", False), ("status", TaskState.TASK_STATE_COMPLETED, None, False)]
+COMMON = [
+    ("task", TaskState.TASK_STATE_SUBMITTED, False),
+    ("artifact", "x", False),
+    ("status", TaskState.TASK_STATE_COMPLETED, None, False),
+]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(calls=st.lists(call, max_size=8), versioned=st.booleans(), initial=st.booleans(),
-       known_context=st.booleans())
+@given(
+    calls=st.lists(call, max_size=8),
+    versioned=st.booleans(),
+    initial=st.booleans(),
+    known_context=st.booleans(),
+)
 @example(calls=COMMON, versioned=False, initial=True, known_context=True)
 @example(calls=COMMON, versioned=True, initial=True, known_context=True)
-@example(calls=[("status", TaskState.TASK_STATE_WORKING, "a", True), ("artifact", "x", True),
-                ("artifact", "x", True), ("bump",), ("status", TaskState.TASK_STATE_FAILED,
-                                                     None, False)],
-         versioned=True, initial=True, known_context=False)
-def test_ledger_does_what_task_manager_does(calls: list[tuple[Any, ...]], versioned: bool,
-                                            initial: bool, known_context: bool) -> None:
+@example(
+    calls=[
+        ("status", TaskState.TASK_STATE_WORKING, "a", True),
+        ("artifact", "x", True),
+        ("artifact", "x", True),
+        ("bump",),
+        ("status", TaskState.TASK_STATE_FAILED, None, False),
+    ],
+    versioned=True,
+    initial=True,
+    known_context=False,
+)
+def test_ledger_does_what_task_manager_does(
+    calls: list[tuple[Any, ...]], versioned: bool, initial: bool, known_context: bool
+) -> None:
     sdk, lean = _run(calls, versioned=versioned, initial=initial, known_context=known_context)
     assert lean == sdk
 

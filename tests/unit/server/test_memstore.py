@@ -82,17 +82,28 @@ async def test_saves_and_reads_are_copies() -> None:
 
 USERS = ["", "alice", "bob"]
 op = st.one_of(
-    st.tuples(st.just("save"), st.integers(0, 5), st.sampled_from(USERS),
-              st.sampled_from([TaskState.TASK_STATE_WORKING, TaskState.TASK_STATE_COMPLETED]),
-              st.sampled_from(["c1", "c2"]), st.integers(0, 3)),
+    st.tuples(
+        st.just("save"),
+        st.integers(0, 5),
+        st.sampled_from(USERS),
+        st.sampled_from([TaskState.TASK_STATE_WORKING, TaskState.TASK_STATE_COMPLETED]),
+        st.sampled_from(["c1", "c2"]),
+        st.integers(0, 3),
+    ),
     st.tuples(st.just("delete"), st.integers(0, 5), st.sampled_from(USERS)),
 )
 listing = st.builds(
     lambda ctx, state, size: ListTasksRequest(context_id=ctx, status=state, page_size=size),
     st.sampled_from(["", "c1", "c2"]),
-    st.sampled_from([TaskState.TASK_STATE_UNSPECIFIED, TaskState.TASK_STATE_WORKING,
-                     TaskState.TASK_STATE_COMPLETED]),
-    st.integers(0, 4))
+    st.sampled_from(
+        [
+            TaskState.TASK_STATE_UNSPECIFIED,
+            TaskState.TASK_STATE_WORKING,
+            TaskState.TASK_STATE_COMPLETED,
+        ]
+    ),
+    st.integers(0, 4),
+)
 
 
 def _ctx(user: str) -> ServerCallContext:
@@ -115,7 +126,8 @@ class _User(UnauthenticatedUser):
 @settings(max_examples=150, deadline=None)
 @given(ops=st.lists(op, max_size=20), query=listing, user=st.sampled_from(USERS))
 def test_within_its_limits_it_answers_as_a2a_sdks_memory_store(
-        ops: list[tuple[Any, ...]], query: ListTasksRequest, user: str) -> None:
+    ops: list[tuple[Any, ...]], query: ListTasksRequest, user: str
+) -> None:
     async def play(store: Any) -> list[Any]:
         for o in ops:
             if o[0] == "save":
@@ -128,9 +140,15 @@ def test_within_its_limits_it_answers_as_a2a_sdks_memory_store(
         out: list[Any] = [await store.get(f"t{n}", _ctx(u)) for n in range(6) for u in USERS]
         pages, token = [], ""
         for _ in range(10):  # every page, following the tokens
-            page = await store.list(ListTasksRequest(
-                context_id=query.context_id, status=query.status, page_size=query.page_size,
-                page_token=token), _ctx(user))
+            page = await store.list(
+                ListTasksRequest(
+                    context_id=query.context_id,
+                    status=query.status,
+                    page_size=query.page_size,
+                    page_token=token,
+                ),
+                _ctx(user),
+            )
             pages.append(page)
             token = page.next_page_token
             if not token:
