@@ -289,7 +289,11 @@ class Requester:
                 async for reply in replies:
                     yield reply
             return
-        failure: BaseException | None = None
+        # The failure is never kept in a local beyond its except clause: a unary call
+        # ends with the GeneratorExit of this generator's aclose(), and a kept exception
+        # (exception -> traceback -> this frame -> local) is a reference cycle holding the
+        # whole call until the cyclic collector runs (docs/performance.md, "Observability:
+        # what metrics cost").
         try:
             inner = self._stream(agent, method, params, service_params=service_params,
                                  timeout=timeout, unary=unary, record=record)
@@ -298,10 +302,9 @@ class Requester:
                     record.replied = True
                     yield reply
         except BaseException as exc:
-            failure = exc
+            record.end(exc)
             raise
-        finally:
-            record.end(failure)
+        record.end(None)
 
     async def _stream(self, agent: AgentRef, method: str, params: dict[str, Any], *,
                       service_params: Mapping[str, str] | None, timeout: float | None,

@@ -10,17 +10,29 @@ Cost on the request path (docs/observability.md, bench/observability_cost.py): t
 SDK cleans and hashes the attribute dict on every synchronous call (~8 µs here).
 Counters and up-down counters are therefore kept as plain sums keyed by the tuple of
 attribute values (:class:`Sum`: one dict update per call) and reported through
-observable instruments when a reader collects; only histograms record synchronously,
-with their attribute dicts resolved once per key. Collection reads the sums with
+observable instruments when a reader collects. Collection reads the sums with
 ``list(dict.items())``, a single C call under the GIL, so a reader thread (OTLP) sees
 a consistent snapshot.
+
+Histograms record through the OTel API's synchronous ``Histogram.record``, one call
+per observation, with their attribute dicts resolved once per key. Without an OTLP
+push those calls are made in batches (:class:`Histogram`): an observation is queued
+(a deque append) and the queue is handed to the SDK when it holds
+:data:`BATCH` observations and before every collection (the readers' ``collect``
+flushes first), so every collection sees every observation made before it, exactly
+as if recorded at once. A batch runs the SDK's code back to back, hot in the CPU's
+caches, instead of once per request among the request's own work (measured in
+docs/performance.md, "Observability: what metrics cost"). With an OTLP push, where
+exemplars link a bucket to the trace being measured, histograms record at once: the
+exemplar must be taken in the request's own context.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Final
+from typing import Any, Final
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -35,13 +47,17 @@ from a2a_mqtt._version import __version__
 from a2a_mqtt.observability.config import ObservabilityConfig
 from a2a_mqtt.observability.names import Instrument
 
-__all__ = ["DURATION_BUCKETS", "Histogram", "Metrics", "Sum"]
+__all__ = ["BATCH", "DURATION_BUCKETS", "Histogram", "Metrics", "Sum"]
 
 log = logging.getLogger("a2a_mqtt.observability")
 
 DURATION_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                            1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 """Seconds; from sub-millisecond MQTT round trips to long agent turns."""
+
+BATCH: Final = 128
+"""Queued histogram observations handed to the SDK at once (bounds the queue and the
+pause a batch makes: about 1 ms of the loop's time here)."""
 
 Key = tuple[str, ...]
 Attributes = dict[str, AttributeValue]
@@ -87,17 +103,70 @@ class Sum:
 
 
 class Histogram:
-    """A synchronous OTel histogram with attribute dicts resolved once per key."""
+    """A synchronous OTel histogram with attribute dicts resolved once per key.
 
-    __slots__ = ("_attrs", "_hist", "instrument")
+    ``batched``: observations wait in a queue until :data:`BATCH` of them are there or
+    a reader collects (:meth:`flush`); each is then recorded through the OTel API as
+    it would have been at once. The queue is a deque: ``append`` (the event loop) and
+    ``popleft`` (the loop, or an OTLP reader's thread flushing before it collects) are
+    atomic, so no observation is lost or recorded twice.
+    """
 
-    def __init__(self, instrument: Instrument, hist: OtelHistogram) -> None:
+    __slots__ = ("_attrs", "_hist", "_pending", "instrument")
+
+    def __init__(self, instrument: Instrument, hist: OtelHistogram, *,
+                 batched: bool = True) -> None:
         self.instrument = instrument
         self._hist = hist
         self._attrs = _Attrs(instrument.attributes)
+        self._pending: deque[tuple[Key, float]] | None = deque() if batched else None
 
     def record(self, key: Key, value: float) -> None:
-        self._hist.record(value, self._attrs(key))
+        pending = self._pending
+        if pending is None:
+            self._hist.record(value, self._attrs(key))
+            return
+        pending.append((key, value))
+        if len(pending) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Record every queued observation through the OTel API (in queue order)."""
+        pending = self._pending
+        if not pending:
+            return
+        record, attrs = self._hist.record, self._attrs
+        for _ in range(len(pending)):  # bounded: what is queued now (more may arrive)
+            try:
+                key, value = pending.popleft()
+            except IndexError:  # another thread flushed it first
+                return
+            record(value, attrs(key))
+
+
+class _PrometheusReader(PrometheusMetricReader):
+    """The Prometheus reader, flushing the queued histogram observations first."""
+
+    def __init__(self, *, registry: CollectorRegistry, flush: Callable[[], None]) -> None:
+        self._a2a_flush = flush  # before super(): registering the collector may collect
+        super().__init__(registry=registry)
+
+    def collect(self, timeout_millis: float = 10_000) -> None:
+        self._a2a_flush()
+        super().collect(timeout_millis)
+
+
+class _PushReader(PeriodicExportingMetricReader):
+    """The OTLP push reader, flushing the queued histogram observations first."""
+
+    def __init__(self, exporter: Any, *, interval_millis: float,
+                 flush: Callable[[], None]) -> None:
+        self._a2a_flush = flush
+        super().__init__(exporter, export_interval_millis=interval_millis)
+
+    def collect(self, timeout_millis: float = 10_000) -> None:
+        self._a2a_flush()
+        super().collect(timeout_millis)
 
 
 class Metrics:
@@ -107,7 +176,9 @@ class Metrics:
                  config: ObservabilityConfig | None = None) -> None:
         self.service = service
         self.registry = CollectorRegistry(auto_describe=True)
-        readers: list[MetricReader] = [PrometheusMetricReader(registry=self.registry)]
+        self._hists: dict[str, Histogram] = {}
+        readers: list[MetricReader] = [_PrometheusReader(registry=self.registry,
+                                                         flush=self.flush)]
         config = config or ObservabilityConfig()
         if config.otlp_endpoint is not None:
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # noqa: PLC0415
@@ -116,8 +187,8 @@ class Metrics:
 
             exporter = OTLPMetricExporter(endpoint=config.otlp_endpoint,
                                           headers=dict(config.otlp_headers) or None)
-            readers.append(PeriodicExportingMetricReader(
-                exporter, export_interval_millis=config.otlp_interval * 1000))
+            readers.append(_PushReader(exporter, interval_millis=config.otlp_interval * 1000,
+                                       flush=self.flush))
         attrs: dict[str, AttributeValue] = {"service.name": f"a2a-mqtt-{service}",
                                             "service.version": __version__}
         if instance:
@@ -133,7 +204,6 @@ class Metrics:
             else AlwaysOffExemplarFilter())
         self._meter = self._provider.get_meter("a2a_mqtt", __version__)
         self._sums: dict[str, Sum] = {}
-        self._hists: dict[str, Histogram] = {}
         self._readers: dict[str, list[Callable[[], Iterable[tuple[Key, float]]]]] = {}
         self._closed = False
         self._push = config.otlp_endpoint is not None
@@ -165,7 +235,7 @@ class Metrics:
             raise ValueError(f"{instrument.name} is a {instrument.kind}, not a histogram")
         hist = Histogram(instrument, self._meter.create_histogram(
             instrument.name, unit=instrument.unit, description=instrument.description,
-            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS)))
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS)), batched=not self._push)
         self._hists[instrument.name] = hist
         return hist
 
@@ -200,6 +270,12 @@ class Metrics:
         for readers in self._readers.values():
             if read in readers:
                 readers.remove(read)
+
+    def flush(self) -> None:
+        """Hand every queued histogram observation to the SDK (readers do, as they
+        collect)."""
+        for hist in list(self._hists.values()):
+            hist.flush()
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus exposition text and its content type."""
