@@ -130,6 +130,10 @@ class Histogram:
         if len(pending) >= BATCH:
             self.flush()
 
+    def queued(self) -> int:
+        """Observations not yet handed to the SDK (at most :data:`BATCH` - 1)."""
+        return 0 if self._pending is None else len(self._pending)
+
     def flush(self) -> None:
         """Record every queued observation through the OTel API (in queue order)."""
         pending = self._pending
