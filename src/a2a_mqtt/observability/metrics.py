@@ -105,47 +105,58 @@ class Sum:
 class Histogram:
     """A synchronous OTel histogram with attribute dicts resolved once per key.
 
-    ``batched``: observations wait in a queue until :data:`BATCH` of them are there or
-    a reader collects (:meth:`flush`); each is then recorded through the OTel API as
-    it would have been at once. The queue is a deque: ``append`` (the event loop) and
-    ``popleft`` (the loop, or an OTLP reader's thread flushing before it collects) are
-    atomic, so no observation is lost or recorded twice.
+    ``batched``: observations wait in a queue per key until :data:`BATCH` of them were
+    made or a reader collects (:meth:`flush`); each is then recorded through the OTel
+    API as it would have been at once (a key's observations in their order, so its
+    sum is the same float). The queues hold bare floats, which the cyclic collector
+    never tracks: queued tuples would be promoted through its generations while they
+    wait, and make its full collections come sooner. Each queue is a deque: ``append``
+    (the event loop) and ``popleft`` (the loop, or an OTLP reader's thread flushing
+    before it collects) are atomic, so no observation is lost or recorded twice.
     """
 
-    __slots__ = ("_attrs", "_hist", "_pending", "instrument")
+    __slots__ = ("_attrs", "_batched", "_hist", "_pending", "_since", "instrument")
 
     def __init__(self, instrument: Instrument, hist: OtelHistogram, *,
                  batched: bool = True) -> None:
         self.instrument = instrument
         self._hist = hist
         self._attrs = _Attrs(instrument.attributes)
-        self._pending: deque[tuple[Key, float]] | None = deque() if batched else None
+        self._batched = batched
+        self._pending: dict[Key, deque[float]] = {}
+        self._since = 0
+        """Observations since the last flush made here (the recording thread's count:
+        what is queued is never more, so the queue stays under BATCH)."""
 
     def record(self, key: Key, value: float) -> None:
-        pending = self._pending
-        if pending is None:
+        if not self._batched:
             self._hist.record(value, self._attrs(key))
             return
-        pending.append((key, value))
-        if len(pending) >= BATCH:
+        queue = self._pending.get(key)
+        if queue is None:
+            self._attrs(key)  # a key of the wrong length fails here, at its first use
+            queue = self._pending.setdefault(key, deque())
+        queue.append(value)
+        self._since += 1
+        if self._since >= BATCH:
+            self._since = 0
             self.flush()
 
     def queued(self) -> int:
-        """Observations not yet handed to the SDK (at most :data:`BATCH` - 1)."""
-        return 0 if self._pending is None else len(self._pending)
+        """Observations not yet handed to the SDK (fewer than :data:`BATCH`)."""
+        return sum(len(queue) for queue in list(self._pending.values()))
 
     def flush(self) -> None:
-        """Record every queued observation through the OTel API (in queue order)."""
-        pending = self._pending
-        if not pending:
-            return
-        record, attrs = self._hist.record, self._attrs
-        for _ in range(len(pending)):  # bounded: what is queued now (more may arrive)
-            try:
-                key, value = pending.popleft()
-            except IndexError:  # another thread flushed it first
-                return
-            record(value, attrs(key))
+        """Record every queued observation through the OTel API."""
+        record = self._hist.record
+        for key, queue in list(self._pending.items()):
+            attrs = self._attrs(key)
+            for _ in range(len(queue)):  # bounded: what is queued now (more may arrive)
+                try:
+                    value = queue.popleft()
+                except IndexError:  # another thread flushed it first
+                    break
+                record(value, attrs)
 
 
 class _PrometheusReader(PrometheusMetricReader):
