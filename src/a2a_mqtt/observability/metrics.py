@@ -17,10 +17,11 @@ a consistent snapshot.
 Histograms record through the OTel API's synchronous ``Histogram.record``, one call
 per observation, with their attribute dicts resolved once per key. Without an OTLP
 push those calls are made in batches (:class:`Histogram`): an observation is queued
-(a deque append) and the queue is handed to the SDK when it holds
-:data:`BATCH` observations and before every collection (the readers' ``collect``
-flushes first), so every collection sees every observation made before it, exactly
-as if recorded at once. A batch runs the SDK's code back to back, hot in the CPU's
+(a float appended to its key's deque) and the queues are handed to the SDK after
+:data:`BATCH` observations and before every collection (the Prometheus reader, the
+only one then, is read only through :meth:`Metrics.render`, which flushes first), so
+every collection sees every observation made before it, exactly as if recorded at
+once. A batch runs the SDK's code back to back, hot in the CPU's
 caches, instead of once per request among the request's own work (measured in
 docs/performance.md, "Observability: what metrics cost"). With an OTLP push, where
 exemplars link a bucket to the trace being measured, histograms record at once: the
@@ -32,7 +33,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Final
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -106,13 +107,13 @@ class Histogram:
     """A synchronous OTel histogram with attribute dicts resolved once per key.
 
     ``batched``: observations wait in a queue per key until :data:`BATCH` of them were
-    made or a reader collects (:meth:`flush`); each is then recorded through the OTel
+    made or the service is scraped (:meth:`flush`); each is then recorded through the OTel
     API as it would have been at once (a key's observations in their order, so its
     sum is the same float). The queues hold bare floats, which the cyclic collector
     never tracks: queued tuples would be promoted through its generations while they
     wait, and make its full collections come sooner. Each queue is a deque: ``append``
-    (the event loop) and ``popleft`` (the loop, or an OTLP reader's thread flushing
-    before it collects) are atomic, so no observation is lost or recorded twice.
+    (the event loop) and ``popleft`` (the loop, or a thread scraping) are atomic, so no
+    observation is lost or recorded twice.
     """
 
     __slots__ = ("_attrs", "_batched", "_hist", "_pending", "_since", "instrument")
@@ -159,31 +160,6 @@ class Histogram:
                 record(value, attrs)
 
 
-class _PrometheusReader(PrometheusMetricReader):
-    """The Prometheus reader, flushing the queued histogram observations first."""
-
-    def __init__(self, *, registry: CollectorRegistry, flush: Callable[[], None]) -> None:
-        self._a2a_flush = flush  # before super(): registering the collector may collect
-        super().__init__(registry=registry)
-
-    def collect(self, timeout_millis: float = 10_000) -> None:
-        self._a2a_flush()
-        super().collect(timeout_millis)
-
-
-class _PushReader(PeriodicExportingMetricReader):
-    """The OTLP push reader, flushing the queued histogram observations first."""
-
-    def __init__(self, exporter: Any, *, interval_millis: float,
-                 flush: Callable[[], None]) -> None:
-        self._a2a_flush = flush
-        super().__init__(exporter, export_interval_millis=interval_millis)
-
-    def collect(self, timeout_millis: float = 10_000) -> None:
-        self._a2a_flush()
-        super().collect(timeout_millis)
-
-
 class Metrics:
     """A service's instruments and readers; ``render()`` is the Prometheus text."""
 
@@ -192,8 +168,7 @@ class Metrics:
         self.service = service
         self.registry = CollectorRegistry(auto_describe=True)
         self._hists: dict[str, Histogram] = {}
-        readers: list[MetricReader] = [_PrometheusReader(registry=self.registry,
-                                                         flush=self.flush)]
+        readers: list[MetricReader] = [PrometheusMetricReader(registry=self.registry)]
         config = config or ObservabilityConfig()
         if config.otlp_endpoint is not None:
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # noqa: PLC0415
@@ -202,8 +177,8 @@ class Metrics:
 
             exporter = OTLPMetricExporter(endpoint=config.otlp_endpoint,
                                           headers=dict(config.otlp_headers) or None)
-            readers.append(_PushReader(exporter, interval_millis=config.otlp_interval * 1000,
-                                       flush=self.flush))
+            readers.append(PeriodicExportingMetricReader(
+                exporter, export_interval_millis=config.otlp_interval * 1000))
         attrs: dict[str, AttributeValue] = {"service.name": f"a2a-mqtt-{service}",
                                             "service.version": __version__}
         if instance:
@@ -287,13 +262,17 @@ class Metrics:
                 readers.remove(read)
 
     def flush(self) -> None:
-        """Hand every queued histogram observation to the SDK (readers do, as they
-        collect)."""
+        """Hand every queued histogram observation to the SDK (:meth:`render` does first)."""
         for hist in list(self._hists.values()):
             hist.flush()
 
     def render(self) -> tuple[bytes, str]:
-        """The Prometheus exposition text and its content type."""
+        """The Prometheus exposition text and its content type.
+
+        The only way the Prometheus reader is read (``registry`` is this method's): it
+        flushes the queued histogram observations first, so the text has them all.
+        """
+        self.flush()
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
     def shutdown(self) -> None:

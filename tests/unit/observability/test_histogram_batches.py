@@ -74,7 +74,7 @@ def test_the_queue_is_handed_over_at_batch_size_without_a_collection() -> None:
 
 
 def test_a_collecting_thread_loses_nor_doubles_nothing() -> None:
-    """An OTLP reader collects on its own thread while the loop records."""
+    """A scrape rendered on another thread while the loop records."""
     metrics = Metrics(service="t")
     hist = metrics.histogram(N.TRANSPORT_PUBLISH_ACK)
     total = 20 * BATCH + 3
