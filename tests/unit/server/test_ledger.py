@@ -21,6 +21,7 @@ from a2a.server.cluster import (
 )
 from a2a.server.context import ServerCallContext
 from a2a.server.tasks import InMemoryTaskStore, TaskManager, TaskStore
+from a2a.server.tasks.task_manager import append_artifact_to_task
 from a2a.types.a2a_pb2 import (
     Artifact,
     ListTasksRequest,
@@ -38,7 +39,7 @@ from google.protobuf.struct_pb2 import Struct
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from a2a_mqtt.server.ledger import TaskLedger
+from a2a_mqtt.server.ledger import TaskLedger, append_artifact
 
 TID, CID = "11111111-1111-4111-8111-111111111111", "ctx-1"
 STATES = [
@@ -295,3 +296,39 @@ def test_the_comparison_sees_a_difference() -> None:
     sdk = asyncio.run(_play(TaskManager(sdk_store, context, TID, CID, None), sdk_store, calls))
     lean = asyncio.run(_play(Broken(lean_store, context, TID, CID, None), lean_store, calls))
     assert lean != sdk
+
+
+def _artifact_event(artifact_id: str, append: bool, text: str, meta: str | None) -> Any:
+    artifact = Artifact(artifact_id=artifact_id, parts=[Part(text=text)])
+    if meta is not None:
+        artifact.metadata.update({"k": meta, meta: 1})
+    return TaskArtifactUpdateEvent(task_id=TID, context_id=CID, append=append, artifact=artifact)
+
+
+artifact_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c"]),
+        st.booleans(),
+        st.sampled_from(["p", "q"]),
+        st.one_of(st.none(), st.sampled_from(["m", "n"])),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=artifact_steps)
+def test_append_artifact_is_a2a_sdks(steps: list[tuple[str, bool, str, str | None]]) -> None:
+    """Artifact updates (replace, add, append parts and metadata, append to a missing
+    id) leave the same task, or raise the same error, as a2a-sdk's own function."""
+    ours, sdk = Task(id=TID, context_id=CID), Task(id=TID, context_id=CID)
+    for step in steps:
+        results = []
+        for task, apply in ((ours, append_artifact), (sdk, append_artifact_to_task)):
+            try:
+                apply(task, _artifact_event(*step))
+                results.append(None)
+            except Exception as exc:
+                results.append((type(exc).__name__, str(exc)))
+        assert results[0] == results[1]
+        assert _bytes(ours) == _bytes(sdk)
