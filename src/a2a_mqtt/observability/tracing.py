@@ -202,21 +202,23 @@ def configure_tracing(config: TracingConfig) -> TracingHandle | None:
         raise missing_extra(exc, extra="tracing") or exc from None
 
     from a2a_mqtt._version import __version__  # noqa: PLC0415
-    from a2a_mqtt.observability.childexport import ProcessSpanExporter  # noqa: PLC0415
+    from a2a_mqtt.observability.childexport import ProcessSpanProcessor  # noqa: PLC0415
 
     # At 1.0 the ratio sampler would hash every trace id to keep them all.
     root = ALWAYS_ON if config.sample_ratio >= 1.0 else TraceIdRatioBased(config.sample_ratio)
     provider = TracerProvider(
         resource=Resource.create({SERVICE_NAME: config.service_name}), sampler=ParentBased(root))
-    # Spans leave in batches from the SDK's worker thread, off the event loop. The
-    # batch settings are the SDK's (OTEL_BSP_*: 512 spans a POST, 2048 queued, 5 s),
-    # and so is compression (OTEL_EXPORTER_OTLP_COMPRESSION, none by default: on a
-    # loopback or LAN collector gzip costs more CPU than the bytes it saves). The
-    # official encoder is the most expensive part of tracing (about 35 µs a span), so
-    # by default it runs in the export process, on another core, with its own GIL.
-    exporter = (ProcessSpanExporter(endpoint=endpoint) if config.export_process
-                else OTLPSpanExporter(endpoint=endpoint))
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    # The official encoder is the most expensive part of tracing (about 35 µs a span),
+    # so by default it runs in the export process, on another core, with its own GIL,
+    # behind the SDK's BatchSpanProcessor (OTEL_BSP_*: 512 spans a POST, 2048 queued,
+    # 5 s); this process only streams each ended span to it (childexport.py: keeping
+    # span objects until a batch leaves cost more in garbage collection than the
+    # spans themselves). Inline, both run here on the processor's thread. Compression
+    # is the exporter's (OTEL_EXPORTER_OTLP_COMPRESSION, none by default: on a
+    # loopback or LAN collector gzip costs more CPU than the bytes it saves).
+    provider.add_span_processor(
+        ProcessSpanProcessor(endpoint=endpoint) if config.export_process
+        else BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     # The global provider (what a2a-sdk's own spans use, when on) can be set once per
     # process; a configure after a shutdown (tests, benchmarks) keeps the first one.
     if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
