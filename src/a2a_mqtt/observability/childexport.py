@@ -51,7 +51,7 @@ __all__ = ["ProcessSpanProcessor"]
 log = logging.getLogger("a2a_mqtt.observability")
 
 _FLUSH_AT: Final = 64
-"""Spans buffered before a write: about 20 requests' worth, a few KB."""
+"""Spans buffered before a write: about 20 requests' worth, a few KB (256 did worse)."""
 _FLUSH_INTERVAL: Final = 0.5
 """Seconds between the timer's writes of what is buffered (traffic that stopped)."""
 _MAX_PENDING: Final = 1 << 20
@@ -214,6 +214,8 @@ class ProcessSpanProcessor(SpanProcessor):
         # The child imports this very package, wherever the parent found it.
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p)
+        # Its log lines (the exporter's retries and failures) in the service's format.
+        env["A2A_MQTT_LOG_FORMAT"] = _log_format()
         try:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "a2a_mqtt.observability.exportproc"],
@@ -328,6 +330,17 @@ class ProcessSpanProcessor(SpanProcessor):
             proc, self._proc, self._fd = self._proc, None, -1
         if proc is not None:
             self._stop(proc, kill=False)
+
+
+def _log_format() -> str:
+    """``json`` when this process logs JSON lines (a :class:`JsonFormatter` on the root
+    logger, as ``--log-format json`` installs), else ``text``."""
+    from a2a_mqtt.observability.logs import JsonFormatter  # noqa: PLC0415
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, JsonFormatter):
+            return "json"
+    return "text"
 
 
 def _inline_processor(settings: dict[str, Any]) -> SpanProcessor:

@@ -216,3 +216,31 @@ async def test_a_stuck_process_never_blocks_the_service_and_spans_are_dropped_co
         assert await flush(processor)
         assert processor.pid == pid and processor.dropped == dropped
         await collector.wait_for(lambda s: any(x.name == "after-0" for x in s), timeout=60)
+
+
+async def test_the_process_logs_in_the_services_format(
+        processors: list[ProcessSpanProcessor], monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    import json
+    import logging
+
+    from a2a_mqtt.observability.logs import JsonFormatter
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1")
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger().addHandler(handler)
+    try:
+        closed = socket.socket()
+        closed.bind(("127.0.0.1", 0))  # never listening: the exporter logs its failure
+        processor = started(processors, f"http://127.0.0.1:{closed.getsockname()[1]}/v1/traces")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    end_spans(processor, "f", 1)
+    await flush(processor)
+    await asyncio.to_thread(processor.shutdown)
+    closed.close()
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert lines  # the export process said why the spans did not go out
+    for line in lines:
+        assert json.loads(line)["level"] in ("WARNING", "ERROR")
