@@ -37,6 +37,8 @@ import sys
 import threading
 import time
 import weakref
+from collections import deque
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -85,7 +87,10 @@ class ProcessSpanProcessor(SpanProcessor):
         self._warned_at = 0
         self._buffer: list[bytes] = []
         self._marker = False  # a flush request to write behind the buffer
-        self._pending = b""
+        # Bytes the pipe did not take yet, in the order written (chunks, so a full pipe
+        # never makes a flush copy everything that waits), and their total size.
+        self._pending: deque[bytes] = deque()
+        self._pending_size = 0
         self._stalled_since: float | None = None
         # Resources and scopes by identity (the objects are kept, so ids stay theirs);
         # their definition messages, of which the current process has the first
@@ -124,6 +129,10 @@ class ProcessSpanProcessor(SpanProcessor):
             return
         if self._inline is not None:
             self._inline.on_end(span)
+            return
+        if self._pending_size > _MAX_PENDING:  # the pipe is full: no work for a lost span
+            with self._lock:
+                self._drop(1, "the span export pipe is full")
             return
         resource, scope = span.resource, span.instrumentation_scope
         with self._lock:
@@ -168,21 +177,31 @@ class ProcessSpanProcessor(SpanProcessor):
             self._lost(proc, len(spans), "it took nothing for "
                        f"{self._stall_limit:g} s")
             return
-        if spans and len(self._pending) > _MAX_PENDING:
+        if spans and self._pending_size > _MAX_PENDING:
             self._drop(len(spans), "the span export pipe is full")
             spans = []
         if spans or marker:  # a flush request is never dropped: it is a few bytes
-            self._pending += (b"".join(self._defs[self._defs_sent:]) + b"".join(spans)
-                              + (_FLUSH_MARKER if marker else b""))
+            chunk = (b"".join(self._defs[self._defs_sent:]) + b"".join(spans)
+                     + (_FLUSH_MARKER if marker else b""))
             self._defs_sent = len(self._defs)
+            self._pending.append(chunk)
+            self._pending_size += len(chunk)
         try:
-            written = os.write(self._fd, self._pending) if self._pending else 0
+            written = os.writev(self._fd, list(islice(self._pending, 64))) if self._pending else 0
         except BlockingIOError:
             written = 0
         except OSError as exc:  # the process is gone (EPIPE) or its pipe broke
             self._lost(proc, len(spans), str(exc) or type(exc).__name__)
             return
-        self._pending = self._pending[written:]
+        self._pending_size -= written
+        while written:
+            head = self._pending[0]
+            if written >= len(head):
+                self._pending.popleft()
+                written -= len(head)
+            else:
+                self._pending[0] = head[written:]
+                written = 0
         if not self._pending:
             self._stalled_since = None
         elif written or self._stalled_since is None:
@@ -201,7 +220,8 @@ class ProcessSpanProcessor(SpanProcessor):
         """The process failed: what it had not taken is lost; a new one comes later."""
         log.warning("span export process failed (%s); a new one takes the next spans",
                     reason)
-        self._proc, self._fd, self._pending = None, -1, b""
+        self._proc, self._fd = None, -1
+        self._pending, self._pending_size = deque(), 0
         self._stalled_since = None
         self._next_spawn = 0.0  # at once: only a failed start waits _RESPAWN_AFTER
         self._stop(proc, kill=True)
@@ -230,7 +250,8 @@ class ProcessSpanProcessor(SpanProcessor):
         assert proc.stdin is not None
         self._fd = proc.stdin.fileno()
         os.set_blocking(self._fd, False)  # the event loop must never wait for it
-        self._proc, self._pending, self._defs_sent = proc, b"", 0
+        self._proc, self._defs_sent = proc, 0
+        self._pending, self._pending_size = deque(), 0
         self._stalled_since = None
         return True
 
@@ -256,7 +277,8 @@ class ProcessSpanProcessor(SpanProcessor):
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._buffer, self._pending, self._defs_sent = [], b"", 0
+        self._buffer, self._defs_sent = [], 0
+        self._pending, self._pending_size = deque(), 0
         self._marker, self._stalled_since = False, None
         if proc is not None:
             for stream in (proc.stdin, proc.stdout):

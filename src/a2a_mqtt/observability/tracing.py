@@ -1,12 +1,12 @@
 """Distributed tracing: configuration, the process's tracer and the spans our code opens.
 
 Off by default. :func:`configure_tracing` with an endpoint installs an SDK
-``TracerProvider`` (sampler ``ParentBased(TraceIdRatioBased(ratio))``, the SDK's
-``BatchSpanProcessor`` and the official OTLP/HTTP ``OTLPSpanExporter``, which runs in
-the export process of :mod:`.childexport` unless ``export_process=False``) for the
-whole process; until then :func:`span` yields None after one global read, so an
-untraced process pays nothing more (no tracer lookups, no context changes, no
-properties written).
+``TracerProvider`` (sampler ``ParentBased(TraceIdRatioBased(ratio))``; the SDK's
+``BatchSpanProcessor`` and the official OTLP/HTTP ``OTLPSpanExporter``, which run in
+the export process, fed span by span by :mod:`.childexport`, unless
+``export_process=False``) for the whole process; until then :func:`span` yields None
+after one global read, so an untraced process pays nothing more (no tracer lookups,
+no context changes, no properties written).
 
 Spans (docs/observability.md, Tracing): the requester's call (CLIENT), an
 agent's handling of a request (SERVER) with the executor's run as its child
@@ -77,8 +77,8 @@ class TracingConfig:
     #: trace context follows its parent's decision instead.
     sample_ratio: float = 1.0
     service_name: str = "a2a-mqtt"
-    #: Encode and send spans from a child process (:mod:`.exportproc`), off this
-    #: process's cores and GIL; False: on the SDK's export thread here.
+    #: Batch, encode and send spans in a child process (:mod:`.exportproc`), off this
+    #: process's cores, GIL and heap; False: on the SDK's export thread here.
     export_process: bool = True
 
     def __post_init__(self) -> None:

@@ -230,16 +230,16 @@ async def test_the_process_logs_in_the_services_format(
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     logging.getLogger().addHandler(handler)
-    try:
-        closed = socket.socket()
+    with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))  # never listening: the exporter logs its failure
-        processor = started(processors, f"http://127.0.0.1:{closed.getsockname()[1]}/v1/traces")
-    finally:
-        logging.getLogger().removeHandler(handler)
-    end_spans(processor, "f", 1)
-    await flush(processor)
-    await asyncio.to_thread(processor.shutdown)
-    closed.close()
+        try:
+            processor = started(processors,
+                                f"http://127.0.0.1:{closed.getsockname()[1]}/v1/traces")
+        finally:
+            logging.getLogger().removeHandler(handler)
+        end_spans(processor, "f", 1)
+        await flush(processor)
+        await asyncio.to_thread(processor.shutdown)
     lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
     assert lines  # the export process said why the spans did not go out
     for line in lines:
