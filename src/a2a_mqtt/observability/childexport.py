@@ -33,18 +33,23 @@ import logging
 import os
 import select
 import subprocess
-import sys
 import threading
 import time
 import weakref
 from collections import deque
 from itertools import islice
-from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from a2a_mqtt.observability.childproc import (
+    exporter_timeout,
+    inline_processor,
+    read_byte,
+    start_export_process,
+    stop_export_process,
+)
 from a2a_mqtt.observability.exportproc import OK
 from a2a_mqtt.observability.spanwire import frame, resource_row, scope_row, span_row
 
@@ -63,7 +68,6 @@ _RESPAWN_AFTER: Final = 5.0
 _ANSWER_SLACK: Final = 5.0
 """Seconds beyond the exporter's own timeout (its retries included) to wait for it."""
 _FLUSH_MARKER: Final = frame(("f",))
-_PACKAGE_ROOT: Final = str(Path(__file__).resolve().parents[2])
 
 
 class ProcessSpanProcessor(SpanProcessor):
@@ -74,7 +78,7 @@ class ProcessSpanProcessor(SpanProcessor):
         # Headers, certificates, compression, timeouts and batching come from the
         # OTEL_* variables, which the process inherits and the SDK reads there.
         self._settings: dict[str, Any] = {"endpoint": endpoint}
-        self._stall_limit = _exporter_timeout() + _ANSWER_SLACK
+        self._stall_limit = exporter_timeout() + _ANSWER_SLACK
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
@@ -101,7 +105,7 @@ class ProcessSpanProcessor(SpanProcessor):
         self._inline: SpanProcessor | None = None
         self._wake = threading.Event()
         if not self._spawn():
-            self._inline = _inline_processor(self._settings)
+            self._inline = inline_processor(self._settings)
         self._start_timer()
         ref = weakref.ref(self)
 
@@ -117,6 +121,11 @@ class ProcessSpanProcessor(SpanProcessor):
         """The export process's pid (None: none running)."""
         proc = self._proc
         return None if proc is None or proc.poll() is not None else proc.pid
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes written for the export process that its pipe has not taken yet."""
+        return self._pending_size
 
     # -- the hot path (the event loop's thread, once per ended span) ----------------
 
@@ -194,6 +203,7 @@ class ProcessSpanProcessor(SpanProcessor):
             self._lost(proc, len(spans), str(exc) or type(exc).__name__)
             return
         self._pending_size -= written
+        progress = written > 0
         while written:
             head = self._pending[0]
             if written >= len(head):
@@ -204,8 +214,8 @@ class ProcessSpanProcessor(SpanProcessor):
                 written = 0
         if not self._pending:
             self._stalled_since = None
-        elif written or self._stalled_since is None:
-            self._stalled_since = now
+        elif progress or self._stalled_since is None:
+            self._stalled_since = now  # the stall clock runs from the last progress
 
     def _drop(self, count: int, reason: str) -> None:
         if not count:
@@ -230,22 +240,9 @@ class ProcessSpanProcessor(SpanProcessor):
     # -- the process ---------------------------------------------------------------
 
     def _spawn(self) -> bool:
-        env = dict(os.environ)
-        # The child imports this very package, wherever the parent found it.
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p)
-        # Its log lines (the exporter's retries and failures) in the service's format.
-        env["A2A_MQTT_LOG_FORMAT"] = _log_format()
-        try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "a2a_mqtt.observability.exportproc"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, env=env,
-                close_fds=True)
-            assert proc.stdin is not None
-            _write_all(proc.stdin, frame(self._settings))
-        except OSError as exc:
+        proc = start_export_process(self._settings)
+        if proc is None:
             self._next_spawn = time.monotonic() + _RESPAWN_AFTER
-            log.warning("span export process did not start (%s)", exc)
             return False
         assert proc.stdin is not None
         self._fd = proc.stdin.fileno()
@@ -291,16 +288,7 @@ class ProcessSpanProcessor(SpanProcessor):
             self._start_timer()
 
     def _stop(self, proc: subprocess.Popen[bytes], *, kill: bool) -> None:
-        if kill:
-            proc.kill()
-        for stream in (proc.stdin, proc.stdout):
-            if stream is not None:
-                stream.close()
-        try:
-            proc.wait(timeout=self._stall_limit)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_export_process(proc, kill=kill, timeout=self._stall_limit)
 
     # -- flush and shutdown (any thread; they may wait) ----------------------------
 
@@ -331,7 +319,7 @@ class ProcessSpanProcessor(SpanProcessor):
             if proc is None or proc.stdout is None:
                 return False
             try:
-                answer = _read_byte(proc.stdout, max(0.0, deadline - time.monotonic()))
+                answer = read_byte(proc.stdout, max(0.0, deadline - time.monotonic()))
             except OSError:
                 return False
             return answer == OK
@@ -352,55 +340,3 @@ class ProcessSpanProcessor(SpanProcessor):
             proc, self._proc, self._fd = self._proc, None, -1
         if proc is not None:
             self._stop(proc, kill=False)
-
-
-def _log_format() -> str:
-    """``json`` when this process logs JSON lines (a :class:`JsonFormatter` on the root
-    logger, as ``--log-format json`` installs), else ``text``."""
-    from a2a_mqtt.observability.logs import JsonFormatter  # noqa: PLC0415
-
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler.formatter, JsonFormatter):
-            return "json"
-    return "text"
-
-
-def _inline_processor(settings: dict[str, Any]) -> SpanProcessor:
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
-        OTLPSpanExporter,
-    )
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
-
-    log.warning("no span export process; spans are exported in-process")
-    return BatchSpanProcessor(OTLPSpanExporter(**settings))
-
-
-def _exporter_timeout() -> float:
-    """The official exporter's timeout in seconds, as it reads it (default 10)."""
-    for name in ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"):
-        raw = os.environ.get(name, "").strip()
-        if raw:
-            try:
-                return float(raw)
-            except ValueError:
-                break
-    return 10.0
-
-
-def _write_all(stream: IO[bytes], data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = stream.write(view)
-        if written is None:  # a non-blocking pipe that is full: not ours
-            raise OSError("the span export pipe is not blocking")
-        view = view[written:]
-
-
-def _read_byte(stream: IO[bytes], timeout: float) -> bytes | None:
-    ready, _, _ = select.select([stream], [], [], timeout)
-    if not ready:
-        return None
-    answer = stream.read(1)
-    if not answer:
-        raise OSError("the span export process ended")
-    return answer

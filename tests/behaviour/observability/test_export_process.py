@@ -8,6 +8,7 @@ process's answer) means "exported", and the receiver runs on the test's event lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -244,3 +245,38 @@ async def test_the_process_logs_in_the_services_format(
     assert lines  # the export process said why the spans did not go out
     for line in lines:
         assert json.loads(line)["level"] in ("WARNING", "ERROR")
+
+
+async def test_a_process_that_takes_nothing_is_replaced_after_the_exporters_timeout(
+        processors: list[ProcessSpanProcessor], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1")  # the limit: 1 + 5 s
+    async with otlp_receiver() as (url, collector):
+        processor = started(processors, f"{url}/v1/traces")
+        stuck = processor.pid
+        assert stuck is not None
+        os.kill(stuck, signal.SIGSTOP)
+        try:
+            for i in range(100):  # bounded: until the pipe (64 KB) holds no more
+                end_spans(processor, f"x{i}", 64, pad="p" * 1024)
+                if processor.dropped or not flushed_at_once(processor):
+                    break
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            while processor.pid == stuck and loop.time() - start < 20:
+                await asyncio.sleep(0.2)  # the processor's timer checks twice a second
+            assert processor.pid != stuck and not alive(stuck)
+            assert 5 < loop.time() - start < 20
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stuck, signal.SIGCONT)
+        dropped = processor.dropped
+        end_spans(processor, "fresh", 2)
+        assert await flush(processor)  # a new process, started for these
+        assert processor.pid not in (stuck, None) and processor.dropped == dropped
+        got = await collector.wait_for(lambda s: sum(x.name.startswith("fresh") for x in s) >= 2)
+        assert sorted(s.name for s in got if s.name.startswith("fresh")) == ["fresh-0", "fresh-1"]
+
+
+def flushed_at_once(processor: ProcessSpanProcessor) -> bool:
+    """Whether the pipe took everything written so far (nothing waits)."""
+    return processor.pending_bytes == 0
