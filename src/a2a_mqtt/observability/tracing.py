@@ -38,6 +38,8 @@ from a2a_mqtt.extras import missing_extra
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
+    from a2a_mqtt.observability.childexport import ProcessSpanProcessor
+
 __all__ = [
     "TracingConfig",
     "TracingHandle",
@@ -48,6 +50,7 @@ __all__ = [
     "rpc_attributes",
     "server_span",
     "span",
+    "spans_dropped",
     "tracer",
     "use_tracer",
 ]
@@ -151,9 +154,17 @@ class TracingHandle:
     The provider also flushes at interpreter exit, so a service stopped by a
     signal loses no finished span."""
 
-    def __init__(self, provider: TracerProvider, config: TracingConfig) -> None:
+    def __init__(self, provider: TracerProvider, config: TracingConfig,
+                 processor: ProcessSpanProcessor | None) -> None:
         self._provider = provider
         self.config = config
+        self.processor = processor
+        """The export process's span processor; None when spans export in-process."""
+
+    def dropped(self) -> int:
+        """Spans dropped before export so far: the export process's count (the SDK's
+        in-process batch processor logs its drops but counts none in public)."""
+        return self.processor.dropped if self.processor is not None else 0
 
     def force_flush(self, timeout_millis: int = 5_000) -> bool:
         return self._provider.force_flush(timeout_millis)
@@ -216,19 +227,25 @@ def configure_tracing(config: TracingConfig) -> TracingHandle | None:
     # spans themselves). Inline, both run here on the processor's thread. Compression
     # is the exporter's (OTEL_EXPORTER_OTLP_COMPRESSION, none by default: on a
     # loopback or LAN collector gzip costs more CPU than the bytes it saves).
+    processor = ProcessSpanProcessor(endpoint=endpoint) if config.export_process else None
     provider.add_span_processor(
-        ProcessSpanProcessor(endpoint=endpoint) if config.export_process
-        else BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+        processor or BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     # The global provider (what a2a-sdk's own spans use, when on) can be set once per
     # process; a configure after a shutdown (tests, benchmarks) keeps the first one.
     if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
         trace.set_tracer_provider(provider)
     _TRACER = provider.get_tracer("a2a_mqtt", __version__)
-    _HANDLE = TracingHandle(provider, config)
+    _HANDLE = TracingHandle(provider, config, processor)
     log.info("tracing on: %s, sample ratio %g, service %s, export %s", config.endpoint,
              config.sample_ratio, config.service_name,
              "in a child process" if config.export_process else "in-process")
     return _HANDLE
+
+
+def spans_dropped() -> int:
+    """Spans this process's tracing dropped before export (0 while tracing is off)."""
+    handle = _HANDLE
+    return handle.dropped() if handle is not None else 0
 
 
 def tracer() -> Tracer | None:

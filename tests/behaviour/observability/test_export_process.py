@@ -280,3 +280,40 @@ async def test_a_process_that_takes_nothing_is_replaced_after_the_exporters_time
 def flushed_at_once(processor: ProcessSpanProcessor) -> bool:
     """Whether the pipe took everything written so far (nothing waits)."""
     return processor.pending_bytes == 0
+
+
+async def test_spans_the_process_dropped_are_on_every_services_metrics() -> None:
+    from opentelemetry.trace import SpanKind
+
+    from a2a_mqtt.observability.metrics import Metrics
+    from a2a_mqtt.observability.tracing import TracingConfig, configure_tracing, span
+
+    def scraped(metrics: Metrics) -> float:
+        text = metrics.render()[0].decode()
+        (line,) = [x for x in text.splitlines()
+                   if x.startswith("a2a_mqtt_trace_spans_dropped_total{")]
+        return float(line.split()[1])
+
+    async with otlp_receiver() as (url, _collector):
+        handle = configure_tracing(TracingConfig(endpoint=f"{url}/v1/traces",
+                                                 service_name="drops"))
+        assert handle is not None and handle.processor is not None
+        metrics = Metrics(service="drops-test")
+        try:
+            assert scraped(metrics) == 0
+            pid = handle.processor.pid
+            assert pid is not None
+            os.kill(pid, signal.SIGSTOP)  # the export process takes nothing while stopped
+            try:
+                for i in range(20_000):  # bounded: far above what the pipe holds
+                    with span(f"s{i}", kind=SpanKind.INTERNAL, attributes={"pad": "p" * 4096}):
+                        pass
+                    if handle.dropped() and i % 64 == 63:
+                        break
+                assert handle.dropped() > 0
+                assert scraped(metrics) == handle.dropped()
+            finally:
+                os.kill(pid, signal.SIGCONT)
+        finally:
+            metrics.shutdown()
+            handle.shutdown()
