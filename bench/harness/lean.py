@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 
 from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.topics import AgentRef, reply_topic, request_topic
@@ -34,10 +35,13 @@ _TASK = "00000000-0000-4000-8000-000000000000"
 
 
 class LeanRequester:
-    """``async with LeanRequester(url, ref) as r: await r.send()``."""
+    """``async with LeanRequester(url, ref) as r: await r.send()``. ``task_ids`` makes
+    each request's Task.id (a bench may pick ids that all go to one worker)."""
 
-    def __init__(self, url: str, ref: AgentRef, *, text: str = "hi") -> None:
+    def __init__(self, url: str, ref: AgentRef, *, text: str = "hi",
+                 task_ids: Callable[[], uuid.UUID] = uuid.uuid4) -> None:
         self._ref = ref
+        self._task_ids = task_ids
         me = AgentRef("bench", "clients", f"lean-{uuid.uuid4().hex[:12]}")
         self._reply = reply_topic(me, uuid.uuid4().hex[:16])
         self._topic = request_topic(ref)
@@ -66,7 +70,7 @@ class LeanRequester:
 
     async def send(self) -> None:
         """One SendMessage; raises unless it completed."""
-        task_id = uuid.uuid4()
+        task_id = self._task_ids()
         corr = task_id.hex.encode()
         # The requester generates the Task.id (docs/binding.md §6.2); the message id and
         # the Correlation Data are the same random hex.
