@@ -228,13 +228,15 @@ async def main() -> None:
         results = await side_by_side(
             args.variants, args.runs,
             lambda v, run: measure(broker.url, broker.process.pid, args.store, v, run, n=args.n,
-                                  duration=args.seconds, warmup=args.warmup, inflight=args.inflight, fast_path=args.handler == "lean",
+                                  duration=args.seconds, warmup=args.warmup,
+                                  inflight=args.inflight, fast_path=args.handler == "lean",
                                   client_kind=args.client, spy=args.spy,
                                   spy_waits=args.spy_waits))
-    rows = median_rows(results, ("variant",), ("requests", "rps", "p50_ms", "p99_ms", "agent_cpu_ms",
-                                               "busiest_agent_ms", "client_cpu_ms",
-                                               "broker_cpu_ms", "db_cpu_ms", "ceiling_rps",
-                                               "machine_cpu_ms", "machine_busy"))
+    rows = median_rows(results, ("variant",), ("requests", "rps", "p50_ms", "p99_ms",
+                                               "agent_cpu_ms", "busiest_agent_ms",
+                                               "client_cpu_ms", "broker_cpu_ms", "db_cpu_ms",
+                                               "ceiling_rps", "machine_cpu_ms",
+                                               "machine_busy"))
     base, base_ceiling = rows[0]["rps"], rows[0]["ceiling_rps"]
     for row in rows:
         row["ratio"] = ratio(row["rps"], base)
@@ -243,8 +245,8 @@ async def main() -> None:
           f"requests) after {args.warmup:g} s of warm-up, {args.inflight} in flight, "
           f"store {args.store}, {args.client} client, {args.handler} handler, "
           f"load average {os.getloadavg()[0]:.1f}:")
-    print(markdown_table([("variant", ""), ("requests", ",.0f"), ("req/s", ",.0f", "rps"), ("x 1 process", ".2f",
-                          "ratio"), ("p50 ms", ".1f"), ("p99 ms", ".1f"),
+    print(markdown_table([("variant", ""), ("requests", ",.0f"), ("req/s", ",.0f", "rps"),
+                          ("x 1 process", ".2f", "ratio"), ("p50 ms", ".1f"), ("p99 ms", ".1f"),
                           ("agent CPU ms/req", ".2f", "agent_cpu_ms"),
                           ("busiest agent process ms/req", ".2f", "busiest_agent_ms"),
                           ("client CPU ms/req", ".2f", "client_cpu_ms"),

@@ -43,7 +43,7 @@ from a2a.server.context import ServerCallContext
 from a2a.server.models import TaskModel, TaskVersionModel
 from a2a.server.owner_resolver import OwnerResolver, resolve_user_scope
 from a2a.types.a2a_pb2 import ListTasksRequest, ListTasksResponse, Task, TaskState
-from sqlalchemy import and_, select
+from sqlalchemy import Engine, and_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from a2a_mqtt.server.batchwrite import (
@@ -100,6 +100,11 @@ class GroupCommitStore(VersionedTaskStore):
     def batches(self) -> int:
         """Batches the writer committed (for tests and benchmarks)."""
         return self._writer.batches
+
+    @property
+    def batch_engine(self) -> Engine:
+        """The synchronous engine the batches run on (for tests: its statement events)."""
+        return self._writer.batch_engine
 
     @property
     def failed_batches(self) -> int:

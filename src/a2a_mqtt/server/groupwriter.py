@@ -35,6 +35,7 @@ from a2a.server.cluster import (
     TaskVersion,
     VersionedDatabaseTaskStore,
 )
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -98,6 +99,12 @@ class GroupWriter:
         """Batches committed (for tests and benchmarks)."""
         self.failed_batches = 0
         """Batches that failed and went one operation at a time (for tests)."""
+
+    @property
+    def batch_engine(self) -> Engine:
+        """The (synchronous) engine batches run on: the writer thread's on a SQLite file,
+        else the store's (for tests: its statement events)."""
+        return self._sqlite.engine if self._sqlite is not None else self._engine.sync_engine
 
     def submit(self, op: Op) -> None:
         if self._task is None or self._task.done():

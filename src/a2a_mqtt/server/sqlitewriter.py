@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, Dialect, Result
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -80,6 +80,11 @@ class SqliteWriter:
         self._thread = ThreadPoolExecutor(max_workers=1,
                                           thread_name_prefix="a2a-mqtt-sqlite-writer")
         self._conn: Connection | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """The synchronous engine the transactions run on (for tests: its events)."""
+        return self._engine
 
     @property
     def lock(self) -> WriterLock:
