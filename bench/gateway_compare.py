@@ -8,7 +8,11 @@ Usage::
 
 Both paths do the same trivial work (``bench/_common.py:BenchExecutor``: the
 Task, one artifact echoing the input, COMPLETED) and are driven by the same
-client: a2a-sdk's own ``JsonRpcTransport`` on httpx, unary ``SendMessage``.
+client, unary ``SendMessage``: by default the lean load generator
+(``harness/leanhttp.py``: byte templates on one keep-alive connection per request
+in flight, replies checked as bytes), so that the servers, not the client, set the
+pace at 100 in flight; ``--client sdk`` drives them with a2a-sdk's own
+``JsonRpcTransport`` on httpx instead (what session 6 measured).
 
 * ``direct``: a2a-sdk ``create_jsonrpc_routes`` + ``DefaultRequestHandler`` +
   ``InMemoryTaskStore`` in a Starlette app under uvicorn (one process);
@@ -75,6 +79,7 @@ from harness import (
     write_json,
 )
 from harness.agent import BENCH_TEXT, BenchExecutor, bench_card
+from harness.leanhttp import LeanHttpDriver
 from harness.spy import have_py_spy, start_py_spy, stop_py_spy
 
 SCRIPT = Path(__file__).resolve()
@@ -215,8 +220,14 @@ class Result:
     client_cpu_ms: float | None = None
 
 
-async def drive(url: str, n: int, inflight: int) -> tuple[list[float], float, int]:
-    """``n`` unary SendMessage calls with ``inflight`` concurrent workers."""
+async def drive(url: str, n: int, inflight: int, client: str = "lean"
+                ) -> tuple[list[float], float, int]:
+    """``n`` unary SendMessage calls with ``inflight`` concurrent workers, by the lean
+    generator (``harness/leanhttp.py``) or by a2a-sdk's ``JsonRpcTransport`` (``sdk``)."""
+    if client == "lean":
+        async with LeanHttpDriver(url, inflight=inflight, text=BENCH_TEXT,
+                                  timeout=TIMEOUT) as lean:
+            return await lean.drive(n)
     import httpx
     from a2a.client.transports.jsonrpc import JsonRpcTransport
     from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest
@@ -285,7 +296,7 @@ async def measure(paths: list[Path], run: int, args: argparse.Namespace) -> list
     """Each scenario in ``args.slices`` alternating slices per path (A B A B ...), so
     both paths see the same background load on a shared machine."""
     for path in paths:
-        await drive(path.url, args.warmup, 10)
+        await drive(path.url, args.warmup, 10, args.client)
     results = []
     for scenario, inflight in SCENARIOS:
         n = args.seq_n if inflight == 1 else args.conc_n
@@ -297,7 +308,8 @@ async def measure(paths: list[Path], run: int, args: argparse.Namespace) -> list
         for i in range(args.slices):
             for path in paths if i % 2 == 0 else list(reversed(paths)):
                 before, client0 = path.cpu(), _client_cpu()
-                latencies, seconds, errors = await drive(path.url, per_slice, inflight)
+                latencies, seconds, errors = await drive(path.url, per_slice, inflight,
+                                                         args.client)
                 spent = _spent(before, path.cpu())
                 spent["client"] = _client_cpu() - client0
                 lats[path.name] += latencies
@@ -429,7 +441,7 @@ async def main(args: argparse.Namespace) -> int:
     p50_ratio = ratios["p50 1 in flight: gateway / direct"]
     rps_ratio = ratios["req/s 100 in flight: gateway / direct"]
     met = p50_ratio <= TARGET_P50_RATIO and rps_ratio >= TARGET_RPS_RATIO
-    print(f"\na2a-sdk spans: {args.sdk_spans}")
+    print(f"\na2a-sdk spans: {args.sdk_spans}; load generator: {args.client}")
     print(f"target: gateway p50 <= {TARGET_P50_RATIO} x direct p50 at 1 in flight: "
           f"{p50_ratio:.2f} -> {'met' if p50_ratio <= TARGET_P50_RATIO else 'NOT met'}")
     print(f"target: gateway req/s >= {TARGET_RPS_RATIO} x direct at 100 in flight: "
@@ -449,6 +461,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--slices", type=int, default=10,
                         help="alternating slices per scenario (A B A B ...)")
+    parser.add_argument("--client", choices=("lean", "sdk"), default="lean",
+                        help="load generator: 'lean' (byte templates on keep-alive "
+                             "connections, harness/leanhttp.py) or 'sdk' (a2a-sdk's "
+                             "JsonRpcTransport on httpx, CPU-bound at 100 in flight)")
     parser.add_argument("--sdk-spans", choices=("default", "on", "off"), default="default",
                         help="a2a-sdk's own spans: each product's default (ours off, "
                              "a2a-sdk's from the environment), or forced on/off everywhere")

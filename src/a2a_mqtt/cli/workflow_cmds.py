@@ -113,6 +113,10 @@ _DB_HELP = "Run database: sqlite:///FILE (one host) or postgresql://... (several
 @click.option("--max-runs", type=int, default=0, show_default=True,
               help="Runs this supervisor starts and drives at once (0: no limit); new "
                    "requests beyond it are left to supervisors with room.")
+@click.option("--claim-grace", type=click.FloatRange(min=0.0), default=2.0, show_default=True,
+              envvar="A2A_MQTT_CLAIM_GRACE",
+              help="Seconds a request is left to the supervisor designated for it before "
+                   "the others check it and, if nobody holds it, claim it.")
 @click.option("--ephemeral", type=click.Choice(["auto", "subprocess", "off"]),
               default="auto", show_default=True,
               help="Workers for 'runner: ephemeral' steps: 'subprocess' starts one local "
@@ -120,7 +124,8 @@ _DB_HELP = "Run database: sqlite:///FILE (one host) or postgresql://... (several
                    "steps; 'off' fails those steps (no launcher).")
 def serve(conn: Connection, files: tuple[Path, ...], db: str, org: str, unit: str,
           supervisor_id: str | None, lease_ttl: float, poll_interval: float,
-          stream_idle_timeout: float, max_runs: int, ephemeral: str) -> None:
+          stream_idle_timeout: float, max_runs: int, claim_grace: float,
+          ephemeral: str) -> None:
     """Serve the workflows in FILES as A2A agents (one supervisor; run several)."""
     from a2a_mqtt.cli.common import run_async  # noqa: PLC0415
     from a2a_mqtt.workflows.ephemeral import SubprocessLauncher  # noqa: PLC0415
@@ -138,6 +143,7 @@ def serve(conn: Connection, files: tuple[Path, ...], db: str, org: str, unit: st
                               org=org, unit=unit, lease_ttl=lease_ttl,
                               poll_interval=poll_interval,
                               stream_idle_timeout=stream_idle_timeout, max_runs=max_runs,
+                              claim_grace=claim_grace,
                               launchers=(hook,) if hook is not None else ())
     if supervisor_id:
         config = dataclasses.replace(config, supervisor_id=supervisor_id)

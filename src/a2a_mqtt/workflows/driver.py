@@ -22,24 +22,13 @@ from a2a.utils.errors import A2AError
 
 from a2a_mqtt.binding.stream import new_task_id
 from a2a_mqtt.errors import A2AMqttError
-from a2a_mqtt.workflows.actions import recorded
+from a2a_mqtt.workflows.actions import Action, CancelAttempt, Dispatch, Expire, Forward, recorded
 from a2a_mqtt.workflows.attempts import StepCalls
 from a2a_mqtt.workflows.crash import crash_point
 from a2a_mqtt.workflows.launch import LaunchRequest
 from a2a_mqtt.workflows.leases import Fenced, ReplyTarget
 from a2a_mqtt.workflows.runlog import RunLog
-from a2a_mqtt.workflows.scheduler import (
-    Action,
-    CancelAttempt,
-    Dispatch,
-    Expire,
-    Forward,
-    context,
-    in_flight,
-    next_actions,
-    render_parts,
-    wake_at,
-)
+from a2a_mqtt.workflows.scheduler import context, in_flight, next_actions, render_parts, wake_at
 from a2a_mqtt.workflows.state import (
     AttemptCompleted,
     AttemptDispatched,

@@ -12,9 +12,9 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from a2a_mqtt.workflows.fold import apply
 from a2a_mqtt.workflows.leases import Fenced, ReplyTarget, SeqTaken
 from a2a_mqtt.workflows.progress import ends_stream, stream_items
-from a2a_mqtt.workflows.scheduler import apply
 from a2a_mqtt.workflows.state import Event, RunStarted, RunState, start_run
 
 if TYPE_CHECKING:

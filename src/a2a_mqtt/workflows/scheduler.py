@@ -5,8 +5,8 @@ a Task.id, publish, cancel, ...), and record what happened with :func:`apply`.
 Nothing here does I/O or reads a clock, so every decision (readiness, fan-in,
 retries with backoff, timeouts, ``on_failure``, input-required holds,
 cancellation) is unit-tested and replays identically from the event log.
-This module decides; the actions are in ``actions.py`` and the fold in
-``fold.py`` (both re-exported here).
+This module decides; the actions it returns are defined in ``actions.py`` and
+``apply`` (the fold of events into a state) lives in ``fold.py``.
 
 Invariants:
 - ``apply`` never re-decides: the same actions come out until the runner records
@@ -32,31 +32,12 @@ from a2a_mqtt.workflows.actions import (
     Skip,
 )
 from a2a_mqtt.workflows.errors import TemplateError
-from a2a_mqtt.workflows.fold import apply
 from a2a_mqtt.workflows.model import PartTemplate, Step
 from a2a_mqtt.workflows.state import AttemptRecord, Parts, RunState, StepOutput, StepState
 from a2a_mqtt.workflows.templates import render_value
 from a2a_mqtt.workflows.validate import topological_order
 
-__all__ = [
-    "Action",
-    "CancelAttempt",
-    "CompleteRun",
-    "Dispatch",
-    "Expire",
-    "FailRun",
-    "FailStep",
-    "FinishCancel",
-    "Forward",
-    "Hold",
-    "Skip",
-    "apply",
-    "context",
-    "in_flight",
-    "next_actions",
-    "render_parts",
-    "wake_at",
-]
+__all__ = ["context", "in_flight", "next_actions", "render_parts", "wake_at"]
 
 _RESOLVED = ("completed", "skipped")
 _IN_FLIGHT = ("running", "input_required", "resuming")

@@ -1,6 +1,6 @@
 """The run-state model: a run, its steps' attempts, and the append-only event log.
 
-A :class:`RunState` is a pure value: :func:`a2a_mqtt.workflows.scheduler.apply`
+A :class:`RunState` is a pure value: :func:`a2a_mqtt.workflows.fold.apply`
 folds one :class:`Event` into a new state and appends it to ``events``, so
 replaying a run's events from :func:`start_run` rebuilds the same state (the
 durable store keeps only the log; everything else is a projection of it).

@@ -38,8 +38,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from a2a_mqtt.server.stores import create_tables, database_url
 from a2a_mqtt.workflows import state as events_module
+from a2a_mqtt.workflows.fold import apply
 from a2a_mqtt.workflows.model import Workflow
-from a2a_mqtt.workflows.scheduler import apply
 from a2a_mqtt.workflows.state import Event, RunStarted, RunState, StepOutput, start_run
 
 __all__ = ["RunStore", "decode_event", "encode_event", "events", "open_engine", "runs"]

@@ -25,7 +25,7 @@ SCRIPTS = sorted(
 #: Run end to end below: no need to ask them for --help as well.
 RUN_BELOW = {
     "a2a_compare.py", "pool_scaling.py", "mqtt_clients.py", "security_cost.py",
-    "payload_size.py", "store_turns.py",
+    "payload_size.py", "store_turns.py", "gateway_compare.py",
 }
 
 
@@ -146,3 +146,14 @@ def test_store_turns_tiniest() -> None:
     fields = median.split()
     assert float(fields[fields.index("turns/s") + 1]) > 0
     assert float(fields[fields.index("statements/batch") + 1]) > 0
+
+
+def test_gateway_compare_tiniest(tmp_path: Path) -> None:
+    out = tmp_path / "gateway.json"
+    run(str(BENCH / "gateway_compare.py"), "--runs", "1", "--seq-n", "20", "--conc-n", "200",
+        "--warmup", "10", "--slices", "2", "--json", str(out))
+    rows = _rows(out)["medians"]
+    assert {(r["path"], r["scenario"]) for r in rows} == {
+        (path, scenario) for path in ("direct", "gateway")
+        for scenario in ("1 in flight", "100 in flight")}
+    assert all(r["errors"] == 0 and r["rps"] > 0 for r in rows)

@@ -40,3 +40,12 @@ def test_default_ports_are_distinct() -> None:
     assert (gateway, registry) == (8080, 8700)
     assert RegistryConfig.__dataclass_fields__["http_port"].default == registry
     assert len({gateway, registry, DASHBOARD_PORT}) == 3
+
+
+def test_workflow_serve_takes_a_claim_grace() -> None:
+    assert "--claim-grace FLOAT RANGE" in _help("workflow", "serve")
+    assert "env var: A2A_MQTT_CLAIM_GRACE; default: 2.0" in _help("workflow", "serve")
+    refused = CliRunner().invoke(
+        main, ["workflow", "serve", "--db", "sqlite:///x.db", "--claim-grace", "-1", "w.yaml"])
+    assert refused.exit_code == 2
+    assert "--claim-grace" in refused.output

@@ -14,17 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from a2a_mqtt.workflows import Workflow, parse_workflow
-from a2a_mqtt.workflows.actions import recorded
-from a2a_mqtt.workflows.scheduler import (
-    Action,
-    CancelAttempt,
-    Dispatch,
-    Expire,
-    Forward,
-    apply,
-    next_actions,
-    wake_at,
-)
+from a2a_mqtt.workflows.actions import Action, CancelAttempt, Dispatch, Expire, Forward, recorded
+from a2a_mqtt.workflows.fold import apply
+from a2a_mqtt.workflows.scheduler import next_actions, wake_at
 from a2a_mqtt.workflows.state import (
     AttemptCompleted,
     AttemptDispatched,

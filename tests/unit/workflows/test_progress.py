@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from a2a_mqtt.workflows import WorkflowInputError
+from a2a_mqtt.workflows.fold import apply
 from a2a_mqtt.workflows.progress import META_KEY, ends_stream, plain, run_task, stream_items
-from a2a_mqtt.workflows.scheduler import apply
 from a2a_mqtt.workflows.state import AttemptFailed, start_run
 from a2a_mqtt.workflows.wfagent import inputs_of
 from tests.unit.workflows.sim import Sim, ok, wf

@@ -8,7 +8,7 @@ from importlib import resources
 import pytest
 
 from a2a_mqtt.workflows import WorkflowInputError, parse_workflow
-from a2a_mqtt.workflows.scheduler import (
+from a2a_mqtt.workflows.actions import (
     CancelAttempt,
     CompleteRun,
     Dispatch,
@@ -16,10 +16,9 @@ from a2a_mqtt.workflows.scheduler import (
     FinishCancel,
     Forward,
     Hold,
-    apply,
-    in_flight,
-    next_actions,
 )
+from a2a_mqtt.workflows.fold import apply
+from a2a_mqtt.workflows.scheduler import in_flight, next_actions
 from a2a_mqtt.workflows.state import (
     AttemptCompleted,
     AttemptFailed,

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from a2a_mqtt.workflows import parse_workflow
-from a2a_mqtt.workflows.scheduler import Dispatch, apply
+from a2a_mqtt.workflows.actions import Dispatch
+from a2a_mqtt.workflows.fold import apply
 from a2a_mqtt.workflows.state import (
     AttemptCompleted,
     AttemptFailed,
