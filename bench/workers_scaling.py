@@ -30,7 +30,6 @@ import os
 import sys
 import tempfile
 import uuid
-import zlib
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -59,7 +58,7 @@ from harness import (
     write_json,
 )
 from harness.agent import BenchExecutor, bench_card
-from harness.lean import LeanRequester
+from harness.lean import LeanRequester, task_ids_for
 from harness.procs import ChildProcess, private_broker, stdin_closed
 from harness.spy import have_py_spy, start_py_spy, stop_py_spy
 
@@ -75,13 +74,6 @@ VARIANTS: dict[str, tuple[int, str]] = {
 worker 0 serves all the load as one process would and worker 1 only drops its copies:
 what the second worker costs apart from splitting the load."""
 
-
-def to_worker_0() -> uuid.UUID:
-    """A random Task.id that partition dispatch gives worker 0 of 2 (pooling.worker_of)."""
-    while True:  # half of all ids: two tries on average
-        task_id = uuid.uuid4()
-        if zlib.crc32(str(task_id).encode()) % 2 == 0:
-            return task_id
 
 
 def machine_busy_seconds() -> tuple[float, float]:
@@ -142,7 +134,7 @@ async def measure(url: str, broker_pid: int, store: str, variant: str, run: int,
             pids = [int(p) for p in child.ready_line.split()[1:]]
             if client_kind == "lean":
                 send = (await stack.enter_async_context(LeanRequester(
-                    url, ref, task_ids=to_worker_0 if "w0" in variant else uuid.uuid4))).send
+                    url, ref, task_ids=task_ids_for(0, 2) if "w0" in variant else uuid.uuid4))).send
             else:
                 client = await stack.enter_async_context(A2AMqttClient(RequesterConfig(
                     connection=ConnectionSettings(url=url), reply_first_timeout=60,
