@@ -118,12 +118,11 @@ class GroupWriter:
     async def aclose(self) -> None:
         """Stop after the operations already queued have committed."""
         task, self._task = self._task, None
-        if task is None:
-            return
-        await self._queue.join()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await self._drop_connection()
+        if task is not None:
+            await self._queue.join()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await self._drop_connection()
         if self._sqlite is not None:
             await self._sqlite.aclose()
 

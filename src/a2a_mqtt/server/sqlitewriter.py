@@ -80,6 +80,7 @@ class SqliteWriter:
         self._thread = ThreadPoolExecutor(max_workers=1,
                                           thread_name_prefix="a2a-mqtt-sqlite-writer")
         self._conn: Connection | None = None
+        self._closed = False
 
     @property
     def engine(self) -> Engine:
@@ -105,14 +106,19 @@ class SqliteWriter:
             with self._lock.held(), conn.begin():
                 return run_inline(body, conn)
         except BaseException:
-            # A fresh connection for the next attempt (as the async writer does).
+            # The transaction rolled back; the next attempt gets a fresh connection (as the
+            # async writer does), in case this one is what failed.
             self._conn = None
             with suppress(DBAPIError, OSError):  # a broken connection: discarded anyway
+                conn.invalidate()
                 conn.close()
             raise
 
     async def aclose(self) -> None:
-        """Close the connection on its thread, then end the thread."""
+        """Close the connection on its thread, then end the thread (once)."""
+        if self._closed:
+            return
+        self._closed = True
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._thread, self._close)
         self._thread.shutdown(wait=True)

@@ -151,3 +151,12 @@ async def test_busy_database_errors_reach_the_caller(tmp_path: Path) -> None:
     await writer.transaction(body)
     assert _rows(db) == [("a", 1)]
     await writer.aclose()
+
+
+@async_test
+async def test_a_writer_closes_once_and_never_used_closes_too(tmp_path: Path) -> None:
+    writer = _writer(tmp_path / "a.db")
+    await writer.aclose()
+    await writer.aclose()  # a second close finds nothing left
+    with pytest.raises(RuntimeError):  # its thread is gone
+        await writer.transaction(lambda conn: conn.execute(text("SELECT 1")))
