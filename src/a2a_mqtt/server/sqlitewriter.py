@@ -70,15 +70,16 @@ class SqliteWriter:
     """Transactions on the SQLite file ``url`` names (a file, never ``:memory:``), one
     at a time on one thread, each inside ``lock``. ``aclose`` when done."""
 
-    def __init__(self, url: URL, *, lock: WriterLock,
-                 on_connect: Callable[[Any, Any], None]) -> None:
+    def __init__(
+        self, url: URL, *, lock: WriterLock, on_connect: Callable[[Any, Any], None]
+    ) -> None:
         # One connection, used by the one thread below only (StaticPool: never another).
-        self._engine = create_engine(url.set(drivername="sqlite+pysqlite"),
-                                     poolclass=StaticPool)
+        self._engine = create_engine(url.set(drivername="sqlite+pysqlite"), poolclass=StaticPool)
         event.listen(self._engine, "connect", on_connect)
         self._lock = lock
-        self._thread = ThreadPoolExecutor(max_workers=1,
-                                          thread_name_prefix="a2a-mqtt-sqlite-writer")
+        self._thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="a2a-mqtt-sqlite-writer"
+        )
         self._conn: Connection | None = None
         self._closed = False
 

@@ -29,8 +29,13 @@ def test_ids_for_a_worker_reach_that_worker(worker: int, workers: int) -> None:
         task_id = make()
         payload = requester.payload(task_id)
         assert task_named(payload) == str(task_id)
-        msg = IncomingMessage(topic="t", payload=payload, qos=1, retain=False,
-                              properties=PublishProperties(correlation_data=task_id.hex.encode()))
+        msg = IncomingMessage(
+            topic="t",
+            payload=payload,
+            qos=1,
+            retain=False,
+            properties=PublishProperties(correlation_data=task_id.hex.encode()),
+        )
         assert worker_of(msg, workers) == worker
 
 
@@ -39,7 +44,12 @@ def test_plain_ids_reach_every_worker() -> None:
     seen = set()
     for _ in range(200):
         task_id = uuid.uuid4()
-        msg = IncomingMessage(topic="t", payload=requester.payload(task_id), qos=1,
-                              retain=False, properties=PublishProperties())
+        msg = IncomingMessage(
+            topic="t",
+            payload=requester.payload(task_id),
+            qos=1,
+            retain=False,
+            properties=PublishProperties(),
+        )
         seen.add(worker_of(msg, 2))
     assert seen == {0, 1}

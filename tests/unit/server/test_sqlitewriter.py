@@ -29,8 +29,9 @@ def _pragmas(dbapi_connection: object, _record: object) -> None:
 def _writer(db: Path) -> SqliteWriter:
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
-    return SqliteWriter(make_url(f"sqlite+aiosqlite:///{db}"),
-                        lock=WriterLock(f"{db}-writer"), on_connect=_pragmas)
+    return SqliteWriter(
+        make_url(f"sqlite+aiosqlite:///{db}"), lock=WriterLock(f"{db}-writer"), on_connect=_pragmas
+    )
 
 
 def _rows(db: Path) -> list[tuple[str, int]]:
@@ -40,14 +41,16 @@ def _rows(db: Path) -> list[tuple[str, int]]:
 
 @async_test
 async def test_a_transaction_commits_all_its_statements_and_returns_its_value(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     db = tmp_path / "a.db"
     writer = _writer(db)
 
     async def body(conn: AsyncConnection) -> tuple[str, int]:
         await conn.execute(text("INSERT INTO t VALUES ('a', 1)"))
-        await conn.execute(text("INSERT INTO t VALUES (:k, :v)"), [{"k": "b", "v": 2},
-                                                                    {"k": "c", "v": 3}])
+        await conn.execute(
+            text("INSERT INTO t VALUES (:k, :v)"), [{"k": "b", "v": 2}, {"k": "c", "v": 3}]
+        )
         row = (await conn.execute(text("SELECT count(*) FROM t"))).one()
         return conn.dialect.name, int(row[0])
 
@@ -57,8 +60,7 @@ async def test_a_transaction_commits_all_its_statements_and_returns_its_value(
 
 
 @async_test
-async def test_a_failed_transaction_writes_nothing_and_the_next_one_works(
-        tmp_path: Path) -> None:
+async def test_a_failed_transaction_writes_nothing_and_the_next_one_works(tmp_path: Path) -> None:
     db = tmp_path / "a.db"
     writer = _writer(db)
 
@@ -136,8 +138,9 @@ async def test_busy_database_errors_reach_the_caller(tmp_path: Path) -> None:
         dbapi_connection.execute("PRAGMA journal_mode=WAL")
         dbapi_connection.execute("PRAGMA busy_timeout=50")
 
-    writer = SqliteWriter(make_url(f"sqlite:///{db}"), lock=WriterLock(f"{db}-writer"),
-                          on_connect=short_busy)
+    writer = SqliteWriter(
+        make_url(f"sqlite:///{db}"), lock=WriterLock(f"{db}-writer"), on_connect=short_busy
+    )
     blocker = sqlite3.connect(db, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
 
