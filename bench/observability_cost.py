@@ -188,7 +188,8 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
     out["alone"] = alone
     m, t, t1 = alone["metrics"], alone["tracing_100"], alone["tracing_1"]
     print(f"alone (no I/O): metrics {m['agent_us']} us/agent request + {m['requester_us']} "
-          f"us/requester call, /metrics render {m['scrape_render_ms']} ms; tracing 100 %: "
+          f"us/requester call + {m['transport_us']} us transport (2 publishes, 2 deliveries), "
+          f"/metrics render {m['scrape_render_ms']} ms; tracing 100 %: "
           f"spans {t['spans_us']} us + OTLP encoding {t['encode_us']} us per request; "
           f"tracing 1 %: spans {t1['spans_us']} us; 'off' spends {base_cpu * 1000:.0f} us of "
           "CPU per request")

@@ -1,6 +1,8 @@
 """What recording costs alone (no I/O, no broker): CPU microseconds per request.
 
-Metrics: one agent request and one requester call through the real instruments.
+Metrics: one agent request, one requester call and the transport hooks of one unary
+request (two QoS 1 publishes timed to their PUBACK, two deliveries) through the real
+instruments.
 Tracing: the spans of one traced request as the code paths make them (the
 requester's CLIENT span and its ``traceparent``; the agent's SERVER span from
 those properties, named after the method; the executor's INTERNAL span), ended
@@ -37,12 +39,24 @@ def metrics_cost(n: int = 20_000) -> dict[str, float]:
         record.replied = True
         record.end(None)
     client_us = (time.process_time() - start) / n * 1e6
+    # The transport's hooks per unary request: the request's and the reply's QoS 1
+    # publishes (each timed to its PUBACK) and their two deliveries.
+    from a2a_mqtt.observability.transport import TransportMetrics
+
+    transport = TransportMetrics(metrics, client_id="bench")
+    start = time.process_time()
+    for _ in range(n):
+        for _publish in range(2):
+            transport.publish_started()
+            transport.publish_done(0.0004)
+            transport.received()
+    transport_us = (time.process_time() - start) / n * 1e6
     start = time.process_time()
     for _ in range(50):
         metrics.render()
     render_ms = (time.process_time() - start) / 50 * 1e3
     return {"agent_us": round(agent_us, 1), "requester_us": round(client_us, 1),
-            "scrape_render_ms": round(render_ms, 2)}
+            "transport_us": round(transport_us, 1), "scrape_render_ms": round(render_ms, 2)}
 
 
 def tracing_cost(n: int = 10_000, ratio: float = 1.0) -> dict[str, float]:

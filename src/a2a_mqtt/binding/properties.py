@@ -19,10 +19,13 @@ from a2a_mqtt.mqtt_types import PublishProperties
 
 __all__ = [
     "A2A_VERSION",
+    "ACCEPT",
     "AUTHORIZATION",
     "CONTENT_TYPE_JSON",
+    "CONTENT_TYPE_PROTOBUF",
     "CONTEXT_ID",
     "EXTENSIONS",
+    "METHOD",
     "RESERVED",
     "RESPONDER_AGENT_ID",
     "RETRY_AFTER",
@@ -43,6 +46,7 @@ __all__ = [
 ]
 
 CONTENT_TYPE_JSON: Final = "application/json"
+CONTENT_TYPE_PROTOBUF: Final = "application/protobuf"
 
 STATUS: Final = "a2a-status"
 STATUS_SOURCE: Final = "a2a-status-source"
@@ -60,13 +64,18 @@ TRACESTATE: Final = _tracecontext.TRACESTATE
 # Ours (docs/binding.md §6.6): on a -32004 overload answer, whole seconds to wait
 # before retrying. Unprefixed like HTTP's Retry-After; never a service parameter.
 RETRY_AFTER: Final = "retry-after"
+# Ours (docs/binding.md §3.4): the payload encodings the sender of a message reads
+# (on a request: in its replies; on a reply: in later requests), and the method of
+# a binary request (it has no JSON-RPC envelope).
+ACCEPT: Final = "a2a-accept"
+METHOD: Final = "a2a-method"
 
 # Binding properties: never read as service parameters, never forwarded as such.
 RESERVED: Final = frozenset({
     STATUS, STATUS_SOURCE, RESPONDER_AGENT_ID, CONTEXT_ID, TASK_ID, STREAM_END,
     "a2a-artifact-mode", "a2a-event-type", "a2a-artifact-id", "a2a-chunk-seqno",
     "a2a-last-chunk", "a2a-security-profile", "a2a-requester-agent-id",
-    "a2a-recipient-agent-id", "a2a-recipient-kid",
+    "a2a-recipient-agent-id", "a2a-recipient-kid", ACCEPT, METHOD,
 })
 # Unprefixed custom names that would encode onto a standard parameter's property.
 _AMBIGUOUS: Final = frozenset({"version", "extensions"})
@@ -136,13 +145,15 @@ def request_properties(
     service_params: Mapping[str, str] | None = None,
     message_expiry: int | None = None,
     extra: Iterable[tuple[str, str]] = (),
+    binary: bool = False,
 ) -> PublishProperties:
-    """Properties of a request PUBLISH (JSON payload, UTF-8, with reply routing)."""
+    """Properties of a request PUBLISH (JSON payload, UTF-8, with reply routing;
+    ``binary``: a protobuf payload, whose method goes in ``extra``)."""
     return PublishProperties(
         response_topic=response_topic,
         correlation_data=correlation_data,
-        content_type=CONTENT_TYPE_JSON,
-        payload_format_utf8=True,
+        content_type=CONTENT_TYPE_PROTOBUF if binary else CONTENT_TYPE_JSON,
+        payload_format_utf8=not binary,
         message_expiry_interval=message_expiry,
         user_properties=service_parameters_to_user_properties(service_params) + tuple(extra),
     )
@@ -155,8 +166,13 @@ def reply_properties(
     task_id: str | None = None,
     end: bool = False,
     retry_after: int | None = None,
+    binary: bool = False,
+    accept: str | None = None,
 ) -> PublishProperties:
-    """Properties of a reply or stream item; Correlation Data echoed unchanged."""
+    """Properties of a reply or stream item; Correlation Data echoed unchanged.
+
+    ``binary``: a protobuf payload; ``accept``: the ``a2a-accept`` value saying which
+    encodings of later requests the responder reads (docs/binding.md §3.4)."""
     ups: list[tuple[str, str]] = []
     if retry_after is not None:
         ups.append((RETRY_AFTER, str(max(1, retry_after))))
@@ -167,10 +183,12 @@ def reply_properties(
     # Always present on our replies ("false" on every item but the last), so a
     # requester can tell a marker-aware responder from a v0.1 one that sends none.
     ups.append((STREAM_END, "true" if end else "false"))
+    if accept:
+        ups.append((ACCEPT, accept))
     return PublishProperties(
         correlation_data=correlation_data,
-        content_type=CONTENT_TYPE_JSON,
-        payload_format_utf8=True,
+        content_type=CONTENT_TYPE_PROTOBUF if binary else CONTENT_TYPE_JSON,
+        payload_format_utf8=not binary,
         user_properties=tuple(ups),
     )
 

@@ -31,8 +31,10 @@ _EXPECTED: tuple[type[BaseException], ...] = (
 class Settings:
     """Connection options shared by every client command."""
 
-    def __init__(self, conn: Connection, timeout: float, as_json: bool) -> None:
+    def __init__(self, conn: Connection, timeout: float, as_json: bool,
+                 payload_encoding: str = "auto") -> None:
         self.conn = conn
+        self.payload_encoding = payload_encoding
         self.broker = conn.broker
         self.timeout = timeout
         self.as_json = as_json
@@ -53,6 +55,7 @@ class Settings:
         conn = self.conn
         config = RequesterConfig(connection=conn.settings,
                                  reply_first_timeout=self.timeout, max_attempts=2,
+                                 payload_encoding=self.payload_encoding,
                                  backoff=(0.5,),
                                  # Streams have no idle death: cli/follow.py watches the
                                  # agent's presence instead (and --idle-timeout, opt-in).
@@ -87,15 +90,26 @@ def run_async(coro: Coroutine[Any, Any, _T], *, conn: Connection | None = None) 
         raise click.ClickException(one_line(exc) + suffix) from exc
 
 
+def payload_encoding_option(text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--encoding`` / ``A2A_MQTT_PAYLOAD_ENCODING``: the payload encoding (binary
+    protobuf or JSON, docs/binding.md §3.4). Short, so the help's columns keep their width."""
+    return click.option("--encoding", "payload_encoding", envvar="A2A_MQTT_PAYLOAD_ENCODING",
+                        type=click.Choice(["auto", "json"]), metavar="auto|json",
+                        default="auto", show_default=True, help=text)
+
+
 def common(f: Callable[..., Any]) -> Callable[..., Any]:
-    """The connection flags (cli/connection.py), --timeout, --json."""
+    """The connection flags (cli/connection.py), --timeout, --json, --encoding."""
     @connection_options
     @click.option("--timeout", envvar="A2A_MQTT_TIMEOUT", type=float, default=10.0,
                   show_default=True, help="Seconds to wait for a first reply.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @payload_encoding_option("Binary protobuf once an agent says it reads it (auto), or "
+                             "JSON only.")
     @functools.wraps(f)
-    def wrapper(conn: Connection, timeout: float, as_json: bool, **kwargs: Any) -> Any:
-        return f(Settings(conn, timeout, as_json), **kwargs)
+    def wrapper(conn: Connection, timeout: float, as_json: bool, payload_encoding: str,
+                **kwargs: Any) -> Any:
+        return f(Settings(conn, timeout, as_json, payload_encoding), **kwargs)
     return wrapper
 
 

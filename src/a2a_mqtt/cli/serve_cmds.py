@@ -12,7 +12,7 @@ import click
 
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.cli.agent_security_opts import AgentSecurity, agent_security_options
-from a2a_mqtt.cli.common import run_async
+from a2a_mqtt.cli.common import payload_encoding_option, run_async
 from a2a_mqtt.cli.connection import Connection, connection_options
 from a2a_mqtt.cli.observability_opts import observability_options
 from a2a_mqtt.cli.state import announce_broker
@@ -124,6 +124,8 @@ def broker(host: str, port: int, state_dir: Path | None, websockets_port: int | 
               "(each task stays with one worker; no database work), claims in the store "
               "(the least busy wins), a $share subscription, or probe ($share where the "
               "broker supports it, else partition).")
+@payload_encoding_option("Read binary protobuf requests and answer in binary whoever asks "
+                         "(auto), or JSON only.")
 @tracing_options
 @observability_options(port=True)
 @agent_security_options
@@ -132,7 +134,7 @@ def example(name: str, agent_ref: str | None, conn: Connection, trace: TraceOpti
             task_store: str | None,
             session_expiry: int,
             pool: str | None, pool_dispatch: str, leave_pool_on_stop: bool, keepalive: int,
-            max_concurrency: int, workers: int, worker_dispatch: str,
+            max_concurrency: int, workers: int, worker_dispatch: str, payload_encoding: str,
             observability: ObservabilityConfig) -> None:
     """Serve bundled example agent NAME in the foreground until interrupted."""
     from a2a_mqtt.examples import EXAMPLES  # noqa: PLC0415
@@ -157,7 +159,7 @@ def example(name: str, agent_ref: str | None, conn: Connection, trace: TraceOpti
                              task_store_url=task_store, session_expiry=session_expiry,
                              pool=pool, pool_dispatch=pool_dispatch,
                              leave_pool_on_stop=leave_pool_on_stop, max_concurrency=max_concurrency,
-                             tracing=trace.config(str(ref)))
+                             payload_encoding=payload_encoding, tracing=trace.config(str(ref)))
         server: AgentHost | WorkerSupervisor = (
             AgentHost([config], observability=observability) if workers == 1 else
             WorkerSupervisor([config], workers=workers, dispatch=worker_dispatch,

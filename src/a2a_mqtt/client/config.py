@@ -56,6 +56,10 @@ class RequesterConfig:
     """Card signature policy applied by discovery on this connection (None: off)."""
     e2e: E2EContext | None = None
     """ubsp-v1: encrypt requests to agents whose cards publish a key; decrypt replies."""
+    payload_encoding: str = "auto"
+    """``auto``: ask agents for binary protobuf replies and, once an agent's reply says
+    it reads them, send it binary requests (docs/binding.md §3.4); ``json``: JSON only.
+    Calls made with JSON params (``Requester.call``) and ubsp-v1 stay JSON."""
 
     def __post_init__(self) -> None:
         validate_identifier(self.org, "org id")
@@ -71,6 +75,8 @@ class RequesterConfig:
             raise ConfigError("max_retry_after must not be negative")
         if self.stream_buffer < 1:
             raise ConfigError("stream_buffer must be at least 1")
+        if self.payload_encoding not in ("auto", "json"):
+            raise ConfigError("payload_encoding must be auto or json")
         identity = f"{self.org}/{self.unit}/{self.requester_id}"
         if self.e2e is not None and self.e2e.identity != identity:
             raise ConfigError(f"the ubsp-v1 context is for {self.e2e.identity}, "

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
-import hashlib
 import logging
 import random
 import secrets
@@ -26,17 +25,18 @@ from typing import TYPE_CHECKING, Any, Final
 
 from a2a.client.errors import A2AClientError, A2AClientTimeoutError
 from a2a.types.a2a_pb2 import AgentCard
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message as ProtoMessage
 
 from a2a_mqtt.binding import properties as P
+from a2a_mqtt.binding import protobin
 from a2a_mqtt.binding.card import encode_card
 from a2a_mqtt.binding.codes import (
     BindingError,
     ResponderUnavailableError,
     TransportProtocolError,
-    error_from_object,
 )
-from a2a_mqtt.binding.envelope import encode_request, parse_response
-from a2a_mqtt.binding.stream import is_final_result
+from a2a_mqtt.binding.envelope import encode_request
 from a2a_mqtt.binding.topics import (
     AgentRef,
     discovery_topic,
@@ -46,14 +46,13 @@ from a2a_mqtt.binding.topics import (
 )
 from a2a_mqtt.binding.tracecontext import inject_span
 from a2a_mqtt.client.config import RequesterConfig
+from a2a_mqtt.client.replies import BinaryRefused, CallReplies, Reply, decode_reply
 from a2a_mqtt.client.retry import (
-    RETRY_AFTER,
     OverloadedError,
     backoff_delay,
     overload_delay,
-    parse_retry_after,
 )
-from a2a_mqtt.errors import PublishError, RemoteProtocolError, TransportError
+from a2a_mqtt.errors import PublishError, TransportError
 from a2a_mqtt.mqtt_types import (
     IncomingMessage,
     PublishProperties,
@@ -74,69 +73,8 @@ log = logging.getLogger("a2a_mqtt.client")
 _NO_MATCHING_SUBSCRIBERS: Final = 0x10
 _DEFAULT_VERSION: Final = {"A2A-Version": "1.0"}
 _MAX_RESPONDERS: Final = 100_000
-_DEDUP_WINDOW: Final = 256
-
-
-class Reply:
-    """One correlated reply: its JSON-RPC result and whether it ends the stream."""
-
-    __slots__ = ("end", "responder", "result")
-
-    def __init__(self, result: Any, end: bool, responder: str | None) -> None:
-        self.result = result
-        self.end = end
-        self.responder = responder
-
-
-class _Call:
-    """Replies for one call, across all of its attempts' Correlation Data.
-
-    Bounded: at most ``limit`` unread replies (past that the call fails rather
-    than grow) and a duplicate filter over the last :data:`_DEDUP_WINDOW` replies.
-    """
-
-    __slots__ = ("_event", "_limit", "_order", "_queue", "_seen", "overflowed")
-
-    def __init__(self, limit: int) -> None:
-        self._queue: collections.deque[IncomingMessage] = collections.deque()
-        self._event = asyncio.Event()
-        self._seen: set[bytes] = set()
-        self._order: collections.deque[bytes] = collections.deque()
-        self._limit = limit
-        self.overflowed = False
-
-    def deliver(self, msg: IncomingMessage) -> None:
-        if self.overflowed:
-            return
-        # A QoS 1 redelivery repeats the reply byte for byte; so does the answer
-        # to a retry's Correlation Data, which must not count as a second answer.
-        key = hashlib.blake2b(msg.payload, digest_size=16).digest()
-        if key in self._seen:
-            return
-        self._seen.add(key)
-        self._order.append(key)
-        if len(self._order) > _DEDUP_WINDOW:
-            self._seen.discard(self._order.popleft())
-        if len(self._queue) >= self._limit:
-            self.overflowed = True
-            self._queue.clear()
-        else:
-            self._queue.append(msg)
-        self._event.set()
-
-    async def next(self, timeout: float) -> IncomingMessage:
-        while not self._queue:
-            if self.overflowed:
-                raise A2AClientError(f"more than {self._limit} replies unread; the call "
-                                     "is abandoned (resume with SubscribeToTask)")
-            self._event.clear()
-            async with asyncio.timeout(timeout):
-                await self._event.wait()
-        return self._queue.popleft()
-
-    @property
-    def buffered(self) -> int:
-        return len(self._queue)
+# docs/binding.md §3.4: what a request says it reads in replies, and what a binary one adds.
+_ACCEPT: Final = ((P.ACCEPT, protobin.CONTENT_TYPE),)
 
 
 class Requester:
@@ -151,11 +89,16 @@ class Requester:
         self.reply_topic = reply_topic(self.identity, uuid.uuid4().hex[:16])
         self._factory = transport_factory
         self._transport: MqttTransport | None = None
-        self._calls: dict[bytes, _Call] = {}
+        self._calls: dict[bytes, CallReplies] = {}
         self._barriers: dict[bytes, asyncio.Future[None]] = {}
         # (pool, task id) -> the member that answered last: later task operations go there.
         self._responders: collections.OrderedDict[tuple[AgentRef, str], AgentRef] = (
             collections.OrderedDict())
+        # docs/binding.md §3.4: references whose replies said they read binary requests,
+        # and references where a binary request met a JSON-only peer (never binary again).
+        self._binary = self.config.payload_encoding == "auto" and self.config.e2e is None
+        self._reads_binary: collections.OrderedDict[AgentRef, None] = collections.OrderedDict()
+        self._json_only: collections.OrderedDict[AgentRef, None] = collections.OrderedDict()
         self._stack: AsyncExitStack | None = None
 
     @property
@@ -251,6 +194,25 @@ class Requester:
             return agent
         return self._responders.get((agent, task_id), agent)
 
+    def reads_binary(self, agent: AgentRef) -> bool:
+        """Whether requests to ``agent`` go out as binary protobuf (docs/binding.md §3.4)."""
+        return agent in self._reads_binary
+
+    def _learn(self, agent: AgentRef, msg: IncomingMessage) -> None:
+        """Note from a reply to a request that asked whether ``agent`` reads binary."""
+        if not protobin.accepts(msg.properties.user_property(P.ACCEPT)):
+            self._reads_binary.pop(agent, None)
+        elif agent not in self._json_only and agent not in self._reads_binary:
+            _remember(self._reads_binary, agent)
+
+    def _refused_binary(self, agent: AgentRef, legacy: bool) -> None:
+        self._reads_binary.pop(agent, None)
+        if legacy:
+            # A peer that reads JSON only answered (a pool member of an older version):
+            # binary to this reference could meet it again, so JSON from now on.
+            log.info("%s answered a binary request as unreadable: JSON from now on", agent)
+            _remember(self._json_only, agent)
+
     def _delay(self, attempt: int, error: BaseException | None) -> float | None:
         """The wait before retry ``attempt + 1``; None when ``error`` asks for longer
         than we are willing to wait (then it is raised instead)."""
@@ -260,7 +222,7 @@ class Requester:
                                   jitter=cfg.jitter, rand=random.random())
         return backoff_delay(cfg.backoff, attempt, cfg.jitter, random.random())
 
-    async def call(self, agent: AgentRef, method: str, params: dict[str, Any], *,
+    async def call(self, agent: AgentRef, method: str, params: dict[str, Any] | ProtoMessage, *,
                    service_params: Mapping[str, str] | None = None,
                    timeout: float | None = None) -> Any:
         """One request, one result (raising the mapped error for an error reply)."""
@@ -269,7 +231,8 @@ class Requester:
             return reply.result
         raise A2AClientError(f"{method}: the stream ended without a result")
 
-    async def stream(self, agent: AgentRef, method: str, params: dict[str, Any], *,
+    async def stream(self, agent: AgentRef, method: str,
+                     params: dict[str, Any] | ProtoMessage, *,
                      service_params: Mapping[str, str] | None = None,
                      timeout: float | None = None, unary: bool = False
                      ) -> AsyncIterator[Reply]:
@@ -277,7 +240,9 @@ class Requester:
 
         ``unary`` ends after the first reply. ``timeout`` overrides both the
         first-reply and the idle timeout. Error replies raise the a2a-sdk error
-        class they map to (docs/binding.md §7).
+        class they map to (docs/binding.md §7). ``params`` given as the method's
+        protobuf request message may travel, and be answered, as binary protobuf
+        (docs/binding.md §3.4; results are then messages); as JSON they stay JSON.
         """
         record = self._metrics.begin(method) if self._metrics is not None else None
         # aclosing: a caller that stops reading closes the inner generator at once, so
@@ -289,7 +254,11 @@ class Requester:
                 async for reply in replies:
                     yield reply
             return
-        failure: BaseException | None = None
+        # The failure is never kept in a local beyond its except clause: a unary call
+        # ends with the GeneratorExit of this generator's aclose(), and a kept exception
+        # (exception -> traceback -> this frame -> local) is a reference cycle holding the
+        # whole call until the cyclic collector runs (docs/performance.md, "Observability:
+        # what metrics cost").
         try:
             inner = self._stream(agent, method, params, service_params=service_params,
                                  timeout=timeout, unary=unary, record=record)
@@ -298,12 +267,12 @@ class Requester:
                     record.replied = True
                     yield reply
         except BaseException as exc:
-            failure = exc
+            record.end(exc)
             raise
-        finally:
-            record.end(failure)
+        record.end(None)
 
-    async def _stream(self, agent: AgentRef, method: str, params: dict[str, Any], *,
+    async def _stream(self, agent: AgentRef, method: str,
+                      params: dict[str, Any] | ProtoMessage, *,
                       service_params: Mapping[str, str] | None, timeout: float | None,
                       unary: bool, record: ClientCall | None) -> AsyncGenerator[Reply, None]:
         cfg = self.config
@@ -311,12 +280,18 @@ class Requester:
         idle_timeout = timeout or cfg.stream_idle_timeout
         # The JSON-RPC id and the Correlation Data are opaque random tokens (32 hex
         # digits, as uuid4().hex gave, without building a UUID: 5 % of the client's CPU).
-        payload = encode_request(method, params, secrets.token_hex(16))
+        rid = secrets.token_hex(16)
+        message = params if isinstance(params, ProtoMessage) else None
+        # docs/binding.md §3.4: a call given a message asks for binary replies, and is
+        # sent in binary once this reference said it reads it; JSON params stay JSON.
+        accept = self._binary and message is not None
+        binary = accept and agent in self._reads_binary
+        payload = b"" if binary else encode_request(method, _json_params(params), rid)
         topic = request_topic(agent)
         sp = dict(_DEFAULT_VERSION)
         if service_params:
             sp.update(service_params)
-        call = _Call(cfg.stream_buffer)
+        call = CallReplies(cfg.stream_buffer)
         corrs: list[bytes] = []
         last_error: Exception = A2AClientTimeoutError(
             f"{method} to {agent}: no reply within {first_timeout:g}s")
@@ -325,23 +300,39 @@ class Requester:
             # generator yields to its consumer), so inject_span() is given the span.
             with tracing.client_span(method, topic) as span:
                 traced = () if span is None else inject_span(span)
-                for attempt in range(cfg.max_attempts):
-                    if attempt:
-                        if record is not None:
-                            record.retry()
-                        delay = self._delay(attempt - 1, last_error)
-                        if delay is None:
+                attempt = 0
+                redo = False
+                while True:
+                    if redo:
+                        redo = False  # a refused binary request again in JSON: at once,
+                        # and not counted (it never reached a peer that could read it)
+                    else:
+                        if attempt == cfg.max_attempts:
                             raise last_error
-                        await asyncio.sleep(delay)
+                        if attempt:
+                            if record is not None:
+                                record.retry()
+                            delay = self._delay(attempt - 1, last_error)
+                            if delay is None:
+                                raise last_error
+                            await asyncio.sleep(delay)
+                        attempt += 1
                     corr = secrets.token_hex(16).encode()
                     self._calls[corr] = call
                     corrs.append(corr)
-                    body, extra = self._seal(agent, payload)
+                    extra: tuple[tuple[str, str], ...]
+                    if binary:
+                        assert message is not None
+                        body, extra = protobin.encode(message), ((P.METHOD, method), *_ACCEPT)
+                    else:
+                        body, extra = self._seal(agent, payload)
+                        if accept:
+                            extra += _ACCEPT
                     props = P.request_properties(response_topic=self.reply_topic,
                                                  correlation_data=corr, service_params=sp,
                                                  message_expiry=cfg.message_expiry,
-                                                 extra=extra + traced)
-                    if extra:
+                                                 extra=extra + traced, binary=binary)
+                    if cfg.e2e is not None:  # ubsp-v1 (never binary, never asks for it)
                         props = dataclasses.replace(props, content_type="application/jose")
                     try:
                         code = await self.transport.publish(topic, body, qos=1, properties=props)
@@ -363,12 +354,20 @@ class Requester:
                             record.timeout()
                         last_error = A2AClientTimeoutError(
                             f"{method} to {agent}: no reply within {first_timeout:g}s "
-                            f"(attempt {attempt + 1} of {cfg.max_attempts})")
+                            f"(attempt {attempt} of {cfg.max_attempts})")
                         continue
+                    if accept:
+                        self._learn(agent, first)
                     try:
-                        reply = self._decode(self._open(first, agent), unary, agent.pool)
+                        reply = decode_reply(self._open(first, agent), unary, agent.pool,
+                                             method, accept=accept, binary=binary)
+                    except BinaryRefused as exc:
+                        self._refused_binary(agent, exc.legacy)
+                        binary, redo, last_error = False, True, exc.error
+                        payload = encode_request(method, _json_params(params), rid)
+                        continue
                     except BindingError as exc:
-                        if exc.retryable and attempt + 1 < cfg.max_attempts:
+                        if exc.retryable and attempt < cfg.max_attempts:
                             last_error = exc
                             continue
                         raise
@@ -382,10 +381,10 @@ class Requester:
                             raise A2AClientTimeoutError(
                                 f"{method} to {agent}: stream idle for {idle_timeout:g}s; "
                                 "resume with SubscribeToTask") from None
-                        reply = self._decode(self._open(msg, agent), unary, agent.pool)
+                        reply = decode_reply(self._open(msg, agent), unary, agent.pool,
+                                             method, accept=accept)
                         yield reply
                     return
-                raise last_error
         finally:
             for corr in corrs:
                 self._calls.pop(corr, None)
@@ -423,25 +422,11 @@ class Requester:
                                 retain=True, properties=PublishProperties(
                                     user_properties=P.status_properties("online", "agent")))
 
-    @staticmethod
-    def _decode(msg: IncomingMessage, unary: bool, pooled: bool) -> Reply:
-        responder = msg.properties.user_property(P.RESPONDER_AGENT_ID)
-        if pooled and not responder:
-            # The profile: a pooled reply MUST name its responder; without it we could
-            # not follow the task, so the reply is a protocol error.
-            raise TransportProtocolError(
-                f"pooled reply on {msg.topic} has no {P.RESPONDER_AGENT_ID} property")
-        try:
-            response = parse_response(msg.payload)
-        except RemoteProtocolError as exc:
-            raise A2AClientError(f"malformed reply on {msg.topic}: {exc}") from exc
-        if response.error is not None:
-            error = error_from_object(response.error)
-            hint = parse_retry_after(msg.properties.user_property(RETRY_AFTER))
-            if isinstance(error, ResponderUnavailableError) and hint is not None:
-                raise OverloadedError(error.message, error.data, retry_after=hint)
-            raise error
-        marker = msg.properties.user_property(P.STREAM_END)
-        end = unary or (marker == "true" if marker is not None
-                        else is_final_result(response.result))
-        return Reply(response.result, end, responder)
+def _json_params(params: dict[str, Any] | ProtoMessage) -> dict[str, Any]:
+    return params if isinstance(params, dict) else MessageToDict(params)
+
+
+def _remember(known: collections.OrderedDict[AgentRef, None], agent: AgentRef) -> None:
+    known[agent] = None
+    while len(known) > _MAX_RESPONDERS:
+        known.popitem(last=False)

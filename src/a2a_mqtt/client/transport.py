@@ -51,11 +51,14 @@ _ID_MEMBERS = ("taskId", "task_id", "contextId", "context_id")
 _STREAM_MEMBERS = frozenset({"task", "message", "statusUpdate", "artifactUpdate"})
 
 
-def _params(request: ProtoMessage) -> dict[str, Any]:
-    return MessageToDict(request)
-
-
 def _parse(result: Any, message: _M) -> _M:
+    if isinstance(result, ProtoMessage):
+        # A binary reply (docs/binding.md §3.4): the message itself, or one of the same
+        # wire form (SendMessageResponse and StreamResponse share their field numbers).
+        if result.DESCRIPTOR is message.DESCRIPTOR:
+            return result  # type: ignore[return-value]
+        message.ParseFromString(result.SerializeToString())
+        return message
     if not isinstance(result, dict):
         raise A2AClientError(f"invalid result: expected an object, got {type(result).__name__}")
     try:
@@ -140,7 +143,7 @@ class MqttClientTransport(ClientTransport):
                     context: ClientCallContext | None, task_id: str | None = None) -> Any:
         sp, timeout = self._ctx(context)
         async for reply in self.requester.stream(
-                self._target(task_id), method, _params(request), service_params=sp,
+                self._target(task_id), method, request, service_params=sp,
                 timeout=timeout, unary=True):
             self._follow(reply, task_id)
             return reply.result
@@ -151,7 +154,7 @@ class MqttClientTransport(ClientTransport):
                       ) -> AsyncGenerator[StreamResponse]:
         sp, timeout = self._ctx(context)
         async for reply in self.requester.stream(self._target(task_id), method,
-                                                 _params(request), service_params=sp,
+                                                 request, service_params=sp,
                                                  timeout=timeout):
             self._follow(reply, task_id)
             if reply.result == {} and reply.end:
@@ -165,10 +168,12 @@ class MqttClientTransport(ClientTransport):
         sp, timeout = self._ctx(context)
         aggregator: TaskAggregator | None = None
         async for reply in self.requester.stream(self._target(task_id), "SendMessage",
-                                                 _params(request), service_params=sp,
+                                                 request, service_params=sp,
                                                  timeout=timeout):
             self._follow(reply, task_id)
             result = reply.result
+            if aggregator is None and isinstance(result, SendMessageResponse):
+                return result
             if aggregator is None and isinstance(result, dict) and (
                     "task" in result or "message" in result):
                 return _parse(result, SendMessageResponse())

@@ -10,15 +10,28 @@ Cost on the request path (docs/observability.md, bench/observability_cost.py): t
 SDK cleans and hashes the attribute dict on every synchronous call (~8 µs here).
 Counters and up-down counters are therefore kept as plain sums keyed by the tuple of
 attribute values (:class:`Sum`: one dict update per call) and reported through
-observable instruments when a reader collects; only histograms record synchronously,
-with their attribute dicts resolved once per key. Collection reads the sums with
+observable instruments when a reader collects. Collection reads the sums with
 ``list(dict.items())``, a single C call under the GIL, so a reader thread (OTLP) sees
 a consistent snapshot.
+
+Histograms record through the OTel API's synchronous ``Histogram.record``, one call
+per observation, with their attribute dicts resolved once per key. Without an OTLP
+push those calls are made in batches (:class:`Histogram`): an observation is queued
+(a float appended to its key's deque) and the queues are handed to the SDK after
+:data:`BATCH` observations and before every collection (the Prometheus reader, the
+only one then, is read only through :meth:`Metrics.render`, which flushes first), so
+every collection sees every observation made before it, exactly as if recorded at
+once. A batch runs the SDK's code back to back, hot in the CPU's
+caches, instead of once per request among the request's own work (measured in
+docs/performance.md, "Observability: what metrics cost"). With an OTLP push, where
+exemplars link a bucket to the trace being measured, histograms record at once: the
+exemplar must be taken in the request's own context.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Final
 
@@ -35,13 +48,17 @@ from a2a_mqtt._version import __version__
 from a2a_mqtt.observability.config import ObservabilityConfig
 from a2a_mqtt.observability.names import Instrument
 
-__all__ = ["DURATION_BUCKETS", "Histogram", "Metrics", "Sum"]
+__all__ = ["BATCH", "DURATION_BUCKETS", "Histogram", "Metrics", "Sum"]
 
 log = logging.getLogger("a2a_mqtt.observability")
 
 DURATION_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                            1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 """Seconds; from sub-millisecond MQTT round trips to long agent turns."""
+
+BATCH: Final = 128
+"""Queued histogram observations handed to the SDK at once (bounds the queue and the
+pause a batch makes: about 1 ms of the loop's time here)."""
 
 Key = tuple[str, ...]
 Attributes = dict[str, AttributeValue]
@@ -87,17 +104,60 @@ class Sum:
 
 
 class Histogram:
-    """A synchronous OTel histogram with attribute dicts resolved once per key."""
+    """A synchronous OTel histogram with attribute dicts resolved once per key.
 
-    __slots__ = ("_attrs", "_hist", "instrument")
+    ``batched``: observations wait in a queue per key until :data:`BATCH` of them were
+    made or the service is scraped (:meth:`flush`); each is then recorded through the OTel
+    API as it would have been at once (a key's observations in their order, so its
+    sum is the same float). The queues hold bare floats, which the cyclic collector
+    never tracks: queued tuples would be promoted through its generations while they
+    wait, and make its full collections come sooner. Each queue is a deque: ``append``
+    (the event loop) and ``popleft`` (the loop, or a thread scraping) are atomic, so no
+    observation is lost or recorded twice.
+    """
 
-    def __init__(self, instrument: Instrument, hist: OtelHistogram) -> None:
+    __slots__ = ("_attrs", "_batched", "_hist", "_pending", "_since", "instrument")
+
+    def __init__(self, instrument: Instrument, hist: OtelHistogram, *,
+                 batched: bool = True) -> None:
         self.instrument = instrument
         self._hist = hist
         self._attrs = _Attrs(instrument.attributes)
+        self._batched = batched
+        self._pending: dict[Key, deque[float]] = {}
+        self._since = 0
+        """Observations since the last flush made here (the recording thread's count:
+        what is queued is never more, so the queue stays under BATCH)."""
 
     def record(self, key: Key, value: float) -> None:
-        self._hist.record(value, self._attrs(key))
+        if not self._batched:
+            self._hist.record(value, self._attrs(key))
+            return
+        queue = self._pending.get(key)
+        if queue is None:
+            self._attrs(key)  # a key of the wrong length fails here, at its first use
+            queue = self._pending.setdefault(key, deque())
+        queue.append(value)
+        self._since += 1
+        if self._since >= BATCH:
+            self._since = 0
+            self.flush()
+
+    def queued(self) -> int:
+        """Observations not yet handed to the SDK (fewer than :data:`BATCH`)."""
+        return sum(len(queue) for queue in list(self._pending.values()))
+
+    def flush(self) -> None:
+        """Record every queued observation through the OTel API."""
+        record = self._hist.record
+        for key, queue in list(self._pending.items()):
+            attrs = self._attrs(key)
+            for _ in range(len(queue)):  # bounded: what is queued now (more may arrive)
+                try:
+                    value = queue.popleft()
+                except IndexError:  # another thread flushed it first
+                    break
+                record(value, attrs)
 
 
 class Metrics:
@@ -107,6 +167,7 @@ class Metrics:
                  config: ObservabilityConfig | None = None) -> None:
         self.service = service
         self.registry = CollectorRegistry(auto_describe=True)
+        self._hists: dict[str, Histogram] = {}
         readers: list[MetricReader] = [PrometheusMetricReader(registry=self.registry)]
         config = config or ObservabilityConfig()
         if config.otlp_endpoint is not None:
@@ -133,7 +194,6 @@ class Metrics:
             else AlwaysOffExemplarFilter())
         self._meter = self._provider.get_meter("a2a_mqtt", __version__)
         self._sums: dict[str, Sum] = {}
-        self._hists: dict[str, Histogram] = {}
         self._readers: dict[str, list[Callable[[], Iterable[tuple[Key, float]]]]] = {}
         self._closed = False
         self._push = config.otlp_endpoint is not None
@@ -165,7 +225,7 @@ class Metrics:
             raise ValueError(f"{instrument.name} is a {instrument.kind}, not a histogram")
         hist = Histogram(instrument, self._meter.create_histogram(
             instrument.name, unit=instrument.unit, description=instrument.description,
-            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS)))
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS)), batched=not self._push)
         self._hists[instrument.name] = hist
         return hist
 
@@ -201,8 +261,18 @@ class Metrics:
             if read in readers:
                 readers.remove(read)
 
+    def flush(self) -> None:
+        """Hand every queued histogram observation to the SDK (:meth:`render` does first)."""
+        for hist in list(self._hists.values()):
+            hist.flush()
+
     def render(self) -> tuple[bytes, str]:
-        """The Prometheus exposition text and its content type."""
+        """The Prometheus exposition text and its content type.
+
+        The only way the Prometheus reader is read (``registry`` is this method's): it
+        flushes the queued histogram observations first, so the text has them all.
+        """
+        self.flush()
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
     def shutdown(self) -> None:

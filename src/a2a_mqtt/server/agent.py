@@ -226,7 +226,7 @@ class AgentServer(BaseServer):
             card=self._card, responder_id=cfg.ref.name, owner=cfg.client_id,
             publish=self._publish_reply, max_payload_bytes=cfg.max_payload_bytes,
             retry_after=cfg.overload_retry_after, authorizer=cfg.authorizer, e2e=cfg.e2e,
-            metrics=self._metrics)
+            metrics=self._metrics, binary=cfg.payload_encoding == "auto")
         self._claim_owner = claim_owner(cfg.client_id, self._dispatcher.run)
         self._accepting = True
         # Handlers are registered before CONNECT so requests the broker queued in our

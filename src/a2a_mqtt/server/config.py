@@ -20,9 +20,10 @@ if TYPE_CHECKING:
     from a2a_mqtt.security.e2e import E2EContext
     from a2a_mqtt.server.agent import AgentServer
 
-__all__ = ["WORKER_DISPATCHES", "AgentConfig"]
+__all__ = ["PAYLOAD_ENCODINGS", "WORKER_DISPATCHES", "AgentConfig"]
 
 WORKER_DISPATCHES = ("partition", "claim", "shared")
+PAYLOAD_ENCODINGS = ("auto", "json")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +98,10 @@ class AgentConfig:
     """Run task turns on the lean handler (server/fastpath.py: a2a-sdk's semantics
     without its per-task queues and producer/consumer tasks; about 4x less agent CPU).
     False: a2a-sdk's DefaultRequestHandler for every request (the reference)."""
+    payload_encoding: str = "auto"
+    """``auto``: read binary protobuf requests and answer in binary whoever asks for it
+    (docs/binding.md §3.4); ``json``: JSON only, as a peer that predates binary (binary
+    requests are answered -32700, so requesters fall back to JSON). ubsp-v1 is JSON only."""
     tracing: TracingConfig = field(default_factory=TracingConfig)
     """Spans and their export (docs/observability.md, Tracing); off by default. The
     first service of a process to start with tracing on sets it up for the process."""
@@ -179,6 +184,8 @@ class AgentConfig:
                 raise ConfigError(
                     "workers must share a task store (processes do not share memory://): "
                     "set task_store_url to sqlite:///FILE or postgresql://...")
+        if self.payload_encoding not in PAYLOAD_ENCODINGS:
+            raise ConfigError(f"payload_encoding must be one of {', '.join(PAYLOAD_ENCODINGS)}")
         if self.session_expiry < 0:
             raise ConfigError("session_expiry must be >= 0")
         if self.e2e is not None and self.e2e.identity != str(self.ref):

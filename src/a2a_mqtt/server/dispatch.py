@@ -24,9 +24,11 @@ from a2a.server.request_handlers import RequestHandler
 from a2a.server.routes.common import serialize_list_tasks_response
 from a2a.types.a2a_pb2 import (
     AgentCard,
+    ListTasksResponse,
     Message,
     SendMessageRequest,
     SendMessageResponse,
+    StreamResponse,
     SubscribeToTaskRequest,
     Task,
     TaskStatusUpdateEvent,
@@ -39,11 +41,13 @@ from a2a.utils.errors import (
     VersionNotSupportedError,
 )
 from a2a.utils.proto_utils import to_stream_response
+from google.protobuf.empty_pb2 import Empty
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message as ProtoMessage
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from a2a_mqtt.binding import properties as P
+from a2a_mqtt.binding import protobin
 from a2a_mqtt.binding.card import card_to_dict
 from a2a_mqtt.binding.codes import (
     BindingErrorKind,
@@ -101,7 +105,8 @@ class _Reply:
     becomes -32603, one that cannot be published is logged).
     """
 
-    __slots__ = ("_corr", "_publish", "_responder", "_topic", "call", "e2e", "ended")
+    __slots__ = ("_corr", "_publish", "_responder", "_topic", "accept", "binary", "call", "e2e",
+                 "ended")
 
     def __init__(self, publish: Publish, topic: str, corr: bytes | None, responder: str,
                  call: CallRecord | None = None) -> None:
@@ -114,16 +119,21 @@ class _Reply:
         self.ended = False
         self.e2e: tuple[E2EContext, str] | None = None
         """(our ubsp-v1 context, the requester) once the request was a ubsp-v1 one."""
+        self.binary = False
+        """Results go out as binary protobuf (the request's ``a2a-accept`` asked for it)."""
+        self.accept: str | None = None
+        """The ``a2a-accept`` value every reply carries (None: not sent)."""
 
     async def send(self, payload: bytes, *, end: bool, task_id: str | None = None,
-                   retry_after: int | None = None) -> None:
+                   retry_after: int | None = None, binary: bool = False) -> None:
         if self.ended:
             log.warning("reply to %s after its end marker dropped (%d bytes)",
                         self._topic, len(payload))
             return
         self.ended = end
         props = P.reply_properties(correlation_data=self._corr, responder_agent_id=self._responder,
-                                   task_id=task_id, end=end, retry_after=retry_after)
+                                   task_id=task_id, end=end, retry_after=retry_after,
+                                   binary=binary, accept=self.accept)
         if self.e2e is not None:
             from a2a_mqtt.security.e2e_wire import seal_reply  # noqa: PLC0415 - optional feature
 
@@ -148,6 +158,22 @@ class _Reply:
             await self.error(rid, error_object(InternalError()))
             return
         await self.send(payload, end=end)
+
+    async def message(self, rid: Any, message: ProtoMessage, *, end: bool = True) -> None:
+        """A result given as its protobuf message: binary when the requester asked for
+        it, else its ProtoJSON (the same reply a JSON requester always gets)."""
+        if not self.binary:
+            await self.result(rid, _dict(message), end=end)
+            return
+        payload = protobin.encode(message)
+        fit = protobin.result_fit(message, payload)
+        if fit == "binary":
+            await self.send(payload, end=end, binary=True)
+        elif fit == "json":  # nested too deep for a binary reader: this one goes as JSON
+            await self.result(rid, _dict(message), end=end)
+        else:  # what the JSON encoder would fail on: the same -32603
+            log.error("the result for request %r cannot be encoded (a non-finite number)", rid)
+            await self.error(rid, error_object(InternalError()))
 
     async def error(self, rid: Any, error: dict[str, Any], *,
                     retry_after: int | None = None) -> None:
@@ -202,6 +228,7 @@ class RequestDispatcher:
         authorizer: RequestAuthorizer | None = None,
         e2e: E2EContext | None = None,
         metrics: AgentMetrics | None = None,
+        binary: bool = True,
     ) -> None:
         self._handler = handler
         self._metrics = metrics
@@ -215,6 +242,8 @@ class RequestDispatcher:
         self._retry_after = retry_after
         self._authorizer = authorizer
         self._e2e = e2e
+        # Binary protobuf payloads (docs/binding.md §3.4); ubsp-v1 payloads stay JSON.
+        self._binary = binary and e2e is None
         self._gate = DedupGate()
         self._run = uuid.uuid4().hex
         self._refusals = RefusalLog()
@@ -250,6 +279,13 @@ class RequestDispatcher:
             log.warning("request on %s refused, not answered: %s (%r, %d bytes; repeats "
                         "are summarised)", msg.topic, problem, topic, len(msg.payload))
 
+    def _negotiate(self, msg: IncomingMessage, reply: _Reply) -> None:
+        """docs/binding.md §3.4: results in binary only when the request asks for them;
+        every reply then says that we read binary requests too (errors included)."""
+        if self._binary and protobin.accepts(msg.properties.user_property(P.ACCEPT)):
+            reply.binary = True
+            reply.accept = protobin.CONTENT_TYPE
+
     def _begin(self, msg: IncomingMessage) -> CallRecord | None:
         return None if self._metrics is None else self._metrics.begin(len(msg.payload))
 
@@ -260,13 +296,14 @@ class RequestDispatcher:
         call = self._begin(msg)
         reply = self.reply_for(msg, call)
         if reply is not None:
+            self._negotiate(msg, reply)
             try:
                 parsed = parse_request(msg.payload, max_bytes=self._max_payload)
                 rid = parsed.id
                 if call is not None:
                     call.named(parsed.method)
             except RemoteProtocolError:
-                rid = None
+                rid = None  # a binary request (no envelope) too: its id is null
             retry = (self._retry_after if kind is BindingErrorKind.RESPONDER_UNAVAILABLE
                      else None)
             await reply.error(rid, binding_error_object(kind, text), retry_after=retry)
@@ -311,13 +348,23 @@ class RequestDispatcher:
             await reply.error(None, error_object(TransportProtocolError(
                 "request has no Correlation Data")))
             return
+        self._negotiate(msg, reply)
+        binary = self._binary and protobin.is_protobuf(msg.properties.content_type)
         try:
             try:
-                request = parse_request(msg.payload, max_bytes=self._max_payload)
-                rid = request.id
-                if call is not None:
-                    call.named(request.method)
-                params = parse_params(request)
+                if binary:
+                    method, params = protobin.decode_request(
+                        msg.properties.user_property(P.METHOD), msg.payload,
+                        max_bytes=self._max_payload)
+                    request = RpcRequest(id=None, method=method, params={})
+                    if call is not None:
+                        call.named(method)
+                else:
+                    request = parse_request(msg.payload, max_bytes=self._max_payload)
+                    rid = request.id
+                    if call is not None:
+                        call.named(request.method)
+                    params = parse_params(request)
                 tracing.name_request(request.method)
             except RemoteProtocolError as exc:
                 rid = exc.data if rid is None else rid
@@ -372,31 +419,40 @@ class RequestDispatcher:
                 task = await h.on_get_task(params, ctx)
                 if task is None:
                     raise TaskNotFoundError
-                await reply.result(rid, _dict(task))
+                await reply.message(rid, task)
             case "ListTasks":
                 listed = await h.on_list_tasks(params, ctx)
-                await reply.result(rid, serialize_list_tasks_response(
-                    listed, params.include_artifacts))
+                if reply.binary:
+                    await reply.message(rid, _listed(listed, params.include_artifacts))
+                else:
+                    await reply.result(rid, serialize_list_tasks_response(
+                        listed, params.include_artifacts))
             case "CancelTask":
                 task = await h.on_cancel_task(params, ctx)
                 if task is None:
                     raise TaskNotFoundError
-                await reply.result(rid, _dict(task))
+                await reply.message(rid, task)
             case "CreateTaskPushNotificationConfig":
-                await reply.result(rid, _dict(
-                    await h.on_create_task_push_notification_config(params, ctx)))
+                await reply.message(
+                    rid, await h.on_create_task_push_notification_config(params, ctx))
             case "GetTaskPushNotificationConfig":
-                await reply.result(rid, _dict(
-                    await h.on_get_task_push_notification_config(params, ctx)))
+                await reply.message(
+                    rid, await h.on_get_task_push_notification_config(params, ctx))
             case "ListTaskPushNotificationConfigs":
-                await reply.result(rid, _dict(
-                    await h.on_list_task_push_notification_configs(params, ctx)))
+                await reply.message(
+                    rid, await h.on_list_task_push_notification_configs(params, ctx))
             case "DeleteTaskPushNotificationConfig":
                 await h.on_delete_task_push_notification_config(params, ctx)
-                await reply.result(rid, None)
+                if reply.binary:
+                    await reply.message(rid, Empty())
+                else:
+                    await reply.result(rid, None)
             case "GetExtendedAgentCard":
-                await reply.result(rid, card_to_dict(
-                    await h.on_get_extended_agent_card(params, ctx)))
+                card = await h.on_get_extended_agent_card(params, ctx)
+                if reply.binary:
+                    await reply.message(rid, card)
+                else:
+                    await reply.result(rid, card_to_dict(card))
 
     async def _send(self, rid: Any, params: SendMessageRequest, ctx: ServerCallContext,
                     reply: _Reply, *, stream: bool, msg: IncomingMessage) -> None:
@@ -448,7 +504,12 @@ class RequestDispatcher:
                 if isinstance(result, Task):
                     if self._metrics is not None:
                         self._metrics.task_state(state_name(result.status.state))
-                    await reply.result(rid, {"task": _dict(result)})
+                    if reply.binary:
+                        await reply.message(rid, SendMessageResponse(task=result))
+                    else:
+                        await reply.result(rid, {"task": _dict(result)})
+                elif reply.binary:
+                    await reply.message(rid, SendMessageResponse(message=result))
                 else:
                     await reply.result(rid, {"message": _dict(result)})
         except asyncio.CancelledError:
@@ -508,9 +569,9 @@ class RequestDispatcher:
         if task is None:
             raise TaskNotFoundError(f"Task {task_id} not found")
         if not stream:
-            await reply.result(rid, _dict(SendMessageResponse(task=task)))
+            await reply.message(rid, SendMessageResponse(task=task))
         elif state_name(task.status.state) in FINAL_STATES:
-            await reply.result(rid, {"task": _dict(task)})
+            await reply.message(rid, StreamResponse(task=task))
         else:
             await self._stream(rid, self._handler.on_subscribe_to_task(
                 SubscribeToTaskRequest(id=task_id, tenant=ctx.tenant), ctx), reply)
@@ -588,10 +649,17 @@ class RequestDispatcher:
                     if on_first is not None:
                         on_first()
                         on_first = None
-                    result = _dict(to_stream_response(event))
-                    if metrics is not None:
-                        _note_state(metrics, result)
-                    await reply.result(rid, result, end=final(result))
+                    item = to_stream_response(event)
+                    if reply.binary:
+                        if metrics is not None:
+                            _note_item(metrics, item)
+                        await reply.message(
+                            rid, item, end=protobin.item_ends(item, until_terminal=until_terminal))
+                    else:
+                        result = _dict(item)
+                        if metrics is not None:
+                            _note_state(metrics, result)
+                        await reply.result(rid, result, end=final(result))
                     if reply.ended:
                         break  # nothing follows the end marker (closes the handler's stream)
         except A2AError as exc:
@@ -603,8 +671,32 @@ class RequestDispatcher:
             if metrics is not None:
                 metrics.stream(-1)
         if not reply.ended:
-            # The handler closed the stream without a final event: say so explicitly.
-            await reply.result(rid, {}, end=True)
+            # The handler closed the stream without a final event: say so explicitly
+            # (binary: an empty StreamResponse, whose wire form is no bytes).
+            if reply.binary:
+                await reply.message(rid, StreamResponse(), end=True)
+            else:
+                await reply.result(rid, {}, end=True)
+
+
+def _listed(listed: ListTasksResponse, include_artifacts: bool) -> ListTasksResponse:
+    """A ListTasks result as a2a-sdk's serializer shapes it: artifacts only if asked."""
+    if include_artifacts or not any(task.artifacts for task in listed.tasks):
+        return listed
+    out = ListTasksResponse()
+    out.CopyFrom(listed)
+    for task in out.tasks:
+        del task.artifacts[:]
+    return out
+
+
+def _note_item(metrics: AgentMetrics, item: StreamResponse) -> None:
+    """:func:`_note_state` for a stream item kept as its message (binary replies)."""
+    kind = item.WhichOneof("payload")
+    if kind == "status_update":
+        metrics.task_state(state_name(item.status_update.status.state))
+    elif kind == "task":
+        metrics.task_state(state_name(item.task.status.state))
 
 
 def _note_state(metrics: AgentMetrics, result: dict[str, Any]) -> None:

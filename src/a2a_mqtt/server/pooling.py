@@ -17,7 +17,9 @@ import zlib
 from collections.abc import Callable
 from typing import Literal
 
+from a2a_mqtt.binding import protobin
 from a2a_mqtt.binding.envelope import task_named
+from a2a_mqtt.binding.properties import METHOD
 from a2a_mqtt.binding.topics import AgentRef, event_topic, share_group
 from a2a_mqtt.errors import ConnectError
 from a2a_mqtt.mqtt_types import ConnectOptions, IncomingMessage, Subscription
@@ -92,7 +94,12 @@ def worker_of(msg: IncomingMessage, workers: int, *, max_bytes: int | None = Non
     if workers <= 1:
         return 0
     payload = msg.payload
-    task_id = task_named(payload) if max_bytes is None or len(payload) <= max_bytes else None
+    task_id = None
+    if max_bytes is None or len(payload) <= max_bytes:
+        if protobin.is_protobuf(msg.properties.content_type):  # docs/binding.md §3.4
+            task_id = protobin.task_named(msg.properties.user_property(METHOD), payload)
+        else:
+            task_id = task_named(payload)
     if task_id is not None:
         return zlib.crc32(task_id.encode()) % workers
     key = msg.properties.correlation_data or (msg.properties.response_topic or "").encode()

@@ -65,5 +65,9 @@ async def test_metrics_are_pushed_over_otlp_http() -> None:
     assert metric.sum.is_monotonic and point.as_double + point.as_int == 5
     labels = {a.key: a.value.string_value for a in point.attributes}
     assert labels["rpc.method"] == "SendMessage" and labels["a2a.agent"] == "o/u/a"
+    # The histogram is in the same push, its one observation included.
+    hist = next(m for rm in request.resource_metrics for sm in rm.scope_metrics
+                for m in sm.metrics if m.name == N.SERVER_DURATION.name)
+    assert [p.count for p in hist.histogram.data_points] == [1]
     assert headers_seen[0]["x-api-key"] == "k-123"
     assert "k-123" not in repr(ObservabilityConfig(otlp_headers=(("x-api-key", "k-123"),)))

@@ -107,7 +107,7 @@ async def test_valid_token_is_served_and_never_echoed_or_logged(
     replies = await observer.on("$a2a/v1/reply/")
     signature = creds.token.rsplit(".", 1)[1]
     for reply in replies:
-        assert signature not in reply.payload.decode()
+        assert signature.encode() not in reply.payload  # JSON or binary (§3.4)
         assert all(signature not in v for _, v in reply.properties.user_properties)
     assert signature not in caplog.text
 

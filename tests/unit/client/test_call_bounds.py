@@ -7,7 +7,8 @@ import asyncio
 import pytest
 from a2a.client.errors import A2AClientError
 
-from a2a_mqtt.client.requester import _DEDUP_WINDOW, _Call
+from a2a_mqtt.client.replies import _DEDUP_WINDOW
+from a2a_mqtt.client.replies import CallReplies as _Call
 from a2a_mqtt.transport.base import IncomingMessage, PublishProperties
 
 

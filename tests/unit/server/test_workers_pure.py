@@ -7,12 +7,14 @@ import collections
 import uuid
 
 import pytest
+from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from a2a_mqtt.binding.envelope import encode_request
+from a2a_mqtt.binding import protobin
+from a2a_mqtt.binding.envelope import METHODS, encode_request
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.examples.basic import EchoExecutor, echo_card
@@ -64,6 +66,29 @@ def test_every_request_naming_a_task_reaches_one_worker(task: uuid.UUID, n: int,
     methods = ["SendMessage", "SendStreamingMessage", "GetTask", "CancelTask",
                "SubscribeToTask"]
     picked = {worker_of(naming(m, str(task), c), n) for m in methods for c in corrs}
+    assert len(picked) == 1
+
+
+def binary_naming(method: str, task_id: str, corr: bytes) -> IncomingMessage:
+    """The same request as :func:`naming`, as binary protobuf (docs/binding.md §3.4)."""
+    params = (SendMessageRequest(message=Message(message_id=uuid.uuid4().hex, task_id=task_id,
+                                                 role=Role.ROLE_USER, parts=[Part(text="hi")]))
+              if method.startswith("Send") else METHODS[method](id=task_id))
+    return IncomingMessage(
+        topic="$a2a/v1/request/o/u/a", payload=protobin.encode(params), qos=1, retain=False,
+        properties=PublishProperties(response_topic="$a2a/v1/reply/a/b/c/d",
+                                     correlation_data=corr, content_type=protobin.CONTENT_TYPE,
+                                     user_properties=(("a2a-method", method),)))
+
+
+@given(st.uuids(), st.integers(min_value=2, max_value=16),
+       st.lists(st.binary(min_size=1, max_size=16), min_size=1, max_size=4))
+def test_binary_and_json_requests_naming_a_task_reach_the_same_worker(
+        task: uuid.UUID, n: int, corrs: list[bytes]) -> None:
+    methods = ["SendMessage", "SendStreamingMessage", "GetTask", "CancelTask",
+               "SubscribeToTask"]
+    picked = {worker_of(build(m, str(task), c), n) for m in methods for c in corrs
+              for build in (naming, binary_naming)}
     assert len(picked) == 1
 
 
