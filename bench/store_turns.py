@@ -64,8 +64,10 @@ async def _turns(url: str, turns: int, inflight: int, *, multi: bool) -> dict[st
         postgres = engine.dialect.name == "postgresql"
         # Statements sent (each a round trip); on PostgreSQL also explicit transactions
         # (asyncpg's public query logger sees its BEGIN and COMMIT: two round trips more).
-        event.listen(engine.sync_engine, "before_cursor_execute",
-                     lambda *_args: statements.__setitem__(0, statements[0] + 1))
+        # SQLite: the batches run on the writer thread's own engine (server/sqlitewriter.py).
+        for counted in {engine.sync_engine, store.batch_engine}:
+            event.listen(counted, "before_cursor_execute",
+                         lambda *_args: statements.__setitem__(0, statements[0] + 1))
         if postgres:
             event.listen(engine.sync_engine, "checkout",
                          lambda conn, _rec, _proxy: conn.driver_connection.add_query_logger(count))

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/workers_scaling.py                 # 3 runs x 600 requests, 100 in flight
+    python bench/workers_scaling.py                 # 3 runs x 4 s, 100 in flight
     python bench/workers_scaling.py --store postgresql://postgres@127.0.0.1:5432/test
     python bench/workers_scaling.py --quick         # 1 run, 60 requests (smoke test)
 
@@ -13,7 +13,9 @@ the same shared task store in both rows (default: a fresh SQLite file per
 measurement). ``1 process`` is the plain agent (its own subscription, no claims,
 what ``--workers 1`` runs); ``2 workers`` is the supervisor and two forked workers
 racing through claims. The client (this process) keeps ``--inflight`` unary
-SendMessage requests in flight until ``-n`` are answered, after a warm-up.
+SendMessage requests in flight for ``--seconds`` (or until ``-n`` are answered), after
+``--warmup`` seconds of the same load: a measurement of a few thousand requests, not
+of the agent's first ones (see docs/performance.md, ``--workers N``, session 7).
 
 Per row: req/s, p50/p99, errors, and CPU ms per request of the agent's processes
 (supervisor and workers), of this client and of the whole machine (/proc/stat,
@@ -56,7 +58,7 @@ from harness import (
     write_json,
 )
 from harness.agent import BenchExecutor, bench_card
-from harness.lean import LeanRequester
+from harness.lean import LeanRequester, task_ids_for
 from harness.procs import ChildProcess, private_broker, stdin_closed
 from harness.spy import have_py_spy, start_py_spy, stop_py_spy
 
@@ -65,8 +67,13 @@ VARIANTS: dict[str, tuple[int, str]] = {
     "1 process": (1, ""),
     "1 worker": (1, "partition"),
     "2 workers": (2, "partition"),
+    "2 workers, all to w0": (2, "partition"),
     "2 workers (claim)": (2, "claim"),
 }
+"""``2 workers, all to w0``: every Task.id hashes to worker 0 (lean client only), so
+worker 0 serves all the load as one process would and worker 1 only drops its copies:
+what the second worker costs apart from splitting the load."""
+
 
 
 def machine_busy_seconds() -> tuple[float, float]:
@@ -113,7 +120,7 @@ async def serve(url: str, ref: str, store: str, workers: int, *, dispatch: str,
 
 
 async def measure(url: str, broker_pid: int, store: str, variant: str, run: int, *, n: int,
-                  inflight: int, fast_path: bool, client_kind: str,
+                  duration: float, warmup: float, inflight: int, fast_path: bool, client_kind: str,
                   spy: Path | None = None, spy_waits: bool = False
                   ) -> list[dict[str, object]]:
     ref = AgentRef("bench", "workers", f"w-{uuid.uuid4().hex[:8]}")
@@ -126,7 +133,8 @@ async def measure(url: str, broker_pid: int, store: str, variant: str, run: int,
         async with child, AsyncExitStack() as stack:
             pids = [int(p) for p in child.ready_line.split()[1:]]
             if client_kind == "lean":
-                send = (await stack.enter_async_context(LeanRequester(url, ref))).send
+                send = (await stack.enter_async_context(LeanRequester(
+                    url, ref, task_ids=task_ids_for(0, 2) if "w0" in variant else uuid.uuid4))).send
             else:
                 client = await stack.enter_async_context(A2AMqttClient(RequesterConfig(
                     connection=ConnectionSettings(url=url), reply_first_timeout=60,
@@ -138,7 +146,8 @@ async def measure(url: str, broker_pid: int, store: str, variant: str, run: int,
                         message_id=uuid.uuid4().hex, role=Role.ROLE_USER,
                         parts=[Part(text="hi")])))
 
-            await drive(send, min(50, n), 20)  # warm-up
+            # Warm-up at the measured load: fresh processes, caches and SQLite file.
+            await drive(send, n, inflight, max_seconds=warmup, timeout=60)
             db = await database_backends(store_url)
             cpu = CpuMeter({"client": None, "broker": broker_pid,
                             **{f"agent{i}": p for i, p in enumerate(pids)},
@@ -152,8 +161,10 @@ async def measure(url: str, broker_pid: int, store: str, variant: str, run: int,
                          for i, p in enumerate(pids)]
             busy0, total0 = machine_busy_seconds()
             cpu.start()
-            latencies, seconds, errors = await drive(send, n, inflight, timeout=60)
-            per = cpu.per_request(n)
+            latencies, seconds, errors = await drive(send, n, inflight,
+                                                     max_seconds=duration, timeout=60)
+            answered = len(latencies) + errors
+            per = cpu.per_request(answered)
             busy1, total1 = machine_busy_seconds()
             for proc in spies:
                 await stop_py_spy(proc, log=logging.getLogger("workers_scaling"))
@@ -170,13 +181,19 @@ async def measure(url: str, broker_pid: int, store: str, variant: str, run: int,
              "client_cpu_ms": per["client"], "broker_cpu_ms": per["broker"],
              "db_cpu_ms": db_ms,
              "per_process": per,
-             "machine_cpu_ms": (busy1 - busy0) * 1000 / max(1, n),
+             "requests": answered,
+             "machine_cpu_ms": (busy1 - busy0) * 1000 / max(1, answered),
              "machine_busy": (busy1 - busy0) / max(1e-9, total1 - total0)}]
 
 
 async def main() -> None:
     parser = bench_parser(__doc__, quick="1 run, 60 requests")
-    parser.add_argument("-n", type=int, default=600, help="requests per measurement")
+    parser.add_argument("-n", type=int, default=1_000_000,
+                        help="requests per measurement at most (see --seconds)")
+    parser.add_argument("--seconds", type=float, default=4.0,
+                        help="length of each measurement (default 4; ends sooner at -n)")
+    parser.add_argument("--warmup", type=float, default=1.0,
+                        help="seconds of the same load before each measurement (default 1)")
     parser.add_argument("--inflight", type=int, default=100)
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS),
                         default=["1 process", "2 workers", "2 workers (claim)"])
@@ -194,7 +211,7 @@ async def main() -> None:
     parser.add_argument("--spy-waits", action="store_true",
                         help="with --spy: idle samples and native frames too (where threads "
                         "wait: SQLite's busy handler, the writer lock)")
-    args = finish_args(parser, None, runs=1, n=60)
+    args = finish_args(parser, None, runs=1, n=60, warmup=0.2)
     if args.spy is not None:
         if not have_py_spy():
             raise SystemExit("--spy needs py-spy (pip install py-spy)")
@@ -203,22 +220,25 @@ async def main() -> None:
         results = await side_by_side(
             args.variants, args.runs,
             lambda v, run: measure(broker.url, broker.process.pid, args.store, v, run, n=args.n,
+                                  duration=args.seconds, warmup=args.warmup,
                                   inflight=args.inflight, fast_path=args.handler == "lean",
                                   client_kind=args.client, spy=args.spy,
                                   spy_waits=args.spy_waits))
-    rows = median_rows(results, ("variant",), ("rps", "p50_ms", "p99_ms", "agent_cpu_ms",
-                                               "busiest_agent_ms", "client_cpu_ms",
-                                               "broker_cpu_ms", "db_cpu_ms", "ceiling_rps",
-                                               "machine_cpu_ms", "machine_busy"))
+    rows = median_rows(results, ("variant",), ("requests", "rps", "p50_ms", "p99_ms",
+                                               "agent_cpu_ms", "busiest_agent_ms",
+                                               "client_cpu_ms", "broker_cpu_ms", "db_cpu_ms",
+                                               "ceiling_rps", "machine_cpu_ms",
+                                               "machine_busy"))
     base, base_ceiling = rows[0]["rps"], rows[0]["ceiling_rps"]
     for row in rows:
         row["ratio"] = ratio(row["rps"], base)
         row["ceiling_ratio"] = ratio(row["ceiling_rps"], base_ceiling)
-    print(f"Medians of {args.runs} run(s), {args.n} requests, {args.inflight} in flight, "
+    print(f"Medians of {args.runs} run(s) of {args.seconds:g} s (at most {args.n:,} "
+          f"requests) after {args.warmup:g} s of warm-up, {args.inflight} in flight, "
           f"store {args.store}, {args.client} client, {args.handler} handler, "
           f"load average {os.getloadavg()[0]:.1f}:")
-    print(markdown_table([("variant", ""), ("req/s", ",.0f", "rps"), ("x 1 process", ".2f",
-                          "ratio"), ("p50 ms", ".1f"), ("p99 ms", ".1f"),
+    print(markdown_table([("variant", ""), ("requests", ",.0f"), ("req/s", ",.0f", "rps"),
+                          ("x 1 process", ".2f", "ratio"), ("p50 ms", ".1f"), ("p99 ms", ".1f"),
                           ("agent CPU ms/req", ".2f", "agent_cpu_ms"),
                           ("busiest agent process ms/req", ".2f", "busiest_agent_ms"),
                           ("client CPU ms/req", ".2f", "client_cpu_ms"),

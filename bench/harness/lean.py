@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+import zlib
+from collections.abc import Callable
 
 from a2a_mqtt.binding import properties as P
 from a2a_mqtt.binding.topics import AgentRef, reply_topic, request_topic
@@ -34,10 +36,13 @@ _TASK = "00000000-0000-4000-8000-000000000000"
 
 
 class LeanRequester:
-    """``async with LeanRequester(url, ref) as r: await r.send()``."""
+    """``async with LeanRequester(url, ref) as r: await r.send()``. ``task_ids`` makes
+    each request's Task.id (a bench may pick ids that all go to one worker)."""
 
-    def __init__(self, url: str, ref: AgentRef, *, text: str = "hi") -> None:
+    def __init__(self, url: str, ref: AgentRef, *, text: str = "hi",
+                 task_ids: Callable[[], uuid.UUID] = uuid.uuid4) -> None:
         self._ref = ref
+        self._task_ids = task_ids
         me = AgentRef("bench", "clients", f"lean-{uuid.uuid4().hex[:12]}")
         self._reply = reply_topic(me, uuid.uuid4().hex[:16])
         self._topic = request_topic(ref)
@@ -64,13 +69,16 @@ class LeanRequester:
     async def __aexit__(self, *exc: object) -> None:
         await self._transport.disconnect()
 
+    def payload(self, task_id: uuid.UUID) -> bytes:
+        """The request for ``task_id``: the requester generates the Task.id (docs/binding.md
+        §6.2); the message id (and the Correlation Data) is its hex."""
+        return self._head + task_id.hex.encode() + self._middle + str(task_id).encode() + self._tail
+
     async def send(self) -> None:
         """One SendMessage; raises unless it completed."""
-        task_id = uuid.uuid4()
+        task_id = self._task_ids()
         corr = task_id.hex.encode()
-        # The requester generates the Task.id (docs/binding.md §6.2); the message id and
-        # the Correlation Data are the same random hex.
-        payload = self._head + corr + self._middle + str(task_id).encode() + self._tail
+        payload = self.payload(task_id)
         fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[corr] = fut
         try:
@@ -82,3 +90,17 @@ class LeanRequester:
             self._pending.pop(corr, None)
         if b'"error"' in reply or b"TASK_STATE_COMPLETED" not in reply:
             raise RuntimeError(f"not completed: {reply[:200]!r}")
+
+
+def task_ids_for(worker: int, workers: int) -> Callable[[], uuid.UUID]:
+    """Random Task.ids that partition dispatch gives ``worker`` of ``workers`` (the CRC-32
+    of the id, as ``a2a_mqtt.server.pooling.worker_of`` takes it): a bench can send the
+    whole load to one worker."""
+    def make() -> uuid.UUID:
+        for _ in range(10_000):  # 1/workers of all ids fit: a few tries on average
+            task_id = uuid.uuid4()
+            if zlib.crc32(str(task_id).encode()) % workers == worker:
+                return task_id
+        raise RuntimeError("no Task.id for that worker in 10,000 tries")
+
+    return make

@@ -1,17 +1,26 @@
 """The span export process: ``python -m a2a_mqtt.observability.exportproc``.
 
-Started by :class:`~a2a_mqtt.observability.childexport.ProcessSpanExporter`, which
-owns its stdin and stdout. Protocol (frames of :mod:`.spanwire`): the first frame
-is the exporter's settings (a dict of ``OTLPSpanExporter`` keyword arguments),
-then each frame is one batch; after each batch one byte goes back, ``0`` exported
-or ``1`` not. End of stdin (a graceful stop, or the parent's death) shuts the
-exporter down and ends the process.
+Started by :class:`~a2a_mqtt.observability.childexport.ProcessSpanProcessor`, which
+owns its stdin and stdout. Protocol (messages of :mod:`.spanwire`: a 4-byte length,
+then a pickle): the first message is the exporter's settings (a dict of
+``OTLPSpanExporter`` keyword arguments); then, in any order, ``("r", i, row)`` and
+``("c", i, row)`` name resource and instrumentation scope ``i`` (each once, before
+the first span that uses it), ``("s", row)`` is one finished, sampled span, and
+``("f",)`` asks for a flush: everything received so far is exported, then one byte
+goes back, ``0`` flushed or ``1`` not. End of stdin (a graceful stop, or the
+parent's death) shuts the processor down, which exports what it holds, and ends the
+process.
+
+The spans go into the SDK's own ``BatchSpanProcessor`` (its queue, batch size,
+schedule and drop policy, ``OTEL_BSP_*``) with the official ``OTLPSpanExporter``:
+batching and encoding both happen here, so the service process keeps no span after
+it ended and runs no export thread.
 
 Why a process: the official encoder costs about 35 µs of CPU per span in Python,
 the better part of what tracing costs. Here it runs on another core and never
 holds the service's GIL. It ignores SIGINT and SIGTERM: a Ctrl-C or a stop signal
 meant for the service's process group must not end it before the service's last
-batch arrives; it ends at end of input, which the service's exit (even ``kill -9``)
+spans arrive; it ends at end of input, which the service's exit (even ``kill -9``)
 brings. It stays in the service's session and process group (a session of its
 own would also be a scheduling group of its own where autogroups are on, and could
 be starved, or favoured, against the service it works for).
@@ -20,11 +29,18 @@ be starved, or favoured, against the service it works for).
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from typing import IO, Any
 
-from a2a_mqtt.observability.spanwire import HEADER, load_batch, unframe_header
+from a2a_mqtt.observability.spanwire import (
+    HEADER,
+    load_resource,
+    load_scope,
+    load_span,
+    unframe_header,
+)
 
 OK = b"\x00"
 FAILED = b"\x01"
@@ -53,31 +69,45 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
         OTLPSpanExporter,
     )
-    from opentelemetry.sdk.trace.export import SpanExportResult  # noqa: PLC0415
+    from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope  # noqa: PLC0415
 
     settings = _frame(stdin)
     if not isinstance(settings, dict):
         return 2
-    exporter = OTLPSpanExporter(**settings)
+    processor = BatchSpanProcessor(OTLPSpanExporter(**settings))
+    resources: dict[int, Resource] = {}
+    scopes: dict[int, InstrumentationScope | None] = {}
     try:
-        while (batch := _frame(stdin)) is not None:
+        while (message := _frame(stdin)) is not None:
             try:
-                result = exporter.export(load_batch(batch))
-            except Exception:  # a batch must never end the process: report, go on
-                log.exception("span export failed")
-                result = SpanExportResult.FAILURE
-            stdout.write(OK if result is SpanExportResult.SUCCESS else FAILED)
-            stdout.flush()
+                kind = message[0]
+                if kind == "s":
+                    processor.on_end(load_span(message[1], resources, scopes))
+                elif kind == "r":
+                    resources[message[1]] = load_resource(message[2])
+                elif kind == "c":
+                    scopes[message[1]] = load_scope(message[2])
+                elif kind == "f":
+                    flushed = processor.force_flush()
+                    stdout.write(OK if flushed else FAILED)
+                    stdout.flush()
+            except Exception:  # one bad message must never end the process: report, go on
+                log.exception("span export: a message could not be handled")
     finally:
-        exporter.shutdown()  # type: ignore[no-untyped-call]
+        processor.shutdown()  # type: ignore[no-untyped-call]
     return 0
 
 
 def main() -> int:
+    from a2a_mqtt.observability.logs import LOG_FORMATS, configure_logging  # noqa: PLC0415
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    logging.basicConfig(level=logging.WARNING,
-                        format="%(asctime)s %(levelname)s span export: %(message)s")
+    # The service's log format (its processor sets the variable), scrubbed like its own.
+    fmt = os.environ.get("A2A_MQTT_LOG_FORMAT", "text")
+    configure_logging(logging.WARNING, fmt if fmt in LOG_FORMATS else "text")  # type: ignore[arg-type]
     return serve(sys.stdin.buffer, sys.stdout.buffer)
 
 

@@ -45,8 +45,10 @@ from opentelemetry.util.types import AttributeValue
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from a2a_mqtt._version import __version__
+from a2a_mqtt.observability import names as N
 from a2a_mqtt.observability.config import ObservabilityConfig
 from a2a_mqtt.observability.names import Instrument
+from a2a_mqtt.observability.tracing import spans_dropped
 
 __all__ = ["BATCH", "DURATION_BUCKETS", "Histogram", "Metrics", "Sum"]
 
@@ -160,6 +162,10 @@ class Histogram:
                 record(value, attrs)
 
 
+def _spans_dropped() -> Iterable[tuple[Key, float]]:
+    return [((), float(spans_dropped()))]
+
+
 class Metrics:
     """A service's instruments and readers; ``render()`` is the Prometheus text."""
 
@@ -197,6 +203,9 @@ class Metrics:
         self._readers: dict[str, list[Callable[[], Iterable[tuple[Key, float]]]]] = {}
         self._closed = False
         self._push = config.otlp_endpoint is not None
+        # The process's tracing (one per process, tracing.py) reports its drops here:
+        # a span lost before export shows on the dashboard, not only in a log line.
+        self.gauge(N.TRACE_SPANS_DROPPED, _spans_dropped)
 
     def sum(self, instrument: Instrument) -> Sum:
         """The accumulator of a counter or up-down counter (created once)."""

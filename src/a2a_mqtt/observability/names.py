@@ -130,6 +130,10 @@ _TABLE: Final[tuple[_Row, ...]] = (
     ("TRANSPORT_MESSAGES", "messaging.client.messages", "counter", "{message}",
      (MESSAGING_SYSTEM, DIRECTION),
      "Messages published (out) and delivered (in)"),
+    # --- tracing
+    ("TRACE_SPANS_DROPPED", "a2a_mqtt.trace.spans.dropped", "counter", "{span}", (),
+     "Finished spans this process dropped before export (the export process fell behind "
+     "or is gone); 0 while tracing is off or exports in-process"),
     # --- registry
     ("REGISTRY_CARDS", "a2a_mqtt.registry.cards", "gauge", "{card}", (STATUS,),
      "Cards in the index, by status"),
@@ -166,7 +170,7 @@ ALL: Final[tuple[Instrument, ...]] = tuple(
  SERVER_DEDUP_HITS, SERVER_REFUSED, SERVER_CLAIMS, SERVER_BROKER_DROPS, SERVER_READY,
  CLIENT_CALLS, CLIENT_DURATION, CLIENT_TIMEOUTS, CLIENT_RETRIES,
  TRANSPORT_CONNECTS, TRANSPORT_RECONNECTS, TRANSPORT_DISCONNECTS, TRANSPORT_DISCONNECTED_TIME,
- TRANSPORT_PUBLISH_ACK, TRANSPORT_QUEUE_DEPTH, TRANSPORT_MESSAGES,
+ TRANSPORT_PUBLISH_ACK, TRANSPORT_QUEUE_DEPTH, TRANSPORT_MESSAGES, TRACE_SPANS_DROPPED,
  REGISTRY_CARDS, REGISTRY_REJECTS, REGISTRY_INGESTS, REGISTRY_QUERY_DURATION,
  REGISTRY_FEED_SUBSCRIBERS,
  HTTP_REQUESTS, HTTP_DURATION, HTTP_OPEN_STREAMS, GATEWAY_AGENTS) = ALL

@@ -28,7 +28,10 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
 
-__all__ = ["HEADER", "dump_batch", "frame", "load_batch", "unframe_header"]
+__all__ = [
+    "HEADER", "dump_batch", "frame", "load_batch", "load_resource", "load_scope", "load_span",
+    "resource_row", "scope_row", "span_row", "unframe_header",
+]
 
 HEADER: Final = struct.Struct(">I")
 """The length of the pickle that follows."""
@@ -66,6 +69,35 @@ def _attrs(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(copy()) if copy is not None else dict(attributes)
 
 
+def resource_row(r: Resource) -> tuple[dict[str, Any], str]:
+    return (_attrs(r.attributes), r.schema_url)
+
+
+def scope_row(sc: InstrumentationScope | None
+              ) -> tuple[str, str | None, str | None, dict[str, Any]] | None:
+    return None if sc is None else (sc.name, sc.version, sc.schema_url, _attrs(sc.attributes))
+
+
+def span_row(s: ReadableSpan, resource: int, scope: int) -> tuple[Any, ...]:
+    """One finished span as a tuple; ``resource`` and ``scope`` are the indices its
+    receiver knows the span's resource and instrumentation scope by."""
+    ctx = s.context
+    parent = s.parent
+    status = s.status
+    events, links = s.events, s.links
+    return (
+        s.name, None if ctx is None else _ctx(ctx),
+        None if parent is None else _ctx(parent), resource, scope,
+        _attrs(s.attributes),
+        tuple((e.name, _attrs(e.attributes), e.timestamp, e.dropped_attributes)
+              for e in events) if events else (),
+        tuple((_ctx(link.context), _attrs(link.attributes), link.dropped_attributes)
+              for link in links) if links else (),
+        s.kind.value, status.status_code.value, status.description,
+        s.start_time, s.end_time,
+        s.dropped_attributes, s.dropped_events, s.dropped_links)
+
+
 def dump_batch(spans: Sequence[ReadableSpan]) -> tuple[Any, ...]:
     """The batch as tuples: ``(resources, scopes, spans)``."""
     resources: dict[int, int] = {}
@@ -78,28 +110,13 @@ def dump_batch(spans: Sequence[ReadableSpan]) -> tuple[Any, ...]:
         ri = resources.get(id(r))
         if ri is None:
             ri = resources[id(r)] = len(res_rows)
-            res_rows.append((_attrs(r.attributes), r.schema_url))
+            res_rows.append(resource_row(r))
         sc = s.instrumentation_scope
         si = scopes.get(id(sc))
         if si is None:
             si = scopes[id(sc)] = len(scope_rows)
-            scope_rows.append(None if sc is None else (sc.name, sc.version, sc.schema_url,
-                                                       _attrs(sc.attributes)))
-        ctx = s.context
-        parent = s.parent
-        status = s.status
-        events, links = s.events, s.links
-        rows.append((
-            s.name, None if ctx is None else _ctx(ctx),
-            None if parent is None else _ctx(parent), ri, si,
-            _attrs(s.attributes),
-            tuple((e.name, _attrs(e.attributes), e.timestamp, e.dropped_attributes)
-                  for e in events) if events else (),
-            tuple((_ctx(link.context), _attrs(link.attributes), link.dropped_attributes)
-                  for link in links) if links else (),
-            s.kind.value, status.status_code.value, status.description,
-            s.start_time, s.end_time,
-            s.dropped_attributes, s.dropped_events, s.dropped_links))
+            scope_rows.append(scope_row(sc))
+        rows.append(span_row(s, ri, si))
     return (tuple(res_rows), tuple(scope_rows), tuple(rows))
 
 
@@ -147,24 +164,37 @@ class _Span(ReadableSpan):
         return self._carried_dropped[2]
 
 
+def load_resource(row: tuple[dict[str, Any], str]) -> Resource:
+    return Resource(row[0], row[1])
+
+
+def load_scope(row: tuple[str, str | None, str | None, dict[str, Any]] | None
+               ) -> InstrumentationScope | None:
+    return None if row is None else InstrumentationScope(row[0], row[1], row[2], row[3])
+
+
+def load_span(row: tuple[Any, ...], resources: Sequence[Resource] | Mapping[int, Resource],
+              scopes: Sequence[InstrumentationScope | None]
+              | Mapping[int, InstrumentationScope | None]) -> ReadableSpan:
+    """The span :func:`span_row` was given, as the official encoder reads it."""
+    (name, ctx, parent, ri, si, attrs, events, links, kind, code, description,
+     start, end, d_attrs, d_events, d_links) = row
+    status_code = StatusCode(code)
+    return _Span(
+        name=name, context=None if ctx is None else _context(ctx),
+        parent=None if parent is None else _context(parent),
+        resource=resources[ri], attributes=attrs,
+        events=tuple(_Event(n, a, ts, d) for n, a, ts, d in events),
+        links=tuple(_Link(_context(c), a, d) for c, a, d in links),
+        kind=SpanKind(kind),
+        status=Status(status_code, description if status_code is StatusCode.ERROR else None),
+        start_time=start, end_time=end, instrumentation_scope=scopes[si],
+        dropped=(d_attrs, d_events, d_links))
+
+
 def load_batch(batch: tuple[Any, ...]) -> list[ReadableSpan]:
     """The spans :func:`dump_batch` was given, as the official encoder reads them."""
     res_rows, scope_rows, rows = batch
-    resources = [Resource(attrs, schema) for attrs, schema in res_rows]
-    scopes = [None if row is None else InstrumentationScope(row[0], row[1], row[2], row[3])
-              for row in scope_rows]
-    spans: list[ReadableSpan] = []
-    for (name, ctx, parent, ri, si, attrs, events, links, kind, code, description,
-         start, end, d_attrs, d_events, d_links) in rows:
-        status_code = StatusCode(code)
-        spans.append(_Span(
-            name=name, context=None if ctx is None else _context(ctx),
-            parent=None if parent is None else _context(parent),
-            resource=resources[ri], attributes=attrs,
-            events=tuple(_Event(n, a, ts, d) for n, a, ts, d in events),
-            links=tuple(_Link(_context(c), a, d) for c, a, d in links),
-            kind=SpanKind(kind),
-            status=Status(status_code, description if status_code is StatusCode.ERROR else None),
-            start_time=start, end_time=end, instrumentation_scope=scopes[si],
-            dropped=(d_attrs, d_events, d_links)))
-    return spans
+    resources = [load_resource(row) for row in res_rows]
+    scopes = [load_scope(row) for row in scope_rows]
+    return [load_span(row, resources, scopes) for row in rows]

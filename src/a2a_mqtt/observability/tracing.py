@@ -1,12 +1,12 @@
 """Distributed tracing: configuration, the process's tracer and the spans our code opens.
 
 Off by default. :func:`configure_tracing` with an endpoint installs an SDK
-``TracerProvider`` (sampler ``ParentBased(TraceIdRatioBased(ratio))``, the SDK's
-``BatchSpanProcessor`` and the official OTLP/HTTP ``OTLPSpanExporter``, which runs in
-the export process of :mod:`.childexport` unless ``export_process=False``) for the
-whole process; until then :func:`span` yields None after one global read, so an
-untraced process pays nothing more (no tracer lookups, no context changes, no
-properties written).
+``TracerProvider`` (sampler ``ParentBased(TraceIdRatioBased(ratio))``; the SDK's
+``BatchSpanProcessor`` and the official OTLP/HTTP ``OTLPSpanExporter``, which run in
+the export process, fed span by span by :mod:`.childexport`, unless
+``export_process=False``) for the whole process; until then :func:`span` yields None
+after one global read, so an untraced process pays nothing more (no tracer lookups,
+no context changes, no properties written).
 
 Spans (docs/observability.md, Tracing): the requester's call (CLIENT), an
 agent's handling of a request (SERVER) with the executor's run as its child
@@ -38,6 +38,8 @@ from a2a_mqtt.extras import missing_extra
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
+    from a2a_mqtt.observability.childexport import ProcessSpanProcessor
+
 __all__ = [
     "TracingConfig",
     "TracingHandle",
@@ -48,6 +50,7 @@ __all__ = [
     "rpc_attributes",
     "server_span",
     "span",
+    "spans_dropped",
     "tracer",
     "use_tracer",
 ]
@@ -77,8 +80,8 @@ class TracingConfig:
     #: trace context follows its parent's decision instead.
     sample_ratio: float = 1.0
     service_name: str = "a2a-mqtt"
-    #: Encode and send spans from a child process (:mod:`.exportproc`), off this
-    #: process's cores and GIL; False: on the SDK's export thread here.
+    #: Batch, encode and send spans in a child process (:mod:`.exportproc`), off this
+    #: process's cores, GIL and heap; False: on the SDK's export thread here.
     export_process: bool = True
 
     def __post_init__(self) -> None:
@@ -151,9 +154,17 @@ class TracingHandle:
     The provider also flushes at interpreter exit, so a service stopped by a
     signal loses no finished span."""
 
-    def __init__(self, provider: TracerProvider, config: TracingConfig) -> None:
+    def __init__(self, provider: TracerProvider, config: TracingConfig,
+                 processor: ProcessSpanProcessor | None) -> None:
         self._provider = provider
         self.config = config
+        self.processor = processor
+        """The export process's span processor; None when spans export in-process."""
+
+    def dropped(self) -> int:
+        """Spans dropped before export so far: the export process's count (the SDK's
+        in-process batch processor logs its drops but counts none in public)."""
+        return self.processor.dropped if self.processor is not None else 0
 
     def force_flush(self, timeout_millis: int = 5_000) -> bool:
         return self._provider.force_flush(timeout_millis)
@@ -202,31 +213,39 @@ def configure_tracing(config: TracingConfig) -> TracingHandle | None:
         raise missing_extra(exc, extra="tracing") or exc from None
 
     from a2a_mqtt._version import __version__  # noqa: PLC0415
-    from a2a_mqtt.observability.childexport import ProcessSpanExporter  # noqa: PLC0415
+    from a2a_mqtt.observability.childexport import ProcessSpanProcessor  # noqa: PLC0415
 
     # At 1.0 the ratio sampler would hash every trace id to keep them all.
     root = ALWAYS_ON if config.sample_ratio >= 1.0 else TraceIdRatioBased(config.sample_ratio)
     provider = TracerProvider(
         resource=Resource.create({SERVICE_NAME: config.service_name}), sampler=ParentBased(root))
-    # Spans leave in batches from the SDK's worker thread, off the event loop. The
-    # batch settings are the SDK's (OTEL_BSP_*: 512 spans a POST, 2048 queued, 5 s),
-    # and so is compression (OTEL_EXPORTER_OTLP_COMPRESSION, none by default: on a
-    # loopback or LAN collector gzip costs more CPU than the bytes it saves). The
-    # official encoder is the most expensive part of tracing (about 35 µs a span), so
-    # by default it runs in the export process, on another core, with its own GIL.
-    exporter = (ProcessSpanExporter(endpoint=endpoint) if config.export_process
-                else OTLPSpanExporter(endpoint=endpoint))
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    # The official encoder is the most expensive part of tracing (about 35 µs a span),
+    # so by default it runs in the export process, on another core, with its own GIL,
+    # behind the SDK's BatchSpanProcessor (OTEL_BSP_*: 512 spans a POST, 2048 queued,
+    # 5 s); this process only streams each ended span to it (childexport.py: keeping
+    # span objects until a batch leaves cost more in garbage collection than the
+    # spans themselves). Inline, both run here on the processor's thread. Compression
+    # is the exporter's (OTEL_EXPORTER_OTLP_COMPRESSION, none by default: on a
+    # loopback or LAN collector gzip costs more CPU than the bytes it saves).
+    processor = ProcessSpanProcessor(endpoint=endpoint) if config.export_process else None
+    provider.add_span_processor(
+        processor or BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     # The global provider (what a2a-sdk's own spans use, when on) can be set once per
     # process; a configure after a shutdown (tests, benchmarks) keeps the first one.
     if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
         trace.set_tracer_provider(provider)
     _TRACER = provider.get_tracer("a2a_mqtt", __version__)
-    _HANDLE = TracingHandle(provider, config)
+    _HANDLE = TracingHandle(provider, config, processor)
     log.info("tracing on: %s, sample ratio %g, service %s, export %s", config.endpoint,
              config.sample_ratio, config.service_name,
              "in a child process" if config.export_process else "in-process")
     return _HANDLE
+
+
+def spans_dropped() -> int:
+    """Spans this process's tracing dropped before export (0 while tracing is off)."""
+    handle = _HANDLE
+    return handle.dropped() if handle is not None else 0
 
 
 def tracer() -> Tracer | None:

@@ -43,7 +43,7 @@ from a2a.server.context import ServerCallContext
 from a2a.server.models import TaskModel, TaskVersionModel
 from a2a.server.owner_resolver import OwnerResolver, resolve_user_scope
 from a2a.types.a2a_pb2 import ListTasksRequest, ListTasksResponse, Task, TaskState
-from sqlalchemy import and_, select
+from sqlalchemy import Engine, and_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from a2a_mqtt.server.batchwrite import (
@@ -57,8 +57,8 @@ from a2a_mqtt.server.batchwrite import (
 from a2a_mqtt.server.dbops import autocommit, retry_transient
 from a2a_mqtt.server.groupwriter import MAX_BATCH, GroupWriter
 from a2a_mqtt.server.inflight import InflightEntry
+from a2a_mqtt.server.sqlitewriter import SqliteWriter
 from a2a_mqtt.server.turnbatch import Claim, Release
-from a2a_mqtt.server.writerlock import WriterLock
 
 __all__ = ["GroupCommitStore", "row_to_task", "task_columns", "task_to_row"]
 
@@ -85,12 +85,12 @@ class GroupCommitStore(VersionedTaskStore):
     def __init__(self, store: VersionedDatabaseTaskStore, engine: AsyncEngine, *,
                  owner_resolver: OwnerResolver = resolve_user_scope,
                  max_batch: int = MAX_BATCH, write_behind: bool = False,
-                 writer_lock: WriterLock | None = None) -> None:
+                 sqlite: SqliteWriter | None = None) -> None:
         self.wrapped = store
         self._reader = autocommit(engine)
         self._owner = owner_resolver
         self._write_behind = write_behind
-        self._writer = GroupWriter(engine, store, max_batch=max_batch, writer_lock=writer_lock)
+        self._writer = GroupWriter(engine, store, max_batch=max_batch, sqlite=sqlite)
         # (owner, task id) -> the version this process last wrote or read (MISSING: read
         # as absent); the newest write still committing behind, per task.
         self._known: OrderedDict[tuple[str, str], TaskVersion] = OrderedDict()
@@ -100,6 +100,11 @@ class GroupCommitStore(VersionedTaskStore):
     def batches(self) -> int:
         """Batches the writer committed (for tests and benchmarks)."""
         return self._writer.batches
+
+    @property
+    def batch_engine(self) -> Engine:
+        """The synchronous engine the batches run on (for tests: its statement events)."""
+        return self._writer.batch_engine
 
     @property
     def failed_batches(self) -> int:

@@ -11,7 +11,9 @@ writes, in-flight claims and releases: all that queued during the last commit, u
   :func:`~a2a_mqtt.server.pgbatch.fits` (almost every batch): one round trip;
 * otherwise (SQLite, or a batch that does not fit), as the general statements in one
   transaction (:func:`~a2a_mqtt.server.turnbatch.apply_turns`,
-  :func:`~a2a_mqtt.server.batchwrite.apply_batch`).
+  :func:`~a2a_mqtt.server.batchwrite.apply_batch`); on a SQLite file, the whole
+  transaction in one call on a thread of its own, inside the file's writer lock
+  (:mod:`~a2a_mqtt.server.sqlitewriter`).
 
 A batch that fails for a non-transient reason is retried one operation at a time, in
 queue order (a task's writes build on each other): each decides its own fate. Every
@@ -24,7 +26,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
+from functools import partial
 from typing import Any, ClassVar, Final
 
 from a2a.server.cluster import (
@@ -33,12 +35,14 @@ from a2a.server.cluster import (
     TaskVersion,
     VersionedDatabaseTaskStore,
 )
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from a2a_mqtt.server import pgbatch
 from a2a_mqtt.server.batchwrite import KNOWN, Lost, Write, apply_batch, builds_on_lost, lose
 from a2a_mqtt.server.dbops import autocommit, retry_transient
+from a2a_mqtt.server.sqlitewriter import SqliteWriter
 from a2a_mqtt.server.turnbatch import (
     Claim,
     Reads,
@@ -47,7 +51,6 @@ from a2a_mqtt.server.turnbatch import (
     claim_alone,
     release_alone,
 )
-from a2a_mqtt.server.writerlock import WriterLock
 
 __all__ = ["MAX_BATCH", "GroupWriter", "Op"]
 
@@ -72,10 +75,11 @@ class GroupWriter:
     it to measure the general statements side by side)."""
 
     def __init__(self, engine: AsyncEngine, wrapped: VersionedDatabaseTaskStore, *,
-                 max_batch: int = MAX_BATCH, writer_lock: WriterLock | None = None) -> None:
+                 max_batch: int = MAX_BATCH, sqlite: SqliteWriter | None = None) -> None:
         self._engine = engine
-        # SQLite: each transaction holds the file's cross-process writer lock (writerlock.py).
-        self._writer_lock = writer_lock
+        # A SQLite file: each transaction whole on the writer's thread, in the file's
+        # cross-process writer lock (sqlitewriter.py, writerlock.py).
+        self._sqlite = sqlite
         self._single = autocommit(engine)
         self._wrapped = wrapped
         self._max_batch = max_batch
@@ -96,6 +100,12 @@ class GroupWriter:
         self.failed_batches = 0
         """Batches that failed and went one operation at a time (for tests)."""
 
+    @property
+    def batch_engine(self) -> Engine:
+        """The (synchronous) engine batches run on: the writer thread's on a SQLite file,
+        else the store's (for tests: its statement events)."""
+        return self._sqlite.engine if self._sqlite is not None else self._engine.sync_engine
+
     def submit(self, op: Op) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="a2a-mqtt-group-commit")
@@ -108,12 +118,13 @@ class GroupWriter:
     async def aclose(self) -> None:
         """Stop after the operations already queued have committed."""
         task, self._task = self._task, None
-        if task is None:
-            return
-        await self._queue.join()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await self._drop_connection()
+        if task is not None:
+            await self._queue.join()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await self._drop_connection()
+        if self._sqlite is not None:
+            await self._sqlite.aclose()
 
     async def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -167,6 +178,10 @@ class GroupWriter:
     async def _apply(self, writes: Sequence[Write], claims: Sequence[Claim],
                      releases: Sequence[Release]) -> _Result:
         lost = OrderedDict(self.lost)  # kept only if the batch commits
+        if self._sqlite is not None:
+            return await self._sqlite.transaction(
+                partial(_transaction, writes=writes, claims=claims, releases=releases,
+                        lost=lost))
         one = self._one_statement and pgbatch.fits(writes, claims, releases)
         if self._conn is None:
             self._conn = await (self._single if self._one_statement else self._engine).connect()
@@ -177,15 +192,14 @@ class GroupWriter:
                 return outcomes, lost, won, reads
             if self._one_statement:  # the held connection is autocommit: a pooled one
                 async with self._engine.begin() as conn:
-                    return await _transaction(conn, writes, claims, releases, lost)
-            async with self._held(), self._conn.begin():
-                return await _transaction(self._conn, writes, claims, releases, lost)
+                    return await _transaction(conn, writes=writes, claims=claims,
+                                              releases=releases, lost=lost)
+            async with self._conn.begin():
+                return await _transaction(self._conn, writes=writes, claims=claims,
+                                          releases=releases, lost=lost)
         except BaseException:
             await self._drop_connection()  # a fresh one for the next attempt
             raise
-
-    def _held(self) -> AbstractAsyncContextManager[None]:
-        return self._writer_lock.held() if self._writer_lock is not None else nullcontext()
 
     async def _alone(self, op: Op) -> None:
         if isinstance(op, Claim):
@@ -214,7 +228,7 @@ class GroupWriter:
             _settle(write, version)
 
 
-async def _transaction(conn: AsyncConnection, writes: Sequence[Write],
+async def _transaction(conn: AsyncConnection, *, writes: Sequence[Write],
                        claims: Sequence[Claim], releases: Sequence[Release],
                        lost: Lost) -> _Result:
     """The general statements, in ``conn``'s transaction."""

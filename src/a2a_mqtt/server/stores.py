@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.server.dbops import store_error, store_problem
 from a2a_mqtt.server.groupcommit import GroupCommitStore, task_to_row
+from a2a_mqtt.server.sqlitewriter import SqliteWriter
 from a2a_mqtt.server.writerlock import WriterLock, writer_lock_path
 
 __all__ = ["KNOWN_ABSENT", "KnownAbsentStore", "KnownAbsentTaskStore", "OpenedStore",
@@ -131,10 +132,12 @@ async def open_task_store(url: str | None, stack: AsyncExitStack, *,
         return OpenedStore(sdk_store, stream, engine)
     lock_path = (writer_lock_path(engine.url.database) if engine.dialect.name == "sqlite"
                  else None)
-    lock = WriterLock(lock_path) if lock_path is not None else None
-    if lock is not None:
+    sqlite = None
+    if lock_path is not None:  # a SQLite file: its transactions whole on a thread
+        lock = WriterLock(lock_path)
         stack.callback(lock.close)  # after the store's writer is gone (LIFO)
-    store = GroupCommitStore(sdk_store, engine, write_behind=write_behind, writer_lock=lock)
+        sqlite = SqliteWriter(engine.url, lock=lock, on_connect=_sqlite_pragmas)
+    store = GroupCommitStore(sdk_store, engine, write_behind=write_behind, sqlite=sqlite)
     stack.push_async_callback(store.aclose)  # before the engine goes (LIFO)
     return OpenedStore(store, stream, engine)
 

@@ -9,20 +9,20 @@ group-commit thread's time inside SQLite was ``clock_nanosleep`` in that handler
 and the event loops sat idle waiting for it (docs/performance.md, ``--workers N``).
 
 :class:`WriterLock` puts an ``flock`` on a file beside the database around each
-write transaction of the group commit: a process that waits blocks in the kernel
-(in a thread, never on the loop) and runs as soon as the holder lets go, so SQLite's
-own lock is free when its transaction begins. Writers that do not take it (one-off
-statements after a failed batch, cancels) still work: they wait in SQLite's busy
-handler as before, and never wait on this lock, so there is no lock-order cycle.
+write transaction of the group commit, taken on the writer's own thread
+(sqlitewriter.py, never on the loop): a process that waits blocks in the kernel and
+runs as soon as the holder lets go, so SQLite's own lock is free when its
+transaction begins. Writers that do not take it (one-off statements after a failed
+batch, cancels) still work: they wait in SQLite's busy handler as before, and never
+wait on this lock, so there is no lock-order cycle.
 """
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 __all__ = ["WriterLock", "writer_lock_path"]
 
@@ -37,7 +37,7 @@ def writer_lock_path(database: str | None) -> str | None:
 
 class WriterLock:
     """An exclusive ``flock`` on ``path`` (created if missing), per process; one holder
-    per process at a time (the group commit writer). ``close`` when done."""
+    per process at a time (the group commit's writer thread). ``close`` when done."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -50,21 +50,15 @@ class WriterLock:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         return self._fd
 
-    @asynccontextmanager
-    async def held(self) -> AsyncIterator[None]:
-        """Hold the lock for the body; wait (off the loop) while another process has it."""
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold the lock for the body; block (this thread) while another process has it."""
         fd = self._open()
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # uncontended: no thread hop
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self.waits += 1
-            waiting = asyncio.ensure_future(asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX))
-            try:
-                await asyncio.shield(waiting)
-            except asyncio.CancelledError:
-                # The thread may still get the lock: let it go then, or nobody ever will.
-                waiting.add_done_callback(lambda done: _unlock_if_taken(fd, done))
-                raise
+            fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -74,9 +68,3 @@ class WriterLock:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)
-
-
-def _unlock_if_taken(fd: int, done: asyncio.Future[None]) -> None:
-    if not done.cancelled() and done.exception() is None:
-        with suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_UN)

@@ -1,46 +1,39 @@
 """The span export process against a real OTLP/HTTP receiver.
 
-The exporter is driven directly (as the SDK's batch processor drives it) from a
-worker thread: ``export`` blocks until the process answers, and the receiver runs
-on the test's event loop.
+The processor is driven as the SDK drives it: a ``TracerProvider`` ends spans into
+it (``on_end`` never waits); ``force_flush`` (from a worker thread: it waits for the
+process's answer) means "exported", and the receiver runs on the test's event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.trace import TracerProvider
 
-from a2a_mqtt.observability.childexport import ProcessSpanExporter
+from a2a_mqtt.observability.childexport import ProcessSpanProcessor
 from tests.behaviour.observability.otlp import otlp_receiver
 
 pytestmark = pytest.mark.asyncio
 
 
-class Ended(SpanProcessor):
-    def __init__(self) -> None:
-        self.ended: list[ReadableSpan] = []
-
-    def on_end(self, span: ReadableSpan) -> None:
-        self.ended.append(span)
-
-
-def spans(prefix: str, n: int) -> list[ReadableSpan]:
-    provider = TracerProvider(resource=Resource.create({"service.name": "export-test"}))
-    ended = Ended()
-    provider.add_span_processor(ended)
+def end_spans(processor: ProcessSpanProcessor, prefix: str, n: int, **attrs: object) -> None:
+    """``n`` spans of a provider of their own, ended into ``processor``."""
+    provider = TracerProvider(resource=Resource.create({"service.name": "export-test"}),
+                              shutdown_on_exit=False)
+    provider.add_span_processor(processor)
     tracer = provider.get_tracer("t")
     for i in range(n):
-        tracer.start_span(f"{prefix}-{i}", attributes={"i": i}).end()
-    return ended.ended
+        tracer.start_span(f"{prefix}-{i}", attributes={"i": i, **attrs}).end()  # type: ignore[dict-item]
 
 
 def alive(pid: int) -> bool:
@@ -53,29 +46,33 @@ def alive(pid: int) -> bool:
         return f.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def started(exporters: list[ProcessSpanExporter], endpoint: str) -> ProcessSpanExporter:
-    """A new exporter, shut down by the ``exporters`` fixture at the end of the test."""
-    exporter = ProcessSpanExporter(endpoint=endpoint)
-    exporters.append(exporter)
-    return exporter
+def started(processors: list[ProcessSpanProcessor], endpoint: str) -> ProcessSpanProcessor:
+    """A new processor, shut down by the ``processors`` fixture at the end of the test."""
+    processor = ProcessSpanProcessor(endpoint=endpoint)
+    processors.append(processor)
+    return processor
 
 
 @pytest.fixture
-def exporters() -> Iterator[list[ProcessSpanExporter]]:
-    made: list[ProcessSpanExporter] = []
+def processors() -> Iterator[list[ProcessSpanProcessor]]:
+    made: list[ProcessSpanProcessor] = []
     yield made
-    for e in made:
-        e.shutdown()
+    for p in made:
+        p.shutdown()
+
+
+async def flush(processor: ProcessSpanProcessor, timeout_ms: int = 20_000) -> bool:
+    return await asyncio.to_thread(processor.force_flush, timeout_ms)
 
 
 async def test_spans_go_out_through_another_process_and_it_ends_at_shutdown(
-        exporters: list[ProcessSpanExporter]) -> None:
+        processors: list[ProcessSpanProcessor]) -> None:
     async with otlp_receiver() as (url, collector):
-        exporter = started(exporters, f"{url}/v1/traces")
-        pid = exporter.pid
+        processor = started(processors, f"{url}/v1/traces")
+        pid = processor.pid
         assert pid is not None and pid != os.getpid()
-        result = await asyncio.to_thread(exporter.export, spans("a", 20))
-        assert result is SpanExportResult.SUCCESS
+        end_spans(processor, "a", 20)
+        assert await flush(processor)
         got = await collector.wait_for(lambda s: len(s) >= 20)
         assert sorted(s.name for s in got) == sorted(f"a-{i}" for i in range(20))
         assert {s.service for s in got} == {"export-test"}
@@ -83,75 +80,88 @@ async def test_spans_go_out_through_another_process_and_it_ends_at_shutdown(
         # A Ctrl-C or SIGTERM for the service's process group leaves it working.
         os.kill(pid, signal.SIGINT)
         os.kill(pid, signal.SIGTERM)
-        assert await asyncio.to_thread(exporter.export, spans("after-signals", 1)) is \
-            SpanExportResult.SUCCESS
-        assert exporter.pid == pid
+        end_spans(processor, "after-signals", 1)
+        assert await flush(processor)
+        assert processor.pid == pid
         await collector.wait_for(lambda s: len(s) >= 21)
-        await asyncio.to_thread(exporter.shutdown)
-        assert exporter.pid is None and not alive(pid)
-        assert await asyncio.to_thread(exporter.export, spans("late", 1)) is \
-            SpanExportResult.FAILURE
+        # Ended but not flushed: shutdown hands them over before the process ends.
+        end_spans(processor, "at-shutdown", 3)
+        await asyncio.to_thread(processor.shutdown)
+        assert processor.pid is None and not alive(pid)
+        got = await collector.wait_for(lambda s: len(s) >= 24)
+        assert sorted(s.name for s in got if s.name.startswith("at-")) == [
+            f"at-shutdown-{i}" for i in range(3)]
+        end_spans(processor, "late", 1)
+        assert not await flush(processor, 1_000)
+        assert processor.dropped == 0
 
 
-async def test_a_killed_process_fails_one_batch_and_a_new_one_takes_the_next(
-        exporters: list[ProcessSpanExporter]) -> None:
+async def test_a_killed_process_loses_its_spans_and_a_new_one_takes_the_next(
+        processors: list[ProcessSpanProcessor]) -> None:
     async with otlp_receiver() as (url, collector):
-        exporter = started(exporters, f"{url}/v1/traces")
-        first = exporter.pid
+        processor = started(processors, f"{url}/v1/traces")
+        first = processor.pid
         assert first is not None
         os.kill(first, signal.SIGKILL)
-        assert await asyncio.to_thread(exporter.export, spans("lost", 3)) is \
-            SpanExportResult.FAILURE
-        assert await asyncio.to_thread(exporter.export, spans("b", 5)) is \
-            SpanExportResult.SUCCESS
-        assert exporter.pid not in (None, first)
+        for _ in range(500):  # bounded: the kernel ends it within milliseconds
+            if not alive(first):
+                break
+            await asyncio.sleep(0.01)
+        end_spans(processor, "lost", 3)
+        assert not await flush(processor)
+        assert processor.dropped == 3
+        end_spans(processor, "b", 5)
+        assert await flush(processor)
+        assert processor.pid not in (None, first)
         got = await collector.wait_for(lambda s: len(s) >= 5)
         assert sorted(s.name for s in got) == [f"b-{i}" for i in range(5)]
 
 
-async def test_a_collector_that_is_down_fails_the_batch_in_bounded_time(
-        exporters: list[ProcessSpanExporter], monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_collector_that_is_down_costs_a_flush_bounded_time(
+        processors: list[ProcessSpanProcessor], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1")
     # Bound, never listening: every connection is refused, and the port stays ours.
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
-    exporter = started(exporters, f"http://127.0.0.1:{port}/v1/traces")
+    processor = started(processors, f"http://127.0.0.1:{port}/v1/traces")
+    pid = processor.pid
+    end_spans(processor, "c", 2)
     loop = asyncio.get_running_loop()
     start = loop.time()
-    result = await asyncio.to_thread(exporter.export, spans("c", 2))
-    assert result is SpanExportResult.FAILURE
+    await flush(processor)
     assert loop.time() - start < 6  # the exporter's 1 s (retries within it) + slack
-    assert exporter.pid is not None  # the process itself is fine and stays
+    assert processor.pid == pid  # the process itself is fine and stays
     closed.close()
 
 
 async def test_without_a_process_the_spans_are_exported_here(
-        exporters: list[ProcessSpanExporter], monkeypatch: pytest.MonkeyPatch) -> None:
+        processors: list[ProcessSpanProcessor], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
     async with otlp_receiver() as (url, collector):
-        exporter = started(exporters, f"{url}/v1/traces")
-        assert exporter.pid is None
-        assert await asyncio.to_thread(exporter.export, spans("d", 4)) is \
-            SpanExportResult.SUCCESS
+        processor = started(processors, f"{url}/v1/traces")
+        assert processor.pid is None
+        end_spans(processor, "d", 4)
+        assert await flush(processor)
         got = await collector.wait_for(lambda s: len(s) >= 4)
         assert sorted(s.name for s in got) == [f"d-{i}" for i in range(4)]
 
 
 async def test_a_forked_child_gets_its_own_process_and_leaves_the_parents_alone(
-        exporters: list[ProcessSpanExporter]) -> None:
+        processors: list[ProcessSpanProcessor]) -> None:
     async with otlp_receiver() as (url, collector):
-        exporter = started(exporters, f"{url}/v1/traces")
-        parent_export = exporter.pid
+        processor = started(processors, f"{url}/v1/traces")
+        parent_export = processor.pid
 
         def fork_and_export() -> int:
             pid = os.fork()
             if pid == 0:  # the child: export once, through a process of its own
                 code = 1
                 try:
-                    ok = exporter.export(spans("child", 3)) is SpanExportResult.SUCCESS
-                    own = exporter.pid not in (None, parent_export)
-                    exporter.shutdown()
+                    end_spans(processor, "child", 3)
+                    ok = processor.force_flush(20_000)
+                    own = processor.pid not in (None, parent_export)
+                    processor.shutdown()
                     code = 0 if ok and own else 3
                 finally:
                     os._exit(code)
@@ -160,27 +170,150 @@ async def test_a_forked_child_gets_its_own_process_and_leaves_the_parents_alone(
 
         assert await asyncio.to_thread(fork_and_export) == 0
         # The parent's process was not written to by the child and still works.
-        assert exporter.pid == parent_export
-        assert await asyncio.to_thread(exporter.export, spans("parent", 2)) is \
-            SpanExportResult.SUCCESS
+        assert processor.pid == parent_export
+        end_spans(processor, "parent", 2)
+        assert await flush(processor)
         got = await collector.wait_for(lambda s: len(s) >= 5)
         assert sorted(s.name for s in got) == sorted(
             [f"child-{i}" for i in range(3)] + ["parent-0", "parent-1"])
 
 
-async def test_a_batch_the_encoder_refuses_fails_alone_and_the_process_carries_on(
-        exporters: list[ProcessSpanExporter]) -> None:
+async def test_a_span_the_encoder_refuses_fails_alone_and_the_process_carries_on(
+        processors: list[ProcessSpanProcessor]) -> None:
     async with otlp_receiver() as (url, collector):
-        exporter = started(exporters, f"{url}/v1/traces")
-        pid = exporter.pid
-        provider = TracerProvider(resource=Resource.create({"service.name": "export-test"}))
-        ended = Ended()
-        provider.add_span_processor(ended)
-        provider.get_tracer("t").start_span("\ud800 unencodable").end()
-        assert await asyncio.to_thread(exporter.export, ended.ended) is \
-            SpanExportResult.FAILURE
-        assert exporter.pid == pid  # the same process, still serving
-        assert await asyncio.to_thread(exporter.export, spans("e", 3)) is \
-            SpanExportResult.SUCCESS
+        processor = started(processors, f"{url}/v1/traces")
+        pid = processor.pid
+        end_spans(processor, "\ud800 unencodable", 1)
+        await flush(processor)
+        assert processor.pid == pid  # the same process, still serving
+        end_spans(processor, "e", 3)
+        assert await flush(processor)
         got = await collector.wait_for(lambda s: len(s) >= 3)
         assert sorted(s.name for s in got) == ["e-0", "e-1", "e-2"]
+
+
+async def test_a_stuck_process_never_blocks_the_service_and_spans_are_dropped_counted(
+        processors: list[ProcessSpanProcessor]) -> None:
+    async with otlp_receiver() as (url, collector):
+        processor = started(processors, f"{url}/v1/traces")
+        pid = processor.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # takes nothing from its pipe while stopped
+        try:
+            slowest = 0.0
+            for i in range(400):  # bounded: 400 x 64 spans of 8 KB, far above the cap
+                start = time.perf_counter()
+                end_spans(processor, f"x{i}", 64, pad="p" * 8192)
+                slowest = max(slowest, time.perf_counter() - start)
+                if processor.dropped:
+                    break
+            assert processor.dropped > 0
+            assert slowest < 1.0  # 64 spans; a blocked write would hang here for good
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert await flush(processor, 60_000)  # what the pipe held goes out
+        dropped = processor.dropped
+        end_spans(processor, "after", 1)
+        assert await flush(processor)
+        assert processor.pid == pid and processor.dropped == dropped
+        await collector.wait_for(lambda s: any(x.name == "after-0" for x in s), timeout=60)
+
+
+async def test_the_process_logs_in_the_services_format(
+        processors: list[ProcessSpanProcessor], monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    import json
+    import logging
+
+    from a2a_mqtt.observability.logs import JsonFormatter
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1")
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger().addHandler(handler)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # never listening: the exporter logs its failure
+        try:
+            processor = started(processors,
+                                f"http://127.0.0.1:{closed.getsockname()[1]}/v1/traces")
+        finally:
+            logging.getLogger().removeHandler(handler)
+        end_spans(processor, "f", 1)
+        await flush(processor)
+        await asyncio.to_thread(processor.shutdown)
+    lines = [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+    assert lines  # the export process said why the spans did not go out
+    for line in lines:
+        assert json.loads(line)["level"] in ("WARNING", "ERROR")
+
+
+async def test_a_process_that_takes_nothing_is_replaced_after_the_exporters_timeout(
+        processors: list[ProcessSpanProcessor], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1")  # the limit: 1 + 5 s
+    async with otlp_receiver() as (url, collector):
+        processor = started(processors, f"{url}/v1/traces")
+        stuck = processor.pid
+        assert stuck is not None
+        os.kill(stuck, signal.SIGSTOP)
+        try:
+            for i in range(100):  # bounded: until the pipe (64 KB) holds no more
+                end_spans(processor, f"x{i}", 64, pad="p" * 1024)
+                if processor.dropped or not flushed_at_once(processor):
+                    break
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            while processor.pid == stuck and loop.time() - start < 20:
+                await asyncio.sleep(0.2)  # the processor's timer checks twice a second
+            assert processor.pid != stuck and not alive(stuck)
+            assert 5 < loop.time() - start < 20
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stuck, signal.SIGCONT)
+        dropped = processor.dropped
+        end_spans(processor, "fresh", 2)
+        assert await flush(processor)  # a new process, started for these
+        assert processor.pid not in (stuck, None) and processor.dropped == dropped
+        got = await collector.wait_for(lambda s: sum(x.name.startswith("fresh") for x in s) >= 2)
+        assert sorted(s.name for s in got if s.name.startswith("fresh")) == ["fresh-0", "fresh-1"]
+
+
+def flushed_at_once(processor: ProcessSpanProcessor) -> bool:
+    """Whether the pipe took everything written so far (nothing waits)."""
+    return processor.pending_bytes == 0
+
+
+async def test_spans_the_process_dropped_are_on_every_services_metrics() -> None:
+    from opentelemetry.trace import SpanKind
+
+    from a2a_mqtt.observability.metrics import Metrics
+    from a2a_mqtt.observability.tracing import TracingConfig, configure_tracing, span
+
+    def scraped(metrics: Metrics) -> float:
+        text = metrics.render()[0].decode()
+        (line,) = [x for x in text.splitlines()
+                   if x.startswith("a2a_mqtt_trace_spans_dropped_total{")]
+        return float(line.split()[1])
+
+    async with otlp_receiver() as (url, _collector):
+        handle = configure_tracing(TracingConfig(endpoint=f"{url}/v1/traces",
+                                                 service_name="drops"))
+        assert handle is not None and handle.processor is not None
+        metrics = Metrics(service="drops-test")
+        try:
+            assert scraped(metrics) == 0
+            pid = handle.processor.pid
+            assert pid is not None
+            os.kill(pid, signal.SIGSTOP)  # the export process takes nothing while stopped
+            try:
+                for i in range(20_000):  # bounded: far above what the pipe holds
+                    with span(f"s{i}", kind=SpanKind.INTERNAL, attributes={"pad": "p" * 4096}):
+                        pass
+                    if handle.dropped() and i % 64 == 63:
+                        break
+                assert handle.dropped() > 0
+                assert scraped(metrics) == handle.dropped()
+            finally:
+                os.kill(pid, signal.SIGCONT)
+        finally:
+            metrics.shutdown()
+            handle.shutdown()

@@ -120,7 +120,7 @@ async def test_a_turns_chained_writes_commit_as_one_unit(store_url: str) -> None
         version = TaskVersion.MISSING
         before = store.batches
         statements: list[str] = []
-        event.listen(engine.sync_engine, "before_cursor_execute",
+        event.listen(store.batch_engine, "before_cursor_execute",  # SQLite: the writer's
                      lambda *args: statements.append(args[2]))
         for state in (TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING,
                       TaskState.TASK_STATE_COMPLETED):

@@ -7,6 +7,8 @@ import fcntl
 import os
 import subprocess
 import sys
+import threading
+import time
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -28,66 +30,52 @@ def test_lock_path_beside_the_file_none_in_memory() -> None:
     assert writer_lock_path("") is None
 
 
-@async_test
-async def test_a_waiter_runs_as_soon_as_the_holder_lets_go(tmp_path: Path) -> None:
+def test_a_waiter_runs_as_soon_as_the_holder_lets_go(tmp_path: Path) -> None:
     path = str(tmp_path / "db-writer")
     first, second = WriterLock(path), WriterLock(path)  # two open files: two holders
     order: list[str] = []
-    release = asyncio.Event()
+    inside, release = threading.Event(), threading.Event()
 
-    async def holder() -> None:
-        async with first.held():
+    def holder() -> None:
+        with first.held():
             order.append("first in")
-            await release.wait()
+            inside.set()
+            release.wait(5)
             order.append("first out")
 
-    async def waiter() -> None:
-        async with second.held():
+    def waiter() -> None:
+        with second.held():
             order.append("second in")
 
-    held = asyncio.create_task(holder())
-    while not order:
-        await asyncio.sleep(0)
-    waiting = asyncio.create_task(waiter())
-    while second.waits == 0:  # it found the lock held
-        await asyncio.sleep(0.001)
+    held = threading.Thread(target=holder)
+    held.start()
+    assert inside.wait(5)
+    waiting = threading.Thread(target=waiter)
+    waiting.start()
+    deadline = time.monotonic() + 5
+    while second.waits == 0 and time.monotonic() < deadline:  # it found the lock held
+        time.sleep(0.001)
+    assert second.waits == 1
     assert order == ["first in"]
     release.set()
-    await asyncio.wait_for(asyncio.gather(held, waiting), 5)
+    held.join(5)
+    waiting.join(5)
     assert order == ["first in", "first out", "second in"]
     assert first.waits == 0
     first.close()
     second.close()
 
 
-@async_test
-async def test_a_cancelled_waiter_leaves_the_lock_free(tmp_path: Path) -> None:
+def test_the_lock_is_let_go_when_the_body_fails(tmp_path: Path) -> None:
     path = str(tmp_path / "db-writer")
-    first, second, third = WriterLock(path), WriterLock(path), WriterLock(path)
-    release = asyncio.Event()
-
-    async def holder() -> None:
-        async with first.held():
-            await release.wait()
-
-    async def waiter(lock: WriterLock) -> None:
-        async with lock.held():
-            pass
-
-    held = asyncio.create_task(holder())
-    await asyncio.sleep(0)
-    cancelled = asyncio.create_task(waiter(second))
-    while second.waits == 0:
-        await asyncio.sleep(0.001)
-    cancelled.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await cancelled
-    release.set()
-    await held
-    # The cancelled waiter's thread took the lock after the holder, then let it go.
-    await asyncio.wait_for(waiter(third), 5)
-    for lock in (first, second, third):
-        lock.close()
+    lock, other = WriterLock(path), WriterLock(path)
+    with pytest.raises(RuntimeError), lock.held():
+        raise RuntimeError("the transaction failed")
+    with other.held():  # free at once: no wait
+        pass
+    assert other.waits == 0
+    lock.close()
+    other.close()
 
 
 def test_another_process_waits_for_the_lock(tmp_path: Path) -> None:
@@ -97,11 +85,8 @@ def test_another_process_waits_for_the_lock(tmp_path: Path) -> None:
             "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
             "except BlockingIOError:\n    sys.exit(3)\n")
 
-    async def inside() -> int:
-        async with lock.held():
-            return subprocess.run([sys.executable, "-c", code, path], check=False).returncode
-
-    assert asyncio.run(inside()) == 3  # held: the other process cannot take it
+    with lock.held():  # held: the other process cannot take it
+        assert subprocess.run([sys.executable, "-c", code, path], check=False).returncode == 3
     assert subprocess.run([sys.executable, "-c", code, path], check=False).returncode == 0
     lock.close()
     fd = os.open(path, os.O_RDWR)

@@ -1,0 +1,131 @@
+"""The group commit's transactions on a SQLite file: each one whole, on a thread of its own.
+
+Through aiosqlite every statement of a transaction is a trip from the event loop to
+aiosqlite's thread and back: the transaction (and the file's cross-process writer
+lock, writerlock.py) stays open while the loop runs whatever else is ready between
+two statements. Profiled with two worker processes on one file (docs/performance.md,
+``--workers N``, session 7): a group commit of ~16 requests held the lock ~10 ms,
+nearly all of it waiting for its own loop, and the two processes spent more time
+waiting for each other's lock than working.
+
+:class:`SqliteWriter` runs the whole transaction in one call on its own thread, with
+a synchronous connection (``pysqlite``: the same ``sqlite3`` module aiosqlite wraps,
+so the same transaction semantics): take the writer lock, run the statements, commit,
+let go. The lock is held for SQLite's and SQLAlchemy's own work only, and the loop
+makes one thread hop per batch instead of one per statement.
+
+The statements are the group commit's own coroutines (:mod:`~a2a_mqtt.server.turnbatch`,
+:mod:`~a2a_mqtt.server.batchwrite`), written against ``AsyncConnection.execute``:
+:func:`run_inline` drives such a coroutine on this thread over :class:`_Inline`, whose
+``execute`` runs the statement at once on the synchronous connection and never
+suspends. A coroutine that does suspend (awaits anything else) is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, Dialect, Result
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.pool import StaticPool
+
+from a2a_mqtt.server.writerlock import WriterLock
+
+__all__ = ["SqliteWriter", "run_inline"]
+
+T = TypeVar("T")
+Body = Callable[[AsyncConnection], Coroutine[Any, Any, T]]
+
+
+class _Inline:
+    """What the group commit's statements use of an ``AsyncConnection`` (``dialect``,
+    ``execute``), answered at once by a synchronous connection on the calling thread."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self.dialect: Dialect = conn.dialect
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]:
+        return self._conn.execute(statement, parameters)
+
+
+def run_inline(body: Body[T], conn: Connection) -> T:
+    """``body`` run to its end on ``conn``, on this thread (see the module docstring)."""
+    coro = body(cast(AsyncConnection, _Inline(conn)))
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return cast(T, done.value)
+    coro.close()
+    raise RuntimeError("a group commit statement awaited something other than execute")
+
+
+class SqliteWriter:
+    """Transactions on the SQLite file ``url`` names (a file, never ``:memory:``), one
+    at a time on one thread, each inside ``lock``. ``aclose`` when done."""
+
+    def __init__(
+        self, url: URL, *, lock: WriterLock, on_connect: Callable[[Any, Any], None]
+    ) -> None:
+        # One connection, used by the one thread below only (StaticPool: never another).
+        self._engine = create_engine(url.set(drivername="sqlite+pysqlite"), poolclass=StaticPool)
+        event.listen(self._engine, "connect", on_connect)
+        self._lock = lock
+        self._thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="a2a-mqtt-sqlite-writer"
+        )
+        self._conn: Connection | None = None
+        self._closed = False
+
+    @property
+    def engine(self) -> Engine:
+        """The synchronous engine the transactions run on (for tests: its events)."""
+        return self._engine
+
+    @property
+    def lock(self) -> WriterLock:
+        return self._lock
+
+    async def transaction(self, body: Body[T]) -> T:
+        """``body``'s statements in one transaction, committed before this returns. A
+        cancelled caller does not stop it: the thread finishes (commits or rolls back)
+        and lets the lock go either way."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._transaction, body)
+
+    def _transaction(self, body: Body[T]) -> T:
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        conn = self._conn
+        try:
+            with self._lock.held(), conn.begin():
+                return run_inline(body, conn)
+        except BaseException:
+            # The transaction rolled back; the next attempt gets a fresh connection (as the
+            # async writer does), in case this one is what failed.
+            self._conn = None
+            with suppress(DBAPIError, OSError):  # a broken connection: discarded anyway
+                conn.invalidate()
+                conn.close()
+            raise
+
+    async def aclose(self) -> None:
+        """Close the connection on its thread, then end the thread (once)."""
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._thread, self._close)
+        self._thread.shutdown(wait=True)
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+        self._engine.dispose()
