@@ -62,8 +62,7 @@ from a2a.utils.errors import (
 )
 from a2a.utils.task import apply_history_length, validate_history_length
 
-from a2a_mqtt.server.leantask import INTERRUPTED, TERMINAL, LeanTask
-from a2a_mqtt.server.ledger import TaskLedger
+from a2a_mqtt.server.leantask import INTERRUPTED, TERMINAL, LeanTask, new_manager
 from a2a_mqtt.server.required import validated
 
 __all__ = ["LeanRequestHandler"]
@@ -169,7 +168,7 @@ class LeanRequestHandler(DefaultRequestHandler):
             del self._lean_tasks[task.task_id]
 
     async def _read(self, task_id: str, context: ServerCallContext) -> Task | None:
-        return await TaskLedger(self.task_store, context, task_id, None, None).get_task()
+        return await new_manager(self.task_store, context, task_id, None, None).get_task()
 
     async def aclose(self) -> None:
         tasks = list(self._lean_tasks.values())
@@ -201,7 +200,7 @@ class LeanRequestHandler(DefaultRequestHandler):
         tid, cid = str(rc.task_id), str(rc.context_id)
         lean = self._lean_tasks.get(tid)
         if lean is None:
-            first = TaskLedger(self.task_store, context, tid, cid, rc.message)
+            first = new_manager(self.task_store, context, tid, cid, rc.message)
             if await first.get_task() is not None and tid not in self._lean_tasks:
                 # Stored, and nobody here runs it: the default handler's. It must see
                 # the request as it came (the builder wrote its ids into the message).

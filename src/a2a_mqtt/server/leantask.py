@@ -25,16 +25,18 @@ that ends neither terminal nor failed leaves the task parked for the next one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol
 
 from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.cluster import VersionedTaskStore
 from a2a.server.cluster.event_stream import TaskEventStream, VersionedEvent
 from a2a.server.cluster.task_store import ConcurrentTaskModificationError
 from a2a.server.context import ServerCallContext
 from a2a.server.events import Event, EventQueue
-from a2a.server.tasks import TaskStore
+from a2a.server.tasks import TaskManager, TaskStore
 from a2a.types.a2a_pb2 import (
     Message,
     Task,
@@ -46,8 +48,9 @@ from a2a.types.a2a_pb2 import (
 from a2a.utils.errors import InternalError, InvalidAgentResponseError
 
 from a2a_mqtt.server.ledger import TaskLedger
+from a2a_mqtt.telemetry import a2a_sdk_spans_on
 
-__all__ = ["INTERRUPTED", "TERMINAL", "LeanTask", "Listener"]
+__all__ = ["INTERRUPTED", "TERMINAL", "LeanTask", "Listener", "new_manager"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,24 @@ class _InlineQueue(EventQueue):
         await self.owner.consume(event)
 
 
+Manager = TaskLedger | TaskManager
+
+
+@functools.cache
+def _manager_class() -> type[TaskLedger] | type[TaskManager]:
+    """TaskLedger keeps a2a-sdk's TaskManager rules without its per-call costs; when
+    a2a-sdk's own spans are on (the user asked for them: telemetry.py), a2a-sdk's
+    TaskManager itself runs, so its spans join the trace as they would in a2a-sdk.
+    Fixed per process: a2a-sdk reads its switch once, at import."""
+    return TaskManager if a2a_sdk_spans_on() else TaskLedger
+
+
+def new_manager(store: TaskStore | VersionedTaskStore, context: ServerCallContext, task_id: str,
+                 context_id: str | None, initial_message: Message | None) -> Manager:
+    """The task manager a lean turn keeps its task with (see :func:`_manager_class`)."""
+    return _manager_class()(store, context, task_id, context_id, initial_message)
+
+
 class LeanTask:
     """One task's turns, stored event by event; see the module docstring."""
 
@@ -102,7 +123,7 @@ class LeanTask:
         self.on_finished = on_finished
         self.interrupted_timeout = interrupted_timeout
         self._release: asyncio.TimerHandle | None = None
-        self.manager: TaskLedger | None = None
+        self.manager: Manager | None = None
         self.listeners: list[Listener] = []
         self.queue = _InlineQueue(self)
         self.task_mode: bool | None = None      # None: nothing yet; False: a Message
@@ -177,8 +198,8 @@ class LeanTask:
                 # As a2a-sdk's producer: the turn's call context, a fresh read of the
                 # task (a new task's first turn has just read it: see LeanRequestHandler).
                 if self.manager is None or self.turns:
-                    self.manager = TaskLedger(self.store, context, self.task_id,
-                                              self.context_id, self.initial_message)
+                    self.manager = new_manager(self.store, context, self.task_id,
+                                                self.context_id, self.initial_message)
                     rc.current_task = await self._shield(self.manager.get_task())
                 else:
                     rc.current_task = None  # the handler found none, just now
@@ -328,7 +349,7 @@ class LeanTask:
             for listener in listeners:
                 listener.end()
 
-    def _manager(self) -> TaskLedger:
+    def _manager(self) -> Manager:
         assert self.manager is not None
         return self.manager
 
@@ -425,7 +446,7 @@ class LeanTask:
 
     async def cancel(self, context: ServerCallContext) -> Task:
         """CancelTask for this task, with a2a-sdk's ActiveTask.cancel rules."""
-        manager = self._manager() if self.manager is not None else TaskLedger(
+        manager = self._manager() if self.manager is not None else new_manager(
             self.store, context, self.task_id, self.context_id, self.initial_message)
         self.manager = manager
         task = await manager.get_task()
