@@ -40,6 +40,7 @@ from google.protobuf.message import Message as ProtoMessage
 from a2a_mqtt.binding.envelope import METHODS
 from a2a_mqtt.binding.jsontext import MAX_DEPTH, value_problem
 from a2a_mqtt.binding.properties import CONTENT_TYPE_PROTOBUF
+from a2a_mqtt.binding.stream import FINAL_STATES, TERMINAL_STATES
 from a2a_mqtt.errors import RemoteProtocolError
 
 __all__ = [
@@ -79,12 +80,9 @@ _METHOD_NOT_FOUND: Final = -32601
 _INVALID_PARAMS: Final = -32602
 # The JSON limit counts the envelope and ``params`` (or ``result``) themselves.
 _BODY_DEPTH: Final = MAX_DEPTH - 1
-_FINAL: Final = frozenset({TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED,
-                           TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_REJECTED,
-                           TaskState.TASK_STATE_INPUT_REQUIRED,
-                           TaskState.TASK_STATE_AUTH_REQUIRED})
-_TERMINAL: Final = _FINAL - {TaskState.TASK_STATE_INPUT_REQUIRED,
-                             TaskState.TASK_STATE_AUTH_REQUIRED}
+# stream.py's state sets (names), as the enum values a StreamResponse carries.
+_FINAL: Final = frozenset(TaskState.Value(name) for name in FINAL_STATES)
+_TERMINAL: Final = frozenset(TaskState.Value(name) for name in TERMINAL_STATES)
 # Where a request names its task (pooling.worker_of routes by it).
 _TASK_FIELD: Final = {"GetTask": "id", "CancelTask": "id", "SubscribeToTask": "id",
                       "CreateTaskPushNotificationConfig": "task_id",

@@ -134,7 +134,7 @@ def decode_reply(msg: IncomingMessage, unary: bool, pooled: bool, method: str, *
 
     ``accept``: the call asked for binary replies (so takes messages);
     ``binary``: the request went out in binary (a -32700 then means a peer that
-    could not read it: :class:`_BinaryRefused`)."""
+    could not read it: :class:`BinaryRefused`)."""
     props = msg.properties
     responder = props.user_property(P.RESPONDER_AGENT_ID)
     if pooled and not responder:
