@@ -38,6 +38,7 @@ from a2a.utils.errors import (
     InternalError,
     InvalidParamsError,
     TaskNotFoundError,
+    UnsupportedOperationError,
     VersionNotSupportedError,
 )
 from a2a.utils.proto_utils import to_stream_response
@@ -573,8 +574,31 @@ class RequestDispatcher:
         elif state_name(task.status.state) in FINAL_STATES:
             await reply.message(rid, StreamResponse(task=task))
         else:
-            await self._stream(rid, self._handler.on_subscribe_to_task(
-                SubscribeToTaskRequest(id=task_id, tenant=ctx.tenant), ctx), reply)
+            await self._stream(rid, self._reattach(task_id, ctx), reply)
+
+    async def _reattach(self, task_id: str, ctx: ServerCallContext
+                        ) -> AsyncGenerator[Any, None]:
+        """A retried stream follows the running task as a subscription.
+
+        The task may end between the store read that found it running and the
+        subscription, which then refuses it ("in terminal state", "already
+        completed"): the retry gets the task as it ended instead, like a retry
+        that came a moment later.
+        """
+        events = self._handler.on_subscribe_to_task(
+            SubscribeToTaskRequest(id=task_id, tenant=ctx.tenant), ctx)
+        async with aclosing(events) as agen:
+            try:
+                first = await anext(agen)
+            except UnsupportedOperationError:
+                task = await self._tasks.get(task_id, ctx)
+                if task is None or state_name(task.status.state) not in FINAL_STATES:
+                    raise
+                yield task
+                return
+            yield first
+            async for event in agen:
+                yield event
 
     async def _poll_for(self, task_id: str, ctx: ServerCallContext) -> Task | None:
         delay = 0.02

@@ -194,7 +194,24 @@ async def create_tables(*steps: Callable[[], Awaitable[None]]) -> None:
 
     ``CREATE TABLE`` is check-then-create: two pool members starting at once can both
     see no table and one of them fails with "already exists"; on a retry it is there.
+
+    A cancel (a host whose other agent failed to start) waits for the steps to end,
+    then propagates: these are a store's first connections, and aiosqlite cancelled
+    while it opens one leaves that connection's thread to finish after the event loop
+    has closed (where it fails), outside the pool the engine disposes of.
     """
+    work = asyncio.ensure_future(_create_tables(steps))
+    try:
+        await asyncio.shield(work)
+    except asyncio.CancelledError:
+        if not work.done():
+            await asyncio.wait([work])
+        if not work.cancelled():
+            work.exception()  # retrieved: the cancel is what the caller is told
+        raise
+
+
+async def _create_tables(steps: tuple[Callable[[], Awaitable[None]], ...]) -> None:
     for attempt in range(_CREATE_ATTEMPTS):
         try:
             for step in steps:
