@@ -9,11 +9,14 @@ writes, in-flight claims and releases: all that queued during the last commit, u
 
 * on PostgreSQL, as one statement on an autocommit connection when the batch
   :func:`~a2a_mqtt.server.pgbatch.fits` (almost every batch): one round trip;
-* otherwise (SQLite, or a batch that does not fit), as the general statements in one
-  transaction (:func:`~a2a_mqtt.server.turnbatch.apply_turns`,
-  :func:`~a2a_mqtt.server.batchwrite.apply_batch`); on a SQLite file, the whole
+* on a SQLite file, as the same statements compiled once and run through the
+  DB-API with plain tuples (:mod:`~a2a_mqtt.server.sqlitebatch`), the whole
   transaction in one call on a thread of its own, inside the file's writer lock
-  (:mod:`~a2a_mqtt.server.sqlitewriter`).
+  (:mod:`~a2a_mqtt.server.sqlitewriter`);
+* otherwise (a batch that does not fit one statement, a SQLite ``:memory:`` store), as
+  the general statements in one transaction
+  (:func:`~a2a_mqtt.server.turnbatch.apply_turns`,
+  :func:`~a2a_mqtt.server.batchwrite.apply_batch`).
 
 A batch that fails for a non-transient reason is retried one operation at a time, in
 queue order (a task's writes build on each other): each decides its own fate. Every
@@ -39,7 +42,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from a2a_mqtt.server import pgbatch
+from a2a_mqtt.server import pgbatch, sqlitebatch
 from a2a_mqtt.server.batchwrite import KNOWN, Lost, Write, apply_batch, builds_on_lost, lose
 from a2a_mqtt.server.dbops import autocommit, retry_transient
 from a2a_mqtt.server.sqlitewriter import SqliteWriter
@@ -180,8 +183,8 @@ class GroupWriter:
         lost = OrderedDict(self.lost)  # kept only if the batch commits
         if self._sqlite is not None:
             return await self._sqlite.transaction(
-                partial(_transaction, writes=writes, claims=claims, releases=releases,
-                        lost=lost))
+                partial(sqlitebatch.apply_all, writes=writes, claims=claims,
+                        releases=releases, lost=lost))
         one = self._one_statement and pgbatch.fits(writes, claims, releases)
         if self._conn is None:
             self._conn = await (self._single if self._one_statement else self._engine).connect()

@@ -14,56 +14,30 @@ so the same transaction semantics): take the writer lock, run the statements, co
 let go. The lock is held for SQLite's and SQLAlchemy's own work only, and the loop
 makes one thread hop per batch instead of one per statement.
 
-The statements are the group commit's own coroutines (:mod:`~a2a_mqtt.server.turnbatch`,
-:mod:`~a2a_mqtt.server.batchwrite`), written against ``AsyncConnection.execute``:
-:func:`run_inline` drives such a coroutine on this thread over :class:`_Inline`, whose
-``execute`` runs the statement at once on the synchronous connection and never
-suspends. A coroutine that does suspend (awaits anything else) is refused.
+The transaction's body is a plain function of the synchronous connection
+(:func:`~a2a_mqtt.server.sqlitebatch.apply_all`: the group commit's statements,
+compiled once and run with plain tuples), called on this thread.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import URL, Dialect, Result
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import StaticPool
 
 from a2a_mqtt.server.writerlock import WriterLock
 
-__all__ = ["SqliteWriter", "run_inline"]
+__all__ = ["SqliteWriter"]
 
 T = TypeVar("T")
-Body = Callable[[AsyncConnection], Coroutine[Any, Any, T]]
-
-
-class _Inline:
-    """What the group commit's statements use of an ``AsyncConnection`` (``dialect``,
-    ``execute``), answered at once by a synchronous connection on the calling thread."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self.dialect: Dialect = conn.dialect
-
-    async def execute(self, statement: Any, parameters: Any = None) -> Result[Any]:
-        return self._conn.execute(statement, parameters)
-
-
-def run_inline(body: Body[T], conn: Connection) -> T:
-    """``body`` run to its end on ``conn``, on this thread (see the module docstring)."""
-    coro = body(cast(AsyncConnection, _Inline(conn)))
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        return cast(T, done.value)
-    coro.close()
-    raise RuntimeError("a group commit statement awaited something other than execute")
+Body = Callable[[Connection], T]
 
 
 class SqliteWriter:
@@ -105,7 +79,7 @@ class SqliteWriter:
         conn = self._conn
         try:
             with self._lock.held(), conn.begin():
-                return run_inline(body, conn)
+                return body(conn)
         except BaseException:
             # The transaction rolled back; the next attempt gets a fresh connection (as the
             # async writer does), in case this one is what failed.

@@ -10,12 +10,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from a2a_mqtt.server.sqlitewriter import SqliteWriter, run_inline
+from a2a_mqtt.server.sqlitewriter import SqliteWriter
 from a2a_mqtt.server.writerlock import WriterLock
 
 async_test = pytest.mark.asyncio
@@ -46,12 +45,10 @@ async def test_a_transaction_commits_all_its_statements_and_returns_its_value(
     db = tmp_path / "a.db"
     writer = _writer(db)
 
-    async def body(conn: AsyncConnection) -> tuple[str, int]:
-        await conn.execute(text("INSERT INTO t VALUES ('a', 1)"))
-        await conn.execute(
-            text("INSERT INTO t VALUES (:k, :v)"), [{"k": "b", "v": 2}, {"k": "c", "v": 3}]
-        )
-        row = (await conn.execute(text("SELECT count(*) FROM t"))).one()
+    def body(conn: Connection) -> tuple[str, int]:
+        conn.execute(text("INSERT INTO t VALUES ('a', 1)"))
+        conn.exec_driver_sql("INSERT INTO t VALUES (?, ?)", [("b", 2), ("c", 3)])
+        row = conn.execute(text("SELECT count(*) FROM t")).one()
         return conn.dialect.name, int(row[0])
 
     assert await writer.transaction(body) == ("sqlite", 3)
@@ -64,16 +61,16 @@ async def test_a_failed_transaction_writes_nothing_and_the_next_one_works(tmp_pa
     db = tmp_path / "a.db"
     writer = _writer(db)
 
-    async def duplicate(conn: AsyncConnection) -> None:
-        await conn.execute(text("INSERT INTO t VALUES ('a', 1)"))
-        await conn.execute(text("INSERT INTO t VALUES ('a', 2)"))
+    def duplicate(conn: Connection) -> None:
+        conn.execute(text("INSERT INTO t VALUES ('a', 1)"))
+        conn.execute(text("INSERT INTO t VALUES ('a', 2)"))
 
     with pytest.raises(Exception, match="UNIQUE"):
         await writer.transaction(duplicate)
     assert _rows(db) == []
 
-    async def good(conn: AsyncConnection) -> None:
-        await conn.execute(text("INSERT INTO t VALUES ('z', 9)"))
+    def good(conn: Connection) -> None:
+        conn.execute(text("INSERT INTO t VALUES ('z', 9)"))
 
     await writer.transaction(good)
     assert _rows(db) == [("z", 9)]
@@ -84,14 +81,12 @@ async def test_a_failed_transaction_writes_nothing_and_the_next_one_works(tmp_pa
     await writer.aclose()
 
 
-def test_a_body_that_suspends_is_refused(tmp_path: Path) -> None:
-    async def waits(conn: AsyncConnection) -> None:
-        await asyncio.sleep(0)  # anything but execute: it would run off its thread
-
-    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
-    with engine.connect() as conn, pytest.raises(RuntimeError, match="awaited"):
-        run_inline(waits, conn)
-    engine.dispose()
+@async_test
+async def test_the_body_runs_on_the_writer_thread_not_the_loop(tmp_path: Path) -> None:
+    writer = _writer(tmp_path / "a.db")
+    loop_thread = threading.get_ident()
+    assert await writer.transaction(lambda _conn: threading.get_ident()) != loop_thread
+    await writer.aclose()
 
 
 @async_test
@@ -104,9 +99,9 @@ async def test_the_loop_runs_while_the_transaction_waits_for_the_lock(tmp_path: 
     fcntl.flock(other, fcntl.LOCK_EX)
     entered = threading.Event()
 
-    async def body(conn: AsyncConnection) -> None:
+    def body(conn: Connection) -> None:
         entered.set()
-        await conn.execute(text("INSERT INTO t VALUES ('a', 1)"))
+        conn.execute(text("INSERT INTO t VALUES ('a', 1)"))
 
     pending = asyncio.create_task(writer.transaction(body))
     ticks = 0
@@ -144,8 +139,8 @@ async def test_busy_database_errors_reach_the_caller(tmp_path: Path) -> None:
     blocker = sqlite3.connect(db, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
 
-    async def body(conn: AsyncConnection) -> None:
-        await conn.execute(text("INSERT INTO t VALUES ('a', 1)"))
+    def body(conn: Connection) -> None:
+        conn.execute(text("INSERT INTO t VALUES ('a', 1)"))
 
     with pytest.raises(OperationalError, match="locked"):
         await writer.transaction(body)
