@@ -42,6 +42,7 @@ from typing import Any, Final
 from a2a.server.cluster import StoredTask, TaskVersion
 from a2a.server.models import TaskEventModel, TaskModel, TaskVersionModel
 from sqlalchemy import Column, Table, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect
 
 from a2a_mqtt.server.batchwrite import (
@@ -56,7 +57,7 @@ from a2a_mqtt.server.batchwrite import (
     unit_rows,
     version_int,
 )
-from a2a_mqtt.server.dbops import insert_absent, upsert
+from a2a_mqtt.server.dbops import insert_absent
 from a2a_mqtt.server.inflight import INFLIGHT_TABLE, entry_values
 from a2a_mqtt.server.turnbatch import Claim, Reads, Release, claim_order, claim_outcomes
 
@@ -129,26 +130,98 @@ def _chunks(rows: Sequence[Any], columns: int) -> builtins.list[Sequence[Any]]:
     return [rows[i:i + size] for i in range(0, len(rows), size)]
 
 
-def _insert_returning(conn: Connection, name: str, table: Table,
-                      rows: Sequence[dict[str, Any]], returning: Sequence[str]) -> list[Any]:
+def _insert_returning(conn: Connection, name: str, rows: Sequence[dict[str, Any]],
+                      build: Callable[[], Any], names: Callable[[str], tuple[int, str, Column[Any]]]
+                      ) -> list[Any]:
     """``rows`` inserted unless their key is taken (``INSERT … VALUES (…), … ON CONFLICT
     DO NOTHING RETURNING``: an executemany returns no rows); the rows returned."""
-    columns = builtins.list(rows[0])
     out: list[Any] = []
-    for part in _chunks(rows, len(columns)):
-        n = len(part)
-        sql = _compiled((name, n), conn.dialect,
-                        partial(_insert_stmt, conn.dialect.name, table, columns, n, returning),
-                        _numbered(table))
-        out.extend(conn.exec_driver_sql(sql.text, sql.params(part)).all())
+    for sql, params in _rows(conn, name, rows, build, names):
+        out.extend(conn.exec_driver_sql(sql.text, params).all())
     return out
 
 
-def _insert_stmt(dialect: str, table: Table, columns: Sequence[str], n: int,
-                 returning: Sequence[str]) -> Any:
-    return (insert_absent(dialect, table)
-            .values([{c: bindparam(f"{c}_{i}") for c in columns} for i in range(n)])
-            .returning(*(table.c[c] for c in returning)))
+def _many(conn: Connection, name: str, rows: Sequence[dict[str, Any]],
+          build: Callable[[], Any], names: Callable[[str], tuple[int, str, Column[Any]]]
+          ) -> None:
+    """``rows`` in one statement (per chunk of SQLite's parameter limit), not an
+    executemany: ``sqlite3`` lets go of the GIL and takes it back around every step,
+    i.e. every row of an executemany, and each time the event loop's thread may be the
+    one holding it (docs/performance.md, Round 4)."""
+    for sql, params in _rows(conn, name, rows, build, names):
+        conn.exec_driver_sql(sql.text, params)
+
+
+def _rows(conn: Connection, name: str, rows: Sequence[dict[str, Any]],
+          build: Callable[[], Any], names: Callable[[str], tuple[int, str, Column[Any]]]
+          ) -> list[tuple[_Sql, tuple[Any, ...]]]:
+    """The statements (and their parameters) for ``rows``: ``build()``'s one-row
+    statement (compiled once) widened to the rows of each chunk."""
+    one = _compiled((name,), conn.dialect, build, names)
+    out = []
+    for part in _chunks(rows, len(one.slots)):
+        key = (conn.dialect.name, name, len(part))
+        sql = _CACHE.get(key)
+        if sql is None:
+            sql = _CACHE[key] = _widened(one, len(part))
+        out.append((sql, sql.params(part)))
+    return out
+
+
+def _widened(one: _Sql, n: int) -> _Sql:
+    """``one`` (a statement of one row) for ``n`` rows, by its text: an ``INSERT`` gets
+    ``n`` ``VALUES`` groups (its only parameters), a ``DELETE`` ``n`` conditions joined
+    by ``OR``. Built from the compiled text, not compiled anew per row count: SQLAlchemy
+    takes milliseconds to compile a statement of a hundred rows, and a batch's row
+    counts vary."""
+    slots = tuple((i, key, proc) for i in range(n) for _, key, proc in one.slots)
+    group = "(" + ", ".join("?" * len(one.slots)) + ")"
+    if one.text.startswith("INSERT") and one.text.count(group) == 1 \
+            and one.text.count("?") == len(one.slots):
+        return _Sql(one.text.replace(group, ", ".join([group] * n)), slots)
+    head, sep, condition = one.text.partition(" WHERE ")
+    if one.text.startswith("DELETE") and sep and " OR " not in condition:
+        return _Sql(head + sep + " OR ".join([f"({condition})"] * n), slots)
+    raise ValueError(f"cannot widen {one.text!r}")
+
+
+def _values(columns: Sequence[str]) -> dict[str, Any]:
+    """One row's parameters, named ``<column>_0`` (see :func:`_numbered`)."""
+    return {c: bindparam(f"{c}_0") for c in columns}
+
+
+def _task_stmt() -> Any:
+    """The task row's upsert: a2a-sdk's store writes it with ``merge`` (update if the id
+    exists, else insert); in a statement of several rows a later row of the same id
+    updates the earlier one, as one statement per row would."""
+    stmt = sqlite_insert(_TASKS).values(_values(_TASK_COLUMNS))
+    return stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={c: stmt.excluded[c] for c in _TASK_COLUMNS if c != "id"})
+
+
+def _event_stmt() -> Any:
+    """The event row's insert (in a statement of several rows, ``seq`` in row order)."""
+    return insert(_EVENTS).values(_values(_EVENT_COLUMNS))
+
+
+def _release_stmt() -> Any:
+    inflight = INFLIGHT_TABLE
+    return delete(inflight).where(inflight.c.task_id == bindparam("task_id_0"),
+                                  inflight.c.owner == bindparam("owner_0"))
+
+
+def _claim_stmt() -> Any:
+    inflight = INFLIGHT_TABLE
+    return (insert_absent("sqlite", inflight)
+            .values(_values([c.name for c in inflight.columns]))
+            .returning(inflight.c.task_id))
+
+
+def _version_stmt() -> Any:
+    return (insert_absent("sqlite", _VERSIONS)
+            .values(_values(("task_id", "owner", "version")))
+            .returning(_VERSIONS.c.task_id, _VERSIONS.c.owner))
 
 
 def apply_all(conn: Connection, *, writes: Sequence[Write], claims: Sequence[Claim],
@@ -165,19 +238,15 @@ def _turns(conn: Connection, claims: Sequence[Claim], releases: Sequence[Release
     """Releases, then claims, then the read of the claimed tasks (as
     :func:`~a2a_mqtt.server.turnbatch.apply_turns`)."""
     if releases:
-        inflight = INFLIGHT_TABLE
-        sql = _compiled(
-            ("release",), conn.dialect,
-            lambda: delete(inflight).where(inflight.c.task_id == bindparam("task_id_0"),
-                                           inflight.c.owner == bindparam("owner_0")),
-            _numbered(inflight))
-        conn.exec_driver_sql(sql.text, [sql.params(({"task_id": r.task_id, "owner": r.owner},))
-                                        for r in releases])
+        _many(conn, "release",
+              [{"task_id": r.task_id, "owner": r.owner} for r in releases],
+              _release_stmt, _numbered(INFLIGHT_TABLE))
     if not claims:
         return [], {}
     trying = claim_order(claims)
     rows = [entry_values(claims[i].entry) for i in trying.values()]
-    won = {r[0] for r in _insert_returning(conn, "claim", INFLIGHT_TABLE, rows, ("task_id",))}
+    won = {r[0] for r in _insert_returning(conn, "claim", rows, _claim_stmt,
+                                            _numbered(INFLIGHT_TABLE))}
     return claim_outcomes(claims, trying, won), _read(conn, sorted(won)) if won else {}
 
 
@@ -217,27 +286,21 @@ def _writes(conn: Connection, batch: Sequence[Write], lost: Lost
             ) -> builtins.list[TaskVersion | Exception]:
     """The task writes (as :func:`~a2a_mqtt.server.batchwrite.apply_batch`): per round,
     the version rows, then one executemany of task rows and one of event rows."""
-    dialect = conn.dialect
     outcomes: Outcomes = [None] * len(batch)
     pending = chains(batch)
     while pending:
         now, pending = plan_round(batch, pending, lost, outcomes)
         moved = _move_versions(conn, [(batch[c[0]], len(c)) for c in now])
-        rows: list[tuple[Any, ...]] = []
-        events: list[tuple[Any, ...]] = []
-        task_sql = _compiled(("task",), dialect,
-                             lambda: upsert(dialect.name, _TASKS, key=("id",)),
-                             lambda name: (0, name, _TASKS.c[name]), _TASK_COLUMNS)
-        event_sql = _compiled(("event",), dialect, lambda: insert(_EVENTS),
-                              lambda name: (0, name, _EVENTS.c[name]), _EVENT_COLUMNS)
+        rows: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
         for chain in settle_round(batch, now, moved, lost, outcomes):
             row, logged = unit_rows(batch, chain)
-            rows.append(task_sql.params((row,)))
-            events.extend(event_sql.params((e,)) for e in logged)
+            rows.append(row)
+            events.extend(logged)
         if rows:
-            conn.exec_driver_sql(task_sql.text, rows)
+            _many(conn, "task", rows, _task_stmt, _numbered(_TASKS))
         if events:
-            conn.exec_driver_sql(event_sql.text, events)
+            _many(conn, "event", events, _event_stmt, _numbered(_EVENTS))
     return finished(outcomes)
 
 
@@ -252,7 +315,7 @@ def _move_versions(conn: Connection, units: Sequence[tuple[Write, int]]
               for w, n in units if w.prev_version.is_missing]
     if firsts:
         moved.update((r[0], r[1]) for r in _insert_returning(
-            conn, "version", table, firsts, ("task_id", "owner")))
+            conn, "version", firsts, _version_stmt, _numbered(table)))
     by_length: dict[int, list[dict[str, Any]]] = {}
     for w, n in units:
         if not w.prev_version.is_missing:

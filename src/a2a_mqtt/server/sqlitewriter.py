@@ -37,6 +37,7 @@ from a2a_mqtt.server.writerlock import WriterLock
 __all__ = ["SqliteWriter"]
 
 T = TypeVar("T")
+_CACHED_STATEMENTS = 1024
 Body = Callable[[Connection], T]
 
 
@@ -48,7 +49,10 @@ class SqliteWriter:
         self, url: URL, *, lock: WriterLock, on_connect: Callable[[Any, Any], None]
     ) -> None:
         # One connection, used by the one thread below only (StaticPool: never another).
-        self._engine = create_engine(url.set(drivername="sqlite+pysqlite"), poolclass=StaticPool)
+        # Prepared statements kept per connection: a multi-row statement is one per row
+        # count (sqlitebatch.py), up to a few hundred in use.
+        self._engine = create_engine(url.set(drivername="sqlite+pysqlite"), poolclass=StaticPool,
+                                     connect_args={"cached_statements": _CACHED_STATEMENTS})
         event.listen(self._engine, "connect", on_connect)
         self._lock = lock
         self._thread = ThreadPoolExecutor(
