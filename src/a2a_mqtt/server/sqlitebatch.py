@@ -136,8 +136,8 @@ def _insert_returning(conn: Connection, name: str, rows: Sequence[dict[str, Any]
     """``rows`` inserted unless their key is taken (``INSERT … VALUES (…), … ON CONFLICT
     DO NOTHING RETURNING``: an executemany returns no rows); the rows returned."""
     out: list[Any] = []
-    for sql, params in _rows(conn, name, rows, build, names):
-        out.extend(conn.exec_driver_sql(sql.text, params).all())
+    for text, params in _rows(conn, name, rows, build, names):
+        out.extend(conn.exec_driver_sql(text, params).all())
     return out
 
 
@@ -148,41 +148,44 @@ def _many(conn: Connection, name: str, rows: Sequence[dict[str, Any]],
     executemany: ``sqlite3`` lets go of the GIL and takes it back around every step,
     i.e. every row of an executemany, and each time the event loop's thread may be the
     one holding it (docs/performance.md, Round 4)."""
-    for sql, params in _rows(conn, name, rows, build, names):
-        conn.exec_driver_sql(sql.text, params)
+    for text, params in _rows(conn, name, rows, build, names):
+        conn.exec_driver_sql(text, params)
 
 
 def _rows(conn: Connection, name: str, rows: Sequence[dict[str, Any]],
           build: Callable[[], Any], names: Callable[[str], tuple[int, str, Column[Any]]]
-          ) -> list[tuple[_Sql, tuple[Any, ...]]]:
-    """The statements (and their parameters) for ``rows``: ``build()``'s one-row
+          ) -> list[tuple[str, tuple[Any, ...]]]:
+    """The statements (text and parameters) for ``rows``: ``build()``'s one-row
     statement (compiled once) widened to the rows of each chunk."""
     one = _compiled((name,), conn.dialect, build, names)
     out = []
     for part in _chunks(rows, len(one.slots)):
         key = (conn.dialect.name, name, len(part))
-        sql = _CACHE.get(key)
-        if sql is None:
-            sql = _CACHE[key] = _widened(one, len(part))
-        out.append((sql, sql.params(part)))
+        text = _WIDE.get(key)
+        if text is None:
+            text = _WIDE[key] = _widened(one.text, len(one.slots), len(part))
+        out.append((text, tuple(v for row in part for v in one.params((row,)))))
     return out
 
 
-def _widened(one: _Sql, n: int) -> _Sql:
-    """``one`` (a statement of one row) for ``n`` rows, by its text: an ``INSERT`` gets
-    ``n`` ``VALUES`` groups (its only parameters), a ``DELETE`` ``n`` conditions joined
-    by ``OR``. Built from the compiled text, not compiled anew per row count: SQLAlchemy
-    takes milliseconds to compile a statement of a hundred rows, and a batch's row
-    counts vary."""
-    slots = tuple((i, key, proc) for i in range(n) for _, key, proc in one.slots)
-    group = "(" + ", ".join("?" * len(one.slots)) + ")"
-    if one.text.startswith("INSERT") and one.text.count(group) == 1 \
-            and one.text.count("?") == len(one.slots):
-        return _Sql(one.text.replace(group, ", ".join([group] * n)), slots)
-    head, sep, condition = one.text.partition(" WHERE ")
-    if one.text.startswith("DELETE") and sep and " OR " not in condition:
-        return _Sql(head + sep + " OR ".join([f"({condition})"] * n), slots)
-    raise ValueError(f"cannot widen {one.text!r}")
+_WIDE: dict[tuple[str, str, int], str] = {}
+"""Statement texts widened to a row count, by dialect name, statement and count (at most
+``MAX_BATCH`` per statement; strings only, nothing the garbage collector visits)."""
+
+
+def _widened(text: str, width: int, n: int) -> str:
+    """``text`` (a statement of one row of ``width`` parameters) for ``n`` rows: an
+    ``INSERT`` gets ``n`` ``VALUES`` groups (its only parameters), a ``DELETE`` ``n``
+    conditions joined by ``OR``. Built from the compiled text, not compiled anew per
+    row count: SQLAlchemy takes milliseconds to compile a statement of a hundred rows,
+    and a batch's row counts vary."""
+    group = "(" + ", ".join("?" * width) + ")"
+    if text.startswith("INSERT") and text.count(group) == 1 and text.count("?") == width:
+        return text.replace(group, ", ".join([group] * n))
+    head, sep, condition = text.partition(" WHERE ")
+    if text.startswith("DELETE") and sep and " OR " not in condition:
+        return head + sep + " OR ".join([f"({condition})"] * n)
+    raise ValueError(f"cannot widen {text!r}")
 
 
 def _values(columns: Sequence[str]) -> dict[str, Any]:
