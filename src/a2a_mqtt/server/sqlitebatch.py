@@ -144,19 +144,18 @@ def _insert_returning(conn: Connection, name: str, rows: Sequence[dict[str, Any]
 def _many(conn: Connection, name: str, rows: Sequence[dict[str, Any]],
           build: Callable[[], Any], names: Callable[[str], tuple[int, str, Column[Any]]]
           ) -> None:
-    """``rows`` in one statement (per chunk of SQLite's parameter limit), not an
-    executemany: ``sqlite3`` lets go of the GIL and takes it back around every step,
-    i.e. every row of an executemany, and each time the event loop's thread may be the
-    one holding it (docs/performance.md, Round 4)."""
-    for text, params in _rows(conn, name, rows, build, names):
-        conn.exec_driver_sql(text, params)
+    """``build()``'s one-row statement (compiled once) for each of ``rows``: one
+    executemany. (One statement of many rows instead measured no cheaper: SQLite
+    parses a new text per row count.)"""
+    one = _compiled((name,), conn.dialect, build, names)
+    conn.exec_driver_sql(one.text, [one.params((row,)) for row in rows])
 
 
 def _rows(conn: Connection, name: str, rows: Sequence[dict[str, Any]],
           build: Callable[[], Any], names: Callable[[str], tuple[int, str, Column[Any]]]
           ) -> list[tuple[str, tuple[Any, ...]]]:
     """The statements (text and parameters) for ``rows``: ``build()``'s one-row
-    statement (compiled once) widened to the rows of each chunk."""
+    ``INSERT`` (compiled once) widened to the rows of each chunk."""
     one = _compiled((name,), conn.dialect, build, names)
     out = []
     for part in _chunks(rows, len(one.slots)):
@@ -174,18 +173,14 @@ _WIDE: dict[tuple[str, str, int], str] = {}
 
 
 def _widened(text: str, width: int, n: int) -> str:
-    """``text`` (a statement of one row of ``width`` parameters) for ``n`` rows: an
-    ``INSERT`` gets ``n`` ``VALUES`` groups (its only parameters), a ``DELETE`` ``n``
-    conditions joined by ``OR``. Built from the compiled text, not compiled anew per
-    row count: SQLAlchemy takes milliseconds to compile a statement of a hundred rows,
-    and a batch's row counts vary."""
+    """``text`` (an ``INSERT`` of one row of ``width`` parameters, all in its ``VALUES``
+    group) with ``n`` ``VALUES`` groups. Built from the compiled text, not compiled
+    anew per row count: SQLAlchemy takes milliseconds to compile a statement of a
+    hundred rows, and a batch's row counts vary."""
     group = "(" + ", ".join("?" * width) + ")"
-    if text.startswith("INSERT") and text.count(group) == 1 and text.count("?") == width:
-        return text.replace(group, ", ".join([group] * n))
-    head, sep, condition = text.partition(" WHERE ")
-    if text.startswith("DELETE") and sep and " OR " not in condition:
-        return head + sep + " OR ".join([f"({condition})"] * n)
-    raise ValueError(f"cannot widen {text!r}")
+    if not (text.startswith("INSERT") and text.count(group) == 1 and text.count("?") == width):
+        raise ValueError(f"cannot widen {text!r}")
+    return text.replace(group, ", ".join([group] * n))
 
 
 def _values(columns: Sequence[str]) -> dict[str, Any]:
@@ -195,8 +190,7 @@ def _values(columns: Sequence[str]) -> dict[str, Any]:
 
 def _task_stmt() -> Any:
     """The task row's upsert: a2a-sdk's store writes it with ``merge`` (update if the id
-    exists, else insert); in a statement of several rows a later row of the same id
-    updates the earlier one, as one statement per row would."""
+    exists, else insert)."""
     stmt = sqlite_insert(_TASKS).values(_values(_TASK_COLUMNS))
     return stmt.on_conflict_do_update(
         index_elements=["id"],
@@ -204,7 +198,7 @@ def _task_stmt() -> Any:
 
 
 def _event_stmt() -> Any:
-    """The event row's insert (in a statement of several rows, ``seq`` in row order)."""
+    """The event row's insert (an executemany numbers ``seq`` in row order)."""
     return insert(_EVENTS).values(_values(_EVENT_COLUMNS))
 
 
