@@ -7,8 +7,8 @@ every statement is looked up in the compiled cache by a key built from its expre
 batch), and every row goes through the execution context's parameter processing. On
 the SQLite writer's thread (:mod:`~a2a_mqtt.server.sqlitewriter`) that work held the
 GIL the event loop needs: py-spy of the agent at 100 in flight (docs/performance.md,
-"Round 4") had SQLAlchemy's ``execute`` at 11 % of the agent's samples, more than
-SQLite's own work.
+stores "Round 4") had SQLAlchemy's ``execute`` at 13.5 % of the agent's samples, of
+which SQLite's own work was 7.7.
 
 Here the same statements are compiled once per shape from the same Core constructs
 (so the SQL names the a2a-sdk tables exactly as its store does) and run with
