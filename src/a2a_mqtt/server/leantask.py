@@ -84,9 +84,11 @@ class _InlineQueue(EventQueue):
 
     It holds its task weakly: a strong reference back would make every task a
     reference cycle, freed only by the cyclic collector (issue #16, Round 5: the
-    collector was 8 % of the agent's CPU). A task that can still take events is
-    always held elsewhere (the handler's registry, or its running turn); once it
-    is gone, an event enqueued is dropped, as one enqueued after it closed is.
+    collector was 8 % of the agent's CPU). A task is held elsewhere while it is
+    running a turn (the turn's frame) or not finished (the handler's registry);
+    what an executor's background work enqueues after that, when nothing holds
+    the task any more, is dropped, as a2a-sdk's consumer stops at a terminal
+    state and drops what comes after it.
     """
 
     def __init__(self, owner: LeanTask) -> None:
