@@ -21,19 +21,11 @@ import pytest
 from a2a.types.a2a_pb2 import TaskState
 
 from a2a_mqtt.binding import properties as P
-from a2a_mqtt.binding.card import encode_card, prepare_card
-from a2a_mqtt.binding.topics import AgentRef, discovery_topic, request_topic
+from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient
-from a2a_mqtt.transport.base import (
-    BrokerURL,
-    ConnectOptions,
-    IncomingMessage,
-    PublishProperties,
-    Subscription,
-    default_transport,
-)
-from tests.behaviour.workflows.support import Outcome, call, supervisor
+from a2a_mqtt.transport.base import IncomingMessage, MqttTransport
+from tests.behaviour.workflows.support import Outcome, call, serve_raw_agent, supervisor
 from tests.behaviour.workflows.worker import worker_card
 
 pytestmark = pytest.mark.asyncio
@@ -54,11 +46,7 @@ output:
 class ForgetfulAgent:
     """Runs each task once; refuses any later SendMessage on it; answers GetTask."""
 
-    def __init__(self, url: str) -> None:
-        self.ref = AgentRef.parse("test/unit/forgetful")
-        self.url = url
-        self.transport = default_transport(ConnectOptions(url=BrokerURL.parse(url),
-                                                          client_id=str(self.ref)))
+    def __init__(self) -> None:
         self.executions: list[str] = []
         self.refused = 0
         self.tasks: dict[str, dict[str, Any]] = {}
@@ -71,7 +59,7 @@ class ForgetfulAgent:
                                   "parts": [{"data": {"value": 42}}]}]
         return task
 
-    def on_request(self, msg: IncomingMessage) -> None:
+    def on_request(self, transport: MqttTransport, msg: IncomingMessage) -> None:
         topic = msg.properties.response_topic
         if not topic:
             return
@@ -81,7 +69,7 @@ class ForgetfulAgent:
         def reply(body: dict[str, Any], *, end: bool) -> None:
             props = P.reply_properties(correlation_data=msg.properties.correlation_data,
                                        end=end)
-            asyncio.get_running_loop().create_task(self.transport.publish(
+            asyncio.get_running_loop().create_task(transport.publish(
                 topic, json.dumps({"jsonrpc": "2.0", "id": rid, **body}).encode(), qos=1,
                 properties=props))
 
@@ -107,25 +95,13 @@ class ForgetfulAgent:
         else:
             reply({"error": {"code": -32601, "message": "Method not found"}}, end=True)
 
-    async def run(self) -> None:
-        await self.transport.subscribe(Subscription(request_topic(self.ref), qos=1),
-                                       self.on_request)
-        await self.transport.connect()
-        card = prepare_card(worker_card("forgetful"), ref=self.ref, broker_url=self.url)
-        await self.transport.publish(discovery_topic(self.ref), encode_card(card), qos=1,
-                                     retain=True, properties=PublishProperties(
-                                         user_properties=P.status_properties("online",
-                                                                             "agent")))
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await self.transport.disconnect()
-
 
 async def test_a_refused_resend_takes_the_stored_outcome_not_a_second_run(
         broker: MosquittoProcess, run_db: str, mqtt: A2AMqttClient) -> None:
-    agent = ForgetfulAgent(broker.url)
-    running_agent = asyncio.create_task(agent.run(), name="forgetful-agent")
+    agent = ForgetfulAgent()
+    running_agent = asyncio.create_task(serve_raw_agent(
+        broker.url, AgentRef.parse("test/unit/forgetful"), worker_card("forgetful"),
+        agent.on_request), name="forgetful-agent")
     try:
         async with supervisor(broker.url, run_db, FLOW, stream_idle_timeout=0.5):
             client = await mqtt.connect("wf/test/refused", timeout=5)
