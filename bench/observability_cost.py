@@ -157,7 +157,8 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     print("Observability cost at 100 in flight (medians over rounds; ratios against 'off')")
     print(f"{'variant':<21} {'req/s':>6} {'x req/s':>8} {'paired':>7} {'CPU ms/req':>10} "
-          f"{'x CPU':>6} {'paired':>7} {'p50 ms':>7} {'h2h x done':>10} {'h2h x CPU':>9}")
+          f"{'x CPU':>6} {'paired':>7} {'p50 ms':>7} {'h2h x done':>10} {'h2h x CPU':>9} "
+          f"{'GC us/req':>9}")
     for name, runs in solo.items():
         rps = median([r["rps"] for r in runs])
         cpu = median([r["cpu_ms_per_req"] for r in runs])
@@ -169,6 +170,7 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
             "paired_cpu_ratio": round(median([r["cpu_ms_per_req"] / b["cpu_ms_per_req"]
                                               for r, b in zip(runs, base, strict=True)]), 3),
             "p50_ms": round(median([r["p50_ms"] for r in runs]), 2),
+            "gc_us_per_req": round(median([r.get("gc_us_per_req", 0.0) for r in runs]), 1),
             "rounds_rps": [round(r["rps"], 1) for r in runs]}
         if name in pairs:
             done = [v["done"] / max(1, o["done"]) for o, v in pairs[name]]
@@ -180,7 +182,7 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
         print(f"{name:<21} {rps:>6.0f} {row['rps_ratio']:>8.3f} {row['paired_rps_ratio']:>7.3f} "
               f"{cpu:>10.3f} {row['cpu_ratio']:>6.3f} {row['paired_cpu_ratio']:>7.3f} "
               f"{row['p50_ms']:>7.1f} {row.get('h2h_completions_ratio', 1.0):>10.3f} "
-              f"{row.get('h2h_cpu_ratio', 1.0):>9.3f}")
+              f"{row.get('h2h_cpu_ratio', 1.0):>9.3f} {row['gc_us_per_req']:>9.1f}")
     from obs_bench.alone import metrics_cost, tracing_cost
 
     alone = {"metrics": metrics_cost(), "tracing_100": tracing_cost(ratio=1.0),

@@ -64,11 +64,12 @@ def tracing_cost(n: int = 10_000, ratio: float = 1.0) -> dict[str, float]:
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
     from opentelemetry.trace import SpanKind
 
     from a2a_mqtt.binding.tracecontext import inject_span
     from a2a_mqtt.observability import tracing
+    from a2a_mqtt.observability.ids import ChosenIds
+    from a2a_mqtt.observability.sampling import ParentRatioSampler
 
     kept: list[ReadableSpan] = []
 
@@ -80,8 +81,10 @@ def tracing_cost(n: int = 10_000, ratio: float = 1.0) -> dict[str, float]:
                 kept.append(span)
 
     keeper = Keep()
+    # The sampler and id generator configure_tracing gives its provider.
+    sampler, ids = ParentRatioSampler(ratio), ChosenIds()
     provider = TracerProvider(resource=Resource.create({"service.name": "bench"}),
-                              sampler=ParentBased(TraceIdRatioBased(ratio)))
+                              sampler=sampler, id_generator=ids)
     provider.add_span_processor(keeper)
     topic = "$a2a/v1/request/bench/o/a"
 
@@ -94,7 +97,8 @@ def tracing_cost(n: int = 10_000, ratio: float = 1.0) -> dict[str, float]:
                                   attributes={"a2a.task.id": "t", "a2a.executor": "Bench"}):
                     pass
 
-    saved = tracing.use_tracer(provider.get_tracer("a2a_mqtt", "bench"))
+    saved = tracing.use_tracer(provider.get_tracer("a2a_mqtt", "bench"), ids=ids,
+                               sampler=sampler)
     try:
         for _ in range(1000):
             one()
