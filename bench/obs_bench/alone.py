@@ -68,7 +68,6 @@ def tracing_cost(n: int = 10_000, ratio: float = 1.0) -> dict[str, float]:
 
     from a2a_mqtt.binding.tracecontext import inject_span
     from a2a_mqtt.observability import tracing
-    from a2a_mqtt.observability.ids import ChosenIds
     from a2a_mqtt.observability.sampling import ParentRatioSampler
 
     kept: list[ReadableSpan] = []
@@ -81,10 +80,9 @@ def tracing_cost(n: int = 10_000, ratio: float = 1.0) -> dict[str, float]:
                 kept.append(span)
 
     keeper = Keep()
-    # The sampler and id generator configure_tracing gives its provider.
-    sampler, ids = ParentRatioSampler(ratio), ChosenIds()
+    # The sampler configure_tracing gives its provider.
     provider = TracerProvider(resource=Resource.create({"service.name": "bench"}),
-                              sampler=sampler, id_generator=ids)
+                              sampler=ParentRatioSampler(ratio))
     provider.add_span_processor(keeper)
     topic = "$a2a/v1/request/bench/o/a"
 
@@ -97,8 +95,7 @@ def tracing_cost(n: int = 10_000, ratio: float = 1.0) -> dict[str, float]:
                                   attributes={"a2a.task.id": "t", "a2a.executor": "Bench"}):
                     pass
 
-    saved = tracing.use_tracer(provider.get_tracer("a2a_mqtt", "bench"), ids=ids,
-                               sampler=sampler)
+    saved = tracing.use_tracer(provider.get_tracer("a2a_mqtt", "bench"))
     try:
         for _ in range(1000):
             one()

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -29,17 +28,8 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from opentelemetry import trace
-from opentelemetry.context import Context, attach, detach, get_current
-from opentelemetry.trace import (
-    NonRecordingSpan,
-    Span,
-    SpanContext,
-    SpanKind,
-    Status,
-    StatusCode,
-    TraceFlags,
-    Tracer,
-)
+from opentelemetry.context import Context, attach, detach
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from a2a_mqtt.binding.tracecontext import extract
@@ -48,10 +38,8 @@ from a2a_mqtt.extras import missing_extra
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.sampling import Sampler
 
     from a2a_mqtt.observability.childexport import ProcessSpanProcessor
-    from a2a_mqtt.observability.ids import ChosenIds
 
 __all__ = [
     "TracingConfig",
@@ -183,17 +171,14 @@ class TracingHandle:
         return self._provider.force_flush(timeout_millis)
 
     def shutdown(self) -> None:
-        global _TRACER, _HANDLE, _LATE
+        global _TRACER, _HANDLE
         self._provider.shutdown()
         if _HANDLE is self:
-            _TRACER, _HANDLE, _LATE = None, None, None
+            _TRACER, _HANDLE = None, None
 
 
 _TRACER: Tracer | None = None
 _HANDLE: TracingHandle | None = None
-_LATE: tuple[ChosenIds, Sampler] | None = None
-"""The id generator and sampler of :data:`_TRACER`'s provider, when they are ours: the
-requester's CLIENT span is then made when its call ends (:class:`_LateClientBlock`)."""
 
 
 def configure_tracing(config: TracingConfig) -> TracingHandle | None:
@@ -203,7 +188,7 @@ def configure_tracing(config: TracingConfig) -> TracingHandle | None:
     service of a process that has tracing on sets it up. OpenTelemetry has one tracer
     provider per process: a later call returns the first handle (a different config is
     logged and ignored). Raises MissingExtraError without the ``tracing`` extra."""
-    global _TRACER, _HANDLE, _LATE  # noqa: PLW0603 - the process's one tracer
+    global _TRACER, _HANDLE  # noqa: PLW0603 - the process's one tracer
     endpoint = config.endpoint
     if endpoint is None:
         return None
@@ -225,16 +210,13 @@ def configure_tracing(config: TracingConfig) -> TracingHandle | None:
 
     from a2a_mqtt._version import __version__  # noqa: PLC0415
     from a2a_mqtt.observability.childexport import ProcessSpanProcessor  # noqa: PLC0415
-    from a2a_mqtt.observability.ids import ChosenIds  # noqa: PLC0415
     from a2a_mqtt.observability.sampling import ParentRatioSampler  # noqa: PLC0415
 
     # ParentBased(TraceIdRatioBased(R)) in one step (one context lookup a span, not
-    # three); at 1.0 no trace id is hashed to keep them all. The SDK's random ids, or
-    # those chosen for a CLIENT span made when its call ends (ids.py).
-    sampler, ids = ParentRatioSampler(config.sample_ratio), ChosenIds()
+    # three); at 1.0 no trace id is hashed to keep them all.
     provider = TracerProvider(
-        resource=Resource.create({SERVICE_NAME: config.service_name}), sampler=sampler,
-        id_generator=ids)
+        resource=Resource.create({SERVICE_NAME: config.service_name}),
+        sampler=ParentRatioSampler(config.sample_ratio))
     # The official encoder is the most expensive part of tracing (about 35 µs a span),
     # so by default it runs in the export process, on another core, with its own GIL,
     # behind the SDK's BatchSpanProcessor (OTEL_BSP_*: 512 spans a POST, 2048 queued,
@@ -252,7 +234,6 @@ def configure_tracing(config: TracingConfig) -> TracingHandle | None:
         trace.set_tracer_provider(provider)
     _TRACER = provider.get_tracer("a2a_mqtt", __version__)
     _HANDLE = TracingHandle(provider, config, processor)
-    _LATE = (ids, sampler)
     log.info("tracing on: %s, sample ratio %g, service %s, export %s", config.endpoint,
              config.sample_ratio, config.service_name,
              "in a child process" if config.export_process else "in-process")
@@ -270,16 +251,12 @@ def tracer() -> Tracer | None:
     return _TRACER
 
 
-def use_tracer(new: Tracer | None, *, ids: ChosenIds | None = None,
-               sampler: Sampler | None = None) -> Tracer | None:
+def use_tracer(new: Tracer | None) -> Tracer | None:
     """Make ``new`` this process's tracer (None: off) and return the one before; for
-    tests and benchmarks that bring their own provider. With ``ids`` and ``sampler``
-    (its provider's id generator and sampler) the requester's CLIENT span is made when
-    its call ends, as with :func:`configure_tracing`'s provider; without, when it
-    starts. Services use :func:`configure_tracing`."""
-    global _TRACER, _LATE  # noqa: PLW0603
+    tests and benchmarks that bring their own provider. Services use
+    :func:`configure_tracing`."""
+    global _TRACER
     old, _TRACER = _TRACER, new
-    _LATE = (ids, sampler) if ids is not None and sampler is not None else None
     return old
 
 
@@ -342,96 +319,6 @@ class _Block:
         s.end()
 
 
-class _LateClientBlock:
-    """The requester's CLIENT span, made when the call ends (ids.py says why).
-
-    On entry it decides what the SDK will (the provider's sampler on the same context
-    and trace id) and chooses the span's ids: the block gets a non-recording span with
-    the context the span will have, whose ``traceparent`` the call sends. On exit the
-    SDK's tracer makes the span from the context of the entry, with the start time
-    and the chosen ids, records what escaped and ends it. A root the sampler drops is
-    a non-recording span, as the SDK makes it, and nothing is made at the end."""
-
-    __slots__ = ("_announced", "_attributes", "_context", "_ids", "_name", "_root",
-                 "_start")
-
-    def __init__(self, name: str, attributes: Mapping[str, AttributeValue],
-                 late: tuple[ChosenIds, Sampler]) -> None:
-        self._name, self._attributes = name, attributes
-        self._ids = late[0]
-        self._announced: SpanContext | None = None
-        self._context: Context | None = None
-        self._root = False
-        self._start = 0
-
-    def __enter__(self) -> Span | None:
-        late = _LATE
-        if late is None or late[0] is not self._ids:
-            return None  # tracing went off (or changed) since the block was made
-        ids, sampler = late
-        context = get_current()
-        above = trace.get_current_span(context)
-        sc = above.get_span_context()
-        if sc.is_valid:
-            if not sc.trace_flags.sampled:  # as _Block: nothing below is recorded
-                return above
-            trace_id, random = sc.trace_id, sc.trace_flags.random_trace_id
-        else:
-            trace_id, random = ids.generate_trace_id(), ids.is_trace_id_random()
-        decision = sampler.should_sample(context, trace_id, self._name, SpanKind.CLIENT,
-                                         self._attributes)
-        # The SDK's flags for the span it will make: sampled as decided, and the
-        # random-trace-id flag of the root's generator or of the parent.
-        sampled = decision.decision.is_sampled()  # type: ignore[no-untyped-call]
-        flags = TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT
-        if random:
-            flags |= TraceFlags.RANDOM_TRACE_ID
-        announced = SpanContext(trace_id, ids.generate_span_id(), is_remote=False,
-                                trace_flags=TraceFlags(flags),
-                                trace_state=decision.trace_state)
-        if decision.decision.is_recording():  # type: ignore[no-untyped-call]
-            self._announced, self._context, self._root = announced, context, not sc.is_valid
-            self._start = time.time_ns()
-        return NonRecordingSpan(announced)
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> None:
-        announced = self._announced
-        t = _TRACER
-        if announced is None or t is None:
-            return
-        ids = self._ids
-        ids.choose(announced.trace_id if self._root else None, announced.span_id)
-        try:
-            s = t.start_span(self._name, context=self._context, kind=SpanKind.CLIENT,
-                             attributes=self._attributes, start_time=self._start,
-                             record_exception=False, set_status_on_exception=False)
-        finally:
-            ids.clear()
-        made = s.get_span_context()
-        if (made.trace_id, made.span_id, made.trace_flags) != (
-                announced.trace_id, announced.span_id, announced.trace_flags):
-            _warn_late_mismatch(announced, made)
-        if isinstance(exc, Exception):
-            s.record_exception(exc)
-            s.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {str(exc)[:200]}"))
-        s.end()
-
-
-_mismatch_warned = False
-
-
-def _warn_late_mismatch(announced: SpanContext, made: SpanContext) -> None:
-    """Once per process: the SDK made a CLIENT span other than the one announced (its
-    children name a parent that is not exported). Only an SDK that changed how it
-    picks ids or flags gets here; tests/unit/observability/test_span_blocks.py fails
-    first."""
-    global _mismatch_warned  # noqa: PLW0603 - one warning per process
-    if not _mismatch_warned:
-        _mismatch_warned = True
-        log.warning("tracing: a CLIENT span was made as %s, announced as %s", made, announced)
-
-
 def span(name: str, *, kind: SpanKind, attributes: Mapping[str, AttributeValue] | None = None,
          parent: Context | None = None, current: bool = True
          ) -> AbstractContextManager[Span | None]:
@@ -464,19 +351,13 @@ def client_span(method: str, topic: str) -> AbstractContextManager[Span | None]:
     """The requester's CLIENT span of one call (not made current); a shared no-op
     while tracing is off, so an untraced call builds no name and no attributes.
     The agent is not an attribute of its own: the topic names it, and every
-    attribute costs the exporter's encoder time on every span. On
-    :func:`configure_tracing`'s provider the span is made when the block ends
-    (:class:`_LateClientBlock`): inside, the block has a non-recording span with the
-    context (ids, flags) the span will have, which is all the requester uses."""
+    attribute costs the exporter's encoder time on every span."""
     if _TRACER is None:
         return _NO_SPAN
     key = (method, topic)
     hit = _CLIENT_ATTRS.get(key)
     if hit is None:
         hit = _bounded(_CLIENT_ATTRS)[key] = (f"a2a/{method}", rpc_attributes(method, topic))
-    late = _LATE
-    if late is not None:
-        return _LateClientBlock(hit[0], hit[1], late)
     return _Block(hit[0], SpanKind.CLIENT, hit[1], None, False)
 
 
