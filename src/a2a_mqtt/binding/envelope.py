@@ -38,7 +38,11 @@ from a2a_mqtt.binding.jsontext import UnrepresentableError, has_risky_escape, lo
 from a2a_mqtt.errors import RemoteProtocolError
 
 __all__ = [
+    "INVALID_PARAMS",
+    "INVALID_REQUEST",
     "METHODS",
+    "METHOD_NOT_FOUND",
+    "PARSE_ERROR",
     "STREAMING_METHODS",
     "RpcRequest",
     "RpcResponse",
@@ -83,10 +87,11 @@ _TASK_NAMED_BY: Final[dict[str, tuple[str | None, tuple[str, ...]]]] = {
     "DeleteTaskPushNotificationConfig": (None, _TASK_ID),
 }
 
-_PARSE_ERROR: Final = -32700
-_INVALID_REQUEST: Final = -32600
-_METHOD_NOT_FOUND: Final = -32601
-_INVALID_PARAMS: Final = -32602
+# JSON-RPC 2.0's own codes, for every payload encoding (protobin.py, client/replies.py).
+PARSE_ERROR: Final = -32700
+INVALID_REQUEST: Final = -32600
+METHOD_NOT_FOUND: Final = -32601
+INVALID_PARAMS: Final = -32602
 
 RpcId = str | int | None
 
@@ -149,39 +154,39 @@ def parse_request(payload: bytes, *, max_bytes: int | None = None) -> RpcRequest
     if max_bytes is not None and len(payload) > max_bytes:
         raise RemoteProtocolError(
             f"payload too large: {len(payload)} bytes exceeds the limit of {max_bytes}",
-            code=_INVALID_REQUEST)
+            code=INVALID_REQUEST)
     try:
         text = payload.decode("utf-8")
         body = loads(text)
     except UnrepresentableError as exc:
-        raise RemoteProtocolError(f"parse error: {exc}", code=_PARSE_ERROR) from None
+        raise RemoteProtocolError(f"parse error: {exc}", code=PARSE_ERROR) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise RemoteProtocolError(f"parse error: payload is not UTF-8 JSON ({exc})",
-                                  code=_PARSE_ERROR) from None
+                                  code=PARSE_ERROR) from None
     if not isinstance(body, dict):
         raise RemoteProtocolError("invalid request: batch or non-object JSON-RPC payloads "
-                                  "are not supported", code=_INVALID_REQUEST)
+                                  "are not supported", code=INVALID_REQUEST)
     if has_risky_escape(text):
         _check_strings(body)
     rid = body.get("id")
     rid = rid if _valid_id(rid) else None
     if body.get("jsonrpc") != "2.0":
         raise RemoteProtocolError("invalid request: 'jsonrpc' must be exactly '2.0'",
-                                  code=_INVALID_REQUEST, data=rid)
+                                  code=INVALID_REQUEST, data=rid)
     if not _valid_id(body.get("id")):
         raise RemoteProtocolError("invalid request: id must be a string, integer or null",
-                                  code=_INVALID_REQUEST, data=None)
+                                  code=INVALID_REQUEST, data=None)
     method = body.get("method")
     if not isinstance(method, str) or not method:
         raise RemoteProtocolError("invalid request: 'method' must be a non-empty string",
-                                  code=_INVALID_REQUEST, data=rid)
+                                  code=INVALID_REQUEST, data=rid)
     if method not in METHODS:
-        raise RemoteProtocolError(f"method not found: {method}", code=_METHOD_NOT_FOUND,
+        raise RemoteProtocolError(f"method not found: {method}", code=METHOD_NOT_FOUND,
                                   data=rid)
     params = body.get("params", {})
     if not isinstance(params, dict):
         raise RemoteProtocolError("invalid params: 'params' must be an object",
-                                  code=_INVALID_PARAMS, data=rid)
+                                  code=INVALID_PARAMS, data=rid)
     return RpcRequest(id=rid, method=method, params=params)
 
 
@@ -190,13 +195,13 @@ def _check_strings(body: dict[str, Any]) -> None:
     outside = {k: v for k, v in body.items() if k != "params"}
     problem = value_problem(outside)
     if problem is not None:
-        raise RemoteProtocolError(f"parse error: {problem}", code=_PARSE_ERROR)
+        raise RemoteProtocolError(f"parse error: {problem}", code=PARSE_ERROR)
     problem = value_problem(body.get("params"))
     if problem is not None:
         rid = body.get("id")
         raise RemoteProtocolError(
             f"invalid params: params.{problem}",
-            code=_INVALID_PARAMS, data=rid if _valid_id(rid) else None)
+            code=INVALID_PARAMS, data=rid if _valid_id(rid) else None)
 
 
 def parse_params(request: RpcRequest) -> ProtoMessage:
@@ -205,12 +210,12 @@ def parse_params(request: RpcRequest) -> ProtoMessage:
     problem = _shape_problem(message.DESCRIPTOR, request.params, "params")  # type: ignore[arg-type]
     if problem is not None:
         raise RemoteProtocolError(f"invalid params for {request.method}: {problem}",
-                                  code=_INVALID_PARAMS, data=request.id)
+                                  code=INVALID_PARAMS, data=request.id)
     try:
         ParseDict(request.params, message, ignore_unknown_fields=True)
     except Exception as exc:  # ParseError, TypeError, ValueError from nested values
         raise RemoteProtocolError(f"invalid params for {request.method}: {exc}",
-                                  code=_INVALID_PARAMS, data=request.id) from exc
+                                  code=INVALID_PARAMS, data=request.id) from exc
     return message
 
 
@@ -288,10 +293,10 @@ def parse_response(payload: bytes) -> RpcResponse:
         body = loads(text)
     except (UnicodeDecodeError, ValueError) as exc:
         raise RemoteProtocolError(f"malformed reply: not UTF-8 JSON ({exc})",
-                                  code=_PARSE_ERROR) from None
+                                  code=PARSE_ERROR) from None
     problem = value_problem(body) if has_risky_escape(text) else None
     if problem is not None:
-        raise RemoteProtocolError(f"malformed reply: {problem}", code=_PARSE_ERROR)
+        raise RemoteProtocolError(f"malformed reply: {problem}", code=PARSE_ERROR)
     if not isinstance(body, dict):
         raise RemoteProtocolError("malformed reply: not a JSON-RPC response object")
     rid = body.get("id")

@@ -37,7 +37,13 @@ from google.protobuf.json_format import MessageToDict, SerializeToJsonError
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
 
-from a2a_mqtt.binding.envelope import METHODS
+from a2a_mqtt.binding.envelope import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    METHODS,
+    PARSE_ERROR,
+)
 from a2a_mqtt.binding.jsontext import MAX_DEPTH, value_problem
 from a2a_mqtt.binding.properties import CONTENT_TYPE_PROTOBUF
 from a2a_mqtt.binding.stream import FINAL_STATES, TERMINAL_STATES
@@ -74,10 +80,6 @@ RESULT_TYPES: Final[dict[str, type[ProtoMessage]]] = {
     "GetExtendedAgentCard": AgentCard,
 }
 
-_PARSE_ERROR: Final = -32700
-_INVALID_REQUEST: Final = -32600
-_METHOD_NOT_FOUND: Final = -32601
-_INVALID_PARAMS: Final = -32602
 # The JSON limit counts the envelope and ``params`` (or ``result``) themselves.
 _BODY_DEPTH: Final = MAX_DEPTH - 1
 # stream.py's state sets (names), as the enum values a StreamResponse carries.
@@ -142,27 +144,27 @@ def decode_request(method: str | None, payload: bytes, *,
     if max_bytes is not None and len(payload) > max_bytes:
         raise RemoteProtocolError(
             f"payload too large: {len(payload)} bytes exceeds the limit of {max_bytes}",
-            code=_INVALID_REQUEST)
+            code=INVALID_REQUEST)
     if not method:
         raise RemoteProtocolError("invalid request: a binary request needs the a2a-method "
-                                  "User Property", code=_INVALID_REQUEST)
+                                  "User Property", code=INVALID_REQUEST)
     model = METHODS.get(method)
     if model is None:
-        raise RemoteProtocolError(f"method not found: {method[:100]}", code=_METHOD_NOT_FOUND)
+        raise RemoteProtocolError(f"method not found: {method[:100]}", code=METHOD_NOT_FOUND)
     params = model()
     try:
         params.ParseFromString(payload)
     except DecodeError as exc:
         raise RemoteProtocolError(f"parse error: payload is not a binary {model.__name__} "
-                                  f"({exc})", code=_PARSE_ERROR) from None
+                                  f"({exc})", code=PARSE_ERROR) from None
     params.DiscardUnknownFields()
     # The JSON path's order: nesting and non-finite numbers (-32700) before strings.
     problem = _problem(params, payload, allow_nul=True, max_depth=_BODY_DEPTH)
     if problem is not None:
-        raise RemoteProtocolError(f"parse error: params {problem}", code=_PARSE_ERROR)
+        raise RemoteProtocolError(f"parse error: params {problem}", code=PARSE_ERROR)
     problem = _problem(params, payload, allow_nul=False, max_depth=1 << 30)
     if problem is not None:
-        raise RemoteProtocolError(f"invalid params: params.{problem}", code=_INVALID_PARAMS)
+        raise RemoteProtocolError(f"invalid params: params.{problem}", code=INVALID_PARAMS)
     return method, params
 
 
@@ -197,11 +199,11 @@ def decode_result(method: str, payload: bytes) -> ProtoMessage:
         result.ParseFromString(payload)
     except DecodeError as exc:
         raise RemoteProtocolError(f"malformed reply: not a binary {model.__name__} ({exc})",
-                                  code=_PARSE_ERROR) from None
+                                  code=PARSE_ERROR) from None
     result.DiscardUnknownFields()
     problem = _problem(result, payload, allow_nul=False, max_depth=_BODY_DEPTH)
     if problem is not None:
-        raise RemoteProtocolError(f"malformed reply: {problem}", code=_PARSE_ERROR)
+        raise RemoteProtocolError(f"malformed reply: {problem}", code=PARSE_ERROR)
     return result
 
 

@@ -60,6 +60,10 @@ class RequesterConfig:
     """``auto``: ask agents for binary protobuf replies and, once an agent's reply says
     it reads them, send it binary requests (docs/binding.md §3.4); ``json``: JSON only.
     Calls made with JSON params (``Requester.call``) and ubsp-v1 stay JSON."""
+    binary_retry_after: float = 600.0
+    """Seconds a reference whose peer refused a binary request as unreadable (an older
+    pool member) gets JSON only; after that a reply that says it reads binary is
+    believed again, so a pool upgraded meanwhile goes back to binary."""
 
     def __post_init__(self) -> None:
         validate_identifier(self.org, "org id")
@@ -77,6 +81,8 @@ class RequesterConfig:
             raise ConfigError("stream_buffer must be at least 1")
         if self.payload_encoding not in ("auto", "json"):
             raise ConfigError("payload_encoding must be auto or json")
+        if self.binary_retry_after < 0:
+            raise ConfigError("binary_retry_after must not be negative")
         identity = f"{self.org}/{self.unit}/{self.requester_id}"
         if self.e2e is not None and self.e2e.identity != identity:
             raise ConfigError(f"the ubsp-v1 context is for {self.e2e.identity}, "

@@ -25,7 +25,7 @@ from a2a_mqtt.binding.codes import (
     TransportProtocolError,
     error_from_object,
 )
-from a2a_mqtt.binding.envelope import parse_response
+from a2a_mqtt.binding.envelope import PARSE_ERROR, parse_response
 from a2a_mqtt.binding.stream import is_final_result
 from a2a_mqtt.client.retry import RETRY_AFTER, OverloadedError, parse_retry_after
 from a2a_mqtt.errors import RemoteProtocolError
@@ -34,7 +34,6 @@ from a2a_mqtt.mqtt_types import IncomingMessage
 __all__ = ["BinaryRefused", "CallReplies", "Reply", "decode_reply"]
 
 _DEDUP_WINDOW: Final = 256
-_PARSE_ERROR: Final = -32700
 
 
 class BinaryRefused(Exception):
@@ -163,7 +162,7 @@ def decode_reply(msg: IncomingMessage, unary: bool, pooled: bool, method: str, *
         raise A2AClientError(f"malformed reply on {msg.topic}: {exc}") from exc
     if response.error is not None:
         error = error_from_object(response.error)
-        if binary and response.error.get("code") == _PARSE_ERROR:
+        if binary and response.error.get("code") == PARSE_ERROR:
             raise BinaryRefused(error, legacy=not protobin.accepts(
                 props.user_property(P.ACCEPT)))
         hint = parse_retry_after(props.user_property(RETRY_AFTER))

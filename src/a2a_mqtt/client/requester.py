@@ -17,11 +17,12 @@ import dataclasses
 import logging
 import random
 import secrets
+import time
 import uuid
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import AsyncExitStack, aclosing
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from a2a.client.errors import A2AClientError, A2AClientTimeoutError
 from a2a.types.a2a_pb2 import AgentCard
@@ -74,6 +75,7 @@ log = logging.getLogger("a2a_mqtt.client")
 _NO_MATCHING_SUBSCRIBERS: Final = 0x10
 _DEFAULT_VERSION: Final = {"A2A-Version": "1.0"}
 _MAX_RESPONDERS: Final = 100_000
+_V = TypeVar("_V")
 # docs/binding.md §3.4: what a request says it reads in replies, and what a binary one adds.
 _ACCEPT: Final = ((P.ACCEPT, protobin.CONTENT_TYPE),)
 
@@ -97,10 +99,11 @@ class Requester:
         self._responders: collections.OrderedDict[tuple[AgentRef, str], AgentRef] = (
             collections.OrderedDict())
         # docs/binding.md §3.4: references whose replies said they read binary requests,
-        # and references where a binary request met a JSON-only peer (never binary again).
+        # and references where a binary request met a JSON-only peer (JSON until the
+        # monotonic time stored: config.binary_retry_after).
         self._binary = self.config.payload_encoding == "auto" and self.config.e2e is None
         self._reads_binary: collections.OrderedDict[AgentRef, None] = collections.OrderedDict()
-        self._json_only: collections.OrderedDict[AgentRef, None] = collections.OrderedDict()
+        self._json_only: collections.OrderedDict[AgentRef, float] = collections.OrderedDict()
         self._stack: AsyncExitStack | None = None
 
     @property
@@ -204,16 +207,27 @@ class Requester:
         """Note from a reply to a request that asked whether ``agent`` reads binary."""
         if not protobin.accepts(msg.properties.user_property(P.ACCEPT)):
             self._reads_binary.pop(agent, None)
-        elif agent not in self._json_only and agent not in self._reads_binary:
-            _remember(self._reads_binary, agent)
+        elif agent not in self._reads_binary and not self._json_only_now(agent):
+            _remember(self._reads_binary, agent, None)
+
+    def _json_only_now(self, agent: AgentRef) -> bool:
+        until = self._json_only.get(agent)
+        if until is None:
+            return False
+        if time.monotonic() < until:
+            return True
+        del self._json_only[agent]
+        return False
 
     def _refused_binary(self, agent: AgentRef, legacy: bool) -> None:
         self._reads_binary.pop(agent, None)
         if legacy:
             # A peer that reads JSON only answered (a pool member of an older version):
             # binary to this reference could meet it again, so JSON from now on.
-            log.info("%s answered a binary request as unreadable: JSON from now on", agent)
-            _remember(self._json_only, agent)
+            log.info("%s answered a binary request as unreadable: JSON for %g s", agent,
+                     self.config.binary_retry_after)
+            _remember(self._json_only, agent,
+                      time.monotonic() + self.config.binary_retry_after)
 
     def _delay(self, attempt: int, error: BaseException | None) -> float | None:
         """The wait before retry ``attempt + 1``; None when ``error`` asks for longer
@@ -434,7 +448,8 @@ def _json_params(params: dict[str, Any] | ProtoMessage) -> dict[str, Any]:
     return params if isinstance(params, dict) else MessageToDict(params)
 
 
-def _remember(known: collections.OrderedDict[AgentRef, None], agent: AgentRef) -> None:
-    known[agent] = None
+def _remember(known: collections.OrderedDict[AgentRef, _V], agent: AgentRef, value: _V) -> None:
+    known[agent] = value
+    known.move_to_end(agent)
     while len(known) > _MAX_RESPONDERS:
         known.popitem(last=False)

@@ -92,6 +92,8 @@ log = logging.getLogger("a2a_mqtt.server")
 
 Publish = Callable[[str, bytes, PublishProperties], Awaitable[None]]
 _SUPPORTED_MAJOR_MINOR: Final = (1, 0)
+_CURRENT_VERSION: Final = "1.0"
+_NULL: Final = json.dumps(None)  # the JSON-RPC id of every binary request
 _DUPLICATE_WAIT: Final = 300.0
 _ELSEWHERE_WAIT: Final = 10.0
 _MESSAGE_MAX: Final = 500
@@ -197,8 +199,8 @@ def _clip(text: str, limit: int = _MESSAGE_MAX) -> str:
 
 def _check_version(headers: dict[str, str]) -> None:
     raw = headers.get(P.A2A_VERSION, "").strip()
-    if not raw:
-        return  # absent on MQTT means 1.0 (docs/binding.md §4.2)
+    if not raw or raw == _CURRENT_VERSION:
+        return  # absent on MQTT means 1.0 (docs/binding.md §4.2); "1.0", every request's
     try:
         major, minor = (int(x) for x in raw.split(".")[:2])
     except ValueError:
@@ -380,12 +382,14 @@ class RequestDispatcher:
             if self._authorizer is not None:
                 principal = await self._authorizer.authorize(self._card, request.method,
                                                               params, headers)
+            extensions = headers.get(P.EXTENSIONS)
             context = ServerCallContext(
                 state={"headers": headers, "method": request.method, "request_id": rid,
                        "mqtt_topic": msg.topic, "principal": principal},
                 tenant=getattr(params, "tenant", ""),
-                requested_extensions=get_requested_extensions(
-                    [headers.get(P.EXTENSIONS, "")]),
+                # a2a-sdk's parse of the header; none asked for is its empty set.
+                requested_extensions=(get_requested_extensions([extensions])
+                                      if extensions else set()),
             )
             # A v0.1-profile requester sends no a2a-version and expects SendMessage as a stream.
             legacy = P.A2A_VERSION not in headers
@@ -475,7 +479,8 @@ class RequestDispatcher:
                     method="stream" if stream else "unary",
                     response_topic=msg.properties.response_topic or "",
                     correlation=msg.properties.correlation_data,
-                    request_id=json.dumps(rid), context_id=message.context_id,
+                    request_id=_NULL if rid is None else json.dumps(rid),
+                    context_id=message.context_id,
                     run=self._run))
                 if not claimed:
                     state = "elsewhere"  # another member (or process) holds this turn

@@ -88,7 +88,9 @@ class _Reply:
     """The blocking or non-blocking SendMessage's choice of reply (a2a-sdk's rules)."""
 
     def __init__(self, task_id: str, config: SendMessageConfiguration) -> None:
-        self.request: object | None = self
+        # Its turn's task, not itself: a self-reference would make every request's
+        # objects garbage only the cyclic collector frees (issue #16, Round 5).
+        self.request: object | None = task_id
         self.task_id = task_id
         self.immediate = config.return_immediately
         self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

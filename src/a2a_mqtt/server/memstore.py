@@ -36,8 +36,9 @@ class BoundedMemoryTaskStore(TaskStore):
 
     It keeps the tasks itself, as a2a-sdk's ``InMemoryTaskStore`` does (by owner
     scope from ``resolve_user_scope``, a copy saved and a copy returned, so nobody
-    shares a stored object), without that store's adapter layer, lock and DEBUG
-    logging on every call (a save and a read per event: issue #16, Round 4b).
+    shares a stored object; the copy kept is the task's wire form), without that
+    store's adapter layer, lock and DEBUG logging on every call (a save and a read
+    per event: issue #16, Round 4b).
     ``list`` runs a2a-sdk's own listing (filters, order, pages) over the owner's
     tasks, so its answers are that store's.
     """
@@ -45,7 +46,7 @@ class BoundedMemoryTaskStore(TaskStore):
     def __init__(self, *, max_tasks: int = 1_000, max_bytes: int = 32 * 1024 * 1024) -> None:
         if max_tasks <= 0 or max_bytes <= 0:
             raise ValueError("max_tasks and max_bytes must be positive")
-        self._tasks: dict[str, dict[str, Task]] = {}
+        self._tasks: dict[str, dict[str, bytes]] = {}  # owner -> id -> wire form
         self._max_tasks = max_tasks
         self._max_bytes = max_bytes
         # Oldest save first: key -> (serialized size, terminal).
@@ -62,17 +63,18 @@ class BoundedMemoryTaskStore(TaskStore):
 
     async def save(self, task: Task, context: ServerCallContext) -> None:
         owner = resolve_user_scope(context)
-        copy = Task()
-        copy.CopyFrom(task)
+        # Kept as its wire form: the copy nobody shares, and its size, in one step
+        # (a Task copy and its ByteSize cost twice that; three saves per request).
+        data = task.SerializeToString()
         owned = self._tasks.get(owner)
         if owned is None:
             owned = self._tasks[owner] = {}
-        owned[task.id] = copy
+        owned[task.id] = data
         key = (owner, task.id)
         kept = self._kept
         old = kept.pop(key, None)
-        size = copy.ByteSize()
-        kept[key] = (size, copy.status.state in _TERMINAL)
+        size = len(data)
+        kept[key] = (size, task.status.state in _TERMINAL)
         self._bytes += size - (old[0] if old is not None else 0)
         # The task just saved stays, even alone over max_bytes: its request is running.
         while len(kept) > 1 and (len(kept) > self._max_tasks
@@ -101,20 +103,16 @@ class BoundedMemoryTaskStore(TaskStore):
 
     async def get(self, task_id: str, context: ServerCallContext) -> Task | None:
         owned = self._tasks.get(resolve_user_scope(context))
-        task = owned.get(task_id) if owned is not None else None
-        if task is None:
-            return None
-        copy = Task()
-        copy.CopyFrom(task)
-        return copy
+        data = owned.get(task_id) if owned is not None else None
+        return None if data is None else Task.FromString(data)
 
     async def list(self, params: ListTasksRequest,
                    context: ServerCallContext) -> ListTasksResponse:
-        # a2a-sdk's listing over this owner's tasks (a scratch store holding the same
-        # objects: nothing is copied until the response is built).
+        # a2a-sdk's listing over this owner's tasks (a scratch store holding them
+        # decoded, not copied again until the response is built).
         scratch = InMemoryTaskStore(use_copying=False)
-        for task in self._tasks.get(resolve_user_scope(context), {}).values():
-            await scratch.save(task, context)
+        for data in self._tasks.get(resolve_user_scope(context), {}).values():
+            await scratch.save(Task.FromString(data), context)
         response = await scratch.list(params, context)
         copy = ListTasksResponse()
         copy.CopyFrom(response)

@@ -55,7 +55,8 @@ def publish_packet(
 ) -> mqtt5.PublishPacket:
     """The PUBLISH for these arguments (``packet_id`` only for QoS 1 and 2)."""
     try:
-        if properties is None or properties == _EMPTY:
+        # Properties with user properties are not empty: no field-by-field compare.
+        if properties is None or (not properties.user_properties and properties == _EMPTY):
             return mqtt5.PublishPacket(
                 topic, payload, qos=QOS[qos], retain=retain, packet_id=packet_id,
                 duplicate=duplicate,

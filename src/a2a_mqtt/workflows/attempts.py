@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 from a2a.client.errors import A2AClientTimeoutError
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
+    GetTaskRequest,
     Message,
     Role,
     SendMessageRequest,
     StreamResponse,
     TaskState,
 )
-from a2a.utils.errors import TaskNotFoundError
+from a2a.utils.errors import TaskNotFoundError, UnsupportedOperationError
 from google.protobuf.json_format import MessageToDict
 
 from a2a_mqtt.binding.codes import ResponderUnavailableError
@@ -161,10 +162,31 @@ class StepCalls:
                     log.info("run %s step %s: stream lost (%s); re-sending task %s",
                              self.run_id, step, exc, task_id)
                     continue
+                if isinstance(exc, UnsupportedOperationError):
+                    done = await self._stored_outcome(step, task_id, agent)
+                    if done is not None:
+                        self.inbox.put_nowait(done)
+                        return
                 self.inbox.put_nowait(AttemptFailed(
                     step, task_id, f"{type(exc).__name__}: {exc}"[:500], time.time()))
                 return
             # The stream ended without an outcome: ask again (the agent answers from its store).
+
+    async def _stored_outcome(self, step: str, task_id: str, agent: str) -> Event | None:
+        """The outcome of a task its agent refused a re-send of, read with GetTask.
+
+        An agent that answers a repeated message on a finished task with "unsupported
+        operation" instead of the task (a peer without binding §6.2's duplicate
+        answer) has still run the step: failing the attempt would run it twice.
+        """
+        try:
+            client = await self.host.client_for(agent)
+            task = await asyncio.wait_for(client.get_task(GetTaskRequest(id=task_id)), 10)
+        except Exception as exc:
+            log.info("run %s step %s: reading task %s after a refused re-send: %s",
+                     self.run_id, step, task_id, exc)
+            return None
+        return outcome_of(step, task_id, StreamResponse(task=task), [], time.time())
 
     async def stop(self, task_id: str, agent: str | None) -> None:
         task = self.calls.pop(task_id, None)

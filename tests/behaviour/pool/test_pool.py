@@ -35,10 +35,21 @@ class Member:
                      store, str(log)]
         self.ref = ref
         self.proc: subprocess.Popen[bytes] | None = None
+        self.stderr = log.parent / f"{ref.name}.err"
+        """The process's log (every start appends), for a failing test to show."""
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[3])
+        with open(self.stderr, "ab") as err:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=err,
+                                         cwd=Path(__file__).parents[3])
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.stderr.read_text(errors="replace")
+        except FileNotFoundError:
+            return f"{self.ref}: no log"
+        return f"{self.ref} (exit {self.proc and self.proc.poll()}):\n" + "\n".join(
+            text.splitlines()[-lines:])
 
     def kill9(self) -> None:
         assert self.proc is not None

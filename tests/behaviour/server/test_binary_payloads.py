@@ -174,6 +174,26 @@ async def test_a_json_only_agent_gets_json_and_a_refused_binary_request_goes_aga
         assert kind(reply) == JSON and reply.properties.user_property("a2a-accept") is None
 
 
+async def test_a_reference_that_refused_binary_is_believed_again_after_binary_retry_after(
+        broker: MosquittoProcess, ref: AgentRef, unique_id: str) -> None:
+    """The JSON-only memory expires: once the pool is upgraded, binary comes back."""
+    async with watching(broker.url, unique_id) as spy, \
+            mqtt_client(broker.url, binary_retry_after=0.0) as client:
+        ours = client.transport_for(ref)
+        async with serve(broker.url, ref, EchoExecutor(), echo_card()):
+            await ours.send_message(text("learn"))
+        async with serve(broker.url, ref, EchoExecutor(), echo_card(), payload_encoding="json"):
+            await ours.send_message(text("refused, then JSON"))
+        assert not client.requester.reads_binary(ref)
+        async with serve(broker.url, ref, EchoExecutor(), echo_card()):   # upgraded
+            await ours.send_message(text("JSON, learns again"))
+            assert client.requester.reads_binary(ref)
+            task = (await ours.send_message(text("binary again"))).task
+        requests = await spy.on(REQUESTS, at_least=5)
+    assert task.artifacts[0].parts[0].text == "binary again"
+    assert [kind(r) for r in requests[:5]] == [JSON, BINARY, JSON, JSON, BINARY]
+
+
 class RawBinaryPeer:
     """Publishes arbitrary binary requests and reads the JSON error replies."""
 

@@ -59,6 +59,13 @@ def _solo(broker: MosquittoProcess, ref: AgentRef, store_url: str, tmp_path: Pat
     return member
 
 
+async def _online(mqtt: A2AMqttClient, member: Member) -> None:
+    try:
+        await wait_online(mqtt, [member.ref])
+    except TimeoutError:
+        pytest.fail(f"the agent did not come online within 30 s:\n{member.log_tail()}")
+
+
 @pytest.mark.parametrize("handler", ["default", "fast"])
 async def test_replied_tasks_survive_kill_9(broker: MosquittoProcess, unique_id: str,
                                             tmp_path: Path, store_url: str,
@@ -68,7 +75,7 @@ async def test_replied_tasks_survive_kill_9(broker: MosquittoProcess, unique_id:
     member.start()
     try:
         async with A2AMqttClient(patient(broker.url), org="gc") as mqtt:  # type: ignore[arg-type]
-            await wait_online(mqtt, [member.ref])
+            await _online(mqtt, member)
             t = mqtt.transport_for(member.ref)
             # 40 concurrent requests: their writes share transactions (group commit).
             replies = await asyncio.gather(*(t.send_message(text(f"job {i}",
@@ -97,7 +104,7 @@ async def test_kill_9_mid_flight_loses_no_answered_task(broker: MosquittoProcess
     try:
         config = requester_config(broker.url, reply_first_timeout=30)
         async with A2AMqttClient(config, org="gc") as mqtt:
-            await wait_online(mqtt, [member.ref])
+            await _online(mqtt, member)
             t = mqtt.transport_for(member.ref)
 
             async def one(i: int) -> None:

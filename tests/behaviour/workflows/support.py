@@ -6,16 +6,36 @@ import asyncio
 import collections
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from a2a.client import Client
-from a2a.types.a2a_pb2 import Message, Part, Role, SendMessageRequest, StreamResponse, TaskState
+from a2a.types.a2a_pb2 import (
+    AgentCard,
+    Message,
+    Part,
+    Role,
+    SendMessageRequest,
+    StreamResponse,
+    TaskState,
+)
 from google.protobuf.json_format import MessageToDict, ParseDict
 
+from a2a_mqtt.binding import properties as P
+from a2a_mqtt.binding.card import encode_card, prepare_card
+from a2a_mqtt.binding.topics import AgentRef, discovery_topic, request_topic
 from a2a_mqtt.connection import ConnectionSettings
+from a2a_mqtt.transport.base import (
+    BrokerURL,
+    ConnectOptions,
+    IncomingMessage,
+    MqttTransport,
+    PublishProperties,
+    Subscription,
+    default_transport,
+)
 from a2a_mqtt.workflows import parse_workflow
 from a2a_mqtt.workflows.progress import META_KEY
 from a2a_mqtt.workflows.supervisor import Supervisor, SupervisorConfig
@@ -154,3 +174,22 @@ def effects(log: Path) -> collections.Counter[str]:
         return collections.Counter()
     return collections.Counter(line.split()[1] for line in log.read_text().splitlines()
                                if line.startswith("effect "))
+
+
+async def serve_raw_agent(url: str, ref: AgentRef, card: AgentCard,
+                          on_request: Callable[[MqttTransport, IncomingMessage], None]) -> None:
+    """A step agent on the transport seam alone (for agents a2a-mqtt would never be):
+    ``on_request(transport, msg)`` sees each request; its card is retained online.
+    Runs until cancelled."""
+    transport = default_transport(ConnectOptions(url=BrokerURL.parse(url), client_id=str(ref)))
+    await transport.subscribe(Subscription(request_topic(ref), qos=1),
+                              lambda msg: on_request(transport, msg))
+    await transport.connect()
+    await transport.publish(discovery_topic(ref),
+                            encode_card(prepare_card(card, ref=ref, broker_url=url)), qos=1,
+                            retain=True, properties=PublishProperties(
+                                user_properties=P.status_properties("online", "agent")))
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await transport.disconnect()

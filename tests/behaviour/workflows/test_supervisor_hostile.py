@@ -9,28 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
 from a2a.types.a2a_pb2 import GetTaskRequest, Message, Part, Role, SendMessageRequest, TaskState
 from a2a.utils.errors import InvalidParamsError, TaskNotFoundError
 
 from a2a_mqtt.binding import properties as P
-from a2a_mqtt.binding.card import encode_card, prepare_card
-from a2a_mqtt.binding.topics import AgentRef, discovery_topic, request_topic
+from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient
-from a2a_mqtt.transport.base import (
-    BrokerURL,
-    ConnectOptions,
-    IncomingMessage,
-    PublishProperties,
-    Subscription,
-    default_transport,
-)
+from a2a_mqtt.transport.base import IncomingMessage, MqttTransport
 from a2a_mqtt.workflows.wfagent import workflow_card
 from tests.behaviour.conftest import serve
-from tests.behaviour.workflows.support import Outcome, call, effects, supervisor
+from tests.behaviour.workflows.support import (
+    Outcome,
+    call,
+    effects,
+    serve_raw_agent,
+    supervisor,
+)
 from tests.behaviour.workflows.worker import EffectExecutor, worker_card
 
 pytestmark = pytest.mark.asyncio
@@ -57,30 +57,18 @@ output:
 """
 
 
-async def _garbage_agent(url: str) -> None:
-    """Publishes a card for test/unit/garbage and answers every request with non-JSON."""
-    ref = AgentRef.parse("test/unit/garbage")
-    parsed = BrokerURL.parse(url)
-    transport = default_transport(ConnectOptions(url=parsed, client_id="test/unit/garbage"))
+def _answer_garbage(transport: MqttTransport, msg: IncomingMessage) -> None:
+    """test/unit/garbage answers every request with non-JSON."""
+    topic = msg.properties.response_topic
+    if topic:
+        props = P.reply_properties(correlation_data=msg.properties.correlation_data, end=True)
+        asyncio.get_running_loop().create_task(
+            transport.publish(topic, b"\xff not json {", qos=1, properties=props))
 
-    def on_request(msg: IncomingMessage) -> None:
-        topic = msg.properties.response_topic
-        if topic:
-            props = P.reply_properties(correlation_data=msg.properties.correlation_data,
-                                       end=True)
-            asyncio.get_running_loop().create_task(
-                transport.publish(topic, b"\xff not json {", qos=1, properties=props))
 
-    await transport.subscribe(Subscription(request_topic(ref), qos=1), on_request)
-    await transport.connect()
-    card = prepare_card(worker_card("garbage"), ref=ref, broker_url=url)
-    await transport.publish(discovery_topic(ref), encode_card(card), qos=1, retain=True,
-                            properties=PublishProperties(
-                                user_properties=P.status_properties("online", "agent")))
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await transport.disconnect()
+def _garbage_agent(url: str) -> Coroutine[Any, Any, None]:
+    return serve_raw_agent(url, AgentRef.parse("test/unit/garbage"), worker_card("garbage"),
+                           _answer_garbage)
 
 
 async def test_garbage_and_vanishing_agents_get_the_failure_policy(

@@ -12,6 +12,7 @@ with a Message, emit several events, stop in input-required, or misbehave
 from __future__ import annotations
 
 import asyncio
+import gc
 from dataclasses import dataclass
 from typing import Any
 
@@ -209,6 +210,41 @@ def test_the_common_turn_takes_the_fast_path() -> None:
 
     asyncio.run(run())
     assert len(taken) == 2
+
+
+def test_a_finished_turn_leaves_no_reference_cycle() -> None:
+    """A served request's objects (its LeanTask, ledger, listeners, call context) are
+    freed by reference counting, not left to the cyclic collector: at 100 in flight the
+    collector was 8 % of the agent's CPU while a task and its queue pointed at each
+    other (issue #16, Round 5)."""
+
+    async def run() -> int:
+        ex = Scripted()
+        ex.script = [("task", S.TASK_STATE_SUBMITTED), ("artifact", False),
+                     ("status", S.TASK_STATE_WORKING), ("status", S.TASK_STATE_COMPLETED)]
+        h = LeanRequestHandler(agent_executor=ex, agent_card=CARD,
+                               task_store=BoundedMemoryTaskStore(max_tasks=10, max_bytes=10**6),
+                               request_context_builder=FixedContextIds())
+        gc.collect()
+        for n in range(20):
+            msg = Message(message_id=f"m{n}", role=Role.ROLE_USER, parts=[Part(text="x")])
+            request = SendMessageRequest(message=msg)
+            request.configuration.return_immediately = n % 2 == 1
+            await h.on_message_send(request, ServerCallContext(state={REQUESTED_TASK_ID: f"t{n}"}))
+            for _ in range(10):
+                await asyncio.sleep(0)  # a non-blocking turn's own task ends
+        assert not any(h.owns(f"t{n}") for n in range(20))
+        found = gc.collect()
+        await h.aclose()
+        return found
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        assert asyncio.run(run()) == 0
+    finally:
+        if enabled:
+            gc.enable()
 
 
 _MISSING = st.fixed_dictionaries({}, optional={
