@@ -6,7 +6,7 @@ then a pickle): the first message is the exporter's settings (a dict of
 ``OTLPSpanExporter`` keyword arguments); then, in any order, ``("r", i, row)`` and
 ``("c", i, row)`` name resource and instrumentation scope ``i`` (each once, before
 the first span that uses it), ``("b", rows)`` is a batch of finished, sampled spans
-(``("s", row)`` one span), and
+(:func:`~.spanwire.span_row`'s rows), and
 ``("f",)`` asks for a flush: everything received so far is exported, then one byte
 goes back, ``0`` flushed or ``1`` not. End of stdin (a graceful stop, or the
 parent's death) shuts the processor down, which exports what it holds, and ends the
@@ -96,8 +96,6 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
                 if kind == "b":
                     for row in message[1]:
                         _span(processor, row, resources, scopes)
-                elif kind == "s":
-                    processor.on_end(load_span(message[1], resources, scopes))
                 elif kind == "r":
                     resources[message[1]] = load_resource(message[2])
                 elif kind == "c":
