@@ -64,11 +64,11 @@ def tracing_cost(n: int = 10_000, ratio: float = 1.0) -> dict[str, float]:
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
     from opentelemetry.trace import SpanKind
 
     from a2a_mqtt.binding.tracecontext import inject_span
     from a2a_mqtt.observability import tracing
-    from a2a_mqtt.observability.sampling import ParentRatioSampler
 
     kept: list[ReadableSpan] = []
 
@@ -82,7 +82,8 @@ def tracing_cost(n: int = 10_000, ratio: float = 1.0) -> dict[str, float]:
     keeper = Keep()
     # The sampler configure_tracing gives its provider.
     provider = TracerProvider(resource=Resource.create({"service.name": "bench"}),
-                              sampler=ParentRatioSampler(ratio))
+                              sampler=ParentBased(
+                                  ALWAYS_ON if ratio >= 1.0 else TraceIdRatioBased(ratio)))
     provider.add_span_processor(keeper)
     topic = "$a2a/v1/request/bench/o/a"
 

@@ -1,8 +1,7 @@
 """Distributed tracing: configuration, the process's tracer and the spans our code opens.
 
 Off by default. :func:`configure_tracing` with an endpoint installs an SDK
-``TracerProvider`` (sampler ``ParentBased(TraceIdRatioBased(ratio))``'s decisions,
-:class:`~.sampling.ParentRatioSampler`; the SDK's
+``TracerProvider`` (sampler ``ParentBased(TraceIdRatioBased(ratio))``; the SDK's
 ``BatchSpanProcessor`` and the official OTLP/HTTP ``OTLPSpanExporter``, which run in
 the export process, fed by :mod:`.childexport`, unless
 ``export_process=False``) for the whole process; until then :func:`span` yields None
@@ -205,18 +204,21 @@ def configure_tracing(config: TracingConfig) -> TracingHandle | None:
         from opentelemetry.sdk.resources import SERVICE_NAME, Resource  # noqa: PLC0415
         from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
         from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
+        from opentelemetry.sdk.trace.sampling import (  # noqa: PLC0415
+            ALWAYS_ON,
+            ParentBased,
+            TraceIdRatioBased,
+        )
     except ImportError as exc:
         raise missing_extra(exc, extra="tracing") or exc from None
 
     from a2a_mqtt._version import __version__  # noqa: PLC0415
     from a2a_mqtt.observability.childexport import ProcessSpanProcessor  # noqa: PLC0415
-    from a2a_mqtt.observability.sampling import ParentRatioSampler  # noqa: PLC0415
 
-    # ParentBased(TraceIdRatioBased(R)) in one step (one context lookup a span, not
-    # three); at 1.0 no trace id is hashed to keep them all.
+    # At 1.0 the ratio sampler would hash every trace id to keep them all.
+    root = ALWAYS_ON if config.sample_ratio >= 1.0 else TraceIdRatioBased(config.sample_ratio)
     provider = TracerProvider(
-        resource=Resource.create({SERVICE_NAME: config.service_name}),
-        sampler=ParentRatioSampler(config.sample_ratio))
+        resource=Resource.create({SERVICE_NAME: config.service_name}), sampler=ParentBased(root))
     # The official encoder is the most expensive part of tracing (about 35 µs a span),
     # so by default it runs in the export process, on another core, with its own GIL,
     # behind the SDK's BatchSpanProcessor (OTEL_BSP_*: 512 spans a POST, 2048 queued,
