@@ -5,6 +5,7 @@ Usage::
     python bench/observability_cost.py              # 7 rounds, about 6 minutes
     python bench/observability_cost.py --baseline /tmp/before/src  # + the old code, ~7
     python bench/observability_cost.py --quick      # 1 short round (smoke test)
+    python bench/observability_cost.py --service-loop  # workers as services run
 
 One Mosquitto, one OTLP/HTTP sink process (a real HTTP/1.1 server that reads each
 POST and answers 200 without parsing it, as a collector on another machine would
@@ -22,6 +23,11 @@ exporter's thread included). Variants (``obs_bench.worker.VARIANTS``):
 * ``tracing-100+metrics``: both, as an operator would run them;
 * with ``--baseline SRC``: ``<variant>@baseline`` workers run a2a_mqtt from another
   source tree (an older commit's ``src/``), so before and after meet in one run.
+
+Workers run on plain ``asyncio.run`` with Python's default garbage collector; with
+``--service-loop`` they run as the ``a2a-mqtt`` services do (``a2a_mqtt._loop.run``:
+uvloop when installed, the collector tuned and the start-up heap frozen), where
+objects that live long (a span held for a whole call) cost far less collection.
 
 Three measurements, because the machine is shared:
 
@@ -92,14 +98,16 @@ class Worker:
         return out
 
 
-async def _spawn(name: str, broker: str, sink: str, baseline: Path | None) -> Worker:
+async def _spawn(name: str, broker: str, sink: str, baseline: Path | None,
+                 service_loop: bool) -> Worker:
     env = None
     if name.endswith(BASE):  # a2a_mqtt from the baseline tree, ahead of the installed one
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [str(baseline), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--worker", name.removesuffix(BASE), "--broker", broker,
-        "--sink", sink, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env)
+        "--sink", sink, *(["--service-loop"] if service_loop else []),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env)
     assert proc.stdout is not None
     line = await proc.stdout.readline()
     if line.strip() != b"ready":
@@ -119,7 +127,8 @@ async def measure(args: argparse.Namespace, broker: str, sink: str) -> dict[str,
              if args.variants is None or spec.name in {"off", *args.variants.split(",")}]
     if args.baseline is not None:
         names += [f"{name}{BASE}" for name in args.baseline_variants.split(",")]
-    workers = {name: await _spawn(name, broker, sink, args.baseline) for name in names}
+    workers = {name: await _spawn(name, broker, sink, args.baseline, args.service_loop)
+               for name in names}
     try:
         solo: dict[str, list[dict[str, float]]] = {n: [] for n in names}
         for rnd in range(args.rounds):
@@ -157,7 +166,8 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     print("Observability cost at 100 in flight (medians over rounds; ratios against 'off')")
     print(f"{'variant':<21} {'req/s':>6} {'x req/s':>8} {'paired':>7} {'CPU ms/req':>10} "
-          f"{'x CPU':>6} {'paired':>7} {'p50 ms':>7} {'h2h x done':>10} {'h2h x CPU':>9}")
+          f"{'x CPU':>6} {'paired':>7} {'p50 ms':>7} {'h2h x done':>10} {'h2h x CPU':>9} "
+          f"{'GC us/req':>9}")
     for name, runs in solo.items():
         rps = median([r["rps"] for r in runs])
         cpu = median([r["cpu_ms_per_req"] for r in runs])
@@ -169,6 +179,7 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
             "paired_cpu_ratio": round(median([r["cpu_ms_per_req"] / b["cpu_ms_per_req"]
                                               for r, b in zip(runs, base, strict=True)]), 3),
             "p50_ms": round(median([r["p50_ms"] for r in runs]), 2),
+            "gc_us_per_req": round(median([r.get("gc_us_per_req", 0.0) for r in runs]), 1),
             "rounds_rps": [round(r["rps"], 1) for r in runs]}
         if name in pairs:
             done = [v["done"] / max(1, o["done"]) for o, v in pairs[name]]
@@ -180,7 +191,7 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
         print(f"{name:<21} {rps:>6.0f} {row['rps_ratio']:>8.3f} {row['paired_rps_ratio']:>7.3f} "
               f"{cpu:>10.3f} {row['cpu_ratio']:>6.3f} {row['paired_cpu_ratio']:>7.3f} "
               f"{row['p50_ms']:>7.1f} {row.get('h2h_completions_ratio', 1.0):>10.3f} "
-              f"{row.get('h2h_cpu_ratio', 1.0):>9.3f}")
+              f"{row.get('h2h_cpu_ratio', 1.0):>9.3f} {row['gc_us_per_req']:>9.1f}")
     from obs_bench.alone import metrics_cost, tracing_cost
 
     alone = {"metrics": metrics_cost(), "tracing_100": tracing_cost(ratio=1.0),
@@ -234,6 +245,10 @@ if __name__ == "__main__":
     parser.add_argument("--variants", default=None,
                         help="Comma-separated variants to run beside 'off' (default: all).")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--service-loop", action="store_true",
+                        help="Run each worker as the a2a-mqtt services run (a2a_mqtt._loop.run: "
+                             "uvloop when installed, the tuned garbage collector) instead "
+                             "of plain asyncio.run with Python's default collector.")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--broker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--sink", default=None, help=argparse.SUPPRESS)
@@ -244,7 +259,12 @@ if __name__ == "__main__":
     if ns.worker is not None:
         from obs_bench.worker import serve
 
-        asyncio.run(serve(ns.worker, ns.broker, ns.sink))
+        if ns.service_loop:
+            from a2a_mqtt._loop import run
+
+            run(serve(ns.worker, ns.broker, ns.sink))
+        else:
+            asyncio.run(serve(ns.worker, ns.broker, ns.sink))
         sys.exit(0)
     figures = asyncio.run(main(ns))
     if ns.json is not None:

@@ -64,7 +64,7 @@ def tracing_cost(n: int = 10_000, ratio: float = 1.0) -> dict[str, float]:
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
     from opentelemetry.trace import SpanKind
 
     from a2a_mqtt.binding.tracecontext import inject_span
@@ -80,8 +80,10 @@ def tracing_cost(n: int = 10_000, ratio: float = 1.0) -> dict[str, float]:
                 kept.append(span)
 
     keeper = Keep()
+    # The sampler configure_tracing gives its provider.
     provider = TracerProvider(resource=Resource.create({"service.name": "bench"}),
-                              sampler=ParentBased(TraceIdRatioBased(ratio)))
+                              sampler=ParentBased(
+                                  ALWAYS_ON if ratio >= 1.0 else TraceIdRatioBased(ratio)))
     provider.add_span_processor(keeper)
     topic = "$a2a/v1/request/bench/o/a"
 

@@ -5,7 +5,8 @@ on the shared broker, as its variant says, warms up, prints ``ready`` and then o
 lines on stdin: ``run SECONDS`` drives unary SendMessage calls (``Requester.call``,
 QoS 1) at 100 in flight for SECONDS and prints one JSON line (completions within
 the window, CPU milliseconds per request of this whole process within the window,
-all threads, the span exporter's included; median latency); ``quit`` (or EOF)
+all threads, the span exporter's included; the garbage collector's share of it, µs per
+request; median latency); ``quit`` (or EOF)
 ends it.
 
 Tracing is process-wide (one tracer provider) and wraps the executor when the agent
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import sys
@@ -87,6 +89,26 @@ def _cpu() -> float:
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
+class _GcClock:
+    """Seconds this process spent in the cyclic garbage collector (``gc.callbacks``):
+    spans that live across a call reach its older generations (docs/performance.md,
+    "Tracing: what it costs")."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self._start = 0.0
+        gc.callbacks.append(self._tick)
+
+    def _tick(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.total += time.perf_counter() - self._start
+
+
+_GC = _GcClock()
+
+
 def _children() -> list[int]:
     """Children of every thread of this process (a thread's children are its own)."""
     pids: list[int] = []
@@ -149,14 +171,14 @@ async def serve(name: str, broker_url: str, sink_url: str) -> None:
 
             async def close_window() -> None:
                 await asyncio.sleep(seconds)
-                window.update(cpu=_cpu(), wall=time.perf_counter(),
+                window.update(cpu=_cpu(), wall=time.perf_counter(), gc=_GC.total,
                               done=len(latencies))
 
             scraper = None
             if spec.scrape and host.metrics_url:
                 scraper = asyncio.create_task(_scraper(host.metrics_url, http),
                                               name="bench.scraper")
-            cpu, start = _cpu(), time.perf_counter()
+            cpu, start, gc_start = _cpu(), time.perf_counter(), _GC.total
             closer = asyncio.create_task(close_window(), name="bench.window")
             await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
             await closer
@@ -167,6 +189,7 @@ async def serve(name: str, broker_url: str, sink_url: str) -> None:
             done = int(window["done"])
             return {"done": done, "rps": done / (window["wall"] - start),
                     "cpu_ms_per_req": (window["cpu"] - cpu) * 1000 / max(1, done),
+                    "gc_us_per_req": (window["gc"] - gc_start) * 1e6 / max(1, done),
                     "p50_ms": median(latencies[:done]) * 1000}
 
         await run(1.0)  # warm-up: connections, imports, caches

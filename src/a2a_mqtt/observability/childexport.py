@@ -3,9 +3,11 @@
 It takes the place of the SDK's ``BatchSpanProcessor`` in the service process; the
 batch processor itself (queue, batches, schedule, drop policy, ``OTEL_BSP_*``) and
 the official ``OTLPSpanExporter`` run in the export process. ``on_end`` turns the
-span into one small pickle at once (:mod:`.spanwire`, a few µs) and keeps only those
-bytes; every ``_FLUSH_AT`` spans (and every ``_FLUSH_INTERVAL`` seconds, from a
-timer thread) they go into the pipe with one non-blocking write.
+span into a tuple of plain values at once (:mod:`.spanwire`, a few µs) and keeps only
+that; every ``_FLUSH_AT`` spans (and every ``_FLUSH_INTERVAL`` seconds, from a
+timer thread) they are pickled together, one message, and go into the pipe with one
+non-blocking write (one pickle per span cost this process and the export process a
+call, a frame and a memo each: docs/performance.md, session 8).
 
 Why not the batch processor here (measured, docs/performance.md "Tracing: what it
 costs", session 7): it keeps every finished span object (about 13 objects the
@@ -89,7 +91,10 @@ class ProcessSpanProcessor(SpanProcessor):
         #: Spans lost: the pipe was full, or no export process was there to take them.
         self.dropped = 0
         self._warned_at = 0
-        self._buffer: list[bytes] = []
+        self._rows: list[tuple[Any, ...]] = []  # ended spans, not pickled yet
+        # The resource and scope of the last span and their indices (every span of one
+        # provider has the same: one identity check a span instead of two lookups).
+        self._last: tuple[object, object, int, int] | None = None
         self._marker = False  # a flush request to write behind the buffer
         # Bytes the pipe did not take yet, in the order written (chunks, so a full pipe
         # never makes a flush copy everything that waits), and their total size.
@@ -145,10 +150,16 @@ class ProcessSpanProcessor(SpanProcessor):
             return
         resource, scope = span.resource, span.instrumentation_scope
         with self._lock:
-            ri = self._index(resource, "r")
-            si = self._index(scope, "c")
-            self._buffer.append(frame(("s", span_row(span, ri, si))))
-            if len(self._buffer) >= _FLUSH_AT:
+            last = self._last
+            if last is not None and last[0] is resource and last[1] is scope:
+                ri, si = last[2], last[3]
+            else:
+                ri = self._index(resource, "r")
+                si = self._index(scope, "c")
+                self._last = (resource, scope, ri, si)
+            rows = self._rows
+            rows.append(span_row(span, ri, si))
+            if len(rows) >= _FLUSH_AT:
                 self._flush()
 
     def _index(self, thing: object, kind: str) -> int:
@@ -167,11 +178,11 @@ class ProcessSpanProcessor(SpanProcessor):
         """Write what is buffered without ever blocking; called with the lock held."""
         if self._pid != os.getpid():
             self._forget()
-        spans = self._buffer
+        spans = self._rows
         marker, self._marker = self._marker, False
         if not spans and not self._pending and not marker:
             return
-        self._buffer = []
+        self._rows = []
         proc = self._proc
         now = time.monotonic()
         if proc is None:
@@ -190,7 +201,8 @@ class ProcessSpanProcessor(SpanProcessor):
             self._drop(len(spans), "the span export pipe is full")
             spans = []
         if spans or marker:  # a flush request is never dropped: it is a few bytes
-            chunk = (b"".join(self._defs[self._defs_sent:]) + b"".join(spans)
+            chunk = (b"".join(self._defs[self._defs_sent:])
+                     + (frame(("b", spans)) if spans else b"")
                      + (_FLUSH_MARKER if marker else b""))
             self._defs_sent = len(self._defs)
             self._pending.append(chunk)
@@ -274,7 +286,7 @@ class ProcessSpanProcessor(SpanProcessor):
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._buffer, self._defs_sent = [], 0
+        self._rows, self._defs_sent = [], 0
         self._pending, self._pending_size = deque(), 0
         self._marker, self._stalled_since = False, None
         if proc is not None:

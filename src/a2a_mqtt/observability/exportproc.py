@@ -5,7 +5,8 @@ owns its stdin and stdout. Protocol (messages of :mod:`.spanwire`: a 4-byte leng
 then a pickle): the first message is the exporter's settings (a dict of
 ``OTLPSpanExporter`` keyword arguments); then, in any order, ``("r", i, row)`` and
 ``("c", i, row)`` name resource and instrumentation scope ``i`` (each once, before
-the first span that uses it), ``("s", row)`` is one finished, sampled span, and
+the first span that uses it), ``("b", rows)`` is a batch of finished, sampled spans
+(:func:`~.spanwire.span_row`'s rows), and
 ``("f",)`` asks for a flush: everything received so far is exported, then one byte
 goes back, ``0`` flushed or ``1`` not. End of stdin (a graceful stop, or the
 parent's death) shuts the processor down, which exports what it holds, and ends the
@@ -65,6 +66,15 @@ def _frame(stream: IO[bytes]) -> Any | None:
     return None if body is None else pickle.loads(body)  # noqa: S301
 
 
+def _span(processor: Any, row: Any, resources: Any, scopes: Any) -> None:
+    """One span of a batch into the processor; a span that cannot be rebuilt is logged
+    and fails alone (the rest of its batch goes on)."""
+    try:
+        processor.on_end(load_span(row, resources, scopes))
+    except Exception:
+        log.exception("span export: a span could not be handled")
+
+
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
         OTLPSpanExporter,
@@ -83,8 +93,9 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
         while (message := _frame(stdin)) is not None:
             try:
                 kind = message[0]
-                if kind == "s":
-                    processor.on_end(load_span(message[1], resources, scopes))
+                if kind == "b":
+                    for row in message[1]:
+                        _span(processor, row, resources, scopes)
                 elif kind == "r":
                     resources[message[1]] = load_resource(message[2])
                 elif kind == "c":

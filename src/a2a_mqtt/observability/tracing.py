@@ -3,7 +3,7 @@
 Off by default. :func:`configure_tracing` with an endpoint installs an SDK
 ``TracerProvider`` (sampler ``ParentBased(TraceIdRatioBased(ratio))``; the SDK's
 ``BatchSpanProcessor`` and the official OTLP/HTTP ``OTLPSpanExporter``, which run in
-the export process, fed span by span by :mod:`.childexport`, unless
+the export process, fed by :mod:`.childexport`, unless
 ``export_process=False``) for the whole process; until then :func:`span` yields None
 after one global read, so an untraced process pays nothing more (no tracer lookups,
 no context changes, no properties written).

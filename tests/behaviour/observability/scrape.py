@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -32,3 +34,17 @@ async def scrape(http: httpx.AsyncClient, base_url: str) -> Scrape:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     return parse(response.text)
+
+
+async def settled(http: httpx.AsyncClient, base_url: str, done: Callable[[Scrape], bool], *,
+                  timeout: float = 10.0) -> Scrape:
+    """Scrape until ``done`` holds (or ``timeout`` passes: the last scrape, for the
+    assertions to report): what a service counts when the broker acknowledges a
+    publish can come a moment after the subscriber already has the message."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        found = await scrape(http, base_url)
+        if done(found) or loop.time() >= deadline:
+            return found
+        await asyncio.sleep(0.02)

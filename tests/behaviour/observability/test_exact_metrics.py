@@ -21,7 +21,7 @@ from a2a_mqtt.server import AgentConfig
 from a2a_mqtt.server.host import AgentHost
 from tests.behaviour.conftest import requester_config
 from tests.behaviour.gateway.conftest import known
-from tests.behaviour.observability.scrape import parse, scrape
+from tests.behaviour.observability.scrape import parse, scrape, settled
 
 pytestmark = pytest.mark.asyncio
 
@@ -91,7 +91,13 @@ async def test_counts_and_histograms_are_exact(broker: MosquittoProcess, ref: Ag
                 await rq.call(ref, "CancelTask", {"id": slow})
         assert states[-1] == "TASK_STATE_CANCELED"
 
-        agent = await scrape(http, host.metrics_url)
+        # The last reply's PUBACK (and what waits on it) can reach the agent after the
+        # reply reached us.
+        agent = await settled(http, host.metrics_url, lambda found: all(
+            found.value(name, **labels) == 0 for name, labels in (
+                ("messaging_client_queue_depth", {}),
+                ("rpc_server_active_requests", {"a2a_agent": str(ref)}),
+                ("a2a_mqtt_server_open_streams", {"a2a_agent": str(ref)}))))
         gateway = await scrape(http, gw.url)
 
     name = "rpc_server_requests_total"

@@ -170,3 +170,20 @@ def test_a_lone_surrogate_meets_the_same_encoder_on_both_sides() -> None:
         except UnicodeEncodeError as exc:
             failures.append(exc.reason)
     assert failures == ["surrogates not allowed"] * 2
+
+
+def test_a_parent_of_another_trace_crosses_the_pipe() -> None:
+    # The SDK always gives a child its parent's trace id, and the row then leaves the
+    # parent's out; a span built otherwise keeps its parent's own.
+    resource = Resource.create({"service.name": "t"})
+    state = TraceState([("k", "v")])
+    for parent_trace in (7, 8):
+        span = ReadableSpan(
+            name="s", context=SpanContext(7, 1, False, TraceFlags(1), state),
+            parent=SpanContext(parent_trace, 2, True, TraceFlags(1), state),
+            resource=resource, start_time=1, end_time=2)
+        (carried,) = _through_the_pipe([span])
+        assert carried.parent is not None
+        assert (carried.parent.trace_id, carried.parent.span_id, carried.parent.is_remote,
+                dict(carried.parent.trace_state)) == (parent_trace, 2, True, {"k": "v"})
+        assert _otlp([carried]) == _otlp([span])
