@@ -56,9 +56,15 @@ VARIANTS = ("memory", "sqlite", "sqlite-plain", "postgres", "postgres-multi", "p
 
 
 async def serve(args: argparse.Namespace) -> None:
+    from a2a_mqtt._loop import tune_gc
     from a2a_mqtt.binding.topics import AgentRef
     from a2a_mqtt.server import AgentServer, agent, stores
     from a2a_mqtt.server.config import AgentConfig
+
+    # The collector as `a2a-mqtt serve` leaves it, as a2a_compare's `ours` server does
+    # (a2a_mqtt._loop.run tunes it; this child runs on asyncio.run). A2A_MQTT_GC=default
+    # measures without.
+    tune_gc()
 
     if args.plain:  # the SDK's store alone, for the before/after rows
         setattr(agent, "open_task_store",  # noqa: B010 - the bench's own switch
