@@ -39,7 +39,7 @@ from functools import partial
 from types import SimpleNamespace
 from typing import Any, Final
 
-from a2a.server.cluster import StoredTask, TaskVersion
+from a2a.server.cluster import TaskVersion
 from a2a.server.models import TaskEventModel, TaskModel, TaskVersionModel
 from sqlalchemy import Column, Table, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -52,14 +52,20 @@ from a2a_mqtt.server.batchwrite import (
     chains,
     finished,
     plan_round,
-    row_to_task,
     settle_round,
     unit_rows,
     version_int,
 )
 from a2a_mqtt.server.dbops import insert_absent
 from a2a_mqtt.server.inflight import INFLIGHT_TABLE, entry_values
-from a2a_mqtt.server.turnbatch import Claim, Reads, Release, claim_order, claim_outcomes
+from a2a_mqtt.server.turnbatch import (
+    Claim,
+    Reads,
+    Release,
+    claim_order,
+    claim_outcomes,
+    read_row,
+)
 
 __all__ = ["Result", "apply_all"]
 
@@ -259,16 +265,9 @@ def _read(conn: Connection, task_ids: Sequence[str]) -> Reads:
         sql = _compiled(("read", n), dialect, partial(_read_stmt, columns, n),
                         _numbered(_TASKS))
         for raw in conn.exec_driver_sql(sql.text, sql.params([{"id": t} for t in part])):
-            row = SimpleNamespace(**{
+            read_row(reads, SimpleNamespace(**{
                 c.name: value if proc is None else proc(value)
-                for c, proc, value in zip(columns, decode, raw, strict=True)})
-            if row.protocol_version != "1.0":
-                reads.pop(row.id, None)
-                continue
-            if row.id in reads:
-                version = (TaskVersion(row.version) if row.version is not None
-                           else TaskVersion.MISSING)
-                reads[row.id][row.owner] = StoredTask(row_to_task(row), version)
+                for c, proc, value in zip(columns, decode, raw, strict=True)}))
     return reads
 
 

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from a2a_mqtt.server.groupcommit import GroupCommitStore
 
 __all__ = ["BatchedInflightLog", "Claim", "Reads", "Release", "apply_turns", "claim_alone",
-           "claim_order", "claim_outcomes", "release_alone"]
+           "claim_order", "claim_outcomes", "read_row", "release_alone"]
 
 log = logging.getLogger("a2a_mqtt.server")
 
@@ -151,14 +151,20 @@ async def _read(conn: AsyncConnection, task_ids: Sequence[str]) -> Reads:
         params = {}
     reads: Reads = {task_id: {} for task_id in task_ids}
     for row in await conn.execute(stmt, params):
-        if row.protocol_version != "1.0":
-            reads.pop(row.id, None)
-            continue
-        if row.id in reads:
-            version = (TaskVersion(row.version) if row.version is not None
-                       else TaskVersion.MISSING)
-            reads[row.id][row.owner] = StoredTask(row_to_task(row), version)
+        read_row(reads, row)
     return reads
+
+
+def read_row(reads: Reads, row: Any) -> None:
+    """Add one joined task/version row to ``reads`` (SQLite's reader too): a task stored by
+    another protocol version is no task of ours."""
+    if row.protocol_version != "1.0":
+        reads.pop(row.id, None)
+        return
+    if row.id in reads:
+        version = (TaskVersion(row.version) if row.version is not None
+                   else TaskVersion.MISSING)
+        reads[row.id][row.owner] = StoredTask(row_to_task(row), version)
 
 
 class BatchedInflightLog(InflightLog):
