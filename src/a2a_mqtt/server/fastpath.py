@@ -88,9 +88,6 @@ class _Reply:
     """The blocking or non-blocking SendMessage's choice of reply (a2a-sdk's rules)."""
 
     def __init__(self, task_id: str, config: SendMessageConfiguration) -> None:
-        # Its turn's task, not itself: a self-reference would make every request's
-        # objects garbage only the cyclic collector frees (issue #16, Round 5).
-        self.request: object | None = task_id
         self.task_id = task_id
         self.immediate = config.return_immediately
         self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -127,8 +124,7 @@ class _Reply:
 class _Sink:
     """A stream's or a subscription's events, in order, until :data:`_END`."""
 
-    def __init__(self, request: object | None) -> None:
-        self.request = request
+    def __init__(self) -> None:
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
 
     def event(self, event: Any, task: Task | None) -> None:
@@ -259,7 +255,8 @@ class LeanRequestHandler(DefaultRequestHandler):
     async def on_message_send_stream(self, params: SendMessageRequest,
                                      context: ServerCallContext
                                      ) -> AsyncGenerator[Event, None]:
-        begun = await self._begin(params, context, _Sink) if self.lean else None
+        begun = (await self._begin(params, context, lambda _tid: _Sink()) if self.lean
+                 else None)
         if begun is None:
             async for event in super().on_message_send_stream(params, context):
                 yield event
@@ -320,7 +317,7 @@ class LeanRequestHandler(DefaultRequestHandler):
             async for event in super().on_subscribe_to_task(params, context):
                 yield event
             return
-        sink = _Sink(None)
+        sink = _Sink()
         lean.listeners.append(sink)
         try:
             await lean.created.wait()

@@ -68,9 +68,6 @@ _RUNNING: set[asyncio.Task[None]] = set()
 class Listener(Protocol):
     """Hears a task's consumed events, as a2a-sdk's subscriber queues do."""
 
-    request: object | None
-    """The turn it waits for (it ends when that turn ends), or None: the whole task."""
-
     def event(self, event: Any, task: Task | None) -> None:
         """One consumed event (or the exception that ended the consumer) and the task
         after it (None for a Message). ``task`` is the live object: copy to keep."""
