@@ -46,7 +46,9 @@ output:
 class ForgetfulAgent:
     """Runs each task once; refuses any later SendMessage on it; answers GetTask."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, garbage_get: bool = False) -> None:
+        self.garbage_get = garbage_get
+        """Answer GetTask with bytes that are not JSON (a hostile agent)."""
         self.executions: list[str] = []
         self.refused = 0
         self.tasks: dict[str, dict[str, Any]] = {}
@@ -86,6 +88,11 @@ class ForgetfulAgent:
                                              "TASK_STATE_COMPLETED")
             working = self._task(task_id, message.get("contextId", ""), "TASK_STATE_WORKING")
             reply({"result": {"task": working}}, end=False)   # ... and then nothing
+        elif method == "GetTask" and self.garbage_get:
+            props = P.reply_properties(correlation_data=msg.properties.correlation_data,
+                                       end=True)
+            asyncio.get_running_loop().create_task(transport.publish(
+                topic, b"\xff\xfe not json {", qos=1, properties=props))
         elif method == "GetTask":
             task = self.tasks.get(params["id"])
             if task is None:
@@ -115,3 +122,26 @@ async def test_a_refused_resend_takes_the_stored_outcome_not_a_second_run(
     assert seen.state == TaskState.TASK_STATE_COMPLETED, seen.error
     assert seen.output == [{"value": 42}]
     assert not [p for p in seen.progress if p["event"] == "step_failed"]
+
+
+async def test_a_refused_resend_whose_task_cannot_be_read_fails_the_attempt(
+        broker: MosquittoProcess, run_db: str, mqtt: A2AMqttClient) -> None:
+    """Hostile: GetTask answered with garbage. The attempt fails as an answer from the
+    agent (no hang, no invented outcome), and the step's retries and policy apply."""
+    agent = ForgetfulAgent(garbage_get=True)
+    running_agent = asyncio.create_task(serve_raw_agent(
+        broker.url, AgentRef.parse("test/unit/forgetful"), worker_card("forgetful"),
+        agent.on_request), name="forgetful-agent")
+    try:
+        async with supervisor(broker.url, run_db, FLOW, stream_idle_timeout=0.5):
+            client = await mqtt.connect("wf/test/refused", timeout=5)
+            seen = await asyncio.wait_for(call(client, {}, outcome=Outcome(str(uuid.uuid4()))),
+                                          30)
+    finally:
+        running_agent.cancel()
+        await asyncio.gather(running_agent, return_exceptions=True)
+    assert len(agent.executions) == 3              # the first try and both retries
+    assert seen.state == TaskState.TASK_STATE_FAILED
+    failures = [p for p in seen.progress if p["event"] == "step_failed"]
+    assert len(failures) == 3
+    assert all("UnsupportedOperation" in p["error"] for p in failures)
