@@ -38,12 +38,13 @@ _T = TypeVar("_T")
 
 
 def run_without_gc(coro: Coroutine[Any, Any, _T]) -> _T:
-    """``asyncio.run(coro)`` with the cyclic collector off. a2a-sdk's handler loses a
-    blocking SendMessage's interrupted-state reply (it answers the Task as first
-    stored) when the collector finalizes its subscriber generator mid-turn: 2 in 200
-    runs of one conversation at random collector thresholds, none with it off. That
-    race is a2a-sdk's; the comparison is of what each handler answers, not of when
-    the collector runs (the lean handler's answers do not depend on it)."""
+    """``asyncio.run(coro)`` with the cyclic collector off: the comparison is of what
+    each handler answers, not of when the collector runs. It was added on the
+    suspicion that the collector made a2a-sdk's handler answer a blocking
+    SendMessage's interrupted state with the task as first stored; a later check
+    found no such dependence (docs/performance.md, "The collector and a2a-sdk's
+    handler"; ``tests/collector.py`` sweeps for it), but the equivalence tests failed
+    once in 25 runs without it (a stalled a2a-sdk stream), so it stays."""
     gc.collect()
     gc.disable()
     try:
