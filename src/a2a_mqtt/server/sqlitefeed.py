@@ -35,8 +35,10 @@ awake while work is queued, and the loop only settles each committed batch's cal
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import queue
+import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine, Sequence
 from functools import partial
@@ -54,6 +56,8 @@ log = logging.getLogger("a2a_mqtt.server")
 
 Op = Write | Claim | Release
 _STOP: Final = object()
+_IDLE: Final = 0.25
+"""Seconds the thread's job waits for work before it ends (restarted on demand)."""
 Settle = Callable[[Sequence[Op], sqlitebatch.Result], None]
 Fallback = Callable[[Sequence[Op], BaseException], Coroutine[Any, Any, None]]
 
@@ -61,9 +65,15 @@ Fallback = Callable[[Sequence[Op], BaseException], Coroutine[Any, Any, None]]
 class SqliteFeed:
     """Operations to the writer thread, batches committed there one after another.
 
-    ``lost`` reads and replaces the writer's lost versions; ``settle`` (on the loop)
-    hands a committed batch's outcomes to its callers; ``fallback`` (a coroutine on the
-    loop) commits a failed batch one operation at a time.
+    ``lost`` reads and ``keep_lost`` replaces the writer's lost versions; ``settle`` (on
+    the loop) hands a committed batch's outcomes to its callers; ``fallback`` (a
+    coroutine on the loop) commits a failed batch one operation at a time.
+
+    The thread's loop is a job on the writer's executor thread that ends after
+    ``_IDLE`` seconds without work (so the interpreter's exit, which joins executor
+    threads, never waits on it) and is started again by the next hand-over; ``_lock``
+    makes "nothing queued, so end" and "queued, so (re)start" exclusive, so no list is
+    left in the inbox without a job to take it.
     """
 
     def __init__(self, writer: SqliteWriter, *, max_batch: int,
@@ -78,30 +88,37 @@ class SqliteFeed:
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._gathered: list[Op] = []  # submitted in this loop iteration (loop thread)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._serving: asyncio.Future[None] | None = None
+        self._lock = threading.Lock()
+        self._running = False  # a job is taking from the inbox (under _lock)
+        self._job: asyncio.Future[None] | None = None  # the last job started
 
     def submit(self, op: Op) -> None:
         """Queue ``op`` (on the loop): handed to the thread at the next loop iteration."""
         if not self._gathered:
-            if self._serving is None:
-                self._loop = asyncio.get_running_loop()
-                self._serving = self._writer.start(self._serve)
-            asyncio.get_running_loop().call_soon(self._hand_over)
+            loop = self._loop = asyncio.get_running_loop()
+            loop.call_soon(self._hand_over)
         self._gathered.append(op)
 
     def _hand_over(self) -> None:
         ops, self._gathered = self._gathered, []
-        if ops:  # empty when aclose handed them over already
+        if not ops:  # aclose handed them over already
+            return
+        with self._lock:
             self._inbox.put(ops)
+            if not self._running:
+                self._running = True
+                self._job = self._writer.start(self._serve)
 
     async def aclose(self) -> None:
-        """Commit what is queued, then end the thread's loop."""
-        if self._gathered:
-            self._hand_over()
-        serving, self._serving = self._serving, None
-        if serving is not None:
-            self._inbox.put(_STOP)
-            await serving
+        """Commit what is queued, then end the thread's job (its callers are settled
+        when this returns: their settlements were queued on the loop before the job's
+        end)."""
+        self._hand_over()
+        with self._lock:
+            if self._running:
+                self._inbox.put(_STOP)
+        if self._job is not None:
+            await self._job
 
     # --- on the writer thread ---
 
@@ -109,13 +126,8 @@ class SqliteFeed:
         backlog: deque[Op] = deque()
         stopping = False
         while True:
-            if not backlog:
-                if stopping:
-                    return
-                got = self._inbox.get()  # waits (without the GIL) for the next list
-                if got is _STOP:
-                    return
-                backlog.extend(got)
+            if not backlog and not self._take(backlog):
+                return
             while len(backlog) < self._max_batch and not stopping:
                 try:
                     got = self._inbox.get_nowait()
@@ -126,10 +138,34 @@ class SqliteFeed:
                 else:
                     backlog.extend(got)
             batch = [backlog.popleft() for _ in range(min(len(backlog), self._max_batch))]
-            if batch:
-                self._commit(batch)
+            if batch and not self._commit(batch):
+                return
+            if stopping and not backlog:
+                with self._lock:
+                    self._running = False
+                return
 
-    def _commit(self, batch: list[Op]) -> None:
+    def _take(self, backlog: deque[Op]) -> bool:
+        """Wait for the next list (without the GIL) into ``backlog``; False: end the job."""
+        while True:
+            try:
+                got = self._inbox.get(timeout=_IDLE)
+            except queue.Empty:
+                with self._lock:
+                    if self._inbox.empty():
+                        self._running = False
+                        return False
+                continue
+            if got is _STOP:
+                with self._lock:
+                    self._running = False
+                return False
+            backlog.extend(got)
+            return True
+
+    def _commit(self, batch: list[Op]) -> bool:
+        """Commit ``batch`` (or have the loop commit it one by one); False if the loop
+        is gone (the job ends)."""
         loop = self._loop
         assert loop is not None
         writes = [op for op in batch if isinstance(op, Write)]
@@ -147,11 +183,35 @@ class SqliteFeed:
             # One operation may be what fails the batch: the loop commits each alone, in
             # queue order, and this thread waits for that (the next batch may build on
             # them).
+            return self._fall_back(loop, batch, exc)
+        self._keep_lost(result[1])
+        return self._on_loop(loop, partial(self._settle, batch, result))
+
+    def _fall_back(self, loop: asyncio.AbstractEventLoop, batch: list[Op],
+                   exc: BaseException) -> bool:
+        try:
             done = asyncio.run_coroutine_threadsafe(self._fallback(batch, exc), loop)
+        except RuntimeError:  # the loop is closed: nobody waits for these any more
+            return self._gone()
+        while True:
             try:
-                done.result()
+                done.result(timeout=_IDLE)
+            except concurrent.futures.TimeoutError:
+                if loop.is_closed():
+                    return self._gone()
+                continue
             except Exception:  # the fallback settles every caller itself; go on
                 log.exception("group commit: the one-by-one fallback failed")
-            return
-        self._keep_lost(result[1])
-        loop.call_soon_threadsafe(self._settle, batch, result)
+            return True
+
+    def _on_loop(self, loop: asyncio.AbstractEventLoop, call: Callable[[], None]) -> bool:
+        try:
+            loop.call_soon_threadsafe(call)
+        except RuntimeError:  # the loop is closed: nobody waits for these any more
+            return self._gone()
+        return True
+
+    def _gone(self) -> bool:
+        with self._lock:
+            self._running = False
+        return False

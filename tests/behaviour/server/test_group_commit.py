@@ -216,3 +216,47 @@ async def test_a_write_committed_behind_that_loses_fails_the_turns_end(tmp_path:
         stored = await other.get("t", ctx)
         assert stored is not None and stored.version == TaskVersion(2)
         assert stored.task.artifacts[0].artifact_id == "x"
+
+
+async def test_a_failed_sqlite_batch_goes_one_by_one_and_the_writer_goes_on(
+        tmp_path: Path) -> None:
+    """On a SQLite file batches run on the writer thread back to back (server/sqlitefeed.py).
+    A batch that fails for a real reason (here: claims into an in-flight table that does
+    not exist) is committed one operation at a time on the loop, in queue order: each
+    claim gets its own error, each write commits, and the thread takes the next batch
+    only after that (the writes after it build on the versions it made)."""
+    from a2a_mqtt.server.inflight import InflightEntry
+
+    async with AsyncExitStack() as stack:
+        opened = await open_task_store(f"sqlite:///{tmp_path}/t.db", stack)
+        store = opened.store
+        assert isinstance(store, GroupCommitStore)
+        ctx = ServerCallContext()
+
+        def entry(task_id: str) -> InflightEntry:
+            return InflightEntry(task_id=task_id, message_id=f"m-{task_id}", owner="o",
+                                 method="unary", response_topic="r", correlation=b"c",
+                                 request_id='"1"', run="run")
+
+        # Submitted in one loop iteration: one batch, which fails on its claims.
+        outcomes = await asyncio.gather(
+            store.claim(entry("t0")),
+            *(store.save(_task(f"t{i}", TaskState.TASK_STATE_WORKING, f"a{i}"),
+                         prev_version=TaskVersion.MISSING, context=ctx) for i in range(5)),
+            store.claim(entry("t1")), return_exceptions=True)
+        assert store.failed_batches == 1
+        assert all(isinstance(o, Exception) and "inflight" in str(o)
+                   for o in (outcomes[0], outcomes[-1]))
+        assert outcomes[1:-1] == [TaskVersion(1)] * 5
+        # The thread went on: the next writes build on what the one-by-one path made,
+        # in one batch again.
+        before = store.batches
+        again = await asyncio.gather(*(
+            store.save(_task(f"t{i}", TaskState.TASK_STATE_COMPLETED, f"b{i}"),
+                       prev_version=TaskVersion(1), context=ctx) for i in range(5)))
+        assert again == [TaskVersion(2)] * 5
+        assert store.batches - before == 1 and store.failed_batches == 1
+        for i in range(5):
+            stored = await store.get(f"t{i}", ctx)
+            assert stored is not None and stored.version == TaskVersion(2)
+            assert stored.task.artifacts[0].artifact_id == f"b{i}"
