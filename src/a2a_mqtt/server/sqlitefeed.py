@@ -123,11 +123,30 @@ class SqliteFeed:
     # --- on the writer thread ---
 
     def _serve(self) -> None:
+        try:
+            ended_idle = self._serve_batches()
+        except BaseException:
+            # An unexpected error must not leave the inbox without a taker: the next
+            # hand-over starts another job.
+            self._end()
+            raise
+        if not ended_idle:  # stopped, or the loop is gone
+            self._end()
+
+    def _end(self) -> None:
+        with self._lock:
+            self._running = False
+
+    def _serve_batches(self) -> bool:
+        """Batches until stopped (False), the loop is gone (False) or no work came for
+        ``_IDLE`` seconds (True: ``_running`` was cleared with the inbox seen empty)."""
         backlog: deque[Op] = deque()
         stopping = False
         while True:
-            if not backlog and not self._take(backlog):
-                return
+            if not backlog:
+                taken = self._take(backlog)
+                if taken is not None:
+                    return taken
             while len(backlog) < self._max_batch and not stopping:
                 try:
                     got = self._inbox.get_nowait()
@@ -139,14 +158,13 @@ class SqliteFeed:
                     backlog.extend(got)
             batch = [backlog.popleft() for _ in range(min(len(backlog), self._max_batch))]
             if batch and not self._commit(batch):
-                return
+                return False
             if stopping and not backlog:
-                with self._lock:
-                    self._running = False
-                return
+                return False
 
-    def _take(self, backlog: deque[Op]) -> bool:
-        """Wait for the next list (without the GIL) into ``backlog``; False: end the job."""
+    def _take(self, backlog: deque[Op]) -> bool | None:
+        """Wait for the next list (without the GIL) into ``backlog`` (None); True: idle
+        for ``_IDLE`` seconds, the job ends (``_running`` cleared); False: stopped."""
         while True:
             try:
                 got = self._inbox.get(timeout=_IDLE)
@@ -154,14 +172,12 @@ class SqliteFeed:
                 with self._lock:
                     if self._inbox.empty():
                         self._running = False
-                        return False
+                        return True
                 continue
             if got is _STOP:
-                with self._lock:
-                    self._running = False
                 return False
             backlog.extend(got)
-            return True
+            return None
 
     def _commit(self, batch: list[Op]) -> bool:
         """Commit ``batch`` (or have the loop commit it one by one); False if the loop
@@ -192,13 +208,13 @@ class SqliteFeed:
         try:
             done = asyncio.run_coroutine_threadsafe(self._fallback(batch, exc), loop)
         except RuntimeError:  # the loop is closed: nobody waits for these any more
-            return self._gone()
+            return False
         while True:
             try:
                 done.result(timeout=_IDLE)
             except concurrent.futures.TimeoutError:
                 if loop.is_closed():
-                    return self._gone()
+                    return False
                 continue
             except Exception:  # the fallback settles every caller itself; go on
                 log.exception("group commit: the one-by-one fallback failed")
@@ -208,10 +224,5 @@ class SqliteFeed:
         try:
             loop.call_soon_threadsafe(call)
         except RuntimeError:  # the loop is closed: nobody waits for these any more
-            return self._gone()
+            return False
         return True
-
-    def _gone(self) -> bool:
-        with self._lock:
-            self._running = False
-        return False
