@@ -19,7 +19,6 @@ import asyncio
 import logging
 import random
 import socket
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
@@ -31,7 +30,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from a2a_mqtt.errors import StoreError
 
 __all__ = ["autocommit", "insert_absent", "insert_new", "is_transient", "retry_transient",
-           "retry_transient_sync",
            "store_error", "store_problem", "upsert"]
 
 log = logging.getLogger("a2a_mqtt.server")
@@ -134,22 +132,6 @@ async def retry_transient(op: Callable[[], Awaitable[T]], *, what: str,
                 raise
             log.debug("%s: transient database error (attempt %d): %s", what, attempt, exc)
         await asyncio.sleep(delay * (1 + random.random()))
-        delay = min(delay * 2, _MAX_DELAY)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def retry_transient_sync(op: Callable[[], T], *, what: str, attempts: int = _ATTEMPTS) -> T:
-    """:func:`retry_transient` for a blocking ``op`` on a thread of its own (the SQLite
-    writer's): the same attempts and backoff, slept on that thread."""
-    delay = _FIRST_DELAY
-    for attempt in range(1, attempts + 1):
-        try:
-            return op()
-        except DBAPIError as exc:
-            if attempt == attempts or not is_transient(exc):
-                raise
-            log.debug("%s: transient database error (attempt %d): %s", what, attempt, exc)
-        time.sleep(delay * (1 + random.random()))
         delay = min(delay * 2, _MAX_DELAY)
     raise AssertionError("unreachable")  # pragma: no cover
 

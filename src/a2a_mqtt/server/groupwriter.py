@@ -29,6 +29,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, ClassVar, Final
 
 from a2a.server.cluster import (
@@ -41,10 +42,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from a2a_mqtt.server import pgbatch
+from a2a_mqtt.server import pgbatch, sqlitebatch
 from a2a_mqtt.server.batchwrite import KNOWN, Lost, Write, apply_batch, builds_on_lost, lose
 from a2a_mqtt.server.dbops import autocommit, retry_transient
-from a2a_mqtt.server.sqlitefeed import SqliteFeed
 from a2a_mqtt.server.sqlitewriter import SqliteWriter
 from a2a_mqtt.server.turnbatch import (
     Claim,
@@ -102,11 +102,6 @@ class GroupWriter:
         """Batches committed (for tests and benchmarks)."""
         self.failed_batches = 0
         """Batches that failed and went one operation at a time (for tests)."""
-        # A SQLite file: batches taken and committed on the writer thread itself, back to
-        # back (sqlitefeed.py); the writer task below serves the other databases.
-        self._feed = None if sqlite is None else SqliteFeed(
-            sqlite, max_batch=max_batch, lost=lambda: self.lost, keep_lost=self._keep_lost,
-            settle=self._settle_batch, fallback=self._fall_back)
 
     @property
     def batch_engine(self) -> Engine:
@@ -115,9 +110,6 @@ class GroupWriter:
         return self._sqlite.engine if self._sqlite is not None else self._engine.sync_engine
 
     def submit(self, op: Op) -> None:
-        if self._feed is not None:
-            self._feed.submit(op)
-            return
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="a2a-mqtt-group-commit")
         self._queue.put_nowait(op)
@@ -128,8 +120,6 @@ class GroupWriter:
 
     async def aclose(self) -> None:
         """Stop after the operations already queued have committed."""
-        if self._feed is not None:
-            await self._feed.aclose()
         task, self._task = self._task, None
         if task is not None:
             await self._queue.join()
@@ -168,26 +158,14 @@ class GroupWriter:
         except (DBAPIError, OSError) as exc:
             # One operation may be what fails the batch: each alone decides its own
             # fate, in queue order (a task's writes build on each other).
-            await self._fall_back(batch, exc)
+            log.debug("group commit of %d operations failed (%s); one by one",
+                      len(batch), exc)
+            self.failed_batches += 1
+            for op in batch:
+                await self._alone(op)
             return
-        self.lost = lost
-        self._settle_batch(batch, (outcomes, lost, won, reads))
-
-    async def _fall_back(self, batch: Sequence[Op], exc: BaseException) -> None:
-        log.debug("group commit of %d operations failed (%s); one by one", len(batch), exc)
-        self.failed_batches += 1
-        for op in batch:
-            await self._alone(op)
-
-    def _keep_lost(self, lost: Lost) -> None:
-        self.lost = lost
-
-    def _settle_batch(self, batch: Sequence[Op], result: _Result) -> None:
-        """A committed batch's outcomes to its callers (the claims' reads kept)."""
-        outcomes, _lost, won, reads = result
-        writes = [op for op in batch if isinstance(op, Write)]
-        claims = [op for op in batch if isinstance(op, Claim)]
         self.batches += 1
+        self.lost = lost
         written = {w.task.id for w in writes}
         for claim, ok in zip(claims, won, strict=True):
             task_id = claim.entry.task_id
@@ -203,6 +181,10 @@ class GroupWriter:
     async def _apply(self, writes: Sequence[Write], claims: Sequence[Claim],
                      releases: Sequence[Release]) -> _Result:
         lost = OrderedDict(self.lost)  # kept only if the batch commits
+        if self._sqlite is not None:
+            return await self._sqlite.transaction(
+                partial(sqlitebatch.apply_all, writes=writes, claims=claims,
+                        releases=releases, lost=lost))
         one = self._one_statement and pgbatch.fits(writes, claims, releases)
         if self._conn is None:
             self._conn = await (self._single if self._one_statement else self._engine).connect()

@@ -70,16 +70,6 @@ class SqliteWriter:
     def lock(self) -> WriterLock:
         return self._lock
 
-    def start(self, job: Callable[[], None]) -> asyncio.Future[None]:
-        """Run ``job`` on the writer's thread (it may call :meth:`run` there); the loop's
-        future of it. While it runs, :meth:`transaction` and :meth:`aclose` wait for it."""
-        return asyncio.get_running_loop().run_in_executor(self._thread, job)
-
-    def run(self, body: Body[T]) -> T:
-        """:meth:`transaction`, called on the writer's thread itself (from a :meth:`start`
-        job): ``body`` in one transaction inside the lock, committed before this returns."""
-        return self._transaction(body)
-
     async def transaction(self, body: Body[T]) -> T:
         """``body``'s statements in one transaction, committed before this returns. A
         cancelled caller does not stop it: the thread finishes (commits or rolls back)

@@ -9,13 +9,7 @@ import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
 from a2a_mqtt.errors import StoreError
-from a2a_mqtt.server.dbops import (
-    is_transient,
-    retry_transient,
-    retry_transient_sync,
-    store_error,
-    store_problem,
-)
+from a2a_mqtt.server.dbops import is_transient, retry_transient, store_error, store_problem
 
 
 class _PgError(Exception):
@@ -104,36 +98,3 @@ def test_store_error_is_one_line_naming_the_store() -> None:
     assert "cannot be reached" in str(unknown) and "***" in str(unknown)
     other = store_error(RuntimeError("odd\nsecond line"), "sqlite:///x.db")
     assert str(other) == "task store sqlite:///x.db: RuntimeError: odd"
-
-
-def test_the_writer_threads_retry_keeps_the_same_rules() -> None:
-    """retry_transient_sync (the SQLite writer thread's): transient errors are retried,
-    real ones raised at once, the last transient one after the attempts."""
-    calls = 0
-
-    def flaky() -> str:
-        nonlocal calls
-        calls += 1
-        if calls < 3:
-            raise OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
-        return "ok"
-
-    assert retry_transient_sync(flaky, what="test") == "ok"
-    assert calls == 3
-
-    def locked() -> None:
-        raise OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
-
-    with pytest.raises(OperationalError):
-        retry_transient_sync(locked, what="test", attempts=2)
-
-    real = 0
-
-    def broken() -> None:
-        nonlocal real
-        real += 1
-        raise ProgrammingError("SELECT", {}, Exception("no such table"))
-
-    with pytest.raises(ProgrammingError):
-        retry_transient_sync(broken, what="test")
-    assert real == 1
