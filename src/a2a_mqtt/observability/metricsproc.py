@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Final
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.metrics import Histogram as OtelHistogram
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
@@ -89,6 +89,7 @@ class Service:
     """One service process's ``Metrics``: its provider, readers and last snapshot."""
 
     provider: MeterProvider
+    meter: Meter
     registry: CollectorRegistry
     push: PeriodicExportingMetricReader | None
     hists: dict[str, tuple[OtelHistogram, tuple[str, ...]]] = field(default_factory=dict)
@@ -156,12 +157,14 @@ class Services:
             readers.append(push)
         provider = make_provider(service=service, instance=instance, version=version,
                                  readers=readers, exemplars=False)
-        self._services[m] = Service(provider=provider, registry=registry, push=push)
+        # The scope is the service's own (name and version), as in-process recording has it.
+        self._services[m] = Service(provider=provider, meter=provider.get_meter(
+            "a2a_mqtt", version), registry=registry, push=push)
 
     def _inst(self, *, m: int, name: str, kind: str, unit: str, description: str,
               attributes: list[str], role: str) -> None:
         svc = self._services[m]
-        meter = svc.provider.get_meter("a2a_mqtt")
+        meter = svc.meter
         keys = tuple(attributes)
         if role == "hist":
             if name not in svc.hists:
