@@ -19,6 +19,8 @@ in-process, new ones start a channel of their own.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import fcntl
 import logging
 import os
 import select
@@ -40,8 +42,11 @@ log = logging.getLogger("a2a_mqtt.observability")
 
 WRITE_TIMEOUT: Final = 5.0
 """Seconds a write may wait for a full pipe (the process reads it all the time)."""
-ANSWER_TIMEOUT: Final = 10.0
+ANSWER_TIMEOUT = 10.0
 """Seconds to wait for a rendered exposition or a dropped provider's last push."""
+PIPE_SIZE: Final = 1 << 20
+"""Bytes the pipe to the process holds (Linux's default unprivileged maximum; 64 kB
+otherwise): some 130,000 queued observations."""
 
 
 class ChildGone(Exception):
@@ -59,6 +64,9 @@ class Channel:
         self._in = proc.stdin.fileno()
         self._out = proc.stdout.fileno()
         os.set_blocking(self._in, False)  # writes wait in select, with a deadline
+        with contextlib.suppress(OSError, AttributeError):  # Linux; the default elsewhere
+            # About a second of a busy service's observations, should the process lag.
+            fcntl.fcntl(self._in, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
         self._ids = 0
         self._members: weakref.WeakSet[Metrics] = weakref.WeakSet()
         self.dropped: list[int] = []
@@ -103,10 +111,10 @@ class Channel:
         except OSError as exc:  # EPIPE: it ended
             raise ChildGone(str(exc) or type(exc).__name__) from exc
 
-    def ask(self, data: bytes, timeout: float = ANSWER_TIMEOUT) -> tuple[bool, bytes]:
-        """Write a question, read its answer: (done, body)."""
+    def ask(self, data: bytes) -> tuple[bool, bytes]:
+        """Write a question, read its answer within :data:`ANSWER_TIMEOUT`: (done, body)."""
         self.write(data)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + ANSWER_TIMEOUT
         (size,) = HEADER.unpack(self._read(HEADER.size, deadline))
         if not 1 <= size <= MAX_FRAME:
             raise ChildGone(f"an answer of {size} bytes")

@@ -3,6 +3,7 @@ against hostile input, and never the service's downfall (real processes, real pi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
@@ -264,3 +265,29 @@ def test_the_process_ends_with_its_service_and_sees_no_secret() -> None:
         service.kill()
         service.wait(timeout=30)
     _wait_gone(pid)
+
+
+@pytest.mark.usefixtures("own_channel")
+def test_a_hung_process_is_given_up_within_its_timeout(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A metrics process that stops answering (SIGSTOP) costs a scrape its timeout once,
+    then is killed; the figures come from this process from then on."""
+    monkeypatch.setattr(metricschild, "ANSWER_TIMEOUT", 0.5)
+    metrics = Metrics(service="t")
+    requests = metrics.sum(N.SERVER_REQUESTS)
+    requests.add(("a", "a2a", "GetTask", "ok", ""), 2)
+    metrics.render()
+    pid = metrics.process_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with caplog.at_level(logging.WARNING, "a2a_mqtt.observability"):
+            text = metrics.render()[0].decode()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+    _wait_gone(pid)  # killed, not left stopped
+    assert metrics.process_pid is None
+    assert "did not answer in time" in caplog.text
+    # The sums live here: the render the process could not give is given here, whole.
+    assert parse(text).value(N.prometheus_name(N.SERVER_REQUESTS), a2a_agent="a") == 2
