@@ -64,6 +64,10 @@ BATCH: Final = 128
 """Queued histogram observations handed over at once (bounds the queue, and the pause
 a hand-over makes: one write of about 1 kB, or about 1 ms of the SDK here)."""
 
+_DROP_TIMEOUT: Final = 30.0
+"""Seconds a stopping service waits for its last push (the exporter's own timeout and
+retries included)."""
+
 Key = tuple[str, ...]
 Attributes = dict[str, AttributeValue]
 
@@ -284,11 +288,12 @@ class Metrics:
 
             threading.Thread(target=tick, name="a2a-mqtt-metrics-push", daemon=True).start()
 
-    def _record_here(self) -> None:
-        """Create the provider, its readers and every instrument so far in this process."""
+    def _record_here(self, *, push: bool = True) -> None:
+        """Create the provider, its readers (``push``: the OTLP one too, if configured)
+        and every instrument so far, in this process."""
         config = self._config
         readers: list[MetricReader] = [PrometheusMetricReader(registry=self.registry)]
-        if config.otlp_endpoint is not None:
+        if push and config.otlp_endpoint is not None:
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # noqa: PLC0415
                 OTLPMetricExporter,
             )
@@ -331,12 +336,17 @@ class Metrics:
 
     def _lost(self) -> None:
         """The metrics process is gone (its channel warned once), or is the parent's
-        (after a fork): record here from now on. What is queued stays queued, for the
-        next hand-over, here."""
+        (after a fork): record here from now on. What is queued stays queued for the
+        next hand-over, here (at once with a push: nothing else would hand it over)."""
         if self._child is None:
             return
+        # The SDK's instruments exist before anyone can see ``_child`` None and record
+        # through them.
+        self._record_here(push=not self._closed)
         self._child = None
-        self._record_here()
+        if self._push:
+            for hist in list(self._hists.values()):
+                hist.record_here(hist.take())
 
     def _tell(self, data: bytes) -> None:
         """Write a definition to the metrics process, if one records."""
@@ -504,7 +514,8 @@ class Metrics:
                             _read_all(self._gauges[name], readers)]
         return wire.control("snap", m=self._mid, values=values)
 
-    def _collect(self, question: bytes, *, answer: bool) -> tuple[bool, bytes] | None:
+    def _collect(self, question: bytes, *, answer: bool, timeout: float | None = None
+                 ) -> tuple[bool, bytes] | None:
         """Hand everything over, then ``question``: the metrics process's answer (when
         ``answer``), or None when none records for this service (any more)."""
         ch = self._child
@@ -519,7 +530,7 @@ class Metrics:
             try:
                 data = self._dropped(ch) + data + self._snapshot() + question
                 if answer:
-                    return ch.ask(data)
+                    return ch.ask(data, timeout)
                 ch.write(data)
                 return (True, b"")
             except ChildGone as exc:
@@ -555,9 +566,12 @@ class Metrics:
         self._stop.set()
         if self._child is not None:
             # A last push of everything, then the provider ends (its answer: pushed).
-            got = self._collect(wire.control("drop", m=self._mid, answer=True), answer=True)
+            got = self._collect(wire.control("drop", m=self._mid, answer=True), answer=True,
+                                timeout=_DROP_TIMEOUT)
             if got is not None:
-                self._child = None  # dropped there: nothing more goes to it
+                # Dropped there: a render from now on is made here (no push), as a
+                # stopped service's Prometheus reader stays usable.
+                self._lost()
                 return
         try:
             assert self._provider is not None

@@ -111,10 +111,11 @@ class Channel:
         except OSError as exc:  # EPIPE: it ended
             raise ChildGone(str(exc) or type(exc).__name__) from exc
 
-    def ask(self, data: bytes) -> tuple[bool, bytes]:
-        """Write a question, read its answer within :data:`ANSWER_TIMEOUT`: (done, body)."""
+    def ask(self, data: bytes, timeout: float | None = None) -> tuple[bool, bytes]:
+        """Write a question, read its answer within ``timeout`` seconds (None:
+        :data:`ANSWER_TIMEOUT`): (done, body)."""
         self.write(data)
-        deadline = time.monotonic() + ANSWER_TIMEOUT
+        deadline = time.monotonic() + (ANSWER_TIMEOUT if timeout is None else timeout)
         (size,) = HEADER.unpack(self._read(HEADER.size, deadline))
         if not 1 <= size <= MAX_FRAME:
             raise ChildGone(f"an answer of {size} bytes")

@@ -219,6 +219,11 @@ class Services:
             ok = True
             if svc is not None:
                 try:
+                    # The last push: a reader of infinite interval has no thread whose
+                    # end would make it.
+                    if svc.push is not None and not svc.push.force_flush(timeout_millis=20_000):
+                        ok = False
+                        log.warning("metrics process: the last OTLP push failed")
                     svc.provider.shutdown(timeout_millis=5_000)
                 except Exception:
                     ok = False

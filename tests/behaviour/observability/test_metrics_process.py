@@ -3,6 +3,7 @@ against hostile input, and never the service's downfall (real processes, real pi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -14,11 +15,15 @@ import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
 
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.broker import MosquittoProcess
@@ -33,6 +38,7 @@ from a2a_mqtt.observability.metricswire import HEADER, control
 from a2a_mqtt.server import AgentConfig
 from a2a_mqtt.server.host import AgentHost
 from tests.behaviour.conftest import requester_config
+from tests.behaviour.gateway.conftest import asgi_server
 from tests.behaviour.observability.scrape import Scrape, parse, scrape
 
 SRC = str(Path(__file__).resolve().parents[3] / "src")
@@ -291,3 +297,38 @@ def test_a_hung_process_is_given_up_within_its_timeout(
     assert "did not answer in time" in caplog.text
     # The sums live here: the render the process could not give is given here, whole.
     assert parse(text).value(N.prometheus_name(N.SERVER_REQUESTS), a2a_agent="a") == 2
+
+
+@pytest.mark.asyncio
+async def test_stopping_a_push_sends_everything_and_leaves_a_usable_render() -> None:
+    """The last push (at shutdown) carries what was recorded just before it; a render
+    after the stop still answers, from this process."""
+    counts: list[int] = []
+
+    async def receiver(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        request = ExportMetricsServiceRequest()
+        request.ParseFromString(body)
+        counts.extend(p.count for rm in request.resource_metrics for sm in rm.scope_metrics
+                      for m in sm.metrics if m.name == N.SERVER_SLOT_WAIT.name
+                      for p in m.histogram.data_points)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/x-protobuf")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    async with asgi_server(receiver) as url:
+        metrics = Metrics(service="agent", config=ObservabilityConfig(
+            otlp_endpoint=f"{url}/v1/metrics", otlp_interval=3600))  # no tick: the stop
+        assert metrics.process_pid is not None
+        for _ in range(3):
+            metrics.histogram(N.SERVER_SLOT_WAIT).record(("a",), 0.01)
+        await asyncio.to_thread(metrics.shutdown)
+    assert counts == [3]
+    assert metrics.process_pid is None
+    text = metrics.render()[0].decode()
+    assert "target_info" in text
