@@ -35,7 +35,7 @@ import weakref
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
@@ -49,12 +49,10 @@ from a2a_mqtt._version import __version__
 from a2a_mqtt.observability import metricswire as wire
 from a2a_mqtt.observability import names as N
 from a2a_mqtt.observability.config import ObservabilityConfig
+from a2a_mqtt.observability.metricschild import Channel, ChildGone, channel
 from a2a_mqtt.observability.metricsproc import DURATION_BUCKETS, make_provider
 from a2a_mqtt.observability.names import Instrument
 from a2a_mqtt.observability.tracing import spans_dropped
-
-if TYPE_CHECKING:
-    from a2a_mqtt.observability.metricschild import Channel, ChildGone
 
 __all__ = ["BATCH", "DURATION_BUCKETS", "Histogram", "Metrics", "Sum"]
 
@@ -254,8 +252,6 @@ class Metrics:
     # -- the two modes ------------------------------------------------------------------
 
     def _join_child(self) -> None:
-        from a2a_mqtt.observability.metricschild import ChildGone, channel  # noqa: PLC0415
-
         ch = channel()
         if ch is None:
             return
@@ -353,8 +349,6 @@ class Metrics:
         ch = self._child
         if ch is None:
             return
-        from a2a_mqtt.observability.metricschild import ChildGone  # noqa: PLC0415
-
         with ch.lock:
             if self._child is None:
                 return
@@ -366,10 +360,10 @@ class Metrics:
     @staticmethod
     def _dropped(ch: Channel) -> bytes:
         """``drop`` frames for ``Metrics`` collected since the last write (lock held)."""
-        if not ch.dropped:
-            return b""
-        ids, ch.dropped[:] = list(ch.dropped), []
-        return b"".join(wire.control("drop", m=m, answer=False) for m in ids)
+        frames: list[bytes] = []
+        while ch.dropped:  # popleft: a finalizer may append meanwhile, from any thread
+            frames.append(wire.control("drop", m=ch.dropped.popleft(), answer=False))
+        return b"".join(frames)
 
     def _definition(self, instrument: Instrument, role: str) -> bytes:
         return wire.control("inst", m=self._mid, name=instrument.name, kind=instrument.kind,
@@ -451,8 +445,6 @@ class Metrics:
             for hist in hists:
                 hist.record_here(hist.take())
             return
-        from a2a_mqtt.observability.metricschild import ChildGone  # noqa: PLC0415
-
         with ch.lock:
             if self._child is None:  # it failed while this thread waited: record here
                 for hist in hists:
@@ -521,8 +513,6 @@ class Metrics:
         ch = self._child
         if ch is None:
             return None
-        from a2a_mqtt.observability.metricschild import ChildGone  # noqa: PLC0415
-
         with ch.lock:
             if self._child is None:
                 return None

@@ -28,6 +28,7 @@ import subprocess
 import threading
 import time
 import weakref
+from collections import deque
 from typing import TYPE_CHECKING, Final
 
 from a2a_mqtt.observability.childproc import start_child, stop_export_process
@@ -69,7 +70,7 @@ class Channel:
             fcntl.fcntl(self._in, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
         self._ids = 0
         self._members: weakref.WeakSet[Metrics] = weakref.WeakSet()
-        self.dropped: list[int] = []
+        self.dropped: deque[int] = deque()
         """Ids of ``Metrics`` collected since the last write (a finalizer must not take
         the lock: it may run inside a write); written ahead of the next frames."""
 
