@@ -200,10 +200,17 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
     m, t, t1 = alone["metrics"], alone["tracing_100"], alone["tracing_1"]
     print(f"alone (no I/O): metrics {m['agent_us']} us/agent request + {m['requester_us']} "
           f"us/requester call + {m['transport_us']} us transport (2 publishes, 2 deliveries), "
+          f"+ {m.get('process_us', 0.0)} us per request in the metrics process, "
           f"/metrics render {m['scrape_render_ms']} ms; tracing 100 %: "
           f"spans {t['spans_us']} us + OTLP encoding {t['encode_us']} us per request; "
           f"tracing 1 %: spans {t1['spans_us']} us; 'off' spends {base_cpu * 1000:.0f} us of "
           "CPU per request")
+    own = {name: median([r["self_cpu_ms_per_req"] for r in runs])
+           for name, runs in solo.items() if all("self_cpu_ms_per_req" in r for r in runs)}
+    if "off" in own:
+        out["self_cpu_ratio"] = {n: round(v / own["off"], 3) for n, v in own.items()}
+        print("CPU per request of the worker process alone (its children excluded), x off: "
+              + ", ".join(f"{n} {v / own['off']:.3f}" for n, v in own.items()))
     print("targets at 100 in flight: metrics >= 0.95x off, tracing-100 >= 0.85x off")
     return out
 

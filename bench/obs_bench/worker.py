@@ -74,7 +74,8 @@ def _params() -> dict[str, Any]:
 
 def _cpu() -> float:
     """CPU seconds of this process (all threads) and of its children that still run:
-    the span export process works for this one, so its CPU is counted here."""
+    the span export process and the metrics process work for this one, so their CPU
+    is counted here."""
     total = time.process_time()
     for pid in _children():
         try:
@@ -171,14 +172,15 @@ async def serve(name: str, broker_url: str, sink_url: str) -> None:
 
             async def close_window() -> None:
                 await asyncio.sleep(seconds)
-                window.update(cpu=_cpu(), wall=time.perf_counter(), gc=_GC.total,
-                              done=len(latencies))
+                window.update(cpu=_cpu(), own=time.process_time(), wall=time.perf_counter(),
+                              gc=_GC.total, done=len(latencies))
 
             scraper = None
             if spec.scrape and host.metrics_url:
                 scraper = asyncio.create_task(_scraper(host.metrics_url, http),
                                               name="bench.scraper")
-            cpu, start, gc_start = _cpu(), time.perf_counter(), _GC.total
+            cpu, own, start, gc_start = (_cpu(), time.process_time(), time.perf_counter(),
+                                         _GC.total)
             closer = asyncio.create_task(close_window(), name="bench.window")
             await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
             await closer
@@ -189,6 +191,7 @@ async def serve(name: str, broker_url: str, sink_url: str) -> None:
             done = int(window["done"])
             return {"done": done, "rps": done / (window["wall"] - start),
                     "cpu_ms_per_req": (window["cpu"] - cpu) * 1000 / max(1, done),
+                    "self_cpu_ms_per_req": (window["own"] - own) * 1000 / max(1, done),
                     "gc_us_per_req": (window["gc"] - gc_start) * 1e6 / max(1, done),
                     "p50_ms": median(latencies[:done]) * 1000}
 

@@ -64,16 +64,29 @@ class AgentMetrics:
         self.dedup = metrics.sum(N.SERVER_DEDUP_HITS)
         self.refusals = metrics.sum(N.SERVER_REFUSED)
         self._agent_key = (agent,)
+        # Attribute tuples built once per state and per method (a bounded set each):
+        # a request's hooks then look them up instead of building five tuples.
+        self._states = {state: (agent, state.removeprefix("TASK_STATE_").lower())
+                        for state in _TASK_STATES}
+        self._methods: dict[str, _MethodKeys] = {}
 
     def begin(self, nbytes: int) -> CallRecord:
         return CallRecord(self, nbytes)
+
+    def keys(self, method: str) -> _MethodKeys:
+        """The attribute tuples of ``method`` (a :func:`method_label`), built once."""
+        found = self._methods.get(method)
+        if found is None:
+            found = self._methods[method] = _MethodKeys(self.agent, method)
+        return found
 
     def slot_wait(self, seconds: float) -> None:
         self.slot_waits.record(self._agent_key, seconds)
 
     def task_state(self, state: str) -> None:
-        if state in _TASK_STATES:
-            self.tasks.add((self.agent, state.removeprefix("TASK_STATE_").lower()))
+        key = self._states.get(state)
+        if key is not None:
+            self.tasks.add(key)
 
     def stream(self, delta: int) -> None:
         self.streams.add(self._agent_key, delta)
@@ -87,16 +100,37 @@ class AgentMetrics:
         self.refusals.add((self.agent, reason))
 
 
+class _MethodKeys:
+    """One agent's and method's attribute tuples (the outcome-keyed ones by outcome)."""
+
+    __slots__ = ("call", "ended", "timed")
+
+    def __init__(self, agent: str, method: str) -> None:
+        self.call = (agent, _SYSTEM, method)
+        self.timed: dict[str, tuple[str, ...]] = {
+            outcome: (agent, _SYSTEM, method, outcome)
+            for outcome in ("ok", "error", "no_reply")}
+        self.ended: dict[tuple[str, str], tuple[str, ...]] = {}
+        """``rpc.server.requests`` keys by (outcome, error code), built at first use."""
+
+    def requests(self, outcome: str, code: str) -> tuple[str, ...]:
+        found = self.ended.get((outcome, code))
+        if found is None:
+            found = self.ended[(outcome, code)] = (*self.call, outcome, code)
+        return found
+
+
 class CallRecord:
     """One request message, from arrival to close (see the module invariants)."""
 
-    __slots__ = ("_m", "_method", "_nbytes", "_start", "code", "done", "replied")
+    __slots__ = ("_keys", "_m", "_method", "_nbytes", "_start", "code", "done", "replied")
 
     def __init__(self, m: AgentMetrics, nbytes: int) -> None:
         self._m = m
         self._start = time.perf_counter()
         self._nbytes = nbytes
         self._method = ""
+        self._keys: _MethodKeys | None = None
         self.code: int | None = None
         """The JSON-RPC error code of the terminal reply, if it is an error."""
         self.replied = False
@@ -108,8 +142,9 @@ class CallRecord:
             return
         m = self._m
         self._method = method = method_label(method)
-        m.active.add((m.agent, _SYSTEM, method))
-        m.bytes_in.add((m.agent, _SYSTEM, method), self._nbytes)
+        self._keys = keys = m.keys(method)
+        m.active.add(keys.call)
+        m.bytes_in.add(keys.call, self._nbytes)
 
     def sent(self, nbytes: int, *, end: bool) -> None:
         """A reply was published (``nbytes`` of payload; ``end``: it carried the end marker)."""
@@ -118,7 +153,8 @@ class CallRecord:
         m = self._m
         if not self._method:
             self.named(UNKNOWN)
-        key = (m.agent, _SYSTEM, self._method)
+        assert self._keys is not None
+        key = self._keys.call
         m.bytes_out.add(key, nbytes)
         if not self.replied:
             self.replied = True
@@ -138,7 +174,8 @@ class CallRecord:
     def _finish(self, outcome: str, code: str) -> None:
         self.done = True
         m = self._m
-        method = self._method
-        m.requests.add((m.agent, _SYSTEM, method, outcome, code))
-        m.duration.record((m.agent, _SYSTEM, method, outcome), time.perf_counter() - self._start)
-        m.active.add((m.agent, _SYSTEM, method), -1)
+        keys = self._keys
+        assert keys is not None
+        m.requests.add(keys.requests(outcome, code))
+        m.duration.record(keys.timed[outcome], time.perf_counter() - self._start)
+        m.active.add(keys.call, -1)

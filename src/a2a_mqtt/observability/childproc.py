@@ -1,8 +1,11 @@
-"""Starting, stopping and talking to the span export process (:mod:`.exportproc`).
+"""Starting, stopping and talking to observability's child processes.
 
-Helpers of :class:`~a2a_mqtt.observability.childexport.ProcessSpanProcessor`: the
-child's command line and environment (it imports this very package, and logs in the
-service's format), its settings message, its end, and the in-process fallback.
+Helpers of :class:`~a2a_mqtt.observability.childexport.ProcessSpanProcessor` (the
+span export process, :mod:`.exportproc`) and of the metrics process
+(:mod:`.metricschild`, :mod:`.metricsproc`): the child's command line and environment
+(it imports this very package, and logs in the service's format), its first message,
+its end, and the span exporter's in-process fallback. Nothing secret goes on a
+command line: settings travel through the child's stdin.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 from a2a_mqtt.observability.spanwire import frame
 
-__all__ = ["exporter_timeout", "inline_processor", "read_byte", "start_export_process",
-           "stop_export_process"]
+__all__ = ["exporter_timeout", "inline_processor", "read_byte", "start_child",
+           "start_export_process", "stop_export_process"]
 
 log = logging.getLogger("a2a_mqtt.observability")
 
@@ -31,6 +34,13 @@ def start_export_process(settings: dict[str, Any]) -> subprocess.Popen[bytes] | 
     """A new export process that has its settings (``OTLPSpanExporter`` keyword
     arguments: the endpoint travels through the pipe, never the command line); None,
     with a warning, if none can be started."""
+    return start_child("a2a_mqtt.observability.exportproc", frame(settings),
+                       what="span export process")
+
+
+def start_child(module: str, first: bytes, *, what: str) -> subprocess.Popen[bytes] | None:
+    """``python -m module`` with pipes on its stdin and stdout, sent ``first`` (its
+    settings message, already framed); None, with a warning, if it cannot be started."""
     env = dict(os.environ)
     # The child imports this very package, wherever the parent found it.
     env["PYTHONPATH"] = os.pathsep.join(
@@ -38,14 +48,15 @@ def start_export_process(settings: dict[str, Any]) -> subprocess.Popen[bytes] | 
     # Its log lines (the exporter's retries and failures) in the service's format.
     env["A2A_MQTT_LOG_FORMAT"] = log_format()
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "a2a_mqtt.observability.exportproc"],
+        proc = subprocess.Popen(  # noqa: S603 - this interpreter, a module of ours
+            [sys.executable, "-m", module],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, env=env,
             close_fds=True)
         assert proc.stdin is not None
-        _write_all(proc.stdin, frame(settings))
+        if first:
+            _write_all(proc.stdin, first)
     except OSError as exc:
-        log.warning("span export process did not start (%s)", exc)
+        log.warning("%s did not start (%s)", what, exc)
         return None
     return proc
 
@@ -103,7 +114,7 @@ def _write_all(stream: IO[bytes], data: bytes) -> None:
     while view:
         written = stream.write(view)
         if written is None:  # a non-blocking pipe that is full: not ours
-            raise OSError("the span export pipe is not blocking")
+            raise OSError("the child's pipe is not blocking")
         view = view[written:]
 
 
@@ -113,5 +124,5 @@ def read_byte(stream: IO[bytes], timeout: float) -> bytes | None:
         return None
     answer = stream.read(1)
     if not answer:
-        raise OSError("the span export process ended")
+        raise OSError("the child process ended")
     return answer

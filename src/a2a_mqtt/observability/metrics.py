@@ -1,52 +1,56 @@
 """Metrics: one OpenTelemetry MeterProvider per service, read by Prometheus and OTLP.
 
 Instruments are created through the OTel metrics API from the definitions in
-:mod:`a2a_mqtt.observability.names`. Two readers can be attached to the same
-provider: the Prometheus reader (always; it fills a private prometheus-client
-registry that :meth:`Metrics.render` serializes for ``/metrics``) and an OTLP/HTTP
-push reader (when an endpoint is configured).
+:mod:`a2a_mqtt.observability.names`, with the Prometheus reader (``/metrics``,
+:meth:`Metrics.render`) and, when an endpoint is configured, an OTLP/HTTP push reader.
+Where they live (docs/observability.md, "How metrics leave the process"):
 
-Cost on the request path (docs/observability.md, bench/observability_cost.py): the
-SDK cleans and hashes the attribute dict on every synchronous call (~8 µs here).
-Counters and up-down counters are therefore kept as plain sums keyed by the tuple of
-attribute values (:class:`Sum`: one dict update per call) and reported through
-observable instruments when a reader collects. Collection reads the sums with
-``list(dict.items())``, a single C call under the GIL, so a reader thread (OTLP) sees
-a consistent snapshot.
+* by default in the **metrics process** (:mod:`.metricsproc`, one per service process,
+  :mod:`.metricschild`), like tracing's span export process: the SDK's recording and
+  reading cost this process nothing. The service keeps only cheap accumulation:
+  histogram observations are queued (:class:`Histogram`) and written to the process
+  in one frame per :data:`BATCH` observations and before every collection; counters,
+  up-down counters and gauges stay here (:class:`Sum`, :meth:`Metrics.gauge`) and a
+  snapshot goes along with every collection (a scrape: a round trip; an OTLP push:
+  on this process's schedule, every ``otlp_interval``). Exemplars are not kept
+  there (an observation is recorded away from its request's context);
+* **in this process** (the code path of before: a ``MeterProvider`` here) when
+  ``ObservabilityConfig.metrics_process`` is off, when the process cannot start, and
+  for good from the moment it fails (one warning; the histogram observations it held
+  are lost, everything else carries on).
 
-Histograms record through the OTel API's synchronous ``Histogram.record``, one call
-per observation, with their attribute dicts resolved once per key. Without an OTLP
-push those calls are made in batches (:class:`Histogram`): an observation is queued
-(a float appended to its key's deque) and the queues are handed to the SDK after
-:data:`BATCH` observations and before every collection (the Prometheus reader, the
-only one then, is read only through :meth:`Metrics.render`, which flushes first), so
-every collection sees every observation made before it, exactly as if recorded at
-once. A batch runs the SDK's code back to back, hot in the CPU's
-caches, instead of once per request among the request's own work (measured in
-docs/performance.md, "Observability: what metrics cost"). With an OTLP push, where
-exemplars link a bucket to the trace being measured, histograms record at once: the
-exemplar must be taken in the request's own context.
+Cost on the request path (docs/performance.md, "Observability: what metrics cost"):
+the SDK cleans and hashes the attribute dict on every synchronous call (~7 µs here),
+which is why sums are plain dict updates keyed by the tuple of attribute values and
+histograms a float appended to a deque; both are read with single C calls under the
+GIL (``list(dict.items())``, ``deque.popleft``), so a collecting thread (a scrape,
+the push) sees a consistent state and loses or doubles nothing.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Final
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.metrics import Histogram as OtelHistogram
-from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.util.types import AttributeValue
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from a2a_mqtt._version import __version__
+from a2a_mqtt.observability import metricswire as wire
 from a2a_mqtt.observability import names as N
 from a2a_mqtt.observability.config import ObservabilityConfig
+from a2a_mqtt.observability.metricschild import Channel, ChildGone, channel
+from a2a_mqtt.observability.metricsproc import DURATION_BUCKETS, make_provider
 from a2a_mqtt.observability.names import Instrument
 from a2a_mqtt.observability.tracing import spans_dropped
 
@@ -54,13 +58,13 @@ __all__ = ["BATCH", "DURATION_BUCKETS", "Histogram", "Metrics", "Sum"]
 
 log = logging.getLogger("a2a_mqtt.observability")
 
-DURATION_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                           1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
-"""Seconds; from sub-millisecond MQTT round trips to long agent turns."""
-
 BATCH: Final = 128
-"""Queued histogram observations handed to the SDK at once (bounds the queue and the
-pause a batch makes: about 1 ms of the loop's time here)."""
+"""Queued histogram observations handed over at once (bounds the queue, and the pause
+a hand-over makes: one write of about 1 kB, or about 1 ms of the SDK here)."""
+
+_DROP_TIMEOUT: Final = 30.0
+"""Seconds a stopping service waits for its last push (the exporter's own timeout and
+retries included)."""
 
 Key = tuple[str, ...]
 Attributes = dict[str, AttributeValue]
@@ -101,40 +105,52 @@ class Sum:
     def value(self, key: Key) -> float:
         return self._values.get(key, 0)
 
+    def items(self) -> list[tuple[Key, float]]:
+        """Every key's sum now (one C call under the GIL: a consistent snapshot)."""
+        return list(self._values.items())
+
     def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
         return [Observation(v, self._attrs(k)) for k, v in list(self._values.items())]
 
 
 class Histogram:
-    """A synchronous OTel histogram with attribute dicts resolved once per key.
+    """A histogram's observations, queued per attribute key and recorded in batches.
 
-    ``batched``: observations wait in a queue per key until :data:`BATCH` of them were
-    made or the service is scraped (:meth:`flush`); each is then recorded through the OTel
-    API as it would have been at once (a key's observations in their order, so its
-    sum is the same float). The queues hold bare floats, which the cyclic collector
-    never tracks: queued tuples would be promoted through its generations while they
-    wait, and make its full collections come sooner. Each queue is a deque: ``append``
-    (the event loop) and ``popleft`` (the loop, or a thread scraping) are atomic, so no
-    observation is lost or recorded twice.
+    An observation is a bare float appended to its key's queue; after :data:`BATCH`
+    observations, and before every collection (:meth:`Metrics.render`, the push), the
+    queues are handed over (:meth:`Metrics._hand_over`): to the metrics process in one
+    write, or to the OTel SDK's ``Histogram.record`` here, a key's observations in
+    their order, so its sum is the same float. The queues hold bare floats, which the
+    cyclic collector never tracks (queued tuples would be promoted through its
+    generations while they wait). Each queue is a deque: ``append`` (the event loop)
+    and ``popleft`` (the loop, or a thread scraping or pushing) are atomic, so no
+    observation is lost or recorded twice. ``batched=False`` (in-process recording
+    with an OTLP push, for exemplars): every observation is recorded at once.
     """
 
-    __slots__ = ("_attrs", "_batched", "_hist", "_pending", "_since", "instrument")
+    __slots__ = ("_attrs", "_batched", "_hist", "_ids", "_owner", "_pending", "_since",
+                 "instrument")
 
-    def __init__(self, instrument: Instrument, hist: OtelHistogram, *,
-                 batched: bool = True) -> None:
+    def __init__(self, instrument: Instrument, owner: Metrics, *, batched: bool = True) -> None:
         self.instrument = instrument
-        self._hist = hist
+        self._owner = owner
+        self._hist: OtelHistogram | None = None
+        """The SDK's instrument here (None while the metrics process records)."""
         self._attrs = _Attrs(instrument.attributes)
         self._batched = batched
         self._pending: dict[Key, deque[float]] = {}
+        self._ids: dict[Key, int] = {}
+        """The metrics process's id of each key (named to it once)."""
         self._since = 0
-        """Observations since the last flush made here (the recording thread's count:
+        """Observations since the last hand-over made here (the recording thread's count:
         what is queued is never more, so the queue stays under BATCH)."""
 
     def record(self, key: Key, value: float) -> None:
         if not self._batched:
-            self._hist.record(value, self._attrs(key))
-            return
+            hist = self._hist
+            if hist is not None:
+                hist.record(value, self._attrs(key))
+                return
         queue = self._pending.get(key)
         if queue is None:
             self._attrs(key)  # a key of the wrong length fails here, at its first use
@@ -143,22 +159,40 @@ class Histogram:
         self._since += 1
         if self._since >= BATCH:
             self._since = 0
-            self.flush()
+            self._owner._hand_over((self,))
 
     def queued(self) -> int:
-        """Observations not yet handed to the SDK (fewer than :data:`BATCH`)."""
+        """Observations not yet handed over (fewer than :data:`BATCH`)."""
         return sum(len(queue) for queue in list(self._pending.values()))
 
     def flush(self) -> None:
-        """Record every queued observation through the OTel API."""
-        record = self._hist.record
+        """Hand every queued observation over (to the metrics process or the SDK)."""
+        self._owner._hand_over((self,))
+
+    def take(self) -> list[tuple[Key, array[float]]]:
+        """What is queued now, per key (more may arrive meanwhile: it stays queued)."""
+        taken: list[tuple[Key, array[float]]] = []
         for key, queue in list(self._pending.items()):
-            attrs = self._attrs(key)
+            popleft = queue.popleft
+            values = array("d")
+            append = values.append
             for _ in range(len(queue)):  # bounded: what is queued now (more may arrive)
                 try:
-                    value = queue.popleft()
-                except IndexError:  # another thread flushed it first
+                    append(popleft())
+                except IndexError:  # another thread took it first
                     break
+            if values:
+                taken.append((key, values))
+        return taken
+
+    def record_here(self, taken: list[tuple[Key, array[float]]]) -> None:
+        """Record observations :meth:`take` returned through the SDK, in this process."""
+        hist = self._hist
+        assert hist is not None
+        record = hist.record
+        for key, values in taken:
+            attrs = self._attrs(key)
+            for value in values:
                 record(value, attrs)
 
 
@@ -166,17 +200,96 @@ def _spans_dropped() -> Iterable[tuple[Key, float]]:
     return [((), float(spans_dropped()))]
 
 
+def _read_all(instrument: Instrument, readers: list[Callable[[], Iterable[tuple[Key, float]]]]
+              ) -> list[tuple[Key, float]]:
+    """What every reader of an observable instrument returns now."""
+    out: list[tuple[Key, float]] = []
+    for reader in list(readers):
+        try:
+            out.extend(reader())
+        except Exception:  # a failing reader must not break the whole scrape
+            log.exception("reading %s failed", instrument.name)
+    return out
+
+
 class Metrics:
-    """A service's instruments and readers; ``render()`` is the Prometheus text."""
+    """A service's instruments and readers; ``render()`` is the Prometheus text.
+
+    Two modes (see the module doc): the metrics process records (``_child`` is its
+    channel), or this process does (``_provider``). The first is the default; the
+    second when ``config.metrics_process`` is off, when no process can start, and for
+    good from the moment the process fails (:meth:`_lost`).
+    """
 
     def __init__(self, *, service: str, instance: str = "",
                  config: ObservabilityConfig | None = None) -> None:
         self.service = service
         self.registry = CollectorRegistry(auto_describe=True)
-        self._hists: dict[str, Histogram] = {}
-        readers: list[MetricReader] = [PrometheusMetricReader(registry=self.registry)]
+        """The Prometheus reader's registry while this process records."""
         config = config or ObservabilityConfig()
-        if config.otlp_endpoint is not None:
+        self._config = config
+        self._instance = instance
+        self._push = config.otlp_endpoint is not None
+        self._hists: dict[str, Histogram] = {}
+        self._sums: dict[str, Sum] = {}
+        self._readers: dict[str, list[Callable[[], Iterable[tuple[Key, float]]]]] = {}
+        self._observers: dict[str, Callable[[CallbackOptions], Iterable[Observation]]] = {}
+        self._gauges: dict[str, Instrument] = {}
+        self._closed = False
+        self._provider: MeterProvider | None = None
+        self._meter: Meter | None = None
+        self._child: Channel | None = None
+        self._mid = 0
+        self._stop = threading.Event()
+        if config.metrics_process:
+            self._join_child()
+        if self._child is None:
+            self._record_here()
+        # The process's tracing (one per process, tracing.py) reports its drops here:
+        # a span lost before export shows on the dashboard, not only in a log line.
+        self.gauge(N.TRACE_SPANS_DROPPED, _spans_dropped)
+
+    # -- the two modes ------------------------------------------------------------------
+
+    def _join_child(self) -> None:
+        ch = channel()
+        if ch is None:
+            return
+        config = self._config
+        otlp = None if config.otlp_endpoint is None else {
+            "endpoint": config.otlp_endpoint, "headers": dict(config.otlp_headers)}
+        with ch.lock:
+            self._mid = ch.next_id()
+            try:  # the headers (an API key, say) travel through the pipe, never argv
+                ch.write(wire.control("new", m=self._mid, service=self.service,
+                                      instance=self._instance, version=__version__,
+                                      otlp=otlp))
+            except ChildGone as exc:
+                ch.fail(exc)
+                return
+            self._child = ch
+            ch.join(self)
+        weakref.finalize(self, ch.dropped.append, self._mid)
+        if self._push:
+            ref = weakref.ref(self)
+            stop, interval = self._stop, config.otlp_interval
+
+            def tick() -> None:
+                while not stop.wait(interval):
+                    metrics = ref()
+                    if metrics is None:
+                        return
+                    metrics._push_now()
+                    del metrics
+
+            threading.Thread(target=tick, name="a2a-mqtt-metrics-push", daemon=True).start()
+
+    def _record_here(self, *, push: bool = True) -> None:
+        """Create the provider, its readers (``push``: the OTLP one too, if configured)
+        and every instrument so far, in this process."""
+        config = self._config
+        readers: list[MetricReader] = [PrometheusMetricReader(registry=self.registry)]
+        if push and config.otlp_endpoint is not None:
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # noqa: PLC0415
                 OTLPMetricExporter,
             )
@@ -185,45 +298,93 @@ class Metrics:
                                           headers=dict(config.otlp_headers) or None)
             readers.append(PeriodicExportingMetricReader(
                 exporter, export_interval_millis=config.otlp_interval * 1000))
-        attrs: dict[str, AttributeValue] = {"service.name": f"a2a-mqtt-{service}",
-                                            "service.version": __version__}
-        if instance:
-            attrs["service.instance.id"] = instance
-        # No atexit hook: it would keep every provider (and its series) alive for the
-        # life of the process; the owning service calls shutdown() instead.
-        # Exemplars (a sampled span's ids kept beside a histogram bucket) leave only
-        # through OTLP: the Prometheus reader drops them. Without a push they would cost
-        # each histogram record about a third more inside a traced request, for nothing.
-        self._provider = MeterProvider(
-            metric_readers=readers, resource=Resource.create(attrs), shutdown_on_exit=False,
-            exemplar_filter=None if config.otlp_endpoint is not None
-            else AlwaysOffExemplarFilter())
+        # Without a push, exemplars would cost each histogram record about a third more
+        # inside a traced request, for nothing: the Prometheus reader drops them.
+        self._provider = make_provider(service=self.service, instance=self._instance,
+                                       version=__version__, readers=readers,
+                                       exemplars=self._push)
         self._meter = self._provider.get_meter("a2a_mqtt", __version__)
-        self._sums: dict[str, Sum] = {}
-        self._readers: dict[str, list[Callable[[], Iterable[tuple[Key, float]]]]] = {}
-        self._closed = False
-        self._push = config.otlp_endpoint is not None
-        # The process's tracing (one per process, tracing.py) reports its drops here:
-        # a span lost before export shows on the dashboard, not only in a log line.
-        self.gauge(N.TRACE_SPANS_DROPPED, _spans_dropped)
+        for acc in list(self._sums.values()):
+            self._observe_here(acc.instrument, acc.observe)
+        for name, observe in list(self._observers.items()):
+            self._observe_here(self._gauges[name], observe)
+        for hist in list(self._hists.values()):
+            self._histogram_here(hist)
+
+    def _observe_here(self, instrument: Instrument,
+                      observe: Callable[[CallbackOptions], Iterable[Observation]]) -> None:
+        assert self._meter is not None
+        create = {"gauge": self._meter.create_observable_gauge,
+                  "counter": self._meter.create_observable_counter,
+                  "updown": self._meter.create_observable_up_down_counter}[instrument.kind]
+        create(instrument.name, [observe], unit=instrument.unit,
+               description=instrument.description)
+
+    def _histogram_here(self, hist: Histogram) -> None:
+        assert self._meter is not None
+        instrument = hist.instrument
+        hist._hist = self._meter.create_histogram(
+            instrument.name, unit=instrument.unit, description=instrument.description,
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS))
+        # With an OTLP push, histograms record at once: an exemplar is taken in the
+        # context of the request it measures.
+        hist._batched = not self._push
+
+    def _lost(self) -> None:
+        """The metrics process is gone (its channel warned once), or is the parent's
+        (after a fork): record here from now on. What is queued stays queued for the
+        next hand-over, here (at once with a push: nothing else would hand it over)."""
+        if self._child is None:
+            return
+        # The SDK's instruments exist before anyone can see ``_child`` None and record
+        # through them.
+        self._record_here(push=not self._closed)
+        self._child = None
+        if self._push:
+            for hist in list(self._hists.values()):
+                hist.record_here(hist.take())
+
+    def _tell(self, data: bytes) -> None:
+        """Write a definition to the metrics process, if one records."""
+        ch = self._child
+        if ch is None:
+            return
+        with ch.lock:
+            if self._child is None:
+                return
+            try:
+                ch.write(self._dropped(ch) + data)
+            except ChildGone as exc:
+                ch.fail(exc)
+
+    @staticmethod
+    def _dropped(ch: Channel) -> bytes:
+        """``drop`` frames for ``Metrics`` collected since the last write (lock held)."""
+        frames: list[bytes] = []
+        while ch.dropped:  # popleft: a finalizer may append meanwhile, from any thread
+            frames.append(wire.control("drop", m=ch.dropped.popleft(), answer=False))
+        return b"".join(frames)
+
+    def _definition(self, instrument: Instrument, role: str) -> bytes:
+        return wire.control("inst", m=self._mid, name=instrument.name, kind=instrument.kind,
+                            unit=instrument.unit, description=instrument.description,
+                            attributes=list(instrument.attributes), role=role)
+
+    # -- instruments ----------------------------------------------------------------------
 
     def sum(self, instrument: Instrument) -> Sum:
         """The accumulator of a counter or up-down counter (created once)."""
         found = self._sums.get(instrument.name)
         if found is not None:
             return found
-        acc = Sum(instrument)
-        if instrument.kind == "counter":
-            self._meter.create_observable_counter(
-                instrument.name, [acc.observe], unit=instrument.unit,
-                description=instrument.description)
-        elif instrument.kind == "updown":
-            self._meter.create_observable_up_down_counter(
-                instrument.name, [acc.observe], unit=instrument.unit,
-                description=instrument.description)
-        else:
+        if instrument.kind not in ("counter", "updown"):
             raise ValueError(f"{instrument.name} is a {instrument.kind}, not a sum")
+        acc = Sum(instrument)
         self._sums[instrument.name] = acc
+        if self._child is not None:
+            self._tell(self._definition(instrument, "obs"))
+        else:
+            self._observe_here(instrument, acc.observe)
         return acc
 
     def histogram(self, instrument: Instrument) -> Histogram:
@@ -232,10 +393,12 @@ class Metrics:
             return found
         if instrument.kind != "histogram":
             raise ValueError(f"{instrument.name} is a {instrument.kind}, not a histogram")
-        hist = Histogram(instrument, self._meter.create_histogram(
-            instrument.name, unit=instrument.unit, description=instrument.description,
-            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS)), batched=not self._push)
+        hist = Histogram(instrument, self)
         self._hists[instrument.name] = hist
+        if self._child is not None:
+            self._tell(self._definition(instrument, "hist"))
+        else:
+            self._histogram_here(hist)
         return hist
 
     def gauge(self, instrument: Instrument,
@@ -250,19 +413,14 @@ class Metrics:
         attrs = _Attrs(instrument.attributes)
 
         def observe(_options: CallbackOptions) -> Iterable[Observation]:
-            out: list[Observation] = []
-            for reader in list(readers):
-                try:
-                    out.extend(Observation(v, attrs(k)) for k, v in reader())
-                except Exception:  # a failing reader must not break the whole scrape
-                    log.exception("reading %s failed", instrument.name)
-            return out
+            return [Observation(v, attrs(k)) for k, v in _read_all(instrument, readers)]
 
-        create = {"gauge": self._meter.create_observable_gauge,
-                  "counter": self._meter.create_observable_counter,
-                  "updown": self._meter.create_observable_up_down_counter}[instrument.kind]
-        create(instrument.name, [observe], unit=instrument.unit,
-               description=instrument.description)
+        self._observers[instrument.name] = observe
+        self._gauges[instrument.name] = instrument
+        if self._child is not None:
+            self._tell(self._definition(instrument, "obs"))
+        else:
+            self._observe_here(instrument, observe)
 
     def forget(self, read: Callable[[], Iterable[tuple[Key, float]]]) -> None:
         """Remove a reader added with :meth:`gauge` (a stopped agent's, say)."""
@@ -270,19 +428,123 @@ class Metrics:
             if read in readers:
                 readers.remove(read)
 
+    @property
+    def process_pid(self) -> int | None:
+        """The pid of the metrics process recording for this service (None: in-process)."""
+        ch = self._child
+        return None if ch is None else ch.pid
+
+    # -- hand-over and collection ---------------------------------------------------------
+
+    def _hand_over(self, hists: Iterable[Histogram]) -> None:
+        """Hand the queued observations of ``hists`` over: in one write to the metrics
+        process, taken under its lock (so a collection asked for after this sees them),
+        or to the SDK here."""
+        ch = self._child
+        if ch is None:
+            for hist in hists:
+                hist.record_here(hist.take())
+            return
+        with ch.lock:
+            if self._child is None:  # it failed while this thread waited: record here
+                for hist in hists:
+                    hist.record_here(hist.take())
+                return
+            data, taken = self._batch(ch, hists)
+            if not data:
+                return
+            try:
+                ch.write(self._dropped(ch) + data)
+            except ChildGone as exc:
+                self._undelivered(ch, exc, taken)
+
+    def _undelivered(self, ch: Channel, exc: ChildGone,
+                     taken: list[tuple[Histogram, list[tuple[Key, array[float]]]]]) -> None:
+        """The process failed with ``taken`` in hand: every member records here now, and
+        these observations (older than any still queued) first."""
+        ch.fail(exc)
+        if self._child is not None:  # the channel had already let this member go
+            self._lost()
+        for hist, values in taken:
+            hist.record_here(values)
+
+    def _batch(self, ch: Channel, hists: Iterable[Histogram]
+               ) -> tuple[bytes, list[tuple[Histogram, list[tuple[Key, array[float]]]]]]:
+        """The frames for what ``hists`` queue (key definitions first) and what was
+        taken for them; the lock held."""
+        defs: list[bytes] = []
+        records: list[tuple[int, array[float]]] = []
+        taken_all: list[tuple[Histogram, list[tuple[Key, array[float]]]]] = []
+        for hist in hists:
+            taken = hist.take()
+            if not taken:
+                continue
+            taken_all.append((hist, taken))
+            ids = hist._ids
+            for key, values in taken:
+                kid = ids.get(key)
+                if kid is None:
+                    kid = ids[key] = ch.next_id()
+                    defs.append(wire.control("key", k=kid, m=self._mid,
+                                             name=hist.instrument.name, key=list(key)))
+                records.append((kid, values))
+        if not records:
+            return b"", taken_all
+        return b"".join(defs) + wire.batch(records), taken_all
+
     def flush(self) -> None:
-        """Hand every queued histogram observation to the SDK (:meth:`render` does first)."""
-        for hist in list(self._hists.values()):
-            hist.flush()
+        """Hand every queued histogram observation over (:meth:`render` does first)."""
+        self._hand_over(list(self._hists.values()))
+
+    def _snapshot(self) -> bytes:
+        """The sums and gauges now, for the metrics process's observable instruments."""
+        values: dict[str, list[tuple[list[str], float]]] = {}
+        for name, acc in list(self._sums.items()):
+            values[name] = [(list(k), v) for k, v in acc.items()]
+        for name, readers in list(self._readers.items()):
+            values[name] = [(list(k), v) for k, v in
+                            _read_all(self._gauges[name], readers)]
+        return wire.control("snap", m=self._mid, values=values)
+
+    def _collect(self, question: bytes, *, answer: bool, timeout: float | None = None
+                 ) -> tuple[bool, bytes] | None:
+        """Hand everything over, then ``question``: the metrics process's answer (when
+        ``answer``), or None when none records for this service (any more)."""
+        ch = self._child
+        if ch is None:
+            return None
+        with ch.lock:
+            if self._child is None:
+                return None
+            data, taken = self._batch(ch, list(self._hists.values()))
+            try:
+                data = self._dropped(ch) + data + self._snapshot() + question
+                if answer:
+                    return ch.ask(data, timeout)
+                ch.write(data)
+                return (True, b"")
+            except ChildGone as exc:
+                self._undelivered(ch, exc, taken)
+                return None
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus exposition text and its content type.
 
-        The only way the Prometheus reader is read (``registry`` is this method's): it
-        flushes the queued histogram observations first, so the text has them all.
+        Everything observed before the call is in it: the queued histogram
+        observations are handed over first, and the sums and gauges read now.
         """
+        got = self._collect(wire.control("render", m=self._mid), answer=True)
+        if got is not None:
+            done, body = got
+            if done:
+                return body, CONTENT_TYPE_LATEST
+            raise RuntimeError(f"the metrics process could not render: {body.decode()}")
         self.flush()
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def _push_now(self) -> None:
+        """The push's schedule (a thread, every ``otlp_interval``): hand over, push."""
+        self._collect(wire.control("push", m=self._mid), answer=False)
 
     def shutdown(self) -> None:
         """Flush the OTLP push (if any) and stop the readers; idempotent."""
@@ -291,7 +553,18 @@ class Metrics:
         if self._closed or not self._push:
             return
         self._closed = True
+        self._stop.set()
+        if self._child is not None:
+            # A last push of everything, then the provider ends (its answer: pushed).
+            got = self._collect(wire.control("drop", m=self._mid, answer=True), answer=True,
+                                timeout=_DROP_TIMEOUT)
+            if got is not None:
+                # Dropped there: a render from now on is made here (no push), as a
+                # stopped service's Prometheus reader stays usable.
+                self._lost()
+                return
         try:
+            assert self._provider is not None
             self._provider.shutdown(timeout_millis=5_000)
         except Exception:
             log.exception("stopping the metrics readers failed")

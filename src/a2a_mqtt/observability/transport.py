@@ -37,8 +37,8 @@ def loss_reason(text: str) -> str:
 class TransportMetrics:
     """One MQTT session's connects, losses, publish acks, queue depth and messages."""
 
-    __slots__ = ("_ack", "_away", "_client", "_connects", "_depth", "_lost", "_messages",
-                 "_reconnects", "_system")
+    __slots__ = ("_ack", "_away", "_client", "_connects", "_depth", "_in", "_lost",
+                 "_messages", "_out", "_reconnects", "_system")
 
     def __init__(self, metrics: Metrics, *, client_id: str) -> None:
         self._connects = metrics.sum(N.TRANSPORT_CONNECTS)
@@ -50,6 +50,8 @@ class TransportMetrics:
         self._messages = metrics.sum(N.TRANSPORT_MESSAGES)
         self._client = (_SYSTEM, client_id)
         self._system = (_SYSTEM,)
+        self._out = (_SYSTEM, "out")
+        self._in = (_SYSTEM, "in")
 
     def connected(self, *, again: bool, away: float | None) -> None:
         """A CONNACK; ``again`` after a loss, ``away`` seconds since that loss."""
@@ -65,7 +67,7 @@ class TransportMetrics:
 
     def publish_started(self) -> None:
         self._depth.add(self._system)
-        self._messages.add((_SYSTEM, "out"))
+        self._messages.add(self._out)
 
     def publish_done(self, seconds: float | None) -> None:
         """The flow ended: acknowledged after ``seconds``, or None (failed, timed out)."""
@@ -74,7 +76,7 @@ class TransportMetrics:
             self._ack.record(self._system, seconds)
 
     def published_qos0(self) -> None:
-        self._messages.add((_SYSTEM, "out"))
+        self._messages.add(self._out)
 
     def received(self) -> None:
-        self._messages.add((_SYSTEM, "in"))
+        self._messages.add(self._in)

@@ -216,3 +216,60 @@ async def test_a_write_committed_behind_that_loses_fails_the_turns_end(tmp_path:
         stored = await other.get("t", ctx)
         assert stored is not None and stored.version == TaskVersion(2)
         assert stored.task.artifacts[0].artifact_id == "x"
+
+
+async def test_a_failed_sqlite_batch_goes_one_by_one_and_the_writer_goes_on(
+        tmp_path: Path) -> None:
+    """A SQLite batch that fails for a real reason (here: claims into an in-flight table
+    that does not exist) is committed one operation at a time, in queue order: each
+    claim gets its own error, each write commits, and the writer goes on batching (the
+    writes after it build on the versions the one-by-one path made)."""
+    from a2a_mqtt.server.inflight import InflightEntry
+
+    async with AsyncExitStack() as stack:
+        opened = await open_task_store(f"sqlite:///{tmp_path}/t.db", stack,
+                                       write_behind=True)
+        store = opened.store
+        assert isinstance(store, GroupCommitStore)
+        ctx = ServerCallContext()
+        assert await store.get("c", ctx) is None  # read absent: its writes may go behind
+
+        async def turn() -> TaskVersion:  # behind, behind, then the turn's end: in order
+            version = TaskVersion.MISSING
+            for state in (TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING,
+                          TaskState.TASK_STATE_COMPLETED):
+                version = await store.save(_task("c", state, f"c{state}"),
+                                           prev_version=version, context=ctx)
+            return version
+
+        def entry(task_id: str) -> InflightEntry:
+            return InflightEntry(task_id=task_id, message_id=f"m-{task_id}", owner="o",
+                                 method="unary", response_topic="r", correlation=b"c",
+                                 request_id='"1"', run="run")
+
+        # Submitted in one loop iteration: one batch, which fails on its claims.
+        outcomes = await asyncio.gather(
+            store.claim(entry("t0")),
+            *(store.save(_task(f"t{i}", TaskState.TASK_STATE_WORKING, f"a{i}"),
+                         prev_version=TaskVersion.MISSING, context=ctx) for i in range(5)),
+            turn(), store.claim(entry("t1")), return_exceptions=True)
+        assert store.failed_batches == 1
+        assert all(isinstance(o, Exception) and "inflight" in str(o)
+                   for o in (outcomes[0], outcomes[-1]))
+        assert outcomes[1:-2] == [TaskVersion(1)] * 5
+        assert outcomes[-2] == TaskVersion(3)
+        done = await store.get("c", ctx)
+        assert done is not None and done.version == TaskVersion(3)
+        assert done.task.status.state == TaskState.TASK_STATE_COMPLETED
+        # The thread went on: the next writes build on what the one-by-one path made,
+        # in one batch again.
+        before = store.batches
+        again = await asyncio.gather(*(
+            store.save(_task(f"t{i}", TaskState.TASK_STATE_COMPLETED, f"b{i}"),
+                       prev_version=TaskVersion(1), context=ctx) for i in range(5)))
+        assert again == [TaskVersion(2)] * 5
+        assert store.batches - before == 1 and store.failed_batches == 1
+        for i in range(5):
+            stored = await store.get(f"t{i}", ctx)
+            assert stored is not None and stored.version == TaskVersion(2)
+            assert stored.task.artifacts[0].artifact_id == f"b{i}"
