@@ -7,7 +7,7 @@ the registry drops the ActiveTask, and the dispatchers stay pending, reachable o
 through reference cycles, until the collector destroys them ("Task was destroyed but
 it is pending!"). Our dispatcher answers a SendMessage to a finished task from the
 store before any handler (docs/binding.md §6.2), so over MQTT only a CancelTask that
-finishes the task between the dispatcher's read and a2a-sdk's can reach this
+finishes the task between the dispatcher's read and a2a-sdk's could reach this
 (docs/performance.md, "The collector and a2a-sdk's handler"). The test is strict
 xfail: it starts passing, and so fails, when a2a-sdk stops the dispatchers.
 """
