@@ -38,13 +38,12 @@ _T = TypeVar("_T")
 
 
 def run_without_gc(coro: Coroutine[Any, Any, _T]) -> _T:
-    """``asyncio.run(coro)`` with the cyclic collector off: the comparison is of what
-    each handler answers, not of when the collector runs. It was added on the
-    suspicion that the collector made a2a-sdk's handler answer a blocking
-    SendMessage's interrupted state with the task as first stored; a later check
-    found no such dependence (docs/performance.md, "The collector and a2a-sdk's
-    handler"; ``tests/collector.py`` sweeps for it), but the equivalence tests failed
-    once in 25 runs without it (a stalled a2a-sdk stream), so it stays."""
+    """``asyncio.run(coro)`` with the cyclic collector off. Added when a2a-sdk's handler
+    answered a blocking SendMessage with the task as first stored under the collector;
+    the cause was a2a-sdk swallowing the cancellation of the tests' one-second
+    ``wait_for`` that a collector pause had let expire (docs/performance.md, "The
+    collector and a2a-sdk's handler"; tests/unit/server/test_delegated_cancel.py). The
+    collector can still slow a loaded run past that second, so it stays."""
     gc.collect()
     gc.disable()
     try:

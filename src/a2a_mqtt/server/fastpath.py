@@ -73,8 +73,17 @@ _FAILED: Final = TaskState.TASK_STATE_FAILED
 
 
 async def _sent(reply: Awaitable[Any]) -> Message | Task:
-    """The default handler's reply (its decorators hide the type)."""
+    """The default handler's reply (its decorators hide the type), or the cancellation
+    it swallowed. a2a-sdk 1.3.0's ``ActiveTask.subscribe`` ends quietly on
+    ``CancelledError``, and its ``on_message_send`` then answers the task as stored at
+    that moment (often as first stored): a cancelled request (a stop past its grace, a
+    caller's timeout) must stay cancelled, not publish that task as its reply
+    (docs/performance.md, "The collector and a2a-sdk's handler")."""
+    current = asyncio.current_task()
+    cancelling = current.cancelling() if current is not None else 0
     result: Message | Task = await reply
+    if current is not None and current.cancelling() > cancelling:
+        raise asyncio.CancelledError
     return result
 
 
