@@ -61,7 +61,7 @@ from a2a_mqtt.mqtt_types import (
     Subscription,
 )
 from a2a_mqtt.observability import tracing
-from a2a_mqtt.observability.client import ClientCall, ClientMetrics
+from a2a_mqtt.observability.client import ClientMetrics
 from a2a_mqtt.observability.transport import TransportMetrics
 from a2a_mqtt.transport.base import MqttTransport, TransportFactory, default_transport
 
@@ -261,43 +261,20 @@ class Requester:
         protobuf request message may travel, and be answered, as binary protobuf
         (docs/binding.md §3.4; results are then messages); as JSON they stay JSON.
         A caller that may stop reading early closes it (``contextlib.aclosing``), so
-        its correlation entries go at once. Without metrics it is the request's own
-        generator, with no layer around it (issue #16, Round 4b).
+        its correlation entries go at once. It is the request's own generator, with
+        no layer around it, metrics or not (issue #16, Round 4b; issue #12, session 9).
         """
-        if self._metrics is None:
-            return self._stream(agent, method, params, service_params=service_params,
-                                timeout=timeout, unary=unary, record=None)
-        return self._metered(self._metrics, agent, method, params,
-                             service_params=service_params, timeout=timeout, unary=unary)
-
-    async def _metered(self, metrics: ClientMetrics, agent: AgentRef, method: str,
-                       params: dict[str, Any] | ProtoMessage, *,
-                       service_params: Mapping[str, str] | None, timeout: float | None,
-                       unary: bool) -> AsyncGenerator[Reply, None]:
-        record = metrics.begin(method)
-        # The failure is never kept in a local beyond its except clause: a unary call
-        # ends with the GeneratorExit of this generator's aclose(), and a kept exception
-        # (exception -> traceback -> this frame -> local) is a reference cycle holding the
-        # whole call until the cyclic collector runs (docs/performance.md, "Observability:
-        # what metrics cost").
-        try:
-            # aclosing: a caller that stops reading closes the inner generator at once.
-            inner = self._stream(agent, method, params, service_params=service_params,
-                                 timeout=timeout, unary=unary, record=record)
-            async with aclosing(inner) as replies:
-                async for reply in replies:
-                    record.replied = True
-                    yield reply
-        except BaseException as exc:
-            record.end(exc)
-            raise
-        record.end(None)
+        return self._stream(agent, method, params, service_params=service_params,
+                            timeout=timeout, unary=unary)
 
     async def _stream(self, agent: AgentRef, method: str,
                       params: dict[str, Any] | ProtoMessage, *,
                       service_params: Mapping[str, str] | None, timeout: float | None,
-                      unary: bool, record: ClientCall | None) -> AsyncGenerator[Reply, None]:
+                      unary: bool) -> AsyncGenerator[Reply, None]:
         cfg = self.config
+        # The call's metrics are taken here, in the request's own generator: a metered
+        # layer around it cost a generator and its aclose per call (issue #12, session 9).
+        record = None if self._metrics is None else self._metrics.begin(method)
         first_timeout = timeout or cfg.reply_first_timeout
         idle_timeout = timeout or cfg.stream_idle_timeout
         # The JSON-RPC id and the Correlation Data are opaque random tokens (32 hex
@@ -330,13 +307,13 @@ class Requester:
                         # and not counted (it never reached a peer that could read it)
                     else:
                         if attempt == cfg.max_attempts:
-                            raise last_error
+                            raise last_error  # noqa: TRY301 - recorded, then re-raised
                         if attempt:
                             if record is not None:
                                 record.retry()
                             delay = self._delay(attempt - 1, last_error)
                             if delay is None:
-                                raise last_error
+                                raise last_error  # noqa: TRY301 - recorded, re-raised
                             await asyncio.sleep(delay)
                         attempt += 1
                     corr = secrets.token_hex(16).encode()
@@ -393,6 +370,8 @@ class Requester:
                             last_error = exc
                             continue
                         raise
+                    if record is not None:
+                        record.replied = True
                     yield reply
                     while not reply.end:
                         try:
@@ -406,7 +385,18 @@ class Requester:
                         reply = decode_reply(self._open(msg, agent), unary, agent.pool,
                                              method, accept=accept)
                         yield reply
+                    if record is not None:
+                        record.end(None)
                     return
+        except BaseException as exc:
+            # Recorded inside the clause, never kept in a local beyond it: a unary call
+            # ends with the GeneratorExit of this generator's aclose(), and a kept
+            # exception (exception -> traceback -> this frame -> local) is a reference
+            # cycle holding the whole call until the cyclic collector runs
+            # (docs/performance.md, "Observability: what metrics cost").
+            if record is not None:
+                record.end(exc)
+            raise
         finally:
             for corr in corrs:
                 self._calls.pop(corr, None)
