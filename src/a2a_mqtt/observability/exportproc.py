@@ -30,11 +30,10 @@ be starved, or favoured, against the service it works for).
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import sys
 from typing import IO, Any
 
+from a2a_mqtt.observability.childmain import run_child
 from a2a_mqtt.observability.spanwire import (
     HEADER,
     load_resource,
@@ -112,14 +111,7 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
 
 
 def main() -> int:
-    from a2a_mqtt.observability.logs import LOG_FORMATS, configure_logging  # noqa: PLC0415
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # The service's log format (its processor sets the variable), scrubbed like its own.
-    fmt = os.environ.get("A2A_MQTT_LOG_FORMAT", "text")
-    configure_logging(logging.WARNING, fmt if fmt in LOG_FORMATS else "text")  # type: ignore[arg-type]
-    return serve(sys.stdin.buffer, sys.stdout.buffer)
+    return run_child(serve)
 
 
 if __name__ == "__main__":

@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import queue
-import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -47,6 +45,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.util.types import AttributeValue
 from prometheus_client import CollectorRegistry, generate_latest
 
+from a2a_mqtt.observability.childmain import run_child
 from a2a_mqtt.observability.metricswire import (
     HEADER,
     MAX_FRAME,
@@ -292,13 +291,7 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
 
 
 def main() -> int:
-    from a2a_mqtt.observability.logs import LOG_FORMATS, configure_logging  # noqa: PLC0415
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    fmt = os.environ.get("A2A_MQTT_LOG_FORMAT", "text")
-    configure_logging(logging.WARNING, fmt if fmt in LOG_FORMATS else "text")  # type: ignore[arg-type]
-    return serve(sys.stdin.buffer, sys.stdout.buffer)
+    return run_child(serve)
 
 
 if __name__ == "__main__":
