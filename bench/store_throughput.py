@@ -17,8 +17,12 @@ default database stores: group commit, server/groupcommit.py; on PostgreSQL one
 statement per batch, server/pgbatch.py), ``postgres-multi`` (group commit with the
 general statements, a transaction of several per batch: PostgreSQL before pgbatch),
 ``sqlite-plain`` / ``postgres-plain`` (a2a-sdk's ``VersionedDatabaseTaskStore`` alone:
-one transaction per task event — the store before group commit). Each database variant gets a
-fresh file / database, removed afterwards. CPU per request is the agent process's
+one transaction per task event — the store before group commit). The client leaves
+Task.id and contextId to the transport (``binding.stream.new_task_id``: time-ordered
+UUIDv7s, as every user of ``A2AMqttClient`` gets them); a ``-v4`` suffix (``sqlite-v4``,
+``postgres-v4``) sets random UUIDv4s instead, as other requesters may send them
+(docs/performance.md, Round 6). Each database variant gets a fresh file / database,
+removed afterwards. CPU per request is the agent process's
 user+system time over the requests it answered (PostgreSQL's own CPU not included).
 """
 
@@ -50,6 +54,7 @@ SCRIPT = Path(__file__).resolve()
 ORG, UNIT = "bench", "stores"
 POSTGRES_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 VARIANTS = ("memory", "sqlite", "sqlite-plain", "postgres", "postgres-multi", "postgres-plain")
+# Also accepted: sqlite-v4, postgres-v4 (random Task.ids; not in the default list).
 
 
 # -- the agent process ----------------------------------------------------------------
@@ -166,10 +171,13 @@ async def one(variant: str, rnd: int, args: argparse.Namespace, broker: str,
             async with A2AMqttClient(RequesterConfig(connection=ConnectionSettings(url=broker)),
                                      discover=False) as client:
                 t = client.transport_for(f"{ORG}/{UNIT}/{agent}")
+                random_ids = variant.endswith("-v4")
 
                 async def request() -> None:
                     msg = Message(message_id=uuid.uuid4().hex, role=Role.ROLE_USER,
                                   parts=[Part(text=BENCH_TEXT)])
+                    if random_ids:
+                        msg.task_id, msg.context_id = str(uuid.uuid4()), str(uuid.uuid4())
                     reply = await t.send_message(SendMessageRequest(message=msg))
                     if reply.task.status.state != TaskState.TASK_STATE_COMPLETED:
                         raise RuntimeError("not completed")

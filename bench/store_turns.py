@@ -14,6 +14,9 @@ public query logger sees each BEGIN; it and its COMMIT are two more round trips)
 the server backends' CPU per turn (``pg_stat_activity`` pids, from /proc).
 Variants: ``sqlite``, ``postgres`` (one statement per batch, server/pgbatch.py) and
 ``postgres-multi`` (the general statements in a transaction per batch: before pgbatch).
+Task ids are the requester's (``binding.stream.new_task_id``: time-ordered UUIDv7); a
+``-v4`` suffix (``sqlite-v4``, ``postgres-v4``) makes them random UUIDv4 instead, as a
+requester that draws random ids sends them (docs/performance.md, Round 6).
 """
 
 from __future__ import annotations
@@ -34,12 +37,14 @@ from harness.cpu import proc_cpu_seconds
 from harness.stores import POSTGRES_DEFAULT, store_url
 
 
-async def _turns(url: str, turns: int, inflight: int, *, multi: bool) -> dict[str, float]:
+async def _turns(url: str, turns: int, inflight: int, *, multi: bool,
+                 random_ids: bool) -> dict[str, float]:
     from a2a.server.cluster import TaskVersion
     from a2a.server.context import ServerCallContext
     from a2a.types.a2a_pb2 import Task, TaskState, TaskStatusUpdateEvent
     from sqlalchemy import event, text
 
+    from a2a_mqtt.binding.stream import new_task_id
     from a2a_mqtt.server.groupcommit import GroupCommitStore
     from a2a_mqtt.server.groupwriter import GroupWriter
     from a2a_mqtt.server.inflight import DatabaseInflightLog, InflightEntry
@@ -74,7 +79,7 @@ async def _turns(url: str, turns: int, inflight: int, *, multi: bool) -> dict[st
         ctx = ServerCallContext()
 
         async def turn() -> None:
-            task_id = str(uuid.uuid4())
+            task_id = str(uuid.uuid4()) if random_ids else new_task_id()
             entry = InflightEntry(task_id=task_id, message_id=f"m-{task_id}", owner="bench",
                                   method="unary", response_topic="r", correlation=b"c",
                                   request_id='"1"', run="run")
@@ -131,7 +136,8 @@ async def main() -> None:
             with tempfile.TemporaryDirectory() as work:
                 async with store_url(kind.split("-")[0], Path(work), args.postgres) as url:
                     row = await _turns(url, args.turns, args.inflight,
-                                       multi=kind.endswith("-multi"))
+                                       multi=kind.endswith("-multi"),
+                                       random_ids=kind.endswith("-v4"))
             results.setdefault(kind, []).append(row)
             print(f"round {run} {kind:14}", "  ".join(f"{k} {v:8.2f}" for k, v in row.items()),
                   flush=True)

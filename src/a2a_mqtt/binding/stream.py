@@ -1,4 +1,5 @@
-"""Stream rules and task-id rules of the binding, as pure functions.
+"""Stream rules and task-id rules of the binding, as pure functions, and the
+requester's source of new Task.ids (time-ordered UUIDv7s, :class:`Uuid7Source`).
 
 End of stream (docs/binding.md §6.4): the last reply of a correlation carries
 the User Property ``a2a-stream-end=true``. Peers of the v0.1 profile do not
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import os
 import re
+import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from a2a.types.a2a_pb2 import TaskState
@@ -19,6 +22,7 @@ __all__ = [
     "FINAL_STATES",
     "INTERRUPTED_STATES",
     "TERMINAL_STATES",
+    "Uuid7Source",
     "is_final_result",
     "is_terminal_result",
     "is_valid_task_id",
@@ -81,27 +85,63 @@ def is_final_result(result: Any) -> bool:
 
 
 def is_valid_task_id(value: str) -> bool:
-    """A requester-generated Task.id must be a UUID in canonical text form."""
+    """A requester-generated Task.id must be a UUID in canonical text form, of any
+    version and case: this binding's requesters send UUIDv7s (:func:`new_task_id`),
+    other requesters often random UUIDv4s."""
     return bool(_UUID.fullmatch(value))
 
 
-def _uuid4_text() -> str:
-    """``str(uuid.uuid4())`` without the UUID object (a fifth of the time; two per
-    SendMessage): 122 random bits from ``os.urandom``, the version nibble 4 and the
-    RFC 4122 variant bits, in canonical lower-case text."""
-    h = os.urandom(16).hex()
-    return (f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-"
-            f"{h[20:]}")
+_NS_PER_MS: Final = 1_000_000
+_RAND_B: Final = (1 << 62) - 1
+_VARIANT_BITS: Final = 2 << 62
 
 
-_VARIANT: Final = "89ab"
+class Uuid7Source:
+    """Makes UUIDv7s (RFC 9562 §5.7) in canonical lower-case text, each greater than the last.
+
+    The first 48 bits are ``clock()`` (Unix time in nanoseconds) in milliseconds, the 12
+    bits after the version nibble the fraction of that millisecond (RFC 9562 §6.2, method
+    3: ~244 ns steps), the 62 bits after the variant bits random (``entropy(8)``).
+    Invariant: every id is greater, as text too (fixed-width lower-case hex), than the one
+    this source made before it: a stamp (time and fraction, 60 bits) not above the last
+    one becomes the last one plus one, so ids made within one step, or while the clock
+    stepped back, still increase; the stamp then runs ahead of the clock by one step per
+    such id, never behind it. Not locked: from several threads the ids stay distinct
+    (random bits) but only each thread's own order is kept approximately.
+
+    Why time-ordered: a database index on these ids takes each new one at its right-most
+    leaf, where the ids before it went, instead of at a random leaf (docs/binding.md
+    §6.2; docs/performance.md, "Round 6"). An id reveals the millisecond it was made in,
+    as the task's own timestamps do.
+    """
+
+    __slots__ = ("clock", "entropy", "last")
+
+    def __init__(self, *, clock: Callable[[], int] = time.time_ns,
+                 entropy: Callable[[int], bytes] = os.urandom) -> None:
+        self.clock = clock
+        self.entropy = entropy
+        self.last = -1  # below any stamp
+
+    def __call__(self) -> str:
+        ns = self.clock()
+        stamp = (ns // _NS_PER_MS) << 12 | (ns % _NS_PER_MS) * 4096 // _NS_PER_MS
+        if stamp <= self.last:
+            stamp = self.last + 1
+        self.last = stamp
+        rand = int.from_bytes(self.entropy(8), "big") & _RAND_B | _VARIANT_BITS
+        h = f"{stamp >> 12:012x}7{stamp & 0xFFF:03x}{rand:016x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_uuid7_text: Final = Uuid7Source()
 
 
 def new_task_id() -> str:
-    """A fresh requester-generated Task.id (UUIDv4)."""
-    return _uuid4_text()
+    """A fresh requester-generated Task.id: a time-ordered UUIDv7 (docs/binding.md §6.2)."""
+    return _uuid7_text()
 
 
 def new_context_id() -> str:
-    """A fresh requester-generated contextId (UUIDv4)."""
-    return _uuid4_text()
+    """A fresh requester-generated contextId: a time-ordered UUIDv7."""
+    return _uuid7_text()

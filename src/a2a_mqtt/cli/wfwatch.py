@@ -24,6 +24,7 @@ from a2a.types.a2a_pb2 import (
 )
 from google.protobuf.json_format import MessageToDict, ParseDict
 
+from a2a_mqtt.binding.stream import new_task_id
 from a2a_mqtt.cli.common import Settings
 from a2a_mqtt.cli.output import parts_text
 from a2a_mqtt.client import A2AMqttClient
@@ -47,7 +48,7 @@ async def run_workflow(settings: Settings, agent: str, inputs: dict[str, Any], *
     """Run to the end; 0 if it completed, 1 otherwise."""
     async with A2AMqttClient(settings.requester(), discover=True) as mqtt:
         client = await mqtt.connect(agent, timeout=settings.timeout)
-        task_id = str(uuid.uuid4())
+        task_id = new_task_id()
         data = Part(media_type="application/json")
         ParseDict(inputs, data.data)
         message = Message(message_id=str(uuid.uuid4()), role=Role.ROLE_USER, task_id=task_id,

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
+import time
 import uuid
 from typing import Any
 
 import pytest
 from a2a.types.a2a_pb2 import TaskState
+from hypothesis import given
+from hypothesis import strategies as st
 
 from a2a_mqtt.binding.stream import (
     FINAL_STATES,
     INTERRUPTED_STATES,
     TERMINAL_STATES,
+    Uuid7Source,
     is_final_result,
     is_valid_task_id,
     new_context_id,
@@ -131,22 +136,61 @@ def test_invalid_task_ids(value: str) -> None:
 
 
 @pytest.mark.parametrize("make", [new_task_id, new_context_id])
-def test_new_ids_are_fresh_uuid4s(make: Any) -> None:
+def test_new_ids_are_fresh_uuid7s(make: Any) -> None:
     first, second = make(), make()
-    assert first != second
+    assert first < second
     for value in (first, second):
         assert is_valid_task_id(value)
-        assert uuid.UUID(value).version == 4
+        assert uuid.UUID(value).version == 7
         assert value == value.lower()
 
 
-def test_new_ids_are_random_canonical_uuid4_text() -> None:
+def test_new_ids_are_canonical_time_ordered_uuid7_text() -> None:
+    before = time.time_ns() // 1_000_000
     ids = [new_task_id() for _ in range(2_000)] + [new_context_id() for _ in range(2_000)]
+    after = time.time_ns() // 1_000_000
+    assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
     for text in ids:
         parsed = uuid.UUID(text)
-        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (7, uuid.RFC_4122, text)
         assert is_valid_task_id(text)
+        # The first 48 bits: when it was made, in Unix milliseconds (a stamp runs at
+        # most one ~244 ns step per id ahead of the clock).
+        assert before <= parsed.int >> 80 <= after + 1
     # Every random digit takes every value; the variant digit each of its four.
-    assert {text[0] for text in ids} == set("0123456789abcdef")
+    assert {text[-1] for text in ids} == set("0123456789abcdef")
     assert {text[19] for text in ids} == set("89ab")
+
+
+@given(clock=st.lists(st.integers(min_value=0, max_value=(1 << 48) * 1_000_000 - 10**9),
+                      min_size=1, max_size=50),
+       entropy=st.binary(min_size=8, max_size=8))
+def test_a_source_s_ids_increase_whatever_the_clock_does(clock: list[int],
+                                                         entropy: bytes) -> None:
+    """Repeated readings, readings within one step, a clock stepping back: every id is
+    canonical UUIDv7 text above the one before it, never behind its own reading."""
+    readings = iter(clock)
+    source = Uuid7Source(clock=lambda: next(readings), entropy=lambda n: entropy[:n])
+    ids = [source() for _ in clock]
+    assert all(a < b for a, b in itertools.pairwise(ids))
+    for text, ns in zip(ids, clock, strict=True):
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (7, uuid.RFC_4122, text)
+        assert is_valid_task_id(text)
+        assert parsed.int >> 80 >= ns // 1_000_000
+        assert parsed.int & ((1 << 62) - 1) == int.from_bytes(entropy, "big") & ((1 << 62) - 1)
+
+
+@given(start=st.integers(min_value=0, max_value=(1 << 47) * 1_000_000),
+       steps=st.lists(st.integers(min_value=1_000_000, max_value=10**12), max_size=20))
+def test_a_forward_clock_is_taken_as_it_is(start: int, steps: list[int]) -> None:
+    """A clock that moves on by a millisecond or more per id: each id carries its own
+    reading's millisecond and sub-millisecond step, not a bumped one."""
+    clock = list(itertools.accumulate(steps, initial=start))
+    readings = iter(clock)
+    source = Uuid7Source(clock=lambda: next(readings))
+    for ns in clock:
+        value = uuid.UUID(source()).int
+        assert value >> 80 == ns // 1_000_000
+        assert value >> 64 & 0xFFF == ns % 1_000_000 * 4096 // 1_000_000
