@@ -23,7 +23,9 @@ UUIDv7s, as every user of ``A2AMqttClient`` gets them); a ``-v4`` suffix (``sqli
 ``postgres-v4``) sets random UUIDv4s instead, as other requesters may send them
 (docs/performance.md, Round 6). Each database variant gets a fresh file / database,
 removed afterwards. CPU per request is the agent process's
-user+system time over the requests it answered (PostgreSQL's own CPU not included).
+user+system time over the requests it answered (PostgreSQL's own CPU not included);
+"KiB/req" what it handed to write system calls (``/proc/PID/io`` ``wchar``: SQLite's WAL
+frames and checkpoint copies, the MQTT packets it sends).
 """
 
 from __future__ import annotations
@@ -108,6 +110,9 @@ class Row:
     p50_ms: float
     errors: int
     server_cpu_ms: float | None
+    written_kib: float | None = None
+    """Bytes the agent handed to write system calls per request (``wchar``: WAL frames,
+    checkpoint copies, MQTT packets), KiB."""
 
 
 class Store:
@@ -202,12 +207,13 @@ async def one(variant: str, rnd: int, args: argparse.Namespace, broker: str,
                 spy = None
                 if args.spy_dir:
                     spy = await start_py_spy(proc.pid, args.spy_dir / f"{variant}-{rnd}.txt",
-                                             args.spy_rate)
-                cpu0 = proc_cpu_seconds(proc.pid)
+                                             args.spy_rate, *(("--native", "--threads")
+                                                              if args.spy_native else ()))
+                cpu0, wchar0 = proc_cpu_seconds(proc.pid), _written(proc.pid)
                 start = time.perf_counter()
                 await asyncio.gather(*(worker() for _ in range(args.inflight)))
                 elapsed = time.perf_counter() - start
-                cpu1 = proc_cpu_seconds(proc.pid)
+                cpu1, wchar1 = proc_cpu_seconds(proc.pid), _written(proc.pid)
                 if spy is not None:
                     await stop_py_spy(spy, log=logging.getLogger("bench"))
         finally:
@@ -219,8 +225,18 @@ async def one(variant: str, rnd: int, args: argparse.Namespace, broker: str,
                 await proc.wait()
     n = len(latencies)
     cpu = None if cpu0 is None or cpu1 is None or not n else (cpu1 - cpu0) * 1000 / n
+    kib = None if wchar0 is None or wchar1 is None or not n else (wchar1 - wchar0) / 1024 / n
     p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
-    return Row(variant, rnd, n / elapsed, p50, errors, cpu)
+    return Row(variant, rnd, n / elapsed, p50, errors, cpu, kib)
+
+
+def _written(pid: int) -> int | None:
+    """``wchar`` of ``/proc/PID/io`` (Linux), or None."""
+    try:
+        with open(f"/proc/{pid}/io", encoding="ascii") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("wchar:"))
+    except (OSError, StopIteration, ValueError):
+        return None
 
 
 async def run(args: argparse.Namespace) -> list[Row]:
@@ -239,7 +255,8 @@ async def run(args: argparse.Namespace) -> list[Row]:
                     rows.append(row)
                     print(f"round {rnd} {variant:15} {row.rps:8.1f} req/s  p50 "
                           f"{row.p50_ms:7.1f} ms  cpu {row.server_cpu_ms or 0:5.2f} ms/req  "
-                          f"errors {row.errors}", flush=True)
+                          f"written {row.written_kib or 0:5.1f} KiB/req  errors {row.errors}",
+                          flush=True)
         finally:
             await asyncio.to_thread(broker.stop)
     return rows
@@ -251,18 +268,22 @@ def report(rows: list[Row]) -> dict[str, Any]:
         by.setdefault(r.variant, []).append(r)
     mem = {r.round: r.rps for r in by.get("memory", [])}
     out: dict[str, Any] = {}
-    print(f"\n{'variant':15} {'req/s':>8} {'p50 ms':>8} {'cpu ms/req':>10} {'x memory':>9}")
+    print(f"\n{'variant':15} {'req/s':>8} {'p50 ms':>8} {'cpu ms/req':>10} {'x memory':>9} "
+          f"{'KiB/req':>8}")
     for variant, rs in by.items():
         ratios = [r.rps / mem[r.round] for r in rs if mem.get(r.round)]
         cpus = [r.server_cpu_ms for r in rs if r.server_cpu_ms is not None]
+        written = [r.written_kib for r in rs if r.written_kib is not None]
         med = {"rps": statistics.median(r.rps for r in rs),
                "p50_ms": statistics.median(r.p50_ms for r in rs),
                "cpu_ms": statistics.median(cpus) if cpus else None,
                "vs_memory": statistics.median(ratios) if ratios else None,
+               "written_kib": statistics.median(written) if written else None,
                "errors": sum(r.errors for r in rs)}
         out[variant] = med
         print(f"{variant:15} {med['rps']:8.1f} {med['p50_ms']:8.1f} "
-              f"{med['cpu_ms'] or float('nan'):10.2f} {med['vs_memory'] or float('nan'):9.2f}")
+              f"{med['cpu_ms'] or float('nan'):10.2f} {med['vs_memory'] or float('nan'):9.2f} "
+              f"{med['written_kib'] or float('nan'):8.1f}")
     return out
 
 
@@ -286,6 +307,9 @@ def main() -> None:
     p.add_argument("--spy-dir", type=Path,
                    help="py-spy each agent while measured into DIR/VARIANT-ROUND.txt (raw)")
     p.add_argument("--spy-rate", type=int, default=250)
+    p.add_argument("--spy-native", action="store_true",
+                   help="py-spy with --native --threads (C frames: SQLite's own work, "
+                        "system calls; samples per thread)")
     p.add_argument("--handler", choices=("lean", "sdk"), default="lean",
                    help="the agents' request handler: lean (AgentConfig.fast_path, the "
                         "default) or a2a-sdk's own (fast_path=False)")
