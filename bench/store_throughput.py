@@ -24,8 +24,8 @@ UUIDv7s, as every user of ``A2AMqttClient`` gets them); a ``-v4`` suffix (``sqli
 (docs/performance.md, Round 6). Each database variant gets a fresh file / database,
 removed afterwards. CPU per request is the agent process's
 user+system time over the requests it answered (PostgreSQL's own CPU not included);
-"KiB/req" what it handed to write system calls (``/proc/PID/io`` ``wchar``: SQLite's WAL
-frames and checkpoint copies, the MQTT packets it sends).
+"KiB/req" what it wrote to files (``/proc/PID/io`` ``wchar``: SQLite's WAL frames and
+checkpoint copies; socket sends are not counted there).
 """
 
 from __future__ import annotations
@@ -111,8 +111,7 @@ class Row:
     errors: int
     server_cpu_ms: float | None
     written_kib: float | None = None
-    """Bytes the agent handed to write system calls per request (``wchar``: WAL frames,
-    checkpoint copies, MQTT packets), KiB."""
+    """KiB the agent wrote to files per request (``wchar``: WAL frames, checkpoint copies)."""
 
 
 class Store:
@@ -283,7 +282,7 @@ def report(rows: list[Row]) -> dict[str, Any]:
         out[variant] = med
         print(f"{variant:15} {med['rps']:8.1f} {med['p50_ms']:8.1f} "
               f"{med['cpu_ms'] or float('nan'):10.2f} {med['vs_memory'] or float('nan'):9.2f} "
-              f"{med['written_kib'] or float('nan'):8.1f}")
+              f"{float('nan') if med['written_kib'] is None else med['written_kib']:8.1f}")
     return out
 
 
