@@ -38,8 +38,11 @@ _REAP_GRACE = 5.0
 
 
 def worker_ref(scope: tuple[str, str], step: str, task_id: str) -> AgentRef:
-    """The reference a worker for one attempt serves under: unique per attempt."""
-    return AgentRef(scope[0], scope[1], f"{step}-{task_id.replace('-', '')[:8]}")
+    """The reference a worker for one attempt serves under: unique per attempt.
+
+    The Task.id's *last* 8 hex digits: random in a UUIDv4 and a UUIDv7, hash bits in a
+    UUIDv5; a UUIDv7's first 8 are its timestamp, shared by every id of a ~65 s window."""
+    return AgentRef(scope[0], scope[1], f"{step}-{task_id.replace('-', '')[-8:]}")
 
 
 class _Request(Protocol):

@@ -221,8 +221,10 @@ export function chatPanel(ref, card) {
   async function refreshTasks() {
     let out;
     try { out = await getJSON(`/api/tasks?agent=${encodeURIComponent(ref)}`); } catch (_) { return; }
+    // A task's short name is its id's last 8 digits: a UUIDv7's first 8 are its timestamp,
+    // the same for every task of a minute (docs/binding.md §6.2).
     fill(tasks, out.items.length ? out.items.map((t) => h("li", {},
-      h("code", {}, t.taskId.slice(0, 8)), " ", h("span", { class: `state ${stateName(t.state)}` }, stateName(t.state) || "?"),
+      h("code", { title: t.taskId }, t.taskId.slice(-8)), " ", h("span", { class: `state ${stateName(t.state)}` }, stateName(t.state) || "?"),
       ` ${t.events} events `,
       h("button", { type: "button", class: "small", disabled: locked, "aria-label": `Resubscribe to task ${t.taskId}`,
                     onclick: () => { current.taskId = t.taskId; current.contextId = t.contextId; resubscribe(t.taskId); } }, "Resubscribe"),
