@@ -11,6 +11,11 @@ big-endian length before a pickle.
 Pickle is safe here because both ends are this package: the export process reads
 only the pipe its parent opened for it.
 
+Two row layouts: :func:`span_row`'s, from an SDK span that ended (its attributes
+already cleaned and bounded by the SDK), and :func:`load_lean_span`'s, from one of our
+:class:`~.leanspan.LeanSpan`\\ s, whose attributes the SDK's ``BoundedAttributes``
+cleans and bounds here, in the export process.
+
 Invariant: a batch carries each resource and instrumentation scope once, and every
 span names them by index, since all spans of one provider share them.
 """
@@ -19,18 +24,20 @@ from __future__ import annotations
 
 import pickle
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
 
 __all__ = [
-    "HEADER", "dump_batch", "frame", "load_batch", "load_resource", "load_scope", "load_span",
-    "resource_row", "scope_row", "span_row", "unframe_header",
+    "HEADER", "dump_batch", "event_rows", "frame", "link_rows", "load_batch", "load_lean_span",
+    "load_resource", "load_scope", "load_span", "resource_row", "scope_row", "span_row",
+    "unframe_header",
 ]
 
 HEADER: Final = struct.Struct(">I")
@@ -111,13 +118,21 @@ def span_row(s: ReadableSpan, resource: int, scope: int) -> tuple[Any, ...]:
         else parent.trace_id,
         parent_row, resource, scope,
         _attrs(s.attributes),
-        tuple((e.name, _attrs(e.attributes), e.timestamp, e.dropped_attributes)
-              for e in events) if events else (),
-        tuple((_ctx(link.context), _attrs(link.attributes), link.dropped_attributes)
-              for link in links) if links else (),
+        event_rows(events) if events else (),
+        link_rows(links) if links else (),
         s.kind.value, status.status_code.value, status.description,
         s.start_time, s.end_time,
         s.dropped_attributes, s.dropped_events, s.dropped_links)
+
+
+def event_rows(events: Iterable[Event]) -> tuple[Any, ...]:
+    return tuple((e.name, _attrs(e.attributes), e.timestamp, e.dropped_attributes)
+                 for e in events)
+
+
+def link_rows(links: Iterable[Link]) -> tuple[Any, ...]:
+    return tuple((_ctx(link.context), _attrs(link.attributes), link.dropped_attributes)
+                 for link in links)
 
 
 def dump_batch(spans: Sequence[ReadableSpan]) -> tuple[Any, ...]:
@@ -232,6 +247,51 @@ def load_span(row: tuple[Any, ...], resources: Sequence[Resource] | Mapping[int,
         status=Status(status_code, description if status_code is StatusCode.ERROR else None),
         start_time=start, end_time=end, instrumentation_scope=scopes[si],
         dropped=(d_attrs, d_events, d_links))
+
+
+def load_lean_span(row: tuple[Any, ...],
+                   resources: Sequence[Resource] | Mapping[int, Resource],
+                   scopes: Sequence[InstrumentationScope | None]
+                   | Mapping[int, InstrumentationScope | None],
+                   limits: SpanLimits) -> ReadableSpan:
+    """The span a :class:`~.leanspan.LeanSpan` recorded, as the SDK's span would have
+    ended it: its attributes go through the SDK's ``BoundedAttributes`` under the SDK's
+    ``limits`` (the attributes given at the start, then every later write in order),
+    so cleaning, truncation, eviction and the dropped count are the SDK's.
+
+    Row layout (``LeanSpan.end``): name, trace id, span id, trace flags, trace state
+    items, parent (None, or its trace id when not the span's, span id, is_remote,
+    flags, state items), kind, the start attributes, the later writes (None, or
+    ``(key, value)`` / None for a pair already dropped), event rows, events dropped,
+    link rows, links dropped, status code, description, start, end, resource index,
+    scope index."""
+    (name, trace_id, span_id, flags, state, parent, kind, attrs, sets, events, d_events,
+     links, d_links, code, description, start, end, ri, si) = row
+    attributes = BoundedAttributes(limits.max_span_attributes, attrs, immutable=False,
+                                   max_value_len=limits.max_span_attribute_length)
+    for entry in sets or ():
+        if entry is None:
+            attributes.dropped += 1
+        else:
+            attributes[entry[0]] = entry[1]
+    if parent is None:
+        parent_context = None
+    else:
+        parent_context = SpanContext(trace_id if parent[0] is None else parent[0], parent[1],
+                                     parent[2], TraceFlags(parent[3]),
+                                     TraceState(list(parent[4])))
+    status_code = StatusCode(code)
+    return _Span(
+        name=name,
+        context=SpanContext(trace_id, span_id, False, TraceFlags(flags),
+                            TraceState(list(state))),
+        parent=parent_context, resource=resources[ri], attributes=attributes.copy(),
+        events=tuple(_Event(n, a, ts, d) for n, a, ts, d in events),
+        links=tuple(_Link(_context(c), a, d) for c, a, d in links),
+        kind=SpanKind(kind),
+        status=Status(status_code, description if status_code is StatusCode.ERROR else None),
+        start_time=start, end_time=end, instrumentation_scope=scopes[si],
+        dropped=(attributes.dropped, d_events, d_links))
 
 
 def load_batch(batch: tuple[Any, ...]) -> list[ReadableSpan]:
