@@ -267,31 +267,61 @@ def load_lean_span(row: tuple[Any, ...],
     scope index."""
     (name, trace_id, span_id, flags, state, parent, kind, attrs, sets, events, d_events,
      links, d_links, code, description, start, end, ri, si) = row
-    attributes = BoundedAttributes(limits.max_span_attributes, attrs, immutable=False,
-                                   max_value_len=limits.max_span_attribute_length)
-    for entry in sets or ():
-        if entry is None:
-            attributes.dropped += 1
-        else:
-            attributes[entry[0]] = entry[1]
+    attributes, dropped = _bounded(attrs, sets, limits)
     if parent is None:
         parent_context = None
     else:
         parent_context = SpanContext(trace_id if parent[0] is None else parent[0], parent[1],
-                                     parent[2], TraceFlags(parent[3]),
-                                     TraceState(list(parent[4])))
-    status_code = StatusCode(code)
+                                     parent[2], TraceFlags(parent[3]), _state(parent[4]))
+    status_code = _CODES[code]
     return _Span(
         name=name,
-        context=SpanContext(trace_id, span_id, False, TraceFlags(flags),
-                            TraceState(list(state))),
-        parent=parent_context, resource=resources[ri], attributes=attributes.copy(),
+        context=SpanContext(trace_id, span_id, False, TraceFlags(flags), _state(state)),
+        parent=parent_context, resource=resources[ri], attributes=attributes,
         events=tuple(_Event(n, a, ts, d) for n, a, ts, d in events),
         links=tuple(_Link(_context(c), a, d) for c, a, d in links),
-        kind=SpanKind(kind),
-        status=Status(status_code, description if status_code is StatusCode.ERROR else None),
+        kind=_KINDS[kind],
+        status=(_UNSET if status_code is StatusCode.UNSET else Status(
+            status_code, description if status_code is StatusCode.ERROR else None)),
         start_time=start, end_time=end, instrumentation_scope=scopes[si],
-        dropped=(attributes.dropped, d_events, d_links))
+        dropped=(dropped, d_events, d_links))
+
+
+_KINDS: Final = {k.value: k for k in SpanKind}
+_CODES: Final = {c.value: c for c in StatusCode}
+_UNSET: Final = Status(StatusCode.UNSET)
+_NO_STATE: Final = TraceState()
+
+
+def _state(items: tuple[tuple[str, str], ...]) -> TraceState:
+    return TraceState(list(items)) if items else _NO_STATE
+
+
+def _bounded(attrs: dict[str, Any], sets: tuple[Any, ...] | None, limits: SpanLimits
+             ) -> tuple[dict[str, Any], int]:
+    """A lean span's attributes and how many were dropped, as the SDK's span ends with
+    them: the SDK's ``BoundedAttributes`` under ``limits``, given the start attributes,
+    then each later write in order.
+
+    When no limit can act (no length limit, no pair dropped in the service, no more
+    distinct keys than the count limit) that is the plain dict with each write put last,
+    which is what it computes then: the service sends only values that cleaning leaves
+    as they are (``leanspan``: plain scalars, or values it cleaned already)."""
+    maxlen, max_value_len = limits.max_span_attributes, limits.max_span_attribute_length
+    if max_value_len is None and (not sets or None not in sets):
+        result = dict(attrs)
+        for key, value in sets or ():
+            result.pop(key, None)
+            result[key] = value
+        if maxlen is None or len(result) <= maxlen:
+            return result, 0
+    bounded = BoundedAttributes(maxlen, attrs, immutable=False, max_value_len=max_value_len)
+    for entry in sets or ():
+        if entry is None:
+            bounded.dropped += 1
+        else:
+            bounded[entry[0]] = entry[1]
+    return bounded.copy(), bounded.dropped  # type: ignore[return-value]
 
 
 def load_batch(batch: tuple[Any, ...]) -> list[ReadableSpan]:
