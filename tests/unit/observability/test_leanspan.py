@@ -140,6 +140,16 @@ def span_specs(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+def _raised() -> ValueError:
+    try:
+        raise ValueError("boom")  # noqa: TRY301 - an exception with a traceback
+    except ValueError as exc:
+        return exc
+
+
+BOOM = _raised()
+
+
 def play(tracer: trace.Tracer, spec: dict[str, Any], clock: Iterator[int]) -> None:
     context = None
     if spec["parent"] is not None:
@@ -163,11 +173,8 @@ def play(tracer: trace.Tracer, spec: dict[str, Any], clock: Iterator[int]) -> No
         elif op == "link":
             span.add_link(SpanContext(write[1], write[2], False, TraceFlags(1)), write[3])
         elif op == "exception":
-            try:
-                raise ValueError("boom")
-            except ValueError as exc:
-                span.record_exception(exc, {"extra": 1}, timestamp=next(clock),
-                                      escaped=write[1])
+            span.record_exception(BOOM, {"extra": 1}, timestamp=next(clock),
+                                  escaped=write[1])
         else:
             _, code, description, as_object = write
             if as_object:
