@@ -4,7 +4,9 @@ Off by default. :func:`configure_tracing` with an endpoint installs an SDK
 ``TracerProvider`` (sampler ``ParentBased(TraceIdRatioBased(ratio))``; the SDK's
 ``BatchSpanProcessor`` and the official OTLP/HTTP ``OTLPSpanExporter``, which run in
 the export process, fed by :mod:`.childexport`, unless
-``export_process=False``) for the whole process; until then :func:`span` yields None
+``export_process=False``) for the whole process, and gives our own spans the lean
+tracer of :mod:`.leanspan` (the same sampler, ids and limits; inline: the SDK's
+tracer); until then :func:`span` yields None
 after one global read, so an untraced process pays nothing more (no tracer lookups,
 no context changes, no properties written).
 
@@ -352,7 +354,8 @@ def span(name: str, *, kind: SpanKind, attributes: Mapping[str, AttributeValue] 
 _NO_SPAN: Final = nullcontext(None)
 _CACHE_MAX: Final = 1024
 # Span names and attribute dicts per (method, topic) and per topic: built once,
-# handed to every span (the SDK copies what it keeps, so they are never mutated).
+# handed to every span (the tracer, the SDK's or the lean one, copies what it keeps;
+# these are never mutated).
 _CLIENT_ATTRS: dict[tuple[str, str], tuple[str, dict[str, AttributeValue]]] = {}
 _SERVER_ATTRS: dict[str, dict[str, AttributeValue]] = {}
 _NAMES: dict[str, str] = {}
