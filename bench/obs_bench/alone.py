@@ -7,8 +7,8 @@ Tracing: the spans of one traced request as the code paths make them (the
 requester's CLIENT span and its ``traceparent``; the agent's SERVER span from
 those properties, named after the method; the executor's INTERNAL span), ended
 into a list (a span processor: the batch processor's hand-off, minus its thread),
-then the official exporter's OTLP encoding of the batch (what the export thread
-does per span).
+then the export process's work: rebuilt as SDK spans and the official exporter's
+OTLP encoding of the batch.
 """
 
 from __future__ import annotations
@@ -79,28 +79,28 @@ def tracing_cost(n: int = 10_000, ratio: float = 1.0) -> dict[str, float]:
     """Span work per traced request, then encoding per request (3 spans)."""
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+    from opentelemetry.sdk.trace import SpanLimits
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
     from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
     from opentelemetry.trace import SpanKind
 
     from a2a_mqtt.binding.tracecontext import inject_span
     from a2a_mqtt.observability import tracing
+    from a2a_mqtt.observability.leanspan import LeanTracer
+    from a2a_mqtt.observability.spanwire import load_lean_span
 
-    kept: list[ReadableSpan] = []
+    kept: list[tuple] = []
+    keep = [False]
 
-    class Keep(SpanProcessor):  # the batch processor's hand-off, minus its thread
-        keep = False
+    def sink(row: tuple) -> None:  # the export process's hand-off, minus the pipe
+        if keep[0]:
+            kept.append(row)
 
-        def on_end(self, span: ReadableSpan) -> None:
-            if self.keep:
-                kept.append(span)
-
-    keeper = Keep()
-    # The sampler configure_tracing gives its provider.
-    provider = TracerProvider(resource=Resource.create({"service.name": "bench"}),
-                              sampler=ParentBased(
-                                  ALWAYS_ON if ratio >= 1.0 else TraceIdRatioBased(ratio)))
-    provider.add_span_processor(keeper)
+    # The tracer configure_tracing gives our spans (the export process's default).
+    lean = LeanTracer(sampler=ParentBased(ALWAYS_ON if ratio >= 1.0
+                                          else TraceIdRatioBased(ratio)),
+                      id_generator=RandomIdGenerator(), limits=SpanLimits(), sink=sink)
     topic = "$a2a/v1/request/bench/o/a"
 
     def one() -> None:
@@ -112,7 +112,7 @@ def tracing_cost(n: int = 10_000, ratio: float = 1.0) -> dict[str, float]:
                                   attributes={"a2a.task.id": "t", "a2a.executor": "Bench"}):
                     pass
 
-    saved = tracing.use_tracer(provider.get_tracer("a2a_mqtt", "bench"))
+    saved = tracing.use_tracer(lean)
     try:
         for _ in range(1000):
             one()
@@ -120,15 +120,19 @@ def tracing_cost(n: int = 10_000, ratio: float = 1.0) -> dict[str, float]:
         for _ in range(n):
             one()
         spans_us = (time.process_time() - start) / n * 1e6
-        keeper.keep = True
+        keep[0] = True
         for _ in range(2000):
             one()
     finally:
         tracing.use_tracer(saved)
-    # What the exporter's thread does per batch of 512: the official encoder, then
-    # the protobuf serialisation (the HTTP POST itself is not counted).
+    # What the export process does per batch of 512: the rebuild as SDK spans, the
+    # official encoder, then the protobuf serialisation (not the HTTP POST).
+    resources = [Resource.create({"service.name": "bench"})]
+    scopes = [InstrumentationScope("a2a_mqtt", "bench")]
+    limits = SpanLimits()
     start = time.process_time()
     for i in range(0, len(kept), 512):
-        encode_spans(kept[i:i + 512]).SerializePartialToString()
+        spans = [load_lean_span(row, resources, scopes, limits) for row in kept[i:i + 512]]
+        encode_spans(spans).SerializePartialToString()
     encode_us = (time.process_time() - start) / 2000 * 1e6
     return {"spans_us": round(spans_us, 1), "encode_us": round(encode_us, 1)}

@@ -1,6 +1,8 @@
 """A span processor that streams each finished span to the export process (:mod:`.exportproc`).
 
-It takes the place of the SDK's ``BatchSpanProcessor`` in the service process; the
+It takes the place of the SDK's ``BatchSpanProcessor`` in the service process (and
+takes our own :class:`~.leanspan.LeanSpan`\\ s' rows, :meth:`~ProcessSpanProcessor.on_end_row`,
+sent as ``("l", rows)`` messages); the
 batch processor itself (queue, batches, schedule, drop policy, ``OTEL_BSP_*``) and
 the official ``OTLPSpanExporter`` run in the export process. ``on_end`` turns the
 span into a tuple of plain values at once (:mod:`.spanwire`, a few µs) and keeps only
@@ -43,7 +45,9 @@ from itertools import islice
 from typing import Any, Final
 
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanLimits, SpanProcessor
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from a2a_mqtt.observability.childproc import (
     exporter_timeout,
@@ -53,7 +57,13 @@ from a2a_mqtt.observability.childproc import (
     stop_export_process,
 )
 from a2a_mqtt.observability.exportproc import OK
-from a2a_mqtt.observability.spanwire import frame, resource_row, scope_row, span_row
+from a2a_mqtt.observability.spanwire import (
+    frame,
+    load_lean_span,
+    resource_row,
+    scope_row,
+    span_row,
+)
 
 __all__ = ["ProcessSpanProcessor"]
 
@@ -91,7 +101,8 @@ class ProcessSpanProcessor(SpanProcessor):
         #: Spans lost: the pipe was full, or no export process was there to take them.
         self.dropped = 0
         self._warned_at = 0
-        self._rows: list[tuple[Any, ...]] = []  # ended spans, not pickled yet
+        self._rows: list[tuple[Any, ...]] = []  # ended SDK spans, not pickled yet
+        self._lean: list[tuple[Any, ...]] = []  # ended lean spans' rows, not pickled yet
         # The resource and scope of the last span and their indices (every span of one
         # provider has the same: one identity check a span instead of two lookups).
         self._last: tuple[object, object, int, int] | None = None
@@ -106,6 +117,7 @@ class ProcessSpanProcessor(SpanProcessor):
         # ``_defs_sent``.
         self._known: dict[int, tuple[object, int]] = {}
         self._defs: list[bytes] = []
+        self._limits: SpanLimits | None = None  # for lean rows exported in-process
         self._defs_sent = 0
         self._inline: SpanProcessor | None = None
         self._wake = threading.Event()
@@ -159,8 +171,45 @@ class ProcessSpanProcessor(SpanProcessor):
                 self._last = (resource, scope, ri, si)
             rows = self._rows
             rows.append(span_row(span, ri, si))
-            if len(rows) >= _FLUSH_AT:
+            if len(rows) + len(self._lean) >= _FLUSH_AT:
                 self._flush()
+
+    def register(self, resource: Resource, scope: InstrumentationScope | None
+                 ) -> tuple[int, int]:
+        """The indices :meth:`on_end_row`'s rows name ``resource`` and ``scope`` by."""
+        with self._lock:
+            return self._index(resource, "r"), self._index(scope, "c")
+
+    @property
+    def exports_in_process(self) -> bool:
+        """True when no export process could be started: the SDK's batch processor and
+        exporter run here (decided once, when the processor starts)."""
+        return self._inline is not None
+
+    def on_end_row(self, row: tuple[Any, ...]) -> None:
+        """A :class:`~.leanspan.LeanSpan` ended, sampled: its row, as
+        :func:`~.spanwire.load_lean_span` reads it (resource and scope from
+        :meth:`register`)."""
+        if self._closed:
+            return
+        if self._inline is not None:
+            self._inline.on_end(self._rebuilt(row))
+            return
+        if self._pending_size > _MAX_PENDING:
+            with self._lock:
+                self._drop(1, "the span export pipe is full")
+            return
+        with self._lock:
+            lean = self._lean
+            lean.append(row)
+            if len(lean) + len(self._rows) >= _FLUSH_AT:
+                self._flush()
+
+    def _rebuilt(self, row: tuple[Any, ...]) -> ReadableSpan:
+        if self._limits is None:
+            self._limits = SpanLimits()
+        things = {index: thing for thing, index in self._known.values()}
+        return load_lean_span(row, things, things, self._limits)  # type: ignore[arg-type]
 
     def _index(self, thing: object, kind: str) -> int:
         known = self._known.get(id(thing))
@@ -178,11 +227,12 @@ class ProcessSpanProcessor(SpanProcessor):
         """Write what is buffered without ever blocking; called with the lock held."""
         if self._pid != os.getpid():
             self._forget()
-        spans = self._rows
+        spans, lean = self._rows, self._lean
         marker, self._marker = self._marker, False
-        if not spans and not self._pending and not marker:
+        if not spans and not lean and not self._pending and not marker:
             return
-        self._rows = []
+        self._rows, self._lean = [], []
+        count = len(spans) + len(lean)
         proc = self._proc
         now = time.monotonic()
         if proc is None:
@@ -190,19 +240,20 @@ class ProcessSpanProcessor(SpanProcessor):
                 self._spawn()
                 proc = self._proc
             if proc is None:
-                self._drop(len(spans), "no span export process")
+                self._drop(count, "no span export process")
                 return
         if (self._stalled_since is not None
                 and now - self._stalled_since > self._stall_limit):
-            self._lost(proc, len(spans), "it took nothing for "
+            self._lost(proc, count, "it took nothing for "
                        f"{self._stall_limit:g} s")
             return
-        if spans and self._pending_size > _MAX_PENDING:
-            self._drop(len(spans), "the span export pipe is full")
-            spans = []
-        if spans or marker:  # a flush request is never dropped: it is a few bytes
+        if count and self._pending_size > _MAX_PENDING:
+            self._drop(count, "the span export pipe is full")
+            spans, lean, count = [], [], 0
+        if count or marker:  # a flush request is never dropped: it is a few bytes
             chunk = (b"".join(self._defs[self._defs_sent:])
                      + (frame(("b", spans)) if spans else b"")
+                     + (frame(("l", lean)) if lean else b"")
                      + (_FLUSH_MARKER if marker else b""))
             self._defs_sent = len(self._defs)
             self._pending.append(chunk)
@@ -212,7 +263,7 @@ class ProcessSpanProcessor(SpanProcessor):
         except BlockingIOError:
             written = 0
         except OSError as exc:  # the process is gone (EPIPE) or its pipe broke
-            self._lost(proc, len(spans), str(exc) or type(exc).__name__)
+            self._lost(proc, count, str(exc) or type(exc).__name__)
             return
         self._pending_size -= written
         progress = written > 0
@@ -286,7 +337,7 @@ class ProcessSpanProcessor(SpanProcessor):
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._rows, self._defs_sent = [], 0
+        self._rows, self._lean, self._defs_sent = [], [], 0
         self._pending, self._pending_size = deque(), 0
         self._marker, self._stalled_since = False, None
         if proc is not None:

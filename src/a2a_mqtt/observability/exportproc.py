@@ -6,7 +6,9 @@ then a pickle): the first message is the exporter's settings (a dict of
 ``OTLPSpanExporter`` keyword arguments); then, in any order, ``("r", i, row)`` and
 ``("c", i, row)`` name resource and instrumentation scope ``i`` (each once, before
 the first span that uses it), ``("b", rows)`` is a batch of finished, sampled spans
-(:func:`~.spanwire.span_row`'s rows), and
+(:func:`~.spanwire.span_row`'s rows), ``("l", rows)`` a batch of our lean spans'
+rows (:func:`~.spanwire.load_lean_span`, rebuilt under the SDK's ``SpanLimits`` read
+here from the inherited ``OTEL_*`` environment), and
 ``("f",)`` asks for a flush: everything received so far is exported, then one byte
 goes back, ``0`` flushed or ``1`` not. End of stdin (a graceful stop, or the
 parent's death) shuts the processor down, which exports what it holds, and ends the
@@ -36,6 +38,7 @@ from typing import IO, Any
 from a2a_mqtt.observability.childmain import run_child
 from a2a_mqtt.observability.spanwire import (
     HEADER,
+    load_lean_span,
     load_resource,
     load_scope,
     load_span,
@@ -65,11 +68,13 @@ def _frame(stream: IO[bytes]) -> Any | None:
     return None if body is None else pickle.loads(body)  # noqa: S301
 
 
-def _span(processor: Any, row: Any, resources: Any, scopes: Any) -> None:
-    """One span of a batch into the processor; a span that cannot be rebuilt is logged
-    and fails alone (the rest of its batch goes on)."""
+def _span(processor: Any, row: Any, resources: Any, scopes: Any, limits: Any) -> None:
+    """One span of a batch into the processor (``limits``: a lean span's row, rebuilt
+    under the SDK's span limits); a span that cannot be rebuilt is logged and fails
+    alone (the rest of its batch goes on)."""
     try:
-        processor.on_end(load_span(row, resources, scopes))
+        processor.on_end(load_span(row, resources, scopes) if limits is None
+                         else load_lean_span(row, resources, scopes, limits))
     except Exception:
         log.exception("span export: a span could not be handled")
 
@@ -79,6 +84,7 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
         OTLPSpanExporter,
     )
     from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
+    from opentelemetry.sdk.trace import SpanLimits  # noqa: PLC0415
     from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope  # noqa: PLC0415
 
@@ -86,6 +92,8 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
     if not isinstance(settings, dict):
         return 2
     processor = BatchSpanProcessor(OTLPSpanExporter(**settings))
+    # The SDK's limits from this process's environment, the service's (inherited).
+    limits = SpanLimits()
     resources: dict[int, Resource] = {}
     scopes: dict[int, InstrumentationScope | None] = {}
     try:
@@ -94,7 +102,10 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
                 kind = message[0]
                 if kind == "b":
                     for row in message[1]:
-                        _span(processor, row, resources, scopes)
+                        _span(processor, row, resources, scopes, None)
+                elif kind == "l":
+                    for row in message[1]:
+                        _span(processor, row, resources, scopes, limits)
                 elif kind == "r":
                     resources[message[1]] = load_resource(message[2])
                 elif kind == "c":

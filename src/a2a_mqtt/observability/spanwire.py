@@ -11,6 +11,11 @@ big-endian length before a pickle.
 Pickle is safe here because both ends are this package: the export process reads
 only the pipe its parent opened for it.
 
+Two row layouts: :func:`span_row`'s, from an SDK span that ended (its attributes
+already cleaned and bounded by the SDK), and :func:`load_lean_span`'s, from one of our
+:class:`~.leanspan.LeanSpan`\\ s, whose attributes the SDK's ``BoundedAttributes``
+cleans and bounds here, in the export process.
+
 Invariant: a batch carries each resource and instrumentation scope once, and every
 span names them by index, since all spans of one provider share them.
 """
@@ -19,18 +24,20 @@ from __future__ import annotations
 
 import pickle
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.span import TraceState
 
 __all__ = [
-    "HEADER", "dump_batch", "frame", "load_batch", "load_resource", "load_scope", "load_span",
-    "resource_row", "scope_row", "span_row", "unframe_header",
+    "HEADER", "dump_batch", "event_rows", "frame", "link_rows", "load_batch", "load_lean_span",
+    "load_resource", "load_scope", "load_span", "resource_row", "scope_row", "span_row",
+    "unframe_header",
 ]
 
 HEADER: Final = struct.Struct(">I")
@@ -111,13 +118,21 @@ def span_row(s: ReadableSpan, resource: int, scope: int) -> tuple[Any, ...]:
         else parent.trace_id,
         parent_row, resource, scope,
         _attrs(s.attributes),
-        tuple((e.name, _attrs(e.attributes), e.timestamp, e.dropped_attributes)
-              for e in events) if events else (),
-        tuple((_ctx(link.context), _attrs(link.attributes), link.dropped_attributes)
-              for link in links) if links else (),
+        event_rows(events) if events else (),
+        link_rows(links) if links else (),
         s.kind.value, status.status_code.value, status.description,
         s.start_time, s.end_time,
         s.dropped_attributes, s.dropped_events, s.dropped_links)
+
+
+def event_rows(events: Iterable[Event]) -> tuple[Any, ...]:
+    return tuple((e.name, _attrs(e.attributes), e.timestamp, e.dropped_attributes)
+                 for e in events)
+
+
+def link_rows(links: Iterable[Link]) -> tuple[Any, ...]:
+    return tuple((_ctx(link.context), _attrs(link.attributes), link.dropped_attributes)
+                 for link in links)
 
 
 def dump_batch(spans: Sequence[ReadableSpan]) -> tuple[Any, ...]:
@@ -232,6 +247,81 @@ def load_span(row: tuple[Any, ...], resources: Sequence[Resource] | Mapping[int,
         status=Status(status_code, description if status_code is StatusCode.ERROR else None),
         start_time=start, end_time=end, instrumentation_scope=scopes[si],
         dropped=(d_attrs, d_events, d_links))
+
+
+def load_lean_span(row: tuple[Any, ...],
+                   resources: Sequence[Resource] | Mapping[int, Resource],
+                   scopes: Sequence[InstrumentationScope | None]
+                   | Mapping[int, InstrumentationScope | None],
+                   limits: SpanLimits) -> ReadableSpan:
+    """The span a :class:`~.leanspan.LeanSpan` recorded, as the SDK's span would have
+    ended it: its attributes go through the SDK's ``BoundedAttributes`` under the SDK's
+    ``limits`` (the attributes given at the start, then every later write in order),
+    so cleaning, truncation, eviction and the dropped count are the SDK's.
+
+    Row layout (``LeanSpan.end``): name, trace id, span id, trace flags, trace state
+    items, parent (None, or its trace id when not the span's, span id, is_remote,
+    flags, state items), kind, the start attributes, the later writes (None, or
+    ``(key, value)`` / None for a pair already dropped), event rows, events dropped,
+    link rows, links dropped, status code, description, start, end, resource index,
+    scope index."""
+    (name, trace_id, span_id, flags, state, parent, kind, attrs, sets, events, d_events,
+     links, d_links, code, description, start, end, ri, si) = row
+    attributes, dropped = _bounded(attrs, sets, limits)
+    if parent is None:
+        parent_context = None
+    else:
+        parent_context = SpanContext(trace_id if parent[0] is None else parent[0], parent[1],
+                                     parent[2], TraceFlags(parent[3]), _state(parent[4]))
+    status_code = _CODES[code]
+    return _Span(
+        name=name,
+        context=SpanContext(trace_id, span_id, False, TraceFlags(flags), _state(state)),
+        parent=parent_context, resource=resources[ri], attributes=attributes,
+        events=tuple(_Event(n, a, ts, d) for n, a, ts, d in events),
+        links=tuple(_Link(_context(c), a, d) for c, a, d in links),
+        kind=_KINDS[kind],
+        status=(_UNSET if status_code is StatusCode.UNSET else Status(
+            status_code, description if status_code is StatusCode.ERROR else None)),
+        start_time=start, end_time=end, instrumentation_scope=scopes[si],
+        dropped=(dropped, d_events, d_links))
+
+
+_KINDS: Final = {k.value: k for k in SpanKind}
+_CODES: Final = {c.value: c for c in StatusCode}
+_UNSET: Final = Status(StatusCode.UNSET)
+_NO_STATE: Final = TraceState()
+
+
+def _state(items: tuple[tuple[str, str], ...]) -> TraceState:
+    return TraceState(list(items)) if items else _NO_STATE
+
+
+def _bounded(attrs: dict[str, Any], sets: tuple[Any, ...] | None, limits: SpanLimits
+             ) -> tuple[dict[str, Any], int]:
+    """A lean span's attributes and how many were dropped, as the SDK's span ends with
+    them: the SDK's ``BoundedAttributes`` under ``limits``, given the start attributes,
+    then each later write in order.
+
+    When no limit can act (no length limit, no pair dropped in the service, no more
+    distinct keys than the count limit) that is the plain dict with each write put last,
+    which is what it computes then: the service sends only values that cleaning leaves
+    as they are (``leanspan``: plain scalars, or values it cleaned already)."""
+    maxlen, max_value_len = limits.max_span_attributes, limits.max_span_attribute_length
+    if max_value_len is None and (not sets or None not in sets):
+        result = dict(attrs)
+        for key, value in sets or ():
+            result.pop(key, None)
+            result[key] = value
+        if maxlen is None or len(result) <= maxlen:
+            return result, 0
+    bounded = BoundedAttributes(maxlen, attrs, immutable=False, max_value_len=max_value_len)
+    for entry in sets or ():
+        if entry is None:
+            bounded.dropped += 1
+        else:
+            bounded[entry[0]] = entry[1]
+    return bounded.copy(), bounded.dropped  # type: ignore[return-value]
 
 
 def load_batch(batch: tuple[Any, ...]) -> list[ReadableSpan]:

@@ -4,7 +4,9 @@ Off by default. :func:`configure_tracing` with an endpoint installs an SDK
 ``TracerProvider`` (sampler ``ParentBased(TraceIdRatioBased(ratio))``; the SDK's
 ``BatchSpanProcessor`` and the official OTLP/HTTP ``OTLPSpanExporter``, which run in
 the export process, fed by :mod:`.childexport`, unless
-``export_process=False``) for the whole process; until then :func:`span` yields None
+``export_process=False``) for the whole process, and gives our own spans the lean
+tracer of :mod:`.leanspan` (the same sampler, ids and limits; inline: the SDK's
+tracer); until then :func:`span` yields None
 after one global read, so an untraced process pays nothing more (no tracer lookups,
 no context changes, no properties written).
 
@@ -202,23 +204,28 @@ def configure_tracing(config: TracingConfig) -> TracingHandle | None:
             OTLPSpanExporter,
         )
         from opentelemetry.sdk.resources import SERVICE_NAME, Resource  # noqa: PLC0415
-        from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+        from opentelemetry.sdk.trace import SpanLimits, TracerProvider  # noqa: PLC0415
         from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
+        from opentelemetry.sdk.trace.id_generator import RandomIdGenerator  # noqa: PLC0415
         from opentelemetry.sdk.trace.sampling import (  # noqa: PLC0415
             ALWAYS_ON,
             ParentBased,
             TraceIdRatioBased,
         )
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope  # noqa: PLC0415
     except ImportError as exc:
         raise missing_extra(exc, extra="tracing") or exc from None
 
     from a2a_mqtt._version import __version__  # noqa: PLC0415
     from a2a_mqtt.observability.childexport import ProcessSpanProcessor  # noqa: PLC0415
+    from a2a_mqtt.observability.leanspan import LeanTracer  # noqa: PLC0415
 
     # At 1.0 the ratio sampler would hash every trace id to keep them all.
     root = ALWAYS_ON if config.sample_ratio >= 1.0 else TraceIdRatioBased(config.sample_ratio)
+    sampler, ids, limits = ParentBased(root), RandomIdGenerator(), SpanLimits()
     provider = TracerProvider(
-        resource=Resource.create({SERVICE_NAME: config.service_name}), sampler=ParentBased(root))
+        resource=Resource.create({SERVICE_NAME: config.service_name}), sampler=sampler,
+        id_generator=ids, span_limits=limits)
     # The official encoder is the most expensive part of tracing (about 35 µs a span),
     # so by default it runs in the export process, on another core, with its own GIL,
     # behind the SDK's BatchSpanProcessor (OTEL_BSP_*: 512 spans a POST, 2048 queued,
@@ -234,7 +241,18 @@ def configure_tracing(config: TracingConfig) -> TracingHandle | None:
     # process; a configure after a shutdown (tests, benchmarks) keeps the first one.
     if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
         trace.set_tracer_provider(provider)
-    _TRACER = provider.get_tracer("a2a_mqtt", __version__)
+    # Our own spans: recorded by the lean tracer (leanspan.py: the API's Tracer, with
+    # this provider's sampler, id generator, limits and resource) and handed to the
+    # export process as rows, when spans export through it; inline (or with no export
+    # process), the SDK's own tracer. Everything else (a2a-sdk's spans, a user's
+    # instrumentation) uses the global provider, the SDK's, in the same traces.
+    if processor is not None and not processor.exports_in_process:
+        ri, si = processor.register(provider.resource, InstrumentationScope("a2a_mqtt",
+                                                                            __version__))
+        _TRACER = LeanTracer(sampler=sampler, id_generator=ids, limits=limits,
+                             sink=processor.on_end_row, resource_index=ri, scope_index=si)
+    else:
+        _TRACER = provider.get_tracer("a2a_mqtt", __version__)
     _HANDLE = TracingHandle(provider, config, processor)
     log.info("tracing on: %s, sample ratio %g, service %s, export %s", config.endpoint,
              config.sample_ratio, config.service_name,
@@ -336,7 +354,8 @@ def span(name: str, *, kind: SpanKind, attributes: Mapping[str, AttributeValue] 
 _NO_SPAN: Final = nullcontext(None)
 _CACHE_MAX: Final = 1024
 # Span names and attribute dicts per (method, topic) and per topic: built once,
-# handed to every span (the SDK copies what it keeps, so they are never mutated).
+# handed to every span (the tracer, the SDK's or the lean one, copies what it keeps;
+# these are never mutated).
 _CLIENT_ATTRS: dict[tuple[str, str], tuple[str, dict[str, AttributeValue]]] = {}
 _SERVER_ATTRS: dict[str, dict[str, AttributeValue]] = {}
 _NAMES: dict[str, str] = {}

@@ -77,6 +77,7 @@ from a2a_mqtt.errors import RemoteProtocolError, TransportError
 from a2a_mqtt.mqtt_types import IncomingMessage, PublishProperties
 from a2a_mqtt.observability import tracing
 from a2a_mqtt.server.inflight import InflightEntry, InflightLog
+from a2a_mqtt.server.keepcancel import cancel_count, kept, reraise_if_swallowed
 from a2a_mqtt.server.refusals import RefusalLog, refusal_reason
 from a2a_mqtt.server.stores import KNOWN_ABSENT, TaskAccess
 from a2a_mqtt.server.taskids import REQUESTED_TASK_ID, DedupGate, seen_in_history
@@ -505,7 +506,7 @@ class RequestDispatcher:
                 await self._stream(rid, self._handler.on_message_send_stream(params, ctx), reply,
                                    on_first=lambda: self._gate.settled(task_id, message_id))
             else:
-                result = await self._handler.on_message_send(params, ctx)
+                result = await kept(self._handler.on_message_send(params, ctx))
                 # A SendMessageResponse's ProtoJSON, without copying the result into one.
                 if isinstance(result, Task):
                     if self._metrics is not None:
@@ -670,6 +671,7 @@ class RequestDispatcher:
         """
         final = is_terminal_result if until_terminal else is_final_result
         metrics = self._metrics
+        cancels = cancel_count()
         if metrics is not None:
             metrics.stream(1)
         try:
@@ -692,6 +694,7 @@ class RequestDispatcher:
                     if reply.ended:
                         break  # nothing follows the end marker (closes the handler's stream)
         except A2AError as exc:
+            reraise_if_swallowed(cancels)
             await reply.error(rid, error_object(exc))
             return
         finally:
@@ -699,6 +702,8 @@ class RequestDispatcher:
                 on_first()
             if metrics is not None:
                 metrics.stream(-1)
+        # A stream a2a-sdk ended because it swallowed our cancellation is not over.
+        reraise_if_swallowed(cancels)
         if not reply.ended:
             # The handler closed the stream without a final event: say so explicitly
             # (binary: an empty StreamResponse, whose wire form is no bytes).

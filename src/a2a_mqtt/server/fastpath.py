@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Awaitable
+from collections.abc import AsyncGenerator
 from typing import Any, Final
 
 from a2a.server.agent_execution import AgentExecutor, RequestContext, RequestContextBuilder
@@ -62,6 +62,7 @@ from a2a.utils.errors import (
 )
 from a2a.utils.task import apply_history_length, validate_history_length
 
+from a2a_mqtt.server.keepcancel import kept
 from a2a_mqtt.server.leantask import INTERRUPTED, TERMINAL, LeanTask, new_manager
 from a2a_mqtt.server.required import validated
 
@@ -72,25 +73,10 @@ _END: Final = object()
 _FAILED: Final = TaskState.TASK_STATE_FAILED
 
 
-async def _sent(reply: Awaitable[Any]) -> Message | Task:
-    """The default handler's reply (its decorators hide the type), or the cancellation
-    it swallowed. a2a-sdk 1.3.0's ``ActiveTask.subscribe`` ends quietly on
-    ``CancelledError``, and its ``on_message_send`` then answers the task as stored at
-    that moment (often as first stored): a cancelled request (a stop past its grace, a
-    caller's timeout) must stay cancelled, not publish that task as its reply
-    (docs/performance.md, "The collector and a2a-sdk's handler")."""
-    current = asyncio.current_task()
-    cancelling = current.cancelling() if current is not None else 0
-    result: Message | Task = await reply
-    if current is not None and current.cancelling() > cancelling:
-        raise asyncio.CancelledError
-    return result
-
-
 def _copy(task: Task) -> Task:
-    kept = Task()
-    kept.CopyFrom(task)
-    return kept
+    copy = Task()
+    copy.CopyFrom(task)
+    return copy
 
 
 class _Reply:
@@ -231,11 +217,11 @@ class LeanRequestHandler(DefaultRequestHandler):
     async def on_message_send(self, params: SendMessageRequest,
                               context: ServerCallContext) -> Message | Task:
         if not self.lean:
-            return await _sent(super().on_message_send(params, context))
+            return await kept(super().on_message_send(params, context))
         cfg = params.configuration
         begun = await self._begin(params, context, lambda tid: _Reply(tid, cfg))
         if begun is None:
-            return await _sent(super().on_message_send(params, context))
+            return await kept(super().on_message_send(params, context))
         lean, rc, reply = begun
         inline = lean.idle and not cfg.return_immediately
         if inline:

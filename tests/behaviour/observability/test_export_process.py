@@ -317,3 +317,38 @@ async def test_spans_the_process_dropped_are_on_every_services_metrics() -> None
         finally:
             metrics.shutdown()
             handle.shutdown()
+
+
+async def test_lean_spans_go_out_through_the_process_under_its_span_limits(
+        processors: list[ProcessSpanProcessor], monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry.sdk.trace import SpanLimits
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    from a2a_mqtt.observability.leanspan import LeanTracer
+
+    # The export process inherits the service's environment and reads the SDK's limits
+    # there; the lean spans carry every attribute they were given.
+    monkeypatch.setenv("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "2")
+    async with otlp_receiver() as (url, collector):
+        processor = started(processors, f"{url}/v1/traces")
+        ri, si = processor.register(Resource.create({"service.name": "lean-export"}),
+                                    InstrumentationScope("a2a_mqtt", "t"))
+        tracer = LeanTracer(sampler=ParentBased(ALWAYS_ON), id_generator=RandomIdGenerator(),
+                            limits=SpanLimits(), sink=processor.on_end_row,
+                            resource_index=ri, scope_index=si)
+        for i in range(70):  # more than one write (64 spans) and a remainder
+            span = tracer.start_span(f"lean-{i}", attributes={"a": 1, "b": 2})
+            span.set_attribute("i", i)
+            span.end()
+        end_spans(processor, "sdk", 3)  # the SDK's spans share the processor
+        assert await flush(processor)
+        got = await collector.wait_for(lambda s: len(s) >= 73)
+        lean = [s for s in got if s.name.startswith("lean-")]
+        assert sorted(s.name for s in lean) == sorted(f"lean-{i}" for i in range(70))
+        assert {(s.service, s.scope) for s in lean} == {("lean-export", "a2a_mqtt")}
+        assert {s.attributes["i"] for s in lean} == set(range(70))
+        assert all(set(s.attributes) == {"b", "i"} for s in lean)
+        assert len([s for s in got if s.name.startswith("sdk-")]) == 3
+        assert processor.dropped == 0

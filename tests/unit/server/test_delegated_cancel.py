@@ -4,7 +4,7 @@ a2a-sdk 1.3.0's ``ActiveTask.subscribe`` swallows ``CancelledError``; its
 ``on_message_send`` then returns the task as stored at that moment (here: as first
 stored, SUBMITTED). That is what the equivalence tests saw when the collector slowed a
 turn past their one-second ``wait_for`` (docs/performance.md, "The collector and
-a2a-sdk's handler"). ``LeanRequestHandler`` re-raises the cancellation (fastpath._sent).
+a2a-sdk's handler"). ``LeanRequestHandler`` re-raises the cancellation (server/keepcancel.py).
 """
 
 from __future__ import annotations
