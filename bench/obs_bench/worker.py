@@ -90,6 +90,19 @@ def _cpu() -> float:
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def _waited() -> float:
+    """Seconds the main thread (the event loop) has been runnable but not running,
+    waiting for a CPU that other work held (Linux's ``/proc/PID/schedstat``; 0
+    elsewhere): the broker, the metrics process, anything else on the machine.
+    Throughput is about 1 / (own CPU + this wait) per request, as the loop never sleeps
+    at 100 in flight (docs/performance.md, "Observability: what metrics cost", Session 10)."""
+    try:
+        with open(f"/proc/{os.getpid()}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 class _GcClock:
     """Seconds this process spent in the cyclic garbage collector (``gc.callbacks``):
     spans that live across a call reach its older generations (docs/performance.md,
@@ -173,14 +186,14 @@ async def serve(name: str, broker_url: str, sink_url: str) -> None:
             async def close_window() -> None:
                 await asyncio.sleep(seconds)
                 window.update(cpu=_cpu(), own=time.process_time(), wall=time.perf_counter(),
-                              gc=_GC.total, done=len(latencies))
+                              gc=_GC.total, waited=_waited(), done=len(latencies))
 
             scraper = None
             if spec.scrape and host.metrics_url:
                 scraper = asyncio.create_task(_scraper(host.metrics_url, http),
                                               name="bench.scraper")
-            cpu, own, start, gc_start = (_cpu(), time.process_time(), time.perf_counter(),
-                                         _GC.total)
+            cpu, own, start, gc_start, waited = (_cpu(), time.process_time(),
+                                                 time.perf_counter(), _GC.total, _waited())
             closer = asyncio.create_task(close_window(), name="bench.window")
             await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
             await closer
@@ -193,6 +206,7 @@ async def serve(name: str, broker_url: str, sink_url: str) -> None:
                     "cpu_ms_per_req": (window["cpu"] - cpu) * 1000 / max(1, done),
                     "self_cpu_ms_per_req": (window["own"] - own) * 1000 / max(1, done),
                     "gc_us_per_req": (window["gc"] - gc_start) * 1e6 / max(1, done),
+                    "wait_us_per_req": (window["waited"] - waited) * 1e6 / max(1, done),
                     "p50_ms": median(latencies[:done]) * 1000}
 
         await run(1.0)  # warm-up: connections, imports, caches
