@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.events import EventQueue
 from a2a.types.a2a_pb2 import (
     AgentCapabilities,
     AgentCard,
@@ -30,8 +33,8 @@ from a2a.types.a2a_pb2 import (
     TaskStatusUpdateEvent,
 )
 
-__all__ = ["S", "comparable", "run_without_gc", "scripted_card", "status_update",
-           "user_request"]
+__all__ = ["S", "ScriptedExecutor", "comparable", "run_without_gc", "scripted_card",
+           "status_update", "user_request"]
 
 S = TaskState
 _T = TypeVar("_T")
@@ -78,6 +81,28 @@ def status_update(task_id: str, context_id: str, state: Any,
     if message is not None:
         status.message.CopyFrom(message)
     return TaskStatusUpdateEvent(task_id=task_id, context_id=context_id, status=status)
+
+
+class ScriptedExecutor(AgentExecutor):
+    """What the scripted executors share: the request's text is JSON saying what to do
+    (:meth:`begin`), and a cancel ends the task CANCELED."""
+
+    @staticmethod
+    async def begin(context: RequestContext, event_queue: EventQueue) -> tuple[str, str, Any]:
+        """The task's id, its context's id and the request's JSON; a new task is
+        enqueued first, SUBMITTED with the request's message in its history."""
+        assert context.message is not None
+        tid, cid = str(context.task_id), str(context.context_id)
+        script = json.loads(context.message.parts[0].text)
+        if context.current_task is None:
+            task = Task(id=tid, context_id=cid, status=TaskStatus(state=S.TASK_STATE_SUBMITTED))
+            task.history.append(context.message)
+            await event_queue.enqueue_event(task)
+        return tid, cid, script
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        await event_queue.enqueue_event(status_update(
+            str(context.task_id), str(context.context_id), S.TASK_STATE_CANCELED))
 
 
 def comparable(value: Any) -> Any:

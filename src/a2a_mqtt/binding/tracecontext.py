@@ -42,6 +42,7 @@ __all__ = [
     "inject",
     "inject_span",
     "parse_traceparent",
+    "remote_parent",
     "with_trace_context",
     "without_trace_context",
 ]
@@ -79,18 +80,29 @@ def parse_traceparent(value: str, state: str | None = None) -> SpanContext | Non
     trace_flags = (_SAMPLED if flags == 1 else _NOT_SAMPLED if flags == 0
                    else TraceFlags(flags))
     trace_state = (TraceState.from_header([state]) if state else _NO_STATE)
-    return SpanContext(trace_id=trace_id, span_id=span_id, is_remote=True,
-                       trace_flags=trace_flags, trace_state=trace_state)
+    # Positional: keywords cost a third of this call (trace id, span id, remote, flags, state).
+    return SpanContext(trace_id, span_id, True, trace_flags, trace_state)
+
+
+_FLAGS_HEX: Final = tuple(f"{flags:02x}" for flags in range(256))
 
 
 def format_traceparent(sc: SpanContext) -> str:
     """Version 00 of the format: what every sender writes."""
-    return f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{sc.trace_flags & 0xFF:02x}"
+    return f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{_FLAGS_HEX[sc.trace_flags & 0xFF]}"
 
 
 def extract(user_properties: UserProperties, context: Context | None = None) -> Context:
     """``context`` (default: an empty one) with the remote span the properties name, if
     valid; otherwise ``context`` unchanged. Never raises on any property list."""
+    sc = remote_parent(user_properties)
+    base = Context() if context is None else context
+    return base if sc is None else set_span_in_context(NonRecordingSpan(sc), base)
+
+
+def remote_parent(user_properties: UserProperties) -> SpanContext | None:
+    """The remote span the properties name (what :func:`extract` puts in its context),
+    or None when they name no valid one. Never raises on any property list."""
     parent: str | None = None
     state: str | None = None
     for name, value in user_properties:
@@ -99,13 +111,11 @@ def extract(user_properties: UserProperties, context: Context | None = None) -> 
             parent = value
         elif name == TRACESTATE or (len(name) == 10 and name.lower() == TRACESTATE):
             state = value
-    base = Context() if context is None else context
     if parent is None or len(parent) > _MAX_VALUE:
-        return base
+        return None
     if state is not None and len(state) > _MAX_VALUE:
         state = None
-    sc = parse_traceparent(parent, state)
-    return base if sc is None else set_span_in_context(NonRecordingSpan(sc), base)
+    return parse_traceparent(parent, state)
 
 
 def inject_span(span: Span) -> tuple[tuple[str, str], ...]:

@@ -10,7 +10,7 @@ Where they live (docs/observability.md, "How metrics leave the process"):
   reading cost this process nothing. The service keeps only cheap accumulation:
   histogram observations are queued (:class:`Histogram`) and written to the process
   in one frame per :data:`BATCH` observations and before every collection; counters,
-  up-down counters and gauges stay here (:class:`Sum`, :meth:`Metrics.gauge`) and a
+  up-down counters and gauges stay here (:class:`Sum`, :class:`Gauge`) and a
   snapshot goes along with every collection (a scrape: a round trip; an OTLP push:
   on this process's schedule, every ``otlp_interval``). Exemplars are not kept
   there (an observation is recorded away from its request's context);
@@ -19,12 +19,8 @@ Where they live (docs/observability.md, "How metrics leave the process"):
   for good from the moment it fails (one warning; the histogram observations it held
   are lost, everything else carries on).
 
-Cost on the request path (docs/performance.md, "Observability: what metrics cost"):
-the SDK cleans and hashes the attribute dict on every synchronous call (~7 µs here),
-which is why sums are plain dict updates keyed by the tuple of attribute values and
-histograms a float appended to a deque; both are read with single C calls under the
-GIL (``list(dict.items())``, ``deque.popleft``), so a collecting thread (a scrape,
-the push) sees a consistent state and loses or doubles nothing.
+What the service keeps, and why it is cheap on the request path, is
+:mod:`.metricsrecord`'s (:class:`Sum`, :class:`Gauge`, :class:`Histogram`).
 """
 
 from __future__ import annotations
@@ -32,17 +28,13 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from array import array
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Final
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
-from opentelemetry.metrics import Histogram as OtelHistogram
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from opentelemetry.util.types import AttributeValue
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from a2a_mqtt._version import __version__
@@ -51,165 +43,31 @@ from a2a_mqtt.observability import names as N
 from a2a_mqtt.observability.config import ObservabilityConfig
 from a2a_mqtt.observability.metricschild import Channel, ChildGone, channel
 from a2a_mqtt.observability.metricsproc import DURATION_BUCKETS, make_provider
+from a2a_mqtt.observability.metricsrecord import (
+    BATCH,
+    Gauge,
+    Histogram,
+    Key,
+    Reader,
+    Sum,
+    Taken,
+    frames,
+)
 from a2a_mqtt.observability.names import Instrument
 from a2a_mqtt.observability.tracing import spans_dropped
 
+# BATCH, DURATION_BUCKETS, Histogram and Sum: re-exported, their import path of before.
 __all__ = ["BATCH", "DURATION_BUCKETS", "Histogram", "Metrics", "Sum"]
 
 log = logging.getLogger("a2a_mqtt.observability")
-
-BATCH: Final = 128
-"""Queued histogram observations handed over at once (bounds the queue, and the pause
-a hand-over makes: one write of about 1 kB, or about 1 ms of the SDK here)."""
 
 _DROP_TIMEOUT: Final = 30.0
 """Seconds a stopping service waits for its last push (the exporter's own timeout and
 retries included)."""
 
-Key = tuple[str, ...]
-Attributes = dict[str, AttributeValue]
-
-
-class _Attrs:
-    """Attribute dicts resolved once per key tuple (keys in ``names`` order)."""
-
-    __slots__ = ("_cache", "_keys")
-
-    def __init__(self, keys: tuple[str, ...]) -> None:
-        self._keys = keys
-        self._cache: dict[Key, Attributes] = {}
-
-    def __call__(self, key: Key) -> Attributes:
-        found = self._cache.get(key)
-        if found is None:
-            if len(key) != len(self._keys):
-                raise ValueError(f"expected values for {self._keys}, got {key}")
-            found = self._cache[key] = dict(zip(self._keys, key, strict=True))
-        return found
-
-
-class Sum:
-    """A counter or up-down counter kept as plain sums; reported when collected."""
-
-    __slots__ = ("_attrs", "_values", "instrument")
-
-    def __init__(self, instrument: Instrument) -> None:
-        self.instrument = instrument
-        self._attrs = _Attrs(instrument.attributes)
-        self._values: dict[Key, float] = {}
-
-    def add(self, key: Key, value: float = 1) -> None:
-        values = self._values
-        values[key] = values.get(key, 0) + value
-
-    def value(self, key: Key) -> float:
-        return self._values.get(key, 0)
-
-    def items(self) -> list[tuple[Key, float]]:
-        """Every key's sum now (one C call under the GIL: a consistent snapshot)."""
-        return list(self._values.items())
-
-    def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
-        return [Observation(v, self._attrs(k)) for k, v in list(self._values.items())]
-
-
-class Histogram:
-    """A histogram's observations, queued per attribute key and recorded in batches.
-
-    An observation is a bare float appended to its key's queue; after :data:`BATCH`
-    observations, and before every collection (:meth:`Metrics.render`, the push), the
-    queues are handed over (:meth:`Metrics._hand_over`): to the metrics process in one
-    write, or to the OTel SDK's ``Histogram.record`` here, a key's observations in
-    their order, so its sum is the same float. The queues hold bare floats, which the
-    cyclic collector never tracks (queued tuples would be promoted through its
-    generations while they wait). Each queue is a deque: ``append`` (the event loop)
-    and ``popleft`` (the loop, or a thread scraping or pushing) are atomic, so no
-    observation is lost or recorded twice. ``batched=False`` (in-process recording
-    with an OTLP push, for exemplars): every observation is recorded at once.
-    """
-
-    __slots__ = ("_attrs", "_batched", "_hist", "_ids", "_owner", "_pending", "_since",
-                 "instrument")
-
-    def __init__(self, instrument: Instrument, owner: Metrics, *, batched: bool = True) -> None:
-        self.instrument = instrument
-        self._owner = owner
-        self._hist: OtelHistogram | None = None
-        """The SDK's instrument here (None while the metrics process records)."""
-        self._attrs = _Attrs(instrument.attributes)
-        self._batched = batched
-        self._pending: dict[Key, deque[float]] = {}
-        self._ids: dict[Key, int] = {}
-        """The metrics process's id of each key (named to it once)."""
-        self._since = 0
-        """Observations since the last hand-over made here (the recording thread's count:
-        what is queued is never more, so the queue stays under BATCH)."""
-
-    def record(self, key: Key, value: float) -> None:
-        if not self._batched:
-            hist = self._hist
-            if hist is not None:
-                hist.record(value, self._attrs(key))
-                return
-        queue = self._pending.get(key)
-        if queue is None:
-            self._attrs(key)  # a key of the wrong length fails here, at its first use
-            queue = self._pending.setdefault(key, deque())
-        queue.append(value)
-        self._since += 1
-        if self._since >= BATCH:
-            self._since = 0
-            self._owner._hand_over((self,))
-
-    def queued(self) -> int:
-        """Observations not yet handed over (fewer than :data:`BATCH`)."""
-        return sum(len(queue) for queue in list(self._pending.values()))
-
-    def flush(self) -> None:
-        """Hand every queued observation over (to the metrics process or the SDK)."""
-        self._owner._hand_over((self,))
-
-    def take(self) -> list[tuple[Key, array[float]]]:
-        """What is queued now, per key (more may arrive meanwhile: it stays queued)."""
-        taken: list[tuple[Key, array[float]]] = []
-        for key, queue in list(self._pending.items()):
-            popleft = queue.popleft
-            values = array("d")
-            append = values.append
-            for _ in range(len(queue)):  # bounded: what is queued now (more may arrive)
-                try:
-                    append(popleft())
-                except IndexError:  # another thread took it first
-                    break
-            if values:
-                taken.append((key, values))
-        return taken
-
-    def record_here(self, taken: list[tuple[Key, array[float]]]) -> None:
-        """Record observations :meth:`take` returned through the SDK, in this process."""
-        hist = self._hist
-        assert hist is not None
-        record = hist.record
-        for key, values in taken:
-            attrs = self._attrs(key)
-            for value in values:
-                record(value, attrs)
-
 
 def _spans_dropped() -> Iterable[tuple[Key, float]]:
     return [((), float(spans_dropped()))]
-
-
-def _read_all(instrument: Instrument, readers: list[Callable[[], Iterable[tuple[Key, float]]]]
-              ) -> list[tuple[Key, float]]:
-    """What every reader of an observable instrument returns now."""
-    out: list[tuple[Key, float]] = []
-    for reader in list(readers):
-        try:
-            out.extend(reader())
-        except Exception:  # a failing reader must not break the whole scrape
-            log.exception("reading %s failed", instrument.name)
-    return out
 
 
 class Metrics:
@@ -232,9 +90,7 @@ class Metrics:
         self._push = config.otlp_endpoint is not None
         self._hists: dict[str, Histogram] = {}
         self._sums: dict[str, Sum] = {}
-        self._readers: dict[str, list[Callable[[], Iterable[tuple[Key, float]]]]] = {}
-        self._observers: dict[str, Callable[[CallbackOptions], Iterable[Observation]]] = {}
-        self._gauges: dict[str, Instrument] = {}
+        self._gauges: dict[str, Gauge] = {}
         self._closed = False
         self._provider: MeterProvider | None = None
         self._meter: Meter | None = None
@@ -306,8 +162,8 @@ class Metrics:
         self._meter = self._provider.get_meter("a2a_mqtt", __version__)
         for acc in list(self._sums.values()):
             self._observe_here(acc.instrument, acc.observe)
-        for name, observe in list(self._observers.items()):
-            self._observe_here(self._gauges[name], observe)
+        for gauge in list(self._gauges.values()):
+            self._observe_here(gauge.instrument, gauge.observe)
         for hist in list(self._hists.values()):
             self._histogram_here(hist)
 
@@ -323,12 +179,12 @@ class Metrics:
     def _histogram_here(self, hist: Histogram) -> None:
         assert self._meter is not None
         instrument = hist.instrument
-        hist._hist = self._meter.create_histogram(
-            instrument.name, unit=instrument.unit, description=instrument.description,
-            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS))
         # With an OTLP push, histograms record at once: an exemplar is taken in the
         # context of the request it measures.
-        hist._batched = not self._push
+        hist.record_with(self._meter.create_histogram(
+            instrument.name, unit=instrument.unit, description=instrument.description,
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS)),
+            batched=not self._push)
 
     def _lost(self) -> None:
         """The metrics process is gone (its channel warned once), or is the parent's
@@ -401,32 +257,24 @@ class Metrics:
             self._histogram_here(hist)
         return hist
 
-    def gauge(self, instrument: Instrument,
-              read: Callable[[], Iterable[tuple[Key, float]]]) -> None:
+    def gauge(self, instrument: Instrument, read: Reader) -> None:
         """Add ``read`` to an observable instrument (a gauge, or by kind an observable
         counter / up-down counter): each collection reports what every reader returns."""
-        readers = self._readers.get(instrument.name)
-        if readers is not None:
-            readers.append(read)
+        found = self._gauges.get(instrument.name)
+        if found is not None:
+            found.readers.append(read)
             return
-        readers = self._readers[instrument.name] = [read]
-        attrs = _Attrs(instrument.attributes)
-
-        def observe(_options: CallbackOptions) -> Iterable[Observation]:
-            return [Observation(v, attrs(k)) for k, v in _read_all(instrument, readers)]
-
-        self._observers[instrument.name] = observe
-        self._gauges[instrument.name] = instrument
+        gauge = self._gauges[instrument.name] = Gauge(instrument, read)
         if self._child is not None:
             self._tell(self._definition(instrument, "obs"))
         else:
-            self._observe_here(instrument, observe)
+            self._observe_here(instrument, gauge.observe)
 
-    def forget(self, read: Callable[[], Iterable[tuple[Key, float]]]) -> None:
+    def forget(self, read: Reader) -> None:
         """Remove a reader added with :meth:`gauge` (a stopped agent's, say)."""
-        for readers in self._readers.values():
-            if read in readers:
-                readers.remove(read)
+        for gauge in self._gauges.values():
+            if read in gauge.readers:
+                gauge.readers.remove(read)
 
     @property
     def process_pid(self) -> int | None:
@@ -450,7 +298,7 @@ class Metrics:
                 for hist in hists:
                     hist.record_here(hist.take())
                 return
-            data, taken = self._batch(ch, hists)
+            data, taken = frames(hists, mid=self._mid, next_id=ch.next_id)
             if not data:
                 return
             try:
@@ -458,8 +306,7 @@ class Metrics:
             except ChildGone as exc:
                 self._undelivered(ch, exc, taken)
 
-    def _undelivered(self, ch: Channel, exc: ChildGone,
-                     taken: list[tuple[Histogram, list[tuple[Key, array[float]]]]]) -> None:
+    def _undelivered(self, ch: Channel, exc: ChildGone, taken: Taken) -> None:
         """The process failed with ``taken`` in hand: every member records here now, and
         these observations (older than any still queued) first."""
         ch.fail(exc)
@@ -467,30 +314,6 @@ class Metrics:
             self._lost()
         for hist, values in taken:
             hist.record_here(values)
-
-    def _batch(self, ch: Channel, hists: Iterable[Histogram]
-               ) -> tuple[bytes, list[tuple[Histogram, list[tuple[Key, array[float]]]]]]:
-        """The frames for what ``hists`` queue (key definitions first) and what was
-        taken for them; the lock held."""
-        defs: list[bytes] = []
-        records: list[tuple[int, array[float]]] = []
-        taken_all: list[tuple[Histogram, list[tuple[Key, array[float]]]]] = []
-        for hist in hists:
-            taken = hist.take()
-            if not taken:
-                continue
-            taken_all.append((hist, taken))
-            ids = hist._ids
-            for key, values in taken:
-                kid = ids.get(key)
-                if kid is None:
-                    kid = ids[key] = ch.next_id()
-                    defs.append(wire.control("key", k=kid, m=self._mid,
-                                             name=hist.instrument.name, key=list(key)))
-                records.append((kid, values))
-        if not records:
-            return b"", taken_all
-        return b"".join(defs) + wire.batch(records), taken_all
 
     def flush(self) -> None:
         """Hand every queued histogram observation over (:meth:`render` does first)."""
@@ -501,9 +324,8 @@ class Metrics:
         values: dict[str, list[tuple[list[str], float]]] = {}
         for name, acc in list(self._sums.items()):
             values[name] = [(list(k), v) for k, v in acc.items()]
-        for name, readers in list(self._readers.items()):
-            values[name] = [(list(k), v) for k, v in
-                            _read_all(self._gauges[name], readers)]
+        for name, gauge in list(self._gauges.items()):
+            values[name] = [(list(k), v) for k, v in gauge.read()]
         return wire.control("snap", m=self._mid, values=values)
 
     def _collect(self, question: bytes, *, answer: bool, timeout: float | None = None
@@ -516,7 +338,8 @@ class Metrics:
         with ch.lock:
             if self._child is None:
                 return None
-            data, taken = self._batch(ch, list(self._hists.values()))
+            data, taken = frames(list(self._hists.values()), mid=self._mid,
+                                 next_id=ch.next_id)
             try:
                 data = self._dropped(ch) + data + self._snapshot() + question
                 if answer:

@@ -30,10 +30,18 @@ from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.context import Context, attach, detach
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    Span,
+    SpanKind,
+    Status,
+    StatusCode,
+    Tracer,
+    set_span_in_context,
+)
 from opentelemetry.util.types import AttributeValue
 
-from a2a_mqtt.binding.tracecontext import extract
+from a2a_mqtt.binding.tracecontext import remote_parent
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.extras import missing_extra
 
@@ -49,6 +57,7 @@ __all__ = [
     "configure_tracing",
     "mark_error",
     "name_request",
+    "records_below",
     "rpc_attributes",
     "server_span",
     "span",
@@ -339,6 +348,26 @@ class _Block:
         s.end()
 
 
+class _Carry:
+    """The block of a request whose remote parent is not sampled (see :func:`server_span`):
+    no span, the parent's context made current, so the trace context (sampled flag off)
+    reaches every call below unchanged."""
+
+    __slots__ = ("_context", "_span", "_token")
+
+    def __init__(self, span: Span, context: Context) -> None:
+        self._span, self._context = span, context
+        self._token: object = None
+
+    def __enter__(self) -> Span:
+        self._token = attach(self._context)
+        return self._span
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        detach(self._token)  # type: ignore[arg-type]
+
+
 def span(name: str, *, kind: SpanKind, attributes: Mapping[str, AttributeValue] | None = None,
          parent: Context | None = None, current: bool = True
          ) -> AbstractContextManager[Span | None]:
@@ -394,7 +423,25 @@ def server_span(user_properties: Sequence[tuple[str, str]], topic: str
         attrs = _bounded(_SERVER_ATTRS)[topic] = {
             "rpc.system": "a2a", "messaging.system": "mqtt",
             "messaging.destination.name": topic}
-    return _Block("a2a/request", SpanKind.SERVER, attrs, extract(user_properties), True)
+    sc = remote_parent(user_properties)
+    if sc is None:
+        return _Block("a2a/request", SpanKind.SERVER, attrs, Context(), True)
+    above = NonRecordingSpan(sc)
+    parent = set_span_in_context(above, Context())
+    if not sc.trace_flags.sampled:
+        # The 1 % path's common case (ParentBased): what _Block would decide, without
+        # looking the parent up again in the context just built.
+        return _Carry(above, parent)
+    return _Block("a2a/request", SpanKind.SERVER, attrs, parent, True)
+
+
+def records_below() -> bool:
+    """False when the current span's trace is one its root chose not to record: a span
+    opened now would not be made (:func:`span` gives the block the parent), so a
+    caller may skip building its name and attributes. True while nothing says so
+    (tracing off included: :func:`span` is then a shared no-op)."""
+    sc = trace.get_current_span().get_span_context()
+    return not sc.is_valid or sc.trace_flags.sampled
 
 
 def name_request(method: str, **attributes: AttributeValue) -> None:

@@ -1,4 +1,6 @@
-"""A real OTLP/HTTP trace receiver for the tests: ExportTraceServiceRequest in, spans kept."""
+"""Real OTLP/HTTP receivers for the tests: ExportTraceServiceRequest in, spans kept
+(:func:`otlp_receiver`); ExportMetricsServiceRequest in, handed to the test
+(:func:`metrics_receiver`)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -71,23 +76,29 @@ class Collector:
         return list(self.spans)
 
 
+async def _body(scope: dict[str, Any], receive: Any) -> bytes:
+    """The whole request body (protobuf, optionally gzip), decompressed."""
+    assert scope["type"] == "http"
+    chunks: list[bytes] = []
+    more = True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    body = b"".join(chunks)
+    headers = dict(scope["headers"])
+    if headers.get(b"content-encoding") == b"gzip":
+        body = gzip.decompress(body)
+    return body
+
+
 @asynccontextmanager
 async def otlp_receiver() -> AsyncIterator[tuple[str, Collector]]:
     """Serve OTLP/HTTP (protobuf, optionally gzip) at ``<url>/v1/traces``."""
     collector = Collector()
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        assert scope["type"] == "http"
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        headers = dict(scope["headers"])
-        if headers.get(b"content-encoding") == b"gzip":
-            body = gzip.decompress(body)
+        body = await _body(scope, receive)
         ok = scope["path"] == "/v1/traces" and scope["method"] == "POST"
         if ok:
             await collector.add(body)
@@ -98,3 +109,24 @@ async def otlp_receiver() -> AsyncIterator[tuple[str, Collector]]:
 
     async with asgi_server(app) as url:
         yield url, collector
+
+
+@asynccontextmanager
+async def metrics_receiver(
+        received: Callable[[ExportMetricsServiceRequest, dict[str, str]], None],
+) -> AsyncIterator[str]:
+    """Serve OTLP/HTTP metrics at ``<url>/v1/metrics``: each request, decoded, goes to
+    ``received`` with its headers (on the event loop); yields ``<url>``."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body = await _body(scope, receive)
+        ok = scope["path"] == "/v1/metrics" and scope["method"] == "POST"
+        if ok:
+            received(ExportMetricsServiceRequest.FromString(body),
+                     {k.decode(): v.decode() for k, v in scope["headers"]})
+        await send({"type": "http.response.start", "status": 200 if ok else 404,
+                    "headers": [(b"content-type", b"application/x-protobuf")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    async with asgi_server(app) as url:
+        yield url

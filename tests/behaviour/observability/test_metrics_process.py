@@ -15,7 +15,6 @@ import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -33,12 +32,13 @@ from a2a_mqtt.examples.basic import EchoExecutor, echo_card
 from a2a_mqtt.observability import metricschild
 from a2a_mqtt.observability import names as N
 from a2a_mqtt.observability.config import ObservabilityConfig
-from a2a_mqtt.observability.metrics import BATCH, Metrics
+from a2a_mqtt.observability.metrics import Metrics
+from a2a_mqtt.observability.metricsrecord import BATCH
 from a2a_mqtt.observability.metricswire import HEADER, control
 from a2a_mqtt.server import AgentConfig
 from a2a_mqtt.server.host import AgentHost
 from tests.behaviour.conftest import requester_config
-from tests.behaviour.gateway.conftest import asgi_server
+from tests.behaviour.observability.otlp import metrics_receiver
 from tests.behaviour.observability.scrape import Scrape, parse, scrape
 
 SRC = str(Path(__file__).resolve().parents[3] / "src")
@@ -305,23 +305,12 @@ async def test_stopping_a_push_sends_everything_and_leaves_a_usable_render() -> 
     after the stop still answers, from this process."""
     counts: list[int] = []
 
-    async def receiver(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        request = ExportMetricsServiceRequest()
-        request.ParseFromString(body)
+    def receiver(request: ExportMetricsServiceRequest, _headers: dict[str, str]) -> None:
         counts.extend(p.count for rm in request.resource_metrics for sm in rm.scope_metrics
                       for m in sm.metrics if m.name == N.SERVER_SLOT_WAIT.name
                       for p in m.histogram.data_points)
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/x-protobuf")]})
-        await send({"type": "http.response.body", "body": b""})
 
-    async with asgi_server(receiver) as url:
+    async with metrics_receiver(receiver) as url:
         metrics = Metrics(service="agent", config=ObservabilityConfig(
             otlp_endpoint=f"{url}/v1/metrics", otlp_interval=3600))  # no tick: the stop
         assert metrics.process_pid is not None

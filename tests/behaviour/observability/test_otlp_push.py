@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -13,7 +12,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from a2a_mqtt.observability import names as N
 from a2a_mqtt.observability.config import ObservabilityConfig
 from a2a_mqtt.observability.metrics import Metrics
-from tests.behaviour.gateway.conftest import asgi_server
+from tests.behaviour.observability.otlp import metrics_receiver
 
 pytestmark = pytest.mark.asyncio
 
@@ -23,26 +22,15 @@ async def test_metrics_are_pushed_over_otlp_http() -> None:
     headers_seen: list[dict[str, str]] = []
     arrived = asyncio.Event()
 
-    async def receiver(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        request = ExportMetricsServiceRequest()
-        request.ParseFromString(body)
+    def receiver(request: ExportMetricsServiceRequest, headers: dict[str, str]) -> None:
         received.append(request)
-        headers_seen.append({k.decode(): v.decode() for k, v in scope["headers"]})
+        headers_seen.append(headers)
         names = {m.name for rm in request.resource_metrics for sm in rm.scope_metrics
                  for m in sm.metrics}
         if N.SERVER_REQUESTS.name in names:
             arrived.set()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/x-protobuf")]})
-        await send({"type": "http.response.body", "body": b""})
 
-    async with asgi_server(receiver) as url:
+    async with metrics_receiver(receiver) as url:
         metrics = Metrics(service="agent", config=ObservabilityConfig(
             otlp_endpoint=f"{url}/v1/metrics", otlp_interval=0.2,
             otlp_headers=(("x-api-key", "k-123"),)))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.agent_execution import RequestContext
 from a2a.server.events import EventQueue
 from a2a.types.a2a_pb2 import (
     Artifact,
@@ -30,7 +30,6 @@ from a2a.types.a2a_pb2 import (
     Role,
     Task,
     TaskArtifactUpdateEvent,
-    TaskStatus,
 )
 
 from a2a_mqtt.binding.topics import AgentRef
@@ -39,7 +38,7 @@ from a2a_mqtt.client import A2AMqttClient
 from a2a_mqtt.server.fastpath import LeanRequestHandler
 from tests.behaviour.conftest import requester_config, serve
 from tests.behaviour.server.test_lean_handler import CARD, WAIT, outcome, settled
-from tests.lean_compare import S, status_update, user_request
+from tests.lean_compare import S, ScriptedExecutor, status_update, user_request
 
 pytestmark = pytest.mark.asyncio
 
@@ -47,7 +46,7 @@ ENDINGS = {"complete": S.TASK_STATE_COMPLETED, "fail": S.TASK_STATE_FAILED,
            "reject": S.TASK_STATE_REJECTED, "input": S.TASK_STATE_INPUT_REQUIRED}
 
 
-class Lingering(AgentExecutor):
+class Lingering(ScriptedExecutor):
     """Ends its turn as the request's text says, leaving work behind that enqueues
     an artifact and a WORKING status into the same queue once ``release`` is set."""
 
@@ -56,13 +55,7 @@ class Lingering(AgentExecutor):
         self.late: asyncio.Task[str] | None = None
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
-        assert context.message is not None
-        tid, cid = str(context.task_id), str(context.context_id)
-        ending = json.loads(context.message.parts[0].text)
-        if context.current_task is None:
-            task = Task(id=tid, context_id=cid, status=TaskStatus(state=S.TASK_STATE_SUBMITTED))
-            task.history.append(context.message)
-            await event_queue.enqueue_event(task)
+        tid, cid, ending = await self.begin(context, event_queue)
 
         async def linger() -> str:
             await self.release.wait()
@@ -79,10 +72,6 @@ class Lingering(AgentExecutor):
         await event_queue.enqueue_event(status_update(tid, cid, ENDINGS[ending], Message(
             message_id=f"{tid}-end", role=Role.ROLE_AGENT, task_id=tid, context_id=cid,
             parts=[Part(text=ending)])))
-
-    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-        await event_queue.enqueue_event(status_update(
-            str(context.task_id), str(context.context_id), S.TASK_STATE_CANCELED))
 
 
 async def run_one(broker: MosquittoProcess, name: AgentRef, url: str, lean: bool,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.agent_execution import RequestContext
 from a2a.server.cluster.task_store import StoredTask
 from a2a.server.context import ServerCallContext
 from a2a.server.events import EventQueue
@@ -35,7 +35,6 @@ from a2a.types.a2a_pb2 import (
     SubscribeToTaskRequest,
     Task,
     TaskArtifactUpdateEvent,
-    TaskStatus,
 )
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
@@ -46,7 +45,14 @@ from a2a_mqtt.client import A2AMqttClient
 from a2a_mqtt.server import AgentServer
 from a2a_mqtt.server.fastpath import LeanRequestHandler
 from tests.behaviour.conftest import requester_config, serve
-from tests.lean_compare import S, comparable, scripted_card, status_update, user_request
+from tests.lean_compare import (
+    S,
+    ScriptedExecutor,
+    comparable,
+    scripted_card,
+    status_update,
+    user_request,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -56,7 +62,7 @@ STATE = {"working": S.TASK_STATE_WORKING, "input": S.TASK_STATE_INPUT_REQUIRED,
 WAIT = 5.0
 
 
-class Scripted(AgentExecutor):
+class Scripted(ScriptedExecutor):
     """Plays the script in the request's metadata; ids and texts are deterministic."""
 
     def __init__(self) -> None:
@@ -64,13 +70,8 @@ class Scripted(AgentExecutor):
         self.go: dict[str, asyncio.Event] = {}
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        tid, cid, script = await self.begin(context, event_queue)
         assert context.message is not None
-        tid, cid = str(context.task_id), str(context.context_id)
-        script = json.loads(context.message.parts[0].text)
-        if context.current_task is None:
-            task = Task(id=tid, context_id=cid, status=TaskStatus(state=S.TASK_STATE_SUBMITTED))
-            task.history.append(context.message)
-            await event_queue.enqueue_event(task)
         for i, step in enumerate(script):
             if step == "pause":
                 self.paused.setdefault(tid, asyncio.Event()).set()
@@ -88,10 +89,6 @@ class Scripted(AgentExecutor):
                     role=Role.ROLE_AGENT, task_id=tid, context_id=cid,
                     parts=[Part(text=step)])))
         self.paused.setdefault(tid, asyncio.Event()).set()
-
-    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-        await event_queue.enqueue_event(status_update(
-            str(context.task_id), str(context.context_id), S.TASK_STATE_CANCELED))
 
 
 CARD = scripted_card("Scripted", skills=[AgentSkill(id="script", name="Script",

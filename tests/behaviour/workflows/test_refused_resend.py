@@ -103,20 +103,27 @@ class ForgetfulAgent:
             reply({"error": {"code": -32601, "message": "Method not found"}}, end=True)
 
 
-async def test_a_refused_resend_takes_the_stored_outcome_not_a_second_run(
-        broker: MosquittoProcess, run_db: str, mqtt: A2AMqttClient) -> None:
-    agent = ForgetfulAgent()
+async def run_flow(broker: MosquittoProcess, run_db: str, mqtt: A2AMqttClient,
+                   agent: ForgetfulAgent) -> Outcome:
+    """Serve ``agent`` as the step's agent, run FLOW once under a supervisor and return
+    the run's outcome (the agent stopped after)."""
     running_agent = asyncio.create_task(serve_raw_agent(
         broker.url, AgentRef.parse("test/unit/forgetful"), worker_card("forgetful"),
         agent.on_request), name="forgetful-agent")
     try:
         async with supervisor(broker.url, run_db, FLOW, stream_idle_timeout=0.5):
             client = await mqtt.connect("wf/test/refused", timeout=5)
-            seen = await asyncio.wait_for(call(client, {}, outcome=Outcome(str(uuid.uuid4()))),
-                                          30)
+            return await asyncio.wait_for(
+                call(client, {}, outcome=Outcome(str(uuid.uuid4()))), 30)
     finally:
         running_agent.cancel()
         await asyncio.gather(running_agent, return_exceptions=True)
+
+
+async def test_a_refused_resend_takes_the_stored_outcome_not_a_second_run(
+        broker: MosquittoProcess, run_db: str, mqtt: A2AMqttClient) -> None:
+    agent = ForgetfulAgent()
+    seen = await run_flow(broker, run_db, mqtt, agent)
     assert agent.refused >= 1                      # the re-send really was refused
     assert len(agent.executions) == 1              # and the step ran once
     assert seen.state == TaskState.TASK_STATE_COMPLETED, seen.error
@@ -129,17 +136,7 @@ async def test_a_refused_resend_whose_task_cannot_be_read_fails_the_attempt(
     """Hostile: GetTask answered with garbage. The attempt fails as an answer from the
     agent (no hang, no invented outcome), and the step's retries and policy apply."""
     agent = ForgetfulAgent(garbage_get=True)
-    running_agent = asyncio.create_task(serve_raw_agent(
-        broker.url, AgentRef.parse("test/unit/forgetful"), worker_card("forgetful"),
-        agent.on_request), name="forgetful-agent")
-    try:
-        async with supervisor(broker.url, run_db, FLOW, stream_idle_timeout=0.5):
-            client = await mqtt.connect("wf/test/refused", timeout=5)
-            seen = await asyncio.wait_for(call(client, {}, outcome=Outcome(str(uuid.uuid4()))),
-                                          30)
-    finally:
-        running_agent.cancel()
-        await asyncio.gather(running_agent, return_exceptions=True)
+    seen = await run_flow(broker, run_db, mqtt, agent)
     assert len(agent.executions) == 3              # the first try and both retries
     assert seen.state == TaskState.TASK_STATE_FAILED
     failures = [p for p in seen.progress if p["event"] == "step_failed"]

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from a2a_mqtt.observability import names as N
-from a2a_mqtt.observability.metrics import BATCH, DURATION_BUCKETS, Metrics
+from a2a_mqtt.observability.metrics import DURATION_BUCKETS, Metrics
+from a2a_mqtt.observability.metricsrecord import BATCH
 
 KEYS = [("o/u/a", "a2a", "SendMessage", "ok"), ("o/u/a", "a2a", "GetTask", "error"),
         ("o/u/b", "a2a", "other", "no_reply")]

@@ -117,3 +117,41 @@ def test_a_root_not_sampled_at_ratio_zero_records_nothing() -> None:
     finally:
         tracing.use_tracer(saved)
     assert q.ended == []
+
+
+def test_the_executor_under_a_parent_not_sampled_runs_in_its_context_without_a_span() -> None:
+    import asyncio
+
+    from a2a.server.agent_execution import AgentExecutor
+
+    from a2a_mqtt.observability.executor import TracedExecutor
+
+    seen: list[int] = []
+
+    class Inner(AgentExecutor):
+        async def execute(self, context: Any, event_queue: Any) -> None:
+            seen.append(get_current_span().get_span_context().span_id)
+
+        async def cancel(self, context: Any, event_queue: Any) -> None:
+            raise NotImplementedError
+
+    class Request:
+        task_id = "t1"
+
+    tracer, q = sdk_tracer()
+    saved = tracing.use_tracer(tracer)
+    try:
+        traced = TracedExecutor(Inner())
+        with tracing.server_span([("traceparent", f"00-{5:032x}-{6:016x}-00")], "t"):
+            assert not tracing.records_below()
+            asyncio.run(traced.execute(Request(), None))  # type: ignore[arg-type]
+        assert seen == [6] and q.ended == []
+        with tracing.server_span([("traceparent", f"00-{5:032x}-{6:016x}-01")], "t") as s:
+            assert s is not None and tracing.records_below()
+            asyncio.run(traced.execute(Request(), None))  # type: ignore[arg-type]
+    finally:
+        tracing.use_tracer(saved)
+    run, server = q.ended
+    assert (run.name, run.kind, seen[1]) == ("a2a/execute", SpanKind.INTERNAL, run.context.span_id)
+    assert run.parent is not None and run.parent.span_id == server.context.span_id
+    assert dict(run.attributes or {}) == {"a2a.task.id": "t1", "a2a.executor": "Inner"}
