@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
 from opentelemetry.trace import (
@@ -38,14 +38,7 @@ from opentelemetry.trace.span import TraceState
 from a2a_mqtt.observability import tracing
 from a2a_mqtt.observability.leanspan import LeanSpan, LeanTracer
 from a2a_mqtt.observability.spanwire import load_lean_span
-
-
-class Ended(SpanProcessor):
-    def __init__(self) -> None:
-        self.ended: list[ReadableSpan] = []
-
-    def on_end(self, span: ReadableSpan) -> None:
-        self.ended.append(span)
+from tests.unit.observability.ended import Ended
 
 
 class Scripted(IdGenerator):

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import (
     NonRecordingSpan,
@@ -19,16 +19,7 @@ from opentelemetry.trace import (
 )
 
 from a2a_mqtt.observability import tracing
-
-
-class Ended(SpanProcessor):
-    """Keeps every ended span (the SDK's public processor interface)."""
-
-    def __init__(self) -> None:
-        self.ended: list[ReadableSpan] = []
-
-    def on_end(self, span: ReadableSpan) -> None:
-        self.ended.append(span)
+from tests.unit.observability.ended import Ended
 
 
 def sdk_tracer(ratio: float = 1.0) -> tuple[Any, Ended]:
