@@ -100,6 +100,21 @@ class Observer:
                 await self.arrived.wait()
         return found
 
+    async def replies_to(self, requests: list[IncomingMessage]) -> list[IncomingMessage]:
+        """The replies to ``requests``, once each has had its last one (``a2a-stream-end``).
+        Counting replies is not enough: requesters probe their own reply subscriptions, and
+        the observer sees those probes too, in any order against the replies."""
+        wanted = {request.properties.correlation_data for request in requests}
+        seen = 1
+        while True:
+            found = await self.on("$a2a/v1/reply/", at_least=seen)
+            replies = [r for r in found if r.properties.correlation_data in wanted]
+            ended = {r.properties.correlation_data for r in replies
+                     if r.properties.user_property("a2a-stream-end") == "true"}
+            if ended == wanted:
+                return replies
+            seen = len(found) + 1
+
 
 @pytest_asyncio.fixture
 async def observer(broker: MosquittoProcess, unique_id: str) -> AsyncIterator[Observer]:

@@ -104,7 +104,7 @@ async def test_valid_token_is_served_and_never_echoed_or_logged(
     assert requests[0].properties.user_property("a2a-authorization") == (
         f"Bearer {creds.token}")
     # ...and nowhere in any reply (payload or properties), nor in any log line.
-    replies = await observer.on("$a2a/v1/reply/")
+    replies = await observer.replies_to(requests[:1])
     signature = creds.token.rsplit(".", 1)[1]
     for reply in replies:
         assert signature.encode() not in reply.payload  # JSON or binary (§3.4)

@@ -83,8 +83,8 @@ async def test_first_call_asks_in_json_later_calls_go_binary_with_the_same_resul
         assert client.requester.reads_binary(ref)
         second = (await ours.send_message(text("one"))).task
         plain = (await json_client.transport_for(ref).send_message(text("one"))).task
-        requests = await spy.on(REQUESTS, at_least=3)
-        replies = await spy.on(REPLIES, at_least=3)
+        requests = (await spy.on(REQUESTS, at_least=3))[:3]
+        replies = await spy.replies_to(requests)
         stored = await ours.get_task(GetTaskRequest(id=second.id))
         stored_json = await json_client.requester.call(ref, "GetTask", {"id": second.id})
     assert not json_client.requester.reads_binary(ref)
@@ -126,8 +126,8 @@ async def test_streams_and_errors_in_binary(broker: MosquittoProcess, ref: Agent
         with pytest.raises(UnsupportedOperationError):
             async for _ in ours.subscribe(SubscribeToTaskRequest(id=done)):
                 pass
-        replies = await spy.on(REPLIES, at_least=len(kinds[0]) * 2 + 2)
-        requests = await spy.on(REQUESTS, at_least=4)
+        requests = (await spy.on(REQUESTS, at_least=4))[:4]
+        replies = await spy.replies_to(requests)
     assert kinds[0] == kinds[1] == ["task", "status_update", "artifact_update", "status_update"]
     assert [kind(r) for r in requests[:4]] == [JSON, BINARY, BINARY, BINARY]
     stream_two = [r for r in replies
@@ -155,8 +155,8 @@ async def test_a_json_only_agent_gets_json_and_a_refused_binary_request_goes_aga
         async with serve(broker.url, ref, EchoExecutor(), echo_card(), payload_encoding="json"):
             task = (await ours.send_message(text("after"))).task
             again = (await ours.send_message(text("and again"))).task
-        requests = await spy.on(REQUESTS, at_least=4)
-        replies = await spy.on(REPLIES, at_least=4)
+        requests = (await spy.on(REQUESTS, at_least=4))[:4]
+        replies = await spy.replies_to(requests)
     assert task.status.state == again.status.state == TaskState.TASK_STATE_COMPLETED
     assert task.artifacts[0].parts[0].text == "after"
     assert not client.requester.reads_binary(ref)
