@@ -34,6 +34,9 @@ from tests.lean_compare import S, scripted_card, status_update, user_request
 pytestmark = pytest.mark.asyncio
 
 TURNS = 3
+# A full collection at every loop turn makes a reply slow on a loaded machine; this test is
+# about what the reply says, so it waits long for it.
+PATIENT = {"reply_first_timeout": 60.0}
 
 
 class AsksAgain(AgentExecutor):
@@ -78,7 +81,7 @@ async def converse(client: A2AMqttClient, ref: AgentRef, task_id: str) -> list[s
 async def test_an_agent_with_push_notifications(broker: MosquittoProcess, ref: AgentRef) -> None:
     """Push notifications send every request to a2a-sdk's handler."""
     async with serve(broker.url, ref, AsksAgain(), card(push=True)) as agent, \
-            A2AMqttClient(requester_config(broker.url)) as client:
+            A2AMqttClient(requester_config(broker.url, **PATIENT)) as client:
         assert isinstance(agent.request_handler, LeanRequestHandler)
         assert not agent.request_handler.lean
         async with collector_sweep() as sweep:
@@ -96,7 +99,7 @@ async def test_a_task_stored_before_the_agent_started(broker: MosquittoProcess,
                           status=TaskStatus(state=S.TASK_STATE_INPUT_REQUIRED)),
                      ServerCallContext())
     async with serve(broker.url, ref, AsksAgain(), card(push=False), task_store=store) as agent, \
-            A2AMqttClient(requester_config(broker.url)) as client:
+            A2AMqttClient(requester_config(broker.url, **PATIENT)) as client:
         assert isinstance(agent.request_handler, LeanRequestHandler)
         assert agent.request_handler.lean
         async with collector_sweep() as sweep:
