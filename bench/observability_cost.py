@@ -33,7 +33,10 @@ Three measurements, because the machine is shared:
 
 * **rounds**: each round runs every variant alone, one after the other (order
   rotated), for ``--solo`` seconds; medians over rounds and the median of the
-  per-round (paired) ratios to that round's ``off``;
+  per-round (paired) ratios to that round's ``off``. After every window the bench
+  waits until the machine is quiet (``harness.cpu.until_quiet``): a variant's
+  children may still be working off its window (the metrics process's rows, the
+  export process's spans), and that must not run in the next variant's window;
 * **head to head**: ``off`` and one variant at the same time for ``--head-to-head``
   seconds, per round: both see the same load, the OS shares the CPU, so a variant
   that costs x % more CPU per request completes about x % fewer;
@@ -65,6 +68,7 @@ from a2a_mqtt.telemetry import prefer_a2a_sdk_spans_off
 prefer_a2a_sdk_spans_off()
 
 from _common import median  # noqa: E402
+from harness.cpu import until_quiet  # noqa: E402
 from obs_bench.worker import VARIANTS  # noqa: E402
 
 BASE = "@baseline"
@@ -123,7 +127,14 @@ async def _spawn(name: str, broker: str, sink: str, baseline: Path | None,
 async def _together(workers: list[Worker], seconds: float) -> list[dict[str, float]]:
     for w in workers:  # all start measuring at (almost) the same moment
         await w.start(seconds)
-    return [await w.result() for w in workers]
+    results = [await w.result() for w in workers]
+    # What a window left behind (a metrics or export process's backlog, calls finishing
+    # after the deadline) runs out before the next window starts: it is not charged to
+    # whichever variant comes next. The busy CPU of that wait is reported as the spill.
+    waited, busy = await until_quiet()
+    for r in results:
+        r["settle_s"], r["spill_cpu_s"] = waited, busy / len(results)
+    return results
 
 
 async def measure(args: argparse.Namespace, broker: str, sink: str) -> dict[str, Any]:
@@ -184,6 +195,7 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
                                               for r, b in zip(runs, base, strict=True)]), 3),
             "p50_ms": round(median([r["p50_ms"] for r in runs]), 2),
             "gc_us_per_req": round(median([r.get("gc_us_per_req", 0.0) for r in runs]), 1),
+            "spill_cpu_s": round(median([r.get("spill_cpu_s", 0.0) for r in runs]), 3),
             "rounds_rps": [round(r["rps"], 1) for r in runs]}
         if name in pairs:
             done = [v["done"] / max(1, o["done"]) for o, v in pairs[name]]
@@ -220,6 +232,8 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
     out["wait_us_per_req"] = {n: round(v, 1) for n, v in wait.items()}
     print("run-queue wait per request of the worker's event loop (runnable, a CPU held by "
           "other work), us: " + ", ".join(f"{n} {v:.0f}" for n, v in wait.items()))
+    print("left behind by a solo window (busy CPU seconds of the machine until it was quiet "
+          "again, median): " + ", ".join(f"{n} {out[n]['spill_cpu_s']:.2f}" for n in solo))
     print("targets at 100 in flight: metrics >= 0.95x off, tracing-100 >= 0.85x off")
     return out
 

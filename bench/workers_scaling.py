@@ -58,6 +58,7 @@ from harness import (
     write_json,
 )
 from harness.agent import BenchExecutor, bench_card
+from harness.cpu import machine_busy_seconds
 from harness.lean import LeanRequester, task_ids_for
 from harness.procs import ChildProcess, private_broker, stdin_closed
 from harness.spy import have_py_spy, start_py_spy, stop_py_spy
@@ -74,14 +75,6 @@ VARIANTS: dict[str, tuple[int, str]] = {
 worker 0 serves all the load as one process would and worker 1 only drops its copies:
 what the second worker costs apart from splitting the load."""
 
-
-
-def machine_busy_seconds() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine so far (/proc/stat)."""
-    fields = [float(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    ticks = os.sysconf("SC_CLK_TCK")
-    idle = fields[3] + fields[4]
-    return (sum(fields) - idle) / ticks, sum(fields) / ticks
 
 
 async def database_backends(store_url: str) -> list[int]:

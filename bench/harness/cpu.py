@@ -6,10 +6,14 @@ resolution does not matter; :class:`CpuMeter` takes both readings.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
+import time
+from pathlib import Path
 
-__all__ = ["CpuMeter", "proc_cpu_seconds", "self_cpu_seconds"]
+__all__ = ["CpuMeter", "machine_busy_seconds", "proc_cpu_seconds", "self_cpu_seconds",
+           "until_quiet"]
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -29,6 +33,29 @@ def proc_cpu_seconds(pid: int) -> float | None:
         return None
     # after the comm field: state is [0]; utime, stime are fields 14, 15 -> [11], [12]
     return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far (/proc/stat)."""
+    fields = [float(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields) - idle) / _TICK, sum(fields) / _TICK
+
+
+async def until_quiet(*, busy_below: float = 0.1, sample: float = 0.25,
+                      limit: float = 15.0) -> tuple[float, float]:
+    """Wait until the whole machine is less than ``busy_below`` busy (a fraction of all
+    its cores) over one ``sample``, or ``limit`` seconds have passed: work a phase left
+    behind (a child process's backlog, a broker's queue) must not be charged to the
+    next phase. Returns (seconds waited, busy CPU seconds spent meanwhile)."""
+    start, (busy0, _) = time.perf_counter(), machine_busy_seconds()
+    while True:
+        b0, t0 = machine_busy_seconds()
+        await asyncio.sleep(sample)
+        b1, t1 = machine_busy_seconds()
+        waited = time.perf_counter() - start
+        if (b1 - b0) < busy_below * max(t1 - t0, 1e-9) or waited >= limit:
+            return waited, b1 - busy0
 
 
 class CpuMeter:
