@@ -95,8 +95,10 @@ async def test_every_operation_round_trips_and_the_broker_sees_only_jwe(
     push = GetTaskPushNotificationConfigRequest(task_id=task.id, id="x")
     with pytest.raises(PushNotificationNotSupportedError):  # an error reply, sealed too
         await unary.get_task_push_notification_config(push)
-    # The third party saw requests and replies of all of that, and only JWE.
-    await observer.on("$a2a/v1/", at_least=16)
+    # The third party saw requests and replies of all of that, and only JWE: the nine
+    # requests, and every reply to them down to each one's last.
+    requests = await observer.on("$a2a/v1/request/", at_least=9)
+    await observer.replies_to(requests)
     assert all(is_jwe(p) for p in observer.payloads), [
         p[:60] for p in observer.payloads if not is_jwe(p)]
     assert not any(SECRET.encode() in p for p in observer.payloads)
