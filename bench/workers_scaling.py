@@ -76,7 +76,6 @@ worker 0 serves all the load as one process would and worker 1 only drops its co
 what the second worker costs apart from splitting the load."""
 
 
-
 async def database_backends(store_url: str) -> list[int]:
     """The PostgreSQL server processes serving the agent's connections (their CPU is the
     store's share of the machine); none for SQLite (it runs inside the agent)."""
