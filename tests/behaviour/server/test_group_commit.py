@@ -10,6 +10,7 @@ round run concurrently, so the batched store commits several of them together.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -86,11 +87,27 @@ async def _run(store: VersionedTaskStore, rounds: list[dict[str, str]]) -> list[
     return outcomes
 
 
+# The JSON columns of a ``tasks`` row (status, artifacts, history, metadata), by position.
+_JSON_COLUMNS = range(5, 9)
+
+
+def _canonical(rows: Any) -> list[tuple[Any, ...]]:
+    """``tasks`` rows (unique ids: sorting never compares past the first column) with
+    their JSON written with sorted keys. The order of a ``Struct``'s keys (the metadata)
+    is its map's iteration order, which protobuf's upb varies from process to process
+    and between copies of one task; both stores write the same object, not the same
+    bytes for it."""
+    return [tuple(json.dumps(json.loads(v), sort_keys=True)
+                  if i in _JSON_COLUMNS and v is not None else v for i, v in enumerate(row))
+            for row in sorted(tuple(r) for r in rows)]
+
+
 def _tables(db: Path) -> Any:
     with sqlite3.connect(db) as conn:
         return (sorted(conn.execute("SELECT task_id, version FROM task_versions")),
-                sorted(conn.execute("SELECT id, context_id, kind, owner, last_updated, status, "
-                                    "artifacts, history, metadata, protocol_version FROM tasks")),
+                _canonical(conn.execute("SELECT id, context_id, kind, owner, last_updated, "
+                                        "status, artifacts, history, metadata, "
+                                        "protocol_version FROM tasks")),
                 sorted(conn.execute("SELECT task_id, task_version, event_data FROM task_events")))
 
 
@@ -126,6 +143,7 @@ async def _pg_tables(engine: Any) -> Any:
     version order per task by ``seq`` (the order a stream reads it in)."""
     async with engine.begin() as conn:
         tables = [sorted(tuple(r) for r in await conn.execute(text(q))) for q in _PG_TABLES]
+        tables[1] = _canonical(tables[1])
         by_seq = [tuple(r) for r in await conn.execute(text(
             "SELECT task_id, task_version FROM task_events ORDER BY seq"))]
         await conn.execute(text("TRUNCATE task_versions, tasks, task_events"))
