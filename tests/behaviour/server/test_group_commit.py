@@ -95,8 +95,8 @@ def _canonical(rows: Any) -> list[tuple[Any, ...]]:
     """``tasks`` rows (unique ids: sorting never compares past the first column) with
     their JSON written with sorted keys. The order of a ``Struct``'s keys (the metadata)
     is its map's iteration order, which protobuf's upb varies from process to process
-    and between copies of one task; both stores write the same object, not the same
-    bytes for it."""
+    and between two tasks holding the same entries; both stores write the same object,
+    not the same bytes for it."""
     return [tuple(json.dumps(json.loads(v), sort_keys=True)
                   if i in _JSON_COLUMNS and v is not None else v for i, v in enumerate(row))
             for row in sorted(tuple(r) for r in rows)]
