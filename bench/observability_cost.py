@@ -131,9 +131,9 @@ async def _together(workers: list[Worker], seconds: float) -> list[dict[str, flo
     # What a window left behind (a metrics or export process's backlog, calls finishing
     # after the deadline) runs out before the next window starts: it is not charged to
     # whichever variant comes next. The busy CPU of that wait is reported as the spill.
-    waited, busy = await until_quiet()
+    _, busy = await until_quiet()
     for r in results:
-        r["settle_s"], r["spill_cpu_s"] = waited, busy / len(results)
+        r["spill_cpu_s"] = busy / len(results)
     return results
 
 

@@ -92,22 +92,22 @@ _JSON_COLUMNS = range(5, 9)
 
 
 def _canonical(rows: Any) -> list[tuple[Any, ...]]:
-    """``tasks`` rows (unique ids: sorting never compares past the first column) with
+    """Sorted ``tasks`` rows (ids are unique, so the JSON never decides the order) with
     their JSON written with sorted keys. The order of a ``Struct``'s keys (the metadata)
     is its map's iteration order, which protobuf's upb varies from process to process
     and between two tasks holding the same entries; both stores write the same object,
     not the same bytes for it."""
     return [tuple(json.dumps(json.loads(v), sort_keys=True)
                   if i in _JSON_COLUMNS and v is not None else v for i, v in enumerate(row))
-            for row in sorted(tuple(r) for r in rows)]
+            for row in rows]
 
 
 def _tables(db: Path) -> Any:
     with sqlite3.connect(db) as conn:
         return (sorted(conn.execute("SELECT task_id, version FROM task_versions")),
-                _canonical(conn.execute("SELECT id, context_id, kind, owner, last_updated, "
-                                        "status, artifacts, history, metadata, "
-                                        "protocol_version FROM tasks")),
+                _canonical(sorted(conn.execute("SELECT id, context_id, kind, owner, "
+                                               "last_updated, status, artifacts, history, "
+                                               "metadata, protocol_version FROM tasks"))),
                 sorted(conn.execute("SELECT task_id, task_version, event_data FROM task_events")))
 
 

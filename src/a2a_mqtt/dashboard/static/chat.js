@@ -1,5 +1,5 @@
 // The generic client: talk to one agent, watch its events and the wire.
-import { h, clear, fill, getJSON, readNdjson, toast } from "./dom.js";
+import { h, clear, fill, getJSON, readNdjson, taskIdCode, toast } from "./dom.js";
 import { app } from "./app.js";
 
 const FINAL = new Set(["TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED",
@@ -224,7 +224,7 @@ export function chatPanel(ref, card) {
     // A task's short name is its id's last 8 digits: a UUIDv7's first 8 are its timestamp,
     // the same for every task of a minute (docs/binding.md §6.2).
     fill(tasks, out.items.length ? out.items.map((t) => h("li", {},
-      h("code", { title: t.taskId }, t.taskId.slice(-8)), " ", h("span", { class: `state ${stateName(t.state)}` }, stateName(t.state) || "?"),
+      taskIdCode(t.taskId), " ", h("span", { class: `state ${stateName(t.state)}` }, stateName(t.state) || "?"),
       ` ${t.events} events `,
       h("button", { type: "button", class: "small", disabled: locked, "aria-label": `Resubscribe to task ${t.taskId}`,
                     onclick: () => { current.taskId = t.taskId; current.contextId = t.contextId; resubscribe(t.taskId); } }, "Resubscribe"),

@@ -93,6 +93,13 @@ export function agentHref(ref) {
   return "#/agent/" + ref.split("/").map(encodeURIComponent).join("/");
 }
 
+// A task id shown by its last 8 digits (a UUIDv7's first 8 are its creation time, the
+// same for every task of a second), the whole id on hover.
+export function taskIdCode(id) {
+  const text = String(id);
+  return h("code", { title: text }, text.slice(-8));
+}
+
 export function statusBadge(status, source) {
   return h("span", { class: `badge ${status}`, title: `status source: ${source || "?"}` },
            status, source ? h("small", {}, ` (${source})`) : null);

@@ -1,5 +1,5 @@
 // Broker health ($SYS), metrics (Prometheus endpoints), traces, and the task history.
-import { h, append, clear, fill, getJSON, agentHref } from "./dom.js";
+import { h, append, clear, fill, getJSON, agentHref, taskIdCode } from "./dom.js";
 
 function poll(fn, every) {
   fn();
@@ -132,7 +132,7 @@ export function tracesPage(main, parts) {
                                   onclick: () => show(t.traceId) }, t.traceId.slice(0, 12))),
         h("td", {}, t.root, t.errors ? h("span", { class: "badge offline" }, ` ${t.errors} error`) : null),
         h("td", {}, t.services.join(", ")), h("td", {}, String(t.spans)),
-        h("td", {}, `${t.durationMs.toFixed(1)} ms`), h("td", {}, t.tasks.map((x) => h("code", { title: x }, x.slice(-8))))))))
+        h("td", {}, `${t.durationMs.toFixed(1)} ms`), h("td", {}, t.tasks.map(taskIdCode))))))
       : h("p", { class: "muted" }, "No trace matches."));
     if (out.items.length === 1 || parts[0]) show(parts[0] || out.items[0].traceId);
   }
@@ -158,7 +158,7 @@ export function tracesPage(main, parts) {
         rows.push(h("li", { class: `span ${s.error ? "error" : ""}`, style: null, "data-depth": depth },
           h("div", { class: "span-label", "data-depth": String(Math.min(depth, 8)) },
             h("b", {}, s.name), ` ${s.kind} · ${s.service} · ${((s.end - s.start) / 1e6).toFixed(2)} ms`,
-            s.attributes["a2a.task.id"] ? [" · task ", h("code", { title: String(s.attributes["a2a.task.id"]) }, String(s.attributes["a2a.task.id"]).slice(-8))] : null),
+            s.attributes["a2a.task.id"] ? [" · task ", taskIdCode(s.attributes["a2a.task.id"])] : null),
           bar(left, width)));
         walk(s.spanId, depth + 1);
       }
