@@ -100,17 +100,21 @@ def tracing_cost(n: int = 10_000, ratio: float = 1.0) -> dict[str, float]:
     # The tracer configure_tracing gives our spans (the export process's default).
     lean = LeanTracer(sampler=ParentBased(ALWAYS_ON if ratio >= 1.0
                                           else TraceIdRatioBased(ratio)),
-                      id_generator=RandomIdGenerator(), limits=SpanLimits(), sink=sink)
+                      id_generator=RandomIdGenerator(), limits=SpanLimits(), sink=sink,
+                      parent_decides=True, roots_sampled=ratio >= 1.0)
     topic = "$a2a/v1/request/bench/o/a"
 
     def one() -> None:
         with tracing.client_span("SendMessage", topic) as client:
             props = [("a2a-version", "1.0"), *inject_span(client)] if client else []
-            with tracing.server_span(props, topic):
-                tracing.name_request("SendMessage")
-                with tracing.span("a2a/execute", kind=SpanKind.INTERNAL,
-                                  attributes={"a2a.task.id": "t", "a2a.executor": "Bench"}):
-                    pass
+            with tracing.server_span(props, topic) as server:
+                tracing.name_request("SendMessage", server)
+                parent = tracing.recording_parent()
+                if parent is not None:  # as TracedExecutor
+                    with tracing.span("a2a/execute", kind=SpanKind.INTERNAL,
+                                      attributes={"a2a.task.id": "t", "a2a.executor": "Bench"},
+                                      below=parent):
+                        pass
 
     saved = tracing.use_tracer(lean)
     try:

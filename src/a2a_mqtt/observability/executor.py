@@ -28,12 +28,13 @@ class TracedExecutor(AgentExecutor):
         # attributes go in at creation (one dict, no set_attribute calls). Under a
         # parent not sampled (tracing at 1 %: 99 requests in 100) no span would be
         # made: the run goes on in the request's context, unwrapped.
-        if not tracing.records_below():
+        parent = tracing.recording_parent()
+        if parent is None:
             await self.inner.execute(context, event_queue)
             return
         with tracing.span("a2a/execute", kind=SpanKind.INTERNAL,
                           attributes={"a2a.task.id": context.task_id or "",
-                                      "a2a.executor": self._name}):
+                                      "a2a.executor": self._name}, below=parent):
             await self.inner.execute(context, event_queue)
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:

@@ -98,13 +98,22 @@ class LeanTracer(trace.Tracer):
     """Makes :class:`LeanSpan`\\ s; sampling, ids and limits are the SDK objects given."""
 
     def __init__(self, *, sampler: Sampler, id_generator: IdGenerator, limits: SpanLimits,
-                 sink: RowSink, resource_index: int = 0, scope_index: int = 0) -> None:
+                 sink: RowSink, resource_index: int = 0, scope_index: int = 0,
+                 parent_decides: bool = False, roots_sampled: bool = False) -> None:
+        """``parent_decides``: ``sampler`` is the SDK's ``ParentBased`` with its default
+        delegates, so under a valid parent it samples exactly when the parent is
+        sampled; ``roots_sampled``: it samples every new trace (its root is
+        ``ALWAYS_ON``). Only the one who built the sampler can say either (its
+        delegates are not public); :meth:`start_below` then skips asking it where
+        its answer is fixed."""
         self._sampler = sampler
         self._ids = id_generator
         self._random = 2 if id_generator.is_trace_id_random() else 0
         self._limits = limits
         self._sink = sink
         self._where = (resource_index, scope_index)
+        self._parent_decides = parent_decides
+        self._roots_sampled = roots_sampled
 
     @override  # the API's signature
     def start_span(self, name: str, context: Context | None = None,
@@ -130,6 +139,36 @@ class LeanTracer(trace.Tracer):
         return LeanSpan(self, name, ctx, parent, kind, result.attributes, links,
                         time_ns() if start_time is None else start_time,
                         record_exception, set_status_on_exception)
+
+    def start_below(self, name: str, kind: SpanKind, attributes: Mapping[str, Any] | None,
+                    parent: SpanContext) -> trace.Span:
+        """:meth:`start_span` for our own blocks (:mod:`.tracing`), which have looked up
+        the ``parent`` span context (invalid: a new trace) and never pass links, start
+        times or exception flags. Where the sampler's decision is fixed by how it was
+        built (``parent_decides``, ``roots_sampled``) it is not asked, and the span is
+        what the SDK's sampler would have made: sampled, with the parent's trace state
+        (a root: none) and ``attributes`` as given. Asking costs four context lookups
+        and two result objects, about a fifth of a span's recording
+        (docs/performance.md, Tracing, session 12). Otherwise it is asked with a
+        context holding only ``parent``: all of the context the SDK's samplers read."""
+        ids = self._ids
+        if parent.is_valid:
+            flags = parent.trace_flags
+            if self._parent_decides and flags.sampled:
+                ctx = SpanContext(parent.trace_id, ids.generate_span_id(), False,
+                                  _FLAGS[3 if flags.random_trace_id else 1], parent.trace_state)
+                return LeanSpan(self, name, ctx, parent, kind, attributes or {}, None,
+                                time_ns(), False, False)
+            context = trace.set_span_in_context(trace.NonRecordingSpan(parent), Context())
+        elif self._roots_sampled:
+            ctx = SpanContext(ids.generate_trace_id(), ids.generate_span_id(), False,
+                              _FLAGS[self._random | 1], None)
+            return LeanSpan(self, name, ctx, None, kind, attributes or {}, None, time_ns(),
+                            False, False)
+        else:
+            context = Context()
+        return self.start_span(name, context, kind, attributes, record_exception=False,
+                               set_status_on_exception=False)
 
     @override
     @contextmanager  # as the API's own: a context manager that also decorates

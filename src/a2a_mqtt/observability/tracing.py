@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -31,8 +31,10 @@ from urllib.parse import urlsplit
 from opentelemetry import trace
 from opentelemetry.context import Context, attach, detach
 from opentelemetry.trace import (
+    INVALID_SPAN_CONTEXT,
     NonRecordingSpan,
     Span,
+    SpanContext,
     SpanKind,
     Status,
     StatusCode,
@@ -57,6 +59,7 @@ __all__ = [
     "configure_tracing",
     "mark_error",
     "name_request",
+    "recording_parent",
     "records_below",
     "rpc_attributes",
     "server_span",
@@ -185,10 +188,19 @@ class TracingHandle:
         self._provider.shutdown()
         if _HANDLE is self:
             _TRACER, _HANDLE = None, None
+            _start_below(None)
 
 
 _TRACER: Tracer | None = None
 _HANDLE: TracingHandle | None = None
+_Below = Callable[[str, SpanKind, Mapping[str, AttributeValue] | None, SpanContext], Span]
+_BELOW: _Below | None = None
+"""The tracer's ``start_below`` (:meth:`.leanspan.LeanTracer.start_below`), if it has one."""
+
+
+def _start_below(new: Tracer | None) -> None:
+    global _BELOW  # noqa: PLW0603 - follows _TRACER
+    _BELOW = getattr(new, "start_below", None)
 
 
 def configure_tracing(config: TracingConfig) -> TracingHandle | None:
@@ -258,10 +270,13 @@ def configure_tracing(config: TracingConfig) -> TracingHandle | None:
     if processor is not None and not processor.exports_in_process:
         ri, si = processor.register(provider.resource, InstrumentationScope("a2a_mqtt",
                                                                             __version__))
+        # The sampler built above: ParentBased with its default delegates.
         _TRACER = LeanTracer(sampler=sampler, id_generator=ids, limits=limits,
-                             sink=processor.on_end_row, resource_index=ri, scope_index=si)
+                             sink=processor.on_end_row, resource_index=ri, scope_index=si,
+                             parent_decides=True, roots_sampled=root is ALWAYS_ON)
     else:
         _TRACER = provider.get_tracer("a2a_mqtt", __version__)
+    _start_below(_TRACER)
     _HANDLE = TracingHandle(provider, config, processor)
     log.info("tracing on: %s, sample ratio %g, service %s, export %s", config.endpoint,
              config.sample_ratio, config.service_name,
@@ -286,6 +301,7 @@ def use_tracer(new: Tracer | None) -> Tracer | None:
     :func:`configure_tracing`."""
     global _TRACER
     old, _TRACER = _TRACER, new
+    _start_below(new)
     return old
 
 
@@ -302,14 +318,18 @@ def rpc_attributes(method: str, topic: str | None = None,
 
 class _Block:
     """The span of a ``with`` block (see :func:`span`). A class, not a generator
-    context manager: this runs three times per traced request."""
+    context manager: this runs three times per traced request. ``known``: the parent's
+    span context, already looked up and sampled (or invalid: a new trace), instead of
+    the span current in ``parent``."""
 
-    __slots__ = ("_attributes", "_current", "_kind", "_name", "_parent", "_span", "_token")
+    __slots__ = ("_attributes", "_current", "_kind", "_known", "_name", "_parent", "_span",
+                 "_token")
 
     def __init__(self, name: str, kind: SpanKind, attributes: Mapping[str, AttributeValue] | None,
-                 parent: Context | None, current: bool) -> None:
+                 parent: Context | None, current: bool, *, known: SpanContext | None = None
+                 ) -> None:
         self._name, self._kind, self._attributes = name, kind, attributes
-        self._parent, self._current = parent, current
+        self._parent, self._current, self._known = parent, current, known
         self._span: Span | None = None
         self._token: object = None
 
@@ -317,18 +337,28 @@ class _Block:
         t = _TRACER
         if t is None:
             return None
-        above = trace.get_current_span(self._parent)
-        sc = above.get_span_context()
-        if sc.is_valid and not sc.trace_flags.sampled:
-            # A trace its root chose not to record (ParentBased): nothing below records
-            # either, so no span is made; the context stays the parent's, whose
-            # traceparent (sampled flag off) travels on unchanged.
-            if self._current and self._parent is not None:
-                self._token = attach(self._parent)
-            return above
-        s = self._span = t.start_span(self._name, context=self._parent, kind=self._kind,
-                                      attributes=self._attributes, record_exception=False,
-                                      set_status_on_exception=False)
+        sc = self._known
+        if sc is None:
+            above = trace.get_current_span(self._parent)
+            sc = above.get_span_context()
+            if sc.is_valid and not sc.trace_flags.sampled:
+                # A trace its root chose not to record (ParentBased): nothing below
+                # records either, so no span is made; the context stays the parent's,
+                # whose traceparent (sampled flag off) travels on unchanged.
+                if self._current and self._parent is not None:
+                    self._token = attach(self._parent)
+                return above
+        below = _BELOW
+        if below is not None:
+            s = self._span = below(self._name, self._kind, self._attributes, sc)
+        else:
+            parent = self._parent
+            if self._known is not None:
+                parent = (set_span_in_context(NonRecordingSpan(sc), Context()) if sc.is_valid
+                          else Context())
+            s = self._span = t.start_span(self._name, context=parent, kind=self._kind,
+                                          attributes=self._attributes, record_exception=False,
+                                          set_status_on_exception=False)
         # Attached only when asked: a span held across an async generator's yields must not
         # be made current, since its consumer would run (and detach) in another context.
         if self._current:
@@ -369,15 +399,17 @@ class _Carry:
 
 
 def span(name: str, *, kind: SpanKind, attributes: Mapping[str, AttributeValue] | None = None,
-         parent: Context | None = None, current: bool = True
-         ) -> AbstractContextManager[Span | None]:
+         parent: Context | None = None, current: bool = True,
+         below: SpanContext | None = None) -> AbstractContextManager[Span | None]:
     """A span (None while tracing is off) around the block, a child of ``parent``
     (default: the current context); ``current`` makes it the current span inside the
     block. An exception escaping the block is recorded and sets the ERROR status.
-    Under a parent that is not sampled no span is made: the block gets the parent."""
+    Under a parent that is not sampled no span is made: the block gets the parent.
+    ``below``: the parent's span context as :func:`recording_parent` gave it (a
+    lookup saved), instead of ``parent``."""
     if _TRACER is None:
         return _NO_SPAN
-    return _Block(name, kind, attributes, parent, current)
+    return _Block(name, kind, attributes, parent, current, known=below)
 
 
 _NO_SPAN: Final = nullcontext(None)
@@ -425,30 +457,36 @@ def server_span(user_properties: Sequence[tuple[str, str]], topic: str
             "messaging.destination.name": topic}
     sc = remote_parent(user_properties)
     if sc is None:
-        return _Block("a2a/request", SpanKind.SERVER, attrs, Context(), True)
-    above = NonRecordingSpan(sc)
-    parent = set_span_in_context(above, Context())
+        return _Block("a2a/request", SpanKind.SERVER, attrs, None, True,
+                      known=INVALID_SPAN_CONTEXT)
     if not sc.trace_flags.sampled:
         # The 1 % path's common case (ParentBased): what _Block would decide, without
-        # looking the parent up again in the context just built.
-        return _Carry(above, parent)
-    return _Block("a2a/request", SpanKind.SERVER, attrs, parent, True)
+        # building a context only to look the parent up in it again.
+        above = NonRecordingSpan(sc)
+        return _Carry(above, set_span_in_context(above, Context()))
+    return _Block("a2a/request", SpanKind.SERVER, attrs, None, True, known=sc)
+
+
+def recording_parent() -> SpanContext | None:
+    """The current span's context, for :func:`span`'s ``below`` (invalid: none, a span
+    opened now starts a trace); None when that trace is one its root chose not to
+    record, so that a span opened now would not be made and a caller may skip
+    building its name and attributes. Tracing off: the invalid context."""
+    sc = trace.get_current_span().get_span_context()
+    return None if sc.is_valid and not sc.trace_flags.sampled else sc
 
 
 def records_below() -> bool:
-    """False when the current span's trace is one its root chose not to record: a span
-    opened now would not be made (:func:`span` gives the block the parent), so a
-    caller may skip building its name and attributes. True while nothing says so
-    (tracing off included: :func:`span` is then a shared no-op)."""
-    sc = trace.get_current_span().get_span_context()
-    return not sc.is_valid or sc.trace_flags.sampled
+    """Whether a span opened now would be made (:func:`recording_parent` is not None)."""
+    return recording_parent() is not None
 
 
-def name_request(method: str, **attributes: AttributeValue) -> None:
-    """Name the current (server) span after the decoded method; no-op while off."""
+def name_request(method: str, span: Span | None = None, **attributes: AttributeValue) -> None:
+    """Name the server span (``span``, as :func:`server_span`'s block gave it; default:
+    the current span) after the decoded method; no-op while off."""
     if _TRACER is None:
         return
-    current = trace.get_current_span()
+    current = trace.get_current_span() if span is None else span
     if current.is_recording():
         name = _NAMES.get(method)
         if name is None:

@@ -83,6 +83,8 @@ from a2a_mqtt.server.stores import KNOWN_ABSENT, TaskAccess
 from a2a_mqtt.server.taskids import REQUESTED_TASK_ID, DedupGate, seen_in_history
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
     from a2a_mqtt.observability.agent import AgentMetrics, CallRecord
     from a2a_mqtt.security.authz import RequestAuthorizer
     from a2a_mqtt.security.e2e import E2EContext
@@ -327,8 +329,8 @@ class RequestDispatcher:
         try:
             # The SERVER span is current for the whole turn: a2a-sdk runs the executor
             # in a copy of this context, so its span and its own calls are children.
-            with tracing.server_span(msg.properties.user_properties, msg.topic):
-                await self._handle(msg, call)
+            with tracing.server_span(msg.properties.user_properties, msg.topic) as span:
+                await self._handle(msg, call, span)
         except Exception:
             log.exception("request on %s failed outside its reply path", msg.topic)
         finally:
@@ -336,7 +338,8 @@ class RequestDispatcher:
             if call is not None:
                 call.close()
 
-    async def _handle(self, msg: IncomingMessage, call: CallRecord | None) -> None:
+    async def _handle(self, msg: IncomingMessage, call: CallRecord | None,
+                      span: Span | None) -> None:
         reply = self.reply_for(msg, call)
         if reply is None:
             return
@@ -369,7 +372,7 @@ class RequestDispatcher:
                     if call is not None:
                         call.named(request.method)
                     params = parse_params(request)
-                tracing.name_request(request.method)
+                tracing.name_request(request.method, span)
             except RemoteProtocolError as exc:
                 rid = exc.data if rid is None else rid
                 text = _clip(exc.message)

@@ -350,3 +350,48 @@ def test_configure_tracing_gives_our_spans_the_lean_tracer_unless_inline() -> No
         finally:
             handle.shutdown()
     assert tracing.tracer() is None
+
+
+contexts = st.one_of(
+    st.just(None),  # a new trace
+    st.builds(lambda t, s, remote, flags, state: SpanContext(
+        t, s, remote, TraceFlags(flags), TraceState(state) if state else None),
+        st.integers(1, 2**128 - 1), ids, st.booleans(), st.integers(0, 3),
+        st.lists(st.tuples(st.sampled_from(["a", "b", "vendor"]), st.sampled_from(["1", "x"])),
+                 max_size=2, unique_by=lambda kv: kv[0])))
+
+
+@settings(max_examples=150, deadline=None)
+@given(parent=contexts, ratio=st.sampled_from([1.0, 0.5, 0.0]),
+       kind=st.sampled_from(list(SpanKind)), attrs=st.one_of(st.none(), attributes))
+def test_start_below_makes_the_span_the_sdk_sampler_decides(
+        parent: SpanContext | None, ratio: float, kind: SpanKind,
+        attrs: dict[str, Any] | None) -> None:
+    """Where ``start_below`` does not ask the sampler (a sampled parent's child, a new
+    trace at 100 %), its span is the one asking would have made: the same ids, flags,
+    trace state, parent, attributes and row."""
+    root = ALWAYS_ON if ratio >= 1.0 else TraceIdRatioBased(ratio)
+    trace_ids = list(range(10**30, 10**30 + 5))
+    spans, rows = [], []
+    for fast in (False, True):
+        pair = Pair(SpanLimits(), ParentBased(root), trace_ids)
+        tracer = LeanTracer(sampler=ParentBased(root), limits=SpanLimits(),
+                            id_generator=Scripted(trace_ids), sink=pair.rows.append,
+                            parent_decides=fast, roots_sampled=fast and root is ALWAYS_ON)
+        context = (set_span_in_context(NonRecordingSpan(parent)) if parent is not None
+                   else None)
+        span = (tracer.start_below("s", kind, attrs, parent or trace.INVALID_SPAN_CONTEXT)
+                if fast else tracer.start_span("s", context, kind, attrs))
+        spans.append(span)
+        span.end(end_time=2)
+        rows.append([row[:15] + row[16:] for row in pair.rows])  # all but the start time
+    slow, quick = spans
+    assert quick.get_span_context() == slow.get_span_context()
+    assert quick.get_span_context().trace_state == slow.get_span_context().trace_state
+    assert quick.is_recording() == slow.is_recording()
+    assert type(quick) is type(slow)
+    assert rows[0] == rows[1]
+    expect_sampled = parent.trace_flags.sampled if parent is not None and parent.is_valid \
+        else ratio >= 1.0 or None
+    if expect_sampled is not None:
+        assert quick.get_span_context().trace_flags.sampled == expect_sampled
