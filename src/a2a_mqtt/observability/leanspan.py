@@ -56,7 +56,16 @@ from opentelemetry.sdk.trace import Event, SpanLimits
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import Decision, Sampler
 from opentelemetry.sdk.util import BoundedList
-from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import (
+    DEFAULT_TRACE_STATE,
+    Link,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+)
 from opentelemetry.util import types
 from typing_extensions import override
 
@@ -72,6 +81,13 @@ _PLAIN: Final = frozenset({str, bool, int, float, bytes, type(None)})
 limit says so, in the export process)."""
 _FLAGS: Final = tuple(TraceFlags(f) for f in range(4))  # sampled x random-trace-id
 _ENDING: Final = threading.Lock()
+_SAMPLED: Final = int(TraceFlags.SAMPLED)
+_KINDS: Final = {kind: kind.value for kind in SpanKind}
+
+
+def _state_row(state: TraceState) -> tuple[tuple[str, str], ...]:
+    # The default (empty) state by identity first: its length is a Python call.
+    return () if state is DEFAULT_TRACE_STATE or not state else tuple(state.items())
 
 
 def _plain(attributes: Mapping[Any, Any]) -> bool:
@@ -332,25 +348,24 @@ class LeanSpan(trace.Span):
                 return
             self._end = end = time_ns() if end_time is None else end_time
         ctx = self._context
-        if not ctx.trace_flags.sampled:
+        flags = int(ctx.trace_flags)
+        if not flags & _SAMPLED:
             return  # recorded, not sampled: never exported
+        trace_id = ctx.trace_id
         parent = self._parent
         if parent is None:
             parent_row = None
         else:
-            pstate = parent.trace_state
-            parent_row = (None if parent.trace_id == ctx.trace_id else parent.trace_id,
+            parent_row = (None if parent.trace_id == trace_id else parent.trace_id,
                           parent.span_id, parent.is_remote, int(parent.trace_flags),
-                          tuple(pstate.items()) if pstate else ())
-        state = ctx.trace_state
+                          _state_row(parent.trace_state))
         status = self._status
         events, links = self._events, self._links
         sets = self._sets
         tracer = self._tracer
         tracer._sink((
-            self._name, ctx.trace_id, ctx.span_id, int(ctx.trace_flags),
-            tuple(state.items()) if state else (), parent_row, self._kind.value,
-            self._attrs, tuple(sets) if sets else None,
+            self._name, trace_id, ctx.span_id, flags, _state_row(ctx.trace_state),
+            parent_row, _KINDS[self._kind], self._attrs, tuple(sets) if sets else None,
             event_rows(events) if events else (), events.dropped if events else 0,
             link_rows(links) if links else (), links.dropped if links else 0,
             0 if status is None else status.status_code.value,
