@@ -82,10 +82,12 @@ limit says so, in the export process)."""
 _FLAGS: Final = tuple(TraceFlags(f) for f in range(4))  # sampled x random-trace-id
 _ENDING: Final = threading.Lock()
 _SAMPLED: Final = int(TraceFlags.SAMPLED)
+Ids = tuple[int, int, int, TraceState | None]
+"""A span's trace id, span id, trace flags (an index of ``_FLAGS``) and trace state."""
 _KINDS: Final = {kind: kind.value for kind in SpanKind}
 
 
-def _state_row(state: TraceState) -> tuple[tuple[str, str], ...]:
+def _state_row(state: TraceState | None) -> tuple[tuple[str, str], ...]:
     # The default (empty) state by identity first: its length is a Python call.
     return () if state is DEFAULT_TRACE_STATE or not state else tuple(state.items())
 
@@ -147,14 +149,15 @@ class LeanTracer(trace.Tracer):
             random = self._random
         result = self._sampler.should_sample(context, trace_id, name, kind, attributes, links)
         decision = result.decision
-        ctx = SpanContext(trace_id, self._ids.generate_span_id(), False,
-                          _FLAGS[random | (decision is Decision.RECORD_AND_SAMPLE)],
-                          result.trace_state)
+        span_id = self._ids.generate_span_id()
+        flags = random | (decision is Decision.RECORD_AND_SAMPLE)
+        ctx = SpanContext(trace_id, span_id, False, _FLAGS[flags], result.trace_state)
         if decision is Decision.DROP:
             return trace.NonRecordingSpan(ctx)
-        return LeanSpan(self, name, ctx, parent, kind, result.attributes, links,
+        return LeanSpan(self, name, (trace_id, span_id, flags, ctx.trace_state), parent, kind,
+                        result.attributes, links,
                         time_ns() if start_time is None else start_time,
-                        record_exception, set_status_on_exception)
+                        record_exception, set_status_on_exception, context=ctx)
 
     def start_below(self, name: str, kind: SpanKind, attributes: Mapping[str, Any] | None,
                     parent: SpanContext) -> trace.Span:
@@ -171,16 +174,15 @@ class LeanTracer(trace.Tracer):
         if parent.is_valid:
             flags = parent.trace_flags
             if self._parent_decides and flags.sampled:
-                ctx = SpanContext(parent.trace_id, ids.generate_span_id(), False,
-                                  _FLAGS[3 if flags.random_trace_id else 1], parent.trace_state)
-                return LeanSpan(self, name, ctx, parent, kind, attributes or {}, None,
-                                time_ns(), False, False)
+                return LeanSpan(self, name, (parent.trace_id, ids.generate_span_id(),
+                                             3 if flags.random_trace_id else 1,
+                                             parent.trace_state),
+                                parent, kind, attributes or {}, None, time_ns(), False, False)
             context = trace.set_span_in_context(trace.NonRecordingSpan(parent), Context())
         elif self._roots_sampled:
-            ctx = SpanContext(ids.generate_trace_id(), ids.generate_span_id(), False,
-                              _FLAGS[self._random | 1], None)
-            return LeanSpan(self, name, ctx, None, kind, attributes or {}, None, time_ns(),
-                            False, False)
+            return LeanSpan(self, name, (ids.generate_trace_id(), ids.generate_span_id(),
+                                         self._random | 1, DEFAULT_TRACE_STATE),
+                            None, kind, attributes or {}, None, time_ns(), False, False)
         else:
             context = Context()
         return self.start_span(name, context, kind, attributes, record_exception=False,
@@ -204,15 +206,18 @@ class LeanTracer(trace.Tracer):
 class LeanSpan(trace.Span):
     """A recording span: only what was given, kept until :meth:`end` hands it on."""
 
-    __slots__ = ("_attrs", "_context", "_end", "_events", "_kind", "_links", "_name",
+    __slots__ = ("_attrs", "_context", "_end", "_events", "_ids", "_kind", "_links", "_name",
                  "_on_exit", "_parent", "_sets", "_start", "_status", "_tracer")
 
-    def __init__(self, tracer: LeanTracer, name: str, context: SpanContext,  # noqa: PLR0917 - made once per span, from one place
+    def __init__(self, tracer: LeanTracer, name: str, ids: Ids,  # noqa: PLR0917 - made once per span, from one place
                  parent: SpanContext | None, kind: SpanKind, attributes: Mapping[str, Any],
                  links: Sequence[Link] | None, start: int, record_exception: bool,
-                 set_status_on_exception: bool) -> None:
+                 set_status_on_exception: bool, *, context: SpanContext | None = None) -> None:
         self._tracer = tracer
         self._name = name
+        # Its SpanContext is made when first asked for (an executor's span often never
+        # is): end() reads the plain values.
+        self._ids = ids
         self._context = context
         self._parent = parent
         self._kind = kind
@@ -242,7 +247,11 @@ class LeanSpan(trace.Span):
     # -- the API's Span ----------------------------------------------------------
 
     def get_span_context(self) -> SpanContext:
-        return self._context
+        ctx = self._context
+        if ctx is None:
+            trace_id, span_id, flags, state = self._ids
+            ctx = self._context = SpanContext(trace_id, span_id, False, _FLAGS[flags], state)
+        return ctx
 
     def is_recording(self) -> bool:
         return self._end is None
@@ -347,11 +356,9 @@ class LeanSpan(trace.Span):
             if self._end is not None:
                 return
             self._end = end = time_ns() if end_time is None else end_time
-        ctx = self._context
-        flags = int(ctx.trace_flags)
+        trace_id, span_id, flags, state = self._ids
         if not flags & _SAMPLED:
             return  # recorded, not sampled: never exported
-        trace_id = ctx.trace_id
         parent = self._parent
         if parent is None:
             parent_row = None
@@ -364,7 +371,7 @@ class LeanSpan(trace.Span):
         sets = self._sets
         tracer = self._tracer
         tracer._sink((
-            self._name, trace_id, ctx.span_id, flags, _state_row(ctx.trace_state),
+            self._name, trace_id, span_id, flags, _state_row(state),
             parent_row, _KINDS[self._kind], self._attrs, tuple(sets) if sets else None,
             event_rows(events) if events else (), events.dropped if events else 0,
             link_rows(links) if links else (), links.dropped if links else 0,
