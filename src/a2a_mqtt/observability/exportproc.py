@@ -68,15 +68,34 @@ def _frame(stream: IO[bytes]) -> Any | None:
     return None if body is None else pickle.loads(body)  # noqa: S301
 
 
-def _span(processor: Any, row: Any, resources: Any, scopes: Any, limits: Any) -> None:
+class Failures:
+    """Spans that could not be handled: the first is logged with its traceback, then
+    only the count, at every tenfold (one bad batch is 64 spans, not 64 tracebacks)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._next = 10
+
+    def failed(self) -> None:
+        """Called from the ``except`` block of the span that failed."""
+        self.count += 1
+        if self.count == 1:
+            log.exception("span export: a span could not be handled")
+        elif self.count >= self._next:
+            self._next *= 10
+            log.error("span export: %d spans could not be handled so far", self.count)
+
+
+def _span(processor: Any, row: Any, resources: Any, scopes: Any, limits: Any, *,
+          failures: Failures) -> None:
     """One span of a batch into the processor (``limits``: a lean span's row, rebuilt
-    under the SDK's span limits); a span that cannot be rebuilt is logged and fails
-    alone (the rest of its batch goes on)."""
+    under the SDK's span limits); a span that cannot be rebuilt is counted in
+    ``failures`` and fails alone (the rest of its batch goes on)."""
     try:
         processor.on_end(load_span(row, resources, scopes) if limits is None
                          else load_lean_span(row, resources, scopes, limits))
     except Exception:
-        log.exception("span export: a span could not be handled")
+        failures.failed()
 
 
 def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
@@ -96,16 +115,17 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
     limits = SpanLimits()
     resources: dict[int, Resource] = {}
     scopes: dict[int, InstrumentationScope | None] = {}
+    failures = Failures()
     try:
         while (message := _frame(stdin)) is not None:
             try:
                 kind = message[0]
                 if kind == "b":
                     for row in message[1]:
-                        _span(processor, row, resources, scopes, None)
+                        _span(processor, row, resources, scopes, None, failures=failures)
                 elif kind == "l":
                     for row in message[1]:
-                        _span(processor, row, resources, scopes, limits)
+                        _span(processor, row, resources, scopes, limits, failures=failures)
                 elif kind == "r":
                     resources[message[1]] = load_resource(message[2])
                 elif kind == "c":
