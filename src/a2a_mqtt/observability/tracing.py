@@ -471,7 +471,7 @@ def recording_parent() -> SpanContext | None:
     """The current span's context, for :func:`span`'s ``below`` (invalid: none, a span
     opened now starts a trace); None when that trace is one its root chose not to
     record, so that a span opened now would not be made and a caller may skip
-    building its name and attributes. Tracing off: the invalid context."""
+    building its name and attributes. (Tracing off, :func:`span` ignores it.)"""
     sc = trace.get_current_span().get_span_context()
     return None if sc.is_valid and not sc.trace_flags.sampled else sc
 
