@@ -15,7 +15,8 @@ What stays the SDK's, so that no rule of OpenTelemetry is ours to keep in step:
 
 * sampling: the SDK's sampler object (``ParentBased(TraceIdRatioBased|ALWAYS_ON)``),
   asked through its public ``should_sample``; its decision, trace state and
-  attributes are used as the SDK's tracer uses them;
+  attributes are used as the SDK's tracer uses them (:meth:`LeanTracer.start_below`
+  skips the call only where its builder says the answer is fixed);
 * ids: the SDK's ``RandomIdGenerator`` (any public ``IdGenerator``);
 * limits: the SDK's ``SpanLimits`` (``OTEL_SPAN_*``, ``OTEL_ATTRIBUTE_*``). Events and
   links (rare: an exception, a user's call) go into the SDK's own ``BoundedList`` and
