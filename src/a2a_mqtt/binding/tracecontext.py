@@ -25,6 +25,7 @@ from typing import Final
 
 from opentelemetry.context import Context
 from opentelemetry.trace import (
+    DEFAULT_TRACE_STATE,
     NonRecordingSpan,
     Span,
     SpanContext,
@@ -59,7 +60,8 @@ _TRACEPARENT: Final = re.compile(
     r"^[ \t]*([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?[ \t]*$")
 _SAMPLED: Final = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED: Final = TraceFlags(TraceFlags.DEFAULT)
-_NO_STATE: Final = TraceState()
+_NO_STATE: Final = DEFAULT_TRACE_STATE
+"""The API's own empty state: what a span context without one holds (found by identity)."""
 
 UserProperties = Sequence[tuple[str, str]]
 
