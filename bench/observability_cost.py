@@ -56,6 +56,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import sys
 import tempfile
@@ -69,7 +70,14 @@ prefer_a2a_sdk_spans_off()
 
 from _common import median  # noqa: E402
 from harness.cpu import until_quiet  # noqa: E402
+from harness.stats import median_interval  # noqa: E402
 from obs_bench.worker import VARIANTS  # noqa: E402
+
+TARGETS = {"metrics": 0.95, "tracing-100": 0.85}
+"""Issue #12's floors for throughput against ``off``. A verdict reads the 95 %
+interval of the median paired ratio (``harness.stats.median_interval``): met when
+its lower end is at the target or above, missed when its upper end is below it,
+undecided otherwise (more rounds narrow it)."""
 
 BASE = "@baseline"
 """Suffix of a variant whose worker runs the ``--baseline`` source tree."""
@@ -188,8 +196,9 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
         cpu = median([r["cpu_ms_per_req"] for r in runs])
         row: dict[str, Any] = {
             "rps": round(rps, 1), "rps_ratio": round(rps / base_rps, 3),
-            "paired_rps_ratio": round(median([r["rps"] / b["rps"]
-                                              for r, b in zip(runs, base, strict=True)]), 3),
+            "paired_rps_ratio": round(median(paired := [
+                r["rps"] / b["rps"] for r, b in zip(runs, base, strict=True)]), 3),
+            "paired_rps_interval": [round(v, 3) for v in median_interval(paired)],
             "cpu_ms_per_req": round(cpu, 3), "cpu_ratio": round(cpu / base_cpu, 3),
             "paired_cpu_ratio": round(median([r["cpu_ms_per_req"] / b["cpu_ms_per_req"]
                                               for r, b in zip(runs, base, strict=True)]), 3),
@@ -235,6 +244,17 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
     print("left behind by a solo window (busy CPU seconds of the machine until it was quiet "
           "again, median): " + ", ".join(f"{n} {out[n]['spill_cpu_s']:.2f}" for n in solo))
     print("targets at 100 in flight: metrics >= 0.95x off, tracing-100 >= 0.85x off")
+    verdicts = {}
+    for name, target in TARGETS.items():
+        if name not in out:
+            continue
+        low, high = out[name]["paired_rps_interval"]
+        verdicts[name] = verdict = ("undecided (too few rounds)" if math.isnan(low)
+                                    else "met" if low >= target
+                                    else "missed" if high < target else "undecided")
+        print(f"  {name}: paired x req/s {out[name]['paired_rps_ratio']:.3f}, 95 % interval "
+              f"of the median {low:.3f}-{high:.3f} over {len(solo[name])} rounds: {verdict}")
+    out["verdicts"] = verdicts
     return out
 
 

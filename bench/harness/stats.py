@@ -6,7 +6,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-__all__ = ["Stats", "median", "percentile", "ratio", "summarize"]
+__all__ = ["Stats", "median", "median_interval", "percentile", "ratio", "summarize"]
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -53,3 +53,24 @@ def ratio(a: float | None, b: float | None) -> float | None:
     if a is None or b is None or math.isnan(a) or math.isnan(b) or b == 0:
         return None
     return a / b
+
+
+def median_interval(values: list[float], level: float = 0.95) -> tuple[float, float]:
+    """A distribution-free confidence interval for the median of ``values``: the order
+    statistics ``x(j)`` and ``x(n+1-j)`` (1-based), ``j`` the largest for which
+    ``P(Binomial(n, 1/2) < j) <= (1 - level) / 2``, so the interval holds the median
+    with probability at least ``level`` for independent draws of any distribution.
+    (nan, nan) when too few values allow none (fewer than 6 at 95 %)."""
+    ordered = sorted(v for v in values if v is not None and not math.isnan(v))
+    n = len(ordered)
+    tail = (1.0 - level) / 2
+    below, j = 0.0, 0
+    while j <= n // 2:
+        p = math.comb(n, j) / 2 ** n
+        if below + p > tail:
+            break
+        below += p
+        j += 1
+    if j == 0:
+        return float("nan"), float("nan")
+    return ordered[j - 1], ordered[n - j]

@@ -39,11 +39,13 @@ __all__ = [
     "TRACEPARENT",
     "TRACESTATE",
     "extract",
+    "format_ids",
     "format_traceparent",
     "inject",
     "inject_span",
     "parse_traceparent",
     "remote_parent",
+    "trace_properties",
     "with_trace_context",
     "without_trace_context",
 ]
@@ -91,7 +93,19 @@ _FLAGS_HEX: Final = tuple(f"{flags:02x}" for flags in range(256))
 
 def format_traceparent(sc: SpanContext) -> str:
     """Version 00 of the format: what every sender writes."""
-    return f"00-{sc.trace_id:032x}-{sc.span_id:016x}-{_FLAGS_HEX[sc.trace_flags & 0xFF]}"
+    return format_ids(sc.trace_id, sc.span_id, sc.trace_flags)
+
+
+def format_ids(trace_id: int, span_id: int, flags: int) -> str:
+    """:func:`format_traceparent` of a span context's plain values."""
+    return f"00-{trace_id:032x}-{span_id:016x}-{_FLAGS_HEX[flags & 0xFF]}"
+
+
+def trace_properties(parent: str, state: TraceState | None) -> tuple[tuple[str, str], ...]:
+    """The properties of a formatted ``traceparent`` and its state (none when empty)."""
+    if state is _NO_STATE or not state:
+        return ((TRACEPARENT, parent),)
+    return ((TRACEPARENT, parent), (TRACESTATE, state.to_header()))
 
 
 def extract(user_properties: UserProperties, context: Context | None = None) -> Context:
@@ -126,9 +140,7 @@ def inject_span(span: Span) -> tuple[tuple[str, str], ...]:
     sc = span.get_span_context()
     if not sc.is_valid:
         return ()
-    if sc.trace_state:
-        return ((TRACEPARENT, format_traceparent(sc)), (TRACESTATE, sc.trace_state.to_header()))
-    return ((TRACEPARENT, format_traceparent(sc)),)
+    return trace_properties(format_traceparent(sc), sc.trace_state)
 
 
 def inject(context: Context | None = None) -> tuple[tuple[str, str], ...]:

@@ -46,7 +46,6 @@ from a2a_mqtt.binding.topics import (
     reply_topic,
     request_topic,
 )
-from a2a_mqtt.binding.tracecontext import inject_span
 from a2a_mqtt.client.config import RequesterConfig
 from a2a_mqtt.client.replies import BinaryRefused, CallReplies, Reply, decode_reply
 from a2a_mqtt.client.retry import (
@@ -296,9 +295,9 @@ class Requester:
             f"{method} to {agent}: no reply within {first_timeout:g}s")
         try:
             # One CLIENT span per call, across its attempts; never made current (this
-            # generator yields to its consumer), so inject_span() is given the span.
+            # generator yields to its consumer), so the span is given.
             with tracing.client_span(method, topic) as span:
-                traced = () if span is None else inject_span(span)
+                traced = () if span is None else tracing.span_properties(span)
                 attempt = 0
                 redo = False
                 while True:

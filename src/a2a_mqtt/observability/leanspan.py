@@ -70,6 +70,7 @@ from opentelemetry.trace import (
 from opentelemetry.util import types
 from typing_extensions import override
 
+from a2a_mqtt.binding.tracecontext import format_ids, trace_properties
 from a2a_mqtt.observability.spanwire import event_rows, link_rows
 
 __all__ = ["LeanSpan", "LeanTracer", "RowSink"]
@@ -85,7 +86,11 @@ _ENDING: Final = threading.Lock()
 _SAMPLED: Final = int(TraceFlags.SAMPLED)
 Ids = tuple[int, int, int, TraceState | None]
 """A span's trace id, span id, trace flags (an index of ``_FLAGS``) and trace state."""
-_KINDS: Final = {kind: kind.value for kind in SpanKind}
+# By identity: an Enum's ``__hash__`` is Python code, and the members are singletons
+# that live as long as the process, so their ids key the table.
+_KINDS: Final = {id(kind): kind.value for kind in SpanKind}
+ParentRow = tuple[int | None, int, bool, int, tuple[tuple[str, str], ...]]
+"""A parent in a row: its trace id (None: the span's own), span id, remote, flags, state."""
 
 
 def _state_row(state: TraceState | None) -> tuple[tuple[str, str], ...]:
@@ -98,6 +103,13 @@ def _plain(attributes: Mapping[Any, Any]) -> bool:
         if type(key) is not str or not key or type(value) not in _PLAIN:
             return False
     return True
+
+
+def _parent_row(parent: SpanContext | None, trace_id: int) -> ParentRow | None:
+    if parent is None:
+        return None
+    return (None if parent.trace_id == trace_id else parent.trace_id, parent.span_id,
+            parent.is_remote, int(parent.trace_flags), _state_row(parent.trace_state))
 
 
 def _cleaned(attributes: Mapping[Any, Any]) -> tuple[dict[str, Any], list[Any]]:
@@ -134,6 +146,11 @@ class LeanTracer(trace.Tracer):
         self._parent_decides = parent_decides
         self._roots_sampled = roots_sampled
 
+    @property
+    def span_type(self) -> type[LeanSpan]:
+        """The type of the spans :meth:`start_below` takes as parents as they are."""
+        return LeanSpan
+
     @override  # the API's signature
     def start_span(self, name: str, context: Context | None = None,
                    kind: SpanKind = SpanKind.INTERNAL, attributes: types.Attributes = None,
@@ -155,31 +172,43 @@ class LeanTracer(trace.Tracer):
         ctx = SpanContext(trace_id, span_id, False, _FLAGS[flags], result.trace_state)
         if decision is Decision.DROP:
             return trace.NonRecordingSpan(ctx)
-        return LeanSpan(self, name, (trace_id, span_id, flags, ctx.trace_state), parent, kind,
-                        result.attributes, links,
+        return LeanSpan(self, name, (trace_id, span_id, flags, ctx.trace_state),
+                        _parent_row(parent, trace_id), kind, result.attributes, links,
                         time_ns() if start_time is None else start_time,
                         record_exception, set_status_on_exception, context=ctx)
 
     def start_below(self, name: str, kind: SpanKind, attributes: Mapping[str, Any] | None,
-                    parent: SpanContext) -> trace.Span:
+                    parent: SpanContext | LeanSpan) -> trace.Span:
         """:meth:`start_span` for our own blocks (:mod:`.tracing`), which have looked up
-        the ``parent`` span context (invalid: a new trace) and never pass links, start
-        times or exception flags. Where the sampler's decision is fixed by how it was
-        built (``parent_decides``, ``roots_sampled``) it is not asked, and the span is
-        what the SDK's sampler would have made: sampled, with the parent's trace state
-        (a root: none) and ``attributes`` as given. Asking costs four context lookups
-        and two result objects, about a fifth of a span's recording
-        (docs/performance.md, Tracing, session 12). Otherwise it is asked with a
-        context holding only ``parent``: all of the context the SDK's samplers read."""
+        the ``parent`` span context (invalid: a new trace), or the parent span itself
+        when it is one of ours (its ids are read as plain values, and its span context
+        is never built), and never pass links, start times or exception flags. Where
+        the sampler's decision is fixed by how it was built (``parent_decides``,
+        ``roots_sampled``) it is not asked, and the span is what the SDK's sampler
+        would have made: sampled, with the parent's trace state (a root: none) and
+        ``attributes`` as given. Asking costs four context lookups and two result
+        objects, about a fifth of a span's recording (docs/performance.md, Tracing,
+        session 12). Otherwise it is asked with a context holding only ``parent``: all
+        of the context the SDK's samplers read."""
         ids = self._ids
-        if parent.is_valid:
-            flags = parent.trace_flags
+        if type(parent) is LeanSpan:
+            trace_id, span_id, bits, state = parent._ids
+            if self._parent_decides and bits & _SAMPLED:
+                return LeanSpan(self, name, (trace_id, ids.generate_span_id(), bits, state),
+                                (None, span_id, False, bits, _state_row(state)), kind,
+                                attributes or {}, None, time_ns(), False, False)
+            sc = parent.get_span_context()
+        else:
+            sc = parent  # type: ignore[assignment] # not narrowed by ``type() is``
+        if sc.is_valid:
+            flags = sc.trace_flags
             if self._parent_decides and flags.sampled:
-                return LeanSpan(self, name, (parent.trace_id, ids.generate_span_id(),
-                                             3 if flags.random_trace_id else 1,
-                                             parent.trace_state),
-                                parent, kind, attributes or {}, None, time_ns(), False, False)
-            context = trace.set_span_in_context(trace.NonRecordingSpan(parent), Context())
+                trace_id, state = sc.trace_id, sc.trace_state
+                return LeanSpan(self, name, (trace_id, ids.generate_span_id(),
+                                             3 if flags.random_trace_id else 1, state),
+                                (None, sc.span_id, sc.is_remote, int(flags), _state_row(state)),
+                                kind, attributes or {}, None, time_ns(), False, False)
+            context = trace.set_span_in_context(trace.NonRecordingSpan(sc), Context())
         elif self._roots_sampled:
             return LeanSpan(self, name, (ids.generate_trace_id(), ids.generate_span_id(),
                                          self._random | 1, DEFAULT_TRACE_STATE),
@@ -211,7 +240,7 @@ class LeanSpan(trace.Span):
                  "_on_exit", "_parent", "_sets", "_start", "_status", "_tracer")
 
     def __init__(self, tracer: LeanTracer, name: str, ids: Ids,  # noqa: PLR0917 - made once per span, from one place
-                 parent: SpanContext | None, kind: SpanKind, attributes: Mapping[str, Any],
+                 parent: ParentRow | None, kind: SpanKind, attributes: Mapping[str, Any],
                  links: Sequence[Link] | None, start: int, record_exception: bool,
                  set_status_on_exception: bool, *, context: SpanContext | None = None) -> None:
         self._tracer = tracer
@@ -253,6 +282,11 @@ class LeanSpan(trace.Span):
             trace_id, span_id, flags, state = self._ids
             ctx = self._context = SpanContext(trace_id, span_id, False, _FLAGS[flags], state)
         return ctx
+
+    def trace_properties(self) -> tuple[tuple[str, str], ...]:
+        """``inject_span(self)``, formatted from the plain ids (no span context built)."""
+        trace_id, span_id, flags, state = self._ids
+        return trace_properties(format_ids(trace_id, span_id, flags), state)
 
     def is_recording(self) -> bool:
         return self._end is None
@@ -360,20 +394,14 @@ class LeanSpan(trace.Span):
         trace_id, span_id, flags, state = self._ids
         if not flags & _SAMPLED:
             return  # recorded, not sampled: never exported
-        parent = self._parent
-        if parent is None:
-            parent_row = None
-        else:
-            parent_row = (None if parent.trace_id == trace_id else parent.trace_id,
-                          parent.span_id, parent.is_remote, int(parent.trace_flags),
-                          _state_row(parent.trace_state))
         status = self._status
         events, links = self._events, self._links
         sets = self._sets
         tracer = self._tracer
         tracer._sink((
-            self._name, trace_id, span_id, flags, _state_row(state),
-            parent_row, _KINDS[self._kind], self._attrs, tuple(sets) if sets else None,
+            self._name, trace_id, span_id, flags,
+            () if state is DEFAULT_TRACE_STATE else _state_row(state),
+            self._parent, _KINDS[id(self._kind)], self._attrs, tuple(sets) if sets else None,
             event_rows(events) if events else (), events.dropped if events else 0,
             link_rows(links) if links else (), links.dropped if links else 0,
             0 if status is None else status.status_code.value,

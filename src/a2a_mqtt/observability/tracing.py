@@ -43,7 +43,7 @@ from opentelemetry.trace import (
 )
 from opentelemetry.util.types import AttributeValue
 
-from a2a_mqtt.binding.tracecontext import remote_parent
+from a2a_mqtt.binding.tracecontext import inject_span, remote_parent
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.extras import missing_extra
 
@@ -64,6 +64,7 @@ __all__ = [
     "rpc_attributes",
     "server_span",
     "span",
+    "span_properties",
     "spans_dropped",
     "tracer",
     "use_tracer",
@@ -193,14 +194,19 @@ class TracingHandle:
 
 _TRACER: Tracer | None = None
 _HANDLE: TracingHandle | None = None
-_Below = Callable[[str, SpanKind, Mapping[str, AttributeValue] | None, SpanContext], Span]
+Parent = SpanContext | Span
+"""A parent for :func:`span`'s ``below``: a span context, or a span of the lean tracer's."""
+_Below = Callable[[str, SpanKind, Mapping[str, AttributeValue] | None, Parent], Span]
 _BELOW: _Below | None = None
 """The tracer's ``start_below`` (:meth:`.leanspan.LeanTracer.start_below`), if it has one."""
+_OURS: type | None = None
+"""The type of the spans ``start_below`` takes as parents as they are (``LeanSpan``)."""
 
 
 def _start_below(new: Tracer | None) -> None:
-    global _BELOW  # noqa: PLW0603 - follows _TRACER
+    global _BELOW, _OURS  # noqa: PLW0603 - follows _TRACER
     _BELOW = getattr(new, "start_below", None)
+    _OURS = getattr(new, "span_type", None)
 
 
 def configure_tracing(config: TracingConfig) -> TracingHandle | None:
@@ -326,7 +332,7 @@ class _Block:
                  "_token")
 
     def __init__(self, name: str, kind: SpanKind, attributes: Mapping[str, AttributeValue] | None,
-                 parent: Context | None, current: bool, *, known: SpanContext | None = None
+                 parent: Context | None, current: bool, *, known: Parent | None = None
                  ) -> None:
         self._name, self._kind, self._attributes = name, kind, attributes
         self._parent, self._current, self._known = parent, current, known
@@ -353,7 +359,9 @@ class _Block:
             s = self._span = below(self._name, self._kind, self._attributes, sc)
         else:
             parent = self._parent
-            if self._known is not None:
+            if sc is not None:
+                if not isinstance(sc, SpanContext):
+                    sc = sc.get_span_context()
                 parent = (set_span_in_context(NonRecordingSpan(sc), Context()) if sc.is_valid
                           else Context())
             s = self._span = t.start_span(self._name, context=parent, kind=self._kind,
@@ -400,7 +408,7 @@ class _Carry:
 
 def span(name: str, *, kind: SpanKind, attributes: Mapping[str, AttributeValue] | None = None,
          parent: Context | None = None, current: bool = True,
-         below: SpanContext | None = None) -> AbstractContextManager[Span | None]:
+         below: Parent | None = None) -> AbstractContextManager[Span | None]:
     """A span (None while tracing is off) around the block, a child of ``parent``
     (default: the current context); ``current`` makes it the current span inside the
     block. An exception escaping the block is recorded and sets the ERROR status.
@@ -467,12 +475,26 @@ def server_span(user_properties: Sequence[tuple[str, str]], topic: str
     return _Block("a2a/request", SpanKind.SERVER, attrs, None, True, known=sc)
 
 
-def recording_parent() -> SpanContext | None:
+def span_properties(span: Span) -> tuple[tuple[str, str], ...]:
+    """The ``traceparent`` (and ``tracestate``) User Properties naming ``span``
+    (:func:`~a2a_mqtt.binding.tracecontext.inject_span`; a lean span formats them from
+    its plain ids)."""
+    if type(span) is _OURS:
+        return span.trace_properties()  # type: ignore[attr-defined, no-any-return]
+    return inject_span(span)
+
+
+def recording_parent() -> Parent | None:
     """The current span's context, for :func:`span`'s ``below`` (invalid: none, a span
-    opened now starts a trace); None when that trace is one its root chose not to
-    record, so that a span opened now would not be made and a caller may skip
-    building its name and attributes. (Tracing off, :func:`span` ignores it.)"""
-    sc = trace.get_current_span().get_span_context()
+    opened now starts a trace), or the span itself when it is the lean tracer's (whose
+    ids ``start_below`` reads without building a context); None when that trace is
+    one its root chose not to record, so that a span opened now would not be made and
+    a caller may skip building its name and attributes. (Tracing off, :func:`span`
+    ignores it.)"""
+    current = trace.get_current_span()
+    if type(current) is _OURS:
+        return current
+    sc = current.get_span_context()
     return None if sc.is_valid and not sc.trace_flags.sampled else sc
 
 

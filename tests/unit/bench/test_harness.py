@@ -16,7 +16,7 @@ from harness.cli import bench_parser, finish_args
 from harness.cpu import CpuMeter
 from harness.report import markdown_table, write_json
 from harness.runner import median_rows, rotated, side_by_side
-from harness.stats import median, percentile, ratio, summarize
+from harness.stats import median, median_interval, percentile, ratio, summarize
 from harness.stores import store_url
 
 floats = st.floats(min_value=0, max_value=1e6, allow_nan=False)
@@ -146,3 +146,19 @@ def test_store_url_names_a_store_of_each_kind(tmp_path: Path) -> None:
     assert asyncio.run(url("sqlite")) == f"sqlite:///{tmp_path}/tasks.db"
     with pytest.raises(ValueError, match="unknown store 'mongo'"):
         asyncio.run(url("mongo"))
+
+
+@given(st.lists(floats, min_size=6, max_size=60))
+def test_the_median_interval_holds_the_median_between_two_of_the_values(
+        values: list[float]) -> None:
+    low, high = median_interval(values)
+    assert low in values and high in values
+    assert low <= median(values) <= high
+
+
+def test_the_median_interval_is_the_binomial_one_and_needs_six_values() -> None:
+    assert all(math.isnan(v) for v in median_interval([1.0, 2.0, 3.0, 4.0, 5.0]))
+    assert median_interval([float(v) for v in range(1, 7)]) == (1.0, 6.0)
+    # n = 25 at 95 %: the 8th and the 18th of the ordered values (tables of the sign test).
+    assert median_interval([float(v) for v in range(25, 0, -1)]) == (8.0, 18.0)
+    assert median_interval([float(v) for v in range(1, 26)], level=0.5) == (11.0, 15.0)

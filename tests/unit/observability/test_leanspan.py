@@ -395,3 +395,60 @@ def test_start_below_makes_the_span_the_sdk_sampler_decides(
         else ratio >= 1.0 or None
     if expect_sampled is not None:
         assert quick.get_span_context().trace_flags.sampled == expect_sampled
+
+
+@settings(max_examples=150, deadline=None)
+@given(above=contexts, ratio=st.sampled_from([1.0, 0.5, 0.0]),
+       kind=st.sampled_from(list(SpanKind)), attrs=st.one_of(st.none(), attributes))
+def test_a_lean_parent_given_as_itself_makes_the_child_its_context_makes(
+        above: SpanContext | None, ratio: float, kind: SpanKind,
+        attrs: dict[str, Any] | None) -> None:
+    """``start_below`` given one of its own spans as the parent (whose plain ids it
+    reads) makes the same child, row included, as given that span's context, and as
+    the SDK sampler's path (``start_span`` under the span made current)."""
+    root = ALWAYS_ON if ratio >= 1.0 else TraceIdRatioBased(ratio)
+    children, rows = [], []
+    for how in ("itself", "context", "sampler"):
+        trace_ids = list(range(10**30, 10**30 + 5))
+        out: list[tuple[Any, ...]] = []
+        tracer = LeanTracer(sampler=ParentBased(root), limits=SpanLimits(),
+                            id_generator=Scripted(trace_ids), sink=out.append,
+                            parent_decides=True, roots_sampled=root is ALWAYS_ON)
+        parent = tracer.start_below("p", SpanKind.SERVER, None,
+                                    above or trace.INVALID_SPAN_CONTEXT)
+        if how == "itself":  # as recording_parent() gives it: a lean span as it is
+            child = tracer.start_below("c", kind, attrs, parent if type(parent) is LeanSpan
+                                       else parent.get_span_context())
+        elif how == "context":
+            child = tracer.start_below("c", kind, attrs, parent.get_span_context())
+        else:
+            child = tracer.start_span("c", set_span_in_context(parent), kind, attrs,
+                                      record_exception=False, set_status_on_exception=False)
+        child.end(end_time=2)
+        children.append(child)
+        rows.append([row[:15] + row[16:] for row in out])
+    first = children[0]
+    for other in children[1:]:
+        assert first.get_span_context() == other.get_span_context()
+        assert first.get_span_context().trace_state == other.get_span_context().trace_state
+        assert type(first) is type(other)
+    assert rows[0] == rows[1] == rows[2]
+
+
+def test_a_lean_span_formats_its_traceparent_as_inject_span_does() -> None:
+    from a2a_mqtt.binding.tracecontext import inject_span
+
+    state = TraceState([("k", "v")])
+    tracer = LeanTracer(sampler=ParentBased(ALWAYS_ON), limits=SpanLimits(),
+                        id_generator=Scripted([7 << 100]), sink=lambda row: None,
+                        parent_decides=True, roots_sampled=True)
+    root = tracer.start_below("r", SpanKind.CLIENT, None, trace.INVALID_SPAN_CONTEXT)
+    remote = SpanContext(5 << 90, 99, True, TraceFlags(3), state)
+    child = tracer.start_below("c", SpanKind.CLIENT, None, remote)
+    for span in (root, child):
+        assert isinstance(span, LeanSpan)
+        props = span.trace_properties()
+        assert props == inject_span(span)
+        assert tracing.span_properties(span) == props or tracing.tracer() is None
+    assert dict(child.trace_properties())["tracestate"] == "k=v"
+    assert child.trace_properties()[0][1].endswith("-03")
