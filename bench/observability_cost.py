@@ -5,6 +5,7 @@ Usage::
     python bench/observability_cost.py              # 7 rounds, about 6 minutes
     python bench/observability_cost.py --baseline /tmp/before/src  # + the old code, ~7
     python bench/observability_cost.py --quick      # 1 short round (smoke test)
+    python bench/observability_cost.py --interleaved --rounds 60 --solo 1  # one process, ~7 min
     python bench/observability_cost.py --service-loop  # workers as services run
 
 One Mosquitto, one OTLP/HTTP sink process (a real HTTP/1.1 server that reads each
@@ -43,6 +44,13 @@ Three measurements, because the machine is shared:
 * **alone**: the CPU microseconds recording adds per request, no I/O
   (``obs_bench/alone.py``).
 
+With ``--interleaved``, one worker process hosts ``off``, ``metrics`` and
+``tracing-100`` side by side (``obs_bench.worker.serve_mixed``) and each round drives
+each alone, order rotated: adjacent windows of one process see the same machine, which
+on the shared host changes speed by up to half from one second to the next. Every run
+ends with a verdict per target from the distribution-free 95 % interval of the median
+paired ratio (``harness.stats.median_interval``): met, missed, or undecided.
+
 Beside the worker's own CPU per request, the report gives its event loop's run-queue
 wait per request (runnable while other work held the CPU): at 100 in flight the loop
 never sleeps, so a variant's throughput is about 1 / (own CPU + wait) per request.
@@ -71,7 +79,9 @@ prefer_a2a_sdk_spans_off()
 from _common import median  # noqa: E402
 from harness.cpu import until_quiet  # noqa: E402
 from harness.stats import median_interval  # noqa: E402
-from obs_bench.worker import VARIANTS  # noqa: E402
+from obs_bench.worker import MIXED, VARIANTS  # noqa: E402
+
+MIXED_WORKER = "mixed"
 
 TARGETS = {"metrics": 0.95, "tracing-100": 0.85}
 """Issue #12's floors for throughput against ``off``. A verdict reads the 95 %
@@ -100,9 +110,9 @@ class Worker:
     def __init__(self, name: str, proc: asyncio.subprocess.Process) -> None:
         self.name, self.proc = name, proc
 
-    async def start(self, seconds: float) -> None:
+    async def start(self, seconds: float, mode: str = "") -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(f"run {seconds}\n".encode())
+        self.proc.stdin.write(f"run {seconds} {mode}".strip().encode() + b"\n")
         await self.proc.stdin.drain()
 
     async def result(self) -> dict[str, float]:
@@ -179,6 +189,33 @@ async def measure(args: argparse.Namespace, broker: str, sink: str) -> dict[str,
                 w.proc.kill()  # ours: never leave a worker behind
                 await w.proc.wait()
     return {"solo": solo, "pairs": pairs}
+
+
+async def measure_interleaved(args: argparse.Namespace, broker: str, sink: str
+                              ) -> dict[str, Any]:
+    """``--interleaved``: one worker process hosts ``off``, ``metrics`` and
+    ``tracing-100`` (``obs_bench.worker.serve_mixed``); each round runs each alone, order
+    rotated, waiting for a quiet machine after every window."""
+    worker = await _spawn(MIXED_WORKER, broker, sink, None, args.service_loop)
+    solo: dict[str, list[dict[str, float]]] = {mode: [] for mode in MIXED}
+    try:
+        for rnd in range(args.rounds):
+            for mode in MIXED[rnd % len(MIXED):] + MIXED[:rnd % len(MIXED)]:
+                await worker.start(args.solo, mode)
+                result = await worker.result()
+                _, result["spill_cpu_s"] = await until_quiet()
+                solo[mode].append(result)
+            print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
+    finally:
+        assert worker.proc.stdin is not None
+        worker.proc.stdin.write(b"quit\n")
+        await worker.proc.stdin.drain()
+        try:
+            await asyncio.wait_for(worker.proc.wait(), 15)
+        except TimeoutError:
+            worker.proc.kill()
+            await worker.proc.wait()
+    return {"solo": solo, "pairs": {}}
 
 
 def report(raw: dict[str, Any]) -> dict[str, Any]:
@@ -270,7 +307,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             broker = MosquittoProcess(config=BrokerConfig(state_dir=Path(tmp) / "broker"))
             broker.start()
             try:
-                raw = await measure(args, broker.url, sink_url)
+                raw = await (measure_interleaved if args.interleaved else measure)(
+                    args, broker.url, sink_url)
             finally:
                 broker.stop()
     finally:
@@ -295,6 +333,9 @@ if __name__ == "__main__":
     parser.add_argument("--variants", default=None,
                         help="Comma-separated variants to run beside 'off' (default: all).")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--interleaved", action="store_true",
+                        help="off, metrics and tracing-100 in one worker process, windows "
+                             "interleaved (obs_bench.worker.serve_mixed); no head to head.")
     parser.add_argument("--service-loop", action="store_true",
                         help="Run each worker as the a2a-mqtt services run (a2a_mqtt._loop.run: "
                              "uvloop when installed, the tuned garbage collector) instead "
@@ -307,14 +348,16 @@ if __name__ == "__main__":
     if ns.quick:
         ns.rounds, ns.solo, ns.head_to_head = 1, 1.0, 1.0
     if ns.worker is not None:
-        from obs_bench.worker import serve
+        from obs_bench.worker import serve, serve_mixed
 
+        served = (serve_mixed(ns.broker, ns.sink) if ns.worker == MIXED_WORKER
+                  else serve(ns.worker, ns.broker, ns.sink))
         if ns.service_loop:
             from a2a_mqtt._loop import run
 
-            run(serve(ns.worker, ns.broker, ns.sink))
+            run(served)
         else:
-            asyncio.run(serve(ns.worker, ns.broker, ns.sink))
+            asyncio.run(served)
         sys.exit(0)
     figures = asyncio.run(main(ns))
     if ns.json is not None:

@@ -164,50 +164,9 @@ async def serve(name: str, broker_url: str, sink_url: str) -> None:
             unit=f"clients-{ref.name}", max_attempts=1, reply_first_timeout=30.0),
             metrics=Metrics(service="bench-client") if spec.metrics else None))
 
-        async def one(latencies: list[float]) -> None:
-            start = time.perf_counter()
-            result = await requester.call(ref, "SendMessage", _params())
-            latencies.append(time.perf_counter() - start)
-            if result["task"]["status"]["state"] != "TASK_STATE_COMPLETED":
-                raise RuntimeError(f"{name}: unexpected result {result}")
-
         async def run(seconds: float) -> dict[str, float]:
-            """Counts what completes within the window and the CPU spent in it; calls
-            still in flight at its end finish outside it, uncounted (counting them
-            would quantize a slow run's figure in waves of 100)."""
-            latencies: list[float] = []
-            window: dict[str, float] = {}
-            deadline = time.perf_counter() + seconds
-
-            async def worker() -> None:
-                while time.perf_counter() < deadline:
-                    await one(latencies)
-
-            async def close_window() -> None:
-                await asyncio.sleep(seconds)
-                window.update(cpu=_cpu(), own=time.process_time(), wall=time.perf_counter(),
-                              gc=_GC.total, waited=_waited(), done=len(latencies))
-
-            scraper = None
-            if spec.scrape and host.metrics_url:
-                scraper = asyncio.create_task(_scraper(host.metrics_url, http),
-                                              name="bench.scraper")
-            cpu, own, start, gc_start, waited = (_cpu(), time.process_time(),
-                                                 time.perf_counter(), _GC.total, _waited())
-            closer = asyncio.create_task(close_window(), name="bench.window")
-            await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
-            await closer
-            if scraper is not None:
-                scraper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await scraper
-            done = int(window["done"])
-            return {"done": done, "rps": done / (window["wall"] - start),
-                    "cpu_ms_per_req": (window["cpu"] - cpu) * 1000 / max(1, done),
-                    "self_cpu_ms_per_req": (window["own"] - own) * 1000 / max(1, done),
-                    "gc_us_per_req": (window["gc"] - gc_start) * 1e6 / max(1, done),
-                    "wait_us_per_req": (window["waited"] - waited) * 1e6 / max(1, done),
-                    "p50_ms": median(latencies[:done]) * 1000}
+            return await window(requester, ref, seconds, name,
+                                scrape=host.metrics_url if spec.scrape else None, http=http)
 
         await run(1.0)  # warm-up: connections, imports, caches
         print("ready", flush=True)
@@ -216,3 +175,106 @@ async def serve(name: str, broker_url: str, sink_url: str) -> None:
             if not line or line[0] != "run":
                 return  # "quit", or the parent is gone
             print(json.dumps(await run(float(line[1]))), flush=True)
+
+
+async def window(requester: Requester, ref: AgentRef, seconds: float, name: str, *,
+                 scrape: str | None = None, http: httpx.AsyncClient | None = None
+                 ) -> dict[str, float]:
+    """Unary SendMessage calls to ``ref`` at 100 in flight for ``seconds`` (scraping
+    ``scrape``'s /metrics meanwhile): what completes within the window and the CPU
+    spent in it. Calls still in flight at its end finish outside it, uncounted
+    (counting them would quantize a slow run's figure in waves of 100)."""
+    latencies: list[float] = []
+    closed: dict[str, float] = {}
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            result = await requester.call(ref, "SendMessage", _params())
+            latencies.append(time.perf_counter() - start)
+            if result["task"]["status"]["state"] != "TASK_STATE_COMPLETED":
+                raise RuntimeError(f"{name}: unexpected result {result}")
+
+    async def close_window() -> None:
+        await asyncio.sleep(seconds)
+        closed.update(cpu=_cpu(), own=time.process_time(), wall=time.perf_counter(),
+                      gc=_GC.total, waited=_waited(), done=len(latencies))
+
+    scraper = None
+    if scrape is not None and http is not None:
+        scraper = asyncio.create_task(_scraper(scrape, http), name="bench.scraper")
+    cpu, own, start, gc_start, waited = (_cpu(), time.process_time(),
+                                         time.perf_counter(), _GC.total, _waited())
+    closer = asyncio.create_task(close_window(), name="bench.window")
+    await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+    await closer
+    if scraper is not None:
+        scraper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await scraper
+    done = int(closed["done"])
+    return {"done": done, "rps": done / (closed["wall"] - start),
+            "cpu_ms_per_req": (closed["cpu"] - cpu) * 1000 / max(1, done),
+            "self_cpu_ms_per_req": (closed["own"] - own) * 1000 / max(1, done),
+            "gc_us_per_req": (closed["gc"] - gc_start) * 1e6 / max(1, done),
+            "wait_us_per_req": (closed["waited"] - waited) * 1e6 / max(1, done),
+            "p50_ms": median(latencies[:done]) * 1000}
+
+
+MIXED: tuple[str, ...] = ("off", "metrics", "tracing-100")
+"""The setups :func:`serve_mixed` hosts in one process."""
+
+
+async def serve_mixed(broker_url: str, sink_url: str) -> None:
+    """``off``, ``metrics`` and ``tracing-100`` in one process, each its own agent and
+    requester, driven one at a time: ``run SECONDS MODE``. Windows of different
+    setups a second apart on the same process, heap and core see the same machine,
+    which on this shared host changes speed by a quarter from one window to the next
+    (docs/performance.md, Tracing, session 13). ``off`` and ``metrics`` are built
+    before tracing is configured, so their executors are unwrapped, as in a process
+    without tracing; during their windows the process has no tracer (``use_tracer``),
+    so no span is made and no ``traceparent`` written, as with tracing off."""
+    from a2a_mqtt.observability import tracing
+
+    async with AsyncExitStack() as stack, httpx.AsyncClient(timeout=10) as http:
+
+        async def setup(mode: str, metrics: bool) -> tuple[AgentRef, AgentHost, Requester]:
+            ref = AgentRef("bench", "observability", f"mixed-{mode}-{uuid.uuid4().hex[:6]}")
+            host = await stack.enter_async_context(AgentHost([AgentConfig(
+                ref=ref, card=bench_card(), executor=BenchExecutor(),
+                connection=ConnectionSettings(url=broker_url), session_expiry=0,
+                watch_broker_drops=False)], observability=ObservabilityConfig(
+                    metrics=metrics, http_port=0 if metrics else None)))
+            requester = await stack.enter_async_context(Requester(RequesterConfig(
+                connection=ConnectionSettings(url=broker_url), org="bench",
+                unit=f"clients-{ref.name}", max_attempts=1, reply_first_timeout=30.0),
+                metrics=Metrics(service=f"bench-client-{mode}") if metrics else None))
+            return ref, host, requester
+
+        setups = {"off": await setup("off", False), "metrics": await setup("metrics", True)}
+        handle = tracing.configure_tracing(tracing.TracingConfig(
+            endpoint=sink_url, sample_ratio=1.0, service_name="bench-mixed"))
+        assert handle is not None
+        stack.callback(handle.shutdown)
+        traced = tracing.tracer()
+        setups["tracing-100"] = await setup("tracing-100", False)
+        tracing.use_tracer(None)
+
+        async def run(seconds: float, mode: str) -> dict[str, float]:
+            ref, host, requester = setups[mode]
+            tracing.use_tracer(traced if mode == "tracing-100" else None)
+            try:
+                return await window(requester, ref, seconds, mode, http=http,
+                                    scrape=host.metrics_url if mode == "metrics" else None)
+            finally:
+                tracing.use_tracer(None)
+
+        for mode in MIXED:
+            await run(1.0, mode)  # warm-up: connections, imports, caches
+        print("ready", flush=True)
+        while True:
+            line = (await asyncio.to_thread(sys.stdin.readline)).split()
+            if len(line) != 3 or line[0] != "run":
+                return  # "quit", or the parent is gone
+            print(json.dumps(await run(float(line[1]), line[2])), flush=True)

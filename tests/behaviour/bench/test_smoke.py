@@ -25,7 +25,7 @@ SCRIPTS = sorted(
 #: Run end to end below: no need to ask them for --help as well.
 RUN_BELOW = {
     "a2a_compare.py", "pool_scaling.py", "mqtt_clients.py", "security_cost.py",
-    "payload_size.py", "store_turns.py", "gateway_compare.py",
+    "payload_size.py", "store_turns.py", "gateway_compare.py", "observability_cost.py",
 }
 
 
@@ -157,3 +157,17 @@ def test_gateway_compare_tiniest(tmp_path: Path) -> None:
         (path, scenario) for path in ("direct", "gateway")
         for scenario in ("1 in flight", "100 in flight")}
     assert all(r["errors"] == 0 and r["rps"] > 0 for r in rows)
+
+
+def test_observability_cost_interleaved_tiniest(tmp_path: Path) -> None:
+    out = tmp_path / "obs.json"
+    run(str(BENCH / "observability_cost.py"), "--interleaved", "--rounds", "6", "--solo",
+        "0.3", "--json", str(out), timeout=240)
+    result: dict[str, Any] = json.loads(out.read_text())
+    for mode in ("off", "metrics", "tracing-100"):
+        assert len(result[mode]["rounds_rps"]) == 6
+        assert min(result[mode]["rounds_rps"]) > 0
+    for name in ("metrics", "tracing-100"):
+        low, high = result[name]["paired_rps_interval"]
+        assert low <= result[name]["paired_rps_ratio"] <= high
+        assert result["verdicts"][name] in {"met", "missed", "undecided"}
