@@ -1,7 +1,8 @@
 """Log output: plain text or one JSON object per line, secrets scrubbed in both.
 
 ``configure_logging(level, fmt)`` installs one stderr handler on the root logger
-(what the CLI does with ``--log-format`` / ``A2A_MQTT_LOG_FORMAT``). The JSON
+(what the CLI does with ``--log-format`` / ``A2A_MQTT_LOG_FORMAT``). Either way a
+record is one line: the text format escapes control characters, JSON encodes them. The JSON
 format carries ``trace_id`` and ``span_id`` from the current OpenTelemetry span
 context when one is active (the tracing side sets it; no span, no fields).
 
@@ -54,11 +55,28 @@ def _span_ids() -> tuple[str, str] | None:
     return format(context.trace_id, "032x"), format(context.span_id, "016x")
 
 
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+_BREAKS: Final = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
 class TextFormatter(logging.Formatter):
-    """The classic one-line format, scrubbed."""
+    """The classic one-line format, scrubbed. A record is one line: control characters
+    in it (a newline in a topic or a peer's text) are escaped, so that nobody who
+    can put text into a message forges a line of their own; a traceback after it
+    keeps its lines."""
 
     def __init__(self) -> None:
         super().__init__(_TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        line = super().formatMessage(record)
+        return line if line.isprintable() else _CONTROL.sub(_escaped, line)
 
     def format(self, record: logging.LogRecord) -> str:
         return scrub(super().format(record))
@@ -84,7 +102,9 @@ class JsonFormatter(logging.Formatter):
         task = getattr(record, "taskName", None)
         if task:
             out["task"] = task
-        return json.dumps(out, ensure_ascii=False, default=str)
+        line = json.dumps(out, ensure_ascii=False, default=str)
+        # JSON leaves these three as they are, and line readers break lines at them.
+        return line if line.isascii() else line.translate(_BREAKS)
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry.trace import (
@@ -142,13 +144,33 @@ _near_tp = st.one_of(
               st.sampled_from(["", "-", "-x", "\n", " ", "\t-y", "-\n"])),
     st.builds(lambda pad, tail: pad + TP + tail, st.sampled_from(["", " ", "\t", "\n"]),
               st.sampled_from(["", " ", "\t", "\n", "\n\n", "-extra"])))
+_member = st.one_of(
+    st.builds(lambda k, v: f"{k}={v}", st.from_regex(r"\A[a-z][a-z0-9_\-*/]{0,8}\Z"),
+              st.from_regex(r"\A[!-+\--<>-~]{1,8}\Z")),
+    st.builds(lambda t, k, v: f"{t}@{k}={v}", st.from_regex(r"\A[a-z0-9][a-z0-9_]{0,4}\Z"),
+              st.from_regex(r"\A[a-z][a-z0-9]{0,4}\Z"), st.from_regex(r"\A[a-z0-9]{1,4}\Z")),
+    st.sampled_from(["", " ", "K=v", "k=", "k=v ", "k=a b", "k=v=w", "k=\n", "\tk=v\t",
+                     "1k=v", "k@=v", "k=v\nX-Forged: line",
+                     # the grammar's lengths: values of 256 and 257, keys of 256 and 257,
+                     # multi-tenant keys of 241@14 and 242@14
+                     "k=" + "x" * 256, "k=" + "x" * 257, "k" * 256 + "=v", "k" * 257 + "=v",
+                     "t" * 241 + "@" + "v" * 14 + "=1", "t" * 242 + "@" + "v" * 14 + "=1",
+                     "t@" + "v" * 15 + "=1"]),
+    st.text(max_size=10))
 _states = st.one_of(st.none(), st.text(max_size=40),
                     st.sampled_from(["k=v", "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7",
-                                     "a=1,a=2", "=", "k=v,", " k = v "]))
+                                     "a=1,a=2", "=", "k=v,", " k = v "]),
+                    st.builds(",".join, st.lists(_member, max_size=40)),
+                    st.builds(lambda n, extra: ",".join(f"k{i}=v" for i in range(n)) + extra,
+                              st.integers(30, 34), st.sampled_from(["", ",k0=w", ",", ",K=v"])))
 
 
 @given(_near_tp, _states)
 def test_extract_reads_exactly_what_opentelemetry_reads(parent: str, state: str | None) -> None:
+    _reads_as_opentelemetry(parent, state)
+
+
+def _reads_as_opentelemetry(parent: str, state: str | None) -> None:
     from opentelemetry.context import Context
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -172,3 +194,31 @@ def test_inject_writes_what_opentelemetry_writes(trace_id: int, span_id: int,
     carrier: dict[str, str] = {}
     TraceContextTextMapPropagator().inject(carrier, context=ctx)
     assert dict(inject(ctx)) == carrier
+
+
+@pytest.mark.parametrize("state", [
+    "ok=1,bad member\nX-Forged: line", ",".join(f"k{i}=v" for i in range(33)),
+    "k=v," * 3 + "K=v", "a=" + "x" * 300])
+def test_a_hostile_tracestate_is_dropped_without_a_log_line(
+        state: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    sc = _remote([(TRACEPARENT, TP), (TRACESTATE, state)])
+    assert sc.is_valid
+    assert list(sc.trace_state.items()) == []
+    assert caplog.records == []
+
+
+_EDGES = ["k=" + "x" * 256, "k=" + "x" * 257, "k" * 256 + "=v", "k" * 257 + "=v",
+          "t" * 241 + "@" + "v" * 14 + "=1", "t" * 242 + "@" + "v" * 14 + "=1",
+          "t@" + "v" * 15 + "=1", "k= v", "k=v ", "k=~", "k=,", "k=\x7f", "k=\u00e9"]
+
+
+@pytest.mark.parametrize("member", _EDGES)
+@pytest.mark.parametrize("around", ["{}", "a=1,{}", "{}, b=2", " {} "])
+def test_the_state_grammar_s_edges_read_as_opentelemetry_reads_them(
+        member: str, around: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Same state as OpenTelemetry's parser, and never a state it would log about."""
+    caplog.set_level(logging.DEBUG)
+    _remote([(TRACEPARENT, TP), (TRACESTATE, around.format(member))])
+    assert caplog.records == []
+    _reads_as_opentelemetry(TP, around.format(member))

@@ -83,3 +83,25 @@ def test_configure_logging_replaces_its_own_handler() -> None:
             if handler not in before:
                 root.removeHandler(handler)
         root.setLevel(level)
+
+
+@given(text=st.text(max_size=60))
+def test_a_record_is_one_line_in_either_format_whatever_its_text(text: str) -> None:
+    """A peer's text in a message (a topic, a refused request's reason) never starts a
+    line of its own: a forged log line is impossible in either format."""
+    record = _record("bad request on %s: %s", "$a2a/v1/request/x", text)
+    line = TextFormatter().format(record)
+    assert len(line.splitlines()) == 1
+    assert line.isprintable() or not any(c in line for c in "\r\n\x0b\x0c\x1c\x1d\x1e\x85")
+    assert len(JsonFormatter().format(record).splitlines()) == 1
+
+
+def test_a_forged_line_is_escaped_and_a_traceback_keeps_its_lines() -> None:
+    line = TextFormatter().format(_record("bad request: %s", "x\nERROR a2a_mqtt: forged"))
+    assert "\nERROR" not in line and "x\\nERROR a2a_mqtt: forged" in line
+    error = ValueError("boom\nsecond line")
+    record = logging.LogRecord("a2a_mqtt.test", logging.ERROR, __file__, 1, "failed", (),
+                               (ValueError, error, None))
+    text = TextFormatter().format(record)
+    assert text.splitlines() == [text.splitlines()[0], "ValueError: boom", "second line"]
+    assert text.splitlines()[0].endswith("failed")
