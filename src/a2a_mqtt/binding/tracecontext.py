@@ -13,8 +13,9 @@ value (upper-case hex, an all-zero id, version ``ff``, a version ``00`` with
 trailing fields, ...) is ignored, so the receiver starts a new trace instead of
 joining a bogus one. ``tracestate`` is parsed by OpenTelemetry's ``TraceState``
 (an invalid one is dropped), once its members passed the W3C grammar here: the
-parser logs a warning, quoting the member, for each one it refuses. A hypothesis test holds the reading equal to
-OpenTelemetry's ``TraceContextTextMapPropagator`` on any input. Writing replaces
+parser logs a warning, quoting the member, for each one it refuses. A hypothesis
+test holds the reading equal to OpenTelemetry's ``TraceContextTextMapPropagator``
+on any input. Writing replaces
 any earlier trace properties, so a message never carries two contexts.
 """
 

@@ -2,9 +2,9 @@
 
 ``configure_logging(level, fmt)`` installs one stderr handler on the root logger
 (what the CLI does with ``--log-format`` / ``A2A_MQTT_LOG_FORMAT``). Either way a
-record is one line: the text format escapes control characters, JSON encodes them. The JSON
-format carries ``trace_id`` and ``span_id`` from the current OpenTelemetry span
-context when one is active (the tracing side sets it; no span, no fields).
+record is one line: the text format escapes control characters, JSON encodes them.
+The JSON format carries ``trace_id`` and ``span_id`` from the current OpenTelemetry
+span context when one is active (the tracing side sets it; no span, no fields).
 
 Scrubbing is the last line of defence, not the policy: configs keep secrets out of
 ``repr`` and messages. It rewrites the *formatted* message and exception text:
@@ -56,8 +56,6 @@ def _span_ids() -> tuple[str, str] | None:
 
 
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
 _BREAKS: Final = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 

@@ -359,7 +359,7 @@ class _Block:
             s = self._span = below(self._name, self._kind, self._attributes, sc)
         else:
             parent = self._parent
-            if sc is not None:
+            if self._known is not None:  # else: the context it was found in
                 if not isinstance(sc, SpanContext):
                     sc = sc.get_span_context()
                 parent = (set_span_in_context(NonRecordingSpan(sc), Context()) if sc.is_valid
