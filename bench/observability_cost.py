@@ -44,8 +44,8 @@ Three measurements, because the machine is shared:
 * **alone**: the CPU microseconds recording adds per request, no I/O
   (``obs_bench/alone.py``).
 
-With ``--interleaved``, one worker process hosts ``off``, ``metrics`` and
-``tracing-100`` side by side (``obs_bench.worker.serve_mixed``) and each round drives
+With ``--interleaved``, one worker process hosts ``off``, ``metrics``, ``tracing-100``
+and ``tracing-1`` side by side (``obs_bench.worker.serve_mixed``) and each round drives
 each alone, order rotated: adjacent windows of one process see the same machine, which
 on the shared host changes speed by up to half from one second to the next. Every run
 ends with a verdict per target from the distribution-free 95 % interval of the median
@@ -193,8 +193,8 @@ async def measure(args: argparse.Namespace, broker: str, sink: str) -> dict[str,
 
 async def measure_interleaved(args: argparse.Namespace, broker: str, sink: str
                               ) -> dict[str, Any]:
-    """``--interleaved``: one worker process hosts ``off``, ``metrics`` and
-    ``tracing-100`` (``obs_bench.worker.serve_mixed``); each round runs each alone, order
+    """``--interleaved``: one worker process hosts ``off``, ``metrics``, ``tracing-100``
+    and ``tracing-1`` (``obs_bench.worker.serve_mixed``); each round runs each alone, order
     rotated, waiting for a quiet machine after every window."""
     worker = await _spawn(MIXED_WORKER, broker, sink, None, args.service_loop)
     solo: dict[str, list[dict[str, float]]] = {mode: [] for mode in MIXED}
@@ -334,8 +334,9 @@ if __name__ == "__main__":
                         help="Comma-separated variants to run beside 'off' (default: all).")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--interleaved", action="store_true",
-                        help="off, metrics and tracing-100 in one worker process, windows "
-                             "interleaved (obs_bench.worker.serve_mixed); no head to head.")
+                        help="off, metrics, tracing-100 and tracing-1 in one worker process, "
+                             "windows interleaved (obs_bench.worker.serve_mixed); no head "
+                             "to head.")
     parser.add_argument("--service-loop", action="store_true",
                         help="Run each worker as the a2a-mqtt services run (a2a_mqtt._loop.run: "
                              "uvloop when installed, the tuned garbage collector) instead "

@@ -222,13 +222,14 @@ async def window(requester: Requester, ref: AgentRef, seconds: float, name: str,
             "p50_ms": median(latencies[:done]) * 1000}
 
 
-MIXED: tuple[str, ...] = ("off", "metrics", "tracing-100")
+MIXED: tuple[str, ...] = ("off", "metrics", "tracing-100", "tracing-1")
 """The setups :func:`serve_mixed` hosts in one process."""
 
 
 async def serve_mixed(broker_url: str, sink_url: str) -> None:
-    """``off``, ``metrics`` and ``tracing-100`` in one process, each its own agent and
-    requester, driven one at a time: ``run SECONDS MODE``. Windows of different
+    """``off``, ``metrics``, ``tracing-100`` and ``tracing-1`` in one process, each its
+    own agent and requester (the two tracing modes share one, with tracers of their
+    own), driven one at a time: ``run SECONDS MODE``. Windows of different
     setups a second apart on the same process, heap and core see the same machine,
     which on this shared host changes speed by a quarter from one window to the next
     (docs/performance.md, Tracing, session 13). ``off`` and ``metrics`` are built
@@ -257,13 +258,13 @@ async def serve_mixed(broker_url: str, sink_url: str) -> None:
             endpoint=sink_url, sample_ratio=1.0, service_name="bench-mixed"))
         assert handle is not None
         stack.callback(handle.shutdown)
-        traced = tracing.tracer()
-        setups["tracing-100"] = await setup("tracing-100", False)
+        tracers = {"tracing-100": tracing.tracer(), "tracing-1": _one_percent(handle)}
+        setups["tracing-100"] = setups["tracing-1"] = await setup("tracing", False)
         tracing.use_tracer(None)
 
         async def run(seconds: float, mode: str) -> dict[str, float]:
             ref, host, requester = setups[mode]
-            tracing.use_tracer(traced if mode == "tracing-100" else None)
+            tracing.use_tracer(tracers.get(mode))
             try:
                 return await window(requester, ref, seconds, mode, http=http,
                                     scrape=host.metrics_url if mode == "metrics" else None)
@@ -278,3 +279,23 @@ async def serve_mixed(broker_url: str, sink_url: str) -> None:
             if len(line) != 3 or line[0] != "run":
                 return  # "quit", or the parent is gone
             print(json.dumps(await run(float(line[1]), line[2])), flush=True)
+
+
+def _one_percent(handle: Any) -> Any:
+    """A second lean tracer on the same export process, as ``configure_tracing`` builds
+    its own at a sample ratio of 0.01 (a process has one configuration)."""
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import SpanLimits
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    from a2a_mqtt.observability.leanspan import LeanTracer
+
+    processor = handle.processor
+    ri, si = processor.register(Resource.create({SERVICE_NAME: "bench-mixed-1"}),
+                                InstrumentationScope("a2a_mqtt", "bench"))
+    return LeanTracer(sampler=ParentBased(TraceIdRatioBased(0.01)),
+                      id_generator=RandomIdGenerator(), limits=SpanLimits(),
+                      sink=processor.on_end_row, resource_index=ri, scope_index=si,
+                      parent_decides=True, roots_sampled=False)

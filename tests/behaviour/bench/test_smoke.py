@@ -164,7 +164,7 @@ def test_observability_cost_interleaved_tiniest(tmp_path: Path) -> None:
     run(str(BENCH / "observability_cost.py"), "--interleaved", "--rounds", "6", "--solo",
         "0.3", "--json", str(out), timeout=240)
     result: dict[str, Any] = json.loads(out.read_text())
-    for mode in ("off", "metrics", "tracing-100"):
+    for mode in ("off", "metrics", "tracing-100", "tracing-1"):
         assert len(result[mode]["rounds_rps"]) == 6
         assert min(result[mode]["rounds_rps"]) > 0
     for name in ("metrics", "tracing-100"):
