@@ -253,6 +253,7 @@ class RequestDispatcher:
         self._gate = DedupGate()
         self._run = uuid.uuid4().hex
         self._refusals = RefusalLog()
+        self._malformed = RefusalLog()
 
     @property
     def run(self) -> str:
@@ -284,6 +285,17 @@ class RequestDispatcher:
         if verdict.log:
             log.warning("request on %s refused, not answered: %s (%r, %d bytes; repeats "
                         "are summarised)", msg.topic, problem, topic, len(msg.payload))
+
+    def _log_malformed(self, msg: IncomingMessage, code: int, text: str) -> None:
+        """A malformed request is answered every time and logged at a bounded rate, as
+        refusals are: the first of each (requester, error code), then a count."""
+        who = msg.properties.user_property("a2a-requester-agent-id") or ""
+        verdict = self._malformed.refuse((who, code))
+        if verdict.suppressed:
+            log.info("%d further malformed requests answered, not logged",
+                     verdict.suppressed)
+        if verdict.log:
+            log.info("bad request on %s: %s (repeats are summarised)", msg.topic, text)
 
     def _negotiate(self, msg: IncomingMessage, reply: _Reply) -> None:
         """docs/binding.md §3.4: results in binary only when the request asks for them;
@@ -376,7 +388,7 @@ class RequestDispatcher:
             except RemoteProtocolError as exc:
                 rid = exc.data if rid is None else rid
                 text = _clip(exc.message)
-                log.info("bad request on %s: %s", msg.topic, text)
+                self._log_malformed(msg, exc.code, text)
                 await reply.error(rid, error_object(error_for_code(exc.code, text)))
                 return
             # Printed contexts (a2a-sdk logs them at DEBUG) must not show credentials.

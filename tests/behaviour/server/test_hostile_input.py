@@ -268,3 +268,25 @@ async def test_a_turn_left_with_a_bad_response_topic_does_not_stop_the_next_star
     assert alive["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
     assert any("requester not told" in r.getMessage() for r in caplog.records)
     assert any("failed 2 task(s)" in r.getMessage() for r in caplog.records)
+
+
+async def test_malformed_requests_are_all_answered_and_logged_at_a_bounded_rate(
+        broker: MosquittoProcess, ref: AgentRef, unique_id: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A peer sending malformed requests as fast as it can gets an error for each, and
+    the agent's log one line per (requester, error code), not one per request."""
+    async with serve(broker.url, ref, EchoExecutor(), echo_card()), \
+            raw_peer(broker.url, unique_id) as peer:
+        with caplog.at_level(logging.INFO, logger="a2a_mqtt.server"):
+            for i in range(30):
+                await peer.send(request_topic(ref), b"garbage\nINFO a2a_mqtt.server: forged",
+                                user_properties=V1)
+                await peer.send(request_topic(ref), rpc("tasks/get", {}, rid=f"m{i}"),
+                                user_properties=V1)
+            codes = [(await peer.reply())["error"]["code"] for _ in range(60)]
+            await peer.send(request_topic(ref), good_send("after"), user_properties=V1)
+            after = await peer.reply()
+    assert sorted(codes) == [-32700] * 30 + [-32601] * 30
+    assert after["result"]["task"]["artifacts"][0]["parts"][0]["text"] == "after"
+    logged = [r.getMessage() for r in caplog.records if "bad request on" in r.getMessage()]
+    assert len(logged) == 2
