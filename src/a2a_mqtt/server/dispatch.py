@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Final
 
@@ -195,6 +195,17 @@ class _Reply:
         await self.send(payload, end=True, retry_after=retry_after)
 
 
+def _bounded(book: RefusalLog, key: Hashable, level: int, summary: str, line: str,
+             *args: object) -> None:
+    """Log ``line`` if ``book`` lets ``key`` through, and first the ``summary`` of what it
+    held back since its last one (a peer can send such requests unthrottled)."""
+    verdict = book.refuse(key)
+    if verdict.suppressed:
+        log.log(level, summary, verdict.suppressed)
+    if verdict.log:
+        log.log(level, line, *args)
+
+
 def _clip(text: str, limit: int = _MESSAGE_MAX) -> str:
     """Error messages may quote the request; a reply never carries more than ``limit``."""
     return text if len(text) <= limit else text[:limit] + "..."
@@ -278,24 +289,18 @@ class RequestDispatcher:
             self._metrics.refused(refusal_reason(problem))
         topic = _clip(msg.properties.response_topic or "", 120)
         who = msg.properties.user_property("a2a-requester-agent-id") or ""
-        verdict = self._refusals.refuse((who, topic))
-        if verdict.suppressed:
-            log.warning("%d further refused requests not logged (see a2a_mqtt.server.refused)",
-                        verdict.suppressed)
-        if verdict.log:
-            log.warning("request on %s refused, not answered: %s (%r, %d bytes; repeats "
-                        "are summarised)", msg.topic, problem, topic, len(msg.payload))
+        _bounded(self._refusals, (who, topic), logging.WARNING,
+                 "%d further refused requests not logged (see a2a_mqtt.server.refused)",
+                 "request on %s refused, not answered: %s (%r, %d bytes; repeats are "
+                 "summarised)", msg.topic, problem, topic, len(msg.payload))
 
     def _log_malformed(self, msg: IncomingMessage, code: int, text: str) -> None:
         """A malformed request is answered every time and logged at a bounded rate, as
         refusals are: the first of each (requester, error code), then a count."""
         who = msg.properties.user_property("a2a-requester-agent-id") or ""
-        verdict = self._malformed.refuse((who, code))
-        if verdict.suppressed:
-            log.info("%d further malformed requests answered, not logged",
-                     verdict.suppressed)
-        if verdict.log:
-            log.info("bad request on %s: %s (repeats are summarised)", msg.topic, text)
+        _bounded(self._malformed, (who, code), logging.INFO,
+                 "%d further malformed requests answered, not logged",
+                 "bad request on %s: %s (repeats are summarised)", msg.topic, text)
 
     def _negotiate(self, msg: IncomingMessage, reply: _Reply) -> None:
         """docs/binding.md §3.4: results in binary only when the request asks for them;
