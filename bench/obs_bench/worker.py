@@ -152,17 +152,8 @@ async def serve(name: str, broker_url: str, sink_url: str) -> None:
                 export_process=spec.export_process))
             if handle is not None:
                 stack.callback(handle.shutdown)
-        ref = AgentRef("bench", "observability", f"{name.replace('+', '-')}-"
-                       f"{uuid.uuid4().hex[:6]}")
-        obs = ObservabilityConfig(metrics=spec.metrics, http_port=0 if spec.scrape else None)
-        host = await stack.enter_async_context(AgentHost([AgentConfig(
-            ref=ref, card=bench_card(), executor=BenchExecutor(),
-            connection=ConnectionSettings(url=broker_url), session_expiry=0,
-            watch_broker_drops=False)], observability=obs))
-        requester = await stack.enter_async_context(Requester(RequesterConfig(
-            connection=ConnectionSettings(url=broker_url), org="bench",
-            unit=f"clients-{ref.name}", max_attempts=1, reply_first_timeout=30.0),
-            metrics=Metrics(service="bench-client") if spec.metrics else None))
+        ref, host, requester = await _setup(stack, broker_url, name.replace("+", "-"),
+                                            metrics=spec.metrics, scrape=spec.scrape)
 
         async def run(seconds: float) -> dict[str, float]:
             return await window(requester, ref, seconds, name,
@@ -175,6 +166,24 @@ async def serve(name: str, broker_url: str, sink_url: str) -> None:
             if not line or line[0] != "run":
                 return  # "quit", or the parent is gone
             print(json.dumps(await run(float(line[1]))), flush=True)
+
+
+async def _setup(stack: AsyncExitStack, broker_url: str, label: str, *, metrics: bool,
+                 scrape: bool) -> tuple[AgentRef, AgentHost, Requester]:
+    """One agent (``BenchExecutor``) and its requester on the broker, entered into
+    ``stack``; with ``metrics``, both instrumented, and with ``scrape`` the agent's
+    /metrics port open."""
+    ref = AgentRef("bench", "observability", f"{label}-{uuid.uuid4().hex[:6]}")
+    host = await stack.enter_async_context(AgentHost([AgentConfig(
+        ref=ref, card=bench_card(), executor=BenchExecutor(),
+        connection=ConnectionSettings(url=broker_url), session_expiry=0,
+        watch_broker_drops=False)], observability=ObservabilityConfig(
+            metrics=metrics, http_port=0 if scrape else None)))
+    requester = await stack.enter_async_context(Requester(RequesterConfig(
+        connection=ConnectionSettings(url=broker_url), org="bench",
+        unit=f"clients-{ref.name}", max_attempts=1, reply_first_timeout=30.0),
+        metrics=Metrics(service=f"bench-client-{label}") if metrics else None))
+    return ref, host, requester
 
 
 async def window(requester: Requester, ref: AgentRef, seconds: float, name: str, *,
@@ -241,17 +250,8 @@ async def serve_mixed(broker_url: str, sink_url: str) -> None:
     async with AsyncExitStack() as stack, httpx.AsyncClient(timeout=10) as http:
 
         async def setup(mode: str, metrics: bool) -> tuple[AgentRef, AgentHost, Requester]:
-            ref = AgentRef("bench", "observability", f"mixed-{mode}-{uuid.uuid4().hex[:6]}")
-            host = await stack.enter_async_context(AgentHost([AgentConfig(
-                ref=ref, card=bench_card(), executor=BenchExecutor(),
-                connection=ConnectionSettings(url=broker_url), session_expiry=0,
-                watch_broker_drops=False)], observability=ObservabilityConfig(
-                    metrics=metrics, http_port=0 if metrics else None)))
-            requester = await stack.enter_async_context(Requester(RequesterConfig(
-                connection=ConnectionSettings(url=broker_url), org="bench",
-                unit=f"clients-{ref.name}", max_attempts=1, reply_first_timeout=30.0),
-                metrics=Metrics(service=f"bench-client-{mode}") if metrics else None))
-            return ref, host, requester
+            return await _setup(stack, broker_url, f"mixed-{mode}", metrics=metrics,
+                                scrape=metrics)
 
         setups = {"off": await setup("off", False), "metrics": await setup("metrics", True)}
         handle = tracing.configure_tracing(tracing.TracingConfig(
