@@ -6,6 +6,7 @@ Usage::
     python bench/observability_cost.py --baseline /tmp/before/src  # + the old code, ~7
     python bench/observability_cost.py --quick      # 1 short round (smoke test)
     python bench/observability_cost.py --interleaved --rounds 60 --solo 1  # one process, ~7 min
+    python bench/observability_cost.py --interleaved --processes 12 --rounds 5 --solo 1  # ~8 min
     python bench/observability_cost.py --service-loop  # workers as services run
 
 One Mosquitto, one OTLP/HTTP sink process (a real HTTP/1.1 server that reads each
@@ -195,27 +196,41 @@ async def measure_interleaved(args: argparse.Namespace, broker: str, sink: str
                               ) -> dict[str, Any]:
     """``--interleaved``: one worker process hosts ``off``, ``metrics``, ``tracing-100``
     and ``tracing-1`` (``obs_bench.worker.serve_mixed``); each round runs each alone, order
-    rotated, waiting for a quiet machine after every window."""
-    worker = await _spawn(MIXED_WORKER, broker, sink, None, args.service_loop)
+    rotated, waiting for a quiet machine after every window. With ``--processes P``, P
+    such processes one after another, ``--rounds`` rounds each: a process's own speed
+    differs from the next one's (its heap's and hash tables' layout), by more than the
+    targets' margins, so a verdict needs many (docs/performance.md, Tracing, session 14)."""
     solo: dict[str, list[dict[str, float]]] = {mode: [] for mode in MIXED}
-    try:
-        for rnd in range(args.rounds):
-            for mode in MIXED[rnd % len(MIXED):] + MIXED[:rnd % len(MIXED)]:
-                await worker.start(args.solo, mode)
-                result = await worker.result()
-                _, result["spill_cpu_s"] = await until_quiet()
-                solo[mode].append(result)
-            print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
-    finally:
-        assert worker.proc.stdin is not None
-        worker.proc.stdin.write(b"quit\n")
-        await worker.proc.stdin.drain()
+    for proc in range(args.processes):
+        worker = await _spawn(MIXED_WORKER, broker, sink, None, args.service_loop)
         try:
-            await asyncio.wait_for(worker.proc.wait(), 15)
-        except TimeoutError:
-            worker.proc.kill()
-            await worker.proc.wait()
+            for rnd in range(args.rounds):
+                for mode in MIXED[rnd % len(MIXED):] + MIXED[:rnd % len(MIXED)]:
+                    await worker.start(args.solo, mode)
+                    result = await worker.result()
+                    _, result["spill_cpu_s"] = await until_quiet()
+                    result["process"] = proc
+                    solo[mode].append(result)
+                print(f"process {proc + 1}/{args.processes}: round {rnd + 1}/{args.rounds} "
+                      "done", file=sys.stderr)
+        finally:
+            assert worker.proc.stdin is not None
+            worker.proc.stdin.write(b"quit\n")
+            await worker.proc.stdin.drain()
+            try:
+                await asyncio.wait_for(worker.proc.wait(), 15)
+            except TimeoutError:
+                worker.proc.kill()
+                await worker.proc.wait()
     return {"solo": solo, "pairs": {}}
+
+
+def per_process(runs: list[dict[str, float]], base: list[dict[str, float]]) -> list[float]:
+    """The median paired req/s ratio of each worker process (rounds carry ``process``)."""
+    by: dict[int, list[float]] = {}
+    for r, b in zip(runs, base, strict=True):
+        by.setdefault(int(r["process"]), []).append(r["rps"] / b["rps"])
+    return [median(v) for _, v in sorted(by.items())]
 
 
 def report(raw: dict[str, Any]) -> dict[str, Any]:
@@ -249,6 +264,11 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
             row["h2h_cpu_ratio"] = round(median([v["cpu_ms_per_req"] / o["cpu_ms_per_req"]
                                                  for o, v in pairs[name]]), 3)
             row["h2h_rounds"] = [round(d, 3) for d in done]
+        if all("process" in r for r in runs):
+            procs = per_process(runs, base)
+            row["process_rps_ratios"] = [round(v, 3) for v in procs]
+            row["process_rps_ratio"] = round(median(procs), 3)
+            row["process_rps_interval"] = [round(v, 3) for v in median_interval(procs)]
         out[name] = row
         print(f"{name:<21} {rps:>6.0f} {row['rps_ratio']:>8.3f} {row['paired_rps_ratio']:>7.3f} "
               f"{cpu:>10.3f} {row['cpu_ratio']:>6.3f} {row['paired_cpu_ratio']:>7.3f} "
@@ -285,12 +305,21 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
     for name, target in TARGETS.items():
         if name not in out:
             continue
-        low, high = out[name]["paired_rps_interval"]
-        verdicts[name] = verdict = ("undecided (too few rounds)" if math.isnan(low)
+        row = out[name]
+        # Over processes when there are several: rounds of one process share its speed,
+        # so they are not independent draws and their interval would be too narrow.
+        procs = len(row.get("process_rps_ratios", ()))
+        key, over = (("process_rps", f"{procs} processes (each the median of its rounds)")
+                     if procs > 1 else ("paired_rps", f"{len(solo[name])} rounds"))
+        low, high = row[f"{key}_interval"]
+        verdicts[name] = verdict = ("undecided (too few)" if math.isnan(low)
                                     else "met" if low >= target
                                     else "missed" if high < target else "undecided")
-        print(f"  {name}: paired x req/s {out[name]['paired_rps_ratio']:.3f}, 95 % interval "
-              f"of the median {low:.3f}-{high:.3f} over {len(solo[name])} rounds: {verdict}")
+        if procs > 1:
+            print(f"  {name}: per process x req/s "
+                  + ", ".join(f"{v:.3f}" for v in row["process_rps_ratios"]))
+        print(f"  {name}: paired x req/s {row[f'{key}_ratio']:.3f}, 95 % interval "
+              f"of the median {low:.3f}-{high:.3f} over {over}: {verdict}")
     out["verdicts"] = verdicts
     return out
 
@@ -337,6 +366,10 @@ if __name__ == "__main__":
                         help="off, metrics, tracing-100 and tracing-1 in one worker process, "
                              "windows interleaved (obs_bench.worker.serve_mixed); no head "
                              "to head.")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="With --interleaved: this many worker processes one after "
+                             "another, --rounds rounds each; the verdict is then over "
+                             "processes.")
     parser.add_argument("--service-loop", action="store_true",
                         help="Run each worker as the a2a-mqtt services run (a2a_mqtt._loop.run: "
                              "uvloop when installed, the tuned garbage collector) instead "

@@ -40,12 +40,16 @@ from opentelemetry.trace import (
 __all__ = [
     "TRACEPARENT",
     "TRACESTATE",
+    "RemoteIds",
     "extract",
     "format_ids",
     "format_traceparent",
     "inject",
     "inject_span",
+    "parse_ids",
     "parse_traceparent",
+    "remote_context",
+    "remote_ids",
     "remote_parent",
     "trace_properties",
     "with_trace_context",
@@ -78,9 +82,21 @@ _NO_STATE: Final = DEFAULT_TRACE_STATE
 UserProperties = Sequence[tuple[str, str]]
 
 
+RemoteIds = tuple[int, int, int, TraceState]
+"""A remote parent as plain values: trace id, span id, trace flags, trace state. What a
+lean span's start reads (a ``SpanContext`` costs a construction and a property call
+per field); :func:`remote_context` makes the context."""
+
+
 def parse_traceparent(value: str, state: str | None = None) -> SpanContext | None:
     """The remote span a ``traceparent`` (and ``tracestate``) names, or None when the
     ``traceparent`` is not valid."""
+    ids = parse_ids(value, state)
+    return None if ids is None else remote_context(ids)
+
+
+def parse_ids(value: str, state: str | None = None) -> RemoteIds | None:
+    """:func:`parse_traceparent` as plain values."""
     m = _TRACEPARENT.match(value)
     if m is None:
         return None
@@ -90,12 +106,17 @@ def parse_traceparent(value: str, state: str | None = None) -> SpanContext | Non
     trace_id, span_id = int(trace_hex, 16), int(span_hex, 16)
     if not trace_id or not span_id:
         return None
-    flags = int(flags_hex, 16)
+    return (trace_id, span_id, int(flags_hex, 16),
+            _trace_state(state) if state else _NO_STATE)
+
+
+def remote_context(ids: RemoteIds) -> SpanContext:
+    """The remote ``SpanContext`` of :func:`parse_ids`' values."""
+    trace_id, span_id, flags, state = ids
     trace_flags = (_SAMPLED if flags == 1 else _NOT_SAMPLED if flags == 0
                    else TraceFlags(flags))
-    trace_state = _trace_state(state) if state else _NO_STATE
     # Positional: keywords cost a third of this call (trace id, span id, remote, flags, state).
-    return SpanContext(trace_id, span_id, True, trace_flags, trace_state)
+    return SpanContext(trace_id, span_id, True, trace_flags, state)
 
 
 def _trace_state(header: str) -> TraceState:
@@ -146,6 +167,12 @@ def extract(user_properties: UserProperties, context: Context | None = None) -> 
 def remote_parent(user_properties: UserProperties) -> SpanContext | None:
     """The remote span the properties name (what :func:`extract` puts in its context),
     or None when they name no valid one. Never raises on any property list."""
+    ids = remote_ids(user_properties)
+    return None if ids is None else remote_context(ids)
+
+
+def remote_ids(user_properties: UserProperties) -> RemoteIds | None:
+    """:func:`remote_parent` as plain values."""
     parent: str | None = None
     state: str | None = None
     for name, value in user_properties:
@@ -158,7 +185,7 @@ def remote_parent(user_properties: UserProperties) -> SpanContext | None:
         return None
     if state is not None and len(state) > _MAX_VALUE:
         state = None
-    return parse_traceparent(parent, state)
+    return parse_ids(parent, state)
 
 
 def inject_span(span: Span) -> tuple[tuple[str, str], ...]:

@@ -70,7 +70,7 @@ from opentelemetry.trace import (
 from opentelemetry.util import types
 from typing_extensions import override
 
-from a2a_mqtt.binding.tracecontext import format_ids, trace_properties
+from a2a_mqtt.binding.tracecontext import RemoteIds, format_ids, remote_context, trace_properties
 from a2a_mqtt.observability.spanwire import event_rows, link_rows
 
 __all__ = ["LeanSpan", "LeanTracer", "RowSink"]
@@ -103,6 +103,14 @@ def _plain(attributes: Mapping[Any, Any]) -> bool:
         if type(key) is not str or not key or type(value) not in _PLAIN:
             return False
     return True
+
+
+def _own(attributes: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The sampler's attributes, never the caller's dict itself (a span keeps a dict as
+    given): the SDK's results hold a read-only view, which LeanSpan copies."""
+    if attributes is None:
+        return {}
+    return attributes.copy() if type(attributes) is dict else attributes
 
 
 def _parent_row(parent: SpanContext | None, trace_id: int) -> ParentRow | None:
@@ -173,16 +181,18 @@ class LeanTracer(trace.Tracer):
         if decision is Decision.DROP:
             return trace.NonRecordingSpan(ctx)
         return LeanSpan(self, name, (trace_id, span_id, flags, ctx.trace_state),
-                        _parent_row(parent, trace_id), kind, result.attributes, links,
+                        _parent_row(parent, trace_id), kind, _own(result.attributes), links,
                         time_ns() if start_time is None else start_time,
                         record_exception, set_status_on_exception, context=ctx)
 
     def start_below(self, name: str, kind: SpanKind, attributes: Mapping[str, Any] | None,
-                    parent: SpanContext | LeanSpan) -> trace.Span:
+                    parent: SpanContext | LeanSpan | RemoteIds) -> trace.Span:
         """:meth:`start_span` for our own blocks (:mod:`.tracing`), which have looked up
         the ``parent`` span context (invalid: a new trace), or the parent span itself
         when it is one of ours (its ids are read as plain values, and its span context
-        is never built), and never pass links, start times or exception flags. Where
+        is never built), or a remote parent's plain values as ``traceparent`` gave them
+        (its span context is built only if the sampler must be asked), and never pass
+        links, start times or exception flags. Where
         the sampler's decision is fixed by how it was built (``parent_decides``,
         ``roots_sampled``) it is not asked, and the span is what the SDK's sampler
         would have made: sampled, with the parent's trace state (a root: none) and
@@ -198,6 +208,14 @@ class LeanTracer(trace.Tracer):
                                 (None, span_id, False, bits, _state_row(state)), kind,
                                 attributes or {}, None, time_ns(), False, False)
             sc = parent.get_span_context()
+        elif type(parent) is tuple:  # a remote parent's plain values (remote_ids)
+            trace_id, span_id, bits, state = parent  # type: ignore[misc] # no cast: hot
+            if self._parent_decides and bits & _SAMPLED:
+                return LeanSpan(self, name, (trace_id, ids.generate_span_id(), 1 | (bits & 2),
+                                             state),
+                                (None, span_id, True, bits, _state_row(state)), kind,
+                                attributes or {}, None, time_ns(), False, False)
+            sc = remote_context(parent)  # type: ignore[arg-type]
         else:
             sc = parent  # type: ignore[assignment] # not narrowed by ``type() is``
         if sc.is_valid:
@@ -251,9 +269,13 @@ class LeanSpan(trace.Span):
         self._context = context
         self._parent = parent
         self._kind = kind
-        # The sampler's attributes are a read-only view of the caller's mapping: ours
-        # is a copy (one C call for a view of a dict).
-        attrs = (attributes.copy() if type(attributes) is MappingProxyType
+        # A dict is kept as given: start_span hands over its own copy (the sampler's
+        # read-only view, copied in one C call), and start_below's callers, our own
+        # blocks, never change a dict after handing it over (tracing.span), most
+        # being shared per topic, which the hand-off's pickle then writes once per
+        # batch. This span never changes it either (later writes go to _sets).
+        attrs = (attributes if type(attributes) is dict
+                 else attributes.copy() if type(attributes) is MappingProxyType
                  else dict(attributes) if attributes else {})
         if type(attrs) is not dict:
             attrs = dict(attrs)

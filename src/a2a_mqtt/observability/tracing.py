@@ -43,7 +43,7 @@ from opentelemetry.trace import (
 )
 from opentelemetry.util.types import AttributeValue
 
-from a2a_mqtt.binding.tracecontext import inject_span, remote_parent
+from a2a_mqtt.binding.tracecontext import RemoteIds, inject_span, remote_context, remote_ids
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.extras import missing_extra
 
@@ -196,7 +196,8 @@ _TRACER: Tracer | None = None
 _HANDLE: TracingHandle | None = None
 Parent = SpanContext | Span
 """A parent for :func:`span`'s ``below``: a span context, or a span of the lean tracer's."""
-_Below = Callable[[str, SpanKind, Mapping[str, AttributeValue] | None, Parent], Span]
+_Below = Callable[[str, SpanKind, Mapping[str, AttributeValue] | None, Parent | RemoteIds],
+                  Span]
 _BELOW: _Below | None = None
 """The tracer's ``start_below`` (:meth:`.leanspan.LeanTracer.start_below`), if it has one."""
 _OURS: type | None = None
@@ -332,7 +333,8 @@ class _Block:
                  "_token")
 
     def __init__(self, name: str, kind: SpanKind, attributes: Mapping[str, AttributeValue] | None,
-                 parent: Context | None, current: bool, *, known: Parent | None = None
+                 parent: Context | None, current: bool, *,
+                 known: Parent | RemoteIds | None = None
                  ) -> None:
         self._name, self._kind, self._attributes = name, kind, attributes
         self._parent, self._current, self._known = parent, current, known
@@ -360,8 +362,10 @@ class _Block:
         else:
             parent = self._parent
             if self._known is not None:  # else: the context it was found in
-                if not isinstance(sc, SpanContext):
-                    sc = sc.get_span_context()
+                if type(sc) is tuple:
+                    sc = remote_context(sc)  # type: ignore[arg-type]
+                elif not isinstance(sc, SpanContext):
+                    sc = sc.get_span_context()  # type: ignore[union-attr]
                 parent = (set_span_in_context(NonRecordingSpan(sc), Context()) if sc.is_valid
                           else Context())
             s = self._span = t.start_span(self._name, context=parent, kind=self._kind,
@@ -414,7 +418,8 @@ def span(name: str, *, kind: SpanKind, attributes: Mapping[str, AttributeValue] 
     block. An exception escaping the block is recorded and sets the ERROR status.
     Under a parent that is not sampled no span is made: the block gets the parent.
     ``below``: the parent's span context as :func:`recording_parent` gave it (a
-    lookup saved), instead of ``parent``."""
+    lookup saved), instead of ``parent``. A dict given as ``attributes`` may be kept
+    by the span as it is: never change it afterwards."""
     if _TRACER is None:
         return _NO_SPAN
     return _Block(name, kind, attributes, parent, current, known=below)
@@ -463,16 +468,17 @@ def server_span(user_properties: Sequence[tuple[str, str]], topic: str
         attrs = _bounded(_SERVER_ATTRS)[topic] = {
             "rpc.system": "a2a", "messaging.system": "mqtt",
             "messaging.destination.name": topic}
-    sc = remote_parent(user_properties)
-    if sc is None:
+    ids = remote_ids(user_properties)
+    if ids is None:
         return _Block("a2a/request", SpanKind.SERVER, attrs, None, True,
                       known=INVALID_SPAN_CONTEXT)
-    if not sc.trace_flags.sampled:
+    if not ids[2] & 1:
         # The 1 % path's common case (ParentBased): what _Block would decide, without
         # building a context only to look the parent up in it again.
-        above = NonRecordingSpan(sc)
+        above = NonRecordingSpan(remote_context(ids))
         return _Carry(above, set_span_in_context(above, Context()))
-    return _Block("a2a/request", SpanKind.SERVER, attrs, None, True, known=sc)
+    # The parent as plain values: a lean span starts from them with no SpanContext.
+    return _Block("a2a/request", SpanKind.SERVER, attrs, None, True, known=ids)
 
 
 def span_properties(span: Span) -> tuple[tuple[str, str], ...]:

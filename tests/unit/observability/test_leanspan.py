@@ -452,3 +452,95 @@ def test_a_lean_span_formats_its_traceparent_as_inject_span_does() -> None:
         assert tracing.span_properties(span) == props or tracing.tracer() is None
     assert dict(child.trace_properties())["tracestate"] == "k=v"
     assert child.trace_properties()[0][1].endswith("-03")
+
+
+def test_a_blocks_attributes_are_kept_as_given_and_never_changed() -> None:
+    """Our blocks hand over dicts they never change (most shared per topic): the span
+    keeps that dict (the hand-off's pickle then writes a shared one once per batch),
+    and later writes never reach it."""
+    out: list[tuple[Any, ...]] = []
+    tracer = LeanTracer(sampler=ParentBased(ALWAYS_ON), limits=SpanLimits(),
+                        id_generator=Scripted([3 << 70, 4 << 70]), sink=out.append,
+                        parent_decides=True, roots_sampled=True)
+    shared = {"rpc.system": "a2a", "messaging.destination.name": "$a2a/v1/request/o/u/a"}
+    for _ in range(2):
+        span = tracer.start_below("s", SpanKind.SERVER, shared, trace.INVALID_SPAN_CONTEXT)
+        span.set_attribute("rpc.method", "SendMessage")
+        span.set_attributes({"extra": 1})
+        span.end(end_time=2)
+    assert shared == {"rpc.system": "a2a", "messaging.destination.name": "$a2a/v1/request/o/u/a"}
+    assert out[0][7] is shared and out[1][7] is shared
+    rebuilt = [load_lean_span(row, [Resource.create({})], [None], SpanLimits())
+               for row in pickle.loads(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL))]
+    for span in rebuilt:
+        assert dict(span.attributes or {}) == {**shared, "rpc.method": "SendMessage", "extra": 1}
+
+
+class _PlainDictSampler(Sampler):
+    """A sampler whose result holds a plain dict (the SDK's own hold a read-only view)."""
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> Any:
+        class Result:
+            decision = ALWAYS_ON.should_sample(None, 1, "x").decision
+            trace_state = None
+            attributes = kwargs.get("attributes", args[4] if len(args) > 4 else None)
+        return Result()
+
+    def get_description(self) -> str:
+        return "plain dict"
+
+
+def test_start_span_keeps_a_copy_never_the_callers_dict() -> None:
+    """A caller of the API may change its dict after the start: the span must not."""
+    out: list[tuple[Any, ...]] = []
+    for sampler in (ParentBased(ALWAYS_ON), _PlainDictSampler()):
+        out.clear()
+        tracer = LeanTracer(sampler=sampler, limits=SpanLimits(),
+                            id_generator=Scripted([5 << 70]), sink=out.append)
+        given = {"a": "1"}
+        span = tracer.start_span("s", attributes=given)
+        given["a"] = "changed"
+        given["b"] = "added"
+        span.end(end_time=10**18)
+        assert out[0][7] == {"a": "1"}, sampler.get_description()
+
+
+@settings(max_examples=150, deadline=None)
+@given(trace_id=st.integers(1, 2**128 - 1), span_id=ids, flags=st.integers(0, 255),
+       state=st.sampled_from([None, "a=1", "vendor=x,b=2"]),
+       ratio=st.sampled_from([1.0, 0.5, 0.0]), kind=st.sampled_from(list(SpanKind)),
+       attrs=st.one_of(st.none(), attributes))
+def test_a_remote_parent_given_as_plain_values_makes_the_child_its_context_makes(
+        trace_id: int, span_id: int, flags: int, state: str | None, ratio: float,
+        kind: SpanKind, attrs: dict[str, Any] | None) -> None:
+    """A server span starts from ``traceparent``'s plain values (``remote_ids``): the
+    same child, row included, as from the remote ``SpanContext`` and as through the
+    SDK sampler's path (``start_span`` under that context)."""
+    from a2a_mqtt.binding.tracecontext import format_ids, parse_ids, remote_context
+
+    remote = parse_ids(format_ids(trace_id, span_id, flags), state)
+    assert remote is not None
+    root = ALWAYS_ON if ratio >= 1.0 else TraceIdRatioBased(ratio)
+    children, rows = [], []
+    for how in ("plain", "context", "sampler"):
+        out: list[tuple[Any, ...]] = []
+        tracer = LeanTracer(sampler=ParentBased(root), limits=SpanLimits(),
+                            id_generator=Scripted([10**30]), sink=out.append,
+                            parent_decides=True, roots_sampled=root is ALWAYS_ON)
+        if how == "plain":
+            child = tracer.start_below("c", kind, attrs, remote)
+        elif how == "context":
+            child = tracer.start_below("c", kind, attrs, remote_context(remote))
+        else:
+            child = tracer.start_span("c", set_span_in_context(NonRecordingSpan(
+                remote_context(remote))), kind, attrs, record_exception=False,
+                set_status_on_exception=False)
+        child.end(end_time=2)
+        children.append(child)
+        rows.append([row[:15] + row[16:] for row in out])
+    first = children[0]
+    for other in children[1:]:
+        assert first.get_span_context() == other.get_span_context()
+        assert first.get_span_context().trace_state == other.get_span_context().trace_state
+        assert type(first) is type(other)
+    assert rows[0] == rows[1] == rows[2]
