@@ -7,6 +7,8 @@ Usage::
     python bench/observability_cost.py --quick      # 1 short round (smoke test)
     python bench/observability_cost.py --interleaved --rounds 60 --solo 1  # one process, ~7 min
     python bench/observability_cost.py --interleaved --processes 12 --rounds 5 --solo 1  # ~8 min
+    python bench/observability_cost.py --interleaved --processes 16 --rounds 4 --solo 1 \
+        --baseline /tmp/before/src  # every other process runs the old tree
     python bench/observability_cost.py --service-loop  # workers as services run
 
 One Mosquitto, one OTLP/HTTP sink process (a real HTTP/1.1 server that reads each
@@ -202,7 +204,11 @@ async def measure_interleaved(args: argparse.Namespace, broker: str, sink: str
     targets' margins, so a verdict needs many (docs/performance.md, Tracing, session 14)."""
     solo: dict[str, list[dict[str, float]]] = {mode: [] for mode in MIXED}
     for proc in range(args.processes):
-        worker = await _spawn(MIXED_WORKER, broker, sink, None, args.service_loop)
+        # With --baseline, every other process runs the baseline tree: before and after
+        # each over as many processes, in the same minutes.
+        base = args.baseline is not None and proc % 2 == 1
+        worker = await _spawn(MIXED_WORKER + (BASE if base else ""), broker, sink,
+                              args.baseline, args.service_loop)
         try:
             for rnd in range(args.rounds):
                 for mode in MIXED[rnd % len(MIXED):] + MIXED[:rnd % len(MIXED)]:
@@ -210,7 +216,7 @@ async def measure_interleaved(args: argparse.Namespace, broker: str, sink: str
                     result = await worker.result()
                     _, result["spill_cpu_s"] = await until_quiet()
                     result["process"] = proc
-                    solo[mode].append(result)
+                    solo.setdefault(mode + (BASE if base else ""), []).append(result)
                 print(f"process {proc + 1}/{args.processes}: round {rnd + 1}/{args.rounds} "
                       "done", file=sys.stderr)
         finally:
@@ -244,16 +250,19 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
           f"{'x CPU':>6} {'paired':>7} {'p50 ms':>7} {'h2h x done':>10} {'h2h x CPU':>9} "
           f"{'GC us/req':>9}")
     for name, runs in solo.items():
+        # An interleaved baseline process's variants pair with its own 'off'.
+        own_base = (solo.get(f"off{BASE}", solo["off"]) if name.endswith(BASE)
+                    else solo["off"])
         rps = median([r["rps"] for r in runs])
         cpu = median([r["cpu_ms_per_req"] for r in runs])
         row: dict[str, Any] = {
             "rps": round(rps, 1), "rps_ratio": round(rps / base_rps, 3),
             "paired_rps_ratio": round(median(paired := [
-                r["rps"] / b["rps"] for r, b in zip(runs, base, strict=True)]), 3),
+                r["rps"] / b["rps"] for r, b in zip(runs, own_base, strict=True)]), 3),
             "paired_rps_interval": [round(v, 3) for v in median_interval(paired)],
             "cpu_ms_per_req": round(cpu, 3), "cpu_ratio": round(cpu / base_cpu, 3),
             "paired_cpu_ratio": round(median([r["cpu_ms_per_req"] / b["cpu_ms_per_req"]
-                                              for r, b in zip(runs, base, strict=True)]), 3),
+                                              for r, b in zip(runs, own_base, strict=True)]), 3),
             "p50_ms": round(median([r["p50_ms"] for r in runs]), 2),
             "gc_us_per_req": round(median([r.get("gc_us_per_req", 0.0) for r in runs]), 1),
             "spill_cpu_s": round(median([r.get("spill_cpu_s", 0.0) for r in runs]), 3),
@@ -265,7 +274,7 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
                                                  for o, v in pairs[name]]), 3)
             row["h2h_rounds"] = [round(d, 3) for d in done]
         if all("process" in r for r in runs):
-            procs = per_process(runs, base)
+            procs = per_process(runs, own_base)
             row["process_rps_ratios"] = [round(v, 3) for v in procs]
             row["process_rps_ratio"] = round(median(procs), 3)
             row["process_rps_interval"] = [round(v, 3) for v in median_interval(procs)]
@@ -290,9 +299,12 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
     own = {name: median([r["self_cpu_ms_per_req"] for r in runs])
            for name, runs in solo.items() if all("self_cpu_ms_per_req" in r for r in runs)}
     if "off" in own:
-        out["self_cpu_ratio"] = {n: round(v / own["off"], 3) for n, v in own.items()}
+        def off_of(n: str) -> float:
+            return own.get(f"off{BASE}", own["off"]) if n.endswith(BASE) else own["off"]
+
+        out["self_cpu_ratio"] = {n: round(v / off_of(n), 3) for n, v in own.items()}
         print("CPU per request of the worker process alone (its children excluded), x off: "
-              + ", ".join(f"{n} {v / own['off']:.3f}" for n, v in own.items()))
+              + ", ".join(f"{n} {v / off_of(n):.3f}" for n, v in own.items()))
     wait = {name: median([r.get("wait_us_per_req", 0.0) for r in runs])
             for name, runs in solo.items()}
     out["wait_us_per_req"] = {n: round(v, 1) for n, v in wait.items()}
@@ -320,6 +332,13 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
                   + ", ".join(f"{v:.3f}" for v in row["process_rps_ratios"]))
         print(f"  {name}: paired x req/s {row[f'{key}_ratio']:.3f}, 95 % interval "
               f"of the median {low:.3f}-{high:.3f} over {over}: {verdict}")
+    for name in TARGETS:  # an interleaved baseline: figures, no verdict
+        row = out.get(f"{name}{BASE}", {})
+        if "process_rps_ratios" in row:
+            low, high = row["process_rps_interval"]
+            print(f"  {name}{BASE}: per process x req/s "
+                  + ", ".join(f"{v:.3f}" for v in row["process_rps_ratios"])
+                  + f"; median {row['process_rps_ratio']:.3f}, interval {low:.3f}-{high:.3f}")
     out["verdicts"] = verdicts
     return out
 
