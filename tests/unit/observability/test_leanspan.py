@@ -397,6 +397,18 @@ def test_start_below_makes_the_span_the_sdk_sampler_decides(
         assert quick.get_span_context().trace_flags.sampled == expect_sampled
 
 
+def assert_same_children(children: list[trace.Span], rows: list[list[tuple[Any, ...]]]
+                         ) -> None:
+    """The same span, however its parent was given: context, state, type and rows
+    (the rows without their start times, which the clock gives)."""
+    first = children[0]
+    for other in children[1:]:
+        assert first.get_span_context() == other.get_span_context()
+        assert first.get_span_context().trace_state == other.get_span_context().trace_state
+        assert type(first) is type(other)
+    assert all(r == rows[0] for r in rows[1:])
+
+
 @settings(max_examples=150, deadline=None)
 @given(above=contexts, ratio=st.sampled_from([1.0, 0.5, 0.0]),
        kind=st.sampled_from(list(SpanKind)), attrs=st.one_of(st.none(), attributes))
@@ -427,12 +439,7 @@ def test_a_lean_parent_given_as_itself_makes_the_child_its_context_makes(
         child.end(end_time=2)
         children.append(child)
         rows.append([row[:15] + row[16:] for row in out])
-    first = children[0]
-    for other in children[1:]:
-        assert first.get_span_context() == other.get_span_context()
-        assert first.get_span_context().trace_state == other.get_span_context().trace_state
-        assert type(first) is type(other)
-    assert rows[0] == rows[1] == rows[2]
+    assert_same_children(children, rows)
 
 
 def test_a_lean_span_formats_its_traceparent_as_inject_span_does() -> None:
@@ -538,9 +545,4 @@ def test_a_remote_parent_given_as_plain_values_makes_the_child_its_context_makes
         child.end(end_time=2)
         children.append(child)
         rows.append([row[:15] + row[16:] for row in out])
-    first = children[0]
-    for other in children[1:]:
-        assert first.get_span_context() == other.get_span_context()
-        assert first.get_span_context().trace_state == other.get_span_context().trace_state
-        assert type(first) is type(other)
-    assert rows[0] == rows[1] == rows[2]
+    assert_same_children(children, rows)
