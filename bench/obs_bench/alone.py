@@ -98,10 +98,11 @@ def tracing_cost(n: int = 10_000, ratio: float = 1.0) -> dict[str, float]:
             kept.append(row)
 
     # The tracer configure_tracing gives our spans (the export process's default).
-    lean = LeanTracer(sampler=ParentBased(ALWAYS_ON if ratio >= 1.0
-                                          else TraceIdRatioBased(ratio)),
-                      id_generator=RandomIdGenerator(), limits=SpanLimits(), sink=sink,
-                      parent_decides=True, roots_sampled=ratio >= 1.0)
+    root = ALWAYS_ON if ratio >= 1.0 else TraceIdRatioBased(ratio)
+    lean = LeanTracer(sampler=ParentBased(root), id_generator=RandomIdGenerator(),
+                      limits=SpanLimits(), sink=sink, parent_decides=True,
+                      roots_sampled=root is ALWAYS_ON,
+                      root_ratio=root if isinstance(root, TraceIdRatioBased) else None)
     topic = "$a2a/v1/request/bench/o/a"
 
     def one() -> None:

@@ -295,7 +295,8 @@ def _one_percent(handle: Any) -> Any:
     processor = handle.processor
     ri, si = processor.register(Resource.create({SERVICE_NAME: "bench-mixed-1"}),
                                 InstrumentationScope("a2a_mqtt", "bench"))
-    return LeanTracer(sampler=ParentBased(TraceIdRatioBased(0.01)),
-                      id_generator=RandomIdGenerator(), limits=SpanLimits(),
-                      sink=processor.on_end_row, resource_index=ri, scope_index=si,
-                      parent_decides=True, roots_sampled=False)
+    root = TraceIdRatioBased(0.01)
+    return LeanTracer(sampler=ParentBased(root), id_generator=RandomIdGenerator(),
+                      limits=SpanLimits(), sink=processor.on_end_row, resource_index=ri,
+                      scope_index=si, parent_decides=True, roots_sampled=False,
+                      root_ratio=root)

@@ -55,7 +55,7 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, SpanLimits
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.sdk.trace.sampling import Decision, Sampler
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, TraceIdRatioBased
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import (
     DEFAULT_TRACE_STATE,
@@ -82,6 +82,7 @@ _PLAIN: Final = frozenset({str, bool, int, float, bytes, type(None)})
 """Value types the SDK's cleaning keeps as they are (strings are truncated, if a
 limit says so, in the export process)."""
 _FLAGS: Final = tuple(TraceFlags(f) for f in range(4))  # sampled x random-trace-id
+_ID_LIMIT: Final = TraceIdRatioBased.TRACE_ID_LIMIT
 _ENDING: Final = threading.Lock()
 _SAMPLED: Final = int(TraceFlags.SAMPLED)
 Ids = tuple[int, int, int, TraceState | None]
@@ -138,13 +139,16 @@ class LeanTracer(trace.Tracer):
 
     def __init__(self, *, sampler: Sampler, id_generator: IdGenerator, limits: SpanLimits,
                  sink: RowSink, resource_index: int = 0, scope_index: int = 0,
-                 parent_decides: bool = False, roots_sampled: bool = False) -> None:
+                 parent_decides: bool = False, roots_sampled: bool = False,
+                 root_ratio: TraceIdRatioBased | None = None) -> None:
         """``parent_decides``: ``sampler`` is the SDK's ``ParentBased`` with its default
         delegates, so under a valid parent it samples exactly when the parent is
         sampled; ``roots_sampled``: it samples every new trace (its root is
-        ``ALWAYS_ON``). Only the one who built the sampler can say either (its
-        delegates are not public); :meth:`start_below` then skips asking it where
-        its answer is fixed."""
+        ``ALWAYS_ON``); ``root_ratio``: its root is this ``TraceIdRatioBased``, which
+        samples a new trace exactly when its id's low 64 bits are under the sampler's
+        public ``bound`` (no attributes, no trace state otherwise). Only the one who
+        built the sampler can say any of these (its delegates are not public);
+        :meth:`start_below` then skips asking it where its answer is fixed."""
         self._sampler = sampler
         self._ids = id_generator
         self._random = 2 if id_generator.is_trace_id_random() else 0
@@ -153,6 +157,7 @@ class LeanTracer(trace.Tracer):
         self._where = (resource_index, scope_index)
         self._parent_decides = parent_decides
         self._roots_sampled = roots_sampled
+        self._root_bound = None if root_ratio is None else root_ratio.bound
 
     @property
     def span_type(self) -> type[LeanSpan]:
@@ -231,6 +236,17 @@ class LeanTracer(trace.Tracer):
             return LeanSpan(self, name, (ids.generate_trace_id(), ids.generate_span_id(),
                                          self._random | 1, DEFAULT_TRACE_STATE),
                             None, kind, attributes or {}, None, time_ns(), False, False)
+        elif self._root_bound is not None:
+            # The root's rule, as TraceIdRatioBased.should_sample applies it; the ids
+            # are drawn in start_span's order (the trace's, then the span's).
+            trace_id = ids.generate_trace_id()
+            span_id = ids.generate_span_id()
+            if trace_id & _ID_LIMIT < self._root_bound:
+                return LeanSpan(self, name, (trace_id, span_id, self._random | 1,
+                                             DEFAULT_TRACE_STATE),
+                                None, kind, attributes or {}, None, time_ns(), False, False)
+            return trace.NonRecordingSpan(SpanContext(trace_id, span_id, False,
+                                                      _FLAGS[self._random]))
         else:
             context = Context()
         return self.start_span(name, context, kind, attributes, record_exception=False,

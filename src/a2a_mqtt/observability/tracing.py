@@ -280,7 +280,8 @@ def configure_tracing(config: TracingConfig) -> TracingHandle | None:
         # The sampler built above: ParentBased with its default delegates.
         _TRACER = LeanTracer(sampler=sampler, id_generator=ids, limits=limits,
                              sink=processor.on_end_row, resource_index=ri, scope_index=si,
-                             parent_decides=True, roots_sampled=root is ALWAYS_ON)
+                             parent_decides=True, roots_sampled=root is ALWAYS_ON,
+                             root_ratio=root if isinstance(root, TraceIdRatioBased) else None)
     else:
         _TRACER = provider.get_tracer("a2a_mqtt", __version__)
     _start_below(_TRACER)

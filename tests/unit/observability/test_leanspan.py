@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -361,23 +361,31 @@ contexts = st.one_of(
                  max_size=2, unique_by=lambda kv: kv[0])))
 
 
-@settings(max_examples=150, deadline=None)
-@given(parent=contexts, ratio=st.sampled_from([1.0, 0.5, 0.0]),
-       kind=st.sampled_from(list(SpanKind)), attrs=st.one_of(st.none(), attributes))
+@settings(max_examples=200, deadline=None)
+@given(parent=contexts, ratio=st.sampled_from([1.0, 0.5, 0.25, 0.01, 0.0]),
+       kind=st.sampled_from(list(SpanKind)), attrs=st.one_of(st.none(), attributes),
+       first_id=st.integers(1, 2**128 - 1))
+# A new trace's id at a ratio root's bound and either side of it (0.5: 2**63).
+@example(parent=None, ratio=0.5, kind=SpanKind.CLIENT, attrs=None, first_id=1 << 63)
+@example(parent=None, ratio=0.5, kind=SpanKind.CLIENT, attrs=None, first_id=(1 << 63) - 1)
+@example(parent=None, ratio=0.5, kind=SpanKind.CLIENT, attrs={"a": 1},
+         first_id=(5 << 64) + 7)  # only the low 64 bits count
 def test_start_below_makes_the_span_the_sdk_sampler_decides(
         parent: SpanContext | None, ratio: float, kind: SpanKind,
-        attrs: dict[str, Any] | None) -> None:
+        attrs: dict[str, Any] | None, first_id: int) -> None:
     """Where ``start_below`` does not ask the sampler (a sampled parent's child, a new
-    trace at 100 %), its span is the one asking would have made: the same ids, flags,
-    trace state, parent, attributes and row."""
+    trace at 100 %, a new trace under a ratio root), its span is the one asking would
+    have made: the same ids, flags, trace state, parent, attributes and row."""
     root = ALWAYS_ON if ratio >= 1.0 else TraceIdRatioBased(ratio)
-    trace_ids = list(range(10**30, 10**30 + 5))
+    trace_ids = [first_id, *range(10**30, 10**30 + 4)]
     spans, rows = [], []
     for fast in (False, True):
         pair = Pair(SpanLimits(), ParentBased(root), trace_ids)
         tracer = LeanTracer(sampler=ParentBased(root), limits=SpanLimits(),
                             id_generator=Scripted(trace_ids), sink=pair.rows.append,
-                            parent_decides=fast, roots_sampled=fast and root is ALWAYS_ON)
+                            parent_decides=fast, roots_sampled=fast and root is ALWAYS_ON,
+                            root_ratio=root if fast and isinstance(root, TraceIdRatioBased)
+                            else None)
         context = (set_span_in_context(NonRecordingSpan(parent)) if parent is not None
                    else None)
         span = (tracer.start_below("s", kind, attrs, parent or trace.INVALID_SPAN_CONTEXT)
