@@ -73,6 +73,7 @@ def test_client_and_server_spans_carry_the_attributes_given_at_start() -> None:
         "messaging.destination.name": "$a2a/v1/request/o/a"}
     assert (server.name, server.kind) == ("a2a/GetTask", SpanKind.SERVER)
     assert server.parent is not None and server.parent.span_id == 8
+    assert server.parent.is_remote and server.parent.trace_flags.sampled
     assert server.context is not None and server.context.trace_id == 7
     assert (server.attributes or {})["rpc.method"] == "GetTask"
 
