@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import inspect
 import json
 import os
 import sys
@@ -296,7 +297,9 @@ def _one_percent(handle: Any) -> Any:
     ri, si = processor.register(Resource.create({SERVICE_NAME: "bench-mixed-1"}),
                                 InstrumentationScope("a2a_mqtt", "bench"))
     root = TraceIdRatioBased(0.01)
+    # A --baseline tree from before session 14 has no root_ratio.
+    said = ({"root_ratio": root} if "root_ratio" in inspect.signature(LeanTracer).parameters
+            else {})
     return LeanTracer(sampler=ParentBased(root), id_generator=RandomIdGenerator(),
                       limits=SpanLimits(), sink=processor.on_end_row, resource_index=ri,
-                      scope_index=si, parent_decides=True, roots_sampled=False,
-                      root_ratio=root)
+                      scope_index=si, parent_decides=True, roots_sampled=False, **said)
