@@ -47,7 +47,6 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from time import time_ns
-from types import MappingProxyType
 from typing import Any, Final
 
 from opentelemetry import trace
@@ -104,14 +103,6 @@ def _plain(attributes: Mapping[Any, Any]) -> bool:
         if type(key) is not str or not key or type(value) not in _PLAIN:
             return False
     return True
-
-
-def _own(attributes: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    """The sampler's attributes, never the caller's dict itself (a span keeps a dict as
-    given): the SDK's results hold a read-only view, which LeanSpan copies."""
-    if attributes is None:
-        return {}
-    return attributes.copy() if type(attributes) is dict else attributes
 
 
 def _parent_row(parent: SpanContext | None, trace_id: int) -> ParentRow | None:
@@ -186,7 +177,10 @@ class LeanTracer(trace.Tracer):
         if decision is Decision.DROP:
             return trace.NonRecordingSpan(ctx)
         return LeanSpan(self, name, (trace_id, span_id, flags, ctx.trace_state),
-                        _parent_row(parent, trace_id), kind, _own(result.attributes), links,
+                        # A copy: the sampler's attributes are a view of the caller's
+                        # mapping (or the mapping itself), and a span keeps a dict as given.
+                        _parent_row(parent, trace_id), kind,
+                        dict(result.attributes) if result.attributes else {}, links,
                         time_ns() if start_time is None else start_time,
                         record_exception, set_status_on_exception, context=ctx)
 
@@ -285,16 +279,13 @@ class LeanSpan(trace.Span):
         self._context = context
         self._parent = parent
         self._kind = kind
-        # A dict is kept as given: start_span hands over its own copy (the sampler's
-        # read-only view, copied in one C call), and start_below's callers, our own
-        # blocks, never change a dict after handing it over (tracing.span), most
-        # being shared per topic, which the hand-off's pickle then writes once per
-        # batch. This span never changes it either (later writes go to _sets).
+        # A dict is kept as given: start_span hands over its own copy, and
+        # start_below's callers, our own blocks, never change a dict after handing it
+        # over (tracing.span), most being shared per topic, which the hand-off's pickle
+        # then writes once per batch. This span never changes it either (later writes
+        # go to _sets).
         attrs = (attributes if type(attributes) is dict
-                 else attributes.copy() if type(attributes) is MappingProxyType
                  else dict(attributes) if attributes else {})
-        if type(attrs) is not dict:
-            attrs = dict(attrs)
         # Writes after the start, in order, for the export process to replay: (key,
         # value), or None for a pair the SDK's cleaning dropped. None: no write yet.
         self._sets: list[Any] | None = None

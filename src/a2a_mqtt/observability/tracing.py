@@ -326,9 +326,10 @@ def rpc_attributes(method: str, topic: str | None = None,
 
 class _Block:
     """The span of a ``with`` block (see :func:`span`). A class, not a generator
-    context manager: this runs three times per traced request. ``known``: the parent's
-    span context, already looked up and sampled (or invalid: a new trace), instead of
-    the span current in ``parent``."""
+    context manager: this runs three times per traced request. ``known``: the parent,
+    already looked up and sampled (or invalid: a new trace), instead of the span current
+    in ``parent``: its span context, a lean span, or a remote parent's plain values
+    (``remote_ids``)."""
 
     __slots__ = ("_attributes", "_current", "_kind", "_known", "_name", "_parent", "_span",
                  "_token")
