@@ -81,7 +81,7 @@ prefer_a2a_sdk_spans_off()
 
 from _common import median  # noqa: E402
 from harness.cpu import until_quiet  # noqa: E402
-from harness.stats import median_interval  # noqa: E402
+from harness.stats import median_interval, spread_components  # noqa: E402
 from obs_bench.worker import MIXED, VARIANTS  # noqa: E402
 
 MIXED_WORKER = "mixed"
@@ -239,6 +239,16 @@ def per_process(runs: list[dict[str, float]], base: list[dict[str, float]]) -> l
     return [median(v) for _, v in sorted(by.items())]
 
 
+def spread(runs: list[dict[str, float]], base: list[dict[str, float]]) -> tuple[float, float]:
+    """The spread of the paired log ratios (req/s against the same process's ``off`` in
+    the same round) within a worker process and between processes
+    (:func:`harness.stats.spread_components`)."""
+    by: dict[int, list[float]] = {}
+    for r, b in zip(runs, base, strict=True):
+        by.setdefault(int(r["process"]), []).append(math.log(r["rps"] / b["rps"]))
+    return spread_components(list(by.values()))
+
+
 def report(raw: dict[str, Any]) -> dict[str, Any]:
     solo, pairs = raw["solo"], raw["pairs"]
     base = solo["off"]
@@ -278,6 +288,9 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
             row["process_rps_ratios"] = [round(v, 3) for v in procs]
             row["process_rps_ratio"] = round(median(procs), 3)
             row["process_rps_interval"] = [round(v, 3) for v in median_interval(procs)]
+            within, between = spread(runs, own_base)
+            row["spread_within_process"] = round(within, 3)
+            row["spread_between_processes"] = round(between, 3)
         out[name] = row
         print(f"{name:<21} {rps:>6.0f} {row['rps_ratio']:>8.3f} {row['paired_rps_ratio']:>7.3f} "
               f"{cpu:>10.3f} {row['cpu_ratio']:>6.3f} {row['paired_cpu_ratio']:>7.3f} "
@@ -332,6 +345,14 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
                   + ", ".join(f"{v:.3f}" for v in row["process_rps_ratios"]))
         print(f"  {name}: paired x req/s {row[f'{key}_ratio']:.3f}, 95 % interval "
               f"of the median {low:.3f}-{high:.3f} over {over}: {verdict}")
+    spreads = {n: (r["spread_within_process"], r["spread_between_processes"])
+               for n, r in out.items() if isinstance(r, dict) and "spread_within_process" in r
+               and n not in {"off", f"off{BASE}"}}
+    if spreads:
+        # Planning the next run: rounds average out the first, only processes the second.
+        print("spread of a round's log ratio (sd): "
+              + ", ".join(f"{n} {w:.3f} within a process, {b:.3f} between processes"
+                          for n, (w, b) in spreads.items()))
     for name in TARGETS:  # an interleaved baseline: figures, no verdict
         row = out.get(f"{name}{BASE}", {})
         if "process_rps_ratios" in row:

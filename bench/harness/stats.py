@@ -74,3 +74,23 @@ def median_interval(values: list[float], level: float = 0.95) -> tuple[float, fl
     if j == 0:
         return float("nan"), float("nan")
     return ordered[j - 1], ordered[n - j]
+
+
+def spread_components(groups: list[list[float]]) -> tuple[float, float]:
+    """How much of the spread of ``groups`` (rounds, grouped by process) is within a
+    group and how much between groups: the within-group standard deviation and the
+    between-group one (the one-way random-effects estimates: the mean within-group
+    variance, and the variance of the group means less its share of that; 0 when the
+    groups' means vary no more than their rounds predict). Only groups of two values or
+    more count; (nan, nan) when fewer than two such groups are given.
+
+    A bench plans with it: when the within-group part dominates, more rounds per
+    process narrow a verdict; when the between-group part does, only more processes do."""
+    used = [[v for v in g if not math.isnan(v)] for g in groups]
+    used = [g for g in used if len(g) >= 2]
+    if len(used) < 2:
+        return float("nan"), float("nan")
+    within = statistics.fmean(statistics.variance(g) for g in used)
+    size = statistics.fmean(len(g) for g in used)
+    between = statistics.variance([statistics.fmean(g) for g in used]) - within / size
+    return math.sqrt(within), math.sqrt(max(0.0, between))

@@ -153,8 +153,8 @@ async def serve(name: str, broker_url: str, sink_url: str) -> None:
                 export_process=spec.export_process))
             if handle is not None:
                 stack.callback(handle.shutdown)
-        ref, host, requester = await _setup(stack, broker_url, name.replace("+", "-"),
-                                            metrics=spec.metrics, scrape=spec.scrape)
+        ref, host, requester, _ = await _setup(stack, broker_url, name.replace("+", "-"),
+                                               metrics=spec.metrics, scrape=spec.scrape)
 
         async def run(seconds: float) -> dict[str, float]:
             return await window(requester, ref, seconds, name,
@@ -169,8 +169,12 @@ async def serve(name: str, broker_url: str, sink_url: str) -> None:
             print(json.dumps(await run(float(line[1]))), flush=True)
 
 
+Setup = tuple[AgentRef, AgentHost, Requester, Metrics | None]
+"""An agent, its requester and the requester's metrics (the agent's: ``host.metrics``)."""
+
+
 async def _setup(stack: AsyncExitStack, broker_url: str, label: str, *, metrics: bool,
-                 scrape: bool) -> tuple[AgentRef, AgentHost, Requester]:
+                 scrape: bool) -> Setup:
     """One agent (``BenchExecutor``) and its requester on the broker, entered into
     ``stack``; with ``metrics``, both instrumented, and with ``scrape`` the agent's
     /metrics port open."""
@@ -180,11 +184,12 @@ async def _setup(stack: AsyncExitStack, broker_url: str, label: str, *, metrics:
         connection=ConnectionSettings(url=broker_url), session_expiry=0,
         watch_broker_drops=False)], observability=ObservabilityConfig(
             metrics=metrics, http_port=0 if scrape else None)))
+    client_metrics = Metrics(service=f"bench-client-{label}") if metrics else None
     requester = await stack.enter_async_context(Requester(RequesterConfig(
         connection=ConnectionSettings(url=broker_url), org="bench",
         unit=f"clients-{ref.name}", max_attempts=1, reply_first_timeout=30.0),
-        metrics=Metrics(service=f"bench-client-{label}") if metrics else None))
-    return ref, host, requester
+        metrics=client_metrics))
+    return ref, host, requester, client_metrics
 
 
 async def window(requester: Requester, ref: AgentRef, seconds: float, name: str, *,
@@ -250,7 +255,7 @@ async def serve_mixed(broker_url: str, sink_url: str) -> None:
 
     async with AsyncExitStack() as stack, httpx.AsyncClient(timeout=10) as http:
 
-        async def setup(mode: str, metrics: bool) -> tuple[AgentRef, AgentHost, Requester]:
+        async def setup(mode: str, metrics: bool) -> Setup:
             return await _setup(stack, broker_url, f"mixed-{mode}", metrics=metrics,
                                 scrape=metrics)
 
@@ -264,7 +269,7 @@ async def serve_mixed(broker_url: str, sink_url: str) -> None:
         tracing.use_tracer(None)
 
         async def run(seconds: float, mode: str) -> dict[str, float]:
-            ref, host, requester = setups[mode]
+            ref, host, requester, _ = setups[mode]
             tracing.use_tracer(tracers.get(mode))
             try:
                 return await window(requester, ref, seconds, mode, http=http,

@@ -16,7 +16,14 @@ from harness.cli import bench_parser, finish_args
 from harness.cpu import CpuMeter
 from harness.report import markdown_table, write_json
 from harness.runner import median_rows, rotated, side_by_side
-from harness.stats import median, median_interval, percentile, ratio, summarize
+from harness.stats import (
+    median,
+    median_interval,
+    percentile,
+    ratio,
+    spread_components,
+    summarize,
+)
 from harness.stores import store_url
 
 floats = st.floats(min_value=0, max_value=1e6, allow_nan=False)
@@ -162,3 +169,26 @@ def test_the_median_interval_is_the_binomial_one_and_needs_six_values() -> None:
     # n = 25 at 95 %: the 8th and the 18th of the ordered values (tables of the sign test).
     assert median_interval([float(v) for v in range(25, 0, -1)]) == (8.0, 18.0)
     assert median_interval([float(v) for v in range(1, 26)], level=0.5) == (11.0, 15.0)
+
+
+@given(st.lists(st.lists(st.floats(-10, 10), min_size=2, max_size=6), min_size=2,
+                max_size=8))
+def test_spread_components_are_finite_and_not_negative(groups: list[list[float]]) -> None:
+    within, between = spread_components(groups)
+    assert within >= 0 and between >= 0
+    # Shifting one whole group moves only the between part.
+    shifted = [[v + 100.0 * i for v in g] for i, g in enumerate(groups)]
+    assert spread_components(shifted)[0] == pytest.approx(within, abs=1e-6)
+
+
+def test_spread_components_separate_rounds_from_processes() -> None:
+    # Identical processes whose rounds vary: all within, nothing between.
+    within, between = spread_components([[1.0, 3.0], [1.0, 3.0], [1.0, 3.0]])
+    assert within == pytest.approx(math.sqrt(2.0)) and between == 0.0
+    # Processes that differ and rounds that agree: all between.
+    within, between = spread_components([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
+    assert within == 0.0 and between == pytest.approx(1.0)
+    # Means apart by less than their rounds' spread predicts: no between part.
+    assert spread_components([[0.0, 2.0], [1.0, 3.0]]) == (2.0 ** 0.5, 0.0)
+    # Too few groups of two rounds or more: nothing to say.
+    assert all(math.isnan(v) for v in spread_components([[1.0, 2.0], [5.0]]))
