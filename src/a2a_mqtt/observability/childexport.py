@@ -57,6 +57,7 @@ from a2a_mqtt.observability.childproc import (
     stop_export_process,
 )
 from a2a_mqtt.observability.exportproc import OK
+from a2a_mqtt.observability.logs import Tenfold
 from a2a_mqtt.observability.spanwire import (
     frame,
     load_lean_span,
@@ -98,9 +99,7 @@ class ProcessSpanProcessor(SpanProcessor):
         self._pid = os.getpid()
         self._next_spawn = 0.0
         self._closed = False
-        #: Spans lost: the pipe was full, or no export process was there to take them.
-        self.dropped = 0
-        self._warned_at = 0
+        self._drops = Tenfold()
         self._rows: list[tuple[Any, ...]] = []  # ended SDK spans, not pickled yet
         self._lean: list[tuple[Any, ...]] = []  # ended lean spans' rows, not pickled yet
         # The resource and scope of the last span and their indices (every span of one
@@ -138,6 +137,11 @@ class ProcessSpanProcessor(SpanProcessor):
         """The export process's pid (None: none running)."""
         proc = self._proc
         return None if proc is None or proc.poll() is not None else proc.pid
+
+    @property
+    def dropped(self) -> int:
+        """Spans lost: the pipe was full, or no export process was there to take them."""
+        return self._drops.count
 
     @property
     def pending_bytes(self) -> int:
@@ -281,13 +285,8 @@ class ProcessSpanProcessor(SpanProcessor):
             self._stalled_since = now  # the stall clock runs from the last progress
 
     def _drop(self, count: int, reason: str) -> None:
-        if not count:
-            return
-        self.dropped += count
-        # A warning on the first loss, then at every tenfold: never a line per span.
-        if self.dropped >= max(1, self._warned_at * 10):
-            self._warned_at = self.dropped
-            log.warning("%d spans dropped so far (%s)", self.dropped, reason)
+        if count and self._drops.add(count):
+            log.warning("%d spans dropped so far (%s)", self._drops.count, reason)
 
     def _lost(self, proc: subprocess.Popen[bytes], spans: int, reason: str) -> None:
         """The process failed: what it had not taken is lost; a new one comes later."""

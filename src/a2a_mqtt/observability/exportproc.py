@@ -36,6 +36,7 @@ import sys
 from typing import IO, Any
 
 from a2a_mqtt.observability.childmain import run_child
+from a2a_mqtt.observability.logs import Tenfold
 from a2a_mqtt.observability.spanwire import (
     HEADER,
     load_lean_span,
@@ -73,17 +74,20 @@ class Failures:
     only the count, at every tenfold (one bad batch is 64 spans, not 64 tracebacks)."""
 
     def __init__(self) -> None:
-        self.count = 0
-        self._next = 10
+        self._seen = Tenfold()
+
+    @property
+    def count(self) -> int:
+        return self._seen.count
 
     def failed(self) -> None:
         """Called from the ``except`` block of the span that failed."""
-        self.count += 1
-        if self.count == 1:
+        if not self._seen.add():
+            return
+        if self._seen.count == 1:
             log.exception("span export: a span could not be handled")
-        elif self.count >= self._next:
-            self._next *= 10
-            log.error("span export: %d spans could not be handled so far", self.count)
+        else:
+            log.error("span export: %d spans could not be handled so far", self._seen.count)
 
 
 def _span(processor: Any, row: Any, resources: Any, scopes: Any, limits: Any, *,

@@ -23,7 +23,8 @@ from typing import Final, Literal
 
 from opentelemetry import trace
 
-__all__ = ["LOG_FORMATS", "JsonFormatter", "TextFormatter", "configure_logging", "scrub"]
+__all__ = ["LOG_FORMATS", "JsonFormatter", "Tenfold", "TextFormatter", "configure_logging",
+           "scrub"]
 
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: Final = ("text", "json")
@@ -39,6 +40,26 @@ _PATTERNS: Final = (
      rf"\g<head>{_MASK}"),
 )
 _TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class Tenfold:
+    """When a count of failures that only grows is worth a log line: at the first, then
+    whenever it reaches ten times what it was at the last line. A flood of dropped or
+    failed spans gives a handful of lines, never one per span."""
+
+    __slots__ = ("_next", "count")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._next = 1
+
+    def add(self, n: int = 1) -> bool:
+        """Count ``n`` more; True when a line is due now."""
+        self.count += n
+        if self.count < self._next:
+            return False
+        self._next = self.count * 10
+        return True
 
 
 def scrub(text: str) -> str:

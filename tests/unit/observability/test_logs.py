@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 
@@ -10,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 
-from a2a_mqtt.observability.logs import JsonFormatter, TextFormatter, scrub
+from a2a_mqtt.observability.logs import JsonFormatter, Tenfold, TextFormatter, scrub
 
 SECRET = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._~-",
                  min_size=6, max_size=40).map(lambda s: f"Zq9{s}")
@@ -105,3 +106,21 @@ def test_a_forged_line_is_escaped_and_a_traceback_keeps_its_lines() -> None:
     text = TextFormatter().format(record)
     assert text.splitlines() == [text.splitlines()[0], "ValueError: boom", "second line"]
     assert text.splitlines()[0].endswith("failed")
+
+
+@given(st.lists(st.integers(min_value=1, max_value=500), max_size=60))
+def test_a_growing_count_is_logged_at_the_first_and_at_every_tenfold(adds: list[int]) -> None:
+    tenfold = Tenfold()
+    lines = [tenfold.count for n in adds if tenfold.add(n)]
+    assert tenfold.count == sum(adds)
+    if adds:
+        assert lines[0] == adds[0]  # the first event is always told
+    # Each line's count is at least ten times the last one's: a handful for a flood.
+    assert all(b >= 10 * a for a, b in itertools.pairwise(lines))
+    # ... and no tenfold passes untold.
+    assert not adds or tenfold.count < 10 * lines[-1]
+
+
+def test_one_at_a_time_the_lines_come_at_1_10_100() -> None:
+    tenfold = Tenfold()
+    assert [i for i in range(1, 1001) if tenfold.add()] == [1, 10, 100, 1000]
