@@ -70,7 +70,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +81,7 @@ prefer_a2a_sdk_spans_off()
 from _common import median  # noqa: E402
 from harness.cpu import until_quiet  # noqa: E402
 from harness.stats import median_interval, spread_components  # noqa: E402
+from obs_bench.stage import stage  # noqa: E402
 from obs_bench.worker import MIXED, VARIANTS  # noqa: E402
 
 MIXED_WORKER = "mixed"
@@ -94,20 +94,6 @@ undecided otherwise (more rounds narrow it)."""
 
 BASE = "@baseline"
 """Suffix of a variant whose worker runs the ``--baseline`` source tree."""
-
-_SINK = """
-import http.server
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        self.send_response(200); self.send_header("content-length", "0"); self.end_headers()
-    def log_message(self, *a): pass
-s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-print(s.server_address[1], flush=True)
-s.serve_forever()
-"""
-
 
 class Worker:
     def __init__(self, name: str, proc: asyncio.subprocess.Process) -> None:
@@ -365,24 +351,8 @@ def report(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
-
-    sink = await asyncio.create_subprocess_exec(sys.executable, "-c", _SINK,
-                                                stdout=asyncio.subprocess.PIPE)
-    try:
-        assert sink.stdout is not None
-        sink_url = f"http://127.0.0.1:{(await sink.stdout.readline()).decode().strip()}/v1/traces"
-        with tempfile.TemporaryDirectory(prefix="a2a-mqtt-obsbench-") as tmp:
-            broker = MosquittoProcess(config=BrokerConfig(state_dir=Path(tmp) / "broker"))
-            broker.start()
-            try:
-                raw = await (measure_interleaved if args.interleaved else measure)(
-                    args, broker.url, sink_url)
-            finally:
-                broker.stop()
-    finally:
-        sink.terminate()
-        await sink.wait()
+    async with stage("a2a-mqtt-obsbench-") as (broker, sink, _tmp):
+        raw = await (measure_interleaved if args.interleaved else measure)(args, broker, sink)
     return report(raw)
 
 

@@ -6,7 +6,7 @@ Usage::
     python bench/observability_instructions.py --baseline /tmp/before/src  # + an older tree
     python bench/observability_instructions.py --calls 300 --rounds 1     # ~2 minutes
 
-One Mosquitto, one OTLP/HTTP sink (``observability_cost``'s), and one worker process
+One Mosquitto, one OTLP/HTTP sink (``obs_bench.stage``), and one worker process
 per source tree (``obs_bench/counted.py``: ``off``, ``metrics``, ``tracing-100`` and
 ``tracing-1`` side by side, as ``--interleaved`` hosts them) run under Valgrind's
 callgrind (``apt-get install valgrind``), which counts every instruction the worker
@@ -38,7 +38,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +47,8 @@ from a2a_mqtt.telemetry import prefer_a2a_sdk_spans_off
 prefer_a2a_sdk_spans_off()
 
 from harness.stats import median  # noqa: E402
+from obs_bench.stage import stage  # noqa: E402
 from obs_bench.worker import MIXED  # noqa: E402
-from observability_cost import _SINK  # noqa: E402
 
 BASE = "@baseline"
 
@@ -210,25 +209,10 @@ def report(got: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    from a2a_mqtt.broker import BrokerConfig, MosquittoProcess
-
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("needs Valgrind: apt-get install valgrind")
-    sink = await asyncio.create_subprocess_exec(sys.executable, "-c", _SINK,
-                                                stdout=asyncio.subprocess.PIPE)
-    try:
-        assert sink.stdout is not None
-        sink_url = f"http://127.0.0.1:{(await sink.stdout.readline()).decode().strip()}/v1/traces"
-        with tempfile.TemporaryDirectory(prefix="a2a-mqtt-obsinstr-") as tmp:
-            broker = MosquittoProcess(config=BrokerConfig(state_dir=Path(tmp) / "broker"))
-            broker.start()
-            try:
-                got = await measure(args, broker.url, sink_url, Path(tmp))
-            finally:
-                broker.stop()
-    finally:
-        sink.terminate()
-        await sink.wait()
+    async with stage("a2a-mqtt-obsinstr-") as (broker, sink, tmp):
+        got = await measure(args, broker, sink, tmp)
     return report(got)
 
 

@@ -51,6 +51,7 @@ from a2a_mqtt.client import A2AMqttClient, RequesterConfig
 from a2a_mqtt.connection import ConnectionSettings
 from a2a_mqtt.observability.tracing import TracingConfig, configure_tracing
 from a2a_mqtt.server import AgentConfig, AgentServer
+from obs_bench.stage import SINK
 
 REF = AgentRef("bench", "obs", "echo")
 CELLS = ("1 in flight", "100 in flight")
@@ -67,20 +68,6 @@ SDK_VARIANTS: dict[str, float | None] = {
     "a2a-sdk spans, tracing 100%": 1.0,
 }
 
-_SINK = """
-import http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as a collector does
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get('content-length', 0)))
-        self.send_response(200); self.send_header('content-length', '0'); self.end_headers()
-    def log_message(self, *a): pass
-s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
-print(s.server_address[1], flush=True)
-s.serve_forever()
-"""
-
-
 def tracing_on(ratio: float) -> Callable[[], AbstractContextManager[None]]:
     """A factory of context managers: inside, this process traces at ``ratio``
     (agents started inside wrap their executors; requesters inject), exporting over
@@ -89,7 +76,7 @@ def tracing_on(ratio: float) -> Callable[[], AbstractContextManager[None]]:
 
     @contextmanager
     def on() -> Iterator[None]:
-        sink = subprocess.Popen([sys.executable, "-c", _SINK], stdout=subprocess.PIPE,
+        sink = subprocess.Popen([sys.executable, "-c", SINK], stdout=subprocess.PIPE,
                                 text=True)
         try:
             assert sink.stdout is not None
@@ -177,7 +164,7 @@ def _child_round(sink: str, n: int) -> dict[str, dict[str, dict[str, float]]]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    sink_proc = await asyncio.create_subprocess_exec(sys.executable, "-c", _SINK,
+    sink_proc = await asyncio.create_subprocess_exec(sys.executable, "-c", SINK,
                                                      stdout=asyncio.subprocess.PIPE)
     try:
         assert sink_proc.stdout is not None
