@@ -22,7 +22,7 @@ from typing import Any
 
 from a2a_mqtt.binding.topics import AgentRef
 from a2a_mqtt.client import Requester
-from obs_bench.worker import IN_FLIGHT, MIXED, Setup, _one_percent, _params, _setup
+from obs_bench.worker import IN_FLIGHT, MIXED, Setup, _params, mixed_setups
 
 SETTLE = 200
 """Calls each count is preceded by, in its mode (caches and the allocator settle)."""
@@ -60,18 +60,8 @@ async def serve_counted(broker_url: str, sink_url: str) -> None:
     from a2a_mqtt.observability import tracing
 
     async with AsyncExitStack() as stack:
-        setups: dict[str, Setup] = {
-            mode: await _setup(stack, broker_url, f"counted-{mode}", metrics=metrics,
-                               scrape=False)
-            for mode, metrics in (("off", False), ("metrics", True))}
-        handle = tracing.configure_tracing(tracing.TracingConfig(
-            endpoint=sink_url, sample_ratio=1.0, service_name="bench-counted"))
-        assert handle is not None
-        stack.callback(handle.shutdown)
-        tracers = {"tracing-100": tracing.tracer(), "tracing-1": _one_percent(handle)}
-        setups["tracing-100"] = setups["tracing-1"] = await _setup(
-            stack, broker_url, "counted-tracing", metrics=False, scrape=False)
-        tracing.use_tracer(None)
+        setups, tracers, handle = await mixed_setups(stack, broker_url, sink_url,
+                                                     label="counted", scrape=False)
 
         async def drive(k: int, mode: str) -> None:
             ref, _host, requester, _ = setups[mode]

@@ -254,19 +254,8 @@ async def serve_mixed(broker_url: str, sink_url: str) -> None:
     from a2a_mqtt.observability import tracing
 
     async with AsyncExitStack() as stack, httpx.AsyncClient(timeout=10) as http:
-
-        async def setup(mode: str, metrics: bool) -> Setup:
-            return await _setup(stack, broker_url, f"mixed-{mode}", metrics=metrics,
-                                scrape=metrics)
-
-        setups = {"off": await setup("off", False), "metrics": await setup("metrics", True)}
-        handle = tracing.configure_tracing(tracing.TracingConfig(
-            endpoint=sink_url, sample_ratio=1.0, service_name="bench-mixed"))
-        assert handle is not None
-        stack.callback(handle.shutdown)
-        tracers = {"tracing-100": tracing.tracer(), "tracing-1": _one_percent(handle)}
-        setups["tracing-100"] = setups["tracing-1"] = await setup("tracing", False)
-        tracing.use_tracer(None)
+        setups, tracers, _handle = await mixed_setups(stack, broker_url, sink_url,
+                                                      label="mixed", scrape=True)
 
         async def run(seconds: float, mode: str) -> dict[str, float]:
             ref, host, requester, _ = setups[mode]
@@ -285,6 +274,29 @@ async def serve_mixed(broker_url: str, sink_url: str) -> None:
             if len(line) != 3 or line[0] != "run":
                 return  # "quit", or the parent is gone
             print(json.dumps(await run(float(line[1]), line[2])), flush=True)
+
+
+async def mixed_setups(stack: AsyncExitStack, broker_url: str, sink_url: str, *,
+                       label: str, scrape: bool
+                       ) -> tuple[dict[str, Setup], dict[str, Any], Any]:
+    """The setups of :data:`MIXED` (entered into ``stack``), the tracer of each tracing
+    mode and the tracing handle; ``scrape``: the metrics agent's /metrics port open.
+    ``off`` and ``metrics`` are built before tracing is configured (their executors
+    unwrapped); the process is left with no tracer (``use_tracer(None)``)."""
+    from a2a_mqtt.observability import tracing
+
+    setups = {mode: await _setup(stack, broker_url, f"{label}-{mode}", metrics=metrics,
+                                 scrape=scrape and metrics)
+              for mode, metrics in (("off", False), ("metrics", True))}
+    handle = tracing.configure_tracing(tracing.TracingConfig(
+        endpoint=sink_url, sample_ratio=1.0, service_name=f"bench-{label}"))
+    assert handle is not None
+    stack.callback(handle.shutdown)
+    tracers = {"tracing-100": tracing.tracer(), "tracing-1": _one_percent(handle)}
+    setups["tracing-100"] = setups["tracing-1"] = await _setup(
+        stack, broker_url, f"{label}-tracing", metrics=False, scrape=False)
+    tracing.use_tracer(None)
+    return setups, tracers, handle
 
 
 def _one_percent(handle: Any) -> Any:
