@@ -30,6 +30,7 @@ import os
 import sys
 import tempfile
 import uuid
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -69,11 +70,39 @@ VARIANTS: dict[str, tuple[int, str]] = {
     "1 worker": (1, "partition"),
     "2 workers": (2, "partition"),
     "2 workers, all to w0": (2, "partition"),
+    "2 workers, balanced": (2, "partition"),
     "2 workers (claim)": (2, "claim"),
 }
 """``2 workers, all to w0``: every Task.id hashes to worker 0 (lean client only), so
 worker 0 serves all the load as one process would and worker 1 only drops its copies:
-what the second worker costs apart from splitting the load."""
+what the second worker costs apart from splitting the load. ``2 workers, balanced``
+(lean client only): each request goes to the worker with fewer of the client's
+requests in flight (:class:`Balanced`), where random Task.ids split the load evenly
+only on average: whether the workers idle because one of them runs short of work."""
+
+
+class Balanced:
+    """Task.ids that partition dispatch gives to the worker (of two) with fewer of this
+    client's requests in flight at the moment each request is made."""
+
+    def __init__(self) -> None:
+        self._ids = [task_ids_for(0, 2), task_ids_for(1, 2)]
+        self._in_flight = [0, 0]
+        self._next = 0
+
+    def task_id(self) -> uuid.UUID:
+        """The id for the request being made (LeanRequester asks before its first await)."""
+        return self._ids[self._next]()
+
+    def wrap(self, lean: LeanRequester) -> Callable[[], Awaitable[None]]:
+        async def send() -> None:
+            worker = self._next = 0 if self._in_flight[0] <= self._in_flight[1] else 1
+            self._in_flight[worker] += 1
+            try:
+                await lean.send()
+            finally:
+                self._in_flight[worker] -= 1
+        return send
 
 
 async def database_backends(store_url: str) -> list[int]:
@@ -124,7 +153,11 @@ async def measure(url: str, broker_pid: int, store: str, variant: str, run: int,
                              stop_timeout=30)
         async with child, AsyncExitStack() as stack:
             pids = [int(p) for p in child.ready_line.split()[1:]]
-            if client_kind == "lean":
+            if client_kind == "lean" and "balanced" in variant:
+                balance = Balanced()
+                send = balance.wrap(await stack.enter_async_context(LeanRequester(
+                    url, ref, task_ids=balance.task_id)))
+            elif client_kind == "lean":
                 send = (await stack.enter_async_context(LeanRequester(
                     url, ref, task_ids=task_ids_for(0, 2) if "w0" in variant else uuid.uuid4))).send
             else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -26,8 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from a2a_mqtt.server.dbops import insert_absent, upsert
 
 __all__ = ["KNOWN", "Lost", "Outcomes", "Write", "apply_batch", "builds_on_lost", "chains",
-           "finished", "lose", "next_version", "plan_round", "row_to_task", "settle_round",
-           "task_columns", "task_to_row", "unit_rows", "version_int"]
+           "event_data", "event_rows", "finished", "lose", "next_version", "plan_round",
+           "row_to_task", "settle_round", "task_columns", "task_to_row", "unit_rows",
+           "version_int"]
 
 KNOWN: Final = 10_000
 """Tasks whose last seen version is remembered (least recently used forgotten first)."""
@@ -214,13 +215,24 @@ def unit_rows(batch: Sequence[Write], chain: Sequence[int]
               ) -> tuple[dict[str, Any], builtins.list[dict[str, Any]]]:
     """A chain's rows once it moved: the task row (its last state) and an event row per
     write that carries an event, each with the version that write makes."""
-    head, tail = batch[chain[0]], batch[chain[-1]]
-    first = next_version(head.prev_version)
-    events = [{"task_id": batch[i].task.id, "owner": batch[i].owner,
-               "task_version": first + offset,
-               "event_data": to_stream_response(batch[i].event).SerializeToString()}
-              for offset, i in enumerate(chain) if batch[i].event is not None]
-    return task_columns(tail.task, tail.owner), events
+    tail = batch[chain[-1]]
+    return (task_columns(tail.task, tail.owner),
+            event_rows(batch, chain, lambda i: event_data(batch[i])))
+
+
+def event_rows(batch: Sequence[Write], chain: Sequence[int], data: Callable[[int], bytes]
+               ) -> builtins.list[dict[str, Any]]:
+    """A moved chain's event rows: one per write that carries an event, with the version
+    that write makes and its payload ``data(index)`` (:func:`event_data`)."""
+    first = next_version(batch[chain[0]].prev_version)
+    return [{"task_id": batch[i].task.id, "owner": batch[i].owner,
+             "task_version": first + offset, "event_data": data(i)}
+            for offset, i in enumerate(chain) if batch[i].event is not None]
+
+
+def event_data(write: Write) -> bytes:
+    """The ``event_data`` of ``write``'s event row (it must carry an event)."""
+    return to_stream_response(write.event).SerializeToString()
 
 
 def finished(outcomes: Outcomes) -> builtins.list[TaskVersion | Exception]:

@@ -182,7 +182,9 @@ class GroupWriter:
                      releases: Sequence[Release]) -> _Result:
         lost = OrderedDict(self.lost)  # kept only if the batch commits
         if self._sqlite is not None:
-            return await self._sqlite.transaction(
+            # The rows are converted before the file's writer lock is taken.
+            return await self._sqlite.prepared(
+                partial(sqlitebatch.prepare, writes=writes),
                 partial(sqlitebatch.apply_all, writes=writes, claims=claims,
                         releases=releases, lost=lost))
         one = self._one_statement and pgbatch.fits(writes, claims, releases)

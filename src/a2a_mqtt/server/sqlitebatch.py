@@ -50,10 +50,12 @@ from a2a_mqtt.server.batchwrite import (
     Outcomes,
     Write,
     chains,
+    event_data,
+    event_rows,
     finished,
     plan_round,
     settle_round,
-    unit_rows,
+    task_columns,
     version_int,
 )
 from a2a_mqtt.server.dbops import insert_absent
@@ -67,7 +69,7 @@ from a2a_mqtt.server.turnbatch import (
     read_row,
 )
 
-__all__ = ["Result", "apply_all"]
+__all__ = ["Prepared", "Result", "apply_all", "prepare"]
 
 Result = tuple[Sequence[TaskVersion | Exception], Lost, Sequence[bool], Reads]
 
@@ -227,12 +229,36 @@ def _version_stmt() -> Any:
             .returning(_VERSIONS.c.task_id, _VERSIONS.c.owner))
 
 
-def apply_all(conn: Connection, *, writes: Sequence[Write], claims: Sequence[Claim],
-              releases: Sequence[Release], lost: Lost) -> Result:
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The parts of a batch's rows that depend on nothing the transaction reads: each
+    chain's task row, as the task statement's parameters, and each event's payload, by
+    write index. :func:`prepare` makes them on the writer's thread before it takes the
+    file's writer lock (:meth:`~a2a_mqtt.server.sqlitewriter.SqliteWriter.transaction`):
+    the conversions (``MessageToDict``, the JSON text, the event's serialization) were
+    over half of the time a batch held the lock, during which every other process
+    writing the file waits (docs/performance.md, ``--workers N``, session 16)."""
+
+    tasks: dict[int, tuple[Any, ...]]
+    events: dict[int, bytes]
+
+
+def prepare(dialect: Dialect, writes: Sequence[Write]) -> Prepared:
+    """``writes``' :class:`Prepared` rows for a connection of ``dialect``."""
+    one = _compiled(("task",), dialect, _task_stmt, _numbered(_TASKS))
+    tails = [chain[-1] for chain in chains(writes)]
+    return Prepared(
+        tasks={i: one.params((task_columns(writes[i].task, writes[i].owner),)) for i in tails},
+        events={i: event_data(w) for i, w in enumerate(writes) if w.event is not None})
+
+
+def apply_all(conn: Connection, prepared: Prepared | None = None, *, writes: Sequence[Write],
+              claims: Sequence[Claim], releases: Sequence[Release], lost: Lost) -> Result:
     """The batch in ``conn``'s transaction: each write's outcome, ``lost`` as it is
-    after the batch, each claim's outcome (queue order), what the claims' read found."""
+    after the batch, each claim's outcome (queue order), what the claims' read found.
+    ``prepared``: :func:`prepare`'s rows for ``writes`` (None: made here)."""
     won, reads = _turns(conn, claims, releases)
-    outcomes = _writes(conn, writes, lost) if writes else []
+    outcomes = _writes(conn, writes, lost, prepared) if writes else []
     return outcomes, lost, won, reads
 
 
@@ -278,23 +304,24 @@ def _read_stmt(columns: Sequence[Column[Any]], n: int) -> Any:
             .where(_TASKS.c.id.in_([bindparam(f"id_{i}") for i in range(n)])))
 
 
-def _writes(conn: Connection, batch: Sequence[Write], lost: Lost
+def _writes(conn: Connection, batch: Sequence[Write], lost: Lost, prepared: Prepared | None
             ) -> builtins.list[TaskVersion | Exception]:
     """The task writes (as :func:`~a2a_mqtt.server.batchwrite.apply_batch`): per round,
     the version rows, then one executemany of task rows and one of event rows."""
+    ready = prepare(conn.dialect, batch) if prepared is None else prepared
+    task_sql = _compiled(("task",), conn.dialect, _task_stmt, _numbered(_TASKS))
     outcomes: Outcomes = [None] * len(batch)
     pending = chains(batch)
     while pending:
         now, pending = plan_round(batch, pending, lost, outcomes)
         moved = _move_versions(conn, [(batch[c[0]], len(c)) for c in now])
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[Any, ...]] = []
         events: list[dict[str, Any]] = []
         for chain in settle_round(batch, now, moved, lost, outcomes):
-            row, logged = unit_rows(batch, chain)
-            rows.append(row)
-            events.extend(logged)
+            rows.append(ready.tasks[chain[-1]])
+            events.extend(event_rows(batch, chain, ready.events.__getitem__))
         if rows:
-            _many(conn, "task", rows, _task_stmt, _numbered(_TASKS))
+            conn.exec_driver_sql(task_sql.text, rows)
         if events:
             _many(conn, "event", events, _event_stmt, _numbered(_EVENTS))
     return finished(outcomes)

@@ -16,7 +16,11 @@ makes one thread hop per batch instead of one per statement.
 
 The transaction's body is a plain function of the synchronous connection
 (:func:`~a2a_mqtt.server.sqlitebatch.apply_all`: the group commit's statements,
-compiled once and run with plain tuples), called on this thread.
+compiled once and run with plain tuples), called on this thread. What it needs that
+depends on nothing the transaction reads (the rows converted to their columns' values:
+:func:`~a2a_mqtt.server.sqlitebatch.prepare`) is made on the same thread just before
+the lock is taken (:meth:`SqliteWriter.prepared`): those conversions were over half of
+the time a batch held the lock (docs/performance.md, ``--workers N``, session 16).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Dialect, Engine, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import StaticPool
@@ -37,8 +41,13 @@ from a2a_mqtt.server.writerlock import WriterLock
 __all__ = ["SqliteWriter"]
 
 T = TypeVar("T")
+P = TypeVar("P")
 _CACHED_STATEMENTS = 1024
 Body = Callable[[Connection], T]
+
+
+def _nothing(_dialect: Dialect) -> None:
+    return None
 
 
 class SqliteWriter:
@@ -74,16 +83,26 @@ class SqliteWriter:
         """``body``'s statements in one transaction, committed before this returns. A
         cancelled caller does not stop it: the thread finishes (commits or rolls back)
         and lets the lock go either way."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._transaction, body)
+        return await self.prepared(_nothing, lambda conn, _none: body(conn))
 
-    def _transaction(self, body: Body[T]) -> T:
+    async def prepared(self, prepare: Callable[[Dialect], P],
+                       body: Callable[[Connection, P], T]) -> T:
+        """As :meth:`transaction`, with ``prepare(dialect)`` run first on the same thread
+        and *before* the writer lock is taken, its result handed to ``body``: work the
+        lock need not cover (converting the rows) leaves it free for other processes.
+        ``prepare`` failing fails the call, with nothing begun."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, self._transaction, prepare, body)
+
+    def _transaction(self, prepare: Callable[[Dialect], P],
+                     body: Callable[[Connection, P], T]) -> T:
+        ready = prepare(self._engine.dialect)
         if self._conn is None:
             self._conn = self._engine.connect()
         conn = self._conn
         try:
             with self._lock.held(), conn.begin():
-                return body(conn)
+                return body(conn, ready)
         except BaseException:
             # The transaction rolled back; the next attempt gets a fresh connection (as the
             # async writer does), in case this one is what failed.

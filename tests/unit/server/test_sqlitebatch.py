@@ -43,13 +43,16 @@ op_st = st.one_of(
 batches_st = st.lists(st.lists(op_st, min_size=1, max_size=10), min_size=1, max_size=4)
 
 
-def _task(task_id: str, step: int, *, rich: bool) -> Task:
+def _task(task_id: str, step: int, seq: int, *, rich: bool) -> Task:
+    """Each write's task differs from the one before (``seq``: the write's number), so
+    a chain's task row shows which of its writes it was made from."""
     task = Task(id=task_id, context_id=f"ctx-{task_id}")
-    task.status.state = TaskState.TASK_STATE_WORKING
+    task.status.state = (TaskState.TASK_STATE_WORKING if seq % 2
+                         else TaskState.TASK_STATE_SUBMITTED)
     if rich:  # a timestamp (the DATETIME column), history, artifacts, metadata
         task.status.timestamp.FromSeconds(1_700_000_000 + step)
         task.status.timestamp.nanos = 123_456_000
-        task.history.append(Message(message_id=f"m{step}", role=Role.ROLE_USER,
+        task.history.append(Message(message_id=f"m{step}-{seq}", role=Role.ROLE_USER,
                                     parts=[Part(text=f"hé {step}")]))
         task.artifacts.append(Artifact(artifact_id=f"a{step}", parts=[Part(text="x")]))
         task.metadata.update({"step": step, "nested": {"k": [1, "two", None]}})
@@ -92,6 +95,7 @@ async def test_dbapi_batches_equal_the_core_statements(
     versions: dict[tuple[str, str], TaskVersion] = {}
     core_lost: Lost = OrderedDict()
     dbapi_lost: Lost = OrderedDict()
+    seq = 0
     try:
         for step, ops in enumerate(batches):
             writes, claims, releases = [], [], []
@@ -109,7 +113,8 @@ async def test_dbapi_batches_equal_the_core_statements(
                     known = versions.get(key, TaskVersion.MISSING)
                     prev = {"first": TaskVersion.MISSING, "stale": TaskVersion(99)}.get(
                         mode, known)
-                    task = _task(task_id, step, rich=rich)
+                    seq += 1
+                    task = _task(task_id, step, seq, rich=rich)
                     write = Write(task, TaskStatusUpdateEvent(
                         task_id=task_id, context_id=task.context_id, status=task.status),
                         prev, owner, ServerCallContext(), behind=mode == "behind")
@@ -120,7 +125,10 @@ async def test_dbapi_batches_equal_the_core_statements(
                 won, reads = await apply_turns(conn, claims, releases)
                 outcomes = await apply_batch(conn, writes, core_lost) if writes else []
             with dbapi.begin() as sync:
-                got = sqlitebatch.apply_all(sync, writes=writes, claims=claims,
+                # As the group commit: the rows converted before the transaction
+                # (every other step: converted inside it).
+                ready = sqlitebatch.prepare(sync.dialect, writes) if step % 2 else None
+                got = sqlitebatch.apply_all(sync, ready, writes=writes, claims=claims,
                                             releases=releases, lost=dbapi_lost)
             expected = _shown(outcomes, won, reads, core_lost)
             assert _shown(got[0], got[2], got[3], got[1]) == expected
@@ -160,4 +168,35 @@ async def test_a_widened_insert_writes_what_one_insert_per_row_writes(
     with sqlite3.connect(db) as conn:
         stored = dict(conn.execute(f"SELECT task_id, message_id FROM {INFLIGHT_TABLE.name}"))
     assert stored == {f"t{i}": "old" if i % 2 == 0 else "m" for i in range(rows)}
+    engine.dispose()
+
+
+@pytest.mark.parametrize("prepared", [True, False])
+async def test_a_chain_stores_its_last_task_and_an_event_per_write(
+        prepared: bool, tmp_path: Path) -> None:
+    """A turn's writes queued behind one another (SUBMITTED, WORKING, COMPLETED in one
+    batch) are one chain: one task row, the last write's task, converted before the
+    transaction or inside it alike, and an event row per write at its own version."""
+    db = tmp_path / "c.db"
+    _create(db)
+    engine = create_engine(f"sqlite:///{db}")
+    writes: list[Write] = []
+    prev = TaskVersion.MISSING
+    for seq in range(3):
+        task = _task("t0", 0, seq, rich=True)
+        writes.append(Write(task, TaskStatusUpdateEvent(
+            task_id="t0", context_id=task.context_id, status=task.status), prev, "o1",
+            ServerCallContext(), behind=seq < 2))
+        prev = TaskVersion(next_version(prev))
+    ready = sqlitebatch.prepare(engine.dialect, writes) if prepared else None
+    with engine.begin() as conn:
+        outcomes = sqlitebatch.apply_all(conn, ready, writes=writes, claims=[], releases=[],
+                                         lost=OrderedDict())[0]
+    assert [repr(o) for o in outcomes] == [repr(TaskVersion(v)) for v in (1, 2, 3)]
+    with sqlite3.connect(db) as conn:
+        (history,) = conn.execute("SELECT history FROM tasks").fetchone()
+        versions = [v for (v,) in conn.execute(
+            "SELECT task_version FROM task_events ORDER BY task_version")]
+    assert '"m0-2"' in history and '"m0-0"' not in history
+    assert versions == [1, 2, 3]
     engine.dispose()

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Dialect, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -117,6 +117,69 @@ async def test_the_loop_runs_while_the_transaction_waits_for_the_lock(tmp_path: 
     await writer.aclose()  # after the thread's queued transaction
     assert entered.is_set()
     assert _rows(db) == [("a", 1)]
+
+
+@async_test
+async def test_prepare_runs_before_the_lock_is_taken_and_hands_its_result_over(
+    tmp_path: Path,
+) -> None:
+    """While another process holds the file's writer lock, ``prepare`` (the rows'
+    conversion) still runs, on the writer's thread; the body waits for the lock and gets
+    what ``prepare`` returned."""
+    db = tmp_path / "a.db"
+    writer = _writer(db)
+    other = os.open(f"{db}-writer", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(other, fcntl.LOCK_EX)
+    prepared, entered = threading.Event(), threading.Event()
+    threads: list[int] = []
+
+    def prepare(dialect: Dialect) -> tuple[str, int]:
+        threads.append(threading.get_ident())
+        prepared.set()
+        return dialect.name, 7
+
+    def body(conn: Connection, ready: tuple[str, int]) -> tuple[str, int]:
+        threads.append(threading.get_ident())
+        entered.set()
+        conn.exec_driver_sql("INSERT INTO t VALUES (?, ?)", [ready])
+        return ready
+
+    pending = asyncio.create_task(writer.prepared(prepare, body))
+    assert await asyncio.to_thread(prepared.wait, 10)
+    assert not entered.is_set() and not pending.done()  # the lock is still the other's
+    fcntl.flock(other, fcntl.LOCK_UN)
+    os.close(other)
+    assert await pending == ("sqlite", 7)
+    assert _rows(db) == [("sqlite", 7)]
+    assert len(set(threads)) == 1 and threads[0] != threading.get_ident()
+    await writer.aclose()
+
+
+@async_test
+async def test_a_failing_prepare_fails_the_call_and_begins_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    writer = _writer(db)
+    began: list[object] = []
+    event.listen(writer.engine, "begin", began.append)
+
+    def prepare(_dialect: Dialect) -> None:
+        raise ValueError("a row that cannot be converted")
+
+    def body(_conn: Connection, _ready: None) -> None:
+        raise AssertionError("the body must not run")
+
+    with pytest.raises(ValueError, match="cannot be converted"):
+        await writer.prepared(prepare, body)
+    assert began == []
+    # Nothing is held: another holder takes the lock at once, and the writer goes on.
+    fd = os.open(f"{db}-writer", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+    await writer.transaction(lambda conn: conn.execute(text("INSERT INTO t VALUES ('a', 1)")))
+    assert _rows(db) == [("a", 1)]
+    assert len(began) == 1
+    await writer.aclose()
 
 
 @async_test
