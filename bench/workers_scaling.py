@@ -60,7 +60,7 @@ from harness import (
 )
 from harness.agent import BenchExecutor, bench_card
 from harness.cpu import machine_busy_seconds
-from harness.lean import LeanRequester, task_ids_for
+from harness.lean import LeanRequester, ordered_task_ids, task_ids_for
 from harness.procs import ChildProcess, private_broker, stdin_closed
 from harness.spy import have_py_spy, start_py_spy, stop_py_spy
 
@@ -85,8 +85,8 @@ class Balanced:
     """Task.ids that partition dispatch gives to the worker (of two) with fewer of this
     client's requests in flight at the moment each request is made."""
 
-    def __init__(self) -> None:
-        self._ids = [task_ids_for(0, 2), task_ids_for(1, 2)]
+    def __init__(self, make_id: Callable[[], uuid.UUID]) -> None:
+        self._ids = [task_ids_for(0, 2, make_id), task_ids_for(1, 2, make_id)]
         self._in_flight = [0, 0]
         self._next = 0
 
@@ -142,7 +142,7 @@ async def serve(url: str, ref: str, store: str, workers: int, *, dispatch: str,
 
 async def measure(url: str, broker_pid: int, store: str, variant: str, run: int, *, n: int,
                   duration: float, warmup: float, inflight: int, fast_path: bool, client_kind: str,
-                  spy: Path | None = None, spy_waits: bool = False
+                  task_ids: str = "v7", spy: Path | None = None, spy_waits: bool = False
                   ) -> list[dict[str, object]]:
     ref = AgentRef("bench", "workers", f"w-{uuid.uuid4().hex[:8]}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -153,13 +153,15 @@ async def measure(url: str, broker_pid: int, store: str, variant: str, run: int,
                              stop_timeout=30)
         async with child, AsyncExitStack() as stack:
             pids = [int(p) for p in child.ready_line.split()[1:]]
+            make_id = uuid.uuid4 if task_ids == "v4" else ordered_task_ids()
             if client_kind == "lean" and "balanced" in variant:
-                balance = Balanced()
+                balance = Balanced(make_id)
                 send = balance.wrap(await stack.enter_async_context(LeanRequester(
                     url, ref, task_ids=balance.task_id)))
             elif client_kind == "lean":
                 send = (await stack.enter_async_context(LeanRequester(
-                    url, ref, task_ids=task_ids_for(0, 2) if "w0" in variant else uuid.uuid4))).send
+                    url, ref, task_ids=task_ids_for(0, 2, make_id) if "w0" in variant
+                    else make_id))).send
             else:
                 client = await stack.enter_async_context(A2AMqttClient(RequesterConfig(
                     connection=ConnectionSettings(url=url), reply_first_timeout=60,
@@ -225,6 +227,10 @@ async def main() -> None:
     parser.add_argument("--client", choices=["lean", "sdk"], default="lean",
                         help="the load generator: lean (harness/lean.py: raw binding "
                         "requests, replies checked as bytes) or sdk (A2AMqttClient)")
+    parser.add_argument("--task-ids", choices=("v7", "v4"), default="v7",
+                        help="the lean client's Task.ids: v7 (time-ordered, as docs/binding.md "
+                        "§6.2 asks of requesters and A2AMqttClient makes; the default since "
+                        "session 16) or v4 (random: a requester that ignores that)")
     parser.add_argument("--handler", choices=("lean", "sdk"), default="lean",
                         help="the agents' request handler: lean (AgentConfig.fast_path, the "
                         "default agents get) or sdk (fast_path=False: a2a-sdk's handler)")
@@ -247,7 +253,8 @@ async def main() -> None:
             lambda v, run: measure(broker.url, broker.process.pid, args.store, v, run, n=args.n,
                                   duration=args.seconds, warmup=args.warmup,
                                   inflight=args.inflight, fast_path=args.handler == "lean",
-                                  client_kind=args.client, spy=args.spy,
+                                  client_kind=args.client, task_ids=args.task_ids,
+                                  spy=args.spy,
                                   spy_waits=args.spy_waits))
     rows = median_rows(results, ("variant",), ("requests", "rps", "p50_ms", "p99_ms",
                                                "agent_cpu_ms", "busiest_agent_ms",
@@ -260,7 +267,8 @@ async def main() -> None:
         row["ceiling_ratio"] = ratio(row["ceiling_rps"], base_ceiling)
     print(f"Medians of {args.runs} run(s) of {args.seconds:g} s (at most {args.n:,} "
           f"requests) after {args.warmup:g} s of warm-up, {args.inflight} in flight, "
-          f"store {args.store}, {args.client} client, {args.handler} handler, "
+          f"store {args.store}, {args.client} client ({args.task_ids} Task.ids), "
+          f"{args.handler} handler, "
           f"load average {os.getloadavg()[0]:.1f}:")
     print(markdown_table([("variant", ""), ("requests", ",.0f"), ("req/s", ",.0f", "rps"),
                           ("x 1 process", ".2f", "ratio"), ("p50 ms", ".1f"), ("p99 ms", ".1f"),

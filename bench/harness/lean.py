@@ -4,7 +4,8 @@ A server-scaling bench on a small machine shares its cores with the requester: e
 millisecond the requester spends is one the agent cannot use. ``LeanRequester``
 publishes unary SendMessage requests exactly as the binding says (JSON-RPC payload,
 ``a2a-version``, Response Topic under ``$a2a/v1/reply/``, random Correlation Data,
-QoS 1) from a payload template (only the message id and the Task.id change), and checks each reply
+QoS 1) from a payload template (only the message id and the Task.id change; Task.ids
+time-ordered, as §6.2 asks of requesters, unless told otherwise), and checks each reply
 without decoding it into protobuf: a reply whose bytes hold no ``"error"`` and the
 completed state counts as answered. ``A2AMqttClient`` does far more per request
 (proto building and ProtoJSON both ways, retries, discovery); this is what is left
@@ -20,6 +21,7 @@ import zlib
 from collections.abc import Callable
 
 from a2a_mqtt.binding import properties as P
+from a2a_mqtt.binding.stream import Uuid7Source
 from a2a_mqtt.binding.topics import AgentRef, reply_topic, request_topic
 from a2a_mqtt.transport import (
     BrokerURL,
@@ -29,7 +31,7 @@ from a2a_mqtt.transport import (
     create_transport,
 )
 
-__all__ = ["LeanRequester"]
+__all__ = ["LeanRequester", "ordered_task_ids", "task_ids_for"]
 
 _MARK = "0" * 32
 _TASK = "00000000-0000-4000-8000-000000000000"
@@ -37,12 +39,13 @@ _TASK = "00000000-0000-4000-8000-000000000000"
 
 class LeanRequester:
     """``async with LeanRequester(url, ref) as r: await r.send()``. ``task_ids`` makes
-    each request's Task.id (a bench may pick ids that all go to one worker)."""
+    each request's Task.id (default: :func:`ordered_task_ids`; a bench may pick ids that
+    all go to one worker)."""
 
     def __init__(self, url: str, ref: AgentRef, *, text: str = "hi",
-                 task_ids: Callable[[], uuid.UUID] = uuid.uuid4) -> None:
+                 task_ids: Callable[[], uuid.UUID] | None = None) -> None:
         self._ref = ref
-        self._task_ids = task_ids
+        self._task_ids = ordered_task_ids() if task_ids is None else task_ids
         me = AgentRef("bench", "clients", f"lean-{uuid.uuid4().hex[:12]}")
         self._reply = reply_topic(me, uuid.uuid4().hex[:16])
         self._topic = request_topic(ref)
@@ -92,13 +95,25 @@ class LeanRequester:
             raise RuntimeError(f"not completed: {reply[:200]!r}")
 
 
-def task_ids_for(worker: int, workers: int) -> Callable[[], uuid.UUID]:
-    """Random Task.ids that partition dispatch gives ``worker`` of ``workers`` (the CRC-32
-    of the id, as ``a2a_mqtt.server.pooling.worker_of`` takes it): a bench can send the
-    whole load to one worker."""
+def ordered_task_ids() -> Callable[[], uuid.UUID]:
+    """Time-ordered Task.ids (UUIDv7s), as docs/binding.md §6.2 asks of a requester and
+    ``A2AMqttClient`` makes them: a database store inserts each at its indexes' right
+    edge (docs/performance.md, stores "Round 6")."""
+    source = Uuid7Source()
+    return lambda: uuid.UUID(source())
+
+
+def task_ids_for(worker: int, workers: int,
+                 make_id: Callable[[], uuid.UUID] | None = None) -> Callable[[], uuid.UUID]:
+    """Task.ids from ``make_id`` (default: :func:`ordered_task_ids`) that partition
+    dispatch gives ``worker`` of ``workers`` (the CRC-32 of the id, as
+    ``a2a_mqtt.server.pooling.worker_of`` takes it): a bench can send the whole load to
+    one worker."""
+    source = ordered_task_ids() if make_id is None else make_id
+
     def make() -> uuid.UUID:
         for _ in range(10_000):  # 1/workers of all ids fit: a few tries on average
-            task_id = uuid.uuid4()
+            task_id = source()
             if zlib.crc32(str(task_id).encode()) % workers == worker:
                 return task_id
         raise RuntimeError("no Task.id for that worker in 10,000 tries")
