@@ -231,14 +231,15 @@ def _version_stmt() -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """The parts of a batch's rows that depend on nothing the transaction reads: each
-    chain's task row, as the task statement's parameters, and each event's payload, by
-    write index. :func:`prepare` makes them on the writer's thread before it takes the
-    file's writer lock (:meth:`~a2a_mqtt.server.sqlitewriter.SqliteWriter.transaction`):
+    """The parts of a batch's writes that depend on nothing the transaction reads: its
+    chains, each chain's task row (as the task statement's parameters) and each event's
+    payload, by write index. :func:`prepare` makes them on the writer's thread before it
+    takes the file's writer lock (:meth:`~a2a_mqtt.server.sqlitewriter.SqliteWriter.prepared`):
     the conversions (``MessageToDict``, the JSON text, the event's serialization) were
     over half of the time a batch held the lock, during which every other process
     writing the file waits (docs/performance.md, ``--workers N``, session 16)."""
 
+    chains: builtins.list[builtins.list[int]]
     tasks: dict[int, tuple[Any, ...]]
     events: dict[int, bytes]
 
@@ -246,8 +247,10 @@ class Prepared:
 def prepare(dialect: Dialect, writes: Sequence[Write]) -> Prepared:
     """``writes``' :class:`Prepared` rows for a connection of ``dialect``."""
     one = _compiled(("task",), dialect, _task_stmt, _numbered(_TASKS))
-    tails = [chain[-1] for chain in chains(writes)]
+    found = chains(writes)
+    tails = [chain[-1] for chain in found]
     return Prepared(
+        chains=found,
         tasks={i: one.params((task_columns(writes[i].task, writes[i].owner),)) for i in tails},
         events={i: event_data(w) for i, w in enumerate(writes) if w.event is not None})
 
@@ -311,7 +314,7 @@ def _writes(conn: Connection, batch: Sequence[Write], lost: Lost, prepared: Prep
     ready = prepare(conn.dialect, batch) if prepared is None else prepared
     task_sql = _compiled(("task",), conn.dialect, _task_stmt, _numbered(_TASKS))
     outcomes: Outcomes = [None] * len(batch)
-    pending = chains(batch)
+    pending = ready.chains
     while pending:
         now, pending = plan_round(batch, pending, lost, outcomes)
         moved = _move_versions(conn, [(batch[c[0]], len(c)) for c in now])
