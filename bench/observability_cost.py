@@ -81,7 +81,7 @@ prefer_a2a_sdk_spans_off()
 from _common import median  # noqa: E402
 from harness.cpu import until_quiet  # noqa: E402
 from harness.stats import median_interval, spread_components  # noqa: E402
-from obs_bench.stage import stage  # noqa: E402
+from obs_bench.stage import BASE, stage  # noqa: E402
 from obs_bench.worker import MIXED, VARIANTS  # noqa: E402
 
 MIXED_WORKER = "mixed"
@@ -92,7 +92,6 @@ interval of the median paired ratio (``harness.stats.median_interval``): met whe
 its lower end is at the target or above, missed when its upper end is below it,
 undecided otherwise (more rounds narrow it)."""
 
-BASE = "@baseline"
 """Suffix of a variant whose worker runs the ``--baseline`` source tree."""
 
 class Worker:

@@ -47,10 +47,8 @@ from a2a_mqtt.telemetry import prefer_a2a_sdk_spans_off
 prefer_a2a_sdk_spans_off()
 
 from harness.stats import median  # noqa: E402
-from obs_bench.stage import stage  # noqa: E402
+from obs_bench.stage import BASE, stage  # noqa: E402
 from obs_bench.worker import MIXED  # noqa: E402
-
-BASE = "@baseline"
 
 
 def _total(dump: Path) -> int:

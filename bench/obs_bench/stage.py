@@ -11,6 +11,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+BASE = "@baseline"
+"""The suffix that marks a variant run with ``a2a_mqtt`` from a ``--baseline`` tree."""
+
 SINK = """
 import http.server
 class H(http.server.BaseHTTPRequestHandler):

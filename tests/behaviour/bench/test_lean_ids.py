@@ -18,7 +18,7 @@ from a2a_mqtt.server.pooling import worker_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
 
-from harness.lean import LeanRequester, task_ids_for
+from harness.lean import LeanRequester, ordered_task_ids, task_ids_for
 
 
 @pytest.mark.parametrize(("worker", "workers"), [(0, 2), (1, 2), (2, 3)])
@@ -53,3 +53,14 @@ def test_plain_ids_reach_every_worker() -> None:
         )
         seen.add(worker_of(msg, 2))
     assert seen == {0, 1}
+
+
+def test_the_default_ids_are_time_ordered_uuid7s() -> None:
+    """As docs/binding.md §6.2 asks of a requester (and A2AMqttClient does): each id is
+    a UUIDv7 greater than the one before, also when picked for a worker (LeanRequester's
+    default is ``ordered_task_ids``)."""
+    for make in (ordered_task_ids(), task_ids_for(1, 2)):
+        ids = [make() for _ in range(300)]
+        assert all(task_id.version == 7 for task_id in ids)
+        assert [str(t) for t in ids] == sorted(str(t) for t in ids)
+        assert len(set(ids)) == len(ids)
