@@ -281,7 +281,8 @@ async def main() -> None:
                           ("ceiling x 1 process", ".2f", "ceiling_ratio"),
                           ("machine CPU ms/req", ".2f", "machine_cpu_ms"),
                           ("machine busy", ".0%", "machine_busy"), ("errors", "d")], rows))
-    path = write_json("workers_scaling", {"medians": rows, "runs": results}, args.json)
+    path = write_json("workers_scaling", {"task_ids": args.task_ids, "medians": rows,
+                                          "runs": results}, args.json)
     print(f"results: {path}")
 
 
