@@ -155,11 +155,14 @@ class GroupWriter:
         try:
             outcomes, lost, won, reads = await retry_transient(
                 lambda: self._apply(writes, claims, releases), what="group commit")
-        except (DBAPIError, OSError) as exc:
-            # One operation may be what fails the batch: each alone decides its own
-            # fate, in queue order (a task's writes build on each other).
-            log.debug("group commit of %d operations failed (%s); one by one",
-                      len(batch), exc)
+        except Exception as exc:
+            # One operation may be what fails the batch: the database refusing it, or a
+            # task with no stored form (a NaN in a Struct has no ProtoJSON). Each alone
+            # decides its own fate, in queue order (a task's writes build on each
+            # other); an error that escaped here would end the writer, and every caller
+            # in the batch would wait forever.
+            log.debug("group commit of %d operations failed (%s: %s); one by one",
+                      len(batch), type(exc).__name__, exc)
             self.failed_batches += 1
             for op in batch:
                 await self._alone(op)

@@ -291,3 +291,42 @@ async def test_a_failed_sqlite_batch_goes_one_by_one_and_the_writer_goes_on(
             stored = await store.get(f"t{i}", ctx)
             assert stored is not None and stored.version == TaskVersion(2)
             assert stored.task.artifacts[0].artifact_id == f"b{i}"
+
+
+async def _a_bad_write_fails_alone(url: str) -> None:
+    # A regression must fail, not hang: the store's close would wait for the stuck batch.
+    async with asyncio.timeout(90), AsyncExitStack() as stack:
+        store = (await open_task_store(url, stack)).store
+        assert isinstance(store, GroupCommitStore)
+        ctx = ServerCallContext()
+        bad = _task("bad", TaskState.TASK_STATE_WORKING, "x")
+        bad.metadata.update({"reading": float("nan")})
+        outcomes = await asyncio.wait_for(asyncio.gather(
+            store.save(_task("g0", TaskState.TASK_STATE_WORKING, "a"),
+                       prev_version=TaskVersion.MISSING, context=ctx),
+            store.save(bad, prev_version=TaskVersion.MISSING, context=ctx),
+            store.save(_task("g1", TaskState.TASK_STATE_WORKING, "b"),
+                       prev_version=TaskVersion.MISSING, context=ctx),
+            return_exceptions=True), timeout=30)
+        assert outcomes[0] == outcomes[2] == TaskVersion(1)
+        assert isinstance(outcomes[1], ValueError) and "NaN" in str(outcomes[1])
+        assert await store.get("bad", ctx) is None
+        again = await asyncio.wait_for(store.save(
+            _task("g0", TaskState.TASK_STATE_COMPLETED, "c"), prev_version=TaskVersion(1),
+            context=ctx), timeout=30)
+        assert again == TaskVersion(2)
+        assert store.failed_batches == 1
+
+
+async def test_a_write_that_cannot_be_stored_fails_alone(tmp_path: Path) -> None:
+    """A task that has no ProtoJSON form (a NaN in its metadata: legal protobuf, refused
+    by ``MessageToDict``, which the database stores use) fails its own write with that
+    error; the writes batched with it commit, and the writer goes on. Before, the error
+    ended the writer and every caller in its batch waited forever."""
+    await _a_bad_write_fails_alone(f"sqlite:///{tmp_path}/t.db")
+
+
+@pytest.mark.postgres
+async def test_a_write_that_cannot_be_stored_fails_alone_on_postgresql(
+        postgres_database: str) -> None:
+    await _a_bad_write_fails_alone(postgres_database)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from contextlib import AsyncExitStack
 
 import pytest
+from a2a.helpers.proto_helpers import new_task_from_user_message
+from a2a.server.agent_execution import RequestContext
 from a2a.server.cluster import TaskVersion
 from a2a.server.context import ServerCallContext
-from a2a.types.a2a_pb2 import GetTaskRequest, ListTasksRequest, Task, TaskState
+from a2a.server.events import EventQueue
+from a2a.server.tasks import TaskUpdater
+from a2a.types.a2a_pb2 import GetTaskRequest, ListTasksRequest, Part, Task, TaskState
+from a2a.utils.errors import InternalError
 from sqlalchemy import event
 
 from a2a_mqtt.binding.topics import AgentRef
@@ -88,3 +94,44 @@ async def test_known_absent_reads_skip_the_database_until_the_first_write(
         stored = await store.get(task_id, ctx)  # exists now: read from the store
         assert stored is not None
         assert stored.task.id == task_id
+
+
+class _Readings(EchoExecutor):
+    """Echoes; asked for "nan", reports a reading that is NaN. A NaN is legal protobuf
+    but has no ProtoJSON form, which the database stores write."""
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        if context.get_user_input() != "nan":
+            await super().execute(context, event_queue)
+            return
+        assert context.message is not None
+        task = new_task_from_user_message(context.message)
+        await event_queue.enqueue_event(task)
+        updater = TaskUpdater(event_queue, task.id, task.context_id)
+        await updater.add_artifact([Part(text="reading")], name="sensor",
+                                   metadata={"celsius": float("nan")})
+        await updater.complete()
+
+
+async def test_a_task_the_store_cannot_write_fails_its_request_alone(
+        broker: MosquittoProcess, ref: AgentRef, client: A2AMqttClient, store_url: str
+) -> None:
+    """An executor's task that the database store cannot write fails its own request
+    with an internal error, while the requests whose writes share its group commit complete, and
+    the agent goes on serving (before: the group commit's writer ended, and every
+    request in the batch waited for a reply that never came)."""
+    t = client.transport_for(ref)
+    # A regression must fail, not hang: the agent's stop would wait for the stuck turns.
+    async with asyncio.timeout(90), serve(broker.url, ref, _Readings(), echo_card(),
+                                          task_store_url=store_url):
+        results = await asyncio.wait_for(asyncio.gather(
+            t.send_message(text("nan")), *(t.send_message(text(f"ok {i}")) for i in range(8)),
+            return_exceptions=True), timeout=30)
+        # The agent's own failure: JSON-RPC's internal error, its details in the log.
+        assert isinstance(results[0], InternalError), results[0]
+        for i, result in enumerate(results[1:]):
+            assert not isinstance(result, BaseException), result
+            assert result.task.status.state == TaskState.TASK_STATE_COMPLETED
+            assert result.task.artifacts[0].parts[0].text == f"ok {i}"
+        after = await asyncio.wait_for(t.send_message(text("still here")), timeout=30)
+        assert after.task.status.state == TaskState.TASK_STATE_COMPLETED
