@@ -92,7 +92,6 @@ interval of the median paired ratio (``harness.stats.median_interval``): met whe
 its lower end is at the target or above, missed when its upper end is below it,
 undecided otherwise (more rounds narrow it)."""
 
-"""Suffix of a variant whose worker runs the ``--baseline`` source tree."""
 
 class Worker:
     def __init__(self, name: str, proc: asyncio.subprocess.Process) -> None:

@@ -25,8 +25,10 @@ executemany returns no rows), the read of the claimed tasks (``IN`` list), then 
 round the first writes' version ``INSERT … RETURNING``, the compare-and-swap
 ``UPDATE … RETURNING`` per chain length, the task upsert and the event insert
 (executemany each). Outcomes are decided by the functions both other paths use
-(:func:`~a2a_mqtt.server.batchwrite.plan_round`, ``settle_round``, ``unit_rows``,
-:func:`~a2a_mqtt.server.turnbatch.claim_outcomes`).
+(:func:`~a2a_mqtt.server.batchwrite.plan_round`, ``settle_round``, ``event_rows``,
+:func:`~a2a_mqtt.server.turnbatch.claim_outcomes`). The rows' values that read
+nothing from the database (each chain's task row, each event's payload) are made
+before the transaction by :func:`prepare`, outside the file's writer lock.
 """
 
 from __future__ import annotations
@@ -244,9 +246,14 @@ class Prepared:
     events: dict[int, bytes]
 
 
+def _task_sql(dialect: Dialect) -> _Sql:
+    """The task upsert (one row), compiled once per dialect."""
+    return _compiled(("task",), dialect, _task_stmt, _numbered(_TASKS))
+
+
 def prepare(dialect: Dialect, writes: Sequence[Write]) -> Prepared:
     """``writes``' :class:`Prepared` rows for a connection of ``dialect``."""
-    one = _compiled(("task",), dialect, _task_stmt, _numbered(_TASKS))
+    one = _task_sql(dialect)
     found = chains(writes)
     tails = [chain[-1] for chain in found]
     return Prepared(
@@ -312,7 +319,7 @@ def _writes(conn: Connection, batch: Sequence[Write], lost: Lost, prepared: Prep
     """The task writes (as :func:`~a2a_mqtt.server.batchwrite.apply_batch`): per round,
     the version rows, then one executemany of task rows and one of event rows."""
     ready = prepare(conn.dialect, batch) if prepared is None else prepared
-    task_sql = _compiled(("task",), conn.dialect, _task_stmt, _numbered(_TASKS))
+    task_sql = _task_sql(conn.dialect)
     outcomes: Outcomes = [None] * len(batch)
     pending = ready.chains
     while pending:
