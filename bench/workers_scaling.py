@@ -25,6 +25,7 @@ run was). Medians over runs; read the ratio, not absolute req/s.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sys
@@ -53,6 +54,7 @@ from harness import (
     finish_args,
     markdown_table,
     median_rows,
+    paired_ratios,
     ratio,
     side_by_side,
     summarize,
@@ -63,6 +65,7 @@ from harness.cpu import machine_busy_seconds
 from harness.lean import LeanRequester, ordered_task_ids, task_ids_for
 from harness.procs import ChildProcess, private_broker, stdin_closed
 from harness.spy import have_py_spy, start_py_spy, stop_py_spy
+from harness.stats import median, median_interval
 
 CORES = os.cpu_count() or 1
 VARIANTS: dict[str, tuple[int, str]] = {
@@ -72,13 +75,22 @@ VARIANTS: dict[str, tuple[int, str]] = {
     "2 workers, all to w0": (2, "partition"),
     "2 workers, balanced": (2, "partition"),
     "2 workers (claim)": (2, "claim"),
+    "2 separate agents": (2, "-"),
+    "2 separate agents, 200 in flight": (2, "-"),
 }
 """``2 workers, all to w0``: every Task.id hashes to worker 0 (lean client only), so
 worker 0 serves all the load as one process would and worker 1 only drops its copies:
 what the second worker costs apart from splitting the load. ``2 workers, balanced``
 (lean client only): each request goes to the worker with fewer of the client's
 requests in flight (:class:`Balanced`), where random Task.ids split the load evenly
-only on average: whether the workers idle because one of them runs short of work."""
+only on average: whether the workers idle because one of them runs short of work.
+
+``2 separate agents`` (lean client only): the upper bound of any two processes here.
+Two one-process agents, each its own agent (its own subscription, so no copies and no
+claims) and its own SQLite file (no shared lock); the client alternates between them.
+At ``--inflight`` in all, each has half the load, as each of two workers does; ``, 200
+in flight`` doubles the load so that each has one process's. Nothing in ``--workers``
+can do better than these on the same machine."""
 
 
 class Balanced:
@@ -146,15 +158,36 @@ async def measure(url: str, broker_pid: int, store: str, variant: str, run: int,
                   ) -> list[dict[str, object]]:
     ref = AgentRef("bench", "workers", f"w-{uuid.uuid4().hex[:8]}")
     with tempfile.TemporaryDirectory() as tmp:
-        store_url = f"sqlite:///{tmp}/agent.db" if store == "sqlite" else store
         workers, dispatch = VARIANTS[variant]
-        child = ChildProcess(__file__, ["--serve", url, str(ref), store_url, str(workers),
-                                        dispatch or "-", "1" if fast_path else "0"],
-                             stop_timeout=30)
-        async with child, AsyncExitStack() as stack:
-            pids = [int(p) for p in child.ready_line.split()[1:]]
+        separate = variant.startswith("2 separate")
+        if separate and client_kind != "lean":
+            raise SystemExit(f"{variant!r} needs the lean client")
+        refs = [AgentRef("bench", "workers", f"{ref.name}-{i}") for i in range(2)] \
+            if separate else [ref]
+        if "200 in flight" in variant:
+            inflight *= 2
+
+        def store_of(i: int) -> str:
+            return (f"sqlite:///{tmp}/agent{i}.db" if store == "sqlite" else store)
+
+        store_url = store_of(0)
+        children = [ChildProcess(__file__, ["--serve", url, str(r), store_of(i), str(workers),
+                                            dispatch or "-", "1" if fast_path else "0"],
+                                 stop_timeout=30) for i, r in enumerate(refs)]
+        async with AsyncExitStack() as stack:
+            for child in children:
+                await stack.enter_async_context(child)
+            pids = [int(p) for child in children for p in child.ready_line.split()[1:]]
             make_id = uuid.uuid4 if task_ids == "v4" else ordered_task_ids()
-            if client_kind == "lean" and "balanced" in variant:
+            send: Callable[[], Awaitable[None]]
+            if client_kind == "lean" and separate:
+                turn = itertools.cycle([(await stack.enter_async_context(LeanRequester(
+                    url, r, task_ids=make_id))).send for r in refs])
+
+                async def alternate() -> None:
+                    await next(turn)()
+                send = alternate
+            elif client_kind == "lean" and "balanced" in variant:
                 balance = Balanced(make_id)
                 send = balance.wrap(await stack.enter_async_context(LeanRequester(
                     url, ref, task_ids=balance.task_id)))
@@ -168,10 +201,11 @@ async def measure(url: str, broker_pid: int, store: str, variant: str, run: int,
                     max_attempts=1), discover=False))
                 transport = client.transport_for(ref, card=bench_card())
 
-                async def send() -> None:
+                async def sdk_send() -> None:
                     await transport.send_message(SendMessageRequest(message=Message(
                         message_id=uuid.uuid4().hex, role=Role.ROLE_USER,
                         parts=[Part(text="hi")])))
+                send = sdk_send
 
             # Warm-up at the measured load: fresh processes, caches and SQLite file.
             await drive(send, n, inflight, max_seconds=warmup, timeout=60)
@@ -262,16 +296,22 @@ async def main() -> None:
                                                "ceiling_rps", "machine_cpu_ms",
                                                "machine_busy"))
     base, base_ceiling = rows[0]["rps"], rows[0]["ceiling_rps"]
+    paired = paired_ratios(results, base=args.variants[0])
     for row in rows:
         row["ratio"] = ratio(row["rps"], base)
         row["ceiling_ratio"] = ratio(row["ceiling_rps"], base_ceiling)
+        ratios = paired.get(row["variant"], [])
+        row["paired"] = median(ratios) if ratios else None
+        row["paired_low"], row["paired_high"] = median_interval(ratios)
     print(f"Medians of {args.runs} run(s) of {args.seconds:g} s (at most {args.n:,} "
           f"requests) after {args.warmup:g} s of warm-up, {args.inflight} in flight, "
           f"store {args.store}, {args.client} client ({args.task_ids} Task.ids), "
           f"{args.handler} handler, "
           f"load average {os.getloadavg()[0]:.1f}:")
     print(markdown_table([("variant", ""), ("requests", ",.0f"), ("req/s", ",.0f", "rps"),
-                          ("x 1 process", ".2f", "ratio"), ("p50 ms", ".1f"), ("p99 ms", ".1f"),
+                          ("x 1 process", ".2f", "ratio"),
+                          ("paired x", ".2f", "paired"), ("95 % interval", ".2f", "paired_low"),
+                          ("to", ".2f", "paired_high"), ("p50 ms", ".1f"), ("p99 ms", ".1f"),
                           ("agent CPU ms/req", ".2f", "agent_cpu_ms"),
                           ("busiest agent process ms/req", ".2f", "busiest_agent_ms"),
                           ("client CPU ms/req", ".2f", "client_cpu_ms"),

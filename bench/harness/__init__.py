@@ -27,7 +27,7 @@ from harness.cli import bench_parser, finish_args
 from harness.cpu import CpuMeter, proc_cpu_seconds, self_cpu_seconds
 from harness.drive import drive
 from harness.report import fmt, markdown_table, write_json
-from harness.runner import median_rows, side_by_side
+from harness.runner import median_rows, paired_ratios, side_by_side
 from harness.stats import Stats, median, percentile, ratio, summarize
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "markdown_table",
     "median",
     "median_rows",
+    "paired_ratios",
     "percentile",
     "proc_cpu_seconds",
     "ratio",

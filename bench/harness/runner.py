@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from harness.stats import median
 
-__all__ = ["median_rows", "rotated", "side_by_side"]
+__all__ = ["median_rows", "paired_ratios", "rotated", "side_by_side"]
 
 R = TypeVar("R")
 
@@ -71,3 +71,24 @@ def median_rows(
             row["errors"] = sum(int(g["errors"] or 0) for g in group)
         rows.append(row)
     return rows
+
+
+def paired_ratios(results: Sequence[Any], *, base: str, key: str = "variant",
+                  field: str = "rps") -> dict[str, list[float]]:
+    """Per variant (``key``), its ``field`` over the same run's ``base`` variant, one
+    ratio per run that measured both: the runs interleave the variants, so a pair
+    shares the machine's state of that moment (read the median with
+    ``harness.stats.median_interval``). Runs whose ``base`` is missing or zero give
+    none; the base's own ratios are 1.0."""
+    by_run: dict[Any, dict[str, float]] = {}
+    for item in results:
+        d = _as_dict(item)
+        if d.get(field) is not None:
+            by_run.setdefault(d["run"], {})[str(d[key])] = float(d[field])
+    out: dict[str, list[float]] = {}
+    for run in by_run.values():
+        denominator = run.get(base)
+        if denominator:
+            for name, value in run.items():
+                out.setdefault(name, []).append(value / denominator)
+    return out

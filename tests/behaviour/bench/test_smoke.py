@@ -132,11 +132,15 @@ def test_payload_size_tiniest(tmp_path: Path) -> None:
 
 def test_workers_scaling_tiniest(tmp_path: Path) -> None:
     out = tmp_path / "workers.json"
+    variants = ["1 process", "2 workers", "2 workers (claim)", "2 separate agents"]
     run(str(BENCH / "workers_scaling.py"), "--runs", "1", "-n", "20", "--inflight", "10",
-        "--json", str(out))
+        "--variants", *variants, "--json", str(out))
     rows = _rows(out)["medians"]
-    assert [r["variant"] for r in rows] == ["1 process", "2 workers", "2 workers (claim)"]
+    assert [r["variant"] for r in rows] == variants
     assert all(r["errors"] == 0 and r["rps"] > 0 and r["ceiling_rps"] > 0 for r in rows)
+    assert rows[0]["paired"] == 1.0
+    separate = next(r for r in _rows(out)["runs"] if r["variant"] == "2 separate agents")
+    assert sorted(separate["per_process"]) == ["agent0", "agent1", "broker", "client"]
 
 
 def test_store_turns_tiniest() -> None:

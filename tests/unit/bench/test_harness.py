@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from harness.cli import bench_parser, finish_args
 from harness.cpu import CpuMeter
 from harness.report import markdown_table, write_json
-from harness.runner import median_rows, rotated, side_by_side
+from harness.runner import median_rows, paired_ratios, rotated, side_by_side
 from harness.stats import (
     median,
     median_interval,
@@ -104,6 +104,21 @@ def test_median_rows_groups_by_keys_and_sums_errors() -> None:
     }
     assert rows[1]["variant"] == "http"
     assert rows[1]["runs"] == 1
+
+
+def test_paired_ratios_divide_by_the_same_runs_base() -> None:
+    results = [
+        {"variant": "one", "run": 1, "rps": 100.0},
+        {"variant": "two", "run": 1, "rps": 150.0},
+        {"variant": "two", "run": 2, "rps": 400.0},  # a fast moment: its own base
+        {"variant": "one", "run": 2, "rps": 250.0},
+        {"variant": "two", "run": 3, "rps": 90.0},  # no base in this run: no ratio
+        {"variant": "one", "run": 4, "rps": 0.0},  # a zero base gives none either
+        {"variant": "two", "run": 4, "rps": 10.0},
+        {"variant": "two", "run": 5, "rps": None},
+        {"variant": "one", "run": 5, "rps": 100.0},
+    ]
+    assert paired_ratios(results, base="one") == {"one": [1.0, 1.0, 1.0], "two": [1.5, 1.6]}
 
 
 def test_markdown_table_formats_numbers_and_dashes_missing() -> None:
