@@ -85,12 +85,13 @@ what the second worker costs apart from splitting the load. ``2 workers, balance
 requests in flight (:class:`Balanced`), where random Task.ids split the load evenly
 only on average: whether the workers idle because one of them runs short of work.
 
-``2 separate agents`` (lean client only): the upper bound of any two processes here.
-Two one-process agents, each its own agent (its own subscription, so no copies and no
-claims) and its own SQLite file (no shared lock); the client alternates between them.
-At ``--inflight`` in all, each has half the load, as each of two workers does; ``, 200
-in flight`` doubles the load so that each has one process's. Nothing in ``--workers``
-can do better than these on the same machine."""
+``2 separate agents`` (lean client only): what two processes of this agent give here
+when they share nothing. Two one-process agents, each its own agent (its own
+subscription, so no copies and no claims) and, on SQLite, its own file (no shared lock,
+no page cache emptied by the other's commits); the client alternates between them. At
+``--inflight`` in all, each has half the load, as each of two workers does; ``, 200 in
+flight`` doubles ``--inflight`` (200 at the default) so that each has one process's.
+Two workers of the same agent share more than these, so they bound ``--workers 2``."""
 
 
 class Balanced:
