@@ -169,7 +169,7 @@ async def measure(url: str, broker_pid: int, store: str, variant: str, run: int,
             inflight *= 2
 
         def store_of(i: int) -> str:
-            return (f"sqlite:///{tmp}/agent{i}.db" if store == "sqlite" else store)
+            return f"sqlite:///{tmp}/agent{i}.db" if store == "sqlite" else store
 
         store_url = store_of(0)
         children = [ChildProcess(__file__, ["--serve", url, str(r), store_of(i), str(workers),
@@ -302,7 +302,7 @@ async def main() -> None:
         row["ratio"] = ratio(row["rps"], base)
         row["ceiling_ratio"] = ratio(row["ceiling_rps"], base_ceiling)
         ratios = paired.get(row["variant"], [])
-        row["paired"] = median(ratios) if ratios else None
+        row["paired"] = median(ratios)  # nan (printed "-") when no run paired
         row["paired_low"], row["paired_high"] = median_interval(ratios)
     print(f"Medians of {args.runs} run(s) of {args.seconds:g} s (at most {args.n:,} "
           f"requests) after {args.warmup:g} s of warm-up, {args.inflight} in flight, "
