@@ -172,8 +172,9 @@ async def one(variant: str, rnd: int, args: argparse.Namespace, broker: str,
                 while (await proc.stdout.readline()).strip() != b"READY":
                     if proc.returncode is not None:
                         raise RuntimeError(f"{variant} agent exited")
-            async with A2AMqttClient(RequesterConfig(connection=ConnectionSettings(url=broker)),
-                                     discover=False) as client:
+            config = RequesterConfig(connection=ConnectionSettings(url=broker),
+                                     payload_encoding=args.encoding)
+            async with A2AMqttClient(config, discover=False) as client:
                 t = client.transport_for(f"{ORG}/{UNIT}/{agent}")
                 random_ids = variant.endswith("-v4")
 
@@ -312,6 +313,9 @@ def main() -> None:
     p.add_argument("--handler", choices=("lean", "sdk"), default="lean",
                    help="the agents' request handler: lean (AgentConfig.fast_path, the "
                         "default) or a2a-sdk's own (fast_path=False)")
+    p.add_argument("--encoding", choices=("auto", "json"), default="auto",
+                   help="the client's payload_encoding: auto (binary replies, as "
+                        "A2AMqttClient asks by default) or json (as JSON-only requesters)")
     p.add_argument("--json", type=Path, help="write rows and medians here")
     args = p.parse_args()
     if args.serve:

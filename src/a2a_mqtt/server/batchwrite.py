@@ -27,8 +27,8 @@ from a2a_mqtt.server.dbops import insert_absent, upsert
 
 __all__ = ["KNOWN", "Lost", "Outcomes", "Write", "apply_batch", "builds_on_lost", "chains",
            "event_data", "event_rows", "finished", "lose", "next_version", "plan_round",
-           "row_to_task", "settle_round", "task_columns", "task_to_row", "unit_rows",
-           "version_int"]
+           "row_to_task", "settle_round", "tail_columns", "task_columns", "task_dict",
+           "task_to_row", "unit_rows", "version_int"]
 
 KNOWN: Final = 10_000
 """Tasks whose last seen version is remembered (least recently used forgotten first)."""
@@ -44,6 +44,44 @@ def task_columns(task: Task, owner: str) -> dict[str, Any]:
         "history": [MessageToDict(m) for m in task.history],
         "metadata": MessageToDict(task.metadata) if task.metadata.fields else None,
         "protocol_version": "1.0"}
+
+
+_ROW_FIELDS: Final = (("id", "id"), ("context_id", "contextId"), ("status", "status"),
+                      ("artifacts", "artifacts"), ("history", "history"),
+                      ("metadata", "metadata"))
+"""Task's fields and their ProtoJSON names, in field-number order (MessageToDict's)."""
+_SHAREABLE: Final = tuple((f.name, f.json_name) for f in Task.DESCRIPTOR.fields) == _ROW_FIELDS
+"""Whether a row holds every field of this a2a-sdk's Task (else :func:`task_dict` declines)."""
+
+
+def task_dict(task: Task, columns: dict[str, Any]) -> dict[str, Any] | None:
+    """``MessageToDict(task)`` built from the dicts :func:`task_columns` made for
+    ``task`` (the same objects, not copies: neither side mutates them), so a durable
+    reply does not convert its task a second time. Equal to ``MessageToDict(task)``,
+    keys in its order; None when ``Task`` has a field a row does not hold."""
+    if not _SHAREABLE:
+        return None
+    out: dict[str, Any] = {}
+    if task.id:
+        out["id"] = task.id
+    if task.context_id:
+        out["contextId"] = task.context_id
+    if task.HasField("status"):
+        out["status"] = columns["status"]
+    if task.artifacts:
+        out["artifacts"] = columns["artifacts"]
+    if task.history:
+        out["history"] = columns["history"]
+    if task.HasField("metadata"):  # present and empty: ``{}``, where the row holds None
+        out["metadata"] = columns["metadata"] or {}
+    return out
+
+
+def tail_columns(write: Write) -> dict[str, Any]:
+    """:func:`task_columns` of the task ``write`` leaves (a chain's last write), kept on
+    it for :func:`task_dict` (on the writer's thread, before its ``done`` resolves)."""
+    write.columns = columns = task_columns(write.task, write.owner)
+    return columns
 
 
 def task_to_row(task: Task, owner: str) -> TaskModel:
@@ -77,6 +115,8 @@ class Write:
     context: ServerCallContext
     behind: bool = False
     """Its caller has its version already and does not wait for the commit."""
+    columns: dict[str, Any] | None = None
+    """The task row's columns once a writer converted them (:func:`tail_columns`)."""
     done: asyncio.Future[TaskVersion] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
 
@@ -216,7 +256,7 @@ def unit_rows(batch: Sequence[Write], chain: Sequence[int]
     """A chain's rows once it moved: the task row (its last state) and an event row per
     write that carries an event, each with the version that write makes."""
     tail = batch[chain[-1]]
-    return (task_columns(tail.task, tail.owner),
+    return (tail_columns(tail),
             event_rows(batch, chain, lambda i: event_data(batch[i])))
 
 

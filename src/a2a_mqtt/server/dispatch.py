@@ -537,7 +537,7 @@ class RequestDispatcher:
                     if reply.binary:
                         await reply.message(rid, SendMessageResponse(task=result))
                     else:
-                        await reply.result(rid, {"task": _dict(result)})
+                        await reply.result(rid, {"task": self._tasks.task_dict(result, ctx)})
                 elif reply.binary:
                     await reply.message(rid, SendMessageResponse(message=result))
                 else:

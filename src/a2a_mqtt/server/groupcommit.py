@@ -52,6 +52,7 @@ from a2a_mqtt.server.batchwrite import (
     next_version,
     row_to_task,
     task_columns,
+    task_dict,
     task_to_row,
 )
 from a2a_mqtt.server.dbops import autocommit, retry_transient
@@ -68,6 +69,9 @@ _TURN_ENDS: Final = frozenset({
     TaskState.TASK_STATE_REJECTED, TaskState.TASK_STATE_INPUT_REQUIRED,
     TaskState.TASK_STATE_AUTH_REQUIRED})
 """States that end an executor turn: a save into one waits for its commit."""
+SAVED: Final = "a2a_mqtt.saved_task_row"
+"""The ``ServerCallContext.state`` key of the turn's last committed task and its row's
+columns (:meth:`GroupCommitStore.task_dict`): the state lives as long as the request."""
 
 
 class GroupCommitStore(VersionedTaskStore):
@@ -95,6 +99,8 @@ class GroupCommitStore(VersionedTaskStore):
         # as absent); the newest write still committing behind, per task.
         self._known: OrderedDict[tuple[str, str], TaskVersion] = OrderedDict()
         self._pending: dict[tuple[str, str], tuple[StoredTask, asyncio.Future[TaskVersion]]] = {}
+        self.shared = 0
+        """Replies built from a committed row's columns (:meth:`task_dict`; for tests)."""
 
     @property
     def batches(self) -> int:
@@ -158,7 +164,21 @@ class GroupCommitStore(VersionedTaskStore):
             self._known.pop(key, None)
             raise
         self._remember(key, version)
+        if write.columns is not None and snapshot.status.state in _TURN_ENDS:
+            context.state[SAVED] = (snapshot, write.columns)
         return version
+
+    def task_dict(self, task: Task, context: ServerCallContext) -> dict[str, Any] | None:
+        """``MessageToDict(task)`` from the row this request's turn committed last, when
+        ``task`` is that row's task (the reply to a blocking send usually is; one with
+        its history trimmed is not); None otherwise. Takes the entry either way."""
+        saved = context.state.pop(SAVED, None)
+        if saved is None or saved[0] != task:
+            return None
+        found = task_dict(task, saved[1])
+        if found is not None:
+            self.shared += 1
+        return found
 
     def _behind_done(self, key: tuple[str, str], done: asyncio.Future[TaskVersion]) -> None:
         entry = self._pending.get(key)

@@ -57,7 +57,7 @@ from a2a_mqtt.server.batchwrite import (
     finished,
     plan_round,
     settle_round,
-    task_columns,
+    tail_columns,
     version_int,
 )
 from a2a_mqtt.server.dbops import insert_absent
@@ -258,7 +258,7 @@ def prepare(dialect: Dialect, writes: Sequence[Write]) -> Prepared:
     tails = [chain[-1] for chain in found]
     return Prepared(
         chains=found,
-        tasks={i: one.params((task_columns(writes[i].task, writes[i].owner),)) for i in tails},
+        tasks={i: one.params((tail_columns(writes[i]),)) for i in tails},
         events={i: event_data(w) for i, w in enumerate(writes) if w.event is not None})
 
 

@@ -39,6 +39,7 @@ from a2a.types.a2a_pb2 import (
     TaskState,
     TaskStatusUpdateEvent,
 )
+from google.protobuf.json_format import MessageToDict
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -293,6 +294,15 @@ class TaskAccess:
 
     def __init__(self, store: TaskStore | VersionedTaskStore) -> None:
         self._store = store
+
+    def task_dict(self, task: Task, context: ServerCallContext) -> dict[str, Any]:
+        """``MessageToDict(task)``, taken from the row a group-commit store just wrote
+        for it when it can (one conversion of the final task per durable turn, not two)."""
+        if isinstance(self._store, GroupCommitStore):
+            found = self._store.task_dict(task, context)
+            if found is not None:
+                return found
+        return MessageToDict(task)
 
     async def get(self, task_id: str, context: ServerCallContext) -> Task | None:
         if isinstance(self._store, VersionedTaskStore):

@@ -22,8 +22,9 @@ from a2a_mqtt.broker import MosquittoProcess
 from a2a_mqtt.client import A2AMqttClient
 from a2a_mqtt.errors import ConfigError
 from a2a_mqtt.examples.basic import EchoExecutor, GreeterExecutor, echo_card, greeter_card
+from a2a_mqtt.server.groupcommit import GroupCommitStore
 from a2a_mqtt.server.stores import KNOWN_ABSENT, KnownAbsentStore, open_task_store
-from tests.behaviour.conftest import serve, text
+from tests.behaviour.conftest import requester_config, serve, text
 
 pytestmark = pytest.mark.asyncio
 
@@ -135,3 +136,31 @@ async def test_a_task_the_store_cannot_write_fails_its_request_alone(
             assert result.task.artifacts[0].parts[0].text == f"ok {i}"
         after = await asyncio.wait_for(t.send_message(text("still here")), timeout=30)
         assert after.task.status.state == TaskState.TASK_STATE_COMPLETED
+
+
+async def test_a_durable_json_reply_is_converted_once(broker: MosquittoProcess, ref: AgentRef,
+                                                      store_url: str) -> None:
+    """A blocking SendMessage on a database store answers with the ProtoJSON its task's
+    row was written from (one conversion of the final task, not two), and a reply that
+    is not the stored task (history trimmed) is converted on its own."""
+    # A JSON-only requester, as EMQX's SDK is (a binary reply converts nothing to JSON).
+    async with (A2AMqttClient(requester_config(broker.url, payload_encoding="json"),
+                              discover=False) as json_client,
+                serve(broker.url, ref, EchoExecutor(), echo_card(),
+                      task_store_url=store_url) as server):
+        t = json_client.transport_for(ref)
+        store = server.task_store
+        assert isinstance(store, GroupCommitStore)
+        done = (await t.send_message(text("hello"))).task
+        assert done.status.state == TaskState.TASK_STATE_COMPLETED
+        assert done.history and done.artifacts[0].parts[0].text == "hello"
+        assert store.shared == 1
+        assert await t.get_task(GetTaskRequest(id=done.id)) == done  # what the row holds
+        trimmed = text("again")
+        trimmed.configuration.history_length = 0
+        other = (await t.send_message(trimmed)).task
+        assert other.status.state == TaskState.TASK_STATE_COMPLETED
+        assert not other.history  # trimmed: not the row's task...
+        assert store.shared == 1  # ...so converted on its own
+        stored = await t.get_task(GetTaskRequest(id=other.id))
+        assert stored.history and stored.artifacts == other.artifacts
