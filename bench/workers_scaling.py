@@ -65,7 +65,7 @@ from harness.cpu import machine_busy_seconds
 from harness.lean import LeanRequester, ordered_task_ids, task_ids_for
 from harness.procs import ChildProcess, private_broker, stdin_closed
 from harness.spy import have_py_spy, start_py_spy, stop_py_spy
-from harness.stats import median, median_interval
+from harness.stats import core_ceiling, median, median_interval
 
 CORES = os.cpu_count() or 1
 VARIANTS: dict[str, tuple[int, str]] = {
@@ -237,7 +237,7 @@ async def measure(url: str, broker_pid: int, store: str, variant: str, run: int,
     # What an idle machine of this many cores could do with these CPU costs: no process
     # beyond one core (each serves on one loop), all of them within every core.
     total_ms = agent_ms + db_ms + (per["client"] or 0.0) + (per["broker"] or 0.0)
-    ceiling = min(1000 / max(agents, default=1e-9), CORES * 1000 / max(total_ms, 1e-9))
+    ceiling = core_ceiling(max(agents, default=0.0), total_ms, CORES)
     return [{"variant": variant, "run": run, **vars(stats), "agent_cpu_ms": agent_ms,
              "busiest_agent_ms": max(agents, default=0.0), "ceiling_rps": ceiling,
              "client_cpu_ms": per["client"], "broker_cpu_ms": per["broker"],

@@ -55,6 +55,17 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
+def core_ceiling(busiest_ms: float, total_ms: float, cores: int) -> float | None:
+    """Requests a second an idle machine of ``cores`` cores could serve at these CPU costs
+    a request: no process beyond one core (``busiest_ms``: the busiest process's), all of
+    them within every core (``total_ms``: every process's). None when a cost read 0: CPU
+    is read in clock ticks (10 ms), and a process that used none in a short window bounds
+    nothing."""
+    if busiest_ms <= 0 or total_ms <= 0:
+        return None
+    return min(1000 / busiest_ms, cores * 1000 / total_ms)
+
+
 def median_interval(values: list[float], level: float = 0.95) -> tuple[float, float]:
     """A distribution-free confidence interval for the median of ``values``: the order
     statistics ``x(j)`` and ``x(n+1-j)`` (1-based), ``j`` the largest for which

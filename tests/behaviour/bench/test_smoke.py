@@ -133,7 +133,9 @@ def test_payload_size_tiniest(tmp_path: Path) -> None:
 def test_workers_scaling_tiniest(tmp_path: Path) -> None:
     out = tmp_path / "workers.json"
     variants = ["1 process", "2 workers", "2 workers (claim)", "2 separate agents"]
-    run(str(BENCH / "workers_scaling.py"), "--runs", "1", "-n", "20", "--inflight", "10",
+    # Enough requests that every agent process uses CPU clock ticks (10 ms each) in the
+    # window: with 20, one of two separate agents could read none, and give no ceiling.
+    run(str(BENCH / "workers_scaling.py"), "--runs", "1", "-n", "400", "--inflight", "10",
         "--variants", *variants, "--json", str(out))
     rows = _rows(out)["medians"]
     assert [r["variant"] for r in rows] == variants

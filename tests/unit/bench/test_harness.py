@@ -17,6 +17,7 @@ from harness.cpu import CpuMeter
 from harness.report import markdown_table, write_json
 from harness.runner import median_rows, paired_ratios, rotated, side_by_side
 from harness.stats import (
+    core_ceiling,
     median,
     median_interval,
     percentile,
@@ -207,3 +208,13 @@ def test_spread_components_separate_rounds_from_processes() -> None:
     assert spread_components([[0.0, 2.0], [1.0, 3.0]]) == (2.0 ** 0.5, 0.0)
     # Too few groups of two rounds or more: nothing to say.
     assert all(math.isnan(v) for v in spread_components([[1.0, 2.0], [5.0]]))
+
+
+def test_core_ceiling_is_the_tighter_bound_and_none_for_an_unread_cost() -> None:
+    # One process at 0.5 ms a request tops out at 2,000 req/s; all of them at 1.6 ms on 2
+    # cores at 1,250: the tighter bound holds.
+    assert core_ceiling(0.5, 1.6, 2) == pytest.approx(1250.0)
+    assert core_ceiling(0.8, 0.9, 2) == pytest.approx(1250.0)
+    # A window too short for any clock tick reads 0 CPU: no ceiling, not a crash.
+    assert core_ceiling(0.0, 0.0, 2) is None
+    assert core_ceiling(0.0, 0.3, 2) is None
