@@ -237,9 +237,10 @@ async def measure(url: str, broker_pid: int, store: str, variant: str, run: int,
     # What an idle machine of this many cores could do with these CPU costs: no process
     # beyond one core (each serves on one loop), all of them within every core.
     total_ms = agent_ms + db_ms + (per["client"] or 0.0) + (per["broker"] or 0.0)
-    ceiling = core_ceiling(max(agents, default=0.0), total_ms, CORES)
+    busiest = max(agents, default=0.0)
     return [{"variant": variant, "run": run, **vars(stats), "agent_cpu_ms": agent_ms,
-             "busiest_agent_ms": max(agents, default=0.0), "ceiling_rps": ceiling,
+             "busiest_agent_ms": busiest,
+             "ceiling_rps": core_ceiling(busiest, total_ms, CORES),
              "client_cpu_ms": per["client"], "broker_cpu_ms": per["broker"],
              "db_cpu_ms": db_ms,
              "per_process": per,

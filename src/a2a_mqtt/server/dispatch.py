@@ -537,7 +537,9 @@ class RequestDispatcher:
                     if reply.binary:
                         await reply.message(rid, SendMessageResponse(task=result))
                     else:
-                        await reply.result(rid, {"task": self._tasks.task_dict(result, ctx)})
+                        saved = self._tasks.saved_dict(result, ctx)
+                        await reply.result(rid, {"task": _dict(result) if saved is None
+                                                 else saved})
                 elif reply.binary:
                     await reply.message(rid, SendMessageResponse(message=result))
                 else:

@@ -39,7 +39,6 @@ from a2a.types.a2a_pb2 import (
     TaskState,
     TaskStatusUpdateEvent,
 )
-from google.protobuf.json_format import MessageToDict
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -295,14 +294,13 @@ class TaskAccess:
     def __init__(self, store: TaskStore | VersionedTaskStore) -> None:
         self._store = store
 
-    def task_dict(self, task: Task, context: ServerCallContext) -> dict[str, Any]:
-        """``MessageToDict(task)``, taken from the row a group-commit store just wrote
-        for it when it can (one conversion of the final task per durable turn, not two)."""
+    def saved_dict(self, task: Task, context: ServerCallContext) -> dict[str, Any] | None:
+        """``MessageToDict(task)`` from the row a group-commit store just wrote for it
+        (one conversion of the final task per durable turn, not two); None when there
+        is none to take it from."""
         if isinstance(self._store, GroupCommitStore):
-            found = self._store.task_dict(task, context)
-            if found is not None:
-                return found
-        return MessageToDict(task)
+            return self._store.task_dict(task, context)
+        return None
 
     async def get(self, task_id: str, context: ServerCallContext) -> Task | None:
         if isinstance(self._store, VersionedTaskStore):
